@@ -1,0 +1,188 @@
+"""Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand) and
+`summary.json` (counts, score statistics, top hits, parameters, versions, weights).
+
+Ranking, within each protein: completed targets by binder probability (highest first), ties
+by predicted affinity (lowest log10 IC50 first); without affinity, by confidence score.
+Failed targets come last, with their error.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+
+from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.plan import Plan
+
+LEADING_COLUMNS = [
+    "rank", "protein", "index", "ligand_name", "ligand_id", "smiles", "canonical_smiles",
+    "status", "error", *SCORE_FIELDS, "source", "structure", "key", "released_weights",
+]  # fmt: skip
+SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in SOFTWARE:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def read_manifests(paths: list[str | Path]) -> tuple[list[dict], list[dict]]:
+    """(records, shard summaries without their records) from shard manifest files."""
+    records: list[dict] = []
+    shards: list[dict] = []
+    for path in paths:
+        manifest = json.loads(Path(path).read_text())
+        records.extend(manifest.pop("records"))
+        shards.append(manifest)
+    return records, shards
+
+
+def results_table(plan: Plan, records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        scores = {field: record.get(field) for field in SCORE_FIELDS}
+        for ligand in record["ligands"]:
+            rows.append(
+                {
+                    "protein": record["protein"],
+                    "index": ligand["index"],
+                    "ligand_id": ligand["ligand_id"],
+                    "status": record["status"],
+                    "error": record.get("error"),
+                    **scores,
+                    "source": record["source"],
+                    "structure": (record.get("structures") or {}).get(ligand["ligand_id"]),
+                    "key": record["key"],
+                    "released_weights": record["weights"]["released"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    sheet = plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"]).rename(
+        columns={"name": "ligand_name"}
+    )
+    # A sheet's own column that shares a name with a result column is kept with a prefix.
+    collisions = {
+        c: f"sheet_{c}" for c in sheet.columns if c in LEADING_COLUMNS and c not in _FROM_SHEET
+    }
+    table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
+    return _rank(table, affinity=plan.config.model.affinity)
+
+
+_FROM_SHEET = {"index", "ligand_name", "smiles", "canonical_smiles"}
+
+
+def _rank(table: pd.DataFrame, *, affinity: bool) -> pd.DataFrame:
+    completed = table["status"] == "completed"
+    if affinity:
+        order = ["affinity_probability_binary", "affinity_pred_value"]
+        ascending = [False, True]
+    else:
+        order, ascending = ["confidence_score"], [False]
+    table = table.assign(_failed=~completed).sort_values(
+        ["protein", "_failed", *order, "index"],
+        ascending=[True, True, *ascending, True],
+        na_position="last",
+        kind="stable",
+    )
+    table.insert(0, "rank", table.groupby("protein").cumcount() + 1)
+    extra = [c for c in table.columns if c not in LEADING_COLUMNS and c != "_failed"]
+    return table[LEADING_COLUMNS + extra].reset_index(drop=True)
+
+
+def _statistics(values: pd.Series) -> dict:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return {"count": 0, "mean": None, "min": None, "max": None, "median": None}
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "median": float(values.median()),
+    }
+
+
+def _top(table: pd.DataFrame, column: str, *, ascending: bool, n: int) -> list[dict]:
+    completed = table[(table["status"] == "completed") & table[column].notna()]
+    best = completed.sort_values(column, ascending=ascending, kind="stable").head(n)
+    fields = ["protein", "ligand_name", "ligand_id", "smiles", column, "structure"]
+    return json.loads(best[fields].to_json(orient="records"))
+
+
+def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
+    config = plan.config
+    counts = table["status"].value_counts().to_dict()
+    top_n = config.report.top_n
+    weights = plan.weights
+    document = {
+        "screen": plan.screen,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "released_weights": weights.released,
+        "weights": {
+            "identity": weights.identity,
+            "released": weights.released,
+            "note": weights.note,
+        },  # fmt: skip
+        "proteins": [
+            {"name": p.name, "length": len(p.sequence), "msa": p.msa} for p in config.proteins
+        ],
+        "counts": {
+            "ligands": len(plan.ligands),
+            "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),
+            "targets": plan.target_count,
+            "rows": len(table),
+            "completed": int(counts.get("completed", 0)),
+            "failed": int(counts.get("failed", 0)),
+            "computed_now": sum(s["computed"] for s in shards),
+            "reused_from_store": sum(s["reused"] for s in shards),
+            "shards": len(shards),
+        },
+        "statistics": {field: _statistics(table[field]) for field in SCORE_FIELDS},
+        "top_by_binder_probability": _top(
+            table, "affinity_probability_binary", ascending=False, n=top_n
+        ),
+        "top_by_affinity": _top(table, "affinity_pred_value", ascending=True, n=top_n),
+        "top_by_confidence": _top(table, "confidence_score", ascending=False, n=top_n),
+        "timing": {
+            "boltz_wall_s": round(sum(s["boltz_wall_s"] for s in shards), 3),
+            "job_wall_s": round(sum(s["job_wall_s"] for s in shards), 3),
+        },
+        "units": {
+            "affinity_pred_value": "log10(IC50 / uM), Boltz-2",
+            "ic50_um": "10 ** affinity_pred_value, micromolar",
+            "pic50": "6 - affinity_pred_value",
+            "delta_g_kcal_mol": "(affinity_pred_value - 6) * 1.364, approx. binding free "
+            "energy at 298 K treating IC50 as Kd",
+        },
+        "parameters": {
+            "model": config.model.model_dump(mode="json"),
+            "runtime": config.runtime.model_dump(mode="json"),
+            "shard_size": config.sharding.shard_size,
+            "store": config.store,
+        },
+        "software": software_versions(),
+        "command": " ".join(sys.argv),
+    }
+    if not weights.released:
+        document["warning"] = (
+            f"NOT PREDICTIONS: computed with {weights.note}; do not use these scores"
+        )
+    return document
+
+
+def write_results(plan: Plan, manifests: list[str | Path], csv_path: Path, summary_path: Path):
+    records, shards = read_manifests(manifests)
+    table = results_table(plan, records)
+    table.to_csv(csv_path, index=False)
+    summary_path.write_text(json.dumps(summary(plan, table, shards), indent=1) + "\n")

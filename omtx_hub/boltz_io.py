@@ -1,0 +1,141 @@
+"""Boltz-2 inputs and outputs: the input YAML, where Boltz writes each file, and the
+normalized record made from its JSON.
+
+Units: Boltz-2's `affinity_pred_value` is log10(IC50) with IC50 in micromolar. From it:
+- `ic50_um` = 10 ** affinity_pred_value
+- `pic50` = 6 - affinity_pred_value (= -log10(IC50 in molar))
+- `delta_g_kcal_mol` = (affinity_pred_value - 6) * 1.364, the binding free energy
+  RT*ln(IC50 [M]) at 298.15 K (RT*ln(10) = 1.364 kcal/mol), treating IC50 as a Kd; this is
+  the conversion the Boltz authors suggest ((6 - y) * 1.364 as a positive magnitude), with the
+  sign of a free energy, so stronger binders are more negative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+RT_LN10_KCAL_MOL = 1.364
+
+CONFIDENCE_FIELDS = (
+    "confidence_score",
+    "ptm",
+    "iptm",
+    "ligand_iptm",
+    "protein_iptm",
+    "complex_plddt",
+    "complex_iplddt",
+    "complex_pde",
+    "complex_ipde",
+)
+AFFINITY_FIELDS = ("affinity_pred_value", "affinity_probability_binary")
+DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
+SCORE_FIELDS = AFFINITY_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
+
+PROTEIN_CHAIN = "A"
+LIGAND_CHAIN = "B"
+
+
+def boltz_record_id(key: str) -> str:
+    """The input file stem Boltz uses as the record ID inside one shard run."""
+    return f"t{key[:24]}"
+
+
+def input_document(sequence: str, msa: str, smiles: str, *, affinity: bool) -> dict:
+    """The Boltz-2 input for one protein + one SMILES ligand. `msa` is 'empty' or a path."""
+    document: dict = {
+        "version": 1,
+        "sequences": [
+            {"protein": {"id": PROTEIN_CHAIN, "sequence": sequence, "msa": msa}},
+            {"ligand": {"id": LIGAND_CHAIN, "smiles": smiles}},
+        ],
+    }
+    if affinity:
+        document["properties"] = [{"affinity": {"binder": LIGAND_CHAIN}}]
+    return document
+
+
+def write_input(path: Path, sequence: str, msa: str, smiles: str, *, affinity: bool) -> None:
+    document = input_document(sequence, msa, smiles, affinity=affinity)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@dataclass(frozen=True)
+class PredictionFiles:
+    """Where `boltz predict` puts the outputs of one record (model_0 is the best sample)."""
+
+    directory: Path
+    record_id: str
+
+    @classmethod
+    def under(cls, results_dir: Path, record_id: str) -> PredictionFiles:
+        return cls(results_dir / "predictions" / record_id, record_id)
+
+    @property
+    def structure(self) -> Path:
+        return self.directory / f"{self.record_id}_model_0.cif"
+
+    @property
+    def confidence(self) -> Path:
+        return self.directory / f"confidence_{self.record_id}_model_0.json"
+
+    @property
+    def affinity(self) -> Path:
+        return self.directory / f"affinity_{self.record_id}.json"
+
+    def stored_files(self, *, affinity: bool) -> dict[str, Path]:
+        """The files kept in the store, under the names they get there."""
+        files = {"structure.cif": self.structure, "confidence.json": self.confidence}
+        if affinity:
+            files["affinity.json"] = self.affinity
+        return files
+
+
+def read_json_if_complete(path: Path) -> dict | None:
+    """A JSON file Boltz wrote, or None while it is absent or still being written."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def completed_outputs(files: PredictionFiles, *, affinity: bool) -> tuple[dict, dict] | None:
+    """(confidence, affinity) once every expected file is written and parses; else None.
+
+    Boltz exits 0 even when an input failed and skips any target whose directory exists, so
+    completion is decided from the files themselves, never from the exit code.
+    """
+    if not files.structure.is_file() or files.structure.stat().st_size == 0:
+        return None
+    confidence = read_json_if_complete(files.confidence)
+    if confidence is None:
+        return None
+    if not affinity:
+        return confidence, {}
+    affinity_values = read_json_if_complete(files.affinity)
+    if affinity_values is None:
+        return None
+    return confidence, affinity_values
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def scores(confidence: dict, affinity: dict) -> dict:
+    """The normalized scores of one prediction, including derived affinity units."""
+    values = {field: _number(confidence.get(field)) for field in CONFIDENCE_FIELDS}
+    for field in AFFINITY_FIELDS:
+        values[field] = _number(affinity.get(field))
+    log_ic50 = values["affinity_pred_value"]
+    values["ic50_um"] = None if log_ic50 is None else 10.0**log_ic50
+    values["pic50"] = None if log_ic50 is None else 6.0 - log_ic50
+    values["delta_g_kcal_mol"] = None if log_ic50 is None else (log_ic50 - 6.0) * RT_LN10_KCAL_MOL
+    return values

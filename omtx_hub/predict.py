@@ -1,0 +1,272 @@
+"""Predict one shard: reuse what the store has, run one `boltz predict` for the rest.
+
+One Boltz process predicts every missing target of the shard (the model loads once). While
+it runs, a watcher commits each target to the store as soon as all of its files are
+complete, so a shard killed after k of n targets (preemption, kill -9) resumes with the n-k
+that remain. A target is complete when its structure, confidence and (if requested)
+affinity files exist and parse; Boltz's exit code alone never decides it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from omtx_hub.boltz_io import (
+    PredictionFiles,
+    boltz_record_id,
+    completed_outputs,
+    scores,
+    write_input,
+)
+from omtx_hub.config import Model, Runtime
+from omtx_hub.store import ResultStore
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 2.0
+
+
+class ShardError(RuntimeError):
+    """The shard could not run (environment, crash); Snakemake retries it."""
+
+
+def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -> str:
+    return f"{screen}_{protein}_{index}_{ligand_id}.cif"
+
+
+def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path) -> list[str]:
+    """The `boltz predict` command line for a directory of inputs."""
+    arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
+    if runtime.precision != "default":
+        arguments += ["--precision", runtime.precision]
+    arguments += [
+        "predict",
+        str(inputs),
+        "--out_dir", str(out_dir),
+        "--cache", str(Path(runtime.cache).expanduser()),
+        "--accelerator", runtime.accelerator,
+        "--devices", str(runtime.devices),
+        "--num_workers", str(runtime.num_workers),
+        "--output_format", "mmcif",
+        "--recycling_steps", str(model.recycling_steps),
+        "--sampling_steps", str(model.sampling_steps),
+        "--diffusion_samples", str(model.diffusion_samples),
+        "--max_parallel_samples", str(model.max_parallel_samples),
+        "--sampling_steps_affinity", str(model.sampling_steps_affinity),
+        "--diffusion_samples_affinity", str(model.diffusion_samples_affinity),
+        "--override",
+    ]  # fmt: skip
+    optional = {
+        "--step_scale": model.step_scale,
+        "--seed": model.seed,
+        "--checkpoint": runtime.checkpoint and str(Path(runtime.checkpoint).expanduser()),
+        "--affinity_checkpoint": runtime.affinity_checkpoint
+        and str(Path(runtime.affinity_checkpoint).expanduser()),
+    }
+    for flag, value in optional.items():
+        if value is not None:
+            arguments += [flag, str(value)]
+    if model.affinity_mw_correction:
+        arguments.append("--affinity_mw_correction")
+    if model.use_potentials:
+        arguments.append("--use_potentials")
+    if not runtime.use_kernels:
+        arguments.append("--no_kernels")
+    return arguments
+
+
+@dataclass
+class ShardJob:
+    """Everything one shard job needs; built by the workflow script from snakemake params."""
+
+    screen: str
+    protein: str
+    shard: str
+    sequence: str
+    msa: str  # 'empty' or a path to the protein's MSA file
+    targets: list[dict]
+    model: Model
+    runtime: Runtime
+    spec: dict
+    weights: dict
+    store: ResultStore
+    structures_dir: Path
+    manifest: Path
+    entries: dict[str, dict] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self) -> dict:
+        started = time.time()
+        planned = self.spec["boltz"]
+        if version("boltz") != planned:
+            raise ShardError(
+                f"this machine has boltz {version('boltz')} but the screen was planned with "
+                f"boltz {planned}; use the same version (container image) everywhere"
+            )
+        pending = []
+        for target in self.targets:
+            if self.store.has(target["key"]):
+                self.entries[target["key"]] = self._entry(
+                    target, self.store.read_record(target["key"]), "reused"
+                )
+            else:
+                pending.append(target)
+        log.info(
+            "shard %s/%s: %d targets, %d in the store, %d to predict",
+            self.protein, self.shard, len(self.targets), len(self.targets) - len(pending),
+            len(pending),
+        )  # fmt: skip
+        boltz_seconds = 0.0
+        with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
+            if pending:
+                boltz_seconds = self._predict(pending, Path(work))
+            self._export_structures()
+        summary = {
+            "screen": self.screen,
+            "protein": self.protein,
+            "shard": self.shard,
+            "targets": len(self.targets),
+            "reused": sum(e["source"] == "reused" for e in self.entries.values()),
+            "computed": sum(e["source"] == "computed" for e in self.entries.values()),
+            "failed": sum(e["status"] == "failed" for e in self.entries.values()),
+            "boltz_wall_s": round(boltz_seconds, 3),
+            "job_wall_s": round(time.time() - started, 3),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "records": [self.entries[t["key"]] for t in self.targets],
+        }
+        staging = self.manifest.with_name(f".{self.manifest.name}.partial")
+        staging.write_text(json.dumps(summary, indent=1))
+        os.replace(staging, self.manifest)
+        return summary
+
+    def _entry(self, target: dict, record: dict, source: str) -> dict:
+        return {**record, "protein": self.protein, "ligands": target["ligands"], "source": source}
+
+    def _predict(self, pending: list[dict], work: Path) -> float:
+        inputs = work / "inputs"
+        inputs.mkdir()
+        msa = self.msa if self.msa == "empty" else str(Path(self.msa).resolve())
+        for target in pending:
+            write_input(
+                inputs / f"{boltz_record_id(target['key'])}.yaml",
+                self.sequence, msa, target["smiles"], affinity=self.model.affinity,
+            )  # fmt: skip
+        results_dir = work / "out" / f"boltz_results_{inputs.name}"
+        boltz_log = work / "boltz.log"
+        command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
+        log.info("running: %s", " ".join(command))
+        started = time.time()
+        with open(boltz_log, "wb") as output:
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            stop = threading.Event()
+            watcher = threading.Thread(
+                target=self._watch, args=(pending, results_dir, started, stop), daemon=True
+            )
+            watcher.start()
+            returncode = process.wait()
+            stop.set()
+            watcher.join()
+        elapsed = time.time() - started
+        self._collect(pending, results_dir, started)  # the last ones, after Boltz exited
+        boltz_output = boltz_log.read_text(errors="replace")
+        log.info("boltz exited with code %d after %.1f s; its output:\n%s",
+                 returncode, elapsed, boltz_output)  # fmt: skip
+        missing = [t for t in pending if t["key"] not in self.entries]
+        if missing and returncode != 0:
+            # A crash (CUDA error, missing weights, kill): fail so Snakemake retries; what was
+            # committed stays in the store and is not predicted again.
+            raise ShardError(
+                f"boltz predict exited with code {returncode} leaving {len(missing)} of "
+                f"{len(pending)} targets unfinished; see the log"
+            )
+        for target in missing:
+            self.entries[target["key"]] = self._failure(target, boltz_output)
+        return elapsed
+
+    def _watch(self, pending, results_dir: Path, started: float, stop: threading.Event) -> None:
+        while not stop.wait(WATCH_INTERVAL_S):
+            self._collect(pending, results_dir, started)
+
+    def _collect(self, pending: list[dict], results_dir: Path, started: float) -> None:
+        """Commit every pending target whose outputs are complete."""
+        for target in pending:
+            key = target["key"]
+            with self.lock:
+                if key in self.entries:
+                    continue
+            files = PredictionFiles.under(results_dir, boltz_record_id(key))
+            outputs = completed_outputs(files, affinity=self.model.affinity)
+            if outputs is None:
+                continue
+            confidence, affinity = outputs
+            record = {
+                "key": key,
+                "status": "completed",
+                "error": None,
+                "smiles": target["smiles"],
+                "protein_sha256": hashlib.sha256(self.sequence.encode()).hexdigest(),
+                **scores(confidence, affinity),
+                "seconds_since_shard_start": round(time.time() - started, 3),
+                "boltz_version": self.spec["boltz"],
+                "model": self.spec["model"],
+                "precision": self.spec["precision"],
+                "weights": self.weights,
+                "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            stored = files.stored_files(affinity=self.model.affinity)
+            stored["input.yaml"] = (
+                files.directory.parents[2] / "inputs" / (f"{boltz_record_id(key)}.yaml")
+            )
+            self.store.commit(key, stored, record)
+            with self.lock:
+                self.entries[key] = self._entry(target, record, "computed")
+                self.entries[key]["_local_structure"] = str(files.structure)
+
+    def _failure(self, target: dict, boltz_output: str) -> dict:
+        record_id = boltz_record_id(target["key"])
+        reasons = [
+            line.strip()
+            for line in boltz_output.splitlines()
+            if record_id in line and re.search(r"fail|error|skip|memory", line, re.I)
+        ]
+        error = reasons[-1] if reasons else "Boltz wrote no complete prediction for this target"
+        return self._entry(
+            target,
+            {"key": target["key"], "status": "failed", "error": error, "smiles": target["smiles"],
+             "weights": self.weights},
+            "failed",
+        )  # fmt: skip
+
+    def _export_structures(self) -> None:
+        """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif."""
+        self.structures_dir.mkdir(parents=True, exist_ok=True)
+        for entry in self.entries.values():
+            local = entry.pop("_local_structure", None)
+            entry["structures"] = {}
+            if entry["status"] != "completed":
+                continue
+            for ligand in entry["ligands"]:
+                name = structure_file_name(
+                    self.screen, self.protein, ligand["index"], ligand["ligand_id"]
+                )
+                destination = self.structures_dir / name
+                if local:
+                    shutil.copyfile(local, destination)
+                else:
+                    self.store.fetch(entry["key"], "structure.cif", destination)
+                    local = str(destination)
+                entry["structures"][ligand["ligand_id"]] = name

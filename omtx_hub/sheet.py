@@ -1,0 +1,217 @@
+"""The ligand sheet: reading, RDKit validation, canonical SMILES and safe IDs.
+
+A sheet is a CSV (or TSV) with at least the columns `name` and `smiles`; any other columns
+are carried through to the results. Every problem is reported at once, each naming the line
+of the file, so a chemist can fix a 10,000-row sheet in one pass before any GPU time is spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from rdkit import Chem, RDLogger
+
+REQUIRED_COLUMNS = ("name", "smiles")
+# Columns the validated sheet adds; a sheet may not bring its own under these names.
+GENERATED_COLUMNS = ("line", "index", "ligand_id", "canonical_smiles", "heavy_atoms")
+# Boltz-2's affinity head accepts ligands of at most 128 atoms (it warns above 56).
+MAX_AFFINITY_HEAVY_ATOMS = 128
+MAX_ID_LENGTH = 64
+MAX_LISTED_PROBLEMS = 25
+# Bumped whenever validation or canonicalisation changes, so cached sheets are redone.
+VALIDATOR_VERSION = "1"
+
+_UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class SheetError(ValueError):
+    """A problem with the ligand sheet, naming the file line and column."""
+
+
+@dataclass(frozen=True)
+class SheetProblem:
+    line: int | None
+    name: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "sheet"
+        who = f" (name {self.name!r})" if self.name else ""
+        return f"{where}{who}: {self.message}"
+
+
+def safe_ligand_id(name: str) -> str:
+    """A path- and shell-safe ID for a ligand name, stable across runs and sheet orders.
+
+    Names that are already safe are kept as they are. Any other name is reduced to
+    [A-Za-z0-9_-] and gets an 8-hex-digit hash of the original name, so two different names
+    can never collapse to one ID (e.g. 'a b' and 'a/b'). No '/', '..', space or shell
+    metacharacter survives.
+    """
+    already_safe = (
+        _UNSAFE_ID_CHARACTERS.search(name) is None
+        and 0 < len(name) <= MAX_ID_LENGTH
+        and not name.startswith(("-", "_"))
+    )
+    if already_safe:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    stem = _UNSAFE_ID_CHARACTERS.sub("_", name).strip("_-")[: MAX_ID_LENGTH - 9]
+    return f"{stem}-{digest}" if stem else f"ligand-{digest}"
+
+
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """Read the sheet with every cell as text (no NaN, no type guessing of names like '1e5')."""
+    path = Path(path)
+    separator = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+    try:
+        frame = pd.read_csv(
+            path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except pd.errors.EmptyDataError:
+        message = f"ligand sheet '{path}' is empty: add a header 'name,smiles' and rows"
+        raise SheetError(message) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise SheetError(f"ligand sheet '{path}' cannot be parsed as CSV/TSV: {error}") from None
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def _check_columns(frame: pd.DataFrame, path: Path) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        found = ", ".join(repr(c) for c in frame.columns) or "none"
+        raise SheetError(
+            f"ligand sheet '{path}' lacks the column(s) {', '.join(repr(m) for m in missing)} "
+            f"(found: {found}); the header must name 'name' and 'smiles'"
+        )
+    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise SheetError(f"ligand sheet '{path}' repeats the column(s) {duplicated}")
+    reserved = [c for c in frame.columns if c in GENERATED_COLUMNS]
+    if reserved:
+        raise SheetError(
+            f"ligand sheet '{path}' has column(s) {reserved} whose names the workflow uses for "
+            "its own columns; rename them (e.g. 'sheet_index')"
+        )
+    if frame.empty:
+        raise SheetError(f"ligand sheet '{path}' has a header but no ligand rows")
+
+
+def canonicalize(smiles: str, *, affinity: bool) -> tuple[str | None, int, str | None]:
+    """Return (canonical SMILES, heavy atoms, problem) for one SMILES string."""
+    if not smiles:
+        return None, 0, "the smiles cell is empty"
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        return None, 0, f"invalid SMILES {smiles!r} (RDKit cannot parse it)"
+    if len(Chem.GetMolFrags(molecule)) > 1:
+        return (
+            None,
+            0,
+            (
+                f"SMILES {smiles!r} has several disconnected fragments; Boltz needs one molecule: "
+                "remove salts and counter-ions"
+            ),
+        )
+    heavy_atoms = molecule.GetNumHeavyAtoms()
+    if affinity and heavy_atoms > MAX_AFFINITY_HEAVY_ATOMS:
+        return (
+            None,
+            heavy_atoms,
+            (
+                f"{heavy_atoms} heavy atoms: Boltz-2 affinity accepts at most "
+                f"{MAX_AFFINITY_HEAVY_ATOMS}; drop it or set model.affinity: false"
+            ),
+        )
+    return Chem.MolToSmiles(molecule), heavy_atoms, None
+
+
+def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
+    """Validate a ligand sheet and return it with the columns the workflow needs.
+
+    Returned columns: `line` (1-based line in the file), `index` (1-based ligand number),
+    `name`, `ligand_id`, `smiles`, `canonical_smiles`, `heavy_atoms`, then the sheet's own
+    extra columns. Raises SheetError listing every problem found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SheetError(f"ligand sheet '{path}' does not exist")
+    frame = read_sheet(path)
+    _check_columns(frame, path)
+
+    problems: list[SheetProblem] = []
+    names = frame["name"].str.strip()
+    smiles_cells = frame["smiles"].str.strip()
+    lines = range(2, len(frame) + 2)  # line 1 is the header
+
+    first_line_of_name: dict[str, int] = {}
+    first_name_of_id: dict[str, str] = {}
+    ligand_ids: list[str] = []
+    for line, name in zip(lines, names, strict=True):
+        if not name:
+            problems.append(SheetProblem(line, None, "the name cell is empty"))
+        elif name in first_line_of_name:
+            problems.append(
+                SheetProblem(
+                    line,
+                    name,
+                    f"duplicate name; first used on line "
+                    f"{first_line_of_name[name]}. Names must be unique",
+                )
+            )
+        else:
+            first_line_of_name[name] = line
+        ligand_id = safe_ligand_id(name)
+        if name and first_name_of_id.setdefault(ligand_id, name) != name:
+            problems.append(
+                SheetProblem(
+                    line,
+                    name,
+                    f"its safe ID {ligand_id!r} equals that of "
+                    f"{first_name_of_id[ligand_id]!r}; rename one of them",
+                )
+            )
+        ligand_ids.append(ligand_id)
+
+    RDLogger.DisableLog("rdApp.*")  # problems are reported below, per line
+    try:
+        canonical: list[str | None] = []
+        heavy: list[int] = []
+        for line, name, smiles in zip(lines, names, smiles_cells, strict=True):
+            result, atoms, problem = canonicalize(smiles, affinity=affinity)
+            if problem:
+                problems.append(SheetProblem(line, name or None, problem))
+            canonical.append(result)
+            heavy.append(atoms)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+    if problems:
+        shown = "\n  - ".join(str(p) for p in problems[:MAX_LISTED_PROBLEMS])
+        more = len(problems) - MAX_LISTED_PROBLEMS
+        tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
+        raise SheetError(
+            f"ligand sheet '{path}' has {len(problems)} problem(s); fix them and rerun "
+            f"(nothing was computed):\n  - {shown}{tail}"
+        )
+
+    extra_columns = [c for c in frame.columns if c not in REQUIRED_COLUMNS]
+    validated = pd.DataFrame(
+        {
+            "line": list(lines),
+            "index": range(1, len(frame) + 1),
+            "name": names,
+            "ligand_id": ligand_ids,
+            "smiles": smiles_cells,
+            "canonical_smiles": canonical,
+            "heavy_atoms": heavy,
+        }
+    )
+    for column in extra_columns:
+        validated[column] = frame[column].to_numpy()
+    return validated

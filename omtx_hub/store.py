@@ -1,0 +1,162 @@
+"""The content-addressed result store: one entry per prediction, shared by every screen.
+
+An entry is keyed by everything that determines the prediction (see `omtx_hub.plan.target_key`)
+and holds the files Boltz wrote for it plus a normalized `record.json`. Writes are commits:
+a reader sees either nothing or a complete entry, never a partial one.
+
+- Local directory: files go to a temporary sibling directory that is renamed into place
+  (rename is atomic on POSIX filesystems).
+- gs://bucket/prefix: objects are uploaded first and `record.json` last; an entry exists
+  only once its `record.json` does, so an interrupted upload is invisible and is redone.
+
+The store also caches validated ligand sheets (`sheets/`), so that remote jobs, which
+re-parse the workflow on their own VM, need not re-validate 100,000 SMILES.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+RECORD_FILE = "record.json"
+
+
+def entry_path(key: str) -> str:
+    """Relative location of an entry; the two-character fan-out keeps directories small."""
+    return f"targets/{key[:2]}/{key}"
+
+
+class ResultStore(ABC):
+    location: str
+
+    @abstractmethod
+    def has(self, key: str) -> bool:
+        """Whether a complete entry exists for `key`."""
+
+    @abstractmethod
+    def read_record(self, key: str) -> dict:
+        """The normalized record of a complete entry."""
+
+    @abstractmethod
+    def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
+        """Store `files` (name -> local path) and `record` as the entry `key`, atomically."""
+
+    @abstractmethod
+    def fetch(self, key: str, name: str, destination: Path) -> None:
+        """Copy the file `name` of entry `key` to `destination`."""
+
+    @abstractmethod
+    def read_blob(self, name: str) -> bytes | None:
+        """A small auxiliary object (e.g. a cached sheet), or None if absent."""
+
+    @abstractmethod
+    def write_blob(self, name: str, data: bytes) -> None:
+        """Write an auxiliary object atomically."""
+
+
+class LocalStore(ResultStore):
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser()
+        self.location = str(self.root)
+
+    def _entry(self, key: str) -> Path:
+        return self.root / entry_path(key)
+
+    def has(self, key: str) -> bool:
+        return (self._entry(key) / RECORD_FILE).is_file()
+
+    def read_record(self, key: str) -> dict:
+        return json.loads((self._entry(key) / RECORD_FILE).read_text())
+
+    def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
+        final = self._entry(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".staging-{key}-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            for name, source in files.items():
+                shutil.copyfile(source, staging / name)
+            (staging / RECORD_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not self.has(key):
+                    raise
+                # Another job committed the same prediction first; the results are equivalent.
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def fetch(self, key: str, name: str, destination: Path) -> None:
+        shutil.copyfile(self._entry(key) / name, destination)
+
+    def read_blob(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.is_file() else None
+
+    def write_blob(self, name: str, data: bytes) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".staging-{path.name}-{uuid.uuid4().hex}")
+        staging.write_bytes(data)
+        os.replace(staging, path)
+
+
+class GCSStore(ResultStore):
+    """A store in Google Cloud Storage, through google-cloud-storage.
+
+    Credentials come from Application Default Credentials; with STORAGE_EMULATOR_HOST set
+    (tests, local emulators) the client talks to the emulator anonymously.
+    """
+
+    def __init__(self, url: str, client=None):
+        from google.cloud import storage
+
+        bucket_name, _, prefix = url.removeprefix("gs://").partition("/")
+        self.location = url
+        self.prefix = prefix.strip("/")
+        project = os.environ.get("SNAKEMAKE_STORAGE_GCS_PROJECT") or os.environ.get(
+            "GOOGLE_CLOUD_PROJECT"
+        )
+        self.client = client or storage.Client(project=project)
+        self.bucket = self.client.bucket(bucket_name)
+
+    def _name(self, relative: str) -> str:
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def has(self, key: str) -> bool:
+        return self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}")).exists()
+
+    def read_record(self, key: str) -> dict:
+        blob = self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}"))
+        return json.loads(blob.download_as_bytes())
+
+    def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
+        for name, source in files.items():
+            self.bucket.blob(self._name(f"{entry_path(key)}/{name}")).upload_from_filename(
+                str(source)
+            )
+        # The record goes last: it is the commit marker that `has` looks for.
+        self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}")).upload_from_string(
+            json.dumps(record, indent=1, sort_keys=True), content_type="application/json"
+        )
+
+    def fetch(self, key: str, name: str, destination: Path) -> None:
+        blob = self.bucket.blob(self._name(f"{entry_path(key)}/{name}"))
+        blob.download_to_filename(str(destination))
+
+    def read_blob(self, name: str) -> bytes | None:
+        blob = self.bucket.blob(self._name(name))
+        return blob.download_as_bytes() if blob.exists() else None
+
+    def write_blob(self, name: str, data: bytes) -> None:
+        self.bucket.blob(self._name(name)).upload_from_string(data)
+
+
+def open_store(location: str) -> ResultStore:
+    if location.startswith("gs://"):
+        return GCSStore(location)
+    return LocalStore(location)
