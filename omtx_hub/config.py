@@ -100,7 +100,9 @@ class Runtime(_Strict):
     """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers,
     so only those enter the cache key."""
 
-    accelerator: Literal["gpu", "cpu"] = "gpu"
+    accelerator: Literal["auto", "gpu", "cpu"] = Field(
+        "auto", description="'auto' uses a GPU when torch sees one, else the CPU."
+    )
     devices: int = Field(1, ge=1)
     precision: Literal["default", "32"] = Field(
         "default",

@@ -48,6 +48,14 @@ def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -
     return f"{screen}_{protein}_{index}_{ligand_id}.cif"
 
 
+def resolve_accelerator(accelerator: str) -> str:
+    if accelerator != "auto":
+        return accelerator
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
 def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path) -> list[str]:
     """The `boltz predict` command line for a directory of inputs."""
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
@@ -58,7 +66,7 @@ def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path)
         str(inputs),
         "--out_dir", str(out_dir),
         "--cache", str(Path(runtime.cache).expanduser()),
-        "--accelerator", runtime.accelerator,
+        "--accelerator", resolve_accelerator(runtime.accelerator),
         "--devices", str(runtime.devices),
         "--num_workers", str(runtime.num_workers),
         "--output_format", "mmcif",

@@ -1,0 +1,23 @@
+"""Protein MSAs, computed once per protein and shared by every ligand of the screen.
+
+`msa: server` asks the ColabFold MMseqs2 server through Boltz's own client
+(`boltz.main.compute_msa`), exactly as `boltz predict --use_msa_server` would, but once per
+protein instead of once per ligand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def fetch_server_msa(
+    protein: str, sequence: str, output: Path, *, server_url: str, pairing_strategy: str
+) -> None:
+    from boltz.main import compute_msa
+
+    with tempfile.TemporaryDirectory(prefix=f"omtx-msa-{protein}-") as scratch:
+        compute_msa({protein: sequence}, protein, Path(scratch), server_url, pairing_strategy)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(Path(scratch) / f"{protein}.csv", output)

@@ -1,0 +1,13 @@
+rule fetch_msa:
+    output:
+        "results/{screen}/msa/{protein}.csv",
+    log:
+        "logs/{screen}/fetch_msa/{protein}.log",
+    localrule: True
+    retries: 2
+    params:
+        sequence=protein_sequence,
+        server_url=SCREEN_CONFIG.runtime.msa_server_url,
+        pairing_strategy=SCREEN_CONFIG.runtime.msa_pairing_strategy,
+    script:
+        "../scripts/fetch_msa.py"

@@ -1,0 +1,24 @@
+from pathlib import Path
+
+from omtx_hub.config import load_config
+from omtx_hub.joblog import log_job_to
+from omtx_hub.predict import ShardJob
+from omtx_hub.store import open_store
+
+log_job_to(snakemake.log[0])
+config = load_config(snakemake.config)
+ShardJob(
+    screen=snakemake.wildcards.screen,
+    protein=snakemake.wildcards.protein,
+    shard=snakemake.wildcards.shard,
+    sequence=snakemake.params.sequence,
+    msa=snakemake.input.msa or "empty",
+    targets=snakemake.params.targets,
+    model=config.model,
+    runtime=config.runtime,
+    spec=snakemake.params.spec,
+    weights=snakemake.params.weights,
+    store=open_store(config.store),
+    structures_dir=Path(snakemake.output.structures),
+    manifest=Path(snakemake.output.manifest),
+).run()
