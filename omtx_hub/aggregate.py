@@ -144,7 +144,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
             "rows": len(table),
             "completed": int(counts.get("completed", 0)),
             "failed": int(counts.get("failed", 0)),
-            "computed_now": sum(s["computed"] for s in shards),
+            "computed": sum(s["computed"] for s in shards),
             "reused_from_store": sum(s["reused"] for s in shards),
             "shards": len(shards),
         },

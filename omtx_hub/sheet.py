@@ -192,6 +192,7 @@ def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
         RDLogger.EnableLog("rdApp.*")
 
     if problems:
+        problems.sort(key=lambda problem: problem.line or 0)
         shown = "\n  - ".join(str(p) for p in problems[:MAX_LISTED_PROBLEMS])
         more = len(problems) - MAX_LISTED_PROBLEMS
         tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""

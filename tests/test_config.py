@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import pytest
+
+from omtx_hub.config import ConfigError, load_config
+
+
+def base_config(tmp_path: Path) -> dict:
+    sheet = tmp_path / "ligands.csv"
+    sheet.write_text("name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\n")
+    return {
+        "screen": {"name": "demo"},
+        "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR", "msa": "empty"}],
+        "ligands": str(sheet),
+    }
+
+
+def error_of(raw: dict) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_config(raw)
+    return str(error.value)
+
+
+def test_minimal_config_gets_boltz_defaults(tmp_path):
+    config = load_config(base_config(tmp_path))
+    assert config.model.sampling_steps == 200
+    assert config.model.affinity is True
+    assert config.sharding.shard_size == 100
+    assert config.store == "results/store"
+
+
+def test_unknown_key_is_named(tmp_path):
+    raw = base_config(tmp_path) | {"model": {"samping_steps": 3}}
+    message = error_of(raw)
+    assert "model.samping_steps" in message
+    assert "unknown key" in message
+
+
+def test_unknown_top_level_key_is_named(tmp_path):
+    message = error_of(base_config(tmp_path) | {"ligand_sheet": "x.csv"})
+    assert "'ligand_sheet': unknown key" in message
+
+
+def test_missing_required_key(tmp_path):
+    raw = base_config(tmp_path)
+    del raw["proteins"]
+    assert "config key 'proteins': required but missing" in error_of(raw)
+
+
+def test_invalid_protein_letters_name_the_position(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"][0]["sequence"] = "MKT1AYZ*"
+    message = error_of(raw)
+    assert "proteins[0].sequence" in message
+    assert "'*'" in message and "'1'" in message
+    assert "position 4" in message
+
+
+def test_sequence_whitespace_is_removed(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"][0]["sequence"] = "mkta yiak\nqr"
+    assert load_config(raw).proteins[0].sequence == "MKTAYIAKQR"
+
+
+def test_missing_sheet_path(tmp_path):
+    raw = base_config(tmp_path) | {"ligands": str(tmp_path / "nope.csv")}
+    message = error_of(raw)
+    assert "config key 'ligands'" in message
+    assert "nope.csv' does not exist" in message
+
+
+def test_unsafe_screen_name(tmp_path):
+    raw = base_config(tmp_path) | {"screen": {"name": "../etc"}}
+    message = error_of(raw)
+    assert "screen.name" in message
+    assert "file names" in message
+
+
+def test_duplicate_protein_names(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"].append(dict(raw["proteins"][0]))
+    assert "protein name 'P1' is used twice" in error_of(raw)
+
+
+def test_msa_file_must_exist(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"][0]["msa"] = str(tmp_path / "missing.a3m")
+    assert "missing.a3m' does not exist" in error_of(raw)
+
+
+def test_store_must_be_local_or_gs(tmp_path):
+    assert "gs:// URL" in error_of(base_config(tmp_path) | {"store": "s3://bucket/x"})
+    assert load_config(base_config(tmp_path) | {"store": "gs://bucket/screens"})
+
+
+def test_all_problems_reported_together(tmp_path):
+    raw = base_config(tmp_path) | {"model": {"sampling_steps": 0, "colour": "red"}}
+    message = error_of(raw)
+    assert "model.sampling_steps" in message and "model.colour" in message

@@ -1,0 +1,128 @@
+from pathlib import Path
+
+import pytest
+
+import omtx_hub.plan as plan_module
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.store import LocalStore
+from omtx_hub.testcache import TEST_WEIGHTS_MARKER
+
+SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O"]
+
+
+def make_config(tmp_path: Path, *, rows=None, shard_size=2, **overrides) -> dict:
+    rows = rows if rows is not None else [(f"L{i}", s) for i, s in enumerate(SMILES)]
+    sheet = tmp_path / "ligands.csv"
+    sheet.write_text("name,smiles\n" + "".join(f"{n},{s}\n" for n, s in rows))
+    raw = {
+        "screen": {"name": "s1"},
+        "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR"}],
+        "ligands": str(sheet),
+        "sharding": {"shard_size": shard_size},
+        "store": str(tmp_path / "store"),
+    }
+    raw.update(overrides)
+    return raw
+
+
+def plan_of(raw: dict):
+    config = load_config(raw)
+    return build_plan(config, LocalStore(config.store))
+
+
+def keys(plan) -> list[str]:
+    return [t["key"] for s in plan.shards.values() for t in s.targets]
+
+
+def test_shards_are_consecutive_chunks_per_protein(tmp_path):
+    raw = make_config(tmp_path)
+    raw["proteins"].append({"name": "P2", "sequence": "GGGG"})
+    plan = plan_of(raw)
+    assert list(plan.shards) == [
+        ("P1", "00000"), ("P1", "00001"), ("P1", "00002"),
+        ("P2", "00000"), ("P2", "00001"), ("P2", "00002"),
+    ]  # fmt: skip
+    assert [t["smiles"] for t in plan.shard("P1", "00001").targets] == ["CCC", "c1ccccc1"]
+    assert plan.target_count == 10
+
+
+def test_same_compound_is_one_target_with_aliases(tmp_path):
+    plan = plan_of(make_config(tmp_path, rows=[("a", "OCC"), ("b", "CCO"), ("c", "CCN")]))
+    first = plan.shard("P1", "00000").targets[0]
+    assert first["smiles"] == "CCO"
+    assert [alias["name"] for alias in first["ligands"]] == ["a", "b"]
+    assert plan.target_count == 2
+
+
+def test_appending_ligands_keeps_earlier_shards(tmp_path):
+    before = plan_of(make_config(tmp_path))
+    rows = [(f"L{i}", s) for i, s in enumerate(SMILES)] + [("new", "CCCl")]
+    after = plan_of(make_config(tmp_path, rows=rows))
+    assert before.shard("P1", "00000") == after.shard("P1", "00000")
+    assert before.shard("P1", "00001") == after.shard("P1", "00001")
+    assert len(after.shard("P1", "00002").targets) == 2
+
+
+def test_keys_shared_across_screens_and_orders(tmp_path):
+    one = plan_of(make_config(tmp_path))
+    other = make_config(tmp_path, rows=[("x", "CCN"), ("y", "OCC")], shard_size=7)
+    other["screen"] = {"name": "another"}
+    two = plan_of(other)
+    assert set(keys(two)) <= set(keys(one))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": {"sampling_steps": 50}},
+        {"model": {"seed": 1}},
+        {"model": {"affinity": False}},
+        {"runtime": {"precision": "32"}},
+        {"proteins": [{"name": "P1", "sequence": "MKTAYIAKQK"}]},
+    ],
+)
+def test_anything_that_changes_the_prediction_changes_the_key(tmp_path, change):
+    base = set(keys(plan_of(make_config(tmp_path))))
+    changed = set(keys(plan_of(make_config(tmp_path, **change))))
+    assert base.isdisjoint(changed)
+
+
+def test_runtime_settings_that_do_not_change_numbers_keep_keys(tmp_path):
+    base = keys(plan_of(make_config(tmp_path)))
+    same = keys(plan_of(make_config(tmp_path, runtime={"num_workers": 7, "devices": 2})))
+    assert base == same
+
+
+def test_msa_file_content_is_part_of_the_key(tmp_path):
+    msa = tmp_path / "p1.a3m"
+    msa.write_text(">query\nMKTAYIAKQR\n")
+    protein = {"name": "P1", "sequence": "MKTAYIAKQR", "msa": str(msa)}
+    first = keys(plan_of(make_config(tmp_path, proteins=[protein])))
+    msa.write_text(">query\nMKTAYIAKQR\n>hit\nMKTAYIAKQK\n")
+    assert set(first).isdisjoint(keys(plan_of(make_config(tmp_path, proteins=[protein]))))
+
+
+def test_test_weights_are_flagged_and_keyed(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    released = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
+    assert released.weights.released
+    (cache / TEST_WEIGHTS_MARKER).write_text("{}")
+    test = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
+    assert not test.weights.released
+    assert "meaningless" in test.weights.note
+    assert set(keys(released)).isdisjoint(keys(test))
+
+
+def test_validated_sheet_is_cached_in_the_store(tmp_path, monkeypatch):
+    raw = make_config(tmp_path)
+    first = plan_of(raw)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the sheet was validated again")
+
+    monkeypatch.setattr(plan_module, "validate_sheet", fail)
+    second = plan_of(raw)
+    assert keys(first) == keys(second)
+    assert second.ligands.equals(first.ligands)

@@ -1,0 +1,188 @@
+"""The generated random-weights Boltz-2 cache, and the real `boltz predict` running on it offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omtx_hub.boltz_launcher import split_precision
+from omtx_hub.testcache import (
+    AFFINITY_CHECKPOINT,
+    CONFIDENCE_CHECKPOINT,
+    MOLS_DIR,
+    MOLS_TAR,
+    TEST_WEIGHTS_MARKER,
+    build_test_cache,
+    is_test_cache,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CANONICAL_RESIDUES = [
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU",
+    "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "UNK",
+]  # fmt: skip
+
+TARGET_YAML = """\
+version: 1
+sequences:
+  - protein:
+      id: A
+      sequence: MKTAYIAKQRQISFVKSHFS
+      msa: empty
+  - ligand:
+      id: B
+      smiles: 'CC(=O)Oc1ccccc1C(=O)O'
+properties:
+  - affinity:
+      binder: B
+"""
+
+CONFIDENCE_KEYS = {
+    "confidence_score",
+    "ptm",
+    "iptm",
+    "ligand_iptm",
+    "protein_iptm",
+    "complex_plddt",
+    "complex_iplddt",
+    "complex_pde",
+    "complex_ipde",
+    "chains_ptm",
+    "pair_chains_iptm",
+}
+AFFINITY_KEYS = {
+    "affinity_pred_value",
+    "affinity_probability_binary",
+    "affinity_pred_value1",
+    "affinity_probability_binary1",
+    "affinity_pred_value2",
+    "affinity_probability_binary2",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_boltz_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weights Boltz-2 cache, built once per test session (~15 s)."""
+    return build_test_cache(tmp_path_factory.mktemp("boltz_cache"), seed=0)
+
+
+def test_tiny_cache_has_what_boltz_checks(tiny_boltz_cache: Path) -> None:
+    cache = tiny_boltz_cache
+    # Exactly the paths boltz.main.download_boltz2 tests with exists().
+    for name in (MOLS_TAR, MOLS_DIR, CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
+        assert (cache / name).exists(), name
+    assert sorted(p.stem for p in (cache / MOLS_DIR).glob("*.pkl")) == sorted(CANONICAL_RESIDUES)
+    for name in (CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
+        assert 5e6 < (cache / name).stat().st_size < 50e6, name
+
+    with (cache / MOLS_DIR / "TRP.pkl").open("rb") as handle:
+        trp = pickle.load(handle)  # noqa: S301
+    names = [atom.GetProp("name") for atom in trp.GetAtoms()]
+    assert {"N", "CA", "C", "O", "CB", "CZ2", "CH2"} <= set(names)
+    assert len(set(names)) == len(names)
+    assert any(atom.GetAtomicNum() == 1 for atom in trp.GetAtoms())
+    assert [c.GetProp("name") for c in trp.GetConformers()] == ["Computed"]
+
+    marker = json.loads((cache / TEST_WEIGHTS_MARKER).read_text())
+    assert marker["random_weights"] is True
+    assert marker["full_size"] is False
+    assert marker["seed"] == 0
+    assert marker["boltz_version"]
+    assert "meaningless" in marker["note"]
+    assert is_test_cache(cache)
+    assert not is_test_cache(cache / MOLS_DIR)
+
+
+def test_rebuild_keeps_complete_files(tiny_boltz_cache: Path) -> None:
+    checkpoint = tiny_boltz_cache / CONFIDENCE_CHECKPOINT
+    before = checkpoint.stat().st_mtime_ns
+    build_test_cache(tiny_boltz_cache, seed=0)
+    assert checkpoint.stat().st_mtime_ns == before
+
+
+def test_split_precision() -> None:
+    assert split_precision(["predict", "x.yaml"]) == (None, ["predict", "x.yaml"])
+    assert split_precision(["--precision", "32", "predict", "x"]) == (32, ["predict", "x"])
+    assert split_precision(["--precision=bf16-mixed", "predict"]) == ("bf16-mixed", ["predict"])
+    # Boltz's own options after the command are never touched.
+    assert split_precision(["predict", "--precision", "64"]) == (
+        None,
+        ["predict", "--precision", "64"],
+    )
+
+
+def _offline_env() -> dict[str, str]:
+    """Environment in which any download attempt fails at once instead of using the network."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    unreachable = "http://127.0.0.1:9"
+    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[key] = unreachable
+    for key in ("no_proxy", "NO_PROXY"):
+        env.pop(key, None)
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+@pytest.mark.slow
+def test_real_boltz_predict_offline(tiny_boltz_cache: Path, tmp_path: Path) -> None:
+    target = tmp_path / "aspirin.yaml"
+    target.write_text(TARGET_YAML)
+    out_dir = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "omtx_hub.boltz_launcher", "--precision", "32",
+        "predict", str(target),
+        "--out_dir", str(out_dir),
+        "--cache", str(tiny_boltz_cache),
+        "--accelerator", "cpu",
+        "--recycling_steps", "0",
+        "--sampling_steps", "2",
+        "--diffusion_samples", "1",
+        "--sampling_steps_affinity", "2",
+        "--diffusion_samples_affinity", "1",
+        "--num_workers", "0",
+        "--seed", "0",
+        "--no_kernels",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "Downloading" not in log, log
+    # --precision 32 reached the Trainer: Lightning announces bf16 AMP when it is on.
+    assert "bf16" not in log, log
+
+    predictions = out_dir / "boltz_results_aspirin" / "predictions" / "aspirin"
+    expected = [
+        "aspirin_model_0.cif",
+        "confidence_aspirin_model_0.json",
+        "plddt_aspirin_model_0.npz",
+        "pae_aspirin_model_0.npz",
+        "pde_aspirin_model_0.npz",
+        "pre_affinity_aspirin.npz",
+        "affinity_aspirin.json",
+    ]
+    missing = [name for name in expected if not (predictions / name).is_file()]
+    assert not missing, f"missing {missing}; found {sorted(os.listdir(predictions))}\n{log}"
+
+    confidence = json.loads((predictions / "confidence_aspirin_model_0.json").read_text())
+    assert set(confidence) == CONFIDENCE_KEYS
+    assert 0.0 <= confidence["complex_plddt"] <= 1.0
+    affinity = json.loads((predictions / "affinity_aspirin.json").read_text())
+    assert set(affinity) == AFFINITY_KEYS
+    assert all(isinstance(value, float) for value in affinity.values())
+    assert "LIG" in (predictions / "aspirin_model_0.cif").read_text()
