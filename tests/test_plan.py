@@ -7,23 +7,12 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
 from omtx_hub.testcache import TEST_WEIGHTS_MARKER
+from tests.screens import SMILES, write_screen
 
-SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O"]
 
-
-def make_config(tmp_path: Path, *, rows=None, shard_size=2, **overrides) -> dict:
-    rows = rows if rows is not None else [(f"L{i}", s) for i, s in enumerate(SMILES)]
-    sheet = tmp_path / "ligands.csv"
-    sheet.write_text("name,smiles\n" + "".join(f"{n},{s}\n" for n, s in rows))
-    raw = {
-        "screen": {"name": "s1"},
-        "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR"}],
-        "ligands": str(sheet),
-        "sharding": {"shard_size": shard_size},
-        "store": str(tmp_path / "store"),
-    }
-    raw.update(overrides)
-    return raw
+def make_config(tmp_path: Path, **kwargs) -> dict:
+    kwargs.setdefault("proteins", [{"name": "P1", "sequence": "MKTAYIAKQR"}])
+    return write_screen(tmp_path, **kwargs)
 
 
 def plan_of(raw: dict):

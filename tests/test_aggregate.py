@@ -1,0 +1,103 @@
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.store import LocalStore
+from tests.screens import write_screen
+
+
+def fake_manifests(plan, directory, *, failed=(), scores_of=None):
+    """Shard manifests as ShardJob writes them, with chosen scores per compound."""
+    paths = []
+    for (protein, shard), content in plan.shards.items():
+        records = []
+        for target in content.targets:
+            probability, value = scores_of[target["smiles"]]
+            status = "failed" if target["smiles"] in failed else "completed"
+            records.append({
+                "key": target["key"], "protein": protein, "ligands": target["ligands"],
+                "smiles": target["smiles"], "status": status,
+                "error": "Boltz wrote nothing" if status == "failed" else None,
+                "source": "computed",
+                "affinity_probability_binary": None if status == "failed" else probability,
+                "affinity_pred_value": None if status == "failed" else value,
+                "confidence_score": None if status == "failed" else 0.5,
+                "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
+                "structures": {a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]}
+                if status == "completed" else {},
+            })  # fmt: skip
+        path = directory / f"{protein}-{shard}.json"
+        path.write_text(json.dumps({
+            "screen": plan.screen, "protein": protein, "shard": shard,
+            "targets": len(records), "reused": 0, "computed": len(records),
+            "failed": len(failed), "boltz_wall_s": 10.0, "job_wall_s": 12.0, "records": records,
+        }))  # fmt: skip
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def screen(tmp_path):
+    rows = [("weak", "CCO", "A"), ("strong", "CCN", "B"), ("broken", "CCC", "C"),
+            ("strong-too", "NCC", "D"), ("mid", "c1ccccc1", "E")]  # fmt: skip
+    raw = write_screen(tmp_path, rows=rows, extra_columns="series", report={"top_n": 2})
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0),
+                 "c1ccccc1": (0.9, -1.0)}  # fmt: skip
+    manifests = fake_manifests(plan, tmp_path, failed={"CCC"}, scores_of=scores_of)
+    return plan, manifests
+
+
+def test_ranking_by_binder_probability_then_affinity_failed_last(screen):
+    plan, manifests = screen
+    records, _ = read_manifests(manifests)
+    table = results_table(plan, records)
+    assert list(table["ligand_name"]) == ["strong", "strong-too", "mid", "weak", "broken"]
+    assert list(table["rank"]) == [1, 2, 3, 4, 5]
+    assert table.loc[4, "status"] == "failed" and table.loc[4, "error"]
+    # Duplicates of one compound share its prediction but keep their own name and columns.
+    assert list(table.loc[:1, "series"]) == ["B", "D"]
+    assert table.loc[0, "affinity_pred_value"] == -2.0
+
+
+def test_written_csv_and_summary(screen, tmp_path):
+    plan, manifests = screen
+    csv_path, summary_path = tmp_path / "batch_results.csv", tmp_path / "summary.json"
+    write_results(plan, manifests, csv_path, summary_path)
+    table = pd.read_csv(csv_path)
+    assert len(table) == 5
+    assert {"rank", "ligand_name", "smiles", "affinity_pred_value", "series"} <= set(table.columns)
+    document = json.loads(summary_path.read_text())
+    assert document["counts"]["completed"] == 4 and document["counts"]["failed"] == 1
+    assert document["counts"]["distinct_compounds"] == 4
+    stats = document["statistics"]["affinity_pred_value"]
+    assert stats == {"count": 4, "mean": -1.0, "min": -2.0, "max": 1.0, "median": -1.5}
+    assert [t["ligand_name"] for t in document["top_by_affinity"]] == ["strong", "strong-too"]
+    assert len(document["top_by_binder_probability"]) == 2
+    assert document["software"]["boltz"] == "2.2.1"
+    assert document["parameters"]["model"]["sampling_steps"] == 200
+    assert document["released_weights"] is True and "warning" not in document
+
+
+def test_sheet_columns_named_like_results_are_prefixed(tmp_path):
+    raw = write_screen(tmp_path, rows=[("a", "CCO", "x")], extra_columns="status")
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    manifests = fake_manifests(plan, tmp_path, scores_of={"CCO": (0.5, 0.0)})
+    table = results_table(plan, read_manifests(manifests)[0])
+    assert table.loc[0, "status"] == "completed" and table.loc[0, "sheet_status"] == "x"
+
+
+def test_summary_flags_weights_that_are_not_released(screen):
+    plan, manifests = screen
+    plan.weights = replace(plan.weights, released=False, note="random test weights")
+    records, shards = read_manifests(manifests)
+    document = summary(plan, results_table(plan, records), shards)
+    assert document["released_weights"] is False
+    assert "NOT PREDICTIONS" in document["warning"]
