@@ -26,7 +26,8 @@ wildcard_constraints:
 
 def shard_manifests():
     return [
-        f"results/{SCREEN}/shards/{protein}/{shard}.json" for protein, shard in PLAN.shards
+        f"results/{SCREEN}/shards/{protein}/{shard}.json"
+        for protein, shard in PLAN.shards
     ]
 
 

@@ -3,8 +3,8 @@ rule fetch_msa:
         "results/{screen}/msa/{protein}.csv",
     log:
         "logs/{screen}/fetch_msa/{protein}.log",
-    localrule: True
     retries: 2
+    localrule: True
     params:
         sequence=protein_sequence,
         server_url=SCREEN_CONFIG.runtime.msa_server_url,

@@ -1,0 +1,134 @@
+"""The whole workflow on the real Boltz-2 code path: `snakemake` runs the unmodified
+`boltz predict` (fp32 on CPU) with a generated random-weights cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from omtx_hub.store import LocalStore
+from tests.screens import SHORT_PROTEIN, write_config_file, write_screen
+
+pytestmark = pytest.mark.slow
+
+FAST_MODEL = {
+    "recycling_steps": 0, "sampling_steps": 2, "diffusion_samples": 1,
+    "sampling_steps_affinity": 2, "diffusion_samples_affinity": 1, "seed": 0,
+}  # fmt: skip
+ROWS = [
+    ("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "decoy"),
+    ("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "decoy"),
+    ("cpd 3/x", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "hit?"),
+    ("aspirin-again", "OC(=O)c1ccccc1OC(C)=O", "duplicate"),
+]
+
+
+def runtime(cache: Path) -> dict:
+    return {"accelerator": "cpu", "precision": "32", "cache": str(cache), "num_workers": 0,
+            "use_kernels": False}  # fmt: skip
+
+
+def snakemake(repo: Path, workdir: Path, config: Path, env, *extra: str):
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *extra,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    return result.stdout + result.stderr
+
+
+def manifest(workdir: Path, screen: str, shard: str) -> dict:
+    return json.loads((workdir / f"results/{screen}/shards/P1/{shard}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def finished_screen(tmp_path_factory, boltz_test_cache, repo):
+    workdir = tmp_path_factory.mktemp("screen")
+    raw = write_screen(workdir, rows=ROWS, extra_columns="class", shard_size=2,
+                       model=FAST_MODEL, runtime=runtime(boltz_test_cache),
+                       store=str(workdir / "store"))  # fmt: skip
+    config = write_config_file(workdir, raw)
+    env = {"PYTHONWARNINGS": "ignore::FutureWarning", **os.environ}
+    snakemake(repo, workdir, config, env)
+    return workdir, raw, config, env
+
+
+def test_results_from_real_boltz(finished_screen):
+    workdir, raw, _, _ = finished_screen
+    summary = json.loads((workdir / "results/s1/summary.json").read_text())
+    assert summary["counts"]["ligands"] == 4
+    assert summary["counts"]["distinct_compounds"] == 3  # aspirin twice
+    assert summary["counts"]["completed"] == 4 and summary["counts"]["failed"] == 0
+    assert summary["counts"]["computed"] == 3 and summary["counts"]["reused_from_store"] == 0
+    # Random weights can never pass for predictions.
+    assert summary["released_weights"] is False
+    assert "NOT PREDICTIONS" in summary["warning"]
+    assert summary["software"]["boltz"] == "2.2.1"
+    assert summary["statistics"]["affinity_pred_value"]["count"] == 4
+
+    table = pd.read_csv(workdir / "results/s1/batch_results.csv")
+    assert len(table) == 4 and list(table["rank"]) == [1, 2, 3, 4]
+    assert set(table["ligand_name"]) == {name for name, _, _ in ROWS}
+    assert set(table["class"]) == {"decoy", "hit?", "duplicate"}
+    assert table["affinity_probability_binary"].between(0, 1).all()
+    assert table["iptm"].notna().all() and table["complex_plddt"].notna().all()
+    assert (table["released_weights"] == False).all()  # noqa: E712
+    odd = table[table["ligand_name"] == "cpd 3/x"].iloc[0]
+    assert "/" not in odd["ligand_id"] and " " not in odd["ligand_id"]
+    assert odd["structure"] == f"s1_P1_3_{odd['ligand_id']}.cif"
+    assert (workdir / "results/s1/structures/P1/00001" / odd["structure"]).stat().st_size > 0
+
+
+def test_store_holds_boltz_files_per_target(finished_screen):
+    workdir, _, _, _ = finished_screen
+    store = LocalStore(workdir / "store")
+    records = manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")[
+        "records"
+    ]
+    assert len(records) == 3
+    for record in records:
+        entry = workdir / "store/targets" / record["key"][:2] / record["key"]
+        names = {p.name for p in entry.iterdir()}
+        assert names == {"input.yaml", "structure.cif", "confidence.json", "affinity.json",
+                         "record.json"}  # fmt: skip
+        assert "affinity" in (entry / "input.yaml").read_text()
+        assert store.read_record(record["key"])["status"] == "completed"
+        assert set(json.loads((entry / "affinity.json").read_text())) >= {
+            "affinity_pred_value", "affinity_probability_binary"
+        }
+
+
+def test_rerun_is_a_no_op(finished_screen, repo):
+    workdir, _, config, env = finished_screen
+    output = snakemake(repo, workdir, config, env, "-n")
+    assert "Nothing to be done" in output
+
+
+def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, repo):
+    workdir, raw, _, env = finished_screen
+    rows = [*ROWS, ("ethanol", "CCO", "new")]
+    grown = write_screen(workdir, rows=rows, extra_columns="class", shard_size=2,
+                         model=FAST_MODEL, runtime=raw["runtime"], store=raw["store"])  # fmt: skip
+    output = snakemake(repo, workdir, write_config_file(workdir, grown), env)
+    assert "boltz_predict_shard" in output
+    shard = manifest(workdir, "s1", "00001")
+    assert (shard["computed"], shard["reused"]) == (1, 1)
+    assert manifest(workdir, "s1", "00000")["computed"] == 2  # untouched shard, not rerun
+
+    # A second screen with the same protein and some of the same ligands computes nothing.
+    other_dir = workdir / "other"
+    other_dir.mkdir()
+    other = write_screen(other_dir, rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
+                         extra_columns="class", model=FAST_MODEL, runtime=raw["runtime"],
+                         store=raw["store"], screen={"name": "s2"},
+                         proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}])  # fmt: skip
+    snakemake(repo, workdir, write_config_file(other_dir, other), env)
+    reused = manifest(workdir, "s2", "00000")
+    assert (reused["computed"], reused["reused"], reused["boltz_wall_s"]) == (0, 1, 0.0)
