@@ -60,9 +60,7 @@ def split_precision(argv: Sequence[str]) -> tuple[int | str | None, list[str]]:
         else:
             raise UsageError("--precision needs a value")
         if value not in PRECISIONS:
-            raise UsageError(
-                f"invalid --precision {value!r}; choose from {', '.join(PRECISIONS)}"
-            )
+            raise UsageError(f"invalid --precision {value!r}; choose from {', '.join(PRECISIONS)}")
         precision, args = PRECISIONS[value], rest
     return precision, args
 
@@ -106,9 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from boltz.main import cli
 
     context = (
-        override_trainer_precision(precision)
-        if precision is not None
-        else contextlib.nullcontext()
+        override_trainer_precision(precision) if precision is not None else contextlib.nullcontext()
     )
     with context:
         try:

@@ -116,6 +116,7 @@ class ShardJob:
     manifest: Path
     entries: dict[str, dict] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    watch_error: Exception | None = None
 
     def run(self) -> dict:
         started = time.time()
@@ -173,7 +174,6 @@ class ShardJob:
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
                 self.sequence, msa, target["smiles"], affinity=self.model.affinity,
             )  # fmt: skip
-        results_dir = work / "out" / f"boltz_results_{inputs.name}"
         boltz_log = work / "boltz.log"
         command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
         log.info("running: %s", " ".join(command))
@@ -182,14 +182,16 @@ class ShardJob:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
             stop = threading.Event()
             watcher = threading.Thread(
-                target=self._watch, args=(pending, results_dir, started, stop), daemon=True
+                target=self._watch, args=(pending, work, started, stop), daemon=True
             )
             watcher.start()
             returncode = process.wait()
             stop.set()
             watcher.join()
+        if self.watch_error is not None:
+            raise ShardError(f"committing results to the store failed: {self.watch_error}")
         elapsed = time.time() - started
-        self._collect(pending, results_dir, started)  # the last ones, after Boltz exited
+        self._collect(pending, work, started)  # the last ones, after Boltz exited
         boltz_output = boltz_log.read_text(errors="replace")
         log.info("boltz exited with code %d after %.1f s; its output:\n%s",
                  returncode, elapsed, boltz_output)  # fmt: skip
@@ -205,12 +207,20 @@ class ShardJob:
             self.entries[target["key"]] = self._failure(target, boltz_output)
         return elapsed
 
-    def _watch(self, pending, results_dir: Path, started: float, stop: threading.Event) -> None:
-        while not stop.wait(WATCH_INTERVAL_S):
-            self._collect(pending, results_dir, started)
+    def _watch(self, pending, work: Path, started: float, stop: threading.Event) -> None:
+        try:
+            while not stop.wait(WATCH_INTERVAL_S):
+                self._collect(pending, work, started)
+        except Exception as error:  # re-raised by _predict once Boltz has exited
+            self.watch_error = error
 
-    def _collect(self, pending: list[dict], results_dir: Path, started: float) -> None:
-        """Commit every pending target whose outputs are complete."""
+    def _collect(self, pending: list[dict], work: Path, started: float) -> None:
+        """Commit every pending target whose outputs are complete.
+
+        `work` holds `inputs/` (one YAML per target) and `out/`, where Boltz writes
+        `boltz_results_inputs/predictions/<record id>/`.
+        """
+        results_dir = work / "out" / "boltz_results_inputs"
         for target in pending:
             key = target["key"]
             with self.lock:
@@ -236,9 +246,7 @@ class ShardJob:
                 "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             stored = files.stored_files(affinity=self.model.affinity)
-            stored["input.yaml"] = (
-                files.directory.parents[2] / "inputs" / (f"{boltz_record_id(key)}.yaml")
-            )
+            stored["input.yaml"] = work / "inputs" / f"{boltz_record_id(key)}.yaml"
             self.store.commit(key, stored, record)
             with self.lock:
                 self.entries[key] = self._entry(target, record, "computed")
