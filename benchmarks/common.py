@@ -1,0 +1,56 @@
+"""Shared benchmark helpers: timing a command with its peak memory, cached ligand sheets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache" / "benchmarks"
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
+
+# Runs a command and prints the peak RSS of its process tree's largest member, in KiB.
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
+def measure(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, peak MiB) of `command`; raises if it fails."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_WRAPPER, *command],
+        cwd=cwd, env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}"
+                           f"{result.stderr[-3000:]}")  # fmt: skip
+    peak_kib = int(result.stdout.strip().splitlines()[-1])
+    return wall, peak_kib / 1024
+
+
+def ligand_sheet(count: int) -> Path:
+    """A sheet of `count` distinct drug-like compounds (generated once, then cached)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ligand_library import write_sheet
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"ligands-{count}.csv"
+    if not path.exists():
+        staging = path.with_suffix(".partial")
+        write_sheet(staging, count)
+        staging.replace(path)
+    return path
+
+
+def snakemake_command(workdir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+        "--cores", "2", "--quiet", *extra,
+    ]  # fmt: skip

@@ -1,0 +1,88 @@
+"""Planning scale: `snakemake -n` of screens of 1k, 10k and 100k ligands (one protein).
+
+For each size it prints wall time and peak memory of
+- a cold dry-run (fresh store: every SMILES is validated with RDKit),
+- a warm dry-run (the validated sheet comes from the store's cache),
+- the parse a remote job does on its VM (`--mode remote --target-jobs` one shard),
+and the same dry-run for a bare Snakemake toy with one job per ligand, as the baseline.
+
+    python benchmarks/plan_scale.py [--sizes 1000 10000 100000] [--toy-sizes 1000 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ligand_sheet, measure, snakemake_command
+
+CONFIG = """screen: {{name: scale}}
+proteins: [{{name: P1, sequence: MKTAYIAKQRQISFVKSHFS}}]
+ligands: {sheet}
+store: store
+sharding: {{shard_size: {shard_size}}}
+"""
+
+TOY = """import pandas as pd
+ligands = pd.read_csv("{sheet}").set_index("name", drop=False)
+
+rule all:
+    input: expand("out/{{name}}.txt", name=ligands.index)
+
+rule predict:
+    output: "out/{{name}}.txt"
+    params: smiles=lambda wc: ligands.loc[wc.name, "smiles"]
+    shell: "echo {{params.smiles}} > {{output}}"
+"""
+
+
+def ours(size: int, shard_size: int, workdir: Path) -> dict:
+    (workdir / "config.yaml").write_text(CONFIG.format(sheet=ligand_sheet(size),
+                                                       shard_size=shard_size))  # fmt: skip
+    cold = measure(snakemake_command(workdir, "-n"))
+    warm = measure(snakemake_command(workdir, "-n"))
+    remote = measure(snakemake_command(
+        workdir, "-n", "--mode", "remote", "--target-jobs",
+        "boltz_predict_shard:screen=scale,protein=P1,shard=00000",
+    ))  # fmt: skip
+    return {"cold": cold, "warm": warm, "remote": remote}
+
+
+def toy(size: int, workdir: Path) -> tuple[float, float]:
+    (workdir / "Snakefile").write_text(TOY.format(sheet=ligand_sheet(size)))
+    return measure([sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "2"],
+                   cwd=workdir)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--toy-sizes", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--shard-size", type=int, default=100)
+    arguments = parser.parse_args()
+
+    print(f"{'ligands':>8} {'what':<34} {'wall s':>8} {'peak MiB':>9}")
+    results = {}
+    for size in arguments.sizes:
+        workdir = Path(tempfile.mkdtemp(prefix=f"omtx-plan-{size}-"))
+        results[size] = ours(size, arguments.shard_size, workdir)
+        labels = {"cold": "dry-run, cold (validates SMILES)", "warm": "dry-run, warm (cached sheet)",
+                  "remote": "remote job parse (one shard)"}  # fmt: skip
+        for kind, (wall, peak) in results[size].items():
+            print(f"{size:>8} {labels[kind]:<34} {wall:>8.2f} {peak:>9.0f}", flush=True)
+        shutil.rmtree(workdir)
+    for size in arguments.toy_sizes:
+        workdir = Path(tempfile.mkdtemp(prefix=f"omtx-toy-{size}-"))
+        wall, peak = toy(size, workdir)
+        shutil.rmtree(workdir)
+        line = f"{size:>8} {'toy: one job per ligand, dry-run':<34} {wall:>8.2f} {peak:>9.0f}"
+        if size in results:
+            line += f"   ({wall / results[size]['cold'][0]:.1f}x our cold dry-run)"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
