@@ -1,0 +1,94 @@
+"""Aggregation scale: building summary.json and batch_results.csv for 100,000 results.
+
+Writes a screen of N ligands (one protein, shards of 100) with one shard manifest per shard, as
+the GPU jobs write them (every score filled in), then runs the aggregation step in a fresh
+process exactly as the workflow's `aggregate_screen` rule does (plan from the cached sheet, read
+the manifests, rank, write both files). Prints wall time and peak memory of that process, and
+the time of the aggregation itself.
+
+    python benchmarks/aggregate_scale.py [--ligands 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from common import ligand_sheet, measure
+
+from omtx_hub.aggregate import write_results
+from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.store import open_store
+
+
+def plan_for(workdir: Path):
+    config = load_config(yaml.safe_load((workdir / "config.yaml").read_text()))
+    return build_plan(config, open_store(config.store))
+
+
+def write_manifests(workdir: Path) -> list[Path]:
+    plan = plan_for(workdir)
+    randomness = random.Random(0)
+    weights = {"identity": "bench", "released": False, "note": "benchmark"}
+    paths = []
+    for (protein, shard), content in plan.shards.items():
+        records = [
+            {
+                "key": t["key"], "protein": protein, "ligands": t["ligands"], "smiles": t["smiles"],
+                "status": "completed", "error": None, "source": "computed", "weights": weights,
+                **{field: randomness.uniform(-3, 1) for field in SCORE_FIELDS},
+                "structures": {a["ligand_id"]: f"x_{a['ligand_id']}.cif" for a in t["ligands"]},
+            }
+            for t in content.targets
+        ]  # fmt: skip
+        path = workdir / "shards" / f"{protein}-{shard}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({
+            "screen": plan.screen, "protein": protein, "shard": shard, "targets": len(records),
+            "reused": 0, "computed": len(records), "failed": 0, "boltz_wall_s": 1.0,
+            "job_wall_s": 1.0, "records": records,
+        }))  # fmt: skip
+        paths.append(path)
+    return paths
+
+
+def aggregate(workdir: Path) -> None:
+    """The measured step, in its own process."""
+    started = time.perf_counter()
+    plan = plan_for(workdir)
+    manifests = sorted((workdir / "shards").glob("*.json"))
+    write_results(plan, manifests, workdir / "batch_results.csv", workdir / "summary.json")
+    print(f"aggregation of {plan.target_count} targets: {time.perf_counter() - started:.2f} s",
+          file=sys.stderr)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ligands", type=int, default=100_000)
+    parser.add_argument("--aggregate-only", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.aggregate_only:
+        aggregate(arguments.aggregate_only)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="omtx-aggregate-"))
+    (workdir / "config.yaml").write_text(yaml.safe_dump({
+        "screen": {"name": "scale"}, "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR"}],
+        "ligands": str(ligand_sheet(arguments.ligands)), "store": str(workdir / "store"),
+    }))  # fmt: skip
+    manifests = write_manifests(workdir)
+    wall, peak = measure([sys.executable, __file__, "--aggregate-only", str(workdir)])
+    rows = sum(1 for _ in open(workdir / "batch_results.csv")) - 1
+    print(f"{'ligands':>8} {'manifests':>9} {'csv rows':>8} {'wall s':>7} {'peak MiB':>9}")
+    print(f"{arguments.ligands:>8} {len(manifests):>9} {rows:>8} {wall:>7.2f} {peak:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Shard versus one process per ligand, on CPU with the tiny random-weights Boltz-2 model.
+
+Measures the wall time and peak memory (largest process's RSS) of
+- (a) one `boltz predict` over a directory of N input YAMLs (a shard: the model loads once),
+- (b) N separate `boltz predict` processes, each over its own directory with one YAML,
+and prints total wall and seconds per ligand for both, the speed-up (per-process s/ligand
+divided by shard s/ligand) and the fixed start-up cost per process this implies. After every
+run each ligand's structure, confidence and affinity files are checked; any incomplete
+ligand aborts the benchmark.
+
+Settings: cache `.cache/boltz-test` (tiny random weights, built with
+`omtx_hub.testcache.build_test_cache` if missing), protein MKTAYIAKQRQISFVKSHFS (20 residues,
+msa empty), N distinct approved drugs (from `boltz_runs.DRUGS`) with affinity on,
+recycling_steps 0, sampling_steps 2, diffusion_samples 1, sampling_steps_affinity 2,
+diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu, num_workers 0, no kernels.
+The command line is the workflow's own (`omtx_hub.predict.boltz_arguments`). Random weights
+make the predictions meaningless but the work done per ligand is Boltz's real code path.
+
+    python benchmarks/shard_vs_process.py [--ligands 20] [--per-process-sample K]
+
+With `--per-process-sample K`, only K of the N single-ligand processes are run (spread over
+the ligand list) and the per-process total is extrapolated from their mean; the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from boltz_runs import FAST_MODEL, Benchmark, Clock, Figures, ligands
+from common import REPO
+
+from omtx_hub.config import Runtime
+from omtx_hub.testcache import build_test_cache
+
+SEQUENCE = "MKTAYIAKQRQISFVKSHFS"
+TEST_CACHE = REPO / ".cache" / "boltz-test"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ligands", type=int, default=20, help="ligands (1-20, default 20)")
+    parser.add_argument(
+        "--per-process-sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="time only K single-ligand processes and extrapolate",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    arguments = parser.parse_args()
+    ligand_list = ligands(arguments.ligands)
+    count = len(ligand_list)
+    sample = count if arguments.per_process_sample is None else arguments.per_process_sample
+    if not 1 <= sample <= count:
+        parser.error(f"--per-process-sample must be between 1 and {count}")
+
+    clock = Clock()
+    build_test_cache(TEST_CACHE)
+    clock.phase(f"tiny test cache ready: {TEST_CACHE.relative_to(REPO)}")
+    runtime = Runtime(
+        accelerator="cpu", precision="32", cache=str(TEST_CACHE), num_workers=0, use_kernels=False
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="omtx-shard-vs-process-"))
+    bench = Benchmark(FAST_MODEL, runtime, SEQUENCE, ligand_list, workdir)
+    try:
+        shard = bench.shard()
+        clock.phase(f"shard of {count}: {shard.wall_s:.1f} s, all outputs complete")
+        processes = []
+        for position in range(sample):
+            index = position * count // sample
+            run = bench.process(index)
+            processes.append(run)
+            clock.phase(
+                f"process {position + 1}/{sample} ({ligand_list[index][0]}): "
+                f"{run.wall_s:.1f} s, outputs complete"
+            )
+    finally:
+        if arguments.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    figures = Figures(shard, processes)
+    extrapolated = sample < count
+    process_total = figures.process_s_per_ligand * count
+    process_peak = max(r.peak_rss_mib for r in processes)
+    print()
+    print(
+        f"CPU, tiny random-weights Boltz-2, fp32, {len(SEQUENCE)}-residue protein, "
+        f"{count} ligands with affinity, fast sampling"
+    )
+    print(f"{'mode':<36} {'processes':>9} {'total s':>9} {'s/ligand':>9} {'peak MiB':>9}")
+    print(
+        f"{'(a) shard: one process, all ligands':<36} {1:>9} {shard.wall_s:>9.1f} "
+        f"{figures.shard_s_per_ligand:>9.2f} {shard.peak_rss_mib:>9.0f}"
+    )
+    label = "(b) one process per ligand"
+    total = f"{process_total:.1f}" + ("*" if extrapolated else "")
+    print(
+        f"{label:<36} {count:>9} {total:>9} "
+        f"{figures.process_s_per_ligand:>9.2f} {process_peak:>9.0f}"
+    )
+    if extrapolated:
+        print(
+            f"* extrapolated: {sample} of the {count} single-ligand processes were timed "
+            f"(measured {sum(r.wall_s for r in processes):.1f} s); total = mean x {count}"
+        )
+    walls = [r.wall_s for r in processes]
+    print(f"per-process wall: min {min(walls):.1f} s, max {max(walls):.1f} s")
+    print(f"speed-up (per-process s/ligand / shard s/ligand): {figures.speedup:.2f}x")
+    if figures.startup_s is not None:
+        print(
+            f"implied fixed start-up per process: {figures.startup_s:.1f} s; "
+            f"marginal shard time per ligand: {figures.marginal_s_per_ligand:.2f} s"
+        )
+    print(f"benchmark wall: {clock.elapsed:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

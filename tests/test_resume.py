@@ -1,0 +1,62 @@
+"""A shard killed with SIGKILL after k of its n targets resumes with only the n - k left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.screens import write_config_file, write_screen
+from tests.test_workflow import FAST_MODEL, runtime
+
+pytestmark = pytest.mark.slow
+
+LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
+
+
+def committed(store) -> list:
+    return sorted(store.glob("targets/*/*/record.json"))
+
+
+def test_killed_shard_resumes_with_the_rest(tmp_path, repo, boltz_test_cache):
+    raw = write_screen(tmp_path, rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
+                       shard_size=len(LIGANDS), model=FAST_MODEL,
+                       runtime=runtime(boltz_test_cache))  # fmt: skip
+    config = write_config_file(tmp_path, raw)
+    store = tmp_path / "store"
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow/Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(config), "--cores", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
+    run = subprocess.Popen(command, env=env, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not committed(store):
+        assert run.poll() is None, "the screen ended before any target was committed"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGKILL)  # snakemake, the job script and boltz, like a lost VM
+    run.wait()
+    done_before = len(committed(store))
+    assert 0 < done_before < len(LIGANDS)
+    # Whatever is in the store is complete: a killed commit never shows as an entry.
+    for record in committed(store):
+        names = {p.name for p in record.parent.iterdir()}
+        assert {"structure.cif", "confidence.json", "affinity.json", "input.yaml"} <= names
+
+    subprocess.run([*command, "--unlock"], env=env, check=True, capture_output=True)
+    resumed = subprocess.run([*command, "--rerun-incomplete"], env=env, capture_output=True,
+                             text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-5000:]
+    manifest = json.loads((tmp_path / "results/s1/shards/P1/00000.json").read_text())
+    assert manifest["reused"] == done_before
+    assert manifest["computed"] == len(LIGANDS) - done_before
+    assert len(committed(store)) == len(LIGANDS)
+    summary = json.loads((tmp_path / "results/s1/summary.json").read_text())
+    assert summary["counts"]["completed"] == len(LIGANDS)

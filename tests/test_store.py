@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from omtx_hub.store import GCSStore, LocalStore, entry_path
+from tests.gcs_emulator import emulator_client, gcs_emulator
+
+KEY = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def gcs_client():
+    with gcs_emulator() as url:
+        client = emulator_client(url)
+        client.create_bucket("omtx-test")
+        yield client
+
+
+@pytest.fixture(params=["local", "gcs"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    client = request.getfixturevalue("gcs_client")
+    return GCSStore(f"gs://omtx-test/run-{tmp_path.name}", client=client)
+
+
+def test_commit_then_read(store, tmp_path):
+    structure = tmp_path / "model.cif"
+    structure.write_text("data_model\n")
+    assert not store.has(KEY)
+    store.commit(KEY, {"structure.cif": structure}, {"key": KEY, "status": "completed"})
+    assert store.has(KEY)
+    assert store.read_record(KEY) == {"key": KEY, "status": "completed"}
+    store.fetch(KEY, "structure.cif", tmp_path / "copy.cif")
+    assert (tmp_path / "copy.cif").read_text() == "data_model\n"
+
+
+def test_second_commit_of_same_key_is_harmless(store, tmp_path):
+    source = tmp_path / "a.json"
+    source.write_text("{}")
+    store.commit(KEY, {"a.json": source}, {"n": 1})
+    store.commit(KEY, {"a.json": source}, {"n": 1})
+    assert store.read_record(KEY) == {"n": 1}
+
+
+def test_blobs(store):
+    assert store.read_blob("sheets/x.tsv") is None
+    store.write_blob("sheets/x.tsv", b"a\tb\n")
+    assert store.read_blob("sheets/x.tsv") == b"a\tb\n"
+
+
+def test_local_partial_entry_is_invisible(tmp_path):
+    store = LocalStore(tmp_path)
+    # What a commit killed mid-way leaves behind: a staging directory, never the entry.
+    staging = tmp_path / "targets" / KEY[:2] / f".staging-{KEY}-dead"
+    staging.mkdir(parents=True)
+    (staging / "structure.cif").write_text("partial")
+    assert not store.has(KEY)
+    # Files without their record (e.g. a copied-in directory) are not an entry either.
+    entry = tmp_path / entry_path(KEY)
+    entry.mkdir(parents=True)
+    (entry / "structure.cif").write_text("x")
+    assert not store.has(KEY)
+
+
+def test_gcs_upload_without_record_is_invisible(gcs_client, tmp_path):
+    store = GCSStore("gs://omtx-test/partial", client=gcs_client)
+    # An upload interrupted before the record (the commit marker) was written.
+    gcs_client.bucket("omtx-test").blob(f"partial/{entry_path(KEY)}/structure.cif")\
+        .upload_from_string("x")  # fmt: skip
+    assert not store.has(KEY)
+    source = tmp_path / "s.cif"
+    source.write_text("y")
+    store.commit(KEY, {"structure.cif": source}, {"ok": True})
+    blob = gcs_client.bucket("omtx-test").blob(f"partial/{entry_path(KEY)}/record.json")
+    assert json.loads(blob.download_as_bytes()) == {"ok": True}
