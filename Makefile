@@ -8,7 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1
 
-.PHONY: setup demo test lint format
+.PHONY: setup demo test lint format browser
+
+# The dashboard tests drive Debian's Chromium (test tools cannot download their own).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +44,5 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(TOOLS)/bin/snakefmt workflow
 
-test: lint
+test: lint browser
 	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import REPO, measure
+from common import ENV, REPO, measure
 
 sys.path.insert(0, str(REPO))
 
@@ -77,6 +77,18 @@ def ligands(count: int) -> list[tuple[str, str]]:
     if not 1 <= count <= len(DRUGS):
         raise SystemExit(f"--ligands must be between 1 and {len(DRUGS)} (got {count})")
     return [(f"L{i:02d}_{name}", smiles) for i, (name, smiles) in enumerate(DRUGS[:count], 1)]
+
+
+def limit_cpu_threads(threads: int | None) -> None:
+    """Give each measured Boltz process `threads` CPU threads (None: leave torch's default).
+
+    On a small shared machine, torch's default (one thread per core) oversubscribes the
+    cores as soon as anything else runs, and OpenMP spin-waiting then slows Boltz several
+    times over; one thread keeps the timings comparable between runs.
+    """
+    if threads is not None:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            ENV[name] = str(threads)
 
 
 @dataclass

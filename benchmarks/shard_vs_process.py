@@ -12,7 +12,9 @@ Settings: cache `.cache/boltz-test` (tiny random weights, built with
 `omtx_hub.testcache.build_test_cache` if missing), protein MKTAYIAKQRQISFVKSHFS (20 residues,
 msa empty), N distinct approved drugs (from `boltz_runs.DRUGS`) with affinity on,
 recycling_steps 0, sampling_steps 2, diffusion_samples 1, sampling_steps_affinity 2,
-diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu, num_workers 0, no kernels.
+diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu, num_workers 0, no kernels,
+one CPU thread per process (`--threads`; the machine may be shared, and torch's default of one
+thread per core makes timings swing several-fold as soon as anything else runs).
 The command line is the workflow's own (`omtx_hub.predict.boltz_arguments`). Random weights
 make the predictions meaningless but the work done per ligand is Boltz's real code path.
 
@@ -29,7 +31,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from boltz_runs import FAST_MODEL, Benchmark, Clock, Figures, ligands
+from boltz_runs import FAST_MODEL, Benchmark, Clock, Figures, ligands, limit_cpu_threads
 from common import REPO
 
 from omtx_hub.config import Runtime
@@ -51,6 +53,12 @@ def main() -> None:
         metavar="K",
         help="time only K single-ligand processes and extrapolate",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per Boltz process (default 1; 0 = torch's default, one per core)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     arguments = parser.parse_args()
     ligand_list = ligands(arguments.ligands)
@@ -59,6 +67,7 @@ def main() -> None:
     if not 1 <= sample <= count:
         parser.error(f"--per-process-sample must be between 1 and {count}")
 
+    limit_cpu_threads(arguments.threads or None)
     clock = Clock()
     build_test_cache(TEST_CACHE)
     clock.phase(f"tiny test cache ready: {TEST_CACHE.relative_to(REPO)}")
@@ -92,7 +101,8 @@ def main() -> None:
     print()
     print(
         f"CPU, tiny random-weights Boltz-2, fp32, {len(SEQUENCE)}-residue protein, "
-        f"{count} ligands with affinity, fast sampling"
+        f"{count} ligands with affinity, fast sampling, "
+        f"{arguments.threads or 'default'} CPU thread(s) per process"
     )
     print(f"{'mode':<36} {'processes':>9} {'total s':>9} {'s/ligand':>9} {'peak MiB':>9}")
     print(
