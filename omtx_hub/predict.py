@@ -163,7 +163,10 @@ class ShardJob:
         return summary
 
     def _entry(self, target: dict, record: dict, source: str) -> dict:
-        return {**record, "protein": self.protein, "ligands": target["ligands"], "source": source}
+        """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
+        is the GPU wall time this shard spent on it (0 when reused)."""
+        return {**record, "protein": self.protein, "ligands": target["ligands"], "source": source,
+                "runtime_s": 0.0}  # fmt: skip
 
     def _predict(self, pending: list[dict], work: Path) -> float:
         inputs = work / "inputs"
@@ -205,6 +208,9 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
+        # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
+        for target in pending:
+            self.entries[target["key"]]["runtime_s"] = round(elapsed / len(pending), 3)
         return elapsed
 
     def _watch(self, pending, work: Path, started: float, stop: threading.Event) -> None:
