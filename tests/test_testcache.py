@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from omtx_hub.boltz_io import CONFIDENCE_FIELDS
 from omtx_hub.boltz_launcher import override_trainer_precision, split_precision
 from omtx_hub.testcache import (
     AFFINITY_CHECKPOINT,
@@ -44,19 +45,8 @@ properties:
       binder: B
 """
 
-CONFIDENCE_KEYS = {
-    "confidence_score",
-    "ptm",
-    "iptm",
-    "ligand_iptm",
-    "protein_iptm",
-    "complex_plddt",
-    "complex_iplddt",
-    "complex_pde",
-    "complex_ipde",
-    "chains_ptm",
-    "pair_chains_iptm",
-}
+# What omtx_hub.boltz_io parses must be exactly what the real Boltz writes.
+CONFIDENCE_KEYS = {*CONFIDENCE_FIELDS, "chains_ptm", "pair_chains_iptm"}
 AFFINITY_KEYS = {
     "affinity_pred_value",
     "affinity_probability_binary",
