@@ -1,0 +1,137 @@
+"""What a dashboard shows, read from the files a screen leaves behind.
+
+A finished screen is read from `summary.json` and `batch_results.csv`. A running or
+interrupted one is read from its plan, the shard manifests written so far and the result
+store (each target is committed there the moment Boltz finishes it), so it shows every
+target as completed, failed or pending while the run goes on; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from omtx_hub.aggregate import results_table, summary
+from omtx_hub.plan import Plan
+from omtx_hub.store import ResultStore
+
+STATUSES = ("completed", "failed", "pending")
+
+
+@dataclass
+class ScreenData:
+    """One screen as the dashboard sees it."""
+
+    summary: dict
+    table: pd.DataFrame  # batch_results.csv's columns; status may also be 'pending'
+    shards: list[dict]  # protein, shard, targets and how many are completed/failed/pending
+    screen_dir: Path
+    structures: dict[str, str]  # structure file name -> path relative to screen_dir
+
+    @property
+    def screen(self) -> str:
+        return self.summary["screen"]
+
+    def counts(self) -> dict[str, int]:
+        found = self.table["status"].value_counts()
+        return {status: int(found.get(status, 0)) for status in STATUSES}
+
+
+def find_structures(screen_dir: Path) -> dict[str, str]:
+    """Every exported structure: file name -> structures/<protein>/<shard>/<file name>."""
+    found = {}
+    root = screen_dir / "structures"
+    for path in sorted(root.glob("*/*/*.cif")):
+        found[path.name] = path.relative_to(screen_dir).as_posix()
+    return found
+
+
+def _shard_counts(manifest: dict) -> dict:
+    return {
+        "protein": manifest["protein"],
+        "shard": manifest["shard"],
+        "targets": manifest["targets"],
+        "completed": manifest["targets"] - manifest["failed"],
+        "failed": manifest["failed"],
+        "pending": 0,
+    }
+
+
+def read_table(csv_path: Path) -> pd.DataFrame:
+    """batch_results.csv with text columns kept as text ('NA' is a name, not a missing value)."""
+    return pd.read_csv(csv_path, dtype={"ligand_name": str, "ligand_id": str, "error": str},
+                       keep_default_na=False, na_values=[""])  # fmt: skip
+
+
+def load_finished_screen(screen_dir: str | Path) -> ScreenData:
+    """A screen whose aggregate step has written summary.json and batch_results.csv."""
+    screen_dir = Path(screen_dir)
+    document = json.loads((screen_dir / "summary.json").read_text())
+    manifests = sorted((screen_dir / "shards").glob("*/*.json"))
+    shards = [_shard_counts(json.loads(path.read_text())) for path in manifests]
+    return ScreenData(
+        summary=document,
+        table=read_table(screen_dir / "batch_results.csv"),
+        shards=shards,
+        screen_dir=screen_dir,
+        structures=find_structures(screen_dir),
+    )
+
+
+def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path) -> ScreenData:
+    """The current state of a screen that may still be running, from files only.
+
+    A shard with a manifest is finished. In any other shard, a target is completed if the
+    store holds it (Boltz finished it; its structure is exported when the shard ends) and
+    pending otherwise.
+    """
+    screen_dir = Path(results_root) / plan.screen
+    records: list[dict] = []
+    shards: list[dict] = []
+    shard_summaries: list[dict] = []
+    for (protein, name), shard in plan.shards.items():
+        manifest_path = screen_dir / "shards" / protein / f"{name}.json"
+        if manifest_path.is_file():
+            manifest = json.loads(manifest_path.read_text())
+            records.extend(manifest.pop("records"))
+            shard_summaries.append(manifest)
+            shards.append(_shard_counts(manifest))
+            continue
+        shard_records = [_unfinished_record(target, plan, store) for target in shard.targets]
+        records.extend(shard_records)
+        completed = sum(r["status"] == "completed" for r in shard_records)
+        shards.append({"protein": protein, "shard": name, "targets": len(shard.targets),
+                       "completed": completed, "failed": 0,
+                       "pending": len(shard.targets) - completed})  # fmt: skip
+        shard_summaries.append(
+            {"computed": completed, "reused": 0, "boltz_wall_s": 0.0, "job_wall_s": 0.0}
+        )
+    table = results_table(plan, records)
+    return ScreenData(
+        summary=summary(plan, table, shard_summaries),
+        table=table,
+        shards=shards,
+        screen_dir=screen_dir,
+        structures=find_structures(screen_dir),
+    )
+
+
+def _unfinished_record(target: dict, plan: Plan, store: ResultStore) -> dict:
+    placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
+    if store.has(target["key"]):
+        return {**store.read_record(target["key"]), **placement, "source": "computed"}
+    return {"key": target["key"], "status": "pending", "error": None, "source": "pending",
+            "weights": plan.weights.__dict__, **placement}  # fmt: skip
+
+
+def find_screens(results_root: str | Path) -> list[Path]:
+    """Screen directories under results/: those with a summary or shard manifests."""
+    root = Path(results_root)
+    return sorted(
+        path
+        for path in root.iterdir()
+        if path.is_dir() and ((path / "summary.json").is_file() or (path / "shards").is_dir())
+    )

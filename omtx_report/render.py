@@ -1,0 +1,302 @@
+"""From a screen's data to its self-contained dashboard (one HTML file, plus downloads).
+
+The page works offline from a laptop or a bucket: the table's data is embedded as JSON,
+plots and 2D depictions are inline SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and
+the structures of the top hits are written beside the page as small `structures/<name>.js`
+files that the page loads with a <script> tag (browsers refuse fetch() on file:// pages).
+Every value from the ligand sheet reaches the page either through Jinja2's autoescaping or
+as JSON that the page's script writes with textContent, never as markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import zipfile
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from omtx_hub.aggregate import LEADING_COLUMNS
+from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_report import plots
+from omtx_report.data import ScreenData
+
+ASSETS = files("omtx_report") / "assets"
+PAGE_SIZE = 100
+SIGNIFICANT_DIGITS = 4
+# Shown in the table; the other scores are in the data and in the selected target's details.
+TABLE_SCORES = (
+    "affinity_probability_binary", "affinity_pred_value", "pic50", "ic50_um",
+    "confidence_score", "iptm", "ligand_iptm", "complex_plddt",
+)  # fmt: skip
+LABELS = {
+    "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES",
+    "status": "Status", "affinity_probability_binary": "P(binder)",
+    "affinity_pred_value": "log10 IC50 (µM)", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
+    "delta_g_kcal_mol": "ΔG (kcal/mol)", "confidence_score": "Confidence", "ptm": "pTM",
+    "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
+    "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
+    "complex_ipde": "interface PDE (Å)", "source": "Source", "index": "Sheet row",
+    "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
+}  # fmt: skip
+TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
+
+
+def number(value, digits: int = 3) -> str:
+    """A score for people: 3 significant digits, an en dash when there is none."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}g}"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("omtx_report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["number"] = number
+    return environment
+
+
+def asset_text(name: str) -> str:
+    """A packaged asset, to inline in a <script> or <style> element."""
+    text = (ASSETS / name).read_text(encoding="utf-8")
+    if "</script" in text.lower() or "</style" in text.lower():
+        raise ValueError(f"asset {name} would close its inline element early")
+    return text
+
+
+def script_json(value) -> str:
+    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' is left
+    to end the element or start a comment, whatever the sheet contained."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _rounded(series: pd.Series) -> list:
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    magnitude = np.zeros_like(values)
+    magnitude[finite & (values != 0)] = np.floor(np.log10(np.abs(values[finite & (values != 0)])))
+    decimals = (SIGNIFICANT_DIGITS - 1 - magnitude).astype(int)
+    return [
+        float(round(v, d)) if ok else None
+        for v, d, ok in zip(values.tolist(), decimals.tolist(), finite.tolist(), strict=True)
+    ]
+
+
+def _texts(series: pd.Series) -> list:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            for v in series.astype(object).tolist()]  # fmt: skip
+
+
+def table_columns(table: pd.DataFrame) -> list[dict]:
+    """The table's columns: the leading ones, then the sheet's own extra columns."""
+    extra = [c for c in table.columns if c not in LEADING_COLUMNS]
+    shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
+    hidden = ["index", "ligand_id", "error",
+              *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]  # fmt: skip
+    columns = []
+    for key in [*shown, *extra, *hidden]:
+        numeric = (
+            key in SCORE_FIELDS
+            or key in ("rank", "index")
+            or (key in extra and pd.api.types.is_numeric_dtype(table[key]))
+        )
+        columns.append(
+            {
+                "key": key,
+                "label": LABELS.get(key, key),
+                "type": "num" if numeric else "text",
+                "shown": key not in hidden,
+            }
+        )
+    return columns
+
+
+def _relative(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(target, start)).as_posix()
+
+
+def _top_rows(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The n best completed targets over all proteins, by binder probability when the
+    screen predicted affinity, else by confidence."""
+    completed = table[table["status"] == "completed"]
+    by = "affinity_probability_binary"
+    if completed[by].isna().all():
+        by = "confidence_score"
+    return completed.sort_values(by, ascending=False, kind="stable").head(n)
+
+
+def depiction(smiles: str) -> str | None:
+    """An RDKit 2D depiction as an SVG data URI (an <img> never runs or injects markup)."""
+    from rdkit import Chem
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        return None
+    drawer = rdMolDraw2D.MolDraw2DSVG(240, 170)
+    drawer.drawOptions().clearBackground = False
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, molecule)
+    drawer.FinishDrawing()
+    encoded = base64.b64encode(drawer.GetDrawingText().encode()).decode()
+    return f"data:image/svg+xml;base64,{encoded}"
+
+
+def _plots(table: pd.DataFrame) -> list[str]:
+    completed = table[table["status"] == "completed"]
+    affinity = completed["affinity_pred_value"]
+    return [
+        plots.histogram(affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower "
+                        "is stronger"),
+        plots.scatter(affinity, completed["affinity_probability_binary"],
+                      title="Binder probability vs. affinity", x_label="log10 IC50 (µM)",
+                      y_label="P(binder)"),
+        plots.scatter(affinity, completed["confidence_score"],
+                      title="Structure confidence vs. affinity", x_label="log10 IC50 (µM)",
+                      y_label="confidence score"),
+    ]  # fmt: skip
+
+
+def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:
+    """structures/<name>.js for each name: the mmCIF text handed to the page's loader."""
+    directory = out_dir / "structures"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        cif = (data.screen_dir / data.structures[name]).read_text()
+        call = f"window.omtxStructure({script_json(name)},{script_json(cif)});\n"
+        (directory / f"{name}.js").write_text(call, encoding="utf-8")
+    return names
+
+
+def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | None:
+    if not names:
+        return None
+    zip_name = f"{data.screen}_top{len(names)}_structures.zip"
+    with zipfile.ZipFile(out_dir / zip_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(data.screen_dir / data.structures[name], arcname=name)
+    return zip_name
+
+
+def _cards(data: ScreenData, top: pd.DataFrame, gpu_hour_usd: float | None) -> dict:
+    document = data.summary
+    job_seconds = document["timing"]["job_wall_s"]
+    best = top.iloc[0] if len(top) else None
+    return {
+        "proteins": document["proteins"],
+        "ligands": document["counts"]["ligands"],
+        "targets": len(data.table),
+        "counts": data.counts(),
+        "best": None if best is None else {
+            "name": best["ligand_name"], "protein": best["protein"],
+            "p_binder": best["affinity_probability_binary"],
+            "affinity": best["affinity_pred_value"], "confidence": best["confidence_score"],
+        },
+        "gpu_hours": job_seconds / 3600 if job_seconds else None,
+        "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
+        "cost_usd": job_seconds / 3600 * gpu_hour_usd if job_seconds and gpu_hour_usd else None,
+    }  # fmt: skip
+
+
+def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
+              depictions: dict[str, str]) -> dict:  # fmt: skip
+    """The JSON the page's script reads: columnar values, one array per column."""
+    table = data.table
+    columns = table_columns(table)
+    values = {
+        column["key"]: _rounded(table[column["key"]])
+        if column["type"] == "num" else _texts(table[column["key"]])
+        for column in columns
+    }  # fmt: skip
+    hrefs = {name: _relative(data.screen_dir / path, out_dir)
+             for name, path in data.structures.items()}  # fmt: skip
+    return {
+        "screen": data.screen,
+        "rows": len(table),
+        "page_size": PAGE_SIZE,
+        "columns": columns,
+        "values": values,
+        "structure": [
+            hrefs.get(name) if isinstance(name, str) else None
+            for name in table["structure"].tolist()
+        ],  # fmt: skip
+        "structure_name": _texts(table["structure"]),
+        "embedded": embedded,
+        "depictions": depictions,
+        "canonical_smiles": _texts(table["canonical_smiles"]),
+    }
+
+
+def render_dashboard(
+    data: ScreenData, out_dir: str | Path, *, top_n: int = 20, viewer_structures: int = 100,
+    gpu_hour_usd: float | None = None, live: bool = False,
+) -> Path:  # fmt: skip
+    """Write out_dir/index.html (and the structures/zip it links to); returns the page.
+
+    `viewer_structures` best targets get their structure embedded for the offline 3D
+    viewer; any other target's structure is fetched when the page is served over HTTP.
+    `live` marks a snapshot of a running screen.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ranked = _top_rows(data.table, max(top_n, viewer_structures))
+    with_structure = [n for n in ranked["structure"].tolist() if n in data.structures]
+    top = ranked.head(top_n)
+    depictions = {}
+    for smiles in top["canonical_smiles"].drop_duplicates():
+        uri = depiction(smiles)
+        if uri:
+            depictions[smiles] = uri
+    embedded = _write_structure_scripts(data, with_structure[:viewer_structures], out_dir)
+    top_names = [n for n in top["structure"].tolist() if n in data.structures]
+    page = (
+        _environment()
+        .get_template("dashboard.html.j2")
+        .render(
+            screen=data.screen,
+            summary=data.summary,
+            live=live,
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            cards=_cards(data, top, gpu_hour_usd),
+            shards=data.shards,
+            top=[
+                {"row": int(i), **row}
+                for i, row in zip(top.index, top.to_dict("records"), strict=True)
+            ],  # fmt: skip
+            depictions=depictions,
+            plots=_plots(data.table),
+            downloads={
+                name.split(".")[0]: _relative(data.screen_dir / name, out_dir)
+                for name in ("batch_results.csv", "summary.json")
+                if (data.screen_dir / name).is_file()
+            }
+            | {
+                "zip": _write_top_zip(data, top_names, out_dir),
+                "zip_count": len(top_names),
+            },
+            data_json=script_json(
+                page_data(data, out_dir, embedded=embedded, depictions=depictions)
+            ),
+            threedmol=asset_text("3Dmol-min.js"),
+            script=asset_text("dashboard.js"),
+            style=asset_text("dashboard.css"),
+            assets=json.loads(asset_text("MANIFEST.json")),
+        )
+    )
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
