@@ -300,3 +300,59 @@ def render_dashboard(
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
+    """One line of the index: status, progress, best hit, date, links."""
+    summary_path = screen_dir / "summary.json"
+    manifests = sorted((screen_dir / "shards").glob("*/*.json"))
+    line = {"name": screen_dir.name, "best": None, "dashboard": None, "progress_page": None}
+    for key, page in (("dashboard", "report/index.html"), ("progress_page", "progress/index.html")):
+        if (screen_dir / page).is_file():
+            line[key] = _relative(screen_dir / page, out_dir)
+    if summary_path.is_file():
+        document = json.loads(summary_path.read_text())
+        counts = document["counts"]
+        best = document["top_by_binder_probability"] or document["top_by_confidence"]
+        line |= {
+            "status": "finished" if not counts["failed"] else "finished with failures",
+            "done": counts["completed"] + counts["failed"],
+            "total": counts["rows"],
+            "failed": counts["failed"],
+            "date": document["generated_at"],
+            "best": best[0] if best else None,
+            "warning": document.get("warning"),
+        }
+        return line
+    # Not aggregated yet: only the shard manifests tell how far it got (targets per shard
+    # are known once a shard finished; the plan needs the config: `omtx-report progress`).
+    finished = [json.loads(path.read_text()) for path in manifests]
+    latest = max((path.stat().st_mtime for path in manifests), default=None)
+    return line | {
+        "status": "running or interrupted",
+        "done": sum(m["targets"] for m in finished),
+        "total": None,
+        "failed": sum(m["failed"] for m in finished),
+        "date": None
+        if latest is None
+        else datetime.fromtimestamp(latest, UTC).isoformat(timespec="seconds"),
+        "warning": None,
+        "shards_done": len(finished),
+    }
+
+
+def render_index(results_root: str | Path, screen_dirs: list[Path]) -> Path:
+    """results/index.html: every screen with its status, progress, best hit and links."""
+    results_root = Path(results_root)
+    page = (
+        _environment()
+        .get_template("index.html.j2")
+        .render(
+            generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            screens=[screen_overview(path, results_root) for path in screen_dirs],
+            style=asset_text("dashboard.css"),
+        )
+    )
+    index = results_root / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

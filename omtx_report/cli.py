@@ -1,0 +1,106 @@
+"""omtx-report: render dashboards from results directories.
+
+omtx-report results/                 every screen's dashboard + results/index.html
+omtx-report results/<screen>         one screen's dashboard (results/<screen>/report/)
+omtx-report progress -c config.yaml  state of a running screen (terminal + progress page)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from omtx_report.data import find_screens, load_finished_screen
+from omtx_report.progress import progress_text, screen_progress
+from omtx_report.render import render_dashboard, render_index
+
+
+def _dashboard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--top-n",
+        type=int,
+        default=20,
+        help="top hits with depictions and in the structures zip (default 20)",
+    )
+    parser.add_argument(
+        "--viewer-structures",
+        type=int,
+        default=100,
+        help="best targets whose structure is embedded for the offline 3D viewer (default 100)",
+    )
+    parser.add_argument("--gpu-hour-usd", type=float, help="price of a GPU hour, to show a cost")
+
+
+def build(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="omtx-report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", type=Path, help="results/ or results/<screen>")
+    _dashboard_options(parser)
+    args = parser.parse_args(argv)
+    options = {
+        "top_n": args.top_n,
+        "viewer_structures": args.viewer_structures,
+        "gpu_hour_usd": args.gpu_hour_usd,
+    }
+    if (args.path / "summary.json").is_file():
+        page = render_dashboard(load_finished_screen(args.path), args.path / "report", **options)
+        print(page)
+        return 0
+    if not args.path.is_dir():
+        parser.error(f"{args.path} is not a directory")
+    screens = find_screens(args.path)
+    for screen_dir in screens:
+        if (screen_dir / "summary.json").is_file():
+            print(
+                render_dashboard(load_finished_screen(screen_dir), screen_dir / "report", **options)
+            )
+    print(render_index(args.path, screens))
+    return 0
+
+
+def progress(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="omtx-report progress",
+        description="Show a running or interrupted screen's state from its files (run it in "
+        "the directory Snakemake runs in); writes results/<screen>/progress/index.html.",
+    )
+    parser.add_argument(
+        "-c",
+        "--configfile",
+        nargs="+",
+        type=Path,
+        required=True,
+        help="the screen's config file(s), as given to snakemake",
+    )
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--no-page", action="store_true", help="only print the shard table")
+    _dashboard_options(parser)
+    args = parser.parse_args(argv)
+    data = screen_progress(args.configfile, args.results)
+    print(progress_text(data))
+    if not args.no_page:
+        page = render_dashboard(
+            data,
+            data.screen_dir / "progress",
+            top_n=args.top_n,
+            viewer_structures=args.viewer_structures,
+            gpu_hour_usd=args.gpu_hour_usd,
+            live=True,
+        )
+        print(page)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "progress":
+        return progress(argv[1:])
+    return build(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
