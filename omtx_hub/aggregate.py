@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.cost import spent
 from omtx_hub.plan import Plan
 
 LEADING_COLUMNS = [
@@ -158,6 +159,8 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
             "boltz_wall_s": round(sum(s["boltz_wall_s"] for s in shards), 3),
             "job_wall_s": round(sum(s["job_wall_s"] for s in shards), 3),
         },
+        # GPU seconds per computed target and per screen, and their cost at cost.gpu_hourly_usd.
+        "gpu": spent(shards, config.cost),
         "units": {
             "affinity_pred_value": "log10(IC50 / uM), Boltz-2",
             "ic50_um": "10 ** affinity_pred_value, micromolar",

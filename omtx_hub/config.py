@@ -142,6 +142,31 @@ class Report(_Strict):
     top_n: int = Field(20, ge=1, le=10_000)
 
 
+class Cost(_Strict):
+    """What a screen's GPU time costs: `omtx-hub estimate` before a run, the budget check at
+    its start, and `summary.json` after it. Defaults: a Spot g2-standard-8 (one L4) and
+    Boltz-2 with affinity on an L4; docs/google-batch.md gives their sources."""
+
+    gpu_hourly_usd: float = Field(
+        0.33, gt=0, description="Price of one GPU VM (machine + GPU) per hour, in USD."
+    )
+    seconds_per_target: float = Field(
+        30.0, gt=0, description="GPU seconds per predicted target (summary.json measures it)."
+    )
+    startup_s_per_shard: float = Field(
+        300.0,
+        ge=0,
+        description="Billed seconds per shard job outside Boltz's predictions: VM boot, GPU "
+        "driver, image pull, model load.",
+    )
+    budget_usd: float | None = Field(
+        None, gt=0, description="Refuse to start a run whose estimate exceeds this; null: none."
+    )
+    allow_over_budget: bool = Field(
+        False, description="Start anyway when the estimate exceeds budget_usd."
+    )
+
+
 class ScreenConfig(_Strict):
     screen: Screen
     proteins: list[Protein] = Field(min_length=1)
@@ -154,6 +179,7 @@ class ScreenConfig(_Strict):
         description="Content-addressed result store: a local directory or gs://bucket/prefix.",
     )
     report: Report = Report()
+    cost: Cost = Cost()
 
     @field_validator("ligands")
     @classmethod

@@ -1,14 +1,28 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
-from snakemake.exceptions import WorkflowError
+from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+
+from omtx_hub.cloud import check_batch_jobs, check_remote_storage
 from omtx_hub.config import ConfigError, load_config
+from omtx_hub.cost import check_budget, estimate
 from omtx_hub.plan import build_plan
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
 
 try:
     SCREEN_CONFIG = load_config(config)
+    # Jobs on other machines (Google Batch) see only storage and git-tracked sources;
+    # checked once, by the process that plans, not again by every remote job.
+    if workflow.is_main_process and workflow.storage_settings.default_storage_provider:
+        check_remote_storage(
+            SCREEN_CONFIG,
+            workflow.storage_settings.default_storage_provider,
+            workflow.storage_settings.default_storage_prefix,
+            Path.cwd(),
+        )
     STORE = open_store(SCREEN_CONFIG.store)
     PLAN = build_plan(SCREEN_CONFIG, STORE)
 except (ConfigError, SheetError) as error:
@@ -22,6 +36,31 @@ wildcard_constraints:
     screen=SCREEN,
     protein="|".join(PROTEINS),
     shard=r"\d{5}",
+
+
+def check_before_start():
+    """When a real run starts (not -n, not a no-op): the Google Batch setup of the jobs about
+    to be submitted, then the cost of the pending work against cost.budget_usd."""
+    try:
+        if workflow.executor_plugin.name == "googlebatch":
+            check_batch_jobs(
+                workflow.executor_settings,
+                [
+                    (job.rule.name, job.resources)
+                    for job in workflow.dag.needrun_jobs()
+                    if not job.is_local
+                ],
+            )
+        if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
+            pending = estimate(PLAN, STORE)
+            logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
+            check_budget(pending, SCREEN_CONFIG.cost)
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+
+
+onstart:
+    check_before_start()
 
 
 def shard_manifests():

@@ -1,0 +1,175 @@
+"""Planning-time checks of a cloud run, so that a setup mistake stops the run before any VM
+starts instead of failing on the VMs (or costing money there).
+
+- `check_remote_storage`: at parse time, whenever a default storage provider is set (the
+  jobs then share no filesystem with this machine).
+- `check_batch_jobs`: when a Google Batch run starts (Snakemake's `onstart`), on the
+  settings and the resources of the jobs about to be submitted, as
+  snakemake-executor-plugin-googlebatch 0.5.1 reads them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from omtx_hub.config import ConfigError, ScreenConfig
+
+# https://cloud.google.com/storage/docs/buckets#naming (names without dots).
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+# https://cloud.google.com/resource-manager/docs/creating-managing-projects
+PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+
+# Which machine series can carry each GPU type
+# (https://cloud.google.com/compute/docs/gpus): L4 comes only attached to G2 machines,
+# A100 to A2, H100 to A3; the older types attach to N1.
+GPU_MACHINE_SERIES = {
+    "nvidia-l4": ("g2-",),
+    "nvidia-tesla-a100": ("a2-highgpu-", "a2-megagpu-"),
+    "nvidia-a100-80gb": ("a2-ultragpu-",),
+    "nvidia-h100-80gb": ("a3-highgpu-",),
+    "nvidia-h100-mega-80gb": ("a3-megagpu-",),
+    "nvidia-tesla-t4": ("n1-",),
+    "nvidia-tesla-v100": ("n1-",),
+    "nvidia-tesla-p100": ("n1-",),
+    "nvidia-tesla-p4": ("n1-",),
+}
+# The plugin's default for an integer `nvidia_gpu`.
+PLUGIN_DEFAULT_GPU = "nvidia-tesla-t4"
+# The image's boot disk needs room for the ~15 GB image, unpacked.
+MIN_BOOT_DISK_GB = 50
+
+
+class CloudSetupError(ConfigError):
+    """A cloud run is set up in a way that cannot work; nothing was started."""
+
+
+def _unexpanded(value: str) -> str | None:
+    match = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", value)
+    return match.group(1) if match else None
+
+
+def bucket_of(url: str, what: str) -> str:
+    """The bucket of a gs:// URL; CloudSetupError naming `what` when it is not one."""
+    variable = _unexpanded(url)
+    if variable:
+        raise CloudSetupError(
+            f"{what} '{url}' still contains ${variable}: the environment variable is not set "
+            f"(export {variable}=...; docs/google-batch.md)"
+        )
+    if not url.startswith("gs://"):
+        raise CloudSetupError(f"{what} '{url}' must be a Cloud Storage URL: gs://BUCKET/PREFIX")
+    bucket = url.removeprefix("gs://").split("/", 1)[0]
+    if not BUCKET_NAME.match(bucket):
+        raise CloudSetupError(
+            f"{what} '{url}': '{bucket}' is not a valid bucket name (3-63 lower-case letters, "
+            "digits, '-' or '_')"
+        )
+    return bucket
+
+
+def untracked(paths: Iterable[str], workdir: Path) -> list[str]:
+    """Which of `paths` git does not track in `workdir` (all of them outside a checkout)."""
+    paths = list(paths)
+    listed = subprocess.run(
+        ["git", "ls-files", "--", *paths], cwd=workdir, capture_output=True, text=True
+    ).stdout.splitlines()
+    tracked = {(workdir / name).resolve() for name in listed}
+    return [path for path in paths if (workdir / path).resolve() not in tracked]
+
+
+def check_remote_storage(
+    config: ScreenConfig, provider: str, prefix: str | None, workdir: Path
+) -> None:
+    """Jobs run elsewhere and see only Cloud Storage and the git-tracked workflow sources."""
+    if provider == "gcs":
+        bucket_of(prefix or "", "--default-storage-prefix")
+    try:
+        bucket_of(config.store, "config key 'store'")
+    except CloudSetupError as error:
+        raise CloudSetupError(
+            f"{error}. With remote jobs the result store must be in Cloud Storage, e.g. "
+            "store: gs://BUCKET/omtx-hub/store (a local store would stay on each VM)"
+        ) from None
+    # Snakemake ships the workflow to the VMs as an archive of the git-tracked files; every
+    # file the workflow reads while planning must be in it.
+    local_inputs = [config.ligands] + [
+        p.msa for p in config.proteins if p.msa not in ("empty", "server")
+    ]
+    missing = untracked(local_inputs, workdir)
+    if missing:
+        raise CloudSetupError(
+            f"{', '.join(missing)} not tracked by git in {workdir}: remote jobs receive only "
+            "git-tracked files (plus the config files), so they could not read it. Run "
+            f"`git add {' '.join(missing)}` (a commit is not needed) and start again"
+        )
+
+
+def _gpu_type(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        int(value)
+        return PLUGIN_DEFAULT_GPU
+    except ValueError:
+        return str(value)
+
+
+def check_batch_jobs(settings, jobs: Iterable[tuple[str, Mapping]]) -> None:
+    """`settings`: the googlebatch executor settings; `jobs`: (rule, resources) of each job
+    about to be submitted. Resources override settings per rule, as in the plugin."""
+    if not PROJECT_ID.match(settings.project or ""):
+        raise CloudSetupError(
+            f"Google Batch project '{settings.project}' is not a project id; export "
+            "SNAKEMAKE_GOOGLEBATCH_PROJECT=<your project id>"
+        )
+    if not REGION.match(settings.region or ""):
+        raise CloudSetupError(
+            f"Google Batch region '{settings.region}' is not a region (e.g. us-central1); "
+            "export SNAKEMAKE_GOOGLEBATCH_REGION=<region with L4 quota>"
+        )
+    problems = []
+    for rule, resources in jobs:
+
+        def param(name: str, resources: Mapping = resources):
+            # The plugin's own lookup (executor.py get_param): resource, else setting.
+            return resources.get(f"googlebatch_{name}") or getattr(settings, name, None)
+
+        family = param("image_family") or ""
+        container = param("container") or ""
+        if "batch-cos" not in family:
+            problems.append(
+                f"{rule}: image family '{family}' is not Container-Optimized OS (batch-cos-*); "
+                "the plugin would install Snakemake from GitHub on each VM instead of using "
+                "the project's container"
+            )
+        elif not container or _unexpanded(container):
+            problems.append(
+                f"{rule}: no container image ('{container}'); set --googlebatch-container to "
+                "the image built by cloudbuild.yaml"
+            )
+        boot_disk = param("boot_disk_gb")
+        if boot_disk is None or int(boot_disk) < MIN_BOOT_DISK_GB:
+            problems.append(
+                f"{rule}: boot disk {boot_disk} GB; the Boltz image needs at least "
+                f"{MIN_BOOT_DISK_GB} GB (googlebatch_boot_disk_gb)"
+            )
+        gpu = _gpu_type(resources.get("nvidia_gpu"))
+        machine = param("machine_type") or ""
+        if gpu is not None:
+            series = GPU_MACHINE_SERIES.get(gpu)
+            if series is None:
+                problems.append(f"{rule}: unknown GPU type '{gpu}' (nvidia_gpu)")
+            elif not machine.startswith(series):
+                problems.append(
+                    f"{rule}: machine type '{machine}' cannot carry GPU '{gpu}'; it needs a "
+                    f"{' or '.join(s + '*' for s in series)} machine type"
+                )
+    if problems:
+        raise CloudSetupError(
+            "Google Batch setup problems (nothing was submitted):\n  - "
+            + "\n  - ".join(sorted(set(problems)))
+        )

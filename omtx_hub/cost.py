@@ -1,0 +1,110 @@
+"""What a screen costs on GPUs, before it runs (estimate, budget) and after (summary.json).
+
+Before: the pending work is every target the result store does not have yet; each costs
+`cost.seconds_per_target` GPU seconds, and every shard that has one costs a VM start-up
+(`cost.startup_s_per_shard`: boot, GPU driver, image pull, model load). After: the shard
+manifests record how long each job and its `boltz predict` ran.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from omtx_hub.config import ConfigError, Cost
+from omtx_hub.plan import Plan
+from omtx_hub.store import ResultStore
+
+# Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
+# in seconds.
+LOOKUP_THREADS = 32
+
+
+class BudgetExceeded(ConfigError):
+    """The estimate of the pending work is above `cost.budget_usd`."""
+
+
+def usd(seconds: float, hourly_usd: float) -> float:
+    return seconds / 3600 * hourly_usd
+
+
+@dataclass(frozen=True)
+class Estimate:
+    targets: int
+    pending_targets: int
+    pending_shards: int
+    gpu_seconds: float
+    cost_usd: float
+
+    def describe(self, cost: Cost) -> str:
+        lines = [
+            f"{self.pending_targets} of {self.targets} targets to predict, in "
+            f"{self.pending_shards} shard job(s)",
+            f"estimated GPU time {self.gpu_seconds / 3600:.2f} h = {self.pending_targets} x "
+            f"{cost.seconds_per_target:g} s + {self.pending_shards} x "
+            f"{cost.startup_s_per_shard:g} s start-up",
+            f"estimated cost ${self.cost_usd:.2f} at ${cost.gpu_hourly_usd:g}/h",
+        ]
+        if cost.budget_usd is not None:
+            lines.append(f"budget ${cost.budget_usd:.2f} (cost.budget_usd)")
+        return "\n".join(lines)
+
+
+def estimate(plan: Plan, store: ResultStore) -> Estimate:
+    cost = plan.config.cost
+    shards = list(plan.shards.values())
+    keys = [target["key"] for shard in shards for target in shard.targets]
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        stored = dict(zip(keys, pool.map(store.has, keys), strict=True))
+    pending_per_shard = [
+        sum(not stored[target["key"]] for target in shard.targets) for shard in shards
+    ]
+    pending_targets = sum(pending_per_shard)
+    pending_shards = sum(count > 0 for count in pending_per_shard)
+    gpu_seconds = (
+        pending_targets * cost.seconds_per_target + pending_shards * cost.startup_s_per_shard
+    )
+    return Estimate(
+        targets=len(keys),
+        pending_targets=pending_targets,
+        pending_shards=pending_shards,
+        gpu_seconds=gpu_seconds,
+        cost_usd=usd(gpu_seconds, cost.gpu_hourly_usd),
+    )
+
+
+def check_budget(estimate: Estimate, cost: Cost) -> None:
+    """Raise BudgetExceeded when the estimate is above the budget and no override is set."""
+    if cost.budget_usd is None or estimate.cost_usd <= cost.budget_usd:
+        return
+    if cost.allow_over_budget:
+        return
+    raise BudgetExceeded(
+        f"estimated cost ${estimate.cost_usd:.2f} exceeds cost.budget_usd "
+        f"${cost.budget_usd:.2f}; nothing was started.\n{estimate.describe(cost)}\n"
+        "Raise cost.budget_usd, shrink the screen, or accept the estimate with "
+        "--config cost='{allow_over_budget: true}'"
+    )
+
+
+def spent(shards: list[dict], cost: Cost) -> dict:
+    """GPU time and cost from a screen's shard manifests (what its jobs measured)."""
+    job_seconds = sum(shard["job_wall_s"] for shard in shards)
+    boltz_seconds = sum(shard["boltz_wall_s"] for shard in shards)
+    computed = sum(shard["computed"] for shard in shards)
+    # A shard that predicted nothing started no Boltz model (all from the store).
+    started = sum(shard["computed"] > 0 or shard["failed"] > 0 for shard in shards)
+    startup_seconds = started * cost.startup_s_per_shard
+    return {
+        "rate_usd_per_hour": cost.gpu_hourly_usd,
+        "job_seconds": round(job_seconds, 3),
+        "boltz_seconds": round(boltz_seconds, 3),
+        "computed_targets": computed,
+        "seconds_per_computed_target": round(boltz_seconds / computed, 3) if computed else None,
+        "cost_usd_jobs": round(usd(job_seconds, cost.gpu_hourly_usd), 4),
+        "startup_seconds_assumed": startup_seconds,
+        "cost_usd_with_startup": round(usd(job_seconds + startup_seconds, cost.gpu_hourly_usd), 4),
+        "note": "job_seconds and boltz_seconds are measured by each shard job; VM start-up "
+        "outside the job is not measured and is assumed at cost.startup_s_per_shard per "
+        "shard that ran Boltz",
+    }
