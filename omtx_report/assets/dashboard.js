@@ -196,9 +196,9 @@
     const atoms = model.selectedAtoms({});
     if (plausible(atoms)) {
       viewer.setStyle({ hetflag: false }, { cartoon: { color: "spectrum" } });
-      viewer.setStyle(ligand, { stick: { radius: 0.2, colorscheme: "greenCarbon" }, sphere: { scale: 0.25, colorscheme: "greenCarbon" } });
+      viewer.setStyle(ligand, { stick: { radius: 0.2, colorscheme: "greenCarbon" }, sphere: { scale: 0.18, colorscheme: "greenCarbon" } });
       viewer.addStyle({ within: { distance: 5, sel: ligand }, hetflag: false }, { stick: { radius: 0.1 } });
-      viewer.zoomTo(ligand);
+      viewer.zoomTo({ within: { distance: 6, sel: ligand } });
       viewerMessage(`${name}: protein cartoon, ligand in green sticks, residues within 5 Å as thin sticks.`);
     } else {
       const extent = Math.max(...["x", "y", "z"].map((axis) => Math.max(...atoms.map((a) => a[axis])) - Math.min(...atoms.map((a) => a[axis]))));

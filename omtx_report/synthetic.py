@@ -1,0 +1,196 @@
+"""A synthetic screen in the workflow's real result formats, for tests and benchmarks.
+
+The plan is real (config + sheet through omtx_hub), the shard manifests have the fields
+`omtx_hub.predict` writes, and summary.json / batch_results.csv come from the real
+`omtx_hub.aggregate.write_results`. Only the scores are made up (seeded), and each
+structure is one small complex with a plausible geometry built by RDKit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from omtx_hub.aggregate import write_results
+from omtx_hub.boltz_io import scores
+from omtx_hub.config import load_config
+from omtx_hub.plan import Plan, build_plan
+from omtx_hub.predict import structure_file_name
+from omtx_hub.store import LocalStore
+
+PEPTIDE = "MKTAYIAKQRQISFVKSHFS"
+FAILURE = "Boltz wrote no complete prediction for this target (synthetic failure)"
+
+
+THREE_LETTER = {
+    "A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS",
+    "I": "ILE", "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN",
+    "R": "ARG", "S": "SER", "T": "THR", "V": "VAL", "W": "TRP", "Y": "TYR",
+}  # fmt: skip
+
+
+def _helix_backbone(sequence: str) -> list[tuple[str, str, int, np.ndarray]]:
+    """(atom, residue, number, xyz) of an ideal alpha helix's backbone (N, CA, C, O): CA on
+    a 2.3 Å cylinder, 100° and 1.5 Å per residue, C=O along the axis. Approximate, but
+    bonded and drawn as a helix; embedding a peptide with RDKit takes many seconds."""
+    atoms = []
+    ca = [np.array([2.3 * np.cos(np.radians(100 * i)), 2.3 * np.sin(np.radians(100 * i)),
+                    1.5 * i]) for i in range(len(sequence) + 1)]  # fmt: skip
+    for i, letter in enumerate(sequence):
+        step = ca[i + 1] - ca[i]
+        outward = (ca[i] + step / 2) * np.array([1, 1, 0])
+        outward = 0.45 * outward / np.linalg.norm(outward)
+        residue = THREE_LETTER.get(letter, "UNK")
+        carbon = ca[i] + 0.37 * step + outward
+        atoms += [
+            ("N", residue, i + 1, ca[i] - 0.37 * step + outward),
+            ("CA", residue, i + 1, ca[i]),
+            ("C", residue, i + 1, carbon),
+            ("O", residue, i + 1, carbon + np.array([0, 0, 1.23])),
+        ]
+    return atoms
+
+
+def complex_cif(ligand_smiles: str = "CC(=O)Oc1ccccc1C(=O)O", *, scale: float = 1.0) -> str:
+    """An mmCIF of a helical peptide with a ligand beside it. `scale` > 1 spreads the
+    atoms apart the way random weights do (no bonds survive)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    ligand = Chem.AddHs(Chem.MolFromSmiles(ligand_smiles))
+    AllChem.EmbedMolecule(ligand, randomSeed=7)
+    ligand = Chem.RemoveHs(ligand)
+    placed = ligand.GetConformer().GetPositions()
+    placed += np.array([7.0, 0.0, 1.5 * len(PEPTIDE) / 2]) - placed.mean(axis=0)
+    atoms = [
+        ("ATOM", name[0], name, residue, "A", number, xyz)
+        for name, residue, number, xyz in _helix_backbone(PEPTIDE)
+    ]
+    atoms += [
+        ("HETATM", atom.GetSymbol(), f"{atom.GetSymbol()}{atom.GetIdx() + 1}", "LIG", "B", 1, xyz)
+        for atom, xyz in zip(ligand.GetAtoms(), placed, strict=True)
+    ]
+    header = [
+        "data_synthetic", "loop_", "_atom_site.group_PDB", "_atom_site.id",
+        "_atom_site.type_symbol", "_atom_site.label_atom_id", "_atom_site.label_comp_id",
+        "_atom_site.label_asym_id", "_atom_site.label_seq_id", "_atom_site.Cartn_x",
+        "_atom_site.Cartn_y", "_atom_site.Cartn_z", "_atom_site.auth_seq_id",
+        "_atom_site.auth_asym_id",
+    ]  # fmt: skip
+    lines = [
+        f"{group} {serial} {element} {name} {residue} {chain} {number} "
+        f"{x * scale:.3f} {y * scale:.3f} {z * scale:.3f} {number} {chain}"
+        for serial, (group, element, name, residue, chain, number, (x, y, z)) in enumerate(atoms, 1)
+    ]
+    return "\n".join(header + lines) + "\n#\n"
+
+
+def write_sheet(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """A ligand sheet with one extra column, `series`; names are written as given."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "smiles", "series"])
+        writer.writerows(rows)
+
+
+def make_plan(workdir: Path, rows: list[tuple[str, str, str]], *, screen: str = "synthetic",
+              shard_size: int = 10, top_n: int = 5) -> Plan:  # fmt: skip
+    sheet = workdir / f"{screen}-ligands.csv"
+    write_sheet(sheet, rows)
+    raw = {
+        "screen": {"name": screen},
+        "proteins": [{"name": "P1", "sequence": PEPTIDE}],
+        "ligands": str(sheet),
+        "sharding": {"shard_size": shard_size},
+        "store": str(workdir / "store"),
+        "report": {"top_n": top_n},
+    }
+    (workdir / f"{screen}.yaml").write_text(yaml.safe_dump(raw))
+    config = load_config(raw)
+    return build_plan(config, LocalStore(config.store))
+
+
+def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> dict:
+    if failed:
+        return {"key": target["key"], "status": "failed", "error": FAILURE,
+                "smiles": target["smiles"], "weights": plan.weights.__dict__}  # fmt: skip
+    confidence = {
+        "confidence_score": rng.uniform(0.3, 0.95), "ptm": rng.random(), "iptm": rng.random(),
+        "ligand_iptm": rng.random(), "protein_iptm": rng.random(),
+        "complex_plddt": rng.uniform(0.3, 0.95), "complex_iplddt": rng.random(),
+        "complex_pde": rng.uniform(0.5, 5), "complex_ipde": rng.uniform(0.5, 10),
+    }  # fmt: skip
+    affinity = {"affinity_pred_value": rng.uniform(-3, 3),
+                "affinity_probability_binary": rng.random()}  # fmt: skip
+    return {"key": target["key"], "status": "completed", "error": None,
+            "smiles": target["smiles"], **scores(confidence, affinity),
+            "weights": plan.weights.__dict__}  # fmt: skip
+
+
+def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed: int = 0,
+                 shards_done: int | None = None, committed_in_open_shard: int = 0,
+                 cif_scale: float = 1.0) -> Path:  # fmt: skip
+    """Write results/<screen>/ as the workflow would, and return that directory.
+
+    With `shards_done`, only that many shards are finished (manifests, structures) and the
+    next one has `committed_in_open_shard` targets in the store: a run in progress, with no
+    summary.json or batch_results.csv yet.
+    """
+    rng = random.Random(seed)
+    screen_dir = results_root / plan.screen
+    cif = complex_cif(scale=cif_scale)
+    # One file, hard-linked under each structure's name: 100,000 structures cost no space.
+    template = screen_dir / "structures" / ".synthetic.cif"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.write_text(cif)
+    store = LocalStore(plan.config.store)
+    manifests = []
+    counter = 0
+    for number, ((protein, name), shard) in enumerate(plan.shards.items()):
+        if shards_done is not None and number >= shards_done:
+            if number == shards_done:
+                for target in shard.targets[:committed_in_open_shard]:
+                    record = fake_record(plan, target, False, rng)
+                    store.commit(target["key"], {"structure.cif": template}, record)
+            continue
+        records = []
+        structures_dir = screen_dir / "structures" / protein / name
+        structures_dir.mkdir(parents=True, exist_ok=True)
+        for target in shard.targets:
+            counter += 1
+            failed = bool(failed_every) and counter % failed_every == 0
+            record = {
+                **fake_record(plan, target, failed, rng),
+                "protein": protein,
+                "ligands": target["ligands"],
+                "source": "computed",
+                "structures": {},
+            }
+            if not failed:
+                for ligand in target["ligands"]:
+                    file_name = structure_file_name(plan.screen, protein, ligand["index"],
+                                                    ligand["ligand_id"])  # fmt: skip
+                    os.link(template, structures_dir / file_name)
+                    record["structures"][ligand["ligand_id"]] = file_name
+            records.append(record)
+        manifest = screen_dir / "shards" / protein / f"{name}.json"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({
+            "screen": plan.screen, "protein": protein, "shard": name,
+            "targets": len(records), "reused": 0, "computed": len(records),
+            "failed": sum(r["status"] == "failed" for r in records),
+            "boltz_wall_s": 12.5 * len(records), "job_wall_s": 14.0 * len(records),
+            "finished_at": "2026-01-01T00:00:00+00:00", "records": records,
+        }))  # fmt: skip
+        manifests.append(manifest)
+    if shards_done is None:
+        write_results(plan, manifests, screen_dir / "batch_results.csv",
+                      screen_dir / "summary.json")  # fmt: skip
+    return screen_dir
