@@ -29,7 +29,6 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
         default=100,
         help="best targets whose structure is embedded for the offline 3D viewer (default 100)",
     )
-    parser.add_argument("--gpu-hour-usd", type=float, help="price of a GPU hour, to show a cost")
 
 
 def build(argv: list[str]) -> int:
@@ -44,7 +43,6 @@ def build(argv: list[str]) -> int:
     options = {
         "top_n": args.top_n,
         "viewer_structures": args.viewer_structures,
-        "gpu_hour_usd": args.gpu_hour_usd,
     }
     if (args.path / "summary.json").is_file():
         page = render_dashboard(load_finished_screen(args.path), args.path / "report", **options)
@@ -88,7 +86,6 @@ def progress(argv: list[str]) -> int:
             data.screen_dir / "progress",
             top_n=args.top_n,
             viewer_structures=args.viewer_structures,
-            gpu_hour_usd=args.gpu_hour_usd,
             live=True,
         )
         print(page)

@@ -107,7 +107,13 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
                        "completed": completed, "failed": 0,
                        "pending": len(shard.targets) - completed})  # fmt: skip
         shard_summaries.append(
-            {"computed": completed, "reused": 0, "boltz_wall_s": 0.0, "job_wall_s": 0.0}
+            {
+                "computed": completed,
+                "reused": 0,
+                "failed": 0,
+                "boltz_wall_s": 0.0,
+                "job_wall_s": 0.0,
+            }  # fmt: skip
         )
     table = results_table(plan, records)
     return ScreenData(

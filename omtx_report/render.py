@@ -192,9 +192,10 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
     return zip_name
 
 
-def _cards(data: ScreenData, top: pd.DataFrame, gpu_hour_usd: float | None) -> dict:
+def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     document = data.summary
     job_seconds = document["timing"]["job_wall_s"]
+    gpu = document.get("gpu") or {}  # GPU time and cost, in summaries since the cost section
     best = top.iloc[0] if len(top) else None
     return {
         "proteins": document["proteins"],
@@ -208,7 +209,8 @@ def _cards(data: ScreenData, top: pd.DataFrame, gpu_hour_usd: float | None) -> d
         },
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
         "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
-        "cost_usd": job_seconds / 3600 * gpu_hour_usd if job_seconds and gpu_hour_usd else None,
+        "cost_usd": gpu.get("cost_usd_with_startup") if job_seconds else None,
+        "rate_usd_per_hour": gpu.get("rate_usd_per_hour"),
     }  # fmt: skip
 
 
@@ -243,7 +245,7 @@ def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
 
 def render_dashboard(
     data: ScreenData, out_dir: str | Path, *, top_n: int = 20, viewer_structures: int = 100,
-    gpu_hour_usd: float | None = None, live: bool = False,
+    live: bool = False,
 ) -> Path:  # fmt: skip
     """Write out_dir/index.html (and the structures/zip it links to); returns the page.
 
@@ -271,7 +273,7 @@ def render_dashboard(
             summary=data.summary,
             live=live,
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            cards=_cards(data, top, gpu_hour_usd),
+            cards=_cards(data, top),
             shards=data.shards,
             top=[
                 {"row": int(i), **row}

@@ -1,0 +1,125 @@
+"""omtx_report without a browser: results directory -> page data -> HTML, index, progress."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from omtx_hub.store import LocalStore
+from omtx_report import plots
+from omtx_report.cli import main
+from omtx_report.data import load_finished_screen, load_running_screen
+from omtx_report.progress import progress_text
+from omtx_report.render import page_data, render_dashboard, render_index, script_json
+from omtx_report.synthetic import make_plan, write_screen
+
+HOSTILE = "<script>alert(1)</script>"
+SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O", "CCCl", "CCBr", "CCOC", "CCCN", "OCCO"]
+ROWS = [(f"L{i}", smiles, "lead" if i % 2 else "</td><b>x</b>") for i, smiles in enumerate(SMILES)]
+ROWS += [(HOSTILE, "CCCCO", "x"), ("NA", "CCCCN", "x")]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("report")
+    plan = make_plan(workdir, ROWS, shard_size=4, top_n=5)
+    return write_screen(plan, workdir / "results", failed_every=5)
+
+
+def embedded_data(page: Path) -> dict:
+    html = page.read_text()
+    text = re.search(r'<script type="application/json" id="screen-data">(.*?)</script>', html, re.S)
+    return json.loads(text.group(1))
+
+
+def test_finished_screen_is_read_from_the_workflow_files(finished):
+    data = load_finished_screen(finished)
+    assert data.counts() == {"completed": 10, "failed": 2, "pending": 0}
+    assert data.screen == "synthetic"
+    assert set(data.table["ligand_name"]) >= {HOSTILE, "NA"}  # 'NA' is a name, not missing
+    assert sum(s["targets"] for s in data.shards) == len(ROWS)
+    failed = data.table[data.table["status"] == "failed"]
+    assert failed["error"].str.contains("synthetic failure").all()
+    assert all(path.startswith("structures/P1/") for path in data.structures.values())
+
+
+def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tmp_path):
+    data = load_finished_screen(finished)
+    page = page_data(data, finished / "report", embedded=[], depictions={})
+    assert page["rows"] == len(ROWS)
+    keys = [c["key"] for c in page["columns"]]
+    assert "series" in keys  # the sheet's own column
+    assert all(len(page["values"][key]) == len(ROWS) for key in keys)
+    assert page["values"]["ligand_name"] == data.table["ligand_name"].tolist()
+    probability = pd.Series(page["values"]["affinity_probability_binary"], dtype=float)
+    assert probability.dropna().between(0, 1).all() and probability.isna().sum() == 2
+    linked = [href for href in page["structure"] if href]
+    assert len(linked) == 10 and all(href.startswith("../structures/P1/") for href in linked)
+
+
+def test_embedded_json_cannot_close_its_script_element():
+    text = script_json({"name": HOSTILE, "svg": "<!-- x --> & </SCRIPT>"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"name": HOSTILE, "svg": "<!-- x --> & </SCRIPT>"}
+
+
+def test_dashboard_escapes_sheet_values_and_links_downloads(finished):
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    html = page.read_text()
+    assert HOSTILE not in html and "</td><b>x</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # top-hit card, as text
+    assert embedded_data(page)["values"]["ligand_name"].count(HOSTILE) == 1
+    # Nothing is fetched: every src/href is relative, a data: URI or a fragment.
+    for url in re.findall(r'(?:src|href)="([^"]*)"', html):
+        assert not re.match(r"[a-z]+://", url), url
+    assert 'href="../batch_results.csv"' in html
+    archive = finished / "report" / "synthetic_top10_structures.zip"
+    names = zipfile.ZipFile(archive).namelist()
+    assert len(names) == 10 and all(re.fullmatch(r"synthetic_P1_\d+_.+\.cif", n) for n in names)
+    scripts = list((finished / "report" / "structures").glob("*.cif.js"))
+    assert len(scripts) == 10
+    assert scripts[0].read_text().startswith("window.omtxStructure(")
+
+
+def test_plots_are_valid_svg_and_dense_scatters_stay_small():
+    for svg in (
+        plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
+        plots.scatter([1, 2], [3, 4], title="<s>", x_label="x", y_label="y"),
+        plots.histogram([], title="empty", x_label="x"),
+    ):
+        ElementTree.fromstring(svg)
+    many = list(range(100_000))
+    dense = plots.scatter(many, many[::-1], title="t", x_label="x", y_label="y")
+    ElementTree.fromstring(dense)
+    assert len(dense) < 300_000 and "density of 100,000 targets" in dense
+
+
+def test_running_screen_shows_pending_targets_per_shard(tmp_path):
+    plan = make_plan(tmp_path, ROWS, shard_size=4)
+    write_screen(plan, tmp_path / "results", shards_done=1, committed_in_open_shard=2)
+    data = load_running_screen(plan, LocalStore(plan.config.store), tmp_path / "results")
+    assert [(s["completed"], s["pending"]) for s in data.shards] == [(4, 0), (2, 2), (0, 4)]
+    assert data.counts() == {"completed": 6, "failed": 0, "pending": 6}
+    assert "6 completed, 0 failed, 6 pending of 12 targets; 1 of 3 shards finished" in (
+        progress_text(data)
+    )
+    page = render_dashboard(data, tmp_path / "progress", live=True)
+    assert "in progress" in page.read_text()
+    assert embedded_data(page)["values"]["status"].count("pending") == 6
+    # The index lists the screen as unfinished, from its manifests alone.
+    index = render_index(tmp_path / "results", [tmp_path / "results" / plan.screen]).read_text()
+    assert "running or interrupted" in index and "4 targets in 1 finished shards" in index
+
+
+def test_cli_renders_every_screen_and_the_index(finished, capsys):
+    assert main([str(finished.parent)]) == 0
+    index = (finished.parent / "index.html").read_text()
+    assert 'href="synthetic/report/index.html"' in index and "finished with failures" in index
+    assert HOSTILE not in index
+    assert "report/index.html" in capsys.readouterr().out
