@@ -1,0 +1,169 @@
+"""The dashboard in a real browser: Debian's headless Chromium, driven by Playwright.
+
+Checks what a user does: sort, filter, page, select a target and see its 3D structure drawn
+(pixels in the WebGL canvas), with no request leaving the page and no console error.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from omtx_report.cli import main
+from omtx_report.synthetic import make_plan, write_screen
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing (`make browser` installs it)",
+)
+# WebGL through SwiftShader (ANGLE/Vulkan); both GL flags are needed, see docs/dashboards.md.
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+]  # fmt: skip
+HOSTILE = "<script>alert(1)</script>"
+SMILES = [
+    "CCO",
+    "CCN",
+    "CCC",
+    "c1ccccc1",
+    "CC(=O)O",
+    "CCCl",
+    "CCBr",
+    "CCOC",
+    "CCCN",
+    "OCCO",
+    "CCCCl",
+    "CCCBr",
+    "CC(C)O",
+    "CC(C)N",
+    "c1ccncc1",
+    "CCC(=O)O",
+    "CCCCC",
+    "CCOCC",
+]
+ROWS = [(f"L{i}", smiles, "lead") for i, smiles in enumerate(SMILES)]
+ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>')]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # A persistent context is a fresh --user-data-dir of our own.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A tab that records every non-file request, console error and dialog."""
+    tab = browser.new_page()
+    tab.external_requests, tab.problems = [], []
+    tab.on("request", lambda r: r.url.startswith(("file:", "data:")) or
+           tab.external_requests.append(r.url))  # fmt: skip
+    tab.on("console", lambda m: m.type == "error" and tab.problems.append(m.text))
+    tab.on("pageerror", lambda error: tab.problems.append(str(error)))
+    tab.on("dialog", lambda dialog: (tab.problems.append(f"dialog: {dialog.message}"),
+                                     dialog.dismiss()))  # fmt: skip
+    yield tab
+    tab.close()
+
+
+def render_screen(root: Path, rows, *, cif_scale: float = 1.0) -> Path:
+    plan = make_plan(root, rows, shard_size=5)
+    screen_dir = write_screen(plan, root / "results", failed_every=6, cif_scale=cif_scale)
+    assert main([str(screen_dir)]) == 0
+    return screen_dir / "report" / "index.html"
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory) -> Path:
+    return render_screen(tmp_path_factory.mktemp("dashboard"), ROWS)
+
+
+def column(tab, key: str) -> list:
+    texts = tab.locator(f"#targets tbody td[data-key={key}]").all_text_contents()
+    return [float(t) if t else None for t in texts]
+
+
+def canvas_pixels(tab) -> int:
+    """Pixels of the viewer that are clearly not its white background."""
+    image = Image.open(io.BytesIO(tab.locator("#viewer canvas").screenshot())).convert("RGB")
+    return sum(min(pixel) < 200 for pixel in image.get_flattened_data())
+
+
+def open_dashboard(tab, page_path: Path) -> None:
+    tab.goto(page_path.as_uri())
+    tab.wait_for_function("window.dashboardReady === true")
+
+
+def test_sort_filter_select_and_view(page, dashboard, tmp_path):
+    open_dashboard(page, dashboard)
+    assert page.locator("#targets tbody tr").count() == len(ROWS)
+
+    page.click("th[data-key=affinity_probability_binary]")
+    values = column(page, "affinity_probability_binary")
+    completed = [v for v in values if v is not None]
+    assert completed == sorted(completed) and values[-3:] == [None] * 3  # failed rows last
+    page.click("th[data-key=affinity_probability_binary]")
+    assert page.get_attribute("th[data-key=affinity_probability_binary]", "aria-sort") == (
+        "descending"
+    )
+    completed = [v for v in column(page, "affinity_probability_binary") if v is not None]
+    assert completed == sorted(completed, reverse=True)
+
+    page.fill("#filter-pmin", "0.5")
+    assert all(v >= 0.5 for v in column(page, "affinity_probability_binary"))
+    page.fill("#filter-pmin", "")
+    page.select_option("#filter-status", "failed")
+    failed = page.locator("#targets tbody td[data-key=status]").all_text_contents()
+    assert len(failed) == 3 and all("synthetic failure" in text for text in failed)
+    page.select_option("#filter-status", "")
+    page.fill("#filter-text", "alert")
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert names == [HOSTILE]  # shown as text, never run
+    page.fill("#filter-text", "")
+
+    page.click("th[data-key=rank]")
+    page.locator("#targets tbody tr").first.click()
+    page.wait_for_function("!!window.viewerReady", timeout=30_000)
+    assert "protein cartoon" in page.text_content("#viewer-message")
+    assert canvas_pixels(page) > 1000
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    assert page.external_requests == []
+    assert page.problems == []
+
+
+def test_random_weight_structure_still_draws(page, tmp_path):
+    """Random weights put atoms thousands of Å apart: the viewer draws spheres and says so."""
+    spread = render_screen(tmp_path, ROWS[:3], cif_scale=400.0)
+    open_dashboard(page, spread)
+    page.locator("#targets tbody tr").first.click()
+    page.wait_for_function("!!window.viewerReady", timeout=30_000)
+    assert "implausible geometry" in page.text_content("#viewer-message")
+    assert canvas_pixels(page) > 200
+    assert page.external_requests == [] and page.problems == []
+
+
+def test_index_links_to_the_dashboard(page, dashboard):
+    results = dashboard.parents[2]
+    assert main([str(results)]) == 0
+    page.goto((results / "index.html").as_uri())
+    page.click("tr[data-screen=synthetic] a:text('dashboard')")
+    page.wait_for_function("window.dashboardReady === true")
+    assert page.title().startswith("synthetic")
+    assert page.external_requests == [] and page.problems == []
