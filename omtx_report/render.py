@@ -17,7 +17,6 @@ import os
 import zipfile
 from datetime import UTC, datetime
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 
 import jinja2
@@ -29,7 +28,8 @@ from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
-ASSETS = files("omtx_report") / "assets"
+PACKAGE = Path(__file__).resolve().parent
+ASSETS = PACKAGE / "assets"
 PAGE_SIZE = 100
 SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
@@ -60,7 +60,7 @@ def number(value, digits: int = 3) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("omtx_report", "templates"),
+        loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
