@@ -146,10 +146,12 @@ def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed:
     rng = random.Random(seed)
     screen_dir = results_root / plan.screen
     cif = complex_cif(scale=cif_scale)
-    # One file, hard-linked under each structure's name: 100,000 structures cost no space.
-    template = screen_dir / "structures" / ".synthetic.cif"
-    template.parent.mkdir(parents=True, exist_ok=True)
-    template.write_text(cif)
+    # One file per shard, hard-linked under each structure's name: 100,000 structures cost
+    # no space (and no file gets more links than a file system allows).
+    structures_root = screen_dir / "structures"
+    structures_root.mkdir(parents=True, exist_ok=True)
+    committed_structure = structures_root / ".synthetic.cif"
+    committed_structure.write_text(cif)
     store = LocalStore(plan.config.store)
     manifests = []
     counter = 0
@@ -158,11 +160,13 @@ def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed:
             if number == shards_done:
                 for target in shard.targets[:committed_in_open_shard]:
                     record = fake_record(plan, target, False, rng)
-                    store.commit(target["key"], {"structure.cif": template}, record)
+                    store.commit(target["key"], {"structure.cif": committed_structure}, record)
             continue
         records = []
-        structures_dir = screen_dir / "structures" / protein / name
+        structures_dir = structures_root / protein / name
         structures_dir.mkdir(parents=True, exist_ok=True)
+        template = structures_root / f".synthetic-{protein}-{name}.cif"
+        template.write_text(cif)
         for target in shard.targets:
             counter += 1
             failed = bool(failed_every) and counter % failed_every == 0
