@@ -85,7 +85,7 @@ def main() -> None:
     }))  # fmt: skip
     manifests = write_manifests(workdir)
     wall, peak = measure([sys.executable, __file__, "--aggregate-only", str(workdir)])
-    rows = sum(1 for _ in open(workdir / "batch_results.csv")) - 1
+    rows = len((workdir / "batch_results.csv").read_text().splitlines()) - 1
     print(f"{'ligands':>8} {'manifests':>9} {'csv rows':>8} {'wall s':>7} {'peak MiB':>9}")
     print(f"{arguments.ligands:>8} {len(manifests):>9} {rows:>8} {wall:>7.2f} {peak:>9.0f}")
 

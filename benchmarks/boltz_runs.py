@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,16 +61,22 @@ FAST_MODEL = Model(
     affinity=True,
     seed=0,
 )
-# Boltz's own defaults (boltz predict with no sampling options), affinity on.
-DEFAULT_MODEL = Model(
-    recycling_steps=3,
-    sampling_steps=200,
-    diffusion_samples=1,
-    sampling_steps_affinity=200,
-    diffusion_samples_affinity=5,
-    affinity=True,
-    seed=0,
-)
+# Boltz's own defaults (boltz predict with no sampling options), affinity on: the schema's
+# defaults are Boltz's.
+DEFAULT_MODEL = Model()
+
+
+@contextmanager
+def work_directory(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A scratch directory for the runs, removed afterwards unless `keep`."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def ligands(count: int) -> list[tuple[str, str]]:

@@ -49,7 +49,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +62,7 @@ from boltz_runs import (
     Run,
     ligands,
     limit_cpu_threads,
+    work_directory,
 )
 from common import CACHE, REPO
 
@@ -209,11 +209,10 @@ def main() -> int:
     count, wanted = len(ligand_list), arguments.process_ligands
     order = [position * count // wanted for position in range(wanted)]
     monitor = GpuMemory() if on_gpu else None
-    workdir = Path(tempfile.mkdtemp(prefix="omtx-gpu-throughput-"))
-    bench = Benchmark(model, runtime, arguments.sequence, ligand_list, workdir, monitor=monitor)
-    processes: list[Run] = []
-    skipped = 0
-    try:
+    with work_directory("omtx-gpu-throughput-", keep=arguments.keep) as workdir:
+        bench = Benchmark(model, runtime, arguments.sequence, ligand_list, workdir, monitor=monitor)
+        processes: list[Run] = []
+        skipped = 0
         processes.append(bench.process(order[0]))
         clock.phase(
             f"process 1/{wanted} ({ligand_list[order[0]][0]}): {processes[0].wall_s:.1f} s, "
@@ -235,11 +234,6 @@ def main() -> int:
                 f"process {position}/{wanted} ({ligand_list[index][0]}): "
                 f"{processes[-1].wall_s:.1f} s, outputs complete"
             )
-    finally:
-        if arguments.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     figures = Figures(shard, processes)
     print()

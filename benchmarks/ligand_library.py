@@ -36,7 +36,8 @@ def _with_decoration(ring: str, decoration: str) -> str:
     if not decoration:
         return ring
     for i, char in enumerate(ring):
-        if char in "cC" and i > 0 and ring[i - 1] not in "[(=#" and not ring[i + 1 : i + 2].isalpha():
+        attachable = i > 0 and ring[i - 1] not in "[(=#" and not ring[i + 1 : i + 2].isalpha()
+        if char in "cC" and attachable:
             return ring[: i + 1] + f"({decoration})" + ring[i + 1 :]
     return ring
 

@@ -69,8 +69,11 @@ def main() -> None:
     for size in arguments.sizes:
         workdir = Path(tempfile.mkdtemp(prefix=f"omtx-plan-{size}-"))
         results[size] = ours(size, arguments.shard_size, workdir)
-        labels = {"cold": "dry-run, cold (validates SMILES)", "warm": "dry-run, warm (cached sheet)",
-                  "remote": "remote job parse (one shard)"}  # fmt: skip
+        labels = {
+            "cold": "dry-run, cold (validates SMILES)",
+            "warm": "dry-run, warm (cached sheet)",
+            "remote": "remote job parse (one shard)",
+        }
         for kind, (wall, peak) in results[size].items():
             print(f"{size:>8} {labels[kind]:<34} {wall:>8.2f} {peak:>9.0f}", flush=True)
         shutil.rmtree(workdir)

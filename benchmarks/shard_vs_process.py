@@ -27,11 +27,16 @@ the ligand list) and the per-process total is extrapolated from their mean; the 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from pathlib import Path
 
-from boltz_runs import FAST_MODEL, Benchmark, Clock, Figures, ligands, limit_cpu_threads
+from boltz_runs import (
+    FAST_MODEL,
+    Benchmark,
+    Clock,
+    Figures,
+    ligands,
+    limit_cpu_threads,
+    work_directory,
+)
 from common import REPO
 
 from omtx_hub.config import Runtime
@@ -74,9 +79,8 @@ def main() -> None:
     runtime = Runtime(
         accelerator="cpu", precision="32", cache=str(TEST_CACHE), num_workers=0, use_kernels=False
     )
-    workdir = Path(tempfile.mkdtemp(prefix="omtx-shard-vs-process-"))
-    bench = Benchmark(FAST_MODEL, runtime, SEQUENCE, ligand_list, workdir)
-    try:
+    with work_directory("omtx-shard-vs-process-", keep=arguments.keep) as workdir:
+        bench = Benchmark(FAST_MODEL, runtime, SEQUENCE, ligand_list, workdir)
         shard = bench.shard()
         clock.phase(f"shard of {count}: {shard.wall_s:.1f} s, all outputs complete")
         processes = []
@@ -88,11 +92,6 @@ def main() -> None:
                 f"process {position + 1}/{sample} ({ligand_list[index][0]}): "
                 f"{run.wall_s:.1f} s, outputs complete"
             )
-    finally:
-        if arguments.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     figures = Figures(shard, processes)
     extrapolated = sample < count
