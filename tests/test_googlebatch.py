@@ -1,0 +1,299 @@
+"""Contract tests of the Google Batch path with the real plugin code.
+
+Snakemake runs in-process with `--profile profiles/googlebatch`; only the two Google API
+clients are replaced: `google.cloud.batch_v1.BatchServiceClient` (it records every
+`CreateJobRequest` snakemake-executor-plugin-googlebatch builds and can run the job here the
+way a Container-Optimized OS VM would) and `google.cloud.logging.Client`. Storage goes
+through the real snakemake-storage-plugin-gcs and google-cloud-storage to a local GCS
+emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from google.cloud import batch_v1
+from google.cloud import logging as cloud_logging
+
+from tests.gcs_emulator import emulator_client, gcs_emulator
+from tests.screens import write_screen
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT, REGION = "omtx-test-project", "us-central1"
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/omtx-hub/boltz:0.1.0"
+# Structure only: the affinity stage would double Boltz's CPU time and adds nothing here.
+FAST_MODEL = {"recycling_steps": 0, "sampling_steps": 2, "diffusion_samples": 1,
+              "affinity": False, "seed": 0}  # fmt: skip
+CPU_RUNTIME = {"accelerator": "cpu", "precision": "32", "num_workers": 0, "use_kernels": False}
+# Where the image's paths are in this test: the host's /tmp/workdir (bind-mounted into the
+# container) is a directory per job, and the image's files are the repository's.
+IMAGE_FILES = {"/opt/omtx-hub/job-guard.sh": REPO / "containers/boltz/job-guard.sh"}
+
+
+def image_environment(workdir: Path) -> dict[str, str]:
+    """The ENV of containers/boltz/Dockerfile, with its paths mapped to this machine."""
+    text = (REPO / "containers/boltz/Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            for assignment in shlex.split(line[4:]):
+                name, _, value = assignment.partition("=")
+                env[name] = value
+    env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"  # the image's /opt/venv/bin
+    env = {k: str(IMAGE_FILES.get(v, v)) for k, v in env.items()}
+    return {k: v.replace("/tmp/workdir", str(workdir)) for k, v in env.items()}
+
+
+class FakeBatchService:
+    """Records each CreateJobRequest. With `vm_root`, runs each job as Batch would on a COS
+    VM: the setup and Snakefile scripts on the host, then the container runnable with the
+    image's environment; a job's first attempt can be preempted (fails without running)."""
+
+    def __init__(self, vm_root: Path | None = None, home: Path | None = None, preempt=()):
+        self.requests: list[batch_v1.CreateJobRequest] = []
+        self.vm_root, self.home, self.preempt = vm_root, home, set(preempt)
+        self.states: dict[str, batch_v1.JobStatus.State] = {}
+        self.logs: dict[str, str] = {}
+
+    def create_job(self, request):
+        self.requests.append(batch_v1.CreateJobRequest(request))
+        name = f"{request.parent}/jobs/{request.job_id}"
+        uid = uuid.uuid4().hex
+        rule = request.job.labels["snakemake-job"]
+        if self.vm_root is None:
+            self.states[name] = batch_v1.JobStatus.State.FAILED
+        elif rule in self.preempt:
+            self.preempt.discard(rule)
+            self.states[name] = batch_v1.JobStatus.State.FAILED
+            self.logs[uid] = "preempted (simulated)"
+        else:
+            returncode, self.logs[uid] = self._run(request, self.vm_root / request.job_id)
+            state = batch_v1.JobStatus.State
+            self.states[name] = state.SUCCEEDED if returncode == 0 else state.FAILED
+        return batch_v1.Job(name=name, uid=uid)
+
+    def get_job(self, request):
+        return batch_v1.Job(name=request.name, status={"state": self.states[request.name]})
+
+    def _run(self, request, vm: Path) -> tuple[int, str]:
+        task = request.job.task_groups[0].task_spec
+        setup, write_snakefile, _barrier, main = task.runnables
+        workdir = vm / "workdir"  # this VM's /tmp/workdir
+
+        def on_host(text: str) -> str:
+            return text.replace("/tmp/workdir", str(workdir))
+
+        output = ""
+        for script in (setup.script.text, write_snakefile.script.text):
+            step = subprocess.run(["bash", "-c", on_host(script)], capture_output=True, text=True)
+            output += step.stdout + step.stderr
+        container = main.container
+        env = {
+            "HOME": str(self.home),
+            "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
+            "PYTHONWARNINGS": "ignore::FutureWarning",
+            # Nothing may be installed at job start; without an index a pip install fails.
+            "PIP_NO_INDEX": "1",
+            **image_environment(workdir),
+            **dict(main.environment.variables),
+        }
+        job = subprocess.run(
+            [container.entrypoint, *map(on_host, container.commands)],
+            cwd=workdir, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        return job.returncode, output + job.stdout + job.stderr
+
+
+class FakeLoggingClient:
+    """google.cloud.logging.Client: serves the fake VM's output as the job's log entries."""
+
+    batch: FakeBatchService
+
+    def __init__(self, project=None):
+        pass
+
+    def logger(self, name):
+        return self
+
+    def list_entries(self, filter_, page_size):
+        uid = filter_.removeprefix("labels.job_uid=")
+        return [type("Entry", (), {"payload": self.batch.logs.get(uid, "")})()]
+
+
+@pytest.fixture(scope="module")
+def gcs_client():
+    with gcs_emulator() as url:
+        previous = os.environ.get("STORAGE_EMULATOR_HOST")
+        yield emulator_client(url, PROJECT)
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+
+
+@pytest.fixture
+def gcs(gcs_client):
+    """A new bucket in the emulator for each test."""
+    return gcs_client.create_bucket(f"omtx-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
+    """A git checkout of the workflow with a 3-ligand screen, set up as docs/google-batch.md
+    says: environment variables, store in the bucket, sheet tracked by git."""
+    root = tmp_path / "checkout"
+    for part in ("workflow", "omtx_hub", "omtx_report", "config", "profiles"):
+        shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    raw = write_screen(root, rows=[("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ethanol", "CCO")],
+                       shard_size=2, model=FAST_MODEL, store=f"gs://{gcs.name}/store")  # fmt: skip
+    raw["ligands"] = "ligands.csv"
+    (root / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    # aggregate_screen declares the sheet as an input, which the default storage provider maps
+    # into the bucket; until that input is marked local() (docs/google-batch.md), the sheet
+    # is copied there as the docs say.
+    gcs.blob("omtx-hub/ligands.csv").upload_from_filename(root / "ligands.csv")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    # The image's ~/.boltz is its baked cache; here the generated test cache stands in.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".boltz").symlink_to(boltz_test_cache)
+    monkeypatch.chdir(root)
+    for name, value in {
+        "SNAKEMAKE_GOOGLEBATCH_PROJECT": PROJECT,
+        "SNAKEMAKE_GOOGLEBATCH_REGION": REGION,
+        "SNAKEMAKE_STORAGE_GCS_PROJECT": PROJECT,
+        "OMTX_BUCKET": gcs.name,
+        "HOME": str(home),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return root
+
+
+def run_snakemake(monkeypatch, batch: FakeBatchService, *arguments: str) -> int:
+    """snakemake --profile profiles/googlebatch ..., in this process; its exit status."""
+    monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
+    FakeLoggingClient.batch = batch
+    monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
+    from snakemake.cli import main
+
+    config = f"runtime={json.dumps(CPU_RUNTIME)}"
+    try:
+        main(["--profile", "profiles/googlebatch", "--configfile", "screen.yaml",
+              "--config", config, "--seconds-between-status-checks", "1",
+              "--latency-wait", "5", *arguments])  # fmt: skip
+    except SystemExit as done:
+        return done.code
+    return 0
+
+
+RESULTS = ("results/s1/summary.json", "results/s1/batch_results.csv")
+
+
+def command_of(request: batch_v1.CreateJobRequest) -> str:
+    main = request.job.task_groups[0].task_spec.runnables[-1]
+    setup = request.job.task_groups[0].task_spec.runnables[0].script.text
+    assert main.container.commands == ["/tmp/workdir/entrypoint.sh"]
+    return setup
+
+
+def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatch, gcs, tmp_path):
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]),
+                             preempt={"boltz-predict-shard"})  # fmt: skip
+    # The screen's results (the dashboard, also a local rule, is left out to save time).
+    assert run_snakemake(monkeypatch, batch, *RESULTS) == 0
+
+    prefix = "omtx-hub/results/s1"
+    summary = json.loads(gcs.blob(f"{prefix}/summary.json").download_as_bytes())
+    assert summary["counts"]["completed"] == 2 and summary["counts"]["computed"] == 2
+    assert summary["gpu"]["computed_targets"] == 2
+    assert summary["gpu"]["seconds_per_computed_target"] > 0
+    assert summary["gpu"]["cost_usd_with_startup"] > summary["gpu"]["cost_usd_jobs"] > 0
+    table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
+    assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
+    records = [b for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
+               if b.name.endswith("record.json")]  # fmt: skip
+    assert len(records) == 2
+
+    # One shard; its first attempt was preempted and Snakemake resubmitted it. The
+    # aggregate is a local rule: no VM.
+    rules = [r.job.labels["snakemake-job"] for r in batch.requests]
+    assert rules == ["boltz-predict-shard"] * 2
+    attempts = [re.search(r"--attempt (\d+)", command_of(r)).group(1) for r in batch.requests]
+    assert attempts == ["1", "2"]
+
+    for request in batch.requests:
+        assert request.parent == f"projects/{PROJECT}/locations/{REGION}"
+        job = request.job
+        instances = job.allocation_policy.instances[0]
+        policy = instances.policy
+        assert policy.machine_type == "g2-standard-8"
+        assert [(a.type_, a.count) for a in policy.accelerators] == [("nvidia-l4", 1)]
+        assert instances.install_gpu_drivers is True
+        # The plugin asks for PREEMPTIBLE (Spot-priced, 24 h limit), not SPOT (plugin 0.5.1).
+        assert policy.provisioning_model == batch_v1.AllocationPolicy.ProvisioningModel.PREEMPTIBLE
+        assert policy.boot_disk.size_gb == 100
+        task = job.task_groups[0].task_spec
+        assert (task.compute_resource.cpu_milli, task.compute_resource.memory_mib) == (7000, 28000)
+        assert task.max_retry_count == 0  # Snakemake's resubmission is the only retry
+        assert task.max_run_duration.total_seconds() == 14400
+        container = task.runnables[-1].container
+        assert container.image_uri == IMAGE
+        assert "--workdir /tmp/workdir" in container.options
+        assert list(container.volumes) == ["/tmp/workdir:/tmp/workdir"]
+        assert dict(job.labels) == {"snakemake-job": "boltz-predict-shard", "app": "omtx-hub"}
+        command = command_of(request)
+        assert f"--deploy-sources gs://{gcs.name}/omtx-hub/" in command
+        assert "--target-jobs 'boltz_predict_shard:screen=s1,protein=P1,shard=00000'" in command
+        assert "--default-storage-provider 'gcs'" in command and "--mode 'remote'" in command
+    # Nothing was installed at job start (the image has it all): the guard said so.
+    assert all("preinstalled in the image; not installing" in log for log in batch.logs.values()
+               if log != "preempted (simulated)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"env": {"OMTX_BUCKET": None}}, "still contains $OMTX_BUCKET"),
+        ({"args": ["--default-storage-prefix", "gs://Bad_Bucket/x"]}, "not a valid bucket name"),
+        ({"config": {"store": "results/store"}}, "the result store must be in Cloud Storage"),
+        ({"untrack": "ligands.csv"}, "git add ligands.csv"),
+        # (--set-resources on the command line replaces the profile's whole list.)
+        ({"args": ["--set-resources", "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
+                   "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'"]},
+         "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; it needs a g2-* machine type"),
+        ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
+    ],
+    ids=["unset-bucket", "bad-bucket", "local-store", "untracked-sheet", "l4-on-n1", "budget"],
+)  # fmt: skip
+def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capsys, change, message):
+    for name, value in change.get("env", {}).items():
+        monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value)
+    if "config" in change:
+        raw = yaml.safe_load((checkout / "screen.yaml").read_text()) | change["config"]
+        (checkout / "screen.yaml").write_text(yaml.safe_dump(raw))
+    if "untrack" in change:
+        subprocess.run(["git", "rm", "-q", "--cached", change["untrack"]], check=True)
+    batch = FakeBatchService()
+    assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
+    assert batch.requests == []
+    captured = capsys.readouterr()
+    assert message in captured.out + captured.err
+
+
+def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capsys):
+    monkeypatch.delenv("SNAKEMAKE_GOOGLEBATCH_PROJECT")
+    batch = FakeBatchService()
+    assert run_snakemake(monkeypatch, batch) != 0
+    assert batch.requests == []
+    captured = capsys.readouterr()
+    assert "--googlebatch-project" in captured.out + captured.err
