@@ -1,4 +1,4 @@
-"""`omtx-hub`: the project's command line (demo runs, test caches)."""
+"""`omtx-hub`: the project's command line (demo runs, cost estimates, test caches)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import yaml
+
 from omtx_hub.testcache import build_test_cache
 
 TEST_CACHE = Path(".cache/boltz-test")
 TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
+# The Snakefile's own `configfile:`; --configfile files are merged over it, as in Snakemake.
+WORKFLOW_CONFIG = "config/config.yaml"
 
 
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
@@ -52,6 +56,30 @@ def demo(arguments: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def estimate_cost(arguments: argparse.Namespace) -> int:
+    """Print what the pending work of a screen costs; exit 1 if it is over cost.budget_usd."""
+    from snakemake.utils import update_config
+
+    from omtx_hub.config import ConfigError, load_config
+    from omtx_hub.cost import check_budget, estimate
+    from omtx_hub.plan import build_plan
+    from omtx_hub.store import open_store
+
+    raw: dict = {}
+    for path in [WORKFLOW_CONFIG, *arguments.configfile]:
+        update_config(raw, yaml.safe_load(Path(path).read_text()) or {})
+    try:
+        config = load_config(raw)
+        store = open_store(config.store)
+        pending = estimate(build_plan(config, store), store)
+        print(pending.describe(config.cost))
+        check_budget(pending, config.cost)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
 def make_test_cache(arguments: argparse.Namespace) -> int:
     path = build_test_cache(arguments.directory, full_size=arguments.full_size)
     print(f"test cache with random weights ready in {path}")
@@ -76,6 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         "snakemake_args", nargs=argparse.REMAINDER, help="extra snakemake arguments"
     )
     demo_parser.set_defaults(run=demo)
+
+    estimate_parser = commands.add_parser(
+        "estimate",
+        help="GPU time and cost of a screen's pending work (targets not in the result store), "
+        "against cost.budget_usd; run it where you run snakemake",
+    )
+    estimate_parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help=f"screen config(s), merged over {WORKFLOW_CONFIG} as snakemake does",
+    )
+    estimate_parser.set_defaults(run=estimate_cost)
 
     cache_parser = commands.add_parser(
         "make-test-cache", help="generate a Boltz cache with random weights (offline testing)"

@@ -1,0 +1,101 @@
+"""The Boltz image: static checks of containers/boltz/Dockerfile (no Docker here) and its
+job guard, which runs the plugin's real entrypoint script shape under bash."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO / "containers/boltz/Dockerfile"
+GUARD = REPO / "containers/boltz/job-guard.sh"
+HADOLINT = REPO / ".tools/bin/hadolint"
+
+
+def pyproject_pins() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return dict(re.fullmatch(r"([\w.-]+)==(\S+)", d).groups() for d in project["dependencies"])
+
+
+def dockerfile_args() -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE.read_text(), re.M))
+
+
+def test_image_pins_the_versions_of_pyproject():
+    pins, args = pyproject_pins(), dockerfile_args()
+    assert args["BOLTZ_VERSION"] == pins["boltz"]
+    assert args["TORCH_VERSION"] == pins["torch"]
+    assert args["SNAKEMAKE_VERSION"] == pins["snakemake"]
+    assert args["SNAKEMAKE_STORAGE_PLUGIN_GCS_VERSION"] == pins["snakemake-storage-plugin-gcs"]
+    assert '"boltz[cuda]==${BOLTZ_VERSION}"' in DOCKERFILE.read_text()
+
+
+def test_image_tag_is_the_project_version_everywhere():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    assert build["substitutions"]["_TAG"] == version
+    assert build["images"] == ["${_REGION}-docker.pkg.dev/${PROJECT_ID}/omtx-hub/boltz:${_TAG}"]
+    profile = yaml.safe_load((REPO / "profiles/googlebatch/config.yaml").read_text())
+    assert profile["googlebatch-container"] == (
+        "${SNAKEMAKE_GOOGLEBATCH_REGION}-docker.pkg.dev/${SNAKEMAKE_GOOGLEBATCH_PROJECT}"
+        f"/omtx-hub/boltz:{version}"
+    )
+
+
+@pytest.mark.skipif(not HADOLINT.exists(), reason="make setup installs hadolint into .tools")
+def test_hadolint():
+    result = subprocess.run([str(HADOLINT), str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def plugin_entrypoint(command: str) -> str:
+    """The script snakemake-executor-plugin-googlebatch writes for COS containers."""
+    from snakemake_executor_plugin_googlebatch.command import COSWriter
+
+    writer = COSWriter.__new__(COSWriter)
+    writer.command = command
+    setup = writer.setup()
+    return setup.split("cat <<EOF > /tmp/workdir/entrypoint.sh\n", 1)[1].split("\nEOF\n")[0]
+
+
+@pytest.mark.parametrize(("snakemake_status", "guarded"), [(0, True), (3, True), (3, False)])
+def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_status, guarded):
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    command = (
+        "pip install --target '.snakemake/pip-deployments' snakemake-storage-plugin-gcs && "
+        f"python -c 'import sys; sys.exit({snakemake_status})'"
+    )
+    (workdir / "entrypoint.sh").write_text(plugin_entrypoint(command))
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        # Whatever happens, nothing is installed into this environment.
+        "PIP_NO_INDEX": "1",
+    }
+    if guarded:
+        env["BASH_ENV"] = str(GUARD)
+    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    if guarded:
+        assert result.returncode == snakemake_status, result.stderr
+        assert "preinstalled in the image; not installing" in result.stderr
+        assert not (workdir / ".snakemake/pip-deployments").exists()
+    else:
+        # Plugin 0.5.1 as is: a failed job's status is that of a trailing pip install.
+        assert result.returncode != snakemake_status
+
+
+def test_guard_leaves_other_scripts_alone(tmp_path):
+    script = tmp_path / "other.sh"
+    script.write_text("false\necho still running\n")
+    env = {**os.environ, "BASH_ENV": str(GUARD)}
+    result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert result.stdout == "still running\n"

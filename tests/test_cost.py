@@ -1,0 +1,76 @@
+"""Cost before a run (pending work, budget) and after it (summary.json's `gpu`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from omtx_hub.cli import main
+from omtx_hub.config import ConfigError, Cost, load_config
+from omtx_hub.cost import BudgetExceeded, check_budget, estimate, spent
+from omtx_hub.plan import build_plan
+from omtx_hub.store import LocalStore
+from tests.screens import write_config_file, write_screen
+
+COST = {"gpu_hourly_usd": 0.36, "seconds_per_target": 20, "startup_s_per_shard": 300}
+
+
+def plan_and_store(tmp_path, **cost):
+    config = load_config(write_screen(tmp_path, shard_size=2, cost={**COST, **cost}))
+    store = LocalStore(config.store)
+    return build_plan(config, store), store
+
+
+def test_estimate_counts_only_what_the_store_lacks(tmp_path):
+    plan, store = plan_and_store(tmp_path)  # 5 ligands in shards of 2, 2, 1
+    first = estimate(plan, store)
+    assert (first.targets, first.pending_targets, first.pending_shards) == (5, 5, 3)
+    assert first.gpu_seconds == 5 * 20 + 3 * 300
+    assert first.cost_usd == pytest.approx(1000 / 3600 * 0.36)
+
+    # The first shard's two targets are in the store (a previous run, another screen).
+    for target in plan.shard("P1", "00000").targets:
+        store.commit(target["key"], {}, {"status": "completed"})
+    second = estimate(plan, store)
+    assert (second.pending_targets, second.pending_shards) == (3, 2)
+    assert second.gpu_seconds == 3 * 20 + 2 * 300
+
+
+def test_budget_refuses_unless_overridden(tmp_path):
+    plan, store = plan_and_store(tmp_path, budget_usd=0.05)
+    pending = estimate(plan, store)  # $0.10
+    with pytest.raises(BudgetExceeded, match=r"\$0.10 exceeds cost.budget_usd \$0.05"):
+        check_budget(pending, plan.config.cost)
+    check_budget(pending, plan.config.cost.model_copy(update={"allow_over_budget": True}))
+    check_budget(pending, plan.config.cost.model_copy(update={"budget_usd": 0.2}))
+
+
+def test_cost_keys_are_validated(tmp_path):
+    raw = write_screen(tmp_path, cost={"gpu_hourly_usd": 0, "budjet_usd": 5})
+    with pytest.raises(ConfigError) as error:
+        load_config(raw)
+    assert "config key 'cost.gpu_hourly_usd': Input should be greater than 0" in str(error.value)
+    assert "config key 'cost.budjet_usd': unknown key" in str(error.value)
+
+
+def test_spent_from_shard_manifests():
+    shards = [
+        {"computed": 2, "failed": 0, "boltz_wall_s": 40.0, "job_wall_s": 50.0},
+        {"computed": 0, "failed": 0, "boltz_wall_s": 0.0, "job_wall_s": 5.0},  # all reused
+    ]
+    gpu = spent(shards, Cost(**COST))
+    assert gpu["seconds_per_computed_target"] == 20.0
+    assert gpu["job_seconds"] == 55.0
+    assert gpu["cost_usd_jobs"] == pytest.approx(55 / 3600 * 0.36, abs=1e-4)
+    assert gpu["startup_seconds_assumed"] == 300  # one shard ran Boltz
+    assert gpu["cost_usd_with_startup"] == pytest.approx(355 / 3600 * 0.36, abs=1e-4)
+
+
+def test_estimate_command(tmp_path, monkeypatch, capsys, repo):
+    raw = write_screen(tmp_path, shard_size=2, cost={**COST, "budget_usd": 0.05})
+    config = write_config_file(tmp_path, raw)
+    monkeypatch.chdir(repo)  # the command runs where snakemake runs
+    assert main(["estimate", "--configfile", str(config)]) == 1
+    output = capsys.readouterr()
+    assert "5 of 5 targets to predict, in 3 shard job(s)" in output.out
+    assert "estimated cost $0.10 at $0.36/h" in output.out
+    assert "exceeds cost.budget_usd" in output.err
