@@ -76,13 +76,15 @@ def final_outputs():
 
 def msa_input(wildcards):
     """The MSA file a shard reads: none for single-sequence mode, the server MSA the
-    fetch_msa rule computes once per protein, or the user's file."""
+    fetch_msa rule computes once per protein, or the user's file. The user's file is part of
+    the workflow sources (git-tracked, shipped to remote jobs), not of the default storage.
+    """
     msa = PROTEINS[wildcards.protein].msa
     if msa == "empty":
         return []
     if msa == "server":
         return f"results/{SCREEN}/msa/{wildcards.protein}.csv"
-    return msa
+    return local(msa)
 
 
 def shard_targets(wildcards):
