@@ -224,22 +224,31 @@ def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
         if column["type"] == "num" else _texts(table[column["key"]])
         for column in columns
     }  # fmt: skip
-    hrefs = {name: _relative(data.screen_dir / path, out_dir)
-             for name, path in data.structures.items()}  # fmt: skip
+    # Structures as [folder number, file name]: the folder prefix would be most of the page.
+    prefix = _relative(data.screen_dir, out_dir)
+    folders: dict[str, int] = {}
+    structure = []
+    for name in table["structure"].tolist():
+        path = data.structures.get(name) if isinstance(name, str) else None
+        if path is None:
+            structure.append(None)
+            continue
+        folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
+        structure.append([folders.setdefault(folder, len(folders)), name])
+    depicted = table["canonical_smiles"].isin(depictions.keys())
     return {
         "screen": data.screen,
         "rows": len(table),
         "page_size": PAGE_SIZE,
         "columns": columns,
         "values": values,
-        "structure": [
-            hrefs.get(name) if isinstance(name, str) else None
-            for name in table["structure"].tolist()
-        ],  # fmt: skip
-        "structure_name": _texts(table["structure"]),
+        "structure_folders": list(folders),
+        "structure": structure,
         "embedded": embedded,
         "depictions": depictions,
-        "canonical_smiles": _texts(table["canonical_smiles"]),
+        "depicted_rows": dict(
+            zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
+        ),  # fmt: skip
     }
 
 

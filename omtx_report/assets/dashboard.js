@@ -9,6 +9,11 @@
   const columnType = Object.fromEntries(data.columns.map((c) => [c.key, c.type]));
   const embedded = new Set(data.embedded);
   const $ = (id) => document.getElementById(id);
+  // A target's structure file: its name and its path relative to this page, or null.
+  const structureOf = (i) => {
+    const entry = data.structure[i];
+    return entry && { name: entry[1], href: `${data.structure_folders[entry[0]]}/${entry[1]}` };
+  };
 
   let order = Array.from({ length: data.rows }, (_, i) => i); // rows in the sort order
   let visible = order; // the sorted rows that pass the filters
@@ -125,11 +130,12 @@
         tr.appendChild(td);
       }
       const link = element("td");
-      if (data.structure[i]) {
+      const structure = structureOf(i);
+      if (structure) {
         const a = element("a", "⤓ cif");
-        a.href = data.structure[i];
-        a.download = data.structure_name[i];
-        a.title = data.structure_name[i];
+        a.href = structure.href;
+        a.download = structure.name;
+        a.title = structure.name;
         link.appendChild(a);
       }
       tr.appendChild(link);
@@ -146,8 +152,8 @@
     const body = $("detail-body");
     body.replaceChildren();
     body.className = "";
-    const smiles = data.canonical_smiles[i];
-    if (data.depictions[smiles]) {
+    const smiles = data.depicted_rows[i];
+    if (smiles) {
       const image = element("img");
       image.src = data.depictions[smiles];
       image.alt = "2D structure";
@@ -164,10 +170,11 @@
       table.appendChild(tr);
     }
     body.appendChild(table);
-    if (data.structure[i]) {
-      const a = element("a", `Download ${data.structure_name[i]}`);
-      a.href = data.structure[i];
-      a.download = data.structure_name[i];
+    const structure = structureOf(i);
+    if (structure) {
+      const a = element("a", `Download ${structure.name}`);
+      a.href = structure.href;
+      a.download = structure.name;
       body.appendChild(a);
     }
   }
@@ -229,15 +236,16 @@
   }
 
   function loadStructure(i) {
-    const name = data.structure_name[i];
-    wanted = name;
+    const structure = structureOf(i);
+    wanted = structure?.name;
     window.viewerReady = null;
-    if (!data.structure[i]) {
+    if (!structure) {
       viewer?.clear();
       viewer?.render();
       viewerMessage(values.status[i] === "completed" ? "The structure file is not available yet." : `No structure: this target is ${values.status[i]}.`);
       return;
     }
+    const name = structure.name;
     viewerMessage(`Loading ${name}…`);
     if (structureText.has(name)) return show(name, structureText.get(name));
     if (embedded.has(name)) {
@@ -246,7 +254,7 @@
       script.onerror = () => viewerMessage(`Could not load structures/${name}.js next to this page.`);
       document.head.appendChild(script);
     } else if (location.protocol.startsWith("http")) {
-      fetch(data.structure[i])
+      fetch(structure.href)
         .then((response) => (response.ok ? response.text() : Promise.reject(new Error(response.status))))
         .then((text) => window.omtxStructure(name, text))
         .catch(() => offerFilePicker(name));
