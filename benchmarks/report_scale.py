@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def main() -> None:
         rows = [(r["name"], r["smiles"], r["series"]) for r in csv.DictReader(handle)]
     started = time.perf_counter()
     plan = make_plan(workdir, rows, screen="scale", shard_size=100, top_n=20)
+    shutil.rmtree(workdir / "results", ignore_errors=True)  # --keep: the store's sheet cache stays
     screen_dir = write_screen(plan, workdir / "results", failed_every=97)
     print(f"setup (plan + {len(rows):,} results written): "
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)  # fmt: skip
