@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from omtx_hub.cli import main
 from omtx_hub.config import ConfigError, Cost, load_config
 from omtx_hub.cost import BudgetExceeded, check_budget, estimate, spent
 from omtx_hub.plan import build_plan
@@ -65,12 +67,14 @@ def test_spent_from_shard_manifests():
     assert gpu["cost_usd_with_startup"] == pytest.approx(355 / 3600 * 0.36, abs=1e-4)
 
 
-def test_estimate_command(tmp_path, monkeypatch, capsys, repo):
+def test_estimate_command(tmp_path, repo):
     raw = write_screen(tmp_path, shard_size=2, cost={**COST, "budget_usd": 0.05})
     config = write_config_file(tmp_path, raw)
-    monkeypatch.chdir(repo)  # the command runs where snakemake runs
-    assert main(["estimate", "--configfile", str(config)]) == 1
-    output = capsys.readouterr()
-    assert "5 of 5 targets to predict, in 3 shard job(s)" in output.out
-    assert "estimated cost $0.10 at $0.36/h" in output.out
-    assert "exceeds cost.budget_usd" in output.err
+    output = subprocess.run(
+        [sys.executable, "-m", "omtx_hub.cli", "estimate", "--configfile", str(config)],
+        cwd=repo, capture_output=True, text=True,  # it runs where snakemake runs
+    )  # fmt: skip
+    assert output.returncode == 1
+    assert "5 of 5 targets to predict, in 3 shard job(s)" in output.stdout
+    assert "estimated cost $0.10 at $0.36/h" in output.stdout
+    assert "exceeds cost.budget_usd" in output.stderr

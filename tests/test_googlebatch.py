@@ -25,6 +25,7 @@ import pytest
 import yaml
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
+from snakemake.cli import main as snakemake_main
 
 from tests.gcs_emulator import emulator_client, gcs_emulator
 from tests.screens import write_screen
@@ -88,7 +89,7 @@ class FakeBatchService:
 
     def _run(self, request, vm: Path) -> tuple[int, str]:
         task = request.job.task_groups[0].task_spec
-        setup, write_snakefile, _barrier, main = task.runnables
+        setup, write_snakefile, _barrier, container_step = task.runnables
         workdir = vm / "workdir"  # this VM's /tmp/workdir
 
         def on_host(text: str) -> str:
@@ -98,7 +99,7 @@ class FakeBatchService:
         for script in (setup.script.text, write_snakefile.script.text):
             step = subprocess.run(["bash", "-c", on_host(script)], capture_output=True, text=True)
             output += step.stdout + step.stderr
-        container = main.container
+        container = container_step.container
         env = {
             "HOME": str(self.home),
             "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"],
@@ -106,7 +107,7 @@ class FakeBatchService:
             # Nothing may be installed at job start; without an index a pip install fails.
             "PIP_NO_INDEX": "1",
             **image_environment(workdir),
-            **dict(main.environment.variables),
+            **dict(container_step.environment.variables),
         }
         job = subprocess.run(
             [container.entrypoint, *map(on_host, container.commands)],
@@ -180,15 +181,15 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
 
 
 def run_snakemake(monkeypatch, batch: FakeBatchService, *arguments: str) -> int:
-    """snakemake --profile profiles/googlebatch ..., in this process; its exit status."""
+    """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
+    (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
+    sees, and its local jobs' subprocesses need a real file descriptor.)"""
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
-    from snakemake.cli import main
-
     config = f"runtime={json.dumps(CPU_RUNTIME)}"
     try:
-        main(["--profile", "profiles/googlebatch", "--configfile", "screen.yaml",
+        snakemake_main(["--profile", "profiles/googlebatch", "--configfile", "screen.yaml",
               "--config", config, "--seconds-between-status-checks", "1",
               "--latency-wait", "5", *arguments])  # fmt: skip
     except SystemExit as done:
@@ -210,7 +211,8 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]),
                              preempt={"boltz-predict-shard"})  # fmt: skip
     # The screen's results (the dashboard, also a local rule, is left out to save time).
-    assert run_snakemake(monkeypatch, batch, *RESULTS) == 0
+    status = run_snakemake(monkeypatch, batch, *RESULTS)
+    assert status == 0, "\n".join(batch.logs.values())[-5000:]
 
     prefix = "omtx-hub/results/s1"
     summary = json.loads(gcs.blob(f"{prefix}/summary.json").download_as_bytes())
@@ -275,7 +277,7 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     ],
     ids=["unset-bucket", "bad-bucket", "local-store", "untracked-sheet", "l4-on-n1", "budget"],
 )  # fmt: skip
-def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capsys, change, message):
+def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
     for name, value in change.get("env", {}).items():
         monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value)
     if "config" in change:
@@ -286,14 +288,14 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capsys, change, me
     batch = FakeBatchService()
     assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
     assert batch.requests == []
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     assert message in captured.out + captured.err
 
 
-def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capsys):
+def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd):
     monkeypatch.delenv("SNAKEMAKE_GOOGLEBATCH_PROJECT")
     batch = FakeBatchService()
     assert run_snakemake(monkeypatch, batch) != 0
     assert batch.requests == []
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     assert "--googlebatch-project" in captured.out + captured.err
