@@ -54,9 +54,7 @@ def test_header_only(tmp_path):
     assert "has a header but no ligand rows" in problems(sheet(tmp_path, "name,smiles\n"))
 
 
-@pytest.mark.parametrize(
-    ("header", "missing"), [("id,smiles", "'name'"), ("name,smi", "'smiles'")]
-)
+@pytest.mark.parametrize(("header", "missing"), [("id,smiles", "'name'"), ("name,smi", "'smiles'")])
 def test_missing_column_is_named(tmp_path, header, missing):
     message = problems(sheet(tmp_path, f"{header}\na,CCO\n"))
     assert f"lacks the column(s) {missing}" in message

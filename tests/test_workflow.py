@@ -89,9 +89,9 @@ def test_results_from_real_boltz(finished_screen):
 def test_store_holds_boltz_files_per_target(finished_screen):
     workdir, _, _, _ = finished_screen
     store = LocalStore(workdir / "store")
-    records = manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")[
-        "records"
-    ]
+    records = (
+        manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")["records"]
+    )
     assert len(records) == 3
     for record in records:
         entry = workdir / "store/targets" / record["key"][:2] / record["key"]
@@ -101,7 +101,8 @@ def test_store_holds_boltz_files_per_target(finished_screen):
         assert "affinity" in (entry / "input.yaml").read_text()
         assert store.read_record(record["key"])["status"] == "completed"
         assert set(json.loads((entry / "affinity.json").read_text())) >= {
-            "affinity_pred_value", "affinity_probability_binary"
+            "affinity_pred_value",
+            "affinity_probability_binary",
         }
 
 
