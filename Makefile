@@ -38,6 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TOOLS)/bin/snakefmt --check workflow
+	$(TOOLS)/bin/hadolint containers/boltz/Dockerfile
 	PYTHONWARNINGS=ignore::FutureWarning $(VENV)/bin/snakemake --lint --cores 1
 
 format: setup

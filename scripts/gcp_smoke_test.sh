@@ -36,8 +36,6 @@ gcloud compute regions describe "$region" --project "$project" --format=json \
 
 echo "== 2. the screen ($run) on Google Batch"
 git ls-files --error-unmatch scripts/gcp_smoke/ligands.csv >/dev/null
-# aggregate_screen reads the sheet as a default-storage input (see the docs' known gaps).
-gcloud storage cp scripts/gcp_smoke/ligands.csv "$prefix/scripts/gcp_smoke/ligands.csv"
 snakemake --profile profiles/googlebatch --configfile scripts/gcp_smoke/screen.yaml \
     --config "store=$prefix/$run/store" "screen={name: $run}" \
     --jobs 1 "results/$run/summary.json" "results/$run/batch_results.csv"

@@ -158,10 +158,6 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
                        shard_size=2, model=FAST_MODEL, store=f"gs://{gcs.name}/store")  # fmt: skip
     raw["ligands"] = "ligands.csv"
     (root / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    # aggregate_screen declares the sheet as an input, which the default storage provider maps
-    # into the bucket; until that input is marked local() (docs/google-batch.md), the sheet
-    # is copied there as the docs say.
-    gcs.blob("omtx-hub/ligands.csv").upload_from_filename(root / "ligands.csv")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(["git", "add", "."], cwd=root, check=True)
     # The image's ~/.boltz is its baked cache; here the generated test cache stands in.

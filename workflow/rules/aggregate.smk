@@ -1,6 +1,6 @@
 rule aggregate_screen:
     input:
-        sheet=SCREEN_CONFIG.ligands,
+        sheet=local(SCREEN_CONFIG.ligands),
         manifests=shard_manifests(),
     output:
         summary=report(
