@@ -23,7 +23,8 @@ from omtx_hub.plan import Plan
 
 LEADING_COLUMNS = [
     "rank", "protein", "index", "ligand_name", "ligand_id", "smiles", "canonical_smiles",
-    "status", "error", *SCORE_FIELDS, "source", "structure", "key", "released_weights",
+    "status", "error", *SCORE_FIELDS, "source", "runtime_s", "structure", "key",
+    "released_weights",
 ]  # fmt: skip
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -63,6 +64,8 @@ def results_table(plan: Plan, records: list[dict]) -> pd.DataFrame:
                     "error": record.get("error"),
                     **scores,
                     "source": record["source"],
+                    # GPU wall seconds this screen spent on the compound (its share of the shard).
+                    "runtime_s": record.get("runtime_s"),
                     "structure": (record.get("structures") or {}).get(ligand["ligand_id"]),
                     "key": record["key"],
                     "released_weights": record["weights"]["released"],

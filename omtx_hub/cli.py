@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -53,7 +54,9 @@ def demo(arguments: argparse.Namespace) -> int:
         command += ["--configfile", TEST_WEIGHTS_CONFIG]
     command += arguments.snakemake_args
     print("+", " ".join(command), file=sys.stderr)
-    return subprocess.call(command)
+    # google-api-core warns about Python 3.11's end of support on every import.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
+    return subprocess.call(command, env=env)
 
 
 def estimate_cost(arguments: argparse.Namespace) -> int:
