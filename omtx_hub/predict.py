@@ -114,6 +114,7 @@ class ShardJob:
     store: ResultStore
     structures_dir: Path
     manifest: Path
+    log_file: Path  # the job's log; Boltz's own output is appended to it
     entries: dict[str, dict] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -177,11 +178,14 @@ class ShardJob:
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
                 self.sequence, msa, target["smiles"], affinity=self.model.affinity,
             )  # fmt: skip
-        boltz_log = work / "boltz.log"
         command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
         log.info("running: %s", " ".join(command))
         started = time.time()
-        with open(boltz_log, "wb") as output:
+        # Boltz writes straight into the job log, so progress can be watched while it runs.
+        with open(self.log_file, "ab") as output:
+            output.write(b"----- boltz predict output -----\n")
+            output.flush()
+            log_offset = output.tell()
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
             stop = threading.Event()
             watcher = threading.Thread(
@@ -195,9 +199,10 @@ class ShardJob:
             raise ShardError(f"committing results to the store failed: {self.watch_error}")
         elapsed = time.time() - started
         self._collect(pending, work, started)  # the last ones, after Boltz exited
-        boltz_output = boltz_log.read_text(errors="replace")
-        log.info("boltz exited with code %d after %.1f s; its output:\n%s",
-                 returncode, elapsed, boltz_output)  # fmt: skip
+        with open(self.log_file, "rb") as written:
+            written.seek(log_offset)
+            boltz_output = written.read().decode(errors="replace")
+        log.info("boltz exited with code %d after %.1f s", returncode, elapsed)
         missing = [t for t in pending if t["key"] not in self.entries]
         if missing and returncode != 0:
             # A crash (CUDA error, missing weights, kill): fail so Snakemake retries; what was

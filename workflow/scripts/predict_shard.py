@@ -21,4 +21,5 @@ ShardJob(
     store=open_store(config.store),
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),
+    log_file=Path(snakemake.log[0]),
 ).run()
