@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -133,3 +134,12 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, 
     snakemake(repo, workdir, write_config_file(other_dir, other), env)
     reused = manifest(workdir, "s2", "00000")
     assert (reused["computed"], reused["reused"], reused["boltz_wall_s"]) == (0, 1, 0.0)
+
+
+def test_snakemake_report_includes_results_and_dashboard(finished_screen, repo, tmp_path):
+    workdir, _, config, env = finished_screen
+    report = tmp_path / "report.zip"
+    snakemake(repo, workdir, config, env, "--report", str(report))
+    names = "\n".join(zipfile.ZipFile(report).namelist())
+    for expected in ("summary.json", "batch_results.csv", "index.html"):
+        assert expected in names
