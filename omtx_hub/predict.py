@@ -38,6 +38,9 @@ from omtx_hub.store import ResultStore
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 2.0
+# Boltz names its results directory after the input directory: boltz_results_<name>.
+INPUTS_DIR = "inputs"
+RESULTS_DIR = f"out/boltz_results_{INPUTS_DIR}"
 
 
 class ShardError(RuntimeError):
@@ -170,7 +173,7 @@ class ShardJob:
                 "runtime_s": 0.0}  # fmt: skip
 
     def _predict(self, pending: list[dict], work: Path) -> float:
-        inputs = work / "inputs"
+        inputs = work / INPUTS_DIR
         inputs.mkdir()
         msa = self.msa if self.msa == "empty" else str(Path(self.msa).resolve())
         for target in pending:
@@ -228,10 +231,9 @@ class ShardJob:
     def _collect(self, pending: list[dict], work: Path, started: float) -> None:
         """Commit every pending target whose outputs are complete.
 
-        `work` holds `inputs/` (one YAML per target) and `out/`, where Boltz writes
-        `boltz_results_inputs/predictions/<record id>/`.
+        `work` holds the input YAMLs (one per target) and Boltz's results directory.
         """
-        results_dir = work / "out" / "boltz_results_inputs"
+        results_dir = work / RESULTS_DIR
         for target in pending:
             key = target["key"]
             with self.lock:
@@ -257,7 +259,7 @@ class ShardJob:
                 "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             stored = files.stored_files(affinity=self.model.affinity)
-            stored["input.yaml"] = work / "inputs" / f"{boltz_record_id(key)}.yaml"
+            stored["input.yaml"] = work / INPUTS_DIR / f"{boltz_record_id(key)}.yaml"
             self.store.commit(key, stored, record)
             with self.lock:
                 self.entries[key] = self._entry(target, record, "computed")
