@@ -192,14 +192,18 @@ class ShardJob:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
             stop = threading.Event()
             watcher = threading.Thread(
-                target=self._watch, args=(pending, work, started, stop), daemon=True
+                target=self._watch, args=(pending, work, started, stop, process), daemon=True
             )
             watcher.start()
             returncode = process.wait()
             stop.set()
             watcher.join()
         if self.watch_error is not None:
-            raise ShardError(f"committing results to the store failed: {self.watch_error}")
+            raise ShardError(
+                f"committing results to the store failed ({self.watch_error}); boltz predict "
+                f"ended with exit code {returncode}; the results committed before are kept, "
+                "so a retry predicts only the rest"
+            )
         elapsed = time.time() - started
         self._collect(pending, work, started)  # the last ones, after Boltz exited
         with open(self.log_file, "rb") as written:
@@ -221,12 +225,18 @@ class ShardJob:
             self.entries[target["key"]]["runtime_s"] = round(elapsed / len(pending), 3)
         return elapsed
 
-    def _watch(self, pending, work: Path, started: float, stop: threading.Event) -> None:
+    def _watch(
+        self, pending, work: Path, started: float, stop: threading.Event, boltz: subprocess.Popen
+    ) -> None:
         try:
             while not stop.wait(WATCH_INTERVAL_S):
                 self._collect(pending, work, started)
-        except Exception as error:  # re-raised by _predict once Boltz has exited
+        except Exception as error:  # reported by _predict once Boltz has exited
             self.watch_error = error
+            # What cannot be committed is lost with the work directory, so every further
+            # second of Boltz would be wasted GPU time: stop it now and let the job fail.
+            log.error("committing to the store failed, stopping boltz predict: %s", error)
+            boltz.kill()
 
     def _collect(self, pending: list[dict], work: Path, started: float) -> None:
         """Commit every pending target whose outputs are complete.

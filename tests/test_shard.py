@@ -1,13 +1,17 @@
 """One shard on the real Boltz path, outside Snakemake: a ligand Boltz cannot process is
-reported as failed with Boltz's reason (Boltz itself exits 0), the others complete."""
+reported as failed with Boltz's reason (Boltz itself exits 0), the others complete; a store
+that stops accepting results stops Boltz instead of letting it compute results that would be
+lost."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.predict import ShardJob
+from omtx_hub.predict import ShardError, ShardJob
 from omtx_hub.store import LocalStore
 from tests.screens import write_screen
 from tests.test_workflow import FAST_MODEL, runtime
@@ -15,21 +19,37 @@ from tests.test_workflow import FAST_MODEL, runtime
 pytestmark = pytest.mark.slow
 
 
-def test_unprocessable_ligand_fails_alone(tmp_path, boltz_test_cache):
-    # Cyclohexyne is valid SMILES, but RDKit cannot embed it in 3D: Boltz skips it.
-    rows = [("ethanol", "CCO"), ("cyclohexyne", "C1#CCCCC1")]
-    raw = write_screen(tmp_path, rows=rows, model=FAST_MODEL, runtime=runtime(boltz_test_cache))
+class UnreachableStore(LocalStore):
+    """A store whose uploads fail, as when the bucket becomes unreachable mid-shard."""
+
+    def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
+        raise OSError("bucket unreachable")
+
+
+def first_shard_job(tmp_path, rows, cache, store_class=LocalStore) -> tuple[ShardJob, LocalStore]:
+    """The job of shard 00000 of a one-protein screen of `rows`, all in one shard."""
+    raw = write_screen(
+        tmp_path, rows=rows, shard_size=len(rows), model=FAST_MODEL, runtime=runtime(cache)
+    )
     config = load_config(raw)
-    store = LocalStore(config.store)
+    store = store_class(config.store)
     plan = build_plan(config, store)
     shard = plan.shard("P1", "00000")
-    manifest = ShardJob(
+    job = ShardJob(
         screen="s1", protein="P1", shard="00000", sequence=config.proteins[0].sequence,
         msa="empty", targets=list(shard.targets), model=config.model, runtime=config.runtime,
         spec=plan.spec, weights=plan.weights.__dict__, store=store,
         structures_dir=tmp_path / "structures", manifest=tmp_path / "manifest.json",
         log_file=tmp_path / "job.log",
-    ).run()  # fmt: skip
+    )  # fmt: skip
+    return job, store
+
+
+def test_unprocessable_ligand_fails_alone(tmp_path, boltz_test_cache):
+    # Cyclohexyne is valid SMILES, but RDKit cannot embed it in 3D: Boltz skips it.
+    rows = [("ethanol", "CCO"), ("cyclohexyne", "C1#CCCCC1")]
+    job, store = first_shard_job(tmp_path, rows, boltz_test_cache)
+    manifest = job.run()
     ethanol, cyclohexyne = manifest["records"]
     assert ethanol["status"] == "completed" and ethanol["runtime_s"] > 0
     assert cyclohexyne["status"] == "failed"
@@ -39,3 +59,19 @@ def test_unprocessable_ligand_fails_alone(tmp_path, boltz_test_cache):
     assert store.has(ethanol["key"]) and not store.has(cyclohexyne["key"])
     assert [p.name for p in (tmp_path / "structures").iterdir()] == ["s1_P1_1_ethanol.cif"]
     assert "----- boltz predict output -----" in (tmp_path / "job.log").read_text()
+
+
+def test_store_failure_stops_boltz_at_once(tmp_path, boltz_test_cache, caplog):
+    # The first result is complete after all four structures and one affinity; the other three
+    # affinities take several seconds each, far longer than the watcher's poll interval, so
+    # Boltz is still running when the failed commit kills it (exit code -9, SIGKILL).
+    rows = [("ethanol", "CCO"), ("ethylamine", "CCN"), ("propane", "CCC"), ("acid", "CC(=O)O")]
+    job, _ = first_shard_job(tmp_path, rows, boltz_test_cache, UnreachableStore)
+    with pytest.raises(ShardError) as failure:
+        job.run()
+    assert str(failure.value).startswith(
+        "committing results to the store failed (bucket unreachable); "
+        "boltz predict ended with exit code -9"
+    )
+    assert not (tmp_path / "manifest.json").exists()
+    assert "stopping boltz predict: bucket unreachable" in caplog.text
