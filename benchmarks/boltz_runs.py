@@ -51,6 +51,35 @@ DRUGS = [
     ("tofacitinib", "C[C@@H]1CCN(C[C@@H]1N(C)c1ncnc2[nH]ccc12)C(=O)CC#N"),
 ]
 
+# Twenty fragments (5 to 10 heavy atoms, rule-of-three), all distinct valid SMILES: the inputs
+# of a fragment screen. With the tiny model on a CPU, compute per ligand grows steeply with the
+# token count (the CLI forces the 64-block trunk with its full-width triangle attention), so
+# fragments are the setting in which per-process overhead, not compute, dominates.
+FRAGMENTS = [
+    ("phenol", "Oc1ccccc1"),
+    ("aniline", "Nc1ccccc1"),
+    ("benzamide", "NC(=O)c1ccccc1"),
+    ("benzoic_acid", "OC(=O)c1ccccc1"),
+    ("salicylic_acid", "OC(=O)c1ccccc1O"),
+    ("acetanilide", "CC(=O)Nc1ccccc1"),
+    ("nicotinamide", "NC(=O)c1cccnc1"),
+    ("isoniazid", "NNC(=O)c1ccncc1"),
+    ("indole", "c1ccc2[nH]ccc2c1"),
+    ("azaindole", "c1cnc2[nH]ccc2c1"),
+    ("benzimidazole", "c1ccc2[nH]cnc2c1"),
+    ("quinoline", "c1ccc2ncccc2c1"),
+    ("aminopyrimidine", "Nc1ncccn1"),
+    ("aminothiazole", "Nc1nccs1"),
+    ("pyrazole", "c1cn[nH]c1"),
+    ("imidazole", "c1c[nH]cn1"),
+    ("morpholine", "C1COCCN1"),
+    ("piperazine", "C1CNCCN1"),
+    ("hydroxybenzoic_acid", "OC(=O)c1ccc(O)cc1"),
+    ("phenylacetic_acid", "OC(=O)Cc1ccccc1"),
+]
+
+LIGAND_SETS = {"drugs": DRUGS, "fragments": FRAGMENTS}
+
 # Fast sampling for CPU runs with the tiny random-weights model.
 FAST_MODEL = Model(
     recycling_steps=0,
@@ -79,11 +108,13 @@ def work_directory(prefix: str, *, keep: bool) -> Iterator[Path]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def ligands(count: int) -> list[tuple[str, str]]:
-    """The first `count` drugs as (record id, SMILES); record ids are the YAML file stems."""
-    if not 1 <= count <= len(DRUGS):
-        raise SystemExit(f"--ligands must be between 1 and {len(DRUGS)} (got {count})")
-    return [(f"L{i:02d}_{name}", smiles) for i, (name, smiles) in enumerate(DRUGS[:count], 1)]
+def ligands(count: int, ligand_set: str = "drugs") -> list[tuple[str, str]]:
+    """The first `count` molecules of `ligand_set` (a LIGAND_SETS key) as (record id, SMILES);
+    record ids are the YAML file stems."""
+    library = LIGAND_SETS[ligand_set]
+    if not 1 <= count <= len(library):
+        raise SystemExit(f"--ligands must be between 1 and {len(library)} (got {count})")
+    return [(f"L{i:02d}_{name}", smiles) for i, (name, smiles) in enumerate(library[:count], 1)]
 
 
 def limit_cpu_threads(threads: int | None) -> None:

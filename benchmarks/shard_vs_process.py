@@ -9,17 +9,30 @@ run each ligand's structure, confidence and affinity files are checked; any inco
 ligand aborts the benchmark.
 
 Settings: cache `.cache/boltz-test` (tiny random weights, built with
-`omtx_hub.testcache.build_test_cache` if missing), protein MKTAYIAKQRQISFVKSHFS (20 residues,
-msa empty), N distinct approved drugs (from `boltz_runs.DRUGS`) with affinity on,
-recycling_steps 0, sampling_steps 2, diffusion_samples 1, sampling_steps_affinity 2,
-diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu, num_workers 0
-(`--num-workers`), no kernels,
+`omtx_hub.testcache.build_test_cache` if missing), protein MKTAYIAKQR (10 residues, msa empty;
+`--sequence`), N distinct ligands with affinity on: fragments (`--ligand-set fragments`, the
+default: 5-10 heavy atoms, `boltz_runs.FRAGMENTS`) or approved drugs (`--ligand-set drugs`: 9-37
+heavy atoms, `boltz_runs.DRUGS`), recycling_steps 0, sampling_steps 2, diffusion_samples 1,
+sampling_steps_affinity 2, diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu,
+num_workers 0 (`--num-workers`), no kernels,
 one CPU thread per process (`--threads`; the machine may be shared, and torch's default of one
 thread per core makes timings swing several-fold as soon as anything else runs).
 The command line is the workflow's own (`omtx_hub.predict.boltz_arguments`). Random weights
 make the predictions meaningless but the work done per ligand is Boltz's real code path.
 
-    python benchmarks/shard_vs_process.py [--ligands 20] [--per-process-sample K]
+Why fragments by default: the benchmark isolates what a shard saves, the per-process start-up
+(imports, two checkpoint loads), so the compute per ligand should be small next to it. Even the
+tiny model runs the CLI-forced 64-block trunk seven times per ligand (once for the structure, six
+times in the affinity stage), and its triangle attention has fixed full widths, so on a CPU the
+compute per ligand grows steeply with the token count (one trunk block: about 5 ms at 20 tokens,
+20 ms at 40, 30 ms at 60). A 10-residue peptide + a fragment is about 18 tokens; 20 residues +
+imatinib is 57. `--ligand-set drugs` and a longer `--sequence` measure compute-heavier cases.
+
+Order: the first half of the single-ligand processes, then the shard, then the rest, so that a
+drift in the machine's speed during the run affects both modes alike.
+
+    python benchmarks/shard_vs_process.py [--ligands 20] [--ligand-set fragments|drugs]
+        [--per-process-sample K] [--threads 1] [--num-workers 0]
 
 With `--per-process-sample K`, only K of the N single-ligand processes are run (spread over
 the ligand list) and the per-process total is extrapolated from their mean; the output says so.
@@ -31,6 +44,7 @@ import argparse
 
 from boltz_runs import (
     FAST_MODEL,
+    LIGAND_SETS,
     Benchmark,
     Clock,
     Figures,
@@ -43,7 +57,7 @@ from common import REPO
 from omtx_hub.config import Runtime
 from omtx_hub.testcache import build_test_cache
 
-SEQUENCE = "MKTAYIAKQRQISFVKSHFS"
+PEPTIDE = "MKTAYIAKQR"
 TEST_CACHE = REPO / ".cache" / "boltz-test"
 
 
@@ -52,6 +66,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--ligands", type=int, default=20, help="ligands (1-20, default 20)")
+    parser.add_argument(
+        "--ligand-set",
+        choices=sorted(LIGAND_SETS),
+        default="fragments",
+        help="fragments (5-10 heavy atoms, default) or approved drugs (9-37 heavy atoms)",
+    )
     parser.add_argument(
         "--per-process-sample",
         type=int,
@@ -72,9 +92,14 @@ def main() -> None:
         help="Boltz data-loader workers (default 0: on 2 cores, 2 workers made the shard "
         "slower, 10.9 vs 9.4 s/ligand)",
     )
+    parser.add_argument(
+        "--sequence",
+        default=PEPTIDE,
+        help=f"protein sequence (default {PEPTIDE}; msa empty)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     arguments = parser.parse_args()
-    ligand_list = ligands(arguments.ligands)
+    ligand_list = ligands(arguments.ligands, arguments.ligand_set)
     count = len(ligand_list)
     sample = count if arguments.per_process_sample is None else arguments.per_process_sample
     if not 1 <= sample <= count:
@@ -92,11 +117,14 @@ def main() -> None:
         use_kernels=False,
     )
     with work_directory("omtx-shard-vs-process-", keep=arguments.keep) as workdir:
-        bench = Benchmark(FAST_MODEL, runtime, SEQUENCE, ligand_list, workdir)
-        shard = bench.shard()
-        clock.phase(f"shard of {count}: {shard.wall_s:.1f} s, all outputs complete")
+        bench = Benchmark(FAST_MODEL, runtime, arguments.sequence, ligand_list, workdir)
         processes = []
         for position in range(sample):
+            if position == sample // 2:
+                # Mid-way, so that a slow drift of the machine's speed (shared host, caches
+                # warming up) weighs on both modes alike.
+                shard = bench.shard()
+                clock.phase(f"shard of {count}: {shard.wall_s:.1f} s, all outputs complete")
             index = position * count // sample
             run = bench.process(index)
             processes.append(run)
@@ -111,8 +139,8 @@ def main() -> None:
     process_peak = max(r.peak_rss_mib for r in processes)
     print()
     print(
-        f"CPU, tiny random-weights Boltz-2, fp32, {len(SEQUENCE)}-residue protein, "
-        f"{count} ligands with affinity, fast sampling, "
+        f"CPU, tiny random-weights Boltz-2, fp32, {len(arguments.sequence)}-residue protein, "
+        f"{count} {arguments.ligand_set} with affinity, fast sampling, "
         f"{arguments.threads or 'default'} CPU thread(s) per process, "
         f"{arguments.num_workers} data-loader worker(s)"
     )
