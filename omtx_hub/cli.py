@@ -74,7 +74,8 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
     try:
         config = load_config(raw)
         store = open_store(config.store)
-        pending = estimate(build_plan(config, store), store)
+        plan = build_plan(config, store)
+        pending = estimate(plan, plan.stored_keys(store))
         print(pending.describe(config.cost))
         check_budget(pending, config.cost)
     except ConfigError as error:

@@ -8,16 +8,10 @@ manifests record how long each job and its `boltz predict` ran.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from omtx_hub.config import ConfigError, Cost
 from omtx_hub.plan import Plan
-from omtx_hub.store import ResultStore
-
-# Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
-# in seconds.
-LOOKUP_THREADS = 32
 
 
 class BudgetExceeded(ConfigError):
@@ -50,14 +44,12 @@ class Estimate:
         return "\n".join(lines)
 
 
-def estimate(plan: Plan, store: ResultStore) -> Estimate:
+def estimate(plan: Plan, stored_keys: frozenset[str]) -> Estimate:
+    """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys)."""
     cost = plan.config.cost
-    shards = list(plan.shards.values())
-    keys = [target["key"] for shard in shards for target in shard.targets]
-    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-        stored = dict(zip(keys, pool.map(store.has, keys), strict=True))
     pending_per_shard = [
-        sum(not stored[target["key"]] for target in shard.targets) for shard in shards
+        sum(target["key"] not in stored_keys for target in shard.targets)
+        for shard in plan.shards.values()
     ]
     pending_targets = sum(pending_per_shard)
     pending_shards = sum(count > 0 for count in pending_per_shard)
@@ -65,7 +57,7 @@ def estimate(plan: Plan, store: ResultStore) -> Estimate:
         pending_targets * cost.seconds_per_target + pending_shards * cost.startup_s_per_shard
     )
     return Estimate(
-        targets=len(keys),
+        targets=plan.target_count,
         pending_targets=pending_targets,
         pending_shards=pending_shards,
         gpu_seconds=gpu_seconds,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -28,6 +29,9 @@ from omtx_hub.store import ResultStore
 from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 
 RELEASED_WEIGHTS = "boltz2-released"
+# Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
+# in seconds.
+LOOKUP_THREADS = 32
 
 
 def sha256_file(path: str | Path) -> str:
@@ -187,6 +191,21 @@ class Plan:
     @property
     def target_count(self) -> int:
         return sum(len(shard.targets) for shard in self.shards.values())
+
+    def stored_keys(self, store: ResultStore) -> frozenset[str]:
+        """The keys of this plan's targets that `store` already has."""
+        keys = [target["key"] for shard in self.shards.values() for target in shard.targets]
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            found = pool.map(store.has, keys)
+            return frozenset(key for key, has in zip(keys, found, strict=True) if has)
+
+    def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
+        """(protein, shard) of every shard whose targets are all in `stored_keys`."""
+        return [
+            name
+            for name, shard in self.shards.items()
+            if all(target["key"] in stored_keys for target in shard.targets)
+        ]
 
 
 def build_plan(config: ScreenConfig, store: ResultStore) -> Plan:

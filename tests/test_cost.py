@@ -24,7 +24,7 @@ def plan_and_store(tmp_path, **cost):
 
 def test_estimate_counts_only_what_the_store_lacks(tmp_path):
     plan, store = plan_and_store(tmp_path)  # 5 ligands in shards of 2, 2, 1
-    first = estimate(plan, store)
+    first = estimate(plan, plan.stored_keys(store))
     assert (first.targets, first.pending_targets, first.pending_shards) == (5, 5, 3)
     assert first.gpu_seconds == 5 * 20 + 3 * 300
     assert first.cost_usd == pytest.approx(1000 / 3600 * 0.36)
@@ -32,14 +32,16 @@ def test_estimate_counts_only_what_the_store_lacks(tmp_path):
     # The first shard's two targets are in the store (a previous run, another screen).
     for target in plan.shard("P1", "00000").targets:
         store.commit(target["key"], {}, {"status": "completed"})
-    second = estimate(plan, store)
+    stored = plan.stored_keys(store)
+    assert plan.stored_shards(stored) == [("P1", "00000")]
+    second = estimate(plan, stored)
     assert (second.pending_targets, second.pending_shards) == (3, 2)
     assert second.gpu_seconds == 3 * 20 + 2 * 300
 
 
 def test_budget_refuses_unless_overridden(tmp_path):
     plan, store = plan_and_store(tmp_path, budget_usd=0.05)
-    pending = estimate(plan, store)  # $0.10
+    pending = estimate(plan, plan.stored_keys(store))  # $0.10
     with pytest.raises(BudgetExceeded, match=r"\$0.10 exceeds cost.budget_usd \$0.05"):
         check_budget(pending, plan.config.cost)
     check_budget(pending, plan.config.cost.model_copy(update={"allow_over_budget": True}))

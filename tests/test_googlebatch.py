@@ -176,7 +176,9 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
     return root
 
 
-def run_snakemake(monkeypatch, batch: FakeBatchService, *arguments: str) -> int:
+def run_snakemake(
+    monkeypatch, batch: FakeBatchService, *arguments: str, configfile: str = "screen.yaml"
+) -> int:
     """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
     (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
     sees, and its local jobs' subprocesses need a real file descriptor.)"""
@@ -185,7 +187,7 @@ def run_snakemake(monkeypatch, batch: FakeBatchService, *arguments: str) -> int:
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
     config = f"runtime={json.dumps(CPU_RUNTIME)}"
     try:
-        snakemake_main(["--profile", "profiles/googlebatch", "--configfile", "screen.yaml",
+        snakemake_main(["--profile", "profiles/googlebatch", "--configfile", configfile,
               "--config", config, "--seconds-between-status-checks", "1",
               "--latency-wait", "5", *arguments])  # fmt: skip
     except SystemExit as done:
@@ -256,6 +258,28 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     # Nothing was installed at job start (the image has it all): the guard said so.
     assert all("preinstalled in the image; not installing" in log for log in batch.logs.values()
                if log != "preempted (simulated)")  # fmt: skip
+
+    # A second screen of the same compounds: the main process assembles its shard from the
+    # store (a local job) and starts no VM. Then a rerun of the first screen does nothing.
+    raw = yaml.safe_load(Path("screen.yaml").read_text())
+    raw["screen"]["name"] = "s2"
+    Path("screen-s2.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    second_results = [path.replace("/s1/", "/s2/") for path in RESULTS]
+    status = run_snakemake(monkeypatch, batch, *second_results, configfile="screen-s2.yaml")
+    assert status == 0
+    assert len(batch.requests) == 2
+    second = json.loads(gcs.blob("omtx-hub/results/s2/summary.json").download_as_bytes())
+    counts = second["counts"]
+    assert (counts["completed"], counts["computed"], counts["reused_from_store"]) == (2, 0, 2)
+    structures = gcs.client.list_blobs(gcs, prefix="omtx-hub/results/s2/structures/")
+    assert sorted(Path(b.name).name for b in structures if b.name.endswith(".cif")) == [
+        "s2_P1_1_aspirin.cif", "s2_P1_2_ethanol.cif"
+    ]  # fmt: skip
+
+    summary_blob = gcs.get_blob(f"{prefix}/summary.json")
+    assert run_snakemake(monkeypatch, batch, *RESULTS) == 0
+    assert len(batch.requests) == 2
+    assert gcs.get_blob(f"{prefix}/summary.json").generation == summary_blob.generation
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
+import functools
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -52,7 +54,7 @@ def check_before_start():
                 ],
             )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
-            pending = estimate(PLAN, STORE)
+            pending = estimate(PLAN, stored_target_keys())
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
     except ConfigError as error:
@@ -61,6 +63,37 @@ def check_before_start():
 
 onstart:
     check_before_start()
+
+
+@functools.cache
+def stored_target_keys():
+    """The screen's targets already in the result store, looked up once per run."""
+    return PLAN.stored_keys(STORE)
+
+
+def stored_shards_constraint():
+    """The `shard` wildcard constraint of assemble_stored_shard (predict.smk): the shards
+    whose every target is in the result store. Shard numbers repeat across proteins, so each
+    protein's numbers follow a lookbehind on its directory. Only the main process of a run
+    with a default storage provider (the Google Batch profile: every job on a VM of its own)
+    looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote jobs
+    are told which rule to run. (The executor itself is not known while the workflow is
+    parsed.)"""
+    if not (
+        workflow.is_main_process and workflow.storage_settings.default_storage_provider
+    ):
+        return NO_SHARD
+    by_protein = {}
+    for protein, shard in PLAN.stored_shards(stored_target_keys()):
+        by_protein.setdefault(protein, []).append(shard)
+    alternatives = [
+        f"(?<=/{re.escape(protein)}/)(?:{'|'.join(shards)})"
+        for protein, shards in by_protein.items()
+    ]
+    return "|".join(alternatives) or NO_SHARD
+
+
+NO_SHARD = "(?!)"  # a regular expression that matches nothing
 
 
 def shard_manifests():

@@ -23,3 +23,19 @@ rule boltz_predict_shard:
         weights=PLAN.weights.__dict__,
     script:
         "../scripts/predict_shard.py"
+
+
+# On a cluster or cloud executor, a shard whose every target is already in the result store
+# (a second screen of the same compounds, a sheet edited or reordered in the middle) needs no
+# GPU: the main process assembles its manifest and structures from the store instead of
+# starting a VM that would only copy them.
+use rule boltz_predict_shard as assemble_stored_shard with:
+    wildcard_constraints:
+        shard=stored_shards_constraint(),
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+
+
+ruleorder: assemble_stored_shard > boltz_predict_shard
