@@ -25,10 +25,10 @@ rule boltz_predict_shard:
         "../scripts/predict_shard.py"
 
 
-# On a cluster or cloud executor, a shard whose every target is already in the result store
-# (a second screen of the same compounds, a sheet edited or reordered in the middle) needs no
-# GPU: the main process assembles its manifest and structures from the store instead of
-# starting a VM that would only copy them.
+# On Google Batch (a run with a default storage provider), a shard whose every target is
+# already in the result store (a second screen of the same compounds, a sheet edited or
+# reordered in the middle) needs no GPU: the main process assembles its manifest and
+# structures from the store instead of starting a VM that would only copy them.
 use rule boltz_predict_shard as assemble_stored_shard with:
     wildcard_constraints:
         shard=stored_shards_constraint(),
