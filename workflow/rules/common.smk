@@ -14,11 +14,17 @@ from omtx_hub.plan import build_plan
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
 
+# True in the process that plans a run whose jobs run on machines of their own, which see
+# only the default storage and git-tracked sources (the Google Batch profile). The executor
+# itself is not known while the workflow is parsed; the storage provider is.
+PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
+    workflow.storage_settings.default_storage_provider
+)
+
 try:
     SCREEN_CONFIG = load_config(config)
-    # Jobs on other machines (Google Batch) see only storage and git-tracked sources;
-    # checked once, by the process that plans, not again by every remote job.
-    if workflow.is_main_process and workflow.storage_settings.default_storage_provider:
+    # Checked once, by the process that plans, not again by every remote job.
+    if PLANS_REMOTE_JOBS:
         check_remote_storage(
             SCREEN_CONFIG,
             workflow.storage_settings.default_storage_provider,
@@ -71,17 +77,16 @@ def stored_target_keys():
     return PLAN.stored_keys(STORE)
 
 
+NO_SHARD = "(?!)"  # a regular expression that matches nothing
+
+
 def stored_shards_constraint():
     """The `shard` wildcard constraint of assemble_stored_shard (predict.smk): the shards
     whose every target is in the result store. Shard numbers repeat across proteins, so each
-    protein's numbers follow a lookbehind on its directory. Only the main process of a run
-    with a default storage provider (the Google Batch profile: every job on a VM of its own)
-    looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote jobs
-    are told which rule to run. (The executor itself is not known while the workflow is
-    parsed.)"""
-    if not (
-        workflow.is_main_process and workflow.storage_settings.default_storage_provider
-    ):
+    protein's numbers follow a lookbehind on its directory. Only PLANS_REMOTE_JOBS looks:
+    there it saves a GPU VM per such shard; a local run gains nothing, and remote jobs are
+    told which rule to run."""
+    if not PLANS_REMOTE_JOBS:
         return NO_SHARD
     by_protein = {}
     for protein, shard in PLAN.stored_shards(stored_target_keys()):
@@ -91,9 +96,6 @@ def stored_shards_constraint():
         for protein, shards in by_protein.items()
     ]
     return "|".join(alternatives) or NO_SHARD
-
-
-NO_SHARD = "(?!)"  # a regular expression that matches nothing
 
 
 def shard_manifests():
