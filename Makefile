@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1
 
-.PHONY: setup demo test lint format browser
+.PHONY: setup demo test test-fast lint format browser
 
 # The dashboard tests drive Debian's Chromium (test tools cannot download their own).
 browser:
@@ -47,3 +47,7 @@ format: setup
 
 test: lint browser
 	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra
+
+# The edit-test loop: unit tests only (no Boltz, Snakemake runs, emulator or browser).
+test-fast: $(STAMP)
+	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -q tests/unit

@@ -14,25 +14,16 @@ import pandas as pd
 import pytest
 
 from omtx_hub.store import LocalStore
-from tests.screens import SHORT_PROTEIN, write_config_file, write_screen
+from tests.screens import FAST_MODEL, SHORT_PROTEIN, runtime, write_config_file, write_screen
 
 pytestmark = pytest.mark.slow
 
-FAST_MODEL = {
-    "recycling_steps": 0, "sampling_steps": 2, "diffusion_samples": 1,
-    "sampling_steps_affinity": 2, "diffusion_samples_affinity": 1, "seed": 0,
-}  # fmt: skip
 ROWS = [
     ("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "decoy"),
     ("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "decoy"),
     ("cpd 3/x", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "hit?"),
     ("aspirin-again", "OC(=O)c1ccccc1OC(C)=O", "duplicate"),
 ]
-
-
-def runtime(cache: Path) -> dict:
-    return {"accelerator": "cpu", "precision": "32", "cache": str(cache), "num_workers": 0,
-            "use_kernels": False}  # fmt: skip
 
 
 def snakemake(repo: Path, workdir: Path, config: Path, env, *extra: str):

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from tests.screens import write_config_file, write_screen
-from tests.test_workflow import FAST_MODEL, runtime
+from tests.screens import FAST_MODEL, runtime, write_config_file, write_screen
 
 pytestmark = pytest.mark.slow
 

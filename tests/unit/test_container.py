@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "containers/boltz/Dockerfile"
 GUARD = REPO / "containers/boltz/job-guard.sh"
 HADOLINT = REPO / ".tools/bin/hadolint"

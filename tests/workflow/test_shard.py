@@ -13,8 +13,7 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import ShardError, ShardJob
 from omtx_hub.store import LocalStore
-from tests.screens import write_screen
-from tests.test_workflow import FAST_MODEL, runtime
+from tests.screens import FAST_MODEL, runtime, write_screen
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,7 @@ from snakemake.cli import main as snakemake_main
 from tests.gcs_emulator import emulator_client, gcs_emulator
 from tests.screens import write_screen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROJECT, REGION = "omtx-test-project", "us-central1"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/omtx-hub/boltz:0.1.0"
 # Structure only: the affinity stage would double Boltz's CPU time and adds nothing here.
