@@ -1,6 +1,6 @@
 """Dashboard scale: rendering a 100,000-target screen, and sorting/filtering it in Chromium.
 
-Writes a finished screen of N ligands in the workflow's real formats (omtx_report.synthetic:
+Writes a finished screen of N ligands in the workflow's real formats (omtx_hub.testing.synthetic:
 real plan, shard manifests, summary.json and batch_results.csv from omtx_hub.aggregate, one
 structure file per target, hard-linked), then
 1. runs `omtx-report <screen dir>` in a fresh process: wall time, peak memory, page size;
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common import REPO, ligand_sheet, measure
 
-from omtx_report.synthetic import make_plan, write_screen
+from omtx_hub.testing.synthetic import make_plan, write_screen
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -12,8 +12,6 @@ from urllib.parse import urlparse
 
 import yaml
 
-from omtx_hub.testcache import build_test_cache
-
 TEST_CACHE = Path(".cache/boltz-test")
 TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
 # The Snakefile's own `configfile:`; --configfile files are merged over it, as in Snakemake.
@@ -50,6 +48,8 @@ def demo(arguments: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if weights == "test":
+        from omtx_hub.testing.testcache import build_test_cache
+
         build_test_cache(TEST_CACHE)
         command += ["--configfile", TEST_WEIGHTS_CONFIG]
     command += arguments.snakemake_args
@@ -85,6 +85,8 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
 
 
 def make_test_cache(arguments: argparse.Namespace) -> int:
+    from omtx_hub.testing.testcache import build_test_cache
+
     path = build_test_cache(arguments.directory, full_size=arguments.full_size)
     print(f"test cache with random weights ready in {path}")
     return 0

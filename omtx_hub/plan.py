@@ -24,11 +24,10 @@ from pathlib import Path
 import pandas as pd
 
 from omtx_hub.config import Protein, Runtime, ScreenConfig
+from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
 from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
 from omtx_hub.store import ResultStore
-from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 
-RELEASED_WEIGHTS = "boltz2-released"
 # Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
 # in seconds.
 LOOKUP_THREADS = 32
@@ -54,31 +53,24 @@ def file_digest(path: str | Path) -> str:
     return _cached_file_digest(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Which model weights predict: the released ones, or anything else (flagged)."""
-
-    identity: str
-    released: bool
-    note: str
-
-
 def weights_in_use(runtime: Runtime) -> Weights:
     checkpoints = [c for c in (runtime.checkpoint, runtime.affinity_checkpoint) if c]
     if checkpoints:
         digests = ",".join(file_digest(c)[:16] for c in checkpoints)
         return Weights(
-            f"checkpoints:{digests}", False, "custom checkpoints given in runtime.checkpoint"
+            identity=f"checkpoints:{digests}",
+            released=False,
+            note="custom checkpoints given in runtime.checkpoint",
         )
     marker = Path(runtime.cache).expanduser() / TEST_WEIGHTS_MARKER
     if marker.is_file():
         return Weights(
-            f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}",
-            False,
-            "random test weights from a generated cache (omtx_hub.testcache): "
+            identity=f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}",
+            released=False,
+            note="random test weights from a generated cache (omtx_hub.testing.testcache): "
             "the scores are meaningless",
         )
-    return Weights(RELEASED_WEIGHTS, True, "released Boltz-2 weights")
+    return Weights(identity=RELEASED_WEIGHTS, released=True, note="released Boltz-2 weights")
 
 
 def msa_identity(protein: Protein, runtime: Runtime) -> str:

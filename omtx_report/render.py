@@ -23,8 +23,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from omtx_hub.aggregate import LEADING_COLUMNS
 from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.layout import ScreenLayout
+from omtx_hub.ranking import best_targets
+from omtx_hub.records import RESULT_COLUMNS, read_manifest
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -104,7 +106,7 @@ def _texts(series: pd.Series) -> list:
 
 def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns."""
-    extra = [c for c in table.columns if c not in LEADING_COLUMNS]
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
     hidden = ["index", "ligand_id", "error",
               *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]  # fmt: skip
@@ -128,16 +130,6 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
 
 def _relative(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target, start)).as_posix()
-
-
-def _top_rows(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The n best completed targets over all proteins, by binder probability when the
-    screen predicted affinity, else by confidence."""
-    completed = table[table["status"] == "completed"]
-    by = "affinity_probability_binary"
-    if completed[by].isna().all():
-        by = "confidence_score"
-    return completed.sort_values(by, ascending=False, kind="stable").head(n)
 
 
 def depiction(smiles: str) -> str | None:
@@ -264,7 +256,8 @@ def render_dashboard(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ranked = _top_rows(data.table, max(top_n, viewer_structures))
+    layout = ScreenLayout(data.screen_dir)
+    ranked = best_targets(data.table, max(top_n, viewer_structures))
     with_structure = [n for n in ranked["structure"].tolist() if n in data.structures]
     top = ranked.head(top_n)
     depictions = {}
@@ -291,9 +284,9 @@ def render_dashboard(
             depictions=depictions,
             plots=_plots(data.table),
             downloads={
-                name.split(".")[0]: _relative(data.screen_dir / name, out_dir)
-                for name in ("batch_results.csv", "summary.json")
-                if (data.screen_dir / name).is_file()
+                path.name.split(".")[0]: _relative(path, out_dir)
+                for path in (layout.table, layout.summary)
+                if path.is_file()
             }
             | {
                 "zip": _write_top_zip(data, top_names, out_dir),
@@ -315,12 +308,13 @@ def render_dashboard(
 
 def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
     """One line of the index: status, progress, best hit, date, links."""
-    summary_path = screen_dir / "summary.json"
-    manifests = sorted((screen_dir / "shards").glob("*/*.json"))
+    layout = ScreenLayout(screen_dir)
+    summary_path = layout.summary
+    manifests = layout.manifests()
     line = {"name": screen_dir.name, "best": None, "dashboard": None, "progress_page": None}
-    for key, page in (("dashboard", "report/index.html"), ("progress_page", "progress/index.html")):
-        if (screen_dir / page).is_file():
-            line[key] = _relative(screen_dir / page, out_dir)
+    for key, page in (("dashboard", layout.report), ("progress_page", layout.progress)):
+        if (page / "index.html").is_file():
+            line[key] = _relative(page / "index.html", out_dir)
     if summary_path.is_file():
         document = json.loads(summary_path.read_text())
         counts = document["counts"]
@@ -337,13 +331,13 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
         return line
     # Not aggregated yet: only the shard manifests tell how far it got (targets per shard
     # are known once a shard finished; the plan needs the config: `omtx-report progress`).
-    finished = [json.loads(path.read_text()) for path in manifests]
+    finished = [read_manifest(path) for path in manifests]
     latest = max((path.stat().st_mtime for path in manifests), default=None)
     return line | {
         "status": "running or interrupted",
-        "done": sum(m["targets"] for m in finished),
+        "done": sum(m.targets for m in finished),
         "total": None,
-        "failed": sum(m["failed"] for m in finished),
+        "failed": sum(m.failed for m in finished),
         "date": None
         if latest is None
         else datetime.fromtimestamp(latest, UTC).isoformat(timespec="seconds"),

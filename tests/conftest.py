@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from omtx_hub.testcache import build_test_cache
+from omtx_hub.testing.testcache import build_test_cache
 
 REPO = Path(__file__).resolve().parents[1]
 # Built once and kept between test runs (it is idempotent); CI builds it on first use.

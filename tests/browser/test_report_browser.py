@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report.cli import main
-from omtx_report.synthetic import make_plan, write_screen
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

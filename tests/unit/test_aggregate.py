@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -96,7 +95,9 @@ def test_sheet_columns_named_like_results_are_prefixed(tmp_path):
 
 def test_summary_flags_weights_that_are_not_released(screen):
     plan, manifests = screen
-    plan.weights = replace(plan.weights, released=False, note="random test weights")
+    plan.weights = plan.weights.model_copy(
+        update={"released": False, "note": "random test weights"}
+    )
     records, shards = read_manifests(manifests)
     document = summary(plan, results_table(plan, records), shards)
     assert document["released_weights"] is False

@@ -5,8 +5,8 @@ import pytest
 import omtx_hub.plan as plan_module
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.store import LocalStore
-from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 from tests.screens import SMILES, write_screen
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from omtx_hub.boltz_io import CONFIDENCE_FIELDS
 from omtx_hub.boltz_launcher import override_trainer_precision, split_precision
-from omtx_hub.testcache import (
+from omtx_hub.testing.testcache import (
     AFFINITY_CHECKPOINT,
     CONFIDENCE_CHECKPOINT,
     MOLS_DIR,

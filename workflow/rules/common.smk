@@ -1,16 +1,17 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
 import functools
-import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from omtx_hub import layout
 from omtx_hub.cloud import check_batch_jobs, check_remote_storage
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
 from omtx_hub.plan import build_plan
+from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
 
@@ -77,36 +78,25 @@ def stored_target_keys():
     return PLAN.stored_keys(STORE)
 
 
-NO_SHARD = "(?!)"  # a regular expression that matches nothing
-
-
-def stored_shards_constraint():
-    """The `shard` wildcard constraint of assemble_stored_shard (predict.smk): the shards
-    whose every target is in the result store. Shard numbers repeat across proteins, so each
-    protein's numbers follow a lookbehind on its directory. Only PLANS_REMOTE_JOBS looks:
-    there it saves a GPU VM per such shard; a local run gains nothing, and remote jobs are
-    told which rule to run."""
+def stored_shards():
+    """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
+    the result store. Only PLANS_REMOTE_JOBS looks: there it saves a GPU VM per such shard;
+    a local run gains nothing, and remote jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
-        return NO_SHARD
-    by_protein = {}
-    for protein, shard in PLAN.stored_shards(stored_target_keys()):
-        by_protein.setdefault(protein, []).append(shard)
-    alternatives = [
-        f"(?<=/{re.escape(protein)}/)(?:{'|'.join(shards)})"
-        for protein, shards in by_protein.items()
-    ]
-    return "|".join(alternatives) or NO_SHARD
+        return []
+    return PLAN.stored_shards(stored_target_keys())
 
 
-def shard_manifests():
+def for_each_shard(pattern):
+    """A rule's output pattern filled in for every shard of the screen."""
     return [
-        f"results/{SCREEN}/shards/{protein}/{shard}.json"
+        pattern.format(screen=SCREEN, protein=protein, shard=shard)
         for protein, shard in PLAN.shards
     ]
 
 
-def final_outputs():
-    return [f"results/{SCREEN}/summary.json", f"results/{SCREEN}/batch_results.csv"]
+def for_the_screen(pattern):
+    return pattern.format(screen=SCREEN)
 
 
 def msa_input(wildcards):
@@ -118,7 +108,9 @@ def msa_input(wildcards):
     if msa == "empty":
         return []
     if msa == "server":
-        return f"results/{SCREEN}/msa/{wildcards.protein}.csv"
+        return rules.fetch_msa.output[0].format(
+            screen=SCREEN, protein=wildcards.protein
+        )
     return local(msa)
 
 

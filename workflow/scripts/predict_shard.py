@@ -3,6 +3,7 @@ from pathlib import Path
 from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
 from omtx_hub.predict import ShardJob
+from omtx_hub.records import Weights
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
@@ -17,7 +18,7 @@ ShardJob(
     model=config.model,
     runtime=config.runtime,
     spec=snakemake.params.spec,
-    weights=snakemake.params.weights,
+    weights=Weights.model_validate(snakemake.params.weights),
     store=open_store(config.store),
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),
