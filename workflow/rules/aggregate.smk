@@ -1,7 +1,7 @@
 rule aggregate_screen:
     input:
         sheet=local(SCREEN_CONFIG.ligands),
-        manifests=for_each_shard(rules.boltz_predict_shard.output.manifest),
+        manifests=for_each_shard(layout.MANIFEST),
     output:
         summary=report(
             layout.SUMMARY,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.utils import validate
 
 from omtx_hub import layout
 from omtx_hub.cloud import check_batch_jobs, check_remote_storage
@@ -22,8 +23,22 @@ PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
     workflow.storage_settings.default_storage_provider
 )
 
+
+def validated_config(config):
+    """The config checked against the JSON Schema generated from omtx_hub.config (python -m
+    omtx_hub.schema), then by the pydantic model itself, whose messages name each bad key and
+    what to do. The model has the last word: `--config key=value` passes nested values as
+    text (`'{num_workers: 0}'` gives '0'), which the schema rejects and the model converts.
+    """
+    try:
+        validate(config, "../schemas/config.schema.json", set_default=False)
+    except WorkflowError:
+        pass  # load_config reports the problem with its key, or accepts the text value
+    return load_config(config)
+
+
 try:
-    SCREEN_CONFIG = load_config(config)
+    SCREEN_CONFIG = validated_config(config)
     # Checked once, by the process that plans, not again by every remote job.
     if PLANS_REMOTE_JOBS:
         check_remote_storage(
@@ -108,9 +123,7 @@ def msa_input(wildcards):
     if msa == "empty":
         return []
     if msa == "server":
-        return rules.fetch_msa.output[0].format(
-            screen=SCREEN, protein=wildcards.protein
-        )
+        return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
     return local(msa)
 
 

@@ -2,9 +2,9 @@
 # the exported structures; `snakemake --report` includes it under "Dashboard".
 rule render_dashboard:
     input:
-        summary=rules.aggregate_screen.output.summary,
-        table=rules.aggregate_screen.output.table,
-        structures=for_each_shard(rules.boltz_predict_shard.output.structures),
+        summary=layout.SUMMARY,
+        table=layout.TABLE,
+        structures=for_each_shard(layout.SHARD_STRUCTURES),
     output:
         report(
             directory(layout.REPORT),
