@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
+from omtx_hub.config import WORKFLOW_CONFIG
 
 TEST_CACHE = Path(".cache/boltz-test")
 TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
-# The Snakefile's own `configfile:`; --configfile files are merged over it, as in Snakemake.
-WORKFLOW_CONFIG = "config/config.yaml"
 
 
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
@@ -61,18 +59,13 @@ def demo(arguments: argparse.Namespace) -> int:
 
 def estimate_cost(arguments: argparse.Namespace) -> int:
     """Print what the pending work of a screen costs; exit 1 if it is over cost.budget_usd."""
-    from snakemake.utils import update_config
-
-    from omtx_hub.config import ConfigError, load_config
+    from omtx_hub.config import ConfigError, load_config, merged_config_files
     from omtx_hub.cost import check_budget, estimate
     from omtx_hub.plan import build_plan
     from omtx_hub.store import open_store
 
-    raw: dict = {}
-    for path in [WORKFLOW_CONFIG, *arguments.configfile]:
-        update_config(raw, yaml.safe_load(Path(path).read_text()) or {})
     try:
-        config = load_config(raw)
+        config = load_config(merged_config_files(arguments.configfile))
         store = open_store(config.store)
         plan = build_plan(config, store)
         pending = estimate(plan, plan.stored_keys(store))

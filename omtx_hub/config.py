@@ -28,6 +28,8 @@ SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 
 MSA_SERVER_URL = "https://api.colabfold.com"
+# The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
+WORKFLOW_CONFIG = Path("config/config.yaml")
 
 
 class ConfigError(ValueError):
@@ -279,6 +281,21 @@ def _describe(error: dict) -> str:
         )
     message = error["msg"].removeprefix("Value error, ")
     return f"config key '{key}': {message}"
+
+
+def merged_config_files(paths: list[str | Path]) -> dict:
+    """The config mapping Snakemake builds for `--configfile paths...`: the workflow's
+    config/config.yaml (when the working directory has one), then each file merged over it
+    in order with Snakemake's own rule (snakemake.utils.update_config: mappings merge key by
+    key, anything else is replaced)."""
+    import yaml
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    base = [WORKFLOW_CONFIG] if WORKFLOW_CONFIG.is_file() else []
+    for path in [*base, *paths]:
+        update_config(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
 
 
 def load_config(raw: dict) -> ScreenConfig:
