@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,3 @@ def repo() -> Path:
 def boltz_test_cache() -> Path:
     """A Boltz cache with random tiny weights and the residue molecule files."""
     return build_test_cache(TEST_CACHE)
-
-
-@pytest.fixture
-def snakemake_env() -> dict[str, str]:
-    """Environment for snakemake subprocesses: quiet Google deprecation warnings."""
-    return {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
