@@ -101,10 +101,17 @@ class GpuMemory:
 
     def _read(self) -> float:
         output = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
-             "-i", _nvidia_smi_index()],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "nvidia-smi",
+                "--query-gpu=memory.used",
+                "--format=csv,noheader,nounits",
+                "-i",
+                _nvidia_smi_index(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return float(output.split()[0])
 
     @contextlib.contextmanager

@@ -24,9 +24,16 @@ from common import REPO, ligand_sheet, measure
 
 from omtx_hub.testing.synthetic import make_plan, write_screen
 
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 # Runs one interaction synchronously in the page and returns its milliseconds, layout included.
 TIMED = """([selector, action, value]) => {
   const element = document.querySelector(selector);
@@ -43,9 +50,12 @@ def browser_timings(page_path: Path, profile: Path) -> dict[str, float]:
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path="/usr/bin/chromium", headless=True, args=FLAGS,
+            str(profile),
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=FLAGS,
             viewport={"width": 1400, "height": 1000},
-        )  # fmt: skip
+        )
         tab = context.new_page()
         started = time.perf_counter()
         tab.goto(page_path.as_uri())
@@ -80,14 +90,18 @@ def main() -> None:
     plan = make_plan(workdir, rows, screen="scale", shard_size=100, top_n=20)
     shutil.rmtree(workdir / "results", ignore_errors=True)  # --keep: the store's sheet cache stays
     screen_dir = write_screen(plan, workdir / "results", failed_every=97)
-    print(f"setup (plan + {len(rows):,} results written): "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)  # fmt: skip
+    print(
+        f"setup (plan + {len(rows):,} results written): {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
 
     command = [sys.executable, "-m", "omtx_report.cli", str(screen_dir)]
     wall, peak = measure(command, cwd=REPO)
     page = screen_dir / "report" / "index.html"
-    print(f"render {len(rows):,} targets: {wall:.1f} s wall (fresh process, imports included), "
-          f"peak RSS {peak:.0f} MiB, index.html {page.stat().st_size / 2**20:.1f} MiB")  # fmt: skip
+    print(
+        f"render {len(rows):,} targets: {wall:.1f} s wall (fresh process, imports included), "
+        f"peak RSS {peak:.0f} MiB, index.html {page.stat().st_size / 2**20:.1f} MiB"
+    )
     for name, value in browser_timings(page, workdir / "chromium-profile").items():
         print(f"chromium {name}: {value if isinstance(value, str) else f'{value:.3f}'}")
 

@@ -66,6 +66,7 @@ def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path)
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
         arguments += ["--precision", runtime.precision]
+    # One flag and its value per line, as on a command line (fmt: skip keeps the pairs).
     arguments += [
         "predict",
         str(inputs),

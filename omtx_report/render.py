@@ -36,9 +36,16 @@ PAGE_SIZE = 100
 SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
 TABLE_SCORES = (
-    "affinity_probability_binary", "affinity_pred_value", "pic50", "ic50_um",
-    "confidence_score", "iptm", "ligand_iptm", "complex_plddt",
-)  # fmt: skip
+    "affinity_probability_binary",
+    "affinity_pred_value",
+    "pic50",
+    "ic50_um",
+    "confidence_score",
+    "iptm",
+    "ligand_iptm",
+    "complex_plddt",
+)
+# Column key -> header, several per line as a lookup table (fmt: skip keeps it compact).
 LABELS = {
     "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES",
     "status": "Status", "affinity_probability_binary": "P(binder)",
@@ -100,16 +107,17 @@ def _rounded(series: pd.Series) -> list:
 
 
 def _texts(series: pd.Series) -> list:
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            for v in series.astype(object).tolist()]  # fmt: skip
+    return [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        for v in series.astype(object).tolist()
+    ]
 
 
 def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns."""
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
-    hidden = ["index", "ligand_id", "error",
-              *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]  # fmt: skip
+    hidden = ["index", "ligand_id", "error", *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]
     columns = []
     for key in [*shown, *extra, *hidden]:
         numeric = (
@@ -152,15 +160,24 @@ def _plots(table: pd.DataFrame) -> list[str]:
     completed = table[table["status"] == "completed"]
     affinity = completed["affinity_pred_value"]
     return [
-        plots.histogram(affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower "
-                        "is stronger"),
-        plots.scatter(affinity, completed["affinity_probability_binary"],
-                      title="Binder probability vs. affinity", x_label="log10 IC50 (µM)",
-                      y_label="P(binder)"),
-        plots.scatter(affinity, completed["confidence_score"],
-                      title="Structure confidence vs. affinity", x_label="log10 IC50 (µM)",
-                      y_label="confidence score"),
-    ]  # fmt: skip
+        plots.histogram(
+            affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower is stronger"
+        ),
+        plots.scatter(
+            affinity,
+            completed["affinity_probability_binary"],
+            title="Binder probability vs. affinity",
+            x_label="log10 IC50 (µM)",
+            y_label="P(binder)",
+        ),
+        plots.scatter(
+            affinity,
+            completed["confidence_score"],
+            title="Structure confidence vs. affinity",
+            x_label="log10 IC50 (µM)",
+            y_label="confidence score",
+        ),
+    ]
 
 
 def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:
@@ -194,28 +211,34 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
         "ligands": document["counts"]["ligands"],
         "targets": len(data.table),
         "counts": data.counts(),
-        "best": None if best is None else {
-            "name": best["ligand_name"], "protein": best["protein"],
+        "best": None
+        if best is None
+        else {
+            "name": best["ligand_name"],
+            "protein": best["protein"],
             "p_binder": best["affinity_probability_binary"],
-            "affinity": best["affinity_pred_value"], "confidence": best["confidence_score"],
+            "affinity": best["affinity_pred_value"],
+            "confidence": best["confidence_score"],
         },
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
         "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
         "cost_usd": gpu.get("cost_usd_with_startup") if job_seconds else None,
         "rate_usd_per_hour": gpu.get("rate_usd_per_hour"),
-    }  # fmt: skip
+    }
 
 
-def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
-              depictions: dict[str, str]) -> dict:  # fmt: skip
+def page_data(
+    data: ScreenData, out_dir: Path, *, embedded: list[str], depictions: dict[str, str]
+) -> dict:
     """The JSON the page's script reads: columnar values, one array per column."""
     table = data.table
     columns = table_columns(table)
     values = {
         column["key"]: _rounded(table[column["key"]])
-        if column["type"] == "num" else _texts(table[column["key"]])
+        if column["type"] == "num"
+        else _texts(table[column["key"]])
         for column in columns
-    }  # fmt: skip
+    }
     # Structures as [folder number, file name]: the folder prefix would be most of the page.
     prefix = _relative(data.screen_dir, out_dir)
     folders: dict[str, int] = {}
@@ -240,14 +263,18 @@ def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
         "depictions": depictions,
         "depicted_rows": dict(
             zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
-        ),  # fmt: skip
+        ),
     }
 
 
 def render_dashboard(
-    data: ScreenData, out_dir: str | Path, *, top_n: int = 20, viewer_structures: int = 100,
+    data: ScreenData,
+    out_dir: str | Path,
+    *,
+    top_n: int = 20,
+    viewer_structures: int = 100,
     live: bool = False,
-) -> Path:  # fmt: skip
+) -> Path:
     """Write out_dir/index.html (and the structures/zip it links to); returns the page.
 
     `viewer_structures` best targets get their structure embedded for the offline 3D
@@ -280,7 +307,7 @@ def render_dashboard(
             top=[
                 {"row": int(i), **row}
                 for i, row in zip(top.index, top.to_dict("records"), strict=True)
-            ],  # fmt: skip
+            ],
             depictions=depictions,
             plots=_plots(data.table),
             downloads={

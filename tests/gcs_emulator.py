@@ -24,8 +24,9 @@ def gcs_emulator():
     executable = Path(sys.executable).with_name("gcp-storage-emulator")
     process = subprocess.Popen(
         [str(executable), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -16,15 +16,24 @@ SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O"]
 SHORT_PROTEIN = "MKTAYIAKQRQISFVKSHFS"
 # Boltz settings that make a CPU prediction with the test model take seconds.
 FAST_MODEL = {
-    "recycling_steps": 0, "sampling_steps": 2, "diffusion_samples": 1,
-    "sampling_steps_affinity": 2, "diffusion_samples_affinity": 1, "seed": 0,
-}  # fmt: skip
+    "recycling_steps": 0,
+    "sampling_steps": 2,
+    "diffusion_samples": 1,
+    "sampling_steps_affinity": 2,
+    "diffusion_samples_affinity": 1,
+    "seed": 0,
+}
 
 
 def runtime(cache: Path) -> dict:
     """CPU, fp32, no loader workers or kernels: the test model's fast path."""
-    return {"accelerator": "cpu", "precision": "32", "cache": str(cache), "num_workers": 0,
-            "use_kernels": False}  # fmt: skip
+    return {
+        "accelerator": "cpu",
+        "precision": "32",
+        "cache": str(cache),
+        "num_workers": 0,
+        "use_kernels": False,
+    }
 
 
 def write_screen(

@@ -22,10 +22,16 @@ pytestmark = pytest.mark.skipif(
 )
 # WebGL through SwiftShader (ANGLE/Vulkan); both GL flags are needed, see docs/dashboards.md.
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 HOSTILE = "<script>alert(1)</script>"
 SMILES = [
     "CCO",
@@ -73,12 +79,16 @@ def page(browser):
     """A tab that records every non-file request, console error and dialog."""
     tab = browser.new_page()
     tab.external_requests, tab.problems = [], []
-    tab.on("request", lambda r: r.url.startswith(("file:", "data:")) or
-           tab.external_requests.append(r.url))  # fmt: skip
+    tab.on(
+        "request",
+        lambda r: r.url.startswith(("file:", "data:")) or tab.external_requests.append(r.url),
+    )
     tab.on("console", lambda m: m.type == "error" and tab.problems.append(m.text))
     tab.on("pageerror", lambda error: tab.problems.append(str(error)))
-    tab.on("dialog", lambda dialog: (tab.problems.append(f"dialog: {dialog.message}"),
-                                     dialog.dismiss()))  # fmt: skip
+    tab.on(
+        "dialog",
+        lambda dialog: (tab.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()),
+    )
     yield tab
     tab.close()
 

@@ -18,37 +18,60 @@ def fake_manifests(plan, directory, *, failed=(), scores_of=None):
         for target in content.targets:
             probability, value = scores_of[target["smiles"]]
             status = "failed" if target["smiles"] in failed else "completed"
-            records.append({
-                "key": target["key"], "protein": protein, "ligands": target["ligands"],
-                "smiles": target["smiles"], "status": status,
-                "error": "Boltz wrote nothing" if status == "failed" else None,
-                "source": "computed",
-                "affinity_probability_binary": None if status == "failed" else probability,
-                "affinity_pred_value": None if status == "failed" else value,
-                "confidence_score": None if status == "failed" else 0.5,
-                "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
-                "structures": {a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]}
-                if status == "completed" else {},
-            })  # fmt: skip
+            records.append(
+                {
+                    "key": target["key"],
+                    "protein": protein,
+                    "ligands": target["ligands"],
+                    "smiles": target["smiles"],
+                    "status": status,
+                    "error": "Boltz wrote nothing" if status == "failed" else None,
+                    "source": "computed",
+                    "affinity_probability_binary": None if status == "failed" else probability,
+                    "affinity_pred_value": None if status == "failed" else value,
+                    "confidence_score": None if status == "failed" else 0.5,
+                    "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
+                    "structures": {
+                        a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]
+                    }
+                    if status == "completed"
+                    else {},
+                }
+            )
         path = directory / f"{protein}-{shard}.json"
-        path.write_text(json.dumps({
-            "screen": plan.screen, "protein": protein, "shard": shard,
-            "targets": len(records), "reused": 0, "computed": len(records),
-            "failed": len(failed), "boltz_wall_s": 10.0, "job_wall_s": 12.0, "records": records,
-        }))  # fmt: skip
+        path.write_text(
+            json.dumps(
+                {
+                    "screen": plan.screen,
+                    "protein": protein,
+                    "shard": shard,
+                    "targets": len(records),
+                    "reused": 0,
+                    "computed": len(records),
+                    "failed": len(failed),
+                    "boltz_wall_s": 10.0,
+                    "job_wall_s": 12.0,
+                    "records": records,
+                }
+            )
+        )
         paths.append(path)
     return paths
 
 
 @pytest.fixture
 def screen(tmp_path):
-    rows = [("weak", "CCO", "A"), ("strong", "CCN", "B"), ("broken", "CCC", "C"),
-            ("strong-too", "NCC", "D"), ("mid", "c1ccccc1", "E")]  # fmt: skip
+    rows = [
+        ("weak", "CCO", "A"),
+        ("strong", "CCN", "B"),
+        ("broken", "CCC", "C"),
+        ("strong-too", "NCC", "D"),
+        ("mid", "c1ccccc1", "E"),
+    ]
     raw = write_screen(tmp_path, rows=rows, extra_columns="series", report={"top_n": 2})
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
-    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0),
-                 "c1ccccc1": (0.9, -1.0)}  # fmt: skip
+    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0), "c1ccccc1": (0.9, -1.0)}
     manifests = fake_manifests(plan, tmp_path, failed={"CCC"}, scores_of=scores_of)
     return plan, manifests
 

@@ -82,8 +82,13 @@ def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_stat
     }
     if guarded:
         env["BASH_ENV"] = str(GUARD)
-    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if guarded:
         assert result.returncode == snakemake_status, result.stderr
         assert "preinstalled in the image; not installing" in result.stderr

@@ -30,9 +30,13 @@ def committed(store) -> list:
 
 
 def test_killed_shard_resumes_with_the_rest(tmp_path, boltz_test_cache):
-    raw = write_screen(tmp_path, rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
-                       shard_size=len(LIGANDS), model=FAST_MODEL,
-                       runtime=runtime(boltz_test_cache))  # fmt: skip
+    raw = write_screen(
+        tmp_path,
+        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
+        shard_size=len(LIGANDS),
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+    )
     config = write_config_file(tmp_path, raw)
     store = tmp_path / "store"
     command = snakemake_command(tmp_path, "--configfile", str(config))

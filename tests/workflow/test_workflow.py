@@ -37,9 +37,15 @@ def manifest(workdir: Path, screen: str, shard: str) -> dict:
 @pytest.fixture(scope="module")
 def finished_screen(tmp_path_factory, boltz_test_cache):
     workdir = tmp_path_factory.mktemp("screen")
-    raw = write_screen(workdir, rows=ROWS, extra_columns="class", shard_size=2,
-                       model=FAST_MODEL, runtime=runtime(boltz_test_cache),
-                       store=str(workdir / "store"))  # fmt: skip
+    raw = write_screen(
+        workdir,
+        rows=ROWS,
+        extra_columns="class",
+        shard_size=2,
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+        store=str(workdir / "store"),
+    )
     config = write_config_file(workdir, raw)
     run_snakemake(workdir, "--configfile", str(config))
     return workdir, raw, config
@@ -81,8 +87,13 @@ def test_store_holds_boltz_files_per_target(finished_screen):
     for record in records:
         entry = workdir / "store/targets" / record["key"][:2] / record["key"]
         names = {p.name for p in entry.iterdir()}
-        assert names == {"input.yaml", "structure.cif", "confidence.json", "affinity.json",
-                         "record.json"}  # fmt: skip
+        assert names == {
+            "input.yaml",
+            "structure.cif",
+            "confidence.json",
+            "affinity.json",
+            "record.json",
+        }
         assert "affinity" in (entry / "input.yaml").read_text()
         assert store.read_record(record["key"])["status"] == "completed"
         assert set(json.loads((entry / "affinity.json").read_text())) >= {
@@ -101,8 +112,15 @@ def test_rerun_is_a_no_op(finished_screen):
 def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
     workdir, raw, _ = finished_screen
     rows = [*ROWS, ("ethanol", "CCO", "new")]
-    grown = write_screen(workdir, rows=rows, extra_columns="class", shard_size=2,
-                         model=FAST_MODEL, runtime=raw["runtime"], store=raw["store"])  # fmt: skip
+    grown = write_screen(
+        workdir,
+        rows=rows,
+        extra_columns="class",
+        shard_size=2,
+        model=FAST_MODEL,
+        runtime=raw["runtime"],
+        store=raw["store"],
+    )
     grown_run = run_snakemake(workdir, "--configfile", str(write_config_file(workdir, grown)))
     output = grown_run.stdout + grown_run.stderr
     assert "boltz_predict_shard" in output
@@ -113,10 +131,16 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
     # A second screen with the same protein and some of the same ligands computes nothing.
     other_dir = workdir / "other"
     other_dir.mkdir()
-    other = write_screen(other_dir, rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
-                         extra_columns="class", model=FAST_MODEL, runtime=raw["runtime"],
-                         store=raw["store"], screen={"name": "s2"},
-                         proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}])  # fmt: skip
+    other = write_screen(
+        other_dir,
+        rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
+        extra_columns="class",
+        model=FAST_MODEL,
+        runtime=raw["runtime"],
+        store=raw["store"],
+        screen={"name": "s2"},
+        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
+    )
     run_snakemake(workdir, "--configfile", str(write_config_file(other_dir, other)))
     reused = manifest(workdir, "s2", "00000")
     assert (reused["computed"], reused["reused"], reused["boltz_wall_s"]) == (0, 1, 0.0)
