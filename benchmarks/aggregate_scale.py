@@ -12,7 +12,6 @@ the time of the aggregation itself.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import open_store
+from omtx_hub.testing.synthetic import write_shard_manifest
 
 
 def plan_for(workdir: Path):
@@ -55,23 +55,14 @@ def write_manifests(workdir: Path) -> list[Path]:
             }
             for t in content.targets
         ]
-        path = workdir / "shards" / f"{protein}-{shard}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "screen": plan.screen,
-                    "protein": protein,
-                    "shard": shard,
-                    "targets": len(records),
-                    "reused": 0,
-                    "computed": len(records),
-                    "failed": 0,
-                    "boltz_wall_s": 1.0,
-                    "job_wall_s": 1.0,
-                    "records": records,
-                }
-            )
+        path = write_shard_manifest(
+            workdir / "shards" / f"{protein}-{shard}.json",
+            plan,
+            protein,
+            shard,
+            records,
+            boltz_wall_s=1.0,
+            job_wall_s=1.0,
         )
         paths.append(path)
     return paths

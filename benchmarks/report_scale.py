@@ -22,18 +22,9 @@ from pathlib import Path
 
 from common import REPO, ligand_sheet, measure
 
+from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
 from omtx_hub.testing.synthetic import make_plan, write_screen
 
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
 # Runs one interaction synchronously in the page and returns its milliseconds, layout included.
 TIMED = """([selector, action, value]) => {
   const element = document.querySelector(selector);
@@ -51,9 +42,9 @@ def browser_timings(page_path: Path, profile: Path) -> dict[str, float]:
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
-            executable_path="/usr/bin/chromium",
+            executable_path=str(CHROMIUM),
             headless=True,
-            args=FLAGS,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000},
         )
         tab = context.new_page()

@@ -126,36 +126,58 @@ def make_plan(
 
 def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> TargetRecord:
     if failed:
-        return TargetRecord(
-            key=target["key"],
-            status="failed",
-            error=FAILURE,
-            smiles=target["smiles"],
-            weights=plan.weights,
-        )
-    confidence = {
-        "confidence_score": rng.uniform(0.3, 0.95),
-        "ptm": rng.random(),
-        "iptm": rng.random(),
-        "ligand_iptm": rng.random(),
-        "protein_iptm": rng.random(),
-        "complex_plddt": rng.uniform(0.3, 0.95),
-        "complex_iplddt": rng.random(),
-        "complex_pde": rng.uniform(0.5, 5),
-        "complex_ipde": rng.uniform(0.5, 10),
-    }
-    affinity = {
-        "affinity_pred_value": rng.uniform(-3, 3),
-        "affinity_probability_binary": rng.random(),
-    }
-    return TargetRecord(
-        key=target["key"],
-        status="completed",
-        error=None,
-        smiles=target["smiles"],
-        **scores(confidence, affinity),
-        weights=plan.weights,
+        outcome = {"status": "failed", "error": FAILURE}
+    else:
+        confidence = {
+            "confidence_score": rng.uniform(0.3, 0.95),
+            "ptm": rng.random(),
+            "iptm": rng.random(),
+            "ligand_iptm": rng.random(),
+            "protein_iptm": rng.random(),
+            "complex_plddt": rng.uniform(0.3, 0.95),
+            "complex_iplddt": rng.random(),
+            "complex_pde": rng.uniform(0.5, 5),
+            "complex_ipde": rng.uniform(0.5, 10),
+        }
+        affinity = {
+            "affinity_pred_value": rng.uniform(-3, 3),
+            "affinity_probability_binary": rng.random(),
+        }
+        outcome = {"status": "completed", "error": None, **scores(confidence, affinity)}
+    return TargetRecord(key=target["key"], smiles=target["smiles"], weights=plan.weights, **outcome)
+
+
+def write_shard_manifest(
+    path: Path,
+    plan: Plan,
+    protein: str,
+    shard: str,
+    records: list[ManifestEntry | dict],
+    *,
+    failed: int | None = None,
+    boltz_wall_s: float,
+    job_wall_s: float,
+    finished_at: str | None = None,
+) -> Path:
+    """A shard manifest of `records`, all computed in this shard, as ShardJob writes it;
+    `failed` defaults to the failed records' count."""
+    entries = [ManifestEntry.model_validate(record) for record in records]
+    manifest = ShardManifest(
+        screen=plan.screen,
+        protein=protein,
+        shard=shard,
+        targets=len(entries),
+        reused=0,
+        computed=len(entries),
+        failed=sum(e.status == "failed" for e in entries) if failed is None else failed,
+        boltz_wall_s=boltz_wall_s,
+        job_wall_s=job_wall_s,
+        finished_at=finished_at,
+        records=entries,
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(manifest, path)
+    return path
 
 
 def write_screen(
@@ -218,22 +240,16 @@ def write_screen(
                     os.link(template, structures_dir / file_name)
                     record.structures[ligand.ligand_id] = file_name
             records.append(record)
-        manifest = ShardManifest(
-            screen=plan.screen,
-            protein=protein,
-            shard=name,
-            targets=len(records),
-            reused=0,
-            computed=len(records),
-            failed=sum(r.status == "failed" for r in records),
+        path = write_shard_manifest(
+            layout.manifest(protein, name),
+            plan,
+            protein,
+            name,
+            records,
             boltz_wall_s=12.5 * len(records),
             job_wall_s=14.0 * len(records),
             finished_at="2026-01-01T00:00:00+00:00",
-            records=records,
         )
-        path = layout.manifest(protein, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_manifest(manifest, path)
         manifests.append(path)
     if shards_done is None:
         write_results(plan, manifests, csv_path=layout.table, summary_path=layout.summary)

@@ -12,26 +12,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report.cli import main
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing (`make browser` installs it)",
 )
-# WebGL through SwiftShader (ANGLE/Vulkan); both GL flags are needed, see docs/dashboards.md.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+FLAGS = ["--headless", *CHROMIUM_FLAGS]
 HOSTILE = "<script>alert(1)</script>"
 SMILES = [
     "CCO",

@@ -7,6 +7,7 @@ from omtx_hub.aggregate import read_manifests, results_table, summary, write_res
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
+from omtx_hub.testing.synthetic import write_shard_manifest
 from tests.screens import write_screen
 
 
@@ -38,22 +39,15 @@ def fake_manifests(plan, directory, *, failed=(), scores_of=None):
                     else {},
                 }
             )
-        path = directory / f"{protein}-{shard}.json"
-        path.write_text(
-            json.dumps(
-                {
-                    "screen": plan.screen,
-                    "protein": protein,
-                    "shard": shard,
-                    "targets": len(records),
-                    "reused": 0,
-                    "computed": len(records),
-                    "failed": len(failed),
-                    "boltz_wall_s": 10.0,
-                    "job_wall_s": 12.0,
-                    "records": records,
-                }
-            )
+        path = write_shard_manifest(
+            directory / f"{protein}-{shard}.json",
+            plan,
+            protein,
+            shard,
+            records,
+            failed=len(failed),
+            boltz_wall_s=10.0,
+            job_wall_s=12.0,
         )
         paths.append(path)
     return paths
