@@ -52,7 +52,7 @@ def finished_screen(tmp_path_factory, boltz_test_cache):
 
 
 def test_results_from_real_boltz(finished_screen):
-    workdir, raw, _, _ = finished_screen
+    workdir, raw, _ = finished_screen
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
     assert summary["counts"]["ligands"] == 4
     assert summary["counts"]["distinct_compounds"] == 3  # aspirin twice
@@ -78,7 +78,7 @@ def test_results_from_real_boltz(finished_screen):
 
 
 def test_store_holds_boltz_files_per_target(finished_screen):
-    workdir, _, _, _ = finished_screen
+    workdir, _, _ = finished_screen
     store = LocalStore(workdir / "store")
     records = (
         manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")["records"]
