@@ -7,7 +7,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from omtx_hub.cloud import check_batch_jobs, check_remote_storage
+from omtx_hub.batch_status import retry_status_polls
+from omtx_hub.cloud import check_batch_jobs, check_bucket_access, check_remote_storage
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
 from omtx_hub.plan import build_plan
@@ -35,6 +36,9 @@ try:
     PLAN = build_plan(SCREEN_CONFIG, STORE)
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
+if PLANS_REMOTE_JOBS:
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    retry_status_polls(logger.warning)
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
@@ -58,6 +62,11 @@ def check_before_start():
                     for job in workflow.dag.needrun_jobs()
                     if not job.is_local
                 ],
+            )
+            gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
+            check_bucket_access(
+                [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix],
+                user_project=gcs_settings.project,
             )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
             pending = estimate(PLAN, stored_target_keys())
