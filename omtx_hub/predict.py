@@ -51,15 +51,34 @@ def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -
     return f"{screen}_{protein}_{index}_{ligand_id}.cif"
 
 
-def resolve_accelerator(accelerator: str) -> str:
-    if accelerator != "auto":
-        return accelerator
+def resolve_accelerator(accelerator: str, gpu_attached: bool = False) -> str:
+    """Boltz's --accelerator for runtime.accelerator. `gpu_attached`: the job was given a
+    GPU (a Google Batch VM with `nvidia_gpu`), where the CPU is never a fallback: it would
+    take hours per shard, billed, before failing the same way on the retry."""
+    if accelerator == "cpu":
+        return "cpu"
     import torch
 
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "gpu"
+    if accelerator == "gpu" or gpu_attached:
+        driver = Path("/proc/driver/nvidia/version")
+        raise ShardError(
+            f"runtime.accelerator is '{accelerator}'"
+            + (" on a job given a GPU (nvidia_gpu)" if gpu_attached else "")
+            + " but torch sees no CUDA device: torch "
+            f"{torch.__version__} built for CUDA {torch.version.cuda or 'none (CPU-only build)'}, "
+            "NVIDIA driver "
+            + (driver.read_text().split("\n")[0] if driver.exists() else "not loaded")
+            + f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}. "
+            "Nothing was predicted (docs/google-batch.md, 'No GPU in the job')"
+        )
+    return "cpu"
 
 
-def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path) -> list[str]:
+def boltz_arguments(
+    model: Model, runtime: Runtime, inputs: Path, out_dir: Path, gpu_attached: bool = False
+) -> list[str]:
     """The `boltz predict` command line for a directory of inputs."""
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
@@ -69,7 +88,7 @@ def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path)
         str(inputs),
         "--out_dir", str(out_dir),
         "--cache", str(Path(runtime.cache).expanduser()),
-        "--accelerator", resolve_accelerator(runtime.accelerator),
+        "--accelerator", resolve_accelerator(runtime.accelerator, gpu_attached),
         "--devices", str(runtime.devices),
         "--num_workers", str(runtime.num_workers),
         "--output_format", "mmcif",
@@ -118,6 +137,7 @@ class ShardJob:
     structures_dir: Path
     manifest: Path
     log_file: Path  # the job's log; Boltz's own output is appended to it
+    gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
     entries: dict[str, dict] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -181,7 +201,7 @@ class ShardJob:
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
                 self.sequence, msa, target["smiles"], affinity=self.model.affinity,
             )  # fmt: skip
-        command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
+        command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
         # Boltz writes straight into the job log, so progress can be watched while it runs.

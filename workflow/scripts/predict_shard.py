@@ -22,4 +22,5 @@ ShardJob(
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),
     log_file=Path(snakemake.log[0]),
+    gpu_attached=bool(snakemake.resources.get("nvidia_gpu")),
 ).run()
