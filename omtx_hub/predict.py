@@ -51,6 +51,21 @@ def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -
     return f"{screen}_{protein}_{index}_{ligand_id}.cif"
 
 
+def cuda_environment() -> str:
+    """What torch sees of CUDA here: the GPU, torch's CUDA build, the driver, the visible
+    devices (logged by every GPU shard; scripts/gcp_smoke_test.sh prints it)."""
+    import torch
+
+    driver = Path("/proc/driver/nvidia/version")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (
+        f"GPU: {gpu}; torch {torch.__version__} built for CUDA "
+        f"{torch.version.cuda or 'none (CPU-only build)'}; NVIDIA driver: "
+        + (driver.read_text().split("\n")[0] if driver.exists() else "not loaded")
+        + f"; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
+    )
+
+
 def resolve_accelerator(accelerator: str, gpu_attached: bool = False) -> str:
     """Boltz's --accelerator for runtime.accelerator. `gpu_attached`: the job was given a
     GPU (a Google Batch VM with `nvidia_gpu`), where the CPU is never a fallback: it would
@@ -60,18 +75,14 @@ def resolve_accelerator(accelerator: str, gpu_attached: bool = False) -> str:
     import torch
 
     if torch.cuda.is_available():
+        log.info("%s", cuda_environment())
         return "gpu"
     if accelerator == "gpu" or gpu_attached:
-        driver = Path("/proc/driver/nvidia/version")
+        given = " on a job given a GPU (nvidia_gpu)" if gpu_attached else ""
         raise ShardError(
-            f"runtime.accelerator is '{accelerator}'"
-            + (" on a job given a GPU (nvidia_gpu)" if gpu_attached else "")
-            + " but torch sees no CUDA device: torch "
-            f"{torch.__version__} built for CUDA {torch.version.cuda or 'none (CPU-only build)'}, "
-            "NVIDIA driver "
-            + (driver.read_text().split("\n")[0] if driver.exists() else "not loaded")
-            + f", CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}. "
-            "Nothing was predicted (docs/google-batch.md, 'No GPU in the job')"
+            f"runtime.accelerator is '{accelerator}'{given} but torch sees no CUDA device "
+            f"({cuda_environment()}). Nothing was predicted (docs/google-batch.md, "
+            "'No GPU in the job')"
         )
     return "cpu"
 
@@ -138,6 +149,7 @@ class ShardJob:
     manifest: Path
     log_file: Path  # the job's log; Boltz's own output is appended to it
     gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
+    attempt: int = 1  # Snakemake's attempt of this job: > 1 after a preemption or failure
     entries: dict[str, dict] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -178,6 +190,7 @@ class ShardJob:
             "failed": sum(e["status"] == "failed" for e in self.entries.values()),
             "boltz_wall_s": round(boltz_seconds, 3),
             "job_wall_s": round(time.time() - started, 3),
+            "attempt": self.attempt,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "records": [self.entries[t["key"]] for t in self.targets],
         }

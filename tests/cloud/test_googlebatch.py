@@ -230,6 +230,8 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert summary["gpu"]["computed_targets"] == 2
     assert summary["gpu"]["seconds_per_computed_target"] > 0
     assert summary["gpu"]["cost_usd_with_startup"] > summary["gpu"]["cost_usd_jobs"] > 0
+    # The shard's manifest came from its second attempt (the first VM was preempted).
+    assert (summary["gpu"]["retried_shards"], summary["gpu"]["earlier_attempts"]) == (1, 1)
     table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
     assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
     records = [b for b in gcs.client.list_blobs(gcs, prefix="store/targets/")

@@ -29,11 +29,15 @@ def test_a_missing_gpu_fails_at_once_naming_the_cause(no_cuda, accelerator, gpu_
         resolve_accelerator(accelerator, gpu_attached)
     message = str(error.value)
     assert f"runtime.accelerator is {what}" in message
+    assert "GPU: no CUDA device" in message
     assert f"torch {torch.__version__} built for CUDA {torch.version.cuda or 'none'}" in message
-    assert "NVIDIA driver " in message and "CUDA_VISIBLE_DEVICES=0" in message
+    assert "NVIDIA driver: " in message and "CUDA_VISIBLE_DEVICES=0" in message
 
 
-def test_a_visible_gpu_is_used(monkeypatch):
+def test_a_visible_gpu_is_used_and_logged(monkeypatch, caplog):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA L4")
+    caplog.set_level("INFO", logger="omtx_hub.predict")
     assert resolve_accelerator("auto") == resolve_accelerator("gpu") == "gpu"
     assert resolve_accelerator("auto", gpu_attached=True) == "gpu"
+    assert "GPU: NVIDIA L4; torch " in caplog.text

@@ -69,7 +69,8 @@ def check_before_start():
                 user_project=gcs_settings.project,
             )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
-            pending = estimate(PLAN, stored_target_keys())
+            retries = workflow.get_rule("boltz_predict_shard").restart_times
+            pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
     except ConfigError as error:
@@ -137,6 +138,13 @@ def shard_targets(wildcards):
 
 def protein_sequence(wildcards):
     return PROTEINS[wildcards.protein].sequence
+
+
+def job_attempt(wildcards, attempt):
+    """Which attempt of the job this is, for the job itself (Snakemake hands it only to
+    resource functions): a shard manifest records it, summary.json counts retried shards.
+    """
+    return attempt
 
 
 def predict_mem_mb(wildcards, attempt):
