@@ -154,10 +154,10 @@ class Cost(_Strict):
         30.0, gt=0, description="GPU seconds per predicted target (summary.json measures it)."
     )
     startup_s_per_shard: float = Field(
-        300.0,
+        600.0,
         ge=0,
         description="Billed seconds per shard job outside Boltz's predictions: VM boot, GPU "
-        "driver, image pull, model load.",
+        "driver, image pull, model load (docs/google-batch.md derives the default).",
     )
     budget_usd: float | None = Field(
         None, gt=0, description="Refuse to start a run whose estimate exceeds this; null: none."
