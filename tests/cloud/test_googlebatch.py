@@ -186,7 +186,11 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
 
 
 def run_snakemake(
-    monkeypatch, batch: FakeBatchService, *arguments: str, configfile: str = "screen.yaml"
+    monkeypatch,
+    batch: FakeBatchService,
+    *arguments: str,
+    configfile: str = "screen.yaml",
+    runtime: dict = CPU_RUNTIME,
 ) -> int:
     """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
     (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
@@ -194,7 +198,7 @@ def run_snakemake(
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
-    config = f"runtime={json.dumps(CPU_RUNTIME)}"
+    config = f"runtime={json.dumps(runtime)}"
     try:
         snakemake_main(["--profile", "profiles/googlebatch", "--configfile", configfile,
               "--config", config, "--seconds-between-status-checks", "1",
@@ -352,6 +356,22 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err
+
+
+def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs, tmp_path):
+    """`accelerator: auto` on a VM given an L4 (the profile's nvidia_gpu) whose torch sees no
+    CUDA device (this machine): the shard fails before Boltz starts instead of running on
+    the CPU, and says what torch saw."""
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    status = run_snakemake(monkeypatch, batch, *RESULTS, "--preemptible-retries", "0",
+                           runtime={**CPU_RUNTIME, "accelerator": "auto"})  # fmt: skip
+    assert status != 0
+    assert len(batch.requests) == 1
+    # The job's output (what Cloud Logging shows) names the cause; Boltz never ran.
+    (output,) = batch.logs.values()
+    assert "ShardError: runtime.accelerator is 'auto' on a job given a GPU (nvidia_gpu) but " \
+        "torch sees no CUDA device (GPU: no CUDA device; torch " in output  # fmt: skip
+    assert not list(gcs.client.list_blobs(gcs, prefix="store/targets/"))
 
 
 def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd):
