@@ -6,6 +6,8 @@ starts instead of failing on the VMs (or costing money there).
 - `check_batch_jobs`: when a Google Batch run starts (Snakemake's `onstart`), on the
   settings and the resources of the jobs about to be submitted, as
   snakemake-executor-plugin-googlebatch 0.5.1 reads them.
+- `check_bucket_access`: at the same moment, that the buckets answer with every permission
+  the jobs' storage calls need (snakemake-storage-plugin-gcs 1.1.4 and the result store).
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ GPU_MACHINE_SERIES = {
 PLUGIN_DEFAULT_GPU = "nvidia-tesla-t4"
 # The image's boot disk needs room for the ~15 GB image, unpacked.
 MIN_BOOT_DISK_GB = 50
+
+# The Cloud Storage calls of a run, and the role that grants each permission on the bucket
+# (https://cloud.google.com/storage/docs/access-control/iam-roles). The GCS storage plugin
+# calls `bucket.exists()` before listing, checking and storing outputs
+# (snakemake_storage_plugin_gcs/__init__.py: inventory, exists, ensure_bucket_exists), which
+# is storage.buckets.get: roles/storage.objectAdmin does not grant it.
+BUCKET_PERMISSIONS = {
+    "storage.buckets.get": "roles/storage.legacyBucketReader",
+    "storage.objects.list": "roles/storage.objectAdmin",
+    "storage.objects.get": "roles/storage.objectAdmin",
+    "storage.objects.create": "roles/storage.objectAdmin",
+    # Replacing an object (a rerun's outputs, the store's records) is a delete and a create.
+    "storage.objects.delete": "roles/storage.objectAdmin",
+}
 
 
 class CloudSetupError(ConfigError):
@@ -151,6 +167,18 @@ def check_batch_jobs(settings, jobs: Iterable[tuple[str, Mapping]]) -> None:
                 f"{rule}: no container image ('{container}'); set --googlebatch-container to "
                 "the image built by cloudbuild.yaml"
             )
+        # The plugin (executor.py get_allocation_policy/get_boot_disk) replaces the boot
+        # disk it built from the image family with one holding only the boot disk settings
+        # given, so a size or type without an image boots Batch's default image while the
+        # job still takes the Container-Optimized OS path.
+        boot_image = param("boot_disk_image") or ""
+        if "batch-cos" in family and "batch-cos" not in boot_image:
+            problems.append(
+                f"{rule}: boot disk image '{boot_image}' is not the Container-Optimized OS "
+                "image; with a boot disk size or type the plugin boots only "
+                "googlebatch-boot-disk-image, so set it to projects/batch-custom-image/global/"
+                f"images/family/{family} (profiles/googlebatch)"
+            )
         boot_disk = param("boot_disk_gb")
         if boot_disk is None or int(boot_disk) < MIN_BOOT_DISK_GB:
             problems.append(
@@ -172,4 +200,44 @@ def check_batch_jobs(settings, jobs: Iterable[tuple[str, Mapping]]) -> None:
         raise CloudSetupError(
             "Google Batch setup problems (nothing was submitted):\n  - "
             + "\n  - ".join(sorted(set(problems)))
+        )
+
+
+def check_bucket_access(urls: Iterable[str], client=None, user_project: str | None = None):
+    """Every bucket of `urls` exists and grants the caller BUCKET_PERMISSIONS (one
+    testIamPermissions request per bucket, billed to `user_project` as the GCS plugin's calls
+    are). `client`: a google.cloud.storage.Client (default: Application Default Credentials).
+    """
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    client = client or storage.Client(project=user_project)
+    problems = []
+    for bucket_name in sorted({bucket_of(url, "bucket") for url in urls}):
+        bucket = client.bucket(bucket_name, user_project=user_project)
+        try:
+            granted = set(bucket.test_iam_permissions(list(BUCKET_PERMISSIONS)))
+        except exceptions.NotFound:
+            problems.append(
+                f"bucket gs://{bucket_name} does not exist; create it "
+                "(docs/google-batch.md, step 1b)"
+            )
+            continue
+        except exceptions.Forbidden as error:
+            problems.append(
+                f"gs://{bucket_name}: {error.message}. Calls are billed to project "
+                f"'{user_project}' (SNAKEMAKE_STORAGE_GCS_PROJECT), which needs "
+                "serviceusage.services.use: grant roles/serviceusage.serviceUsageConsumer"
+            )
+            continue
+        for permission, role in BUCKET_PERMISSIONS.items():
+            if permission not in granted:
+                problems.append(
+                    f"gs://{bucket_name}: missing permission {permission}; grant {role} on "
+                    "the bucket to you and to the jobs' service account"
+                )
+    if problems:
+        raise CloudSetupError(
+            "Cloud Storage access problems (nothing was submitted; docs/google-batch.md, "
+            "step 1b):\n  - " + "\n  - ".join(problems)
         )

@@ -193,16 +193,17 @@ class Cost(_Strict):
         "`gpu.seconds_per_computed_target`.",
     )
     startup_s_per_shard: float = Field(
-        300.0,
+        600.0,
         ge=0,
         description="Billed seconds per shard job besides predictions (VM boot, GPU driver, "
-        "image pull, model load).",
+        "image pull, model load; derived in docs/google-batch.md, measured by "
+        "`scripts/gcp_smoke_test.sh`).",
     )
     budget_usd: float | None = Field(
         None,
         gt=0,
-        description="Refuse to start a run whose estimate for the pending work (targets not "
-        "yet in the store) exceeds this. null: no limit.",
+        description="Refuse to start a run whose worst case for the pending work (targets not "
+        "yet in the store, every retry of every shard used) exceeds this. null: no limit.",
     )
     allow_over_budget: bool = Field(
         False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -53,15 +54,45 @@ class ShardError(RuntimeError):
     """The shard could not run (environment, crash); Snakemake retries it."""
 
 
-def resolve_accelerator(accelerator: str) -> str:
-    if accelerator != "auto":
-        return accelerator
+def cuda_environment() -> str:
+    """What torch sees of CUDA here: the GPU, torch's CUDA build, the driver, the visible
+    devices (logged by every GPU shard; scripts/gcp_smoke_test.sh prints it)."""
     import torch
 
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    driver = Path("/proc/driver/nvidia/version")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (
+        f"GPU: {gpu}; torch {torch.__version__} built for CUDA "
+        f"{torch.version.cuda or 'none (CPU-only build)'}; NVIDIA driver: "
+        + (driver.read_text().split("\n")[0] if driver.exists() else "not loaded")
+        + f"; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
+    )
 
 
-def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path) -> list[str]:
+def resolve_accelerator(accelerator: str, gpu_attached: bool = False) -> str:
+    """Boltz's --accelerator for runtime.accelerator. `gpu_attached`: the job was given a
+    GPU (a Google Batch VM with `nvidia_gpu`), where the CPU is never a fallback: it would
+    take hours per shard, billed, before failing the same way on the retry."""
+    if accelerator == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        log.info("%s", cuda_environment())
+        return "gpu"
+    if accelerator == "gpu" or gpu_attached:
+        given = " on a job given a GPU (nvidia_gpu)" if gpu_attached else ""
+        raise ShardError(
+            f"runtime.accelerator is '{accelerator}'{given} but torch sees no CUDA device "
+            f"({cuda_environment()}). Nothing was predicted (docs/google-batch.md, "
+            "'No GPU in the job')"
+        )
+    return "cpu"
+
+
+def boltz_arguments(
+    model: Model, runtime: Runtime, inputs: Path, out_dir: Path, gpu_attached: bool = False
+) -> list[str]:
     """The `boltz predict` command line for a directory of inputs."""
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
@@ -72,7 +103,7 @@ def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path)
         str(inputs),
         "--out_dir", str(out_dir),
         "--cache", str(Path(runtime.cache).expanduser()),
-        "--accelerator", resolve_accelerator(runtime.accelerator),
+        "--accelerator", resolve_accelerator(runtime.accelerator, gpu_attached),
         "--devices", str(runtime.devices),
         "--num_workers", str(runtime.num_workers),
         "--output_format", "mmcif",
@@ -121,6 +152,8 @@ class ShardJob:
     structures_dir: Path
     manifest: Path
     log_file: Path  # the job's log; Boltz's own output is appended to it
+    gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
+    attempt: int = 1  # Snakemake's attempt of this job: > 1 after a preemption or failure
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -163,6 +196,7 @@ class ShardJob:
             failed=sum(e.status == "failed" for e in self.entries.values()),
             boltz_wall_s=round(boltz_seconds, 3),
             job_wall_s=round(time.time() - started, 3),
+            attempt=self.attempt,
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             records=[self.entries[t["key"]] for t in self.targets],
         )
@@ -188,7 +222,7 @@ class ShardJob:
                 target["smiles"],
                 affinity=self.model.affinity,
             )
-        command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
+        command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
         # Boltz writes straight into the job log, so progress can be watched while it runs.

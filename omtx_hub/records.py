@@ -131,6 +131,9 @@ class ShardTotals(_Contract):
     failed: int
     boltz_wall_s: float
     job_wall_s: float
+    # Snakemake's attempt that wrote the manifest; > 1 after preempted or failed attempts.
+    # Manifests written before the field existed read as first attempts.
+    attempt: int = 1
     finished_at: str | None = None
 
 

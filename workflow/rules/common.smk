@@ -8,7 +8,8 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from omtx_hub import layout
-from omtx_hub.cloud import check_batch_jobs, check_remote_storage
+from omtx_hub.batch_status import retry_status_polls
+from omtx_hub.cloud import check_batch_jobs, check_bucket_access, check_remote_storage
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
 from omtx_hub.plan import build_plan
@@ -51,6 +52,9 @@ try:
     PLAN = build_plan(SCREEN_CONFIG, STORE)
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
+if PLANS_REMOTE_JOBS:
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    retry_status_polls(logger.warning)
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
@@ -75,8 +79,14 @@ def check_before_start():
                     if not job.is_local
                 ],
             )
+            gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
+            check_bucket_access(
+                [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix],
+                user_project=gcs_settings.project,
+            )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
-            pending = estimate(PLAN, stored_target_keys())
+            retries = workflow.get_rule("boltz_predict_shard").restart_times
+            pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
     except ConfigError as error:
@@ -133,6 +143,13 @@ def shard_targets(wildcards):
 
 def protein_sequence(wildcards):
     return PROTEINS[wildcards.protein].sequence
+
+
+def job_attempt(wildcards, attempt):
+    """Which attempt of the job this is, for the job itself (Snakemake hands it only to
+    resource functions): a shard manifest records it, summary.json counts retried shards.
+    """
+    return attempt
 
 
 def predict_mem_mb(wildcards, attempt):

@@ -16,6 +16,7 @@ rule boltz_predict_shard:
     resources:
         mem_mb=predict_mem_mb,
         gpu=1,
+        attempt=job_attempt,
     params:
         targets=shard_targets,
         sequence=protein_sequence,

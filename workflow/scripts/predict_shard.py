@@ -23,4 +23,6 @@ ShardJob(
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),
     log_file=Path(snakemake.log[0]),
+    gpu_attached=bool(snakemake.resources.get("nvidia_gpu")),
+    attempt=snakemake.resources.get("attempt", 1),
 ).run()
