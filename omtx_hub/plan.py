@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -29,9 +28,6 @@ from omtx_hub.store import ResultStore
 from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 
 RELEASED_WEIGHTS = "boltz2-released"
-# Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
-# in seconds.
-LOOKUP_THREADS = 32
 
 
 def sha256_file(path: str | Path) -> str:
@@ -194,10 +190,9 @@ class Plan:
 
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        keys = [target["key"] for shard in self.shards.values() for target in shard.targets]
-        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            found = pool.map(store.has, keys)
-            return frozenset(key for key, has in zip(keys, found, strict=True) if has)
+        return store.stored(
+            target["key"] for shard in self.shards.values() for target in shard.targets
+        )
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""

@@ -131,8 +131,9 @@ class ShardJob:
                 f"boltz {planned}; use the same version (container image) everywhere"
             )
         pending = []
+        stored = self.store.stored(target["key"] for target in self.targets)
         for target in self.targets:
-            if self.store.has(target["key"]):
+            if target["key"] in stored:
                 self.entries[target["key"]] = self._entry(
                     target, self.store.read_record(target["key"]), "reused"
                 )

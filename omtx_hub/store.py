@@ -20,14 +20,26 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RECORD_FILE = "record.json"
+# Lookups and listings are one HTTP request each on GCS; this many run at once.
+LOOKUP_THREADS = 32
+# Listing a fan-out directory returns every entry in it, of every screen; looking up keys one
+# by one costs a request per key. Below this many keys per directory, one by one is cheaper.
+LIST_MIN_KEYS_PER_FAN_OUT = 4
+
+
+def fan_out(key: str) -> str:
+    """The directory of `targets/` an entry is in: its key's first two hex digits (256)."""
+    return key[:2]
 
 
 def entry_path(key: str) -> str:
     """Relative location of an entry; the two-character fan-out keeps directories small."""
-    return f"targets/{key[:2]}/{key}"
+    return f"targets/{fan_out(key)}/{key}"
 
 
 class ResultStore(ABC):
@@ -36,6 +48,27 @@ class ResultStore(ABC):
     @abstractmethod
     def has(self, key: str) -> bool:
         """Whether a complete entry exists for `key`."""
+
+    @abstractmethod
+    def keys_in(self, fan_out_dir: str) -> set[str]:
+        """The keys of every complete entry in one fan-out directory (`fan_out`)."""
+
+    def stored(self, keys: Iterable[str]) -> frozenset[str]:
+        """Which of `keys` have a complete entry.
+
+        On a bucket every lookup is a request: many keys are found by listing only the
+        fan-out directories they fall in (at most 256 listings, whatever the key count),
+        a few keys by looking each one up, whichever is fewer requests.
+        """
+        keys = set(keys)
+        directories = {fan_out(key) for key in keys}
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            if len(keys) < LIST_MIN_KEYS_PER_FAN_OUT * len(directories):
+                ordered = sorted(keys)
+                found = pool.map(self.has, ordered)
+                return frozenset(key for key, has in zip(ordered, found, strict=True) if has)
+            listed = set().union(*pool.map(self.keys_in, sorted(directories)))
+            return frozenset(keys & listed)
 
     @abstractmethod
     def read_record(self, key: str) -> dict:
@@ -68,6 +101,16 @@ class LocalStore(ResultStore):
 
     def has(self, key: str) -> bool:
         return (self._entry(key) / RECORD_FILE).is_file()
+
+    def keys_in(self, fan_out_dir: str) -> set[str]:
+        directory = self.root / "targets" / fan_out_dir
+        if not directory.is_dir():
+            return set()
+        return {
+            entry.name
+            for entry in os.scandir(directory)
+            if not entry.name.startswith(".") and os.path.isfile(Path(entry.path, RECORD_FILE))
+        }
 
     def read_record(self, key: str) -> dict:
         return json.loads((self._entry(key) / RECORD_FILE).read_text())
@@ -129,6 +172,16 @@ class GCSStore(ResultStore):
 
     def has(self, key: str) -> bool:
         return self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}")).exists()
+
+    def keys_in(self, fan_out_dir: str) -> set[str]:
+        # Only the commit markers: an entry whose upload was interrupted has none.
+        blobs = self.client.list_blobs(
+            self.bucket,
+            prefix=self._name(f"targets/{fan_out_dir}/"),
+            match_glob=f"**/{RECORD_FILE}",
+            fields="items(name),nextPageToken",
+        )
+        return {blob.name.rsplit("/", 2)[-2] for blob in blobs}
 
     def read_record(self, key: str) -> dict:
         blob = self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}"))

@@ -92,6 +92,7 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     records: list[dict] = []
     shards: list[dict] = []
     shard_summaries: list[dict] = []
+    stored = plan.stored_keys(store)
     for (protein, name), shard in plan.shards.items():
         manifest_path = screen_dir / "shards" / protein / f"{name}.json"
         if manifest_path.is_file():
@@ -100,7 +101,9 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
             shard_summaries.append(manifest)
             shards.append(_shard_counts(manifest))
             continue
-        shard_records = [_unfinished_record(target, plan, store) for target in shard.targets]
+        shard_records = [
+            _unfinished_record(target, plan, store, stored) for target in shard.targets
+        ]
         records.extend(shard_records)
         completed = sum(r["status"] == "completed" for r in shard_records)
         shards.append({"protein": protein, "shard": name, "targets": len(shard.targets),
@@ -125,9 +128,11 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     )
 
 
-def _unfinished_record(target: dict, plan: Plan, store: ResultStore) -> dict:
+def _unfinished_record(
+    target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
+) -> dict:
     placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
-    if store.has(target["key"]):
+    if target["key"] in stored:
         return {**store.read_record(target["key"]), **placement, "source": "computed"}
     return {"key": target["key"], "status": "pending", "error": None, "source": "pending",
             "weights": plan.weights.__dict__, **placement}  # fmt: skip
