@@ -139,11 +139,10 @@ class ShardJob:
                 )
             else:
                 pending.append(target)
-        log.info(
-            "shard %s/%s: %d targets, %d in the store, %d to predict",
-            self.protein, self.shard, len(self.targets), len(self.targets) - len(pending),
-            len(pending),
-        )  # fmt: skip
+        self._report(
+            f"{len(self.targets)} targets, {len(self.targets) - len(pending)} in the store, "
+            f"{len(pending)} to predict"
+        )
         boltz_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
@@ -162,10 +161,21 @@ class ShardJob:
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "records": [self.entries[t["key"]] for t in self.targets],
         }
+        self._report(
+            f"finished: {summary['reused'] + summary['computed']} completed "
+            f"({summary['computed']} predicted, {summary['reused']} from the store), "
+            f"{summary['failed']} failed, in {summary['job_wall_s']:.0f} s"
+        )
         staging = self.manifest.with_name(f".{self.manifest.name}.partial")
         staging.write_text(json.dumps(summary, indent=1))
         os.replace(staging, self.manifest)
         return summary
+
+    def _report(self, message: str) -> None:
+        """A progress line on the job's standard output, which the terminal (local runs) and
+        Cloud Logging (Google Batch) show as it is written, and in the job's log."""
+        print(f"omtx-hub shard {self.protein}/{self.shard}: {message}", flush=True)
+        log.info(message)
 
     def _entry(self, target: dict, record: dict, source: str) -> dict:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
@@ -221,6 +231,7 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
+            self._report(f"failed: {target['smiles']}: {self.entries[target['key']]['error']}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
             self.entries[target["key"]]["runtime_s"] = round(elapsed / len(pending), 3)
@@ -275,6 +286,12 @@ class ShardJob:
             with self.lock:
                 self.entries[key] = self._entry(target, record, "computed")
                 self.entries[key]["_local_structure"] = str(files.structure)
+                predicted = sum(e["source"] == "computed" for e in self.entries.values())
+            elapsed = time.time() - started
+            self._report(
+                f"{predicted}/{len(pending)} predicted, {elapsed / predicted:.1f} s per target "
+                f"since boltz started ({elapsed:.0f} s)"
+            )
 
     def _failure(self, target: dict, boltz_output: str) -> dict:
         record_id = boltz_record_id(target["key"])

@@ -288,14 +288,13 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         ({"env": {"OMTX_BUCKET": None}}, "still contains $OMTX_BUCKET"),
         ({"args": ["--default-storage-prefix", "gs://Bad_Bucket/x"]}, "not a valid bucket name"),
         ({"config": {"store": "results/store"}}, "the result store must be in Cloud Storage"),
-        ({"untrack": "ligands.csv"}, "git add ligands.csv"),
         # (--set-resources on the command line replaces the profile's whole list.)
         ({"args": ["--set-resources", "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
                    "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'"]},
          "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; it needs a g2-* machine type"),
         ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
     ],
-    ids=["unset-bucket", "bad-bucket", "local-store", "untracked-sheet", "l4-on-n1", "budget"],
+    ids=["unset-bucket", "bad-bucket", "local-store", "l4-on-n1", "budget"],
 )  # fmt: skip
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
     for name, value in change.get("env", {}).items():

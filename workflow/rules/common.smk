@@ -1,15 +1,21 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
 import functools
+import os
 import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from omtx_hub.cloud import check_batch_jobs, check_remote_storage
+from omtx_hub.cloud import (
+    check_batch_jobs,
+    check_config_files_shipped,
+    check_remote_storage,
+)
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
@@ -21,10 +27,17 @@ PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
     workflow.storage_settings.default_storage_provider
 )
 
+# Remote jobs do not receive the ligand sheet (Snakemake ships no source file over 10 MB):
+# the planning process passes them, in this environment variable, the name under which it
+# cached the validated sheet in the result store, and they read it from there.
+VALIDATED_SHEET_VARIABLE = "OMTX_VALIDATED_SHEET"
+SHEET_CACHE = os.environ.get(VALIDATED_SHEET_VARIABLE) if workflow.remote_exec else None
+
 try:
-    SCREEN_CONFIG = load_config(config)
+    SCREEN_CONFIG = load_config(config, sheet_file_needed=SHEET_CACHE is None)
     # Checked once, by the process that plans, not again by every remote job.
     if PLANS_REMOTE_JOBS:
+        check_config_files_shipped(workflow.configfiles, Path.cwd())
         check_remote_storage(
             SCREEN_CONFIG,
             workflow.storage_settings.default_storage_provider,
@@ -32,9 +45,13 @@ try:
             Path.cwd(),
         )
     STORE = open_store(SCREEN_CONFIG.store)
-    PLAN = build_plan(SCREEN_CONFIG, STORE)
+    PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
+
+if PLANS_REMOTE_JOBS:
+    os.environ[VALIDATED_SHEET_VARIABLE] = PLAN.sheet_cache
+    workflow.register_envvars(VALIDATED_SHEET_VARIABLE)
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
@@ -69,6 +86,31 @@ def check_before_start():
 
 onstart:
     check_before_start()
+
+
+def notify_run_finished(succeeded, log):
+    """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process."""
+    if not (workflow.is_main_process and os.environ.get(NOTIFY_URL_VARIABLE)):
+        return
+    results_root = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
+    message = run_finished_message(
+        screen=SCREEN,
+        succeeded=succeeded,
+        results_root=results_root,
+        targets=PLAN.target_count,
+        targets_in_store=len(PLAN.stored_keys(STORE)),
+        log_file=log,
+    )
+    if send(message):
+        logger.info(f"Run {message['status']}: notified {NOTIFY_URL_VARIABLE}")
+
+
+onsuccess:
+    notify_run_finished(True, log)
+
+
+onerror:
+    notify_run_finished(False, log)
 
 
 @functools.cache
