@@ -63,6 +63,10 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     assert sheet_cache.startswith("sheets/")
     assert gcs.get_blob(f"store/{sheet_cache}") is not None
 
+    # The shard's progress is on the job's standard output, which Batch sends to Cloud Logging.
+    (vm_output,) = batch.logs.values()
+    assert "omtx-hub shard P1/00000: 2/2 predicted, " in vm_output
+
     result = json.loads(gcs.blob(f"omtx-hub/{manifest}").download_as_bytes())
     assert (result["targets"], result["computed"], result["failed"]) == (2, 2, 0)
     assert [r["ligands"][0]["ligand_id"] for r in result["records"]] == [
