@@ -6,7 +6,7 @@ message carries the screen's counts and where its results and dashboard are, e.g
     {"event": "omtx-hub.run-finished", "screen": "s1", "status": "succeeded",
      "counts": {... summary.json's counts ...}, "targets": 3, "targets_in_store": 3,
      "results": "gs://bucket/omtx-hub/results/s1",
-     "dashboard": "gs://bucket/omtx-hub/results/s1/report/index.html", "log": "..."}
+     "dashboard": "gs://bucket/omtx-hub/results/s1/report/index.html", "logs": [...]}
 
 A notification that cannot be delivered is logged and never fails the run.
 """
@@ -34,7 +34,7 @@ def run_finished_message(
     results_root: str,
     targets: int,
     targets_in_store: int,
-    log_file: str | None,
+    log_files: list[str],
 ) -> dict:
     """The message for a run of `screen` whose outputs are under `results_root` (the working
     directory, or the default storage prefix of a cloud run)."""
@@ -50,7 +50,7 @@ def run_finished_message(
         "targets_in_store": targets_in_store,
         "results": results,
         "dashboard": f"{results}/report/index.html",
-        "log": log_file,
+        "logs": log_files,
     }
 
 

@@ -12,8 +12,10 @@ def test_success_message_carries_the_summary_counts(tmp_path):
     summary = tmp_path / "results" / "s1" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"counts": {"completed": 2, "failed": 1}}))
-    message = run_finished_message(screen="s1", succeeded=True, results_root=str(tmp_path),
-                                   targets=3, targets_in_store=2, log_file="run.log")  # fmt: skip
+    message = run_finished_message(
+        screen="s1", succeeded=True, results_root=str(tmp_path), targets=3,
+        targets_in_store=2, log_files=["run.log"],
+    )  # fmt: skip
     with webhook_receiver() as (url, received):
         assert send(message, url)
     assert received == [{"content_type": "application/json", "body": message}]
@@ -27,7 +29,7 @@ def test_failure_message_ignores_an_old_summary(tmp_path):
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"counts": {"completed": 9}}))  # an earlier run's
     message = run_finished_message(screen="s1", succeeded=False, results_root=str(tmp_path),
-                                   targets=3, targets_in_store=1, log_file=None)  # fmt: skip
+                                   targets=3, targets_in_store=1, log_files=[])  # fmt: skip
     assert (message["status"], message["counts"], message["targets_in_store"]) == (
         "failed", None, 1
     )  # fmt: skip

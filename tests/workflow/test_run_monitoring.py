@@ -46,4 +46,4 @@ def test_progress_on_the_terminal_and_completion_callbacks(
     assert (succeeded["targets"], succeeded["targets_in_store"]) == (2, 2)
     assert succeeded["dashboard"] == f"{tmp_path}/results/s1/report/index.html"
     assert failure["status"] == "failed" and failure["counts"] is None
-    assert failure["log"].endswith(".snakemake.log")
+    assert [log.endswith(".snakemake.log") for log in failure["logs"]] == [True]

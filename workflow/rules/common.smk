@@ -89,7 +89,8 @@ onstart:
 
 
 def notify_run_finished(succeeded, log):
-    """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process."""
+    """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process;
+    `log` is the run's log files."""
     if not (workflow.is_main_process and os.environ.get(NOTIFY_URL_VARIABLE)):
         return
     results_root = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
@@ -99,7 +100,7 @@ def notify_run_finished(succeeded, log):
         results_root=results_root,
         targets=PLAN.target_count,
         targets_in_store=len(PLAN.stored_keys(STORE)),
-        log_file=log,
+        log_files=list(log),
     )
     if send(message):
         logger.info(f"Run {message['status']}: notified {NOTIFY_URL_VARIABLE}")
