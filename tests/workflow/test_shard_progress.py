@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -12,16 +13,21 @@ pytestmark = pytest.mark.slow
 
 
 def test_each_target_is_reported_on_standard_output(tmp_path, boltz_test_cache, capsys, caplog):
-    rows = [("ethanol", "CCO"), ("ethylamine", "CCN"), ("cyclohexyne", "C1#CCCCC1")]
+    caplog.set_level(logging.INFO, logger="omtx_hub.predict")
+    # Cyclohexyne is valid SMILES that Boltz cannot embed in 3D: it fails.
+    rows = [("ethanol", "CCO"), ("cyclohexyne", "C1#CCCCC1")]
     job, _ = first_shard_job(tmp_path, rows, boltz_test_cache)
     job.run()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "omtx-hub shard P1/00000: 3 targets, 0 in the store, 3 to predict"
-    progress = [line for line in lines if " predicted, " in line and "per target" in line]
-    assert [re.search(r": (\d/3) predicted", line).group(1) for line in progress] == ["1/3", "2/3"]
-    assert re.search(r"[0-9.]+ s per target since boltz started", progress[-1])
+    assert lines[0] == "omtx-hub shard P1/00000: 2 targets, 0 in the store, 2 to predict"
+    (progress,) = [line for line in lines if " predicted, " in line and "per target" in line]
+    assert re.fullmatch(
+        r"omtx-hub shard P1/00000: 1/2 predicted, [0-9.]+ s per target since boltz started "
+        r"\([0-9]+ s\)",
+        progress,
+    )
     assert any(line.startswith("omtx-hub shard P1/00000: failed: C1#CCCCC1: ") for line in lines)
     assert lines[-1].startswith(
-        "omtx-hub shard P1/00000: finished: 2 completed (2 predicted, 0 from the store), 1 failed"
+        "omtx-hub shard P1/00000: finished: 1 completed (1 predicted, 0 from the store), 1 failed"
     )
-    assert "2/3 predicted" in caplog.text  # the job's log has them too
+    assert "1/2 predicted" in caplog.text  # the job's log has them too
