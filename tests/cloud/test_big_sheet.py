@@ -19,6 +19,7 @@ import yaml
 
 from tests.cloud import test_googlebatch as harness
 from tests.cloud.test_googlebatch import FakeBatchService, run_snakemake
+from tests.notify_server import webhook_receiver
 
 # The harness's fixtures, used here by name.
 gcs_client, gcs, checkout = harness.gcs_client, harness.gcs, harness.checkout
@@ -50,7 +51,9 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     # One shard of the 75,000 (shards of 2): planning validates all 150,000 ligands, and the
     # remote job parses the whole screen without the sheet file.
     manifest = "results/s1/shards/P1/00000.json"
-    status = run_snakemake(monkeypatch, batch, manifest)
+    with webhook_receiver() as (url, received):
+        monkeypatch.setenv("OMTX_NOTIFY_URL", url)
+        status = run_snakemake(monkeypatch, batch, manifest)
     output = capfd.readouterr()
     assert status == 0, "\n".join(batch.logs.values())[-5000:] + output.err[-3000:]
     assert "Skipping the source file for upload ligands.csv" in output.err + output.out
@@ -66,6 +69,14 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     # The shard's progress is on the job's standard output, which Batch sends to Cloud Logging.
     (vm_output,) = batch.logs.values()
     assert "omtx-hub shard P1/00000: 2/2 predicted, " in vm_output
+
+    # The completion callback, from the main process only, pointing into the bucket.
+    (message,) = (call["body"] for call in received)
+    assert (message["status"], message["targets"], message["targets_in_store"]) == (
+        "succeeded", LIGANDS, 2
+    )  # fmt: skip
+    assert message["dashboard"] == f"gs://{gcs.name}/omtx-hub/results/s1/report/index.html"
+    assert message["counts"] is None  # only a shard was asked for: no summary.json
 
     result = json.loads(gcs.blob(f"omtx-hub/{manifest}").download_as_bytes())
     assert (result["targets"], result["computed"], result["failed"]) == (2, 2, 0)
