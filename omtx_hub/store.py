@@ -204,7 +204,12 @@ class GCSStore(ResultStore):
             match_glob=f"**/{RECORD_FILE}",
             fields="items(name,timeCreated),nextPageToken",
         )
-        return {blob.name.rsplit("/", 2)[-2]: blob.time_created.timestamp() for blob in blobs}
+        # (The name check keeps that true where matchGlob is not honoured.)
+        return {
+            blob.name.rsplit("/", 2)[-2]: blob.time_created.timestamp()
+            for blob in blobs
+            if blob.name.endswith(f"/{RECORD_FILE}")
+        }
 
     def blob_names(self, prefix: str) -> list[str]:
         start = len(self._name(""))
