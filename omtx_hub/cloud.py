@@ -111,10 +111,9 @@ def check_remote_storage(
             "store: gs://BUCKET/omtx-hub/store (a local store would stay on each VM)"
         ) from None
     # Snakemake ships the workflow to the VMs as an archive of the git-tracked files; every
-    # file the workflow reads while planning must be in it.
-    local_inputs = [config.ligands] + [
-        p.msa for p in config.proteins if p.msa not in ("empty", "server")
-    ]
+    # file the jobs read must be in it. (The ligand sheet is not: the jobs read the validated
+    # sheet from the result store.)
+    local_inputs = [p.msa for p in config.proteins if p.msa not in ("empty", "server")]
     missing = untracked(local_inputs, workdir)
     if missing:
         raise CloudSetupError(
@@ -122,6 +121,30 @@ def check_remote_storage(
             "git-tracked files (plus the config files), so they could not read it. Run "
             f"`git add {' '.join(missing)}` (a commit is not needed) and start again"
         )
+
+
+# Snakemake leaves larger files out of the sources it ships (snakemake/workflow.py,
+# `write_source_archive`, 9.27.1).
+MAX_SHIPPED_FILE_BYTES = 10_000_000
+
+
+def check_config_files_shipped(configfiles: Iterable[str | Path], workdir: Path) -> None:
+    """Remote jobs read the same config files, from the shipped sources: Snakemake ships
+    only files below the directory it runs in and under 10 MB, and passes the others'
+    paths anyway, so every job would fail on a missing config file."""
+    for configfile in configfiles:
+        path = Path(configfile).resolve()
+        if not path.is_relative_to(workdir.resolve()):
+            raise CloudSetupError(
+                f"config file '{configfile}' is outside {workdir}, the directory snakemake "
+                "runs in; Snakemake does not ship it to the remote jobs. Copy it below that "
+                f"directory (e.g. cp {configfile} config/) and pass that copy to --configfile"
+            )
+        if path.stat().st_size > MAX_SHIPPED_FILE_BYTES:
+            raise CloudSetupError(
+                f"config file '{configfile}' is over 10 MB; Snakemake does not ship it to "
+                "the remote jobs. Keep large data in files the config names"
+            )
 
 
 def _gpu_type(value) -> str | None:

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -231,7 +232,10 @@ class ScreenConfig(_Strict):
 
     @field_validator("ligands")
     @classmethod
-    def _sheet_exists(cls, path: str) -> str:
+    def _sheet_exists(cls, path: str, info: ValidationInfo) -> str:
+        # Remote jobs read the validated sheet from the result store instead of the file.
+        if not (info.context or {}).get("sheet_file_needed", True):
+            return path
         if not Path(path).is_file():
             raise ValueError(
                 f"ligand sheet '{path}' does not exist (paths are relative to the directory "
@@ -299,10 +303,13 @@ def merged_config_files(paths: list[str | Path]) -> dict:
     return merged
 
 
-def load_config(raw: dict) -> ScreenConfig:
-    """Validate a config mapping as Snakemake loads it; raise ConfigError listing all problems."""
+def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
+    """Validate a config mapping as Snakemake loads it; raise ConfigError listing all problems.
+
+    `sheet_file_needed=False`: the caller does not read the ligand sheet file (a remote job
+    reads the validated sheet from the result store), so it need not exist here."""
     try:
-        return ScreenConfig.model_validate(raw)
+        return ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
     except ValidationError as error:
         problems = [_describe(e) for e in error.errors()]
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None

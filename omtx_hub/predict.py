@@ -167,19 +167,16 @@ class ShardJob:
                 f"boltz {planned}; use the same version (container image) everywhere"
             )
         pending = []
+        stored = self.store.stored(target["key"] for target in self.targets)
         for target in self.targets:
-            if self.store.has(target["key"]):
+            if target["key"] in stored:
                 record = TargetRecord.model_validate(self.store.read_record(target["key"]))
                 self.entries[target["key"]] = self._entry(target, record, "reused")
             else:
                 pending.append(target)
-        log.info(
-            "shard %s/%s: %d targets, %d in the store, %d to predict",
-            self.protein,
-            self.shard,
-            len(self.targets),
-            len(self.targets) - len(pending),
-            len(pending),
+        self._report(
+            f"{len(self.targets)} targets, {len(self.targets) - len(pending)} in the store, "
+            f"{len(pending)} to predict"
         )
         boltz_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
@@ -200,8 +197,19 @@ class ShardJob:
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             records=[self.entries[t["key"]] for t in self.targets],
         )
+        self._report(
+            f"finished: {manifest.reused + manifest.computed} completed "
+            f"({manifest.computed} predicted, {manifest.reused} from the store), "
+            f"{manifest.failed} failed, in {manifest.job_wall_s:.0f} s"
+        )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _report(self, message: str) -> None:
+        """A progress line on the job's standard output, which the terminal (local runs) and
+        Cloud Logging (Google Batch) show as it is written, and in the job's log."""
+        print(f"omtx-hub shard {self.protein}/{self.shard}: {message}", flush=True)
+        log.info(message)
 
     def _entry(self, target: dict, record: TargetRecord, source: str) -> ManifestEntry:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
@@ -261,6 +269,7 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
+            self._report(f"failed: {target['smiles']}: {self.entries[target['key']]['error']}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
             self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)
@@ -316,6 +325,12 @@ class ShardJob:
                 entry = self._entry(target, record, "computed")
                 entry._local_structure = str(files.structure)
                 self.entries[key] = entry
+                predicted = sum(e.source == "computed" for e in self.entries.values())
+            elapsed = time.time() - started
+            self._report(
+                f"{predicted}/{len(pending)} predicted, {elapsed / predicted:.1f} s per target "
+                f"since boltz started ({elapsed:.0f} s)"
+            )
 
     def _failure(self, target: dict, boltz_output: str) -> ManifestEntry:
         record_id = boltz_record_id(target["key"])

@@ -98,6 +98,7 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     records: list[ManifestEntry] = []
     shards: list[dict] = []
     shard_summaries: list[ShardTotals] = []
+    stored = plan.stored_keys(store)
     for (protein, name), shard in plan.shards.items():
         manifest_path = layout.manifest(protein, name)
         if manifest_path.is_file():
@@ -106,7 +107,9 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
             shard_summaries.append(manifest.totals())
             shards.append(_shard_counts(manifest))
             continue
-        shard_records = [_unfinished_record(target, plan, store) for target in shard.targets]
+        shard_records = [
+            _unfinished_record(target, plan, store, stored) for target in shard.targets
+        ]
         records.extend(shard_records)
         completed = sum(r.status == "completed" for r in shard_records)
         totals = ShardTotals(
@@ -132,9 +135,11 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     )
 
 
-def _unfinished_record(target: dict, plan: Plan, store: ResultStore) -> ManifestEntry:
+def _unfinished_record(
+    target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
+) -> ManifestEntry:
     placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
-    if store.has(target["key"]):
+    if target["key"] in stored:
         record = TargetRecord.model_validate(store.read_record(target["key"]))
         return ManifestEntry.of(record, **placement, source="computed")
     pending = TargetRecord(key=target["key"], status="pending", error=None, weights=plan.weights)

@@ -316,7 +316,6 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         ({"env": {"OMTX_BUCKET": None}}, "still contains $OMTX_BUCKET"),
         ({"args": ["--default-storage-prefix", "gs://Bad_Bucket/x"]}, "not a valid bucket name"),
         ({"config": {"store": "results/store"}}, "the result store must be in Cloud Storage"),
-        ({"untrack": "ligands.csv"}, "git add ligands.csv"),
         # (--set-resources on the command line replaces the profile's whole list.)
         ({"args": ["--set-resources", "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
                    "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'"]},
@@ -330,8 +329,8 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         ({"deny": ["storage.buckets.get"]},
          "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader"),
     ],
-    ids=["unset-bucket", "bad-bucket", "local-store", "untracked-sheet", "l4-on-n1", "budget",
-         "boot-image-lost", "no-bucket-read"],
+    ids=["unset-bucket", "bad-bucket", "local-store", "l4-on-n1", "budget", "boot-image-lost",
+         "no-bucket-read"],
 )  # fmt: skip
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
     for name, value in change.get("env", {}).items():
@@ -339,8 +338,6 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
     if "config" in change:
         raw = yaml.safe_load((checkout / "screen.yaml").read_text()) | change["config"]
         (checkout / "screen.yaml").write_text(yaml.safe_dump(raw))
-    if "untrack" in change:
-        subprocess.run(["git", "rm", "-q", "--cached", change["untrack"]], check=True)
     if "profile_drop" in change:
         profile = checkout / "profiles/googlebatch/config.yaml"
         raw = yaml.safe_load(profile.read_text())

@@ -1,6 +1,7 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
 import functools
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -9,9 +10,15 @@ from snakemake.utils import validate
 
 from omtx_hub import layout
 from omtx_hub.batch_status import retry_status_polls
-from omtx_hub.cloud import check_batch_jobs, check_bucket_access, check_remote_storage
+from omtx_hub.cloud import (
+    check_batch_jobs,
+    check_bucket_access,
+    check_config_files_shipped,
+    check_remote_storage,
+)
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
@@ -25,7 +32,7 @@ PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
 )
 
 
-def validated_config(config):
+def validated_config(config, *, sheet_file_needed):
     """The config checked against the JSON Schema generated from omtx_hub.config (python -m
     omtx_hub.schema), then by the pydantic model itself, whose messages name each bad key and
     what to do. The model has the last word: `--config key=value` passes nested values as
@@ -35,13 +42,20 @@ def validated_config(config):
         validate(config, "../schemas/config.schema.json", set_default=False)
     except WorkflowError:
         pass  # load_config reports the problem with its key, or accepts the text value
-    return load_config(config)
+    return load_config(config, sheet_file_needed=sheet_file_needed)
 
+
+# Remote jobs do not receive the ligand sheet (Snakemake ships no source file over 10 MB):
+# the planning process passes them, in this environment variable, the name under which it
+# cached the validated sheet in the result store, and they read it from there.
+VALIDATED_SHEET_VARIABLE = "OMTX_VALIDATED_SHEET"
+SHEET_CACHE = os.environ.get(VALIDATED_SHEET_VARIABLE) if workflow.remote_exec else None
 
 try:
-    SCREEN_CONFIG = validated_config(config)
+    SCREEN_CONFIG = validated_config(config, sheet_file_needed=SHEET_CACHE is None)
     # Checked once, by the process that plans, not again by every remote job.
     if PLANS_REMOTE_JOBS:
+        check_config_files_shipped(workflow.configfiles, Path.cwd())
         check_remote_storage(
             SCREEN_CONFIG,
             workflow.storage_settings.default_storage_provider,
@@ -49,12 +63,14 @@ try:
             Path.cwd(),
         )
     STORE = open_store(SCREEN_CONFIG.store)
-    PLAN = build_plan(SCREEN_CONFIG, STORE)
+    PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
 if PLANS_REMOTE_JOBS:
     # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
     retry_status_polls(logger.warning)
+    os.environ[VALIDATED_SHEET_VARIABLE] = PLAN.sheet_cache
+    workflow.register_envvars(VALIDATED_SHEET_VARIABLE)
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
@@ -95,6 +111,32 @@ def check_before_start():
 
 onstart:
     check_before_start()
+
+
+def notify_run_finished(succeeded, log):
+    """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process;
+    `log` is the run's log files."""
+    if not (workflow.is_main_process and os.environ.get(NOTIFY_URL_VARIABLE)):
+        return
+    results_root = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
+    message = run_finished_message(
+        screen=SCREEN,
+        succeeded=succeeded,
+        results_root=results_root,
+        targets=PLAN.target_count,
+        targets_in_store=len(PLAN.stored_keys(STORE)),
+        log_files=list(log),
+    )
+    if send(message):
+        logger.info(f"Run {message['status']}: notified {NOTIFY_URL_VARIABLE}")
+
+
+onsuccess:
+    notify_run_finished(True, log)
+
+
+onerror:
+    notify_run_finished(False, log)
 
 
 @functools.cache

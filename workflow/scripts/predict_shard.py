@@ -7,7 +7,8 @@ from omtx_hub.records import Weights
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-config = load_config(snakemake.config)
+# The shard's targets come in params; the ligand sheet is not read (nor shipped).
+config = load_config(snakemake.config, sheet_file_needed=False)
 ShardJob(
     screen=snakemake.wildcards.screen,
     protein=snakemake.wildcards.protein,
