@@ -4,30 +4,34 @@ while it runs, and the run's end is posted to $OMTX_NOTIFY_URL, on success and o
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from tests.notify_server import webhook_receiver
-from tests.screens import FAST_MODEL, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    runtime,
+    snakemake_command,
+    snakemake_env,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def test_progress_on_the_terminal_and_completion_callbacks(
-    tmp_path, repo, boltz_test_cache, snakemake_env
-):
+def test_progress_on_the_terminal_and_completion_callbacks(tmp_path, boltz_test_cache):
     model = FAST_MODEL | {"affinity": False}
-    raw = write_screen(tmp_path, rows=[("ethanol", "CCO"), ("ethylamine", "CCN")],
-                       model=model, runtime=runtime(boltz_test_cache))  # fmt: skip
+    raw = write_screen(
+        tmp_path,
+        rows=[("ethanol", "CCO"), ("ethylamine", "CCN")],
+        model=model,
+        runtime=runtime(boltz_test_cache),
+    )
     config = write_config_file(tmp_path, raw)
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"),
-        "--directory", str(tmp_path), "--configfile", str(config), "--cores", "1",
-        "results/s1/summary.json",
-    ]  # fmt: skip
+    command = snakemake_command(tmp_path, "--configfile", str(config), "results/s1/summary.json")
     with webhook_receiver() as (url, received):
-        env = snakemake_env | {"OMTX_NOTIFY_URL": url}
+        env = snakemake_env() | {"OMTX_NOTIFY_URL": url}
         run = subprocess.run(command, capture_output=True, text=True, env=env)
         assert run.returncode == 0, run.stderr[-4000:]
         assert "omtx-hub shard P1/00000: 2 targets, 0 in the store, 2 to predict" in run.stdout
