@@ -146,9 +146,10 @@ class ShardManifest(ShardTotals):
         return ShardTotals.model_validate(self.model_dump(exclude={"records"}, exclude_unset=True))
 
 
-def read_manifest(path: str | Path) -> ShardManifest:
-    """A shard manifest file, validated."""
-    return ShardManifest.model_validate_json(Path(path).read_text())
+def read_manifest(source: str | Path | bytes) -> ShardManifest:
+    """A shard manifest, validated: a file's path, or its content (e.g. read from a bucket)."""
+    content = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return ShardManifest.model_validate_json(content)
 
 
 def write_manifest(manifest: ShardManifest, path: Path) -> None:

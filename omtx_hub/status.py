@@ -10,12 +10,13 @@ still running. Reads only; safe alongside a run, local or on Google Batch.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
+from omtx_hub import layout
 from omtx_hub.cost import spent, usd
 from omtx_hub.plan import Plan
+from omtx_hub.records import ShardManifest, read_manifest
 from omtx_hub.store import ResultStore, open_store
 
 DEFAULT_WINDOW_S = 900
@@ -64,15 +65,15 @@ class ScreenStatus:
         return pending / self.rate_per_hour if self.recent_commits else None
 
 
-def finished_manifests(plan: Plan, outputs: ResultStore) -> dict[tuple[str, str], dict]:
+def finished_manifests(plan: Plan, outputs: ResultStore) -> dict[tuple[str, str], ShardManifest]:
     """(protein, shard) -> manifest of every shard job that has finished, from one listing."""
-    prefix = f"results/{plan.screen}/shards/"
+    prefix = f"{layout.RESULTS}/{plan.screen}/{layout.SHARDS_DIR}/"
     found = {}
     for name in outputs.blob_names(prefix):
         protein, _, file_name = name.removeprefix(prefix).rpartition("/")
         shard = file_name.removesuffix(".json")
         if (protein, shard) in plan.shards and file_name.endswith(".json"):
-            found[(protein, shard)] = json.loads(outputs.read_blob(name))
+            found[(protein, shard)] = read_manifest(outputs.read_blob(name))
     return found
 
 
@@ -96,11 +97,8 @@ def screen_status(
     estimated_seconds = 0.0
     for (protein, name), shard in plan.shards.items():
         manifest = manifests.get((protein, name))
-        failed_keys = {
-            record["key"]
-            for record in (manifest or {}).get("records", [])
-            if record["status"] == "failed"
-        }
+        records = manifest.records if manifest else []
+        failed_keys = {record.key for record in records if record.status == "failed"}
         done = failed = 0
         for target in shard.targets:
             key = target["key"]
@@ -113,7 +111,8 @@ def screen_status(
         shards.append(ShardStatus(protein, name, len(shard.targets), done, failed))
         if manifest is None and done:
             estimated_seconds += done * cost.seconds_per_target + cost.startup_s_per_shard
-    measured = spent(list(manifests.values()), cost)["cost_usd_with_startup"]
+    shard_totals = [manifest.to_json() for manifest in manifests.values()]
+    measured = spent(shard_totals, cost)["cost_usd_with_startup"]
     recent = sum(committed[key] > now - window_s for key in committed)
     return ScreenStatus(
         screen=plan.screen,

@@ -3,14 +3,16 @@ shard manifests (issue 12, item 6)."""
 
 from __future__ import annotations
 
-import json
 import os
+import random
 
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import ManifestEntry
 from omtx_hub.status import screen_status, status_text
 from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
+from omtx_hub.testing.synthetic import fake_record, write_shard_manifest
 from tests.screens import write_config_file, write_screen
 
 NOW = 1_800_000_000.0
@@ -30,13 +32,25 @@ def started_screen(tmp_path):
         store.commit(target["key"], {}, {"key": target["key"]})
         record = store.root / entry_path(target["key"]) / RECORD_FILE
         os.utime(record, (NOW - age_s, NOW - age_s))
-    manifest = tmp_path / "results/s1/shards/P1/00000.json"
-    manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({
-        "computed": 1, "reused": 0, "failed": 1, "job_wall_s": 1800.0, "boltz_wall_s": 1700.0,
-        "records": [{"key": first["key"], "status": "completed"},
-                    {"key": second["key"], "status": "failed"}],
-    }))  # fmt: skip
+    entries = [
+        ManifestEntry.of(
+            fake_record(plan, target, failed, random.Random(0)),
+            protein="P1",
+            ligands=target["ligands"],
+            source="computed",
+            runtime_s=0.0,
+        )
+        for target, failed in ((first, False), (second, True))
+    ]
+    write_shard_manifest(
+        tmp_path / "results/s1/shards/P1/00000.json",
+        plan,
+        "P1",
+        "00000",
+        entries,
+        boltz_wall_s=1700.0,
+        job_wall_s=1800.0,
+    )
     return raw, plan, store
 
 
