@@ -29,7 +29,7 @@ def test_progress_on_the_terminal_and_completion_callbacks(tmp_path, boltz_test_
         runtime=runtime(boltz_test_cache),
     )
     config = write_config_file(tmp_path, raw)
-    command = snakemake_command(tmp_path, "--configfile", str(config), "results/s1/summary.json")
+    command = snakemake_command(tmp_path, "results/s1/summary.json", "--configfile", str(config))
     with webhook_receiver() as (url, received):
         env = snakemake_env() | {"OMTX_NOTIFY_URL": url}
         run = subprocess.run(command, capture_output=True, text=True, env=env)
