@@ -97,8 +97,8 @@ class Model(_Strict):
 
 
 class Runtime(_Strict):
-    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers,
-    so only those enter the cache key."""
+    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers
+    beyond a GPU's run-to-run floating-point noise, so only those enter the cache key."""
 
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="'auto' uses a GPU when torch sees one, else the CPU."
@@ -118,6 +118,13 @@ class Runtime(_Strict):
     affinity_checkpoint: str | None = None
     num_workers: int = Field(2, ge=0)
     use_kernels: bool = True
+    deterministic: bool = Field(
+        False,
+        description="Deterministic GPU runs: torch's deterministic algorithms (warning about "
+        "any operation that has none), CUBLAS_WORKSPACE_CONFIG=:4096:8 and no cuequivariance "
+        "kernels in either stage. Slower on GPUs; no effect on CPU results. Not in the cache "
+        "key (see README, Reproducibility).",
+    )
     msa_server_url: str = MSA_SERVER_URL
     msa_pairing_strategy: Literal["greedy", "complete"] = "greedy"
 

@@ -29,6 +29,7 @@ from omtx_hub.store import ResultStore
 from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 
 RELEASED_WEIGHTS = "boltz2-released"
+SEEDING_SCHEME = "per-target-v1"
 # Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
 # in seconds.
 LOOKUP_THREADS = 32
@@ -96,6 +97,9 @@ def prediction_spec(config: ScreenConfig) -> dict:
         "model": config.model.model_dump(mode="json"),
         "precision": config.runtime.precision,
         "weights": weights_in_use(config.runtime).identity,
+        # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
+        # process (no entry) differ from per-target ones and must not be reused for them.
+        "seeding": SEEDING_SCHEME,
     }
 
 

@@ -64,6 +64,8 @@ def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path)
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
         arguments += ["--precision", runtime.precision]
+    if runtime.deterministic:
+        arguments.append("--deterministic")
     arguments += [
         "predict",
         str(inputs),
