@@ -11,24 +11,31 @@ script (``boltz.main:cli``), with the same output and exit code. No Boltz source
 the launcher replaces a few names that ``boltz.main.predict`` looks up at call time:
 
 **Per-target seeding** (always). Boltz 2.2.1 seeds once per process (``seed_everything(seed)``
-in ``boltz/main.py``, ``predict``) and then draws every diffusion noise from the global torch
-RNG (``torch.randn`` in ``boltz/model/modules/diffusionv2.py``, ``sample``), target after target,
-so a target's result would depend on the targets predicted before it in the same process. When
-Boltz seeds the process (``--seed``), the launcher remembers that seed and
+in ``boltz/main.py``, ``predict``) and then draws from the global RNGs target after target, so a
+target's result would depend on the targets handled before it in the same process:
+every diffusion noise (``torch.randn`` in ``boltz/model/modules/diffusionv2.py``, ``sample``)
+and, while featurising, the random roto-translation of each reference conformer
+(``center_random_augmentation`` in ``process_atom_features``,
+``boltz/data/feature/featurizerv2.py``; it applies to residues with resolved coordinates, so to
+the predicted structure the affinity stage reads). The data loader featurises the next record
+while the current one is predicted, and in its worker processes when ``--num_workers`` > 0.
+When Boltz seeds the process (``--seed``), the launcher remembers that seed and, from (seed,
+record id),
 
-- reseeds torch, numpy and ``random`` from (seed, record id) at the start of every predict
-  batch, in the structure and in the affinity stage (both data loaders use ``batch_size=1``,
-  ``boltz/data/module/inferencev2.py``, so a batch is one record, whose id is derived from the
-  target key);
+- reseeds torch, numpy and ``random`` before each record is featurised
+  (``PredictionDataset.__getitem__``, ``boltz/data/module/inferencev2.py``; the data loader's
+  worker processes are forked and inherit the replaced method);
+- reseeds them again at the start of every predict batch, in the structure and in the affinity
+  stage (both data loaders use ``batch_size=1``, so a batch is one record, whose id is derived
+  from the target key);
 - embeds each ligand's reference conformer with an ETKDGv3 seed derived from (seed, molecule).
   Boltz's ``compute_3d_conformer`` (``boltz/data/parse/schema.py``) leaves ``randomSeed`` at -1,
   so the conformer would depend on what the preprocessing worker (a ``multiprocessing.Pool``
   of ``--preprocessing-threads`` in ``process_inputs``) embedded before. The pool's workers are
   forked (Linux default) and so inherit the replaced function.
 
-Featurisation needs nothing: it draws from ``np.random.default_rng(42)`` per item
-(``inferencev2.py``, ``PredictionDataset.__getitem__``). Without ``--seed`` Boltz does not seed
-and neither does the launcher.
+The featuriser's own choices draw from ``np.random.default_rng(42)`` per item (same method) and
+need nothing. Without ``--seed`` Boltz does not seed and neither does the launcher.
 
 **--precision** replaces the ``precision`` argument of the ``pytorch_lightning.Trainer`` that
 ``boltz.main.predict`` creates. Boltz 2.2.1 hard-codes it
@@ -126,10 +133,17 @@ def split_options(argv: Sequence[str]) -> tuple[LaunchOptions, list[str]]:
     return LaunchOptions(precision, deterministic), args
 
 
-def target_seed(base_seed: int, record_id: str) -> int:
-    """The seed of one record's prediction: a function of Boltz's --seed and the record id."""
-    digest = hashlib.sha256(f"{base_seed}:{record_id}".encode()).digest()
+def target_seed(base_seed: int, record_id: str, step: str) -> int:
+    """The seed of one step ('features' or 'predict') of one record: a function of Boltz's
+    --seed and the record id. The steps get different seeds so that their draws differ."""
+    digest = hashlib.sha256(f"{base_seed}:{record_id}:{step}".encode()).digest()
     return int.from_bytes(digest[:_TARGET_SEED_BYTES], "big")
+
+
+def _seed_all(seed: int) -> None:
+    from lightning_fabric.utilities.seed import seed_everything
+
+    seed_everything(seed, verbose=False)
 
 
 def conformer_seed(base_seed: int, molecule: Any) -> int:
@@ -199,6 +213,19 @@ class PerTargetSeeding(Callback):
 
         return compute_seeded
 
+    def seeded_features(self, get_item: Any) -> Any:
+        """Wrap Boltz's ``PredictionDataset.__getitem__`` so that each record is featurised
+        from its own seed."""
+
+        @functools.wraps(get_item)
+        def get_seeded_item(dataset: Any, index: int) -> dict:
+            if self.base_seed is not None:
+                record_id = dataset.manifest.records[index].id
+                _seed_all(target_seed(self.base_seed, record_id, "features"))
+            return get_item(dataset, index)
+
+        return get_seeded_item
+
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         if self.disable_kernels:
             pl_module.use_kernels = False
@@ -214,15 +241,14 @@ class PerTargetSeeding(Callback):
                 f"per-target seeding needs one record per predict batch, got {len(records)}; "
                 "this Boltz version batches differently from boltz 2.2.1"
             )
-        from lightning_fabric.utilities.seed import seed_everything
-
-        seed_everything(target_seed(self.base_seed, records[0].id), verbose=False)
+        _seed_all(target_seed(self.base_seed, records[0].id, "predict"))
 
 
 @contextlib.contextmanager
 def patched_boltz(options: LaunchOptions) -> Iterator[PerTargetSeeding]:
     """Within the block, ``boltz.main.predict`` seeds per target and creates its Trainers
     with ``options``; yields the seeding callback."""
+    import boltz.data.module.inferencev2
     import boltz.data.parse.schema
     import boltz.main
 
@@ -240,12 +266,14 @@ def patched_boltz(options: LaunchOptions) -> Iterator[PerTargetSeeding]:
         return original_trainer(*args, **kwargs)
 
     schema = boltz.data.parse.schema
+    dataset = boltz.data.module.inferencev2.PredictionDataset
     with (
         _replaced(boltz.main, "Trainer", trainer),
         _replaced(boltz.main, "seed_everything", seeding.remember_seed(boltz.main.seed_everything)),
         _replaced(
             schema, "compute_3d_conformer", seeding.seeded_conformers(schema.compute_3d_conformer)
         ),
+        _replaced(dataset, "__getitem__", seeding.seeded_features(dataset.__getitem__)),
     ):
         yield seeding
 

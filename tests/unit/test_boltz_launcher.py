@@ -58,12 +58,14 @@ def test_bad_launcher_options(argv, message) -> None:
         split_options(argv)
 
 
-def test_target_seed_depends_on_seed_and_record_only() -> None:
-    seed = target_seed(0, "tabc")
-    assert seed == target_seed(0, "tabc")
-    assert len({seed, target_seed(1, "tabc"), target_seed(0, "tabd")}) == 3
+def test_target_seed_depends_on_seed_record_and_step_only() -> None:
+    seed = target_seed(0, "tabc", "predict")
+    assert seed == target_seed(0, "tabc", "predict")
+    others = {target_seed(1, "tabc", "predict"), target_seed(0, "tabd", "predict"),
+              target_seed(0, "tabc", "features")}  # fmt: skip
+    assert len({seed, *others}) == 4
     # Lightning's (numpy's) seed range: an out-of-range seed would silently become 0.
-    assert all(0 <= target_seed(s, f"t{s}") < 2**32 for s in range(200))
+    assert all(0 <= target_seed(s, f"t{s}", "predict") < 2**32 for s in range(200))
 
 
 def test_conformer_seed_depends_on_seed_and_molecule_only() -> None:
@@ -95,6 +97,29 @@ def test_each_batch_is_reseeded_from_its_record() -> None:
     draws()  # whatever ran in between
     assert drawn_for("tabc") == first
     assert drawn_for("tabd") != first
+
+
+class Dataset:
+    """Stands for Boltz's PredictionDataset: featurising draws from the global RNGs."""
+
+    def __init__(self, record_ids: list[str]) -> None:
+        self.manifest = SimpleNamespace(records=[SimpleNamespace(id=i) for i in record_ids])
+
+    def __getitem__(self, index: int) -> tuple[float, float, float]:
+        return draws()
+
+
+def test_each_record_is_featurised_from_its_own_seed() -> None:
+    seeding = PerTargetSeeding()
+    get_item = seeding.seeded_features(Dataset.__getitem__)
+    dataset = Dataset(["tabc", "tabd"])
+    torch.manual_seed(3)
+    unseeded = get_item(dataset, 0)
+    assert get_item(dataset, 0) != unseeded  # Boltz did not seed: nor does the launcher
+    seeding.base_seed = 0
+    first = get_item(dataset, 0)
+    assert get_item(Dataset(["tabd", "tabc"]), 1) == first  # position does not matter
+    assert get_item(dataset, 1) != first
 
 
 def test_no_reseeding_when_boltz_did_not_seed() -> None:
@@ -151,6 +176,7 @@ def test_conformers_depend_on_the_molecule_not_on_what_was_embedded_before() -> 
 
 
 def test_boltz_names_are_restored() -> None:
+    import boltz.data.module.inferencev2
     import boltz.data.parse.schema
     import boltz.main
 
@@ -158,6 +184,7 @@ def test_boltz_names_are_restored() -> None:
         boltz.main.Trainer,
         boltz.main.seed_everything,
         boltz.data.parse.schema.compute_3d_conformer,
+        boltz.data.module.inferencev2.PredictionDataset.__getitem__,
     )
     with patched_boltz(LaunchOptions(precision=32)) as seeding:
         assert boltz.main.seed_everything(5) == 5
@@ -167,6 +194,7 @@ def test_boltz_names_are_restored() -> None:
         boltz.main.Trainer,
         boltz.main.seed_everything,
         boltz.data.parse.schema.compute_3d_conformer,
+        boltz.data.module.inferencev2.PredictionDataset.__getitem__,
     )
     assert after == originals
 

@@ -98,7 +98,8 @@ def test_one_shard_with_all_targets(tmp_path, boltz_test_cache, reference):
 
 
 def test_shard_resumed_after_kill(tmp_path, repo, boltz_test_cache, snakemake_env, reference):
-    raw = screen(tmp_path, len(LIGANDS), boltz_test_cache)
+    # With data-loader worker processes, which featurise in processes of their own.
+    raw = screen(tmp_path, len(LIGANDS), boltz_test_cache, num_workers=2)
     config = write_config_file(tmp_path, raw)
     store = LocalStore(raw["store"])
     records = Path(raw["store"]) / "targets"
