@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1
 
-.PHONY: setup demo test test-fast lint format browser
+.PHONY: setup demo test test-fast lint format browser schema
 
 # The dashboard tests drive Debian's Chromium (test tools cannot download their own).
 browser:
@@ -47,6 +47,10 @@ format: setup
 
 test: lint browser
 	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra
+
+# The config's JSON Schema and config/README.md's key tables, from omtx_hub/config.py.
+schema: $(STAMP)
+	$(PY) -m omtx_hub.schema
 
 # The edit-test loop: unit tests only (no Boltz, Snakemake runs, emulator or browser).
 test-fast: $(STAMP)

@@ -12,7 +12,6 @@ the time of the aggregation itself.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import open_store
+from omtx_hub.testing.synthetic import write_shard_manifest
 
 
 def plan_for(workdir: Path):
@@ -42,20 +42,28 @@ def write_manifests(workdir: Path) -> list[Path]:
     for (protein, shard), content in plan.shards.items():
         records = [
             {
-                "key": t["key"], "protein": protein, "ligands": t["ligands"], "smiles": t["smiles"],
-                "status": "completed", "error": None, "source": "computed", "weights": weights,
+                "key": t["key"],
+                "protein": protein,
+                "ligands": t["ligands"],
+                "smiles": t["smiles"],
+                "status": "completed",
+                "error": None,
+                "source": "computed",
+                "weights": weights,
                 **{field: randomness.uniform(-3, 1) for field in SCORE_FIELDS},
                 "structures": {a["ligand_id"]: f"x_{a['ligand_id']}.cif" for a in t["ligands"]},
             }
             for t in content.targets
-        ]  # fmt: skip
-        path = workdir / "shards" / f"{protein}-{shard}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps({
-            "screen": plan.screen, "protein": protein, "shard": shard, "targets": len(records),
-            "reused": 0, "computed": len(records), "failed": 0, "boltz_wall_s": 1.0,
-            "job_wall_s": 1.0, "records": records,
-        }))  # fmt: skip
+        ]
+        path = write_shard_manifest(
+            workdir / "shards" / f"{protein}-{shard}.json",
+            plan,
+            protein,
+            shard,
+            records,
+            boltz_wall_s=1.0,
+            job_wall_s=1.0,
+        )
         paths.append(path)
     return paths
 
@@ -66,8 +74,10 @@ def aggregate(workdir: Path) -> None:
     plan = plan_for(workdir)
     manifests = sorted((workdir / "shards").glob("*.json"))
     write_results(plan, manifests, workdir / "batch_results.csv", workdir / "summary.json")
-    print(f"aggregation of {plan.target_count} targets: {time.perf_counter() - started:.2f} s",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"aggregation of {plan.target_count} targets: {time.perf_counter() - started:.2f} s",
+        file=sys.stderr,
+    )
 
 
 def main() -> None:
@@ -79,10 +89,16 @@ def main() -> None:
         aggregate(arguments.aggregate_only)
         return
     workdir = Path(tempfile.mkdtemp(prefix="omtx-aggregate-"))
-    (workdir / "config.yaml").write_text(yaml.safe_dump({
-        "screen": {"name": "scale"}, "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR"}],
-        "ligands": str(ligand_sheet(arguments.ligands)), "store": str(workdir / "store"),
-    }))  # fmt: skip
+    (workdir / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "screen": {"name": "scale"},
+                "proteins": [{"name": "P1", "sequence": "MKTAYIAKQR"}],
+                "ligands": str(ligand_sheet(arguments.ligands)),
+                "store": str(workdir / "store"),
+            }
+        )
+    )
     manifests = write_manifests(workdir)
     wall, peak = measure([sys.executable, __file__, "--aggregate-only", str(workdir)])
     rows = len((workdir / "batch_results.csv").read_text().splitlines()) - 1

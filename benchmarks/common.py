@@ -24,12 +24,16 @@ def measure(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", _PEAK_WRAPPER, *command],
-        cwd=cwd, env=ENV, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}"
-                           f"{result.stderr[-3000:]}")  # fmt: skip
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
     peak_kib = int(result.stdout.strip().splitlines()[-1])
     return wall, peak_kib / 1024
 
@@ -50,7 +54,17 @@ def ligand_sheet(count: int) -> Path:
 
 def snakemake_command(workdir: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-        "--cores", "2", "--quiet", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        "--quiet",
+        *extra,
+    ]

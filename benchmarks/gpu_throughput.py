@@ -13,7 +13,7 @@ with a note when nvidia-smi is absent), the peak RSS, and the elapsed time after
 After each run every ligand's structure, confidence and affinity files are checked.
 
 Settings: a cache of random-weights models at the released model's hyper-parameters (about
-2 GB per checkpoint; built with `omtx_hub.testcache.build_test_cache(full_size=True)` under
+2 GB per checkpoint; built with `omtx_hub.testing.testcache.build_test_cache(full_size=True)` under
 `.cache/benchmarks/full-size-cache`, or `--cache`, and reused afterwards), so the compute per
 ligand is the real model's (trunk and diffusion sizes are the ones the CLI forces; the affinity
 head's size is a best guess). Protein: the ABL1 kinase domain (273 residues), msa empty.
@@ -67,7 +67,7 @@ from boltz_runs import (
 from common import CACHE, REPO
 
 from omtx_hub.config import Runtime
-from omtx_hub.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT, build_test_cache
+from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT, build_test_cache
 
 ABL1_KINASE_DOMAIN = (
     "VSPNYDKWEMERTDITMKHKLGGGQYGEVYEGVWKKYSLTVAVKTLKEDTMEVEEFLKEAAVMKEIKHPNLVQLLGVCTREPPFYII"
@@ -101,10 +101,17 @@ class GpuMemory:
 
     def _read(self) -> float:
         output = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
-             "-i", _nvidia_smi_index()],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "nvidia-smi",
+                "--query-gpu=memory.used",
+                "--format=csv,noheader,nounits",
+                "-i",
+                _nvidia_smi_index(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return float(output.split()[0])
 
     @contextlib.contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import sys
 
+# Fragment SMILES, tables of literals (fmt: skip keeps them a few to a line).
 ACIDS = [
     "c1ccccc1", "c1ccncc1", "c1cccnc1", "c1ccc2ccccc2c1", "c1ccoc1", "c1ccsc1", "c1cnccn1",
     "c1ccc2[nH]ccc2c1", "c1ccc2occc2c1", "c1ncncc1", "C1CCCCC1", "C1CCOCC1", "c1cn[nH]c1",

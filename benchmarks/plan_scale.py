@@ -40,21 +40,29 @@ rule predict:
 
 
 def ours(size: int, shard_size: int, workdir: Path) -> dict:
-    (workdir / "config.yaml").write_text(CONFIG.format(sheet=ligand_sheet(size),
-                                                       shard_size=shard_size))  # fmt: skip
+    (workdir / "config.yaml").write_text(
+        CONFIG.format(sheet=ligand_sheet(size), shard_size=shard_size)
+    )
     cold = measure(snakemake_command(workdir, "-n"))
     warm = measure(snakemake_command(workdir, "-n"))
-    remote = measure(snakemake_command(
-        workdir, "-n", "--mode", "remote", "--target-jobs",
-        "boltz_predict_shard:screen=scale,protein=P1,shard=00000",
-    ))  # fmt: skip
+    remote = measure(
+        snakemake_command(
+            workdir,
+            "-n",
+            "--mode",
+            "remote",
+            "--target-jobs",
+            "boltz_predict_shard:screen=scale,protein=P1,shard=00000",
+        )
+    )
     return {"cold": cold, "warm": warm, "remote": remote}
 
 
 def toy(size: int, workdir: Path) -> tuple[float, float]:
     (workdir / "Snakefile").write_text(TOY.format(sheet=ligand_sheet(size)))
-    return measure([sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "2"],
-                   cwd=workdir)  # fmt: skip
+    return measure(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "2"], cwd=workdir
+    )
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Dashboard scale: rendering a 100,000-target screen, and sorting/filtering it in Chromium.
 
-Writes a finished screen of N ligands in the workflow's real formats (omtx_report.synthetic:
+Writes a finished screen of N ligands in the workflow's real formats (omtx_hub.testing.synthetic:
 real plan, shard manifests, summary.json and batch_results.csv from omtx_hub.aggregate, one
 structure file per target, hard-linked), then
 1. runs `omtx-report <screen dir>` in a fresh process: wall time, peak memory, page size;
@@ -22,11 +22,9 @@ from pathlib import Path
 
 from common import REPO, ligand_sheet, measure
 
-from omtx_report.synthetic import make_plan, write_screen
+from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
+from omtx_hub.testing.synthetic import make_plan, write_screen
 
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]  # fmt: skip
 # Runs one interaction synchronously in the page and returns its milliseconds, layout included.
 TIMED = """([selector, action, value]) => {
   const element = document.querySelector(selector);
@@ -43,9 +41,12 @@ def browser_timings(page_path: Path, profile: Path) -> dict[str, float]:
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path="/usr/bin/chromium", headless=True, args=FLAGS,
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000},
-        )  # fmt: skip
+        )
         tab = context.new_page()
         started = time.perf_counter()
         tab.goto(page_path.as_uri())
@@ -80,14 +81,18 @@ def main() -> None:
     plan = make_plan(workdir, rows, screen="scale", shard_size=100, top_n=20)
     shutil.rmtree(workdir / "results", ignore_errors=True)  # --keep: the store's sheet cache stays
     screen_dir = write_screen(plan, workdir / "results", failed_every=97)
-    print(f"setup (plan + {len(rows):,} results written): "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)  # fmt: skip
+    print(
+        f"setup (plan + {len(rows):,} results written): {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
 
     command = [sys.executable, "-m", "omtx_report.cli", str(screen_dir)]
     wall, peak = measure(command, cwd=REPO)
     page = screen_dir / "report" / "index.html"
-    print(f"render {len(rows):,} targets: {wall:.1f} s wall (fresh process, imports included), "
-          f"peak RSS {peak:.0f} MiB, index.html {page.stat().st_size / 2**20:.1f} MiB")  # fmt: skip
+    print(
+        f"render {len(rows):,} targets: {wall:.1f} s wall (fresh process, imports included), "
+        f"peak RSS {peak:.0f} MiB, index.html {page.stat().st_size / 2**20:.1f} MiB"
+    )
     for name, value in browser_timings(page, workdir / "chromium-profile").items():
         print(f"chromium {name}: {value if isinstance(value, str) else f'{value:.3f}'}")
 

@@ -9,9 +9,9 @@ run each ligand's structure, confidence and affinity files are checked; any inco
 ligand aborts the benchmark.
 
 Settings: cache `.cache/boltz-test` (tiny random weights, built with
-`omtx_hub.testcache.build_test_cache` if missing), protein MKTAYIAKQR (10 residues, msa empty;
-`--sequence`), N distinct ligands with affinity on: fragments (`--ligand-set fragments`, the
-default: 5-10 heavy atoms, `boltz_runs.FRAGMENTS`) or approved drugs (`--ligand-set drugs`: 9-37
+`omtx_hub.testing.testcache.build_test_cache` if missing), protein MKTAYIAKQR (10 residues, msa
+empty; `--sequence`), N distinct ligands with affinity on: fragments (`--ligand-set fragments`,
+the default: 5-10 heavy atoms, `boltz_runs.FRAGMENTS`) or approved drugs (`--ligand-set drugs`: 9-37
 heavy atoms, `boltz_runs.DRUGS`), recycling_steps 0, sampling_steps 2, diffusion_samples 1,
 sampling_steps_affinity 2, diffusion_samples_affinity 1, seed 0, precision 32, accelerator cpu,
 num_workers 0 (`--num-workers`), no kernels,
@@ -55,7 +55,7 @@ from boltz_runs import (
 from common import REPO
 
 from omtx_hub.config import Runtime
-from omtx_hub.testcache import build_test_cache
+from omtx_hub.testing.testcache import build_test_cache
 
 PEPTIDE = "MKTAYIAKQR"
 TEST_CACHE = REPO / ".cache" / "boltz-test"

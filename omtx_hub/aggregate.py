@@ -1,9 +1,6 @@
 """Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand) and
-`summary.json` (counts, score statistics, top hits, parameters, versions, weights).
-
-Ranking, within each protein: completed targets by binder probability (highest first), ties
-by predicted affinity (lowest log10 IC50 first); without affinity, by confidence score.
-Failed targets come last, with their error.
+`summary.json` (counts, score statistics, top hits, parameters, versions, weights), ranked
+as `omtx_hub.ranking` says.
 """
 
 from __future__ import annotations
@@ -20,12 +17,9 @@ import pandas as pd
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
 from omtx_hub.plan import Plan
+from omtx_hub.ranking import rank_within_proteins
+from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 
-LEADING_COLUMNS = [
-    "rank", "protein", "index", "ligand_name", "ligand_id", "smiles", "canonical_smiles",
-    "status", "error", *SCORE_FIELDS, "source", "runtime_s", "structure", "key",
-    "released_weights",
-]  # fmt: skip
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
 
@@ -39,36 +33,36 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def read_manifests(paths: list[str | Path]) -> tuple[list[dict], list[dict]]:
-    """(records, shard summaries without their records) from shard manifest files."""
-    records: list[dict] = []
-    shards: list[dict] = []
+def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[ShardTotals]]:
+    """(records, shard totals) from shard manifest files."""
+    records: list[ManifestEntry] = []
+    shards: list[ShardTotals] = []
     for path in paths:
-        manifest = json.loads(Path(path).read_text())
-        records.extend(manifest.pop("records"))
-        shards.append(manifest)
+        manifest = read_manifest(path)
+        records.extend(manifest.records)
+        shards.append(manifest.totals())
     return records, shards
 
 
-def results_table(plan: Plan, records: list[dict]) -> pd.DataFrame:
+def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
     rows = []
     for record in records:
-        scores = {field: record.get(field) for field in SCORE_FIELDS}
-        for ligand in record["ligands"]:
+        scores = {field: getattr(record, field) for field in SCORE_FIELDS}
+        for ligand in record.ligands:
             rows.append(
                 {
-                    "protein": record["protein"],
-                    "index": ligand["index"],
-                    "ligand_id": ligand["ligand_id"],
-                    "status": record["status"],
-                    "error": record.get("error"),
+                    "protein": record.protein,
+                    "index": ligand.index,
+                    "ligand_id": ligand.ligand_id,
+                    "status": record.status,
+                    "error": record.error,
                     **scores,
-                    "source": record["source"],
+                    "source": record.source,
                     # GPU wall seconds this screen spent on the compound (its share of the shard).
-                    "runtime_s": record.get("runtime_s"),
-                    "structure": (record.get("structures") or {}).get(ligand["ligand_id"]),
-                    "key": record["key"],
-                    "released_weights": record["weights"]["released"],
+                    "runtime_s": record.runtime_s,
+                    "structure": record.structures.get(ligand.ligand_id),
+                    "key": record.key,
+                    "released_weights": record.weights.released,
                 }
             )
     table = pd.DataFrame(rows)
@@ -77,31 +71,15 @@ def results_table(plan: Plan, records: list[dict]) -> pd.DataFrame:
     )
     # A sheet's own column that shares a name with a result column is kept with a prefix.
     collisions = {
-        c: f"sheet_{c}" for c in sheet.columns if c in LEADING_COLUMNS and c not in _FROM_SHEET
+        c: f"sheet_{c}" for c in sheet.columns if c in RESULT_COLUMNS and c not in _FROM_SHEET
     }
     table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
-    return _rank(table, affinity=plan.config.model.affinity)
+    table = rank_within_proteins(table, affinity=plan.config.model.affinity)
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS]
+    return table[RESULT_COLUMNS + extra].reset_index(drop=True)
 
 
 _FROM_SHEET = {"index", "ligand_name", "smiles", "canonical_smiles"}
-
-
-def _rank(table: pd.DataFrame, *, affinity: bool) -> pd.DataFrame:
-    completed = table["status"] == "completed"
-    if affinity:
-        order = ["affinity_probability_binary", "affinity_pred_value"]
-        ascending = [False, True]
-    else:
-        order, ascending = ["confidence_score"], [False]
-    table = table.assign(_failed=~completed).sort_values(
-        ["protein", "_failed", *order, "index"],
-        ascending=[True, True, *ascending, True],
-        na_position="last",
-        kind="stable",
-    )
-    table.insert(0, "rank", table.groupby("protein").cumcount() + 1)
-    extra = [c for c in table.columns if c not in LEADING_COLUMNS and c != "_failed"]
-    return table[LEADING_COLUMNS + extra].reset_index(drop=True)
 
 
 def _statistics(values: pd.Series) -> dict:
@@ -124,7 +102,7 @@ def _top(table: pd.DataFrame, column: str, *, ascending: bool, n: int) -> list[d
     return json.loads(best[fields].to_json(orient="records"))
 
 
-def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
+def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
     config = plan.config
     counts = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
@@ -133,11 +111,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
         "screen": plan.screen,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
-        "weights": {
-            "identity": weights.identity,
-            "released": weights.released,
-            "note": weights.note,
-        },  # fmt: skip
+        "weights": weights.to_json(),
         "proteins": [
             {"name": p.name, "length": len(p.sequence), "msa": p.msa} for p in config.proteins
         ],
@@ -148,8 +122,8 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
             "rows": len(table),
             "completed": int(counts.get("completed", 0)),
             "failed": int(counts.get("failed", 0)),
-            "computed": sum(s["computed"] for s in shards),
-            "reused_from_store": sum(s["reused"] for s in shards),
+            "computed": sum(s.computed for s in shards),
+            "reused_from_store": sum(s.reused for s in shards),
             "shards": len(shards),
         },
         "statistics": {field: _statistics(table[field]) for field in SCORE_FIELDS},
@@ -159,11 +133,11 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[dict]) -> dict:
         "top_by_affinity": _top(table, "affinity_pred_value", ascending=True, n=top_n),
         "top_by_confidence": _top(table, "confidence_score", ascending=False, n=top_n),
         "timing": {
-            "boltz_wall_s": round(sum(s["boltz_wall_s"] for s in shards), 3),
-            "job_wall_s": round(sum(s["job_wall_s"] for s in shards), 3),
+            "boltz_wall_s": round(sum(s.boltz_wall_s for s in shards), 3),
+            "job_wall_s": round(sum(s.job_wall_s for s in shards), 3),
         },
         # GPU seconds per computed target and per screen, and their cost at cost.gpu_hourly_usd.
-        "gpu": spent(shards, config.cost),
+        "gpu": spent([shard.to_json() for shard in shards], config.cost),
         "units": {
             "affinity_pred_value": "log10(IC50 / uM), Boltz-2",
             "ic50_um": "10 ** affinity_pred_value, micromolar",

@@ -10,14 +10,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import yaml
-
-from omtx_hub.testcache import build_test_cache
+from omtx_hub.config import WORKFLOW_CONFIG
 
 TEST_CACHE = Path(".cache/boltz-test")
 TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
-# The Snakefile's own `configfile:`; --configfile files are merged over it, as in Snakemake.
-WORKFLOW_CONFIG = "config/config.yaml"
 
 
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
@@ -50,6 +46,8 @@ def demo(arguments: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if weights == "test":
+        from omtx_hub.testing.testcache import build_test_cache
+
         build_test_cache(TEST_CACHE)
         command += ["--configfile", TEST_WEIGHTS_CONFIG]
     command += arguments.snakemake_args
@@ -59,22 +57,25 @@ def demo(arguments: argparse.Namespace) -> int:
     return subprocess.call(command, env=env)
 
 
-def estimate_cost(arguments: argparse.Namespace) -> int:
-    """Print what the pending work of a screen costs; exit 1 if it is over cost.budget_usd."""
-    from snakemake.utils import update_config
-
-    from omtx_hub.config import ConfigError, load_config
-    from omtx_hub.cost import check_budget, estimate
+def _screen_plan(configfiles: list[str]):
+    """(plan, store) of the screen the config files describe, merged as snakemake does."""
+    from omtx_hub.config import load_config, merged_config_files
     from omtx_hub.plan import build_plan
     from omtx_hub.store import open_store
 
-    raw: dict = {}
-    for path in [WORKFLOW_CONFIG, *arguments.configfile]:
-        update_config(raw, yaml.safe_load(Path(path).read_text()) or {})
+    config = load_config(merged_config_files(configfiles))
+    store = open_store(config.store)
+    return build_plan(config, store), store
+
+
+def estimate_cost(arguments: argparse.Namespace) -> int:
+    """Print what the pending work of a screen costs; exit 1 if it is over cost.budget_usd."""
+    from omtx_hub.config import ConfigError
+    from omtx_hub.cost import check_budget, estimate
+
     try:
-        config = load_config(raw)
-        store = open_store(config.store)
-        plan = build_plan(config, store)
+        plan, store = _screen_plan(arguments.configfile)
+        config = plan.config
         pending = estimate(plan, plan.stored_keys(store))
         print(pending.describe(config.cost))
         check_budget(pending, config.cost)
@@ -84,7 +85,24 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def show_status(arguments: argparse.Namespace) -> int:
+    """Print done / failed / pending per shard (and target), rate, ETA and cost so far."""
+    from omtx_hub.config import ConfigError
+    from omtx_hub.status import screen_status, status_text
+
+    try:
+        plan, store = _screen_plan(arguments.configfile)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    status = screen_status(plan, store, arguments.outputs, window_s=arguments.window_min * 60)
+    print(status_text(status, plan, all_shards=arguments.all_shards, targets=arguments.targets))
+    return 0
+
+
 def make_test_cache(arguments: argparse.Namespace) -> int:
+    from omtx_hub.testing.testcache import build_test_cache
+
     path = build_test_cache(arguments.directory, full_size=arguments.full_size)
     print(f"test cache with random weights ready in {path}")
     return 0
@@ -121,6 +139,30 @@ def main(argv: list[str] | None = None) -> int:
         help=f"screen config(s), merged over {WORKFLOW_CONFIG} as snakemake does",
     )
     estimate_parser.set_defaults(run=estimate_cost)
+
+    status_parser = commands.add_parser(
+        "status",
+        help="where a running (or finished) screen stands: done / failed / pending targets "
+        "per shard, rate, ETA, cost so far; reads the result store, safe during a run",
+    )
+    status_parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help=f"screen config(s), merged over {WORKFLOW_CONFIG} as snakemake does",
+    )
+    status_parser.add_argument(
+        "--outputs",
+        default=".",
+        help="where the run's outputs (results/<screen>/shards/) are: '.' for a local run, "
+        "the profile's default-storage-prefix (gs://BUCKET/omtx-hub) for Google Batch",
+    )
+    status_parser.add_argument(
+        "--window-min", type=float, default=15, help="the rate is measured over this window"
+    )
+    status_parser.add_argument("--all-shards", action="store_true", help="list finished shards too")
+    status_parser.add_argument("--targets", action="store_true", help="list every target")
+    status_parser.set_defaults(run=show_status)
 
     cache_parser = commands.add_parser(
         "make-test-cache", help="generate a Boltz cache with random weights (offline testing)"

@@ -6,6 +6,8 @@ starts instead of failing on the VMs (or costing money there).
 - `check_batch_jobs`: when a Google Batch run starts (Snakemake's `onstart`), on the
   settings and the resources of the jobs about to be submitted, as
   snakemake-executor-plugin-googlebatch 0.5.1 reads them.
+- `check_bucket_access`: at the same moment, that the buckets answer with every permission
+  the jobs' storage calls need (snakemake-storage-plugin-gcs 1.1.4 and the result store).
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ GPU_MACHINE_SERIES = {
 PLUGIN_DEFAULT_GPU = "nvidia-tesla-t4"
 # The image's boot disk needs room for the ~15 GB image, unpacked.
 MIN_BOOT_DISK_GB = 50
+
+# The Cloud Storage calls of a run, and the role that grants each permission on the bucket
+# (https://cloud.google.com/storage/docs/access-control/iam-roles). The GCS storage plugin
+# calls `bucket.exists()` before listing, checking and storing outputs
+# (snakemake_storage_plugin_gcs/__init__.py: inventory, exists, ensure_bucket_exists), which
+# is storage.buckets.get: roles/storage.objectAdmin does not grant it.
+BUCKET_PERMISSIONS = {
+    "storage.buckets.get": "roles/storage.legacyBucketReader",
+    "storage.objects.list": "roles/storage.objectAdmin",
+    "storage.objects.get": "roles/storage.objectAdmin",
+    "storage.objects.create": "roles/storage.objectAdmin",
+    # Replacing an object (a rerun's outputs, the store's records) is a delete and a create.
+    "storage.objects.delete": "roles/storage.objectAdmin",
+}
 
 
 class CloudSetupError(ConfigError):
@@ -95,10 +111,9 @@ def check_remote_storage(
             "store: gs://BUCKET/omtx-hub/store (a local store would stay on each VM)"
         ) from None
     # Snakemake ships the workflow to the VMs as an archive of the git-tracked files; every
-    # file the workflow reads while planning must be in it.
-    local_inputs = [config.ligands] + [
-        p.msa for p in config.proteins if p.msa not in ("empty", "server")
-    ]
+    # file the jobs read must be in it. (The ligand sheet is not: the jobs read the validated
+    # sheet from the result store.)
+    local_inputs = [p.msa for p in config.proteins if p.msa not in ("empty", "server")]
     missing = untracked(local_inputs, workdir)
     if missing:
         raise CloudSetupError(
@@ -106,6 +121,30 @@ def check_remote_storage(
             "git-tracked files (plus the config files), so they could not read it. Run "
             f"`git add {' '.join(missing)}` (a commit is not needed) and start again"
         )
+
+
+# Snakemake leaves larger files out of the sources it ships (snakemake/workflow.py,
+# `write_source_archive`, 9.27.1).
+MAX_SHIPPED_FILE_BYTES = 10_000_000
+
+
+def check_config_files_shipped(configfiles: Iterable[str | Path], workdir: Path) -> None:
+    """Remote jobs read the same config files, from the shipped sources: Snakemake ships
+    only files below the directory it runs in and under 10 MB, and passes the others'
+    paths anyway, so every job would fail on a missing config file."""
+    for configfile in configfiles:
+        path = Path(configfile).resolve()
+        if not path.is_relative_to(workdir.resolve()):
+            raise CloudSetupError(
+                f"config file '{configfile}' is outside {workdir}, the directory snakemake "
+                "runs in; Snakemake does not ship it to the remote jobs. Copy it below that "
+                f"directory (e.g. cp {configfile} config/) and pass that copy to --configfile"
+            )
+        if path.stat().st_size > MAX_SHIPPED_FILE_BYTES:
+            raise CloudSetupError(
+                f"config file '{configfile}' is over 10 MB; Snakemake does not ship it to "
+                "the remote jobs. Keep large data in files the config names"
+            )
 
 
 def _gpu_type(value) -> str | None:
@@ -151,6 +190,18 @@ def check_batch_jobs(settings, jobs: Iterable[tuple[str, Mapping]]) -> None:
                 f"{rule}: no container image ('{container}'); set --googlebatch-container to "
                 "the image built by cloudbuild.yaml"
             )
+        # The plugin (executor.py get_allocation_policy/get_boot_disk) replaces the boot
+        # disk it built from the image family with one holding only the boot disk settings
+        # given, so a size or type without an image boots Batch's default image while the
+        # job still takes the Container-Optimized OS path.
+        boot_image = param("boot_disk_image") or ""
+        if "batch-cos" in family and "batch-cos" not in boot_image:
+            problems.append(
+                f"{rule}: boot disk image '{boot_image}' is not the Container-Optimized OS "
+                "image; with a boot disk size or type the plugin boots only "
+                "googlebatch-boot-disk-image, so set it to projects/batch-custom-image/global/"
+                f"images/family/{family} (profiles/googlebatch)"
+            )
         boot_disk = param("boot_disk_gb")
         if boot_disk is None or int(boot_disk) < MIN_BOOT_DISK_GB:
             problems.append(
@@ -172,4 +223,44 @@ def check_batch_jobs(settings, jobs: Iterable[tuple[str, Mapping]]) -> None:
         raise CloudSetupError(
             "Google Batch setup problems (nothing was submitted):\n  - "
             + "\n  - ".join(sorted(set(problems)))
+        )
+
+
+def check_bucket_access(urls: Iterable[str], client=None, user_project: str | None = None):
+    """Every bucket of `urls` exists and grants the caller BUCKET_PERMISSIONS (one
+    testIamPermissions request per bucket, billed to `user_project` as the GCS plugin's calls
+    are). `client`: a google.cloud.storage.Client (default: Application Default Credentials).
+    """
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    client = client or storage.Client(project=user_project)
+    problems = []
+    for bucket_name in sorted({bucket_of(url, "bucket") for url in urls}):
+        bucket = client.bucket(bucket_name, user_project=user_project)
+        try:
+            granted = set(bucket.test_iam_permissions(list(BUCKET_PERMISSIONS)))
+        except exceptions.NotFound:
+            problems.append(
+                f"bucket gs://{bucket_name} does not exist; create it "
+                "(docs/google-batch.md, step 1b)"
+            )
+            continue
+        except exceptions.Forbidden as error:
+            problems.append(
+                f"gs://{bucket_name}: {error.message}. Calls are billed to project "
+                f"'{user_project}' (SNAKEMAKE_STORAGE_GCS_PROJECT), which needs "
+                "serviceusage.services.use: grant roles/serviceusage.serviceUsageConsumer"
+            )
+            continue
+        for permission, role in BUCKET_PERMISSIONS.items():
+            if permission not in granted:
+                problems.append(
+                    f"gs://{bucket_name}: missing permission {permission}; grant {role} on "
+                    "the bucket to you and to the jobs' service account"
+                )
+    if problems:
+        raise CloudSetupError(
+            "Cloud Storage access problems (nothing was submitted; docs/google-batch.md, "
+            "step 1b):\n  - " + "\n  - ".join(problems)
         )

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,8 @@ SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 
 MSA_SERVER_URL = "https://api.colabfold.com"
+# The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
+WORKFLOW_CONFIG = Path("config/config.yaml")
 
 
 class ConfigError(ValueError):
@@ -39,17 +42,25 @@ class _Strict(BaseModel):
 
 
 class Screen(_Strict):
-    name: SafeName = Field(description="Screen name; used in result paths and file names.")
-    description: str = ""
+    name: SafeName = Field(
+        description="1-64 letters, digits, `_`, `-`. Results go to `results/<name>/`; "
+        "structure files are named `<name>_<protein>_<index>_<ligand>.cif`."
+    )
+    description: str = Field("", description="Free text, shown in the summary.")
 
 
 class Protein(_Strict):
-    name: SafeName
-    sequence: str
+    name: SafeName = Field(description="Same rules as `screen.name`; unique.")
+    sequence: str = Field(
+        description="One-letter amino-acid codes; whitespace and line breaks are removed, "
+        "lower case is accepted. Anything else is rejected with its position."
+    )
     msa: str = Field(
         default="empty",
-        description="'empty' (single-sequence mode), 'server' (ColabFold MSA server, computed "
-        "once per protein) or a path to an .a3m/.csv MSA file.",
+        description="`empty`: single-sequence mode (fast, less accurate). `server`: the "
+        "ColabFold MMseqs2 server (`runtime.msa_server_url`) is asked **once per protein** and "
+        "the MSA is reused by every ligand. A path to an `.a3m` or Boltz `.csv` MSA file: used "
+        "as is (its content is part of the cache key).",
     )
 
     @field_validator("sequence")
@@ -83,17 +94,32 @@ class Protein(_Strict):
 class Model(_Strict):
     """Boltz-2 prediction parameters. All of them are part of each result's cache key."""
 
-    recycling_steps: int = Field(3, ge=0, le=20)
-    sampling_steps: int = Field(200, ge=1, le=1000)
-    diffusion_samples: int = Field(1, ge=1, le=50)
-    step_scale: float | None = Field(None, gt=0)
-    max_parallel_samples: int = Field(5, ge=1)
-    affinity: bool = True
-    sampling_steps_affinity: int = Field(200, ge=1, le=1000)
-    diffusion_samples_affinity: int = Field(5, ge=1, le=50)
-    affinity_mw_correction: bool = False
-    use_potentials: bool = False
-    seed: int | None = 0
+    recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
+    sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
+    diffusion_samples: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description="`--diffusion_samples` (the best-ranked sample is reported)",
+    )
+    step_scale: float | None = Field(
+        None, gt=0, description="`--step_scale`; null: Boltz's default (1.5)"
+    )
+    max_parallel_samples: int = Field(5, ge=1, description="`--max_parallel_samples`")
+    affinity: bool = Field(True, description="Adds the affinity property for the ligand.")
+    sampling_steps_affinity: int = Field(
+        200, ge=1, le=1000, description="`--sampling_steps_affinity`"
+    )
+    diffusion_samples_affinity: int = Field(
+        5, ge=1, le=50, description="`--diffusion_samples_affinity`"
+    )
+    affinity_mw_correction: bool = Field(False, description="`--affinity_mw_correction`")
+    use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
+    seed: int | None = Field(
+        0,
+        description="`--seed`; each target is seeded from it and its own key, so its result "
+        "does not depend on its shard (README, Reproducibility). null: unseeded.",
+    )
 
 
 class Runtime(_Strict):
@@ -101,23 +127,31 @@ class Runtime(_Strict):
     beyond a GPU's run-to-run floating-point noise, so only those enter the cache key."""
 
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
-        "auto", description="'auto' uses a GPU when torch sees one, else the CPU."
+        "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
     )
-    devices: int = Field(1, ge=1)
+    devices: int = Field(1, ge=1, description="GPUs per shard job.")
     precision: Literal["default", "32"] = Field(
         "default",
-        description="'default' is Boltz's bf16-mixed; '32' runs fp32, several times faster on "
-        "CPUs without bf16 units.",
+        description='`default` is Boltz\'s bf16-mixed. `"32"` runs fp32: use it on CPUs, '
+        "where bf16 autocast is slow. Part of the cache key.",
     )
     cache: str = Field(
         "~/.boltz",
-        description="Boltz cache directory (weights + molecule files). Boltz downloads the "
-        "released weights here on first use.",
+        description="Boltz's cache (weights, molecule files); Boltz downloads the released "
+        "weights here on first use.",
     )
-    checkpoint: str | None = None
-    affinity_checkpoint: str | None = None
-    num_workers: int = Field(2, ge=0)
-    use_kernels: bool = True
+    checkpoint: str | None = Field(
+        None,
+        description="A custom structure checkpoint. Results are then flagged "
+        "`released_weights: false`.",
+    )
+    affinity_checkpoint: str | None = Field(
+        None,
+        description="A custom affinity checkpoint. Results are then flagged "
+        "`released_weights: false`.",
+    )
+    num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
+    use_kernels: bool = Field(True, description="false adds `--no_kernels`.")
     deterministic: bool = Field(
         False,
         description="Deterministic GPU runs: torch's deterministic algorithms (warning about "
@@ -125,8 +159,10 @@ class Runtime(_Strict):
         "kernels in either stage. Slower on GPUs; no effect on CPU results. Not in the cache "
         "key (see README, Reproducibility).",
     )
-    msa_server_url: str = MSA_SERVER_URL
-    msa_pairing_strategy: Literal["greedy", "complete"] = "greedy"
+    msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
+    msa_pairing_strategy: Literal["greedy", "complete"] = Field(
+        "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
+    )
 
     @field_validator("checkpoint", "affinity_checkpoint")
     @classmethod
@@ -141,12 +177,15 @@ class Sharding(_Strict):
         100,
         ge=1,
         le=100_000,
-        description="Ligands per GPU job (one `boltz predict` process, model loaded once).",
+        description="Targets per GPU job (one `boltz predict` process, model loaded once). "
+        'See "Choosing the shard size" in the README.',
     )
 
 
 class Report(_Strict):
-    top_n: int = Field(20, ge=1, le=10_000)
+    top_n: int = Field(
+        20, ge=1, le=10_000, description="Length of the top-hit lists in `summary.json`."
+    )
 
 
 class Cost(_Strict):
@@ -155,42 +194,59 @@ class Cost(_Strict):
     Boltz-2 with affinity on an L4; docs/google-batch.md gives their sources."""
 
     gpu_hourly_usd: float = Field(
-        0.33, gt=0, description="Price of one GPU VM (machine + GPU) per hour, in USD."
+        0.33,
+        gt=0,
+        description="Price of one GPU VM per hour, in USD (Spot `g2-standard-8` with one L4).",
     )
     seconds_per_target: float = Field(
-        30.0, gt=0, description="GPU seconds per predicted target (summary.json measures it)."
+        30.0,
+        gt=0,
+        description="GPU seconds per predicted target; after a screen, use `summary.json` → "
+        "`gpu.seconds_per_computed_target`.",
     )
     startup_s_per_shard: float = Field(
-        300.0,
+        600.0,
         ge=0,
-        description="Billed seconds per shard job outside Boltz's predictions: VM boot, GPU "
-        "driver, image pull, model load.",
+        description="Billed seconds per shard job besides predictions (VM boot, GPU driver, "
+        "image pull, model load; derived in docs/google-batch.md, measured by "
+        "`scripts/gcp_smoke_test.sh`).",
     )
     budget_usd: float | None = Field(
-        None, gt=0, description="Refuse to start a run whose estimate exceeds this; null: none."
+        None,
+        gt=0,
+        description="Refuse to start a run whose worst case for the pending work (targets not "
+        "yet in the store, every retry of every shard used) exceeds this. null: no limit.",
     )
     allow_over_budget: bool = Field(
-        False, description="Start anyway when the estimate exceeds budget_usd."
+        False,
+        description="Start anyway (`--config cost='{allow_over_budget: true}'`).",
     )
 
 
 class ScreenConfig(_Strict):
-    screen: Screen
-    proteins: list[Protein] = Field(min_length=1)
+    """A virtual screen: proteins x a sheet of ligands, predicted by Boltz-2."""
+
+    screen: Screen = Field(description="What the screen is called.")
+    proteins: list[Protein] = Field(
+        min_length=1, description="Each protein is screened against every ligand."
+    )
     ligands: str = Field(description="Path to the ligand sheet (CSV or TSV).")
-    model: Model = Model()
-    runtime: Runtime = Runtime()
-    sharding: Sharding = Sharding()
+    model: Model = Field(Model(), description="Boltz-2 parameters.")
+    runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")
+    sharding: Sharding = Field(Sharding(), description="How targets are grouped into GPU jobs.")
     store: str = Field(
         "results/store",
         description="Content-addressed result store: a local directory or gs://bucket/prefix.",
     )
-    report: Report = Report()
-    cost: Cost = Cost()
+    report: Report = Field(Report(), description="The dashboard and summary.json.")
+    cost: Cost = Field(Cost(), description="GPU price, estimate and budget.")
 
     @field_validator("ligands")
     @classmethod
-    def _sheet_exists(cls, path: str) -> str:
+    def _sheet_exists(cls, path: str, info: ValidationInfo) -> str:
+        # Remote jobs read the validated sheet from the result store instead of the file.
+        if not (info.context or {}).get("sheet_file_needed", True):
+            return path
         if not Path(path).is_file():
             raise ValueError(
                 f"ligand sheet '{path}' does not exist (paths are relative to the directory "
@@ -243,10 +299,28 @@ def _describe(error: dict) -> str:
     return f"config key '{key}': {message}"
 
 
-def load_config(raw: dict) -> ScreenConfig:
-    """Validate a config mapping as Snakemake loads it; raise ConfigError listing all problems."""
+def merged_config_files(paths: list[str | Path]) -> dict:
+    """The config mapping Snakemake builds for `--configfile paths...`: the workflow's
+    config/config.yaml (when the working directory has one), then each file merged over it
+    in order with Snakemake's own rule (snakemake.utils.update_config: mappings merge key by
+    key, anything else is replaced)."""
+    import yaml
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    base = [WORKFLOW_CONFIG] if WORKFLOW_CONFIG.is_file() else []
+    for path in [*base, *paths]:
+        update_config(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
+
+
+def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
+    """Validate a config mapping as Snakemake loads it; raise ConfigError listing all problems.
+
+    `sheet_file_needed=False`: the caller does not read the ligand sheet file (a remote job
+    reads the validated sheet from the result store), so it need not exist here."""
     try:
-        return ScreenConfig.model_validate(raw)
+        return ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
     except ValidationError as error:
         problems = [_describe(e) for e in error.errors()]
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None

@@ -2,8 +2,10 @@
 
 Before: the pending work is every target the result store does not have yet; each costs
 `cost.seconds_per_target` GPU seconds, and every shard that has one costs a VM start-up
-(`cost.startup_s_per_shard`: boot, GPU driver, image pull, model load). After: the shard
-manifests record how long each job and its `boltz predict` ran.
+(`cost.startup_s_per_shard`: boot, GPU driver, image pull, model load). In the worst case
+every attempt Snakemake may make of a shard (a preempted VM or a failure, then its retries)
+runs to the end and is billed in full: the budget is checked against that. After: the shard
+manifests record how long each job and its `boltz predict` ran, and which attempt it was.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ class Estimate:
     pending_shards: int
     gpu_seconds: float
     cost_usd: float
+    # Attempts Snakemake may make of each shard job (1 + its retries).
+    attempts: int = 1
+
+    @property
+    def worst_case_cost_usd(self) -> float:
+        """Every attempt of every pending shard runs to the end and is billed (what a
+        preempted attempt costs before it is stopped is at most that)."""
+        return self.cost_usd * self.attempts
 
     def describe(self, cost: Cost) -> str:
         lines = [
@@ -39,13 +49,19 @@ class Estimate:
             f"{cost.startup_s_per_shard:g} s start-up",
             f"estimated cost ${self.cost_usd:.2f} at ${cost.gpu_hourly_usd:g}/h",
         ]
+        if self.attempts > 1:
+            lines.append(
+                f"worst case ${self.worst_case_cost_usd:.2f}: every shard run {self.attempts} "
+                "times (first attempt and retries, each preempted or failed at its end)"
+            )
         if cost.budget_usd is not None:
             lines.append(f"budget ${cost.budget_usd:.2f} (cost.budget_usd)")
         return "\n".join(lines)
 
 
-def estimate(plan: Plan, stored_keys: frozenset[str]) -> Estimate:
-    """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys)."""
+def estimate(plan: Plan, stored_keys: frozenset[str], attempts: int = 1) -> Estimate:
+    """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys);
+    `attempts`: how often a shard job may run (1 + Snakemake's retries of it)."""
     cost = plan.config.cost
     pending_per_shard = [
         sum(target["key"] not in stored_keys for target in shard.targets)
@@ -62,19 +78,24 @@ def estimate(plan: Plan, stored_keys: frozenset[str]) -> Estimate:
         pending_shards=pending_shards,
         gpu_seconds=gpu_seconds,
         cost_usd=usd(gpu_seconds, cost.gpu_hourly_usd),
+        attempts=attempts,
     )
 
 
 def check_budget(estimate: Estimate, cost: Cost) -> None:
-    """Raise BudgetExceeded when the estimate is above the budget and no override is set."""
-    if cost.budget_usd is None or estimate.cost_usd <= cost.budget_usd:
+    """Raise BudgetExceeded when the worst case (every retry used) is above the budget and
+    no override is set."""
+    worst_case = estimate.worst_case_cost_usd
+    if cost.budget_usd is None or worst_case <= cost.budget_usd:
         return
     if cost.allow_over_budget:
         return
+    what = "estimated cost" if estimate.attempts == 1 else "worst-case cost"
     raise BudgetExceeded(
-        f"estimated cost ${estimate.cost_usd:.2f} exceeds cost.budget_usd "
+        f"{what} ${worst_case:.2f} exceeds cost.budget_usd "
         f"${cost.budget_usd:.2f}; nothing was started.\n{estimate.describe(cost)}\n"
-        "Raise cost.budget_usd, shrink the screen, or accept the estimate with "
+        "Raise cost.budget_usd, shrink the screen, lower the retries (preemptible-retries "
+        "in the profile), or accept the estimate with "
         "--config cost='{allow_over_budget: true}'"
     )
 
@@ -86,17 +107,24 @@ def spent(shards: list[dict], cost: Cost) -> dict:
     computed = sum(shard["computed"] for shard in shards)
     # A shard that predicted nothing started no Boltz model (all from the store).
     started = sum(shard["computed"] > 0 or shard["failed"] > 0 for shard in shards)
-    startup_seconds = started * cost.startup_s_per_shard
+    # Attempts before the one that wrote a manifest were preempted or failed (manifests
+    # written before the field existed count as first attempts). Each started a VM; what it
+    # predicted before it stopped is in the store, and was reused by the attempt after it.
+    earlier_attempts = sum(shard.get("attempt", 1) - 1 for shard in shards)
+    startup_seconds = (started + earlier_attempts) * cost.startup_s_per_shard
     return {
         "rate_usd_per_hour": cost.gpu_hourly_usd,
         "job_seconds": round(job_seconds, 3),
         "boltz_seconds": round(boltz_seconds, 3),
         "computed_targets": computed,
+        "retried_shards": sum(shard.get("attempt", 1) > 1 for shard in shards),
+        "earlier_attempts": earlier_attempts,
         "seconds_per_computed_target": round(boltz_seconds / computed, 3) if computed else None,
         "cost_usd_jobs": round(usd(job_seconds, cost.gpu_hourly_usd), 4),
         "startup_seconds_assumed": startup_seconds,
         "cost_usd_with_startup": round(usd(job_seconds + startup_seconds, cost.gpu_hourly_usd), 4),
         "note": "job_seconds and boltz_seconds are measured by each shard job; VM start-up "
         "outside the job is not measured and is assumed at cost.startup_s_per_shard per "
-        "shard that ran Boltz",
+        "shard that ran Boltz and per earlier attempt (preempted or failed) of a retried "
+        "shard; the GPU time an earlier attempt ran before it stopped is not measured",
     }

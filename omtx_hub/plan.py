@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -23,16 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.config import Protein, Runtime, ScreenConfig
+from omtx_hub.config import ConfigError, Protein, Runtime, ScreenConfig
+from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
 from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
 from omtx_hub.store import ResultStore
-from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 
-RELEASED_WEIGHTS = "boltz2-released"
 SEEDING_SCHEME = "per-target-v1"
-# Store lookups are one HTTP request each on GCS; enough in flight to check 10,000 targets
-# in seconds.
-LOOKUP_THREADS = 32
 
 
 def sha256_file(path: str | Path) -> str:
@@ -55,31 +50,24 @@ def file_digest(path: str | Path) -> str:
     return _cached_file_digest(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Which model weights predict: the released ones, or anything else (flagged)."""
-
-    identity: str
-    released: bool
-    note: str
-
-
 def weights_in_use(runtime: Runtime) -> Weights:
     checkpoints = [c for c in (runtime.checkpoint, runtime.affinity_checkpoint) if c]
     if checkpoints:
         digests = ",".join(file_digest(c)[:16] for c in checkpoints)
         return Weights(
-            f"checkpoints:{digests}", False, "custom checkpoints given in runtime.checkpoint"
+            identity=f"checkpoints:{digests}",
+            released=False,
+            note="custom checkpoints given in runtime.checkpoint",
         )
     marker = Path(runtime.cache).expanduser() / TEST_WEIGHTS_MARKER
     if marker.is_file():
         return Weights(
-            f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}",
-            False,
-            "random test weights from a generated cache (omtx_hub.testcache): "
+            identity=f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}",
+            released=False,
+            note="random test weights from a generated cache (omtx_hub.testing.testcache): "
             "the scores are meaningless",
         )
-    return Weights(RELEASED_WEIGHTS, True, "released Boltz-2 weights")
+    return Weights(identity=RELEASED_WEIGHTS, released=True, note="released Boltz-2 weights")
 
 
 def msa_identity(protein: Protein, runtime: Runtime) -> str:
@@ -107,29 +95,48 @@ def target_key(spec_digest: str, protein_digest: str, canonical_smiles: str) -> 
     return hashlib.sha256(f"{spec_digest}|{protein_digest}|{canonical_smiles}".encode()).hexdigest()
 
 
-def _sheet_cache_name(sheet_bytes: bytes, affinity: bool) -> str:
+def sheet_cache_name(path: str | Path, *, affinity: bool) -> str:
+    """Where the store caches the validated sheet: keyed by the file's bytes, the validator's
+    version, RDKit's version and the affinity setting (which changes the checks)."""
     from rdkit import rdBase
 
-    digest = hashlib.sha256(sheet_bytes).hexdigest()
+    digest = sha256_file(path)
     return f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-aff{int(affinity)}.tsv"
 
 
-def load_validated_sheet(path: str, *, affinity: bool, store: ResultStore) -> pd.DataFrame:
+def _read_validated(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False).astype(
+        {"line": int, "index": int, "heavy_atoms": int}
+    )
+
+
+def load_validated_sheet(
+    path: str, cache_name: str, *, affinity: bool, store: ResultStore
+) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
-    Validation of 100,000 SMILES takes tens of seconds; every remote job re-parses the
-    workflow, so the result is cached in the store keyed by the sheet's bytes.
+    Validation of 100,000 SMILES takes tens of seconds, so the result is cached in the store
+    as `cache_name` (`sheet_cache_name`); remote jobs read it from there by that name
+    (`stored_validated_sheet`) and never need the file.
     """
-    sheet_bytes = Path(path).read_bytes()
-    cache_name = _sheet_cache_name(sheet_bytes, affinity)
     cached = store.read_blob(cache_name)
     if cached is not None:
-        return pd.read_csv(io.BytesIO(cached), sep="\t", dtype=str, keep_default_na=False).astype(
-            {"line": int, "index": int, "heavy_atoms": int}
-        )
+        return _read_validated(cached)
     validated = validate_sheet(path, affinity=affinity)
     store.write_blob(cache_name, validated.to_csv(sep="\t", index=False).encode())
     return validated
+
+
+def stored_validated_sheet(cache_name: str, store: ResultStore) -> pd.DataFrame:
+    """The validated sheet the planning process cached as `cache_name`."""
+    cached = store.read_blob(cache_name)
+    if cached is None:
+        raise ConfigError(
+            f"the validated ligand sheet '{cache_name}' is not in the result store "
+            f"{store.location}; the process that planned this run stores it there before "
+            "submitting any job: was the store emptied while the run went on?"
+        )
+    return _read_validated(cached)
 
 
 @dataclass(frozen=True)
@@ -142,9 +149,11 @@ class Shard:
 class Plan:
     """The targets and shards of a screen."""
 
-    def __init__(self, config: ScreenConfig, ligands: pd.DataFrame):
+    def __init__(self, config: ScreenConfig, ligands: pd.DataFrame, sheet_cache: str):
         self.config = config
         self.ligands = ligands
+        # The name of the validated sheet in the result store (remote jobs read it there).
+        self.sheet_cache = sheet_cache
         self.spec = prediction_spec(config)
         self.weights = weights_in_use(config.runtime)
         spec_digest = hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()
@@ -198,10 +207,9 @@ class Plan:
 
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        keys = [target["key"] for shard in self.shards.values() for target in shard.targets]
-        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            found = pool.map(store.has, keys)
-            return frozenset(key for key, has in zip(keys, found, strict=True) if has)
+        return store.stored(
+            target["key"] for shard in self.shards.values() for target in shard.targets
+        )
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""
@@ -212,6 +220,12 @@ class Plan:
         ]
 
 
-def build_plan(config: ScreenConfig, store: ResultStore) -> Plan:
-    ligands = load_validated_sheet(config.ligands, affinity=config.model.affinity, store=store)
-    return Plan(config, ligands)
+def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None = None) -> Plan:
+    """The plan of `config`; with `sheet_cache` (a remote job) the validated sheet comes from
+    the store under that name instead of from the sheet file."""
+    if sheet_cache is not None:
+        return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
+    affinity = config.model.affinity
+    sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
+    ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
+    return Plan(config, ligands, sheet_cache)

@@ -10,7 +10,6 @@ affinity files exist and parse; Boltz's exit code alone never decides it.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -33,6 +32,14 @@ from omtx_hub.boltz_io import (
     write_input,
 )
 from omtx_hub.config import Model, Runtime
+from omtx_hub.layout import structure_file_name
+from omtx_hub.records import (
+    ManifestEntry,
+    ShardManifest,
+    TargetRecord,
+    Weights,
+    write_manifest,
+)
 from omtx_hub.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -47,31 +54,58 @@ class ShardError(RuntimeError):
     """The shard could not run (environment, crash); Snakemake retries it."""
 
 
-def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -> str:
-    return f"{screen}_{protein}_{index}_{ligand_id}.cif"
-
-
-def resolve_accelerator(accelerator: str) -> str:
-    if accelerator != "auto":
-        return accelerator
+def cuda_environment() -> str:
+    """What torch sees of CUDA here: the GPU, torch's CUDA build, the driver, the visible
+    devices (logged by every GPU shard; scripts/gcp_smoke_test.sh prints it)."""
     import torch
 
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    driver = Path("/proc/driver/nvidia/version")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (
+        f"GPU: {gpu}; torch {torch.__version__} built for CUDA "
+        f"{torch.version.cuda or 'none (CPU-only build)'}; NVIDIA driver: "
+        + (driver.read_text().split("\n")[0] if driver.exists() else "not loaded")
+        + f"; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
+    )
 
 
-def boltz_arguments(model: Model, runtime: Runtime, inputs: Path, out_dir: Path) -> list[str]:
+def resolve_accelerator(accelerator: str, gpu_attached: bool = False) -> str:
+    """Boltz's --accelerator for runtime.accelerator. `gpu_attached`: the job was given a
+    GPU (a Google Batch VM with `nvidia_gpu`), where the CPU is never a fallback: it would
+    take hours per shard, billed, before failing the same way on the retry."""
+    if accelerator == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        log.info("%s", cuda_environment())
+        return "gpu"
+    if accelerator == "gpu" or gpu_attached:
+        given = " on a job given a GPU (nvidia_gpu)" if gpu_attached else ""
+        raise ShardError(
+            f"runtime.accelerator is '{accelerator}'{given} but torch sees no CUDA device "
+            f"({cuda_environment()}). Nothing was predicted (docs/google-batch.md, "
+            "'No GPU in the job')"
+        )
+    return "cpu"
+
+
+def boltz_arguments(
+    model: Model, runtime: Runtime, inputs: Path, out_dir: Path, gpu_attached: bool = False
+) -> list[str]:
     """The `boltz predict` command line for a directory of inputs."""
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
         arguments += ["--precision", runtime.precision]
     if runtime.deterministic:
         arguments.append("--deterministic")
+    # One flag and its value per line, as on a command line (fmt: skip keeps the pairs).
     arguments += [
         "predict",
         str(inputs),
         "--out_dir", str(out_dir),
         "--cache", str(Path(runtime.cache).expanduser()),
-        "--accelerator", resolve_accelerator(runtime.accelerator),
+        "--accelerator", resolve_accelerator(runtime.accelerator, gpu_attached),
         "--devices", str(runtime.devices),
         "--num_workers", str(runtime.num_workers),
         "--output_format", "mmcif",
@@ -115,16 +149,18 @@ class ShardJob:
     model: Model
     runtime: Runtime
     spec: dict
-    weights: dict
+    weights: Weights
     store: ResultStore
     structures_dir: Path
     manifest: Path
     log_file: Path  # the job's log; Boltz's own output is appended to it
-    entries: dict[str, dict] = field(default_factory=dict)
+    gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
+    attempt: int = 1  # Snakemake's attempt of this job: > 1 after a preemption or failure
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
 
-    def run(self) -> dict:
+    def run(self) -> ShardManifest:
         started = time.time()
         planned = self.spec["boltz"]
         if version("boltz") != planned:
@@ -133,46 +169,56 @@ class ShardJob:
                 f"boltz {planned}; use the same version (container image) everywhere"
             )
         pending = []
+        stored = self.store.stored(target["key"] for target in self.targets)
         for target in self.targets:
-            if self.store.has(target["key"]):
-                self.entries[target["key"]] = self._entry(
-                    target, self.store.read_record(target["key"]), "reused"
-                )
+            if target["key"] in stored:
+                record = TargetRecord.model_validate(self.store.read_record(target["key"]))
+                self.entries[target["key"]] = self._entry(target, record, "reused")
             else:
                 pending.append(target)
-        log.info(
-            "shard %s/%s: %d targets, %d in the store, %d to predict",
-            self.protein, self.shard, len(self.targets), len(self.targets) - len(pending),
-            len(pending),
-        )  # fmt: skip
+        self._report(
+            f"{len(self.targets)} targets, {len(self.targets) - len(pending)} in the store, "
+            f"{len(pending)} to predict"
+        )
         boltz_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
-        summary = {
-            "screen": self.screen,
-            "protein": self.protein,
-            "shard": self.shard,
-            "targets": len(self.targets),
-            "reused": sum(e["source"] == "reused" for e in self.entries.values()),
-            "computed": sum(e["source"] == "computed" for e in self.entries.values()),
-            "failed": sum(e["status"] == "failed" for e in self.entries.values()),
-            "boltz_wall_s": round(boltz_seconds, 3),
-            "job_wall_s": round(time.time() - started, 3),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "records": [self.entries[t["key"]] for t in self.targets],
-        }
-        staging = self.manifest.with_name(f".{self.manifest.name}.partial")
-        staging.write_text(json.dumps(summary, indent=1))
-        os.replace(staging, self.manifest)
-        return summary
+        manifest = ShardManifest(
+            screen=self.screen,
+            protein=self.protein,
+            shard=self.shard,
+            targets=len(self.targets),
+            reused=sum(e.source == "reused" for e in self.entries.values()),
+            computed=sum(e.source == "computed" for e in self.entries.values()),
+            failed=sum(e.status == "failed" for e in self.entries.values()),
+            boltz_wall_s=round(boltz_seconds, 3),
+            job_wall_s=round(time.time() - started, 3),
+            attempt=self.attempt,
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            records=[self.entries[t["key"]] for t in self.targets],
+        )
+        self._report(
+            f"finished: {manifest.reused + manifest.computed} completed "
+            f"({manifest.computed} predicted, {manifest.reused} from the store), "
+            f"{manifest.failed} failed, in {manifest.job_wall_s:.0f} s"
+        )
+        write_manifest(manifest, self.manifest)
+        return manifest
 
-    def _entry(self, target: dict, record: dict, source: str) -> dict:
+    def _report(self, message: str) -> None:
+        """A progress line on the job's standard output, which the terminal (local runs) and
+        Cloud Logging (Google Batch) show as it is written, and in the job's log."""
+        print(f"omtx-hub shard {self.protein}/{self.shard}: {message}", flush=True)
+        log.info(message)
+
+    def _entry(self, target: dict, record: TargetRecord, source: str) -> ManifestEntry:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
         is the GPU wall time this shard spent on it (0 when reused)."""
-        return {**record, "protein": self.protein, "ligands": target["ligands"], "source": source,
-                "runtime_s": 0.0}  # fmt: skip
+        return ManifestEntry.of(
+            record, protein=self.protein, ligands=target["ligands"], source=source, runtime_s=0.0
+        )
 
     def _predict(self, pending: list[dict], work: Path) -> float:
         inputs = work / INPUTS_DIR
@@ -181,9 +227,12 @@ class ShardJob:
         for target in pending:
             write_input(
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
-                self.sequence, msa, target["smiles"], affinity=self.model.affinity,
-            )  # fmt: skip
-        command = boltz_arguments(self.model, self.runtime, inputs, work / "out")
+                self.sequence,
+                msa,
+                target["smiles"],
+                affinity=self.model.affinity,
+            )
+        command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
         # Boltz writes straight into the job log, so progress can be watched while it runs.
@@ -222,9 +271,10 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
+            self._report(f"failed: {target['smiles']}: {self.entries[target['key']]['error']}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
-            self.entries[target["key"]]["runtime_s"] = round(elapsed / len(pending), 3)
+            self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)
         return elapsed
 
     def _watch(
@@ -256,28 +306,35 @@ class ShardJob:
             if outputs is None:
                 continue
             confidence, affinity = outputs
-            record = {
-                "key": key,
-                "status": "completed",
-                "error": None,
-                "smiles": target["smiles"],
-                "protein_sha256": hashlib.sha256(self.sequence.encode()).hexdigest(),
+            record = TargetRecord(
+                key=key,
+                status="completed",
+                error=None,
+                smiles=target["smiles"],
+                protein_sha256=hashlib.sha256(self.sequence.encode()).hexdigest(),
                 **scores(confidence, affinity),
-                "seconds_since_shard_start": round(time.time() - started, 3),
-                "boltz_version": self.spec["boltz"],
-                "model": self.spec["model"],
-                "precision": self.spec["precision"],
-                "weights": self.weights,
-                "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+                seconds_since_shard_start=round(time.time() - started, 3),
+                boltz_version=self.spec["boltz"],
+                model=self.spec["model"],
+                precision=self.spec["precision"],
+                weights=self.weights,
+                computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
             stored = files.stored_files(affinity=self.model.affinity)
             stored["input.yaml"] = work / INPUTS_DIR / f"{boltz_record_id(key)}.yaml"
-            self.store.commit(key, stored, record)
+            self.store.commit(key, stored, record.to_json())
             with self.lock:
-                self.entries[key] = self._entry(target, record, "computed")
-                self.entries[key]["_local_structure"] = str(files.structure)
+                entry = self._entry(target, record, "computed")
+                entry._local_structure = str(files.structure)
+                self.entries[key] = entry
+                predicted = sum(e.source == "computed" for e in self.entries.values())
+            elapsed = time.time() - started
+            self._report(
+                f"{predicted}/{len(pending)} predicted, {elapsed / predicted:.1f} s per target "
+                f"since boltz started ({elapsed:.0f} s)"
+            )
 
-    def _failure(self, target: dict, boltz_output: str) -> dict:
+    def _failure(self, target: dict, boltz_output: str) -> ManifestEntry:
         record_id = boltz_record_id(target["key"])
         reasons = [
             line.strip()
@@ -285,29 +342,31 @@ class ShardJob:
             if record_id in line and re.search(r"fail|error|skip|memory", line, re.I)
         ]
         error = reasons[-1] if reasons else "Boltz wrote no complete prediction for this target"
-        return self._entry(
-            target,
-            {"key": target["key"], "status": "failed", "error": error, "smiles": target["smiles"],
-             "weights": self.weights},
-            "failed",
-        )  # fmt: skip
+        record = TargetRecord(
+            key=target["key"],
+            status="failed",
+            error=error,
+            smiles=target["smiles"],
+            weights=self.weights,
+        )
+        return self._entry(target, record, "failed")
 
     def _export_structures(self) -> None:
         """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif."""
         self.structures_dir.mkdir(parents=True, exist_ok=True)
         for entry in self.entries.values():
-            local = entry.pop("_local_structure", None)
-            entry["structures"] = {}
-            if entry["status"] != "completed":
+            local = entry._local_structure
+            entry.structures = {}
+            if entry.status != "completed":
                 continue
-            for ligand in entry["ligands"]:
+            for ligand in entry.ligands:
                 name = structure_file_name(
-                    self.screen, self.protein, ligand["index"], ligand["ligand_id"]
+                    self.screen, self.protein, ligand.index, ligand.ligand_id
                 )
                 destination = self.structures_dir / name
                 if local:
                     shutil.copyfile(local, destination)
                 else:
-                    self.store.fetch(entry["key"], "structure.cif", destination)
+                    self.store.fetch(entry.key, "structure.cif", destination)
                     local = str(destination)
-                entry["structures"][ligand["ligand_id"]] = name
+                entry.structures[ligand.ligand_id] = name

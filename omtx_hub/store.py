@@ -20,14 +20,26 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RECORD_FILE = "record.json"
+# Lookups and listings are one HTTP request each on GCS; this many run at once.
+LOOKUP_THREADS = 32
+# Listing a fan-out directory returns every entry in it, of every screen; looking up keys one
+# by one costs a request per key. Below this many keys per directory, one by one is cheaper.
+LIST_MIN_KEYS_PER_FAN_OUT = 4
+
+
+def fan_out(key: str) -> str:
+    """The directory of `targets/` an entry is in: its key's first two hex digits (256)."""
+    return key[:2]
 
 
 def entry_path(key: str) -> str:
     """Relative location of an entry; the two-character fan-out keeps directories small."""
-    return f"targets/{key[:2]}/{key}"
+    return f"targets/{fan_out(key)}/{key}"
 
 
 class ResultStore(ABC):
@@ -36,6 +48,42 @@ class ResultStore(ABC):
     @abstractmethod
     def has(self, key: str) -> bool:
         """Whether a complete entry exists for `key`."""
+
+    @abstractmethod
+    def keys_in(self, fan_out_dir: str) -> dict[str, float]:
+        """Every complete entry in one fan-out directory (`fan_out`): key -> commit time
+        (seconds since the epoch)."""
+
+    def stored(self, keys: Iterable[str]) -> frozenset[str]:
+        """Which of `keys` have a complete entry.
+
+        On a bucket every lookup is a request: many keys are found by listing only the
+        fan-out directories they fall in (at most 256 listings, whatever the key count),
+        a few keys by looking each one up, whichever is fewer requests.
+        """
+        keys = set(keys)
+        directories = {fan_out(key) for key in keys}
+        if len(keys) < LIST_MIN_KEYS_PER_FAN_OUT * len(directories):
+            ordered = sorted(keys)
+            with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+                found = pool.map(self.has, ordered)
+                return frozenset(key for key, has in zip(ordered, found, strict=True) if has)
+        return frozenset(self.commit_times(keys))
+
+    def commit_times(self, keys: Iterable[str]) -> dict[str, float]:
+        """key -> commit time of each of `keys` in the store, from one listing per fan-out
+        directory the keys fall in."""
+        keys = set(keys)
+        directories = sorted({fan_out(key) for key in keys})
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            listed = {}
+            for found in pool.map(self.keys_in, directories):
+                listed.update(found)
+        return {key: listed[key] for key in keys & listed.keys()}
+
+    @abstractmethod
+    def blob_names(self, prefix: str) -> list[str]:
+        """Names (relative to the store) of the auxiliary objects under `prefix`."""
 
     @abstractmethod
     def read_record(self, key: str) -> dict:
@@ -68,6 +116,24 @@ class LocalStore(ResultStore):
 
     def has(self, key: str) -> bool:
         return (self._entry(key) / RECORD_FILE).is_file()
+
+    def keys_in(self, fan_out_dir: str) -> dict[str, float]:
+        directory = self.root / "targets" / fan_out_dir
+        if not directory.is_dir():
+            return {}
+        found = {}
+        for entry in os.scandir(directory):
+            record = Path(entry.path, RECORD_FILE)
+            if not entry.name.startswith(".") and record.is_file():
+                found[entry.name] = record.stat().st_mtime
+        return found
+
+    def blob_names(self, prefix: str) -> list[str]:
+        root = self.root / prefix
+        if not root.is_dir():
+            return []
+        return sorted(path.relative_to(self.root).as_posix() for path in root.rglob("*")
+                      if path.is_file() and not path.name.startswith("."))  # fmt: skip
 
     def read_record(self, key: str) -> dict:
         return json.loads((self._entry(key) / RECORD_FILE).read_text())
@@ -129,6 +195,28 @@ class GCSStore(ResultStore):
 
     def has(self, key: str) -> bool:
         return self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}")).exists()
+
+    def keys_in(self, fan_out_dir: str) -> dict[str, float]:
+        # Only the commit markers: an entry whose upload was interrupted has none.
+        blobs = self.client.list_blobs(
+            self.bucket,
+            prefix=self._name(f"targets/{fan_out_dir}/"),
+            match_glob=f"**/{RECORD_FILE}",
+            fields="items(name,timeCreated),nextPageToken",
+        )
+        # (The name check keeps that true where matchGlob is not honoured.)
+        return {
+            blob.name.rsplit("/", 2)[-2]: blob.time_created.timestamp()
+            for blob in blobs
+            if blob.name.endswith(f"/{RECORD_FILE}")
+        }
+
+    def blob_names(self, prefix: str) -> list[str]:
+        start = len(self._name(""))
+        blobs = self.client.list_blobs(
+            self.bucket, prefix=self._name(prefix), fields="items(name),nextPageToken"
+        )
+        return sorted(blob.name[start:] for blob in blobs)
 
     def read_record(self, key: str) -> dict:
         blob = self.bucket.blob(self._name(f"{entry_path(key)}/{RECORD_FILE}"))

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from omtx_hub.layout import ScreenLayout
 from omtx_report.data import find_screens, load_finished_screen
 from omtx_report.progress import progress_text, screen_progress
 from omtx_report.render import render_dashboard, render_index
@@ -44,18 +45,18 @@ def build(argv: list[str]) -> int:
         "top_n": args.top_n,
         "viewer_structures": args.viewer_structures,
     }
-    if (args.path / "summary.json").is_file():
-        page = render_dashboard(load_finished_screen(args.path), args.path / "report", **options)
+    layout = ScreenLayout(args.path)
+    if layout.summary.is_file():
+        page = render_dashboard(load_finished_screen(args.path), layout.report, **options)
         print(page)
         return 0
     if not args.path.is_dir():
         parser.error(f"{args.path} is not a directory")
     screens = find_screens(args.path)
     for screen_dir in screens:
-        if (screen_dir / "summary.json").is_file():
-            print(
-                render_dashboard(load_finished_screen(screen_dir), screen_dir / "report", **options)
-            )
+        layout = ScreenLayout(screen_dir)
+        if layout.summary.is_file():
+            print(render_dashboard(load_finished_screen(screen_dir), layout.report, **options))
     print(render_index(args.path, screens))
     return 0
 
@@ -83,7 +84,7 @@ def progress(argv: list[str]) -> int:
     if not args.no_page:
         page = render_dashboard(
             data,
-            data.screen_dir / "progress",
+            ScreenLayout(data.screen_dir).progress,
             top_n=args.top_n,
             viewer_structures=args.viewer_structures,
             live=True,

@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from omtx_hub.aggregate import results_table, summary
+from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import Plan
+from omtx_hub.records import ManifestEntry, ShardTotals, TargetRecord, read_manifest
 from omtx_hub.store import ResultStore
 
 STATUSES = ("completed", "failed", "pending")
@@ -43,38 +45,41 @@ class ScreenData:
 def find_structures(screen_dir: Path) -> dict[str, str]:
     """Every exported structure: file name -> structures/<protein>/<shard>/<file name>."""
     found = {}
-    root = screen_dir / "structures"
-    for path in sorted(root.glob("*/*/*.cif")):
+    for path in ScreenLayout(screen_dir).structure_files():
         found[path.name] = path.relative_to(screen_dir).as_posix()
     return found
 
 
-def _shard_counts(manifest: dict) -> dict:
+def _shard_counts(shard: ShardTotals, pending: int = 0) -> dict:
     return {
-        "protein": manifest["protein"],
-        "shard": manifest["shard"],
-        "targets": manifest["targets"],
-        "completed": manifest["targets"] - manifest["failed"],
-        "failed": manifest["failed"],
-        "pending": 0,
+        "protein": shard.protein,
+        "shard": shard.shard,
+        "targets": shard.targets,
+        "completed": shard.targets - shard.failed - pending,
+        "failed": shard.failed,
+        "pending": pending,
     }
 
 
 def read_table(csv_path: Path) -> pd.DataFrame:
     """batch_results.csv with text columns kept as text ('NA' is a name, not a missing value)."""
-    return pd.read_csv(csv_path, dtype={"ligand_name": str, "ligand_id": str, "error": str},
-                       keep_default_na=False, na_values=[""])  # fmt: skip
+    return pd.read_csv(
+        csv_path,
+        dtype={"ligand_name": str, "ligand_id": str, "error": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
 
 
 def load_finished_screen(screen_dir: str | Path) -> ScreenData:
     """A screen whose aggregate step has written summary.json and batch_results.csv."""
     screen_dir = Path(screen_dir)
-    document = json.loads((screen_dir / "summary.json").read_text())
-    manifests = sorted((screen_dir / "shards").glob("*/*.json"))
-    shards = [_shard_counts(json.loads(path.read_text())) for path in manifests]
+    layout = ScreenLayout(screen_dir)
+    document = json.loads(layout.summary.read_text())
+    shards = [_shard_counts(read_manifest(path)) for path in layout.manifests()]
     return ScreenData(
         summary=document,
-        table=read_table(screen_dir / "batch_results.csv"),
+        table=read_table(layout.table),
         shards=shards,
         screen_dir=screen_dir,
         structures=find_structures(screen_dir),
@@ -88,33 +93,38 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     store holds it (Boltz finished it; its structure is exported when the shard ends) and
     pending otherwise.
     """
-    screen_dir = Path(results_root) / plan.screen
-    records: list[dict] = []
+    layout = ScreenLayout.of(results_root, plan.screen)
+    screen_dir = layout.screen_dir
+    records: list[ManifestEntry] = []
     shards: list[dict] = []
-    shard_summaries: list[dict] = []
+    shard_summaries: list[ShardTotals] = []
+    stored = plan.stored_keys(store)
     for (protein, name), shard in plan.shards.items():
-        manifest_path = screen_dir / "shards" / protein / f"{name}.json"
+        manifest_path = layout.manifest(protein, name)
         if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text())
-            records.extend(manifest.pop("records"))
-            shard_summaries.append(manifest)
+            manifest = read_manifest(manifest_path)
+            records.extend(manifest.records)
+            shard_summaries.append(manifest.totals())
             shards.append(_shard_counts(manifest))
             continue
-        shard_records = [_unfinished_record(target, plan, store) for target in shard.targets]
+        shard_records = [
+            _unfinished_record(target, plan, store, stored) for target in shard.targets
+        ]
         records.extend(shard_records)
-        completed = sum(r["status"] == "completed" for r in shard_records)
-        shards.append({"protein": protein, "shard": name, "targets": len(shard.targets),
-                       "completed": completed, "failed": 0,
-                       "pending": len(shard.targets) - completed})  # fmt: skip
-        shard_summaries.append(
-            {
-                "computed": completed,
-                "reused": 0,
-                "failed": 0,
-                "boltz_wall_s": 0.0,
-                "job_wall_s": 0.0,
-            }  # fmt: skip
+        completed = sum(r.status == "completed" for r in shard_records)
+        totals = ShardTotals(
+            screen=plan.screen,
+            protein=protein,
+            shard=name,
+            targets=len(shard.targets),
+            reused=0,
+            computed=completed,
+            failed=0,
+            boltz_wall_s=0.0,
+            job_wall_s=0.0,
         )
+        shard_summaries.append(totals)
+        shards.append(_shard_counts(totals, pending=len(shard.targets) - completed))
     table = results_table(plan, records)
     return ScreenData(
         summary=summary(plan, table, shard_summaries),
@@ -125,12 +135,15 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     )
 
 
-def _unfinished_record(target: dict, plan: Plan, store: ResultStore) -> dict:
+def _unfinished_record(
+    target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
+) -> ManifestEntry:
     placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
-    if store.has(target["key"]):
-        return {**store.read_record(target["key"]), **placement, "source": "computed"}
-    return {"key": target["key"], "status": "pending", "error": None, "source": "pending",
-            "weights": plan.weights.__dict__, **placement}  # fmt: skip
+    if target["key"] in stored:
+        record = TargetRecord.model_validate(store.read_record(target["key"]))
+        return ManifestEntry.of(record, **placement, source="computed")
+    pending = TargetRecord(key=target["key"], status="pending", error=None, weights=plan.weights)
+    return ManifestEntry.of(pending, **placement, source="pending")
 
 
 def find_screens(results_root: str | Path) -> list[Path]:
@@ -139,5 +152,6 @@ def find_screens(results_root: str | Path) -> list[Path]:
     return sorted(
         path
         for path in root.iterdir()
-        if path.is_dir() and ((path / "summary.json").is_file() or (path / "shards").is_dir())
+        if path.is_dir()
+        and (ScreenLayout(path).summary.is_file() or ScreenLayout(path).shards.is_dir())
     )

@@ -98,8 +98,9 @@ def histogram(values, *, title: str, x_label: str, bins: int = 30) -> str:
     if values.size == 0:
         return _empty(title)
     counts, edges = np.histogram(values, bins=bins, range=_span(values))
-    frame = _Frame((edges[0], edges[-1]), (0, max(1, counts.max()) * 1.05), title, x_label,
-                   "targets")  # fmt: skip
+    frame = _Frame(
+        (edges[0], edges[-1]), (0, max(1, counts.max()) * 1.05), title, x_label, "targets"
+    )
     for count, left, right in zip(counts, edges[:-1], edges[1:], strict=True):
         if count:
             top = frame.y(count)

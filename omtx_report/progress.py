@@ -1,6 +1,6 @@
 """The state of a running or interrupted screen, from its files only.
 
-Reads the config (as Snakemake would), the shard manifests and the result store; writes
+Reads the config (merged as Snakemake merges it), the shard manifests and the result store; writes
 nothing the workflow reads, so it is safe to run at any time alongside a run.
 """
 
@@ -8,33 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from omtx_hub.config import load_config
+from omtx_hub.config import load_config, merged_config_files
 from omtx_hub.plan import build_plan
 from omtx_hub.store import open_store
 from omtx_report.data import ScreenData, load_running_screen
 
 
-def merged_config(paths: list[str | Path]) -> dict:
-    """Config files merged in order, later keys winning, like repeated --configfile."""
-
-    def merge(base: dict, update: dict) -> dict:
-        for key, value in update.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = value
-        return base
-
-    merged: dict = {}
-    for path in paths:
-        merge(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return merged
-
-
 def screen_progress(config_paths: list[str | Path], results_root: str | Path) -> ScreenData:
-    config = load_config(merged_config(config_paths))
+    config = load_config(merged_config_files(config_paths))
     store = open_store(config.store)
     return load_running_screen(build_plan(config, store), store, results_root)
 

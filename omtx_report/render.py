@@ -23,8 +23,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from omtx_hub.aggregate import LEADING_COLUMNS
 from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.layout import ScreenLayout
+from omtx_hub.ranking import best_targets
+from omtx_hub.records import RESULT_COLUMNS, read_manifest
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -34,9 +36,16 @@ PAGE_SIZE = 100
 SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
 TABLE_SCORES = (
-    "affinity_probability_binary", "affinity_pred_value", "pic50", "ic50_um",
-    "confidence_score", "iptm", "ligand_iptm", "complex_plddt",
-)  # fmt: skip
+    "affinity_probability_binary",
+    "affinity_pred_value",
+    "pic50",
+    "ic50_um",
+    "confidence_score",
+    "iptm",
+    "ligand_iptm",
+    "complex_plddt",
+)
+# Column key -> header, several per line as a lookup table (fmt: skip keeps it compact).
 LABELS = {
     "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES",
     "status": "Status", "affinity_probability_binary": "P(binder)",
@@ -98,16 +107,17 @@ def _rounded(series: pd.Series) -> list:
 
 
 def _texts(series: pd.Series) -> list:
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            for v in series.astype(object).tolist()]  # fmt: skip
+    return [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        for v in series.astype(object).tolist()
+    ]
 
 
 def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns."""
-    extra = [c for c in table.columns if c not in LEADING_COLUMNS]
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
-    hidden = ["index", "ligand_id", "error",
-              *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]  # fmt: skip
+    hidden = ["index", "ligand_id", "error", *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]
     columns = []
     for key in [*shown, *extra, *hidden]:
         numeric = (
@@ -130,16 +140,6 @@ def _relative(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target, start)).as_posix()
 
 
-def _top_rows(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The n best completed targets over all proteins, by binder probability when the
-    screen predicted affinity, else by confidence."""
-    completed = table[table["status"] == "completed"]
-    by = "affinity_probability_binary"
-    if completed[by].isna().all():
-        by = "confidence_score"
-    return completed.sort_values(by, ascending=False, kind="stable").head(n)
-
-
 def depiction(smiles: str) -> str | None:
     """An RDKit 2D depiction as an SVG data URI (an <img> never runs or injects markup)."""
     from rdkit import Chem
@@ -160,15 +160,24 @@ def _plots(table: pd.DataFrame) -> list[str]:
     completed = table[table["status"] == "completed"]
     affinity = completed["affinity_pred_value"]
     return [
-        plots.histogram(affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower "
-                        "is stronger"),
-        plots.scatter(affinity, completed["affinity_probability_binary"],
-                      title="Binder probability vs. affinity", x_label="log10 IC50 (µM)",
-                      y_label="P(binder)"),
-        plots.scatter(affinity, completed["confidence_score"],
-                      title="Structure confidence vs. affinity", x_label="log10 IC50 (µM)",
-                      y_label="confidence score"),
-    ]  # fmt: skip
+        plots.histogram(
+            affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower is stronger"
+        ),
+        plots.scatter(
+            affinity,
+            completed["affinity_probability_binary"],
+            title="Binder probability vs. affinity",
+            x_label="log10 IC50 (µM)",
+            y_label="P(binder)",
+        ),
+        plots.scatter(
+            affinity,
+            completed["confidence_score"],
+            title="Structure confidence vs. affinity",
+            x_label="log10 IC50 (µM)",
+            y_label="confidence score",
+        ),
+    ]
 
 
 def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:
@@ -202,28 +211,34 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
         "ligands": document["counts"]["ligands"],
         "targets": len(data.table),
         "counts": data.counts(),
-        "best": None if best is None else {
-            "name": best["ligand_name"], "protein": best["protein"],
+        "best": None
+        if best is None
+        else {
+            "name": best["ligand_name"],
+            "protein": best["protein"],
             "p_binder": best["affinity_probability_binary"],
-            "affinity": best["affinity_pred_value"], "confidence": best["confidence_score"],
+            "affinity": best["affinity_pred_value"],
+            "confidence": best["confidence_score"],
         },
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
         "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
         "cost_usd": gpu.get("cost_usd_with_startup") if job_seconds else None,
         "rate_usd_per_hour": gpu.get("rate_usd_per_hour"),
-    }  # fmt: skip
+    }
 
 
-def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
-              depictions: dict[str, str]) -> dict:  # fmt: skip
+def page_data(
+    data: ScreenData, out_dir: Path, *, embedded: list[str], depictions: dict[str, str]
+) -> dict:
     """The JSON the page's script reads: columnar values, one array per column."""
     table = data.table
     columns = table_columns(table)
     values = {
         column["key"]: _rounded(table[column["key"]])
-        if column["type"] == "num" else _texts(table[column["key"]])
+        if column["type"] == "num"
+        else _texts(table[column["key"]])
         for column in columns
-    }  # fmt: skip
+    }
     # Structures as [folder number, file name]: the folder prefix would be most of the page.
     prefix = _relative(data.screen_dir, out_dir)
     folders: dict[str, int] = {}
@@ -248,14 +263,18 @@ def page_data(data: ScreenData, out_dir: Path, *, embedded: list[str],
         "depictions": depictions,
         "depicted_rows": dict(
             zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
-        ),  # fmt: skip
+        ),
     }
 
 
 def render_dashboard(
-    data: ScreenData, out_dir: str | Path, *, top_n: int = 20, viewer_structures: int = 100,
+    data: ScreenData,
+    out_dir: str | Path,
+    *,
+    top_n: int = 20,
+    viewer_structures: int = 100,
     live: bool = False,
-) -> Path:  # fmt: skip
+) -> Path:
     """Write out_dir/index.html (and the structures/zip it links to); returns the page.
 
     `viewer_structures` best targets get their structure embedded for the offline 3D
@@ -264,7 +283,8 @@ def render_dashboard(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ranked = _top_rows(data.table, max(top_n, viewer_structures))
+    layout = ScreenLayout(data.screen_dir)
+    ranked = best_targets(data.table, max(top_n, viewer_structures))
     with_structure = [n for n in ranked["structure"].tolist() if n in data.structures]
     top = ranked.head(top_n)
     depictions = {}
@@ -287,13 +307,13 @@ def render_dashboard(
             top=[
                 {"row": int(i), **row}
                 for i, row in zip(top.index, top.to_dict("records"), strict=True)
-            ],  # fmt: skip
+            ],
             depictions=depictions,
             plots=_plots(data.table),
             downloads={
-                name.split(".")[0]: _relative(data.screen_dir / name, out_dir)
-                for name in ("batch_results.csv", "summary.json")
-                if (data.screen_dir / name).is_file()
+                path.name.split(".")[0]: _relative(path, out_dir)
+                for path in (layout.table, layout.summary)
+                if path.is_file()
             }
             | {
                 "zip": _write_top_zip(data, top_names, out_dir),
@@ -315,12 +335,13 @@ def render_dashboard(
 
 def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
     """One line of the index: status, progress, best hit, date, links."""
-    summary_path = screen_dir / "summary.json"
-    manifests = sorted((screen_dir / "shards").glob("*/*.json"))
+    layout = ScreenLayout(screen_dir)
+    summary_path = layout.summary
+    manifests = layout.manifests()
     line = {"name": screen_dir.name, "best": None, "dashboard": None, "progress_page": None}
-    for key, page in (("dashboard", "report/index.html"), ("progress_page", "progress/index.html")):
-        if (screen_dir / page).is_file():
-            line[key] = _relative(screen_dir / page, out_dir)
+    for key, page in (("dashboard", layout.report), ("progress_page", layout.progress)):
+        if (page / "index.html").is_file():
+            line[key] = _relative(page / "index.html", out_dir)
     if summary_path.is_file():
         document = json.loads(summary_path.read_text())
         counts = document["counts"]
@@ -337,13 +358,13 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
         return line
     # Not aggregated yet: only the shard manifests tell how far it got (targets per shard
     # are known once a shard finished; the plan needs the config: `omtx-report progress`).
-    finished = [json.loads(path.read_text()) for path in manifests]
+    finished = [read_manifest(path) for path in manifests]
     latest = max((path.stat().st_mtime for path in manifests), default=None)
     return line | {
         "status": "running or interrupted",
-        "done": sum(m["targets"] for m in finished),
+        "done": sum(m.targets for m in finished),
         "total": None,
-        "failed": sum(m["failed"] for m in finished),
+        "failed": sum(m.failed for m in finished),
         "date": None
         if latest is None
         else datetime.fromtimestamp(latest, UTC).isoformat(timespec="seconds"),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from omtx_hub.testcache import build_test_cache
+from omtx_hub.testing.testcache import build_test_cache
 
 REPO = Path(__file__).resolve().parents[1]
 # Built once and kept between test runs (it is idempotent); CI builds it on first use.
@@ -23,9 +22,3 @@ def repo() -> Path:
 def boltz_test_cache() -> Path:
     """A Boltz cache with random tiny weights and the residue molecule files."""
     return build_test_cache(TEST_CACHE)
-
-
-@pytest.fixture
-def snakemake_env() -> dict[str, str]:
-    """Environment for snakemake subprocesses: quiet Google deprecation warnings."""
-    return {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}

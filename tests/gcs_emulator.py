@@ -18,14 +18,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gcs_emulator():
-    """Start the emulator on a free loopback port; yield its URL (for STORAGE_EMULATOR_HOST)."""
+def gcs_emulator(data_dir: Path | None = None):
+    """Start the emulator on a free loopback port; yield its URL (for STORAGE_EMULATOR_HOST).
+    In memory, or serving (and keeping) the buckets saved in `data_dir`."""
     port = _free_port()
     executable = Path(sys.executable).with_name("gcp-storage-emulator")
+    where = ([f"--data-dir={data_dir}"], []) if data_dir else ([], ["--in-memory"])
     process = subprocess.Popen(
-        [str(executable), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [str(executable), *where[0], "start", "--host=127.0.0.1", f"--port={port}", *where[1]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -9,8 +9,11 @@
 #
 # without `set -e`, so the container's exit status was that of the last pip install: a
 # failed prediction was reported SUCCEEDED, and a VM without internet egress FAILED even
-# when the prediction succeeded. Here:
-#   - the job stops with Snakemake's exit status when it fails (set -e);
+# when the prediction succeeded. `set -e` alone is not enough: bash ignores the failure of
+# any command of an `a && b && c` list but the last, so a failed install or
+# `--deploy-sources` would still run on to the trailing lines and exit 0. Here:
+#   - every pip/python/python3 command (all the chain's commands are) that fails ends the
+#     job at once with its exit status, and says which one it was;
 #   - the storage-plugin install is skipped when the image already has the packages
 #     (Snakemake only appends that --target directory to sys.path, after site-packages,
 #     so the preinstalled, pinned copies are the ones used anyway);
@@ -20,16 +23,31 @@
 if [[ "$0" == */workdir/entrypoint.sh ]]; then
     set -e
 
+    # Runs the command (not these functions) and ends the job if it fails.
+    must_succeed() {
+        local status=0
+        command "$@" || status=$?
+        if ((status != 0)); then
+            echo "omtx-hub job guard: '${*:1:4} ...' failed with exit status $status;" \
+                "the job fails" >&2
+            exit "$status"
+        fi
+    }
+
     pip() {
         if [[ "$1" == install && "$2" == --target && "$3" == *.snakemake/pip-deployments* ]]; then
             local packages=("${@:4}")
-            if python -c 'import sys, importlib.metadata as m; [m.version(p) for p in sys.argv[1:]]' \
+            if command python -c 'import sys, importlib.metadata as m; [m.version(p) for p in sys.argv[1:]]' \
                 "${packages[@]}" 2>/dev/null; then
                 echo "omtx-hub job guard: ${packages[*]} preinstalled in the image; not installing" >&2
                 return 0
             fi
         fi
-        command pip "$@"
+        must_succeed pip "$@"
+    }
+
+    python() {
+        must_succeed python "$@"
     }
 
     python3() {
@@ -38,6 +56,6 @@ if [[ "$0" == */workdir/entrypoint.sh ]]; then
             echo "omtx-hub job guard: skipping the plugin's '$4' install (not used)" >&2
             return 0
         fi
-        command python3 "$@"
+        must_succeed python3 "$@"
     }
 fi

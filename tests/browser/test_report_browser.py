@@ -12,20 +12,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
+from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report.cli import main
-from omtx_report.synthetic import make_plan, write_screen
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing (`make browser` installs it)",
 )
-# WebGL through SwiftShader (ANGLE/Vulkan); both GL flags are needed, see docs/dashboards.md.
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-]  # fmt: skip
+FLAGS = ["--headless", *CHROMIUM_FLAGS]
 HOSTILE = "<script>alert(1)</script>"
 SMILES = [
     "CCO",
@@ -73,12 +68,16 @@ def page(browser):
     """A tab that records every non-file request, console error and dialog."""
     tab = browser.new_page()
     tab.external_requests, tab.problems = [], []
-    tab.on("request", lambda r: r.url.startswith(("file:", "data:")) or
-           tab.external_requests.append(r.url))  # fmt: skip
+    tab.on(
+        "request",
+        lambda r: r.url.startswith(("file:", "data:")) or tab.external_requests.append(r.url),
+    )
     tab.on("console", lambda m: m.type == "error" and tab.problems.append(m.text))
     tab.on("pageerror", lambda error: tab.problems.append(str(error)))
-    tab.on("dialog", lambda dialog: (tab.problems.append(f"dialog: {dialog.message}"),
-                                     dialog.dismiss()))  # fmt: skip
+    tab.on(
+        "dialog",
+        lambda dialog: (tab.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()),
+    )
     yield tab
     tab.close()
 

@@ -23,10 +23,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from google.cloud import batch_v1
+from google.api_core.exceptions import DeadlineExceeded
+from google.cloud import batch_v1, storage
 from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
+from omtx_hub.cloud import BUCKET_PERMISSIONS
 from tests.gcs_emulator import emulator_client, gcs_emulator
 from tests.screens import write_screen
 
@@ -59,13 +61,17 @@ def image_environment(workdir: Path) -> dict[str, str]:
 class FakeBatchService:
     """Records each CreateJobRequest. With `vm_root`, runs each job as Batch would on a COS
     VM: the setup and Snakefile scripts on the host, then the container runnable with the
-    image's environment; a job's first attempt can be preempted (fails without running)."""
+    image's environment; a job's first attempt can be preempted (fails without running).
+    With `status_timeouts`, that many status polls fail with DeadlineExceeded first, as a
+    slow Batch API does."""
 
-    def __init__(self, vm_root: Path | None = None, home: Path | None = None, preempt=()):
+    def __init__(self, vm_root: Path | None = None, home: Path | None = None, preempt=(),
+                 status_timeouts: int = 0):  # fmt: skip
         self.requests: list[batch_v1.CreateJobRequest] = []
         self.vm_root, self.home, self.preempt = vm_root, home, set(preempt)
         self.states: dict[str, batch_v1.JobStatus.State] = {}
         self.logs: dict[str, str] = {}
+        self.status_timeouts = status_timeouts
 
     def create_job(self, request):
         self.requests.append(batch_v1.CreateJobRequest(request))
@@ -85,6 +91,9 @@ class FakeBatchService:
         return batch_v1.Job(name=name, uid=uid)
 
     def get_job(self, request):
+        if self.status_timeouts:
+            self.status_timeouts -= 1
+            raise DeadlineExceeded("GetJob: Deadline Exceeded")
         return batch_v1.Job(name=request.name, status={"state": self.states[request.name]})
 
     def _run(self, request, vm: Path) -> tuple[int, str]:
@@ -177,7 +186,11 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
 
 
 def run_snakemake(
-    monkeypatch, batch: FakeBatchService, *arguments: str, configfile: str = "screen.yaml"
+    monkeypatch,
+    batch: FakeBatchService,
+    *arguments: str,
+    configfile: str = "screen.yaml",
+    runtime: dict = CPU_RUNTIME,
 ) -> int:
     """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
     (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
@@ -185,7 +198,7 @@ def run_snakemake(
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
-    config = f"runtime={json.dumps(CPU_RUNTIME)}"
+    config = f"runtime={json.dumps(runtime)}"
     try:
         snakemake_main(["--profile", "profiles/googlebatch", "--configfile", configfile,
               "--config", config, "--seconds-between-status-checks", "1",
@@ -206,11 +219,14 @@ def command_of(request: batch_v1.CreateJobRequest) -> str:
 
 
 def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatch, gcs, tmp_path):
+    # The first status poll times out: plugin 0.5.1 alone would end the run there
+    # (omtx_hub/batch_status.py); the retried poll gets the answer.
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]),
-                             preempt={"boltz-predict-shard"})  # fmt: skip
+                             preempt={"boltz-predict-shard"}, status_timeouts=1)  # fmt: skip
     # The screen's results (the dashboard, also a local rule, is left out to save time).
     status = run_snakemake(monkeypatch, batch, *RESULTS)
     assert status == 0, "\n".join(batch.logs.values())[-5000:]
+    assert batch.status_timeouts == 0
 
     prefix = "omtx-hub/results/s1"
     summary = json.loads(gcs.blob(f"{prefix}/summary.json").download_as_bytes())
@@ -218,6 +234,8 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert summary["gpu"]["computed_targets"] == 2
     assert summary["gpu"]["seconds_per_computed_target"] > 0
     assert summary["gpu"]["cost_usd_with_startup"] > summary["gpu"]["cost_usd_jobs"] > 0
+    # The shard's manifest came from its second attempt (the first VM was preempted).
+    assert (summary["gpu"]["retried_shards"], summary["gpu"]["earlier_attempts"]) == (1, 1)
     table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
     assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
     records = [b for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
@@ -241,7 +259,12 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         assert instances.install_gpu_drivers is True
         # The plugin asks for PREEMPTIBLE (Spot-priced, 24 h limit), not SPOT (plugin 0.5.1).
         assert policy.provisioning_model == batch_v1.AllocationPolicy.ProvisioningModel.PREEMPTIBLE
-        assert policy.boot_disk.size_gb == 100
+        # The COS image really boots (the plugin's own image choice is dropped as soon as
+        # a boot disk size is set), on the profile's disk.
+        assert policy.boot_disk.image == (
+            "projects/batch-custom-image/global/images/family/batch-cos-stable-official"
+        )
+        assert (policy.boot_disk.size_gb, policy.boot_disk.type_) == (100, "pd-balanced")
         task = job.task_groups[0].task_spec
         assert (task.compute_resource.cpu_milli, task.compute_resource.memory_mib) == (7000, 28000)
         assert task.max_retry_count == 0  # Snakemake's resubmission is the only retry
@@ -255,6 +278,11 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         assert f"--deploy-sources gs://{gcs.name}/omtx-hub/" in command
         assert "--target-jobs 'boltz_predict_shard:screen=s1,protein=P1,shard=00000'" in command
         assert "--default-storage-provider 'gcs'" in command and "--mode 'remote'" in command
+        # The job guard (containers/boltz/job-guard.sh) ends the job on the failure of any
+        # pip/python command: the plugin's chain has no other kind.
+        chain = command.split("cat <<EOF > /tmp/workdir/entrypoint.sh\n", 1)[1].split("\n")[0]
+        steps = [step.strip().split()[0] for step in chain.split("&&")]
+        assert steps == ["pip", "python", "python"]
     # Nothing was installed at job start (the image has it all): the guard said so.
     assert all("preinstalled in the image; not installing" in log for log in batch.logs.values()
                if log != "preempted (simulated)")  # fmt: skip
@@ -288,14 +316,21 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         ({"env": {"OMTX_BUCKET": None}}, "still contains $OMTX_BUCKET"),
         ({"args": ["--default-storage-prefix", "gs://Bad_Bucket/x"]}, "not a valid bucket name"),
         ({"config": {"store": "results/store"}}, "the result store must be in Cloud Storage"),
-        ({"untrack": "ligands.csv"}, "git add ligands.csv"),
         # (--set-resources on the command line replaces the profile's whole list.)
         ({"args": ["--set-resources", "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
                    "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'"]},
          "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; it needs a g2-* machine type"),
         ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
+        # A boot disk size without the image: the plugin would boot Batch's default image.
+        ({"profile_drop": "googlebatch-boot-disk-image"},
+         "boot disk image '' is not the Container-Optimized OS image"),
+        # The bucket answers, but without bucket metadata read (roles/storage.objectAdmin
+        # alone): every upload of the GCS plugin would fail on the VMs.
+        ({"deny": ["storage.buckets.get"]},
+         "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader"),
     ],
-    ids=["unset-bucket", "bad-bucket", "local-store", "untracked-sheet", "l4-on-n1", "budget"],
+    ids=["unset-bucket", "bad-bucket", "local-store", "l4-on-n1", "budget", "boot-image-lost",
+         "no-bucket-read"],
 )  # fmt: skip
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
     for name, value in change.get("env", {}).items():
@@ -303,13 +338,37 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
     if "config" in change:
         raw = yaml.safe_load((checkout / "screen.yaml").read_text()) | change["config"]
         (checkout / "screen.yaml").write_text(yaml.safe_dump(raw))
-    if "untrack" in change:
-        subprocess.run(["git", "rm", "-q", "--cached", change["untrack"]], check=True)
+    if "profile_drop" in change:
+        profile = checkout / "profiles/googlebatch/config.yaml"
+        raw = yaml.safe_load(profile.read_text())
+        del raw[change["profile_drop"]]
+        profile.write_text(yaml.safe_dump(raw))
+    if "deny" in change:
+        # The emulator grants every permission asked for; this caller lacks some.
+        monkeypatch.setattr(storage.Bucket, "test_iam_permissions",
+                            lambda bucket, permissions: [p for p in permissions
+                                                         if p not in change["deny"]])  # fmt: skip
     batch = FakeBatchService()
     assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err
+
+
+def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs, tmp_path):
+    """`accelerator: auto` on a VM given an L4 (the profile's nvidia_gpu) whose torch sees no
+    CUDA device (this machine): the shard fails before Boltz starts instead of running on
+    the CPU, and says what torch saw."""
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    status = run_snakemake(monkeypatch, batch, *RESULTS, "--preemptible-retries", "0",
+                           runtime={**CPU_RUNTIME, "accelerator": "auto"})  # fmt: skip
+    assert status != 0
+    assert len(batch.requests) == 1
+    # The job's output (what Cloud Logging shows) names the cause; Boltz never ran.
+    (output,) = batch.logs.values()
+    assert "ShardError: runtime.accelerator is 'auto' on a job given a GPU (nvidia_gpu) but " \
+        "torch sees no CUDA device (GPU: no CUDA device; torch " in output  # fmt: skip
+    assert not list(gcs.client.list_blobs(gcs, prefix="store/targets/"))
 
 
 def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd):
@@ -319,3 +378,15 @@ def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd)
     assert batch.requests == []
     captured = capfd.readouterr()
     assert "--googlebatch-project" in captured.out + captured.err
+
+
+def test_bucket_access_against_the_emulator(gcs):
+    """The permission check's requests as the GCS emulator answers them (it grants all)."""
+    from omtx_hub.cloud import CloudSetupError, check_bucket_access
+
+    check_bucket_access([f"gs://{gcs.name}/omtx-hub", f"gs://{gcs.name}/store"], gcs.client,
+                        user_project=PROJECT)  # fmt: skip
+    granted = gcs.client.bucket(gcs.name).test_iam_permissions(list(BUCKET_PERMISSIONS))
+    assert sorted(granted) == sorted(BUCKET_PERMISSIONS)
+    with pytest.raises(CloudSetupError, match=r"bucket gs://omtx-no-such-bucket does not exist"):
+        check_bucket_access(["gs://omtx-no-such-bucket/store"], gcs.client)

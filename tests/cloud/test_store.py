@@ -66,8 +66,9 @@ def test_local_partial_entry_is_invisible(tmp_path):
 def test_gcs_upload_without_record_is_invisible(gcs_client, tmp_path):
     store = GCSStore("gs://omtx-test/partial", client=gcs_client)
     # An upload interrupted before the record (the commit marker) was written.
-    gcs_client.bucket("omtx-test").blob(f"partial/{entry_path(KEY)}/structure.cif")\
-        .upload_from_string("x")  # fmt: skip
+    gcs_client.bucket("omtx-test").blob(
+        f"partial/{entry_path(KEY)}/structure.cif"
+    ).upload_from_string("x")
     assert not store.has(KEY)
     source = tmp_path / "s.cif"
     source.write_text("y")

@@ -1,5 +1,4 @@
 import json
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -8,6 +7,7 @@ from omtx_hub.aggregate import read_manifests, results_table, summary, write_res
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
+from omtx_hub.testing.synthetic import write_shard_manifest
 from tests.screens import write_screen
 
 
@@ -19,37 +19,53 @@ def fake_manifests(plan, directory, *, failed=(), scores_of=None):
         for target in content.targets:
             probability, value = scores_of[target["smiles"]]
             status = "failed" if target["smiles"] in failed else "completed"
-            records.append({
-                "key": target["key"], "protein": protein, "ligands": target["ligands"],
-                "smiles": target["smiles"], "status": status,
-                "error": "Boltz wrote nothing" if status == "failed" else None,
-                "source": "computed",
-                "affinity_probability_binary": None if status == "failed" else probability,
-                "affinity_pred_value": None if status == "failed" else value,
-                "confidence_score": None if status == "failed" else 0.5,
-                "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
-                "structures": {a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]}
-                if status == "completed" else {},
-            })  # fmt: skip
-        path = directory / f"{protein}-{shard}.json"
-        path.write_text(json.dumps({
-            "screen": plan.screen, "protein": protein, "shard": shard,
-            "targets": len(records), "reused": 0, "computed": len(records),
-            "failed": len(failed), "boltz_wall_s": 10.0, "job_wall_s": 12.0, "records": records,
-        }))  # fmt: skip
+            records.append(
+                {
+                    "key": target["key"],
+                    "protein": protein,
+                    "ligands": target["ligands"],
+                    "smiles": target["smiles"],
+                    "status": status,
+                    "error": "Boltz wrote nothing" if status == "failed" else None,
+                    "source": "computed",
+                    "affinity_probability_binary": None if status == "failed" else probability,
+                    "affinity_pred_value": None if status == "failed" else value,
+                    "confidence_score": None if status == "failed" else 0.5,
+                    "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
+                    "structures": {
+                        a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]
+                    }
+                    if status == "completed"
+                    else {},
+                }
+            )
+        path = write_shard_manifest(
+            directory / f"{protein}-{shard}.json",
+            plan,
+            protein,
+            shard,
+            records,
+            failed=len(failed),
+            boltz_wall_s=10.0,
+            job_wall_s=12.0,
+        )
         paths.append(path)
     return paths
 
 
 @pytest.fixture
 def screen(tmp_path):
-    rows = [("weak", "CCO", "A"), ("strong", "CCN", "B"), ("broken", "CCC", "C"),
-            ("strong-too", "NCC", "D"), ("mid", "c1ccccc1", "E")]  # fmt: skip
+    rows = [
+        ("weak", "CCO", "A"),
+        ("strong", "CCN", "B"),
+        ("broken", "CCC", "C"),
+        ("strong-too", "NCC", "D"),
+        ("mid", "c1ccccc1", "E"),
+    ]
     raw = write_screen(tmp_path, rows=rows, extra_columns="series", report={"top_n": 2})
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
-    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0),
-                 "c1ccccc1": (0.9, -1.0)}  # fmt: skip
+    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0), "c1ccccc1": (0.9, -1.0)}
     manifests = fake_manifests(plan, tmp_path, failed={"CCC"}, scores_of=scores_of)
     return plan, manifests
 
@@ -96,7 +112,9 @@ def test_sheet_columns_named_like_results_are_prefixed(tmp_path):
 
 def test_summary_flags_weights_that_are_not_released(screen):
     plan, manifests = screen
-    plan.weights = replace(plan.weights, released=False, note="random test weights")
+    plan.weights = plan.weights.model_copy(
+        update={"released": False, "note": "random test weights"}
+    )
     records, shards = read_manifests(manifests)
     document = summary(plan, results_table(plan, records), shards)
     assert document["released_weights"] is False

@@ -12,6 +12,7 @@ from omtx_hub.boltz_io import (
     scores,
 )
 
+# Boltz's JSON files as it writes them, a few keys a line (fmt: skip keeps them compact).
 CONFIDENCE = {
     "confidence_score": 0.8, "ptm": 0.7, "iptm": 0.6, "ligand_iptm": 0.55, "protein_iptm": 0.0,
     "complex_plddt": 0.85, "complex_iplddt": 0.75, "complex_pde": 1.2, "complex_ipde": 2.5,

@@ -82,8 +82,13 @@ def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_stat
     }
     if guarded:
         env["BASH_ENV"] = str(GUARD)
-    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if guarded:
         assert result.returncode == snakemake_status, result.stderr
         assert "preinstalled in the image; not installing" in result.stderr
@@ -99,3 +104,52 @@ def test_guard_leaves_other_scripts_alone(tmp_path):
     env = {**os.environ, "BASH_ENV": str(GUARD)}
     result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert result.stdout == "still running\n"
+
+
+# The plugin's chain as it writes it for a shard (tests/cloud/test_googlebatch.py asserts
+# the real one has these steps), each step a fake command on PATH that fails on request.
+PLUGIN_CHAIN = (
+    "pip install --target '.snakemake/pip-deployments' snakemake-storage-plugin-gcs && "
+    "python -m snakemake --deploy-sources gs://bucket/omtx-hub/sources.tar.xz 0123abcd && "
+    "python -m snakemake --target-jobs 'boltz_predict_shard:shard=00000' --mode 'remote'"
+)
+FAKE_COMMAND = """#!/bin/bash
+echo "$(basename "$0") $*" >> "$CALLS"
+[[ "$(basename "$0") $*" == *"$FAIL_ON"* ]] && exit 7
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    "fail_on",
+    [
+        # The image lacks the storage plugin (the import check fails) and the install fails.
+        "snakemake-storage-plugin-gcs",
+        "--deploy-sources",
+        "--mode remote",
+    ],
+    ids=["pip-install", "deploy-sources", "snakemake-job"],
+)
+def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail_on):
+    workdir, bin_dir = tmp_path / "workdir", tmp_path / "bin"
+    workdir.mkdir()
+    bin_dir.mkdir()
+    for name in ("pip", "python", "python3"):
+        (bin_dir / name).write_text(FAKE_COMMAND)
+        (bin_dir / name).chmod(0o755)
+    (workdir / "entrypoint.sh").write_text(plugin_entrypoint(PLUGIN_CHAIN))
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "BASH_ENV": str(GUARD),
+           "CALLS": str(calls), "FAIL_ON": fail_on}  # fmt: skip
+    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 7, result.stderr
+    assert "failed with exit status 7; the job fails" in result.stderr
+    # Nothing after the failed step ran.
+    assert fail_on in calls.read_text().splitlines()[-1]
+
+    # Without the guard the same failure is reported as success (plugin 0.5.1 as is).
+    del env["BASH_ENV"]
+    unguarded = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
+                               capture_output=True, text=True)  # fmt: skip
+    assert unguarded.returncode == 0

@@ -48,6 +48,19 @@ def test_budget_refuses_unless_overridden(tmp_path):
     check_budget(pending, plan.config.cost.model_copy(update={"budget_usd": 0.2}))
 
 
+def test_budget_counts_every_retry_in_the_worst_case(tmp_path):
+    plan, store = plan_and_store(tmp_path, budget_usd=0.25)
+    once = estimate(plan, plan.stored_keys(store))  # $0.10 for 3 shards
+    check_budget(once, plan.config.cost)
+    # preemptible-retries: 3 -> up to 4 attempts of each shard, each billed in full.
+    retried = estimate(plan, plan.stored_keys(store), attempts=4)
+    assert retried.cost_usd == once.cost_usd
+    assert retried.worst_case_cost_usd == pytest.approx(4 * once.cost_usd)
+    assert "worst case $0.40: every shard run 4 times" in retried.describe(plan.config.cost)
+    with pytest.raises(BudgetExceeded, match=r"worst-case cost \$0.40 exceeds cost.budget_usd"):
+        check_budget(retried, plan.config.cost)
+
+
 def test_cost_keys_are_validated(tmp_path):
     raw = write_screen(tmp_path, cost={"gpu_hourly_usd": 0, "budjet_usd": 5})
     with pytest.raises(ConfigError) as error:
@@ -67,6 +80,18 @@ def test_spent_from_shard_manifests():
     assert gpu["cost_usd_jobs"] == pytest.approx(55 / 3600 * 0.36, abs=1e-4)
     assert gpu["startup_seconds_assumed"] == 300  # one shard ran Boltz
     assert gpu["cost_usd_with_startup"] == pytest.approx(355 / 3600 * 0.36, abs=1e-4)
+    assert (gpu["retried_shards"], gpu["earlier_attempts"]) == (0, 0)
+
+
+def test_spent_counts_the_attempts_before_a_retried_shard():
+    shards = [
+        {"computed": 2, "failed": 0, "boltz_wall_s": 40.0, "job_wall_s": 50.0, "attempt": 3},
+        {"computed": 1, "failed": 0, "boltz_wall_s": 20.0, "job_wall_s": 25.0, "attempt": 1},
+    ]
+    gpu = spent(shards, Cost(**COST))
+    assert (gpu["retried_shards"], gpu["earlier_attempts"]) == (1, 2)
+    # Two shards started Boltz, and two preempted/failed attempts started a VM each.
+    assert gpu["startup_seconds_assumed"] == 4 * 300
 
 
 def test_estimate_command(tmp_path, repo):

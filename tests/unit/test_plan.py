@@ -5,8 +5,8 @@ import pytest
 import omtx_hub.plan as plan_module
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.store import LocalStore
-from omtx_hub.testcache import TEST_WEIGHTS_MARKER
 from tests.screens import SMILES, write_screen
 
 
@@ -29,9 +29,13 @@ def test_shards_are_consecutive_chunks_per_protein(tmp_path):
     raw["proteins"].append({"name": "P2", "sequence": "GGGG"})
     plan = plan_of(raw)
     assert list(plan.shards) == [
-        ("P1", "00000"), ("P1", "00001"), ("P1", "00002"),
-        ("P2", "00000"), ("P2", "00001"), ("P2", "00002"),
-    ]  # fmt: skip
+        ("P1", "00000"),
+        ("P1", "00001"),
+        ("P1", "00002"),
+        ("P2", "00000"),
+        ("P2", "00001"),
+        ("P2", "00002"),
+    ]
     assert [t["smiles"] for t in plan.shard("P1", "00001").targets] == ["CCC", "c1ccccc1"]
     assert plan.target_count == 10
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from omtx_hub.store import LocalStore
+from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report import plots
 from omtx_report.cli import main
 from omtx_report.data import load_finished_screen, load_running_screen
 from omtx_report.progress import progress_text
 from omtx_report.render import page_data, render_dashboard, render_index, script_json
-from omtx_report.synthetic import make_plan, write_screen
 
 HOSTILE = "<script>alert(1)</script>"
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O", "CCCl", "CCBr", "CCOC", "CCCN", "OCCO"]

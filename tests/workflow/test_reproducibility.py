@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,14 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import ShardJob
 from omtx_hub.store import LocalStore
-from tests.screens import FAST_MODEL, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    runtime,
+    snakemake_command,
+    snakemake_env,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -62,12 +68,21 @@ def predict_in_shards(
     plan = build_plan(config, store)
     for (protein, name), shard in plan.shards.items():
         ShardJob(
-            screen="s1", protein=protein, shard=name, sequence=config.proteins[0].sequence,
-            msa="empty", targets=list(shard.targets), model=config.model,
-            runtime=config.runtime, spec=plan.spec, weights=plan.weights.__dict__, store=store,
-            structures_dir=directory / "structures", manifest=directory / f"{name}.json",
+            screen="s1",
+            protein=protein,
+            shard=name,
+            sequence=config.proteins[0].sequence,
+            msa="empty",
+            targets=list(shard.targets),
+            model=config.model,
+            runtime=config.runtime,
+            spec=plan.spec,
+            weights=plan.weights,
+            store=store,
+            structures_dir=directory / "structures",
+            manifest=directory / f"{name}.json",
             log_file=directory / f"{name}.log",
-        ).run()  # fmt: skip
+        ).run()
     keys = [t["key"] for shard in plan.shards.values() for t in shard.targets]
     return results(store, keys, directory)
 
@@ -97,18 +112,21 @@ def test_one_shard_with_all_targets(tmp_path, boltz_test_cache, reference):
     assert_identical(found, reference)
 
 
-def test_shard_resumed_after_kill(tmp_path, repo, boltz_test_cache, snakemake_env, reference):
+def test_shard_resumed_after_kill(tmp_path, boltz_test_cache, reference):
     # With data-loader worker processes, which featurise in processes of their own.
     raw = screen(tmp_path, len(LIGANDS), boltz_test_cache, num_workers=2)
     config = write_config_file(tmp_path, raw)
     store = LocalStore(raw["store"])
     records = Path(raw["store"]) / "targets"
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow/Snakefile"),
-        "--directory", str(tmp_path), "--configfile", str(config), "--cores", "2",
-    ]  # fmt: skip
-    run = subprocess.Popen(command, env=snakemake_env, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = snakemake_command(tmp_path, "--configfile", str(config))
+    env = snakemake_env()
+    run = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while not list(records.glob("*/*/record.json")):
         assert run.poll() is None, "the screen ended before any target was committed"
@@ -119,8 +137,9 @@ def test_shard_resumed_after_kill(tmp_path, repo, boltz_test_cache, snakemake_en
     done_before = len(list(records.glob("*/*/record.json")))
     assert done_before < len(LIGANDS), "kill came too late: nothing left to resume"
 
-    subprocess.run([*command, "--unlock"], env=snakemake_env, check=True, capture_output=True)
-    resumed = subprocess.run([*command, "--rerun-incomplete"], env=snakemake_env,
-                             capture_output=True, text=True)  # fmt: skip
+    subprocess.run([*command, "--unlock"], env=env, check=True, capture_output=True)
+    resumed = subprocess.run(
+        [*command, "--rerun-incomplete"], env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-5000:]
     assert_identical(results(store, reference.keys(), tmp_path), reference)

@@ -6,12 +6,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.screens import FAST_MODEL, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    run_snakemake,
+    runtime,
+    snakemake_command,
+    snakemake_env,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -22,19 +29,25 @@ def committed(store) -> list:
     return sorted(store.glob("targets/*/*/record.json"))
 
 
-def test_killed_shard_resumes_with_the_rest(tmp_path, repo, boltz_test_cache):
-    raw = write_screen(tmp_path, rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
-                       shard_size=len(LIGANDS), model=FAST_MODEL,
-                       runtime=runtime(boltz_test_cache))  # fmt: skip
+def test_killed_shard_resumes_with_the_rest(tmp_path, boltz_test_cache):
+    raw = write_screen(
+        tmp_path,
+        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
+        shard_size=len(LIGANDS),
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+    )
     config = write_config_file(tmp_path, raw)
     store = tmp_path / "store"
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow/Snakefile"),
-        "--directory", str(tmp_path), "--configfile", str(config), "--cores", "2",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
-    run = subprocess.Popen(command, env=env, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = snakemake_command(tmp_path, "--configfile", str(config))
+    env = snakemake_env()
+    run = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while not committed(store):
         assert run.poll() is None, "the screen ended before any target was committed"
@@ -50,9 +63,7 @@ def test_killed_shard_resumes_with_the_rest(tmp_path, repo, boltz_test_cache):
         assert {"structure.cif", "confidence.json", "affinity.json", "input.yaml"} <= names
 
     subprocess.run([*command, "--unlock"], env=env, check=True, capture_output=True)
-    resumed = subprocess.run([*command, "--rerun-incomplete"], env=env, capture_output=True,
-                             text=True)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-5000:]
+    run_snakemake(tmp_path, "--configfile", str(config), "--rerun-incomplete")
     manifest = json.loads((tmp_path / "results/s1/shards/P1/00000.json").read_text())
     assert manifest["reused"] == done_before
     assert manifest["computed"] == len(LIGANDS) - done_before

@@ -35,12 +35,21 @@ def first_shard_job(tmp_path, rows, cache, store_class=LocalStore) -> tuple[Shar
     plan = build_plan(config, store)
     shard = plan.shard("P1", "00000")
     job = ShardJob(
-        screen="s1", protein="P1", shard="00000", sequence=config.proteins[0].sequence,
-        msa="empty", targets=list(shard.targets), model=config.model, runtime=config.runtime,
-        spec=plan.spec, weights=plan.weights.__dict__, store=store,
-        structures_dir=tmp_path / "structures", manifest=tmp_path / "manifest.json",
+        screen="s1",
+        protein="P1",
+        shard="00000",
+        sequence=config.proteins[0].sequence,
+        msa="empty",
+        targets=list(shard.targets),
+        model=config.model,
+        runtime=config.runtime,
+        spec=plan.spec,
+        weights=plan.weights,
+        store=store,
+        structures_dir=tmp_path / "structures",
+        manifest=tmp_path / "manifest.json",
         log_file=tmp_path / "job.log",
-    )  # fmt: skip
+    )
     return job, store
 
 
@@ -48,7 +57,7 @@ def test_unprocessable_ligand_fails_alone(tmp_path, boltz_test_cache):
     # Cyclohexyne is valid SMILES, but RDKit cannot embed it in 3D: Boltz skips it.
     rows = [("ethanol", "CCO"), ("cyclohexyne", "C1#CCCCC1")]
     job, store = first_shard_job(tmp_path, rows, boltz_test_cache)
-    manifest = job.run()
+    manifest = job.run().to_json()
     ethanol, cyclohexyne = manifest["records"]
     assert ethanol["status"] == "completed" and ethanol["runtime_s"] > 0
     assert cyclohexyne["status"] == "failed"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.boltz_io import CONFIDENCE_FIELDS
-from omtx_hub.testcache import (
+from omtx_hub.testing.testcache import (
     AFFINITY_CHECKPOINT,
     CONFIDENCE_CHECKPOINT,
     MOLS_DIR,
@@ -24,6 +24,7 @@ from omtx_hub.testcache import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Residue codes, a table of literals (fmt: skip keeps them on two lines).
 CANONICAL_RESIDUES = [
     "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU",
     "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "UNK",
@@ -114,6 +115,7 @@ def test_real_boltz_predict_offline(tiny_boltz_cache: Path, tmp_path: Path) -> N
     target = tmp_path / "aspirin.yaml"
     target.write_text(TARGET_YAML)
     out_dir = tmp_path / "out"
+    # One flag and its value per line, as on a command line (fmt: skip keeps the pairs).
     command = [
         sys.executable, "-m", "omtx_hub.boltz_launcher", "--precision", "32",
         "predict", str(target),

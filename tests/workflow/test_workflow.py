@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,7 +11,14 @@ import pandas as pd
 import pytest
 
 from omtx_hub.store import LocalStore
-from tests.screens import FAST_MODEL, SHORT_PROTEIN, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    SHORT_PROTEIN,
+    run_snakemake,
+    runtime,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -26,34 +30,29 @@ ROWS = [
 ]
 
 
-def snakemake(repo: Path, workdir: Path, config: Path, env, *extra: str):
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *extra,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
-    return result.stdout + result.stderr
-
-
 def manifest(workdir: Path, screen: str, shard: str) -> dict:
     return json.loads((workdir / f"results/{screen}/shards/P1/{shard}.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def finished_screen(tmp_path_factory, boltz_test_cache, repo):
+def finished_screen(tmp_path_factory, boltz_test_cache):
     workdir = tmp_path_factory.mktemp("screen")
-    raw = write_screen(workdir, rows=ROWS, extra_columns="class", shard_size=2,
-                       model=FAST_MODEL, runtime=runtime(boltz_test_cache),
-                       store=str(workdir / "store"))  # fmt: skip
+    raw = write_screen(
+        workdir,
+        rows=ROWS,
+        extra_columns="class",
+        shard_size=2,
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+        store=str(workdir / "store"),
+    )
     config = write_config_file(workdir, raw)
-    env = {"PYTHONWARNINGS": "ignore::FutureWarning", **os.environ}
-    snakemake(repo, workdir, config, env)
-    return workdir, raw, config, env
+    run_snakemake(workdir, "--configfile", str(config))
+    return workdir, raw, config
 
 
 def test_results_from_real_boltz(finished_screen):
-    workdir, raw, _, _ = finished_screen
+    workdir, raw, _ = finished_screen
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
     assert summary["counts"]["ligands"] == 4
     assert summary["counts"]["distinct_compounds"] == 3  # aspirin twice
@@ -79,7 +78,7 @@ def test_results_from_real_boltz(finished_screen):
 
 
 def test_store_holds_boltz_files_per_target(finished_screen):
-    workdir, _, _, _ = finished_screen
+    workdir, _, _ = finished_screen
     store = LocalStore(workdir / "store")
     records = (
         manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")["records"]
@@ -88,8 +87,13 @@ def test_store_holds_boltz_files_per_target(finished_screen):
     for record in records:
         entry = workdir / "store/targets" / record["key"][:2] / record["key"]
         names = {p.name for p in entry.iterdir()}
-        assert names == {"input.yaml", "structure.cif", "confidence.json", "affinity.json",
-                         "record.json"}  # fmt: skip
+        assert names == {
+            "input.yaml",
+            "structure.cif",
+            "confidence.json",
+            "affinity.json",
+            "record.json",
+        }
         assert "affinity" in (entry / "input.yaml").read_text()
         assert store.read_record(record["key"])["status"] == "completed"
         assert set(json.loads((entry / "affinity.json").read_text())) >= {
@@ -98,18 +102,27 @@ def test_store_holds_boltz_files_per_target(finished_screen):
         }
 
 
-def test_rerun_is_a_no_op(finished_screen, repo):
-    workdir, _, config, env = finished_screen
-    output = snakemake(repo, workdir, config, env, "-n")
+def test_rerun_is_a_no_op(finished_screen):
+    workdir, _, config = finished_screen
+    dry_run = run_snakemake(workdir, "--configfile", str(config), "-n")
+    output = dry_run.stdout + dry_run.stderr
     assert "Nothing to be done" in output
 
 
-def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, repo):
-    workdir, raw, _, env = finished_screen
+def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
+    workdir, raw, _ = finished_screen
     rows = [*ROWS, ("ethanol", "CCO", "new")]
-    grown = write_screen(workdir, rows=rows, extra_columns="class", shard_size=2,
-                         model=FAST_MODEL, runtime=raw["runtime"], store=raw["store"])  # fmt: skip
-    output = snakemake(repo, workdir, write_config_file(workdir, grown), env)
+    grown = write_screen(
+        workdir,
+        rows=rows,
+        extra_columns="class",
+        shard_size=2,
+        model=FAST_MODEL,
+        runtime=raw["runtime"],
+        store=raw["store"],
+    )
+    grown_run = run_snakemake(workdir, "--configfile", str(write_config_file(workdir, grown)))
+    output = grown_run.stdout + grown_run.stderr
     assert "boltz_predict_shard" in output
     shard = manifest(workdir, "s1", "00001")
     assert (shard["computed"], shard["reused"]) == (1, 1)
@@ -118,19 +131,25 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, 
     # A second screen with the same protein and some of the same ligands computes nothing.
     other_dir = workdir / "other"
     other_dir.mkdir()
-    other = write_screen(other_dir, rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
-                         extra_columns="class", model=FAST_MODEL, runtime=raw["runtime"],
-                         store=raw["store"], screen={"name": "s2"},
-                         proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}])  # fmt: skip
-    snakemake(repo, workdir, write_config_file(other_dir, other), env)
+    other = write_screen(
+        other_dir,
+        rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
+        extra_columns="class",
+        model=FAST_MODEL,
+        runtime=raw["runtime"],
+        store=raw["store"],
+        screen={"name": "s2"},
+        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
+    )
+    run_snakemake(workdir, "--configfile", str(write_config_file(other_dir, other)))
     reused = manifest(workdir, "s2", "00000")
     assert (reused["computed"], reused["reused"], reused["boltz_wall_s"]) == (0, 1, 0.0)
 
 
-def test_snakemake_report_includes_results_and_dashboard(finished_screen, repo, tmp_path):
-    workdir, _, config, env = finished_screen
+def test_snakemake_report_includes_results_and_dashboard(finished_screen, tmp_path):
+    workdir, _, config = finished_screen
     report = tmp_path / "report.zip"
-    snakemake(repo, workdir, config, env, "--report", str(report))
+    run_snakemake(workdir, "--configfile", str(config), "--report", str(report))
     names = "\n".join(zipfile.ZipFile(report).namelist())
     for expected in ("summary.json", "batch_results.csv", "index.html"):
         assert expected in names

@@ -1,20 +1,20 @@
 rule aggregate_screen:
     input:
         sheet=local(SCREEN_CONFIG.ligands),
-        manifests=shard_manifests(),
+        manifests=for_each_shard(layout.MANIFEST),
     output:
         summary=report(
-            "results/{screen}/summary.json",
+            layout.SUMMARY,
             caption="../report/summary.rst",
             category="Results",
         ),
         table=report(
-            "results/{screen}/batch_results.csv",
+            layout.TABLE,
             caption="../report/batch_results.rst",
             category="Results",
         ),
     log:
-        "logs/{screen}/aggregate_screen.log",
+        layout.log_pattern("aggregate_screen"),
     localrule: True
     script:
         "../scripts/aggregate_screen.py"

@@ -1,16 +1,26 @@
 # Validation and planning, done once at parse time and before any job runs: a bad config
 # or ligand sheet stops here with a message naming the key, line or column.
 import functools
-import re
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.utils import validate
 
-from omtx_hub.cloud import check_batch_jobs, check_remote_storage
+from omtx_hub import layout
+from omtx_hub.batch_status import retry_status_polls
+from omtx_hub.cloud import (
+    check_batch_jobs,
+    check_bucket_access,
+    check_config_files_shipped,
+    check_remote_storage,
+)
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
+from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
 
@@ -21,10 +31,31 @@ PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
     workflow.storage_settings.default_storage_provider
 )
 
+
+def validated_config(config, *, sheet_file_needed):
+    """The config checked against the JSON Schema generated from omtx_hub.config (python -m
+    omtx_hub.schema), then by the pydantic model itself, whose messages name each bad key and
+    what to do. The model has the last word: `--config key=value` passes nested values as
+    text (`'{num_workers: 0}'` gives '0'), which the schema rejects and the model converts.
+    """
+    try:
+        validate(config, "../schemas/config.schema.json", set_default=False)
+    except WorkflowError:
+        pass  # load_config reports the problem with its key, or accepts the text value
+    return load_config(config, sheet_file_needed=sheet_file_needed)
+
+
+# Remote jobs do not receive the ligand sheet (Snakemake ships no source file over 10 MB):
+# the planning process passes them, in this environment variable, the name under which it
+# cached the validated sheet in the result store, and they read it from there.
+VALIDATED_SHEET_VARIABLE = "OMTX_VALIDATED_SHEET"
+SHEET_CACHE = os.environ.get(VALIDATED_SHEET_VARIABLE) if workflow.remote_exec else None
+
 try:
-    SCREEN_CONFIG = load_config(config)
+    SCREEN_CONFIG = validated_config(config, sheet_file_needed=SHEET_CACHE is None)
     # Checked once, by the process that plans, not again by every remote job.
     if PLANS_REMOTE_JOBS:
+        check_config_files_shipped(workflow.configfiles, Path.cwd())
         check_remote_storage(
             SCREEN_CONFIG,
             workflow.storage_settings.default_storage_provider,
@@ -32,9 +63,14 @@ try:
             Path.cwd(),
         )
     STORE = open_store(SCREEN_CONFIG.store)
-    PLAN = build_plan(SCREEN_CONFIG, STORE)
+    PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
+if PLANS_REMOTE_JOBS:
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    retry_status_polls(logger.warning)
+    os.environ[VALIDATED_SHEET_VARIABLE] = PLAN.sheet_cache
+    workflow.register_envvars(VALIDATED_SHEET_VARIABLE)
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
@@ -59,8 +95,14 @@ def check_before_start():
                     if not job.is_local
                 ],
             )
+            gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
+            check_bucket_access(
+                [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix],
+                user_project=gcs_settings.project,
+            )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
-            pending = estimate(PLAN, stored_target_keys())
+            retries = workflow.get_rule("boltz_predict_shard").restart_times
+            pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
     except ConfigError as error:
@@ -71,42 +113,57 @@ onstart:
     check_before_start()
 
 
+def notify_run_finished(succeeded, log):
+    """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process;
+    `log` is the run's log files."""
+    if not (workflow.is_main_process and os.environ.get(NOTIFY_URL_VARIABLE)):
+        return
+    results_root = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
+    message = run_finished_message(
+        screen=SCREEN,
+        succeeded=succeeded,
+        results_root=results_root,
+        targets=PLAN.target_count,
+        targets_in_store=len(PLAN.stored_keys(STORE)),
+        log_files=list(log),
+    )
+    if send(message):
+        logger.info(f"Run {message['status']}: notified {NOTIFY_URL_VARIABLE}")
+
+
+onsuccess:
+    notify_run_finished(True, log)
+
+
+onerror:
+    notify_run_finished(False, log)
+
+
 @functools.cache
 def stored_target_keys():
     """The screen's targets already in the result store, looked up once per run."""
     return PLAN.stored_keys(STORE)
 
 
-NO_SHARD = "(?!)"  # a regular expression that matches nothing
-
-
-def stored_shards_constraint():
-    """The `shard` wildcard constraint of assemble_stored_shard (predict.smk): the shards
-    whose every target is in the result store. Shard numbers repeat across proteins, so each
-    protein's numbers follow a lookbehind on its directory. Only PLANS_REMOTE_JOBS looks:
-    there it saves a GPU VM per such shard; a local run gains nothing, and remote jobs are
-    told which rule to run."""
+def stored_shards():
+    """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
+    the result store. Only PLANS_REMOTE_JOBS looks: there it saves a GPU VM per such shard;
+    a local run gains nothing, and remote jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
-        return NO_SHARD
-    by_protein = {}
-    for protein, shard in PLAN.stored_shards(stored_target_keys()):
-        by_protein.setdefault(protein, []).append(shard)
-    alternatives = [
-        f"(?<=/{re.escape(protein)}/)(?:{'|'.join(shards)})"
-        for protein, shards in by_protein.items()
-    ]
-    return "|".join(alternatives) or NO_SHARD
+        return []
+    return PLAN.stored_shards(stored_target_keys())
 
 
-def shard_manifests():
+def for_each_shard(pattern):
+    """A rule's output pattern filled in for every shard of the screen."""
     return [
-        f"results/{SCREEN}/shards/{protein}/{shard}.json"
+        pattern.format(screen=SCREEN, protein=protein, shard=shard)
         for protein, shard in PLAN.shards
     ]
 
 
-def final_outputs():
-    return [f"results/{SCREEN}/summary.json", f"results/{SCREEN}/batch_results.csv"]
+def for_the_screen(pattern):
+    return pattern.format(screen=SCREEN)
 
 
 def msa_input(wildcards):
@@ -118,7 +175,7 @@ def msa_input(wildcards):
     if msa == "empty":
         return []
     if msa == "server":
-        return f"results/{SCREEN}/msa/{wildcards.protein}.csv"
+        return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
     return local(msa)
 
 
@@ -128,6 +185,13 @@ def shard_targets(wildcards):
 
 def protein_sequence(wildcards):
     return PROTEINS[wildcards.protein].sequence
+
+
+def job_attempt(wildcards, attempt):
+    """Which attempt of the job this is, for the job itself (Snakemake hands it only to
+    resource functions): a shard manifest records it, summary.json counts retried shards.
+    """
+    return attempt
 
 
 def predict_mem_mb(wildcards, attempt):

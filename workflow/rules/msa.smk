@@ -1,8 +1,8 @@
 rule fetch_msa:
     output:
-        "results/{screen}/msa/{protein}.csv",
+        layout.MSA,
     log:
-        "logs/{screen}/fetch_msa/{protein}.log",
+        layout.log_pattern("fetch_msa", "protein"),
     retries: 2
     localrule: True
     params:

@@ -5,22 +5,23 @@ rule boltz_predict_shard:
     input:
         msa=msa_input,
     output:
-        manifest="results/{screen}/shards/{protein}/{shard}.json",
-        structures=directory("results/{screen}/structures/{protein}/{shard}"),
+        manifest=layout.MANIFEST,
+        structures=directory(layout.SHARD_STRUCTURES),
     log:
-        "logs/{screen}/boltz_predict_shard/{protein}/{shard}.log",
+        layout.log_pattern("boltz_predict_shard", "protein", "shard"),
     benchmark:
-        "results/{screen}/benchmarks/boltz_predict_shard/{protein}/{shard}.tsv"
+        layout.benchmark_pattern("boltz_predict_shard", "protein", "shard")
     retries: 2
     threads: 4
     resources:
         mem_mb=predict_mem_mb,
         gpu=1,
+        attempt=job_attempt,
     params:
         targets=shard_targets,
         sequence=protein_sequence,
         spec=PLAN.spec,
-        weights=PLAN.weights.__dict__,
+        weights=PLAN.weights.to_json(),
     script:
         "../scripts/predict_shard.py"
 
@@ -28,10 +29,11 @@ rule boltz_predict_shard:
 # On Google Batch (a run with a default storage provider), a shard whose every target is
 # already in the result store (a second screen of the same compounds, a sheet edited or
 # reordered in the middle) needs no GPU: the main process assembles its manifest and
-# structures from the store instead of starting a VM that would only copy them.
+# structures from the store instead of starting a VM that would only copy them
+# (omtx_hub.routing).
 use rule boltz_predict_shard as assemble_stored_shard with:
     wildcard_constraints:
-        shard=stored_shards_constraint(),
+        shard=stored_shard_constraint(stored_shards()),
     localrule: True
     threads: 1
     resources:

@@ -2,21 +2,18 @@
 # the exported structures; `snakemake --report` includes it under "Dashboard".
 rule render_dashboard:
     input:
-        summary="results/{screen}/summary.json",
-        table="results/{screen}/batch_results.csv",
-        structures=[
-            f"results/{SCREEN}/structures/{protein}/{shard}"
-            for protein, shard in PLAN.shards
-        ],
+        summary=layout.SUMMARY,
+        table=layout.TABLE,
+        structures=for_each_shard(layout.SHARD_STRUCTURES),
     output:
         report(
-            directory("results/{screen}/report"),
+            directory(layout.REPORT),
             htmlindex="index.html",
             category="Dashboard",
             caption="../report/dashboard.rst",
         ),
     log:
-        "logs/{screen}/render_dashboard.log",
+        layout.log_pattern("render_dashboard"),
     localrule: True
     params:
         top_n=SCREEN_CONFIG.report.top_n,

@@ -3,10 +3,12 @@ from pathlib import Path
 from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
 from omtx_hub.predict import ShardJob
+from omtx_hub.records import Weights
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-config = load_config(snakemake.config)
+# The shard's targets come in params; the ligand sheet is not read (nor shipped).
+config = load_config(snakemake.config, sheet_file_needed=False)
 ShardJob(
     screen=snakemake.wildcards.screen,
     protein=snakemake.wildcards.protein,
@@ -17,9 +19,11 @@ ShardJob(
     model=config.model,
     runtime=config.runtime,
     spec=snakemake.params.spec,
-    weights=snakemake.params.weights,
+    weights=Weights.model_validate(snakemake.params.weights),
     store=open_store(config.store),
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),
     log_file=Path(snakemake.log[0]),
+    gpu_attached=bool(snakemake.resources.get("nvidia_gpu")),
+    attempt=snakemake.resources.get("attempt", 1),
 ).run()

@@ -8,7 +8,6 @@ structure is one small complex with a plausible geometry built by RDKit.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -19,14 +18,16 @@ import yaml
 from omtx_hub.aggregate import write_results
 from omtx_hub.boltz_io import scores
 from omtx_hub.config import load_config
+from omtx_hub.layout import STRUCTURES_DIR, ScreenLayout, structure_file_name
 from omtx_hub.plan import Plan, build_plan
-from omtx_hub.predict import structure_file_name
+from omtx_hub.records import ManifestEntry, ShardManifest, TargetRecord, write_manifest
 from omtx_hub.store import LocalStore
 
 PEPTIDE = "MKTAYIAKQRQISFVKSHFS"
 FAILURE = "Boltz wrote no complete prediction for this target (synthetic failure)"
 
 
+# A lookup table, seven pairs a line as in a codon table.
 THREE_LETTER = {
     "A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS",
     "I": "ILE", "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN",
@@ -39,8 +40,10 @@ def _helix_backbone(sequence: str) -> list[tuple[str, str, int, np.ndarray]]:
     a 2.3 Å cylinder, 100° and 1.5 Å per residue, C=O along the axis. Approximate, but
     bonded and drawn as a helix; embedding a peptide with RDKit takes many seconds."""
     atoms = []
-    ca = [np.array([2.3 * np.cos(np.radians(100 * i)), 2.3 * np.sin(np.radians(100 * i)),
-                    1.5 * i]) for i in range(len(sequence) + 1)]  # fmt: skip
+    turns = np.radians(100 * np.arange(len(sequence) + 1))
+    ca = list(
+        np.column_stack([2.3 * np.cos(turns), 2.3 * np.sin(turns), 1.5 * np.arange(len(turns))])
+    )
     for i, letter in enumerate(sequence):
         step = ca[i + 1] - ca[i]
         outward = (ca[i] + step / 2) * np.array([1, 1, 0])
@@ -75,13 +78,11 @@ def complex_cif(ligand_smiles: str = "CC(=O)Oc1ccccc1C(=O)O", *, scale: float = 
         ("HETATM", atom.GetSymbol(), f"{atom.GetSymbol()}{atom.GetIdx() + 1}", "LIG", "B", 1, xyz)
         for atom, xyz in zip(ligand.GetAtoms(), placed, strict=True)
     ]
-    header = [
-        "data_synthetic", "loop_", "_atom_site.group_PDB", "_atom_site.id",
-        "_atom_site.type_symbol", "_atom_site.label_atom_id", "_atom_site.label_comp_id",
-        "_atom_site.label_asym_id", "_atom_site.label_seq_id", "_atom_site.Cartn_x",
-        "_atom_site.Cartn_y", "_atom_site.Cartn_z", "_atom_site.auth_seq_id",
-        "_atom_site.auth_asym_id",
-    ]  # fmt: skip
+    columns = (
+        "group_PDB id type_symbol label_atom_id label_comp_id label_asym_id label_seq_id "
+        "Cartn_x Cartn_y Cartn_z auth_seq_id auth_asym_id"
+    )
+    header = ["data_synthetic", "loop_", *(f"_atom_site.{c}" for c in columns.split())]
     lines = [
         f"{group} {serial} {element} {name} {residue} {chain} {number} "
         f"{x * scale:.3f} {y * scale:.3f} {z * scale:.3f} {number} {chain}"
@@ -100,8 +101,14 @@ def write_sheet(path: Path, rows: list[tuple[str, str, str]]) -> None:
         writer.writerows(rows)
 
 
-def make_plan(workdir: Path, rows: list[tuple[str, str, str]], *, screen: str = "synthetic",
-              shard_size: int = 10, top_n: int = 5) -> Plan:  # fmt: skip
+def make_plan(
+    workdir: Path,
+    rows: list[tuple[str, str, str]],
+    *,
+    screen: str = "synthetic",
+    shard_size: int = 10,
+    top_n: int = 5,
+) -> Plan:
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
     raw = {
@@ -117,26 +124,72 @@ def make_plan(workdir: Path, rows: list[tuple[str, str, str]], *, screen: str = 
     return build_plan(config, LocalStore(config.store))
 
 
-def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> dict:
+def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> TargetRecord:
     if failed:
-        return {"key": target["key"], "status": "failed", "error": FAILURE,
-                "smiles": target["smiles"], "weights": plan.weights.__dict__}  # fmt: skip
-    confidence = {
-        "confidence_score": rng.uniform(0.3, 0.95), "ptm": rng.random(), "iptm": rng.random(),
-        "ligand_iptm": rng.random(), "protein_iptm": rng.random(),
-        "complex_plddt": rng.uniform(0.3, 0.95), "complex_iplddt": rng.random(),
-        "complex_pde": rng.uniform(0.5, 5), "complex_ipde": rng.uniform(0.5, 10),
-    }  # fmt: skip
-    affinity = {"affinity_pred_value": rng.uniform(-3, 3),
-                "affinity_probability_binary": rng.random()}  # fmt: skip
-    return {"key": target["key"], "status": "completed", "error": None,
-            "smiles": target["smiles"], **scores(confidence, affinity),
-            "weights": plan.weights.__dict__}  # fmt: skip
+        outcome = {"status": "failed", "error": FAILURE}
+    else:
+        confidence = {
+            "confidence_score": rng.uniform(0.3, 0.95),
+            "ptm": rng.random(),
+            "iptm": rng.random(),
+            "ligand_iptm": rng.random(),
+            "protein_iptm": rng.random(),
+            "complex_plddt": rng.uniform(0.3, 0.95),
+            "complex_iplddt": rng.random(),
+            "complex_pde": rng.uniform(0.5, 5),
+            "complex_ipde": rng.uniform(0.5, 10),
+        }
+        affinity = {
+            "affinity_pred_value": rng.uniform(-3, 3),
+            "affinity_probability_binary": rng.random(),
+        }
+        outcome = {"status": "completed", "error": None, **scores(confidence, affinity)}
+    return TargetRecord(key=target["key"], smiles=target["smiles"], weights=plan.weights, **outcome)
 
 
-def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed: int = 0,
-                 shards_done: int | None = None, committed_in_open_shard: int = 0,
-                 cif_scale: float = 1.0) -> Path:  # fmt: skip
+def write_shard_manifest(
+    path: Path,
+    plan: Plan,
+    protein: str,
+    shard: str,
+    records: list[ManifestEntry | dict],
+    *,
+    failed: int | None = None,
+    boltz_wall_s: float,
+    job_wall_s: float,
+    finished_at: str | None = None,
+) -> Path:
+    """A shard manifest of `records`, all computed in this shard, as ShardJob writes it;
+    `failed` defaults to the failed records' count."""
+    entries = [ManifestEntry.model_validate(record) for record in records]
+    manifest = ShardManifest(
+        screen=plan.screen,
+        protein=protein,
+        shard=shard,
+        targets=len(entries),
+        reused=0,
+        computed=len(entries),
+        failed=sum(e.status == "failed" for e in entries) if failed is None else failed,
+        boltz_wall_s=boltz_wall_s,
+        job_wall_s=job_wall_s,
+        finished_at=finished_at,
+        records=entries,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(manifest, path)
+    return path
+
+
+def write_screen(
+    plan: Plan,
+    results_root: Path,
+    *,
+    failed_every: int = 0,
+    seed: int = 0,
+    shards_done: int | None = None,
+    committed_in_open_shard: int = 0,
+    cif_scale: float = 1.0,
+) -> Path:
     """Write results/<screen>/ as the workflow would, and return that directory.
 
     With `shards_done`, only that many shards are finished (manifests, structures) and the
@@ -144,11 +197,11 @@ def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed:
     summary.json or batch_results.csv yet.
     """
     rng = random.Random(seed)
-    screen_dir = results_root / plan.screen
+    layout = ScreenLayout.of(results_root, plan.screen)
     cif = complex_cif(scale=cif_scale)
     # One file per shard, hard-linked under each structure's name: 100,000 structures cost
     # no space (and no file gets more links than a file system allows).
-    structures_root = screen_dir / "structures"
+    structures_root = layout.screen_dir / STRUCTURES_DIR
     structures_root.mkdir(parents=True, exist_ok=True)
     committed_structure = structures_root / ".synthetic.cif"
     committed_structure.write_text(cif)
@@ -160,41 +213,44 @@ def write_screen(plan: Plan, results_root: Path, *, failed_every: int = 0, seed:
             if number == shards_done:
                 for target in shard.targets[:committed_in_open_shard]:
                     record = fake_record(plan, target, False, rng)
-                    store.commit(target["key"], {"structure.cif": committed_structure}, record)
+                    store.commit(
+                        target["key"], {"structure.cif": committed_structure}, record.to_json()
+                    )
             continue
         records = []
-        structures_dir = structures_root / protein / name
+        structures_dir = layout.structures(protein, name)
         structures_dir.mkdir(parents=True, exist_ok=True)
         template = structures_root / f".synthetic-{protein}-{name}.cif"
         template.write_text(cif)
         for target in shard.targets:
             counter += 1
             failed = bool(failed_every) and counter % failed_every == 0
-            record = {
-                **fake_record(plan, target, failed, rng),
-                "protein": protein,
-                "ligands": target["ligands"],
-                "source": "computed",
-                "structures": {},
-            }
+            record = ManifestEntry.of(
+                fake_record(plan, target, failed, rng),
+                protein=protein,
+                ligands=target["ligands"],
+                source="computed",
+                structures={},
+            )
             if not failed:
-                for ligand in target["ligands"]:
-                    file_name = structure_file_name(plan.screen, protein, ligand["index"],
-                                                    ligand["ligand_id"])  # fmt: skip
+                for ligand in record.ligands:
+                    file_name = structure_file_name(
+                        plan.screen, protein, ligand.index, ligand.ligand_id
+                    )
                     os.link(template, structures_dir / file_name)
-                    record["structures"][ligand["ligand_id"]] = file_name
+                    record.structures[ligand.ligand_id] = file_name
             records.append(record)
-        manifest = screen_dir / "shards" / protein / f"{name}.json"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({
-            "screen": plan.screen, "protein": protein, "shard": name,
-            "targets": len(records), "reused": 0, "computed": len(records),
-            "failed": sum(r["status"] == "failed" for r in records),
-            "boltz_wall_s": 12.5 * len(records), "job_wall_s": 14.0 * len(records),
-            "finished_at": "2026-01-01T00:00:00+00:00", "records": records,
-        }))  # fmt: skip
-        manifests.append(manifest)
+        path = write_shard_manifest(
+            layout.manifest(protein, name),
+            plan,
+            protein,
+            name,
+            records,
+            boltz_wall_s=12.5 * len(records),
+            job_wall_s=14.0 * len(records),
+            finished_at="2026-01-01T00:00:00+00:00",
+        )
+        manifests.append(path)
     if shards_done is None:
-        write_results(plan, manifests, screen_dir / "batch_results.csv",
-                      screen_dir / "summary.json")  # fmt: skip
-    return screen_dir
+        write_results(plan, manifests, csv_path=layout.table, summary_path=layout.summary)
+    return layout.screen_dir

@@ -1,0 +1,113 @@
+"""Where a screen's files go, named once for the rules, the library and the dashboards.
+
+    results/{screen}/
+        summary.json                                  aggregate_screen
+        batch_results.csv                             aggregate_screen
+        shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
+        structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
+                                                      boltz_predict_shard (best model)
+        msa/{protein}.csv                             fetch_msa (msa: server)
+        benchmarks/boltz_predict_shard/{protein}/{shard}.tsv
+        report/index.html                             render_dashboard
+        progress/index.html                           omtx-report progress
+    logs/{screen}/{rule}[/{protein}[/{shard}]].log    one log per job
+
+The result store (`store:` in the config, results/store by default) is laid out by
+`omtx_hub.store`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = "results"
+LOGS = "logs"
+
+# Inside results/{screen}/.
+SUMMARY_FILE = "summary.json"
+TABLE_FILE = "batch_results.csv"
+SHARDS_DIR = "shards"
+MANIFEST_FILE = "shards/{protein}/{shard}.json"
+STRUCTURES_DIR = "structures"
+SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
+MSA_FILE = "msa/{protein}.csv"
+REPORT_DIR = "report"
+PROGRESS_DIR = "progress"
+
+
+def screen_pattern(relative: str) -> str:
+    """A Snakemake file pattern under results/{screen}/."""
+    return f"{RESULTS}/{{screen}}/{relative}"
+
+
+def _per_job(root: str, rule: str, wildcards: tuple[str, ...], suffix: str) -> str:
+    return "/".join([root, rule, *(f"{{{name}}}" for name in wildcards)]) + suffix
+
+
+def log_pattern(rule: str, *wildcards: str) -> str:
+    """The log of one job of `rule`: logs/{screen}/<rule>[/{wildcard}...].log."""
+    return _per_job(f"{LOGS}/{{screen}}", rule, wildcards, ".log")
+
+
+def benchmark_pattern(rule: str, *wildcards: str) -> str:
+    """The benchmark of one job: results/{screen}/benchmarks/<rule>/{wildcard}....tsv."""
+    return _per_job(screen_pattern("benchmarks"), rule, wildcards, ".tsv")
+
+
+# The Snakemake file patterns of the rules' outputs.
+SUMMARY = screen_pattern(SUMMARY_FILE)
+TABLE = screen_pattern(TABLE_FILE)
+MANIFEST = screen_pattern(MANIFEST_FILE)
+SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
+MSA = screen_pattern(MSA_FILE)
+REPORT = screen_pattern(REPORT_DIR)
+
+
+def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -> str:
+    """A structure's download name: it says which screen, protein and sheet row it is."""
+    return f"{screen}_{protein}_{index}_{ligand_id}.cif"
+
+
+class ScreenLayout:
+    """The files of one screen's results directory."""
+
+    def __init__(self, screen_dir: str | Path):
+        self.screen_dir = Path(screen_dir)
+
+    @classmethod
+    def of(cls, results_root: str | Path, screen: str) -> ScreenLayout:
+        return cls(Path(results_root) / screen)
+
+    @property
+    def summary(self) -> Path:
+        return self.screen_dir / SUMMARY_FILE
+
+    @property
+    def table(self) -> Path:
+        return self.screen_dir / TABLE_FILE
+
+    @property
+    def shards(self) -> Path:
+        return self.screen_dir / SHARDS_DIR
+
+    @property
+    def report(self) -> Path:
+        return self.screen_dir / REPORT_DIR
+
+    @property
+    def progress(self) -> Path:
+        return self.screen_dir / PROGRESS_DIR
+
+    def manifest(self, protein: str, shard: str) -> Path:
+        return self.screen_dir / MANIFEST_FILE.format(protein=protein, shard=shard)
+
+    def manifests(self) -> list[Path]:
+        """Every shard manifest written so far, in protein and shard order."""
+        return sorted(self.shards.glob("*/*.json"))
+
+    def structures(self, protein: str, shard: str) -> Path:
+        return self.screen_dir / SHARD_STRUCTURES_DIR.format(protein=protein, shard=shard)
+
+    def structure_files(self) -> list[Path]:
+        """Every exported structure, in protein, shard and name order."""
+        return sorted((self.screen_dir / STRUCTURES_DIR).glob("*/*/*.cif"))

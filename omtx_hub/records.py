@@ -1,0 +1,158 @@
+"""The contracts between the workflow's steps: what a prediction's record, a shard manifest
+and the weights identity hold, defined once.
+
+`omtx_hub.predict` writes them, `omtx_hub.aggregate` and `omtx_report` read them, and the
+test fixtures build them. The JSON field names are the ones on disk (the store's
+`record.json`, `results/<screen>/shards/<protein>/<shard>.json`): a field is written only
+when it was set, so a failed target's record keeps its short form.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from omtx_hub.boltz_io import SCORE_FIELDS
+
+RELEASED_WEIGHTS = "boltz2-released"
+# The file a generated random-weights cache (omtx_hub.testing.testcache) carries; a cache
+# with it is never taken for the released weights.
+TEST_WEIGHTS_MARKER = "OMTX_TEST_WEIGHTS.json"
+
+# batch_results.csv: these columns in this order, then the ligand sheet's own columns.
+RESULT_COLUMNS = [
+    "rank",
+    "protein",
+    "index",
+    "ligand_name",
+    "ligand_id",
+    "smiles",
+    "canonical_smiles",
+    "status",
+    "error",
+    *SCORE_FIELDS,
+    "source",
+    "runtime_s",
+    "structure",
+    "key",
+    "released_weights",
+]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> dict:
+        """The JSON form written to disk: the fields that were set, by their names."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Weights(_Contract):
+    """Which model weights predict: the released ones, or anything else (flagged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identity: str
+    released: bool
+    note: str
+
+
+class Ligand(_Contract):
+    """A sheet row of a target's compound (rows with the same canonical SMILES share it)."""
+
+    index: int
+    ligand_id: str
+    name: str
+
+
+class TargetRecord(_Contract):
+    """A store entry's `record.json`: one protein x compound prediction, or its failure."""
+
+    key: str
+    status: Literal["completed", "failed", "pending"]
+    error: str | None = None
+    smiles: str | None = None
+    protein_sha256: str | None = None
+    affinity_pred_value: float | None = None
+    affinity_probability_binary: float | None = None
+    ic50_um: float | None = None
+    pic50: float | None = None
+    delta_g_kcal_mol: float | None = None
+    confidence_score: float | None = None
+    ptm: float | None = None
+    iptm: float | None = None
+    ligand_iptm: float | None = None
+    protein_iptm: float | None = None
+    complex_plddt: float | None = None
+    complex_iplddt: float | None = None
+    complex_pde: float | None = None
+    complex_ipde: float | None = None
+    seconds_since_shard_start: float | None = None
+    boltz_version: str | None = None
+    model: dict | None = None
+    precision: str | None = None
+    weights: Weights
+    computed_at: str | None = None
+
+
+class ManifestEntry(TargetRecord):
+    """A target as one screen saw it: the stored record plus where it sits in the screen.
+
+    `runtime_s` is the GPU wall time this screen's shard spent on it (0 when reused);
+    `structures` maps each of its sheet rows' ligand_id to the exported structure's name.
+    """
+
+    protein: str
+    ligands: list[Ligand]
+    source: Literal["computed", "reused", "failed", "pending"]
+    runtime_s: float | None = None
+    structures: dict[str, str] = {}
+    # Boltz's own structure file while the shard runs; never written.
+    _local_structure: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, record: TargetRecord, **placement) -> ManifestEntry:
+        return cls.model_validate({**record.to_json(), **placement})
+
+
+class ShardTotals(_Contract):
+    """What one shard job counted and measured."""
+
+    screen: str
+    protein: str
+    shard: str
+    targets: int
+    reused: int
+    computed: int
+    failed: int
+    boltz_wall_s: float
+    job_wall_s: float
+    # Snakemake's attempt that wrote the manifest; > 1 after preempted or failed attempts.
+    # Manifests written before the field existed read as first attempts.
+    attempt: int = 1
+    finished_at: str | None = None
+
+
+class ShardManifest(ShardTotals):
+    """`results/<screen>/shards/<protein>/<shard>.json`: a finished shard and its targets."""
+
+    records: list[ManifestEntry]
+
+    def totals(self) -> ShardTotals:
+        return ShardTotals.model_validate(self.model_dump(exclude={"records"}, exclude_unset=True))
+
+
+def read_manifest(path: str | Path) -> ShardManifest:
+    """A shard manifest file, validated."""
+    return ShardManifest.model_validate_json(Path(path).read_text())
+
+
+def write_manifest(manifest: ShardManifest, path: Path) -> None:
+    """Write a manifest atomically: Snakemake and readers never see half a file."""
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_text(json.dumps(manifest.to_json(), indent=1))
+    os.replace(staging, path)

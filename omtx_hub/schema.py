@@ -1,0 +1,115 @@
+"""The screen config's JSON Schema and the key tables of config/README.md, generated from
+the pydantic model (`omtx_hub.config.ScreenConfig`), the one place keys are declared.
+
+    python -m omtx_hub.schema          # rewrite both (make schema)
+    python -m omtx_hub.schema --check  # exit 1 if either is stale
+
+The schema serves `snakemake.utils.validate` (workflow/rules/common.smk) and editors (see
+config/README.md); the README's tables sit between generated-section markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from omtx_hub.config import ScreenConfig
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPOSITORY / "workflow" / "schemas" / "config.schema.json"
+README_PATH = REPOSITORY / "config" / "README.md"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# <!-- generated: model (python -m omtx_hub.schema) --> ... <!-- end generated -->
+SECTION = re.compile(
+    r"(<!-- generated: (?P<name>\w+) \(python -m omtx_hub\.schema\) -->\n)"
+    r".*?"
+    r"(<!-- end generated -->)",
+    re.DOTALL,
+)
+
+
+def config_schema() -> dict:
+    """The JSON Schema (2020-12) of a screen config."""
+    return {"$schema": JSON_SCHEMA_DIALECT, **ScreenConfig.model_json_schema()}
+
+
+def schema_text() -> str:
+    return json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.default
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def key_table(model: type[BaseModel]) -> str:
+    """A markdown table of a config section: key, default, meaning (the description)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for name, field in model.model_fields.items():
+        lines.append(f"| `{name}` | {_default(field)} | {field.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def section_models() -> dict[str, type[BaseModel]]:
+    """The config sections that are tables of keys, by name."""
+    fields = ScreenConfig.model_fields
+    sections = {"proteins": fields["proteins"].annotation.__args__[0]}
+    for name in ("screen", "model", "runtime", "sharding", "report", "cost"):
+        sections[name] = fields[name].annotation
+    return sections
+
+
+def readme_text(readme: str) -> str:
+    """The README with every generated section rewritten from the model."""
+    tables = {name: key_table(model) for name, model in section_models().items()}
+
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in tables:
+            raise KeyError(f"config/README.md: no config section '{name}' to generate")
+        return match.group(1) + tables[name] + match.group(3)
+
+    return SECTION.sub(fill, readme)
+
+
+def stale_files() -> list[Path]:
+    """The generated files that differ from what the model generates now."""
+    stale = []
+    if not SCHEMA_PATH.is_file() or SCHEMA_PATH.read_text() != schema_text():
+        stale.append(SCHEMA_PATH)
+    readme = README_PATH.read_text()
+    if readme_text(readme) != readme:
+        stale.append(README_PATH)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m omtx_hub.schema", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    arguments = parser.parse_args(argv)
+    if arguments.check:
+        stale = stale_files()
+        for path in stale:
+            print(f"{path} is stale: run `python -m omtx_hub.schema`", file=sys.stderr)
+        return 1 if stale else 0
+    SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+    SCHEMA_PATH.write_text(schema_text())
+    README_PATH.write_text(readme_text(README_PATH.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Any sheet size, any config location on Google Batch (issue 12, item 5).
+
+Snakemake ships no source file over 10 MB to remote jobs; the jobs read the validated sheet
+from the result store by the name the planning process gives them. Same harness as
+test_googlebatch.py: the real plugin, a fake Batch client that runs each job here, the GCS
+emulator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.cloud import test_googlebatch as harness
+from tests.cloud.test_googlebatch import FakeBatchService, run_snakemake
+from tests.notify_server import webhook_receiver
+
+# The harness's fixtures, used here by name.
+gcs_client, gcs, checkout = harness.gcs_client, harness.gcs, harness.checkout
+
+LIGANDS = 150_000
+CHAIN = range(1, 21)
+
+
+def write_big_sheet(path: Path, count: int) -> None:
+    """`count` distinct small amides, smallest first, with a catalogue-URL column as vendor
+    sheets have: over 10 MB at 150,000 rows."""
+    chains = itertools.islice(itertools.product(CHAIN, repeat=4), count)
+    with open(path, "w") as handle:
+        handle.write("name,smiles,catalogue_url\n")
+        for number, (a, b, c, d) in enumerate(chains, 1):
+            name = f"CPD-{number:07d}"
+            smiles = f"{'C' * a}C(=O)N{'C' * b}CC(O){'C' * c}OC{'C' * d}"
+            handle.write(f"{name},{smiles},https://vendor.example.com/catalogue/{name}\n")
+
+
+def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
+    checkout, monkeypatch, gcs, tmp_path, capfd
+):
+    sheet = checkout / "ligands.csv"
+    write_big_sheet(sheet, LIGANDS)
+    assert sheet.stat().st_size > 10_000_000
+    subprocess.run(["git", "add", "ligands.csv"], check=True)  # tracked, yet not shipped
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    # One shard of the 75,000 (shards of 2): planning validates all 150,000 ligands, and the
+    # remote job parses the whole screen without the sheet file.
+    manifest = "results/s1/shards/P1/00000.json"
+    with webhook_receiver() as (url, received):
+        monkeypatch.setenv("OMTX_NOTIFY_URL", url)
+        status = run_snakemake(monkeypatch, batch, manifest)
+    output = capfd.readouterr()
+    assert status == 0, "\n".join(batch.logs.values())[-5000:] + output.err[-3000:]
+    assert "Skipping the source file for upload ligands.csv" in output.err + output.out
+
+    assert len(batch.requests) == 1
+    vm_workdir = next((tmp_path / "vms").iterdir()) / "workdir"
+    assert (vm_workdir / "screen.yaml").is_file() and not (vm_workdir / "ligands.csv").exists()
+    variables = batch.requests[0].job.task_groups[0].task_spec.runnables[-1].environment
+    sheet_cache = variables.variables["OMTX_VALIDATED_SHEET"]
+    assert sheet_cache.startswith("sheets/")
+    assert gcs.get_blob(f"store/{sheet_cache}") is not None
+
+    # The shard's progress is on the job's standard output, which Batch sends to Cloud Logging.
+    (vm_output,) = batch.logs.values()
+    assert "omtx-hub shard P1/00000: 2/2 predicted, " in vm_output
+
+    # The completion callback, from the main process only, pointing into the bucket.
+    (message,) = (call["body"] for call in received)
+    assert (message["status"], message["targets"], message["targets_in_store"]) == (
+        "succeeded", LIGANDS, 2
+    )  # fmt: skip
+    assert message["dashboard"] == f"gs://{gcs.name}/omtx-hub/results/s1/report/index.html"
+    assert message["counts"] is None  # only a shard was asked for: no summary.json
+
+    result = json.loads(gcs.blob(f"omtx-hub/{manifest}").download_as_bytes())
+    assert (result["targets"], result["computed"], result["failed"]) == (2, 2, 0)
+    assert [r["ligands"][0]["ligand_id"] for r in result["records"]] == [
+        "CPD-0000001", "CPD-0000002"
+    ]  # fmt: skip
+
+
+def test_config_file_outside_the_checkout_is_refused(checkout, monkeypatch, tmp_path, capfd):
+    outside = tmp_path / "elsewhere" / "screen.yaml"
+    outside.parent.mkdir()
+    shutil.copyfile(checkout / "screen.yaml", outside)
+    batch = FakeBatchService()
+    assert run_snakemake(monkeypatch, batch, configfile=str(outside)) != 0
+    assert batch.requests == []
+    captured = capfd.readouterr()
+    assert f"config file '{outside}' is outside {checkout}" in captured.out + captured.err
+
+
+def test_untracked_sheet_is_fine_untracked_msa_is_not(checkout, monkeypatch, capfd):
+    subprocess.run(["git", "rm", "-q", "--cached", "ligands.csv"], check=True)
+    (checkout / "P1.a3m").write_text(">P1\nMKTAYIAKQRQISFVKSHFS\n")
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    raw["proteins"][0]["msa"] = "P1.a3m"
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw))
+    batch = FakeBatchService()
+    assert run_snakemake(monkeypatch, batch) != 0
+    assert batch.requests == []
+    captured = capfd.readouterr()
+    assert "git add P1.a3m" in captured.out + captured.err
+    assert "ligands.csv" not in captured.out + captured.err

@@ -1,0 +1,79 @@
+"""`omtx-hub status`: done / failed / pending, rate, ETA and cost from the store and the
+shard manifests (issue 12, item 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from omtx_hub.cli import main
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.status import screen_status, status_text
+from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
+from tests.screens import write_config_file, write_screen
+
+NOW = 1_800_000_000.0
+
+
+def started_screen(tmp_path):
+    """Five compounds in shards 00000-00002: shard 00000 finished (one target failed),
+    00001 has one target committed 5 min ago, 00002 nothing; another commit is 2 h old."""
+    raw = write_screen(tmp_path, shard_size=2, cost={"seconds_per_target": 60,
+                       "startup_s_per_shard": 300, "gpu_hourly_usd": 1.0})  # fmt: skip
+    config = load_config(raw)
+    store = LocalStore(config.store)
+    plan = build_plan(config, store)
+    first, second = plan.shard("P1", "00000").targets
+    third = plan.shard("P1", "00001").targets[0]
+    for target, age_s in ((first, 7200), (third, 300)):
+        store.commit(target["key"], {}, {"key": target["key"]})
+        record = store.root / entry_path(target["key"]) / RECORD_FILE
+        os.utime(record, (NOW - age_s, NOW - age_s))
+    manifest = tmp_path / "results/s1/shards/P1/00000.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({
+        "computed": 1, "reused": 0, "failed": 1, "job_wall_s": 1800.0, "boltz_wall_s": 1700.0,
+        "records": [{"key": first["key"], "status": "completed"},
+                    {"key": second["key"], "status": "failed"}],
+    }))  # fmt: skip
+    return raw, plan, store
+
+
+def test_status_counts_rate_eta_and_cost(tmp_path):
+    _, plan, store = started_screen(tmp_path)
+    status = screen_status(plan, store, str(tmp_path), window_s=900, now=NOW)
+    assert [(s.shard, s.done, s.failed, s.pending, s.state) for s in status.shards] == [
+        ("00000", 1, 1, 0, "finished"), ("00001", 1, 0, 1, "running"),
+        ("00002", 0, 0, 1, "waiting"),
+    ]  # fmt: skip
+    assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
+    assert status.recent_commits == 1 and status.rate_per_hour == 4.0
+    assert status.eta_hours == 0.5
+    # Finished shard: 1800 s measured + 300 s start-up; running shard: 60 s + 300 s. At $1/h.
+    assert round(status.cost_so_far_usd, 4) == round((1800 + 300 + 60 + 300) / 3600, 4)
+
+    text = status_text(status, plan, all_shards=False, targets=True)
+    assert "failed   P1               00000  L1" in text
+    assert "P1               00001       2      1      0       1  running" in text
+    assert "00000       2" not in text  # finished shards are listed only with all_shards
+    assert "s1: 2 done, 1 failed, 2 pending of 5 targets; shards: 1 finished, 1 running, " \
+           "1 waiting" in text  # fmt: skip
+    assert "rate: 1 targets in the last 15 min (4.0/h); ETA 0.5 h" in text
+
+
+def test_no_recent_commit_means_no_eta(tmp_path):
+    _, plan, store = started_screen(tmp_path)
+    status = screen_status(plan, store, str(tmp_path), window_s=60, now=NOW)
+    assert status.recent_commits == 0 and status.eta_hours is None
+    assert "ETA unknown" in status_text(status, plan, all_shards=True, targets=False)
+
+
+def test_status_command(tmp_path, repo, monkeypatch, capsys):
+    raw, _, _ = started_screen(tmp_path)
+    config = write_config_file(tmp_path, raw, "screen.yaml")
+    monkeypatch.chdir(repo)  # merged over config/config.yaml, as snakemake does
+    assert main(["status", "--configfile", str(config), "--outputs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "s1: 2 done, 1 failed, 2 pending of 5 targets" in out
+    assert "cost so far: $" in out
