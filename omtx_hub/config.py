@@ -115,12 +115,16 @@ class Model(_Strict):
     )
     affinity_mw_correction: bool = Field(False, description="`--affinity_mw_correction`")
     use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
-    seed: int | None = Field(0, description="`--seed` (null: unseeded)")
+    seed: int | None = Field(
+        0,
+        description="`--seed`; each target is seeded from it and its own key, so its result "
+        "does not depend on its shard (README, Reproducibility). null: unseeded.",
+    )
 
 
 class Runtime(_Strict):
-    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers,
-    so only those enter the cache key."""
+    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers
+    beyond a GPU's run-to-run floating-point noise, so only those enter the cache key."""
 
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
@@ -148,6 +152,13 @@ class Runtime(_Strict):
     )
     num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
     use_kernels: bool = Field(True, description="false adds `--no_kernels`.")
+    deterministic: bool = Field(
+        False,
+        description="Deterministic GPU runs: torch's deterministic algorithms (warning about "
+        "any operation that has none), CUBLAS_WORKSPACE_CONFIG=:4096:8 and no cuequivariance "
+        "kernels in either stage. Slower on GPUs; no effect on CPU results. Not in the cache "
+        "key (see README, Reproducibility).",
+    )
     msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
     msa_pairing_strategy: Literal["greedy", "complete"] = Field(
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."

@@ -27,6 +27,8 @@ from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
 from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
 from omtx_hub.store import ResultStore
 
+SEEDING_SCHEME = "per-target-v1"
+
 
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
@@ -83,6 +85,9 @@ def prediction_spec(config: ScreenConfig) -> dict:
         "model": config.model.model_dump(mode="json"),
         "precision": config.runtime.precision,
         "weights": weights_in_use(config.runtime).identity,
+        # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
+        # process (no entry) differ from per-target ones and must not be reused for them.
+        "seeding": SEEDING_SCHEME,
     }
 
 

@@ -97,6 +97,8 @@ def boltz_arguments(
     arguments = [sys.executable, "-m", "omtx_hub.boltz_launcher"]
     if runtime.precision != "default":
         arguments += ["--precision", runtime.precision]
+    if runtime.deterministic:
+        arguments.append("--deterministic")
     # One flag and its value per line, as on a command line (fmt: skip keeps the pairs).
     arguments += [
         "predict",

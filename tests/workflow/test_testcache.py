@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.boltz_io import CONFIDENCE_FIELDS
-from omtx_hub.boltz_launcher import override_trainer_precision, split_precision
 from omtx_hub.testing.testcache import (
     AFFINITY_CHECKPOINT,
     CONFIDENCE_CHECKPOINT,
@@ -96,32 +95,6 @@ def test_rebuild_keeps_complete_files(tiny_boltz_cache: Path) -> None:
     before = checkpoint.stat().st_mtime_ns
     build_test_cache(tiny_boltz_cache, seed=0)
     assert checkpoint.stat().st_mtime_ns == before
-
-
-def test_split_precision() -> None:
-    assert split_precision(["predict", "x.yaml"]) == (None, ["predict", "x.yaml"])
-    assert split_precision(["--precision", "32", "predict", "x"]) == (32, ["predict", "x"])
-    assert split_precision(["--precision=bf16-mixed", "predict"]) == ("bf16-mixed", ["predict"])
-    # Boltz's own options after the command are never touched.
-    assert split_precision(["predict", "--precision", "64"]) == (
-        None,
-        ["predict", "--precision", "64"],
-    )
-
-
-def test_override_trainer_precision() -> None:
-    import boltz.main
-
-    original = boltz.main.Trainer
-    with override_trainer_precision(32):
-        # What boltz.main.predict does for boltz2, minus the callbacks.
-        trainer = boltz.main.Trainer(
-            accelerator="cpu", devices=1, precision="bf16-mixed", logger=False
-        )
-        assert trainer.precision == "32-true"
-    assert boltz.main.Trainer is original
-    untouched = original(accelerator="cpu", devices=1, precision="bf16-mixed", logger=False)
-    assert untouched.precision == "bf16-mixed"
 
 
 def _offline_env() -> dict[str, str]:
