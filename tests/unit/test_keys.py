@@ -1,0 +1,154 @@
+"""Cache keys: everything that changes a prediction's numbers changes its key, nothing else does.
+
+The loops run over the config models' own fields, so a field added later must be classified
+here (a new model field is assumed to change numbers until a test says otherwise).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+import pytest
+
+import omtx_hub.plan as plan_module
+from omtx_hub.config import Model, Runtime, load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.sheet import SheetError
+from omtx_hub.store import LocalStore
+from tests.screens import write_screen
+
+PROTEIN = {"name": "P1", "sequence": "MKTAYIAKQR"}
+# Runtime settings that change the numbers Boltz computes, and those that only change where
+# or how fast it runs. The MSA server settings change the MSA of `msa: server` proteins only.
+RUNTIME_CHANGING_NUMBERS = {"precision", "checkpoint", "affinity_checkpoint"}
+RUNTIME_CHANGING_MSA = {"msa_server_url", "msa_pairing_strategy"}
+RUNTIME_NOT_CHANGING_NUMBERS = {"accelerator", "devices", "cache", "num_workers", "use_kernels"}
+
+
+def keys_of(raw: dict) -> list[str]:
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    return [target["key"] for shard in plan.shards.values() for target in shard.targets]
+
+
+def screen(tmp_path: Path, **overrides) -> dict:
+    overrides.setdefault("proteins", [PROTEIN])
+    return write_screen(tmp_path, **overrides)
+
+
+def another_valid_value(field: str, default):
+    """A value of `field` different from its default that the model accepts."""
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, int):
+        return default + 1
+    if default is None and field == "step_scale":
+        return 1.5
+    if default is None and field == "seed":
+        return 7
+    raise AssertionError(f"model field {field!r} ({default!r}) is new: say how to change it")
+
+
+@pytest.mark.parametrize("field", sorted(Model.model_fields))
+def test_every_model_field_changes_every_key(tmp_path, field):
+    default = Model.model_fields[field].default
+    changed = {field: another_valid_value(field, default)}
+    base = keys_of(screen(tmp_path))
+    assert set(base).isdisjoint(keys_of(screen(tmp_path, model=changed)))
+
+
+def test_runtime_fields_are_all_classified():
+    classified = RUNTIME_CHANGING_NUMBERS | RUNTIME_CHANGING_MSA | RUNTIME_NOT_CHANGING_NUMBERS
+    assert set(Runtime.model_fields) == classified
+
+
+def test_precision_changes_every_key(tmp_path):
+    base = keys_of(screen(tmp_path, runtime={"precision": "default"}))
+    assert set(base).isdisjoint(keys_of(screen(tmp_path, runtime={"precision": "32"})))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("accelerator", "cpu"), ("devices", 3), ("num_workers", 9), ("use_kernels", False),
+     ("msa_server_url", "https://msa.example.org"), ("msa_pairing_strategy", "complete")],
+)  # fmt: skip
+def test_runtime_fields_that_do_not_change_numbers_keep_every_key(tmp_path, field, value):
+    # (For single-sequence proteins the MSA server is never asked.)
+    assert field in RUNTIME_NOT_CHANGING_NUMBERS | RUNTIME_CHANGING_MSA
+    base = keys_of(screen(tmp_path))
+    assert keys_of(screen(tmp_path, runtime={field: value})) == base
+
+
+def test_another_cache_directory_keeps_keys(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    base = keys_of(screen(tmp_path))
+    assert keys_of(screen(tmp_path, runtime={"cache": str(tmp_path / "elsewhere")})) == base
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("msa_server_url", "https://msa.example.org"), ("msa_pairing_strategy", "complete")],
+)
+def test_msa_server_settings_change_keys_of_server_msa_proteins(tmp_path, field, value):
+    proteins = [{**PROTEIN, "msa": "server"}]
+    base = keys_of(screen(tmp_path, proteins=proteins))
+    changed = keys_of(screen(tmp_path, proteins=proteins, runtime={field: value}))
+    assert set(base).isdisjoint(changed)
+
+
+@pytest.mark.parametrize("field", ["checkpoint", "affinity_checkpoint"])
+def test_checkpoints_are_keyed_by_content_not_path(tmp_path, field):
+    first, copy, other = (tmp_path / name for name in ("a.ckpt", "copy.ckpt", "b.ckpt"))
+    first.write_bytes(b"weights A")
+    copy.write_bytes(b"weights A")
+    other.write_bytes(b"weights B")
+    released = keys_of(screen(tmp_path))
+    with_first = keys_of(screen(tmp_path, runtime={field: str(first)}))
+    assert set(released).isdisjoint(with_first)
+    assert keys_of(screen(tmp_path, runtime={field: str(copy)})) == with_first
+    assert set(with_first).isdisjoint(keys_of(screen(tmp_path, runtime={field: str(other)})))
+    first.write_bytes(b"weights A, retrained")
+    assert set(with_first).isdisjoint(keys_of(screen(tmp_path, runtime={field: str(first)})))
+
+
+def test_both_checkpoints_are_part_of_the_key(tmp_path):
+    structure, affinity_a, affinity_b = (tmp_path / f"{n}.ckpt" for n in ("s", "a1", "a2"))
+    structure.write_bytes(b"structure")
+    affinity_a.write_bytes(b"affinity 1")
+    affinity_b.write_bytes(b"affinity 2")
+    one = keys_of(screen(tmp_path, runtime={"checkpoint": str(structure),
+                                            "affinity_checkpoint": str(affinity_a)}))  # fmt: skip
+    two = keys_of(screen(tmp_path, runtime={"checkpoint": str(structure),
+                                            "affinity_checkpoint": str(affinity_b)}))  # fmt: skip
+    assert set(one).isdisjoint(two)
+
+
+def test_custom_checkpoints_are_flagged_as_not_released(tmp_path):
+    checkpoint = tmp_path / "mine.ckpt"
+    checkpoint.write_bytes(b"weights")
+    config = load_config(screen(tmp_path, runtime={"checkpoint": str(checkpoint)}))
+    plan = build_plan(config, LocalStore(config.store))
+    assert not plan.weights.released
+    assert plan.weights.identity.startswith("checkpoints:")
+
+
+def test_the_boltz_version_is_part_of_every_key(tmp_path, monkeypatch):
+    raw = screen(tmp_path)
+    installed = keys_of(raw)
+    assert plan_module.prediction_spec(load_config(raw))["boltz"] == installed_version("boltz")
+
+    def upgraded(package: str) -> str:
+        return "2.3.0" if package == "boltz" else installed_version(package)
+
+    monkeypatch.setattr(plan_module, "version", upgraded)
+    assert set(installed).isdisjoint(keys_of(raw))
+
+
+def test_sheet_validated_without_affinity_is_checked_again_with_affinity(tmp_path):
+    # 130 heavy atoms: valid without affinity, over Boltz-2's affinity limit with it. The
+    # validated sheet cached by the first plan must not let the second skip the check.
+    raw = screen(tmp_path, rows=[("small", "CCO"), ("big", "C" * 130)])
+    assert len(keys_of({**raw, "model": {"affinity": False}})) == 2
+    with pytest.raises(SheetError, match="130 heavy atoms"):
+        keys_of({**raw, "model": {"affinity": True}})
