@@ -13,7 +13,7 @@ import pytest
 
 from tests.screens import FAST_MODEL, runtime, write_config_file, write_screen
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
 
