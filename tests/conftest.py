@@ -29,3 +29,18 @@ def boltz_test_cache() -> Path:
 def snakemake_env() -> dict[str, str]:
     """Environment for snakemake subprocesses: quiet Google deprecation warnings."""
     return {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
+
+
+@pytest.fixture(autouse=True)
+def _environment_is_restored():
+    """Every test leaves os.environ as it found it (use monkeypatch), so tests pass in any
+    order and alone. Fixtures of a wider scope may set variables for their whole scope."""
+    before = dict(os.environ)
+    yield
+    after = dict(os.environ)
+    changed = sorted(
+        name
+        for name in before.keys() | after.keys()
+        if before.get(name) != after.get(name) and name != "PYTEST_CURRENT_TEST"  # pytest's own
+    )
+    assert not changed, f"the test left environment variables changed: {changed}"

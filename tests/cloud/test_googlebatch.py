@@ -27,7 +27,7 @@ from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
-from tests.gcs_emulator import emulator_client, gcs_emulator
+from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,11 +134,8 @@ class FakeLoggingClient:
 
 @pytest.fixture(scope="module")
 def gcs_client():
-    with gcs_emulator() as url:
-        previous = os.environ.get("STORAGE_EMULATOR_HOST")
-        yield emulator_client(url, PROJECT)
-        if previous is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    with emulated_gcs(PROJECT) as client:
+        yield client
 
 
 @pytest.fixture

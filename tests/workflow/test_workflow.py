@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,7 +17,7 @@ import pytest
 from omtx_hub.store import LocalStore
 from tests.screens import FAST_MODEL, SHORT_PROTEIN, runtime, write_config_file, write_screen
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 ROWS = [
     ("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "decoy"),
@@ -104,11 +105,16 @@ def test_rerun_is_a_no_op(finished_screen, repo):
     assert "Nothing to be done" in output
 
 
-def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, repo):
-    workdir, raw, _, env = finished_screen
+def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, repo, tmp_path):
+    # On a copy of the finished screen (results, Snakemake's metadata, store), so the shared
+    # screen stays as the other tests expect it, whatever the order.
+    workdir = tmp_path / "screen"
+    shutil.copytree(finished_screen[0], workdir, symlinks=True)
+    _, raw, _, env = finished_screen
+    runtime_settings, store = raw["runtime"], str(workdir / "store")
     rows = [*ROWS, ("ethanol", "CCO", "new")]
     grown = write_screen(workdir, rows=rows, extra_columns="class", shard_size=2,
-                         model=FAST_MODEL, runtime=raw["runtime"], store=raw["store"])  # fmt: skip
+                         model=FAST_MODEL, runtime=runtime_settings, store=store)  # fmt: skip
     output = snakemake(repo, workdir, write_config_file(workdir, grown), env)
     assert "boltz_predict_shard" in output
     shard = manifest(workdir, "s1", "00001")
@@ -119,8 +125,8 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, 
     other_dir = workdir / "other"
     other_dir.mkdir()
     other = write_screen(other_dir, rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
-                         extra_columns="class", model=FAST_MODEL, runtime=raw["runtime"],
-                         store=raw["store"], screen={"name": "s2"},
+                         extra_columns="class", model=FAST_MODEL, runtime=runtime_settings,
+                         store=store, screen={"name": "s2"},
                          proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}])  # fmt: skip
     snakemake(repo, workdir, write_config_file(other_dir, other), env)
     reused = manifest(workdir, "s2", "00000")
