@@ -202,6 +202,7 @@ def command_of(request: batch_v1.CreateJobRequest) -> str:
     return setup
 
 
+@pytest.mark.boltz  # the fake VMs run the real boltz predict
 def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatch, gcs, tmp_path):
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]),
                              preempt={"boltz-predict-shard"})  # fmt: skip
