@@ -6,6 +6,7 @@ here (a new model field is assumed to change numbers until a test says otherwise
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -152,3 +153,41 @@ def test_sheet_validated_without_affinity_is_checked_again_with_affinity(tmp_pat
     assert len(keys_of({**raw, "model": {"affinity": False}})) == 2
     with pytest.raises(SheetError, match="130 heavy atoms"):
         keys_of({**raw, "model": {"affinity": True}})
+
+
+# The key of one target under the default settings, released weights and Boltz 2.2.1. A change
+# here invalidates every result store: make it on purpose (say so in the release notes), never
+# as a side effect of a refactoring.
+GOLDEN_KEYS = {
+    "empty": "21c63c39702a720d98dcb30d26244ecf002ca0e281ff39c51266025079afbb1d",
+    "server": "4cc872c1810d069a2bf1993a02007413e91647c23c412f39348037ed8af50fe3",
+}
+
+
+@pytest.mark.parametrize("msa", sorted(GOLDEN_KEYS))
+def test_keys_are_stable(tmp_path, msa):
+    assert installed_version("boltz") == "2.2.1", "a new Boltz changes every key: update these"
+    (tmp_path / "cache").mkdir()  # no test-weights marker: the released weights
+    raw = screen(tmp_path, rows=[("eth", "CCO")], proteins=[{**PROTEIN, "msa": msa}],
+                 runtime={"cache": str(tmp_path / "cache")})  # fmt: skip
+    assert keys_of(raw) == [GOLDEN_KEYS[msa]]
+
+
+def test_a_checkpoint_rewritten_in_place_gets_new_keys(tmp_path):
+    # Same path, same size, new content and time: the per-process digest cache must notice.
+    checkpoint = tmp_path / "mine.ckpt"
+    checkpoint.write_bytes(b"weights 1")
+    raw = screen(tmp_path, runtime={"checkpoint": str(checkpoint)})
+    before = keys_of(raw)
+    checkpoint.write_bytes(b"weights 2")
+    stat = checkpoint.stat()
+    os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert set(before).isdisjoint(keys_of(raw))
+
+
+def test_shards_name_their_protein_and_number(tmp_path):
+    config = load_config(screen(tmp_path, shard_size=2))
+    plan = build_plan(config, LocalStore(config.store))
+    shard = plan.shard("P1", "00001")
+    assert (shard.protein, shard.name) == ("P1", "00001")
+    assert plan.weights.released is True
