@@ -111,3 +111,39 @@ def test_names_like_numbers_stay_text(tmp_path):
     frame = read_sheet(sheet(tmp_path, "name,smiles\n1e5,CCO\nNA,CCN\n007,CCC\n"))
     assert list(frame["name"]) == ["1e5", "NA", "007"]
     assert list(frame.index) == [2, 3, 4]
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".tab", ".txt", ".TSV"])
+def test_tab_separated_suffixes(tmp_path, suffix):
+    path = sheet(tmp_path, "name\tsmiles\tnote\neth\tCCO\ta, b\n", f"ligands{suffix}")
+    table = validate_sheet(path, affinity=True)
+    assert list(table["note"]) == ["a, b"]
+
+
+def test_spaces_after_separators_are_skipped_before_quotes(tmp_path):
+    table = validate_sheet(sheet(tmp_path, 'name,smiles,note\neth, CCO, "1, 2"\n'), affinity=True)
+    assert list(table["note"]) == ["1, 2"] and list(table["smiles"]) == ["CCO"]
+
+
+def test_affinity_limit_is_inclusive(tmp_path):
+    path = sheet(tmp_path, f"name,smiles\nat-limit,{'C' * 128}\n")
+    assert list(validate_sheet(path, affinity=True)["heavy_atoms"]) == [128]
+
+
+def test_empty_name_is_named_by_line(tmp_path):
+    assert "line 3: the name cell is empty" in problems(
+        sheet(tmp_path, "name,smiles\na,CC\n,CCO\n")
+    )
+
+
+def test_header_problems_name_the_file(tmp_path):
+    path = sheet(tmp_path, "name,smiles,Smiles\na,CCO,CCO\n")
+    assert f"ligand sheet '{path}' repeats a column" in problems(path)
+
+
+def test_long_problem_lists_are_cut_with_a_count(tmp_path):
+    rows = "".join(f"bad{i},xx\n" for i in range(30))
+    message = problems(sheet(tmp_path, "name,smiles\n" + rows))
+    assert message.count("invalid SMILES") == 25
+    assert message.endswith("... and 5 more problem(s)")
+    assert "has 30 problem(s)" in message
