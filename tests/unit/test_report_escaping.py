@@ -7,11 +7,14 @@ table row, a value rendered as markup (e.g. `| safe` in a template) shows up raw
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from omtx_report.cli import main
+from omtx_report.render import script_json
 from omtx_report.synthetic import make_plan, write_screen
 
 PAYLOADS = [
@@ -30,17 +33,22 @@ LOCAL_SOURCES = {"'self'", "'none'", "data:", "blob:", "'unsafe-inline'", "'unsa
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory) -> dict[str, str]:
+def pages_dir(tmp_path_factory) -> Path:
+    """The report folder of a rendered screen of hostile names, with the results index."""
     root = tmp_path_factory.mktemp("hostile")
     plan = make_plan(root, ROWS, shard_size=3)
     screen_dir = write_screen(plan, root / "results", failed_every=4)
     assert main([str(screen_dir)]) == 0
     assert main([str(root / "results")]) == 0
-    report = screen_dir / "report"
-    scripts = "\n".join(path.read_text() for path in sorted(report.rglob("*.js")))
+    return screen_dir / "report"
+
+
+@pytest.fixture(scope="module")
+def pages(pages_dir) -> dict[str, str]:
+    scripts = "\n".join(path.read_text() for path in sorted(pages_dir.rglob("*.js")))
     return {
-        "dashboard": (report / "index.html").read_text(),
-        "index": (root / "results" / "index.html").read_text(),
+        "dashboard": (pages_dir / "index.html").read_text(),
+        "index": (pages_dir.parents[1] / "index.html").read_text(),  # results/index.html
         "structure scripts": scripts,
     }
 
@@ -98,3 +106,32 @@ def test_content_security_policy_allows_no_other_host(pages, page):
 def test_the_index_allows_no_script_at_all(pages):
     policy = csp(pages["index"])
     assert policy["default-src"] == {"'none'"} and "script-src" not in policy
+
+
+def embedded_data(page: str) -> dict:
+    data = re.search(r'<script type="application/json" id="screen-data">(.*?)</script>', page,
+                     flags=re.S).group(1)  # fmt: skip
+    return json.loads(data)
+
+
+def test_missing_texts_are_null_not_nan(pages):
+    values = embedded_data(pages["dashboard"])["values"]
+    completed = [i for i, status in enumerate(values["status"]) if status == "completed"]
+    assert completed and all(values["error"][i] is None for i in completed)
+    assert "nan" not in {str(value).lower() for value in values["error"]}
+
+
+def test_nan_can_never_reach_the_page():
+    # JSON.parse rejects NaN: the page would show nothing at all.
+    with pytest.raises(ValueError):
+        script_json({"score": float("nan")})
+
+
+def test_structure_scripts_hand_over_their_name_and_mmcif(pages_dir):
+    scripts = sorted((pages_dir / "structures").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        call = re.fullmatch(r"window\.omtxStructure\((.*)\);\n", script.read_text(), flags=re.S)
+        name, cif = json.loads(f"[{call.group(1)}]")
+        assert name == script.stem
+        assert cif.startswith("data_") and "_atom_site" in cif
