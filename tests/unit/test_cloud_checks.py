@@ -6,11 +6,21 @@
 
 from __future__ import annotations
 
+import subprocess
 from types import SimpleNamespace
 
 import pytest
 
-from omtx_hub.cloud import MIN_BOOT_DISK_GB, CloudSetupError, bucket_of, check_batch_jobs
+from omtx_hub.cloud import (
+    MIN_BOOT_DISK_GB,
+    CloudSetupError,
+    bucket_of,
+    check_batch_jobs,
+    check_remote_storage,
+    untracked,
+)
+from omtx_hub.config import load_config
+from tests.screens import write_screen
 
 RULE = "boltz_predict_shard"
 IMAGE = "us-central1-docker.pkg.dev/my-project/omtx-hub/boltz:0.1.0"
@@ -123,3 +133,52 @@ def test_bucket_urls(url, message):
 
 def test_a_valid_bucket_url():
     assert bucket_of("gs://omtx-results_1/screens/x", "store") == "omtx-results_1"
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A git checkout holding a screen whose sheet and MSA file are tracked."""
+    raw = write_screen(tmp_path, store="gs://omtx-results/store")
+    msa = tmp_path / "p1.a3m"
+    msa.write_text(">query\nMKTAYIAKQRQISFVKSHFS\n")
+    raw["proteins"] = [{"name": "P1", "sequence": "MKTAYIAKQRQISFVKSHFS", "msa": str(msa)}]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "ligands.csv", "p1.a3m"], cwd=tmp_path, check=True)
+    return tmp_path, raw
+
+
+def test_remote_storage_setup_passes(checkout):
+    workdir, raw = checkout
+    check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/work", workdir)
+
+
+@pytest.mark.parametrize(
+    ("provider", "prefix", "store", "message"),
+    [("gcs", None, None, "--default-storage-prefix '' must be a Cloud Storage URL"),
+     ("gcs", "gs://Bad/x", None, "--default-storage-prefix 'gs://Bad/x': 'Bad' is not a valid"),
+     ("gcs", "gs://omtx-results/w", "results/store", "the result store must be in Cloud "
+      "Storage, e.g. store: gs://BUCKET/omtx-hub/store"),
+     ("s3", None, "results/store", "config key 'store' 'results/store' must be a Cloud Storage")],
+)  # fmt: skip
+def test_remote_storage_mistakes(checkout, provider, prefix, store, message):
+    workdir, raw = checkout
+    if store:
+        raw["store"] = store
+    with pytest.raises(CloudSetupError) as error:
+        check_remote_storage(load_config(raw), provider, prefix, workdir)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("untracked_file", ["ligands.csv", "p1.a3m"])
+def test_untracked_inputs_are_named_with_the_git_add_to_run(checkout, untracked_file):
+    workdir, raw = checkout
+    subprocess.run(["git", "rm", "-q", "--cached", untracked_file], cwd=workdir, check=True)
+    with pytest.raises(CloudSetupError) as error:
+        check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/w", workdir)
+    assert f"git add {workdir / untracked_file}" in str(error.value)
+    assert str(workdir / untracked_file) + " not tracked by git" in str(error.value)
+
+
+def test_a_path_outside_any_checkout_is_untracked(tmp_path):
+    (tmp_path / "a.csv").write_text("x")
+    assert untracked(["a.csv"], tmp_path) == ["a.csv"]
