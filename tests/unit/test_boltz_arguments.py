@@ -63,6 +63,7 @@ def test_runtime_options_reach_boltz(tmp_path):
     assert params["checkpoint"] == str(checkpoint)
     assert params["affinity_checkpoint"] == str(affinity)
     assert params["out_dir"] == str(tmp_path / "out")
+    assert params["data"] == str(tmp_path / "inputs")
 
 
 def test_kernels_are_used_unless_switched_off(tmp_path):

@@ -123,3 +123,10 @@ def test_safe_names_of_every_allowed_length_are_kept(name):
 def test_too_long_names_are_cut_and_hashed():
     ligand_id = safe_ligand_id("A" * 65)
     assert len(ligand_id) == 64 and ligand_id.startswith("A" * 55 + "-")
+
+
+def test_a_name_equal_to_another_names_safe_id_is_rejected(tmp_path):
+    # 'a b' becomes 'a_b-<hash>'; a second ligand literally named so would share its files.
+    taken = safe_ligand_id("a b")
+    message = problems(sheet(tmp_path, f"name,smiles\na b,CCO\n{taken},CCN\n"))
+    assert f"line 3 (name {taken!r}): its safe ID {taken!r} equals that of 'a b'" in message
