@@ -147,3 +147,14 @@ def test_long_problem_lists_are_cut_with_a_count(tmp_path):
     assert message.count("invalid SMILES") == 25
     assert message.endswith("... and 5 more problem(s)")
     assert "has 30 problem(s)" in message
+
+
+@pytest.mark.parametrize(("bad_rows", "tail"), [(25, None), (26, "... and 1 more problem(s)")])
+def test_problem_list_is_cut_only_beyond_25(tmp_path, bad_rows, tail):
+    rows = "".join(f"bad{i},xx\n" for i in range(bad_rows))
+    message = problems(sheet(tmp_path, "name,smiles\n" + rows))
+    assert message.count("invalid SMILES") == 25
+    if tail is None:
+        assert "more problem(s)" not in message
+    else:
+        assert message.endswith(tail)
