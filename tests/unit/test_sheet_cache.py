@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import omtx_hub.plan as plan_module
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
@@ -30,10 +28,3 @@ def test_cached_sheet_keeps_every_cell_as_text(tmp_path, monkeypatch):
     assert list(cached["note"]) == ["NaN", "", "x", "null"]
     assert list(cached["line"]) == [2, 3, 4, 5]
     assert cached.equals(validated)
-
-
-@pytest.mark.parametrize("affinity", [True, False])
-def test_cache_name_names_the_validator_rdkit_and_affinity(affinity):
-    name = plan_module._sheet_cache_name(b"name,smiles\n", affinity)
-    assert name.startswith("sheets/") and name.endswith(f"-aff{int(affinity)}.tsv")
-    assert f"-v{plan_module.VALIDATOR_VERSION}-" in name and "-rdkit" in name
