@@ -8,7 +8,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1
 
-.PHONY: setup demo test test-fast lint format browser schema
+MUTATION := .mutation
+MUTATION_STAMP := $(MUTATION)/.installed-mutmut-3.8.1
+# What `make mutation` mutates: the modules behind the README's promises (cache keys and plan,
+# sheet validation, store commit/read, shard completion, cloud checks) and the report's
+# escaping functions. docs/testing.md has the last score and the survivors.
+MUTATION_TARGETS := "omtx_hub.plan.*" "omtx_hub.sheet.*" "omtx_hub.store.*" "omtx_hub.cloud.*" \
+	"omtx_hub.predict.*" "omtx_report.render.x_script_json*" "omtx_report.render.x__texts*" \
+	"omtx_report.render.x__write_structure_scripts*"
+
+.PHONY: setup demo test test-fast lint format browser schema mutation
 
 # The dashboard tests drive Debian's Chromium (test tools cannot download their own).
 browser:
@@ -51,6 +60,24 @@ test: lint browser
 # The config's JSON Schema and config/README.md's key tables, from omtx_hub/config.py.
 schema: $(STAMP)
 	$(PY) -m omtx_hub.schema
+
+# mutmut 3 needs click>=8.2, which clashes with boltz's click==8.1.7 pin: its own env, which
+# sees the project's packages (and the GCS emulator) through a .pth file, its own click first.
+$(MUTATION_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(MUTATION)
+	$(MUTATION)/bin/pip install --quiet mutmut==3.8.1
+	$(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > \
+		"$$($(MUTATION)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/project.pth"
+	ln -sf "$(abspath $(VENV))/bin/gcp-storage-emulator" $(MUTATION)/bin/
+	rm -f $(MUTATION)/.installed-* && touch $@
+
+# Mutation testing against the fast tests ([tool.mutmut] in pyproject.toml); slow (tens of
+# minutes), not part of `make test`. It must import the mutated copy, so no PYTHONPATH.
+mutation: $(MUTATION_STAMP)
+	rm -rf mutants
+	env -u PYTHONPATH PYTHONWARNINGS=ignore::FutureWarning \
+		$(MUTATION)/bin/mutmut run --max-children 2 $(MUTATION_TARGETS)
+	$(MUTATION)/bin/mutmut results
 
 # The edit-test loop: unit tests only (no Boltz, Snakemake runs, emulator or browser).
 test-fast: $(STAMP)

@@ -7,6 +7,7 @@ of the file, so a chemist can fix a 10,000-row sheet in one pass before any GPU 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ MAX_AFFINITY_HEAVY_ATOMS = 128
 MAX_ID_LENGTH = 64
 MAX_LISTED_PROBLEMS = 25
 # Bumped whenever validation or canonicalisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "1"
+VALIDATOR_VERSION = "2"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -65,33 +66,78 @@ def safe_ligand_id(name: str) -> str:
 
 
 def read_sheet(path: str | Path) -> pd.DataFrame:
-    """Read the sheet with every cell as text (no NaN, no type guessing of names like '1e5')."""
+    """Read the sheet with every cell as text (no NaN, no type guessing of names like '1e5').
+
+    The frame's index is each row's line in the file (the line its record starts on), so
+    blank lines and quoted cells spanning several lines do not shift the numbers that error
+    messages show. Blank lines are skipped; column names are stripped of surrounding spaces.
+    """
     path = Path(path)
     separator = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
-        frame = pd.read_csv(
-            path, sep=separator, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except pd.errors.EmptyDataError:
-        message = f"ligand sheet '{path}' is empty: add a header 'name,smiles' and rows"
-        raise SheetError(message) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=separator, skipinitialspace=True)
+            next_line = 1
+            for record in reader:
+                record_line, next_line = next_line, reader.line_num + 1
+                if not record:
+                    continue
+                if header is None:
+                    header = [cell.strip() for cell in record]
+                    continue
+                if len(record) > len(header):
+                    raise SheetError(
+                        f"ligand sheet '{path}' line {record_line} has {len(record)} cells but "
+                        f"the header names {len(header)} columns; quote cells that contain "
+                        f"{separator!r}"
+                    )
+                rows.append(record + [""] * (len(header) - len(record)))
+                lines.append(record_line)
+    except (csv.Error, UnicodeDecodeError) as error:
         raise SheetError(f"ligand sheet '{path}' cannot be parsed as CSV/TSV: {error}") from None
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
+    if header is None:
+        message = f"ligand sheet '{path}' is empty: add a header 'name,smiles' and rows"
+        raise SheetError(message)
+    frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name="line"), dtype=str)
+    return _without_unnamed_empty_columns(frame, path)
+
+
+def _without_unnamed_empty_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Drop the empty, unnamed columns a trailing separator makes; reject unnamed data."""
+    unnamed = [position for position, column in enumerate(frame.columns) if not column]
+    for position in unnamed:
+        filled = frame.iloc[:, position] != ""
+        if filled.any():
+            raise SheetError(
+                f"ligand sheet '{path}' column {position + 1} has no name in the header but "
+                f"holds data (first on line {filled.idxmax()}); name it or remove it"
+            )
+    keep = [position for position in range(frame.shape[1]) if position not in unnamed]
+    return frame.iloc[:, keep]
 
 
 def _check_columns(frame: pd.DataFrame, path: Path) -> None:
+    spellings: dict[str, list[str]] = {}
+    for column in frame.columns:
+        spellings.setdefault(column.casefold(), []).append(column)
+    repeated = [names for names in spellings.values() if len(names) > 1]
+    if repeated:
+        listed = "; ".join(" and ".join(repr(name) for name in names) for names in repeated)
+        raise SheetError(
+            f"ligand sheet '{path}' repeats a column: {listed} (column names are compared "
+            "ignoring case and surrounding spaces); keep one column of each name"
+        )
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         found = ", ".join(repr(c) for c in frame.columns) or "none"
         raise SheetError(
             f"ligand sheet '{path}' lacks the column(s) {', '.join(repr(m) for m in missing)} "
-            f"(found: {found}); the header must name 'name' and 'smiles'"
+            f"(found: {found}); the header must name 'name' and 'smiles' (lower case)"
         )
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
-        raise SheetError(f"ligand sheet '{path}' repeats the column(s) {duplicated}")
     reserved = [c for c in frame.columns if c in GENERATED_COLUMNS]
     if reserved:
         raise SheetError(
@@ -145,9 +191,9 @@ def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
     _check_columns(frame, path)
 
     problems: list[SheetProblem] = []
-    names = frame["name"].str.strip()
-    smiles_cells = frame["smiles"].str.strip()
-    lines = range(2, len(frame) + 2)  # line 1 is the header
+    names = frame["name"].str.strip().tolist()
+    smiles_cells = frame["smiles"].str.strip().tolist()
+    lines = list(frame.index)
 
     first_line_of_name: dict[str, int] = {}
     first_name_of_id: dict[str, str] = {}
@@ -204,7 +250,7 @@ def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
     extra_columns = [c for c in frame.columns if c not in REQUIRED_COLUMNS]
     validated = pd.DataFrame(
         {
-            "line": list(lines),
+            "line": lines,
             "index": range(1, len(frame) + 1),
             "name": names,
             "ligand_id": ligand_ids,

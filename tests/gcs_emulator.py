@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 
 def _free_port() -> int:
@@ -45,8 +46,13 @@ def gcs_emulator(data_dir: Path | None = None):
         process.wait(timeout=10)
 
 
-def emulator_client(url: str, project: str = "test-project"):
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    from google.cloud import storage
+@contextmanager
+def emulated_gcs(project: str = "test-project"):
+    """A storage client of a fresh emulator. STORAGE_EMULATOR_HOST (which the Google client
+    libraries, in this process and in subprocesses, read) is set while it runs and restored
+    after, so no later test talks to a stopped emulator."""
+    with gcs_emulator() as url, pytest.MonkeyPatch.context() as environment:
+        environment.setenv("STORAGE_EMULATOR_HOST", url)
+        from google.cloud import storage
 
-    return storage.Client(project=project)
+        yield storage.Client(project=project)

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(
 )
 FLAGS = ["--headless", *CHROMIUM_FLAGS]
 HOSTILE = "<script>alert(1)</script>"
+# Runs only if a name is ever inserted as markup (a <script> added through innerHTML never runs).
+EVENT_HANDLER = "<img src=x onerror=alert(3)>"
 SMILES = [
     "CCO",
     "CCN",
@@ -43,7 +45,8 @@ SMILES = [
     "CCOCC",
 ]
 ROWS = [(f"L{i}", smiles, "lead") for i, smiles in enumerate(SMILES)]
-ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>')]
+ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>'),
+         (EVENT_HANDLER, "CCCCN", "lead")]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +137,12 @@ def test_sort_filter_select_and_view(page, dashboard, tmp_path):
     page.select_option("#filter-status", "")
     page.fill("#filter-text", "alert")
     names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
-    assert names == [HOSTILE]  # shown as text, never run
+    assert names == [HOSTILE, EVENT_HANDLER]  # shown as text, never run
+    for hostile in (HOSTILE, EVENT_HANDLER):
+        page.fill("#filter-text", hostile)
+        page.locator("#targets tbody tr").first.click()
+        assert page.text_content("#detail-title") == hostile
+        assert page.locator("#detail-title *").count() == 0
     page.fill("#filter-text", "")
 
     page.click("th[data-key=rank]")
@@ -145,6 +153,32 @@ def test_sort_filter_select_and_view(page, dashboard, tmp_path):
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert page.external_requests == []
     assert page.problems == []
+
+
+def test_no_sheet_value_became_an_element(page, dashboard):
+    """Every place a name is shown (best hit, top hits, table, detail title) holds it as text."""
+    open_dashboard(page, dashboard)
+    for row in range(page.locator("#targets tbody tr").count()):
+        page.locator("#targets tbody tr").nth(row).click()
+    assert page.locator("img[src=x], script:not([src]):text('alert')").count() == 0
+    handlers = "document.querySelectorAll('[onerror], [onload], [onmouseover]').length"
+    assert page.evaluate(handlers) == 0
+    assert page.problems == []  # no dialog opened, no error
+
+
+def test_content_security_policy_is_in_force(page, dashboard):
+    open_dashboard(page, dashboard)
+    policy = page.get_attribute('meta[http-equiv="Content-Security-Policy"]', "content")
+    assert "default-src 'self' data: blob:" in policy and "connect-src 'self'" in policy
+    blocked = page.evaluate(
+        """() => new Promise(resolve => {
+            document.addEventListener("securitypolicyviolation",
+                                      event => resolve(event.effectiveDirective));
+            fetch("http://127.0.0.1:9/leak").catch(() => {});
+        })"""
+    )
+    assert blocked == "connect-src"
+    assert page.external_requests == []
 
 
 def test_random_weight_structure_still_draws(page, tmp_path):

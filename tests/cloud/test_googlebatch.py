@@ -29,7 +29,7 @@ from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
 from omtx_hub.cloud import BUCKET_PERMISSIONS
-from tests.gcs_emulator import emulator_client, gcs_emulator
+from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,11 +143,8 @@ class FakeLoggingClient:
 
 @pytest.fixture(scope="module")
 def gcs_client():
-    with gcs_emulator() as url:
-        previous = os.environ.get("STORAGE_EMULATOR_HOST")
-        yield emulator_client(url, PROJECT)
-        if previous is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    with emulated_gcs(PROJECT) as client:
+        yield client
 
 
 @pytest.fixture
@@ -218,6 +215,7 @@ def command_of(request: batch_v1.CreateJobRequest) -> str:
     return setup
 
 
+@pytest.mark.boltz  # the fake VMs run the real boltz predict
 def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatch, gcs, tmp_path):
     # The first status poll times out: plugin 0.5.1 alone would end the run there
     # (omtx_hub/batch_status.py); the retried poll gets the answer.

@@ -3,25 +3,25 @@ import json
 import pytest
 
 from omtx_hub.store import GCSStore, LocalStore, entry_path
-from tests.gcs_emulator import emulator_client, gcs_emulator
+from tests.gcs_emulator import emulated_gcs
 
 KEY = "ab" * 32
 
 
 @pytest.fixture(scope="module")
 def gcs_client():
-    with gcs_emulator() as url:
-        client = emulator_client(url)
+    with emulated_gcs() as client:
         client.create_bucket("omtx-test")
         yield client
 
 
 @pytest.fixture(params=["local", "gcs"])
-def store(request, tmp_path):
+def store(request, tmp_path, gcs_client):
+    # (gcs_client is requested by every test, so its emulator environment is in place before
+    # any test starts, not set in the middle of one.)
     if request.param == "local":
         return LocalStore(tmp_path / "store")
-    client = request.getfixturevalue("gcs_client")
-    return GCSStore(f"gs://omtx-test/run-{tmp_path.name}", client=client)
+    return GCSStore(f"gs://omtx-test/run-{tmp_path.name}", client=gcs_client)
 
 
 def test_commit_then_read(store, tmp_path):

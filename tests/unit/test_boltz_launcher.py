@@ -26,6 +26,17 @@ from omtx_hub.boltz_launcher import (
 IBUPROFEN = "CC(C)Cc1ccc(cc1)C(C)C(=O)O"
 
 
+@pytest.fixture(autouse=True)
+def _launcher_process_environment():
+    """The launcher runs as a process of its own, where Lightning's seeding, torch and
+    `--deterministic` set environment variables (PL_GLOBAL_SEED, CUBLAS_WORKSPACE_CONFIG, ...);
+    in this test process they are undone after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def test_split_options() -> None:
     assert split_options(["predict", "x.yaml"]) == (LaunchOptions(), ["predict", "x.yaml"])
     assert split_options(["--precision", "32", "predict", "x"]) == (

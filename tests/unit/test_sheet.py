@@ -113,3 +113,20 @@ def test_original_name_is_kept_for_display(tmp_path):
     table = validate_sheet(sheet(tmp_path, 'name,smiles\n"cpd 1/2",CCO\n'), affinity=True)
     assert table["name"][0] == "cpd 1/2"
     assert "/" not in table["ligand_id"][0] and " " not in table["ligand_id"][0]
+
+
+@pytest.mark.parametrize("name", ["a", "A" * 64])
+def test_safe_names_of_every_allowed_length_are_kept(name):
+    assert safe_ligand_id(name) == name
+
+
+def test_too_long_names_are_cut_and_hashed():
+    ligand_id = safe_ligand_id("A" * 65)
+    assert len(ligand_id) == 64 and ligand_id.startswith("A" * 55 + "-")
+
+
+def test_a_name_equal_to_another_names_safe_id_is_rejected(tmp_path):
+    # 'a b' becomes 'a_b-<hash>'; a second ligand literally named so would share its files.
+    taken = safe_ligand_id("a b")
+    message = problems(sheet(tmp_path, f"name,smiles\na b,CCO\n{taken},CCN\n"))
+    assert f"line 3 (name {taken!r}): its safe ID {taken!r} equals that of 'a b'" in message

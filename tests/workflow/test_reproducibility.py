@@ -30,7 +30,7 @@ from tests.screens import (
     write_screen,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 # Ibuprofen is the molecule the dependence on shard-mates was first measured on.
 LIGANDS = ["CCN", "c1ccccc1O", "CC(C)Cc1ccc(cc1)C(C)C(=O)O"]

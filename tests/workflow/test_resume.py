@@ -20,7 +20,7 @@ from tests.screens import (
     write_screen,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
 

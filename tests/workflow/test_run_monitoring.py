@@ -17,7 +17,7 @@ from tests.screens import (
     write_screen,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 
 def test_progress_on_the_terminal_and_completion_callbacks(tmp_path, boltz_test_cache):

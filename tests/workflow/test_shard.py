@@ -15,7 +15,7 @@ from omtx_hub.predict import ShardError, ShardJob
 from omtx_hub.store import LocalStore
 from tests.screens import FAST_MODEL, runtime, write_screen
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 
 class UnreachableStore(LocalStore):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.workflow.test_shard import first_shard_job
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 
 def test_each_target_is_reported_on_standard_output(tmp_path, boltz_test_cache, capsys, caplog):

@@ -110,7 +110,7 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
+@pytest.mark.boltz
 def test_real_boltz_predict_offline(tiny_boltz_cache: Path, tmp_path: Path) -> None:
     target = tmp_path / "aspirin.yaml"
     target.write_text(TARGET_YAML)

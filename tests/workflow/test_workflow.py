@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.screens import (
     write_screen,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.boltz
 
 ROWS = [
     ("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "decoy"),
@@ -109,8 +110,13 @@ def test_rerun_is_a_no_op(finished_screen):
     assert "Nothing to be done" in output
 
 
-def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
-    workdir, raw, _ = finished_screen
+def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, tmp_path):
+    # On a copy of the finished screen (results, Snakemake's metadata, store), so the shared
+    # screen stays as the other tests expect it, whatever the order.
+    workdir = tmp_path / "screen"
+    shutil.copytree(finished_screen[0], workdir, symlinks=True)
+    raw = finished_screen[1]
+    runtime_settings, store = raw["runtime"], str(workdir / "store")
     rows = [*ROWS, ("ethanol", "CCO", "new")]
     grown = write_screen(
         workdir,
@@ -118,8 +124,8 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
         extra_columns="class",
         shard_size=2,
         model=FAST_MODEL,
-        runtime=raw["runtime"],
-        store=raw["store"],
+        runtime=runtime_settings,
+        store=store,
     )
     grown_run = run_snakemake(workdir, "--configfile", str(write_config_file(workdir, grown)))
     output = grown_run.stdout + grown_run.stderr
@@ -136,8 +142,8 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen):
         rows=[("asp", "CC(=O)Oc1ccccc1C(=O)O", "x")],
         extra_columns="class",
         model=FAST_MODEL,
-        runtime=raw["runtime"],
-        store=raw["store"],
+        runtime=runtime_settings,
+        store=store,
         screen={"name": "s2"},
         proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
     )

@@ -1,0 +1,85 @@
+"""Boltz crashing mid-shard fails the job (Snakemake retries it) and the retry predicts only the
+targets the crashed process had not finished: a crash never passes as failed targets."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from tests.screens import (
+    FAST_MODEL,
+    runtime,
+    snakemake_command,
+    snakemake_env,
+    write_config_file,
+    write_screen,
+)
+
+pytestmark = pytest.mark.boltz
+
+LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
+
+
+def committed(store) -> list:
+    return sorted(store.glob("targets/*/*/record.json"))
+
+
+def boltz_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
+    """The `boltz predict` processes (omtx_hub.boltz_launcher) below the Snakemake run."""
+    found = []
+    for child in psutil.Process(snakemake.pid).children(recursive=True):
+        try:
+            if "omtx_hub.boltz_launcher" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_boltz_crash_fails_the_job_and_the_retry_predicts_only_the_rest(tmp_path, boltz_test_cache):
+    raw = write_screen(
+        tmp_path,
+        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
+        shard_size=len(LIGANDS),
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+    )
+    config = write_config_file(tmp_path, raw)
+    store = tmp_path / "store"
+    command = snakemake_command(tmp_path, "--show-failed-logs", "--configfile", str(config))
+    errors = tmp_path / "snakemake.err"
+    with open(errors, "w") as stderr:
+        run = subprocess.Popen(
+            command, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while not committed(store):
+                assert run.poll() is None, errors.read_text()[-5000:]
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            # Only Boltz dies, as in a CUDA error or the OOM killer: the job script survives.
+            (boltz,) = boltz_processes(run)
+            boltz.send_signal(signal.SIGKILL)
+            assert run.wait(timeout=900) == 0, errors.read_text()[-5000:]
+        finally:
+            if run.poll() is None:
+                run.kill()
+    log = errors.read_text()
+    assert "Error in rule boltz_predict_shard" in log
+    assert re.search(r"ShardError: boltz predict exited with code -9 leaving \d of 6 targets", log)
+    # The retry's own log says how many targets the crashed attempt left in the store.
+    job_log = (tmp_path / "logs/s1/boltz_predict_shard/P1/00000.log").read_text()
+    stored_before = int(re.search(r"6 targets, (\d) in the store", job_log).group(1))
+    assert 0 < stored_before < len(LIGANDS)
+    manifest = json.loads((tmp_path / "results/s1/shards/P1/00000.json").read_text())
+    counts = (manifest["reused"], manifest["computed"], manifest["failed"])
+    assert counts == (stored_before, len(LIGANDS) - stored_before, 0)
+    summary = json.loads((tmp_path / "results/s1/summary.json").read_text())
+    assert summary["counts"]["completed"] == len(LIGANDS)
