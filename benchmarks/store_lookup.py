@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from omtx_hub.store import LOOKUP_THREADS, RECORD_FILE, GCSStore, entry_path, fan_out  # noqa: E402
-from tests.gcs_emulator import emulator_client, gcs_emulator  # noqa: E402
+from tests.gcs_emulator import emulated_gcs  # noqa: E402
 
 BUCKET = "omtx-benchmark"
 GCS_PAGE = 1000
@@ -83,8 +83,7 @@ def main() -> int:
         prefill(Path(data_dir), [f"store/{entry_path(key)}/{RECORD_FILE}" for key in stored])
         print(f"store: {len(stored)} of {len(keys)} targets stored (written in "
               f"{time.perf_counter() - started:.1f} s)", flush=True)  # fmt: skip
-        with gcs_emulator(Path(data_dir)) as url:
-            client = emulator_client(url)
+        with emulated_gcs(data_dir=Path(data_dir)) as client:
             store = GCSStore(f"gs://{BUCKET}/store", client=client)
             measure(store, client, keys, stored, per_key=not args.skip_per_key)
     return 0

@@ -4,7 +4,6 @@ request per key (issue 12, item 9); the screen status built on it, in a bucket (
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 
 import pytest
@@ -13,7 +12,8 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status
 from omtx_hub.store import GCSStore, LocalStore, entry_path, fan_out
-from tests.gcs_emulator import emulator_client, gcs_emulator
+from omtx_hub.testing.synthetic import computed_entries, write_shard_manifest
+from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
 # Enough keys (over 4 per fan-out directory) that listing is chosen over one lookup per key.
@@ -23,8 +23,7 @@ STORED = KEYS[::2]
 
 @pytest.fixture(scope="module")
 def gcs_client():
-    with gcs_emulator() as url:
-        client = emulator_client(url)
+    with emulated_gcs() as client:
         client.create_bucket("omtx-lookup")
         yield client
 
@@ -88,13 +87,13 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     first, second = plan.shard("P1", "00000").targets
     fill(store, tmp_path, [first["key"], plan.shard("P1", "00001").targets[0]["key"]])
     outputs = f"gs://omtx-lookup/{tmp_path.name}/omtx-hub"
-    records = [{"key": first["key"], "status": "completed"},
-               {"key": second["key"], "status": "failed"}]  # fmt: skip
-    manifest = {"computed": 1, "reused": 0, "failed": 1, "job_wall_s": 60.0,
-                "boltz_wall_s": 50.0, "records": records}  # fmt: skip
+    entries = computed_entries(plan, "P1", [(first, False), (second, True)])
+    manifest = write_shard_manifest(
+        tmp_path / "00000.json", plan, "P1", "00000", entries, boltz_wall_s=50.0, job_wall_s=60.0
+    )
     gcs_client.bucket("omtx-lookup").blob(
         f"{tmp_path.name}/omtx-hub/results/s1/shards/P1/00000.json"
-    ).upload_from_string(json.dumps(manifest))
+    ).upload_from_filename(str(manifest))
     status = screen_status(plan, store, outputs)
     assert [(s.shard, s.state) for s in status.shards] == [
         ("00000", "finished"), ("00001", "running"), ("00002", "waiting")

@@ -4,15 +4,13 @@ shard manifests (issue 12, item 6)."""
 from __future__ import annotations
 
 import os
-import random
 
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.records import ManifestEntry
 from omtx_hub.status import screen_status, status_text
 from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
-from omtx_hub.testing.synthetic import fake_record, write_shard_manifest
+from omtx_hub.testing.synthetic import computed_entries, write_shard_manifest
 from tests.screens import write_config_file, write_screen
 
 NOW = 1_800_000_000.0
@@ -32,16 +30,7 @@ def started_screen(tmp_path):
         store.commit(target["key"], {}, {"key": target["key"]})
         record = store.root / entry_path(target["key"]) / RECORD_FILE
         os.utime(record, (NOW - age_s, NOW - age_s))
-    entries = [
-        ManifestEntry.of(
-            fake_record(plan, target, failed, random.Random(0)),
-            protein="P1",
-            ligands=target["ligands"],
-            source="computed",
-            runtime_s=0.0,
-        )
-        for target, failed in ((first, False), (second, True))
-    ]
+    entries = computed_entries(plan, "P1", [(first, False), (second, True)])
     write_shard_manifest(
         tmp_path / "results/s1/shards/P1/00000.json",
         plan,
