@@ -20,7 +20,6 @@ import hashlib
 import math
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from omtx_hub.store import LOOKUP_THREADS, RECORD_FILE, GCSStore, entry_path, fan_out  # noqa: E402
-from tests.gcs_emulator import emulator_client, gcs_emulator  # noqa: E402
+from omtx_hub.testing.http_requests import RequestCounter  # noqa: E402
+from tests.gcs_emulator import emulated_gcs  # noqa: E402
 
 BUCKET = "omtx-benchmark"
 GCS_PAGE = 1000
@@ -53,17 +53,6 @@ def prefill(data_dir: Path, names: list[str]) -> None:
     storage._write_config_to_file()
 
 
-class RequestCounter:
-    def __init__(self, client):
-        self.count = 0
-        self._lock = threading.Lock()
-        client._http.hooks["response"].append(self._seen)
-
-    def _seen(self, response, *args, **kwargs):
-        with self._lock:
-            self.count += 1
-
-
 def timed(counter: RequestCounter, work):
     counter.count = 0
     started = time.perf_counter()
@@ -83,8 +72,7 @@ def main() -> int:
         prefill(Path(data_dir), [f"store/{entry_path(key)}/{RECORD_FILE}" for key in stored])
         print(f"store: {len(stored)} of {len(keys)} targets stored (written in "
               f"{time.perf_counter() - started:.1f} s)", flush=True)  # fmt: skip
-        with gcs_emulator(Path(data_dir)) as url:
-            client = emulator_client(url)
+        with emulated_gcs(data_dir=Path(data_dir)) as client:
             store = GCSStore(f"gs://{BUCKET}/store", client=client)
             measure(store, client, keys, stored, per_key=not args.skip_per_key)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 
 import pytest
 
@@ -13,7 +12,8 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status
 from omtx_hub.store import GCSStore, LocalStore, entry_path, fan_out
-from tests.gcs_emulator import emulator_client, gcs_emulator
+from omtx_hub.testing.http_requests import RequestCounter
+from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
 # Enough keys (over 4 per fan-out directory) that listing is chosen over one lookup per key.
@@ -23,23 +23,9 @@ STORED = KEYS[::2]
 
 @pytest.fixture(scope="module")
 def gcs_client():
-    with gcs_emulator() as url:
-        client = emulator_client(url)
+    with emulated_gcs() as client:
         client.create_bucket("omtx-lookup")
         yield client
-
-
-class RequestCounter:
-    """Counts the HTTP requests a google-cloud-storage client sends."""
-
-    def __init__(self, client):
-        self.count = 0
-        self._lock = threading.Lock()
-        client._http.hooks["response"].append(self._seen)
-
-    def _seen(self, response, *args, **kwargs):
-        with self._lock:
-            self.count += 1
 
 
 def fill(store, tmp_path, keys):

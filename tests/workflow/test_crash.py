@@ -7,27 +7,23 @@ import json
 import re
 import signal
 import subprocess
-import time
 
 import psutil
 import pytest
 
 from tests.screens import (
     FAST_MODEL,
+    SIX_LIGANDS,
     runtime,
-    snakemake_command,
-    snakemake_env,
+    start_screen_in_background,
+    wait_for_first_commit,
     write_config_file,
     write_screen,
 )
 
 pytestmark = pytest.mark.boltz
 
-LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
-
-
-def committed(store) -> list:
-    return sorted(store.glob("targets/*/*/record.json"))
+LIGANDS = SIX_LIGANDS
 
 
 def boltz_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
@@ -52,18 +48,11 @@ def test_boltz_crash_fails_the_job_and_the_retry_predicts_only_the_rest(tmp_path
     )
     config = write_config_file(tmp_path, raw)
     store = tmp_path / "store"
-    command = snakemake_command(tmp_path, "--show-failed-logs", "--configfile", str(config))
     errors = tmp_path / "snakemake.err"
     with open(errors, "w") as stderr:
-        run = subprocess.Popen(
-            command, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=stderr
-        )
+        run = start_screen_in_background(tmp_path, config, "--show-failed-logs", stderr=stderr)
         try:
-            deadline = time.monotonic() + 600
-            while not committed(store):
-                assert run.poll() is None, errors.read_text()[-5000:]
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_for_first_commit(run, store, stderr_file=errors)
             # Only Boltz dies, as in a CUDA error or the OOM killer: the job script survives.
             (boltz,) = boltz_processes(run)
             boltz.send_signal(signal.SIGKILL)
