@@ -74,16 +74,26 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     first, second = plan.shard("P1", "00000").targets
     fill(store, tmp_path, [first["key"], plan.shard("P1", "00001").targets[0]["key"]])
     outputs = f"gs://omtx-lookup/{tmp_path.name}/omtx-hub"
-    records = [{"key": first["key"], "status": "completed"},
-               {"key": second["key"], "status": "failed"}]  # fmt: skip
-    manifest = {"computed": 1, "reused": 0, "failed": 1, "job_wall_s": 60.0,
-                "boltz_wall_s": 50.0, "records": records}  # fmt: skip
+    records = [
+        {"key": first["key"], "status": "completed"},
+        {"key": second["key"], "status": "failed"},
+    ]
+    manifest = {
+        "computed": 1,
+        "reused": 0,
+        "failed": 1,
+        "job_wall_s": 60.0,
+        "boltz_wall_s": 50.0,
+        "records": records,
+    }
     gcs_client.bucket("omtx-lookup").blob(
         f"{tmp_path.name}/omtx-hub/results/s1/shards/P1/00000.json"
     ).upload_from_string(json.dumps(manifest))
     status = screen_status(plan, store, outputs)
     assert [(s.shard, s.state) for s in status.shards] == [
-        ("00000", "finished"), ("00001", "running"), ("00002", "waiting")
-    ]  # fmt: skip
+        ("00000", "finished"),
+        ("00001", "running"),
+        ("00002", "waiting"),
+    ]
     assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 2  # committed just now, within the window

@@ -139,10 +139,20 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
         (bin_dir / name).chmod(0o755)
     (workdir / "entrypoint.sh").write_text(plugin_entrypoint(PLUGIN_CHAIN))
     calls = tmp_path / "calls"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "BASH_ENV": str(GUARD),
-           "CALLS": str(calls), "FAIL_ON": fail_on}  # fmt: skip
-    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "BASH_ENV": str(GUARD),
+        "CALLS": str(calls),
+        "FAIL_ON": fail_on,
+    }
+    result = subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 7, result.stderr
     assert "failed with exit status 7; the job fails" in result.stderr
     # Nothing after the failed step ran.
@@ -150,6 +160,11 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
 
     # Without the guard the same failure is reported as success (plugin 0.5.1 as is).
     del env["BASH_ENV"]
-    unguarded = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                               capture_output=True, text=True)  # fmt: skip
+    unguarded = subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert unguarded.returncode == 0

@@ -21,8 +21,11 @@ NOW = 1_800_000_000.0
 def started_screen(tmp_path):
     """Five compounds in shards 00000-00002: shard 00000 finished (one target failed),
     00001 has one target committed 5 min ago, 00002 nothing; another commit is 2 h old."""
-    raw = write_screen(tmp_path, shard_size=2, cost={"seconds_per_target": 60,
-                       "startup_s_per_shard": 300, "gpu_hourly_usd": 1.0})  # fmt: skip
+    raw = write_screen(
+        tmp_path,
+        shard_size=2,
+        cost={"seconds_per_target": 60, "startup_s_per_shard": 300, "gpu_hourly_usd": 1.0},
+    )
     config = load_config(raw)
     store = LocalStore(config.store)
     plan = build_plan(config, store)
@@ -58,9 +61,10 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
     _, plan, store = started_screen(tmp_path)
     status = screen_status(plan, store, str(tmp_path), window_s=900, now=NOW)
     assert [(s.shard, s.done, s.failed, s.pending, s.state) for s in status.shards] == [
-        ("00000", 1, 1, 0, "finished"), ("00001", 1, 0, 1, "running"),
+        ("00000", 1, 1, 0, "finished"),
+        ("00001", 1, 0, 1, "running"),
         ("00002", 0, 0, 1, "waiting"),
-    ]  # fmt: skip
+    ]
     assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 1 and status.rate_per_hour == 4.0
     assert status.eta_hours == 0.5
@@ -71,8 +75,10 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
     assert "failed   P1               00000  L1" in text
     assert "P1               00001       2      1      0       1  running" in text
     assert "00000       2" not in text  # finished shards are listed only with all_shards
-    assert "s1: 2 done, 1 failed, 2 pending of 5 targets; shards: 1 finished, 1 running, " \
-           "1 waiting" in text  # fmt: skip
+    assert (
+        "s1: 2 done, 1 failed, 2 pending of 5 targets; shards: 1 finished, 1 running, "
+        "1 waiting" in text
+    )
     assert "rate: 1 targets in the last 15 min (4.0/h); ETA 0.5 h" in text
 
 
