@@ -4,7 +4,7 @@ request per key (issue 12, item 9); the screen status built on it, in a bucket (
 from __future__ import annotations
 
 import hashlib
-import json
+import random
 
 import pytest
 
@@ -13,6 +13,7 @@ from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status
 from omtx_hub.store import GCSStore, LocalStore, entry_path, fan_out
 from omtx_hub.testing.http_requests import RequestCounter
+from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
@@ -74,21 +75,17 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     first, second = plan.shard("P1", "00000").targets
     fill(store, tmp_path, [first["key"], plan.shard("P1", "00001").targets[0]["key"]])
     outputs = f"gs://omtx-lookup/{tmp_path.name}/omtx-hub"
-    records = [
-        {"key": first["key"], "status": "completed"},
-        {"key": second["key"], "status": "failed"},
+    # A valid manifest (the status reads it as a ShardManifest): first completed, second failed.
+    entries = [
+        computed_entry(plan, "P1", target, failed, random.Random(0))
+        for target, failed in ((first, False), (second, True))
     ]
-    manifest = {
-        "computed": 1,
-        "reused": 0,
-        "failed": 1,
-        "job_wall_s": 60.0,
-        "boltz_wall_s": 50.0,
-        "records": records,
-    }
+    manifest = write_shard_manifest(
+        tmp_path / "00000.json", plan, "P1", "00000", entries, boltz_wall_s=50.0, job_wall_s=60.0
+    )
     gcs_client.bucket("omtx-lookup").blob(
         f"{tmp_path.name}/omtx-hub/results/s1/shards/P1/00000.json"
-    ).upload_from_string(json.dumps(manifest))
+    ).upload_from_filename(str(manifest))
     status = screen_status(plan, store, outputs)
     assert [(s.shard, s.state) for s in status.shards] == [
         ("00000", "finished"),

@@ -9,10 +9,9 @@ import random
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.records import ManifestEntry
 from omtx_hub.status import screen_status, status_text
 from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
-from omtx_hub.testing.synthetic import fake_record, write_shard_manifest
+from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.screens import write_config_file, write_screen
 
 NOW = 1_800_000_000.0
@@ -36,13 +35,7 @@ def started_screen(tmp_path):
         record = store.root / entry_path(target["key"]) / RECORD_FILE
         os.utime(record, (NOW - age_s, NOW - age_s))
     entries = [
-        ManifestEntry.of(
-            fake_record(plan, target, failed, random.Random(0)),
-            protein="P1",
-            ligands=target["ligands"],
-            source="computed",
-            runtime_s=0.0,
-        )
+        computed_entry(plan, "P1", target, failed, random.Random(0))
         for target, failed in ((first, False), (second, True))
     ]
     write_shard_manifest(
