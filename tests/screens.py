@@ -61,6 +61,20 @@ def write_screen(
     return raw
 
 
+def write_six_ligand_screen(directory: Path, cache: Path) -> Path:
+    """Write a screen of SIX_LIGANDS (m0-m5) in one shard, with the fast model on the test
+    weights in `cache`, and its config file; the config file's path. The store is
+    `directory`/store."""
+    raw = write_screen(
+        directory,
+        rows=[(f"m{i}", smiles) for i, smiles in enumerate(SIX_LIGANDS)],
+        shard_size=len(SIX_LIGANDS),
+        model=FAST_MODEL,
+        runtime=runtime(cache),
+    )
+    return write_config_file(directory, raw)
+
+
 def write_config_file(directory: Path, raw: dict, name: str = "config.yaml") -> Path:
     path = directory / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

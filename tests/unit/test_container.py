@@ -65,6 +65,18 @@ def plugin_entrypoint(command: str) -> str:
     return setup.split("cat <<EOF > /tmp/workdir/entrypoint.sh\n", 1)[1].split("\nEOF\n")[0]
 
 
+def run_entrypoint(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the job's entrypoint.sh with bash in `workdir`, with only the variables of `env`;
+    text stdout and stderr."""
+    return subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize(("snakemake_status", "guarded"), [(0, True), (3, True), (3, False)])
 def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_status, guarded):
     workdir = tmp_path / "workdir"
@@ -82,13 +94,7 @@ def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_stat
     }
     if guarded:
         env["BASH_ENV"] = str(GUARD)
-    result = subprocess.run(
-        ["bash", str(workdir / "entrypoint.sh")],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_entrypoint(workdir, env)
     if guarded:
         assert result.returncode == snakemake_status, result.stderr
         assert "preinstalled in the image; not installing" in result.stderr
@@ -146,13 +152,7 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
         "CALLS": str(calls),
         "FAIL_ON": fail_on,
     }
-    result = subprocess.run(
-        ["bash", str(workdir / "entrypoint.sh")],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_entrypoint(workdir, env)
     assert result.returncode == 7, result.stderr
     assert "failed with exit status 7; the job fails" in result.stderr
     # Nothing after the failed step ran.
@@ -160,11 +160,5 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
 
     # Without the guard the same failure is reported as success (plugin 0.5.1 as is).
     del env["BASH_ENV"]
-    unguarded = subprocess.run(
-        ["bash", str(workdir / "entrypoint.sh")],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    unguarded = run_entrypoint(workdir, env)
     assert unguarded.returncode == 0

@@ -12,13 +12,10 @@ import psutil
 import pytest
 
 from tests.screens import (
-    FAST_MODEL,
     SIX_LIGANDS,
-    runtime,
     start_screen_in_background,
     wait_for_first_commit,
-    write_config_file,
-    write_screen,
+    write_six_ligand_screen,
 )
 
 pytestmark = pytest.mark.boltz
@@ -39,14 +36,7 @@ def boltz_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
 
 
 def test_boltz_crash_fails_the_job_and_the_retry_predicts_only_the_rest(tmp_path, boltz_test_cache):
-    raw = write_screen(
-        tmp_path,
-        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
-        shard_size=len(LIGANDS),
-        model=FAST_MODEL,
-        runtime=runtime(boltz_test_cache),
-    )
-    config = write_config_file(tmp_path, raw)
+    config = write_six_ligand_screen(tmp_path, boltz_test_cache)
     store = tmp_path / "store"
     errors = tmp_path / "snakemake.err"
     with open(errors, "w") as stderr:

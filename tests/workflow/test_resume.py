@@ -10,16 +10,13 @@ import subprocess
 import pytest
 
 from tests.screens import (
-    FAST_MODEL,
     SIX_LIGANDS,
     committed_records,
     run_snakemake,
-    runtime,
     snakemake_env,
     start_screen_in_background,
     wait_for_first_commit,
-    write_config_file,
-    write_screen,
+    write_six_ligand_screen,
 )
 
 pytestmark = pytest.mark.boltz
@@ -28,14 +25,7 @@ LIGANDS = SIX_LIGANDS
 
 
 def test_killed_shard_resumes_with_the_rest(tmp_path, boltz_test_cache):
-    raw = write_screen(
-        tmp_path,
-        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
-        shard_size=len(LIGANDS),
-        model=FAST_MODEL,
-        runtime=runtime(boltz_test_cache),
-    )
-    config = write_config_file(tmp_path, raw)
+    config = write_six_ligand_screen(tmp_path, boltz_test_cache)
     store = tmp_path / "store"
     run = start_screen_in_background(tmp_path, config, start_new_session=True)
     wait_for_first_commit(run, store)
