@@ -20,7 +20,6 @@ import hashlib
 import math
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from omtx_hub.store import LOOKUP_THREADS, RECORD_FILE, GCSStore, entry_path, fan_out  # noqa: E402
+from omtx_hub.testing.http_requests import RequestCounter  # noqa: E402
 from tests.gcs_emulator import emulated_gcs  # noqa: E402
 
 BUCKET = "omtx-benchmark"
@@ -51,17 +51,6 @@ def prefill(data_dir: Path, names: list[str]) -> None:
             "http://127.0.0.1", BUCKET, name, "application/json", len(content)
         )
     storage._write_config_to_file()
-
-
-class RequestCounter:
-    def __init__(self, client):
-        self.count = 0
-        self._lock = threading.Lock()
-        client._http.hooks["response"].append(self._seen)
-
-    def _seen(self, response, *args, **kwargs):
-        with self._lock:
-            self.count += 1
 
 
 def timed(counter: RequestCounter, work):

@@ -48,10 +48,9 @@ def gcs_emulator(data_dir: Path | None = None):
 
 @contextmanager
 def emulated_gcs(project: str = "test-project", data_dir: Path | None = None):
-    """A storage client of a fresh emulator (in memory, or serving the buckets saved in
-    `data_dir`). STORAGE_EMULATOR_HOST (which the Google client libraries, in this process
-    and in subprocesses, read) is set while it runs and restored after, so no later test
-    talks to a stopped emulator."""
+    """A storage client of a fresh emulator (serving `data_dir`, if given). STORAGE_EMULATOR_HOST
+    (which the Google client libraries, in this process and in subprocesses, read) is set while
+    it runs and restored after, so no later test talks to a stopped emulator."""
     with gcs_emulator(data_dir) as url, pytest.MonkeyPatch.context() as environment:
         environment.setenv("STORAGE_EMULATOR_HOST", url)
         from google.cloud import storage

@@ -17,9 +17,11 @@ def webhook_receiver():
         def do_POST(self):
             length = int(self.headers["Content-Length"])
             received.append(
-                {"content_type": self.headers["Content-Type"],
-                 "body": json.loads(self.rfile.read(length))}
-            )  # fmt: skip
+                {
+                    "content_type": self.headers["Content-Type"],
+                    "body": json.loads(self.rfile.read(length)),
+                }
+            )
             self.send_response(204)
             self.end_headers()
 

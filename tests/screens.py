@@ -1,19 +1,25 @@
 """Small screens for tests: a config mapping plus its ligand sheet, written to a directory,
-and the one way tests run Snakemake on them."""
+the one way tests run Snakemake on them, and a shard job built as the workflow builds it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
+
+from omtx_hub.predict import ShardJob
 
 SNAKEFILE = Path(__file__).resolve().parents[1] / "workflow" / "Snakefile"
 
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O"]
 SHORT_PROTEIN = "MKTAYIAKQRQISFVKSHFS"
+# Six ligands in one shard: Boltz is still predicting the rest when the first one is committed,
+# which is when the crash and kill tests strike.
+SIX_LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
 # Boltz settings that make a CPU prediction with the test model take seconds.
 FAST_MODEL = {
     "recycling_steps": 0,
@@ -53,6 +59,20 @@ def write_screen(
     }
     raw.update(overrides)
     return raw
+
+
+def write_six_ligand_screen(directory: Path, cache: Path) -> Path:
+    """Write a screen of SIX_LIGANDS (m0-m5) in one shard, with the fast model on the test
+    weights in `cache`, and its config file; the config file's path. The store is
+    `directory`/store."""
+    raw = write_screen(
+        directory,
+        rows=[(f"m{i}", smiles) for i, smiles in enumerate(SIX_LIGANDS)],
+        shard_size=len(SIX_LIGANDS),
+        model=FAST_MODEL,
+        runtime=runtime(cache),
+    )
+    return write_config_file(directory, raw)
 
 
 def write_config_file(directory: Path, raw: dict, name: str = "config.yaml") -> Path:
@@ -95,6 +115,71 @@ def run_snakemake(
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
     return result
+
+
+def start_screen_in_background(
+    workdir: Path,
+    config: Path,
+    *arguments: str,
+    stderr=subprocess.DEVNULL,
+    start_new_session: bool = False,
+) -> subprocess.Popen:
+    """Start snakemake on `config` in `workdir` (`arguments` before --configfile) and return at
+    once; `run.args` is the command, to run again. stdout is dropped, stderr goes to `stderr`;
+    `start_new_session` puts snakemake and its jobs in a process group of their own, to kill
+    them all at once."""
+    return subprocess.Popen(
+        snakemake_command(workdir, *arguments, "--configfile", str(config)),
+        env=snakemake_env(),
+        start_new_session=start_new_session,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def committed_records(store: Path) -> list[Path]:
+    """The record.json of every target committed to the local store at `store`."""
+    return sorted(store.glob("targets/*/*/record.json"))
+
+
+def wait_for_first_commit(
+    run: subprocess.Popen, store: Path, timeout_s: float = 600, stderr_file: Path | None = None
+) -> None:
+    """Wait until `run` has committed a target to the local store at `store`; fail if it ends
+    first (showing the end of `stderr_file`, if given) or takes over `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not committed_records(store):
+        ended = "the screen ended before any target was committed"
+        if stderr_file is not None:
+            ended = stderr_file.read_text()[-5000:]
+        assert run.poll() is None, ended
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def shard_job(
+    config, plan, store, directory: Path, protein: str, shard: str, **overrides
+) -> ShardJob:
+    """The job of `shard` of `protein` in `plan`, single-sequence (msa 'empty'): structures in
+    `directory`/structures, manifest and log `directory`/<shard>.json and .log. `overrides`
+    replace any argument."""
+    arguments = {
+        "screen": config.screen.name,
+        "protein": protein,
+        "shard": shard,
+        "sequence": next(p.sequence for p in config.proteins if p.name == protein),
+        "msa": "empty",
+        "targets": list(plan.shard(protein, shard).targets),
+        "model": config.model,
+        "runtime": config.runtime,
+        "spec": plan.spec,
+        "weights": plan.weights,
+        "store": store,
+        "structures_dir": directory / "structures",
+        "manifest": directory / f"{shard}.json",
+        "log_file": directory / f"{shard}.log",
+    }
+    return ShardJob(**(arguments | overrides))
 
 
 def planned_jobs(dry_run_output: str) -> dict[str, int]:

@@ -147,22 +147,18 @@ def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> T
     return TargetRecord(key=target["key"], smiles=target["smiles"], weights=plan.weights, **outcome)
 
 
-def computed_entries(
-    plan: Plan, protein: str, outcomes: list[tuple[dict, bool]], seed: int = 0
-) -> list[ManifestEntry]:
-    """Manifest entries of targets computed in one shard, from (target, failed) pairs, with
-    fake scores for the completed ones."""
-    rng = random.Random(seed)
-    return [
-        ManifestEntry.of(
-            fake_record(plan, target, failed, rng),
-            protein=protein,
-            ligands=target["ligands"],
-            source="computed",
-            runtime_s=0.0,
-        )
-        for target, failed in outcomes
-    ]
+def computed_entry(
+    plan: Plan, protein: str, target: dict, failed: bool, rng: random.Random
+) -> ManifestEntry:
+    """The manifest entry of `target` of `protein`, computed in its shard (in no time), with
+    `fake_record`'s outcome."""
+    return ManifestEntry.of(
+        fake_record(plan, target, failed, rng),
+        protein=protein,
+        ligands=target["ligands"],
+        source="computed",
+        runtime_s=0.0,
+    )
 
 
 def write_shard_manifest(

@@ -45,8 +45,7 @@ SMILES = [
     "CCOCC",
 ]
 ROWS = [(f"L{i}", smiles, "lead") for i, smiles in enumerate(SMILES)]
-ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>'),
-         (EVENT_HANDLER, "CCCCN", "lead")]  # fmt: skip
+ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>'), (EVENT_HANDLER, "CCCCN", "lead")]
 
 
 @pytest.fixture(scope="session")

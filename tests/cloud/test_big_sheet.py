@@ -73,16 +73,19 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     # The completion callback, from the main process only, pointing into the bucket.
     (message,) = (call["body"] for call in received)
     assert (message["status"], message["targets"], message["targets_in_store"]) == (
-        "succeeded", LIGANDS, 2
-    )  # fmt: skip
+        "succeeded",
+        LIGANDS,
+        2,
+    )
     assert message["dashboard"] == f"gs://{gcs.name}/omtx-hub/results/s1/report/index.html"
     assert message["counts"] is None  # only a shard was asked for: no summary.json
 
     result = json.loads(gcs.blob(f"omtx-hub/{manifest}").download_as_bytes())
     assert (result["targets"], result["computed"], result["failed"]) == (2, 2, 0)
     assert [r["ligands"][0]["ligand_id"] for r in result["records"]] == [
-        "CPD-0000001", "CPD-0000002"
-    ]  # fmt: skip
+        "CPD-0000001",
+        "CPD-0000002",
+    ]
 
 
 def test_config_file_outside_the_checkout_is_refused(checkout, monkeypatch, tmp_path, capfd):

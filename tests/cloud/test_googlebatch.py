@@ -36,8 +36,13 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT, REGION = "omtx-test-project", "us-central1"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/omtx-hub/boltz:0.1.0"
 # Structure only: the affinity stage would double Boltz's CPU time and adds nothing here.
-FAST_MODEL = {"recycling_steps": 0, "sampling_steps": 2, "diffusion_samples": 1,
-              "affinity": False, "seed": 0}  # fmt: skip
+FAST_MODEL = {
+    "recycling_steps": 0,
+    "sampling_steps": 2,
+    "diffusion_samples": 1,
+    "affinity": False,
+    "seed": 0,
+}
 CPU_RUNTIME = {"accelerator": "cpu", "precision": "32", "num_workers": 0, "use_kernels": False}
 # Where the image's paths are in this test: the host's /tmp/workdir (bind-mounted into the
 # container) is a directory per job, and the image's files are the repository's.
@@ -65,8 +70,13 @@ class FakeBatchService:
     With `status_timeouts`, that many status polls fail with DeadlineExceeded first, as a
     slow Batch API does."""
 
-    def __init__(self, vm_root: Path | None = None, home: Path | None = None, preempt=(),
-                 status_timeouts: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        vm_root: Path | None = None,
+        home: Path | None = None,
+        preempt=(),
+        status_timeouts: int = 0,
+    ):
         self.requests: list[batch_v1.CreateJobRequest] = []
         self.vm_root, self.home, self.preempt = vm_root, home, set(preempt)
         self.states: dict[str, batch_v1.JobStatus.State] = {}
@@ -120,8 +130,11 @@ class FakeBatchService:
         }
         job = subprocess.run(
             [container.entrypoint, *map(on_host, container.commands)],
-            cwd=workdir, env=env, capture_output=True, text=True,
-        )  # fmt: skip
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         return job.returncode, output + job.stdout + job.stderr
 
 
@@ -160,8 +173,13 @@ def checkout(tmp_path, monkeypatch, gcs, boltz_test_cache):
     root = tmp_path / "checkout"
     for part in ("workflow", "omtx_hub", "omtx_report", "config", "profiles"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-    raw = write_screen(root, rows=[("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ethanol", "CCO")],
-                       shard_size=2, model=FAST_MODEL, store=f"gs://{gcs.name}/store")  # fmt: skip
+    raw = write_screen(
+        root,
+        rows=[("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ethanol", "CCO")],
+        shard_size=2,
+        model=FAST_MODEL,
+        store=f"gs://{gcs.name}/store",
+    )
     raw["ligands"] = "ligands.csv"
     (root / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
@@ -195,11 +213,26 @@ def run_snakemake(
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
+    # The planning Snakefile (common.smk) puts the validated sheet's name in this process's
+    # environment for the remote jobs; set through monkeypatch, it is removed after the test.
+    monkeypatch.setenv("OMTX_VALIDATED_SHEET", "")
     config = f"runtime={json.dumps(runtime)}"
     try:
-        snakemake_main(["--profile", "profiles/googlebatch", "--configfile", configfile,
-              "--config", config, "--seconds-between-status-checks", "1",
-              "--latency-wait", "5", *arguments])  # fmt: skip
+        snakemake_main(
+            [
+                "--profile",
+                "profiles/googlebatch",
+                "--configfile",
+                configfile,
+                "--config",
+                config,
+                "--seconds-between-status-checks",
+                "1",
+                "--latency-wait",
+                "5",
+                *arguments,
+            ]
+        )
     except SystemExit as done:
         return done.code
     return 0
@@ -219,8 +252,12 @@ def command_of(request: batch_v1.CreateJobRequest) -> str:
 def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatch, gcs, tmp_path):
     # The first status poll times out: plugin 0.5.1 alone would end the run there
     # (omtx_hub/batch_status.py); the retried poll gets the answer.
-    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]),
-                             preempt={"boltz-predict-shard"}, status_timeouts=1)  # fmt: skip
+    batch = FakeBatchService(
+        tmp_path / "vms",
+        home=Path(os.environ["HOME"]),
+        preempt={"boltz-predict-shard"},
+        status_timeouts=1,
+    )
     # The screen's results (the dashboard, also a local rule, is left out to save time).
     status = run_snakemake(monkeypatch, batch, *RESULTS)
     assert status == 0, "\n".join(batch.logs.values())[-5000:]
@@ -236,8 +273,11 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert (summary["gpu"]["retried_shards"], summary["gpu"]["earlier_attempts"]) == (1, 1)
     table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
     assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
-    records = [b for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
-               if b.name.endswith("record.json")]  # fmt: skip
+    records = [
+        b
+        for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
+        if b.name.endswith("record.json")
+    ]
     assert len(records) == 2
 
     # One shard; its first attempt was preempted and Snakemake resubmitted it. The
@@ -282,8 +322,11 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         steps = [step.strip().split()[0] for step in chain.split("&&")]
         assert steps == ["pip", "python", "python"]
     # Nothing was installed at job start (the image has it all): the guard said so.
-    assert all("preinstalled in the image; not installing" in log for log in batch.logs.values()
-               if log != "preempted (simulated)")  # fmt: skip
+    assert all(
+        "preinstalled in the image; not installing" in log
+        for log in batch.logs.values()
+        if log != "preempted (simulated)"
+    )
 
     # A second screen of the same compounds: the main process assembles its shard from the
     # store (a local job) and starts no VM. Then a rerun of the first screen does nothing.
@@ -299,8 +342,9 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert (counts["completed"], counts["computed"], counts["reused_from_store"]) == (2, 0, 2)
     structures = gcs.client.list_blobs(gcs, prefix="omtx-hub/results/s2/structures/")
     assert sorted(Path(b.name).name for b in structures if b.name.endswith(".cif")) == [
-        "s2_P1_1_aspirin.cif", "s2_P1_2_ethanol.cif"
-    ]  # fmt: skip
+        "s2_P1_1_aspirin.cif",
+        "s2_P1_2_ethanol.cif",
+    ]
 
     summary_blob = gcs.get_blob(f"{prefix}/summary.json")
     assert run_snakemake(monkeypatch, batch, *RESULTS) == 0
@@ -315,21 +359,40 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         ({"args": ["--default-storage-prefix", "gs://Bad_Bucket/x"]}, "not a valid bucket name"),
         ({"config": {"store": "results/store"}}, "the result store must be in Cloud Storage"),
         # (--set-resources on the command line replaces the profile's whole list.)
-        ({"args": ["--set-resources", "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
-                   "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'"]},
-         "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; it needs a g2-* machine type"),
+        (
+            {
+                "args": [
+                    "--set-resources",
+                    "boltz_predict_shard:nvidia_gpu='nvidia-l4'",
+                    "boltz_predict_shard:googlebatch_machine_type='n1-standard-8'",
+                ]
+            },
+            "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; "
+            "it needs a g2-* machine type",
+        ),
         ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
         # A boot disk size without the image: the plugin would boot Batch's default image.
-        ({"profile_drop": "googlebatch-boot-disk-image"},
-         "boot disk image '' is not the Container-Optimized OS image"),
+        (
+            {"profile_drop": "googlebatch-boot-disk-image"},
+            "boot disk image '' is not the Container-Optimized OS image",
+        ),
         # The bucket answers, but without bucket metadata read (roles/storage.objectAdmin
         # alone): every upload of the GCS plugin would fail on the VMs.
-        ({"deny": ["storage.buckets.get"]},
-         "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader"),
+        (
+            {"deny": ["storage.buckets.get"]},
+            "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader",
+        ),
     ],
-    ids=["unset-bucket", "bad-bucket", "local-store", "l4-on-n1", "budget", "boot-image-lost",
-         "no-bucket-read"],
-)  # fmt: skip
+    ids=[
+        "unset-bucket",
+        "bad-bucket",
+        "local-store",
+        "l4-on-n1",
+        "budget",
+        "boot-image-lost",
+        "no-bucket-read",
+    ],
+)
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
     for name, value in change.get("env", {}).items():
         monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value)
@@ -343,9 +406,11 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
         profile.write_text(yaml.safe_dump(raw))
     if "deny" in change:
         # The emulator grants every permission asked for; this caller lacks some.
-        monkeypatch.setattr(storage.Bucket, "test_iam_permissions",
-                            lambda bucket, permissions: [p for p in permissions
-                                                         if p not in change["deny"]])  # fmt: skip
+        monkeypatch.setattr(
+            storage.Bucket,
+            "test_iam_permissions",
+            lambda bucket, permissions: [p for p in permissions if p not in change["deny"]],
+        )
     batch = FakeBatchService()
     assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
     assert batch.requests == []
@@ -358,14 +423,22 @@ def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs,
     CUDA device (this machine): the shard fails before Boltz starts instead of running on
     the CPU, and says what torch saw."""
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
-    status = run_snakemake(monkeypatch, batch, *RESULTS, "--preemptible-retries", "0",
-                           runtime={**CPU_RUNTIME, "accelerator": "auto"})  # fmt: skip
+    status = run_snakemake(
+        monkeypatch,
+        batch,
+        *RESULTS,
+        "--preemptible-retries",
+        "0",
+        runtime={**CPU_RUNTIME, "accelerator": "auto"},
+    )
     assert status != 0
     assert len(batch.requests) == 1
     # The job's output (what Cloud Logging shows) names the cause; Boltz never ran.
     (output,) = batch.logs.values()
-    assert "ShardError: runtime.accelerator is 'auto' on a job given a GPU (nvidia_gpu) but " \
-        "torch sees no CUDA device (GPU: no CUDA device; torch " in output  # fmt: skip
+    assert (
+        "ShardError: runtime.accelerator is 'auto' on a job given a GPU (nvidia_gpu) but "
+        "torch sees no CUDA device (GPU: no CUDA device; torch " in output
+    )
     assert not list(gcs.client.list_blobs(gcs, prefix="store/targets/"))
 
 
@@ -382,8 +455,9 @@ def test_bucket_access_against_the_emulator(gcs):
     """The permission check's requests as the GCS emulator answers them (it grants all)."""
     from omtx_hub.cloud import CloudSetupError, check_bucket_access
 
-    check_bucket_access([f"gs://{gcs.name}/omtx-hub", f"gs://{gcs.name}/store"], gcs.client,
-                        user_project=PROJECT)  # fmt: skip
+    check_bucket_access(
+        [f"gs://{gcs.name}/omtx-hub", f"gs://{gcs.name}/store"], gcs.client, user_project=PROJECT
+    )
     granted = gcs.client.bucket(gcs.name).test_iam_permissions(list(BUCKET_PERMISSIONS))
     assert sorted(granted) == sorted(BUCKET_PERMISSIONS)
     with pytest.raises(CloudSetupError, match=r"bucket gs://omtx-no-such-bucket does not exist"):

@@ -48,16 +48,21 @@ def test_gcs_layout_under_nested_and_empty_prefixes(gcs_client, tmp_path, url, p
     commit_one(store, tmp_path)
     store.write_blob("sheets/s.tsv", b"x")
     names = {blob.name for blob in gcs_client.list_blobs(BUCKET, prefix=prefix)}
-    assert {f"{prefix}targets/cd/{KEY}/record.json", f"{prefix}targets/cd/{KEY}/structure.cif",
-            f"{prefix}sheets/s.tsv"} <= names  # fmt: skip
+    assert {
+        f"{prefix}targets/cd/{KEY}/record.json",
+        f"{prefix}targets/cd/{KEY}/structure.cif",
+        f"{prefix}sheets/s.tsv",
+    } <= names
     assert store.has(KEY)
 
 
 @pytest.mark.parametrize(
     ("variables", "project"),
-    [({"SNAKEMAKE_STORAGE_GCS_PROJECT": "p-one", "GOOGLE_CLOUD_PROJECT": "p-two"}, "p-one"),
-     ({"GOOGLE_CLOUD_PROJECT": "p-two"}, "p-two")],
-)  # fmt: skip
+    [
+        ({"SNAKEMAKE_STORAGE_GCS_PROJECT": "p-one", "GOOGLE_CLOUD_PROJECT": "p-two"}, "p-one"),
+        ({"GOOGLE_CLOUD_PROJECT": "p-two"}, "p-two"),
+    ],
+)
 def test_gcs_project_comes_from_the_environment(gcs_client, monkeypatch, variables, project):
     for name in ("SNAKEMAKE_STORAGE_GCS_PROJECT", "GOOGLE_CLOUD_PROJECT"):
         monkeypatch.delenv(name, raising=False)

@@ -4,7 +4,7 @@ request per key (issue 12, item 9); the screen status built on it, in a bucket (
 from __future__ import annotations
 
 import hashlib
-import threading
+import random
 
 import pytest
 
@@ -12,7 +12,8 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status
 from omtx_hub.store import GCSStore, LocalStore, entry_path, fan_out
-from omtx_hub.testing.synthetic import computed_entries, write_shard_manifest
+from omtx_hub.testing.http_requests import RequestCounter
+from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.gcs_emulator import emulated_gcs
 from tests.screens import write_screen
 
@@ -26,19 +27,6 @@ def gcs_client():
     with emulated_gcs() as client:
         client.create_bucket("omtx-lookup")
         yield client
-
-
-class RequestCounter:
-    """Counts the HTTP requests a google-cloud-storage client sends."""
-
-    def __init__(self, client):
-        self.count = 0
-        self._lock = threading.Lock()
-        client._http.hooks["response"].append(self._seen)
-
-    def _seen(self, response, *args, **kwargs):
-        with self._lock:
-            self.count += 1
 
 
 def fill(store, tmp_path, keys):
@@ -87,7 +75,11 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     first, second = plan.shard("P1", "00000").targets
     fill(store, tmp_path, [first["key"], plan.shard("P1", "00001").targets[0]["key"]])
     outputs = f"gs://omtx-lookup/{tmp_path.name}/omtx-hub"
-    entries = computed_entries(plan, "P1", [(first, False), (second, True)])
+    # A valid manifest (the status reads it as a ShardManifest): first completed, second failed.
+    entries = [
+        computed_entry(plan, "P1", target, failed, random.Random(0))
+        for target, failed in ((first, False), (second, True))
+    ]
     manifest = write_shard_manifest(
         tmp_path / "00000.json", plan, "P1", "00000", entries, boltz_wall_s=50.0, job_wall_s=60.0
     )
@@ -96,7 +88,9 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     ).upload_from_filename(str(manifest))
     status = screen_status(plan, store, outputs)
     assert [(s.shard, s.state) for s in status.shards] == [
-        ("00000", "finished"), ("00001", "running"), ("00002", "waiting")
-    ]  # fmt: skip
+        ("00000", "finished"),
+        ("00001", "running"),
+        ("00002", "waiting"),
+    ]
     assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 2  # committed just now, within the window

@@ -26,10 +26,18 @@ def parsed(model: Model, runtime: Runtime, tmp_path: Path) -> tuple[list[str], d
 
 
 def test_every_model_setting_reaches_boltz(tmp_path):
-    model = Model(recycling_steps=4, sampling_steps=33, diffusion_samples=3, step_scale=1.7,
-                  max_parallel_samples=2, sampling_steps_affinity=44,
-                  diffusion_samples_affinity=6, affinity_mw_correction=True,
-                  use_potentials=True, seed=9)  # fmt: skip
+    model = Model(
+        recycling_steps=4,
+        sampling_steps=33,
+        diffusion_samples=3,
+        step_scale=1.7,
+        max_parallel_samples=2,
+        sampling_steps_affinity=44,
+        diffusion_samples_affinity=6,
+        affinity_mw_correction=True,
+        use_potentials=True,
+        seed=9,
+    )
     _, params = parsed(model, Runtime(accelerator="cpu"), tmp_path)
     for field, value in model.model_dump().items():
         if field not in NOT_BOLTZ_OPTIONS:
@@ -37,8 +45,9 @@ def test_every_model_setting_reaches_boltz(tmp_path):
 
 
 def test_defaults_reach_boltz_and_unset_options_stay_boltz_defaults(tmp_path):
-    launcher, params = parsed(Model(step_scale=None, seed=None), Runtime(accelerator="cpu"),
-                              tmp_path)  # fmt: skip
+    launcher, params = parsed(
+        Model(step_scale=None, seed=None), Runtime(accelerator="cpu"), tmp_path
+    )
     assert launcher == []  # precision 'default': Boltz's own bf16-mixed
     assert params["seed"] is None
     assert params["step_scale"] is None  # Boltz picks its own default for its model
@@ -51,9 +60,16 @@ def test_runtime_options_reach_boltz(tmp_path):
     checkpoint, affinity = tmp_path / "s.ckpt", tmp_path / "a.ckpt"
     checkpoint.write_bytes(b"s")
     affinity.write_bytes(b"a")
-    runtime = Runtime(accelerator="cpu", devices=2, num_workers=5, use_kernels=False,
-                      precision="32", cache=str(tmp_path / "cache"), checkpoint=str(checkpoint),
-                      affinity_checkpoint=str(affinity))  # fmt: skip
+    runtime = Runtime(
+        accelerator="cpu",
+        devices=2,
+        num_workers=5,
+        use_kernels=False,
+        precision="32",
+        cache=str(tmp_path / "cache"),
+        checkpoint=str(checkpoint),
+        affinity_checkpoint=str(affinity),
+    )
     launcher, params = parsed(Model(), runtime, tmp_path)
     assert launcher == ["--precision", "32"]
     assert (params["accelerator"], params["devices"], params["num_workers"]) == ("cpu", 2, 5)

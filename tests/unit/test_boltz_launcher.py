@@ -72,8 +72,11 @@ def test_bad_launcher_options(argv, message) -> None:
 def test_target_seed_depends_on_seed_record_and_step_only() -> None:
     seed = target_seed(0, "tabc", "predict")
     assert seed == target_seed(0, "tabc", "predict")
-    others = {target_seed(1, "tabc", "predict"), target_seed(0, "tabd", "predict"),
-              target_seed(0, "tabc", "features")}  # fmt: skip
+    others = {
+        target_seed(1, "tabc", "predict"),
+        target_seed(0, "tabd", "predict"),
+        target_seed(0, "tabc", "features"),
+    }
     assert len({seed, *others}) == 4
     # Lightning's (numpy's) seed range: an out-of-range seed would silently become 0.
     assert all(0 <= target_seed(s, f"t{s}", "predict") < 2**32 for s in range(200))
@@ -219,9 +222,12 @@ def test_trainer_gets_the_options_and_the_seeding_callback(monkeypatch) -> None:
         with patched_boltz(LaunchOptions(precision=32, deterministic=True)) as seeding:
             # What boltz.main.predict does for boltz2.
             trainer = boltz.main.Trainer(
-                accelerator="cpu", devices=1, precision="bf16-mixed", logger=False,
+                accelerator="cpu",
+                devices=1,
+                precision="bf16-mixed",
+                logger=False,
                 callbacks=[writer],
-            )  # fmt: skip
+            )
             assert trainer.precision == "32-true"
             # The writer stays first: Boltz's affinity stage replaces callbacks[0].
             assert trainer.callbacks[:2] == [writer, seeding]

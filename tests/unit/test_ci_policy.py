@@ -35,10 +35,22 @@ def run_pytest(directory: Path, ci: str | None) -> subprocess.CompletedProcess:
     if ci is not None:
         environment["CI"] = ci
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-rA",
-         str(directory)],
-        cwd=directory, env=environment, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "-rA",
+            str(directory),
+        ],
+        cwd=directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_a_skip_fails_under_ci(tmp_path):

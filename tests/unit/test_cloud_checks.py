@@ -83,33 +83,69 @@ def test_each_gpu_passes_on_its_own_machine_series(gpu, machine):
         (settings(project="My_Project"), GPU_JOB, "project 'My_Project' is not a project id"),
         (settings(region=None), GPU_JOB, "region 'None' is not a region"),
         (settings(region="us-central1-a"), GPU_JOB, "region 'us-central1-a' is not a region"),
-        (settings(image_family="debian-12"), GPU_JOB,
-         f"{RULE}: image family 'debian-12' is not Container-Optimized OS"),
+        (
+            settings(image_family="debian-12"),
+            GPU_JOB,
+            f"{RULE}: image family 'debian-12' is not Container-Optimized OS",
+        ),
         (settings(image_family=None), GPU_JOB, "image family '' is not Container-Optimized OS"),
-        (settings(), {**GPU_JOB, "googlebatch_image_family": "hpc-rocky-linux-8"},
-         "image family 'hpc-rocky-linux-8' is not Container-Optimized OS"),
+        (
+            settings(),
+            {**GPU_JOB, "googlebatch_image_family": "hpc-rocky-linux-8"},
+            "image family 'hpc-rocky-linux-8' is not Container-Optimized OS",
+        ),
         (settings(container=None), GPU_JOB, f"{RULE}: no container image ('')"),
-        (settings(container="${REGION}-docker.pkg.dev/p/r/boltz:1"), GPU_JOB,
-         "no container image ('${REGION}-docker.pkg.dev/p/r/boltz:1')"),
+        (
+            settings(container="${REGION}-docker.pkg.dev/p/r/boltz:1"),
+            GPU_JOB,
+            "no container image ('${REGION}-docker.pkg.dev/p/r/boltz:1')",
+        ),
         (settings(boot_disk_gb=None), GPU_JOB, f"{RULE}: boot disk None GB"),
-        (settings(boot_disk_gb=MIN_BOOT_DISK_GB - 1), GPU_JOB,
-         f"boot disk {MIN_BOOT_DISK_GB - 1} GB; the Boltz image needs at least "
-         f"{MIN_BOOT_DISK_GB} GB"),
+        (
+            settings(boot_disk_gb=MIN_BOOT_DISK_GB - 1),
+            GPU_JOB,
+            f"boot disk {MIN_BOOT_DISK_GB - 1} GB; the Boltz image needs at least "
+            f"{MIN_BOOT_DISK_GB} GB",
+        ),
         (settings(), {**GPU_JOB, "googlebatch_boot_disk_gb": 30}, "boot disk 30 GB"),
-        (settings(), {**GPU_JOB, "googlebatch_machine_type": "n1-standard-8"},
-         "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; it needs a g2-* machine type"),
-        (settings(), {**GPU_JOB, "nvidia_gpu": "nvidia-tesla-a100"},
-         "cannot carry GPU 'nvidia-tesla-a100'; it needs a a2-highgpu-* or a2-megagpu-* machine"),
+        (
+            settings(),
+            {**GPU_JOB, "googlebatch_machine_type": "n1-standard-8"},
+            "machine type 'n1-standard-8' cannot carry GPU 'nvidia-l4'; "
+            "it needs a g2-* machine type",
+        ),
+        (
+            settings(),
+            {**GPU_JOB, "nvidia_gpu": "nvidia-tesla-a100"},
+            "cannot carry GPU 'nvidia-tesla-a100'; it needs a a2-highgpu-* or a2-megagpu-* machine",
+        ),
         # An integer count means the plugin's default GPU, a T4, which needs an N1 machine.
-        (settings(), {"nvidia_gpu": 1, "googlebatch_machine_type": "g2-standard-8"},
-         "cannot carry GPU 'nvidia-tesla-t4'; it needs a n1-* machine type"),
+        (
+            settings(),
+            {"nvidia_gpu": 1, "googlebatch_machine_type": "g2-standard-8"},
+            "cannot carry GPU 'nvidia-tesla-t4'; it needs a n1-* machine type",
+        ),
         (settings(), {"nvidia_gpu": "nvidia-rtx-9000"}, "unknown GPU type 'nvidia-rtx-9000'"),
     ],
-    ids=["no-project", "bad-project", "no-region", "zone-not-region", "not-cos", "no-family",
-         "rule-family-not-cos", "no-container", "unexpanded-container", "no-boot-disk",
-         "small-boot-disk", "rule-small-boot-disk", "l4-on-n1", "a100-on-g2", "count-means-t4",
-         "unknown-gpu"],
-)  # fmt: skip
+    ids=[
+        "no-project",
+        "bad-project",
+        "no-region",
+        "zone-not-region",
+        "not-cos",
+        "no-family",
+        "rule-family-not-cos",
+        "no-container",
+        "unexpanded-container",
+        "no-boot-disk",
+        "small-boot-disk",
+        "rule-small-boot-disk",
+        "l4-on-n1",
+        "a100-on-g2",
+        "count-means-t4",
+        "unknown-gpu",
+    ],
+)
 def test_each_setup_mistake_is_refused_naming_it(job_settings, resources, message):
     assert message in problems(job_settings, resources)
 
@@ -135,10 +171,13 @@ def test_every_problem_of_every_rule_is_listed_once():
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("gs://${OMTX_BUCKET}/x", "still contains $OMTX_BUCKET"), ("s3://bucket/x", "must be a Cloud "
-      "Storage URL"), ("gs://Bad_Bucket/x", "'Bad_Bucket' is not a valid bucket name"),
-     ("gs://ab/x", "'ab' is not a valid bucket name")],
-)  # fmt: skip
+    [
+        ("gs://${OMTX_BUCKET}/x", "still contains $OMTX_BUCKET"),
+        ("s3://bucket/x", "must be a Cloud Storage URL"),
+        ("gs://Bad_Bucket/x", "'Bad_Bucket' is not a valid bucket name"),
+        ("gs://ab/x", "'ab' is not a valid bucket name"),
+    ],
+)
 def test_bucket_urls(url, message):
     with pytest.raises(CloudSetupError, match="store") as error:
         bucket_of(url, "config key 'store'")
@@ -168,12 +207,18 @@ def test_remote_storage_setup_passes(checkout):
 
 @pytest.mark.parametrize(
     ("provider", "prefix", "store", "message"),
-    [("gcs", None, None, "--default-storage-prefix '' must be a Cloud Storage URL"),
-     ("gcs", "gs://Bad/x", None, "--default-storage-prefix 'gs://Bad/x': 'Bad' is not a valid"),
-     ("gcs", "gs://omtx-results/w", "results/store", "the result store must be in Cloud "
-      "Storage, e.g. store: gs://BUCKET/omtx-hub/store"),
-     ("s3", None, "results/store", "config key 'store' 'results/store' must be a Cloud Storage")],
-)  # fmt: skip
+    [
+        ("gcs", None, None, "--default-storage-prefix '' must be a Cloud Storage URL"),
+        ("gcs", "gs://Bad/x", None, "--default-storage-prefix 'gs://Bad/x': 'Bad' is not a valid"),
+        (
+            "gcs",
+            "gs://omtx-results/w",
+            "results/store",
+            "the result store must be in Cloud Storage, e.g. store: gs://BUCKET/omtx-hub/store",
+        ),
+        ("s3", None, "results/store", "config key 'store' 'results/store' must be a Cloud Storage"),
+    ],
+)
 def test_remote_storage_mistakes(checkout, provider, prefix, store, message):
     workdir, raw = checkout
     if store:

@@ -65,6 +65,18 @@ def plugin_entrypoint(command: str) -> str:
     return setup.split("cat <<EOF > /tmp/workdir/entrypoint.sh\n", 1)[1].split("\nEOF\n")[0]
 
 
+def run_entrypoint(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the job's entrypoint.sh with bash in `workdir`, with only the variables of `env`;
+    text stdout and stderr."""
+    return subprocess.run(
+        ["bash", str(workdir / "entrypoint.sh")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize(("snakemake_status", "guarded"), [(0, True), (3, True), (3, False)])
 def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_status, guarded):
     workdir = tmp_path / "workdir"
@@ -82,13 +94,7 @@ def test_job_guard_gives_the_job_snakemakes_exit_status(tmp_path, snakemake_stat
     }
     if guarded:
         env["BASH_ENV"] = str(GUARD)
-    result = subprocess.run(
-        ["bash", str(workdir / "entrypoint.sh")],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_entrypoint(workdir, env)
     if guarded:
         assert result.returncode == snakemake_status, result.stderr
         assert "preinstalled in the image; not installing" in result.stderr
@@ -139,10 +145,14 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
         (bin_dir / name).chmod(0o755)
     (workdir / "entrypoint.sh").write_text(plugin_entrypoint(PLUGIN_CHAIN))
     calls = tmp_path / "calls"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "BASH_ENV": str(GUARD),
-           "CALLS": str(calls), "FAIL_ON": fail_on}  # fmt: skip
-    result = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "BASH_ENV": str(GUARD),
+        "CALLS": str(calls),
+        "FAIL_ON": fail_on,
+    }
+    result = run_entrypoint(workdir, env)
     assert result.returncode == 7, result.stderr
     assert "failed with exit status 7; the job fails" in result.stderr
     # Nothing after the failed step ran.
@@ -150,6 +160,5 @@ def test_job_guard_fails_the_job_when_any_step_of_the_chain_fails(tmp_path, fail
 
     # Without the guard the same failure is reported as success (plugin 0.5.1 as is).
     del env["BASH_ENV"]
-    unguarded = subprocess.run(["bash", str(workdir / "entrypoint.sh")], cwd=workdir, env=env,
-                               capture_output=True, text=True)  # fmt: skip
+    unguarded = run_entrypoint(workdir, env)
     assert unguarded.returncode == 0

@@ -99,8 +99,10 @@ def test_estimate_command(tmp_path, repo):
     config = write_config_file(tmp_path, raw)
     output = subprocess.run(
         [sys.executable, "-m", "omtx_hub.cli", "estimate", "--configfile", str(config)],
-        cwd=repo, capture_output=True, text=True,  # it runs where snakemake runs
-    )  # fmt: skip
+        cwd=repo,
+        capture_output=True,
+        text=True,  # it runs where snakemake runs
+    )
     assert output.returncode == 1
     assert "5 of 5 targets to predict, in 3 shard job(s)" in output.stdout
     assert "estimated cost $0.10 at $0.36/h" in output.stdout

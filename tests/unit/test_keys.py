@@ -79,9 +79,15 @@ def test_precision_changes_every_key(tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("accelerator", "cpu"), ("devices", 3), ("num_workers", 9), ("use_kernels", False),
-     ("msa_server_url", "https://msa.example.org"), ("msa_pairing_strategy", "complete")],
-)  # fmt: skip
+    [
+        ("accelerator", "cpu"),
+        ("devices", 3),
+        ("num_workers", 9),
+        ("use_kernels", False),
+        ("msa_server_url", "https://msa.example.org"),
+        ("msa_pairing_strategy", "complete"),
+    ],
+)
 def test_runtime_fields_that_do_not_change_numbers_keep_every_key(tmp_path, field, value):
     # (For single-sequence proteins the MSA server is never asked.)
     assert field in RUNTIME_NOT_CHANGING_NUMBERS | RUNTIME_CHANGING_MSA
@@ -126,10 +132,16 @@ def test_both_checkpoints_are_part_of_the_key(tmp_path):
     structure.write_bytes(b"structure")
     affinity_a.write_bytes(b"affinity 1")
     affinity_b.write_bytes(b"affinity 2")
-    one = keys_of(screen(tmp_path, runtime={"checkpoint": str(structure),
-                                            "affinity_checkpoint": str(affinity_a)}))  # fmt: skip
-    two = keys_of(screen(tmp_path, runtime={"checkpoint": str(structure),
-                                            "affinity_checkpoint": str(affinity_b)}))  # fmt: skip
+    one = keys_of(
+        screen(
+            tmp_path, runtime={"checkpoint": str(structure), "affinity_checkpoint": str(affinity_a)}
+        )
+    )
+    two = keys_of(
+        screen(
+            tmp_path, runtime={"checkpoint": str(structure), "affinity_checkpoint": str(affinity_b)}
+        )
+    )
     assert set(one).isdisjoint(two)
 
 
@@ -177,8 +189,12 @@ GOLDEN_KEYS = {
 def test_keys_are_stable(tmp_path, msa):
     assert installed_version("boltz") == "2.2.1", "a new Boltz changes every key: update these"
     (tmp_path / "cache").mkdir()  # no test-weights marker: the released weights
-    raw = screen(tmp_path, rows=[("eth", "CCO")], proteins=[{**PROTEIN, "msa": msa}],
-                 runtime={"cache": str(tmp_path / "cache")})  # fmt: skip
+    raw = screen(
+        tmp_path,
+        rows=[("eth", "CCO")],
+        proteins=[{**PROTEIN, "msa": msa}],
+        runtime={"cache": str(tmp_path / "cache")},
+    )
     assert keys_of(raw) == [GOLDEN_KEYS[msa]]
 
 

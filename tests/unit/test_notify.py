@@ -13,9 +13,13 @@ def test_success_message_carries_the_summary_counts(tmp_path):
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"counts": {"completed": 2, "failed": 1}}))
     message = run_finished_message(
-        screen="s1", succeeded=True, results_root=str(tmp_path), targets=3,
-        targets_in_store=2, log_files=["run.log"],
-    )  # fmt: skip
+        screen="s1",
+        succeeded=True,
+        results_root=str(tmp_path),
+        targets=3,
+        targets_in_store=2,
+        log_files=["run.log"],
+    )
     with webhook_receiver() as (url, received):
         assert send(message, url)
     assert received == [{"content_type": "application/json", "body": message}]
@@ -28,11 +32,19 @@ def test_failure_message_ignores_an_old_summary(tmp_path):
     summary = tmp_path / "results" / "s1" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"counts": {"completed": 9}}))  # an earlier run's
-    message = run_finished_message(screen="s1", succeeded=False, results_root=str(tmp_path),
-                                   targets=3, targets_in_store=1, log_files=[])  # fmt: skip
+    message = run_finished_message(
+        screen="s1",
+        succeeded=False,
+        results_root=str(tmp_path),
+        targets=3,
+        targets_in_store=1,
+        log_files=[],
+    )
     assert (message["status"], message["counts"], message["targets_in_store"]) == (
-        "failed", None, 1
-    )  # fmt: skip
+        "failed",
+        None,
+        1,
+    )
 
 
 def test_no_url_sends_nothing_and_an_unreachable_one_does_not_raise(monkeypatch):

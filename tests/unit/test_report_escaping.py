@@ -66,8 +66,12 @@ def test_no_sheet_value_appears_as_markup(pages, page):
 
 
 def test_the_best_and_top_hits_are_shown_escaped(pages):
-    shown = [name for name, _, _ in ROWS if name.replace("<", "&lt;").replace(">", "&gt;")
-             .replace('"', "&#34;") in markup(pages["dashboard"])]  # fmt: skip
+    shown = [
+        name
+        for name, _, _ in ROWS
+        if name.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+        in markup(pages["dashboard"])
+    ]
     assert shown, "no ligand name is shown in the dashboard's HTML"
     best = re.search(r'class="select-row"[^>]*><b>(.*?)</b>', pages["dashboard"]).group(1)
     assert "&lt;" in best and "<" not in best
@@ -77,9 +81,10 @@ def test_the_best_and_top_hits_are_shown_escaped(pages):
 
 def test_embedded_data_cannot_end_its_script_element(pages):
     data = re.search(
-        r'<script type="application/json" id="screen-data">(.*?)</script>', pages["dashboard"],
+        r'<script type="application/json" id="screen-data">(.*?)</script>',
+        pages["dashboard"],
         flags=re.S,
-    ).group(1)  # fmt: skip
+    ).group(1)
     assert "<" not in data and ">" not in data
     assert "\\u003cimg src=x onerror=alert(0)\\u003e" in data
 
@@ -109,8 +114,9 @@ def test_the_index_allows_no_script_at_all(pages):
 
 
 def embedded_data(page: str) -> dict:
-    data = re.search(r'<script type="application/json" id="screen-data">(.*?)</script>', page,
-                     flags=re.S).group(1)  # fmt: skip
+    data = re.search(
+        r'<script type="application/json" id="screen-data">(.*?)</script>', page, flags=re.S
+    ).group(1)
     return json.loads(data)
 
 

@@ -94,9 +94,20 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["../../etc/passwd", "a b", "x;rm -rf /", "$(reboot)", "名前", "..", ".hidden", "-flag",
-     "a" * 200, "back`tick`", "new\nline"],
-)  # fmt: skip
+    [
+        "../../etc/passwd",
+        "a b",
+        "x;rm -rf /",
+        "$(reboot)",
+        "名前",
+        "..",
+        ".hidden",
+        "-flag",
+        "a" * 200,
+        "back`tick`",
+        "new\nline",
+    ],
+)
 def test_safe_ids_carry_no_path_or_shell_syntax(name):
     ligand_id = safe_ligand_id(name)
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", ligand_id), ligand_id

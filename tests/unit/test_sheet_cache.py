@@ -9,8 +9,12 @@ from omtx_hub.store import LocalStore
 from tests.screens import write_screen
 
 # Cells pandas would turn into numbers or NaN if it guessed types.
-ROWS = [("NA", "CCO", "007", "NaN"), ("1e5", "CCN", "010", ""), ("null", "CCC", "1.50", "x"),
-        ("TRUE", "CO", "12", "null")]  # fmt: skip
+ROWS = [
+    ("NA", "CCO", "007", "NaN"),
+    ("1e5", "CCN", "010", ""),
+    ("null", "CCC", "1.50", "x"),
+    ("TRUE", "CO", "12", "null"),
+]
 
 
 def test_cached_sheet_keeps_every_cell_as_text(tmp_path, monkeypatch):

@@ -4,13 +4,14 @@ shard manifests (issue 12, item 6)."""
 from __future__ import annotations
 
 import os
+import random
 
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status, status_text
 from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
-from omtx_hub.testing.synthetic import computed_entries, write_shard_manifest
+from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.screens import write_config_file, write_screen
 
 NOW = 1_800_000_000.0
@@ -19,8 +20,11 @@ NOW = 1_800_000_000.0
 def started_screen(tmp_path):
     """Five compounds in shards 00000-00002: shard 00000 finished (one target failed),
     00001 has one target committed 5 min ago, 00002 nothing; another commit is 2 h old."""
-    raw = write_screen(tmp_path, shard_size=2, cost={"seconds_per_target": 60,
-                       "startup_s_per_shard": 300, "gpu_hourly_usd": 1.0})  # fmt: skip
+    raw = write_screen(
+        tmp_path,
+        shard_size=2,
+        cost={"seconds_per_target": 60, "startup_s_per_shard": 300, "gpu_hourly_usd": 1.0},
+    )
     config = load_config(raw)
     store = LocalStore(config.store)
     plan = build_plan(config, store)
@@ -30,7 +34,10 @@ def started_screen(tmp_path):
         store.commit(target["key"], {}, {"key": target["key"]})
         record = store.root / entry_path(target["key"]) / RECORD_FILE
         os.utime(record, (NOW - age_s, NOW - age_s))
-    entries = computed_entries(plan, "P1", [(first, False), (second, True)])
+    entries = [
+        computed_entry(plan, "P1", target, failed, random.Random(0))
+        for target, failed in ((first, False), (second, True))
+    ]
     write_shard_manifest(
         tmp_path / "results/s1/shards/P1/00000.json",
         plan,
@@ -47,9 +54,10 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
     _, plan, store = started_screen(tmp_path)
     status = screen_status(plan, store, str(tmp_path), window_s=900, now=NOW)
     assert [(s.shard, s.done, s.failed, s.pending, s.state) for s in status.shards] == [
-        ("00000", 1, 1, 0, "finished"), ("00001", 1, 0, 1, "running"),
+        ("00000", 1, 1, 0, "finished"),
+        ("00001", 1, 0, 1, "running"),
         ("00002", 0, 0, 1, "waiting"),
-    ]  # fmt: skip
+    ]
     assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 1 and status.rate_per_hour == 4.0
     assert status.eta_hours == 0.5
@@ -60,8 +68,10 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
     assert "failed   P1               00000  L1" in text
     assert "P1               00001       2      1      0       1  running" in text
     assert "00000       2" not in text  # finished shards are listed only with all_shards
-    assert "s1: 2 done, 1 failed, 2 pending of 5 targets; shards: 1 finished, 1 running, " \
-           "1 waiting" in text  # fmt: skip
+    assert (
+        "s1: 2 done, 1 failed, 2 pending of 5 targets; shards: 1 finished, 1 running, "
+        "1 waiting" in text
+    )
     assert "rate: 1 targets in the last 15 min (4.0/h); ETA 0.5 h" in text
 
 

@@ -7,27 +7,20 @@ import json
 import re
 import signal
 import subprocess
-import time
 
 import psutil
 import pytest
 
 from tests.screens import (
-    FAST_MODEL,
-    runtime,
-    snakemake_command,
-    snakemake_env,
-    write_config_file,
-    write_screen,
+    SIX_LIGANDS,
+    start_screen_in_background,
+    wait_for_first_commit,
+    write_six_ligand_screen,
 )
 
 pytestmark = pytest.mark.boltz
 
-LIGANDS = ["CCO", "CCN", "CCCl", "c1ccccc1O", "CC(=O)Nc1ccccc1", "OCCN"]
-
-
-def committed(store) -> list:
-    return sorted(store.glob("targets/*/*/record.json"))
+LIGANDS = SIX_LIGANDS
 
 
 def boltz_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
@@ -43,27 +36,13 @@ def boltz_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
 
 
 def test_boltz_crash_fails_the_job_and_the_retry_predicts_only_the_rest(tmp_path, boltz_test_cache):
-    raw = write_screen(
-        tmp_path,
-        rows=[(f"m{i}", s) for i, s in enumerate(LIGANDS)],
-        shard_size=len(LIGANDS),
-        model=FAST_MODEL,
-        runtime=runtime(boltz_test_cache),
-    )
-    config = write_config_file(tmp_path, raw)
+    config = write_six_ligand_screen(tmp_path, boltz_test_cache)
     store = tmp_path / "store"
-    command = snakemake_command(tmp_path, "--show-failed-logs", "--configfile", str(config))
     errors = tmp_path / "snakemake.err"
     with open(errors, "w") as stderr:
-        run = subprocess.Popen(
-            command, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=stderr
-        )
+        run = start_screen_in_background(tmp_path, config, "--show-failed-logs", stderr=stderr)
         try:
-            deadline = time.monotonic() + 600
-            while not committed(store):
-                assert run.poll() is None, errors.read_text()[-5000:]
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_for_first_commit(run, store, stderr_file=errors)
             # Only Boltz dies, as in a CUDA error or the OOM killer: the job script survives.
             (boltz,) = boltz_processes(run)
             boltz.send_signal(signal.SIGKILL)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,15 @@ import pytest
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.predict import ShardJob
 from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,
+    committed_records,
     runtime,
-    snakemake_command,
+    shard_job,
     snakemake_env,
+    start_screen_in_background,
+    wait_for_first_commit,
     write_config_file,
     write_screen,
 )
@@ -66,23 +67,8 @@ def predict_in_shards(
     config = load_config(screen(directory, shard_size, cache, **runtime_settings))
     store = LocalStore(config.store)
     plan = build_plan(config, store)
-    for (protein, name), shard in plan.shards.items():
-        ShardJob(
-            screen="s1",
-            protein=protein,
-            shard=name,
-            sequence=config.proteins[0].sequence,
-            msa="empty",
-            targets=list(shard.targets),
-            model=config.model,
-            runtime=config.runtime,
-            spec=plan.spec,
-            weights=plan.weights,
-            store=store,
-            structures_dir=directory / "structures",
-            manifest=directory / f"{name}.json",
-            log_file=directory / f"{name}.log",
-        ).run()
+    for protein, name in plan.shards:
+        shard_job(config, plan, store, directory, protein, name).run()
     keys = [t["key"] for shard in plan.shards.values() for t in shard.targets]
     return results(store, keys, directory)
 
@@ -117,29 +103,17 @@ def test_shard_resumed_after_kill(tmp_path, boltz_test_cache, reference):
     raw = screen(tmp_path, len(LIGANDS), boltz_test_cache, num_workers=2)
     config = write_config_file(tmp_path, raw)
     store = LocalStore(raw["store"])
-    records = Path(raw["store"]) / "targets"
-    command = snakemake_command(tmp_path, "--configfile", str(config))
-    env = snakemake_env()
-    run = subprocess.Popen(
-        command,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 600
-    while not list(records.glob("*/*/record.json")):
-        assert run.poll() is None, "the screen ended before any target was committed"
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    run = start_screen_in_background(tmp_path, config, start_new_session=True)
+    wait_for_first_commit(run, store.root)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    done_before = len(list(records.glob("*/*/record.json")))
+    done_before = len(committed_records(store.root))
     assert done_before < len(LIGANDS), "kill came too late: nothing left to resume"
 
-    subprocess.run([*command, "--unlock"], env=env, check=True, capture_output=True)
+    env = snakemake_env()
+    subprocess.run([*run.args, "--unlock"], env=env, check=True, capture_output=True)
     resumed = subprocess.run(
-        [*command, "--rerun-incomplete"], env=env, capture_output=True, text=True
+        [*run.args, "--rerun-incomplete"], env=env, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-5000:]
     assert_identical(results(store, reference.keys(), tmp_path), reference)

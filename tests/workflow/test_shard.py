@@ -13,7 +13,7 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import ShardError, ShardJob
 from omtx_hub.store import LocalStore
-from tests.screens import FAST_MODEL, runtime, write_screen
+from tests.screens import FAST_MODEL, runtime, shard_job, write_screen
 
 pytestmark = pytest.mark.boltz
 
@@ -33,20 +33,13 @@ def first_shard_job(tmp_path, rows, cache, store_class=LocalStore) -> tuple[Shar
     config = load_config(raw)
     store = store_class(config.store)
     plan = build_plan(config, store)
-    shard = plan.shard("P1", "00000")
-    job = ShardJob(
-        screen="s1",
-        protein="P1",
-        shard="00000",
-        sequence=config.proteins[0].sequence,
-        msa="empty",
-        targets=list(shard.targets),
-        model=config.model,
-        runtime=config.runtime,
-        spec=plan.spec,
-        weights=plan.weights,
-        store=store,
-        structures_dir=tmp_path / "structures",
+    job = shard_job(
+        config,
+        plan,
+        store,
+        tmp_path,
+        "P1",
+        "00000",
         manifest=tmp_path / "manifest.json",
         log_file=tmp_path / "job.log",
     )
