@@ -70,8 +70,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         started = time.perf_counter()
         prefill(Path(data_dir), [f"store/{entry_path(key)}/{RECORD_FILE}" for key in stored])
-        print(f"store: {len(stored)} of {len(keys)} targets stored (written in "
-              f"{time.perf_counter() - started:.1f} s)", flush=True)  # fmt: skip
+        print(
+            f"store: {len(stored)} of {len(keys)} targets stored (written in "
+            f"{time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
         with emulated_gcs(data_dir=Path(data_dir)) as client:
             store = GCSStore(f"gs://{BUCKET}/store", client=client)
             measure(store, client, keys, stored, per_key=not args.skip_per_key)
@@ -84,8 +87,11 @@ def measure(store, client, keys, stored, *, per_key: bool) -> None:
     assert found == frozenset(stored)
     per_directory = Counter(fan_out(key) for key in stored)
     real_pages = sum(max(1, math.ceil(n / GCS_PAGE)) for n in per_directory.values())
-    print(f"listing fan-out directories: {requests} requests, {seconds:.1f} s "
-          f"(real GCS: {real_pages} pages of record.json objects)", flush=True)  # fmt: skip
+    print(
+        f"listing fan-out directories: {requests} requests, {seconds:.1f} s "
+        f"(real GCS: {real_pages} pages of record.json objects)",
+        flush=True,
+    )
     if not per_key:
         return
 
@@ -96,8 +102,9 @@ def measure(store, client, keys, stored, *, per_key: bool) -> None:
 
     found, requests, seconds = timed(counter, one_by_one)
     assert found == set(stored)
-    print(f"one lookup per target ({LOOKUP_THREADS} in flight): {requests} requests, "
-          f"{seconds:.1f} s")  # fmt: skip
+    print(
+        f"one lookup per target ({LOOKUP_THREADS} in flight): {requests} requests, {seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -146,8 +146,10 @@ def status_text(status: ScreenStatus, plan: Plan, *, all_shards: bool, targets: 
                 f"{shard.protein:<16} {shard.shard:>5} {shard.targets:>7} {shard.done:>6} "
                 f"{shard.failed:>6} {shard.pending:>7}  {shard.state}"
             )
-    by_state = {state: sum(s.state == state for s in status.shards)
-                for state in ("finished", "running", "waiting")}  # fmt: skip
+    by_state = {
+        state: sum(s.state == state for s in status.shards)
+        for state in ("finished", "running", "waiting")
+    }
     total = len(status.target_states)
     lines.append(
         f"{status.screen}: {status.count('done')} done, {status.count('failed')} failed, "

@@ -132,8 +132,11 @@ class LocalStore(ResultStore):
         root = self.root / prefix
         if not root.is_dir():
             return []
-        return sorted(path.relative_to(self.root).as_posix() for path in root.rglob("*")
-                      if path.is_file() and not path.name.startswith("."))  # fmt: skip
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in root.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
 
     def read_record(self, key: str) -> dict:
         return json.loads((self._entry(key) / RECORD_FILE).read_text())
