@@ -48,8 +48,11 @@ ROWS = [(f"L{i}", smiles, "lead") for i, smiles in enumerate(SMILES)]
 ROWS += [(HOSTILE, "CCCCO", '"><img src=x onerror=alert(2)>'), (EVENT_HANDLER, "CCCCN", "lead")]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    """One Chromium for this module's tests. Not for the session: Playwright's sync API keeps
+    an asyncio loop running in the main thread until it stops, and in-process Snakemake runs
+    of later tests (random order) then fail with NestedCoroutineError."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
