@@ -37,9 +37,14 @@ def fan_out(key: str) -> str:
     return key[:2]
 
 
+def fan_out_path(fan_out_dir: str) -> str:
+    """Relative location of a fan-out directory of entries."""
+    return f"targets/{fan_out_dir}"
+
+
 def entry_path(key: str) -> str:
     """Relative location of an entry; the two-character fan-out keeps directories small."""
-    return f"targets/{fan_out(key)}/{key}"
+    return f"{fan_out_path(fan_out(key))}/{key}"
 
 
 class ResultStore(ABC):
@@ -118,7 +123,7 @@ class LocalStore(ResultStore):
         return (self._entry(key) / RECORD_FILE).is_file()
 
     def keys_in(self, fan_out_dir: str) -> dict[str, float]:
-        directory = self.root / "targets" / fan_out_dir
+        directory = self.root / fan_out_path(fan_out_dir)
         if not directory.is_dir():
             return {}
         found = {}
@@ -203,7 +208,7 @@ class GCSStore(ResultStore):
         # Only the commit markers: an entry whose upload was interrupted has none.
         blobs = self.client.list_blobs(
             self.bucket,
-            prefix=self._name(f"targets/{fan_out_dir}/"),
+            prefix=self._name(f"{fan_out_path(fan_out_dir)}/"),
             match_glob=f"**/{RECORD_FILE}",
             fields="items(name,timeCreated),nextPageToken",
         )

@@ -98,7 +98,13 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     records: list[ManifestEntry] = []
     shards: list[dict] = []
     shard_summaries: list[ShardTotals] = []
-    stored = plan.stored_keys(store)
+    # Only unfinished shards read the store: a finished shard's manifest has its records.
+    stored = store.stored(
+        target["key"]
+        for (protein, name), shard in plan.shards.items()
+        if not layout.manifest(protein, name).is_file()
+        for target in shard.targets
+    )
     for (protein, name), shard in plan.shards.items():
         manifest_path = layout.manifest(protein, name)
         if manifest_path.is_file():
