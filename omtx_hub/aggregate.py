@@ -112,9 +112,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
-        "proteins": [
-            {"name": p.name, "length": len(p.sequence), "msa": p.msa} for p in config.proteins
-        ],
+        "proteins": [{"name": p.name, **p.receptor.summary()} for p in config.proteins],
         "counts": {
             "ligands": len(plan.ligands),
             "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from omtx_hub.receptor import ReceptorSpec
+
 RT_LN10_KCAL_MOL = 1.364
 
 CONFIDENCE_FIELDS = (
@@ -36,31 +38,24 @@ AFFINITY_FIELDS = ("affinity_pred_value", "affinity_probability_binary")
 DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
 SCORE_FIELDS = AFFINITY_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
 
-PROTEIN_CHAIN = "A"
-LIGAND_CHAIN = "B"
-
 
 def boltz_record_id(key: str) -> str:
     """The input file stem Boltz uses as the record ID inside one shard run."""
     return f"t{key[:24]}"
 
 
-def input_document(sequence: str, msa: str, smiles: str, *, affinity: bool) -> dict:
-    """The Boltz-2 input for one protein + one SMILES ligand. `msa` is 'empty' or a path."""
-    document: dict = {
-        "version": 1,
-        "sequences": [
-            {"protein": {"id": PROTEIN_CHAIN, "sequence": sequence, "msa": msa}},
-            {"ligand": {"id": LIGAND_CHAIN, "smiles": smiles}},
-        ],
-    }
-    if affinity:
-        document["properties"] = [{"affinity": {"binder": LIGAND_CHAIN}}]
-    return document
+def input_document(
+    receptor: ReceptorSpec, msas: dict[str, str], smiles: str, *, affinity: bool
+) -> dict:
+    """The Boltz-2 input for one receptor + one SMILES ligand (the affinity binder). `msas`
+    maps each protein chain entry's first id to 'empty' or an MSA file path."""
+    return receptor.document(smiles, msas, affinity=affinity)
 
 
-def write_input(path: Path, sequence: str, msa: str, smiles: str, *, affinity: bool) -> None:
-    document = input_document(sequence, msa, smiles, affinity=affinity)
+def write_input(
+    path: Path, receptor: ReceptorSpec, msas: dict[str, str], smiles: str, *, affinity: bool
+) -> None:
+    document = input_document(receptor, msas, smiles, affinity=affinity)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 

@@ -113,7 +113,7 @@ def check_remote_storage(
     # Snakemake ships the workflow to the VMs as an archive of the git-tracked files; every
     # file the jobs read must be in it. (The ligand sheet is not: the jobs read the validated
     # sheet from the result store.)
-    local_inputs = [p.msa for p in config.proteins if p.msa not in ("empty", "server")]
+    local_inputs = [path for p in config.proteins for path in p.receptor.local_files()]
     missing = untracked(local_inputs, workdir)
     if missing:
         raise CloudSetupError(

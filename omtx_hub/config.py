@@ -7,13 +7,10 @@ documents each key.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -22,11 +19,24 @@ from pydantic import (
     model_validator,
 )
 
+from omtx_hub.receptor import (
+    MSA_DESCRIPTION,
+    SHORTHAND_CHAIN,
+    Cofactor,
+    Contact,
+    KeyedProblems,
+    Pocket,
+    ProteinChain,
+    ReceptorSpec,
+    Strict,
+    Template,
+    check_msa_source,
+    clean_sequence,
+)
+
 SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 
-# The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
-PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 
 MSA_SERVER_URL = "https://api.colabfold.com"
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
@@ -37,8 +47,7 @@ class ConfigError(ValueError):
     """A configuration problem, worded for the person who edits the config file."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 class Screen(_Strict):
@@ -50,45 +59,79 @@ class Screen(_Strict):
 
 
 class Protein(_Strict):
+    """A receptor: the protein chain(s) and everything modelled with each screened ligand.
+
+    A single chain is written as `sequence` (+ `msa`) on the entry (chain A); several chains,
+    copies, cofactors, constraints and templates as `chains` and the keys beside it
+    (omtx_hub.receptor; config/README.md, "Describing the target")."""
+
     name: SafeName = Field(description="Same rules as `screen.name`; unique.")
-    sequence: str = Field(
-        description="One-letter amino-acid codes; whitespace and line breaks are removed, "
-        "lower case is accepted. Anything else is rejected with its position."
+    sequence: str | None = Field(
+        None,
+        description="A single-chain receptor's sequence (chain A): one-letter amino-acid "
+        "codes; whitespace and line breaks are removed, lower case is accepted. Anything else "
+        "is rejected with its position. Use `chains` instead for several chains.",
     )
-    msa: str = Field(
-        default="empty",
-        description="`empty`: single-sequence mode (fast, less accurate). `server`: the "
-        "ColabFold MMseqs2 server (`runtime.msa_server_url`) is asked **once per protein** and "
-        "the MSA is reused by every ligand. A path to an `.a3m` or Boltz `.csv` MSA file: used "
-        "as is (its content is part of the cache key).",
+    msa: str | None = Field(
+        None, description="With `sequence`: its MSA (default `empty`). " + MSA_DESCRIPTION
     )
+    chains: list[ProteinChain] | None = Field(
+        None,
+        min_length=1,
+        description="The receptor's protein chains (instead of `sequence`), each with its own "
+        "`id`, `sequence`, `msa` and `copies`.",
+    )
+    cofactors: list[Cofactor] = Field(
+        [], description="Cofactors and ions modelled with every ligand, by CCD code or SMILES."
+    )
+    pocket: Pocket | None = Field(
+        None, description="Steers every screened ligand into this binding site."
+    )
+    contacts: list[Contact] = Field(
+        [], description="Distance restraints between receptor residues or cofactor atoms."
+    )
+    templates: list[Template] = Field([], description="Structural templates (mmCIF).")
 
     @field_validator("sequence")
     @classmethod
-    def _protein_letters(cls, sequence: str) -> str:
-        cleaned = re.sub(r"\s+", "", sequence).upper()
-        if not cleaned:
-            raise ValueError("the sequence is empty")
-        bad = sorted(set(cleaned) - PROTEIN_LETTERS)
-        if bad:
-            position = next(i for i, letter in enumerate(cleaned, 1) if letter in bad)
-            raise ValueError(
-                f"invalid amino-acid letter(s) {', '.join(repr(b) for b in bad)} "
-                f"(first at position {position}); use one-letter codes"
-            )
-        return cleaned
+    def _protein_letters(cls, sequence: str | None) -> str | None:
+        return None if sequence is None else clean_sequence(sequence)
 
     @field_validator("msa")
     @classmethod
-    def _msa_source(cls, msa: str) -> str:
-        if msa in ("empty", "server"):
-            return msa
-        path = Path(msa)
-        if path.suffix not in (".a3m", ".csv"):
-            raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
-        if not path.is_file():
-            raise ValueError(f"MSA file '{msa}' does not exist")
-        return msa
+    def _msa_source(cls, msa: str | None) -> str | None:
+        return None if msa is None else check_msa_source(msa)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_chain_msa_default(cls, raw):
+        if isinstance(raw, dict) and "sequence" in raw and "msa" not in raw:
+            return {**raw, "msa": "empty"}
+        return raw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protein:
+        if (self.sequence is None) == (self.chains is None):
+            raise ValueError("give either `sequence` (one chain) or `chains`")
+        if self.chains is not None and self.msa is not None:
+            raise ValueError("with `chains`, give each chain its own `msa`")
+        problems = self.receptor.problems()
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    @property
+    def receptor(self) -> ReceptorSpec:
+        chains = self.chains or [
+            ProteinChain(id=SHORTHAND_CHAIN, sequence=self.sequence, msa=self.msa)
+        ]
+        return ReceptorSpec(
+            tuple(chains),
+            tuple(self.cofactors),
+            self.pocket,
+            tuple(self.contacts),
+            tuple(self.templates),
+        )
 
 
 class Model(_Strict):
@@ -264,6 +307,22 @@ class ScreenConfig(_Strict):
         return store
 
     @model_validator(mode="after")
+    def _molecules_in_cache(self) -> ScreenConfig:
+        """CCD cofactors and template residues Boltz's molecule cache lacks: checked when the
+        cache is here (a job's machine may have its own, e.g. the container's)."""
+        mols_dir = Path(self.runtime.cache).expanduser() / "mols"
+        if not mols_dir.is_dir():
+            return self
+        problems = [
+            (f"proteins[{i}].{where}", message)
+            for i, protein in enumerate(self.proteins)
+            for where, message in protein.receptor.cache_problems(mols_dir)
+        ]
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    @model_validator(mode="after")
     def _unique_protein_names(self) -> ScreenConfig:
         seen: set[str] = set()
         for protein in self.proteins:
@@ -283,7 +342,16 @@ def _format_location(location: tuple[str | int, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict) -> list[str]:
+    raised = (error.get("ctx") or {}).get("error")
+    if isinstance(raised, KeyedProblems):
+        parent = _format_location(error["loc"])
+        prefix = "" if parent == "(top level)" else parent + "."
+        return [f"config key '{prefix}{where}': {message}" for where, message in raised.problems]
+    return [_describe_one(error)]
+
+
+def _describe_one(error: dict) -> str:
     key = _format_location(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -322,5 +390,5 @@ def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
     try:
         return ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
     except ValidationError as error:
-        problems = [_describe(e) for e in error.errors()]
+        problems = [line for e in error.errors() for line in _describe(e)]
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None

@@ -6,7 +6,7 @@
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
-        msa/{protein}.csv                             fetch_msa (msa: server)
+        msa/{protein}/{chain}.csv                     fetch_msa (msa: server; one per chain)
         benchmarks/boltz_predict_shard/{protein}/{shard}.tsv
         report/index.html                             render_dashboard
         progress/index.html                           omtx-report progress
@@ -30,7 +30,8 @@ SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
 SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
-MSA_FILE = "msa/{protein}.csv"
+# One csv per `msa: server` chain, named by the chain entry's first id.
+MSA_DIR = "msa/{protein}"
 REPORT_DIR = "report"
 PROGRESS_DIR = "progress"
 
@@ -59,7 +60,7 @@ SUMMARY = screen_pattern(SUMMARY_FILE)
 TABLE = screen_pattern(TABLE_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
-MSA = screen_pattern(MSA_FILE)
+MSA = screen_pattern(MSA_DIR)
 REPORT = screen_pattern(REPORT_DIR)
 
 

@@ -1,8 +1,10 @@
-"""Protein MSAs, computed once per protein and shared by every ligand of the screen.
+"""Protein MSAs, computed once per receptor and shared by every ligand of the screen.
 
 `msa: server` asks the ColabFold MMseqs2 server through Boltz's own client
 (`boltz.main.compute_msa`), exactly as `boltz predict --use_msa_server` would, but once per
-protein instead of once per ligand.
+receptor instead of once per ligand. Boltz sends all of a receptor's chains in one query,
+paired across chains (`--msa_pairing_strategy`) when there are several, and writes one csv
+per chain whose `key` column pairs rows across chains; so does this.
 """
 
 from __future__ import annotations
@@ -11,13 +13,37 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from omtx_hub.receptor import ReceptorSpec
+
 
 def fetch_server_msa(
-    protein: str, sequence: str, output: Path, *, server_url: str, pairing_strategy: str
+    protein: str,
+    sequences: dict[str, str],
+    output_dir: Path,
+    *,
+    server_url: str,
+    pairing_strategy: str,
 ) -> None:
+    """One query for `sequences` (chain id -> sequence); `output_dir`/<chain id>.csv each."""
     from boltz.main import compute_msa
 
     with tempfile.TemporaryDirectory(prefix=f"omtx-msa-{protein}-") as scratch:
-        compute_msa({protein: sequence}, protein, Path(scratch), server_url, pairing_strategy)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(Path(scratch) / f"{protein}.csv", output)
+        compute_msa(sequences, protein, Path(scratch), server_url, pairing_strategy)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for chain in sequences:
+            shutil.move(Path(scratch) / f"{chain}.csv", output_dir / f"{chain}.csv")
+
+
+def chain_msas(receptor: ReceptorSpec, server_dir: Path | None) -> dict[str, str]:
+    """Each protein chain entry's first id -> 'empty', the user's MSA file, or its csv in
+    `server_dir` (the fetch_msa output) for `msa: server`."""
+    msas = {}
+    for chain in receptor.chains:
+        first = chain.ids[0]
+        if chain.msa == "server":
+            if server_dir is None:
+                raise ValueError(f"chain {first} has msa: server but no server MSA was fetched")
+            msas[first] = str(server_dir / f"{first}.csv")
+        else:
+            msas[first] = chain.msa
+    return msas

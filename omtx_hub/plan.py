@@ -70,12 +70,18 @@ def weights_in_use(runtime: Runtime) -> Weights:
     return Weights(identity=RELEASED_WEIGHTS, released=True, note="released Boltz-2 weights")
 
 
-def msa_identity(protein: Protein, runtime: Runtime) -> str:
-    if protein.msa == "empty":
+def msa_identity(msa: str, runtime: Runtime) -> str:
+    """What an MSA setting (a chain's `msa`) contributes to the key."""
+    if msa == "empty":
         return "empty"
-    if protein.msa == "server":
+    if msa == "server":
         return f"server:{runtime.msa_server_url}:{runtime.msa_pairing_strategy}"
-    return f"file:{file_digest(protein.msa)}"
+    return f"file:{file_digest(msa)}"
+
+
+def receptor_digest(protein: Protein, runtime: Runtime) -> str:
+    """The receptor's part of its targets' keys (omtx_hub.receptor, `ReceptorSpec.digest`)."""
+    return protein.receptor.digest(lambda msa: msa_identity(msa, runtime))
 
 
 def prediction_spec(config: ScreenConfig) -> dict:
@@ -139,6 +145,21 @@ def stored_validated_sheet(cache_name: str, store: ResultStore) -> pd.DataFrame:
     return _read_validated(cached)
 
 
+def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
+    """Boltz makes one entity of identical SMILES, and refuses affinity for an entity with
+    several copies ("Cannot compute affinity for a ligand that has multiple copies!")."""
+    problems = [
+        f"config key 'proteins[{i}].cofactors[{j}].smiles': {cofactor.smiles} is also a "
+        "ligand of the sheet; Boltz cannot model it both as cofactor and as the screened "
+        "ligand: remove it from one of them"
+        for i, protein in enumerate(config.proteins)
+        for j, cofactor in enumerate(protein.cofactors)
+        if cofactor.smiles in screened
+    ]
+    if problems:
+        raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+
+
 @dataclass(frozen=True)
 class Shard:
     protein: str
@@ -158,10 +179,7 @@ class Plan:
         self.weights = weights_in_use(config.runtime)
         spec_digest = hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()
         self.protein_digests = {
-            protein.name: hashlib.sha256(
-                f"{protein.sequence}|{msa_identity(protein, config.runtime)}".encode()
-            ).hexdigest()
-            for protein in config.proteins
+            protein.name: receptor_digest(protein, config.runtime) for protein in config.proteins
         }
         # One target per distinct compound: rows with the same canonical SMILES share it.
         distinct = ligands.drop_duplicates("canonical_smiles")
@@ -172,6 +190,7 @@ class Plan:
             aliases.setdefault(row.canonical_smiles, []).append(
                 {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
             )
+        _check_cofactors_are_not_screened(config, set(distinct["canonical_smiles"]))
         size = config.sharding.shard_size
         self.shards: dict[tuple[str, str], Shard] = {}
         for protein in config.proteins:

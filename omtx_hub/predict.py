@@ -9,7 +9,6 @@ affinity files exist and parse; Boltz's exit code alone never decides it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from omtx_hub.boltz_io import (
 )
 from omtx_hub.config import Model, Runtime
 from omtx_hub.layout import structure_file_name
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
     ShardManifest,
@@ -143,8 +143,8 @@ class ShardJob:
     screen: str
     protein: str
     shard: str
-    sequence: str
-    msa: str  # 'empty' or a path to the protein's MSA file
+    receptor: ReceptorSpec
+    msas: dict[str, str]  # each protein chain entry's first id -> 'empty' or its MSA file
     targets: list[dict]
     model: Model
     runtime: Runtime
@@ -223,12 +223,15 @@ class ShardJob:
     def _predict(self, pending: list[dict], work: Path) -> float:
         inputs = work / INPUTS_DIR
         inputs.mkdir()
-        msa = self.msa if self.msa == "empty" else str(Path(self.msa).resolve())
+        msas = {
+            chain: msa if msa == "empty" else str(Path(msa).resolve())
+            for chain, msa in self.msas.items()
+        }
         for target in pending:
             write_input(
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
-                self.sequence,
-                msa,
+                self.receptor,
+                msas,
                 target["smiles"],
                 affinity=self.model.affinity,
             )
@@ -311,7 +314,7 @@ class ShardJob:
                 status="completed",
                 error=None,
                 smiles=target["smiles"],
-                protein_sha256=hashlib.sha256(self.sequence.encode()).hexdigest(),
+                protein_sha256=self.receptor.sequence_sha256,
                 **scores(confidence, affinity),
                 seconds_since_shard_start=round(time.time() - started, 3),
                 boltz_version=self.spec["boltz"],

@@ -7,7 +7,10 @@ checks that paths *exist* (never their content) and downloads what is missing:
 * ``mols.tar``        - fetched if missing; only opened to extract ``mols/`` when ``mols/`` is
                         missing, so an empty archive is a sufficient placeholder;
 * ``mols/``           - the CCD molecules; Boltz-2 always loads the 21 ``const.canonical_tokens``
-                        (20 amino acids + UNK) from ``mols/<CODE>.pkl``; SMILES ligands are built
+                        (20 amino acids + UNK) from ``mols/<CODE>.pkl``, and any ``ccd:``
+                        ligand (cofactor) or template residue from there too
+                        (``boltz.data.mol.load_molecules``; :data:`TEST_CCD_COMPONENTS` are
+                        built here); SMILES ligands are built
                         with RDKit at preprocessing time and need nothing from the cache;
 * ``boltz2_conf.ckpt`` - structure + confidence model;
 * ``boltz2_aff.ckpt``  - affinity model.
@@ -59,6 +62,7 @@ __all__ = [
     "CONFIDENCE_CHECKPOINT",
     "MOLS_DIR",
     "MOLS_TAR",
+    "TEST_CCD_COMPONENTS",
     "TEST_WEIGHTS_MARKER",
     "TestCacheError",
     "build_test_cache",
@@ -381,7 +385,6 @@ def _residue_molecule(code: str, seed: int) -> Any:
     """
     from boltz.data import const
     from rdkit import Chem
-    from rdkit.Chem import AllChem
 
     letter = "A" if code == "UNK" else const.prot_token_to_letter[code]
     mol = Chem.AddHs(Chem.MolFromSequence(letter), addResidueInfo=True)
@@ -397,6 +400,43 @@ def _residue_molecule(code: str, seed: int) -> Any:
     missing = set(const.ref_atoms[code]) - {a.GetProp("name") for a in mol.GetAtoms()}
     if missing:  # pragma: no cover - would mean RDKit changed its naming
         raise TestCacheError(f"{code}: RDKit molecule lacks reference atoms {sorted(missing)}")
+
+    return _with_conformer(mol, code, seed)
+
+
+# Chemical Component Dictionary entries the tests use as cofactors and template residues,
+# built from a SMILES with the CCD's atom names in SMILES atom order (hydrogens, which Boltz
+# drops, are named H1, H2, ...). Ions are single atoms named as their element, with the
+# charge of their CCD entry.
+TEST_CCD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ZN": ("[Zn+2]", ("ZN",)),
+    "MG": ("[Mg+2]", ("MG",)),
+    "CA": ("[Ca+2]", ("CA",)),
+    "SO4": ("S(=O)(=O)([O-])[O-]", ("S", "O1", "O2", "O3", "O4")),
+}
+
+
+def _component_molecule(code: str, seed: int) -> Any:
+    """A CCD component of TEST_CCD_COMPONENTS, shaped like Boltz's mols/<CODE>.pkl: atom
+    property ``name`` on every atom, a conformer named ``Computed``."""
+    from rdkit import Chem
+
+    smiles, names = TEST_CCD_COMPONENTS[code]
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    hydrogens = 0
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() == 1:
+            hydrogens += 1
+            atom.SetProp("name", f"H{hydrogens}")
+        else:
+            atom.SetProp("name", names[atom.GetIdx()])
+        atom.SetIntProp("leaving_atom", 0)
+    mol.SetProp("_Name", code)
+    return _with_conformer(mol, code, seed)
+
+
+def _with_conformer(mol: Any, code: str, seed: int) -> Any:
+    from rdkit.Chem import AllChem
 
     params = AllChem.ETKDGv3()
     params.randomSeed = seed
@@ -417,7 +457,8 @@ def _molecule_ok(path: Path) -> bool:
 
 
 def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
-    """Write mols/<CODE>.pkl for the 21 canonical tokens; keep readable existing ones.
+    """Write mols/<CODE>.pkl for the 21 canonical tokens and TEST_CCD_COMPONENTS; keep
+    readable existing ones.
 
     Existing readable pickles (e.g. the real CCD extracted from a real mols.tar) are kept.
     Pickling with PropertyPickleOptions.AllProps is required: by default RDKit drops atom
@@ -429,12 +470,14 @@ def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
     Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
     mols_dir = cache_dir / MOLS_DIR
     mols_dir.mkdir(parents=True, exist_ok=True)
+    builders = dict.fromkeys(const.canonical_tokens, _residue_molecule)
+    builders |= dict.fromkeys(TEST_CCD_COMPONENTS, _component_molecule)
     written = []
-    for code in const.canonical_tokens:
+    for code, build in builders.items():
         path = mols_dir / f"{code}.pkl"
         if _molecule_ok(path):
             continue
-        mol = _residue_molecule(code, seed)
+        mol = build(code, seed)
         with _atomic_path(path) as tmp:
             tmp.write_bytes(pickle.dumps(mol))
         written.append(str(path.relative_to(cache_dir)))
@@ -569,7 +612,8 @@ def _marker_content(full_size: bool, seed: int) -> str:
 def build_test_cache(cache_dir: Path, *, full_size: bool = False, seed: int = 0) -> Path:
     """Create (or complete) an offline Boltz-2 cache of random-weights models in ``cache_dir``.
 
-    Writes the :data:`TEST_WEIGHTS_MARKER` file, ``mols/`` (21 canonical residues), an empty
+    Writes the :data:`TEST_WEIGHTS_MARKER` file, ``mols/`` (21 canonical residues and the
+    :data:`TEST_CCD_COMPONENTS`), an empty
     ``mols.tar``, ``boltz2_conf.ckpt`` and ``boltz2_aff.ckpt``. Idempotent: readable molecule
     pickles, an existing ``mols.tar``, and checkpoints generated here with the same
     ``full_size``/``seed``/Boltz version are kept; anything else (missing, truncated, other

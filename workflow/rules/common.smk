@@ -166,25 +166,27 @@ def for_the_screen(pattern):
     return pattern.format(screen=SCREEN)
 
 
-def msa_input(wildcards):
-    """The MSA file a shard reads: none for single-sequence mode, the server MSA the
-    fetch_msa rule computes once per protein, or the user's file. The user's file is part of
-    the workflow sources (git-tracked, shipped to remote jobs), not of the default storage.
-    """
-    msa = PROTEINS[wildcards.protein].msa
-    if msa == "empty":
+def server_msa_input(wildcards):
+    """The directory of server MSAs a shard reads (fetch_msa computes them once per
+    receptor), or none when no chain has msa: server."""
+    if not PROTEINS[wildcards.protein].receptor.server_chains():
         return []
-    if msa == "server":
-        return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
-    return local(msa)
+    return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
+
+
+def receptor_files(wildcards):
+    """The user's MSA and template files of a shard's receptor: workflow sources
+    (git-tracked, shipped to remote jobs), not the default storage."""
+    return [local(path) for path in PROTEINS[wildcards.protein].receptor.local_files()]
 
 
 def shard_targets(wildcards):
     return list(PLAN.shard(wildcards.protein, wildcards.shard).targets)
 
 
-def protein_sequence(wildcards):
-    return PROTEINS[wildcards.protein].sequence
+def server_msa_sequences(wildcards):
+    """Chain id -> sequence of every msa: server chain of the receptor (one query)."""
+    return PROTEINS[wildcards.protein].receptor.server_chains()
 
 
 def job_attempt(wildcards, attempt):

@@ -1,12 +1,12 @@
 rule fetch_msa:
     output:
-        layout.MSA,
+        directory(layout.MSA),
     log:
         layout.log_pattern("fetch_msa", "protein"),
     retries: 2
     localrule: True
     params:
-        sequence=protein_sequence,
+        sequences=server_msa_sequences,
         server_url=SCREEN_CONFIG.runtime.msa_server_url,
         pairing_strategy=SCREEN_CONFIG.runtime.msa_pairing_strategy,
     script:

@@ -3,7 +3,8 @@
 # result store are reused, never recomputed.
 rule boltz_predict_shard:
     input:
-        msa=msa_input,
+        server_msas=server_msa_input,
+        receptor_files=receptor_files,
     output:
         manifest=layout.MANIFEST,
         structures=directory(layout.SHARD_STRUCTURES),
@@ -19,7 +20,6 @@ rule boltz_predict_shard:
         attempt=job_attempt,
     params:
         targets=shard_targets,
-        sequence=protein_sequence,
         spec=PLAN.spec,
         weights=PLAN.weights.to_json(),
     script:

@@ -6,7 +6,7 @@ from omtx_hub.msa import fetch_server_msa
 log_job_to(snakemake.log[0])
 fetch_server_msa(
     snakemake.wildcards.protein,
-    snakemake.params.sequence,
+    snakemake.params.sequences,
     Path(snakemake.output[0]),
     server_url=snakemake.params.server_url,
     pairing_strategy=snakemake.params.pairing_strategy,

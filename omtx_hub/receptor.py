@@ -1,0 +1,830 @@
+"""The receptor of a screen: everything Boltz-2 models around each screened ligand.
+
+A receptor (one `proteins` entry of the config) is one or more protein chains (each with
+its own sequence, MSA and copies), optional cofactors and ions (by CCD code or SMILES), an
+optional pocket constraint for the screened ligand, contact constraints, and structural
+templates. The sheet's ligand is the affinity binder, on a chain id that no receptor chain
+uses. This module holds the config models of those parts, the checks across them (chain
+ids, residue numbers, template chains, what Boltz's parser rejects), the checks against
+Boltz's molecule cache, the Boltz input document of one target, and the receptor's part of
+every cache key.
+
+Boltz's conventions, from `boltz/data/parse/schema.py` (`parse_boltz_schema`, boltz 2.2.1):
+- residues are numbered from 1 along the sequence given here (`token_spec_to_ids`:
+  `residue_index - 1`), whatever numbering a crystal structure uses; a cofactor's atoms are
+  named as in its CCD entry (a SMILES cofactor's atoms: element + canonical rank, e.g. `C1`);
+- a template's chains are the mmCIF `label_asym_id`s (`parse_mmcif` keys chains by gemmi's
+  subchain id), its id is the file's stem, and `force` needs a `threshold`;
+- proteins with the same sequence must share one MSA; the affinity binder is one ligand chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+# The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
+PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
+CHAIN_ID_PATTERN = r"^[A-Za-z0-9]{1,4}$"
+ChainId = Annotated[str, StringConstraints(pattern=CHAIN_ID_PATTERN)]
+# CCD codes are 1-5 upper-case letters or digits (wwPDB extended them from 3 to 5 in 2023).
+CCD_PATTERN = r"^[A-Z0-9]{1,5}$"
+# The chain of a single-chain receptor written as `sequence:` + `msa:` on the entry.
+SHORTHAND_CHAIN = "A"
+# Boltz's documented range for pocket and contact `max_distance` (docs/prediction.md).
+MIN_DISTANCE, MAX_DISTANCE, DEFAULT_DISTANCE = 4.0, 20.0, 6.0
+# Chain ids handed out, in order, to the screened ligand and to cofactors without an `id`.
+FREE_CHAIN_IDS = string.ascii_uppercase + string.digits
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyedProblems(ValueError):
+    """Several problems, each at a key path below the model that raises it; the config's
+    error report lists each under its full key."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{where}: {message}" for where, message in problems))
+
+
+def clean_sequence(sequence: str) -> str:
+    """One-letter codes without whitespace, upper case; a ValueError names a bad letter."""
+    cleaned = re.sub(r"\s+", "", sequence).upper()
+    if not cleaned:
+        raise ValueError("the sequence is empty")
+    bad = sorted(set(cleaned) - PROTEIN_LETTERS)
+    if bad:
+        position = next(i for i, letter in enumerate(cleaned, 1) if letter in bad)
+        raise ValueError(
+            f"invalid amino-acid letter(s) {', '.join(repr(b) for b in bad)} "
+            f"(first at position {position}); use one-letter codes"
+        )
+    return cleaned
+
+
+def check_msa_source(msa: str) -> str:
+    if msa in ("empty", "server"):
+        return msa
+    path = Path(msa)
+    if path.suffix not in (".a3m", ".csv"):
+        raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
+    if not path.is_file():
+        raise ValueError(f"MSA file '{msa}' does not exist")
+    return msa
+
+
+MSA_DESCRIPTION = (
+    "`empty`: single-sequence mode (fast, less accurate). `server`: the ColabFold MMseqs2 "
+    "server (`runtime.msa_server_url`) is asked **once per protein** (one paired query for "
+    "all `server` chains of a receptor) and the MSA is reused by every ligand. A path to an "
+    "`.a3m` or Boltz `.csv` MSA file: used as is (its content is part of the cache key)."
+)
+
+
+def _chain_ids(given: str | list[str], copies: int | None) -> tuple[str, ...]:
+    """The chain ids of an entry: `id` as given, or `copies` ids counted on from a letter."""
+    if isinstance(given, list):
+        if not given:
+            raise ValueError("id: give at least one chain id")
+        if copies is not None and copies != len(given):
+            raise ValueError(
+                f"copies: {copies} but {len(given)} ids are given; give one id per copy"
+            )
+        return tuple(given)
+    count = copies or 1
+    if count == 1:
+        return (given,)
+    if given not in string.ascii_uppercase or ord(given) + count - 1 > ord("Z"):
+        raise ValueError(
+            f"copies: {count} copies of chain '{given}' need one id each: give them as a "
+            f"list (id: [{given}, ...])"
+        )
+    return tuple(chr(ord(given) + i) for i in range(count))
+
+
+class ProteinChain(Strict):
+    """One protein chain of a receptor, or several identical copies of it."""
+
+    id: ChainId | list[ChainId] = Field(
+        description="Chain id (1-4 letters or digits), or a list of ids: one chain per id, "
+        "all with this sequence (a homo-oligomer)."
+    )
+    sequence: str = Field(
+        description="One-letter amino-acid codes; whitespace and line breaks are removed, "
+        "lower case is accepted. Residues are numbered from 1 along this sequence in "
+        "`pocket` and `contacts`."
+    )
+    msa: str = Field("empty", description=MSA_DESCRIPTION)
+    copies: int | None = Field(
+        None,
+        ge=1,
+        le=26,
+        description="Number of identical copies (homo-oligomer). With a single-letter `id` the "
+        "copies get that letter and the following ones (`id: A, copies: 2` is A and B); "
+        "with a list of ids it must match their number.",
+    )
+
+    @field_validator("sequence")
+    @classmethod
+    def _protein_letters(cls, sequence: str) -> str:
+        return clean_sequence(sequence)
+
+    @field_validator("msa")
+    @classmethod
+    def _msa_source(cls, msa: str) -> str:
+        return check_msa_source(msa)
+
+    @model_validator(mode="after")
+    def _ids_match_copies(self) -> ProteinChain:
+        _chain_ids(self.id, self.copies)
+        return self
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return _chain_ids(self.id, self.copies)
+
+
+def canonical_smiles(smiles: str) -> str:
+    """RDKit's canonical SMILES, or a ValueError saying the SMILES does not parse."""
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        raise ValueError(f"SMILES '{smiles}' does not parse (RDKit)")
+    return Chem.MolToSmiles(molecule)
+
+
+@cache
+def smiles_atom_names(smiles: str) -> frozenset[str]:
+    """The heavy-atom names Boltz gives a SMILES ligand: element + canonical rank over the
+    molecule with hydrogens (`parse_boltz_schema`, ligand by `smiles`)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    molecule = AllChem.AddHs(Chem.MolFromSmiles(smiles))
+    ranks = AllChem.CanonicalRankAtoms(molecule)
+    return frozenset(
+        atom.GetSymbol().upper() + str(rank + 1)
+        for atom, rank in zip(molecule.GetAtoms(), ranks, strict=True)
+        if atom.GetAtomicNum() != 1
+    )
+
+
+class Cofactor(Strict):
+    """A cofactor, ion or any other molecule modelled with every ligand (not screened)."""
+
+    ccd: str | None = Field(
+        None,
+        description="Its code in the PDB's Chemical Component Dictionary (`ZN`, `MG`, `ATP`, "
+        "`HEM`, `NAD`, ...); Boltz takes the molecule from its cache (`runtime.cache`/mols).",
+    )
+    smiles: str | None = Field(
+        None, description="Or a SMILES (RDKit-canonicalised before it reaches Boltz)."
+    )
+    id: ChainId | list[ChainId] | None = Field(
+        None,
+        description="Its chain id, or one id per copy; default: the next free letters after "
+        "the screened ligand's chain.",
+    )
+    copies: int | None = Field(
+        None, ge=1, le=26, description="Number of copies (e.g. two `MG` for ATP)."
+    )
+
+    @field_validator("ccd")
+    @classmethod
+    def _ccd_code(cls, code: str | None) -> str | None:
+        if code is None:
+            return None
+        code = code.strip().upper()
+        if not re.match(CCD_PATTERN, code):
+            raise ValueError(f"'{code}' is not a CCD code (1-5 letters or digits)")
+        return code
+
+    @field_validator("smiles")
+    @classmethod
+    def _parses(cls, smiles: str | None) -> str | None:
+        return None if smiles is None else canonical_smiles(smiles.strip())
+
+    @model_validator(mode="after")
+    def _one_molecule(self) -> Cofactor:
+        if (self.ccd is None) == (self.smiles is None):
+            raise ValueError("give either `ccd` or `smiles`")
+        if self.id is not None:
+            _chain_ids(self.id, self.copies)
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.ccd or self.smiles or ""
+
+
+class TokenRef(Strict):
+    """A residue of a protein chain (`[A, 45]`) or an atom of a cofactor (`[C, ZN]`)."""
+
+    chain: ChainId
+    residue: int | None = Field(
+        None, ge=1, description="Residue number, from 1 along the sequence."
+    )
+    atom: str | None = Field(None, description="Atom name, for a cofactor's chain.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, value):
+        if isinstance(value, list | tuple):
+            if len(value) != 2:
+                raise ValueError("write it as [CHAIN, RESIDUE_NUMBER] or [CHAIN, ATOM_NAME]")
+            chain, where = value
+            return {"chain": chain, ("residue" if isinstance(where, int) else "atom"): where}
+        return value
+
+    @model_validator(mode="after")
+    def _residue_or_atom(self) -> TokenRef:
+        if (self.residue is None) == (self.atom is None):
+            raise ValueError("give either `residue` or `atom`")
+        return self
+
+    def boltz(self) -> list:
+        return [self.chain, self.residue if self.residue is not None else self.atom]
+
+    def __str__(self) -> str:
+        return f"{self.chain} {self.residue if self.residue is not None else self.atom}"
+
+
+_DISTANCE = (
+    "Å; Boltz supports 4-20 (docs/prediction.md): the binder must come within this distance "
+    "of each listed residue."
+)
+
+
+class Pocket(Strict):
+    """Steers the screened ligand into a binding site (Boltz's `pocket` constraint)."""
+
+    residues: list[TokenRef] = Field(
+        min_length=1,
+        description="The site: `[CHAIN, RESIDUE]` pairs (or `{chain:, residue:}`; "
+        "`[CHAIN, ATOM]` for a cofactor's atom). Residues are numbered from 1 along the "
+        "sequence given here.",
+    )
+    max_distance: float = Field(
+        DEFAULT_DISTANCE,
+        ge=MIN_DISTANCE,
+        le=MAX_DISTANCE,
+        description="Largest distance (" + _DISTANCE + ")",
+    )
+    force: bool = Field(
+        False,
+        description="true: a potential enforces the pocket during sampling (Boltz: 'a "
+        "potential will be used to enforce the pocket constraint'); false: the model is only "
+        "conditioned on it.",
+    )
+
+
+class Contact(Strict):
+    """A distance restraint between two receptor residues or cofactor atoms."""
+
+    token1: TokenRef = Field(description="`[CHAIN, RESIDUE]` or `[CHAIN, ATOM]`.")
+    token2: TokenRef = Field(description="`[CHAIN, RESIDUE]` or `[CHAIN, ATOM]`.")
+    max_distance: float = Field(
+        DEFAULT_DISTANCE, ge=MIN_DISTANCE, le=MAX_DISTANCE, description="Å; Boltz supports 4-20."
+    )
+    force: bool = Field(False, description="true: a potential enforces it during sampling.")
+
+
+class Template(Strict):
+    """A structure (e.g. a holo crystal structure) the prediction is guided by."""
+
+    cif: str = Field(description="An mmCIF file; its content is part of the cache key.")
+    chains: dict[ChainId, str] | list[ChainId] | None = Field(
+        None,
+        description="Which chains it templates: `{A: A, B: C}` maps receptor chain -> "
+        "template chain (the mmCIF `label_asym_id`); a list of receptor chains lets Boltz "
+        "pick the best-matching template chains; omitted: every protein chain.",
+    )
+    force: bool = Field(
+        False,
+        description="true: a potential keeps the backbone within `threshold` Å of the "
+        "template (needs `threshold`).",
+    )
+    threshold: float | None = Field(
+        None, gt=0, description="Å the prediction may deviate from the template, with `force`."
+    )
+
+    @field_validator("cif")
+    @classmethod
+    def _cif_file(cls, path: str) -> str:
+        if Path(path).suffix.lower() not in (".cif", ".mmcif"):
+            raise ValueError(f"'{path}' is not an mmCIF file (.cif)")
+        if not Path(path).is_file():
+            raise ValueError(
+                f"template file '{path}' does not exist (paths are relative to the directory "
+                "snakemake runs in)"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _force_needs_threshold(self) -> Template:
+        if self.force and self.threshold is None:
+            raise ValueError("force: true needs a `threshold` (Å), as Boltz requires")
+        if not self.force and self.threshold is not None:
+            raise ValueError("threshold acts only with force: true (Boltz ignores it otherwise)")
+        return self
+
+    @property
+    def chain_mapping(self) -> tuple[list[str] | None, list[str] | None]:
+        """Boltz's (chain_id, template_id) lists."""
+        if isinstance(self.chains, dict):
+            return list(self.chains), list(self.chains.values())
+        return self.chains, None
+
+
+@dataclass(frozen=True)
+class TemplateChains:
+    """What Boltz's mmCIF parser will see of a template: its protein chains (label_asym_id
+    -> residue count) and the CCD codes of every residue it loads from the molecule cache."""
+
+    protein_chains: dict[str, int]
+    residue_codes: frozenset[str]
+
+
+@cache
+def _read_template(path: str, size: int, mtime_ns: int) -> TemplateChains:
+    import gemmi
+
+    try:
+        block = gemmi.cif.read(path)[0]
+        structure = gemmi.make_structure_from_block(block)
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ValueError(f"template '{path}' does not parse as mmCIF: {error}") from None
+    # The same clean-up as boltz/data/parse/mmcif.py (parse_mmcif) before it reads chains.
+    structure.merge_chain_parts()
+    structure.remove_waters()
+    structure.remove_hydrogens()
+    structure.remove_alternative_conformations()
+    structure.remove_empty_chains()
+    if len(structure) == 0:
+        raise ValueError(f"template '{path}' has no model (no atoms)")
+    entities = {sub: entity for entity in structure.entities for sub in entity.subchains}
+    proteins: dict[str, int] = {}
+    codes: set[str] = set()
+    for subchain in structure[0].subchains():
+        entity = entities.get(subchain.subchain_id())
+        if entity is None:
+            continue
+        if entity.entity_type == gemmi.EntityType.Polymer:
+            if entity.polymer_type.name not in ("PeptideL", "Dna", "Rna"):
+                continue
+            if entity.polymer_type.name == "PeptideL":
+                proteins[subchain.subchain_id()] = len(subchain)
+            codes.update(gemmi.Entity.first_mon(m) for m in entity.full_sequence)
+        elif entity.entity_type in (gemmi.EntityType.NonPolymer, gemmi.EntityType.Branched):
+            names = {residue.name for residue in subchain}
+            if "UNL" not in names:  # Boltz skips such chains
+                codes.update(names)
+    if not proteins:
+        raise ValueError(f"template '{path}' has no protein chain")
+    return TemplateChains(proteins, frozenset(codes))
+
+
+def template_chains(path: str | Path) -> TemplateChains:
+    """The template's chains as Boltz reads them (parsed once per unchanged file)."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _read_template(str(resolved), stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class ReceptorSpec:
+    """The parts of one config entry, as the checks and the documents need them."""
+
+    chains: tuple[ProteinChain, ...]
+    cofactors: tuple[Cofactor, ...] = ()
+    pocket: Pocket | None = None
+    contacts: tuple[Contact, ...] = ()
+    templates: tuple[Template, ...] = ()
+
+    @classmethod
+    def single_chain(cls, sequence: str, msa: str = "empty") -> ReceptorSpec:
+        return cls((ProteinChain(id=SHORTHAND_CHAIN, sequence=sequence, msa=msa),))
+
+    # --- chain ids -----------------------------------------------------------------------
+
+    def _free_ids(self) -> list[str]:
+        used = {i for chain in self.chains for i in chain.ids}
+        used |= {i for c in self.cofactors if c.id is not None for i in _chain_ids(c.id, c.copies)}
+        return [i for i in FREE_CHAIN_IDS if i not in used]
+
+    @property
+    def ligand_chain(self) -> str:
+        """The screened ligand's chain: the first letter no receptor chain uses."""
+        return self._free_ids()[0]
+
+    def cofactor_ids(self) -> list[tuple[str, ...]]:
+        """Each cofactor's chain ids: its own, or the next free ones after the ligand's."""
+        free = iter(self._free_ids()[1:])
+        ids = []
+        for cofactor in self.cofactors:
+            if cofactor.id is not None:
+                ids.append(_chain_ids(cofactor.id, cofactor.copies))
+            else:
+                ids.append(tuple(next(free) for _ in range(cofactor.copies or 1)))
+        return ids
+
+    @property
+    def is_shorthand(self) -> bool:
+        """One chain A, nothing else: the receptor every screen had before multi-chain ones."""
+        return (
+            len(self.chains) == 1
+            and self.chains[0].ids == (SHORTHAND_CHAIN,)
+            and not (self.cofactors or self.pocket or self.contacts or self.templates)
+        )
+
+    @property
+    def sequence_sha256(self) -> str:
+        """sha256 of the chains' sequences, one per copy, joined by ':' (one chain: of its
+        sequence)."""
+        sequences = [chain.sequence for chain in self.chains for _ in chain.ids]
+        return hashlib.sha256(":".join(sequences).encode()).hexdigest()
+
+    @property
+    def residue_count(self) -> int:
+        return sum(len(chain.sequence) * len(chain.ids) for chain in self.chains)
+
+    def local_files(self) -> list[str]:
+        """The files shard jobs read: user MSA files and template mmCIFs."""
+        msas = [c.msa for c in self.chains if c.msa not in ("empty", "server")]
+        return msas + [template.cif for template in self.templates]
+
+    def server_chains(self) -> dict[str, str]:
+        """First chain id -> sequence of every `msa: server` chain (one paired query)."""
+        return {c.ids[0]: c.sequence for c in self.chains if c.msa == "server"}
+
+    def summary(self) -> dict:
+        """What summary.json says of the receptor. `msa` is the chains' common MSA setting
+        ('mixed' when they differ); `ligand_chain` is the screened ligand's chain in every
+        structure file (the dashboard's viewer shows that chain as the ligand)."""
+        modes = {chain.msa for chain in self.chains}
+        return {
+            "length": self.residue_count,
+            "msa": modes.pop() if len(modes) == 1 else "mixed",
+            "chains": [
+                {"ids": list(c.ids), "length": len(c.sequence), "msa": c.msa} for c in self.chains
+            ],
+            "ligand_chain": self.ligand_chain,
+            "cofactors": [
+                {"ids": list(ids), **({"ccd": c.ccd} if c.ccd else {"smiles": c.smiles})}
+                for c, ids in zip(self.cofactors, self.cofactor_ids(), strict=True)
+            ],
+            "pocket": self.pocket.model_dump(mode="json") if self.pocket else None,
+            "contacts": len(self.contacts),
+            "templates": [Path(t.cif).name for t in self.templates],
+        }
+
+    # --- checks --------------------------------------------------------------------------
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(key path below the entry, message) for each inconsistency across its parts."""
+        found: list[tuple[str, str]] = []
+        owners: dict[str, str] = {}
+        named = [(f"chains[{i}].id", chain.ids) for i, chain in enumerate(self.chains)]
+        named += [
+            (f"cofactors[{i}].id", _chain_ids(c.id, c.copies))
+            for i, c in enumerate(self.cofactors)
+            if c.id is not None
+        ]
+        for where, ids in named:
+            for chain_id in ids:
+                if chain_id in owners:
+                    found.append(
+                        (where, f"chain id '{chain_id}' is used twice (also in {owners[chain_id]})")
+                    )
+                owners.setdefault(chain_id, where)
+        if len(self._free_ids()) < 1 + sum(c.copies or 1 for c in self.cofactors if c.id is None):
+            found.append(("cofactors", "no chain ids left for the ligand and the cofactors"))
+            return found
+        by_sequence: dict[str, tuple[int, str]] = {}
+        for i, chain in enumerate(self.chains):
+            first = by_sequence.setdefault(chain.sequence, (i, chain.msa))
+            if first[1] != chain.msa:
+                found.append(
+                    (
+                        f"chains[{i}].msa",
+                        f"chains[{first[0]}] has the same sequence with msa '{first[1]}'; Boltz "
+                        "requires one MSA for identical sequences (use one entry with a list "
+                        "of ids)",
+                    )
+                )
+        found += self._token_problems()
+        found += self._template_problems()
+        return found
+
+    def _lengths(self) -> dict[str, int]:
+        return {i: len(chain.sequence) for chain in self.chains for i in chain.ids}
+
+    def _cofactor_atoms(self) -> dict[str, frozenset[str] | None]:
+        """Cofactor chain -> its atom names (None for a CCD code: known from the cache only)."""
+        atoms: dict[str, frozenset[str] | None] = {}
+        for cofactor, ids in zip(self.cofactors, self.cofactor_ids(), strict=True):
+            names = smiles_atom_names(cofactor.smiles) if cofactor.smiles else None
+            atoms.update(dict.fromkeys(ids, names))
+        return atoms
+
+    def _token_problems(self) -> list[tuple[str, str]]:
+        refs = []
+        if self.pocket is not None:
+            refs += [(f"pocket.residues[{i}]", r) for i, r in enumerate(self.pocket.residues)]
+        for i, contact in enumerate(self.contacts):
+            refs += [
+                (f"contacts[{i}].token1", contact.token1),
+                (f"contacts[{i}].token2", contact.token2),
+            ]
+            if contact.token1 == contact.token2:
+                refs.append((f"contacts[{i}]", None))
+        lengths, cofactors = self._lengths(), self._cofactor_atoms()
+        found = []
+        for where, ref in refs:
+            if ref is None:
+                found.append((where, "token1 and token2 are the same"))
+            elif ref.chain == self.ligand_chain:
+                use = (
+                    "list receptor residues only (the screened ligand is the pocket's binder)"
+                    if where.startswith("pocket")
+                    else "its atoms differ from ligand to ligand; use `pocket` to place it"
+                )
+                found.append((where, f"chain {ref.chain} is the screened ligand's: {use}"))
+            elif ref.chain in lengths:
+                if ref.residue is None:
+                    found.append(
+                        (where, f"chain {ref.chain} is a protein chain: give a residue number")
+                    )
+                elif ref.residue > lengths[ref.chain]:
+                    found.append(
+                        (
+                            where,
+                            f"residue {ref.residue} is outside chain {ref.chain} "
+                            f"(1-{lengths[ref.chain]}; residues are numbered from 1 along the "
+                            "sequence given here)",
+                        )
+                    )
+            elif ref.chain in cofactors:
+                names = cofactors[ref.chain]
+                if ref.atom is None:
+                    found.append((where, f"chain {ref.chain} is a cofactor: give an atom name"))
+                elif names is not None and ref.atom not in names:
+                    found.append(
+                        (
+                            where,
+                            f"cofactor chain {ref.chain} has no atom '{ref.atom}' "
+                            f"(its atoms: {', '.join(sorted(names))})",
+                        )
+                    )
+            else:
+                found.append(
+                    (
+                        where,
+                        f"unknown chain '{ref.chain}' (chains: {', '.join(self.chain_names())})",
+                    )
+                )
+        if self.pocket is not None and len(set(map(str, self.pocket.residues))) < len(
+            self.pocket.residues
+        ):
+            found.append(("pocket.residues", "a residue is listed twice"))
+        return found
+
+    def chain_names(self) -> list[str]:
+        return [i for chain in self.chains for i in chain.ids] + [
+            i for ids in self.cofactor_ids() for i in ids
+        ]
+
+    def _template_problems(self) -> list[tuple[str, str]]:
+        found = []
+        protein_ids = list(self._lengths())
+        stems: dict[str, int] = {}
+        for i, template in enumerate(self.templates):
+            where = f"templates[{i}]"
+            stem = Path(template.cif).stem
+            if stem in stems:
+                found.append(
+                    (
+                        f"{where}.cif",
+                        f"templates[{stems[stem]}] has the same file name stem "
+                        f"'{stem}'; Boltz names templates by it: rename one file",
+                    )
+                )
+            stems.setdefault(stem, i)
+            try:
+                parsed = template_chains(template.cif)
+            except ValueError as error:
+                found.append((f"{where}.cif", str(error)))
+                continue
+            ours, theirs = template.chain_mapping
+            for chain_id in ours or []:
+                if chain_id not in protein_ids:
+                    found.append(
+                        (
+                            f"{where}.chains",
+                            f"'{chain_id}' is not a protein chain of this "
+                            f"receptor ({', '.join(protein_ids)})",
+                        )
+                    )
+            for chain_id in theirs or []:
+                if chain_id not in parsed.protein_chains:
+                    found.append(
+                        (
+                            f"{where}.chains",
+                            f"template chain '{chain_id}' is not a protein chain "
+                            f"of {template.cif} (its label_asym_ids: "
+                            f"{', '.join(parsed.protein_chains)})",
+                        )
+                    )
+        return found
+
+    def cache_problems(self, mols_dir: Path) -> list[tuple[str, str]]:
+        """What Boltz would not find in its molecule cache `mols_dir`: CCD cofactors, the atom
+        names pocket/contacts give for them, and the residues of each template."""
+        found = []
+        atoms: dict[str, tuple[str, Path]] = {}
+        for i, (cofactor, ids) in enumerate(zip(self.cofactors, self.cofactor_ids(), strict=True)):
+            if cofactor.ccd is None:
+                continue
+            path = mols_dir / f"{cofactor.ccd}.pkl"
+            if not path.is_file():
+                found.append(
+                    (
+                        f"cofactors[{i}].ccd",
+                        f"CCD code '{cofactor.ccd}' is not in Boltz's "
+                        f"molecule cache {mols_dir} (no {path.name}): check the code "
+                        f"(https://www.rcsb.org/ligand/{cofactor.ccd})",
+                    )
+                )
+                continue
+            atoms.update(dict.fromkeys(ids, (cofactor.ccd, path)))
+        refs = list(self.pocket.residues) if self.pocket else []
+        refs += [t for c in self.contacts for t in (c.token1, c.token2)]
+        for ref in refs:
+            if ref.atom is not None and ref.chain in atoms:
+                code, path = atoms[ref.chain]
+                names = ccd_atom_names(str(path))
+                if ref.atom not in names:
+                    found.append(
+                        (
+                            "pocket" if self.pocket and ref in self.pocket.residues else "contacts",
+                            f"{code} (chain {ref.chain}) has no atom '{ref.atom}' (its heavy "
+                            f"atoms: {', '.join(sorted(names))})",
+                        )
+                    )
+        for i, template in enumerate(self.templates):
+            try:
+                codes = template_chains(template.cif).residue_codes
+            except ValueError:
+                continue  # reported by problems()
+            missing = sorted(c for c in codes if not (mols_dir / f"{c}.pkl").is_file())
+            if missing:
+                found.append(
+                    (
+                        f"templates[{i}].cif",
+                        f"Boltz's molecule cache {mols_dir} lacks the "
+                        f"residues {', '.join(missing)} of {template.cif}; Boltz would fail to "
+                        "read it",
+                    )
+                )
+        return found
+
+    # --- Boltz input and cache key -------------------------------------------------------
+
+    def document(self, smiles: str, msas: dict[str, str], *, affinity: bool) -> dict:
+        """The Boltz-2 input for this receptor + the screened ligand `smiles`. `msas` maps
+        each protein chain entry's first id to 'empty' or an MSA file path."""
+        ligand = self.ligand_chain
+        sequences: list[dict] = [
+            {
+                "protein": {
+                    "id": _boltz_id(chain.ids),
+                    "sequence": chain.sequence,
+                    "msa": msas[chain.ids[0]],
+                }
+            }
+            for chain in self.chains
+        ]
+        # The screened ligand is the first ligand entity, so Boltz names its residue LIG1.
+        sequences.append({"ligand": {"id": ligand, "smiles": smiles}})
+        for cofactor, ids in zip(self.cofactors, self.cofactor_ids(), strict=True):
+            molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
+            sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
+        document: dict = {"version": 1, "sequences": sequences}
+        constraints = self._constraints(ligand)
+        if constraints:
+            document["constraints"] = constraints
+        if self.templates:
+            document["templates"] = [_boltz_template(t) for t in self.templates]
+        if affinity:
+            document["properties"] = [{"affinity": {"binder": ligand}}]
+        return document
+
+    def _constraints(self, ligand: str) -> list[dict]:
+        constraints = []
+        if self.pocket is not None:
+            constraints.append(
+                {
+                    "pocket": {
+                        "binder": ligand,
+                        "contacts": sorted((r.boltz() for r in self.pocket.residues), key=str),
+                        "max_distance": self.pocket.max_distance,
+                        "force": self.pocket.force,
+                    }
+                }
+            )
+        for contact in sorted(self.contacts, key=lambda c: (str(c.token1), str(c.token2))):
+            constraints.append(
+                {
+                    "contact": {
+                        "token1": contact.token1.boltz(),
+                        "token2": contact.token2.boltz(),
+                        "max_distance": contact.max_distance,
+                        "force": contact.force,
+                    }
+                }
+            )
+        return constraints
+
+    def digest(self, msa_identity: Callable[[str], str]) -> str:
+        """The receptor's part of every cache key; `msa_identity` names an MSA setting's
+        content. A shorthand receptor keeps the digest single-chain screens always had."""
+        if self.is_shorthand:
+            chain = self.chains[0]
+            return hashlib.sha256(
+                f"{chain.sequence}|{msa_identity(chain.msa)}".encode()
+            ).hexdigest()
+        description = self.key_material(msa_identity)
+        return hashlib.sha256(
+            json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+
+    def key_material(self, msa_identity: Callable[[str], str]) -> dict:
+        """Everything of the receptor that determines a prediction and its files: the input
+        document without the screened ligand, MSAs and templates by content. Not the entry's
+        name, nor file paths."""
+        placeholder = self.document(
+            "", dict.fromkeys((c.ids[0] for c in self.chains), ""), affinity=False
+        )
+        for entry, chain in zip(
+            placeholder["sequences"][: len(self.chains)], self.chains, strict=True
+        ):
+            entry["protein"]["msa"] = msa_identity(chain.msa)
+        for template in placeholder.get("templates", []):
+            template["cif"] = _file_sha256(template.pop("cif"))
+        return placeholder
+
+
+def _boltz_id(ids: tuple[str, ...]) -> str | list[str]:
+    return ids[0] if len(ids) == 1 else list(ids)
+
+
+def _boltz_template(template: Template) -> dict:
+    entry: dict = {"cif": str(Path(template.cif).resolve())}
+    ours, theirs = template.chain_mapping
+    if ours is not None:
+        entry["chain_id"] = ours
+    if theirs is not None:
+        entry["template_id"] = theirs
+    if template.force:
+        entry["force"] = True
+        entry["threshold"] = template.threshold
+    return entry
+
+
+def _file_sha256(path: str) -> str:
+    from omtx_hub.plan import file_digest
+
+    return file_digest(path)
+
+
+@cache
+def ccd_atom_names(path: str) -> frozenset[str]:
+    """The heavy-atom names of a molecule in Boltz's cache (mols/<CODE>.pkl)."""
+    import pickle
+
+    with open(path, "rb") as handle:
+        molecule = pickle.load(handle)  # noqa: S301 - Boltz's own cache file
+    return frozenset(
+        atom.GetProp("name") for atom in molecule.GetAtoms() if atom.GetAtomicNum() != 1
+    )
