@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from omtx_hub.config import ScreenConfig
+from omtx_hub.receptor import Cofactor, Contact, Pocket, ProteinChain, Template
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPOSITORY / "workflow" / "schemas" / "config.schema.json"
@@ -67,6 +68,14 @@ def section_models() -> dict[str, type[BaseModel]]:
     """The config sections that are tables of keys, by name."""
     fields = ScreenConfig.model_fields
     sections = {"proteins": fields["proteins"].annotation.__args__[0]}
+    # The parts of a receptor (a `proteins` entry), each a table of its own.
+    sections |= {
+        "chains": ProteinChain,
+        "cofactors": Cofactor,
+        "pocket": Pocket,
+        "contacts": Contact,
+        "templates": Template,
+    }
     for name in ("screen", "model", "runtime", "sharding", "report", "cost"):
         sections[name] = fields[name].annotation
     return sections

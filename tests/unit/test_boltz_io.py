@@ -11,6 +11,7 @@ from omtx_hub.boltz_io import (
     input_document,
     scores,
 )
+from omtx_hub.receptor import ReceptorSpec
 
 # Boltz's JSON files as it writes them, a few keys a line (fmt: skip keeps them compact).
 CONFIDENCE = {
@@ -26,11 +27,12 @@ AFFINITY = {
 
 
 def test_input_document_has_affinity_on_the_ligand():
-    document = input_document("MKT", "empty", "CCO", affinity=True)
+    receptor = ReceptorSpec.single_chain("MKT")
+    document = input_document(receptor, {"A": "empty"}, "CCO", affinity=True)
     assert document["sequences"][0]["protein"] == {"id": "A", "sequence": "MKT", "msa": "empty"}
     assert document["sequences"][1]["ligand"] == {"id": "B", "smiles": "CCO"}
     assert document["properties"] == [{"affinity": {"binder": "B"}}]
-    assert "properties" not in input_document("MKT", "empty", "CCO", affinity=False)
+    assert "properties" not in input_document(receptor, {"A": "empty"}, "CCO", affinity=False)
     assert yaml.safe_load(yaml.safe_dump(document)) == document
 
 
