@@ -413,6 +413,13 @@ TEST_CCD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "MG": ("[Mg+2]", ("MG",)),
     "CA": ("[Ca+2]", ("CA",)),
     "SO4": ("S(=O)(=O)([O-])[O-]", ("S", "O1", "O2", "O3", "O4")),
+    # 4-guanidinobenzoate of the example template config/examples/templates/1GBT.cif, with
+    # the atom names that file gives it; its second carboxylate oxygen (the ester's leaving
+    # atom, absent from 1GBT) is named OE here.
+    "GBS": (
+        "C(=O)(O)c1ccc(cc1)NC(=N)N",
+        ("CD", "OD", "OE", "C1", "C21", "C31", "C4", "C32", "C22", "NE", "CZ", "NH1", "NH2"),
+    ),
 }
 
 

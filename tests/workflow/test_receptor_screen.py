@@ -1,0 +1,123 @@
+"""Receptors with parts on the real Boltz-2 code path: `snakemake` runs the unmodified
+`boltz predict` (fp32 on CPU, random test weights) on a two-chain receptor with a zinc ion
+and a pocket constraint, and on a template-guided receptor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gemmi
+import pytest
+import yaml
+
+from omtx_hub.store import LocalStore
+from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
+
+pytestmark = pytest.mark.boltz
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = [("ethanol", "CCO"), ("phenol", "Oc1ccccc1"), ("acetamide", "CC(N)=O")]
+# Two different short chains (a hetero-dimer), the zinc on chain D (the ligand takes C).
+TWO_CHAINS = {
+    "name": "DIMER",
+    "chains": [
+        {"id": "A", "sequence": "MKTAYIAKQRQISF"},
+        {"id": "B", "sequence": "GSHMLEDPVKHLE"},
+    ],
+    "cofactors": [{"ccd": "ZN", "id": "D"}],
+    "pocket": {"residues": [["A", 5], ["B", 11], ["D", "ZN"]], "max_distance": 8},
+}
+
+
+def stored_input(store: Path, key: str, scratch: Path) -> dict:
+    """The input.yaml Boltz was given for `key`, as the local store at `store` keeps it."""
+    LocalStore(store).fetch(key, "input.yaml", scratch / f"{key}.yaml")
+    return yaml.safe_load((scratch / f"{key}.yaml").read_text())
+
+
+def structure_chains(path: Path) -> dict[str, list[str]]:
+    """Chain name -> residue names of an mmCIF structure file (gemmi, Boltz's own reader)."""
+    structure = gemmi.read_structure(str(path))
+    return {chain.name: [residue.name for residue in chain] for chain in structure[0]}
+
+
+@pytest.fixture(scope="module")
+def receptor_screen(tmp_path_factory, boltz_test_cache):
+    workdir = tmp_path_factory.mktemp("receptor")
+    raw = write_screen(
+        workdir,
+        rows=ROWS,
+        shard_size=3,
+        proteins=[TWO_CHAINS],
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+    )
+    run_snakemake(workdir, "--configfile", str(write_config_file(workdir, raw)))
+    return workdir
+
+
+def test_two_chains_a_zinc_and_a_pocket_are_predicted(receptor_screen):
+    workdir = receptor_screen
+    summary = json.loads((workdir / "results/s1/summary.json").read_text())
+    assert summary["counts"]["completed"] == 3 and summary["counts"]["failed"] == 0
+    (protein,) = summary["proteins"]
+    assert protein["ligand_chain"] == "C"
+    assert protein["cofactors"] == [{"ids": ["D"], "ccd": "ZN"}]
+    assert [chain["ids"] for chain in protein["chains"]] == [["A"], ["B"]]
+    structures = sorted((workdir / "results/s1/structures/DIMER/00000").glob("*.cif"))
+    assert len(structures) == 3
+    for path in structures:
+        chains = structure_chains(path)
+        assert set(chains) == {"A", "B", "C", "D"}
+        assert len(chains["A"]) == 14 and len(chains["B"]) == 13
+        assert chains["C"] == ["LIG1"] and chains["D"] == ["ZN"]
+
+
+def test_what_boltz_was_given_is_stored_with_each_result(receptor_screen, tmp_path):
+    manifest = json.loads((receptor_screen / "results/s1/shards/DIMER/00000.json").read_text())
+    for record in manifest["records"]:
+        document = stored_input(receptor_screen / "store", record["key"], tmp_path)
+        assert [next(iter(entry.values()))["id"] for entry in document["sequences"]] == [
+            "A", "B", "C", "D",
+        ]  # fmt: skip
+        assert document["constraints"] == [
+            {
+                "pocket": {
+                    "binder": "C",
+                    "contacts": [["A", 5], ["B", 11], ["D", "ZN"]],
+                    "max_distance": 8.0,
+                    "force": False,
+                }
+            }
+        ]
+        assert document["properties"] == [{"affinity": {"binder": "C"}}]
+
+
+def test_a_template_guided_receptor_is_predicted(tmp_path, boltz_test_cache):
+    """The first 24 residues of trypsin, templated by the example's holo structure 1GBT
+    (whose every residue, 4-guanidinobenzoate and calcium included, the test cache holds)."""
+    template = REPO / "config/examples/templates/1GBT.cif"
+    receptor = {
+        "name": "TRY",
+        "chains": [{"id": "A", "sequence": "IVGGYTCGANTVPYQVSLNSGYHF"}],
+        "templates": [
+            {"cif": str(template), "chains": {"A": "A"}, "force": True, "threshold": 2.0}
+        ],
+    }
+    raw = write_screen(
+        tmp_path,
+        rows=ROWS[:2],
+        shard_size=2,
+        proteins=[receptor],
+        model=FAST_MODEL,
+        runtime=runtime(boltz_test_cache),
+    )
+    run_snakemake(tmp_path, "--configfile", str(write_config_file(tmp_path, raw)))
+    manifest = json.loads((tmp_path / "results/s1/shards/TRY/00000.json").read_text())
+    assert [r["status"] for r in manifest["records"]] == ["completed", "completed"]
+    document = stored_input(tmp_path / "store", manifest["records"][0]["key"], tmp_path)
+    assert document["templates"] == [
+        {"cif": str(template), "chain_id": ["A"], "template_id": ["A"], "force": True,
+         "threshold": 2.0}
+    ]  # fmt: skip
