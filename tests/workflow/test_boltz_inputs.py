@@ -1,0 +1,146 @@
+"""Every input the project writes for Boltz is read by Boltz's own parser
+(`boltz.data.parse.schema.parse_boltz_schema`, with the test cache's molecules) into the
+chains, ligands, constraints and templates the config describes; and every example config
+plans with `snakemake -n`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import rdkit.Chem.Descriptors  # noqa: F401 - the parser uses AllChem.Descriptors, set by it
+import yaml
+from boltz.data.mol import load_canonicals
+from boltz.data.parse.schema import parse_boltz_schema
+from snakemake.utils import update_config
+
+from omtx_hub.boltz_io import write_input
+from omtx_hub.config import load_config
+from omtx_hub.msa import chain_msas
+from tests.screens import planned_jobs, run_snakemake
+from tests.workflow.test_receptor_screen import TWO_CHAINS
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
+PROTEIN, NONPOLYMER = 0, 3  # boltz.data.const.chain_type_ids
+
+
+def example_config(path: Path, cache: Path):
+    """An example merged over config/config.yaml, as Snakemake merges --configfile."""
+    raw = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    update_config(raw, yaml.safe_load(path.read_text()))
+    raw["runtime"]["cache"] = str(cache)
+    return raw
+
+
+def boltz_parse(document_path: Path, mols: Path):
+    """Boltz's reading of an input file, as `boltz predict` does it (process_input)."""
+    schema = yaml.safe_load(document_path.read_text())
+    return parse_boltz_schema("t", schema, load_canonicals(str(mols)), mols, boltz_2=True)
+
+
+def written_input(protein, tmp_path: Path, smiles: str = "CCO") -> Path:
+    spec = protein.receptor
+    server = tmp_path / "msa"  # the fetch_msa output: only its path enters the input
+    path = tmp_path / f"{protein.name}.yaml"
+    write_input(path, spec, chain_msas(spec, server), smiles, affinity=True)
+    return path
+
+
+def check_parsed(protein, target) -> None:
+    """What Boltz parsed matches the receptor: chains, the ligand as affinity binder,
+    cofactors, pocket and contacts (Boltz's 0-based residue and chain indices), templates."""
+    spec = protein.receptor
+    record = target.record
+    chains = {c.chain_name: c for c in record.chains}
+    index = {c.chain_name: c.chain_id for c in record.chains}
+    expected = [i for c in spec.chains for i in c.ids]
+    expected += [spec.ligand_chain, *(i for ids in spec.cofactor_ids() for i in ids)]
+    assert [c.chain_name for c in record.chains] == expected
+    for chain in spec.chains:
+        for chain_id in chain.ids:
+            assert chains[chain_id].mol_type == PROTEIN
+            assert chains[chain_id].num_residues == len(chain.sequence)
+    assert chains[spec.ligand_chain].mol_type == NONPOLYMER
+    assert record.affinity.chain_id == index[spec.ligand_chain]
+    for cofactor, ids in zip(spec.cofactors, spec.cofactor_ids(), strict=True):
+        for chain_id in ids:
+            assert chains[chain_id].mol_type == NONPOLYMER
+    pockets = record.inference_options.pocket_constraints
+    if spec.pocket is None:
+        assert pockets == []
+    else:
+        ((binder, contacts, distance, force),) = pockets
+        assert binder == index[spec.ligand_chain]
+        assert distance == spec.pocket.max_distance and force == spec.pocket.force
+        residues = {(index[r.chain], r.residue - 1) for r in spec.pocket.residues if r.residue}
+        assert residues <= set(contacts)
+        assert len(contacts) == len(spec.pocket.residues)
+    assert len(record.inference_options.contact_constraints) == len(spec.contacts)
+    for (token1, token2, distance, force), contact in zip(
+        record.inference_options.contact_constraints,
+        sorted(spec.contacts, key=lambda c: (str(c.token1), str(c.token2))),
+        strict=True,
+    ):
+        assert token1[0] == index[contact.token1.chain] and token2[0] == index[contact.token2.chain]
+        assert (distance, force) == (contact.max_distance, contact.force)
+    templated = {(t.query_chain, t.template_chain, t.force) for t in record.templates}
+    for template in spec.templates:
+        ours, theirs = template.chain_mapping
+        if ours and theirs:
+            assert {(o, t, template.force) for o, t in zip(ours, theirs, strict=True)} <= templated
+        assert Path(template.cif).stem in target.templates
+    if not spec.templates:
+        assert record.templates == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_inputs_are_what_boltz_parses(example, tmp_path, boltz_test_cache):
+    config = load_config(example_config(example, boltz_test_cache))
+    for protein in config.proteins:
+        target = boltz_parse(written_input(protein, tmp_path), boltz_test_cache / "mols")
+        check_parsed(protein, target)
+
+
+def test_test_screen_inputs_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    from tests.screens import SHORT_PROTEIN, write_screen
+
+    raw = write_screen(
+        tmp_path,
+        proteins=[TWO_CHAINS, {"name": "P1", "sequence": SHORT_PROTEIN}],
+        runtime={"cache": str(boltz_test_cache)},
+    )
+    for protein in load_config(raw).proteins:
+        target = boltz_parse(written_input(protein, tmp_path), boltz_test_cache / "mols")
+        check_parsed(protein, target)
+
+
+def test_the_template_boltz_reads_is_the_examples_holo_structure(tmp_path, boltz_test_cache):
+    (example,) = [p for p in EXAMPLES if p.stem == "template-guided"]
+    (protein,) = load_config(example_config(example, boltz_test_cache)).proteins
+    target = boltz_parse(written_input(protein, tmp_path), boltz_test_cache / "mols")
+    (record,) = target.record.templates
+    assert (record.query_chain, record.template_chain) == ("A", "A")
+    assert (record.query_st, record.query_en) == (0, 223)  # the whole sequence aligns
+    assert (record.force, record.threshold) == (True, 2.0)
+    template = target.templates["1GBT"]
+    names = {str(c["name"]) for c in template.chains}
+    assert {"A", "B", "E"} <= names  # protein, calcium, the acyl group
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_plan_with_a_dry_run(example, tmp_path):
+    """From a directory of its own (its store there), with the repository's config/ beside
+    it and no molecule cache, as on a machine that has not run Boltz yet."""
+    (tmp_path / "config").symlink_to(REPO / "config")
+    result = run_snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        str(example.relative_to(REPO)),
+        "--config",
+        f"runtime={{cache: {tmp_path / 'no-cache'}}}",
+    )
+    counts = planned_jobs(result.stdout)
+    assert counts["boltz_predict_shard"] == 1
+    assert counts["fetch_msa"] == 1  # one paired query per receptor
