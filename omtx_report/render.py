@@ -257,6 +257,12 @@ def page_data(
         "page_size": PAGE_SIZE,
         "columns": columns,
         "values": values,
+        # The screened ligand's chain in each protein's structures (the viewer shows it).
+        "ligand_chains": {
+            protein["name"]: protein["ligand_chain"]
+            for protein in data.summary.get("proteins", [])
+            if "ligand_chain" in protein
+        },
         "structure_folders": list(folders),
         "structure": structure,
         "embedded": embedded,

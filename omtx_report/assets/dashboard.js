@@ -188,10 +188,17 @@
     $("viewer-message").textContent = text;
   }
 
+  // The screened ligand is its receptor's ligand chain (summary.json, proteins[].ligand_chain);
+  // other hetero atoms are cofactors and ions, drawn in grey. Pages of older screens lack the
+  // chain: then every hetero atom is the ligand.
+  let wantedChain = null;
+  const ligandSelection = () => (wantedChain ? { chain: wantedChain } : { hetflag: true });
+  const isLigand = (atom) => (wantedChain ? atom.chain === wantedChain : atom.hetflag);
+
   // Random or broken weights place atoms hundreds of Å apart: no bonds, no cartoon, and
   // atoms too small to see. Such a structure is drawn as large spheres, and said so.
   function plausible(atoms) {
-    return atoms.some((atom) => atom.hetflag && atom.bonds.length > 0);
+    return atoms.some((atom) => isLigand(atom) && atom.bonds.length > 0);
   }
 
   function show(name, cif) {
@@ -199,21 +206,25 @@
     viewer ??= $3Dmol.createViewer($("viewer"), { backgroundColor: "white" });
     viewer.clear();
     const model = viewer.addModel(cif, "cif");
-    const ligand = { hetflag: true };
+    const ligand = ligandSelection();
+    const cofactors = { hetflag: true, not: ligand };
     const atoms = model.selectedAtoms({});
+    const hasCofactors = atoms.some((atom) => atom.hetflag && !isLigand(atom));
+    const cofactorNote = hasCofactors ? ", cofactors and ions in grey" : "";
     if (plausible(atoms)) {
       viewer.setStyle({ hetflag: false }, { cartoon: { color: "spectrum" } });
+      viewer.setStyle(cofactors, { stick: { radius: 0.15, colorscheme: "greyCarbon" }, sphere: { scale: 0.3, colorscheme: "greyCarbon" } });
       viewer.setStyle(ligand, { stick: { radius: 0.2, colorscheme: "greenCarbon" }, sphere: { scale: 0.18, colorscheme: "greenCarbon" } });
       viewer.addStyle({ within: { distance: 5, sel: ligand }, hetflag: false }, { stick: { radius: 0.1 } });
       viewer.zoomTo({ within: { distance: 6, sel: ligand } });
-      viewerMessage(`${name}: protein cartoon, ligand in green sticks, residues within 5 Å as thin sticks.`);
+      viewerMessage(`${name}: protein cartoon, ligand in green sticks${cofactorNote}, residues within 5 Å as thin sticks.`);
     } else {
       const extent = Math.max(...["x", "y", "z"].map((axis) => Math.max(...atoms.map((a) => a[axis])) - Math.min(...atoms.map((a) => a[axis]))));
       const radius = Math.max(1, extent / 60);
-      viewer.setStyle({ hetflag: false }, { sphere: { radius, color: "#9fb3c8" } });
+      viewer.setStyle({}, { sphere: { radius, color: "#9fb3c8" } });
       viewer.setStyle(ligand, { sphere: { radius, colorscheme: "greenCarbon" } });
       viewer.zoomTo();
-      viewerMessage(`${name}: implausible geometry (the ligand has no bonded atoms; atoms span ${Math.round(extent)} Å), drawn as spheres: protein grey, ligand green.`);
+      viewerMessage(`${name}: implausible geometry (the ligand has no bonded atoms; atoms span ${Math.round(extent)} Å), drawn as spheres: protein${hasCofactors ? " and cofactors" : ""} grey, ligand green.`);
     }
     viewer.render(() => {
       window.viewerReady = name;
@@ -238,6 +249,7 @@
   function loadStructure(i) {
     const structure = structureOf(i);
     wanted = structure?.name;
+    wantedChain = data.ligand_chains?.[values.protein[i]] ?? null;
     window.viewerReady = null;
     if (!structure) {
       viewer?.clear();

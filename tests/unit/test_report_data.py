@@ -127,3 +127,12 @@ def test_cli_renders_every_screen_and_the_index(finished, capsys):
     assert 'href="synthetic/report/index.html"' in index and "finished with failures" in index
     assert HOSTILE not in index
     assert "report/index.html" in capsys.readouterr().out
+
+
+def test_page_data_names_each_proteins_ligand_chain_for_the_viewer(finished):
+    """The 3D viewer shows the screened ligand by its chain, so cofactors and ions (other
+    hetero atoms) are not taken for it."""
+    data = load_finished_screen(finished)
+    page = page_data(data, finished / "report", embedded=[], depictions={})
+    assert page["ligand_chains"] == {"P1": "B"}
+    assert data.summary["proteins"][0]["ligand_chain"] == "B"
