@@ -24,6 +24,7 @@ from common import ENV, REPO, measure
 sys.path.insert(0, str(REPO))
 
 from omtx_hub.boltz_io import PredictionFiles, completed_outputs, write_input  # noqa: E402
+from omtx_hub.receptor import ReceptorSpec  # noqa: E402
 from omtx_hub.config import Model, Runtime  # noqa: E402
 from omtx_hub.predict import boltz_arguments  # noqa: E402
 
@@ -162,8 +163,8 @@ class Benchmark:
         for record_id, smiles in batch:
             write_input(
                 inputs / f"{record_id}.yaml",
-                self.sequence,
-                self.msa,
+                ReceptorSpec.single_chain(self.sequence, self.msa),
+                {"A": self.msa},
                 smiles,
                 affinity=self.model.affinity,
             )

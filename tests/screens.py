@@ -160,15 +160,16 @@ def wait_for_first_commit(
 def shard_job(
     config, plan, store, directory: Path, protein: str, shard: str, **overrides
 ) -> ShardJob:
-    """The job of `shard` of `protein` in `plan`, single-sequence (msa 'empty'): structures in
+    """The job of `shard` of single-chain `protein` in `plan`, single-sequence (msa 'empty'):
+    structures in
     `directory`/structures, manifest and log `directory`/<shard>.json and .log. `overrides`
     replace any argument."""
     arguments = {
         "screen": config.screen.name,
         "protein": protein,
         "shard": shard,
-        "sequence": next(p.sequence for p in config.proteins if p.name == protein),
-        "msa": "empty",
+        "receptor": next(p.receptor for p in config.proteins if p.name == protein),
+        "msas": {"A": "empty"},
         "targets": list(plan.shard(protein, shard).targets),
         "model": config.model,
         "runtime": config.runtime,

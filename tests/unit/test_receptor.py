@@ -116,9 +116,9 @@ def test_a_residue_number_on_a_cofactor_and_an_atom_a_smiles_cofactor_lacks(tmp_
     )
     assert "'proteins[0].pocket.residues[0]': chain C is a cofactor: give an atom name" in message
     assert (
-        "'proteins[0].pocket.residues[1]': cofactor chain D has no atom 'ZN' (its atoms: C7, C8, O5, O6)"
-        in message
-    )  # noqa: E501
+        "'proteins[0].pocket.residues[1]': cofactor chain D has no atom 'ZN' "
+        "(its atoms: C7, C8, O5, O6)" in message
+    )
     assert "'proteins[0].pocket.residues[2]': chain A is a protein chain: give a residue" in (
         message
     )

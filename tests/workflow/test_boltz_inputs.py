@@ -63,9 +63,15 @@ def check_parsed(protein, target) -> None:
             assert chains[chain_id].num_residues == len(chain.sequence)
     assert chains[spec.ligand_chain].mol_type == NONPOLYMER
     assert record.affinity.chain_id == index[spec.ligand_chain]
+    residue_names = {
+        str(chain["name"]): str(target.structure.residues[chain["res_idx"]]["name"])
+        for chain in target.structure.chains
+    }
+    assert residue_names[spec.ligand_chain] == "LIG1"
     for cofactor, ids in zip(spec.cofactors, spec.cofactor_ids(), strict=True):
         for chain_id in ids:
             assert chains[chain_id].mol_type == NONPOLYMER
+            assert residue_names[chain_id] == (cofactor.ccd or residue_names[chain_id])
     pockets = record.inference_options.pocket_constraints
     if spec.pocket is None:
         assert pockets == []
