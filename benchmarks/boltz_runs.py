@@ -24,9 +24,9 @@ from common import ENV, REPO, measure
 sys.path.insert(0, str(REPO))
 
 from omtx_hub.boltz_io import PredictionFiles, completed_outputs, write_input  # noqa: E402
-from omtx_hub.receptor import ReceptorSpec  # noqa: E402
 from omtx_hub.config import Model, Runtime  # noqa: E402
 from omtx_hub.predict import boltz_arguments  # noqa: E402
+from omtx_hub.receptor import ReceptorSpec  # noqa: E402
 
 # Twenty approved drugs (9 to 37 heavy atoms), all distinct valid SMILES.
 DRUGS = [

@@ -161,9 +161,8 @@ def shard_job(
     config, plan, store, directory: Path, protein: str, shard: str, **overrides
 ) -> ShardJob:
     """The job of `shard` of single-chain `protein` in `plan`, single-sequence (msa 'empty'):
-    structures in
-    `directory`/structures, manifest and log `directory`/<shard>.json and .log. `overrides`
-    replace any argument."""
+    structures in `directory`/structures, manifest and log `directory`/<shard>.json and .log.
+    `overrides` replace any argument."""
     arguments = {
         "screen": config.screen.name,
         "protein": protein,
