@@ -67,6 +67,12 @@ LABELS = {
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # How summaries written before `report.rank_by` existed ranked (binder probability first).
 EARLIER_RANKING = {"rank_by": "binder_probability", "binder_threshold": 0.5}
+# The score each ranking puts first, as the index shows a screen's best target.
+RANKING_SCORES = {
+    "binder_probability": ("P(binder)", "affinity_probability_binary"),
+    "affinity": ("log10 IC50", "affinity_pred_value"),
+    "confidence": ("confidence", "confidence_score"),
+}
 
 
 def number(value, digits: int = 3) -> str:
@@ -407,9 +413,13 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
     if summary_path.is_file():
         document = json.loads(summary_path.read_text())
         counts = document["counts"]
+        rank_by = ranking(document)["rank_by"]
         best = document.get("best_targets")
         if best is None:  # a summary written before report.rank_by
-            best = document["top_by_binder_probability"] or document["top_by_confidence"]
+            best = document["top_by_binder_probability"]
+            if not best:
+                best, rank_by = document["top_by_confidence"], "confidence"
+        label, field = RANKING_SCORES[rank_by]
         line |= {
             "status": "finished" if not counts["failed"] else "finished with failures",
             "done": counts["completed"] + counts["failed"],
@@ -417,6 +427,7 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
             "failed": counts["failed"],
             "date": document["generated_at"],
             "best": best[0] if best else None,
+            "best_score": f"{label} {number(best[0].get(field))}" if best else None,
             "warning": document.get("warning"),
         }
         return line

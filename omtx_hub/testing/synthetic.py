@@ -108,16 +108,23 @@ def make_plan(
     screen: str = "synthetic",
     shard_size: int = 10,
     top_n: int = 5,
+    proteins: int = 1,
+    report: dict | None = None,
 ) -> Plan:
+    """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
+    rotated by one residue each, so each has keys of its own)."""
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
     raw = {
         "screen": {"name": screen},
-        "proteins": [{"name": "P1", "sequence": PEPTIDE}],
+        "proteins": [
+            {"name": f"P{number + 1}", "sequence": PEPTIDE[number:] + PEPTIDE[:number]}
+            for number in range(proteins)
+        ],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},
         "store": str(workdir / "store"),
-        "report": {"top_n": top_n},
+        "report": {"top_n": top_n, **(report or {})},
     }
     (workdir / f"{screen}.yaml").write_text(yaml.safe_dump(raw))
     config = load_config(raw)
