@@ -24,7 +24,7 @@ from omtx_hub.protein_summary import (
     top_list,
     without_not_applicable,
 )
-from omtx_hub.ranking import RULES, TIES_AND_REST, rank_within_proteins
+from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
@@ -135,7 +135,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         },
         "ranking": {
             "rank_by": config.rank_by,
-            "rule": f"{RULES[config.rank_by]}; {TIES_AND_REST}",
+            "rule": rule_in_words(config.rank_by),
             "binder_threshold": binder_threshold,
         },
         # Counts of protein x compound targets: summing over proteins is meaningful, pooling

@@ -88,8 +88,8 @@ def not_applicable_fields(config: ScreenConfig) -> dict[str, dict[str, str]]:
 def without_not_applicable(
     table: pd.DataFrame, not_applicable: dict[str, dict[str, str]]
 ) -> pd.DataFrame:
-    """The results table with each protein's not-applicable fields emptied, and the columns
-    that are not applicable to any protein of the screen dropped."""
+    """The results table with each protein's not-applicable fields emptied in its rows, and
+    the columns not applicable to every protein of the screen dropped."""
     table = table.copy()
     for protein, fields in not_applicable.items():
         if fields:

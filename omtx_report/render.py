@@ -26,7 +26,7 @@ import pandas as pd
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.protein_summary import other_names
-from omtx_hub.ranking import RULES, TIES_AND_REST, best_targets, predicted_binders
+from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, read_manifest
 from omtx_report import plots
 from omtx_report.data import ScreenData
@@ -176,7 +176,7 @@ def depiction(smiles: str) -> str | None:
 def ranking(summary: dict) -> dict:
     """summary.json's ranking: rank_by, binder_threshold and the rule in words."""
     found = summary.get("ranking") or EARLIER_RANKING
-    return {"rule": f"{RULES[found['rank_by']]}; {TIES_AND_REST}", **found}
+    return {"rule": rule_in_words(found["rank_by"]), **found}
 
 
 def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
@@ -205,23 +205,21 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
                 x_label="log10 IC50 (µM), lower is stronger",
                 empty=no_binders,
             ),
-            plots.scatter(
-                affinity,
-                binders["affinity_probability_binary"],
-                title=f"P(binder) vs. affinity, {among}{of}",
-                x_label="log10 IC50 (µM)",
-                y_label="P(binder)",
-                empty=no_binders,
-            ),
-            plots.scatter(
-                affinity,
-                binders["confidence_score"],
-                title=f"Confidence vs. affinity, {among}{of}",
-                x_label="log10 IC50 (µM)",
-                y_label="confidence score",
-                empty=no_binders,
-            ),
         ]
+        for column, name, y_label in (
+            ("affinity_probability_binary", "P(binder)", "P(binder)"),
+            ("confidence_score", "Confidence", "confidence score"),
+        ):
+            figures.append(
+                plots.scatter(
+                    affinity,
+                    binders[column],
+                    title=f"{name} vs. affinity, {among}{of}",
+                    x_label="log10 IC50 (µM)",
+                    y_label=y_label,
+                    empty=no_binders,
+                )
+            )
     return figures
 
 
