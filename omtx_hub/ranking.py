@@ -45,6 +45,7 @@ def rule_in_words(rank_by: str) -> str:
     """The whole rule of `rank_by`, ties and the rest included, in one sentence."""
     return f"{RULES[rank_by]}; {TIES_AND_REST}"
 
+
 _COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 2
 
 
