@@ -95,12 +95,19 @@ def rank_within_proteins(
 def best_targets(
     ranked: pd.DataFrame, n: int, *, rank_by: str, binder_threshold: float
 ) -> pd.DataFrame:
-    """The n best completed compounds over all proteins of a ranked table (one row each: its
-    first sheet row), by the rule of `rank_by`."""
-    completed = ranked[ranked["status"] == "completed"].sort_values(["protein", "index"])
-    targets = completed.drop_duplicates(["protein", "key"])
+    """The n best completed compounds over all proteins of a ranked table (rows in rank
+    order, as `rank_within_proteins` leaves them), one row each (its first sheet row), by
+    the rule of `rank_by`."""
+    targets = ranked[ranked["status"] == "completed"].drop_duplicates(["protein", "key"])
     keys = _order_keys(targets, rank_by, binder_threshold)
-    ordered = targets.assign(**keys).sort_values(
-        ["_group", "_score", "protein", "index"], na_position="last", kind="stable"
+    proteins = pd.factorize(targets["protein"], sort=True)[0]
+    # np.lexsort sorts by its last key first; a missing score sorts after every value.
+    order = np.lexsort(
+        (
+            targets["index"].to_numpy(),
+            proteins,
+            np.nan_to_num(keys["_score"], nan=np.inf),
+            keys["_group"],
+        )
     )
-    return ordered.drop(columns=list(keys)).head(n)
+    return targets.iloc[order[:n]]
