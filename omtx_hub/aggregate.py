@@ -1,6 +1,6 @@
 """Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand) and
-`summary.json` (counts, score statistics, top hits, parameters, versions, weights), ranked
-as `omtx_hub.ranking` says.
+`summary.json` (counts, per-protein statistics and top lists (`omtx_hub.protein_summary`), the
+best targets, parameters, versions, weights), ranked as `omtx_hub.ranking` says.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ import pandas as pd
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
 from omtx_hub.plan import Plan
-from omtx_hub.ranking import rank_within_proteins
+from omtx_hub.protein_summary import (
+    not_applicable_fields,
+    protein_chains,
+    protein_summary,
+    top_list,
+    without_not_applicable,
+)
+from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
@@ -74,45 +81,45 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
         c: f"sheet_{c}" for c in sheet.columns if c in RESULT_COLUMNS and c not in _FROM_SHEET
     }
     table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
-    table = rank_within_proteins(table, affinity=plan.config.model.affinity)
+    config = plan.config
+    table = rank_within_proteins(
+        table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
+    )
+    table = without_not_applicable(table, not_applicable_fields(config))
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
-    return table[RESULT_COLUMNS + extra].reset_index(drop=True)
+    columns = [c for c in RESULT_COLUMNS if c in table.columns]
+    return table[columns + extra].reset_index(drop=True)
 
 
 _FROM_SHEET = {"index", "ligand_name", "smiles", "canonical_smiles"}
-
-
-def _statistics(values: pd.Series) -> dict:
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    if values.empty:
-        return {"count": 0, "mean": None, "min": None, "max": None, "median": None}
-    return {
-        "count": int(values.size),
-        "mean": float(values.mean()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "median": float(values.median()),
-    }
-
-
-def _top(table: pd.DataFrame, column: str, *, ascending: bool, n: int) -> list[dict]:
-    completed = table[(table["status"] == "completed") & table[column].notna()]
-    best = completed.sort_values(column, ascending=ascending, kind="stable").head(n)
-    fields = ["protein", "ligand_name", "ligand_id", "smiles", column, "structure"]
-    return json.loads(best[fields].to_json(orient="records"))
 
 
 def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
     config = plan.config
     counts = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
+    binder_threshold = config.report.binder_threshold
     weights = plan.weights
+    chains = protein_chains(config)
+    not_applicable = not_applicable_fields(config)
+    per_protein = {
+        protein.name: protein_summary(
+            table[table["protein"] == protein.name],
+            chains=chains[protein.name],
+            not_applicable=not_applicable[protein.name],
+            binder_threshold=binder_threshold,
+            top_n=top_n,
+        )
+        for protein in config.proteins
+    }
     document = {
         "screen": plan.screen,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
         "proteins": [{"name": p.name, **p.receptor.summary()} for p in config.proteins],
+        # The screen as a whole; `completed` and `failed` count sheet rows (a compound listed
+        # under two names twice), `overall` and `per_protein` count compounds.
         "counts": {
             "ligands": len(plan.ligands),
             "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),
@@ -124,12 +131,20 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
             "reused_from_store": sum(s.reused for s in shards),
             "shards": len(shards),
         },
-        "statistics": {field: _statistics(table[field]) for field in SCORE_FIELDS},
-        "top_by_binder_probability": _top(
-            table, "affinity_probability_binary", ascending=False, n=top_n
-        ),
-        "top_by_affinity": _top(table, "affinity_pred_value", ascending=True, n=top_n),
-        "top_by_confidence": _top(table, "confidence_score", ascending=False, n=top_n),
+        "ranking": {
+            "rank_by": config.rank_by,
+            "rule": rule_in_words(config.rank_by),
+            "binder_threshold": binder_threshold,
+        },
+        # Counts of protein x compound targets: summing over proteins is meaningful, pooling
+        # their score distributions is not (each protein has its own; see per_protein).
+        "overall": {
+            field: sum(p["counts"][field] for p in per_protein.values())
+            for field in ("compounds", "completed", "failed", "pending", "binders")
+        },
+        "per_protein": per_protein,
+        # Across proteins in report.rank_by's order: the dashboard's top hits.
+        "best_targets": top_list(table, top_n, config.rank_by, binder_threshold),
         "timing": {
             "boltz_wall_s": round(sum(s.boltz_wall_s for s in shards), 3),
             "job_wall_s": round(sum(s.job_wall_s for s in shards), 3),
@@ -138,6 +153,9 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "gpu": spent([shard.to_json() for shard in shards], config.cost),
         "units": {
             "affinity_pred_value": "log10(IC50 / uM), Boltz-2",
+            "affinity_pred_value1, affinity_pred_value2": "log10(IC50 / uM) of each head of "
+            "Boltz-2's affinity ensemble (affinity_pred_value: their mean, MW-corrected with "
+            "model.affinity_mw_correction)",
             "ic50_um": "10 ** affinity_pred_value, micromolar",
             "pic50": "6 - affinity_pred_value",
             "delta_g_kcal_mol": "(affinity_pred_value - 6) * 1.364, approx. binding free "

@@ -8,12 +8,22 @@ Units: Boltz-2's `affinity_pred_value` is log10(IC50) with IC50 in micromolar. F
   RT*ln(IC50 [M]) at 298.15 K (RT*ln(10) = 1.364 kcal/mol), treating IC50 as a Kd; this is
   the conversion the Boltz authors suggest ((6 - y) * 1.364 as a positive magnitude), with the
   sign of a free energy, so stronger binders are more negative.
+
+Boltz-2's affinity model is an ensemble of two heads (`affinity_module1`/`affinity_module2` in
+`boltz/model/models/boltz2.py`, `Boltz2.forward`): `affinity_pred_value` and
+`affinity_probability_binary` are the means of the two heads' values, and with
+`--affinity_mw_correction` the ensemble's `affinity_pred_value` (only) is then recalibrated
+with the ligand's molecular weight, `1.03525938 * mean - 0.59992683 * MW ** 0.3 + 2.83288489`.
+Each head's own values are written as `affinity_pred_value1/2` and
+`affinity_probability_binary1/2` (`BoltzAffinityWriter.write_on_batch_end` in
+`boltz/data/write/writer.py`; only for an ensemble checkpoint, so they may be absent).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +45,15 @@ CONFIDENCE_FIELDS = (
     "complex_ipde",
 )
 AFFINITY_FIELDS = ("affinity_pred_value", "affinity_probability_binary")
+# Each head of Boltz-2's affinity ensemble, under the keys its writer uses.
+AFFINITY_HEAD_FIELDS = (
+    "affinity_pred_value1",
+    "affinity_probability_binary1",
+    "affinity_pred_value2",
+    "affinity_probability_binary2",
+)
 DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
-SCORE_FIELDS = AFFINITY_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
+SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
 
 
 def boltz_record_id(key: str) -> str:
@@ -50,6 +67,44 @@ def input_document(
     """The Boltz-2 input for one receptor + one SMILES ligand (the affinity binder). `msas`
     maps each protein chain entry's first id to 'empty' or an MSA file path."""
     return receptor.document(smiles, msas, affinity=affinity)
+
+
+def chain_counts(document: dict) -> Counter[str]:
+    """The chains of each entity type (`protein`, `ligand`, `dna`, `rna`) in a Boltz input
+    document. An `id` list is one chain per id: Boltz makes a copy of the entity for each."""
+    counts: Counter[str] = Counter()
+    for entry in document["sequences"]:
+        ((kind, fields),) = entry.items()
+        ids = fields["id"]
+        counts[kind] += len(ids) if isinstance(ids, list) else 1
+    return counts
+
+
+def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
+    """The confidence fields that are 0 by construction for a complex of these chains, each
+    with the reason, for the summaries to omit.
+
+    Boltz 2.2.1 computes every ipTM in `compute_ptms` (`boltz/model/layers/confidence_utils.py`)
+    as a max over tokens i of sum_j(tm_ij * mask_ij) / (sum_j(mask_ij) + 1e-5), each mask over
+    token pairs of *different* chains (`asym_id` differs): `iptm` over all such pairs,
+    `ligand_iptm` over protein-ligand pairs, `protein_iptm` over protein-protein pairs. Where a
+    composition has no such pair the mask is empty and the value is 0 / 1e-5 = 0, whatever
+    the structure.
+    """
+    proteins, ligands = chains["protein"], chains["ligand"]
+    constant = {}
+    if sum(chains.values()) < 2:
+        constant["iptm"] = "0 by construction: a single chain has no interface"
+    if proteins == 0 or ligands == 0:
+        constant["ligand_iptm"] = (
+            "0 by construction: without both a protein and a ligand chain there is no "
+            "protein-ligand interface"
+        )
+    if proteins < 2:
+        constant["protein_iptm"] = (
+            f"0 by construction: {proteins} protein chain(s), so no protein-protein interface"
+        )
+    return constant
 
 
 def write_input(
@@ -127,7 +182,7 @@ def _number(value) -> float | None:
 def scores(confidence: dict, affinity: dict) -> dict:
     """The normalized scores of one prediction, including derived affinity units."""
     values = {field: _number(confidence.get(field)) for field in CONFIDENCE_FIELDS}
-    for field in AFFINITY_FIELDS:
+    for field in AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS:
         values[field] = _number(affinity.get(field))
     log_ic50 = values["affinity_pred_value"]
     values["ic50_um"] = None if log_ic50 is None else 10.0**log_ic50

@@ -229,6 +229,24 @@ class Report(_Strict):
     top_n: int = Field(
         20, ge=1, le=10_000, description="Length of the top-hit lists in `summary.json`."
     )
+    rank_by: Literal["binder_probability", "affinity", "confidence"] = Field(
+        "binder_probability",
+        description="The `rank` of batch_results.csv, the dashboard's order and its top hits "
+        "(README, Ranking). `binder_probability`: Boltz's documented score for hit discovery "
+        "(binders vs. decoys). `affinity`: predicted binders by `affinity_pred_value`, which "
+        "Boltz documents for comparing actives only, then the rest by binder probability. "
+        "`confidence`: the structure's `confidence_score`. Without affinity "
+        "(`model.affinity: false`) screens are ranked by `confidence`.",
+    )
+    binder_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A completed target with `affinity_probability_binary` at or above this "
+        "is a predicted binder: affinity statistics, `top_by_affinity`, the affinity plots and "
+        "`rank_by: affinity` cover only these. 0.5: the probability at which Boltz's binder "
+        "classifier calls binder the more likely class (README, Reading the summary).",
+    )
 
 
 class Cost(_Strict):
@@ -305,6 +323,23 @@ class ScreenConfig(_Strict):
         if store.startswith("gs://") and len(store.rstrip("/")) <= len("gs://"):
             raise ValueError("a gs:// store needs a bucket name: gs://BUCKET/PREFIX")
         return store
+
+    @property
+    def rank_by(self) -> str:
+        """The ranking in force: `report.rank_by`, or `confidence` for a screen without
+        affinity (where `report.rank_by` was left at its default)."""
+        return self.report.rank_by if self.model.affinity else "confidence"
+
+    @model_validator(mode="after")
+    def _ranking_needs_affinity(self) -> ScreenConfig:
+        chosen = "rank_by" in self.report.model_fields_set
+        if chosen and not self.model.affinity and self.report.rank_by != "confidence":
+            raise ValueError(
+                f"report.rank_by: '{self.report.rank_by}' needs model.affinity: true "
+                "(without it Boltz predicts no affinity or binder probability); use "
+                "'confidence' or leave report.rank_by unset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _molecules_in_cache(self) -> ScreenConfig:

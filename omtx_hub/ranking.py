@@ -1,40 +1,113 @@
 """The screen's ranking, decided here once: aggregation writes it to batch_results.csv's
-`rank` column and the dashboard shows it.
+`rank` column, summary.json's top lists and `best_targets` follow it, and the dashboard
+shows it.
 
-Within each protein: completed targets by binder probability (highest first), ties by
-predicted affinity (lowest log10 IC50 first); without affinity, by confidence score. Failed
-targets come last, with their error. Across proteins (the dashboard's top hits), completed
-targets by binder probability, or by confidence when the screen predicted no affinity, ties
-in the within-protein order.
+`report.rank_by` chooses the rule (a screen without affinity is ranked by `confidence`).
+Within each protein, the completed targets come first, in this order:
+
+- `binder_probability` (the default): by `affinity_probability_binary`, highest first.
+  Boltz's docs/prediction.md: "The `affinity_probability_binary` field should be used to
+  detect binders from decoys, for example in a hit-discovery stage", which a screen is.
+- `affinity`: first the predicted binders (`affinity_probability_binary` >=
+  `report.binder_threshold`) by `affinity_pred_value`, lowest (strongest) first; then every
+  other completed target by `affinity_probability_binary`, highest first. Boltz's
+  docs/prediction.md (jwohlwend/boltz 832486d) says `affinity_pred_value` "should only be used
+  when comparing different active molecules, not inactives", so a non-binder's value orders
+  nothing.
+- `confidence`: by `confidence_score`, highest first.
+
+Equal values (rare: the scores are continuous) are ordered by sheet row; a compound listed
+under several names (one key) is placed by its first row. Then the targets that are not
+completed (failed; pending in a running screen's dashboard), in sheet order. Ranks count
+compounds, 1, 2, 3, ... without gaps: the rows of one compound share its rank.
+
+Across proteins (`best_targets`: summary.json's top lists, the dashboard's top hits), each
+compound once per protein, the completed ones only, by the same rule; equal values by
+protein name, then sheet row.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+# Each rule in one line, for summary.json and the dashboard.
+RULES = {
+    "binder_probability": "by binder probability (highest first)",
+    "affinity": "predicted binders by affinity (lowest log10 IC50 first), then the other "
+    "completed targets by binder probability (highest first)",
+    "confidence": "by confidence score (highest first)",
+}
+TIES_AND_REST = "equal values by sheet row; failed and pending targets last, in sheet order"
 
-def rank_within_proteins(table: pd.DataFrame, *, affinity: bool) -> pd.DataFrame:
-    """The results table sorted by protein and rank, with a leading `rank` column."""
+
+def rule_in_words(rank_by: str) -> str:
+    """The whole rule of `rank_by`, ties and the rest included, in one sentence."""
+    return f"{RULES[rank_by]}; {TIES_AND_REST}"
+
+
+_COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 2
+
+
+def predicted_binders(table: pd.DataFrame, binder_threshold: float) -> pd.Series:
+    """The completed rows whose binder probability is at least `binder_threshold`."""
     completed = table["status"] == "completed"
-    if affinity:
-        order = ["affinity_probability_binary", "affinity_pred_value"]
-        ascending = [False, True]
+    return completed & (table["affinity_probability_binary"] >= binder_threshold)
+
+
+def _order_keys(table: pd.DataFrame, rank_by: str, binder_threshold: float) -> dict:
+    """`_group` and `_score` columns: sorting ascending by both puts rows in rank order."""
+    completed = (table["status"] == "completed").to_numpy()
+    probability = table["affinity_probability_binary"].to_numpy(dtype=float)
+    if rank_by == "affinity":
+        binder = predicted_binders(table, binder_threshold).to_numpy()
+        group = np.where(binder, _COMPLETED, _OTHER_COMPLETED)
+        score = np.where(binder, table["affinity_pred_value"].to_numpy(dtype=float), -probability)
+    elif rank_by == "binder_probability":
+        group, score = np.full(len(table), _COMPLETED), -probability
+    elif rank_by == "confidence":
+        group = np.full(len(table), _COMPLETED)
+        score = -table["confidence_score"].to_numpy(dtype=float)
     else:
-        order, ascending = ["confidence_score"], [False]
-    table = table.assign(_failed=~completed).sort_values(
-        ["protein", "_failed", *order, "index"],
-        ascending=[True, True, *ascending, True],
-        na_position="last",
-        kind="stable",
+        raise ValueError(f"unknown ranking {rank_by!r}; expected one of {', '.join(RULES)}")
+    return {
+        "_group": np.where(completed, group, _NOT_COMPLETED),
+        "_score": np.where(completed, score, np.nan),
+    }
+
+
+def rank_within_proteins(
+    table: pd.DataFrame, *, rank_by: str, binder_threshold: float
+) -> pd.DataFrame:
+    """The results table sorted by protein and rank, with a leading `rank` column."""
+    first_row = table.groupby(["protein", "key"])["index"].transform("min")
+    table = table.assign(**_order_keys(table, rank_by, binder_threshold), _first_row=first_row)
+    table = table.sort_values(
+        ["protein", "_group", "_score", "_first_row", "index"], na_position="last", kind="stable"
     )
-    table.insert(0, "rank", table.groupby("protein").cumcount() + 1)
-    return table.drop(columns="_failed")
+    ranks = table.groupby("protein", sort=False)["key"].transform(
+        lambda keys: pd.factorize(keys)[0] + 1
+    )
+    table.insert(0, "rank", ranks.astype(int))
+    return table.drop(columns=["_group", "_score", "_first_row"])
 
 
-def best_targets(ranked: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The n best completed targets over all proteins of a table in rank order."""
-    completed = ranked[ranked["status"] == "completed"]
-    by = "affinity_probability_binary"
-    if completed[by].isna().all():
-        by = "confidence_score"
-    return completed.sort_values(by, ascending=False, kind="stable").head(n)
+def best_targets(
+    ranked: pd.DataFrame, n: int, *, rank_by: str, binder_threshold: float
+) -> pd.DataFrame:
+    """The n best completed compounds over all proteins of a ranked table (rows in rank
+    order, as `rank_within_proteins` leaves them), one row each (its first sheet row), by
+    the rule of `rank_by`."""
+    targets = ranked[ranked["status"] == "completed"].drop_duplicates(["protein", "key"])
+    keys = _order_keys(targets, rank_by, binder_threshold)
+    proteins = pd.factorize(targets["protein"], sort=True)[0]
+    # np.lexsort sorts by its last key first; a missing score sorts after every value.
+    order = np.lexsort(
+        (
+            targets["index"].to_numpy(),
+            proteins,
+            np.nan_to_num(keys["_score"], nan=np.inf),
+            keys["_group"],
+        )
+    )
+    return targets.iloc[order[:n]]

@@ -79,6 +79,11 @@ class TargetRecord(_Contract):
     protein_sha256: str | None = None
     affinity_pred_value: float | None = None
     affinity_probability_binary: float | None = None
+    # The affinity ensemble's two heads; records written before they were kept lack them.
+    affinity_pred_value1: float | None = None
+    affinity_probability_binary1: float | None = None
+    affinity_pred_value2: float | None = None
+    affinity_probability_binary2: float | None = None
     ic50_um: float | None = None
     pic50: float | None = None
     delta_g_kcal_mol: float | None = None

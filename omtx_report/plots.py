@@ -84,20 +84,30 @@ class _Frame:
         return "".join(self.parts) + "</svg>"
 
 
-def _empty(title: str) -> str:
+def _empty(title: str, reason: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" font-family="sans-serif"><text x="{WIDTH / 2}" '
-        f'y="{HEIGHT / 2}" text-anchor="middle">{escape(title)}: no completed targets</text></svg>'
+        f'y="{HEIGHT / 2}" text-anchor="middle">{escape(title)}: {escape(reason)}</text></svg>'
     )
 
 
-def histogram(values, *, title: str, x_label: str, bins: int = 30) -> str:
+def histogram(
+    values,
+    *,
+    title: str,
+    x_label: str,
+    bins: int = 30,
+    mark: float | None = None,
+    empty: str = "no completed targets",
+) -> str:
+    """Counts per bin; `mark` draws a dashed line at that value (a threshold)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
-        return _empty(title)
-    counts, edges = np.histogram(values, bins=bins, range=_span(values))
+        return _empty(title, empty)
+    marks = [] if mark is None else [mark]
+    counts, edges = np.histogram(values, bins=bins, range=_span(np.append(values, marks)))
     frame = _Frame(
         (edges[0], edges[-1]), (0, max(1, counts.max()) * 1.05), title, x_label, "targets"
     )
@@ -110,16 +120,29 @@ def histogram(values, *, title: str, x_label: str, bins: int = 30) -> str:
                 f'height="{frame.y(0) - top:.1f}" fill="{ACCENT}"><title>{count} in '
                 f"[{left:.3g}, {right:.3g})</title></rect>"
             )
+    for value in marks:
+        frame.parts.append(
+            f'<path d="M{frame.x(value):.1f} {TOP}V{HEIGHT - BOTTOM}" stroke="#c53030" '
+            f'stroke-dasharray="4 3"><title>{value:g}</title></path>'
+        )
     return frame.svg()
 
 
-def scatter(x_values, y_values, *, title: str, x_label: str, y_label: str) -> str:
+def scatter(
+    x_values,
+    y_values,
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    empty: str = "no completed targets",
+) -> str:
     x_values = np.asarray(x_values, dtype=float)
     y_values = np.asarray(y_values, dtype=float)
     both = np.isfinite(x_values) & np.isfinite(y_values)
     x_values, y_values = x_values[both], y_values[both]
     if x_values.size == 0:
-        return _empty(title)
+        return _empty(title, empty)
     frame = _Frame(_span(x_values), _span(y_values), title, x_label, y_label)
     if x_values.size <= DENSITY_THRESHOLD:
         frame.parts.extend(

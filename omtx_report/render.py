@@ -25,7 +25,8 @@ import pandas as pd
 
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.ranking import best_targets
+from omtx_hub.protein_summary import other_names
+from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, read_manifest
 from omtx_report import plots
 from omtx_report.data import ScreenData
@@ -37,7 +38,11 @@ SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
 TABLE_SCORES = (
     "affinity_probability_binary",
+    "affinity_probability_binary1",
+    "affinity_probability_binary2",
     "affinity_pred_value",
+    "affinity_pred_value1",
+    "affinity_pred_value2",
     "pic50",
     "ic50_um",
     "confidence_score",
@@ -49,7 +54,10 @@ TABLE_SCORES = (
 LABELS = {
     "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES",
     "status": "Status", "affinity_probability_binary": "P(binder)",
-    "affinity_pred_value": "log10 IC50 (µM)", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
+    "affinity_probability_binary1": "P(binder) head 1",
+    "affinity_probability_binary2": "P(binder) head 2",
+    "affinity_pred_value": "log10 IC50 (µM)", "affinity_pred_value1": "log10 IC50 head 1",
+    "affinity_pred_value2": "log10 IC50 head 2", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
     "delta_g_kcal_mol": "ΔG (kcal/mol)", "confidence_score": "Confidence", "ptm": "pTM",
     "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
@@ -57,6 +65,14 @@ LABELS = {
     "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
 }  # fmt: skip
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
+# How summaries written before `report.rank_by` existed ranked (binder probability first).
+EARLIER_RANKING = {"rank_by": "binder_probability", "binder_threshold": 0.5}
+# The score each ranking puts first, as the index shows a screen's best target.
+RANKING_SCORES = {
+    "binder_probability": ("P(binder)", "affinity_probability_binary"),
+    "affinity": ("log10 IC50", "affinity_pred_value"),
+    "confidence": ("confidence", "confidence_score"),
+}
 
 
 def number(value, digits: int = 3) -> str:
@@ -114,12 +130,13 @@ def _texts(series: pd.Series) -> list:
 
 
 def table_columns(table: pd.DataFrame) -> list[dict]:
-    """The table's columns: the leading ones, then the sheet's own extra columns."""
+    """The table's columns: the leading ones, then the sheet's own extra columns (a score
+    column batch_results.csv leaves out as not applicable is not shown)."""
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
     hidden = ["index", "ligand_id", "error", *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]
     columns = []
-    for key in [*shown, *extra, *hidden]:
+    for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
         numeric = (
             key in SCORE_FIELDS
             or key in ("rank", "index")
@@ -156,28 +173,54 @@ def depiction(smiles: str) -> str | None:
     return f"data:image/svg+xml;base64,{encoded}"
 
 
-def _plots(table: pd.DataFrame) -> list[str]:
-    completed = table[table["status"] == "completed"]
-    affinity = completed["affinity_pred_value"]
-    return [
-        plots.histogram(
-            affinity, title="Predicted affinity", x_label="log10 IC50 (µM), lower is stronger"
-        ),
-        plots.scatter(
-            affinity,
-            completed["affinity_probability_binary"],
-            title="Binder probability vs. affinity",
-            x_label="log10 IC50 (µM)",
-            y_label="P(binder)",
-        ),
-        plots.scatter(
-            affinity,
-            completed["confidence_score"],
-            title="Structure confidence vs. affinity",
-            x_label="log10 IC50 (µM)",
-            y_label="confidence score",
-        ),
-    ]
+def ranking(summary: dict) -> dict:
+    """summary.json's ranking: rank_by, binder_threshold and the rule in words."""
+    found = summary.get("ranking") or EARLIER_RANKING
+    return {"rule": rule_in_words(found["rank_by"]), **found}
+
+
+def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
+    """Per protein, over its distinct completed compounds: the binder probabilities, and
+    the affinity of the predicted binders only (Boltz: affinity compares actives only)."""
+    proteins = table["protein"].unique()
+    figures = []
+    for protein in proteins:
+        rows = table[(table["protein"] == protein) & (table["status"] == "completed")]
+        compounds = rows.drop_duplicates("key")
+        binders = compounds[predicted_binders(compounds, binder_threshold)]
+        of = f" · {protein}" if len(proteins) > 1 else ""
+        among = f"binders (P ≥ {binder_threshold:g})"
+        affinity = binders["affinity_pred_value"]
+        no_binders = "no predicted binders"
+        figures += [
+            plots.histogram(
+                compounds["affinity_probability_binary"],
+                title=f"Binder probability{of}",
+                x_label=f"P(binder) of every completed compound; dashed: {binder_threshold:g}",
+                mark=binder_threshold,
+            ),
+            plots.histogram(
+                affinity,
+                title=f"Affinity of predicted {among}{of}",
+                x_label="log10 IC50 (µM), lower is stronger",
+                empty=no_binders,
+            ),
+        ]
+        for column, name, y_label in (
+            ("affinity_probability_binary", "P(binder)", "P(binder)"),
+            ("confidence_score", "Confidence", "confidence score"),
+        ):
+            figures.append(
+                plots.scatter(
+                    affinity,
+                    binders[column],
+                    title=f"{name} vs. affinity, {among}{of}",
+                    x_label="log10 IC50 (µM)",
+                    y_label=y_label,
+                    empty=no_binders,
+                )
+            )
+    return figures
 
 
 def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:
@@ -205,9 +248,13 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     document = data.summary
     job_seconds = document["timing"]["job_wall_s"]
     gpu = document.get("gpu") or {}  # GPU time and cost, in summaries since the cost section
+    per_protein = document.get("per_protein", {})  # in summaries since report.rank_by
     best = top.iloc[0] if len(top) else None
     return {
-        "proteins": document["proteins"],
+        "proteins": [
+            {**protein, "counts": per_protein.get(protein["name"], {}).get("counts")}
+            for protein in document["proteins"]
+        ],
         "ligands": document["counts"]["ligands"],
         "targets": len(data.table),
         "counts": data.counts(),
@@ -251,6 +298,12 @@ def page_data(
         folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
         structure.append([folders.setdefault(folder, len(folders)), name])
     depicted = table["canonical_smiles"].isin(depictions.keys())
+    not_applicable = {
+        protein: {
+            LABELS.get(field, field): reason for field, reason in entry["not_applicable"].items()
+        }
+        for protein, entry in data.summary.get("per_protein", {}).items()
+    }
     return {
         "screen": data.screen,
         "rows": len(table),
@@ -270,6 +323,8 @@ def page_data(
         "depicted_rows": dict(
             zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
         ),
+        # Per protein, the scores that are 0 by construction for its chains (label -> why).
+        "not_applicable": not_applicable,
     }
 
 
@@ -290,8 +345,16 @@ def render_dashboard(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = ScreenLayout(data.screen_dir)
-    ranked = best_targets(data.table, max(top_n, viewer_structures))
-    with_structure = [n for n in ranked["structure"].tolist() if n in data.structures]
+    order = ranking(data.summary)
+    ranked = best_targets(
+        data.table,
+        max(top_n, viewer_structures),
+        rank_by=order["rank_by"],
+        binder_threshold=order["binder_threshold"],
+    )
+    # Every row of the best compounds (one compound may be listed under several names).
+    best_rows = ranked[["protein", "key"]].merge(data.table, on=["protein", "key"], how="left")
+    with_structure = [n for n in best_rows["structure"].tolist() if n in data.structures]
     top = ranked.head(top_n)
     depictions = {}
     for smiles in top["canonical_smiles"].drop_duplicates():
@@ -309,13 +372,16 @@ def render_dashboard(
             live=live,
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             cards=_cards(data, top),
+            ranking=order,
             shards=data.shards,
             top=[
-                {"row": int(i), **row}
-                for i, row in zip(top.index, top.to_dict("records"), strict=True)
+                {"row": int(i), **row, "also_named": names}
+                for i, row, names in zip(
+                    top.index, top.to_dict("records"), other_names(data.table, top), strict=True
+                )
             ],
             depictions=depictions,
-            plots=_plots(data.table),
+            plots=_plots(data.table, order["binder_threshold"]),
             downloads={
                 path.name.split(".")[0]: _relative(path, out_dir)
                 for path in (layout.table, layout.summary)
@@ -351,7 +417,13 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
     if summary_path.is_file():
         document = json.loads(summary_path.read_text())
         counts = document["counts"]
-        best = document["top_by_binder_probability"] or document["top_by_confidence"]
+        rank_by = ranking(document)["rank_by"]
+        best = document.get("best_targets")
+        if best is None:  # a summary written before report.rank_by
+            best = document["top_by_binder_probability"]
+            if not best:
+                best, rank_by = document["top_by_confidence"], "confidence"
+        label, field = RANKING_SCORES[rank_by]
         line |= {
             "status": "finished" if not counts["failed"] else "finished with failures",
             "done": counts["completed"] + counts["failed"],
@@ -359,6 +431,7 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
             "failed": counts["failed"],
             "date": document["generated_at"],
             "best": best[0] if best else None,
+            "best_score": f"{label} {number(best[0].get(field))}" if best else None,
             "warning": document.get("warning"),
         }
         return line

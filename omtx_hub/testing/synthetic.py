@@ -108,16 +108,23 @@ def make_plan(
     screen: str = "synthetic",
     shard_size: int = 10,
     top_n: int = 5,
+    proteins: int = 1,
+    report: dict | None = None,
 ) -> Plan:
+    """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
+    rotated by one residue each, so each has keys of its own)."""
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
     raw = {
         "screen": {"name": screen},
-        "proteins": [{"name": "P1", "sequence": PEPTIDE}],
+        "proteins": [
+            {"name": f"P{number + 1}", "sequence": PEPTIDE[number:] + PEPTIDE[:number]}
+            for number in range(proteins)
+        ],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},
         "store": str(workdir / "store"),
-        "report": {"top_n": top_n},
+        "report": {"top_n": top_n, **(report or {})},
     }
     (workdir / f"{screen}.yaml").write_text(yaml.safe_dump(raw))
     config = load_config(raw)
@@ -128,21 +135,29 @@ def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> T
     if failed:
         outcome = {"status": "failed", "error": FAILURE}
     else:
+        # As Boltz writes them for one protein chain + one ligand: every interface pair is
+        # protein-ligand (iptm = ligand_iptm) and there is no protein-protein pair.
+        iptm = rng.random()
         confidence = {
             "confidence_score": rng.uniform(0.3, 0.95),
             "ptm": rng.random(),
-            "iptm": rng.random(),
-            "ligand_iptm": rng.random(),
-            "protein_iptm": rng.random(),
+            "iptm": iptm,
+            "ligand_iptm": iptm,
+            "protein_iptm": 0.0,
             "complex_plddt": rng.uniform(0.3, 0.95),
             "complex_iplddt": rng.random(),
             "complex_pde": rng.uniform(0.5, 5),
             "complex_ipde": rng.uniform(0.5, 10),
         }
+        # The ensemble is the mean of its two heads.
+        heads = [(rng.uniform(-3, 3), rng.random()) for _ in range(2)]
         affinity = {
-            "affinity_pred_value": rng.uniform(-3, 3),
-            "affinity_probability_binary": rng.random(),
+            "affinity_pred_value": (heads[0][0] + heads[1][0]) / 2,
+            "affinity_probability_binary": (heads[0][1] + heads[1][1]) / 2,
         }
+        for number, (value, probability) in enumerate(heads, 1):
+            affinity[f"affinity_pred_value{number}"] = value
+            affinity[f"affinity_probability_binary{number}"] = probability
         outcome = {"status": "completed", "error": None, **scores(confidence, affinity)}
     return TargetRecord(key=target["key"], smiles=target["smiles"], weights=plan.weights, **outcome)
 

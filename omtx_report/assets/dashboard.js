@@ -169,6 +169,15 @@
       tr.appendChild(element("td", column.type === "num" ? formatNumber(value) : value));
       table.appendChild(tr);
     }
+    // Scores that are 0 by construction for this protein's chains: shown as n/a, with why.
+    for (const [label, reason] of Object.entries(data.not_applicable[values.protein[i]] ?? {})) {
+      const tr = element("tr");
+      tr.appendChild(element("th", label));
+      const td = element("td", "n/a", "muted");
+      td.title = reason;
+      tr.appendChild(td);
+      table.appendChild(tr);
+    }
     body.appendChild(table);
     const structure = structureOf(i);
     if (structure) {

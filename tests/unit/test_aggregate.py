@@ -1,51 +1,65 @@
 import json
+import math
 
 import pandas as pd
 import pytest
 
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
+from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import write_shard_manifest
-from tests.screens import write_screen
+from tests.screens import SHORT_PROTEIN, write_screen
 
 
 def fake_manifests(plan, directory, *, failed=(), scores_of=None):
-    """Shard manifests as ShardJob writes them, with chosen scores per compound."""
+    """Shard manifests as ShardJob writes them, with chosen scores per protein and compound:
+    scores_of[protein][smiles] = (binder probability, log10 IC50, confidence); each head of
+    the affinity ensemble 0.1 off the ensemble's value, either way."""
     paths = []
     for (protein, shard), content in plan.shards.items():
         records = []
         for target in content.targets:
-            probability, value = scores_of[target["smiles"]]
             status = "failed" if target["smiles"] in failed else "completed"
-            records.append(
-                {
-                    "key": target["key"],
-                    "protein": protein,
-                    "ligands": target["ligands"],
-                    "smiles": target["smiles"],
-                    "status": status,
-                    "error": "Boltz wrote nothing" if status == "failed" else None,
-                    "source": "computed",
-                    "affinity_probability_binary": None if status == "failed" else probability,
-                    "affinity_pred_value": None if status == "failed" else value,
-                    "confidence_score": None if status == "failed" else 0.5,
-                    "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
-                    "structures": {
-                        a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]
-                    }
-                    if status == "completed"
-                    else {},
+            record = {
+                "key": target["key"],
+                "protein": protein,
+                "ligands": target["ligands"],
+                "smiles": target["smiles"],
+                "status": status,
+                "error": "Boltz wrote nothing" if status == "failed" else None,
+                "source": "computed",
+                "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
+                "structures": {a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]}
+                if status == "completed"
+                else {},
+            }
+            if status == "completed":
+                probability, value, confidence = scores_of[protein][target["smiles"]]
+                record |= {
+                    "affinity_probability_binary": probability,
+                    "affinity_probability_binary1": probability - 0.05,
+                    "affinity_probability_binary2": probability + 0.05,
+                    "affinity_pred_value": value,
+                    "affinity_pred_value1": value - 0.1,
+                    "affinity_pred_value2": value + 0.1,
+                    "ic50_um": 10**value,
+                    "pic50": 6 - value,
+                    "confidence_score": confidence,
+                    "iptm": 0.4,
+                    "ligand_iptm": 0.4,
+                    "protein_iptm": 0.0,  # as Boltz writes it for one protein chain
                 }
-            )
+            records.append(record)
         path = write_shard_manifest(
             directory / f"{protein}-{shard}.json",
             plan,
             protein,
             shard,
             records,
-            failed=len(failed),
+            failed=sum(r["status"] == "failed" for r in records),
             boltz_wall_s=10.0,
             job_wall_s=12.0,
         )
@@ -53,61 +67,253 @@ def fake_manifests(plan, directory, *, failed=(), scores_of=None):
     return paths
 
 
-@pytest.fixture
-def screen(tmp_path):
-    rows = [
-        ("weak", "CCO", "A"),
-        ("strong", "CCN", "B"),
-        ("broken", "CCC", "C"),
-        ("strong-too", "NCC", "D"),
-        ("mid", "c1ccccc1", "E"),
-    ]
-    raw = write_screen(tmp_path, rows=rows, extra_columns="series", report={"top_n": 2})
+# (name, SMILES, series). NCC is CCN written another way: one compound under two names.
+ROWS = [
+    ("weak", "CCO", "A"),
+    ("strong", "CCN", "B"),
+    ("broken", "CCC", "C"),
+    ("strong-too", "NCC", "D"),
+    ("mid", "c1ccccc1", "E"),
+    ("tie", "CCCl", "F"),
+    ("potent", "c1ccncc1", "G"),
+    ("decoy", "CCCBr", "H"),
+]
+# (binder probability, log10 IC50 in uM, confidence). On P1 the non-binders weak and decoy
+# have the lowest affinity values, mid sits exactly on the 0.5 threshold, and tie equals
+# strong in every score.
+P1_SCORES = {
+    "CCO": (0.1, -6.0, 0.9),
+    "CCN": (0.9, -2.0, 0.5),
+    "c1ccccc1": (0.5, 2.0, 0.8),
+    "CCCl": (0.9, -2.0, 0.5),
+    "c1ccncc1": (0.7, -4.0, 0.6),
+    "CCCBr": (0.3, -5.0, 0.4),
+}
+# P2: one binder (weak, on P1 a non-binder); strong is its most confident structure.
+P2_SCORES = {smiles: (0.2, 0.0, 0.3) for smiles in P1_SCORES}
+P2_SCORES["CCO"] = (0.8, 1.0, 0.3)
+P2_SCORES["CCN"] = (0.2, 0.0, 0.95)
+
+
+def make_screen(directory, **report):
+    raw = write_screen(
+        directory,
+        rows=ROWS,
+        extra_columns="series",
+        shard_size=4,
+        report={"top_n": 5, **report},
+        proteins=[
+            {"name": "P1", "sequence": SHORT_PROTEIN},
+            {"name": "P2", "sequence": "MKTAYIAKQRQISFVKSHFSRQ"},
+        ],
+    )
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
-    scores_of = {"CCO": (0.1, 1.0), "CCN": (0.9, -2.0), "CCC": (0.0, 0.0), "c1ccccc1": (0.9, -1.0)}
-    manifests = fake_manifests(plan, tmp_path, failed={"CCC"}, scores_of=scores_of)
-    return plan, manifests
+    scores_of = {"P1": P1_SCORES, "P2": P2_SCORES}
+    return plan, fake_manifests(plan, directory, failed={"CCC"}, scores_of=scores_of)
 
 
-def test_ranking_by_binder_probability_then_affinity_failed_last(screen):
+@pytest.fixture
+def screen(tmp_path):
+    return make_screen(tmp_path)
+
+
+def ranked(plan, manifests) -> pd.DataFrame:
+    return results_table(plan, read_manifests(manifests)[0])
+
+
+def order(table, protein):
+    rows = table[table["protein"] == protein]
+    return list(zip(rows["ligand_name"], rows["rank"], strict=True))
+
+
+# Each rule's expected P1 order, rank by rank (README, Ranking).
+EXPECTED_P1 = {
+    # P(binder) high to low; tie equals strong, so sheet order (strong is row 2, tie row 6).
+    "binder_probability": [
+        ("strong", 1), ("strong-too", 1), ("tie", 2), ("potent", 3), ("mid", 4),
+        ("decoy", 5), ("weak", 6), ("broken", 7),
+    ],
+    # Binders (P >= 0.5, mid included) by log10 IC50, then non-binders by P: decoy (0.3)
+    # before weak (0.1), although weak's affinity value is the lowest of all.
+    "affinity": [
+        ("potent", 1), ("strong", 2), ("strong-too", 2), ("tie", 3), ("mid", 4),
+        ("decoy", 5), ("weak", 6), ("broken", 7),
+    ],
+    "confidence": [
+        ("weak", 1), ("mid", 2), ("potent", 3), ("strong", 4), ("strong-too", 4), ("tie", 5),
+        ("decoy", 6), ("broken", 7),
+    ],
+}  # fmt: skip
+# report.top_n = 5 best compounds over both proteins (P2's scores: see P2_SCORES).
+EXPECTED_BEST = {
+    "binder_probability": [("P1", "strong"), ("P1", "tie"), ("P2", "weak"), ("P1", "potent"),
+                           ("P1", "mid")],
+    "affinity": [("P1", "potent"), ("P1", "strong"), ("P1", "tie"), ("P2", "weak"),
+                 ("P1", "mid")],
+    "confidence": [("P2", "strong"), ("P1", "weak"), ("P1", "mid"), ("P1", "potent"),
+                   ("P1", "strong")],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rank_by", EXPECTED_P1)
+def test_each_ranking_rule_gives_its_exact_order(tmp_path, rank_by):
+    plan, manifests = make_screen(tmp_path, rank_by=rank_by)
+    table = ranked(plan, manifests)
+    assert order(table, "P1") == EXPECTED_P1[rank_by]
+    assert list(table["protein"]) == ["P1"] * 8 + ["P2"] * 8
+    document = summary(plan, table, read_manifests(manifests)[1])
+    assert document["ranking"]["rank_by"] == rank_by
+    best = [(t["protein"], t["ligand_name"]) for t in document["best_targets"]]
+    assert best == EXPECTED_BEST[rank_by]
+
+
+def test_ranking_keeps_duplicates_together_and_failed_last(screen):
     plan, manifests = screen
-    records, _ = read_manifests(manifests)
-    table = results_table(plan, records)
-    assert list(table["ligand_name"]) == ["strong", "strong-too", "mid", "weak", "broken"]
-    assert list(table["rank"]) == [1, 2, 3, 4, 5]
-    assert table.loc[4, "status"] == "failed" and table.loc[4, "error"]
-    # Duplicates of one compound share its prediction but keep their own name and columns.
-    assert list(table.loc[:1, "series"]) == ["B", "D"]
-    assert table.loc[0, "affinity_pred_value"] == -2.0
+    table = ranked(plan, manifests)
+    p1 = table[table["protein"] == "P1"].reset_index(drop=True)
+    # One compound under two names: one prediction, one rank, each row its own sheet columns.
+    assert list(p1.loc[:1, "series"]) == ["B", "D"] and p1.loc[0, "key"] == p1.loc[1, "key"]
+    assert p1.loc[7, "status"] == "failed" and p1.loc[7, "error"]
+    # P2: weak (0.8), then the compounds at 0.2 in sheet order.
+    assert order(table, "P2")[:4] == [("weak", 1), ("strong", 2), ("strong-too", 2), ("mid", 3)]
 
 
-def test_written_csv_and_summary(screen, tmp_path):
+def test_csv_has_both_heads_and_omits_constant_fields(screen, tmp_path):
     plan, manifests = screen
     csv_path, summary_path = tmp_path / "batch_results.csv", tmp_path / "summary.json"
     write_results(plan, manifests, csv_path, summary_path)
     table = pd.read_csv(csv_path)
-    assert len(table) == 5
-    assert {"rank", "ligand_name", "smiles", "affinity_pred_value", "series"} <= set(table.columns)
+    assert len(table) == 16
+    heads = [
+        "affinity_pred_value",
+        "affinity_probability_binary",
+        "affinity_pred_value1",
+        "affinity_probability_binary1",
+        "affinity_pred_value2",
+        "affinity_probability_binary2",
+    ]
+    columns = list(table.columns)
+    assert columns[columns.index("affinity_pred_value") :][:6] == heads
+    strong = table[(table["protein"] == "P1") & (table["ligand_name"] == "strong")].iloc[0]
+    assert strong["affinity_pred_value1"] == pytest.approx(-2.1)
+    assert strong["affinity_pred_value2"] == pytest.approx(-1.9)
+    assert strong["affinity_probability_binary1"] == pytest.approx(0.85)
+    # One protein chain: Boltz's protein_iptm is 0 by construction, so it is left out.
+    assert "protein_iptm" not in columns and {"iptm", "ligand_iptm", "series"} <= set(columns)
     document = json.loads(summary_path.read_text())
-    assert document["counts"]["completed"] == 4 and document["counts"]["failed"] == 1
-    assert document["counts"]["distinct_compounds"] == 4
-    stats = document["statistics"]["affinity_pred_value"]
-    assert stats == {"count": 4, "mean": -1.0, "min": -2.0, "max": 1.0, "median": -1.5}
-    assert [t["ligand_name"] for t in document["top_by_affinity"]] == ["strong", "strong-too"]
-    assert len(document["top_by_binder_probability"]) == 2
-    assert document["software"]["boltz"] == "2.2.1"
-    assert document["parameters"]["model"]["sampling_steps"] == 200
-    assert document["released_weights"] is True and "warning" not in document
+    for protein in ("P1", "P2"):
+        entry = document["per_protein"][protein]
+        assert entry["chains"] == {"protein": 1, "ligand": 1}
+        assert list(entry["not_applicable"]) == ["protein_iptm"]
+        assert "protein chain" in entry["not_applicable"]["protein_iptm"]
+        assert "protein_iptm" not in entry["statistics"]
+
+
+def test_a_field_not_applicable_to_one_protein_is_emptied_there_only():
+    table = pd.DataFrame({"protein": ["P1", "P2"], "protein_iptm": [0.0, 0.7], "iptm": [0.3, 0.4]})
+    reason = {"protein_iptm": "0 by construction"}
+    mixed = without_not_applicable(table, {"P1": reason, "P2": {}})
+    assert math.isnan(mixed.loc[0, "protein_iptm"]) and mixed.loc[1, "protein_iptm"] == 0.7
+    assert list(without_not_applicable(table, {"P1": reason, "P2": reason})) == ["protein", "iptm"]
+
+
+def test_statistics_are_per_protein_over_distinct_compounds(screen):
+    plan, manifests = screen
+    records, shards = read_manifests(manifests)
+    document = summary(plan, ranked(plan, manifests), shards)
+    p1, p2 = document["per_protein"]["P1"], document["per_protein"]["P2"]
+    # strong and strong-too are one compound; broken failed; P >= 0.5: strong, mid, tie, potent.
+    assert p1["counts"] == {
+        "sheet_rows": 8,
+        "compounds": 7,
+        "completed": 6,
+        "failed": 1,
+        "pending": 0,
+        "binders": 4,
+    }
+    assert p2["counts"]["binders"] == 1
+    assert document["overall"] == {
+        "compounds": 14,
+        "completed": 12,
+        "failed": 2,
+        "pending": 0,
+        "binders": 5,
+    }
+    # Binder probability over the six completed compounds (CCN once, not twice).
+    probability = p1["statistics"]["affinity_probability_binary"]
+    assert probability["over"] == "completed_compounds" and probability["count"] == 6
+    assert probability["mean"] == pytest.approx((0.1 + 0.9 + 0.5 + 0.9 + 0.7 + 0.3) / 6)
+    assert probability["median"] == pytest.approx(0.6)
+    assert p1["statistics"]["confidence_score"]["max"] == 0.9  # weak: a non-binder counts here
+    # Affinity over the four binders only: log10 IC50 -2, 2, -2, -4 (weak's -6 and decoy's
+    # -5 are not binders).
+    value = p1["statistics"]["affinity_pred_value"]
+    assert value == {
+        "over": "predicted_binders",
+        "count": 4,
+        "mean": -1.5,
+        "median": -2.0,
+        "min": -4.0,
+        "max": 2.0,
+    }
+    pic50 = p1["statistics"]["pic50"]
+    assert (pic50["mean"], pic50["median"]) == (pytest.approx(7.5), pytest.approx(8.0))
+    ic50 = p1["statistics"]["ic50_um"]
+    assert "mean" not in ic50  # its arithmetic mean would be 25.0 µM, set by mid alone
+    assert ic50["median"] == pytest.approx(0.01)
+    assert ic50["geometric_mean"] == pytest.approx(10**-1.5)
+    assert (ic50["min"], ic50["max"]) == (pytest.approx(1e-4), pytest.approx(100.0))
+    assert p1["statistics"]["affinity_pred_value1"]["mean"] == pytest.approx(-1.6)
+    # P2 alone: its one binder, not the pool of both proteins.
+    assert p2["statistics"]["affinity_pred_value"]["count"] == 1
+    assert p2["statistics"]["affinity_pred_value"]["mean"] == 1.0
+    every_field = set(OVER_COMPLETED) | set(OVER_BINDERS)
+    assert every_field == set(SCORE_FIELDS)
+    assert "statistics" not in document  # nothing pooled over proteins
+
+
+def test_top_lists_are_per_protein_and_affinity_only_among_binders(screen):
+    plan, manifests = screen
+    records, shards = read_manifests(manifests)
+    p1 = summary(plan, ranked(plan, manifests), shards)["per_protein"]["P1"]
+    names = {key: [t["ligand_name"] for t in p1[key]] for key in p1 if key.startswith("top_")}
+    assert names == {
+        "top_by_binder_probability": ["strong", "tie", "potent", "mid", "decoy"],
+        "top_by_affinity": ["potent", "strong", "tie", "mid"],
+        "top_by_confidence": ["weak", "mid", "potent", "strong", "tie"],
+    }
+    strong = p1["top_by_binder_probability"][0]
+    assert strong["also_named"] == ["strong-too"] and strong["rank"] == 1
+    assert all(t["protein"] == "P1" for t in p1["top_by_affinity"])
 
 
 def test_sheet_columns_named_like_results_are_prefixed(tmp_path):
     raw = write_screen(tmp_path, rows=[("a", "CCO", "x")], extra_columns="status")
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
-    manifests = fake_manifests(plan, tmp_path, scores_of={"CCO": (0.5, 0.0)})
+    manifests = fake_manifests(plan, tmp_path, scores_of={"P1": {"CCO": (0.5, 0.0, 0.5)}})
     table = results_table(plan, read_manifests(manifests)[0])
     assert table.loc[0, "status"] == "completed" and table.loc[0, "sheet_status"] == "x"
+
+
+def test_written_summary_keeps_counts_parameters_and_software(screen, tmp_path):
+    plan, manifests = screen
+    csv_path, summary_path = tmp_path / "batch_results.csv", tmp_path / "summary.json"
+    write_results(plan, manifests, csv_path, summary_path)
+    document = json.loads(summary_path.read_text())
+    assert document["counts"]["rows"] == 16
+    assert document["counts"]["completed"] == 14 and document["counts"]["failed"] == 2
+    assert document["counts"]["distinct_compounds"] == 7
+    assert document["ranking"] == {
+        "rank_by": "binder_probability",
+        "rule": "by binder probability (highest first); equal values by sheet row; failed "
+        "and pending targets last, in sheet order",
+        "binder_threshold": 0.5,
+    }
+    assert document["software"]["boltz"] == "2.2.1"
+    assert document["parameters"]["model"]["sampling_steps"] == 200
+    assert document["released_weights"] is True and "warning" not in document
 
 
 def test_summary_flags_weights_that_are_not_released(screen):
@@ -119,3 +325,12 @@ def test_summary_flags_weights_that_are_not_released(screen):
     document = summary(plan, results_table(plan, records), shards)
     assert document["released_weights"] is False
     assert "NOT PREDICTIONS" in document["warning"]
+
+
+def test_binder_threshold_decides_which_compounds_the_affinity_statistics_cover(tmp_path):
+    plan, manifests = make_screen(tmp_path, binder_threshold=0.8)
+    records, shards = read_manifests(manifests)
+    p1 = summary(plan, ranked(plan, manifests), shards)["per_protein"]["P1"]
+    assert p1["counts"]["binders"] == 2  # strong and tie (0.9)
+    assert p1["statistics"]["affinity_pred_value"]["mean"] == -2.0
+    assert [t["ligand_name"] for t in p1["top_by_affinity"]] == ["strong", "tie"]

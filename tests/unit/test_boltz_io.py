@@ -1,13 +1,17 @@
 import json
 import math
+from collections import Counter
 
 import pytest
 import yaml
 
 from omtx_hub.boltz_io import (
+    AFFINITY_HEAD_FIELDS,
     PredictionFiles,
     boltz_record_id,
+    chain_counts,
     completed_outputs,
+    constant_confidence_fields,
     input_document,
     scores,
 )
@@ -86,3 +90,42 @@ def test_scores_without_affinity_are_none():
 
 def test_non_finite_numbers_become_none():
     assert scores({**CONFIDENCE, "iptm": math.nan}, AFFINITY)["iptm"] is None
+
+
+def test_both_affinity_heads_are_read():
+    values = scores(CONFIDENCE, AFFINITY)
+    assert [values[field] for field in AFFINITY_HEAD_FIELDS] == [-1.1, 0.88, -0.9, 0.92]
+    # A single-head affinity checkpoint writes only the ensemble's two keys.
+    single = scores(CONFIDENCE, {"affinity_pred_value": -1.0, "affinity_probability_binary": 0.9})
+    assert all(single[field] is None for field in AFFINITY_HEAD_FIELDS)
+
+
+def test_chains_are_counted_per_id():
+    assert chain_counts(
+        input_document(ReceptorSpec.single_chain("MKT"), {"A": "empty"}, "CCO", affinity=True)
+    ) == {
+        "protein": 1,
+        "ligand": 1,
+    }
+    dimer_with_cofactor = {
+        "sequences": [
+            {"protein": {"id": ["A", "B"], "sequence": "MKT"}},
+            {"ligand": {"id": "C", "ccd": "ATP"}},
+            {"ligand": {"id": "D", "smiles": "CCO"}},
+        ]
+    }
+    assert chain_counts(dimer_with_cofactor) == {"protein": 2, "ligand": 2}
+
+
+@pytest.mark.parametrize(
+    ("chains", "constant"),
+    [
+        ({"protein": 1, "ligand": 1}, {"protein_iptm"}),  # this screen's targets
+        ({"protein": 2, "ligand": 1}, set()),
+        ({"protein": 1, "ligand": 2}, {"protein_iptm"}),  # a cofactor adds no protein chain
+        ({"protein": 2}, {"ligand_iptm"}),
+        ({"protein": 1}, {"iptm", "ligand_iptm", "protein_iptm"}),
+    ],
+)
+def test_fields_constant_by_construction_follow_the_chains(chains, constant):
+    assert set(constant_confidence_fields(Counter(chains))) == constant

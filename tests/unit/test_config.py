@@ -97,3 +97,25 @@ def test_all_problems_reported_together(tmp_path):
     raw = base_config(tmp_path) | {"model": {"sampling_steps": 0, "colour": "red"}}
     message = error_of(raw)
     assert "model.sampling_steps" in message and "model.colour" in message
+
+
+def test_ranking_defaults_to_binder_probability_at_one_half(tmp_path):
+    config = load_config(base_config(tmp_path))
+    assert (config.report.rank_by, config.report.binder_threshold) == ("binder_probability", 0.5)
+    assert config.rank_by == "binder_probability"
+
+
+def test_a_screen_without_affinity_is_ranked_by_confidence(tmp_path):
+    config = load_config(base_config(tmp_path) | {"model": {"affinity": False}})
+    assert config.rank_by == "confidence"
+    raw = base_config(tmp_path) | {"model": {"affinity": False}, "report": {"rank_by": "affinity"}}
+    message = error_of(raw)
+    assert "report.rank_by: 'affinity' needs model.affinity: true" in message
+
+
+def test_ranking_choices_and_threshold_range_are_checked(tmp_path):
+    assert "report.rank_by" in error_of(base_config(tmp_path) | {"report": {"rank_by": "pic50"}})
+    message = error_of(base_config(tmp_path) | {"report": {"binder_threshold": 1.5}})
+    assert "report.binder_threshold" in message
+    config = load_config(base_config(tmp_path) | {"report": {"rank_by": "affinity"}})
+    assert config.rank_by == "affinity"

@@ -80,3 +80,18 @@ def test_a_manifest_round_trips_and_an_older_one_without_finished_at_reads(tmp_p
     assert json.loads(path.read_text()) == older
     assert manifest.totals().to_json() == {k: v for k, v in older.items() if k != "records"}
     assert ShardManifest.model_validate(older) == manifest
+
+
+def test_a_record_stored_before_the_affinity_heads_were_kept_reads():
+    older = {
+        "key": "k",
+        "status": "completed",
+        "affinity_pred_value": -1.0,
+        "affinity_probability_binary": 0.9,
+        "weights": WEIGHTS.to_json(),
+    }
+    record = TargetRecord.model_validate(older)
+    assert record.affinity_pred_value1 is None and record.affinity_probability_binary2 is None
+    assert record.to_json() == older  # rewritten unchanged, no invented heads
+    with_heads = TargetRecord.model_validate(older | {"affinity_pred_value1": -1.1})
+    assert with_heads.to_json()["affinity_pred_value1"] == -1.1

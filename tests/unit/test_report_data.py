@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from omtx_hub.ranking import best_targets
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report import plots
 from omtx_report.cli import main
 from omtx_report.data import load_finished_screen, load_running_screen
 from omtx_report.progress import progress_text
-from omtx_report.render import page_data, render_dashboard, render_index, script_json
+from omtx_report.render import number, page_data, render_dashboard, render_index, script_json
 
 HOSTILE = "<script>alert(1)</script>"
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O", "CCCl", "CCBr", "CCOC", "CCCN", "OCCO"]
@@ -136,3 +137,71 @@ def test_page_data_names_each_proteins_ligand_chain_for_the_viewer(finished):
     page = page_data(data, finished / "report", embedded=[], depictions={})
     assert page["ligand_chains"] == {"P1": "B"}
     assert data.summary["proteins"][0]["ligand_chain"] == "B"
+
+
+def svg_titled(html: str, title: str) -> str:
+    """The inline SVG plot whose <title> is `title`."""
+    for svg in re.findall(r"<svg .*?</svg>", html, re.S):
+        if f"<title>{title}</title>" in svg:
+            return svg
+    raise AssertionError(f"no plot titled {title!r}")
+
+
+def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
+    rows = [*ROWS, ("L0-again", "OCC", "lead")]  # OCC is CCO (L0): one compound, two names
+    plan = make_plan(
+        tmp_path, rows, shard_size=4, top_n=6, proteins=2, report={"rank_by": "affinity"}
+    )
+    screen_dir = write_screen(plan, tmp_path / "results", failed_every=5)
+    data = load_finished_screen(screen_dir)
+    page = render_dashboard(data, screen_dir / "report", top_n=6)
+    html = page.read_text()
+    values = embedded_data(page)["values"]
+    # The table shows batch_results.csv's rank, and the two rows of one compound share it.
+    assert values["rank"] == data.table["rank"].tolist()
+    same = data.table[data.table["ligand_name"].isin(["L0", "L0-again"])]
+    assert same.groupby("protein")["rank"].nunique().eq(1).all()
+    # Top hits: best_targets by report.rank_by (affinity among binders first), each compound once.
+    expected = best_targets(data.table, 6, rank_by="affinity", binder_threshold=0.5)
+    hits = re.findall(r'class="hit select-row" data-row="(\d+)"', html)
+    assert [int(row) for row in hits] == expected.index.tolist()
+    assert "report.rank_by: affinity</code>: predicted binders by affinity" in html
+    # Both heads are table columns; protein_iptm (0 for one protein chain) is not, it is n/a.
+    keys = [c["key"] for c in embedded_data(page)["columns"] if c["shown"]]
+    assert {"affinity_pred_value1", "affinity_probability_binary2"} <= set(keys)
+    assert "protein_iptm" not in values
+    assert list(embedded_data(page)["not_applicable"]["P2"]) == ["protein ipTM"]
+    for protein in ("P1", "P2"):
+        counts = data.summary["per_protein"][protein]["counts"]
+        card = re.search(rf'data-protein="{protein}">(.*?)</p>', html).group(1)
+        assert f"{counts['compounds']} compounds" in card and f"{counts['binders']} binders" in card
+        # One point per predicted binder of this protein, nothing else.
+        scatter = svg_titled(html, f"P(binder) vs. affinity, binders (P ≥ 0.5) · {protein}")
+        assert scatter.count("<circle") == counts["binders"] > 0
+        histogram = svg_titled(html, f"Binder probability · {protein}")
+        bars = re.findall(r"<title>(\d+) in \[", histogram)
+        assert sum(int(n) for n in bars) == counts["completed"]  # compounds, L0 once
+    index = render_index(tmp_path / "results", [screen_dir]).read_text()
+    best = expected.iloc[0]
+    assert f"{best['ligand_name']} <span" in index
+    assert f"(log10 IC50 {number(best['affinity_pred_value'])})" in index
+
+
+def test_a_summary_from_before_rank_by_still_renders(tmp_path):
+    """Screens aggregated by an earlier version: no ranking, per_protein or best_targets."""
+    plan = make_plan(tmp_path, ROWS[:4], shard_size=4)
+    screen_dir = write_screen(plan, tmp_path / "results")
+    summary_path = screen_dir / "summary.json"
+    document = json.loads(summary_path.read_text())
+    hit = document["best_targets"][0]
+    for new in ("ranking", "overall", "per_protein", "best_targets"):
+        del document[new]
+    document["top_by_binder_probability"] = [
+        {key: hit[key] for key in ("protein", "ligand_name", "affinity_probability_binary")}
+    ]
+    document["top_by_confidence"] = []
+    summary_path.write_text(json.dumps(document))
+    page = render_dashboard(load_finished_screen(screen_dir), screen_dir / "report")
+    assert "report.rank_by: binder_probability" in page.read_text()
+    index = render_index(tmp_path / "results", [screen_dir]).read_text()
+    assert f"(P(binder) {number(hit['affinity_probability_binary'])})" in index

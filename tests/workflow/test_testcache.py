@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from omtx_hub.boltz_io import CONFIDENCE_FIELDS
+from omtx_hub.boltz_io import (
+    AFFINITY_HEAD_FIELDS,
+    CONFIDENCE_FIELDS,
+    chain_counts,
+    constant_confidence_fields,
+    scores,
+)
 from omtx_hub.testing.testcache import (
     AFFINITY_CHECKPOINT,
     CONFIDENCE_CHECKPOINT,
@@ -164,3 +171,30 @@ def test_real_boltz_predict_offline(tiny_boltz_cache: Path, tmp_path: Path) -> N
     assert set(affinity) == AFFINITY_KEYS
     assert all(isinstance(value, float) for value in affinity.values())
     assert "LIG" in (predictions / "aspirin_model_0.cif").read_text()
+    assert_scores_follow_boltz(confidence, affinity)
+
+
+def assert_scores_follow_boltz(confidence: dict, affinity: dict) -> None:
+    """What the summaries rely on, checked on the JSON the real Boltz wrote for one protein
+    chain + one ligand (TARGET_YAML)."""
+    values = scores(confidence, affinity)
+    assert {field: values[field] for field in AFFINITY_HEAD_FIELDS} == {
+        field: affinity[field] for field in AFFINITY_HEAD_FIELDS
+    }
+    # The ensemble is the mean of its two heads (Boltz2.forward; no MW correction asked).
+    mean_value = (affinity["affinity_pred_value1"] + affinity["affinity_pred_value2"]) / 2
+    mean_probability = (
+        affinity["affinity_probability_binary1"] + affinity["affinity_probability_binary2"]
+    ) / 2
+    assert affinity["affinity_pred_value"] == pytest.approx(mean_value, rel=1e-6, abs=1e-7)
+    assert affinity["affinity_probability_binary"] == pytest.approx(
+        mean_probability, rel=1e-6, abs=1e-7
+    )
+    # ipTMs are computed (expected TM-scores are > 0 wherever a pair exists), and the one a
+    # composition has no chain pair for is exactly 0.
+    assert confidence["iptm"] > 0 and confidence["ligand_iptm"] > 0
+    constant = constant_confidence_fields(chain_counts(yaml.safe_load(TARGET_YAML)))
+    assert set(constant) == {"protein_iptm"}
+    assert all(confidence[field] == 0.0 for field in constant)
+    # With one protein and one ligand chain every interface pair is protein-ligand.
+    assert confidence["iptm"] == confidence["ligand_iptm"]

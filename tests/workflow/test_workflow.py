@@ -63,10 +63,22 @@ def test_results_from_real_boltz(finished_screen):
     assert summary["released_weights"] is False
     assert "NOT PREDICTIONS" in summary["warning"]
     assert summary["software"]["boltz"] == "2.2.1"
-    assert summary["statistics"]["affinity_pred_value"]["count"] == 4
+    # Per protein, over distinct compounds: aspirin counts once; affinity over binders only.
+    p1 = summary["per_protein"]["P1"]
+    assert (p1["counts"]["sheet_rows"], p1["counts"]["compounds"]) == (4, 3)
+    assert p1["statistics"]["affinity_probability_binary"]["count"] == 3
+    assert p1["statistics"]["affinity_pred_value"]["count"] == p1["counts"]["binders"]
+    assert list(p1["not_applicable"]) == ["protein_iptm"]  # one protein chain
 
     table = pd.read_csv(workdir / "results/s1/batch_results.csv")
-    assert len(table) == 4 and list(table["rank"]) == [1, 2, 3, 4]
+    assert len(table) == 4 and list(table["rank"]) == sorted(table["rank"])
+    aspirin = table[table["ligand_name"].isin(["aspirin", "aspirin-again"])]
+    assert aspirin["rank"].nunique() == 1 and table["rank"].max() == 3  # one compound, one rank
+    # Both heads of the affinity ensemble, as Boltz wrote them; their mean is the ensemble's.
+    heads = table[["affinity_probability_binary1", "affinity_probability_binary2"]]
+    assert heads.notna().all().all() and table["affinity_pred_value1"].notna().all()
+    assert (heads.mean(axis=1) - table["affinity_probability_binary"]).abs().max() < 1e-6
+    assert "protein_iptm" not in table.columns
     assert set(table["ligand_name"]) == {name for name, _, _ in ROWS}
     assert set(table["class"]) == {"decoy", "hit?", "duplicate"}
     assert table["affinity_probability_binary"].between(0, 1).all()

@@ -16,5 +16,9 @@ rule aggregate_screen:
     log:
         layout.log_pattern("aggregate_screen"),
     localrule: True
+    params:
+        # Not read by the script (it validates the whole config); a changed ranking, binder
+        # threshold or top_n makes Snakemake rerun the aggregation (and the dashboard).
+        report=SCREEN_CONFIG.report.model_dump(mode="json"),
     script:
         "../scripts/aggregate_screen.py"

@@ -1,0 +1,187 @@
+"""What summary.json says about each protein: its chains, counts, score statistics and top
+lists, over its distinct compounds.
+
+Boltz documents its two affinity outputs for different compounds (docs/prediction.md,
+jwohlwend/boltz 832486d): `affinity_probability_binary` "should be used to detect binders
+from decoys, for example in a hit-discovery stage", while `affinity_pred_value` "should only
+be used when comparing different active molecules, not inactives". So:
+
+- everything is per protein (each protein is its own pocket and its own assay: a pooled
+  distribution would mix them) and per distinct compound (one key): a compound listed under
+  several names counts once;
+- binder probabilities and confidence scores are summarised over every completed compound;
+- affinity values (`affinity_pred_value` and its heads, `pic50`, `ic50_um`,
+  `delta_g_kcal_mol`) over the predicted binders only
+  (`affinity_probability_binary >= report.binder_threshold`);
+- IC50 by its median and geometric mean (10 ** the mean log10 IC50), never its arithmetic
+  mean: IC50 spans orders of magnitude, so that mean is set by the weakest compounds;
+  pIC50 and log10 IC50 by their means;
+- fields that are 0 by construction for the protein's chains
+  (`boltz_io.constant_confidence_fields`) are left out, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from omtx_hub.boltz_io import (
+    CONFIDENCE_FIELDS,
+    chain_counts,
+    constant_confidence_fields,
+    input_document,
+)
+from omtx_hub.config import ScreenConfig
+from omtx_hub.ranking import best_targets, predicted_binders
+
+OVER_COMPLETED = (
+    "affinity_probability_binary",
+    "affinity_probability_binary1",
+    "affinity_probability_binary2",
+    *CONFIDENCE_FIELDS,
+)
+OVER_BINDERS = (
+    "affinity_pred_value",
+    "affinity_pred_value1",
+    "affinity_pred_value2",
+    "pic50",
+    "ic50_um",
+    "delta_g_kcal_mol",
+)
+# The scores a top-list entry carries, besides where the compound sits.
+TOP_FIELDS = [
+    "rank",
+    "protein",
+    "index",
+    "ligand_name",
+    "ligand_id",
+    "smiles",
+    "affinity_probability_binary",
+    "affinity_pred_value",
+    "pic50",
+    "confidence_score",
+    "structure",
+]
+
+
+def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
+    """Each protein's chains as Boltz gets them: those of the input document of its targets
+    (which differ only in the ligand's SMILES and the MSA, neither of which adds a chain)."""
+    return {
+        protein.name: chain_counts(
+            input_document(
+                protein.receptor,
+                {chain.ids[0]: "empty" for chain in protein.receptor.chains},
+                "",
+                affinity=config.model.affinity,
+            )
+        )
+        for protein in config.proteins
+    }
+
+
+def not_applicable_fields(config: ScreenConfig) -> dict[str, dict[str, str]]:
+    """Per protein, the confidence fields that are 0 by construction for its chains, with why."""
+    return {
+        name: constant_confidence_fields(chains) for name, chains in protein_chains(config).items()
+    }
+
+
+def without_not_applicable(
+    table: pd.DataFrame, not_applicable: dict[str, dict[str, str]]
+) -> pd.DataFrame:
+    """The results table with each protein's not-applicable fields emptied in its rows, and
+    the columns not applicable to every protein of the screen dropped."""
+    table = table.copy()
+    for protein, fields in not_applicable.items():
+        if fields:
+            table.loc[table["protein"] == protein, list(fields)] = None
+    everywhere = set.intersection(*(set(fields) for fields in not_applicable.values()))
+    return table.drop(columns=sorted(everywhere))
+
+
+def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> dict:
+    """count, mean, median, min, max of the values; with `geometric` (IC50) the geometric
+    mean instead of the arithmetic one, which the weakest compounds would set."""
+    values = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    if values.size == 0:
+        mean = median = low = high = None
+    else:
+        mean = float(10 ** np.log10(values).mean() if geometric else values.mean())
+        median, low, high = float(np.median(values)), float(values.min()), float(values.max())
+    return {
+        "over": over,
+        "count": int(values.size),
+        "geometric_mean" if geometric else "mean": mean,
+        "median": median,
+        "min": low,
+        "max": high,
+    }
+
+
+def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
+    """For each row of `best` (rows of `table`), the sheet's other names of its compound."""
+    # Grouping only the best compounds' rows: over a whole 100,000-row table it takes minutes.
+    rows = table[table["key"].isin(best["key"])]
+    names = rows.groupby(["protein", "key"])["ligand_name"].agg(list)
+    return [
+        [other for other in names[protein, key] if other != name]
+        for protein, key, name in zip(
+            best["protein"], best["key"], best["ligand_name"], strict=True
+        )
+    ]
+
+
+def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[dict]:
+    """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
+    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
+    entries = json.loads(best[TOP_FIELDS].to_json(orient="records"))
+    for entry, names in zip(entries, other_names(rows, best), strict=True):
+        entry["also_named"] = names
+    return entries
+
+
+def protein_summary(
+    rows: pd.DataFrame,
+    *,
+    chains: Counter[str],
+    not_applicable: dict[str, str],
+    binder_threshold: float,
+    top_n: int,
+) -> dict:
+    """The summary of one protein's rows of the ranked results table."""
+    compounds = rows.drop_duplicates("key")
+    status = compounds["status"].value_counts()
+    completed = compounds[compounds["status"] == "completed"]
+    binders = completed[predicted_binders(completed, binder_threshold)]
+    statistics = {
+        field: _statistics(completed[field], "completed_compounds")
+        for field in OVER_COMPLETED
+        if field not in not_applicable
+    }
+    for field in OVER_BINDERS:
+        statistics[field] = _statistics(
+            binders[field], "predicted_binders", geometric=field == "ic50_um"
+        )
+    return {
+        "chains": dict(chains),
+        "counts": {
+            "sheet_rows": len(rows),
+            "compounds": len(compounds),
+            "completed": int(status.get("completed", 0)),
+            "failed": int(status.get("failed", 0)),
+            "pending": int(status.get("pending", 0)),
+            "binders": len(binders),
+        },
+        "statistics": statistics,
+        "not_applicable": not_applicable,
+        "top_by_binder_probability": top_list(rows, top_n, "binder_probability", binder_threshold),
+        # Among predicted binders only: affinity orders actives, not inactives.
+        "top_by_affinity": top_list(
+            rows[predicted_binders(rows, binder_threshold)], top_n, "affinity", binder_threshold
+        ),
+        "top_by_confidence": top_list(rows, top_n, "confidence", binder_threshold),
+    }
