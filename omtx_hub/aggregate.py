@@ -19,6 +19,7 @@ from omtx_hub.cost import spent
 from omtx_hub.plan import Plan
 from omtx_hub.ranking import rank_within_proteins
 from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.sheet import FLAGS_SEPARATOR
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -79,7 +80,27 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
     return table[RESULT_COLUMNS + extra].reset_index(drop=True)
 
 
-_FROM_SHEET = {"index", "ligand_name", "smiles", "canonical_smiles"}
+_FROM_SHEET = {
+    "index",
+    "ligand_name",
+    "smiles",
+    "canonical_smiles",
+    "modeled_smiles",
+    "standardisation",
+    "flags",
+}
+
+
+def flag_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """For each flag code in the table: how many rows (protein x ligand) and how many sheet
+    ligands carry it."""
+    flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
+    codes = table[["index"]].assign(flag=flags).explode("flag")
+    codes = codes[codes["flag"] != ""]
+    return {
+        flag: {"rows": len(rows), "ligands": int(rows["index"].nunique())}
+        for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
+    }
 
 
 def _statistics(values: pd.Series) -> dict:
@@ -117,7 +138,9 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         ],
         "counts": {
             "ligands": len(plan.ligands),
-            "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),
+            "distinct_compounds": int(plan.ligands["modeled_smiles"].nunique()),
+            # Sheet rows whose modelled molecule differs from the SMILES as written.
+            "standardised": int((plan.ligands["standardisation"] != "").sum()),
             "targets": plan.target_count,
             "rows": len(table),
             "completed": int(counts.get("completed", 0)),
@@ -126,6 +149,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
             "reused_from_store": sum(s.reused for s in shards),
             "shards": len(shards),
         },
+        "flags": flag_counts(table),
         "statistics": {field: _statistics(table[field]) for field in SCORE_FIELDS},
         "top_by_binder_probability": _top(
             table, "affinity_probability_binary", ascending=False, n=top_n
