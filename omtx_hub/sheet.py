@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from omtx_hub.chemistry import LigandProblem, prepare_ligands
 
 REQUIRED_COLUMNS = ("name", "smiles")
