@@ -119,7 +119,16 @@ def _statistics(values: pd.Series) -> dict:
 def _top(table: pd.DataFrame, column: str, *, ascending: bool, n: int) -> list[dict]:
     completed = table[(table["status"] == "completed") & table[column].notna()]
     best = completed.sort_values(column, ascending=ascending, kind="stable").head(n)
-    fields = ["protein", "ligand_name", "ligand_id", "smiles", column, "structure"]
+    fields = [
+        "protein",
+        "ligand_name",
+        "ligand_id",
+        "smiles",
+        "modeled_smiles",
+        "flags",
+        column,
+        "structure",
+    ]
     return json.loads(best[fields].to_json(orient="records"))
 
 
