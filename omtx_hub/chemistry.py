@@ -146,27 +146,28 @@ class Stripped:
     """A salt or mixture reduced to its parent."""
 
     parent: Chem.Mol
+    parent_smiles: str
     removed: list[str]  # what was removed, in words
     unknown_removed: bool  # a fragment that is no known counter-ion or solvent
 
 
-def strip_fragments(molecule: Chem.Mol) -> Stripped:
+def strip_fragments(fragments: list[_Fragment]) -> Stripped:
     """The parent of a multi-fragment molecule and what was removed.
 
     ChEMBL's rule (get_fragment_parent_mol) picks the candidates: the fragments that are
     neither solvents nor counter-ions; if there are none, the non-solvents; if none, all.
     Of those, RDKit's LargestFragmentChooser (organic fragments first) keeps one.
     """
-    fragments = _fragments(molecule)
     candidates = [f for f in fragments if f.known_as is None]
     candidates = candidates or [f for f in fragments if f.known_as[0] != "solvent"] or fragments
-    combined = candidates[0].molecule
-    for fragment in candidates[1:]:
-        combined = Chem.CombineMols(combined, fragment.molecule)
-    chosen = Chem.MolToSmiles(
-        rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(combined)
-    )
-    parent = next(f for f in candidates if f.smiles == chosen)
+    parent = candidates[0]
+    if len(candidates) > 1:
+        combined = candidates[0].molecule
+        for fragment in candidates[1:]:
+            combined = Chem.CombineMols(combined, fragment.molecule)
+        chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
+        chosen = Chem.MolToSmiles(chooser.choose(combined))
+        parent = next(f for f in candidates if f.smiles == chosen)
     removed: Counter[str] = Counter()
     unknown_removed = False
     for fragment in fragments:
@@ -182,21 +183,30 @@ def strip_fragments(molecule: Chem.Mol) -> Stripped:
             removed[f"fragment removed: {formula} ({fragment.smiles})"] += 1
             unknown_removed = True
     described = [f"{what} ×{count}" if count > 1 else what for what, count in removed.items()]
-    return Stripped(parent.molecule, described, unknown_removed)
+    return Stripped(parent.molecule, parent.smiles, described, unknown_removed)
+
+
+@cache
+def _metal_pattern() -> Chem.Mol:
+    """Any atom of ChEMBL exclude_flag's metal list, as one query."""
+    from chembl_structure_pipeline.exclude_flag import METAL_LIST
+
+    table = Chem.GetPeriodicTable()
+    numbers = sorted(table.GetAtomicNumber(symbol) for symbol in METAL_LIST)
+    return Chem.MolFromSmarts(f"[{','.join(f'#{number}' for number in numbers)}]")
 
 
 def _metals(molecule: Chem.Mol) -> list[str]:
     """The elements of `molecule` that ChEMBL's exclude_flag counts as metals."""
-    from chembl_structure_pipeline.exclude_flag import METAL_LIST
+    matches = molecule.GetSubstructMatches(_metal_pattern())
+    return sorted({molecule.GetAtomWithIdx(index).GetSymbol() for (index,) in matches})
 
-    return sorted({atom.GetSymbol() for atom in molecule.GetAtoms()} & METAL_LIST)
 
-
-def _metal_complex_in_pieces(molecule: Chem.Mol) -> str | None:
+def _metal_complex_in_pieces(fragments: list[_Fragment]) -> str | None:
     """The metal of a multi-fragment molecule whose metal sits in a fragment that is no known
     counter-ion (a complex written as separate ions, e.g. ferrocene as Fe2+ and two Cp-,
     cisplatin as PtCl2 and two NH3): keeping one fragment would break the complex."""
-    for fragment in _fragments(molecule):
+    for fragment in fragments:
         metals = _metals(fragment.molecule)
         if metals and fragment.known_as is None:
             return f"{', '.join(metals)} in {fragment.smiles}"
@@ -288,8 +298,9 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
     returns Boltz's atom count (atoms left by RemoveHs(sanitize=False): heavy atoms and
     hydrogens RemoveHs keeps, such as deuterium). Raises LigandProblem."""
     with_hydrogens = Chem.AddHs(molecule)
-    ranks = Chem.CanonicalRankAtoms(with_hydrogens)
-    for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=True):
+    # Below 100 atoms no name can be longer than 4 characters (two letters, two digits).
+    ranks = Chem.CanonicalRankAtoms(with_hydrogens) if with_hydrogens.GetNumAtoms() >= 100 else []
+    for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=False):
         name = atom.GetSymbol().upper() + str(rank + 1)
         if len(name) > MAX_ATOM_NAME_LENGTH:
             raise LigandProblem(
@@ -353,14 +364,15 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
     canonical = Chem.MolToSmiles(molecule)
     changes: list[str] = []
     flags: list[str] = []
-    parent = molecule
+    parent, parent_smiles = molecule, canonical
     if len(Chem.GetMolFrags(molecule)) > 1:
         if salts == "reject":
             raise LigandProblem(
                 f"SMILES {smiles!r} has several disconnected fragments; Boltz needs one "
                 "molecule: remove salts and counter-ions, or set ligands.salts: strip"
             )
-        metal = _metal_complex_in_pieces(molecule)
+        fragments = _fragments(molecule)
+        metal = _metal_complex_in_pieces(fragments)
         if metal:
             refused = (
                 "; Boltz-2 refuses metal complexes as affinity ligands in any case (ChEMBL's "
@@ -373,11 +385,11 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
                 f"fragment would break it; write it as one connected molecule, or remove "
                 f"it{refused}"
             )
-        stripped = strip_fragments(molecule)
-        parent, changes = stripped.parent, list(stripped.removed)
+        stripped = strip_fragments(fragments)
+        parent, parent_smiles = stripped.parent, stripped.parent_smiles
+        changes = list(stripped.removed)
         if stripped.unknown_removed:
             flags.append(FLAG_MIXTURE)
-    parent_smiles = Chem.MolToSmiles(parent)
     modeled_smiles, modeled = parent_smiles, parent
     if affinity:
         modeled_smiles = _boltz_standardised(parent_smiles, parent)

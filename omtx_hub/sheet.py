@@ -160,15 +160,18 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
         raise SheetError(f"ligand sheet '{path}' has a header but no ligand rows")
 
 
-def validate_sheet(path: str | Path, *, affinity: bool, salts: str = "strip") -> pd.DataFrame:
+def validate_sheet(
+    path: str | Path, *, affinity: bool, salts: str = "strip", workers: int | None = None
+) -> pd.DataFrame:
     """Validate a ligand sheet and return it with the columns the workflow needs.
 
     Returned columns: `line` (1-based line in the file), `index` (1-based ligand number),
     `name`, `ligand_id`, `smiles` (as written), `canonical_smiles` (RDKit's, of the input),
     `modeled_smiles` (what Boltz models), `standardisation` (what changed, '; '-separated),
     `flags` (';'-separated codes of `omtx_hub.chemistry.FLAGS`), `heavy_atoms` (of the
-    modelled molecule), then the sheet's own extra columns. `salts` is `ligands.salts`.
-    Raises SheetError listing every problem found.
+    modelled molecule), then the sheet's own extra columns. `salts` is `ligands.salts`;
+    `workers`: processes (`omtx_hub.chemistry.prepare_ligands`). Raises SheetError listing
+    every problem found.
     """
     path = Path(path)
     if not path.is_file():
@@ -210,7 +213,7 @@ def validate_sheet(path: str | Path, *, affinity: bool, salts: str = "strip") ->
             )
         ligand_ids.append(ligand_id)
 
-    prepared = prepare_ligands(smiles_cells, affinity=affinity, salts=salts)
+    prepared = prepare_ligands(smiles_cells, affinity=affinity, salts=salts, workers=workers)
     for line, name, result in zip(lines, names, prepared, strict=True):
         if isinstance(result, LigandProblem):
             problems.append(SheetProblem(line, name or None, str(result)))

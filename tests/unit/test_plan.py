@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 import omtx_hub.plan as plan_module
-from omtx_hub.config import load_config
+from omtx_hub.config import load_config, merged_config_files
 from omtx_hub.plan import build_plan
 from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.sheet import SheetError
@@ -174,3 +174,18 @@ def test_two_protonation_states_are_one_target_with_both_rows(tmp_path):
     # Without affinity Boltz models each charge state as given: each its own target.
     separate = plan_of(make_config(tmp_path, rows=rows, model={"affinity": False}))
     assert separate.target_count == 2
+
+
+def test_the_salts_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypatch):
+    # config/salts.yaml over config/config.yaml, run from the repository (README's command).
+    monkeypatch.chdir(repo)
+    raw = merged_config_files([repo / "config" / "salts.yaml"]) | {"store": str(tmp_path)}
+    plan = build_plan(load_config(raw), LocalStore(tmp_path))
+    ligands = plan.ligands.set_index("name")
+    assert len(ligands) == 11 and plan.target_count == 10  # imatinib and its mesylate: one
+    assert (ligands["modeled_smiles"].str.contains(".", regex=False)).sum() == 0
+    assert ligands.loc["diclofenac sodium", "standardisation"] == (
+        "counter-ion removed: sodium; neutralised"
+    )
+    assert ligands.loc["rac-warfarin", "flags"] == "enhanced-stereo"
+    assert ligands.loc["ibuprofen", "flags"] == "undefined-stereo"
