@@ -279,10 +279,10 @@ def _boltz_standardised(smiles: str, molecule: Chem.Mol) -> str:
             raise LigandProblem(
                 f"Boltz's standardisation (boltz.data.parse.schema.standardize) fails: {error}"
             ) from None
-        except RuntimeError as error:  # RDKit's own failures inside the ChEMBL pipeline
-            first_line = str(error).strip().splitlines()[0]
+        except Exception as error:  # e.g. RDKit's own failures inside the ChEMBL pipeline
             raise LigandProblem(
-                f"Boltz's standardisation (boltz.data.parse.schema.standardize) fails: {first_line}"
+                "Boltz's standardisation (boltz.data.parse.schema.standardize) fails: "
+                f"{_first_line(error)}"
             ) from None
         if result == seen[-1]:
             return result
@@ -412,6 +412,11 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
     )
 
 
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _prepare_each(
     smiles: Sequence[str], affinity: bool, salts: str
 ) -> list[PreparedLigand | LigandProblem]:
@@ -423,6 +428,9 @@ def _prepare_each(
                 results.append(prepare_ligand(cell, affinity=affinity, salts=salts))
             except LigandProblem as problem:
                 results.append(problem)
+            except Exception as error:  # one odd molecule must not hide the sheet's others
+                failure = f"RDKit failed on it ({type(error).__name__}: {_first_line(error)})"
+                results.append(LigandProblem(failure))
         return results
     finally:
         RDLogger.EnableLog("rdApp.*")

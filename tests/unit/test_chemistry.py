@@ -218,3 +218,28 @@ class TestAgainstTheInstalledBoltz:
     def test_boltz_fails_on_what_is_refused(self, smiles, affinity, boltz_fails):
         with pytest.raises((ValueError, TypeError), match=re.escape(boltz_fails)):
             self.parse(smiles, affinity=affinity)
+
+
+def test_an_unexpected_failure_is_that_row_s_problem_not_the_sheet_s(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    checked = chemistry.boltz_atom_check
+
+    def failing_on_propanol(molecule, *, affinity):
+        if molecule.GetNumAtoms() == 4:
+            raise RuntimeError("Invariant Violation\nmore lines")
+        return checked(molecule, affinity=affinity)
+
+    monkeypatch.setattr(chemistry, "boltz_atom_check", failing_on_propanol)
+    results = prepare_ligands(["CCO", "CCCO", "CCCCO"], affinity=True, salts="strip", workers=1)
+    assert [r.modeled_smiles for r in (results[0], results[2])] == ["CCO", "CCCCO"]
+    assert str(results[1]) == "RDKit failed on it (RuntimeError: Invariant Violation)"
+
+
+def test_a_standardisation_that_does_not_settle_is_refused(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    # Stands in for a Boltz whose standardize changed its own output each time.
+    monkeypatch.setattr(chemistry, "_boltz_standardize", lambda: lambda smiles: smiles + "C")
+    with pytest.raises(LigandProblem, match="does not settle.*CCO -> CCOC -> CCOCC -> CCOCCC"):
+        prepare_ligand("CCO", affinity=True)
