@@ -7,6 +7,7 @@ compounds as salts and hydrates (each given a counter-ion or water: hydrochlorid
 trifluoroacetate, hydrate, in turn), which `ligands.salts: strip` reduces first.
 
     python benchmarks/validation_scale.py [--ligands 100000] [--workers 1 0]
+        [--sheets plain salts] [--affinity on off]
 
 `--workers 0` is the default spread (one process per available core). From a checkout
 before `omtx_hub.chemistry` existed (no `salts` parameter), it measures that validator
@@ -61,15 +62,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ligands", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 0])
+    parser.add_argument(
+        "--sheets", nargs="+", choices=["plain", "salts"], default=["plain", "salts"]
+    )
+    parser.add_argument("--affinity", nargs="+", choices=["on", "off"], default=["on", "off"])
     arguments = parser.parse_args()
-    sheets = {"plain": ligand_sheet(arguments.ligands)}
-    if "salts" in inspect.signature(validate_sheet).parameters:
-        sheets["salts"] = salt_sheet(arguments.ligands)
-    else:  # the validator before standardisation: one process, salts refused
-        arguments.workers = [1]
+    if "salts" not in inspect.signature(validate_sheet).parameters:
+        # The validator before standardisation: one process, salts refused.
+        arguments.workers, arguments.sheets = [1], ["plain"]
+    sheets = {"plain": ligand_sheet, "salts": salt_sheet}
     print(f"{'sheet':<6} {'affinity':<8} {'processes':<9} {'rows':>8} {'wall s':>8} {'CPU s':>8}")
-    for name, path in sheets.items():
-        for affinity in (True, False):
+    for name in arguments.sheets:
+        path = sheets[name](arguments.ligands)
+        for affinity in (setting == "on" for setting in arguments.affinity):
             for workers in arguments.workers:
                 wall, cpu, rows = timed(path, affinity=affinity, workers=workers or None)
                 label = "1" if workers == 1 else "per core"
