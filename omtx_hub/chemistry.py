@@ -32,8 +32,6 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
-SALT_POLICIES = ("strip", "reject")
-
 # Boltz-2's affinity limits (boltz/data/parse/schema.py, parse_boltz_schema): an error above
 # 128 atoms, a warning above 56 ("the maximum during training").
 MAX_AFFINITY_ATOMS = 128
@@ -53,8 +51,9 @@ FLAGS = {
     "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
     FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
     "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
-    FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n/on: racemic or "
-    "unknown relative configuration), which SMILES cannot carry; Boltz models the drawn isomer",
+    FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "
+    "e.g. a racemate; on: one of them, unknown which), which SMILES cannot carry; Boltz models "
+    "the isomer drawn",
     FLAG_MIXTURE: "a fragment that is not a known counter-ion or solvent was removed "
     "(ligands.salts: strip keeps the largest organic fragment)",
 }
@@ -142,7 +141,7 @@ def _fragments(molecule: Chem.Mol) -> list[_Fragment]:
 
 
 @dataclass(frozen=True)
-class Stripped:
+class _Stripped:
     """A salt or mixture reduced to its parent."""
 
     parent: Chem.Mol
@@ -151,7 +150,7 @@ class Stripped:
     unknown_removed: bool  # a fragment that is no known counter-ion or solvent
 
 
-def strip_fragments(fragments: list[_Fragment]) -> Stripped:
+def _strip_fragments(fragments: list[_Fragment]) -> _Stripped:
     """The parent of a multi-fragment molecule and what was removed.
 
     ChEMBL's rule (get_fragment_parent_mol) picks the candidates: the fragments that are
@@ -183,7 +182,7 @@ def strip_fragments(fragments: list[_Fragment]) -> Stripped:
             removed[f"fragment removed: {formula} ({fragment.smiles})"] += 1
             unknown_removed = True
     described = [f"{what} ×{count}" if count > 1 else what for what, count in removed.items()]
-    return Stripped(parent.molecule, parent.smiles, described, unknown_removed)
+    return _Stripped(parent.molecule, parent.smiles, described, unknown_removed)
 
 
 @cache
@@ -356,7 +355,7 @@ def _parsed(smiles: str, *, affinity: bool) -> Chem.Mol:
 def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> PreparedLigand:
     """The molecule Boltz models for `smiles`, or LigandProblem saying why it cannot.
 
-    `salts`: 'strip' reduces salts and mixtures to their parent (`strip_fragments`),
+    `salts`: 'strip' reduces salts and mixtures to their parent (`_strip_fragments`),
     'reject' refuses any SMILES of several fragments. With `affinity`, Boltz standardises
     the molecule (as Boltz does for the affinity ligand); without, Boltz models it as given.
     """
@@ -385,7 +384,7 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
                 f"fragment would break it; write it as one connected molecule, or remove "
                 f"it{refused}"
             )
-        stripped = strip_fragments(fragments)
+        stripped = _strip_fragments(fragments)
         parent, parent_smiles = stripped.parent, stripped.parent_smiles
         changes = list(stripped.removed)
         if stripped.unknown_removed:
