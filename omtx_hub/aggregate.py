@@ -26,6 +26,7 @@ from omtx_hub.protein_summary import (
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.sheet import FLAGS_SEPARATOR
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -91,7 +92,27 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
     return table[columns + extra].reset_index(drop=True)
 
 
-_FROM_SHEET = {"index", "ligand_name", "smiles", "canonical_smiles"}
+_FROM_SHEET = {
+    "index",
+    "ligand_name",
+    "smiles",
+    "canonical_smiles",
+    "modeled_smiles",
+    "standardisation",
+    "flags",
+}
+
+
+def flag_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """For each flag code in the table: how many rows (protein x ligand) and how many sheet
+    ligands carry it."""
+    flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
+    codes = table[["index"]].assign(flag=flags).explode("flag")
+    codes = codes[codes["flag"] != ""]
+    return {
+        flag: {"rows": len(rows), "ligands": int(rows["index"].nunique())}
+        for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
+    }
 
 
 def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
@@ -122,7 +143,9 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         # under two names twice), `overall` and `per_protein` count compounds.
         "counts": {
             "ligands": len(plan.ligands),
-            "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),
+            "distinct_compounds": int(plan.ligands["modeled_smiles"].nunique()),
+            # Sheet rows whose modelled molecule differs from the SMILES as written.
+            "standardised": int((plan.ligands["standardisation"] != "").sum()),
             "targets": plan.target_count,
             "rows": len(table),
             "completed": int(counts.get("completed", 0)),
@@ -145,6 +168,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "per_protein": per_protein,
         # Across proteins in report.rank_by's order: the dashboard's top hits.
         "best_targets": top_list(table, top_n, config.rank_by, binder_threshold),
+        "flags": flag_counts(table),
         "timing": {
             "boltz_wall_s": round(sum(s.boltz_wall_s for s in shards), 3),
             "job_wall_s": round(sum(s.job_wall_s for s in shards), 3),

@@ -134,6 +134,35 @@ class Protein(_Strict):
         )
 
 
+class Ligands(_Strict):
+    """The ligand sheet and how its molecules become the ones Boltz models."""
+
+    sheet: str = Field(
+        description="Path to the ligand sheet (CSV, or TSV for `.tsv`/`.txt`), relative to "
+        "the directory snakemake runs in."
+    )
+    salts: Literal["strip", "reject"] = Field(
+        "strip",
+        description="SMILES of several fragments (salts, hydrates, mixtures). `strip`: keep "
+        "the parent (ChEMBL's counter-ion and solvent lists, then the largest organic "
+        "fragment) and say what was removed in `standardisation`. `reject`: refuse them, "
+        "naming the sheet line.",
+    )
+
+    @field_validator("sheet")
+    @classmethod
+    def _sheet_exists(cls, path: str, info: ValidationInfo) -> str:
+        # Remote jobs read the validated sheet from the result store instead of the file.
+        if not (info.context or {}).get("sheet_file_needed", True):
+            return path
+        if not Path(path).is_file():
+            raise ValueError(
+                f"ligand sheet '{path}' does not exist (paths are relative to the directory "
+                "snakemake runs in)"
+            )
+        return path
+
+
 class Model(_Strict):
     """Boltz-2 prediction parameters. All of them are part of each result's cache key."""
 
@@ -291,7 +320,10 @@ class ScreenConfig(_Strict):
     proteins: list[Protein] = Field(
         min_length=1, description="Each protein is screened against every ligand."
     )
-    ligands: str = Field(description="Path to the ligand sheet (CSV or TSV).")
+    ligands: Ligands = Field(
+        description="The ligand sheet: `{sheet: path, salts: strip|reject}`, or just the "
+        "sheet's path (`ligands: path` means `{sheet: path}`)."
+    )
     model: Model = Field(Model(), description="Boltz-2 parameters.")
     runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")
     sharding: Sharding = Field(Sharding(), description="How targets are grouped into GPU jobs.")
@@ -302,18 +334,10 @@ class ScreenConfig(_Strict):
     report: Report = Field(Report(), description="The dashboard and summary.json.")
     cost: Cost = Field(Cost(), description="GPU price, estimate and budget.")
 
-    @field_validator("ligands")
+    @field_validator("ligands", mode="before", json_schema_input_type=Ligands | str)
     @classmethod
-    def _sheet_exists(cls, path: str, info: ValidationInfo) -> str:
-        # Remote jobs read the validated sheet from the result store instead of the file.
-        if not (info.context or {}).get("sheet_file_needed", True):
-            return path
-        if not Path(path).is_file():
-            raise ValueError(
-                f"ligand sheet '{path}' does not exist (paths are relative to the directory "
-                "snakemake runs in)"
-            )
-        return path
+    def _sheet_path_alone(cls, ligands: object) -> object:
+        return {"sheet": ligands} if isinstance(ligands, str) else ligands
 
     @field_validator("store")
     @classmethod

@@ -97,17 +97,21 @@ def prediction_spec(config: ScreenConfig) -> dict:
     }
 
 
-def target_key(spec_digest: str, protein_digest: str, canonical_smiles: str) -> str:
-    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{canonical_smiles}".encode()).hexdigest()
+def target_key(spec_digest: str, protein_digest: str, modeled_smiles: str) -> str:
+    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{modeled_smiles}".encode()).hexdigest()
 
 
-def sheet_cache_name(path: str | Path, *, affinity: bool) -> str:
+def sheet_cache_name(path: str | Path, *, affinity: bool, salts: str) -> str:
     """Where the store caches the validated sheet: keyed by the file's bytes, the validator's
-    version, RDKit's version and the affinity setting (which changes the checks)."""
+    version, the versions of RDKit and Boltz (whose standardisation it applies), the
+    affinity setting (Boltz standardises only the affinity ligand) and `ligands.salts`."""
     from rdkit import rdBase
 
     digest = sha256_file(path)
-    return f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-aff{int(affinity)}.tsv"
+    return (
+        f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
+        f"-aff{int(affinity)}-salts-{salts}.tsv"
+    )
 
 
 def _read_validated(data: bytes) -> pd.DataFrame:
@@ -117,7 +121,7 @@ def _read_validated(data: bytes) -> pd.DataFrame:
 
 
 def load_validated_sheet(
-    path: str, cache_name: str, *, affinity: bool, store: ResultStore
+    path: str, cache_name: str, *, affinity: bool, salts: str, store: ResultStore
 ) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
@@ -128,7 +132,7 @@ def load_validated_sheet(
     cached = store.read_blob(cache_name)
     if cached is not None:
         return _read_validated(cached)
-    validated = validate_sheet(path, affinity=affinity)
+    validated = validate_sheet(path, affinity=affinity, salts=salts)
     store.write_blob(cache_name, validated.to_csv(sep="\t", index=False).encode())
     return validated
 
@@ -181,16 +185,17 @@ class Plan:
         self.protein_digests = {
             protein.name: receptor_digest(protein, config.runtime) for protein in config.proteins
         }
-        # One target per distinct compound: rows with the same canonical SMILES share it.
-        distinct = ligands.drop_duplicates("canonical_smiles")
+        # One target per molecule Boltz models: rows with the same modelled SMILES share it
+        # (e.g. 'OCC' and 'CCO', or a salt and its free base).
+        distinct = ligands.drop_duplicates("modeled_smiles")
         aliases: dict[str, list[dict]] = {}
-        for row in ligands[["canonical_smiles", "index", "ligand_id", "name"]].itertuples(
+        for row in ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(
             index=False
         ):
-            aliases.setdefault(row.canonical_smiles, []).append(
+            aliases.setdefault(row.modeled_smiles, []).append(
                 {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
             )
-        _check_cofactors_are_not_screened(config, set(distinct["canonical_smiles"]))
+        _check_cofactors_are_not_screened(config, set(distinct["modeled_smiles"]))
         size = config.sharding.shard_size
         self.shards: dict[tuple[str, str], Shard] = {}
         for protein in config.proteins:
@@ -202,7 +207,7 @@ class Plan:
                     "smiles": smiles,
                     "ligands": aliases[smiles],
                 }
-                for smiles in distinct["canonical_smiles"]
+                for smiles in distinct["modeled_smiles"]
             ]
             for start in range(0, len(targets), size):
                 name = f"{start // size:05d}"
@@ -244,7 +249,7 @@ def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None
     the store under that name instead of from the sheet file."""
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
-    affinity = config.model.affinity
-    sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
-    ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
+    affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
+    sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts)
+    ligands = load_validated_sheet(sheet, sheet_cache, affinity=affinity, salts=salts, store=store)
     return Plan(config, ligands, sheet_cache)

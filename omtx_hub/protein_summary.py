@@ -59,6 +59,8 @@ TOP_FIELDS = [
     "ligand_name",
     "ligand_id",
     "smiles",
+    "modeled_smiles",
+    "flags",
     "affinity_probability_binary",
     "affinity_pred_value",
     "pic50",

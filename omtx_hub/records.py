@@ -32,6 +32,9 @@ RESULT_COLUMNS = [
     "ligand_id",
     "smiles",
     "canonical_smiles",
+    "modeled_smiles",
+    "standardisation",
+    "flags",
     "status",
     "error",
     *SCORE_FIELDS,
@@ -62,7 +65,7 @@ class Weights(_Contract):
 
 
 class Ligand(_Contract):
-    """A sheet row of a target's compound (rows with the same canonical SMILES share it)."""
+    """A sheet row of a target's compound (rows with the same modelled SMILES share it)."""
 
     index: int
     ligand_id: str

@@ -1,8 +1,9 @@
-"""The ligand sheet: reading, RDKit validation, canonical SMILES and safe IDs.
+"""The ligand sheet: reading, validation, the molecule Boltz models and safe IDs.
 
 A sheet is a CSV (or TSV) with at least the columns `name` and `smiles`; any other columns
-are carried through to the results. Every problem is reported at once, each naming the line
-of the file, so a chemist can fix a 10,000-row sheet in one pass before any GPU time is spent.
+are carried through to the results. Each SMILES becomes the molecule Boltz models
+(`omtx_hub.chemistry`). Every problem is reported at once, each naming the line of the file,
+so a chemist can fix a 10,000-row sheet in one pass before any GPU time is spent.
 """
 
 from __future__ import annotations
@@ -14,17 +15,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from rdkit import Chem, RDLogger
+
+from omtx_hub.chemistry import LigandProblem, prepare_ligands
 
 REQUIRED_COLUMNS = ("name", "smiles")
 # Columns the validated sheet adds; a sheet may not bring its own under these names.
-GENERATED_COLUMNS = ("line", "index", "ligand_id", "canonical_smiles", "heavy_atoms")
-# Boltz-2's affinity head accepts ligands of at most 128 atoms (it warns above 56).
-MAX_AFFINITY_HEAVY_ATOMS = 128
+GENERATED_COLUMNS = (
+    "line",
+    "index",
+    "ligand_id",
+    "canonical_smiles",
+    "modeled_smiles",
+    "standardisation",
+    "flags",
+    "heavy_atoms",
+)
+# Separators of the validated sheet's list columns (`standardisation`, `flags`).
+CHANGES_SEPARATOR = "; "
+FLAGS_SEPARATOR = ";"
 MAX_ID_LENGTH = 64
 MAX_LISTED_PROBLEMS = 25
-# Bumped whenever validation or canonicalisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "2"
+# Bumped whenever validation or standardisation changes, so cached sheets are redone.
+VALIDATOR_VERSION = "3"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -148,41 +160,18 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
         raise SheetError(f"ligand sheet '{path}' has a header but no ligand rows")
 
 
-def canonicalize(smiles: str, *, affinity: bool) -> tuple[str | None, int, str | None]:
-    """Return (canonical SMILES, heavy atoms, problem) for one SMILES string."""
-    if not smiles:
-        return None, 0, "the smiles cell is empty"
-    molecule = Chem.MolFromSmiles(smiles)
-    if molecule is None:
-        return None, 0, f"invalid SMILES {smiles!r} (RDKit cannot parse it)"
-    if len(Chem.GetMolFrags(molecule)) > 1:
-        return (
-            None,
-            0,
-            (
-                f"SMILES {smiles!r} has several disconnected fragments; Boltz needs one molecule: "
-                "remove salts and counter-ions"
-            ),
-        )
-    heavy_atoms = molecule.GetNumHeavyAtoms()
-    if affinity and heavy_atoms > MAX_AFFINITY_HEAVY_ATOMS:
-        return (
-            None,
-            heavy_atoms,
-            (
-                f"{heavy_atoms} heavy atoms: Boltz-2 affinity accepts at most "
-                f"{MAX_AFFINITY_HEAVY_ATOMS}; drop it or set model.affinity: false"
-            ),
-        )
-    return Chem.MolToSmiles(molecule), heavy_atoms, None
-
-
-def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
+def validate_sheet(
+    path: str | Path, *, affinity: bool, salts: str = "strip", workers: int | None = None
+) -> pd.DataFrame:
     """Validate a ligand sheet and return it with the columns the workflow needs.
 
     Returned columns: `line` (1-based line in the file), `index` (1-based ligand number),
-    `name`, `ligand_id`, `smiles`, `canonical_smiles`, `heavy_atoms`, then the sheet's own
-    extra columns. Raises SheetError listing every problem found.
+    `name`, `ligand_id`, `smiles` (as written), `canonical_smiles` (RDKit's, of the input),
+    `modeled_smiles` (what Boltz models), `standardisation` (what changed, '; '-separated),
+    `flags` (';'-separated codes of `omtx_hub.chemistry.FLAGS`), `heavy_atoms` (of the
+    modelled molecule), then the sheet's own extra columns. `salts` is `ligands.salts`;
+    `workers`: processes (`omtx_hub.chemistry.prepare_ligands`). Raises SheetError listing
+    every problem found.
     """
     path = Path(path)
     if not path.is_file():
@@ -224,18 +213,10 @@ def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
             )
         ligand_ids.append(ligand_id)
 
-    RDLogger.DisableLog("rdApp.*")  # problems are reported below, per line
-    try:
-        canonical: list[str | None] = []
-        heavy: list[int] = []
-        for line, name, smiles in zip(lines, names, smiles_cells, strict=True):
-            result, atoms, problem = canonicalize(smiles, affinity=affinity)
-            if problem:
-                problems.append(SheetProblem(line, name or None, problem))
-            canonical.append(result)
-            heavy.append(atoms)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    prepared = prepare_ligands(smiles_cells, affinity=affinity, salts=salts, workers=workers)
+    for line, name, result in zip(lines, names, prepared, strict=True):
+        if isinstance(result, LigandProblem):
+            problems.append(SheetProblem(line, name or None, str(result)))
 
     if problems:
         problems.sort(key=lambda problem: problem.line or 0)
@@ -255,8 +236,13 @@ def validate_sheet(path: str | Path, *, affinity: bool) -> pd.DataFrame:
             "name": names,
             "ligand_id": ligand_ids,
             "smiles": smiles_cells,
-            "canonical_smiles": canonical,
-            "heavy_atoms": heavy,
+            "canonical_smiles": [ligand.canonical_smiles for ligand in prepared],
+            "modeled_smiles": [ligand.modeled_smiles for ligand in prepared],
+            "standardisation": [
+                CHANGES_SEPARATOR.join(ligand.standardisation) for ligand in prepared
+            ],
+            "flags": [FLAGS_SEPARATOR.join(ligand.flags) for ligand in prepared],
+            "heavy_atoms": [ligand.heavy_atoms for ligand in prepared],
         }
     )
     for column in extra_columns:

@@ -24,10 +24,12 @@ import numpy as np
 import pandas as pd
 
 from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.chemistry import FLAGS
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.protein_summary import other_names
 from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
 from omtx_hub.records import RESULT_COLUMNS, read_manifest
+from omtx_hub.sheet import FLAGS_SEPARATOR
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -52,7 +54,7 @@ TABLE_SCORES = (
 )
 # Column key -> header, several per line as a lookup table (fmt: skip keeps it compact).
 LABELS = {
-    "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES",
+    "rank": "Rank", "protein": "Protein", "ligand_name": "Ligand", "smiles": "SMILES (sheet)",
     "status": "Status", "affinity_probability_binary": "P(binder)",
     "affinity_probability_binary1": "P(binder) head 1",
     "affinity_probability_binary2": "P(binder) head 2",
@@ -63,6 +65,8 @@ LABELS = {
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
     "complex_ipde": "interface PDE (Å)", "source": "Source", "index": "Sheet row",
     "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
+    "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
+    "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
 }  # fmt: skip
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # How summaries written before `report.rank_by` existed ranked (binder probability first).
@@ -133,8 +137,24 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns (a score
     column batch_results.csv leaves out as not applicable is not shown)."""
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
-    shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
-    hidden = ["index", "ligand_id", "error", *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]
+    shown = [
+        "rank",
+        "protein",
+        "ligand_name",
+        "modeled_smiles",
+        "flags",
+        "status",
+        *TABLE_SCORES,
+        "source",
+    ]
+    hidden = [
+        "index",
+        "ligand_id",
+        "smiles",
+        "standardisation",
+        "error",
+        *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
+    ]
     columns = []
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
         numeric = (
@@ -171,6 +191,11 @@ def depiction(smiles: str) -> str | None:
     drawer.FinishDrawing()
     encoded = base64.b64encode(drawer.GetDrawingText().encode()).decode()
     return f"data:image/svg+xml;base64,{encoded}"
+
+
+def flag_list(flags) -> list[str]:
+    """A row's `flags` cell as a list of codes (empty for no flags, or a missing cell)."""
+    return [code for code in flags.split(FLAGS_SEPARATOR) if code] if isinstance(flags, str) else []
 
 
 def ranking(summary: dict) -> dict:
@@ -267,6 +292,9 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
             "affinity": best["affinity_pred_value"],
             "confidence": best["confidence_score"],
         },
+        # Flag code -> rows and ligands carrying it (summaries before flags have none).
+        "flags": document.get("flags", {}),
+        "standardised": document["counts"].get("standardised"),
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
         "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
         "cost_usd": gpu.get("cost_usd_with_startup") if job_seconds else None,
@@ -297,7 +325,7 @@ def page_data(
             continue
         folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
         structure.append([folders.setdefault(folder, len(folders)), name])
-    depicted = table["canonical_smiles"].isin(depictions.keys())
+    depicted = table["modeled_smiles"].isin(depictions.keys())
     not_applicable = {
         protein: {
             LABELS.get(field, field): reason for field, reason in entry["not_applicable"].items()
@@ -321,10 +349,11 @@ def page_data(
         "embedded": embedded,
         "depictions": depictions,
         "depicted_rows": dict(
-            zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
+            zip(table.index[depicted].astype(str), table["modeled_smiles"][depicted], strict=True)
         ),
         # Per protein, the scores that are 0 by construction for its chains (label -> why).
         "not_applicable": not_applicable,
+        "flag_meanings": FLAGS,
     }
 
 
@@ -357,7 +386,7 @@ def render_dashboard(
     with_structure = [n for n in best_rows["structure"].tolist() if n in data.structures]
     top = ranked.head(top_n)
     depictions = {}
-    for smiles in top["canonical_smiles"].drop_duplicates():
+    for smiles in top["modeled_smiles"].drop_duplicates():
         uri = depiction(smiles)
         if uri:
             depictions[smiles] = uri
@@ -375,11 +404,12 @@ def render_dashboard(
             ranking=order,
             shards=data.shards,
             top=[
-                {"row": int(i), **row, "also_named": names}
+                {"row": int(i), **row, "also_named": names, "flag_list": flag_list(row["flags"])}
                 for i, row, names in zip(
                     top.index, top.to_dict("records"), other_names(data.table, top), strict=True
                 )
             ],
+            flag_meanings=FLAGS,
             depictions=depictions,
             plots=_plots(data.table, order["binder_threshold"]),
             downloads={

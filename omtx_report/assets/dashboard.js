@@ -21,6 +21,8 @@
   let sort = { key: null, direction: 1 };
   let selected = null;
   let searchText = null; // per row, lower-cased name + ID + SMILES; built on first search
+  // A row's flag codes (the `flags` column is ';'-separated).
+  const flagsOf = (i) => (values.flags[i] ?? "").split(";").filter(Boolean);
 
   const formatNumber = (x) =>
     x === null ? "" : Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : String(+x.toPrecision(3));
@@ -61,12 +63,13 @@
     const affinityMax = numberFilter("filter-affmax");
     const confidenceMin = numberFilter("filter-confmin");
     const status = $("filter-status").value;
+    const flag = $("filter-flag").value;
     const tests = [];
     if (text) {
       if (searchText === null) {
         searchText = order.map(() => "");
         for (let i = 0; i < data.rows; i++) {
-          searchText[i] = [values.ligand_name[i], values.ligand_id[i], values.smiles[i]].join("\u0000").toLowerCase();
+          searchText[i] = [values.ligand_name[i], values.ligand_id[i], values.modeled_smiles[i], values.smiles[i]].join("\u0000").toLowerCase();
         }
       }
       tests.push((i) => searchText[i].includes(text));
@@ -77,6 +80,9 @@
     if (affinityMax !== null) tests.push(atMost(values.affinity_pred_value, affinityMax));
     if (confidenceMin !== null) tests.push(atLeast(values.confidence_score, confidenceMin));
     if (status) tests.push((i) => values.status[i] === status);
+    if (flag === "*") tests.push((i) => flagsOf(i).length > 0);
+    else if (flag === "-") tests.push((i) => flagsOf(i).length === 0);
+    else if (flag) tests.push((i) => flagsOf(i).includes(flag));
     visible = tests.length ? order.filter((i) => tests.every((test) => test(i))) : order;
     page = 0;
     renderTable();
@@ -123,9 +129,16 @@
         if (column.key === "status") {
           td.className = `status-${value}`;
           if (values.error[i]) td.appendChild(element("div", values.error[i], "error"));
-        } else if (column.key === "smiles") {
+        } else if (column.key === "modeled_smiles") {
           td.className = "smiles";
-          td.title = value;
+          td.title = values.smiles[i] === value ? value : `${value}\nsheet: ${values.smiles[i]}`;
+        } else if (column.key === "flags") {
+          td.textContent = "";
+          for (const code of flagsOf(i)) {
+            const badge = element("span", code, "badge badge-flag");
+            badge.title = data.flag_meanings[code] ?? "";
+            td.appendChild(badge);
+          }
         }
         tr.appendChild(td);
       }
@@ -159,11 +172,11 @@
       image.alt = "2D structure";
       body.appendChild(image);
     }
-    body.appendChild(element("p", values.smiles[i], "smiles-full"));
+    body.appendChild(element("p", values.modeled_smiles[i], "smiles-full"));
     const table = element("table", null, "kv");
     for (const column of data.columns) {
       const value = values[column.key][i];
-      if (value === null || column.key === "smiles" || column.key === "ligand_name") continue;
+      if (value === null || column.key === "modeled_smiles" || column.key === "ligand_name") continue;
       const tr = element("tr");
       tr.appendChild(element("th", column.label));
       tr.appendChild(element("td", column.type === "num" ? formatNumber(value) : value));
@@ -292,7 +305,7 @@
   }
 
   renderHeader();
-  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status"]) {
+  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag"]) {
     $(id).addEventListener("input", applyFilters);
   }
   $("page-prev").addEventListener("click", () => { page -= 1; renderTable(); });

@@ -202,3 +202,34 @@ def test_index_links_to_the_dashboard(page, dashboard):
     page.wait_for_function("window.dashboardReady === true")
     assert page.title().startswith("synthetic")
     assert page.external_requests == [] and page.problems == []
+
+
+def test_flags_are_badges_and_filter_the_table(page, tmp_path):
+    rows = [
+        ("racemate", "CC(F)c1ccccc1", "lead"),
+        ("hydrochloride", "CN(C)Cc1ccccc1.Cl", "lead"),
+        ("relative", "C[C@H](F)c1ccccc1 |&1:1|", "lead"),
+        ("plain", "CCO", "lead"),
+    ]
+    open_dashboard(page, render_screen(tmp_path, rows))
+    badges = page.locator("#targets tbody td[data-key=flags] .badge-flag")
+    assert sorted(badges.all_text_contents()) == ["enhanced-stereo", "undefined-stereo"]
+    assert badges.first.get_attribute("title")  # what the code means, on hover
+    page.select_option("#filter-flag", "undefined-stereo")
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert names == ["racemate"]
+    page.select_option("#filter-flag", "-")
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert sorted(names) == ["hydrochloride", "plain"]
+    page.select_option("#filter-flag", "*")
+    assert page.locator("#targets tbody tr").count() == 2
+    page.select_option("#filter-flag", "")
+    # The table shows the modelled molecule; the sheet's SMILES is in its tooltip and details.
+    page.fill("#filter-text", "hydrochloride")
+    cell = page.locator("#targets tbody td[data-key=modeled_smiles]").first
+    assert cell.text_content() == "CN(C)Cc1ccccc1"
+    assert "sheet: CN(C)Cc1ccccc1.Cl" in cell.get_attribute("title")
+    page.locator("#targets tbody tr").first.click()
+    details = page.text_content("#detail-body")
+    assert "CN(C)Cc1ccccc1.Cl" in details and "counter-ion removed: chloride" in details
+    assert page.external_requests == [] and page.problems == []

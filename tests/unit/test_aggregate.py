@@ -334,3 +334,54 @@ def test_binder_threshold_decides_which_compounds_the_affinity_statistics_cover(
     assert p1["counts"]["binders"] == 2  # strong and tie (0.9)
     assert p1["statistics"]["affinity_pred_value"]["mean"] == -2.0
     assert [t["ligand_name"] for t in p1["top_by_affinity"]] == ["strong", "tie"]
+
+
+def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags(tmp_path):
+    rows = [
+        ("acid", "CC(=O)O", "A"),
+        ("acetate Na", "CC(=O)[O-].[Na+]", "B"),
+        ("racemic", "CC(F)c1ccccc1", "C"),
+        ("rac-CX", "C[C@H](F)c1ccccc1 |&1:1|", "D"),
+        ("large", "C" * 60, "E"),
+    ]
+    raw = write_screen(tmp_path, rows=rows, extra_columns="series")
+    raw["proteins"].append({"name": "P2", "sequence": "GGGGS"})
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores_of: dict[str, dict] = {}
+    for (protein, _), content in plan.shards.items():
+        for target in content.targets:
+            scores_of.setdefault(protein, {})[target["smiles"]] = (0.5, 0.0, 0.5)
+    records, shards = read_manifests(fake_manifests(plan, tmp_path, scores_of=scores_of))
+    table = results_table(plan, records)
+    salt = table[(table["ligand_name"] == "acetate Na") & (table["protein"] == "P1")].iloc[0]
+    acid = table[(table["ligand_name"] == "acid") & (table["protein"] == "P1")].iloc[0]
+    # One target, two rows: each row keeps what the sheet said and shows what was modelled.
+    assert salt["key"] == acid["key"]
+    assert (salt["smiles"], salt["canonical_smiles"]) == ("CC(=O)[O-].[Na+]", "CC(=O)[O-].[Na+]")
+    assert (salt["modeled_smiles"], acid["modeled_smiles"]) == ("CC(=O)O", "CC(=O)O")
+    assert salt["standardisation"] == "counter-ion removed: sodium; neutralised"
+    assert acid["standardisation"] == ""
+    flags = dict(zip(table["ligand_name"], table["flags"], strict=False))
+    assert flags == {
+        "acid": "",
+        "acetate Na": "",
+        "racemic": "undefined-stereo",
+        "rac-CX": "enhanced-stereo",
+        "large": "heavy-atoms>56",
+    }
+    document = summary(plan, table, shards)
+    assert document["counts"]["standardised"] == 1
+    assert document["counts"]["distinct_compounds"] == 4
+    assert document["flags"] == {
+        "enhanced-stereo": {"rows": 2, "ligands": 1},
+        "heavy-atoms>56": {"rows": 2, "ligands": 1},
+        "undefined-stereo": {"rows": 2, "ligands": 1},
+    }
+    assert list(table.columns[5:10]) == [
+        "smiles",
+        "canonical_smiles",
+        "modeled_smiles",
+        "standardisation",
+        "flags",
+    ]

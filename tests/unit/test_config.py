@@ -62,30 +62,37 @@ def test_sequence_whitespace_is_removed(tmp_path):
     assert load_config(raw).proteins[0].sequence == "MKTAYIAKQR"
 
 
-def test_missing_sheet_path(tmp_path):
-    raw = base_config(tmp_path) | {"ligands": str(tmp_path / "nope.csv")}
+@pytest.mark.parametrize("form", ["path", "mapping"])
+def test_missing_sheet_path(tmp_path, form):
+    path = str(tmp_path / "nope.csv")
+    raw = base_config(tmp_path) | {"ligands": path if form == "path" else {"sheet": path}}
     message = error_of(raw)
-    assert "config key 'ligands'" in message
+    assert "config key 'ligands.sheet'" in message
     assert "nope.csv' does not exist" in message
 
 
-def test_unsafe_screen_name(tmp_path):
-    raw = base_config(tmp_path) | {"screen": {"name": "../etc"}}
-    message = error_of(raw)
-    assert "screen.name" in message
-    assert "file names" in message
-
-
-def test_duplicate_protein_names(tmp_path):
+def test_a_plain_sheet_path_means_the_sheet_with_salts_stripped(tmp_path):
     raw = base_config(tmp_path)
-    raw["proteins"].append(dict(raw["proteins"][0]))
-    assert "protein name 'P1' is used twice" in error_of(raw)
+    config = load_config(raw)
+    assert config.ligands.sheet == raw["ligands"]
+    assert config.ligands.salts == "strip"
+    mapping = load_config(raw | {"ligands": {"sheet": raw["ligands"], "salts": "reject"}})
+    assert (mapping.ligands.sheet, mapping.ligands.salts) == (raw["ligands"], "reject")
 
 
-def test_msa_file_must_exist(tmp_path):
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"salts": "strip"}, "config key 'ligands.sheet': required but missing"),
+        ({"sheet": "SHEET", "salts": "keep"}, "config key 'ligands.salts'"),
+        ({"sheet": "SHEET", "salt": "strip"}, "config key 'ligands.salt': unknown key"),
+    ],
+)
+def test_ligand_settings_are_checked_by_key(tmp_path, settings, named):
     raw = base_config(tmp_path)
-    raw["proteins"][0]["msa"] = str(tmp_path / "missing.a3m")
-    assert "missing.a3m' does not exist" in error_of(raw)
+    sheet = raw["ligands"]
+    raw["ligands"] = {key: sheet if value == "SHEET" else value for key, value in settings.items()}
+    assert named in error_of(raw)
 
 
 def test_store_must_be_local_or_gs(tmp_path):
@@ -119,3 +126,22 @@ def test_ranking_choices_and_threshold_range_are_checked(tmp_path):
     assert "report.binder_threshold" in message
     config = load_config(base_config(tmp_path) | {"report": {"rank_by": "affinity"}})
     assert config.rank_by == "affinity"
+
+
+def test_unsafe_screen_name(tmp_path):
+    raw = base_config(tmp_path) | {"screen": {"name": "../etc"}}
+    message = error_of(raw)
+    assert "screen.name" in message
+    assert "file names" in message
+
+
+def test_duplicate_protein_names(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"].append(dict(raw["proteins"][0]))
+    assert "protein name 'P1' is used twice" in error_of(raw)
+
+
+def test_msa_file_must_exist(tmp_path):
+    raw = base_config(tmp_path)
+    raw["proteins"][0]["msa"] = str(tmp_path / "missing.a3m")
+    assert "missing.a3m' does not exist" in error_of(raw)

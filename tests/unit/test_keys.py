@@ -171,7 +171,7 @@ def test_sheet_validated_without_affinity_is_checked_again_with_affinity(tmp_pat
     # validated sheet cached by the first plan must not let the second skip the check.
     raw = screen(tmp_path, rows=[("small", "CCO"), ("big", "C" * 130)])
     assert len(keys_of({**raw, "model": {"affinity": False}})) == 2
-    with pytest.raises(SheetError, match="130 heavy atoms"):
+    with pytest.raises(SheetError, match="130 atoms as Boltz counts them"):
         keys_of({**raw, "model": {"affinity": True}})
 
 
@@ -196,6 +196,29 @@ def test_keys_are_stable(tmp_path, msa):
         runtime={"cache": str(tmp_path / "cache")},
     )
     assert keys_of(raw) == [GOLDEN_KEYS[msa]]
+
+
+def test_the_key_is_of_the_modelled_molecule(tmp_path):
+    # A salt and the protonation states Boltz neutralises are the molecule Boltz models, so
+    # they share its key; a plain neutral molecule keeps the key it had before
+    # standardisation was applied (its modelled SMILES is its canonical SMILES).
+    (tmp_path / "cache").mkdir()
+    raw = screen(
+        tmp_path,
+        rows=[
+            ("eth", "CCO"),
+            ("acid", "CC(=O)O"),
+            ("acetate", "CC(=O)[O-]"),
+            ("Na", "CC(=O)[O-].[Na+]"),
+        ],
+        proteins=[{**PROTEIN, "msa": "empty"}],
+        runtime={"cache": str(tmp_path / "cache")},
+        shard_size=1,
+    )
+    assert keys_of(raw)[0] == GOLDEN_KEYS["empty"]
+    assert len(keys_of(raw)) == 2
+    without_affinity = keys_of({**raw, "model": {"affinity": False}})
+    assert len(without_affinity) == 3  # Boltz models acetate as given: its own target
 
 
 def test_a_checkpoint_rewritten_in_place_gets_new_keys(tmp_path):

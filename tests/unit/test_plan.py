@@ -3,9 +3,10 @@ from pathlib import Path
 import pytest
 
 import omtx_hub.plan as plan_module
-from omtx_hub.config import load_config
+from omtx_hub.config import load_config, merged_config_files
 from omtx_hub.plan import build_plan
 from omtx_hub.records import TEST_WEIGHTS_MARKER
+from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
 from tests.screens import SMILES, write_screen
 
@@ -119,3 +120,72 @@ def test_validated_sheet_is_cached_in_the_store(tmp_path, monkeypatch):
     second = plan_of(raw)
     assert keys(first) == keys(second)
     assert second.ligands.equals(first.ligands)
+
+
+# A vendor's sheet as it comes: hydrochlorides, a mesylate, sodium salts, a hydrate.
+VENDOR_ROWS = [
+    ("diphenhydramine HCl", "CN(C)CCOC(c1ccccc1)c1ccccc1.Cl"),
+    (
+        "imatinib mesylate",
+        "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1.CS(=O)(=O)O",
+    ),
+    ("diclofenac sodium", "O=C([O-])Cc1ccccc1Nc1c(Cl)cccc1Cl.[Na+]"),
+    ("cetirizine 2HCl", "Cl.Cl.O=C(O)COCCN1CCN(C(c2ccccc2)c2ccc(Cl)cc2)CC1"),
+    ("paracetamol hydrate", "CC(=O)Nc1ccc(O)cc1.O"),
+    ("naproxen sodium", "COc1ccc2cc([C@H](C)C(=O)[O-])ccc2c1.[Na+]"),
+]
+
+
+def test_a_vendor_sheet_of_salts_plans_without_editing(tmp_path):
+    plan = plan_of(make_config(tmp_path, rows=VENDOR_ROWS, shard_size=10))
+    targets = plan.shard("P1", "00000").targets
+    assert [t["smiles"] for t in targets] == list(plan.ligands["modeled_smiles"])
+    assert all("." not in t["smiles"] for t in targets)
+    assert targets[2]["smiles"] == "O=C(O)Cc1ccccc1Nc1c(Cl)cccc1Cl"
+    assert list(plan.ligands["standardisation"]) == [
+        "counter-ion removed: chloride",
+        "counter-ion removed: mesylate",
+        "counter-ion removed: sodium; neutralised",
+        "counter-ion removed: chloride ×2",
+        "solvent removed: water",
+        "counter-ion removed: sodium; neutralised",
+    ]
+    assert list(plan.ligands["smiles"]) == [smiles for _, smiles in VENDOR_ROWS]
+
+
+def test_the_same_sheet_is_refused_with_salts_rejected_naming_every_line(tmp_path):
+    raw = make_config(tmp_path, rows=VENDOR_ROWS)
+    raw["ligands"] = {"sheet": raw["ligands"], "salts": "reject"}
+    with pytest.raises(SheetError) as error:
+        plan_of(raw)
+    message = str(error.value)
+    assert "has 6 problem(s)" in message
+    for line, (name, _) in enumerate(VENDOR_ROWS, start=2):
+        assert f"line {line} (name {name!r}): SMILES" in message
+
+
+def test_two_protonation_states_are_one_target_with_both_rows(tmp_path):
+    rows = [("acid", "CC(=O)O"), ("acetate", "CC(=O)[O-]"), ("Na salt", "CC(=O)[O-].[Na+]")]
+    plan = plan_of(make_config(tmp_path, rows=rows))
+    assert plan.target_count == 1
+    target = plan.shard("P1", "00000").targets[0]
+    assert target["smiles"] == "CC(=O)O"
+    assert [alias["name"] for alias in target["ligands"]] == ["acid", "acetate", "Na salt"]
+    # Without affinity Boltz models each charge state as given: each its own target.
+    separate = plan_of(make_config(tmp_path, rows=rows, model={"affinity": False}))
+    assert separate.target_count == 2
+
+
+def test_the_salts_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypatch):
+    # config/salts.yaml over config/config.yaml, run from the repository (README's command).
+    monkeypatch.chdir(repo)
+    raw = merged_config_files([repo / "config" / "salts.yaml"]) | {"store": str(tmp_path)}
+    plan = build_plan(load_config(raw), LocalStore(tmp_path))
+    ligands = plan.ligands.set_index("name")
+    assert len(ligands) == 11 and plan.target_count == 10  # imatinib and its mesylate: one
+    assert (ligands["modeled_smiles"].str.contains(".", regex=False)).sum() == 0
+    assert ligands.loc["diclofenac sodium", "standardisation"] == (
+        "counter-ion removed: sodium; neutralised"
+    )
+    assert ligands.loc["rac-warfarin", "flags"] == "enhanced-stereo"
+    assert ligands.loc["ibuprofen", "flags"] == "undefined-stereo"

@@ -221,7 +221,7 @@ def plan_keys(tmp_path, proteins) -> dict[str, set[str]]:
     config = load_config(write_screen(tmp_path, proteins=proteins))
     from omtx_hub.sheet import validate_sheet
 
-    plan = Plan(config, validate_sheet(config.ligands, affinity=True), "sheet")
+    plan = Plan(config, validate_sheet(config.ligands.sheet, affinity=True), "sheet")
     keys: dict[str, set[str]] = {}
     for shard in plan.shards.values():
         keys.setdefault(shard.protein, set()).update(t["key"] for t in shard.targets)
@@ -287,4 +287,4 @@ def test_a_cofactor_that_is_also_screened_is_refused(tmp_path):
     from omtx_hub.sheet import validate_sheet
 
     with pytest.raises(ConfigError, match=r"proteins\[0\]\.cofactors\[0\]\.smiles': CCO is also"):
-        Plan(config, validate_sheet(config.ligands, affinity=True), "sheet")
+        Plan(config, validate_sheet(config.ligands.sheet, affinity=True), "sheet")

@@ -205,3 +205,32 @@ def test_a_summary_from_before_rank_by_still_renders(tmp_path):
     assert "report.rank_by: binder_probability" in page.read_text()
     index = render_index(tmp_path / "results", [screen_dir]).read_text()
     assert f"(P(binder) {number(hit['affinity_probability_binary'])})" in index
+
+
+def test_flags_are_badges_with_counts_and_a_filter_and_the_modelled_molecule_is_shown(tmp_path):
+    rows = [
+        ("racemate", "CC(F)c1ccccc1", "x"),
+        ("hydrochloride", "CN(C)Cc1ccccc1.Cl", "x"),
+        ("relative", "C[C@H](F)c1ccccc1 |&1:1|", "x"),
+    ]
+    plan = make_plan(tmp_path, rows, top_n=3)
+    data = load_finished_screen(write_screen(plan, tmp_path / "results"))
+    html = render_dashboard(data, tmp_path / "report", top_n=3).read_text()
+    card = re.search(r'<div class="card" id="card-flags">(.*?)</div>', html, re.S).group(1)
+    for code in ("enhanced-stereo", "undefined-stereo"):
+        assert re.search(
+            rf'<span class="badge badge-flag" title="[^"]+">{code}</span> 1 ligand<', card
+        )
+        assert f'<option value="{code}">{code} (1)</option>' in html
+    assert "1 standardised for Boltz" in card
+    hits = re.search(r'aria-label="Top hits">(.*?)</section>', html, re.S).group(1)
+    assert hits.count('class="badge badge-flag"') == 2  # the racemate and the relative one
+    page = embedded_data(tmp_path / "report" / "index.html")
+    shown = [c["key"] for c in page["columns"] if c["shown"]]
+    assert shown[3:5] == ["modeled_smiles", "flags"]
+    salt = page["values"]["ligand_name"].index("hydrochloride")
+    assert page["values"]["modeled_smiles"][salt] == "CN(C)Cc1ccccc1"
+    assert page["values"]["smiles"][salt] == "CN(C)Cc1ccccc1.Cl"
+    assert page["values"]["standardisation"][salt] == "counter-ion removed: chloride"
+    assert set(page["depictions"]) == set(page["values"]["modeled_smiles"])
+    assert page["flag_meanings"]["undefined-stereo"].startswith("a stereocentre")

@@ -66,16 +66,35 @@ def test_duplicate_names(tmp_path):
     assert "line 4 (name 'A'): duplicate name; first used on line 2" in message
 
 
-def test_salts_are_rejected(tmp_path):
-    message = problems(sheet(tmp_path, "name,smiles\nsalt,CC(=O)[O-].[Na+]\n"))
-    assert "disconnected fragments" in message
+def test_salts_are_rejected_when_so_configured(tmp_path):
+    path = sheet(tmp_path, "name,smiles\nsalt,CC(=O)[O-].[Na+]\n")
+    with pytest.raises(SheetError) as error:
+        validate_sheet(path, affinity=True, salts="reject")
+    assert "line 2 (name 'salt'): SMILES 'CC(=O)[O-].[Na+]' has several disconnected" in str(
+        error.value
+    )
+    assert "ligands.salts: strip" in str(error.value)
 
 
-def test_too_many_heavy_atoms_for_affinity(tmp_path):
+def test_salts_are_stripped_by_default(tmp_path):
+    table = validate_sheet(sheet(tmp_path, "name,smiles\nsalt,CC(=O)[O-].[Na+]\n"), affinity=True)
+    assert table["smiles"][0] == "CC(=O)[O-].[Na+]"
+    assert table["canonical_smiles"][0] == "CC(=O)[O-].[Na+]"
+    assert table["modeled_smiles"][0] == "CC(=O)O"
+    assert table["standardisation"][0] == "counter-ion removed: sodium; neutralised"
+    assert table["heavy_atoms"][0] == 4
+
+
+def test_too_many_atoms_for_affinity(tmp_path):
     big = "C" * 130
     path = sheet(tmp_path, f"name,smiles\nbig,{big}\n")
-    assert "130 heavy atoms" in problems(path)
+    assert "line 2 (name 'big'): 130 atoms as Boltz counts them" in problems(path)
     assert len(validate_sheet(path, affinity=False)) == 1
+
+
+def test_new_columns_are_reserved(tmp_path):
+    message = problems(sheet(tmp_path, "name,smiles,flags,modeled_smiles\na,CCO,x,y\n"))
+    assert "['flags', 'modeled_smiles']" in message
 
 
 def test_reserved_column_names(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from omtx_hub.store import LocalStore
 from tests.screens import (
@@ -23,11 +24,14 @@ from tests.screens import (
 
 pytestmark = pytest.mark.boltz
 
+IBUPROFEN = "CC(C)Cc1ccc(C(C)C(=O)O)cc1"
 ROWS = [
     ("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "decoy"),
     ("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "decoy"),
-    ("cpd 3/x", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "hit?"),
+    # Ibuprofen sodium: Boltz models the free acid (salt stripped, then neutralised).
+    ("cpd 3/x", "CC(C)Cc1ccc(C(C)C(=O)[O-])cc1.[Na+]", "hit?"),
     ("aspirin-again", "OC(=O)c1ccccc1OC(C)=O", "duplicate"),
+    ("ibuprofen", IBUPROFEN, "free acid"),
 ]
 
 
@@ -55,32 +59,34 @@ def finished_screen(tmp_path_factory, boltz_test_cache):
 def test_results_from_real_boltz(finished_screen):
     workdir, raw, _ = finished_screen
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
-    assert summary["counts"]["ligands"] == 4
-    assert summary["counts"]["distinct_compounds"] == 3  # aspirin twice
-    assert summary["counts"]["completed"] == 4 and summary["counts"]["failed"] == 0
+    assert summary["counts"]["ligands"] == 5
+    assert summary["counts"]["distinct_compounds"] == 3  # aspirin twice, ibuprofen twice
+    assert summary["counts"]["completed"] == 5 and summary["counts"]["failed"] == 0
     assert summary["counts"]["computed"] == 3 and summary["counts"]["reused_from_store"] == 0
     # Random weights can never pass for predictions.
     assert summary["released_weights"] is False
     assert "NOT PREDICTIONS" in summary["warning"]
     assert summary["software"]["boltz"] == "2.2.1"
-    # Per protein, over distinct compounds: aspirin counts once; affinity over binders only.
+    # Per protein, over distinct compounds: aspirin and ibuprofen count once each; affinity
+    # over binders only.
     p1 = summary["per_protein"]["P1"]
-    assert (p1["counts"]["sheet_rows"], p1["counts"]["compounds"]) == (4, 3)
+    assert (p1["counts"]["sheet_rows"], p1["counts"]["compounds"]) == (5, 3)
     assert p1["statistics"]["affinity_probability_binary"]["count"] == 3
     assert p1["statistics"]["affinity_pred_value"]["count"] == p1["counts"]["binders"]
     assert list(p1["not_applicable"]) == ["protein_iptm"]  # one protein chain
 
     table = pd.read_csv(workdir / "results/s1/batch_results.csv")
-    assert len(table) == 4 and list(table["rank"]) == sorted(table["rank"])
-    aspirin = table[table["ligand_name"].isin(["aspirin", "aspirin-again"])]
-    assert aspirin["rank"].nunique() == 1 and table["rank"].max() == 3  # one compound, one rank
+    assert len(table) == 5 and list(table["rank"]) == sorted(table["rank"])
+    for names in (["aspirin", "aspirin-again"], ["cpd 3/x", "ibuprofen"]):
+        assert table[table["ligand_name"].isin(names)]["rank"].nunique() == 1  # one compound
+    assert table["rank"].max() == 3
     # Both heads of the affinity ensemble, as Boltz wrote them; their mean is the ensemble's.
     heads = table[["affinity_probability_binary1", "affinity_probability_binary2"]]
     assert heads.notna().all().all() and table["affinity_pred_value1"].notna().all()
     assert (heads.mean(axis=1) - table["affinity_probability_binary"]).abs().max() < 1e-6
     assert "protein_iptm" not in table.columns
     assert set(table["ligand_name"]) == {name for name, _, _ in ROWS}
-    assert set(table["class"]) == {"decoy", "hit?", "duplicate"}
+    assert set(table["class"]) == {"decoy", "hit?", "duplicate", "free acid"}
     assert table["affinity_probability_binary"].between(0, 1).all()
     assert table["iptm"].notna().all() and table["complex_plddt"].notna().all()
     assert (table["released_weights"] == False).all()  # noqa: E712
@@ -88,6 +94,28 @@ def test_results_from_real_boltz(finished_screen):
     assert "/" not in odd["ligand_id"] and " " not in odd["ligand_id"]
     assert odd["structure"] == f"s1_P1_3_{odd['ligand_id']}.cif"
     assert (workdir / "results/s1/structures/P1/00001" / odd["structure"]).stat().st_size > 0
+
+
+def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):
+    workdir, _, _ = finished_screen
+    summary = json.loads((workdir / "results/s1/summary.json").read_text())
+    assert summary["counts"]["standardised"] == 1
+    assert summary["flags"] == {"undefined-stereo": {"rows": 2, "ligands": 2}}  # ibuprofen
+    table = pd.read_csv(workdir / "results/s1/batch_results.csv", keep_default_na=False)
+    salt = table[table["ligand_name"] == "cpd 3/x"].iloc[0]
+    free_acid = table[table["ligand_name"] == "ibuprofen"].iloc[0]
+    assert salt["smiles"] == "CC(C)Cc1ccc(C(C)C(=O)[O-])cc1.[Na+]"
+    assert salt["modeled_smiles"] == free_acid["modeled_smiles"] == IBUPROFEN
+    assert salt["standardisation"] == "counter-ion removed: sodium; neutralised"
+    assert free_acid["standardisation"] == ""
+    assert salt["flags"] == "undefined-stereo"
+    # One prediction for both rows, made from the modelled SMILES.
+    assert salt["key"] == free_acid["key"] and salt["status"] == "completed"
+    entry = workdir / "store/targets" / salt["key"][:2] / salt["key"]
+    boltz_input = yaml.safe_load((entry / "input.yaml").read_text())
+    ligand = next(item["ligand"] for item in boltz_input["sequences"] if "ligand" in item)
+    assert ligand["smiles"] == IBUPROFEN
+    assert json.loads((entry / "record.json").read_text())["smiles"] == IBUPROFEN
 
 
 def test_store_holds_boltz_files_per_target(finished_screen):

@@ -1,6 +1,6 @@
 rule aggregate_screen:
     input:
-        sheet=local(SCREEN_CONFIG.ligands),
+        sheet=local(SCREEN_CONFIG.ligands.sheet),
         manifests=for_each_shard(layout.MANIFEST),
     output:
         summary=report(

@@ -1,0 +1,460 @@
+"""The molecule Boltz models, made from a sheet's SMILES before any GPU time is spent.
+
+Boltz 2.2.1 does not model the SMILES it is given as written. For the affinity ligand,
+`parse_boltz_schema` (boltz/data/parse/schema.py) first replaces it with
+`standardize(smiles)`: ChEMBL's `exclude_flag` (metals, more than 7 boron atoms: "Molecule is
+excluded"), RDKit's `LargestFragmentChooser`, ChEMBL's `standardize_mol` (charges neutralised,
+functional groups redrawn), a re-parse check. Then, for every SMILES ligand, it adds
+hydrogens, names each atom element + (canonical rank + 1) and fails on a name longer than
+4 characters, embeds a conformer, and with affinity fails above 128 atoms after
+`RemoveHs(sanitize=False)` (deuterium stays and counts) and warns above 56.
+
+`prepare_ligand` does the same here, calling Boltz's own `standardize` so that the two cannot
+drift, and returns the SMILES Boltz will model (`modeled_smiles`, written into Boltz's input
+as is: `standardize` gives it back unchanged), what changed and why, and the out-of-domain
+flags; a molecule Boltz would fail on is refused with the reason. Salts and mixtures are
+reduced to one molecule first (`salts: strip`), because Boltz's own largest-fragment step
+crashes on multi-fragment SMILES with the pinned RDKit ("Pre-condition Violation").
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from multiprocessing import get_context
+
+from rdkit import Chem, RDLogger
+from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.Chem.rdMolDescriptors import CalcMolFormula
+
+# Boltz-2's affinity limits (boltz/data/parse/schema.py, parse_boltz_schema): an error above
+# 128 atoms, a warning above 56 ("the maximum during training").
+MAX_AFFINITY_ATOMS = 128
+MAX_TRAINING_ATOMS = 56
+# Boltz names a ligand atom element + (canonical rank + 1) and refuses names over 4 characters.
+MAX_ATOM_NAME_LENGTH = 4
+# Rounds of Boltz's standardisation until its output is its own fixed point.
+MAX_STANDARDISATION_ROUNDS = 3
+
+FLAG_LARGE = f"heavy-atoms>{MAX_TRAINING_ATOMS}"
+FLAG_UNDEFINED_STEREO = "undefined-stereo"
+FLAG_ENHANCED_STEREO = "enhanced-stereo"
+FLAG_MIXTURE = "mixture"
+# Every flag code and what it means (README "Ligand standardisation", dashboard tooltips).
+FLAGS = {
+    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
+    "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
+    FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
+    "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
+    FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "
+    "e.g. a racemate; on: one of them, unknown which), which SMILES cannot carry; Boltz models "
+    "the isomer drawn",
+    FLAG_MIXTURE: "a fragment that is not a known counter-ion or solvent was removed "
+    "(ligands.salts: strip keeps the largest organic fragment)",
+}
+
+# Below this many SMILES per worker process, validation runs in this process: a worker
+# pays the import of Boltz (several seconds) before it validates anything.
+SMILES_PER_WORKER = 5000
+
+
+class LigandProblem(ValueError):
+    """A SMILES that Boltz cannot model as given, with the reason and what to do."""
+
+
+@dataclass(frozen=True)
+class PreparedLigand:
+    """A sheet SMILES and the molecule Boltz models for it."""
+
+    canonical_smiles: str  # RDKit canonical SMILES of the input, every fragment
+    modeled_smiles: str  # what Boltz sees and models
+    heavy_atoms: int  # of the modelled molecule
+    standardisation: tuple[str, ...]  # what changed between the input and the model
+    flags: tuple[str, ...]  # codes of FLAGS
+
+
+@dataclass(frozen=True)
+class _Fragment:
+    molecule: Chem.Mol
+    smiles: str
+    # The counter-ion or solvent it is in ChEMBL's lists, as (kind, name), or None.
+    known_as: tuple[str, str] | None
+
+
+@cache
+def _boltz_standardize():
+    # Imported when first needed: Boltz's parser module imports torch (seconds). It also
+    # imports scikit-learn, which sets OpenMP variables (KMP_*) in os.environ; planning
+    # leaves the environment that its jobs inherit as it found it.
+    environment = dict(os.environ)
+    from boltz.data.parse.schema import standardize
+
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    os.environ.update(environment)
+    return standardize
+
+
+def _display_name(name: str) -> str:
+    """ChEMBL's list names ('Mesylate', 'WATER', 'Maleate and Fumarate') as prose."""
+    if name.isupper() and len(name) <= 4:  # an abbreviation: EDTA, DMSO
+        return name
+    return name.lower().replace(" and ", "/")
+
+
+@cache
+def _known_fragments() -> dict[tuple[int, int], list[tuple[str, str, Chem.Mol]]]:
+    """ChEMBL structure pipeline's solvent and salt lists (the ones its get_parent uses), by
+    (atoms, bonds): a fragment is one of them when it has as many atoms and bonds and matches
+    the pattern, as in `chembl_structure_pipeline.standardizer.get_fragment_parent_mol`."""
+    data = files("chembl_structure_pipeline") / "data"
+    known: dict[tuple[int, int], list[tuple[str, str, Chem.Mol]]] = {}
+    for kind, file_name in (("solvent", "solvents.smi"), ("counter-ion", "salts.smi")):
+        for line in (data / file_name).read_text().splitlines():
+            fields = line.strip().split("\t")
+            if line.startswith("#") or len(fields) != 2:
+                continue
+            pattern = Chem.MolFromSmarts(fields[1])
+            size = (pattern.GetNumAtoms(), pattern.GetNumBonds())
+            known.setdefault(size, []).append((kind, _display_name(fields[0]), pattern))
+    return known
+
+
+def _known_as(fragment: Chem.Mol) -> tuple[str, str] | None:
+    size = (fragment.GetNumAtoms(), fragment.GetNumBonds())
+    for kind, name, pattern in _known_fragments().get(size, ()):
+        if fragment.HasSubstructMatch(pattern):
+            return kind, name
+    return None
+
+
+def _fragments(molecule: Chem.Mol) -> list[_Fragment]:
+    return [
+        _Fragment(fragment, Chem.MolToSmiles(fragment), _known_as(fragment))
+        for fragment in Chem.GetMolFrags(molecule, asMols=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Stripped:
+    """A salt or mixture reduced to its parent."""
+
+    parent: Chem.Mol
+    parent_smiles: str
+    removed: list[str]  # what was removed, in words
+    unknown_removed: bool  # a fragment that is no known counter-ion or solvent
+
+
+def _strip_fragments(fragments: list[_Fragment]) -> _Stripped:
+    """The parent of a multi-fragment molecule and what was removed.
+
+    ChEMBL's rule (get_fragment_parent_mol) picks the candidates: the fragments that are
+    neither solvents nor counter-ions; if there are none, the non-solvents; if none, all.
+    Of those, RDKit's LargestFragmentChooser (organic fragments first) keeps one.
+    """
+    candidates = [f for f in fragments if f.known_as is None]
+    candidates = candidates or [f for f in fragments if f.known_as[0] != "solvent"] or fragments
+    parent = candidates[0]
+    if len(candidates) > 1:
+        combined = candidates[0].molecule
+        for fragment in candidates[1:]:
+            combined = Chem.CombineMols(combined, fragment.molecule)
+        chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
+        chosen = Chem.MolToSmiles(chooser.choose(combined))
+        parent = next(f for f in candidates if f.smiles == chosen)
+    removed: Counter[str] = Counter()
+    unknown_removed = False
+    for fragment in fragments:
+        if fragment is parent:
+            continue
+        if fragment.smiles == parent.smiles:
+            removed["extra copy of the parent removed"] += 1
+        elif fragment.known_as is not None:
+            kind, name = fragment.known_as
+            removed[f"{kind} removed: {name}"] += 1
+        else:
+            formula = CalcMolFormula(fragment.molecule)
+            removed[f"fragment removed: {formula} ({fragment.smiles})"] += 1
+            unknown_removed = True
+    described = [f"{what} ×{count}" if count > 1 else what for what, count in removed.items()]
+    return _Stripped(parent.molecule, parent.smiles, described, unknown_removed)
+
+
+@cache
+def _metal_pattern() -> Chem.Mol:
+    """Any atom of ChEMBL exclude_flag's metal list, as one query."""
+    from chembl_structure_pipeline.exclude_flag import METAL_LIST
+
+    table = Chem.GetPeriodicTable()
+    numbers = sorted(table.GetAtomicNumber(symbol) for symbol in METAL_LIST)
+    return Chem.MolFromSmarts(f"[{','.join(f'#{number}' for number in numbers)}]")
+
+
+def _metals(molecule: Chem.Mol) -> list[str]:
+    """The elements of `molecule` that ChEMBL's exclude_flag counts as metals."""
+    matches = molecule.GetSubstructMatches(_metal_pattern())
+    return sorted({molecule.GetAtomWithIdx(index).GetSymbol() for (index,) in matches})
+
+
+def _metal_complex_in_pieces(fragments: list[_Fragment]) -> str | None:
+    """The metal of a multi-fragment molecule whose metal sits in a fragment that is no known
+    counter-ion (a complex written as separate ions, e.g. ferrocene as Fe2+ and two Cp-,
+    cisplatin as PtCl2 and two NH3): keeping one fragment would break the complex."""
+    for fragment in fragments:
+        metals = _metals(fragment.molecule)
+        if metals and fragment.known_as is None:
+            return f"{', '.join(metals)} in {fragment.smiles}"
+    return None
+
+
+def _charges(molecule: Chem.Mol) -> tuple[int, int]:
+    """(atoms with a formal charge, net charge)."""
+    charges = [atom.GetFormalCharge() for atom in molecule.GetAtoms()]
+    return sum(charge != 0 for charge in charges), sum(charges)
+
+
+def _skeleton(molecule: Chem.Mol) -> str:
+    """The molecule's atoms and bond orders without charges, hydrogens or stereo: equal for
+    two protonation states of one compound, different when a functional group is redrawn."""
+    bare = Chem.RWMol(molecule)
+    for atom in bare.GetAtoms():
+        atom.SetFormalCharge(0)
+        atom.SetNumExplicitHs(0)
+        atom.SetNoImplicit(True)
+    return Chem.MolToSmiles(bare, isomericSmiles=False)
+
+
+def describe_changes(before: Chem.Mol, after: Chem.Mol) -> list[str]:
+    """What Boltz's standardisation changed, in words: 'functional group normalised',
+    'neutralised', 'charge changed', 'stereo changed' (or 'hydrogens changed')."""
+    if Chem.MolToSmiles(before) == Chem.MolToSmiles(after):
+        return []
+    (charged_before, net_before), (charged_after, net_after) = _charges(before), _charges(after)
+    changes = []
+    if _skeleton(before) != _skeleton(after):
+        changes.append("functional group normalised")
+        if abs(net_after) < abs(net_before):
+            changes.append("neutralised")
+    elif (charged_before, net_before) != (charged_after, net_after):
+        neutralised = charged_after < charged_before and abs(net_after) <= abs(net_before)
+        changes.append("neutralised" if neutralised else "charge changed")
+    flat_before = Chem.MolToSmiles(before, isomericSmiles=False)
+    if flat_before == Chem.MolToSmiles(after, isomericSmiles=False):
+        changes.append("stereo changed")
+    return changes or ["hydrogens changed"]
+
+
+def _exclusion_reason(molecule: Chem.Mol) -> str:
+    """Why ChEMBL's exclude_flag (Boltz's first step for the affinity ligand) refuses it."""
+    metals = _metals(molecule)
+    borons = sum(atom.GetSymbol() == "B" for atom in molecule.GetAtoms())
+    reasons = [f"it contains {', '.join(metals)} (a metal)"] if metals else []
+    if borons > 7:
+        reasons.append(f"it has {borons} boron atoms (more than 7)")
+    because = " and ".join(reasons) or "ChEMBL's exclusion rules apply"
+    return (
+        "Boltz-2 refuses it as an affinity ligand: ChEMBL's exclude_flag, the first step of "
+        f"boltz.data.parse.schema.standardize, excludes it because {because}. Remove it, or "
+        "screen it with model.affinity: false (structure only)"
+    )
+
+
+def _boltz_standardised(smiles: str, molecule: Chem.Mol) -> str:
+    """Boltz's standardize applied until it returns its input (its output is what Boltz
+    models, and Boltz standardises again what it is given)."""
+    standardize = _boltz_standardize()
+    seen = [smiles]
+    for _ in range(MAX_STANDARDISATION_ROUNDS):
+        try:
+            result = standardize(seen[-1])
+        except ValueError as error:
+            if "excluded" in str(error):
+                raise LigandProblem(_exclusion_reason(molecule)) from None
+            raise LigandProblem(
+                f"Boltz's standardisation (boltz.data.parse.schema.standardize) fails: {error}"
+            ) from None
+        except Exception as error:  # e.g. RDKit's own failures inside the ChEMBL pipeline
+            raise LigandProblem(
+                "Boltz's standardisation (boltz.data.parse.schema.standardize) fails: "
+                f"{_first_line(error)}"
+            ) from None
+        if result == seen[-1]:
+            return result
+        seen.append(result)
+    raise LigandProblem(
+        "Boltz's standardisation does not settle: it changes its own output again "
+        f"({' -> '.join(seen)}); Boltz would model something else than reported"
+    )
+
+
+def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
+    """Boltz's checks of a SMILES ligand (parse_boltz_schema), made the way Boltz makes them;
+    returns Boltz's atom count (atoms left by RemoveHs(sanitize=False): heavy atoms and
+    hydrogens RemoveHs keeps, such as deuterium). Raises LigandProblem."""
+    with_hydrogens = Chem.AddHs(molecule)
+    # Below 100 atoms no name can be longer than 4 characters (two letters, two digits).
+    ranks = Chem.CanonicalRankAtoms(with_hydrogens) if with_hydrogens.GetNumAtoms() >= 100 else []
+    for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=False):
+        name = atom.GetSymbol().upper() + str(rank + 1)
+        if len(name) > MAX_ATOM_NAME_LENGTH:
+            raise LigandProblem(
+                f"Boltz cannot name its atoms: it names each atom by element and canonical "
+                f"rank counting hydrogens ({with_hydrogens.GetNumAtoms()} atoms here), and "
+                f"'{name}' is longer than {MAX_ATOM_NAME_LENGTH} characters "
+                "(boltz.data.parse.schema.parse_boltz_schema); Boltz cannot model this "
+                "molecule, remove it"
+            )
+    atoms = Chem.RemoveHs(with_hydrogens, sanitize=False).GetNumAtoms()
+    if affinity and atoms > MAX_AFFINITY_ATOMS:
+        hydrogens = atoms - molecule.GetNumHeavyAtoms()
+        kept = f", of them {hydrogens} isotopic hydrogens such as deuterium" if hydrogens else ""
+        raise LigandProblem(
+            f"{atoms} atoms as Boltz counts them{kept}: Boltz-2 affinity accepts at most "
+            f"{MAX_AFFINITY_ATOMS}; drop it or set model.affinity: false"
+        )
+    return atoms
+
+
+def _has_enhanced_stereo(molecule: Chem.Mol) -> bool:
+    absolute = Chem.StereoGroupType.STEREO_ABSOLUTE
+    return any(group.GetGroupType() != absolute for group in molecule.GetStereoGroups())
+
+
+def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
+    return any(
+        info.specified == Chem.StereoSpecified.Unspecified
+        for info in Chem.FindPotentialStereo(molecule)
+    )
+
+
+def _parsed(smiles: str, *, affinity: bool) -> Chem.Mol:
+    if not smiles:
+        raise LigandProblem("the smiles cell is empty")
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is not None:
+        return molecule
+    unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
+    if unsanitized is None:
+        raise LigandProblem(f"invalid SMILES {smiles!r} (RDKit cannot parse it)")
+    from chembl_structure_pipeline.exclude_flag import exclude_flag
+
+    if affinity and exclude_flag(unsanitized, includeRDKitSanitization=False):
+        raise LigandProblem(_exclusion_reason(unsanitized))
+    try:
+        Chem.SanitizeMol(unsanitized)
+    except Exception as error:  # RDKit raises several kinds, all with a message
+        raise LigandProblem(f"invalid SMILES {smiles!r} (RDKit: {error})") from None
+    raise LigandProblem(f"invalid SMILES {smiles!r} (RDKit cannot parse it)")
+
+
+def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> PreparedLigand:
+    """The molecule Boltz models for `smiles`, or LigandProblem saying why it cannot.
+
+    `salts`: 'strip' reduces salts and mixtures to their parent (`_strip_fragments`),
+    'reject' refuses any SMILES of several fragments. With `affinity`, Boltz standardises
+    the molecule (as Boltz does for the affinity ligand); without, Boltz models it as given.
+    """
+    molecule = _parsed(smiles, affinity=affinity)
+    canonical = Chem.MolToSmiles(molecule)
+    changes: list[str] = []
+    flags: list[str] = []
+    parent, parent_smiles = molecule, canonical
+    if len(Chem.GetMolFrags(molecule)) > 1:
+        if salts == "reject":
+            raise LigandProblem(
+                f"SMILES {smiles!r} has several disconnected fragments; Boltz needs one "
+                "molecule: remove salts and counter-ions, or set ligands.salts: strip"
+            )
+        fragments = _fragments(molecule)
+        metal = _metal_complex_in_pieces(fragments)
+        if metal:
+            refused = (
+                "; Boltz-2 refuses metal complexes as affinity ligands in any case (ChEMBL's "
+                "exclude_flag in boltz.data.parse.schema.standardize)"
+                if affinity
+                else ""
+            )
+            raise LigandProblem(
+                f"a metal complex written as separate fragments ({metal}): keeping one "
+                f"fragment would break it; write it as one connected molecule, or remove "
+                f"it{refused}"
+            )
+        stripped = _strip_fragments(fragments)
+        parent, parent_smiles = stripped.parent, stripped.parent_smiles
+        changes = list(stripped.removed)
+        if stripped.unknown_removed:
+            flags.append(FLAG_MIXTURE)
+    modeled_smiles, modeled = parent_smiles, parent
+    if affinity:
+        modeled_smiles = _boltz_standardised(parent_smiles, parent)
+        if modeled_smiles != parent_smiles:
+            modeled = Chem.MolFromSmiles(modeled_smiles)
+            changes += describe_changes(parent, modeled)
+    boltz_atoms = boltz_atom_check(modeled, affinity=affinity)
+    if affinity and boltz_atoms > MAX_TRAINING_ATOMS:
+        flags.append(FLAG_LARGE)
+    if _has_undefined_stereo(modeled):
+        flags.append(FLAG_UNDEFINED_STEREO)
+    if _has_enhanced_stereo(molecule):
+        flags.append(FLAG_ENHANCED_STEREO)
+    return PreparedLigand(
+        canonical_smiles=canonical,
+        modeled_smiles=modeled_smiles,
+        heavy_atoms=modeled.GetNumHeavyAtoms(),
+        standardisation=tuple(changes),
+        flags=tuple(sorted(flags)),
+    )
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _prepare_each(
+    smiles: Sequence[str], affinity: bool, salts: str
+) -> list[PreparedLigand | LigandProblem]:
+    RDLogger.DisableLog("rdApp.*")  # problems are returned, per SMILES
+    try:
+        results: list[PreparedLigand | LigandProblem] = []
+        for cell in smiles:
+            try:
+                results.append(prepare_ligand(cell, affinity=affinity, salts=salts))
+            except LigandProblem as problem:
+                results.append(problem)
+            except Exception as error:  # one odd molecule must not hide the sheet's others
+                failure = f"RDKit failed on it ({type(error).__name__}: {_first_line(error)})"
+                results.append(LigandProblem(failure))
+        return results
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def prepare_ligands(
+    smiles: Sequence[str], *, affinity: bool, salts: str, workers: int | None = None
+) -> list[PreparedLigand | LigandProblem]:
+    """`prepare_ligand` of each SMILES (the result or its problem), in order.
+
+    Large sheets are split over `workers` processes (default: one per available core, each
+    with at least SMILES_PER_WORKER SMILES); Boltz's standardisation takes about 2 ms per
+    molecule (benchmarks/plan_scale.py).
+    """
+    if workers is None:
+        workers = min(available_cores(), len(smiles) // SMILES_PER_WORKER)
+    if workers <= 1:
+        return _prepare_each(smiles, affinity, salts)
+    chunk = -(-len(smiles) // (workers * 4))
+    chunks = [smiles[start : start + chunk] for start in range(0, len(smiles), chunk)]
+    # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
+        return [result for part in parts for result in part]

@@ -1,0 +1,245 @@
+"""The molecule Boltz models: salts stripped, Boltz's own standardisation, Boltz's failure
+conditions refused before any GPU time, out-of-domain flags. Real molecules throughout; the
+verdicts are checked against the installed Boltz's own parser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from omtx_hub.chemistry import (
+    FLAG_ENHANCED_STEREO,
+    FLAG_LARGE,
+    FLAG_MIXTURE,
+    FLAG_UNDEFINED_STEREO,
+    FLAGS,
+    LigandProblem,
+    prepare_ligand,
+    prepare_ligands,
+)
+
+IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
+DIPHENHYDRAMINE = "CN(C)CCOC(c1ccccc1)c1ccccc1"
+DICLOFENAC = "O=C(O)Cc1ccccc1Nc1c(Cl)cccc1Cl"
+CETIRIZINE = "O=C(O)COCCN1CCN(C(c2ccccc2)c2ccc(Cl)cc2)CC1"
+
+# (input, modelled SMILES with affinity, what changed)
+STANDARDISED = [
+    ("CC(=O)[O-]", "CC(=O)O", ("neutralised",)),
+    ("C[NH+](C)C", "CN(C)C", ("neutralised",)),
+    ("[NH3+]CC(=O)[O-]", "NCC(=O)O", ("neutralised",)),  # glycine zwitterion
+    (f"{IMATINIB}.CS(=O)(=O)O", IMATINIB, ("counter-ion removed: mesylate",)),
+    (f"{DIPHENHYDRAMINE}.Cl", DIPHENHYDRAMINE, ("counter-ion removed: chloride",)),
+    (
+        "O=C([O-])Cc1ccccc1Nc1c(Cl)cccc1Cl.[Na+]",
+        DICLOFENAC,
+        ("counter-ion removed: sodium", "neutralised"),
+    ),
+    (f"Cl.Cl.{CETIRIZINE}", CETIRIZINE, ("counter-ion removed: chloride ×2",)),
+    ("CC(=O)Nc1ccc(O)cc1.O", "CC(=O)Nc1ccc(O)cc1", ("solvent removed: water",)),
+    # ChEMBL draws sulfoxides charge-separated, and so does Boltz.
+    ("CS(C)=O", "C[S+](C)[O-]", ("functional group normalised",)),
+    ("CCO", "CCO", ()),
+]
+
+
+@pytest.mark.parametrize(("smiles", "modeled", "changes"), STANDARDISED)
+def test_each_input_becomes_the_molecule_boltz_models(smiles, modeled, changes):
+    ligand = prepare_ligand(smiles, affinity=True)
+    assert ligand.modeled_smiles == modeled
+    assert ligand.standardisation == changes
+
+
+def test_the_input_keeps_its_own_canonical_smiles():
+    ligand = prepare_ligand("[Na+].[O-]C(=O)C", affinity=True)
+    assert ligand.canonical_smiles == "CC(=O)[O-].[Na+]"
+    assert (ligand.modeled_smiles, ligand.heavy_atoms) == ("CC(=O)O", 4)
+
+
+def test_without_affinity_boltz_models_the_charges_as_given_and_salts_are_still_stripped():
+    # Boltz standardises only the affinity ligand (schema.py: `if affinity: seq = standardize`).
+    assert prepare_ligand("CC(=O)[O-]", affinity=False).modeled_smiles == "CC(=O)[O-]"
+    salt = prepare_ligand("O=C([O-])Cc1ccccc1Nc1c(Cl)cccc1Cl.[Na+]", affinity=False)
+    assert salt.modeled_smiles == "O=C([O-])Cc1ccccc1Nc1c(Cl)cccc1Cl"
+    assert salt.standardisation == ("counter-ion removed: sodium",)
+
+
+def test_salts_can_be_refused_instead():
+    with pytest.raises(LigandProblem, match="several disconnected fragments.*ligands.salts"):
+        prepare_ligand(f"{IMATINIB}.CS(=O)(=O)O", affinity=True, salts="reject")
+    assert prepare_ligand("CC(=O)[O-]", affinity=True, salts="reject").modeled_smiles == "CC(=O)O"
+
+
+def test_an_unknown_second_component_is_removed_and_flagged():
+    ligand = prepare_ligand("c1ccccc1.CC(=O)Nc1ccc(O)cc1", affinity=True)
+    assert ligand.modeled_smiles == "CC(=O)Nc1ccc(O)cc1"
+    assert ligand.standardisation == ("fragment removed: C6H6 (c1ccccc1)",)
+    assert ligand.flags == (FLAG_MIXTURE,)
+
+
+def test_two_copies_of_the_parent_give_one():
+    ligand = prepare_ligand(f"{DIPHENHYDRAMINE}.{DIPHENHYDRAMINE}.OS(=O)(=O)O", affinity=True)
+    assert ligand.modeled_smiles == DIPHENHYDRAMINE
+    assert ligand.standardisation == (
+        "extra copy of the parent removed",
+        "counter-ion removed: sulfate",
+    )
+
+
+# Out of Boltz's reach: (input, affinity, the reason's words).
+CISPLATIN = "N.N.Cl[Pt]Cl"
+FERROCENE = "[cH-]1cccc1.[cH-]1cccc1.[Fe+2]"
+CARBORANE = (  # o-carborane, C2B10H12, as a graph of its icosahedron's edges
+    "[BH]1234[BH]567[BH]189[BH]21%10[BH]32%11[BH]453[BH]645[BH]786[BH]917[CH]%1021[BH]3%114[CH]6571"
+)
+OCTABORONIC = "OB(O)c1cc(B(O)O)c(-c2c(B(O)O)cc(B(O)O)c(B(O)O)c2B(O)O)c(B(O)O)c1B(O)O"
+# 60 heavy atoms and 122 deuterium atoms: 182 atoms as Boltz counts them.
+PERDEUTERATED = "[2H]C([2H])([2H])" + "C([2H])([2H])" * 58 + "C([2H])([2H])[2H]"
+# 1-chloropentacontane: 152 atoms with hydrogens; its chlorine is named CL102.
+CHLORINATED = "Cl" + "C" * 50
+# (input, affinity, the reason's words, how Boltz itself fails on it or None).
+EXCLUDED = "Molecule is excluded"
+REFUSED = [
+    # Boltz without affinity would take a disconnected complex as one multi-fragment ligand;
+    # stripping it to one fragment would break it, so it is refused.
+    (CISPLATIN, True, "metal complex written as separate fragments (Pt in", EXCLUDED),
+    (CISPLATIN, False, "metal complex written as separate fragments (Pt in", None),
+    (FERROCENE, True, "metal complex written as separate fragments (Fe in [Fe+2])", EXCLUDED),
+    ("N[Pt](N)(Cl)Cl", True, "because it contains Pt (a metal)", EXCLUDED),
+    (CARBORANE, True, "because it has 10 boron atoms (more than 7)", EXCLUDED),
+    (CARBORANE, False, "RDKit: Explicit valence for atom # 0 B, 6, is greater than", "AddHs"),
+    (OCTABORONIC, True, "because it has 8 boron atoms (more than 7)", EXCLUDED),
+    (PERDEUTERATED, True, "182 atoms as Boltz counts them, of them 122 isotopic", "too large"),
+    (CHLORINATED, True, "'CL102' is longer than 4 characters", "CL102."),
+    (CHLORINATED, False, "'CL102' is longer than 4 characters", "CL102."),
+    ("C1CC", True, "invalid SMILES 'C1CC' (RDKit cannot parse it)", None),
+    ("", True, "the smiles cell is empty", None),
+]
+
+
+@pytest.mark.parametrize(("smiles", "affinity", "reason", "boltz_fails"), REFUSED)
+def test_what_boltz_would_refuse_is_refused_with_the_reason(smiles, affinity, reason, boltz_fails):
+    with pytest.raises(LigandProblem, match=re.escape(reason)):
+        prepare_ligand(smiles, affinity=affinity)
+
+
+def test_limits_that_apply_only_with_affinity_do_not_apply_without():
+    assert prepare_ligand(PERDEUTERATED, affinity=False).heavy_atoms == 60
+    assert prepare_ligand(OCTABORONIC, affinity=False).modeled_smiles
+    assert prepare_ligand("N[Pt](N)(Cl)Cl", affinity=False).modeled_smiles
+
+
+@pytest.mark.parametrize(
+    ("smiles", "affinity", "flags"),
+    [
+        ("C" * 57, True, (FLAG_LARGE,)),
+        ("C" * 56, True, ()),
+        ("C" * 57, False, ()),  # Boltz warns about the affinity training range only
+        ("CC(F)Cl", True, (FLAG_UNDEFINED_STEREO,)),
+        ("CC=CC", True, (FLAG_UNDEFINED_STEREO,)),
+        ("C[C@H](F)Cl", True, ()),
+        ("C/C=C/C", True, ()),
+        ("C[C@H](F)Cl |&1:1|", True, (FLAG_ENHANCED_STEREO,)),
+        ("C[C@H](O)[C@@H](C)F |o1:1,3|", False, (FLAG_ENHANCED_STEREO,)),
+        ("C[C@H](F)Cl |a:1|", True, ()),  # absolute: SMILES says it all
+        ("CC(F)c1ccccc1.CC", True, (FLAG_MIXTURE, FLAG_UNDEFINED_STEREO)),
+    ],
+)
+def test_flags(smiles, affinity, flags):
+    assert prepare_ligand(smiles, affinity=affinity).flags == flags
+
+
+def test_every_flag_is_documented():
+    assert set(FLAGS) == {FLAG_LARGE, FLAG_UNDEFINED_STEREO, FLAG_ENHANCED_STEREO, FLAG_MIXTURE}
+    assert all(FLAGS.values())
+
+
+def test_a_standardisation_that_removes_stereo_says_so_and_flags_it():
+    # ChEMBL flattens free tartaric acid's stereocentres (flatten_tartrate_mol).
+    ligand = prepare_ligand("OC(=O)[C@H](O)[C@@H](O)C(=O)O", affinity=True)
+    assert ligand.standardisation == ("stereo changed",)
+    assert ligand.flags == (FLAG_UNDEFINED_STEREO,)
+
+
+def test_enhanced_stereo_is_dropped_from_what_boltz_models():
+    ligand = prepare_ligand("C[C@H](F)Cl |&1:1|", affinity=True)
+    assert ligand.modeled_smiles == "C[C@H](F)Cl"
+
+
+def test_worker_processes_give_what_one_process_gives():
+    smiles = [case[0] for case in STANDARDISED] + [CISPLATIN, CHLORINATED, "C1CC"]
+    alone = prepare_ligands(smiles, affinity=True, salts="strip", workers=1)
+    spread = prepare_ligands(smiles, affinity=True, salts="strip", workers=2)
+    assert [str(r) if isinstance(r, LigandProblem) else r for r in spread] == [
+        str(r) if isinstance(r, LigandProblem) else r for r in alone
+    ]
+    assert isinstance(spread[-1], LigandProblem)
+
+
+class TestAgainstTheInstalledBoltz:
+    """Boltz's own parser (boltz.data.parse.schema.parse_boltz_schema, Boltz 2.2.1) on the
+    input YAML's ligand: it accepts what is accepted, models it unchanged, and fails on what
+    is refused."""
+
+    @pytest.fixture(autouse=True)
+    def _descriptors(self, monkeypatch):
+        # Boltz reaches MolWt as AllChem.Descriptors, there when rdkit.Chem.Descriptors was
+        # imported before AllChem (as in `boltz predict`).
+        from rdkit.Chem import AllChem, Descriptors
+
+        monkeypatch.setattr(AllChem, "Descriptors", Descriptors, raising=False)
+
+    @staticmethod
+    def parse(smiles: str, *, affinity: bool):
+        from boltz.data.parse.schema import parse_boltz_schema
+
+        schema = {"version": 1, "sequences": [{"ligand": {"id": "B", "smiles": smiles}}]}
+        if affinity:
+            schema["properties"] = [{"affinity": {"binder": "B"}}]
+        return parse_boltz_schema("ligand", schema, {}, None, boltz_2=True)
+
+    @pytest.mark.parametrize(("smiles", "modeled", "changes"), STANDARDISED)
+    def test_boltz_models_the_modelled_smiles_unchanged(self, smiles, modeled, changes):
+        from boltz.data.parse.schema import standardize
+
+        ligand = prepare_ligand(smiles, affinity=True)
+        assert standardize(ligand.modeled_smiles) == ligand.modeled_smiles
+        assert self.parse(ligand.modeled_smiles, affinity=True).record.affinity is not None
+
+    def test_boltz_itself_fails_on_the_salt_that_is_stripped_here(self):
+        with pytest.raises(RuntimeError, match="Pre-condition Violation"):
+            self.parse(f"{IMATINIB}.CS(=O)(=O)O", affinity=True)
+
+    @pytest.mark.parametrize(
+        ("smiles", "affinity", "boltz_fails"),
+        [(smiles, affinity, fails) for smiles, affinity, _, fails in REFUSED if fails],
+    )
+    def test_boltz_fails_on_what_is_refused(self, smiles, affinity, boltz_fails):
+        with pytest.raises((ValueError, TypeError), match=re.escape(boltz_fails)):
+            self.parse(smiles, affinity=affinity)
+
+
+def test_an_unexpected_failure_is_that_row_s_problem_not_the_sheet_s(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    checked = chemistry.boltz_atom_check
+
+    def failing_on_propanol(molecule, *, affinity):
+        if molecule.GetNumAtoms() == 4:
+            raise RuntimeError("Invariant Violation\nmore lines")
+        return checked(molecule, affinity=affinity)
+
+    monkeypatch.setattr(chemistry, "boltz_atom_check", failing_on_propanol)
+    results = prepare_ligands(["CCO", "CCCO", "CCCCO"], affinity=True, salts="strip", workers=1)
+    assert [r.modeled_smiles for r in (results[0], results[2])] == ["CCO", "CCCCO"]
+    assert str(results[1]) == "RDKit failed on it (RuntimeError: Invariant Violation)"
+
+
+def test_a_standardisation_that_does_not_settle_is_refused(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    # Stands in for a Boltz whose standardize changed its own output each time.
+    monkeypatch.setattr(chemistry, "_boltz_standardize", lambda: lambda smiles: smiles + "C")
+    with pytest.raises(LigandProblem, match="does not settle.*CCO -> CCOC -> CCOCC -> CCOCCC"):
+        prepare_ligand("CCO", affinity=True)
