@@ -8,8 +8,10 @@ documents each key.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -21,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
 
 SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
@@ -172,6 +176,25 @@ class Runtime(_Strict):
         return path
 
 
+class Limits(_Strict):
+    """Inputs refused at planning, before anything is read or computed."""
+
+    sheet_max_bytes: int = Field(
+        256 * 1024**2,
+        ge=1,
+        description="Largest ligand sheet, in bytes (default 256 MiB: about 5 million rows of "
+        "name and SMILES, whose validation takes about 15 times the file's size in memory). A "
+        "larger file is refused by its size, before it is read.",
+    )
+    protein_max_residues: int = Field(
+        2000,
+        ge=1,
+        description="Longest protein sequence. Boltz-2's memory grows with the square of the "
+        "residues: about 1,300 fit on a 24 GB GPU (the L4 of the Google Batch profile), about "
+        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit.",
+    )
+
+
 class Sharding(_Strict):
     shard_size: int = Field(
         100,
@@ -240,6 +263,7 @@ class ScreenConfig(_Strict):
     )
     report: Report = Field(Report(), description="The dashboard and summary.json.")
     cost: Cost = Field(Cost(), description="GPU price, estimate and budget.")
+    limits: Limits = Field(Limits(), description="Input sizes refused at planning.")
 
     @field_validator("ligands")
     @classmethod
@@ -272,6 +296,19 @@ class ScreenConfig(_Strict):
             seen.add(protein.name)
         return self
 
+    @model_validator(mode="after")
+    def _proteins_within_limit(self) -> ScreenConfig:
+        limit = self.limits.protein_max_residues
+        for index, protein in enumerate(self.proteins):
+            if len(protein.sequence) > limit:
+                raise ValueError(
+                    f"config key 'proteins[{index}].sequence': protein '{protein.name}' has "
+                    f"{len(protein.sequence):,} residues, more than limits.protein_max_residues "
+                    f"({limit:,}); Boltz would run out of GPU memory on it. Predict a domain, or "
+                    "raise the limit if your GPU has the memory"
+                )
+        return self
+
 
 def _format_location(location: tuple[str | int, ...]) -> str:
     parts: list[str] = []
@@ -284,6 +321,9 @@ def _format_location(location: tuple[str | int, ...]) -> str:
 
 
 def _describe(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message  # a check across keys names them itself
     key = _format_location(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -295,8 +335,65 @@ def _describe(error: dict) -> str:
             f"config key '{key}': {error['input']!r} must be 1-64 letters, digits, '_' or '-' "
             "starting with a letter or digit (it is used in file names)"
         )
-    message = error["msg"].removeprefix("Value error, ")
     return f"config key '{key}': {message}"
+
+
+# Config keys that name a credential (a word of the key: `msa_api_key`, `token`).
+_CREDENTIAL_KEY = re.compile(
+    r"(?:^|[_.-])(?:password|passwd|secret|token|api[_-]?key|apikey|credentials?|auth|"
+    r"authorization|access[_-]?key|private[_-]?key)(?:$|[_.-])",
+    re.IGNORECASE,
+)
+# URL query parameters that carry one: those, and the bare `key`/`sig` of API keys and signed
+# URLs (`?key=...`, `X-Goog-Signature=...`).
+_CREDENTIAL_QUERY = re.compile(
+    rf"{_CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
+)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _url_credential(text: str) -> str | None:
+    """What makes a URL in `text` carry a credential, if one does."""
+    for url in _URL.findall(text):
+        try:
+            parts = urlsplit(url)
+            userinfo = parts.username is not None or parts.password is not None
+        except ValueError:
+            continue
+        if userinfo:
+            return "holds a URL with a user name or password in it"
+        if any(_CREDENTIAL_QUERY.search(name) for name, _ in parse_qsl(parts.query)):
+            return "holds a URL with a token or key in its query"
+    return None
+
+
+def credential_problems(raw: object) -> dict[tuple, str]:
+    """Keys of the config mapping `raw` that look like credentials, and values with a URL that
+    carries one: a message for each, by location. The messages never repeat the value."""
+    return {
+        where: f"config key '{_format_location(where)}' {what}; config files and --config "
+        "values are copied into Snakemake's metadata, the results and the sources a Google "
+        "Batch run uploads, so credentials come only from environment variables "
+        f"({', '.join(MSA_CREDENTIAL_VARIABLES)}: config/README.md, 'Credentials'). Remove it"
+        for where, what in _credential_locations(raw, ()).items()
+    }
+
+
+def _credential_locations(raw: object, location: tuple[str | int, ...]) -> dict[tuple, str]:
+    found: dict[tuple, str] = {}
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            here = (*location, str(key))
+            if _CREDENTIAL_KEY.search(str(key)):
+                found[here] = "is named like a credential"
+            else:
+                found |= _credential_locations(value, here)
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            found |= _credential_locations(value, (*location, index))
+    elif isinstance(raw, str) and (reason := _url_credential(raw)):
+        found[location] = reason
+    return found
 
 
 def merged_config_files(paths: list[str | Path]) -> dict:
@@ -319,8 +416,18 @@ def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
 
     `sheet_file_needed=False`: the caller does not read the ligand sheet file (a remote job
     reads the validated sheet from the result store), so it need not exist here."""
+    leaked = credential_problems(raw)
     try:
-        return ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
+        config = ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
+        errors = []
     except ValidationError as error:
-        problems = [_describe(e) for e in error.errors()]
+        # Other messages about a leaked credential's key could repeat its value.
+        errors = [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+    problems = [*leaked.values(), *(_describe(e) for e in errors)]
+    if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None
+    return config
+
+
+def _under_any(location: tuple, prefixes) -> bool:
+    return any(location[: len(prefix)] == prefix for prefix in prefixes)

@@ -12,6 +12,7 @@ twice, across reruns and across screens.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -24,7 +25,7 @@ import pandas as pd
 
 from omtx_hub.config import ConfigError, Protein, Runtime, ScreenConfig
 from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
-from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
+from omtx_hub.sheet import VALIDATOR_VERSION, check_sheet_size, validate_sheet
 from omtx_hub.store import ResultStore
 
 SEEDING_SCHEME = "per-target-v1"
@@ -123,7 +124,10 @@ def load_validated_sheet(
     if cached is not None:
         return _read_validated(cached)
     validated = validate_sheet(path, affinity=affinity)
-    store.write_blob(cache_name, validated.to_csv(sep="\t", index=False).encode())
+    # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
+    # columns would end the row when the cache is read back.
+    cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
+    store.write_blob(cache_name, cached.encode())
     return validated
 
 
@@ -226,6 +230,7 @@ def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
     affinity = config.model.affinity
+    check_sheet_size(config.ligands, config.limits.sheet_max_bytes)  # before it is hashed
     sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
     ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
     return Plan(config, ligands, sheet_cache)

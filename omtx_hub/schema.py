@@ -67,7 +67,7 @@ def section_models() -> dict[str, type[BaseModel]]:
     """The config sections that are tables of keys, by name."""
     fields = ScreenConfig.model_fields
     sections = {"proteins": fields["proteins"].annotation.__args__[0]}
-    for name in ("screen", "model", "runtime", "sharding", "report", "cost"):
+    for name in ("screen", "model", "runtime", "sharding", "report", "cost", "limits"):
         sections[name] = fields[name].annotation
     return sections
 
