@@ -7,6 +7,7 @@ documents each key.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,41 @@ WORKFLOW_CONFIG = Path("config/config.yaml")
 
 class ConfigError(ValueError):
     """A configuration problem, worded for the person who edits the config file."""
+
+
+# Linux's limits on a file name and on a whole path, in bytes (NAME_MAX, PATH_MAX).
+_NAME_MAX, _PATH_MAX = 255, 4096
+
+
+def _path_problem(text: str) -> str | None:
+    """Why `text` cannot name a local path at all, if it cannot (the OS would raise)."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:
+        return "starts with '~user' for a user this machine does not know"
+    if len(os.fsencode(path)) >= _PATH_MAX or any(
+        len(os.fsencode(part)) > _NAME_MAX for part in path.parts
+    ):
+        return f"is longer than file systems allow ({_NAME_MAX} bytes a name, {_PATH_MAX} a path)"
+    return None
+
+
+def _is_file(text: str) -> bool:
+    """Whether `text` (`~` expanded) names an existing regular file."""
+    return _path_problem(text) is None and Path(text).expanduser().is_file()
+
+
+def _directory_problem(text: str) -> str | None:
+    """Why `text` cannot be a directory this run creates or uses, if it cannot."""
+    if problem := _path_problem(text):
+        return problem
+    path = Path(text).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"cannot be a directory: '{existing}' is a file"
+    return None
 
 
 class _Strict(BaseModel):
@@ -90,7 +126,7 @@ class Protein(_Strict):
         path = Path(msa)
         if path.suffix not in (".a3m", ".csv"):
             raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
-        if not path.is_file():
+        if not _is_file(msa):
             raise ValueError(f"MSA file '{msa}' does not exist")
         return msa
 
@@ -168,10 +204,17 @@ class Runtime(_Strict):
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
     )
 
+    @field_validator("cache")
+    @classmethod
+    def _cache_directory(cls, cache: str) -> str:
+        if problem := _directory_problem(cache):
+            raise ValueError(f"'{cache}' {problem}")
+        return cache
+
     @field_validator("checkpoint", "affinity_checkpoint")
     @classmethod
     def _checkpoint_exists(cls, path: str | None) -> str | None:
-        if path is not None and not Path(path).expanduser().is_file():
+        if path is not None and not _is_file(path):
             raise ValueError(f"checkpoint file '{path}' does not exist")
         return path
 
@@ -271,7 +314,7 @@ class ScreenConfig(_Strict):
         # Remote jobs read the validated sheet from the result store instead of the file.
         if not (info.context or {}).get("sheet_file_needed", True):
             return path
-        if not Path(path).is_file():
+        if not _is_file(path):
             raise ValueError(
                 f"ligand sheet '{path}' does not exist (paths are relative to the directory "
                 "snakemake runs in)"
@@ -285,6 +328,8 @@ class ScreenConfig(_Strict):
             raise ValueError(f"'{store}': the store is a local directory or a gs:// URL")
         if store.startswith("gs://") and len(store.rstrip("/")) <= len("gs://"):
             raise ValueError("a gs:// store needs a bucket name: gs://BUCKET/PREFIX")
+        if not store.startswith("gs://") and (problem := _directory_problem(store)):
+            raise ValueError(f"'{store}' {problem}")
         return store
 
     @model_validator(mode="after")

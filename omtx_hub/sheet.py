@@ -31,8 +31,9 @@ READ_MEMORY_PER_SHEET_BYTE = 15
 VALIDATOR_VERSION = "3"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
-# C0 and C1 control characters: line breaks, tabs, NUL, escape... (Unicode category Cc).
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
+# paragraph separators.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SheetError(ValueError):
