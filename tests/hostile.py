@@ -15,6 +15,33 @@ PROTEIN = "MKTAYIAKQRQISFVKSHFS"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # A path component the plan may produce: no separator, NUL or line break, not '.' or '..'.
 SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Ligand names that planning accepts and must keep as data: path traversal, shell syntax,
+# markup, bidirectional-text tricks, non-ASCII, a 300-character name.
+HOSTILE_NAMES = [
+    "../../etc/passwd",
+    "a;rm -rf ~",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "x" * 300,
+    "\u202egpj.exe",  # right-to-left override: shows as 'exe.jpg'
+    "\u200fRLM-mark",  # right-to-left mark
+    "名前-カフェイン",
+    "Ĉafé ñ",
+    "<script>alert(1)</script>",
+    "-rf",
+    "..",
+    ".hidden",
+    "a/b\\c",
+    "' OR 1=1 --",
+    "%s%n{0}",
+]
+
+
+def hostile_sheet(smiles: list[str]) -> bytes:
+    """A sheet of HOSTILE_NAMES, quoted, with the SMILES of `smiles` in turn."""
+    cells = [name.replace('"', '""') for name in HOSTILE_NAMES]
+    rows = [f'"{cell}",{smiles[i % len(smiles)]}' for i, cell in enumerate(cells)]
+    return ("name,smiles\n" + "\n".join(rows) + "\n").encode()
 
 
 def screen_config(directory: Path, sheet: bytes, name: str = "ligands.csv", **overrides) -> dict:

@@ -11,7 +11,9 @@ tests/unit/test_hostile_properties.py.
 
 from __future__ import annotations
 
+import ast
 import codecs
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,14 +24,17 @@ import pytest
 from omtx_hub.config import ConfigError
 from omtx_hub.sheet import SheetError, safe_ligand_id
 from tests.hostile import (
+    HOSTILE_NAMES,
     PROTEIN,
     SAFE_ID,
+    hostile_sheet,
     inside_the_screens_results,
     plan,
     planned_paths,
     screen_config,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 GOOD_SHEET = b"name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\n"
 
 
@@ -284,26 +289,6 @@ def test_ordinary_urls_and_keys_are_not_taken_for_credentials(tmp_path):
 
 # ---- Handled safely ----
 
-HOSTILE_NAMES = [
-    "../../etc/passwd",
-    "a;rm -rf ~",
-    "$(touch pwned)",
-    "`touch pwned`",
-    "x" * 300,
-    "\u202egpj.exe",  # right-to-left override: shows as 'exe.jpg'
-    "\u200fRLM-mark",  # right-to-left mark
-    "名前-カフェイン",
-    "Ĉafé ñ",
-    "<script>alert(1)</script>",
-    "-rf",
-    "..",
-    ".hidden",
-    "a/b\\c",
-    "' OR 1=1 --",
-    "%s%n{0}",
-]
-
-
 # Distinct compounds, so that every name is a target of its own.
 SMILES = [
     "CCO",
@@ -325,19 +310,8 @@ SMILES = [
 ]
 
 
-def csv_cell(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def hostile_sheet() -> bytes:
-    rows = [
-        f"{csv_cell(name)},{smiles}" for name, smiles in zip(HOSTILE_NAMES, SMILES, strict=True)
-    ]
-    return ("name,smiles\n" + "\n".join(rows) + "\n").encode()
-
-
 def test_hostile_names_are_data_and_their_files_stay_inside_the_screens_results(tmp_path):
-    raw = screen_config(tmp_path, hostile_sheet())
+    raw = screen_config(tmp_path, hostile_sheet(SMILES))
     planned = plan(raw)
     ligands = planned.ligands
     assert list(ligands["name"]) == HOSTILE_NAMES  # kept verbatim, for display
@@ -442,3 +416,53 @@ def test_a_protein_at_the_length_limit_is_planned(tmp_path):
         limits={"protein_max_residues": 30},
     )
     assert plan(raw).target_count == 1
+
+
+# ---- No shell anywhere ----
+
+SOURCES = [
+    path
+    for directory in ("omtx_hub", "omtx_report", "workflow/scripts")
+    for path in sorted((REPO / directory).rglob("*.py"))
+]
+SHELL_FUNCTIONS = {"system", "popen", "getoutput", "getstatusoutput"}
+
+
+def shell_calls(tree: ast.AST) -> list[str]:
+    """Calls in `tree` that hand a command line to a shell."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+        shell = any(
+            k.arg == "shell" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+            for k in node.keywords
+        )
+        text_command = name in {"run", "call", "Popen", "check_call", "check_output"} and (
+            node.args and isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp)
+        )
+        if shell or name in SHELL_FUNCTIONS or text_command:
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_no_module_or_script_runs_a_shell():
+    """Boltz, git and the rest run as argument lists, so no sheet text is ever parsed by a
+    shell; the workflow's rules run scripts (tests/workflow/test_hostile_screen.py)."""
+    assert len(SOURCES) > 30
+    found = {str(p): shell_calls(ast.parse(p.read_text())) for p in SOURCES}
+    assert {path: calls for path, calls in found.items() if calls} == {}
+    rules = [REPO / "workflow/Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]
+    assert not [p.name for p in rules if re.search(r"^\s*shell:", p.read_text(), re.M)]
+
+
+def test_the_shell_check_finds_shell_calls():
+    examples = [
+        "subprocess.run('ls ' + name, shell=True)",
+        "os.system(f'touch {name}')",
+        "subprocess.check_output(f'boltz predict {path}')",
+    ]
+    for example in examples:
+        assert shell_calls(ast.parse(example)), example
+    assert not shell_calls(ast.parse("subprocess.run(['boltz', 'predict', path], shell=False)"))
