@@ -25,7 +25,7 @@ import pandas as pd
 
 from omtx_hub.config import ConfigError, Protein, Runtime, ScreenConfig
 from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
-from omtx_hub.sheet import VALIDATOR_VERSION, check_sheet_size, validate_sheet
+from omtx_hub.sheet import VALIDATOR_VERSION, SheetError, check_sheet_size, validate_sheet
 from omtx_hub.store import ResultStore
 
 SEEDING_SCHEME = "per-target-v1"
@@ -231,6 +231,9 @@ def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
     affinity = config.model.affinity
     check_sheet_size(config.ligands, config.limits.sheet_max_bytes)  # before it is hashed
-    sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
+    try:
+        sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
+    except OSError as error:  # hashing reads every byte: what it reads, validation can
+        raise SheetError(f"ligand sheet '{config.ligands}' cannot be read: {error}") from None
     ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
     return Plan(config, ligands, sheet_cache)

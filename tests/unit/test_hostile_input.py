@@ -122,6 +122,11 @@ REFUSED = {
         ("is a spreadsheet workbook (.xlsx/.xls), not text: save it as 'CSV UTF-8'",),
         file_name="ligands.xlsx",
     ),
+    # A file that cannot be read (here: the kernel refuses to read a process's memory there).
+    "unreadable-file": Refused(
+        config={"ligands": "/proc/self/mem"},
+        says=("ligand sheet '/proc/self/mem' cannot be read: [Errno 5] Input/output error",),
+    ),
     # The names.
     "duplicate-names": Refused(
         b"name,smiles\nA,CCO\nB,CCN\nA,CCC\n",

@@ -152,6 +152,8 @@ def test_the_dashboard_shows_the_names_escaped(hostile_screen):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the top hits, as text
     assert "\\u003cscript\\u003ealert(1)" in page  # the table's data, inside a script
+    # Shown inline, a name is isolated: a right-to-left override reorders only itself.
+    assert "<bdi>\u202egpj.exe</bdi>" in page
 
 
 def test_no_job_runs_a_shell_command_and_every_job_path_is_the_screens(hostile_screen):
