@@ -18,7 +18,11 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
-from omtx_hub.credentials import CredentialError, MsaCredentials, check_secrets_stay_local
+from omtx_hub.credentials import (
+    CredentialError,
+    MsaCredentials,
+    check_secrets_stay_local,
+)
 from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
@@ -63,7 +67,9 @@ try:
             workflow.storage_settings.default_storage_prefix,
             Path.cwd(),
         )
-    if workflow.is_main_process and any(p.msa == "server" for p in SCREEN_CONFIG.proteins):
+    if workflow.is_main_process and any(
+        p.msa == "server" for p in SCREEN_CONFIG.proteins
+    ):
         # The MSA fetch reads its credentials itself; a mistake in them stops the plan here.
         MsaCredentials.from_environment()
     STORE = open_store(SCREEN_CONFIG.store)
