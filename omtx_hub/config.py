@@ -349,7 +349,8 @@ class ScreenConfig(_Strict):
                 raise ValueError(
                     f"config key 'proteins[{index}].sequence': protein '{protein.name}' has "
                     f"{len(protein.sequence):,} residues, more than limits.protein_max_residues "
-                    f"({limit:,}); Boltz would run out of GPU memory on it. Predict a domain, or "
+                    f"({limit:,}): Boltz-2's GPU memory grows with the square of the length "
+                    "(about 1,300 residues fit 24 GB, 2,000 fit 80 GB). Predict a domain, or "
                     "raise the limit if your GPU has the memory"
                 )
         return self

@@ -80,7 +80,7 @@ def check_sheet_size(path: str | Path, max_bytes: int) -> None:
         raise SheetError(
             f"ligand sheet '{path}' is {size / 1024**2:,.1f} MiB ({size:,} bytes), more than "
             f"limits.sheet_max_bytes ({max_bytes:,} bytes); split it into several screens, or "
-            "raise the limit if this machine has the memory (reading takes about "
+            "raise the limit if this machine has the memory (validation needs about "
             f"{READ_MEMORY_PER_SHEET_BYTE} times the file's size)"
         )
 
