@@ -444,7 +444,18 @@ def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_pa
     (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "add", "."], cwd=checkout, check=True)
     monkeypatch.setenv("OMTX_MSA_API_KEY", api_key)
-    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    sources: dict[str, bytes] = {}
+
+    class SourcesKeepingBatch(FakeBatchService):
+        """Keeps the uploaded workflow sources as the jobs see them (Snakemake deletes the
+        archive from the bucket when the run ends)."""
+
+        def create_job(self, request):
+            for blob in gcs.client.list_blobs(gcs, prefix="omtx-hub/snakemake-workflow-sources"):
+                sources[blob.name] = blob.download_as_bytes()
+            return super().create_job(request)
+
+    batch = SourcesKeepingBatch(tmp_path / "vms", home=Path(os.environ["HOME"]))
     with msa_server() as server, webhook_receiver() as (hook, notices):
         monkeypatch.setenv("OMTX_NOTIFY_URL", f"{hook}?token={token}")
         runtime = CPU_RUNTIME | {"msa_server_url": server.url}
@@ -463,16 +474,16 @@ def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_pa
         assert not set(variables) & set(SECRET_VARIABLES)
     assert files_holding(["$(touch pwned)", "touch pwned"], requests) == {}
     bucket = {b.name: b.download_as_bytes() for b in gcs.client.list_blobs(gcs)}
-    (sources,) = [data for name, data in bucket.items() if "workflow-sources" in name]
-    shipped = [name for name, _ in contents("sources", sources)]
-    assert "sources!!screen.yaml" in shipped and "sources!!omtx_hub/credentials.py" in shipped
+    ((archive, data),) = sources.items()
+    shipped = [name for name, _ in contents(archive, data)]
+    assert f"{archive}!!screen.yaml" in shipped and f"{archive}!!ligands.csv" in shipped
     captured = capfd.readouterr()
     outputs = {
         "snakemake's output": (captured.out + captured.err).encode(),
         "the VMs' output": "\n".join(batch.logs.values()).encode(),
         "the notice": json.dumps(notices).encode(),
     }
-    looked_at = requests | bucket | files_under(checkout) | files_under(tmp_path / "vms")
+    looked_at = requests | sources | bucket | files_under(checkout) | files_under(tmp_path / "vms")
     assert files_holding([api_key, token], looked_at | outputs) == {}
     assert not (checkout / "pwned").exists() and not list((tmp_path / "vms").rglob("pwned"))
 
