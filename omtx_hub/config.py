@@ -61,9 +61,12 @@ def _path_problem(text: str) -> str | None:
     return None
 
 
-def _is_file(text: str) -> bool:
-    """Whether `text` (`~` expanded) names an existing regular file."""
-    return _path_problem(text) is None and Path(text).expanduser().is_file()
+def _is_file(text: str, *, expand_user: bool = False) -> bool:
+    """Whether `text` (with `~` expanded, if asked) names an existing regular file."""
+    if _path_problem(text) is not None:
+        return False
+    path = Path(text).expanduser() if expand_user else Path(text)
+    return path.is_file()
 
 
 def _directory_problem(text: str) -> str | None:
@@ -214,7 +217,7 @@ class Runtime(_Strict):
     @field_validator("checkpoint", "affinity_checkpoint")
     @classmethod
     def _checkpoint_exists(cls, path: str | None) -> str | None:
-        if path is not None and not _is_file(path):
+        if path is not None and not _is_file(path, expand_user=True):
             raise ValueError(f"checkpoint file '{path}' does not exist")
         return path
 
