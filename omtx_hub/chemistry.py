@@ -20,6 +20,7 @@ crashes on multi-fragment SMILES with the pinned RDKit ("Pre-condition Violation
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -332,12 +333,33 @@ def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
     )
 
 
+# A SMILES, optionally followed by one CXSMILES extension block (`CC[C@H](O)C |&1:2|`).
+_ONE_SMILES = re.compile(r"\S+(?: \|[^|\s]*\|)?")
+
+
+def _without_dummy_atoms(molecule: Chem.Mol, smiles: str) -> Chem.Mol:
+    if any(atom.GetAtomicNum() == 0 for atom in molecule.GetAtoms()):
+        raise LigandProblem(
+            f"SMILES {smiles!r} has a dummy atom ('*': an R-group or attachment point), which "
+            "is no element; Boltz would model it as an atom of element 0. Write the whole "
+            "molecule"
+        )
+    return molecule
+
+
 def _parsed(smiles: str, *, affinity: bool) -> Chem.Mol:
     if not smiles:
         raise LigandProblem("the smiles cell is empty")
+    if not _ONE_SMILES.fullmatch(smiles):
+        # RDKit would read the first word and take the rest for the molecule's name.
+        raise LigandProblem(
+            f"the smiles cell {smiles!r} holds a space or line break: RDKit would read only "
+            f"{smiles.split()[0]!r} and take the rest for a name; one SMILES per cell (a "
+            "CXSMILES extension follows it after one space: 'C[C@H](F)Cl |&1:1|')"
+        )
     molecule = Chem.MolFromSmiles(smiles)
     if molecule is not None:
-        return molecule
+        return _without_dummy_atoms(molecule, smiles)
     unsanitized = Chem.MolFromSmiles(smiles, sanitize=False)
     if unsanitized is None:
         raise LigandProblem(f"invalid SMILES {smiles!r} (RDKit cannot parse it)")

@@ -7,8 +7,11 @@ documents each key.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     Field,
@@ -19,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
+from omtx_hub.paths import directory_problem, is_file
 from omtx_hub.receptor import (
     MSA_DESCRIPTION,
     SHORTHAND_CHAIN,
@@ -155,7 +160,7 @@ class Ligands(_Strict):
         # Remote jobs read the validated sheet from the result store instead of the file.
         if not (info.context or {}).get("sheet_file_needed", True):
             return path
-        if not Path(path).is_file():
+        if not is_file(path):
             raise ValueError(
                 f"ligand sheet '{path}' does not exist (paths are relative to the directory "
                 "snakemake runs in)"
@@ -236,12 +241,38 @@ class Runtime(_Strict):
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
     )
 
+    @field_validator("cache")
+    @classmethod
+    def _cache_directory(cls, cache: str) -> str:
+        if problem := directory_problem(cache):
+            raise ValueError(f"'{cache}' {problem}")
+        return cache
+
     @field_validator("checkpoint", "affinity_checkpoint")
     @classmethod
     def _checkpoint_exists(cls, path: str | None) -> str | None:
-        if path is not None and not Path(path).expanduser().is_file():
+        if path is not None and not is_file(path, expand_user=True):
             raise ValueError(f"checkpoint file '{path}' does not exist")
         return path
+
+
+class Limits(_Strict):
+    """Inputs refused at planning, before anything is read or computed."""
+
+    sheet_max_bytes: int = Field(
+        256 * 1024**2,
+        ge=1,
+        description="Largest ligand sheet, in bytes (default 256 MiB: about 5 million rows of "
+        "name and SMILES, whose validation takes about 15 times the file's size in memory). A "
+        "larger file is refused by its size, before it is read.",
+    )
+    protein_max_residues: int = Field(
+        2000,
+        ge=1,
+        description="Longest protein sequence. Boltz-2's memory grows with the square of the "
+        "residues: about 1,300 fit on a 24 GB GPU (the L4 of the Google Batch profile), about "
+        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit.",
+    )
 
 
 class Sharding(_Strict):
@@ -333,6 +364,7 @@ class ScreenConfig(_Strict):
     )
     report: Report = Field(Report(), description="The dashboard and summary.json.")
     cost: Cost = Field(Cost(), description="GPU price, estimate and budget.")
+    limits: Limits = Field(Limits(), description="Input sizes refused at planning.")
 
     @field_validator("ligands", mode="before", json_schema_input_type=Ligands | str)
     @classmethod
@@ -346,6 +378,8 @@ class ScreenConfig(_Strict):
             raise ValueError(f"'{store}': the store is a local directory or a gs:// URL")
         if store.startswith("gs://") and len(store.rstrip("/")) <= len("gs://"):
             raise ValueError("a gs:// store needs a bucket name: gs://BUCKET/PREFIX")
+        if not store.startswith("gs://") and (problem := directory_problem(store)):
+            raise ValueError(f"'{store}' {problem}")
         return store
 
     @property
@@ -390,6 +424,22 @@ class ScreenConfig(_Strict):
             seen.add(protein.name)
         return self
 
+    @model_validator(mode="after")
+    def _proteins_within_limit(self) -> ScreenConfig:
+        limit = self.limits.protein_max_residues
+        for index, protein in enumerate(self.proteins):
+            residues = protein.receptor.residue_count
+            if residues > limit:
+                where = "sequence" if protein.sequence is not None else "chains"
+                raise ValueError(
+                    f"config key 'proteins[{index}].{where}': protein '{protein.name}' has "
+                    f"{residues:,} residues, more than limits.protein_max_residues "
+                    f"({limit:,}), counting every chain and copy: Boltz-2's GPU memory grows "
+                    "with the square of the length (about 1,300 residues fit 24 GB, 2,000 fit "
+                    "80 GB). Predict a domain, or raise the limit if your GPU has the memory"
+                )
+        return self
+
 
 def _format_location(location: tuple[str | int, ...]) -> str:
     parts: list[str] = []
@@ -411,6 +461,9 @@ def _describe(error: dict) -> list[str]:
 
 
 def _describe_one(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message  # a check across keys names them itself
     key = _format_location(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -422,8 +475,65 @@ def _describe_one(error: dict) -> str:
             f"config key '{key}': {error['input']!r} must be 1-64 letters, digits, '_' or '-' "
             "starting with a letter or digit (it is used in file names)"
         )
-    message = error["msg"].removeprefix("Value error, ")
     return f"config key '{key}': {message}"
+
+
+# Config keys that name a credential (a word of the key: `msa_api_key`, `token`).
+_CREDENTIAL_KEY = re.compile(
+    r"(?:^|[_.-])(?:password|passwd|secret|token|api[_-]?key|apikey|credentials?|auth|"
+    r"authorization|access[_-]?key|private[_-]?key)(?:$|[_.-])",
+    re.IGNORECASE,
+)
+# URL query parameters that carry one: those, and the bare `key`/`sig` of API keys and signed
+# URLs (`?key=...`, `X-Goog-Signature=...`).
+_CREDENTIAL_QUERY = re.compile(
+    rf"{_CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
+)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _url_credential(text: str) -> str | None:
+    """What makes a URL in `text` carry a credential, if one does."""
+    for url in _URL.findall(text):
+        try:
+            parts = urlsplit(url)
+            userinfo = parts.username is not None or parts.password is not None
+        except ValueError:
+            continue
+        if userinfo:
+            return "holds a URL with a user name or password in it"
+        if any(_CREDENTIAL_QUERY.search(name) for name, _ in parse_qsl(parts.query)):
+            return "holds a URL with a token or key in its query"
+    return None
+
+
+def credential_problems(raw: object) -> dict[tuple, str]:
+    """Keys of the config mapping `raw` that look like credentials, and values with a URL that
+    carries one: a message for each, by location. The messages never repeat the value."""
+    return {
+        where: f"config key '{_format_location(where)}' {what}; config files and --config "
+        "values are copied into Snakemake's metadata, the results and the sources a Google "
+        "Batch run uploads, so credentials come only from environment variables "
+        f"({', '.join(MSA_CREDENTIAL_VARIABLES)}: config/README.md, 'Credentials'). Remove it"
+        for where, what in _credential_locations(raw, ()).items()
+    }
+
+
+def _credential_locations(raw: object, location: tuple[str | int, ...]) -> dict[tuple, str]:
+    found: dict[tuple, str] = {}
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            here = (*location, str(key))
+            if _CREDENTIAL_KEY.search(str(key)):
+                found[here] = "is named like a credential"
+            else:
+                found |= _credential_locations(value, here)
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            found |= _credential_locations(value, (*location, index))
+    elif isinstance(raw, str) and (reason := _url_credential(raw)):
+        found[location] = reason
+    return found
 
 
 def merged_config_files(paths: list[str | Path]) -> dict:
@@ -446,8 +556,18 @@ def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
 
     `sheet_file_needed=False`: the caller does not read the ligand sheet file (a remote job
     reads the validated sheet from the result store), so it need not exist here."""
+    leaked = credential_problems(raw)
     try:
-        return ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
+        config = ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
+        errors = []
     except ValidationError as error:
-        problems = [line for e in error.errors() for line in _describe(e)]
+        # Other messages about a leaked credential's key could repeat its value.
+        errors = [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+    problems = [*leaked.values(), *(line for e in errors for line in _describe(e))]
+    if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None
+    return config
+
+
+def _under_any(location: tuple, prefixes) -> bool:
+    return any(location[: len(prefix)] == prefix for prefix in prefixes)

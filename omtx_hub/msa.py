@@ -4,16 +4,21 @@
 (`boltz.main.compute_msa`), exactly as `boltz predict --use_msa_server` would, but once per
 receptor instead of once per ligand. Boltz sends all of a receptor's chains in one query,
 paired across chains (`--msa_pairing_strategy`) when there are several, and writes one csv
-per chain whose `key` column pairs rows across chains; so does this.
+per chain whose `key` column pairs rows across chains; so does this. A server that needs
+credentials gets them from the environment (omtx_hub.credentials), never from the config.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 
+from omtx_hub.credentials import MsaCredentials
 from omtx_hub.receptor import ReceptorSpec
+
+log = logging.getLogger(__name__)
 
 
 def fetch_server_msa(
@@ -23,12 +28,21 @@ def fetch_server_msa(
     *,
     server_url: str,
     pairing_strategy: str,
+    credentials: MsaCredentials,
 ) -> None:
     """One query for `sequences` (chain id -> sequence); `output_dir`/<chain id>.csv each."""
     from boltz.main import compute_msa
 
+    log.info("MSA of %s from %s (%s)", protein, server_url, credentials.describe())
     with tempfile.TemporaryDirectory(prefix=f"omtx-msa-{protein}-") as scratch:
-        compute_msa(sequences, protein, Path(scratch), server_url, pairing_strategy)
+        compute_msa(
+            sequences,
+            protein,
+            Path(scratch),
+            server_url,
+            pairing_strategy,
+            **credentials.compute_msa_arguments(),
+        )
         output_dir.mkdir(parents=True, exist_ok=True)
         for chain in sequences:
             shutil.move(Path(scratch) / f"{chain}.csv", output_dir / f"{chain}.csv")

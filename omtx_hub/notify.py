@@ -19,9 +19,9 @@ import os
 import urllib.error
 import urllib.request
 
+from omtx_hub.credentials import NOTIFY_URL_VARIABLE, redact_url
 from omtx_hub.store import open_store
 
-NOTIFY_URL_VARIABLE = "OMTX_NOTIFY_URL"
 TIMEOUT_S = 10
 
 log = logging.getLogger(__name__)
@@ -69,5 +69,6 @@ def send(message: dict, url: str | None = None) -> bool:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S):
             return True
     except (urllib.error.URLError, OSError) as error:
-        log.warning("could not notify %s of the run's end: %s", url, error)
+        # The URL may carry a token (a Slack or Teams webhook's path, a query parameter).
+        log.warning("could not notify %s of the run's end: %s", redact_url(url), error)
         return False

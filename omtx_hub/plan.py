@@ -12,6 +12,7 @@ twice, across reruns and across screens.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -24,7 +25,7 @@ import pandas as pd
 
 from omtx_hub.config import ConfigError, Protein, Runtime, ScreenConfig
 from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
-from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
+from omtx_hub.sheet import VALIDATOR_VERSION, SheetError, check_sheet_size, validate_sheet
 from omtx_hub.store import ResultStore
 
 SEEDING_SCHEME = "per-target-v1"
@@ -133,7 +134,10 @@ def load_validated_sheet(
     if cached is not None:
         return _read_validated(cached)
     validated = validate_sheet(path, affinity=affinity, salts=salts)
-    store.write_blob(cache_name, validated.to_csv(sep="\t", index=False).encode())
+    # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
+    # columns would end the row when the cache is read back.
+    cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
+    store.write_blob(cache_name, cached.encode())
     return validated
 
 
@@ -250,6 +254,10 @@ def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
-    sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts)
+    check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
+    try:
+        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts)
+    except OSError as error:  # hashing reads every byte: what it reads, validation can
+        raise SheetError(f"ligand sheet '{sheet}' cannot be read: {error}") from None
     ligands = load_validated_sheet(sheet, sheet_cache, affinity=affinity, salts=salts, store=store)
     return Plan(config, ligands, sheet_cache)

@@ -39,6 +39,8 @@ from pydantic import (
     model_validator,
 )
 
+from omtx_hub.paths import is_file
+
 # The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 CHAIN_ID_PATTERN = r"^[A-Za-z0-9]{1,4}$"
@@ -84,10 +86,9 @@ def clean_sequence(sequence: str) -> str:
 def check_msa_source(msa: str) -> str:
     if msa in ("empty", "server"):
         return msa
-    path = Path(msa)
-    if path.suffix not in (".a3m", ".csv"):
+    if Path(msa).suffix not in (".a3m", ".csv"):
         raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
-    if not path.is_file():
+    if not is_file(msa):
         raise ValueError(f"MSA file '{msa}' does not exist")
     return msa
 
@@ -334,7 +335,7 @@ class Template(Strict):
     def _cif_file(cls, path: str) -> str:
         if Path(path).suffix.lower() not in (".cif", ".mmcif"):
             raise ValueError(f"'{path}' is not an mmCIF file (.cif)")
-        if not Path(path).is_file():
+        if not is_file(path):
             raise ValueError(
                 f"template file '{path}' does not exist (paths are relative to the directory "
                 "snakemake runs in)"

@@ -76,7 +76,7 @@ def section_models() -> dict[str, type[BaseModel]]:
         "contacts": Contact,
         "templates": Template,
     }
-    for name in ("screen", "ligands", "model", "runtime", "sharding", "report", "cost"):
+    for name in ("screen", "ligands", "model", "runtime", "sharding", "report", "cost", "limits"):
         sections[name] = fields[name].annotation
     return sections
 

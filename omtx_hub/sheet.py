@@ -8,6 +8,7 @@ so a chemist can fix a 10,000-row sheet in one pass before any GPU time is spent
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import re
@@ -35,10 +36,16 @@ CHANGES_SEPARATOR = "; "
 FLAGS_SEPARATOR = ";"
 MAX_ID_LENGTH = 64
 MAX_LISTED_PROBLEMS = 25
+# Peak memory of reading and validating a sheet, per byte of the file (13.6-17.4 measured by
+# benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
+READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "3"
+VALIDATOR_VERSION = "4"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
+# C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
+# paragraph separators.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class SheetError(ValueError):
@@ -77,6 +84,19 @@ def safe_ligand_id(name: str) -> str:
     return f"{stem}-{digest}" if stem else f"ligand-{digest}"
 
 
+def check_sheet_size(path: str | Path, max_bytes: int) -> None:
+    """Refuse a sheet over `max_bytes` (config limits.sheet_max_bytes) by its size alone,
+    before a byte of it is read or hashed."""
+    size = Path(path).stat().st_size
+    if size > max_bytes:
+        raise SheetError(
+            f"ligand sheet '{path}' is {size / 1024**2:,.1f} MiB ({size:,} bytes), more than "
+            f"limits.sheet_max_bytes ({max_bytes:,} bytes); split it into several screens, or "
+            "raise the limit if this machine has the memory (validation needs about "
+            f"{READ_MEMORY_PER_SHEET_BYTE} times the file's size)"
+        )
+
+
 def read_sheet(path: str | Path) -> pd.DataFrame:
     """Read the sheet with every cell as text (no NaN, no type guessing of names like '1e5').
 
@@ -98,6 +118,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
                 record_line, next_line = next_line, reader.line_num + 1
                 if not record:
                     continue
+                _check_no_nul(record, record_line, path)
                 if header is None:
                     header = [cell.strip() for cell in record]
                     continue
@@ -109,13 +130,55 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
                     )
                 rows.append(record + [""] * (len(header) - len(record)))
                 lines.append(record_line)
-    except (csv.Error, UnicodeDecodeError) as error:
+    except csv.Error as error:
         raise SheetError(f"ligand sheet '{path}' cannot be parsed as CSV/TSV: {error}") from None
+    except UnicodeDecodeError:
+        raise SheetError(f"ligand sheet '{path}' {_not_utf8(path)}") from None
     if header is None:
         message = f"ligand sheet '{path}' is empty: add a header 'name,smiles' and rows"
         raise SheetError(message)
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name="line"), dtype=str)
     return _without_unnamed_empty_columns(frame, path)
+
+
+def _check_no_nul(record: list[str], line: int, path: Path) -> None:
+    """A NUL byte never belongs in a text sheet (and would cut a cell short in the cache)."""
+    for column, cell in enumerate(record, 1):
+        if "\x00" in cell:
+            raise SheetError(
+                f"ligand sheet '{path}' line {line}, column {column}: holds a NUL byte, which "
+                "no text sheet has: is it UTF-16 ('Unicode Text') or a binary file? Save it as "
+                "'CSV UTF-8'"
+            )
+
+
+def _not_utf8(path: Path) -> str:
+    """Why the file is not UTF-8 text: what it seems to be, or its first undecodable byte."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "is UTF-16 text (Excel's 'Unicode Text'): save it as 'CSV UTF-8'"
+        if start.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            return "is a spreadsheet workbook (.xlsx/.xls), not text: save it as 'CSV UTF-8'"
+        handle.seek(0)
+        offset = 0
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                byte = line[error.start : error.start + 1]
+                try:
+                    seems = f" ('{byte.decode('cp1252')}' in Windows-1252, Latin-1's superset)"
+                except UnicodeDecodeError:
+                    seems = ""
+                return (
+                    f"is not UTF-8: line {number}, byte {error.start + 1} (byte "
+                    f"{offset + error.start + 1:,} of the file) is 0x{byte.hex().upper()}{seems}. "
+                    "Save the sheet as UTF-8 ('CSV UTF-8' in Excel; or "
+                    "`iconv -f WINDOWS-1252 -t UTF-8 old.csv > new.csv`)"
+                )
+            offset += len(line)
+    return "is not UTF-8 text: save it as 'CSV UTF-8'"
 
 
 def _without_unnamed_empty_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -190,6 +253,15 @@ def validate_sheet(
     for line, name in zip(lines, names, strict=True):
         if not name:
             problems.append(SheetProblem(line, None, "the name cell is empty"))
+        elif control := _CONTROL_CHARACTER.search(name):
+            problems.append(
+                SheetProblem(
+                    line,
+                    name,
+                    f"the name holds the control character U+{ord(control.group()):04X} (a line "
+                    "break, tab or the like); a name is one line of printable text",
+                )
+            )
         elif name in first_line_of_name:
             problems.append(
                 SheetProblem(

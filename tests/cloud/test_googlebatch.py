@@ -29,7 +29,11 @@ from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
 from omtx_hub.cloud import BUCKET_PERMISSIONS
+from omtx_hub.credentials import SECRET_VARIABLES
 from tests.gcs_emulator import emulated_gcs
+from tests.leaks import contents, files_holding, files_under
+from tests.msa_server import msa_server
+from tests.notify_server import webhook_receiver
 from tests.screens import write_screen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -371,6 +375,11 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
             "it needs a g2-* machine type",
         ),
         ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
+        # The plugin writes the variables passed to jobs in clear into each job request.
+        (
+            {"env": {"OMTX_MSA_API_KEY": "x"}, "args": ["--envvars", "OMTX_MSA_API_KEY"]},
+            "OMTX_MSA_API_KEY would be written in clear into every remote job's request",
+        ),
         # A boot disk size without the image: the plugin would boot Batch's default image.
         (
             {"profile_drop": "googlebatch-boot-disk-image"},
@@ -389,6 +398,7 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         "local-store",
         "l4-on-n1",
         "budget",
+        "secret-to-jobs",
         "boot-image-lost",
         "no-bucket-read",
     ],
@@ -416,6 +426,66 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err
+
+
+@pytest.mark.boltz  # the fake VM runs the real boltz predict
+def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_path, capfd):
+    """A Batch run whose protein's MSA comes from a server that needs a key, with a webhook
+    whose URL carries a token and a ligand named like a command: the MSA fetch (a local rule)
+    sends the key, the VM predicts without it, and neither secret nor the name is in any job
+    request; no secret is in the uploaded sources, the bucket, the local files, the VM's files
+    or any output."""
+    api_key, token = "msa-key-DUMMY-93e1", "hook-token-DUMMY-77aa"
+    (checkout / "ligands.csv").write_text(
+        "name,smiles\naspirin,CC(=O)Oc1ccccc1C(=O)O\n$(touch pwned),CCO\n"
+    )
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    raw["proteins"][0]["msa"] = "server"
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "add", "."], cwd=checkout, check=True)
+    monkeypatch.setenv("OMTX_MSA_API_KEY", api_key)
+    sources: dict[str, bytes] = {}
+
+    class SourcesKeepingBatch(FakeBatchService):
+        """Keeps the uploaded workflow sources as the jobs see them (Snakemake deletes the
+        archive from the bucket when the run ends)."""
+
+        def create_job(self, request):
+            for blob in gcs.client.list_blobs(gcs, prefix="omtx-hub/snakemake-workflow-sources"):
+                sources[blob.name] = blob.download_as_bytes()
+            return super().create_job(request)
+
+    batch = SourcesKeepingBatch(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    with msa_server() as server, webhook_receiver() as (hook, notices):
+        monkeypatch.setenv("OMTX_NOTIFY_URL", f"{hook}?token={token}")
+        runtime = CPU_RUNTIME | {"msa_server_url": server.url}
+        status = run_snakemake(monkeypatch, batch, *RESULTS, runtime=runtime)
+    assert status == 0, "\n".join(batch.logs.values())[-5000:]
+    assert [r["headers"]["X-API-Key"] for r in server.requests] == [api_key, api_key]
+    assert [n["body"]["status"] for n in notices] == ["succeeded"]
+    assert [r.job.labels["snakemake-job"] for r in batch.requests] == ["boltz-predict-shard"]
+
+    requests = {
+        f"job request {i}": batch_v1.CreateJobRequest.to_json(r).encode()
+        for i, r in enumerate(batch.requests)
+    }
+    for request in batch.requests:
+        variables = request.job.task_groups[0].task_spec.runnables[-1].environment.variables
+        assert not set(variables) & set(SECRET_VARIABLES)
+    assert files_holding(["$(touch pwned)", "touch pwned"], requests) == {}
+    bucket = {b.name: b.download_as_bytes() for b in gcs.client.list_blobs(gcs)}
+    ((archive, data),) = sources.items()
+    shipped = [name for name, _ in contents(archive, data)]
+    assert f"{archive}!!screen.yaml" in shipped and f"{archive}!!ligands.csv" in shipped
+    captured = capfd.readouterr()
+    outputs = {
+        "snakemake's output": (captured.out + captured.err).encode(),
+        "the VMs' output": "\n".join(batch.logs.values()).encode(),
+        "the notice": json.dumps(notices).encode(),
+    }
+    looked_at = requests | sources | bucket | files_under(checkout) | files_under(tmp_path / "vms")
+    assert files_holding([api_key, token], looked_at | outputs) == {}
+    assert not (checkout / "pwned").exists() and not list((tmp_path / "vms").rglob("pwned"))
 
 
 def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs, tmp_path):

@@ -183,7 +183,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
         assert sum(int(n) for n in bars) == counts["completed"]  # compounds, L0 once
     index = render_index(tmp_path / "results", [screen_dir]).read_text()
     best = expected.iloc[0]
-    assert f"{best['ligand_name']} <span" in index
+    assert f"<bdi>{best['ligand_name']}</bdi> <span" in index
     assert f"(log10 IC50 {number(best['affinity_pred_value'])})" in index
 
 

@@ -18,6 +18,11 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.credentials import (
+    CredentialError,
+    MsaCredentials,
+    check_secrets_stay_local,
+)
 from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
@@ -62,9 +67,14 @@ try:
             workflow.storage_settings.default_storage_prefix,
             Path.cwd(),
         )
+    if workflow.is_main_process and any(
+        p.msa == "server" for p in SCREEN_CONFIG.proteins
+    ):
+        # The MSA fetch reads its credentials itself; a mistake in them stops the plan here.
+        MsaCredentials.from_environment()
     STORE = open_store(SCREEN_CONFIG.store)
     PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
-except (ConfigError, SheetError) as error:
+except (ConfigError, SheetError, CredentialError) as error:
     raise WorkflowError(str(error)) from None
 if PLANS_REMOTE_JOBS:
     # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
@@ -84,8 +94,13 @@ wildcard_constraints:
 
 def check_before_start():
     """When a real run starts (not -n, not a no-op): the Google Batch setup of the jobs about
-    to be submitted, then the cost of the pending work against cost.budget_usd."""
+    to be submitted, that no secret is passed to them, then the cost of the pending work
+    against cost.budget_usd."""
     try:
+        if workflow.non_local_exec:
+            check_secrets_stay_local(
+                [*workflow.remote_execution_settings.envvars, *workflow.envvars]
+            )
         if workflow.executor_plugin.name == "googlebatch":
             check_batch_jobs(
                 workflow.executor_settings,
@@ -105,7 +120,7 @@ def check_before_start():
             pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
-    except ConfigError as error:
+    except (ConfigError, CredentialError) as error:
         raise WorkflowError(str(error)) from None
 
 
