@@ -14,11 +14,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from omtx_hub import msa
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
-from omtx_hub.plan import Plan
+from omtx_hub.plan import Plan, server_msa_id
 from omtx_hub.ranking import rank_within_proteins
-from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.records import (
+    FLAG_SEPARATOR,
+    RESULT_COLUMNS,
+    ManifestEntry,
+    ShardTotals,
+    read_manifest,
+)
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -44,7 +51,13 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
     return records, shards
 
 
+def row_flags(msa_mode: str) -> list[str]:
+    """The flag codes (records.FLAGS) of a row whose protein has MSA mode `msa_mode`."""
+    return ["no-msa"] if msa_mode == msa.SINGLE_SEQUENCE else []
+
+
 def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
+    msa_modes = {protein.name: msa.mode(protein.msa) for protein in plan.config.proteins}
     rows = []
     for record in records:
         scores = {field: getattr(record, field) for field in SCORE_FIELDS}
@@ -63,6 +76,8 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
                     "structure": record.structures.get(ligand.ligand_id),
                     "key": record.key,
                     "released_weights": record.weights.released,
+                    "msa": msa_modes[record.protein],
+                    "flags": FLAG_SEPARATOR.join(row_flags(msa_modes[record.protein])),
                 }
             )
     table = pd.DataFrame(rows)
@@ -102,6 +117,31 @@ def _top(table: pd.DataFrame, column: str, *, ascending: bool, n: int) -> list[d
     return json.loads(best[fields].to_json(orient="records"))
 
 
+def protein_summary(plan: Plan, name: str) -> dict:
+    """A protein in summary.json: its length and MSA (mode, source, the sha256 the keys
+    contain), with the single-sequence warning."""
+    protein = plan.protein(name)
+    mode = msa.mode(protein.msa)
+    document = {"name": name, "length": len(protein.sequence), "msa": mode}
+    if mode == msa.SERVER:
+        runtime = plan.config.runtime
+        document["msa_source"] = (
+            f"{runtime.msa_server_url} (pairing {runtime.msa_pairing_strategy}); result store "
+            f"msa/{server_msa_id(protein, plan.config)}"
+        )
+    elif mode == msa.FILE:
+        document["msa_source"] = protein.msa
+    identity = plan.msa_identities[name]
+    if mode != msa.SINGLE_SEQUENCE and identity is not None:
+        document["msa_sha256"] = identity.split(":", 1)[1]
+    if mode == msa.SINGLE_SEQUENCE:
+        document["warning"] = (
+            "no MSA: reduced accuracy (single-sequence mode, `msa: empty`, which Boltz's "
+            "documentation calls not recommended)"
+        )
+    return document
+
+
 def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
     config = plan.config
     counts = table["status"].value_counts().to_dict()
@@ -112,9 +152,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
-        "proteins": [
-            {"name": p.name, "length": len(p.sequence), "msa": p.msa} for p in config.proteins
-        ],
+        "proteins": [protein_summary(plan, protein.name) for protein in config.proteins],
         "counts": {
             "ligands": len(plan.ligands),
             "distinct_compounds": int(plan.ligands["canonical_smiles"].nunique()),

@@ -56,11 +56,14 @@ class Protein(_Strict):
         "lower case is accepted. Anything else is rejected with its position."
     )
     msa: str = Field(
-        default="empty",
-        description="`empty`: single-sequence mode (fast, less accurate). `server`: the "
-        "ColabFold MMseqs2 server (`runtime.msa_server_url`) is asked **once per protein** and "
-        "the MSA is reused by every ligand. A path to an `.a3m` or Boltz `.csv` MSA file: used "
-        "as is (its content is part of the cache key).",
+        default="server",
+        description="`server` (default, as Boltz recommends): the ColabFold MMseqs2 server "
+        "(`runtime.msa_server_url`) is asked **once per protein**; the MSA is kept in the "
+        "result store and reused by every ligand and every later screen. A path to an `.a3m` "
+        "or Boltz `.csv` MSA file whose first sequence is this protein's (checked at "
+        "planning). `empty`: single-sequence mode, which Boltz calls not recommended (reduced "
+        "accuracy); its results are flagged `no-msa`. The MSA's content is part of the "
+        "cache key.",
     )
 
     @field_validator("sequence")
@@ -80,7 +83,7 @@ class Protein(_Strict):
 
     @field_validator("msa")
     @classmethod
-    def _msa_source(cls, msa: str) -> str:
+    def _msa_source(cls, msa: str, info: ValidationInfo) -> str:
         if msa in ("empty", "server"):
             return msa
         path = Path(msa)
@@ -88,6 +91,10 @@ class Protein(_Strict):
             raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
         if not path.is_file():
             raise ValueError(f"MSA file '{msa}' does not exist")
+        if "sequence" in info.data:  # (a bad sequence is reported on its own)
+            from omtx_hub.msa import check_msa_file
+
+            check_msa_file(path, info.data["sequence"])
         return msa
 
 
@@ -162,6 +169,12 @@ class Runtime(_Strict):
     msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
     msa_pairing_strategy: Literal["greedy", "complete"] = Field(
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
+    )
+    msa_refresh: bool = Field(
+        False,
+        description="Ask the MSA server again instead of reusing the MSA the result store "
+        "holds for the same sequence, server and pairing strategy; the new MSA replaces it "
+        "there. Targets whose MSA content changes get new keys.",
     )
 
     @field_validator("checkpoint", "affinity_checkpoint")

@@ -1,23 +1,299 @@
-"""Protein MSAs, computed once per protein and shared by every ligand of the screen.
+"""Protein MSAs: what Boltz would make of a user's file, and server MSAs kept in the result store.
+
+A user's MSA (`msa: path.a3m|path.csv`) is used by Boltz only if its first sequence, the
+query, is the protein's sequence: otherwise Boltz 2.2.1 prints "MSA does not match input
+sequence, creating dummy" and predicts single-sequence (`process_msa_features` in
+boltz/data/feature/featurizerv2.py). `query_mismatch` reads the query with Boltz's own parsers
+(boltz/data/parse/a3m.py, csv.py) and applies Boltz's own comparison, so that a screen is
+refused at planning instead of silently run without its MSA.
 
 `msa: server` asks the ColabFold MMseqs2 server through Boltz's own client
-(`boltz.main.compute_msa`), exactly as `boltz predict --use_msa_server` would, but once per
-protein instead of once per ligand.
+(`boltz.main.compute_msa`), as `boltz predict --use_msa_server` would, once per receptor: the
+MSA is kept in the result store, content-addressed by the chains' sequences, the server and
+the pairing strategy (`server_msa_id`), and later screens take it from there.
 """
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import json
+import logging
 import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
+from omtx_hub.store import ResultStore
 
-def fetch_server_msa(
-    protein: str, sequence: str, output: Path, *, server_url: str, pairing_strategy: str
-) -> None:
+log = logging.getLogger(__name__)
+# The MSA modes a result states (batch_results.csv `msa`, summary.json, the dashboard).
+SINGLE_SEQUENCE = "single-sequence"
+SERVER = "server"
+FILE = "file"
+# Boltz reads these two formats (boltz/main.py, process_input).
+FORMATS = {".a3m": "a3m", ".csv": "csv"}
+MSA_STORE_DIR = "msa"
+MSA_RECORD = "msa.json"
+
+
+def mode(msa: str) -> str:
+    """The MSA mode of a protein's `msa` setting."""
+    if msa == "empty":
+        return SINGLE_SEQUENCE
+    return SERVER if msa == "server" else FILE
+
+
+def content_identity(path: str | Path, data: bytes | None = None) -> str:
+    """What of an MSA file changes a prediction: its format and its bytes."""
+    data = Path(path).read_bytes() if data is None else data
+    return f"{FORMATS[Path(path).suffix]}:{hashlib.sha256(data).hexdigest()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Does Boltz use this MSA for this sequence?
+# --------------------------------------------------------------------------------------------
+
+
+def _letter(token_id: int) -> str:
+    from boltz.data import const
+
+    name = const.tokens[token_id]
+    return "-" if name == "-" else const.prot_token_to_letter.get(name, "X")
+
+
+def query_mismatch(path: str | Path, sequence: str) -> str | None:
+    """Why Boltz 2.2.1 would not use the MSA file at `path` for a chain of `sequence`; None
+    when it would.
+
+    The query is read as Boltz reads it (first sequence; lower-case insertions dropped; gaps
+    kept as gap tokens) and compared as `process_msa_features` compares it: same length and
+    same residue types, except that Boltz also accepts, and overwrites with the chain's own,
+    a query that differs only where the chain has an unknown residue (X), or only where the
+    chain has MET and the query UNK.
+    """
+    import numpy as np
+    from boltz.data import const
+    from boltz.data.parse.a3m import parse_a3m
+    from boltz.data.parse.csv import parse_csv
+
+    path = Path(path)
+    try:
+        parsed = (
+            parse_a3m(path, taxonomy=None, max_seqs=1)
+            if path.suffix == ".a3m"
+            else parse_csv(path, max_seqs=1)
+        )
+    except KeyError as error:
+        return f"it holds {error.args[0]!r}, which is not a residue letter Boltz reads"
+    except ValueError as error:  # parse_csv: not the columns `key` and `sequence`
+        return str(error)
+    if len(parsed.sequences) == 0:
+        return "it holds no sequence"
+    first = parsed.sequences[0]
+    query = parsed.residues[first["res_start"] : first["res_end"]]["res_type"]
+    unknown = const.token_ids[const.unk_token["PROTEIN"]]
+    chain = np.array([const.token_ids[const.prot_letter_to_token.get(c, "UNK")] for c in sequence])
+    if len(chain) == len(query):
+        mismatches = np.flatnonzero(chain != query)
+        if len(mismatches) == 0:
+            return None
+        met_as_unknown = np.all(chain[mismatches] == const.token_ids["MET"]) and np.all(
+            query[mismatches] == unknown
+        )
+        if met_as_unknown or np.all(chain[mismatches] == unknown):
+            return None
+        first_difference = int(mismatches[0])
+    else:
+        shorter = min(len(chain), len(query))
+        differing = np.flatnonzero(chain[:shorter] != query[:shorter])
+        first_difference = int(differing[0]) if len(differing) else shorter
+    position = first_difference + 1
+    in_sequence = _letter(chain[first_difference]) if first_difference < len(chain) else "(end)"
+    in_query = _letter(query[first_difference]) if first_difference < len(query) else "(end)"
+    return (
+        f"its first sequence (the query; lower-case insertions removed) differs from the "
+        f"protein's sequence at position {position}: {in_query!r} in the MSA, {in_sequence!r} "
+        f"in the sequence (query {len(query)} residues, sequence {len(chain)})"
+    )
+
+
+def check_msa_file(path: str | Path, sequence: str) -> None:
+    """Raise ValueError, worded for the config file, if Boltz would not use this MSA."""
+    problem = query_mismatch(path, sequence)
+    if problem is not None:
+        raise ValueError(
+            f"MSA file '{path}' does not belong to this sequence: {problem}. Boltz would "
+            "ignore it and predict single-sequence ('MSA does not match input sequence, "
+            "creating dummy'). Give the MSA whose first sequence is this protein's, or "
+            "`msa: server`."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Server MSAs in the result store
+# --------------------------------------------------------------------------------------------
+
+
+def server_msa_id(sequences: list[str], server_url: str, pairing_strategy: str) -> str:
+    """The store address of the server MSA of a receptor's protein chains: what the server
+    is asked (the chains' sequences, in order, and the pairing strategy) and which server."""
+    query = {"sequences": sequences, "server_url": server_url, "pairing_strategy": pairing_strategy}
+    return hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()
+
+
+def _blob(query_id: str, name: str) -> str:
+    return f"{MSA_STORE_DIR}/{query_id}/{name}"
+
+
+def chain_file(index: int) -> str:
+    return f"{index}.csv"
+
+
+@dataclass(frozen=True)
+class StoredServerMsa:
+    """A server MSA in the store (`msa/<query id>/msa.json`, written after its files)."""
+
+    query_id: str
+    record: dict
+
+    @property
+    def chain_sha256(self) -> list[str]:
+        return [chain["sha256"] for chain in self.record["chains"]]
+
+    def identity(self, chain: int) -> str:
+        return f"csv:{self.chain_sha256[chain]}"
+
+
+def stored_server_msa(store: ResultStore, query_id: str) -> StoredServerMsa | None:
+    data = store.read_blob(_blob(query_id, MSA_RECORD))
+    return None if data is None else StoredServerMsa(query_id, json.loads(data))
+
+
+def fetch_server_msas(
+    sequences: list[str], *, server_url: str, pairing_strategy: str
+) -> list[bytes]:
+    """The server's MSA of each chain (Boltz's CSV: columns `key`, `sequence`), from one
+    query: with several chains Boltz also asks for paired alignments (`compute_msa`)."""
     from boltz.main import compute_msa
 
-    with tempfile.TemporaryDirectory(prefix=f"omtx-msa-{protein}-") as scratch:
-        compute_msa({protein: sequence}, protein, Path(scratch), server_url, pairing_strategy)
+    with tempfile.TemporaryDirectory(prefix="omtx-msa-") as scratch:
+        names = [str(index) for index in range(len(sequences))]
+        compute_msa(
+            dict(zip(names, sequences, strict=True)),
+            "receptor",
+            Path(scratch),
+            server_url,
+            pairing_strategy,
+        )
+        return [(Path(scratch) / f"{name}.csv").read_bytes() for name in names]
+
+
+def provide_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    *,
+    server_url: str,
+    pairing_strategy: str,
+    refresh: bool,
+) -> tuple[list[bytes], str]:
+    """The server MSA of each chain and where it came from ('store' or 'server').
+
+    Taken from the store when it is there (and `refresh` is off); otherwise fetched, checked
+    (each chain's query must be its sequence) and stored, files first and `msa.json` last,
+    so that a reader sees a complete MSA or none.
+    """
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    stored = None if refresh else stored_server_msa(store, query_id)
+    if stored is not None:
+        contents = [store.read_blob(_blob(query_id, chain_file(i))) for i in range(len(sequences))]
+        if all(content is not None for content in contents):
+            return contents, "store"
+    contents = fetch_server_msas(
+        sequences, server_url=server_url, pairing_strategy=pairing_strategy
+    )
+    with tempfile.TemporaryDirectory(prefix="omtx-msa-check-") as scratch:
+        for index, (sequence, content) in enumerate(zip(sequences, contents, strict=True)):
+            fetched = Path(scratch) / chain_file(index)
+            fetched.write_bytes(content)
+            problem = query_mismatch(fetched, sequence)
+            if problem is not None:
+                raise RuntimeError(
+                    f"the MSA server {server_url} answered for chain {index} "
+                    f"with an MSA Boltz would not use: {problem}"
+                )
+    store_server_msas(
+        store, sequences, contents, server_url=server_url, pairing_strategy=pairing_strategy
+    )
+    return contents, "server"
+
+
+def store_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    contents: list[bytes],
+    *,
+    server_url: str,
+    pairing_strategy: str,
+) -> StoredServerMsa:
+    """Put a server's MSAs of a receptor's chains into the store: the files first, then
+    `msa.json`, which makes them visible (a reader sees a complete MSA or none)."""
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    for index, content in enumerate(contents):
+        store.write_blob(_blob(query_id, chain_file(index)), content)
+    record = {
+        "query_id": query_id,
+        "sequences": sequences,
+        "server_url": server_url,
+        "pairing_strategy": pairing_strategy,
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "boltz": version("boltz"),
+        "chains": [
+            {
+                "file": chain_file(index),
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "depth": content.count(b"\n"),  # sequences: a header line, then one per row
+            }
+            for index, content in enumerate(contents)
+        ],
+    }
+    store.write_blob(_blob(query_id, MSA_RECORD), json.dumps(record, indent=1).encode())
+    return StoredServerMsa(query_id, record)
+
+
+def write_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    outputs: list[Path],
+    *,
+    server_url: str,
+    pairing_strategy: str,
+    refresh: bool,
+) -> None:
+    """The fetch_msa job: each chain's server MSA into its output file, from the store or
+    (first use, or `refresh`) from the server, and a line in the job log saying which."""
+    contents, source = provide_server_msas(
+        store,
+        sequences,
+        server_url=server_url,
+        pairing_strategy=pairing_strategy,
+        refresh=refresh,
+    )
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    record = stored_server_msa(store, query_id).record
+    how = (
+        f"fetched now from {server_url}"
+        if source == "server"
+        else f"reused from the result store (fetched from {server_url} at {record['fetched_at']})"
+    )
+    for output, content, chain in zip(outputs, contents, record["chains"], strict=True):
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(Path(scratch) / f"{protein}.csv", output)
+        output.write_bytes(content)
+        log.info(
+            "MSA of %s (%d sequences, sha256 %s): %s; stored as %s",
+            output.name,
+            chain["depth"],
+            chain["sha256"],
+            how,
+            _blob(query_id, chain["file"]),
+        )

@@ -31,8 +31,9 @@ from omtx_hub.boltz_io import (
     scores,
     write_input,
 )
-from omtx_hub.config import Model, Runtime
+from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.layout import structure_file_name
+from omtx_hub.msa import SINGLE_SEQUENCE, content_identity
 from omtx_hub.records import (
     ManifestEntry,
     ShardManifest,
@@ -41,6 +42,7 @@ from omtx_hub.records import (
     write_manifest,
 )
 from omtx_hub.store import ResultStore
+from omtx_hub.weights import verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,9 @@ class ShardJob:
     log_file: Path  # the job's log; Boltz's own output is appended to it
     gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
     attempt: int = 1  # Snakemake's attempt of this job: > 1 after a preemption or failure
+    # What the plan keyed the protein's MSA as (omtx_hub.plan.msa_identities); the file the
+    # job reads must be that one.
+    msa_identity: str = SINGLE_SEQUENCE
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -183,6 +188,11 @@ class ShardJob:
         boltz_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
+                self._check_msa()
+                try:
+                    verify_weights(self.weights, self.runtime, affinity=self.model.affinity)
+                except ConfigError as error:
+                    raise ShardError(str(error)) from None
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
         manifest = ShardManifest(
@@ -206,6 +216,18 @@ class ShardJob:
         )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _check_msa(self) -> None:
+        """The MSA file is the one the keys were made with (a changed file, or a server MSA
+        replaced in the store by another screen's refresh, would mislabel every result)."""
+        actual = SINGLE_SEQUENCE if self.msa == "empty" else content_identity(self.msa)
+        if actual != self.msa_identity:
+            raise ShardError(
+                f"the MSA of protein '{self.protein}' ({self.msa}) is {actual}, but its targets "
+                f"were keyed with {self.msa_identity}: the file changed after planning. Nothing "
+                "was predicted; run again (`--forcerun fetch_msa` for a server MSA) so that the "
+                "plan and the shard see the same MSA."
+            )
 
     def _report(self, message: str) -> None:
         """A progress line on the job's standard output, which the terminal (local runs) and
@@ -312,12 +334,14 @@ class ShardJob:
                 error=None,
                 smiles=target["smiles"],
                 protein_sha256=hashlib.sha256(self.sequence.encode()).hexdigest(),
+                msa=self.msa_identity,
                 **scores(confidence, affinity),
                 seconds_since_shard_start=round(time.time() - started, 3),
                 boltz_version=self.spec["boltz"],
                 model=self.spec["model"],
                 precision=self.spec["precision"],
                 weights=self.weights,
+                key_scheme=self.spec["key_scheme"],
                 computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             stored = files.stored_files(affinity=self.model.affinity)

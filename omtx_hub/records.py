@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from omtx_hub.boltz_io import SCORE_FIELDS
 
-RELEASED_WEIGHTS = "boltz2-released"
 # The file a generated random-weights cache (omtx_hub.testing.testcache) carries; a cache
 # with it is never taken for the released weights.
 TEST_WEIGHTS_MARKER = "OMTX_TEST_WEIGHTS.json"
@@ -40,7 +39,14 @@ RESULT_COLUMNS = [
     "structure",
     "key",
     "released_weights",
+    "msa",
+    "flags",
 ]
+# The codes of the `flags` column (';'-separated): what a reader of a row must know about it.
+FLAG_SEPARATOR = ";"
+FLAGS = {
+    "no-msa": "no MSA: reduced accuracy",
+}
 
 
 class _Contract(BaseModel):
@@ -52,13 +58,17 @@ class _Contract(BaseModel):
 
 
 class Weights(_Contract):
-    """Which model weights predict: the released ones, or anything else (flagged)."""
+    """Which model weights predict: the sha256 of each checkpoint file used (the affinity
+    one only when affinity is predicted), and whether they are the released ones
+    (`omtx_hub.weights`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     identity: str
     released: bool
     note: str
+    structure_sha256: str | None = None
+    affinity_sha256: str | None = None
 
 
 class Ligand(_Contract):
@@ -77,6 +87,8 @@ class TargetRecord(_Contract):
     error: str | None = None
     smiles: str | None = None
     protein_sha256: str | None = None
+    # The MSA the prediction used: 'single-sequence', or '<a3m|csv>:<sha256 of the file>'.
+    msa: str | None = None
     affinity_pred_value: float | None = None
     affinity_probability_binary: float | None = None
     ic50_um: float | None = None
@@ -96,6 +108,9 @@ class TargetRecord(_Contract):
     model: dict | None = None
     precision: str | None = None
     weights: Weights
+    # The cache-key scheme (omtx_hub.plan.KEY_SCHEME) the entry was keyed under; entries
+    # without it predate the field (scheme 1).
+    key_scheme: int | None = None
     computed_at: str | None = None
 
 

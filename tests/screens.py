@@ -52,7 +52,8 @@ def write_screen(
     sheet.write_text(header + "\n" + "".join(",".join(row) + "\n" for row in rows))
     raw = {
         "screen": {"name": "s1"},
-        "proteins": [{"name": "P1", "sequence": SHORT_PROTEIN}],
+        # Single-sequence: the default (`msa: server`) would ask the MSA server.
+        "proteins": [{"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"}],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},
         "store": str(directory / "store"),

@@ -11,7 +11,7 @@ from tests.screens import SMILES, write_screen
 
 
 def make_config(tmp_path: Path, **kwargs) -> dict:
-    kwargs.setdefault("proteins", [{"name": "P1", "sequence": "MKTAYIAKQR"}])
+    kwargs.setdefault("proteins", [{"name": "P1", "sequence": "MKTAYIAKQR", "msa": "empty"}])
     return write_screen(tmp_path, **kwargs)
 
 
@@ -26,7 +26,7 @@ def keys(plan) -> list[str]:
 
 def test_shards_are_consecutive_chunks_per_protein(tmp_path):
     raw = make_config(tmp_path)
-    raw["proteins"].append({"name": "P2", "sequence": "GGGG"})
+    raw["proteins"].append({"name": "P2", "sequence": "GGGG", "msa": "empty"})
     plan = plan_of(raw)
     assert list(plan.shards) == [
         ("P1", "00000"),
@@ -72,7 +72,7 @@ def test_keys_shared_across_screens_and_orders(tmp_path):
         {"model": {"seed": 1}},
         {"model": {"affinity": False}},
         {"runtime": {"precision": "32"}},
-        {"proteins": [{"name": "P1", "sequence": "MKTAYIAKQK"}]},
+        {"proteins": [{"name": "P1", "sequence": "MKTAYIAKQK", "msa": "empty"}]},
     ],
 )
 def test_anything_that_changes_the_prediction_changes_the_key(tmp_path, change):

@@ -18,6 +18,7 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.key_schemes import older_scheme_report
 from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
@@ -63,9 +64,24 @@ try:
             Path.cwd(),
         )
     STORE = open_store(SCREEN_CONFIG.store)
-    PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
+    # A run with runtime.msa_refresh asks the server again: the store's MSAs are not the ones
+    # its targets will have (remote jobs, started after fetch_msa, find the new ones there).
+    PLAN = build_plan(
+        SCREEN_CONFIG,
+        STORE,
+        SHEET_CACHE,
+        fetching_msas_anew=SCREEN_CONFIG.runtime.msa_refresh
+        and not workflow.remote_exec,
+    )
 except (ConfigError, SheetError) as error:
     raise WorkflowError(str(error)) from None
+if workflow.is_main_process:
+    for protein in PLAN.pending_msas:
+        logger.info(
+            f"Protein {protein}: its MSA is asked from {SCREEN_CONFIG.runtime.msa_server_url} "
+            "by fetch_msa first (then kept in the result store for later screens); the keys "
+            "of its targets, which contain the MSA's sha256, are known after that."
+        )
 if PLANS_REMOTE_JOBS:
     # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
     retry_status_polls(logger.warning)
@@ -83,8 +99,12 @@ wildcard_constraints:
 
 
 def check_before_start():
-    """When a real run starts (not -n, not a no-op): the Google Batch setup of the jobs about
-    to be submitted, then the cost of the pending work against cost.budget_usd."""
+    """When a real run starts (not -n, not a no-op): what the store holds under an older key
+    scheme, the Google Batch setup of the jobs about to be submitted, then the cost of the
+    pending work against cost.budget_usd."""
+    older_schemes = older_scheme_report(PLAN, STORE)
+    if older_schemes:
+        logger.warning(older_schemes)
     try:
         if workflow.executor_plugin.name == "googlebatch":
             check_batch_jobs(
@@ -179,12 +199,28 @@ def msa_input(wildcards):
     return local(msa)
 
 
+def protein_msa_identity(wildcards):
+    """What the shard's MSA is, as its keys contain it. A server MSA is known once the
+    fetch_msa checkpoint has run: until then Snakemake holds this and the targets as <TBD>.
+    """
+    if PROTEINS[wildcards.protein].msa == "server":
+        checkpoints.fetch_msa.get(screen=SCREEN, protein=wildcards.protein)
+        return PLAN.use_stored_msa(wildcards.protein, STORE)
+    return PLAN.msa_identities[wildcards.protein]
+
+
 def shard_targets(wildcards):
+    protein_msa_identity(wildcards)
     return list(PLAN.shard(wildcards.protein, wildcards.shard).targets)
 
 
 def protein_sequence(wildcards):
     return PROTEINS[wildcards.protein].sequence
+
+
+def protein_sequences(wildcards):
+    """The sequences of the receptor's protein chains, in order: one MSA server query."""
+    return [protein_sequence(wildcards)]
 
 
 def job_attempt(wildcards, attempt):

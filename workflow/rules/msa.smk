@@ -1,4 +1,8 @@
-rule fetch_msa:
+# The server MSA of a protein (msa: server), a checkpoint: its content is part of the keys of
+# the protein's targets, which are known only once it is there. Taken from the result store
+# when an earlier screen fetched it (runtime.msa_refresh: false); otherwise asked from the
+# server once and stored there for every later screen.
+checkpoint fetch_msa:
     output:
         layout.MSA,
     log:
@@ -6,8 +10,9 @@ rule fetch_msa:
     retries: 2
     localrule: True
     params:
-        sequence=protein_sequence,
+        sequences=protein_sequences,
         server_url=SCREEN_CONFIG.runtime.msa_server_url,
         pairing_strategy=SCREEN_CONFIG.runtime.msa_pairing_strategy,
+        refresh=SCREEN_CONFIG.runtime.msa_refresh,
     script:
         "../scripts/fetch_msa.py"

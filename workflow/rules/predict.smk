@@ -20,6 +20,7 @@ rule boltz_predict_shard:
     params:
         targets=shard_targets,
         sequence=protein_sequence,
+        msa_identity=protein_msa_identity,
         spec=PLAN.spec,
         weights=PLAN.weights.to_json(),
     script:

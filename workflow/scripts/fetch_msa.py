@@ -1,13 +1,17 @@
 from pathlib import Path
 
+from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
-from omtx_hub.msa import fetch_server_msa
+from omtx_hub.msa import write_server_msas
+from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-fetch_server_msa(
-    snakemake.wildcards.protein,
-    snakemake.params.sequence,
-    Path(snakemake.output[0]),
+config = load_config(snakemake.config, sheet_file_needed=False)
+write_server_msas(
+    open_store(config.store),
+    snakemake.params.sequences,
+    [Path(snakemake.output[0])],
     server_url=snakemake.params.server_url,
     pairing_strategy=snakemake.params.pairing_strategy,
+    refresh=snakemake.params.refresh,
 )

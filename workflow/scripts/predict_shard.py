@@ -15,6 +15,7 @@ ShardJob(
     shard=snakemake.wildcards.shard,
     sequence=snakemake.params.sequence,
     msa=snakemake.input.msa or "empty",
+    msa_identity=snakemake.params.msa_identity,
     targets=snakemake.params.targets,
     model=config.model,
     runtime=config.runtime,
