@@ -57,7 +57,11 @@ RELEASED_CHECKPOINTS = {
         "dcc5cd3722b1c9eaa34267e4ae32f55cbbf1963f4c19319381ccfa30fdd2ca9e", 2_062_139_170
     ),
 }
-RELEASED_DIGESTS = {released.sha256 for released in RELEASED_CHECKPOINTS.values()}
+
+
+def is_released(sha256: str) -> bool:
+    """Whether a checkpoint with this sha256 is one of the released Boltz-2 files."""
+    return any(released.sha256 == sha256 for released in RELEASED_CHECKPOINTS.values())
 
 
 def sha256_file(path: str | Path) -> str:
@@ -173,7 +177,7 @@ def weights_in_use(runtime: Runtime, affinity: bool = True) -> Weights:
             note="random test weights from a generated cache (omtx_hub.testing.testcache): "
             "the scores are meaningless",
         )
-    unreleased = [role for role, digest in digests.items() if digest not in RELEASED_DIGESTS]
+    unreleased = [role for role, digest in digests.items() if not is_released(digest)]
     if unreleased:
         described = "; ".join(
             f"{role} checkpoint {checkpoint_paths(runtime, affinity=affinity)[role]} "

@@ -102,6 +102,8 @@ def test_test_weights_are_flagged_and_keyed(tmp_path):
     released = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
     assert released.weights.released
     (cache / TEST_WEIGHTS_MARKER).write_text("{}")
+    for name in ("boltz2_conf.ckpt", "boltz2_aff.ckpt"):
+        (cache / name).write_bytes(b"random " + name.encode())
     test = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
     assert not test.weights.released
     assert "meaningless" in test.weights.note
