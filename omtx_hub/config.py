@@ -94,7 +94,7 @@ class Protein(_Strict):
         if "sequence" in info.data:  # (a bad sequence is reported on its own)
             from omtx_hub.msa import check_msa_file
 
-            check_msa_file(path, info.data["sequence"])
+            check_msa_file(path, info.data["sequence"], info.data.get("name", "?"))
         return msa
 
 

@@ -98,12 +98,15 @@ def query_mismatch(path: str | Path, sequence: str) -> str | None:
         mismatches = np.flatnonzero(chain != query)
         if len(mismatches) == 0:
             return None
-        met_as_unknown = np.all(chain[mismatches] == const.token_ids["MET"]) and np.all(
+        chain_unknown = chain[mismatches] == unknown
+        met_as_unknown = (chain[mismatches] == const.token_ids["MET"]) & (
             query[mismatches] == unknown
         )
-        if met_as_unknown or np.all(chain[mismatches] == unknown):
+        if np.all(met_as_unknown) or np.all(chain_unknown):
             return None
-        first_difference = int(mismatches[0])
+        # Name the first difference that is no exception on its own (else the first one).
+        real = mismatches[~(chain_unknown | met_as_unknown)]
+        first_difference = int(real[0] if len(real) else mismatches[0])
     else:
         shorter = min(len(chain), len(query))
         differing = np.flatnonzero(chain[:shorter] != query[:shorter])
@@ -118,12 +121,13 @@ def query_mismatch(path: str | Path, sequence: str) -> str | None:
     )
 
 
-def check_msa_file(path: str | Path, sequence: str) -> None:
+def check_msa_file(path: str | Path, sequence: str, protein: str) -> None:
     """Raise ValueError, worded for the config file, if Boltz would not use this MSA."""
     problem = query_mismatch(path, sequence)
     if problem is not None:
         raise ValueError(
-            f"MSA file '{path}' does not belong to this sequence: {problem}. Boltz would "
+            f"the MSA file '{path}' of protein '{protein}' is not an alignment of its "
+            f"sequence: {problem}. Boltz would "
             "ignore it and predict single-sequence ('MSA does not match input sequence, "
             "creating dummy'). Give the MSA whose first sequence is this protein's, or "
             "`msa: server`."

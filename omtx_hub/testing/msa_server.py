@@ -28,11 +28,13 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
 class FakeMsaServer:
     """The server's state: what it was asked (`submissions`: endpoint, mode, sequences) and
-    how it answers (`depth`, `variant`)."""
+    how it answers (`depth`, `variant`, `wrong_query`)."""
 
     def __init__(self, depth: int = 3):
         self.depth = depth
         self.variant = 0
+        # A broken server: the alignment's first row is not the submitted sequence.
+        self.wrong_query = False
         self.submissions: list[dict] = []
         self._jobs: dict[str, tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
@@ -49,7 +51,7 @@ class FakeMsaServer:
     def _a3m(self, sequences: list[str], *, hits: bool) -> bytes:
         blocks = []
         for number, query in enumerate(sequences, start=101):
-            lines = [f">{number}", query]
+            lines = [f">{number}", query[::-1] if self.wrong_query else query]
             for index, hit in enumerate(self.hits(query) if hits else []):
                 lines += [f">hit{index}", hit]
             blocks.append("\n".join(lines) + "\n")
