@@ -25,8 +25,9 @@ import pandas as pd
 
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.layout import ScreenLayout
+from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.ranking import best_targets
-from omtx_hub.records import RESULT_COLUMNS, read_manifest
+from omtx_hub.records import FLAG_SEPARATOR, FLAGS, RESULT_COLUMNS, read_manifest
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -54,7 +55,8 @@ LABELS = {
     "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
     "complex_ipde": "interface PDE (Å)", "source": "Source", "index": "Sheet row",
-    "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
+    "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure", "flags": "Flags",
+    "msa": "MSA",
 }  # fmt: skip
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 
@@ -116,8 +118,14 @@ def _texts(series: pd.Series) -> list:
 def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns."""
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
-    shown = ["rank", "protein", "ligand_name", "smiles", "status", *TABLE_SCORES, "source"]
-    hidden = ["index", "ligand_id", "error", *(f for f in SCORE_FIELDS if f not in TABLE_SCORES)]
+    shown = ["rank", "protein", "ligand_name", "smiles", "status", "flags", *TABLE_SCORES, "source"]
+    hidden = [
+        "index",
+        "ligand_id",
+        "error",
+        "msa",
+        *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
+    ]
     columns = []
     for key in [*shown, *extra, *hidden]:
         numeric = (
@@ -201,13 +209,24 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
     return zip_name
 
 
+def _protein_card(protein: dict) -> dict:
+    """A protein of summary.json for its card: single-sequence ones get the no-MSA badge
+    (summaries written before the MSA modes say `empty`)."""
+    single = protein["msa"] in (SINGLE_SEQUENCE, "empty")
+    return {
+        **protein,
+        "msa": SINGLE_SEQUENCE if single else protein["msa"],
+        "badge": FLAGS["no-msa"] if single else None,
+    }
+
+
 def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     document = data.summary
     job_seconds = document["timing"]["job_wall_s"]
     gpu = document.get("gpu") or {}  # GPU time and cost, in summaries since the cost section
     best = top.iloc[0] if len(top) else None
     return {
-        "proteins": document["proteins"],
+        "proteins": [_protein_card(protein) for protein in document["proteins"]],
         "ligands": document["counts"]["ligands"],
         "targets": len(data.table),
         "counts": data.counts(),
@@ -261,6 +280,9 @@ def page_data(
         "structure": structure,
         "embedded": embedded,
         "depictions": depictions,
+        # The `flags` column's codes and what the page shows for each.
+        "flag_labels": FLAGS,
+        "flag_separator": FLAG_SEPARATOR,
         "depicted_rows": dict(
             zip(table.index[depicted].astype(str), table["canonical_smiles"][depicted], strict=True)
         ),

@@ -113,7 +113,7 @@ def make_plan(
     write_sheet(sheet, rows)
     raw = {
         "screen": {"name": screen},
-        "proteins": [{"name": "P1", "sequence": PEPTIDE}],
+        "proteins": [{"name": "P1", "sequence": PEPTIDE, "msa": "empty"}],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},
         "store": str(workdir / "store"),

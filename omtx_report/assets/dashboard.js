@@ -126,6 +126,13 @@
         } else if (column.key === "smiles") {
           td.className = "smiles";
           td.title = value;
+        } else if (column.key === "flags") {
+          td.textContent = "";
+          for (const code of (value || "").split(data.flag_separator).filter(Boolean)) {
+            const badge = element("span", data.flag_labels[code] || code, "badge badge-flag");
+            badge.title = code;
+            td.appendChild(badge);
+          }
         }
         tr.appendChild(td);
       }

@@ -202,3 +202,14 @@ def test_index_links_to_the_dashboard(page, dashboard):
     page.wait_for_function("window.dashboardReady === true")
     assert page.title().startswith("synthetic")
     assert page.external_requests == [] and page.problems == []
+
+
+def test_single_sequence_rows_show_the_no_msa_badge(page, dashboard):
+    # The synthetic screen's protein is single-sequence: every row carries the flag.
+    open_dashboard(page, dashboard)
+    rows = page.locator("#targets tbody tr").count()
+    badges = page.locator("#targets tbody td[data-key=flags] .badge-flag")
+    assert badges.all_text_contents() == ["no MSA: reduced accuracy"] * rows
+    assert badges.first.get_attribute("title") == "no-msa"
+    assert page.locator(".cards .badge-flag").all_text_contents() == ["no MSA: reduced accuracy"]
+    assert page.problems == []

@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pandas as pd
@@ -5,10 +6,11 @@ import pytest
 
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
 from omtx_hub.config import load_config
+from omtx_hub.msa import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import write_shard_manifest
-from tests.screens import write_screen
+from tests.screens import SHORT_PROTEIN, write_screen
 
 
 def fake_manifests(plan, directory, *, failed=(), scores_of=None):
@@ -119,3 +121,40 @@ def test_summary_flags_weights_that_are_not_released(screen):
     document = summary(plan, results_table(plan, records), shards)
     assert document["released_weights"] is False
     assert "NOT PREDICTIONS" in document["warning"]
+
+
+def test_rows_and_summary_state_each_proteins_msa(tmp_path):
+    a3m = tmp_path / "p3.a3m"
+    a3m.write_text(f">query\n{SHORT_PROTEIN}\n")
+    proteins = [
+        {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"},
+        {"name": "P2", "sequence": SHORT_PROTEIN, "msa": "server"},
+        {"name": "P3", "sequence": SHORT_PROTEIN, "msa": str(a3m)},
+    ]
+    raw = write_screen(tmp_path, rows=[("a", "CCO")], proteins=proteins)
+    config = load_config(raw)
+    store = LocalStore(config.store)
+    msa = b"key,sequence\n-1," + SHORT_PROTEIN.encode()
+    runtime = config.runtime
+    store_server_msas(
+        store,
+        [SHORT_PROTEIN],
+        [msa],
+        server_url=runtime.msa_server_url,
+        pairing_strategy=runtime.msa_pairing_strategy,
+    )
+    plan = build_plan(config, store)
+    manifests = fake_manifests(plan, tmp_path, scores_of={"CCO": (0.5, 0.0)})
+    records, shards = read_manifests(manifests)
+    table = results_table(plan, records).set_index("protein")
+    assert table.loc["P1", "msa"] == "single-sequence" and table.loc["P1", "flags"] == "no-msa"
+    assert table.loc["P2", "msa"] == "server" and table.loc["P2", "flags"] == ""
+    assert table.loc["P3", "msa"] == "file" and table.loc["P3", "flags"] == ""
+    proteins = {p["name"]: p for p in summary(plan, table.reset_index(), shards)["proteins"]}
+    assert proteins["P1"]["msa"] == "single-sequence"
+    assert proteins["P1"]["warning"].startswith("no MSA: reduced accuracy")
+    assert proteins["P2"]["msa_sha256"] == hashlib.sha256(msa).hexdigest()
+    assert proteins["P2"]["msa_source"].startswith(runtime.msa_server_url)
+    assert proteins["P3"]["msa_source"] == str(a3m)
+    assert proteins["P3"]["msa_sha256"] == hashlib.sha256(a3m.read_bytes()).hexdigest()
+    assert "warning" not in proteins["P2"] and "warning" not in proteins["P3"]

@@ -91,6 +91,19 @@ def test_dashboard_escapes_sheet_values_and_links_downloads(finished):
     assert scripts[0].read_text().startswith("window.omtxStructure(")
 
 
+def test_dashboard_flags_single_sequence_results(finished):
+    # The synthetic screen's protein is single-sequence (msa: empty).
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    html = page.read_text()
+    card = re.search(r"<b>P1</b>.*?</p>", html).group(0)
+    assert "MSA single-sequence" in card
+    assert re.search(r'class="badge badge-flag"[^>]*>no MSA: reduced accuracy</span>', card)
+    data = embedded_data(page)
+    assert set(data["values"]["flags"]) == {"no-msa"}
+    assert data["flag_labels"]["no-msa"] == "no MSA: reduced accuracy"
+    assert next(c for c in data["columns"] if c["key"] == "flags")["shown"]
+
+
 def test_plots_are_valid_svg_and_dense_scatters_stay_small():
     for svg in (
         plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
