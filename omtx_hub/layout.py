@@ -6,7 +6,8 @@
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
-        msa/{protein}.csv                             fetch_msa (msa: server)
+        msa/{protein}.csv                             fetch_msa (msa: server): the MSA
+        msa/{protein}.json                            fetch_msa: its record (query, sha256)
         benchmarks/boltz_predict_shard/{protein}/{shard}.tsv
         report/index.html                             render_dashboard
         progress/index.html                           omtx-report progress
@@ -31,6 +32,7 @@ MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
 SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
 MSA_FILE = "msa/{protein}.csv"
+MSA_RECORD_FILE = "msa/{protein}.json"
 REPORT_DIR = "report"
 PROGRESS_DIR = "progress"
 
@@ -60,6 +62,7 @@ TABLE = screen_pattern(TABLE_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_FILE)
+MSA_RECORD = screen_pattern(MSA_RECORD_FILE)
 REPORT = screen_pattern(REPORT_DIR)
 
 
@@ -97,6 +100,10 @@ class ScreenLayout:
     @property
     def progress(self) -> Path:
         return self.screen_dir / PROGRESS_DIR
+
+    def msa_record(self, protein: str) -> Path:
+        """The record of the server MSA this screen's fetch_msa job wrote for `protein`."""
+        return self.screen_dir / MSA_RECORD_FILE.format(protein=protein)
 
     def manifest(self, protein: str, shard: str) -> Path:
         return self.screen_dir / MANIFEST_FILE.format(protein=protein, shard=shard)

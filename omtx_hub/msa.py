@@ -269,13 +269,15 @@ def write_server_msas(
     store: ResultStore,
     sequences: list[str],
     outputs: list[Path],
+    record_output: Path,
     *,
     server_url: str,
     pairing_strategy: str,
     refresh: bool,
 ) -> None:
-    """The fetch_msa job: each chain's server MSA into its output file, from the store or
-    (first use, or `refresh`) from the server, and a line in the job log saying which."""
+    """The fetch_msa job: each chain's server MSA into its output file and the MSA's record
+    (`msa.json` of the store) into `record_output`, from the store or (first use, or
+    `refresh`) from the server, and a line in the job log saying which."""
     contents, source = provide_server_msas(
         store,
         sequences,
@@ -301,3 +303,14 @@ def write_server_msas(
             how,
             _blob(query_id, chain["file"]),
         )
+    record_output.write_text(json.dumps(record, indent=1))
+
+
+def recorded_server_msa(record_file: Path, query_id: str) -> StoredServerMsa | None:
+    """The server MSA a screen's fetch_msa job wrote the record of, if that record is there
+    and answers `query_id` (the current sequences, server and pairing)."""
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return StoredServerMsa(query_id, record) if record.get("query_id") == query_id else None

@@ -23,6 +23,7 @@ import pandas as pd
 
 from omtx_hub import msa
 from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
+from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.sheet import VALIDATOR_VERSION, validate_sheet
 from omtx_hub.store import ResultStore
 from omtx_hub.weights import sha256_file, weights_in_use
@@ -97,23 +98,37 @@ def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
     )
 
 
+def fetched_server_msa(
+    config: ScreenConfig, protein: Protein, store: ResultStore, results_root: str | Path
+) -> msa.StoredServerMsa | None:
+    """The server MSA a protein of this screen has: the one its fetch_msa job recorded (it
+    stays this screen's even when another screen refreshes the store's copy), else the one
+    the store holds for its query, else None (not fetched yet)."""
+    query_id = server_msa_id(protein, config)
+    record_file = ScreenLayout.of(results_root, config.screen.name).msa_record(protein.name)
+    recorded = msa.recorded_server_msa(record_file, query_id)
+    return recorded if recorded is not None else msa.stored_server_msa(store, query_id)
+
+
 def msa_identities(
-    config: ScreenConfig, store: ResultStore, *, fetching_anew: bool = False
+    config: ScreenConfig,
+    store: ResultStore,
+    *,
+    fetching_anew: bool = False,
+    results_root: str | Path = RESULTS,
 ) -> dict[str, str | None]:
     """protein -> what its MSA is: 'single-sequence', or the format and sha256 of the MSA
-    file; None for a server MSA not in the store yet, or about to be fetched anew
+    file; None for a server MSA not fetched yet, or about to be fetched anew
     (`fetching_anew`: runtime.msa_refresh in the process that plans a run)."""
     identities: dict[str, str | None] = {}
     for protein in config.proteins:
         if protein.msa == "empty":
             identities[protein.name] = msa.SINGLE_SEQUENCE
         elif protein.msa == "server":
-            stored = (
-                None
-                if fetching_anew
-                else msa.stored_server_msa(store, server_msa_id(protein, config))
+            fetched = (
+                None if fetching_anew else fetched_server_msa(config, protein, store, results_root)
             )
-            identities[protein.name] = None if stored is None else stored.identity(0)
+            identities[protein.name] = None if fetched is None else fetched.identity(0)
         else:
             identities[protein.name] = msa.content_identity(protein.msa)
     return identities
@@ -190,6 +205,7 @@ class Plan:
             json.dumps(self.spec, sort_keys=True).encode()
         ).hexdigest()
         self.msa_identities = dict(msa_identities)
+        self._msa_fetched: set[str] = set()
         # One target per distinct compound: rows with the same canonical SMILES share it.
         self._smiles = list(ligands.drop_duplicates("canonical_smiles")["canonical_smiles"])
         self._aliases: dict[str, list[dict]] = {}
@@ -207,7 +223,7 @@ class Plan:
         identity = self.msa_identities[protein.name]
         if identity is None:
             # Keys that no entry can have: the targets count as not stored until the MSA is
-            # there and `use_stored_msa` gives them their keys.
+            # there and `use_fetched_msa` gives them their keys.
             identity = f"server-msa-not-fetched:{server_msa_id(protein, self.config)}"
         digest = protein_digest(protein.sequence, identity)
         targets = [
@@ -231,22 +247,24 @@ class Plan:
         """The proteins whose server MSA is not known yet (their keys with it)."""
         return [name for name, identity in self.msa_identities.items() if identity is None]
 
-    def use_stored_msa(self, protein: str, store: ResultStore) -> str:
-        """Once the server MSA of `protein` is in the store (the fetch_msa job put it there):
-        its identity, and the keys of that protein's targets made with it."""
-        identity = self.msa_identities[protein]
-        if identity is not None:
-            return identity
-        query_id = server_msa_id(self.protein(protein), self.config)
-        stored = msa.stored_server_msa(store, query_id)
-        if stored is None:
+    def use_fetched_msa(
+        self, protein: str, store: ResultStore, results_root: str | Path = RESULTS
+    ) -> str:
+        """Once the fetch_msa job of `protein` has run: its MSA's identity, and the keys of
+        the protein's targets made with it (looked up once per process)."""
+        if protein in self._msa_fetched:
+            return self.msa_identities[protein]
+        fetched = fetched_server_msa(self.config, self.protein(protein), store, results_root)
+        if fetched is None:
             raise ConfigError(
-                f"the server MSA of protein '{protein}' is not in the result store "
-                f"{store.location} (msa/{query_id}), though the fetch_msa job finished: was "
+                f"the server MSA of protein '{protein}' is neither recorded by this screen nor "
+                f"in the result store {store.location}, though its fetch_msa job finished: was "
                 "the store emptied while the run went on?"
             )
-        self.msa_identities[protein] = stored.identity(0)
-        self._plan_shards(self.protein(protein))
+        self._msa_fetched.add(protein)
+        if fetched.identity(0) != self.msa_identities[protein]:
+            self.msa_identities[protein] = fetched.identity(0)
+            self._plan_shards(self.protein(protein))
         return self.msa_identities[protein]
 
     @property

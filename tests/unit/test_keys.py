@@ -15,8 +15,15 @@ import pytest
 
 import omtx_hub.plan as plan_module
 from omtx_hub.config import Model, Runtime, load_config
+from omtx_hub.layout import ScreenLayout
 from omtx_hub.msa import server_msa_id, store_server_msas
-from omtx_hub.plan import AFFINITY_ONLY_FIELDS, KEY_SCHEME, NOT_CHANGING_PREDICTIONS, build_plan
+from omtx_hub.plan import (
+    AFFINITY_ONLY_FIELDS,
+    KEY_SCHEME,
+    NOT_CHANGING_PREDICTIONS,
+    build_plan,
+    msa_identities,
+)
 from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
@@ -355,3 +362,21 @@ def test_a_server_msa_is_addressed_by_sequence_server_and_pairing():
         server_msa_id(["MKTAYIAKQR", "GGGG"], "https://a", "greedy"),
     ]
     assert base not in others and len(set(others)) == len(others)
+
+
+def test_a_screen_keeps_the_server_msa_its_fetch_job_recorded(tmp_path):
+    # Another screen refreshed the store's copy since: this screen's keys stay those of the MSA
+    # its shards read (its fetch_msa record); a new screen gets the store's.
+    raw = server_screen(tmp_path)
+    store_msa(raw, SERVER_MSA)
+    first = plan_of(raw)
+    query_id = server_msa_id([PROTEIN["sequence"]], first.config.runtime.msa_server_url, "greedy")
+    record = LocalStore(raw["store"]).read_blob(f"msa/{query_id}/msa.json")
+    results = tmp_path / "results"
+    ScreenLayout.of(results, "s1").msa_record("P1").parent.mkdir(parents=True)
+    ScreenLayout.of(results, "s1").msa_record("P1").write_bytes(record)
+    store_msa(raw, SERVER_MSA + b"\n-1,MKTAYIAKQE")  # the refresh
+    config = load_config(raw)
+    identities = msa_identities(config, LocalStore(config.store), results_root=results)
+    assert identities == first.msa_identities
+    assert msa_identities(config, LocalStore(config.store)) != first.msa_identities

@@ -144,12 +144,14 @@ def test_a_server_answering_for_another_sequence_is_refused(tmp_path):
 def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, caplog):
     store = LocalStore(tmp_path / "store")
     output = tmp_path / "results/s1/msa/P1.csv"
+    record_output = tmp_path / "results/s1/msa/P1.json"
     with fake_msa_server() as server, caplog.at_level("INFO"):
         for _ in range(2):
             write_server_msas(
                 store,
                 [SEQUENCE],
                 [output],
+                record_output,
                 server_url=server.url,
                 pairing_strategy="greedy",
                 refresh=False,
@@ -162,3 +164,4 @@ def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, capl
     )
     assert record["chains"][0]["sha256"] in messages[1]
     assert output.read_bytes() == store.read_blob(f"msa/{record['query_id']}/0.csv")
+    assert json.loads(record_output.read_text()) == record

@@ -205,7 +205,7 @@ def protein_msa_identity(wildcards):
     """
     if PROTEINS[wildcards.protein].msa == "server":
         checkpoints.fetch_msa.get(screen=SCREEN, protein=wildcards.protein)
-        return PLAN.use_stored_msa(wildcards.protein, STORE)
+        return PLAN.use_fetched_msa(wildcards.protein, STORE)
     return PLAN.msa_identities[wildcards.protein]
 
 

@@ -1,10 +1,13 @@
 # The server MSA of a protein (msa: server), a checkpoint: its content is part of the keys of
 # the protein's targets, which are known only once it is there. Taken from the result store
-# when an earlier screen fetched it (runtime.msa_refresh: false); otherwise asked from the
-# server once and stored there for every later screen.
+# when an earlier screen fetched it; otherwise (or when runtime.msa_refresh is switched on)
+# asked from the server and stored there for every later screen. The record says which query
+# the MSA answers and its sha256: this screen keeps using it even if another screen later
+# refreshes the store's copy.
 checkpoint fetch_msa:
     output:
-        layout.MSA,
+        msa=layout.MSA,
+        record=layout.MSA_RECORD,
     log:
         layout.log_pattern("fetch_msa", "protein"),
     retries: 2

@@ -10,7 +10,8 @@ config = load_config(snakemake.config, sheet_file_needed=False)
 write_server_msas(
     open_store(config.store),
     snakemake.params.sequences,
-    [Path(snakemake.output[0])],
+    [Path(snakemake.output.msa)],
+    Path(snakemake.output.record),
     server_url=snakemake.params.server_url,
     pairing_strategy=snakemake.params.pairing_strategy,
     refresh=snakemake.params.refresh,
