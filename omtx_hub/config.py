@@ -99,7 +99,8 @@ class Protein(_Strict):
 
 
 class Model(_Strict):
-    """Boltz-2 prediction parameters. All of them are part of each result's cache key."""
+    """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
+    prediction (README, "What the key contains")."""
 
     recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
     sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
@@ -112,15 +113,22 @@ class Model(_Strict):
     step_scale: float | None = Field(
         None, gt=0, description="`--step_scale`; null: Boltz's default (1.5)"
     )
-    max_parallel_samples: int = Field(5, ge=1, description="`--max_parallel_samples`")
+    max_parallel_samples: int = Field(
+        5,
+        ge=1,
+        description="`--max_parallel_samples`: how many diffusion samples one forward pass "
+        "denoises (memory); not in the cache key.",
+    )
     affinity: bool = Field(True, description="Adds the affinity property for the ligand.")
     sampling_steps_affinity: int = Field(
-        200, ge=1, le=1000, description="`--sampling_steps_affinity`"
+        200, ge=1, le=1000, description="`--sampling_steps_affinity` (with `affinity` only)"
     )
     diffusion_samples_affinity: int = Field(
-        5, ge=1, le=50, description="`--diffusion_samples_affinity`"
+        5, ge=1, le=50, description="`--diffusion_samples_affinity` (with `affinity` only)"
     )
-    affinity_mw_correction: bool = Field(False, description="`--affinity_mw_correction`")
+    affinity_mw_correction: bool = Field(
+        False, description="`--affinity_mw_correction` (with `affinity` only)"
+    )
     use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
     seed: int | None = Field(
         0,
@@ -130,8 +138,9 @@ class Model(_Strict):
 
 
 class Runtime(_Strict):
-    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers
-    beyond a GPU's run-to-run floating-point noise, so only those enter the cache key."""
+    """Where and how Boltz runs. Only `precision` and the checkpoints' content (and, through
+    the MSA's content, the MSA server settings) change the numbers beyond a GPU's run-to-run
+    floating-point noise, so only those enter the cache key."""
 
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
@@ -149,13 +158,15 @@ class Runtime(_Strict):
     )
     checkpoint: str | None = Field(
         None,
-        description="A custom structure checkpoint. Results are then flagged "
-        "`released_weights: false`.",
+        description="A custom structure checkpoint (default: `boltz2_conf.ckpt` in the cache). "
+        "Keyed by its sha256; flagged `released_weights: false` unless that is the released "
+        "file's.",
     )
     affinity_checkpoint: str | None = Field(
         None,
-        description="A custom affinity checkpoint. Results are then flagged "
-        "`released_weights: false`.",
+        description="A custom affinity checkpoint (default: `boltz2_aff.ckpt` in the cache). "
+        "Keyed by its sha256 when affinity is on; flagged `released_weights: false` unless "
+        "that is the released file's.",
     )
     num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
     use_kernels: bool = Field(True, description="false adds `--no_kernels`.")

@@ -101,6 +101,10 @@ class ScreenLayout:
     def progress(self) -> Path:
         return self.screen_dir / PROGRESS_DIR
 
+    def msa(self, protein: str) -> Path:
+        """The server MSA this screen's fetch_msa job wrote for `protein`."""
+        return self.screen_dir / MSA_FILE.format(protein=protein)
+
     def msa_record(self, protein: str) -> Path:
         """The record of the server MSA this screen's fetch_msa job wrote for `protein`."""
         return self.screen_dir / MSA_RECORD_FILE.format(protein=protein)

@@ -303,7 +303,9 @@ def write_server_msas(
             how,
             _blob(query_id, chain["file"]),
         )
-    record_output.write_text(json.dumps(record, indent=1))
+    # This screen's copy of the record also says whether the switch was on, as the job's
+    # Snakemake params do (omtx_hub.plan.screen_msa_record).
+    record_output.write_text(json.dumps({**record, "msa_refresh": refresh}, indent=1))
 
 
 def recorded_server_msa(record_file: Path, query_id: str) -> StoredServerMsa | None:

@@ -98,16 +98,22 @@ def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
     )
 
 
-def fetched_server_msa(
-    config: ScreenConfig, protein: Protein, store: ResultStore, results_root: str | Path
+def screen_msa_record(
+    config: ScreenConfig, protein: Protein, results_root: str | Path, *, fetching_anew: bool
 ) -> msa.StoredServerMsa | None:
-    """The server MSA a protein of this screen has: the one its fetch_msa job recorded (it
-    stays this screen's even when another screen refreshes the store's copy), else the one
-    the store holds for its query, else None (not fetched yet)."""
-    query_id = server_msa_id(protein, config)
-    record_file = ScreenLayout.of(results_root, config.screen.name).msa_record(protein.name)
-    recorded = msa.recorded_server_msa(record_file, query_id)
-    return recorded if recorded is not None else msa.stored_server_msa(store, query_id)
+    """The server MSA this screen's fetch_msa job wrote for `protein` (its file and record),
+    if it answers the current query (sequence, server, pairing) and stays in use: not when
+    this run fetches anew, unless that record was itself fetched with runtime.msa_refresh
+    (then the job does not run again: Snakemake reruns it when the switch changes)."""
+    layout = ScreenLayout.of(results_root, config.screen.name)
+    if not layout.msa(protein.name).is_file():
+        return None
+    record = msa.recorded_server_msa(
+        layout.msa_record(protein.name), server_msa_id(protein, config)
+    )
+    if record is None or (fetching_anew and not record.record.get("msa_refresh")):
+        return None
+    return record
 
 
 def msa_identities(
@@ -119,15 +125,18 @@ def msa_identities(
 ) -> dict[str, str | None]:
     """protein -> what its MSA is: 'single-sequence', or the format and sha256 of the MSA
     file; None for a server MSA not fetched yet, or about to be fetched anew
-    (`fetching_anew`: runtime.msa_refresh in the process that plans a run)."""
+    (`fetching_anew`: runtime.msa_refresh in the process that plans a run).
+
+    A server MSA is the one the screen's own fetch_msa job recorded (it stays this screen's
+    even when another screen refreshes the store's copy), else the store's for its query."""
     identities: dict[str, str | None] = {}
     for protein in config.proteins:
         if protein.msa == "empty":
             identities[protein.name] = msa.SINGLE_SEQUENCE
         elif protein.msa == "server":
-            fetched = (
-                None if fetching_anew else fetched_server_msa(config, protein, store, results_root)
-            )
+            fetched = screen_msa_record(config, protein, results_root, fetching_anew=fetching_anew)
+            if fetched is None and not fetching_anew:
+                fetched = msa.stored_server_msa(store, server_msa_id(protein, config))
             identities[protein.name] = None if fetched is None else fetched.identity(0)
         else:
             identities[protein.name] = msa.content_identity(protein.msa)
@@ -194,6 +203,7 @@ class Plan:
         ligands: pd.DataFrame,
         sheet_cache: str,
         msa_identities: dict[str, str | None],
+        recorded_msas: frozenset[str] = frozenset(),
     ):
         self.config = config
         self.ligands = ligands
@@ -205,6 +215,9 @@ class Plan:
             json.dumps(self.spec, sort_keys=True).encode()
         ).hexdigest()
         self.msa_identities = dict(msa_identities)
+        # Server MSAs this screen's fetch_msa job recorded before: their keys need no job of
+        # this run (the others are known once fetch_msa has run, `use_fetched_msa`).
+        self.recorded_msas = set(recorded_msas)
         self._msa_fetched: set[str] = set()
         # One target per distinct compound: rows with the same canonical SMILES share it.
         self._smiles = list(ligands.drop_duplicates("canonical_smiles")["canonical_smiles"])
@@ -250,11 +263,13 @@ class Plan:
     def use_fetched_msa(
         self, protein: str, store: ResultStore, results_root: str | Path = RESULTS
     ) -> str:
-        """Once the fetch_msa job of `protein` has run: its MSA's identity, and the keys of
-        the protein's targets made with it (looked up once per process)."""
+        """Once the fetch_msa job of `protein` has run: its MSA's identity (from the job's
+        record, else the store), and the keys of the protein's targets made with it."""
         if protein in self._msa_fetched:
             return self.msa_identities[protein]
-        fetched = fetched_server_msa(self.config, self.protein(protein), store, results_root)
+        fetched = screen_msa_record(
+            self.config, self.protein(protein), results_root, fetching_anew=False
+        ) or msa.stored_server_msa(store, server_msa_id(self.protein(protein), self.config))
         if fetched is None:
             raise ConfigError(
                 f"the server MSA of protein '{protein}' is neither recorded by this screen nor "
@@ -308,9 +323,16 @@ def build_plan(
     process plans a run that asks the MSA server again (runtime.msa_refresh), so the store's
     server MSAs are not the ones its targets will use."""
     identities = msa_identities(config, store, fetching_anew=fetching_msas_anew)
-    if sheet_cache is not None:
-        return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
-    affinity = config.model.affinity
-    sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
-    ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
-    return Plan(config, ligands, sheet_cache, identities)
+    recorded = frozenset(
+        protein.name
+        for protein in config.proteins
+        if protein.msa == "server"
+        and screen_msa_record(config, protein, RESULTS, fetching_anew=fetching_msas_anew)
+    )
+    if sheet_cache is None:
+        affinity = config.model.affinity
+        sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
+        ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
+    else:
+        ligands = stored_validated_sheet(sheet_cache, store)
+    return Plan(config, ligands, sheet_cache, identities, recorded)

@@ -373,8 +373,10 @@ def test_a_screen_keeps_the_server_msa_its_fetch_job_recorded(tmp_path):
     query_id = server_msa_id([PROTEIN["sequence"]], first.config.runtime.msa_server_url, "greedy")
     record = LocalStore(raw["store"]).read_blob(f"msa/{query_id}/msa.json")
     results = tmp_path / "results"
-    ScreenLayout.of(results, "s1").msa_record("P1").parent.mkdir(parents=True)
-    ScreenLayout.of(results, "s1").msa_record("P1").write_bytes(record)
+    layout = ScreenLayout.of(results, "s1")
+    layout.msa("P1").parent.mkdir(parents=True)
+    layout.msa("P1").write_bytes(SERVER_MSA)
+    layout.msa_record("P1").write_bytes(record)
     store_msa(raw, SERVER_MSA + b"\n-1,MKTAYIAKQE")  # the refresh
     config = load_config(raw)
     identities = msa_identities(config, LocalStore(config.store), results_root=results)

@@ -164,4 +164,4 @@ def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, capl
     )
     assert record["chains"][0]["sha256"] in messages[1]
     assert output.read_bytes() == store.read_blob(f"msa/{record['query_id']}/0.csv")
-    assert json.loads(record_output.read_text()) == record
+    assert json.loads(record_output.read_text()) == {**record, "msa_refresh": False}

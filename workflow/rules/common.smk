@@ -188,25 +188,27 @@ def for_the_screen(pattern):
 
 def msa_input(wildcards):
     """The MSA file a shard reads: none for single-sequence mode, the server MSA the
-    fetch_msa rule computes once per protein, or the user's file. The user's file is part of
+    fetch_msa rule provides once per protein, or the user's file. The user's file is part of
     the workflow sources (git-tracked, shipped to remote jobs), not of the default storage.
     """
     msa = PROTEINS[wildcards.protein].msa
     if msa == "empty":
         return []
+    # Its content, not its time, decides whether the shard runs again: it is in the keys.
     if msa == "server":
-        return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
-    return local(msa)
+        return ancient(layout.MSA.format(screen=SCREEN, protein=wildcards.protein))
+    return ancient(local(msa))
 
 
 def protein_msa_identity(wildcards):
-    """What the shard's MSA is, as its keys contain it. A server MSA is known once the
-    fetch_msa checkpoint has run: until then Snakemake holds this and the targets as <TBD>.
-    """
-    if PROTEINS[wildcards.protein].msa == "server":
-        checkpoints.fetch_msa.get(screen=SCREEN, protein=wildcards.protein)
-        return PLAN.use_fetched_msa(wildcards.protein, STORE)
-    return PLAN.msa_identities[wildcards.protein]
+    """What the shard's MSA is, as its keys contain it. A server MSA that this screen has
+    not recorded yet is known once the fetch_msa checkpoint has run: until then Snakemake
+    holds this and the targets as <TBD>."""
+    protein = wildcards.protein
+    if PROTEINS[protein].msa == "server" and protein not in PLAN.recorded_msas:
+        checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
+        return PLAN.use_fetched_msa(protein, STORE)
+    return PLAN.msa_identities[protein]
 
 
 def shard_targets(wildcards):
