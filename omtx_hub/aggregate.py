@@ -17,7 +17,7 @@ import pandas as pd
 from omtx_hub import msa
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
-from omtx_hub.plan import Plan, server_msa_id
+from omtx_hub.plan import KEY_SCHEME, Plan, server_msa_id
 from omtx_hub.ranking import rank_within_proteins
 from omtx_hub.records import (
     FLAG_SEPARATOR,
@@ -152,6 +152,8 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
+        # How the `key` of each row was made (README, "What the key contains").
+        "key_scheme": KEY_SCHEME,
         "proteins": [protein_summary(plan, protein.name) for protein in config.proteins],
         "counts": {
             "ligands": len(plan.ligands),

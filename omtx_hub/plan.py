@@ -203,7 +203,6 @@ class Plan:
         ligands: pd.DataFrame,
         sheet_cache: str,
         msa_identities: dict[str, str | None],
-        recorded_msas: frozenset[str] = frozenset(),
     ):
         self.config = config
         self.ligands = ligands
@@ -214,10 +213,9 @@ class Plan:
         self.spec_digest = hashlib.sha256(
             json.dumps(self.spec, sort_keys=True).encode()
         ).hexdigest()
+        # The server MSAs not known yet (None) are known once fetch_msa has run
+        # (`use_fetched_msa`).
         self.msa_identities = dict(msa_identities)
-        # Server MSAs this screen's fetch_msa job recorded before: their keys need no job of
-        # this run (the others are known once fetch_msa has run, `use_fetched_msa`).
-        self.recorded_msas = set(recorded_msas)
         self._msa_fetched: set[str] = set()
         # One target per distinct compound: rows with the same canonical SMILES share it.
         self._smiles = list(ligands.drop_duplicates("canonical_smiles")["canonical_smiles"])
@@ -323,16 +321,10 @@ def build_plan(
     process plans a run that asks the MSA server again (runtime.msa_refresh), so the store's
     server MSAs are not the ones its targets will use."""
     identities = msa_identities(config, store, fetching_anew=fetching_msas_anew)
-    recorded = frozenset(
-        protein.name
-        for protein in config.proteins
-        if protein.msa == "server"
-        and screen_msa_record(config, protein, RESULTS, fetching_anew=fetching_msas_anew)
-    )
     if sheet_cache is None:
         affinity = config.model.affinity
         sheet_cache = sheet_cache_name(config.ligands, affinity=affinity)
         ligands = load_validated_sheet(config.ligands, sheet_cache, affinity=affinity, store=store)
     else:
         ligands = stored_validated_sheet(sheet_cache, store)
-    return Plan(config, ligands, sheet_cache, identities, recorded)
+    return Plan(config, ligands, sheet_cache, identities)

@@ -101,6 +101,7 @@ def test_written_csv_and_summary(screen, tmp_path):
     assert document["software"]["boltz"] == "2.2.1"
     assert document["parameters"]["model"]["sampling_steps"] == 200
     assert document["released_weights"] is True and "warning" not in document
+    assert document["key_scheme"] == 2
 
 
 def test_sheet_columns_named_like_results_are_prefixed(tmp_path):

@@ -201,11 +201,13 @@ def msa_input(wildcards):
 
 
 def protein_msa_identity(wildcards):
-    """What the shard's MSA is, as its keys contain it. A server MSA that this screen has
-    not recorded yet is known once the fetch_msa checkpoint has run: until then Snakemake
-    holds this and the targets as <TBD>."""
+    """What the shard's MSA is, as its keys contain it. A server MSA that neither this
+    screen's fetch_msa record nor the result store has yet (or that this run fetches anew)
+    is known once the fetch_msa checkpoint has run: until then Snakemake holds this and the
+    targets as <TBD>. (Only then: a job that depends on a checkpoint is taken as changed
+    until the checkpoint is evaluated, which would make a rerun aggregate again.)"""
     protein = wildcards.protein
-    if PROTEINS[protein].msa == "server" and protein not in PLAN.recorded_msas:
+    if protein in PLAN.pending_msas:
         checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
         return PLAN.use_fetched_msa(protein, STORE)
     return PLAN.msa_identities[protein]
