@@ -47,8 +47,9 @@ AFFINITY_ONLY_FIELDS = (
 )
 # How many diffusion samples one forward pass denoises: the noise of every sample is drawn
 # before the passes (boltz/model/modules/diffusionv2.py, AtomDiffusion.sample), the affinity
-# stage fixes it at 1 (boltz/main.py), and on the CPU test path 1, 2 or 5 give bit-identical
-# files (tests/workflow/test_key_hygiene.py). Like `devices`, it is not in the key.
+# stage fixes it at 1 (boltz/main.py), and on the CPU test path one pass or one sample at a
+# time give bit-identical files (tests/workflow/test_key_hygiene.py). Like `devices`, it is
+# not in the key.
 NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
 
 
