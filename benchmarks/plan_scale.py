@@ -20,7 +20,7 @@ from pathlib import Path
 from common import ligand_sheet, measure, snakemake_command
 
 CONFIG = """screen: {{name: scale}}
-proteins: [{{name: P1, sequence: MKTAYIAKQRQISFVKSHFS}}]
+proteins: [{{name: P1, sequence: MKTAYIAKQRQISFVKSHFS, msa: empty}}]
 ligands: {sheet}
 store: store
 sharding: {{shard_size: {shard_size}}}

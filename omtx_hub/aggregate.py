@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from omtx_hub import msa
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
-from omtx_hub.plan import Plan
+from omtx_hub.plan import KEY_SCHEME, Plan, server_msa_id
 from omtx_hub.protein_summary import (
     not_applicable_fields,
     protein_chains,
@@ -25,7 +26,7 @@ from omtx_hub.protein_summary import (
     without_not_applicable,
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
-from omtx_hub.records import RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.records import NO_MSA, RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 from omtx_hub.sheet import FLAGS_SEPARATOR
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
@@ -53,6 +54,12 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
 
 
 def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
+    receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
+    msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
+    # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
+    protein_flags = {
+        name: [NO_MSA] if msa.lacks_msa(receptor) else [] for name, receptor in receptors.items()
+    }
     rows = []
     for record in records:
         scores = {field: getattr(record, field) for field in SCORE_FIELDS}
@@ -71,6 +78,7 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
                     "structure": record.structures.get(ligand.ligand_id),
                     "key": record.key,
                     "released_weights": record.weights.released,
+                    "msa": msa_modes[record.protein],
                 }
             )
     table = pd.DataFrame(rows)
@@ -82,6 +90,11 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
         c: f"sheet_{c}" for c in sheet.columns if c in RESULT_COLUMNS and c not in _FROM_SHEET
     }
     table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
+    # The ligand's flags (from the sheet), then its protein's.
+    table["flags"] = [
+        FLAGS_SEPARATOR.join([*filter(None, str(ligand).split(FLAGS_SEPARATOR)), *protein_flags[p]])
+        for ligand, p in zip(table["flags"].fillna(""), table["protein"], strict=True)
+    ]
     config = plan.config
     table = rank_within_proteins(
         table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
@@ -115,6 +128,39 @@ def flag_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
+def protein_entry(plan: Plan, name: str) -> dict:
+    """A protein in summary.json: its receptor (omtx_hub.receptor) and each chain's MSA (mode,
+    source, the sha256 the keys contain), with the single-sequence warning. A single chain's
+    MSA is also given at the top, as for every single-chain screen."""
+    protein = plan.protein(name)
+    receptor = protein.receptor
+    runtime = plan.config.runtime
+    identities = plan.msa_identities[name] or {}
+    document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
+    for entry, chain in zip(document["chains"], receptor.chains, strict=True):
+        mode = msa.mode(chain.msa)
+        entry["msa"] = mode
+        if mode == msa.SERVER:
+            entry["msa_source"] = (
+                f"{runtime.msa_server_url} (pairing {runtime.msa_pairing_strategy}); result "
+                f"store msa/{server_msa_id(protein, plan.config)}"
+            )
+        elif mode == msa.FILE:
+            entry["msa_source"] = chain.msa
+        identity = identities.get(chain.ids[0])
+        if mode != msa.SINGLE_SEQUENCE and identity is not None:
+            entry["msa_sha256"] = identity.split(":", 1)[1]
+    if len(receptor.chains) == 1:
+        only = document["chains"][0]
+        document |= {key: only[key] for key in ("msa_source", "msa_sha256") if key in only}
+    if msa.lacks_msa(receptor):
+        document["warning"] = (
+            "no MSA: reduced accuracy (single-sequence mode, `msa: empty`, which Boltz's "
+            "documentation calls not recommended)"
+        )
+    return document
+
+
 def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
     config = plan.config
     counts = table["status"].value_counts().to_dict()
@@ -138,7 +184,9 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
-        "proteins": [{"name": p.name, **p.receptor.summary()} for p in config.proteins],
+        # How the `key` of each row was made (README, "What the key contains").
+        "key_scheme": KEY_SCHEME,
+        "proteins": [protein_entry(plan, protein.name) for protein in config.proteins],
         # The screen as a whole; `completed` and `failed` count sheet rows (a compound listed
         # under two names twice), `overall` and `per_protein` count compounds.
         "counts": {

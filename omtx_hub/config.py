@@ -23,8 +23,10 @@ from pydantic import (
 )
 
 from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
+from omtx_hub.msa import check_msa_file
 from omtx_hub.paths import directory_problem, is_file
 from omtx_hub.receptor import (
+    DEFAULT_MSA,
     MSA_DESCRIPTION,
     SHORTHAND_CHAIN,
     Cofactor,
@@ -78,7 +80,8 @@ class Protein(_Strict):
         "is rejected with its position. Use `chains` instead for several chains.",
     )
     msa: str | None = Field(
-        None, description="With `sequence`: its MSA (default `empty`). " + MSA_DESCRIPTION
+        None,
+        description="With `sequence`: its MSA. " + MSA_DESCRIPTION,
     )
     chains: list[ProteinChain] | None = Field(
         None,
@@ -104,14 +107,20 @@ class Protein(_Strict):
 
     @field_validator("msa")
     @classmethod
-    def _msa_source(cls, msa: str | None) -> str | None:
-        return None if msa is None else check_msa_source(msa)
+    def _msa_source(cls, msa: str | None, info: ValidationInfo) -> str | None:
+        if msa is None:
+            return None
+        check_msa_source(msa)
+        if msa not in ("empty", "server") and "sequence" in info.data:
+            # (a bad sequence is reported on its own)
+            check_msa_file(msa, info.data["sequence"], f"protein '{info.data.get('name', '?')}'")
+        return msa
 
     @model_validator(mode="before")
     @classmethod
     def _single_chain_msa_default(cls, raw):
         if isinstance(raw, dict) and "sequence" in raw and "msa" not in raw:
-            return {**raw, "msa": "empty"}
+            return {**raw, "msa": DEFAULT_MSA}
         return raw
 
     @model_validator(mode="after")
@@ -127,8 +136,12 @@ class Protein(_Strict):
 
     @property
     def receptor(self) -> ReceptorSpec:
+        # The shorthand's sequence and MSA were validated above (model_construct: the MSA
+        # file is not parsed again on every use).
         chains = self.chains or [
-            ProteinChain(id=SHORTHAND_CHAIN, sequence=self.sequence, msa=self.msa)
+            ProteinChain.model_construct(
+                id=SHORTHAND_CHAIN, sequence=self.sequence, msa=self.msa, copies=None
+            )
         ]
         return ReceptorSpec(
             tuple(chains),
@@ -169,7 +182,8 @@ class Ligands(_Strict):
 
 
 class Model(_Strict):
-    """Boltz-2 prediction parameters. All of them are part of each result's cache key."""
+    """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
+    prediction (README, "What the key contains")."""
 
     recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
     sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
@@ -182,15 +196,22 @@ class Model(_Strict):
     step_scale: float | None = Field(
         None, gt=0, description="`--step_scale`; null: Boltz's default (1.5)"
     )
-    max_parallel_samples: int = Field(5, ge=1, description="`--max_parallel_samples`")
+    max_parallel_samples: int = Field(
+        5,
+        ge=1,
+        description="`--max_parallel_samples`: how many diffusion samples one forward pass "
+        "denoises (memory); not in the cache key.",
+    )
     affinity: bool = Field(True, description="Adds the affinity property for the ligand.")
     sampling_steps_affinity: int = Field(
-        200, ge=1, le=1000, description="`--sampling_steps_affinity`"
+        200, ge=1, le=1000, description="`--sampling_steps_affinity` (with `affinity` only)"
     )
     diffusion_samples_affinity: int = Field(
-        5, ge=1, le=50, description="`--diffusion_samples_affinity`"
+        5, ge=1, le=50, description="`--diffusion_samples_affinity` (with `affinity` only)"
     )
-    affinity_mw_correction: bool = Field(False, description="`--affinity_mw_correction`")
+    affinity_mw_correction: bool = Field(
+        False, description="`--affinity_mw_correction` (with `affinity` only)"
+    )
     use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
     seed: int | None = Field(
         0,
@@ -200,8 +221,9 @@ class Model(_Strict):
 
 
 class Runtime(_Strict):
-    """Where and how Boltz runs. Only `precision` and the checkpoints change the numbers
-    beyond a GPU's run-to-run floating-point noise, so only those enter the cache key."""
+    """Where and how Boltz runs. Only `precision` and the checkpoints' content (and, through
+    the MSA's content, the MSA server settings) change the numbers beyond a GPU's run-to-run
+    floating-point noise, so only those enter the cache key."""
 
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
@@ -219,13 +241,15 @@ class Runtime(_Strict):
     )
     checkpoint: str | None = Field(
         None,
-        description="A custom structure checkpoint. Results are then flagged "
-        "`released_weights: false`.",
+        description="A custom structure checkpoint (default: `boltz2_conf.ckpt` in the cache). "
+        "Keyed by its sha256; flagged `released_weights: false` unless that is the released "
+        "file's.",
     )
     affinity_checkpoint: str | None = Field(
         None,
-        description="A custom affinity checkpoint. Results are then flagged "
-        "`released_weights: false`.",
+        description="A custom affinity checkpoint (default: `boltz2_aff.ckpt` in the cache). "
+        "Keyed by its sha256 when affinity is on; flagged `released_weights: false` unless "
+        "that is the released file's.",
     )
     num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
     use_kernels: bool = Field(True, description="false adds `--no_kernels`.")
@@ -239,6 +263,12 @@ class Runtime(_Strict):
     msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
     msa_pairing_strategy: Literal["greedy", "complete"] = Field(
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
+    )
+    msa_refresh: bool = Field(
+        False,
+        description="Ask the MSA server again instead of reusing the MSA the result store "
+        "holds for the same sequence, server and pairing strategy; the new MSA replaces it "
+        "there. Targets whose MSA content changes get new keys.",
     )
 
     @field_validator("cache")

@@ -7,6 +7,7 @@
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
         msa/{protein}/{chain}.csv                     fetch_msa (msa: server; one per chain)
+        msa/{protein}.json                            fetch_msa: its record (query, sha256)
         benchmarks/boltz_predict_shard/{protein}/{shard}.tsv
         report/index.html                             render_dashboard
         progress/index.html                           omtx-report progress
@@ -30,8 +31,9 @@ SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
 SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
-# One csv per `msa: server` chain, named by the chain entry's first id.
+# One csv per `msa: server` chain, named by the chain entry's first id, and the MSA's record.
 MSA_DIR = "msa/{protein}"
+MSA_RECORD_FILE = "msa/{protein}.json"
 REPORT_DIR = "report"
 PROGRESS_DIR = "progress"
 
@@ -61,6 +63,7 @@ TABLE = screen_pattern(TABLE_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
+MSA_RECORD = screen_pattern(MSA_RECORD_FILE)
 REPORT = screen_pattern(REPORT_DIR)
 
 
@@ -98,6 +101,15 @@ class ScreenLayout:
     @property
     def progress(self) -> Path:
         return self.screen_dir / PROGRESS_DIR
+
+    def msa(self, protein: str) -> Path:
+        """The server MSAs (one csv per chain) this screen's fetch_msa job wrote for
+        `protein`."""
+        return self.screen_dir / MSA_DIR.format(protein=protein)
+
+    def msa_record(self, protein: str) -> Path:
+        """The record of the server MSA this screen's fetch_msa job wrote for `protein`."""
+        return self.screen_dir / MSA_RECORD_FILE.format(protein=protein)
 
     def manifest(self, protein: str, shard: str) -> Path:
         return self.screen_dir / MANIFEST_FILE.format(protein=protein, shard=shard)

@@ -1,56 +1,357 @@
-"""Protein MSAs, computed once per receptor and shared by every ligand of the screen.
+"""Protein MSAs: what Boltz would make of a user's file, and server MSAs kept in the result store.
+
+A user's MSA (`msa: path.a3m|path.csv`) is used by Boltz only if its first sequence, the
+query, is the protein's sequence: otherwise Boltz 2.2.1 prints "MSA does not match input
+sequence, creating dummy" and predicts single-sequence (`process_msa_features` in
+boltz/data/feature/featurizerv2.py). `query_mismatch` reads the query with Boltz's own parsers
+(boltz/data/parse/a3m.py, csv.py) and applies Boltz's own comparison, so that a screen is
+refused at planning instead of silently run without its MSA.
 
 `msa: server` asks the ColabFold MMseqs2 server through Boltz's own client
-(`boltz.main.compute_msa`), exactly as `boltz predict --use_msa_server` would, but once per
-receptor instead of once per ligand. Boltz sends all of a receptor's chains in one query,
-paired across chains (`--msa_pairing_strategy`) when there are several, and writes one csv
-per chain whose `key` column pairs rows across chains; so does this. A server that needs
+(`boltz.main.compute_msa`), as `boltz predict --use_msa_server` would, once per receptor: all
+its `server` chains in one query, paired across chains (`--msa_pairing_strategy`) when there
+are several, one csv per chain whose `key` column pairs rows across chains. The MSA is kept in
+the result store, content-addressed by the chains' sequences, the server and the pairing
+strategy (`server_msa_id`), and later screens take it from there. A server that needs
 credentials gets them from the environment (omtx_hub.credentials), never from the config.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import shutil
 import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omtx_hub.credentials import MsaCredentials
-from omtx_hub.receptor import ReceptorSpec
+from omtx_hub.store import ResultStore
+
+if TYPE_CHECKING:  # receptor imports this module's checks
+    from omtx_hub.receptor import ReceptorSpec
 
 log = logging.getLogger(__name__)
+# The MSA modes a result states (batch_results.csv `msa`, summary.json, the dashboard).
+SINGLE_SEQUENCE = "single-sequence"
+SERVER = "server"
+FILE = "file"
+# Boltz reads these two formats (boltz/main.py, process_input).
+FORMATS = {".a3m": "a3m", ".csv": "csv"}
+MSA_STORE_DIR = "msa"
+MSA_RECORD = "msa.json"
 
 
-def fetch_server_msa(
-    protein: str,
-    sequences: dict[str, str],
-    output_dir: Path,
-    *,
-    server_url: str,
-    pairing_strategy: str,
-    credentials: MsaCredentials,
-) -> None:
-    """One query for `sequences` (chain id -> sequence); `output_dir`/<chain id>.csv each."""
+def mode(msa: str) -> str:
+    """The MSA mode of a protein chain's `msa` setting."""
+    if msa == "empty":
+        return SINGLE_SEQUENCE
+    return SERVER if msa == "server" else FILE
+
+
+def receptor_mode(receptor: ReceptorSpec) -> str:
+    """The MSA mode of a receptor's rows: its chains' common mode, else each chain entry's
+    as '<first chain id>=<mode>' joined by '; '."""
+    modes = {chain.ids[0]: mode(chain.msa) for chain in receptor.chains}
+    if len(set(modes.values())) == 1:
+        return next(iter(modes.values()))
+    return "; ".join(f"{chain}={chain_mode}" for chain, chain_mode in modes.items())
+
+
+def lacks_msa(receptor: ReceptorSpec) -> bool:
+    """Whether a protein chain of the receptor is predicted single-sequence."""
+    return any(chain.msa == "empty" for chain in receptor.chains)
+
+
+def content_identity(path: str | Path, data: bytes | None = None) -> str:
+    """What of an MSA file changes a prediction: its format and its bytes."""
+    data = Path(path).read_bytes() if data is None else data
+    return f"{FORMATS[Path(path).suffix]}:{hashlib.sha256(data).hexdigest()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Does Boltz use this MSA for this sequence?
+# --------------------------------------------------------------------------------------------
+
+
+def _letter(token_id: int) -> str:
+    from boltz.data import const
+
+    name = const.tokens[token_id]
+    return "-" if name == "-" else const.prot_token_to_letter.get(name, "X")
+
+
+def query_mismatch(path: str | Path, sequence: str) -> str | None:
+    """Why Boltz 2.2.1 would not use the MSA file at `path` for a chain of `sequence`; None
+    when it would.
+
+    The query is read as Boltz reads it (first sequence; lower-case insertions dropped; gaps
+    kept as gap tokens) and compared as `process_msa_features` compares it: same length and
+    same residue types, except that Boltz also accepts, and overwrites with the chain's own,
+    a query that differs only where the chain has an unknown residue (X), or only where the
+    chain has MET and the query UNK.
+    """
+    import numpy as np
+    from boltz.data import const
+    from boltz.data.parse.a3m import parse_a3m
+    from boltz.data.parse.csv import parse_csv
+
+    path = Path(path)
+    try:
+        parsed = (
+            parse_a3m(path, taxonomy=None, max_seqs=1)
+            if path.suffix == ".a3m"
+            else parse_csv(path, max_seqs=1)
+        )
+    except KeyError as error:
+        return f"it holds {error.args[0]!r}, which is not a residue letter Boltz reads"
+    except ValueError as error:  # parse_csv: not the columns `key` and `sequence`
+        return str(error)
+    if len(parsed.sequences) == 0:
+        return "it holds no sequence"
+    first = parsed.sequences[0]
+    query = parsed.residues[first["res_start"] : first["res_end"]]["res_type"]
+    unknown = const.token_ids[const.unk_token["PROTEIN"]]
+    chain = np.array([const.token_ids[const.prot_letter_to_token.get(c, "UNK")] for c in sequence])
+    if len(chain) == len(query):
+        mismatches = np.flatnonzero(chain != query)
+        if len(mismatches) == 0:
+            return None
+        chain_unknown = chain[mismatches] == unknown
+        met_as_unknown = (chain[mismatches] == const.token_ids["MET"]) & (
+            query[mismatches] == unknown
+        )
+        if np.all(met_as_unknown) or np.all(chain_unknown):
+            return None
+        # Name the first difference that is no exception on its own (else the first one).
+        real = mismatches[~(chain_unknown | met_as_unknown)]
+        first_difference = int(real[0] if len(real) else mismatches[0])
+    else:
+        shorter = min(len(chain), len(query))
+        differing = np.flatnonzero(chain[:shorter] != query[:shorter])
+        first_difference = int(differing[0]) if len(differing) else shorter
+    position = first_difference + 1
+    in_sequence = _letter(chain[first_difference]) if first_difference < len(chain) else "(end)"
+    in_query = _letter(query[first_difference]) if first_difference < len(query) else "(end)"
+    return (
+        f"its first sequence (the query; lower-case insertions removed) differs from the "
+        f"protein's sequence at position {position}: {in_query!r} in the MSA, {in_sequence!r} "
+        f"in the sequence (query {len(query)} residues, sequence {len(chain)})"
+    )
+
+
+def check_msa_file(path: str | Path, sequence: str, owner: str) -> None:
+    """Raise ValueError, worded for the config file, if Boltz would not use this MSA."""
+    problem = query_mismatch(path, sequence)
+    if problem is not None:
+        raise ValueError(
+            f"the MSA file '{path}' of {owner} is not an alignment of its "
+            f"sequence: {problem}. Boltz would "
+            "ignore it and predict single-sequence ('MSA does not match input sequence, "
+            "creating dummy'). Give the MSA whose first sequence is this protein's, or "
+            "`msa: server`."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Server MSAs in the result store
+# --------------------------------------------------------------------------------------------
+
+
+def server_msa_id(sequences: list[str], server_url: str, pairing_strategy: str) -> str:
+    """The store address of the server MSA of a receptor's protein chains: what the server
+    is asked (the chains' sequences, in order, and the pairing strategy) and which server."""
+    query = {"sequences": sequences, "server_url": server_url, "pairing_strategy": pairing_strategy}
+    return hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()
+
+
+def _blob(query_id: str, name: str) -> str:
+    return f"{MSA_STORE_DIR}/{query_id}/{name}"
+
+
+def chain_file(index: int) -> str:
+    return f"{index}.csv"
+
+
+@dataclass(frozen=True)
+class StoredServerMsa:
+    """A server MSA in the store (`msa/<query id>/msa.json`, written after its files)."""
+
+    query_id: str
+    record: dict
+
+    @property
+    def chain_sha256(self) -> list[str]:
+        return [chain["sha256"] for chain in self.record["chains"]]
+
+    def identity(self, chain: int) -> str:
+        return f"csv:{self.chain_sha256[chain]}"
+
+
+def stored_server_msa(store: ResultStore, query_id: str) -> StoredServerMsa | None:
+    data = store.read_blob(_blob(query_id, MSA_RECORD))
+    return None if data is None else StoredServerMsa(query_id, json.loads(data))
+
+
+def fetch_server_msas(
+    sequences: list[str], *, server_url: str, pairing_strategy: str, credentials: MsaCredentials
+) -> list[bytes]:
+    """The server's MSA of each chain (Boltz's CSV: columns `key`, `sequence`), from one
+    query: with several chains Boltz also asks for paired alignments (`compute_msa`)."""
     from boltz.main import compute_msa
 
-    log.info("MSA of %s from %s (%s)", protein, server_url, credentials.describe())
-    with tempfile.TemporaryDirectory(prefix=f"omtx-msa-{protein}-") as scratch:
+    log.info("MSA query to %s (%s)", server_url, credentials.describe())
+    with tempfile.TemporaryDirectory(prefix="omtx-msa-") as scratch:
+        names = [str(index) for index in range(len(sequences))]
         compute_msa(
-            sequences,
-            protein,
+            dict(zip(names, sequences, strict=True)),
+            "receptor",
             Path(scratch),
             server_url,
             pairing_strategy,
             **credentials.compute_msa_arguments(),
         )
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for chain in sequences:
-            shutil.move(Path(scratch) / f"{chain}.csv", output_dir / f"{chain}.csv")
+        return [(Path(scratch) / f"{name}.csv").read_bytes() for name in names]
+
+
+def provide_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    *,
+    server_url: str,
+    pairing_strategy: str,
+    refresh: bool,
+    credentials: MsaCredentials,
+) -> tuple[list[bytes], str]:
+    """The server MSA of each chain and where it came from ('store' or 'server').
+
+    Taken from the store when it is there (and `refresh` is off); otherwise fetched, checked
+    (each chain's query must be its sequence) and stored, files first and `msa.json` last,
+    so that a reader sees a complete MSA or none.
+    """
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    stored = None if refresh else stored_server_msa(store, query_id)
+    if stored is not None:
+        contents = [store.read_blob(_blob(query_id, chain_file(i))) for i in range(len(sequences))]
+        if all(content is not None for content in contents):
+            return contents, "store"
+    contents = fetch_server_msas(
+        sequences,
+        server_url=server_url,
+        pairing_strategy=pairing_strategy,
+        credentials=credentials,
+    )
+    with tempfile.TemporaryDirectory(prefix="omtx-msa-check-") as scratch:
+        for index, (sequence, content) in enumerate(zip(sequences, contents, strict=True)):
+            fetched = Path(scratch) / chain_file(index)
+            fetched.write_bytes(content)
+            problem = query_mismatch(fetched, sequence)
+            if problem is not None:
+                raise RuntimeError(
+                    f"the MSA server {server_url} answered for chain {index} "
+                    f"with an MSA Boltz would not use: {problem}"
+                )
+    store_server_msas(
+        store, sequences, contents, server_url=server_url, pairing_strategy=pairing_strategy
+    )
+    return contents, "server"
+
+
+def store_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    contents: list[bytes],
+    *,
+    server_url: str,
+    pairing_strategy: str,
+) -> StoredServerMsa:
+    """Put a server's MSAs of a receptor's chains into the store: the files first, then
+    `msa.json`, which makes them visible (a reader sees a complete MSA or none)."""
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    for index, content in enumerate(contents):
+        store.write_blob(_blob(query_id, chain_file(index)), content)
+    record = {
+        "query_id": query_id,
+        "sequences": sequences,
+        "server_url": server_url,
+        "pairing_strategy": pairing_strategy,
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "boltz": version("boltz"),
+        "chains": [
+            {
+                "file": chain_file(index),
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "depth": content.count(b"\n"),  # sequences: a header line, then one per row
+            }
+            for index, content in enumerate(contents)
+        ],
+    }
+    store.write_blob(_blob(query_id, MSA_RECORD), json.dumps(record, indent=1).encode())
+    return StoredServerMsa(query_id, record)
+
+
+def write_server_msas(
+    store: ResultStore,
+    sequences: list[str],
+    outputs: list[Path],
+    record_output: Path,
+    *,
+    server_url: str,
+    pairing_strategy: str,
+    refresh: bool,
+    credentials: MsaCredentials,
+) -> None:
+    """The fetch_msa job: each chain's server MSA into its output file and the MSA's record
+    (`msa.json` of the store) into `record_output`, from the store or (first use, or
+    `refresh`) from the server, and a line in the job log saying which."""
+    contents, source = provide_server_msas(
+        store,
+        sequences,
+        server_url=server_url,
+        pairing_strategy=pairing_strategy,
+        refresh=refresh,
+        credentials=credentials,
+    )
+    query_id = server_msa_id(sequences, server_url, pairing_strategy)
+    record = stored_server_msa(store, query_id).record
+    how = (
+        f"fetched now from {server_url}"
+        if source == "server"
+        else f"reused from the result store (fetched from {server_url} at {record['fetched_at']})"
+    )
+    for output, content, chain in zip(outputs, contents, record["chains"], strict=True):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(content)
+        log.info(
+            "MSA of %s (%d sequences, sha256 %s): %s; stored as %s",
+            output.name,
+            chain["depth"],
+            chain["sha256"],
+            how,
+            _blob(query_id, chain["file"]),
+        )
+    # This screen's copy of the record also says whether the switch was on, as the job's
+    # Snakemake params do (omtx_hub.plan.screen_msa_record).
+    record_output.write_text(json.dumps({**record, "msa_refresh": refresh}, indent=1))
+
+
+def recorded_server_msa(record_file: Path, query_id: str) -> StoredServerMsa | None:
+    """The server MSA a screen's fetch_msa job wrote the record of, if that record is there
+    and answers `query_id` (the current sequences, server and pairing)."""
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return StoredServerMsa(query_id, record) if record.get("query_id") == query_id else None
 
 
 def chain_msas(receptor: ReceptorSpec, server_dir: Path | None) -> dict[str, str]:
     """Each protein chain entry's first id -> 'empty', the user's MSA file, or its csv in
-    `server_dir` (the fetch_msa output) for `msa: server`."""
+    `server_dir` (the fetch_msa output, one csv per chain named by its first id) for
+    `msa: server`."""
     msas = {}
     for chain in receptor.chains:
         first = chain.ids[0]

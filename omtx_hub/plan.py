@@ -17,81 +17,68 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.config import ConfigError, Protein, Runtime, ScreenConfig
-from omtx_hub.records import RELEASED_WEIGHTS, TEST_WEIGHTS_MARKER, Weights
+from omtx_hub import msa
+from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
+from omtx_hub.layout import RESULTS, ScreenLayout
+from omtx_hub.paths import sha256_file
 from omtx_hub.sheet import VALIDATOR_VERSION, SheetError, check_sheet_size, validate_sheet
 from omtx_hub.store import ResultStore
+from omtx_hub.weights import weights_in_use
 
+# The version of what goes into a key and how. Entries keyed under another scheme are never
+# taken for this one's (omtx_hub.key_schemes says so when a store holds them). Scheme 1: the
+# keys before this number existed. Scheme 2: the MSA's content and the checkpoint files'
+# sha256 in the key; settings that cannot change a prediction left out (README, "What the key
+# contains").
+KEY_SCHEME = 2
 SEEDING_SCHEME = "per-target-v1"
+# boltz/main.py (predict): `step_scale = 1.5 if step_scale is None else step_scale` for
+# Boltz-2, so `step_scale: null` and 1.5 are the same prediction.
+BOLTZ2_DEFAULT_STEP_SCALE = 1.5
+# Used only by Boltz's affinity stage (boltz/main.py, predict_affinity_args and
+# affinity_mw_correction): no part of a prediction without affinity.
+AFFINITY_ONLY_FIELDS = (
+    "sampling_steps_affinity",
+    "diffusion_samples_affinity",
+    "affinity_mw_correction",
+)
+# How many diffusion samples one forward pass denoises: the noise of every sample is drawn
+# before the passes (boltz/model/modules/diffusionv2.py, AtomDiffusion.sample), the affinity
+# stage fixes it at 1 (boltz/main.py), and on the CPU test path one pass or one sample at a
+# time give bit-identical files (tests/workflow/test_key_hygiene.py). Like `devices`, it is
+# not in the key.
+NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@cache
-def _cached_file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_file(path)
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file, computed once per process for an unchanged file."""
-    resolved = Path(path).expanduser().resolve()
-    stat = resolved.stat()
-    return _cached_file_digest(str(resolved), stat.st_size, stat.st_mtime_ns)
-
-
-def weights_in_use(runtime: Runtime) -> Weights:
-    checkpoints = [c for c in (runtime.checkpoint, runtime.affinity_checkpoint) if c]
-    if checkpoints:
-        digests = ",".join(file_digest(c)[:16] for c in checkpoints)
-        return Weights(
-            identity=f"checkpoints:{digests}",
-            released=False,
-            note="custom checkpoints given in runtime.checkpoint",
-        )
-    marker = Path(runtime.cache).expanduser() / TEST_WEIGHTS_MARKER
-    if marker.is_file():
-        return Weights(
-            identity=f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}",
-            released=False,
-            note="random test weights from a generated cache (omtx_hub.testing.testcache): "
-            "the scores are meaningless",
-        )
-    return Weights(identity=RELEASED_WEIGHTS, released=True, note="released Boltz-2 weights")
-
-
-def msa_identity(msa: str, runtime: Runtime) -> str:
-    """What an MSA setting (a chain's `msa`) contributes to the key."""
-    if msa == "empty":
-        return "empty"
-    if msa == "server":
-        return f"server:{runtime.msa_server_url}:{runtime.msa_pairing_strategy}"
-    return f"file:{file_digest(msa)}"
-
-
-def receptor_digest(protein: Protein, runtime: Runtime) -> str:
-    """The receptor's part of its targets' keys (omtx_hub.receptor, `ReceptorSpec.digest`)."""
-    return protein.receptor.digest(lambda msa: msa_identity(msa, runtime))
+def model_in_key(model: Model) -> dict:
+    """The `model` settings that can change a prediction, as Boltz applies them."""
+    fields = model.model_dump(mode="json", exclude=set(NOT_CHANGING_PREDICTIONS))
+    if fields["step_scale"] is None:
+        fields["step_scale"] = BOLTZ2_DEFAULT_STEP_SCALE
+    if not model.affinity:
+        for name in AFFINITY_ONLY_FIELDS:
+            del fields[name]
+    return fields
 
 
 def prediction_spec(config: ScreenConfig) -> dict:
-    """The screen-wide part of every cache key: model, precision, weights, Boltz version."""
+    """The screen-wide part of every cache key: key scheme, Boltz version, model settings,
+    precision, the checkpoints' sha256 and the seeding scheme."""
+    weights = weights_in_use(config.runtime, affinity=config.model.affinity)
+    checkpoints = {"structure": weights.structure_sha256}
+    if config.model.affinity:
+        checkpoints["affinity"] = weights.affinity_sha256
     return {
+        "key_scheme": KEY_SCHEME,
         "boltz": version("boltz"),
-        "model": config.model.model_dump(mode="json"),
+        "model": model_in_key(config.model),
         "precision": config.runtime.precision,
-        "weights": weights_in_use(config.runtime).identity,
+        "weights": checkpoints,
         # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
         # process (no entry) differ from per-target ones and must not be reused for them.
         "seeding": SEEDING_SCHEME,
@@ -100,6 +87,81 @@ def prediction_spec(config: ScreenConfig) -> dict:
 
 def target_key(spec_digest: str, protein_digest: str, modeled_smiles: str) -> str:
     return hashlib.sha256(f"{spec_digest}|{protein_digest}|{modeled_smiles}".encode()).hexdigest()
+
+
+def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
+    """The result store's address of the receptor's server MSA: its `server` chains'
+    sequences in order, the server and the pairing strategy."""
+    runtime = config.runtime
+    return msa.server_msa_id(
+        list(protein.receptor.server_chains().values()),
+        runtime.msa_server_url,
+        runtime.msa_pairing_strategy,
+    )
+
+
+def screen_msa_record(
+    config: ScreenConfig, protein: Protein, results_root: str | Path, *, fetching_anew: bool
+) -> msa.StoredServerMsa | None:
+    """The server MSA this screen's fetch_msa job wrote for `protein` (its files and record),
+    if it answers the current query (sequences, server, pairing) and stays in use: not when
+    this run fetches anew, unless that record was itself fetched with runtime.msa_refresh
+    (then the job does not run again: Snakemake reruns it when the switch changes)."""
+    layout = ScreenLayout.of(results_root, config.screen.name)
+    if not layout.msa(protein.name).is_dir():
+        return None
+    record = msa.recorded_server_msa(
+        layout.msa_record(protein.name), server_msa_id(protein, config)
+    )
+    if record is None or (fetching_anew and not record.record.get("msa_refresh")):
+        return None
+    return record
+
+
+def chain_msa_identities(
+    protein: Protein, server: msa.StoredServerMsa | None
+) -> dict[str, str] | None:
+    """Each protein chain entry's first id -> what its MSA is: 'single-sequence', or the
+    format and sha256 of the MSA file (the user's, or the server's from `server`); None when
+    the receptor has `server` chains and `server` is not known yet."""
+    receptor = protein.receptor
+    server_chains = list(receptor.server_chains())
+    if server_chains and server is None:
+        return None
+    identities = {}
+    for chain in receptor.chains:
+        first = chain.ids[0]
+        if chain.msa == "empty":
+            identities[first] = msa.SINGLE_SEQUENCE
+        elif chain.msa == "server":
+            identities[first] = server.identity(server_chains.index(first))
+        else:
+            identities[first] = msa.content_identity(chain.msa)
+    return identities
+
+
+def msa_identities(
+    config: ScreenConfig,
+    store: ResultStore,
+    *,
+    fetching_anew: bool = False,
+    results_root: str | Path = RESULTS,
+) -> dict[str, dict[str, str] | None]:
+    """protein -> its chains' MSA identities (`chain_msa_identities`); None for a receptor
+    whose server MSA is not fetched yet, or about to be fetched anew (`fetching_anew`:
+    runtime.msa_refresh in the process that plans a run).
+
+    A server MSA is the one the screen's own fetch_msa job recorded (it stays this screen's
+    even when another screen refreshes the store's copy), else the store's for its query."""
+    identities: dict[str, dict[str, str] | None] = {}
+    for protein in config.proteins:
+        fetched = None
+        if protein.receptor.server_chains():
+            fetched = screen_msa_record(config, protein, results_root, fetching_anew=fetching_anew)
+            if fetched is None and not fetching_anew:
+                fetched = msa.stored_server_msa(store, server_msa_id(protein, config))
+        identities[protein.name] = chain_msa_identities(protein, fetched)
+    return identities
 
 
 def sheet_cache_name(path: str | Path, *, affinity: bool, salts: str) -> str:
@@ -178,46 +240,92 @@ class Shard:
 class Plan:
     """The targets and shards of a screen."""
 
-    def __init__(self, config: ScreenConfig, ligands: pd.DataFrame, sheet_cache: str):
+    def __init__(
+        self,
+        config: ScreenConfig,
+        ligands: pd.DataFrame,
+        sheet_cache: str,
+        msa_identities: dict[str, str | None],
+    ):
         self.config = config
         self.ligands = ligands
         # The name of the validated sheet in the result store (remote jobs read it there).
         self.sheet_cache = sheet_cache
         self.spec = prediction_spec(config)
-        self.weights = weights_in_use(config.runtime)
-        spec_digest = hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()
-        self.protein_digests = {
-            protein.name: receptor_digest(protein, config.runtime) for protein in config.proteins
-        }
+        self.weights = weights_in_use(config.runtime, affinity=config.model.affinity)
+        self.spec_digest = hashlib.sha256(
+            json.dumps(self.spec, sort_keys=True).encode()
+        ).hexdigest()
+        # The server MSAs not known yet (None) are known once fetch_msa has run
+        # (`use_fetched_msa`).
+        self.msa_identities = dict(msa_identities)
+        self._msa_fetched: set[str] = set()
         # One target per molecule Boltz models: rows with the same modelled SMILES share it
         # (e.g. 'OCC' and 'CCO', or a salt and its free base).
-        distinct = ligands.drop_duplicates("modeled_smiles")
-        aliases: dict[str, list[dict]] = {}
+        self._smiles = list(ligands.drop_duplicates("modeled_smiles")["modeled_smiles"])
+        self._aliases: dict[str, list[dict]] = {}
         for row in ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(
             index=False
         ):
-            aliases.setdefault(row.modeled_smiles, []).append(
+            self._aliases.setdefault(row.modeled_smiles, []).append(
                 {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
             )
-        _check_cofactors_are_not_screened(config, set(distinct["modeled_smiles"]))
-        size = config.sharding.shard_size
+        _check_cofactors_are_not_screened(config, set(self._smiles))
         self.shards: dict[tuple[str, str], Shard] = {}
         for protein in config.proteins:
-            protein_digest = self.protein_digests[protein.name]
-            targets = [
-                {
-                    "key": target_key(spec_digest, protein_digest, smiles),
-                    "protein": protein.name,
-                    "smiles": smiles,
-                    "ligands": aliases[smiles],
-                }
-                for smiles in distinct["modeled_smiles"]
-            ]
-            for start in range(0, len(targets), size):
-                name = f"{start // size:05d}"
-                self.shards[(protein.name, name)] = Shard(
-                    protein.name, name, tuple(targets[start : start + size])
-                )
+            self._plan_shards(protein)
+
+    def _plan_shards(self, protein: Protein) -> None:
+        identities = self.msa_identities[protein.name]
+        if identities is None:
+            # Keys that no entry can have: the targets count as not stored until the MSA is
+            # there and `use_fetched_msa` gives them their keys.
+            pending = f"server-msa-not-fetched:{server_msa_id(protein, self.config)}"
+            identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
+        digest = protein.receptor.digest(lambda chain: identities[chain.ids[0]])
+        targets = [
+            {
+                "key": target_key(self.spec_digest, digest, smiles),
+                "protein": protein.name,
+                "smiles": smiles,
+                "ligands": self._aliases[smiles],
+            }
+            for smiles in self._smiles
+        ]
+        size = self.config.sharding.shard_size
+        for start in range(0, len(targets), size):
+            name = f"{start // size:05d}"
+            self.shards[(protein.name, name)] = Shard(
+                protein.name, name, tuple(targets[start : start + size])
+            )
+
+    @property
+    def pending_msas(self) -> list[str]:
+        """The proteins whose server MSA is not known yet (their keys with it)."""
+        return [name for name, identity in self.msa_identities.items() if identity is None]
+
+    def use_fetched_msa(
+        self, protein: str, store: ResultStore, results_root: str | Path = RESULTS
+    ) -> dict[str, str]:
+        """Once the fetch_msa job of `protein` has run: its chains' MSA identities (from the
+        job's record, else the store), and the keys of the protein's targets made with them."""
+        if protein in self._msa_fetched:
+            return self.msa_identities[protein]
+        fetched = screen_msa_record(
+            self.config, self.protein(protein), results_root, fetching_anew=False
+        ) or msa.stored_server_msa(store, server_msa_id(self.protein(protein), self.config))
+        if fetched is None:
+            raise ConfigError(
+                f"the server MSA of protein '{protein}' is neither recorded by this screen nor "
+                f"in the result store {store.location}, though its fetch_msa job finished: was "
+                "the store emptied while the run went on?"
+            )
+        self._msa_fetched.add(protein)
+        identities = chain_msa_identities(self.protein(protein), fetched)
+        if identities != self.msa_identities[protein]:
+            self.msa_identities[protein] = identities
+            self._plan_shards(self.protein(protein))
+        return self.msa_identities[protein]
 
     @property
     def screen(self) -> str:
@@ -248,11 +356,20 @@ class Plan:
         ]
 
 
-def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None = None) -> Plan:
+def build_plan(
+    config: ScreenConfig,
+    store: ResultStore,
+    sheet_cache: str | None = None,
+    *,
+    fetching_msas_anew: bool = False,
+) -> Plan:
     """The plan of `config`; with `sheet_cache` (a remote job) the validated sheet comes from
-    the store under that name instead of from the sheet file."""
+    the store under that name instead of from the sheet file. `fetching_msas_anew`: this
+    process plans a run that asks the MSA server again (runtime.msa_refresh), so the store's
+    server MSAs are not the ones its targets will use."""
+    identities = msa_identities(config, store, fetching_anew=fetching_msas_anew)
     if sheet_cache is not None:
-        return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache)
+        return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
     try:
@@ -260,4 +377,4 @@ def build_plan(config: ScreenConfig, store: ResultStore, sheet_cache: str | None
     except OSError as error:  # hashing reads every byte: what it reads, validation can
         raise SheetError(f"ligand sheet '{sheet}' cannot be read: {error}") from None
     ligands = load_validated_sheet(sheet, sheet_cache, affinity=affinity, salts=salts, store=store)
-    return Plan(config, ligands, sheet_cache)
+    return Plan(config, ligands, sheet_cache, identities)

@@ -30,8 +30,9 @@ from omtx_hub.boltz_io import (
     scores,
     write_input,
 )
-from omtx_hub.config import Model, Runtime
+from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.layout import structure_file_name
+from omtx_hub.msa import SINGLE_SEQUENCE, content_identity
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
@@ -41,6 +42,7 @@ from omtx_hub.records import (
     write_manifest,
 )
 from omtx_hub.store import ResultStore
+from omtx_hub.weights import verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,14 @@ WATCH_INTERVAL_S = 2.0
 # Boltz names its results directory after the input directory: boltz_results_<name>.
 INPUTS_DIR = "inputs"
 RESULTS_DIR = f"out/boltz_results_{INPUTS_DIR}"
+
+
+def record_msa(identities: dict[str, str]) -> str:
+    """A record's `msa`: the MSA identity of a single-chain receptor; with several chains
+    each chain entry's, as '<first chain id>=<identity>' joined by '; '."""
+    if len(identities) == 1:
+        return next(iter(identities.values()))
+    return "; ".join(f"{chain}={identity}" for chain, identity in identities.items())
 
 
 class ShardError(RuntimeError):
@@ -145,6 +155,9 @@ class ShardJob:
     shard: str
     receptor: ReceptorSpec
     msas: dict[str, str]  # each protein chain entry's first id -> 'empty' or its MSA file
+    # What the plan keyed each chain's MSA as (omtx_hub.plan.msa_identities); the files the
+    # job reads must be those.
+    msa_identities: dict[str, str]
     targets: list[dict]
     model: Model
     runtime: Runtime
@@ -183,6 +196,11 @@ class ShardJob:
         boltz_seconds = 0.0
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
+                self._check_msa()
+                try:
+                    verify_weights(self.weights, self.runtime, affinity=self.model.affinity)
+                except ConfigError as error:
+                    raise ShardError(str(error)) from None
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
         manifest = ShardManifest(
@@ -206,6 +224,20 @@ class ShardJob:
         )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _check_msa(self) -> None:
+        """The MSA files are the ones the keys were made with (a changed file, or a server MSA
+        replaced in the store by another screen's refresh, would mislabel every result)."""
+        for chain, path in self.msas.items():
+            actual = SINGLE_SEQUENCE if path == "empty" else content_identity(path)
+            keyed = self.msa_identities[chain]
+            if actual != keyed:
+                raise ShardError(
+                    f"the MSA of protein '{self.protein}' chain {chain} ({path}) is {actual}, but "
+                    f"its targets were keyed with {keyed}: the file changed after planning. "
+                    "Nothing was predicted; run again (`--forcerun fetch_msa` for a server MSA) "
+                    "so that the plan and the shard see the same MSA."
+                )
 
     def _report(self, message: str) -> None:
         """A progress line on the job's standard output, which the terminal (local runs) and
@@ -315,12 +347,14 @@ class ShardJob:
                 error=None,
                 smiles=target["smiles"],
                 protein_sha256=self.receptor.sequence_sha256,
+                msa=record_msa(self.msa_identities),
                 **scores(confidence, affinity),
                 seconds_since_shard_start=round(time.time() - started, 3),
                 boltz_version=self.spec["boltz"],
                 model=self.spec["model"],
                 precision=self.spec["precision"],
                 weights=self.weights,
+                key_scheme=self.spec["key_scheme"],
                 computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             stored = files.stored_files(affinity=self.model.affinity)

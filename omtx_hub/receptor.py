@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from omtx_hub.paths import is_file
+from omtx_hub.paths import is_file, sha256_file
 
 # The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
@@ -93,11 +93,17 @@ def check_msa_source(msa: str) -> str:
     return msa
 
 
+# Boltz's README recommends an MSA; without one (`empty`) it predicts single-sequence, which
+# its docs call not recommended (README "What the key contains" and "MSAs" quote both).
+DEFAULT_MSA = "server"
 MSA_DESCRIPTION = (
-    "`empty`: single-sequence mode (fast, less accurate). `server`: the ColabFold MMseqs2 "
-    "server (`runtime.msa_server_url`) is asked **once per protein** (one paired query for "
-    "all `server` chains of a receptor) and the MSA is reused by every ligand. A path to an "
-    "`.a3m` or Boltz `.csv` MSA file: used as is (its content is part of the cache key)."
+    "`server` (default, as Boltz recommends): the ColabFold MMseqs2 server "
+    "(`runtime.msa_server_url`) is asked **once per receptor** (one paired query for all "
+    "`server` chains); the MSA is kept in the result store and reused by every ligand and every "
+    "later screen. A path to an `.a3m` or Boltz `.csv` MSA file whose first sequence is the "
+    "chain's (checked at planning). `empty`: single-sequence mode, which Boltz calls not "
+    "recommended (reduced accuracy); its results are flagged `no-msa`. The MSA's content is "
+    "part of the cache key."
 )
 
 
@@ -134,7 +140,7 @@ class ProteinChain(Strict):
         "lower case is accepted. Residues are numbered from 1 along this sequence in "
         "`pocket` and `contacts`."
     )
-    msa: str = Field("empty", description=MSA_DESCRIPTION)
+    msa: str = Field(DEFAULT_MSA, description=MSA_DESCRIPTION)
     copies: int | None = Field(
         None,
         ge=1,
@@ -157,6 +163,14 @@ class ProteinChain(Strict):
     @model_validator(mode="after")
     def _ids_match_copies(self) -> ProteinChain:
         _chain_ids(self.id, self.copies)
+        return self
+
+    @model_validator(mode="after")
+    def _msa_aligns_the_sequence(self) -> ProteinChain:
+        if self.msa not in ("empty", "server"):
+            from omtx_hub.msa import check_msa_file
+
+            check_msa_file(self.msa, self.sequence, f"chain {self.ids[0]}")
         return self
 
     @property
@@ -767,20 +781,18 @@ class ReceptorSpec:
             )
         return constraints
 
-    def digest(self, msa_identity: Callable[[str], str]) -> str:
-        """The receptor's part of every cache key; `msa_identity` names an MSA setting's
+    def digest(self, msa_identity: Callable[[ProteinChain], str]) -> str:
+        """The receptor's part of every cache key; `msa_identity` names a chain's MSA by its
         content. A shorthand receptor keeps the digest single-chain screens always had."""
         if self.is_shorthand:
             chain = self.chains[0]
-            return hashlib.sha256(
-                f"{chain.sequence}|{msa_identity(chain.msa)}".encode()
-            ).hexdigest()
+            return hashlib.sha256(f"{chain.sequence}|{msa_identity(chain)}".encode()).hexdigest()
         description = self.key_material(msa_identity)
         return hashlib.sha256(
             json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
 
-    def key_material(self, msa_identity: Callable[[str], str]) -> dict:
+    def key_material(self, msa_identity: Callable[[ProteinChain], str]) -> dict:
         """Everything of the receptor that determines a prediction and its files: the input
         document without the screened ligand, MSAs and templates by content. Not the entry's
         name, nor file paths."""
@@ -790,7 +802,7 @@ class ReceptorSpec:
         for entry, chain in zip(
             placeholder["sequences"][: len(self.chains)], self.chains, strict=True
         ):
-            entry["protein"]["msa"] = msa_identity(chain.msa)
+            entry["protein"]["msa"] = msa_identity(chain)
         for template in placeholder.get("templates", []):
             template["cif"] = _file_sha256(template.pop("cif"))
         return placeholder
@@ -814,9 +826,7 @@ def _boltz_template(template: Template) -> dict:
 
 
 def _file_sha256(path: str) -> str:
-    from omtx_hub.plan import file_digest
-
-    return file_digest(path)
+    return sha256_file(path)
 
 
 @cache

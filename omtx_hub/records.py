@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from omtx_hub.boltz_io import SCORE_FIELDS
 
-RELEASED_WEIGHTS = "boltz2-released"
 # The file a generated random-weights cache (omtx_hub.testing.testcache) carries; a cache
 # with it is never taken for the released weights.
 TEST_WEIGHTS_MARKER = "OMTX_TEST_WEIGHTS.json"
@@ -43,7 +42,11 @@ RESULT_COLUMNS = [
     "structure",
     "key",
     "released_weights",
+    "msa",
 ]
+# The `flags` codes a row gets from its protein, after its ligand's (omtx_hub.chemistry.FLAGS).
+NO_MSA = "no-msa"
+PROTEIN_FLAGS = {NO_MSA: "no MSA: reduced accuracy"}
 
 
 class _Contract(BaseModel):
@@ -55,13 +58,17 @@ class _Contract(BaseModel):
 
 
 class Weights(_Contract):
-    """Which model weights predict: the released ones, or anything else (flagged)."""
+    """Which model weights predict: the sha256 of each checkpoint file used (the affinity
+    one only when affinity is predicted), and whether they are the released ones
+    (`omtx_hub.weights`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     identity: str
     released: bool
     note: str
+    structure_sha256: str | None = None
+    affinity_sha256: str | None = None
 
 
 class Ligand(_Contract):
@@ -80,6 +87,8 @@ class TargetRecord(_Contract):
     error: str | None = None
     smiles: str | None = None
     protein_sha256: str | None = None
+    # The MSA the prediction used: 'single-sequence', or '<a3m|csv>:<sha256 of the file>'.
+    msa: str | None = None
     affinity_pred_value: float | None = None
     affinity_probability_binary: float | None = None
     # The affinity ensemble's two heads; records written before they were kept lack them.
@@ -104,6 +113,9 @@ class TargetRecord(_Contract):
     model: dict | None = None
     precision: str | None = None
     weights: Weights
+    # The cache-key scheme (omtx_hub.plan.KEY_SCHEME) the entry was keyed under; entries
+    # without it predate the field (scheme 1).
+    key_scheme: int | None = None
     computed_at: str | None = None
 
 

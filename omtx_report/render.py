@@ -26,9 +26,10 @@ import pandas as pd
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.chemistry import FLAGS
 from omtx_hub.layout import ScreenLayout
+from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.protein_summary import other_names
 from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
-from omtx_hub.records import RESULT_COLUMNS, read_manifest
+from omtx_hub.records import NO_MSA, PROTEIN_FLAGS, RESULT_COLUMNS, read_manifest
 from omtx_hub.sheet import FLAGS_SEPARATOR
 from omtx_report import plots
 from omtx_report.data import ScreenData
@@ -67,7 +68,10 @@ LABELS = {
     "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
+    "msa": "MSA",
 }  # fmt: skip
+# What each code of the `flags` column means: the ligand's, then the protein's.
+FLAG_MEANINGS = {**FLAGS, **PROTEIN_FLAGS}
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # How summaries written before `report.rank_by` existed ranked (binder probability first).
 EARLIER_RANKING = {"rank_by": "binder_probability", "binder_threshold": 0.5}
@@ -153,6 +157,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "smiles",
         "standardisation",
         "error",
+        "msa",
         *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
     ]
     columns = []
@@ -269,6 +274,17 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
     return zip_name
 
 
+def _protein_card(protein: dict) -> dict:
+    """A protein of summary.json for its card: single-sequence ones get the no-MSA badge
+    (summaries written before the MSA modes say `empty`)."""
+    lacking = "warning" in protein or protein["msa"] == "empty"
+    return {
+        **protein,
+        "msa": SINGLE_SEQUENCE if protein["msa"] == "empty" else protein["msa"],
+        "badge": PROTEIN_FLAGS[NO_MSA] if lacking else None,
+    }
+
+
 def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     document = data.summary
     job_seconds = document["timing"]["job_wall_s"]
@@ -277,7 +293,7 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     best = top.iloc[0] if len(top) else None
     return {
         "proteins": [
-            {**protein, "counts": per_protein.get(protein["name"], {}).get("counts")}
+            {**_protein_card(protein), "counts": per_protein.get(protein["name"], {}).get("counts")}
             for protein in document["proteins"]
         ],
         "ligands": document["counts"]["ligands"],
@@ -353,7 +369,7 @@ def page_data(
         ),
         # Per protein, the scores that are 0 by construction for its chains (label -> why).
         "not_applicable": not_applicable,
-        "flag_meanings": FLAGS,
+        "flag_meanings": FLAG_MEANINGS,
     }
 
 
@@ -409,7 +425,7 @@ def render_dashboard(
                     top.index, top.to_dict("records"), other_names(data.table, top), strict=True
                 )
             ],
-            flag_meanings=FLAGS,
+            flag_meanings=FLAG_MEANINGS,
             depictions=depictions,
             plots=_plots(data.table, order["binder_threshold"]),
             downloads={

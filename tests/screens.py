@@ -52,7 +52,8 @@ def write_screen(
     sheet.write_text(header + "\n" + "".join(",".join(row) + "\n" for row in rows))
     raw = {
         "screen": {"name": "s1"},
-        "proteins": [{"name": "P1", "sequence": SHORT_PROTEIN}],
+        # Single-sequence: the default (`msa: server`) would ask the MSA server.
+        "proteins": [{"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"}],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},
         "store": str(directory / "store"),
@@ -169,6 +170,7 @@ def shard_job(
         "shard": shard,
         "receptor": next(p.receptor for p in config.proteins if p.name == protein),
         "msas": {"A": "empty"},
+        "msa_identities": plan.msa_identities[protein],
         "targets": list(plan.shard(protein, shard).targets),
         "model": config.model,
         "runtime": config.runtime,

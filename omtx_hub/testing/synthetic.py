@@ -110,16 +110,26 @@ def make_plan(
     top_n: int = 5,
     proteins: int = 1,
     report: dict | None = None,
+    msa_files: bool = False,
 ) -> Plan:
     """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
-    rotated by one residue each, so each has keys of its own)."""
+    rotated by one residue each, so each has keys of its own), single-sequence, or with
+    `msa_files` each with an .a3m MSA of its own (its sequence and one homologue)."""
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
+    sequences = {
+        f"P{number + 1}": PEPTIDE[number:] + PEPTIDE[:number] for number in range(proteins)
+    }
+    msas = dict.fromkeys(sequences, "empty")
+    if msa_files:
+        for name, sequence in sequences.items():
+            msas[name] = str(workdir / f"{screen}-{name}.a3m")
+            Path(msas[name]).write_text(f">{name}\n{sequence}\n>homologue\nG{sequence[1:]}\n")
     raw = {
         "screen": {"name": screen},
         "proteins": [
-            {"name": f"P{number + 1}", "sequence": PEPTIDE[number:] + PEPTIDE[:number]}
-            for number in range(proteins)
+            {"name": name, "sequence": sequence, "msa": msas[name]}
+            for name, sequence in sequences.items()
         ],
         "ligands": str(sheet),
         "sharding": {"shard_size": shard_size},

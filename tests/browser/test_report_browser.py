@@ -87,8 +87,8 @@ def page(browser):
     tab.close()
 
 
-def render_screen(root: Path, rows, *, cif_scale: float = 1.0) -> Path:
-    plan = make_plan(root, rows, shard_size=5)
+def render_screen(root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool = False) -> Path:
+    plan = make_plan(root, rows, shard_size=5, msa_files=msa_files)
     screen_dir = write_screen(plan, root / "results", failed_every=6, cif_scale=cif_scale)
     assert main([str(screen_dir)]) == 0
     return screen_dir / "report" / "index.html"
@@ -211,7 +211,8 @@ def test_flags_are_badges_and_filter_the_table(page, tmp_path):
         ("relative", "C[C@H](F)c1ccccc1 |&1:1|", "lead"),
         ("plain", "CCO", "lead"),
     ]
-    open_dashboard(page, render_screen(tmp_path, rows))
+    # With an MSA, so that the rows carry only their ligands' flags (no no-msa).
+    open_dashboard(page, render_screen(tmp_path, rows, msa_files=True))
     badges = page.locator("#targets tbody td[data-key=flags] .badge-flag")
     assert sorted(badges.all_text_contents()) == ["enhanced-stereo", "undefined-stereo"]
     assert badges.first.get_attribute("title")  # what the code means, on hover
@@ -233,3 +234,16 @@ def test_flags_are_badges_and_filter_the_table(page, tmp_path):
     details = page.text_content("#detail-body")
     assert "CN(C)Cc1ccccc1.Cl" in details and "counter-ion removed: chloride" in details
     assert page.external_requests == [] and page.problems == []
+
+
+def test_single_sequence_rows_show_the_no_msa_badge(page, dashboard):
+    # The synthetic screen's protein is single-sequence: every row carries the flag.
+    open_dashboard(page, dashboard)
+    rows = page.locator("#targets tbody tr").count()
+    badges = page.locator("#targets tbody td[data-key=flags] .badge-flag")
+    assert badges.all_text_contents() == ["no-msa"] * rows
+    assert badges.first.get_attribute("title") == "no MSA: reduced accuracy"
+    assert page.locator("#card-proteins .badge-flag").all_text_contents() == [
+        "no MSA: reduced accuracy"
+    ]
+    assert page.problems == []

@@ -10,6 +10,7 @@ emulator.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,9 +31,9 @@ from snakemake.cli import main as snakemake_main
 
 from omtx_hub.cloud import BUCKET_PERMISSIONS
 from omtx_hub.credentials import SECRET_VARIABLES
+from omtx_hub.testing.msa_server import fake_msa_server
 from tests.gcs_emulator import emulated_gcs
 from tests.leaks import contents, files_holding, files_under
-from tests.msa_server import msa_server
 from tests.notify_server import webhook_receiver
 from tests.screens import write_screen
 
@@ -356,6 +357,39 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert gcs.get_blob(f"{prefix}/summary.json").generation == summary_blob.generation
 
 
+@pytest.mark.boltz  # the fake VM runs the real boltz predict
+def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path):
+    # fetch_msa, a checkpoint, runs in the planning process; the shard on its VM re-parses
+    # the workflow and must key its targets with the fetched MSA's content.
+    raw = yaml.safe_load(Path("screen.yaml").read_text())
+    raw["proteins"][0]["msa"] = "server"
+    Path("screen-msa.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    with fake_msa_server() as server:
+        runtime = {**CPU_RUNTIME, "msa_server_url": server.url}
+
+        def run() -> int:
+            return run_snakemake(
+                monkeypatch, batch, *RESULTS, configfile="screen-msa.yaml", runtime=runtime
+            )
+
+        assert run() == 0, "\n".join(batch.logs.values())[-5000:]
+        assert len(server.submissions) == 1
+        assert [r.job.labels["snakemake-job"] for r in batch.requests] == ["boltz-predict-shard"]
+        prefix = "omtx-hub/results/s1"
+        msa = gcs.blob(f"{prefix}/msa/P1/A.csv").download_as_bytes()
+        manifest = json.loads(gcs.blob(f"{prefix}/shards/P1/00000.json").download_as_bytes())
+        assert manifest["computed"] == 2
+        assert {r["msa"] for r in manifest["records"]} == {f"csv:{hashlib.sha256(msa).hexdigest()}"}
+        query = json.loads(gcs.blob(f"{prefix}/msa/P1.json").download_as_bytes())["query_id"]
+        assert gcs.blob(f"store/msa/{query}/0.csv").download_as_bytes() == msa
+        summary = gcs.get_blob(f"{prefix}/summary.json")
+        # A rerun asks no server, starts no VM and rewrites nothing.
+        assert run() == 0
+        assert len(server.submissions) == 1 and len(batch.requests) == 1
+        assert gcs.get_blob(f"{prefix}/summary.json").generation == summary.generation
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -456,7 +490,7 @@ def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_pa
             return super().create_job(request)
 
     batch = SourcesKeepingBatch(tmp_path / "vms", home=Path(os.environ["HOME"]))
-    with msa_server() as server, webhook_receiver() as (hook, notices):
+    with fake_msa_server() as server, webhook_receiver() as (hook, notices):
         monkeypatch.setenv("OMTX_NOTIFY_URL", f"{hook}?token={token}")
         runtime = CPU_RUNTIME | {"msa_server_url": server.url}
         status = run_snakemake(monkeypatch, batch, *RESULTS, runtime=runtime)

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import math
 
@@ -7,6 +8,7 @@ import pytest
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
 from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
+from omtx_hub.msa import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.store import LocalStore
@@ -208,6 +210,9 @@ def test_csv_has_both_heads_and_omits_constant_fields(screen, tmp_path):
         assert list(entry["not_applicable"]) == ["protein_iptm"]
         assert "protein chain" in entry["not_applicable"]["protein_iptm"]
         assert "protein_iptm" not in entry["statistics"]
+    assert document["software"]["boltz"] == "2.2.1"
+    assert document["parameters"]["model"]["sampling_steps"] == 200
+    assert document["key_scheme"] == 2
 
 
 def test_a_field_not_applicable_to_one_protein_is_emptied_there_only():
@@ -345,7 +350,7 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
         ("large", "C" * 60, "E"),
     ]
     raw = write_screen(tmp_path, rows=rows, extra_columns="series")
-    raw["proteins"].append({"name": "P2", "sequence": "GGGGS"})
+    raw["proteins"].append({"name": "P2", "sequence": "GGGGS", "msa": "empty"})
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
     scores_of: dict[str, dict] = {}
@@ -362,13 +367,14 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
     assert (salt["modeled_smiles"], acid["modeled_smiles"]) == ("CC(=O)O", "CC(=O)O")
     assert salt["standardisation"] == "counter-ion removed: sodium; neutralised"
     assert acid["standardisation"] == ""
+    # The ligand's flags, then its protein's: the test screen is single-sequence (no-msa).
     flags = dict(zip(table["ligand_name"], table["flags"], strict=False))
     assert flags == {
-        "acid": "",
-        "acetate Na": "",
-        "racemic": "undefined-stereo",
-        "rac-CX": "enhanced-stereo",
-        "large": "heavy-atoms>56",
+        "acid": "no-msa",
+        "acetate Na": "no-msa",
+        "racemic": "undefined-stereo;no-msa",
+        "rac-CX": "enhanced-stereo;no-msa",
+        "large": "heavy-atoms>56;no-msa",
     }
     document = summary(plan, table, shards)
     assert document["counts"]["standardised"] == 1
@@ -376,6 +382,7 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
     assert document["flags"] == {
         "enhanced-stereo": {"rows": 2, "ligands": 1},
         "heavy-atoms>56": {"rows": 2, "ligands": 1},
+        "no-msa": {"rows": 10, "ligands": 5},
         "undefined-stereo": {"rows": 2, "ligands": 1},
     }
     assert list(table.columns[5:10]) == [
@@ -385,3 +392,41 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
         "standardisation",
         "flags",
     ]
+
+
+def test_rows_and_summary_state_each_proteins_msa(tmp_path):
+    a3m = tmp_path / "p3.a3m"
+    a3m.write_text(f">query\n{SHORT_PROTEIN}\n")
+    proteins = [
+        {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"},
+        {"name": "P2", "sequence": SHORT_PROTEIN, "msa": "server"},
+        {"name": "P3", "sequence": SHORT_PROTEIN, "msa": str(a3m)},
+    ]
+    raw = write_screen(tmp_path, rows=[("a", "CCO")], proteins=proteins)
+    config = load_config(raw)
+    store = LocalStore(config.store)
+    msa = b"key,sequence\n-1," + SHORT_PROTEIN.encode()
+    runtime = config.runtime
+    store_server_msas(
+        store,
+        [SHORT_PROTEIN],
+        [msa],
+        server_url=runtime.msa_server_url,
+        pairing_strategy=runtime.msa_pairing_strategy,
+    )
+    plan = build_plan(config, store)
+    scores_of = {protein: {"CCO": (0.5, 0.0, 0.5)} for protein in ("P1", "P2", "P3")}
+    manifests = fake_manifests(plan, tmp_path, scores_of=scores_of)
+    records, shards = read_manifests(manifests)
+    table = results_table(plan, records).set_index("protein")
+    assert table.loc["P1", "msa"] == "single-sequence" and table.loc["P1", "flags"] == "no-msa"
+    assert table.loc["P2", "msa"] == "server" and table.loc["P2", "flags"] == ""
+    assert table.loc["P3", "msa"] == "file" and table.loc["P3", "flags"] == ""
+    proteins = {p["name"]: p for p in summary(plan, table.reset_index(), shards)["proteins"]}
+    assert proteins["P1"]["msa"] == "single-sequence"
+    assert proteins["P1"]["warning"].startswith("no MSA: reduced accuracy")
+    assert proteins["P2"]["msa_sha256"] == hashlib.sha256(msa).hexdigest()
+    assert proteins["P2"]["msa_source"].startswith(runtime.msa_server_url)
+    assert proteins["P3"]["msa_source"] == str(a3m)
+    assert proteins["P3"]["msa_sha256"] == hashlib.sha256(a3m.read_bytes()).hexdigest()
+    assert "warning" not in proteins["P2"] and "warning" not in proteins["P3"]

@@ -17,25 +17,19 @@ from omtx_hub.credentials import (
     check_secrets_stay_local,
     redact_url,
 )
-from omtx_hub.msa import fetch_server_msa
+from omtx_hub.msa import fetch_server_msas
 from omtx_hub.notify import send
-from tests.msa_server import homologue, msa_server
+from omtx_hub.testing.msa_server import fake_msa_server
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFS"
 SECRET = "s3cr3t-Dummy-Value-7f1c"
 
 
-def fetched_msa(server, tmp_path, credentials: MsaCredentials) -> str:
-    output = tmp_path / "msa" / "P1"
-    fetch_server_msa(
-        "P1",
-        {"A": SEQUENCE},
-        output,
-        server_url=server.url,
-        pairing_strategy="greedy",
-        credentials=credentials,
+def fetched_msa(server, credentials: MsaCredentials) -> str:
+    (msa,) = fetch_server_msas(
+        [SEQUENCE], server_url=server.url, pairing_strategy="greedy", credentials=credentials
     )
-    return (output / "A.csv").read_text()
+    return msa.decode()
 
 
 def test_the_api_key_reaches_the_msa_server_in_its_header_and_nowhere_else(
@@ -45,14 +39,16 @@ def test_the_api_key_reaches_the_msa_server_in_its_header_and_nowhere_else(
     monkeypatch.setenv("OMTX_MSA_API_KEY_HEADER", "X-Omtx-Test-Key")
     credentials = MsaCredentials.from_environment()
     assert SECRET not in repr(credentials) and SECRET not in credentials.describe()
-    with msa_server() as server, caplog.at_level(logging.DEBUG):
-        msa = fetched_msa(server, tmp_path, credentials)
+    with fake_msa_server() as server, caplog.at_level(logging.DEBUG):
+        msa = fetched_msa(server, credentials)
     # Boltz's client: a submission and the download, each carrying the key.
     assert [r["method"] for r in server.requests] == ["POST", "GET"]
     assert all(r["headers"]["X-Omtx-Test-Key"] == SECRET for r in server.requests)
     assert all("Authorization" not in r["headers"] for r in server.requests)
     rows = msa.splitlines()
-    assert rows[:2] == ["key,sequence", f"-1,{SEQUENCE}"] and f"-1,{homologue(SEQUENCE)}" in rows
+    assert (
+        rows[:2] == ["key,sequence", f"-1,{SEQUENCE}"] and f"-1,{server.hits(SEQUENCE)[0]}" in rows
+    )
     captured = capfd.readouterr()
     everything = caplog.text + captured.out + captured.err
     assert "API key in header X-Omtx-Test-Key" in caplog.text
@@ -62,8 +58,8 @@ def test_the_api_key_reaches_the_msa_server_in_its_header_and_nowhere_else(
 def test_basic_authentication_reaches_the_msa_server(tmp_path, monkeypatch, caplog, capfd):
     monkeypatch.setenv("OMTX_MSA_USERNAME", "screening-team")
     monkeypatch.setenv("OMTX_MSA_PASSWORD", SECRET)
-    with msa_server() as server, caplog.at_level(logging.DEBUG):
-        fetched_msa(server, tmp_path, MsaCredentials.from_environment())
+    with fake_msa_server() as server, caplog.at_level(logging.DEBUG):
+        fetched_msa(server, MsaCredentials.from_environment())
     expected = "Basic " + base64.b64encode(f"screening-team:{SECRET}".encode()).decode()
     assert all(r["headers"]["Authorization"] == expected for r in server.requests)
     captured = capfd.readouterr()
@@ -73,8 +69,8 @@ def test_basic_authentication_reaches_the_msa_server(tmp_path, monkeypatch, capl
 def test_without_credentials_nothing_is_sent(tmp_path, monkeypatch):
     for name in ("OMTX_MSA_USERNAME", "OMTX_MSA_PASSWORD", "OMTX_MSA_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    with msa_server() as server:
-        fetched_msa(server, tmp_path, MsaCredentials.from_environment())
+    with fake_msa_server() as server:
+        fetched_msa(server, MsaCredentials.from_environment())
     assert all("Authorization" not in r["headers"] for r in server.requests)
     assert all("X-API-Key" not in r["headers"] for r in server.requests)
 

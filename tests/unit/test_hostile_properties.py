@@ -36,9 +36,9 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from omtx_hub.boltz_io import boltz_record_id, input_document
-from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.config import ConfigError
 from omtx_hub.plan import Plan
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.sheet import SheetError
 from tests.hostile import (
     PROTEIN,

@@ -12,7 +12,7 @@ from tests.screens import SMILES, write_screen
 
 
 def make_config(tmp_path: Path, **kwargs) -> dict:
-    kwargs.setdefault("proteins", [{"name": "P1", "sequence": "MKTAYIAKQR"}])
+    kwargs.setdefault("proteins", [{"name": "P1", "sequence": "MKTAYIAKQR", "msa": "empty"}])
     return write_screen(tmp_path, **kwargs)
 
 
@@ -27,7 +27,7 @@ def keys(plan) -> list[str]:
 
 def test_shards_are_consecutive_chunks_per_protein(tmp_path):
     raw = make_config(tmp_path)
-    raw["proteins"].append({"name": "P2", "sequence": "GGGG"})
+    raw["proteins"].append({"name": "P2", "sequence": "GGGG", "msa": "empty"})
     plan = plan_of(raw)
     assert list(plan.shards) == [
         ("P1", "00000"),
@@ -73,7 +73,7 @@ def test_keys_shared_across_screens_and_orders(tmp_path):
         {"model": {"seed": 1}},
         {"model": {"affinity": False}},
         {"runtime": {"precision": "32"}},
-        {"proteins": [{"name": "P1", "sequence": "MKTAYIAKQK"}]},
+        {"proteins": [{"name": "P1", "sequence": "MKTAYIAKQK", "msa": "empty"}]},
     ],
 )
 def test_anything_that_changes_the_prediction_changes_the_key(tmp_path, change):
@@ -103,6 +103,8 @@ def test_test_weights_are_flagged_and_keyed(tmp_path):
     released = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
     assert released.weights.released
     (cache / TEST_WEIGHTS_MARKER).write_text("{}")
+    for name in ("boltz2_conf.ckpt", "boltz2_aff.ckpt"):
+        (cache / name).write_bytes(b"random " + name.encode())
     test = plan_of(make_config(tmp_path, runtime={"cache": str(cache)}))
     assert not test.weights.released
     assert "meaningless" in test.weights.note

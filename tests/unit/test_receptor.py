@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.config import ConfigError, load_config
-from omtx_hub.plan import Plan
+from omtx_hub.plan import build_plan
+from omtx_hub.store import LocalStore
 from tests.screens import SHORT_PROTEIN, write_screen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +20,8 @@ TRYPSIN_START = "IVGGYTCGANTVPYQVSLNSGYHF"
 
 
 def receptor(**parts) -> dict:
-    return {"name": "R", "chains": [{"id": "A", "sequence": "MKTAYIAKQR"}], **parts}
+    # Single-sequence: the default (`msa: server`) would ask the MSA server.
+    return {"name": "R", "chains": [{"id": "A", "sequence": "MKTAYIAKQR", "msa": "empty"}], **parts}
 
 
 def problems(tmp_path, *proteins, **overrides) -> str:
@@ -132,7 +134,7 @@ def test_identical_sequences_need_one_msa(tmp_path):
         tmp_path,
         receptor(
             chains=[
-                {"id": "A", "sequence": "MKTAYIAKQR"},
+                {"id": "A", "sequence": "MKTAYIAKQR", "msa": "empty"},
                 {"id": "B", "sequence": "MKTAYIAKQR", "msa": str(msa)},
             ]
         ),
@@ -190,7 +192,8 @@ def test_cofactor_atoms_and_template_residues_are_checked_against_the_cache(
 
 def test_single_chain_configs_keep_working_as_before(tmp_path):
     (protein,) = config_of(tmp_path, {"name": "P1", "sequence": SHORT_PROTEIN}).proteins
-    assert protein.msa == "empty" and protein.sequence == SHORT_PROTEIN
+    # The MSA default is the server, as Boltz recommends (README, MSAs).
+    assert protein.msa == "server" and protein.sequence == SHORT_PROTEIN
     spec = protein.receptor
     assert spec.is_shorthand and spec.ligand_chain == "B"
     assert spec.document("CCO", {"A": "empty"}, affinity=True) == {
@@ -219,9 +222,8 @@ def test_ligand_and_cofactor_chain_ids_are_the_free_letters(tmp_path):
 
 def plan_keys(tmp_path, proteins) -> dict[str, set[str]]:
     config = load_config(write_screen(tmp_path, proteins=proteins))
-    from omtx_hub.sheet import validate_sheet
 
-    plan = Plan(config, validate_sheet(config.ligands.sheet, affinity=True), "sheet")
+    plan = build_plan(config, LocalStore(config.store))
     keys: dict[str, set[str]] = {}
     for shard in plan.shards.values():
         keys.setdefault(shard.protein, set()).update(t["key"] for t in shard.targets)
@@ -284,7 +286,6 @@ def test_template_content_is_in_the_key_not_its_path(tmp_path):
 
 def test_a_cofactor_that_is_also_screened_is_refused(tmp_path):
     config = load_config(write_screen(tmp_path, proteins=[receptor(cofactors=[{"smiles": "OCC"}])]))
-    from omtx_hub.sheet import validate_sheet
 
     with pytest.raises(ConfigError, match=r"proteins\[0\]\.cofactors\[0\]\.smiles': CCO is also"):
-        Plan(config, validate_sheet(config.ligands.sheet, affinity=True), "sheet")
+        build_plan(config, LocalStore(config.store))

@@ -92,6 +92,19 @@ def test_dashboard_escapes_sheet_values_and_links_downloads(finished):
     assert scripts[0].read_text().startswith("window.omtxStructure(")
 
 
+def test_dashboard_flags_single_sequence_results(finished):
+    # The synthetic screen's protein is single-sequence (msa: empty).
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    html = page.read_text()
+    card = re.search(r"<b>P1</b>.*?</p>", html).group(0)
+    assert "MSA single-sequence" in card
+    assert re.search(r'class="badge badge-flag"[^>]*>no MSA: reduced accuracy</span>', card)
+    data = embedded_data(page)
+    assert set(data["values"]["flags"]) == {"no-msa"}
+    assert data["flag_meanings"]["no-msa"] == "no MSA: reduced accuracy"
+    assert next(c for c in data["columns"] if c["key"] == "flags")["shown"]
+
+
 def test_plots_are_valid_svg_and_dense_scatters_stay_small():
     for svg in (
         plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
@@ -224,7 +237,8 @@ def test_flags_are_badges_with_counts_and_a_filter_and_the_modelled_molecule_is_
         assert f'<option value="{code}">{code} (1)</option>' in html
     assert "1 standardised for Boltz" in card
     hits = re.search(r'aria-label="Top hits">(.*?)</section>', html, re.S).group(1)
-    assert hits.count('class="badge badge-flag"') == 2  # the racemate and the relative one
+    # The racemate's and the relative one's, and every hit's no-msa (a single-sequence screen).
+    assert hits.count('class="badge badge-flag"') == 2 + hits.count(">no-msa</span>") == 5
     page = embedded_data(tmp_path / "report" / "index.html")
     shown = [c["key"] for c in page["columns"] if c["shown"]]
     assert shown[3:5] == ["modeled_smiles", "flags"]

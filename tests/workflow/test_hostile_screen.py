@@ -22,9 +22,9 @@ from snakemake.settings.types import (
 )
 
 from omtx_hub import layout
+from omtx_hub.testing.msa_server import fake_msa_server
 from tests.hostile import HOSTILE_NAMES, SAFE_ID, hostile_sheet
 from tests.leaks import files_holding, files_under
-from tests.msa_server import homologue, msa_server
 from tests.notify_server import webhook_receiver
 from tests.screens import (
     FAST_MODEL,
@@ -56,7 +56,7 @@ def hostile_screen(tmp_path_factory, boltz_test_cache):
     home.mkdir(parents=True)
     (home / "canary").write_text("still here")
     (workdir / "ligands.csv").write_bytes(hostile_sheet(SMILES))
-    with msa_server() as server, webhook_receiver() as (hook, notices):
+    with fake_msa_server() as server, webhook_receiver() as (hook, notices):
         raw = {
             "screen": {"name": "s1"},
             "proteins": [{"name": "P1", "sequence": SHORT_PROTEIN, "msa": "server"}],
@@ -89,6 +89,7 @@ def hostile_screen(tmp_path_factory, boltz_test_cache):
         "created": set(root.rglob("*")) - before,
         "output": run.stdout + run.stderr,
         "msa_requests": server.requests,
+        "msa_hit": server.hits(SHORT_PROTEIN)[0],
         "notices": notices,
     }
 
@@ -97,8 +98,8 @@ def test_the_msa_server_got_the_key_in_its_header(hostile_screen):
     requests = hostile_screen["msa_requests"]
     assert [r["method"] for r in requests] == ["POST", "GET"]  # submit, download
     assert all(r["headers"]["X-Omtx-Test-Key"] == API_KEY for r in requests)
-    msa = (hostile_screen["workdir"] / "results/s1/msa/P1.csv").read_text()
-    assert f"-1,{homologue(SHORT_PROTEIN)}" in msa.splitlines()
+    msa = (hostile_screen["workdir"] / "results/s1/msa/P1/A.csv").read_text()
+    assert f"-1,{hostile_screen['msa_hit']}" in msa.splitlines()
 
 
 def test_no_secret_is_in_any_file_log_or_output(hostile_screen):

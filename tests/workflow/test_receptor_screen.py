@@ -22,8 +22,9 @@ ROWS = [("ethanol", "CCO"), ("phenol", "Oc1ccccc1"), ("acetamide", "CC(N)=O")]
 TWO_CHAINS = {
     "name": "DIMER",
     "chains": [
-        {"id": "A", "sequence": "MKTAYIAKQRQISF"},
-        {"id": "B", "sequence": "GSHMLEDPVKHLE"},
+        # Single-sequence: the default (`msa: server`) would ask the MSA server.
+        {"id": "A", "sequence": "MKTAYIAKQRQISF", "msa": "empty"},
+        {"id": "B", "sequence": "GSHMLEDPVKHLE", "msa": "empty"},
     ],
     "cofactors": [{"ccd": "ZN", "id": "D"}],
     "pocket": {"residues": [["A", 5], ["B", 11], ["D", "ZN"]], "max_distance": 8},
@@ -100,7 +101,7 @@ def test_a_template_guided_receptor_is_predicted(tmp_path, boltz_test_cache):
     template = REPO / "config/examples/templates/1GBT.cif"
     receptor = {
         "name": "TRY",
-        "chains": [{"id": "A", "sequence": "IVGGYTCGANTVPYQVSLNSGYHF"}],
+        "chains": [{"id": "A", "sequence": "IVGGYTCGANTVPYQVSLNSGYHF", "msa": "empty"}],
         "templates": [
             {"cif": str(template), "chains": {"A": "A"}, "force": True, "threshold": 2.0}
         ],

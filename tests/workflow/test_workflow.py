@@ -185,7 +185,7 @@ def test_added_ligand_computes_only_it_and_other_screens_reuse(finished_screen, 
         runtime=runtime_settings,
         store=store,
         screen={"name": "s2"},
-        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
+        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"}],
     )
     run_snakemake(workdir, "--configfile", str(write_config_file(other_dir, other)))
     reused = manifest(workdir, "s2", "00000")

@@ -23,6 +23,7 @@ from omtx_hub.credentials import (
     MsaCredentials,
     check_secrets_stay_local,
 )
+from omtx_hub.key_schemes import older_scheme_report
 from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
 from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
@@ -68,14 +69,29 @@ try:
             Path.cwd(),
         )
     if workflow.is_main_process and any(
-        p.msa == "server" for p in SCREEN_CONFIG.proteins
+        p.receptor.server_chains() for p in SCREEN_CONFIG.proteins
     ):
         # The MSA fetch reads its credentials itself; a mistake in them stops the plan here.
         MsaCredentials.from_environment()
     STORE = open_store(SCREEN_CONFIG.store)
-    PLAN = build_plan(SCREEN_CONFIG, STORE, SHEET_CACHE)
+    # A run with runtime.msa_refresh asks the server again: the store's MSAs are not the ones
+    # its targets will have (remote jobs, started after fetch_msa, find the new ones there).
+    PLAN = build_plan(
+        SCREEN_CONFIG,
+        STORE,
+        SHEET_CACHE,
+        fetching_msas_anew=SCREEN_CONFIG.runtime.msa_refresh
+        and not workflow.remote_exec,
+    )
 except (ConfigError, SheetError, CredentialError) as error:
     raise WorkflowError(str(error)) from None
+if workflow.is_main_process:
+    for protein in PLAN.pending_msas:
+        logger.info(
+            f"Protein {protein}: its MSA is asked from {SCREEN_CONFIG.runtime.msa_server_url} "
+            "by fetch_msa first (then kept in the result store for later screens); the keys "
+            "of its targets, which contain the MSA's sha256, are known after that."
+        )
 if PLANS_REMOTE_JOBS:
     # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
     retry_status_polls(logger.warning)
@@ -93,9 +109,12 @@ wildcard_constraints:
 
 
 def check_before_start():
-    """When a real run starts (not -n, not a no-op): the Google Batch setup of the jobs about
-    to be submitted, that no secret is passed to them, then the cost of the pending work
-    against cost.budget_usd."""
+    """When a real run starts (not -n, not a no-op): what the store holds under an older key
+    scheme, the Google Batch setup of the jobs about to be submitted, that no secret is passed
+    to them, then the cost of the pending work against cost.budget_usd."""
+    older_schemes = older_scheme_report(PLAN, STORE)
+    if older_schemes:
+        logger.warning(older_schemes)
     try:
         if workflow.non_local_exec:
             check_secrets_stay_local(
@@ -182,20 +201,40 @@ def for_the_screen(pattern):
 
 
 def server_msa_input(wildcards):
-    """The directory of server MSAs a shard reads (fetch_msa computes them once per
-    receptor), or none when no chain has msa: server."""
+    """The directory of server MSAs a shard reads (fetch_msa provides them once per
+    receptor), or none when no chain has msa: server. Its content, not its time, decides
+    whether the shard runs again: it is in the keys."""
     if not PROTEINS[wildcards.protein].receptor.server_chains():
         return []
-    return layout.MSA.format(screen=SCREEN, protein=wildcards.protein)
+    return ancient(layout.MSA.format(screen=SCREEN, protein=wildcards.protein))
 
 
 def receptor_files(wildcards):
     """The user's MSA and template files of a shard's receptor: workflow sources
-    (git-tracked, shipped to remote jobs), not the default storage."""
-    return [local(path) for path in PROTEINS[wildcards.protein].receptor.local_files()]
+    (git-tracked, shipped to remote jobs), not the default storage. Their content is in the
+    keys, so their time does not rerun the shard."""
+    return [
+        ancient(local(path))
+        for path in PROTEINS[wildcards.protein].receptor.local_files()
+    ]
+
+
+def protein_msa_identities(wildcards):
+    """What the shard's MSAs are, as its keys contain them (first chain id -> identity). A
+    server MSA that neither this screen's fetch_msa record nor the result store has yet (or
+    that this run fetches anew) is known once the fetch_msa checkpoint has run: until then
+    Snakemake holds this and the targets as <TBD>. (Only then: a job that depends on a
+    checkpoint is taken as changed until the checkpoint is evaluated, which would make a
+    rerun aggregate again.)"""
+    protein = wildcards.protein
+    if protein in PLAN.pending_msas:
+        checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
+        return PLAN.use_fetched_msa(protein, STORE)
+    return PLAN.msa_identities[protein]
 
 
 def shard_targets(wildcards):
+    protein_msa_identities(wildcards)
     return list(PLAN.shard(wildcards.protein, wildcards.shard).targets)
 
 

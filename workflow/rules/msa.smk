@@ -1,6 +1,14 @@
-rule fetch_msa:
+# The server MSA of a receptor's `msa: server` chains (one query, one csv per chain), a
+# checkpoint: its content is part of the keys of the receptor's targets, which are known only
+# once it is there. Taken from the result store when an earlier screen fetched it; otherwise
+# (or when runtime.msa_refresh is switched on) asked from the server and stored there for
+# every later screen. The record says which query
+# the MSA answers and its sha256: this screen keeps using it even if another screen later
+# refreshes the store's copy.
+checkpoint fetch_msa:
     output:
-        directory(layout.MSA),
+        msas=directory(layout.MSA),
+        record=layout.MSA_RECORD,
     log:
         layout.log_pattern("fetch_msa", "protein"),
     retries: 2
@@ -9,5 +17,6 @@ rule fetch_msa:
         sequences=server_msa_sequences,
         server_url=SCREEN_CONFIG.runtime.msa_server_url,
         pairing_strategy=SCREEN_CONFIG.runtime.msa_pairing_strategy,
+        refresh=SCREEN_CONFIG.runtime.msa_refresh,
     script:
         "../scripts/fetch_msa.py"

@@ -20,6 +20,7 @@ rule boltz_predict_shard:
         attempt=job_attempt,
     params:
         targets=shard_targets,
+        msa_identities=protein_msa_identities,
         spec=PLAN.spec,
         weights=PLAN.weights.to_json(),
     script:

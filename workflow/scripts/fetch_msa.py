@@ -1,16 +1,22 @@
 from pathlib import Path
 
+from omtx_hub.config import load_config
 from omtx_hub.credentials import MsaCredentials
 from omtx_hub.joblog import log_job_to
-from omtx_hub.msa import fetch_server_msa
+from omtx_hub.msa import write_server_msas
+from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-fetch_server_msa(
-    snakemake.wildcards.protein,
-    snakemake.params.sequences,
-    Path(snakemake.output[0]),
+config = load_config(snakemake.config, sheet_file_needed=False)
+chains = snakemake.params.sequences  # first chain id -> sequence, in the receptor's order
+write_server_msas(
+    open_store(config.store),
+    list(chains.values()),
+    [Path(snakemake.output.msas) / f"{chain}.csv" for chain in chains],
+    Path(snakemake.output.record),
     server_url=snakemake.params.server_url,
     pairing_strategy=snakemake.params.pairing_strategy,
+    refresh=snakemake.params.refresh,
     # Read here, not passed as params: Snakemake stores params in .snakemake/metadata.
     credentials=MsaCredentials.from_environment(),
 )

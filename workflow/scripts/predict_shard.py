@@ -19,6 +19,7 @@ ShardJob(
     msas=chain_msas(
         receptor, Path(snakemake.input.server_msas) if snakemake.input.server_msas else None
     ),
+    msa_identities=snakemake.params.msa_identities,
     targets=snakemake.params.targets,
     model=config.model,
     runtime=config.runtime,
