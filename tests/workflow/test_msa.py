@@ -17,6 +17,7 @@ from omtx_hub.key_schemes import scheme_1_keys
 from omtx_hub.msa import query_mismatch
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import boltz_arguments
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.msa_server import fake_msa_server
 from tests.screens import (
@@ -61,7 +62,10 @@ def test_planning_refuses_exactly_the_msas_boltz_replaces(boltz_test_cache, tmp_
     inputs.mkdir()
     for case, (name, text, sequence) in CASES.items():
         (tmp_path / name).write_text(text)
-        write_input(inputs / f"{case}.yaml", sequence, str(tmp_path / name), "CCO", affinity=False)
+        # Built without the MSA (the spec would refuse the mismatched ones), handed it after.
+        spec = ReceptorSpec.single_chain(sequence)
+        msas = {spec.chains[0].ids[0]: str(tmp_path / name)}
+        write_input(inputs / f"{case}.yaml", spec, msas, "CCO", affinity=False)
     model = Model(**{**FAST_MODEL, "affinity": False})
     command = boltz_arguments(model, Runtime(**runtime(boltz_test_cache)), inputs, tmp_path / "out")
     result = subprocess.run(command, capture_output=True, text=True)

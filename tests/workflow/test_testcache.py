@@ -24,6 +24,7 @@ from omtx_hub.testing.testcache import (
     CONFIDENCE_CHECKPOINT,
     MOLS_DIR,
     MOLS_TAR,
+    TEST_CCD_COMPONENTS,
     TEST_WEIGHTS_MARKER,
     build_test_cache,
     is_test_cache,
@@ -75,7 +76,8 @@ def test_tiny_cache_has_what_boltz_checks(tiny_boltz_cache: Path) -> None:
     # Exactly the paths boltz.main.download_boltz2 tests with exists().
     for name in (MOLS_TAR, MOLS_DIR, CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert (cache / name).exists(), name
-    assert sorted(p.stem for p in (cache / MOLS_DIR).glob("*.pkl")) == sorted(CANONICAL_RESIDUES)
+    molecules = sorted(p.stem for p in (cache / MOLS_DIR).glob("*.pkl"))
+    assert molecules == sorted([*CANONICAL_RESIDUES, *TEST_CCD_COMPONENTS])
     for name in (CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert 5e6 < (cache / name).stat().st_size < 50e6, name
 

@@ -100,7 +100,10 @@ def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):
     workdir, _, _ = finished_screen
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
     assert summary["counts"]["standardised"] == 1
-    assert summary["flags"] == {"undefined-stereo": {"rows": 2, "ligands": 2}}  # ibuprofen
+    assert summary["flags"] == {
+        "undefined-stereo": {"rows": 2, "ligands": 2},  # ibuprofen
+        "no-msa": {"rows": 5, "ligands": 5},  # the screen is single-sequence (msa: empty)
+    }
     table = pd.read_csv(workdir / "results/s1/batch_results.csv", keep_default_na=False)
     salt = table[table["ligand_name"] == "cpd 3/x"].iloc[0]
     free_acid = table[table["ligand_name"] == "ibuprofen"].iloc[0]
