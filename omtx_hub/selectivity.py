@@ -1,29 +1,30 @@
 """A selectivity panel (`selectivity: {target: NAME, anti_targets: [NAME, ...]}`): each
 distinct compound's scores on every protein of the panel side by side, and how much better it
-scores on the target than on each anti-target (`selectivity.csv`, the dashboard's selectivity view).
+scores on the target than on each anti-target (`selectivity.csv`, the dashboard's view).
 
 A compound is a distinct modelled molecule (`modeled_smiles`), as in the per-protein
 summaries (`omtx_hub.protein_summary`): the rows of one compound under several names share
-one prediction per target, and it is listed once, under its first sheet row.
+one prediction per protein, and it is listed once, under its first sheet row.
 
 The scores are Boltz-2's two affinity outputs: `affinity_probability_binary` (binder vs.
 decoy) and `pic50` = 6 - `affinity_pred_value` (`omtx_hub.boltz_io`), since Boltz's
 `affinity_pred_value` "reports a binding affinity value as `log10(IC50)`, derived from an
 `IC50` measured in `μM`" (Boltz 2.2.1's README, "Binding Affinity Prediction", installed as
-boltz-2.2.1.dist-info/METADATA). The differences are the
-target's score minus the anti-target's, so a positive value favours the target for both:
+boltz-2.2.1.dist-info/METADATA). The differences are the target's score minus the
+anti-target's, so a positive value favours the target for both:
 `delta_affinity_probability_binary_<anti-target>` and `delta_pic50_<anti-target>` (pIC50
-units: log10 of the IC50 ratio anti-target / target). `selectivity_binder_probability` and `selectivity_pic50` are the
-smallest difference over the anti-targets: the margin over the closest one. Boltz documents
-`affinity_pred_value` for comparing binders only ("should only be used when comparing
-different active molecules, not inactives", docs/prediction.md), so a pIC50 difference
-against an anti-target the compound is not predicted to bind compares a value Boltz does not
-vouch for; `predicted_binder_of` says which proteins of the panel the compound is predicted to bind.
+units: log10 of the IC50 ratio anti-target / target). `selectivity_binder_probability` and
+`selectivity_pic50` are the smallest difference over the anti-targets: the margin over the
+closest one. Boltz documents `affinity_pred_value` for comparing binders only ("should only
+be used when comparing different active molecules, not inactives", docs/prediction.md), so a
+pIC50 difference against an anti-target the compound is not predicted to bind compares a
+value Boltz does not vouch for; `predicted_binder_of` says which proteins of the panel the
+compound is predicted to bind.
 
-A protein of the panel that is not completed for a compound (failed, or pending in a running screen's
-dashboard) leaves its scores, its differences and the compound's `selectivity_*` empty,
-with the reason in `missing`: a margin over the anti-targets that were predicted could
-overstate it.
+A protein of the panel that is not completed for a compound (failed, or pending in a running
+screen's dashboard) leaves its scores, its differences and the compound's `selectivity_*`
+empty, with the reason in `missing`: a margin over only the anti-targets that were predicted
+could overstate it.
 """
 
 from __future__ import annotations
