@@ -289,3 +289,13 @@ def test_a_screen_without_a_panel_has_no_selectivity_view(tmp_path):
     page = render_dashboard(load_finished_screen(screen_dir), screen_dir / "report")
     assert embedded(page, "selectivity-data") is None
     assert "selectivity-panel" not in page.read_text()
+
+
+def test_a_panel_changes_no_key(tmp_path):
+    def keys(plan):
+        return sorted(t["key"] for shard in plan.shards.values() for t in shard.targets)
+
+    (tmp_path / "plain").mkdir()
+    plain = make_plan(tmp_path / "plain", ROWS, proteins=3)
+    panel = make_plan(tmp_path, ROWS, proteins=3, selectivity=PANEL)
+    assert keys(panel) == keys(plain)
