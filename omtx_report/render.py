@@ -398,14 +398,13 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
     placed = data.table.assign(_row=np.arange(len(data.table))).sort_values("index", kind="stable")
     placed = placed.drop_duplicates(["protein", "modeled_smiles"])
     row_of = placed.set_index(["protein", "modeled_smiles"])["_row"].to_dict()
-    label = {"affinity_probability_binary": "P(binder)", "pic50": "pIC50"}
     columns = [
         {"key": "rank", "label": f"Rank on {target}", "type": "num"},
         {"key": "ligand_name", "label": "Ligand", "type": "text", "protein": target},
         *(
             {
                 "key": score_column(score, protein),
-                "label": f"{label[score]} {protein}",
+                "label": f"{LABELS[score]} {protein}",
                 "type": "num",
                 "protein": protein,
             }
@@ -415,14 +414,14 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
         *(
             {
                 "key": delta_column(score, anti),
-                "label": f"Δ {label[score]} vs {anti}",
+                "label": f"Δ {LABELS[score]} vs {anti}",
                 "type": "num",
             }
             for anti in anti_targets
             for score in SCORES
         ),
         *(
-            {"key": column, "label": f"Selectivity Δ {label[score]}", "type": "num"}
+            {"key": column, "label": f"Selectivity Δ {LABELS[score]}", "type": "num"}
             for score, column in SELECTIVITY_COLUMNS.items()
         ),
         {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
@@ -431,7 +430,7 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
     values = {
         column["key"]: _rounded(compounds[column["key"]].astype(float))
         if column["type"] == "num"
-        else _texts(compounds[column["key"]].replace("", None))
+        else _texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
         for column in columns
     }
     values |= {status_column(p): _texts(compounds[status_column(p)]) for p in proteins}

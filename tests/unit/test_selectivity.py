@@ -266,6 +266,11 @@ def test_dashboard_shows_compounds_by_targets_linked_to_each_targets_row(panel_s
             assert (table["protein"][row], table["modeled_smiles"][row]) == (protein, smiles)
     failed = view["values"]["status_P1"].index("failed")
     assert view["values"]["missing"][failed].startswith("P1: failed")
+    compared = int(panel["selectivity_pic50"].idxmax())  # the view has the CSV's row order
+    assert view["values"]["missing"][compared] is None
+    assert view["values"]["predicted_binder_of"].count(None) == (
+        panel["predicted_binder_of"].isna().sum()
+    )
 
 
 def test_a_running_screen_shows_its_panel_with_pending_targets(tmp_path):
