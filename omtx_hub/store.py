@@ -289,6 +289,13 @@ class ResultStore(ABC):
         """Write an auxiliary object atomically."""
 
 
+def inspect_all(store: ResultStore) -> dict[str, Inspection]:
+    """Every committed entry of `store`, read whole and checked (`omtx-hub store verify`)."""
+    keys = store.all_keys()
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        return dict(zip(keys, pool.map(store.inspect, keys), strict=True))
+
+
 def quarantine_name(key: str) -> str:
     """Where an entry moved aside goes, relative to the store: a new name every time."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -579,6 +586,7 @@ class GCSStore(ResultStore):
                 ),
             )
         except NotFound:
+            destination.unlink(missing_ok=True)  # (the client creates it before asking)
             return False
         return True
 
