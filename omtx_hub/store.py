@@ -262,7 +262,12 @@ class ResultStore(ABC):
             raise CorruptEntry(self.location, key, problems)
         if files is not None and name not in files:
             raise FileNotFoundError(f"store entry {key} in {self.location} has no file {name}")
-        if not self._copy_entry_file(key, name, destination):
+        try:
+            copied = self._copy_entry_file(key, name, destination)
+        except BaseException:
+            destination.unlink(missing_ok=True)  # never a part of the file in its place
+            raise
+        if not copied:
             raise CorruptEntry(self.location, key, [Problem(name, "missing")])
         if files is None:
             return

@@ -31,6 +31,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 class Fault:
     kind: str
     remaining: int
+    skip: int
     path_contains: str
     method: str | None
     delay_s: float
@@ -54,14 +55,15 @@ class FaultProxy:
         *,
         path_contains: str = "",
         method: str | None = None,
+        skip: int = 0,
         delay_s: float = 2.0,
     ) -> None:
         """Inject `kind` into the next `count` requests whose path contains `path_contains`
-        (and whose method is `method`, if given)."""
+        (and whose method is `method`, if given), after letting `skip` of them through."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
         with self._lock:
-            self.faults.append(Fault(kind, count, path_contains, method, delay_s))
+            self.faults.append(Fault(kind, count, skip, path_contains, method, delay_s))
 
     def clear(self) -> None:
         with self._lock:
@@ -76,6 +78,9 @@ class FaultProxy:
                     and fault.path_contains in path
                     and fault.method in (None, method)
                 ):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.remaining -= 1
                     self.hits.append((fault.kind, method, path))
                     return fault
