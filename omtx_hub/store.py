@@ -571,7 +571,11 @@ class GCSStore(ResultStore):
             problems = self.inspect(key).problems
             if not problems:
                 return
-            log.warning("commit of %s found another writer's files: %s; again", key, problems)
+            log.warning(
+                "commit of %s read back another writer's files (%s): committing again",
+                key,
+                "; ".join(map(str, problems)),
+            )
             time.sleep(random.uniform(0.1, 1.0))
         raise StoreError(
             f"committing gs://{self.bucket.name}/{record_name}: the entry read back did not "
