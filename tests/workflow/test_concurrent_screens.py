@@ -62,29 +62,32 @@ def wait_for_locks(workdir: Path, runs: int, run: subprocess.Popen) -> None:
 
 def test_two_screens_sharing_targets_run_at_once(tmp_path, boltz_test_cache):
     configs = write_screens(tmp_path, boltz_test_cache)
-    logs = {screen: open(tmp_path / f"{screen}.stderr", "w") for screen in SCREENS}
-    first = start_screen_in_background(
-        tmp_path, configs["sa"], stderr=logs["sa"], start_new_session=True
-    )
-    wait_for_locks(tmp_path, 1, first)
-    # Held still while the same screen is started again: that run is refused, by the lock.
-    os.killpg(first.pid, signal.SIGSTOP)
-    try:
-        again = subprocess.run(
-            snakemake_command(tmp_path, "--configfile", str(configs["sa"])),
-            capture_output=True,
-            text=True,
-            env=snakemake_env(),
+    with (
+        open(tmp_path / "sa.stderr", "w") as first_log,
+        open(tmp_path / "sb.stderr", "w") as second_log,
+    ):
+        first = start_screen_in_background(
+            tmp_path, configs["sa"], stderr=first_log, start_new_session=True
         )
-        assert again.returncode != 0
-        assert "Error: Directory cannot be locked." in again.stderr + again.stdout
-        # The other screen is not refused: it starts while the first holds its lock.
-        second = start_screen_in_background(tmp_path, configs["sb"], stderr=logs["sb"])
-        wait_for_locks(tmp_path, 2, second)
-    finally:
-        os.killpg(first.pid, signal.SIGCONT)
-    for screen, run in (("sa", first), ("sb", second)):
-        assert run.wait() == 0, (tmp_path / f"{screen}.stderr").read_text()[-5000:]
+        wait_for_locks(tmp_path, 1, first)
+        # Held still while the same screen is started again: that run is refused, by the lock.
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            again = subprocess.run(
+                snakemake_command(tmp_path, "--configfile", str(configs["sa"])),
+                capture_output=True,
+                text=True,
+                env=snakemake_env(),
+            )
+            assert again.returncode != 0
+            assert "Error: Directory cannot be locked." in again.stderr + again.stdout
+            # The other screen is not refused: it starts while the first holds its lock.
+            second = start_screen_in_background(tmp_path, configs["sb"], stderr=second_log)
+            wait_for_locks(tmp_path, 2, second)
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
+        for screen, run in (("sa", first), ("sb", second)):
+            assert run.wait() == 0, (tmp_path / f"{screen}.stderr").read_text()[-5000:]
 
     store = LocalStore(tmp_path / "store")
     entries = inspect_all(store)
