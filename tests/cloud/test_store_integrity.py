@@ -22,6 +22,8 @@ from omtx_hub.store import (
     entry_path,
 )
 from omtx_hub.testing.synthetic import fake_record, make_plan
+from omtx_hub.testing.synthetic import write_screen as write_synthetic_screen
+from omtx_report.data import load_running_screen
 from tests.gcs_emulator import emulated_gcs
 from tests.screens import shard_job
 
@@ -217,3 +219,13 @@ def test_a_shard_quarantines_a_corrupt_entry_and_predicts_it_again(tmp_path):
     job = shard_job(plan.config, plan, store, tmp_path, protein, shard)
     assert job._stored_record(bad) is None
     assert not store.has(bad)
+
+
+def test_the_live_dashboard_shows_a_corrupt_entry_as_pending(tmp_path):
+    plan = make_plan(tmp_path, [(f"m{i}", "CCO" + "C" * i, "s") for i in range(4)], shard_size=4)
+    write_synthetic_screen(plan, tmp_path / "results", shards_done=0, committed_in_open_shard=2)
+    store = LocalStore(plan.config.store)
+    damaged = next(iter(plan.shards.values())).targets[0]["key"]
+    write_raw(store, damaged, "structure.cif", b"")
+    data = load_running_screen(plan, store, tmp_path / "results")
+    assert data.counts() == {"completed": 1, "failed": 0, "pending": 3}
