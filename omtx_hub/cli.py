@@ -104,9 +104,12 @@ def show_status(arguments: argparse.Namespace) -> int:
 def verify_store(arguments: argparse.Namespace) -> int:
     """Check every entry of a result store against its seal; list (and move aside) bad ones.
     Exit 1 while bad entries remain in the store."""
-    from omtx_hub.store import StoreError, inspect_all, open_store
+    from omtx_hub.store import LocalStore, StoreError, inspect_all, open_store
 
     store = open_store(arguments.store)
+    if isinstance(store, LocalStore) and not store.root.is_dir():
+        print(f"no result store at {store.root}: no such directory", file=sys.stderr)
+        return 1
     try:
         inspections = inspect_all(store)
         bad = {key: found for key, found in inspections.items() if not found.sound}

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -41,7 +42,7 @@ from omtx_hub.records import (
     Weights,
     write_manifest,
 )
-from omtx_hub.store import CorruptEntry, ResultStore
+from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
 from omtx_hub.weights import verify_weights
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,12 @@ class ShardJob:
             )
         pending = []
         stored = self.store.stored(target["key"] for target in self.targets)
+        reusable = [target["key"] for target in self.targets if target["key"] in stored]
+        # Each is read whole and checked (one request per file in a bucket): in parallel.
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            records = dict(zip(reusable, pool.map(self._stored_record, reusable), strict=True))
         for target in self.targets:
-            record = self._stored_record(target["key"]) if target["key"] in stored else None
+            record = records.get(target["key"])
             if record is None:
                 pending.append(target)
             else:

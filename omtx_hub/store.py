@@ -477,9 +477,10 @@ class GCSStore(ResultStore):
             RequestException,
             ConnectionError,
         ) as error:
+            budget = f"for up to {self.retry.timeout:g} s" if self.retry.timeout else "without end"
             raise StoreError(
-                f"{what} gs://{self.bucket.name}/{name} failed, retried for up to "
-                f"{self.retry.timeout:.0f} s: {type(error).__name__}: {error}"
+                f"{what} gs://{self.bucket.name}/{name} failed, retried {budget}: "
+                f"{type(error).__name__}: {error}"
             ) from error
 
     def _calls(self) -> dict:
@@ -492,13 +493,18 @@ class GCSStore(ResultStore):
         )
 
     def _list(self, prefix: str, **options) -> list:
-        return self._request(
-            "listing",
-            f"{prefix}*",
-            lambda: list(
-                self.client.list_blobs(self.bucket, prefix=prefix, **options, **self._calls())
-            ),
-        )
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self._request(
+                "listing",
+                f"{prefix}*",
+                lambda: list(
+                    self.client.list_blobs(self.bucket, prefix=prefix, **options, **self._calls())
+                ),
+            )
+        except NotFound as error:  # no such bucket
+            raise StoreError(f"listing gs://{self.bucket.name}/{prefix}* failed: {error}") from None
 
     def _committed(self, prefix: str) -> dict[str, float]:
         # Only the commit markers: an entry whose upload was interrupted has none.
@@ -605,6 +611,8 @@ class GCSStore(ResultStore):
         prefix = self._name(f"{entry_path(key)}/")
         moved_to = self._name(quarantine_name(key))
         blobs = self._list(prefix, fields="items(name),nextPageToken")
+        if not blobs:
+            return f"gs://{self.bucket.name}/{moved_to}"  # another reader moved it first
         for blob in blobs:
             target = f"{moved_to}/{blob.name[len(prefix) :]}"
             try:

@@ -229,3 +229,10 @@ def test_the_live_dashboard_shows_a_corrupt_entry_as_pending(tmp_path):
     write_raw(store, damaged, "structure.cif", b"")
     data = load_running_screen(plan, store, tmp_path / "results")
     assert data.counts() == {"completed": 1, "failed": 0, "pending": 3}
+
+
+def test_store_verify_refuses_a_store_that_is_not_there(gcs_client, tmp_path, capsys):
+    assert main(["store", "verify", str(tmp_path / "typo")]) == 1
+    assert f"no result store at {tmp_path / 'typo'}" in capsys.readouterr().err
+    assert main(["store", "verify", "gs://no-such-bucket/store"]) == 1
+    assert "listing gs://no-such-bucket/store/targets/* failed" in capsys.readouterr().err
