@@ -174,7 +174,9 @@ def unseal(key: str, raw: bytes | None) -> tuple[dict | None, dict | None, list[
     claimed = content.pop(RECORD_HASH_FIELD)
     if sha256_hex(canonical_json(content)) != claimed:
         return None, None, [Problem(RECORD_FILE, "edited: its content does not match its seal")]
-    files = content.pop(FILES_FIELD)
+    files = content.pop(FILES_FIELD, None)
+    if not isinstance(files, dict):
+        return None, None, [Problem(RECORD_FILE, "sealed without its files")]
     if content.get("key", key) != key:
         return None, None, [Problem(RECORD_FILE, f"is the record of another key, {content['key']}")]
     return content, files, []
@@ -356,8 +358,10 @@ class LocalStore(ResultStore):
         )
 
     def read_entry_file(self, key: str, name: str) -> bytes | None:
-        path = self._entry(key) / name
-        return path.read_bytes() if path.is_file() else None
+        try:
+            return (self._entry(key) / name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
 
     def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
         final = self._entry(key)
