@@ -1,4 +1,5 @@
-"""`omtx-hub`: the project's command line (demo runs, cost estimates, test caches)."""
+"""`omtx-hub`: the project's command line (demo runs, cost estimates, status, store checks,
+test caches)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,39 @@ def show_status(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def verify_store(arguments: argparse.Namespace) -> int:
+    """Check every entry of a result store against its seal; list (and move aside) bad ones.
+    Exit 1 while bad entries remain in the store."""
+    from omtx_hub.store import LocalStore, StoreError, inspect_all, open_store
+
+    store = open_store(arguments.store)
+    if isinstance(store, LocalStore) and not store.root.is_dir():
+        print(f"no result store at {store.root}: no such directory", file=sys.stderr)
+        return 1
+    try:
+        inspections = inspect_all(store)
+        bad = {key: found for key, found in inspections.items() if not found.sound}
+        for key, found in bad.items():
+            print(f"BAD {key}: " + "; ".join(map(str, found.problems)))
+            if arguments.quarantine:
+                print(f"    moved to {store.quarantine(key, found.problems)}")
+    except StoreError as error:
+        print(error, file=sys.stderr)
+        return 1
+    legacy = sum(found.legacy for found in inspections.values())
+    print(
+        f"{len(inspections)} entries in {store.location}: "
+        f"{len(inspections) - len(bad) - legacy} sound, {len(bad)} bad"
+        + (
+            " (quarantined: their targets are computed again)"
+            if bad and arguments.quarantine
+            else ""
+        )
+        + (f", {legacy} legacy (written before entries were sealed; not checked)" if legacy else "")
+    )
+    return 1 if bad and not arguments.quarantine else 0
+
+
 def make_test_cache(arguments: argparse.Namespace) -> int:
     from omtx_hub.testing.testcache import build_test_cache
 
@@ -163,6 +197,22 @@ def main(argv: list[str] | None = None) -> int:
     status_parser.add_argument("--all-shards", action="store_true", help="list finished shards too")
     status_parser.add_argument("--targets", action="store_true", help="list every target")
     status_parser.set_defaults(run=show_status)
+
+    store_parser = commands.add_parser("store", help="result store maintenance")
+    store_commands = store_parser.add_subparsers(dest="store_command", required=True)
+    verify_parser = store_commands.add_parser(
+        "verify",
+        help="read every entry of a result store and check it against the sha256 and size "
+        "recorded at commit; list bad entries (exit 1 while any remain)",
+    )
+    verify_parser.add_argument("store", help="the store: a directory or gs://BUCKET/PREFIX")
+    verify_parser.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="move bad entries aside, under quarantine/ in the store, so that they are "
+        "computed again",
+    )
+    verify_parser.set_defaults(run=verify_store)
 
     cache_parser = commands.add_parser(
         "make-test-cache", help="generate a Boltz cache with random weights (offline testing)"

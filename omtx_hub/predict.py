@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -41,7 +42,7 @@ from omtx_hub.records import (
     Weights,
     write_manifest,
 )
-from omtx_hub.store import ResultStore
+from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
 from omtx_hub.weights import verify_weights
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,9 @@ class ShardJob:
     log_file: Path  # the job's log; Boltz's own output is appended to it
     gpu_attached: bool = False  # the job was given a GPU: never fall back to the CPU
     attempt: int = 1  # Snakemake's attempt of this job: > 1 after a preemption or failure
+    # False where the job only assembles a shard the plan found wholly stored
+    # (assemble_stored_shard, on the main process): it must not run Boltz there.
+    may_predict: bool = True
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
@@ -183,12 +187,22 @@ class ShardJob:
             )
         pending = []
         stored = self.store.stored(target["key"] for target in self.targets)
+        reusable = [target["key"] for target in self.targets if target["key"] in stored]
+        # Each is read whole and checked (one request per file in a bucket): in parallel.
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            records = dict(zip(reusable, pool.map(self._stored_record, reusable), strict=True))
         for target in self.targets:
-            if target["key"] in stored:
-                record = TargetRecord.model_validate(self.store.read_record(target["key"]))
-                self.entries[target["key"]] = self._entry(target, record, "reused")
-            else:
+            record = records.get(target["key"])
+            if record is None:
                 pending.append(target)
+            else:
+                self.entries[target["key"]] = self._entry(target, record, "reused")
+        if pending and not self.may_predict:
+            raise ShardError(
+                f"{len(pending)} of the shard's targets, all found in the store at planning, "
+                "are not there now (a corrupt one is reported above); run the screen again: the "
+                "shard then goes to a job that predicts them"
+            )
         self._report(
             f"{len(self.targets)} targets, {len(self.targets) - len(pending)} in the store, "
             f"{len(pending)} to predict"
@@ -224,6 +238,16 @@ class ShardJob:
         )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _stored_record(self, key: str) -> TargetRecord | None:
+        """The record of a target in the store; None when its entry fails its seal, which is
+        then reported and moved aside (quarantined), so that the target is predicted again."""
+        try:
+            return TargetRecord.model_validate(self.store.read_record(key))
+        except CorruptEntry as error:
+            moved_to = self.store.quarantine(key, error.problems)
+            self._report(f"{error}; moved to {moved_to}, predicting it again")
+            return None
 
     def _check_msa(self) -> None:
         """The MSA files are the ones the keys were made with (a changed file, or a server MSA
@@ -388,6 +412,16 @@ class ShardJob:
         )
         return self._entry(target, record, "failed")
 
+    def _fetch_structure(self, key: str, destination: Path) -> None:
+        try:
+            self.store.fetch(key, "structure.cif", destination)
+        except CorruptEntry as error:
+            moved_to = self.store.quarantine(key, error.problems)
+            raise ShardError(
+                f"{error} after its record was read; moved to {moved_to}: the retry of this "
+                "shard predicts it again"
+            ) from None
+
     def _export_structures(self) -> None:
         """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif."""
         self.structures_dir.mkdir(parents=True, exist_ok=True)
@@ -404,6 +438,6 @@ class ShardJob:
                 if local:
                     shutil.copyfile(local, destination)
                 else:
-                    self.store.fetch(entry.key, "structure.cif", destination)
+                    self._fetch_structure(entry.key, destination)
                     local = str(destination)
                 entry.structures[ligand.ligand_id] = name

@@ -9,6 +9,7 @@ target as completed, failed or pending while the run goes on; nothing is written
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from omtx_hub.aggregate import results_table, summary
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import Plan
 from omtx_hub.records import ManifestEntry, ShardTotals, TargetRecord, read_manifest
-from omtx_hub.store import ResultStore
+from omtx_hub.store import CorruptEntry, ResultStore
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("completed", "failed", "pending")
 
@@ -146,8 +149,12 @@ def _unfinished_record(
 ) -> ManifestEntry:
     placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
     if target["key"] in stored:
-        record = TargetRecord.model_validate(store.read_record(target["key"]))
-        return ManifestEntry.of(record, **placement, source="computed")
+        try:
+            record = TargetRecord.model_validate(store.read_record(target["key"]))
+            return ManifestEntry.of(record, **placement, source="computed")
+        except CorruptEntry as error:
+            # Shown as pending: its shard quarantines it and predicts it again.
+            log.warning("%s", error)
     pending = TargetRecord(key=target["key"], status="pending", error=None, weights=plan.weights)
     return ManifestEntry.of(pending, **placement, source="pending")
 

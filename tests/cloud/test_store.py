@@ -74,4 +74,7 @@ def test_gcs_upload_without_record_is_invisible(gcs_client, tmp_path):
     source.write_text("y")
     store.commit(KEY, {"structure.cif": source}, {"ok": True})
     blob = gcs_client.bucket("omtx-test").blob(f"partial/{entry_path(KEY)}/record.json")
-    assert json.loads(blob.download_as_bytes()) == {"ok": True}
+    assert json.loads(blob.download_as_bytes())["files"]["structure.cif"]["bytes"] == 1
+    assert store.read_record(KEY) == {"ok": True}
+    store.fetch(KEY, "structure.cif", tmp_path / "copy.cif")
+    assert (tmp_path / "copy.cif").read_text() == "y"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -32,8 +33,13 @@ def gcs_client():
 def fill(store, tmp_path, keys):
     structure = tmp_path / "structure.cif"
     structure.write_text("data_x\n")
-    for key in keys:
-        store.commit(key, {"structure.cif": structure}, {"key": key})
+    # (In parallel: a bucket commit is several requests, uploads and the read-back.)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda key: store.commit(key, {"structure.cif": structure}, {"key": key}), keys
+            )
+        )
 
 
 def test_local_store_lists_what_it_holds(tmp_path):

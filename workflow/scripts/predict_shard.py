@@ -31,4 +31,5 @@ ShardJob(
     log_file=Path(snakemake.log[0]),
     gpu_attached=bool(snakemake.resources.get("nvidia_gpu")),
     attempt=snakemake.resources.get("attempt", 1),
+    may_predict=snakemake.rule != "assemble_stored_shard",
 ).run()
