@@ -305,6 +305,8 @@ def fetch_server_msas(
     A failed attempt is retried with a doubling wait while the next one starts within
     `timeout_s` of the first; then MsaServerError names `protein`, the server and the last
     error (module docstring: what Boltz's client retries itself)."""
+    import boltz.main  # noqa: F401 - seconds of imports (torch), not the server's time
+
     started = time.monotonic()
     deadline = started + timeout_s
     wait = FIRST_RETRY_WAIT_S
