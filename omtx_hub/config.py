@@ -236,8 +236,9 @@ class Runtime(_Strict):
     )
     cache: str = Field(
         "~/.boltz",
-        description="Boltz's cache (weights, molecule files); Boltz downloads the released "
-        "weights here on first use.",
+        description="Boltz's cache (weights, molecule files); a local run downloads what is "
+        "missing of the released files here once, before its first shard, and checks them "
+        "(README, Weights).",
     )
     checkpoint: str | None = Field(
         None,
