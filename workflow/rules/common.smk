@@ -153,7 +153,8 @@ def check_before_start():
 
 def shards_run_here():
     """Whether shards run on this machine, with its files: not on machines of their own
-    (Google Batch, Slurm) or in the container image, whose cache each job checks itself."""
+    (Google Batch, Slurm) or in the container image, whose cache each job checks itself.
+    """
     return not workflow.non_local_exec and (
         DeploymentMethod.APPTAINER not in workflow.deployment_settings.deployment_method
     )
