@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -318,8 +319,9 @@ def _download(url: str, target: Path, progress: Callable[[str], None]) -> tuple[
         if total is not None and received != total:
             raise DownloadError(f"the connection ended after {received} of {total} bytes")
         os.replace(staging, target)
-    except OSError as error:  # urllib's URLError and HTTPError, socket timeouts, the disk
-        raise DownloadError(str(error)) from error
+    except (OSError, http.client.HTTPException) as error:
+        # urllib's URLError and HTTPError, socket timeouts, IncompleteRead, the disk
+        raise DownloadError(f"{type(error).__name__}: {error}") from error
     finally:
         staging.unlink(missing_ok=True)
     return received, digest.hexdigest()
