@@ -90,6 +90,13 @@ RELEASED_CHECKPOINTS = {
         "dcc5cd3722b1c9eaa34267e4ae32f55cbbf1963f4c19319381ccfa30fdd2ca9e", 2_062_139_170
     ),
 }
+# The molecule archive at the same revision, pinned the same way; checked when downloaded
+# (Boltz reads the extracted mols/, not the archive, so it is not part of the weights).
+RELEASED_ARCHIVES = {
+    MOLECULES_ARCHIVE: ReleasedCheckpoint(
+        "39e076d96dbec6b4e86982bbda16f3a53a2a60c9bdc17828d88f6f9a0c7d1fd7", 1_855_662_080
+    ),
+}
 
 
 def is_released(sha256: str) -> bool:
@@ -328,7 +335,7 @@ def _download(url: str, target: Path, progress: Callable[[str], None]) -> tuple[
 
 
 def _fetch(cache_dir: Path, name: str, progress: Callable[[str], None]) -> None:
-    """Download `name` from its sources in turn; a checkpoint must be the released file."""
+    """Download `name` from its sources in turn; it must be the released file."""
     errors = []
     for url in _download_sources(name):
         progress(f"downloading {name} from {url} into {cache_dir}")
@@ -338,7 +345,7 @@ def _fetch(cache_dir: Path, name: str, progress: Callable[[str], None]) -> None:
         except DownloadError as error:
             errors.append(f"{url}: {error}")
             continue
-        released = RELEASED_CHECKPOINTS.get(name)
+        released = RELEASED_CHECKPOINTS.get(name) or RELEASED_ARCHIVES.get(name)
         if released is not None and (size, sha256) != (released.size, released.sha256):
             target.unlink()
             errors.append(
@@ -347,7 +354,7 @@ def _fetch(cache_dir: Path, name: str, progress: Callable[[str], None]) -> None:
                 "or the host serves other weights now: README, Weights)"
             )
             continue
-        if released is not None:
+        if name in RELEASED_CHECKPOINTS:
             stat = target.stat()
             _record_digest(target, stat.st_size, stat.st_mtime_ns, sha256)
         progress(f"{name}: {_size(size)} downloaded (sha256 {sha256})")

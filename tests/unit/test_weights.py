@@ -26,6 +26,7 @@ from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOIN
 from omtx_hub.weights import (
     DIGEST_SUFFIX,
     DOWNLOAD_LOCK,
+    RELEASED_ARCHIVES,
     RELEASED_CHECKPOINTS,
     WEIGHTS_URL_VARIABLE,
     CacheError,
@@ -231,9 +232,13 @@ def released_files(monkeypatch) -> dict[str, bytes]:
         "boltz2_conf.ckpt": checkpoint_bytes(b"released structure"),
         "boltz2_aff.ckpt": checkpoint_bytes(b"released affinity"),
     }
-    for name in ("boltz2_conf.ckpt", "boltz2_aff.ckpt"):
+    for name, table in (
+        ("boltz2_conf.ckpt", RELEASED_CHECKPOINTS),
+        ("boltz2_aff.ckpt", RELEASED_CHECKPOINTS),
+        ("mols.tar", RELEASED_ARCHIVES),
+    ):
         published = ReleasedCheckpoint(hashlib.sha256(files[name]).hexdigest(), len(files[name]))
-        monkeypatch.setitem(RELEASED_CHECKPOINTS, name, published)
+        monkeypatch.setitem(table, name, published)
     return files
 
 
@@ -314,7 +319,8 @@ def test_an_unreachable_host_names_the_cache_what_is_missing_and_how_to_provide_
 @pytest.mark.parametrize(
     ("serve", "expected"),
     [
-        ("other", "not the released"),
+        ("other-checkpoint", "boltz2_conf.ckpt: the file is .* not the released"),
+        ("other-archive", "mols.tar: the file is .* not the released"),
         ("truncated", "connection ended after|IncompleteRead"),
     ],
 )
@@ -322,8 +328,10 @@ def test_a_bad_download_is_refused_and_nothing_is_left_in_its_place(
     tmp_path, monkeypatch, serve, expected
 ):
     files = released_files(monkeypatch)
-    if serve == "other":
+    if serve == "other-checkpoint":
         files["boltz2_conf.ckpt"] = checkpoint_bytes(b"something else")
+    if serve == "other-archive":
+        files["mols.tar"] += b"\0" * 512
     cache = tmp_path / "cache"
     with weights_host(files, truncate=serve == "truncated") as (url, _):
         monkeypatch.setenv(WEIGHTS_URL_VARIABLE, url)
@@ -332,6 +340,8 @@ def test_a_bad_download_is_refused_and_nothing_is_left_in_its_place(
     assert "lacks" in str(error.value) and "boltz2_conf.ckpt" in str(error.value)
     assert not (cache / "boltz2_conf.ckpt").exists()
     assert not [path for path in cache.iterdir() if ".download-" in path.name]
+    if serve == "other-archive":
+        assert not (cache / "mols.tar").exists() and not (cache / "mols").exists()
 
 
 def rewrite_in_place(path: Path, content: bytes) -> None:
