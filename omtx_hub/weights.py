@@ -261,7 +261,7 @@ class DownloadError(Exception):
     pass
 
 
-def _download_sources(name: str) -> list[str]:
+def download_sources(name: str) -> list[str]:
     """Where `name` is downloaded from: the mirror, else Boltz's own URLs in its order."""
     mirror = os.environ.get(WEIGHTS_URL_VARIABLE)
     if mirror:
@@ -337,7 +337,7 @@ def _download(url: str, target: Path, progress: Callable[[str], None]) -> tuple[
 def _fetch(cache_dir: Path, name: str, progress: Callable[[str], None]) -> None:
     """Download `name` from its sources in turn; it must be the released file."""
     errors = []
-    for url in _download_sources(name):
+    for url in download_sources(name):
         progress(f"downloading {name} from {url} into {cache_dir}")
         target = cache_dir / name
         try:

@@ -20,6 +20,7 @@ import pytest
 from boltz.data import const
 
 import omtx_hub.weights as weights_module
+from omtx_hub.cli import released_weights_reachable
 from omtx_hub.config import ConfigError, Runtime
 from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT
@@ -392,3 +393,11 @@ def test_the_test_cache_passes_and_an_incomplete_one_is_never_downloaded_into(
     with pytest.raises(CacheError, match=f"make-test-cache {incomplete}"):
         prepare_cache(Runtime(cache=str(incomplete)), affinity=True, rehash=True)
     assert [path.name for path in incomplete.iterdir()] == [TEST_WEIGHTS_MARKER]
+
+
+def test_the_demo_asks_the_mirror_whether_the_weights_can_be_had(tmp_path, monkeypatch):
+    monkeypatch.setenv(WEIGHTS_URL_VARIABLE, closed_port_url())
+    assert released_weights_reachable(tmp_path) is False
+    with weights_host({}) as (url, _):
+        monkeypatch.setenv(WEIGHTS_URL_VARIABLE, url)
+        assert released_weights_reachable(tmp_path) is True
