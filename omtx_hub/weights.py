@@ -173,7 +173,7 @@ def _default_file(runtime: Runtime, role: str) -> str | None:
 def weights_in_use(runtime: Runtime, affinity: bool = True) -> Weights:
     """The identity of the weights a screen predicts with: each used checkpoint's sha256.
 
-    A default checkpoint that is not in the cache yet (Boltz downloads it on first use; on
+    A default checkpoint that is not in the cache yet (prepare_cache downloads it; on
     Google Batch the planning machine never has it, the image has) is planned as the released
     file, by its published digest; the shard checks the file it loads (`verify_weights`).
     """
