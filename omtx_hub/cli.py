@@ -18,15 +18,17 @@ TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
 
 
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
-    """Whether Boltz already has, or can download, the released Boltz-2 weights."""
+    """Whether the cache already has, or the run can download, the released Boltz-2 weights
+    (from Boltz's hosts or the mirror in OMTX_BOLTZ_WEIGHTS_URL)."""
     if (cache / "boltz2_conf.ckpt").is_file() and (cache / "boltz2_aff.ckpt").is_file():
         return True
-    from boltz.main import BOLTZ2_URL_WITH_FALLBACK
+    from omtx_hub.weights import STRUCTURE_CHECKPOINT, download_sources
 
-    for url in BOLTZ2_URL_WITH_FALLBACK:
-        host = urlparse(url).hostname
+    for url in download_sources(STRUCTURE_CHECKPOINT):
+        address = urlparse(url)
+        port = address.port or (443 if address.scheme == "https" else 80)
         try:
-            socket.create_connection((host, 443), timeout=timeout_s).close()
+            socket.create_connection((address.hostname, port), timeout=timeout_s).close()
             return True
         except OSError:
             continue

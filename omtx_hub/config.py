@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
-from omtx_hub.msa import check_msa_file
+from omtx_hub.msa import MSA_TIMEOUT_S, check_msa_file
 from omtx_hub.paths import directory_problem, is_file
 from omtx_hub.receptor import (
     DEFAULT_MSA,
@@ -278,8 +278,9 @@ class Runtime(_Strict):
     )
     cache: str = Field(
         "~/.boltz",
-        description="Boltz's cache (weights, molecule files); Boltz downloads the released "
-        "weights here on first use.",
+        description="Boltz's cache (weights, molecule files); a local run downloads what is "
+        "missing of the released files here once, before its first shard, and checks them "
+        "(README, Weights).",
     )
     checkpoint: str | None = Field(
         None,
@@ -305,6 +306,15 @@ class Runtime(_Strict):
     msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
     msa_pairing_strategy: Literal["greedy", "complete"] = Field(
         "greedy", description="Boltz's `--msa_pairing_strategy`, for `msa: server`."
+    )
+    msa_timeout_s: float = Field(
+        MSA_TIMEOUT_S,
+        gt=0,
+        description="How long fetch_msa may take for one protein's server MSA, the server's "
+        "queue and every retry included: Boltz's client retries a request that gets no answer "
+        "and waits out rate limits; after any other error the query is asked again, 5 s, 10 "
+        "s, 20 s, ... later (at most 5 min). Then that protein fails, naming the server's last "
+        "error, and the other proteins go on (docs/reliability.md, MSA server faults).",
     )
     msa_refresh: bool = Field(
         False,

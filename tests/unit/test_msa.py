@@ -11,6 +11,7 @@ from pathlib import Path
 import boltz.main  # noqa: F401
 import pytest
 
+import omtx_hub.msa as msa_module
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.credentials import MsaCredentials
 from omtx_hub.msa import (
@@ -21,7 +22,7 @@ from omtx_hub.msa import (
     write_server_msas,
 )
 from omtx_hub.store import LocalStore
-from omtx_hub.testing.msa_server import fake_msa_server
+from omtx_hub.testing.msa_server import DOWNLOAD, SUBMIT, fake_msa_server
 from tests.screens import write_screen
 
 SEQUENCE = "MKTAYIAKQR"
@@ -172,3 +173,86 @@ def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, capl
     assert record["chains"][0]["sha256"] in messages[1]
     assert output.read_bytes() == store.read_blob(f"msa/{record['query_id']}/0.csv")
     assert json.loads(record_output.read_text()) == {**record, "msa_refresh": False}
+
+
+# --- A failing server (issue 14, item 4) ---------------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """Waits of a tenth of a second between attempts instead of 5 s, 10 s, ..."""
+    monkeypatch.setattr(msa_module, "FIRST_RETRY_WAIT_S", 0.1)
+
+
+def attempts(caplog) -> int:
+    return sum(
+        r.name == "omtx_hub.msa" and r.levelname == "INFO" and "), attempt " in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_server_errors_are_retried_with_the_whole_query(tmp_path, quick_retries, caplog):
+    store = LocalStore(tmp_path / "store")
+    with fake_msa_server() as server, caplog.at_level("INFO"):
+        # A 503 page for the submission: Boltz's client reads status ERROR and gives up at
+        # once. Then a 500 page for the download: the client saves it as the result archive,
+        # which does not unpack. Each ends an attempt; the third gets the MSA.
+        server.add_fault("error", status=503, on=SUBMIT)
+        server.add_fault("error", status=500, on=DOWNLOAD)
+        contents, source = provide(store, server)
+    assert source == "server" and contents[0].startswith(b"key,sequence\n-1,MKTAYIAKQR\n")
+    assert attempts(caplog) == 3
+    assert [r["fault"] for r in server.requests if r["fault"]] == ["error", "error"]
+    assert server.fetched(SEQUENCE) == 1
+    retried = [r.getMessage() for r in caplog.records if "asking again in" in r.getMessage()]
+    assert "503 (fake MSA server)" in retried[0] and "MMseqs2 API is giving errors" in retried[0]
+    assert "ReadError" in retried[1]
+
+
+def test_rate_limiting_is_waited_out_by_boltzs_own_client(tmp_path, caplog):
+    store = LocalStore(tmp_path / "store")
+    with fake_msa_server() as server, caplog.at_level("INFO"):
+        # HTTP 429 {"status": "RATELIMIT"}: run_mmseqs2 sleeps 5-10 s and resubmits itself,
+        # within one attempt here (the retries do not multiply).
+        server.add_fault("ratelimit", on=SUBMIT)
+        provide(store, server)
+    assert attempts(caplog) == 1
+    assert [r["fault"] for r in server.requests if r["method"] == "POST"] == ["ratelimit", None]
+    assert any("RATELIMIT" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            {"kind": "error", "status": 503},
+            "MMseqs2 API is giving errors.*503 \\(fake MSA server\\)",
+        ),
+        # Boltz's client would resubmit without end; the attempt is cut off at the deadline.
+        ({"kind": "ratelimit"}, "still no MSA when the 1.5 s were up.*RATELIMIT"),
+        # No answer within the client's 6.02 s timeout, which it would retry 5 times.
+        ({"kind": "slow", "delay_s": 10.0}, "still no MSA when the 1.5 s were up"),
+    ],
+    ids=["server-error", "rate-limited", "no-answer"],
+)
+def test_a_server_that_keeps_failing_fails_the_protein_in_the_time_allowed(
+    tmp_path, quick_retries, fault, expected
+):
+    store = LocalStore(tmp_path / "store")
+    with fake_msa_server() as server:
+        server.add_fault(**fault, times=None)
+        with pytest.raises(msa_module.MsaServerError, match=expected) as error:
+            provide_server_msas(
+                store,
+                [SEQUENCE],
+                server_url=server.url,
+                pairing_strategy="greedy",
+                refresh=False,
+                credentials=MsaCredentials(),
+                timeout_s=1.5,
+                protein="P1",
+            )
+    message = str(error.value)
+    assert message.startswith(f"protein 'P1': the MSA server {server.url} gave no MSA in ")
+    assert "runtime.msa_timeout_s: 1.5" in message and "last error: " in message
+    assert server.downloads == [] and store.blob_names("msa") == []

@@ -26,6 +26,8 @@ from tests.screens import (
     planned_jobs,
     run_snakemake,
     runtime,
+    snakemake_command,
+    snakemake_env,
     write_config_file,
     write_screen,
 )
@@ -166,3 +168,51 @@ def test_a_server_msa_is_fetched_once_reused_and_refreshed(boltz_test_cache, tmp
         planned = planned_jobs(off)
         assert (planned["fetch_msa"], planned["total"]) == (1, 1)
         assert len(server.submissions) == 2
+
+
+def test_a_protein_whose_msa_server_fails_fails_alone_and_resumes(boltz_test_cache, tmp_path):
+    """Two proteins, two ligands, `--keep-going` (as every profile): the server keeps failing
+    for P2's query only. P1's MSA is fetched once (not per ligand) and its shard completes;
+    P2 fails with a message naming it, the server and the last error. Once the server
+    answers, a rerun has only P2's MSA and shard to do."""
+    other = "ITMKHKLGGGQYGEVYEGVW"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    with fake_msa_server() as server:
+        raw = write_screen(
+            tmp_path,
+            rows=[("eth", "CCO"), ("amine", "CCN")],
+            model={**FAST_MODEL, "affinity": False},
+            runtime={**runtime(boltz_test_cache), "msa_server_url": server.url, "msa_timeout_s": 2},
+            proteins=[
+                {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "server"},
+                {"name": "P2", "sequence": other, "msa": "server"},
+            ],
+        )
+        config = str(write_config_file(tmp_path, raw))
+        server.add_fault("error", status=503, sequence=other, times=None)
+        failed = subprocess.run(
+            snakemake_command(workdir, "--keep-going", "--configfile", config),
+            capture_output=True,
+            text=True,
+            env=snakemake_env(),
+        )
+        assert failed.returncode != 0
+        p2_log = (workdir / "logs/s1/fetch_msa/P2.log").read_text()
+        assert f"protein 'P2': the MSA server {server.url} gave no MSA in " in p2_log
+        assert "last error: Exception: MMseqs2 API is giving errors" in p2_log
+        assert "503 (fake MSA server)" in p2_log
+        assert (server.fetched(SHORT_PROTEIN), server.fetched(other)) == (1, 0)
+        p1 = manifest(workdir, "s1")
+        assert (p1["computed"], p1["targets"]) == (2, 2)
+        assert not (workdir / "results/s1/shards/P2").exists()
+        assert not (workdir / "results/s1/batch_results.csv").exists()
+
+        # Resuming (planned here; the fetch itself is tests/unit/test_msa.py's): only P2's
+        # MSA and shard are left to do, then the screen's summary.
+        server.faults.clear()
+        planned = planned_jobs(output(run_snakemake(workdir, "-n", "--configfile", config)))
+        assert (planned["fetch_msa"], planned["boltz_predict_shard"]) == (1, 1)
+        assert server.submissions and all(
+            submission["sequences"] == [SHORT_PROTEIN] for submission in server.submissions
+        )

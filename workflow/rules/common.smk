@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -29,6 +30,7 @@ from omtx_hub.plan import build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
+from omtx_hub.weights import CacheError, prepare_cache
 
 # True in the process that plans a run whose jobs run on machines of their own, which see
 # only the default storage and git-tracked sources (the Google Batch profile). The executor
@@ -111,7 +113,8 @@ wildcard_constraints:
 def check_before_start():
     """When a real run starts (not -n, not a no-op): what the store holds under an older key
     scheme, the Google Batch setup of the jobs about to be submitted, that no secret is passed
-    to them, then the cost of the pending work against cost.budget_usd."""
+    to them, the cost of the pending work against cost.budget_usd, then Boltz's cache, once
+    for all the shards that will predict on this machine (`prepare_boltz_cache`)."""
     older_schemes = older_scheme_report(PLAN, STORE)
     if older_schemes:
         logger.warning(older_schemes)
@@ -139,8 +142,47 @@ def check_before_start():
             pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
             logger.info(f"Cost of this run:\n{pending.describe(SCREEN_CONFIG.cost)}")
             check_budget(pending, SCREEN_CONFIG.cost)
+        prepare_boltz_cache()
+    except CacheError as error:
+        # Before any job, so that a cache that cannot be completed fails the run once
+        # (a shard would fail the same way on every retry).
+        raise WorkflowError(f"{error}\nNo job was started.") from None
     except (ConfigError, CredentialError) as error:
         raise WorkflowError(str(error)) from None
+
+
+def shards_run_here():
+    """Whether shards run on this machine, with its files: not on machines of their own
+    (Google Batch, Slurm) or in the container image, whose cache each job checks itself.
+    """
+    return not workflow.non_local_exec and (
+        DeploymentMethod.APPTAINER not in workflow.deployment_settings.deployment_method
+    )
+
+
+def prepare_boltz_cache():
+    """Boltz's cache complete and checked (omtx_hub.weights.prepare_cache: downloaded once,
+    with progress, when files are missing), if a shard of this run will predict here: one
+    whose targets are not all in the result store."""
+    if not shards_run_here():
+        return
+    stored = stored_target_keys()
+    predicting = [
+        job
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "boltz_predict_shard"
+        and not all(
+            target["key"] in stored
+            for target in PLAN.shard(job.wildcards.protein, job.wildcards.shard).targets
+        )
+    ]
+    if predicting:
+        prepare_cache(
+            SCREEN_CONFIG.runtime,
+            affinity=SCREEN_CONFIG.model.affinity,
+            rehash=True,
+            progress=logger.info,
+        )
 
 
 onstart:

@@ -4,14 +4,16 @@
 # (or when runtime.msa_refresh is switched on) asked from the server and stored there for
 # every later screen. The record says which query
 # the MSA answers and its sha256: this screen keeps using it even if another screen later
-# refreshes the store's copy.
+# refreshes the store's copy. A failing server is retried by the job itself, within
+# runtime.msa_timeout_s (omtx_hub/msa.py), so Snakemake does not run it again: a retry would
+# start the whole time over.
 checkpoint fetch_msa:
     output:
         msas=directory(layout.MSA),
         record=layout.MSA_RECORD,
     log:
         layout.log_pattern("fetch_msa", "protein"),
-    retries: 2
+    retries: 0
     localrule: True
     params:
         sequences=server_msa_sequences,

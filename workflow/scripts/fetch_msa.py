@@ -17,6 +17,9 @@ write_server_msas(
     server_url=snakemake.params.server_url,
     pairing_strategy=snakemake.params.pairing_strategy,
     refresh=snakemake.params.refresh,
+    # From the config, not params: a changed time limit changes no MSA.
+    timeout_s=config.runtime.msa_timeout_s,
+    protein=snakemake.wildcards.protein,
     # Read here, not passed as params: Snakemake stores params in .snakemake/metadata.
     credentials=MsaCredentials.from_environment(),
 )
