@@ -276,7 +276,7 @@ def test_missing_files_are_downloaded_once_from_boltzs_urls_with_progress(tmp_pa
     assert sorted(path.name for path in (cache / "mols").iterdir()) == sorted(
         f"{code}.pkl" for code in const.canonical_tokens
     )
-    downloader = next(m for m in messages if any("downloading" in line for line in m))
+    downloader = next(m for m in messages if any(line.startswith("downloading ") for line in m))
     assert f"downloading mols.tar from {url}/mols.tar into {cache}" in downloader
     assert any(
         line.startswith("boltz2_conf.ckpt: ") and "downloaded" in line for line in downloader
