@@ -185,7 +185,16 @@ def scores(confidence: dict, affinity: dict) -> dict:
     for field in AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS:
         values[field] = _number(affinity.get(field))
     log_ic50 = values["affinity_pred_value"]
-    values["ic50_um"] = None if log_ic50 is None else 10.0**log_ic50
-    values["pic50"] = None if log_ic50 is None else 6.0 - log_ic50
-    values["delta_g_kcal_mol"] = None if log_ic50 is None else (log_ic50 - 6.0) * RT_LN10_KCAL_MOL
-    return values
+    if log_ic50 is None:
+        return values | dict.fromkeys(DERIVED_FIELDS)
+    return values | affinity_units(log_ic50)
+
+
+def affinity_units(log_ic50):
+    """The derived affinity units (`DERIVED_FIELDS`) of a log10 IC50 (in µM): a number, or a
+    pandas Series of them."""
+    return {
+        "ic50_um": 10.0**log_ic50,
+        "pic50": 6.0 - log_ic50,
+        "delta_g_kcal_mol": (log_ic50 - 6.0) * RT_LN10_KCAL_MOL,
+    }

@@ -46,6 +46,8 @@ SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 
 
 MSA_SERVER_URL = "https://api.colabfold.com"
+# Replicates per target: each multiplies the GPU time of the screen.
+MAX_REPLICATES = 20
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
 WORKFLOW_CONFIG = Path("config/config.yaml")
 
@@ -218,6 +220,24 @@ class Model(_Strict):
         description="`--seed`; each target is seeded from it and its own key, so its result "
         "does not depend on its shard (README, Reproducibility). null: unseeded.",
     )
+    replicates: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICATES,
+        description="Predictions of each target, with the seeds `seed`, `seed + 1`, ...; each "
+        "replicate is keyed (and cached) as the prediction with its own seed. "
+        "batch_results.csv reports the mean of the replicates and the spread (`*_std`, "
+        "`replicates`); ranking uses the mean (README, Replicates). Needs a `seed`.",
+    )
+
+    @model_validator(mode="after")
+    def _replicates_need_a_seed(self) -> Model:
+        if self.replicates > 1 and self.seed is None:
+            raise ValueError(
+                f"`replicates: {self.replicates}` predicts each target with the seeds `seed`, "
+                "`seed + 1`, ...: set `seed` (e.g. 0) instead of null"
+            )
+        return self
 
 
 class Runtime(_Strict):

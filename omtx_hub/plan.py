@@ -8,6 +8,10 @@ ligands to a sheet only adds (or extends the last) shard of each protein.
 Each target (protein x distinct compound) has a content-addressed key over everything that
 determines its prediction; the result store is indexed by it, so nothing is ever computed
 twice, across reruns and across screens.
+
+With `model.replicates: n` each compound is a target n times, once per seed (`seed + r`),
+each replicate with its own key and its own shards (one `--seed` per Boltz process), so the
+replicates cache and resume as any target does.
 """
 
 from __future__ import annotations
@@ -53,11 +57,31 @@ AFFINITY_ONLY_FIELDS = (
 # time give bit-identical files (tests/workflow/test_key_hygiene.py). Like `devices`, it is
 # not in the key.
 NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
+# How many predictions a target gets, not part of any one of them: replicate r is the
+# prediction with the seed `model.seed + r`, keyed as exactly that prediction (so replicate 0
+# keeps the key of a screen without replicates, and replicate 1 of seed 0 is the prediction
+# a screen with seed 1 makes).
+REPLICATE_FIELDS = ("replicates",)
+# A shard's name: its number among the protein's shards, then `-r<replicate>` for the
+# shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
+SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
+
+
+def replicate_seeds(model: Model) -> list[int | None]:
+    """The seed of each replicate: `model.seed`, `model.seed + 1`, ... (config.Model
+    requires a seed for more than one replicate)."""
+    if model.replicates == 1:
+        return [model.seed]
+    return [model.seed + replicate for replicate in range(model.replicates)]
+
+
+def shard_name(number: int, replicate: int) -> str:
+    return f"{number:05d}" if replicate == 0 else f"{number:05d}-r{replicate}"
 
 
 def model_in_key(model: Model) -> dict:
     """The `model` settings that can change a prediction, as Boltz applies them."""
-    fields = model.model_dump(mode="json", exclude=set(NOT_CHANGING_PREDICTIONS))
+    fields = model.model_dump(mode="json", exclude={*NOT_CHANGING_PREDICTIONS, *REPLICATE_FIELDS})
     if fields["step_scale"] is None:
         fields["step_scale"] = BOLTZ2_DEFAULT_STEP_SCALE
     if not model.affinity:
@@ -66,9 +90,11 @@ def model_in_key(model: Model) -> dict:
     return fields
 
 
-def prediction_spec(config: ScreenConfig) -> dict:
-    """The screen-wide part of every cache key: key scheme, Boltz version, model settings,
-    precision, the checkpoints' sha256 and the seeding scheme."""
+def prediction_spec(config: ScreenConfig, replicate: int = 0) -> dict:
+    """The screen-wide part of the cache keys of one replicate: key scheme, Boltz version,
+    model settings (the replicate's seed), precision, the checkpoints' sha256 and the
+    seeding scheme."""
+    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
     weights = weights_in_use(config.runtime, affinity=config.model.affinity)
     checkpoints = {"structure": weights.structure_sha256}
     if config.model.affinity:
@@ -76,7 +102,7 @@ def prediction_spec(config: ScreenConfig) -> dict:
     return {
         "key_scheme": KEY_SCHEME,
         "boltz": version("boltz"),
-        "model": model_in_key(config.model),
+        "model": model_in_key(model),
         "precision": config.runtime.precision,
         "weights": checkpoints,
         # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
@@ -235,6 +261,7 @@ class Shard:
     protein: str
     name: str
     targets: tuple[dict, ...]
+    replicate: int = 0
 
 
 class Plan:
@@ -251,11 +278,15 @@ class Plan:
         self.ligands = ligands
         # The name of the validated sheet in the result store (remote jobs read it there).
         self.sheet_cache = sheet_cache
-        self.spec = prediction_spec(config)
+        # One spec per replicate (its seed); replicate 0's is the screen's `spec`.
+        self.specs = [prediction_spec(config, r) for r in range(config.model.replicates)]
+        self.spec = self.specs[0]
+        self.seeds = replicate_seeds(config.model)
         self.weights = weights_in_use(config.runtime, affinity=config.model.affinity)
-        self.spec_digest = hashlib.sha256(
-            json.dumps(self.spec, sort_keys=True).encode()
-        ).hexdigest()
+        self.spec_digests = [
+            hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+            for spec in self.specs
+        ]
         # The server MSAs not known yet (None) are known once fetch_msa has run
         # (`use_fetched_msa`).
         self.msa_identities = dict(msa_identities)
@@ -283,21 +314,24 @@ class Plan:
             pending = f"server-msa-not-fetched:{server_msa_id(protein, self.config)}"
             identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
         digest = protein.receptor.digest(lambda chain: identities[chain.ids[0]])
-        targets = [
-            {
-                "key": target_key(self.spec_digest, digest, smiles),
-                "protein": protein.name,
-                "smiles": smiles,
-                "ligands": self._aliases[smiles],
-            }
-            for smiles in self._smiles
-        ]
         size = self.config.sharding.shard_size
-        for start in range(0, len(targets), size):
-            name = f"{start // size:05d}"
-            self.shards[(protein.name, name)] = Shard(
-                protein.name, name, tuple(targets[start : start + size])
-            )
+        for replicate, spec_digest in enumerate(self.spec_digests):
+            targets = [
+                {
+                    "key": target_key(spec_digest, digest, smiles),
+                    "protein": protein.name,
+                    "smiles": smiles,
+                    "ligands": self._aliases[smiles],
+                    # (only with replicates: the targets of a screen without stay as they were)
+                    **({"replicate": replicate} if len(self.specs) > 1 else {}),
+                }
+                for smiles in self._smiles
+            ]
+            for start in range(0, len(targets), size):
+                name = shard_name(start // size, replicate)
+                self.shards[(protein.name, name)] = Shard(
+                    protein.name, name, tuple(targets[start : start + size]), replicate
+                )
 
     @property
     def pending_msas(self) -> list[str]:
@@ -336,6 +370,14 @@ class Plan:
 
     def shard(self, protein: str, name: str) -> Shard:
         return self.shards[(protein, name)]
+
+    def shard_spec(self, protein: str, name: str) -> dict:
+        """The spec of the shard's replicate, which its records carry."""
+        return self.specs[self.shard(protein, name).replicate]
+
+    def shard_seed(self, protein: str, name: str) -> int | None:
+        """The `--seed` of the shard's replicate."""
+        return self.seeds[self.shard(protein, name).replicate]
 
     @property
     def target_count(self) -> int:

@@ -39,6 +39,7 @@ from omtx_hub.records import (
     ShardManifest,
     TargetRecord,
     Weights,
+    target_placement,
     write_manifest,
 )
 from omtx_hub.store import ResultStore
@@ -248,9 +249,7 @@ class ShardJob:
     def _entry(self, target: dict, record: TargetRecord, source: str) -> ManifestEntry:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
         is the GPU wall time this shard spent on it (0 when reused)."""
-        return ManifestEntry.of(
-            record, protein=self.protein, ligands=target["ligands"], source=source, runtime_s=0.0
-        )
+        return ManifestEntry.of(record, **target_placement(target), source=source, runtime_s=0.0)
 
     def _predict(self, pending: list[dict], work: Path) -> float:
         inputs = work / INPUTS_DIR
@@ -389,12 +388,14 @@ class ShardJob:
         return self._entry(target, record, "failed")
 
     def _export_structures(self) -> None:
-        """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif."""
+        """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif.
+        With replicates, replicate 0's only (README, Replicates: the others stay in the store
+        under their keys)."""
         self.structures_dir.mkdir(parents=True, exist_ok=True)
         for entry in self.entries.values():
             local = entry._local_structure
             entry.structures = {}
-            if entry.status != "completed":
+            if entry.status != "completed" or entry.replicate != 0:
                 continue
             for ligand in entry.ligands:
                 name = structure_file_name(

@@ -21,7 +21,8 @@ ShardJob(
     ),
     msa_identities=snakemake.params.msa_identities,
     targets=snakemake.params.targets,
-    model=config.model,
+    # The shard's replicate's seed (model.seed + its number).
+    model=config.model.model_copy(update={"seed": snakemake.params.seed}),
     runtime=config.runtime,
     spec=snakemake.params.spec,
     weights=Weights.model_validate(snakemake.params.weights),
