@@ -28,7 +28,7 @@ from omtx_hub.protein_summary import (
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import NO_MSA, RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 from omtx_hub.replicates import combine_replicates, replicates_summary
-from omtx_hub.sheet import FLAGS_SEPARATOR
+from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -114,6 +114,7 @@ _FROM_SHEET = {
     "index",
     "ligand_name",
     "smiles",
+    "ccd",
     "canonical_smiles",
     "modeled_smiles",
     "standardisation",
@@ -196,7 +197,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         # under two names twice), `overall` and `per_protein` count compounds.
         "counts": {
             "ligands": len(plan.ligands),
-            "distinct_compounds": int(plan.ligands["modeled_smiles"].nunique()),
+            "distinct_compounds": int(molecule_identities(plan.ligands).nunique()),
             # Sheet rows whose modelled molecule differs from the SMILES as written.
             "standardised": int((plan.ligands["standardisation"] != "").sum()),
             "targets": plan.target_count,

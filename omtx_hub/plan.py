@@ -30,7 +30,14 @@ from omtx_hub import msa
 from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.paths import sha256_file
-from omtx_hub.sheet import VALIDATOR_VERSION, SheetError, check_sheet_size, validate_sheet
+from omtx_hub.sheet import (
+    CCD_IDENTITY_PREFIX,
+    VALIDATOR_VERSION,
+    SheetError,
+    check_sheet_size,
+    molecule_identities,
+    validate_sheet,
+)
 from omtx_hub.store import ResultStore
 from omtx_hub.weights import weights_in_use
 
@@ -111,8 +118,9 @@ def prediction_spec(config: ScreenConfig, replicate: int = 0) -> dict:
     }
 
 
-def target_key(spec_digest: str, protein_digest: str, modeled_smiles: str) -> str:
-    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{modeled_smiles}".encode()).hexdigest()
+def target_key(spec_digest: str, protein_digest: str, molecule: str) -> str:
+    """A target's key; `molecule` is its ligand's identity (`sheet.molecule_identities`)."""
+    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{molecule}".encode()).hexdigest()
 
 
 def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
@@ -190,17 +198,26 @@ def msa_identities(
     return identities
 
 
-def sheet_cache_name(path: str | Path, *, affinity: bool, salts: str) -> str:
+def sheet_cache_name(
+    path: str | Path, *, affinity: bool, salts: str, mols_dir: Path | None = None
+) -> str:
     """Where the store caches the validated sheet: keyed by the file's bytes, the validator's
     version, the versions of RDKit and Boltz (whose standardisation it applies), the
-    affinity setting (Boltz standardises only the affinity ligand) and `ligands.salts`."""
+    affinity setting (Boltz standardises only the affinity ligand), `ligands.salts` and
+    whether Boltz's molecule cache `mols_dir` was there to check CCD codes against."""
     from rdkit import rdBase
 
     digest = sha256_file(path)
+    mols = int(mols_dir is not None and mols_dir.is_dir())
     return (
         f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
-        f"-aff{int(affinity)}-salts-{salts}.tsv"
+        f"-aff{int(affinity)}-salts-{salts}-mols{mols}.tsv"
     )
+
+
+def molecule_cache(config: ScreenConfig) -> Path:
+    """Boltz's molecule cache (`runtime.cache`/mols), which may be absent here."""
+    return Path(config.runtime.cache).expanduser() / "mols"
 
 
 def _read_validated(data: bytes) -> pd.DataFrame:
@@ -210,7 +227,13 @@ def _read_validated(data: bytes) -> pd.DataFrame:
 
 
 def load_validated_sheet(
-    path: str, cache_name: str, *, affinity: bool, salts: str, store: ResultStore
+    path: str,
+    cache_name: str,
+    *,
+    affinity: bool,
+    salts: str,
+    store: ResultStore,
+    mols_dir: Path | None = None,
 ) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
@@ -221,7 +244,7 @@ def load_validated_sheet(
     cached = store.read_blob(cache_name)
     if cached is not None:
         return _read_validated(cached)
-    validated = validate_sheet(path, affinity=affinity, salts=salts)
+    validated = validate_sheet(path, affinity=affinity, salts=salts, mols_dir=mols_dir)
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
     cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
@@ -242,18 +265,27 @@ def stored_validated_sheet(cache_name: str, store: ResultStore) -> pd.DataFrame:
 
 
 def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
-    """Boltz makes one entity of identical SMILES, and refuses affinity for an entity with
-    several copies ("Cannot compute affinity for a ligand that has multiple copies!")."""
+    """Boltz makes one entity of identical SMILES (or CCD codes), and refuses affinity for an
+    entity with several copies ("Cannot compute affinity for a ligand that has multiple
+    copies!"). `screened`: the sheet's molecule identities."""
     problems = [
-        f"config key 'proteins[{i}].cofactors[{j}].smiles': {cofactor.smiles} is also a "
-        "ligand of the sheet; Boltz cannot model it both as cofactor and as the screened "
-        "ligand: remove it from one of them"
+        f"config key 'proteins[{i}].cofactors[{j}].{'ccd' if cofactor.ccd else 'smiles'}': "
+        f"{cofactor.label} is also a ligand of the sheet; Boltz cannot model it both as "
+        "cofactor and as the screened ligand: remove it from one of them"
         for i, protein in enumerate(config.proteins)
         for j, cofactor in enumerate(protein.cofactors)
-        if cofactor.smiles in screened
+        if (CCD_IDENTITY_PREFIX + cofactor.ccd if cofactor.ccd else cofactor.smiles) in screened
     ]
     if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _target_molecule(identity: str, modeled_smiles: str) -> dict:
+    """A target's ligand fields: `smiles` (what Boltz models), or for a CCD ligand its `ccd`
+    code and `smiles` the cache molecule's (None when the cache was not here)."""
+    if identity.startswith(CCD_IDENTITY_PREFIX):
+        return {"smiles": modeled_smiles or None, "ccd": identity.removeprefix(CCD_IDENTITY_PREFIX)}
+    return {"smiles": identity}
 
 
 @dataclass(frozen=True)
@@ -292,16 +324,20 @@ class Plan:
         self.msa_identities = dict(msa_identities)
         self._msa_fetched: set[str] = set()
         # One target per molecule Boltz models: rows with the same modelled SMILES share it
-        # (e.g. 'OCC' and 'CCO', or a salt and its free base).
-        self._smiles = list(ligands.drop_duplicates("modeled_smiles")["modeled_smiles"])
+        # (e.g. 'OCC' and 'CCO', or a salt and its free base), rows of one CCD code too.
+        identities = molecule_identities(ligands)
+        self._molecules: dict[str, dict] = {}
         self._aliases: dict[str, list[dict]] = {}
-        for row in ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(
-            index=False
+        for identity, row in zip(
+            identities,
+            ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(index=False),
+            strict=True,
         ):
-            self._aliases.setdefault(row.modeled_smiles, []).append(
+            self._molecules.setdefault(identity, _target_molecule(identity, row.modeled_smiles))
+            self._aliases.setdefault(identity, []).append(
                 {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
             )
-        _check_cofactors_are_not_screened(config, set(self._smiles))
+        _check_cofactors_are_not_screened(config, set(self._molecules))
         self.shards: dict[tuple[str, str], Shard] = {}
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -318,14 +354,14 @@ class Plan:
         for replicate, spec_digest in enumerate(self.spec_digests):
             targets = [
                 {
-                    "key": target_key(spec_digest, digest, smiles),
+                    "key": target_key(spec_digest, digest, identity),
                     "protein": protein.name,
-                    "smiles": smiles,
-                    "ligands": self._aliases[smiles],
+                    **molecule,
+                    "ligands": self._aliases[identity],
                     # (only with replicates: the targets of a screen without stay as they were)
                     **({"replicate": replicate} if len(self.specs) > 1 else {}),
                 }
-                for smiles in self._smiles
+                for identity, molecule in self._molecules.items()
             ]
             for start in range(0, len(targets), size):
                 name = shard_name(start // size, replicate)
@@ -413,10 +449,13 @@ def build_plan(
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
+    mols_dir = molecule_cache(config)
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
     try:
-        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts)
+        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts, mols_dir=mols_dir)
     except OSError as error:  # hashing reads every byte: what it reads, validation can
         raise SheetError(f"ligand sheet '{sheet}' cannot be read: {error}") from None
-    ligands = load_validated_sheet(sheet, sheet_cache, affinity=affinity, salts=salts, store=store)
+    ligands = load_validated_sheet(
+        sheet, sheet_cache, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
+    )
     return Plan(config, ligands, sheet_cache, identities)

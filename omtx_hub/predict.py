@@ -28,6 +28,7 @@ from omtx_hub.boltz_io import (
     boltz_record_id,
     completed_outputs,
     scores,
+    target_molecule,
     write_input,
 )
 from omtx_hub.config import ConfigError, Model, Runtime
@@ -263,7 +264,7 @@ class ShardJob:
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
                 self.receptor,
                 msas,
-                target["smiles"],
+                target_molecule(target),
                 affinity=self.model.affinity,
             )
         command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)

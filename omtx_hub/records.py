@@ -35,6 +35,7 @@ RESULT_COLUMNS = [
     "ligand_name",
     "ligand_id",
     "smiles",
+    "ccd",
     "canonical_smiles",
     "modeled_smiles",
     "standardisation",

@@ -74,7 +74,7 @@ LABELS = {
     "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
-    "msa": "MSA", "affinity_probability_binary_std": "P(binder) SD",
+    "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
     "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
@@ -162,6 +162,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "protein",
         "ligand_name",
         "modeled_smiles",
+        "ccd",
         "flags",
         "status",
         *TABLE_SCORES,
