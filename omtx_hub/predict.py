@@ -306,7 +306,8 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
-            self._report(f"failed: {target['smiles']}: {self.entries[target['key']].error}")
+            ligand = target.get("ccd") or target["smiles"]
+            self._report(f"failed: {ligand}: {self.entries[target['key']].error}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
             self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.chemistry import LigandProblem, PreparedLigand, prepare_ligands
+from omtx_hub.chemistry import (
+    FLAG_LARGE,
+    MAX_AFFINITY_ATOMS,
+    MAX_TRAINING_ATOMS,
+    LigandProblem,
+    PreparedLigand,
+    prepare_ligands,
+)
 from omtx_hub.receptor import CCD_PATTERN, ccd_cache_file, ccd_cache_problem, ccd_molecule
 
 REQUIRED_COLUMNS = ("name", "smiles")
@@ -27,10 +34,6 @@ REQUIRED_COLUMNS = ("name", "smiles")
 MOLECULE_COLUMNS = ("smiles", "ccd")
 # A CCD ligand's identity in keys and de-duplication; never a SMILES (no atom `ccd`).
 CCD_IDENTITY_PREFIX = "ccd:"
-# Boltz refuses an affinity CCD ligand of more than 128 atoms, hydrogens included: it counts
-# the cache molecule's atoms (`ref_mol.GetNumAtoms()`, boltz/data/parse/schema.py, the
-# `ccd` branch of parse_boltz_schema), which carries its hydrogens.
-MAX_AFFINITY_CCD_ATOMS = 128
 # Columns the validated sheet adds; a sheet may not bring its own under these names.
 GENERATED_COLUMNS = (
     "line",
@@ -260,13 +263,18 @@ def _ccd_ligand(code: str, *, affinity: bool, mols_dir: Path | None) -> Prepared
     from rdkit import Chem
 
     molecule = ccd_molecule(str(ccd_cache_file(code, mols_dir)))
-    if affinity and molecule.GetNumAtoms() > MAX_AFFINITY_CCD_ATOMS:
+    # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included
+    # (`ref_mol.GetNumAtoms()` in the `ccd` branch of parse_boltz_schema,
+    # boltz/data/parse/schema.py): it refuses more than 128 and warns above 56.
+    atoms = molecule.GetNumAtoms()
+    if affinity and atoms > MAX_AFFINITY_ATOMS:
         raise LigandProblem(
-            f"column 'ccd': {code} has {molecule.GetNumAtoms()} atoms with its hydrogens; "
-            f"Boltz's affinity module takes at most {MAX_AFFINITY_CCD_ATOMS}"
+            f"column 'ccd': {code} has {atoms} atoms with its hydrogens; Boltz's affinity "
+            f"module takes at most {MAX_AFFINITY_ATOMS}"
         )
+    flags = (FLAG_LARGE,) if affinity and atoms > MAX_TRAINING_ATOMS else ()
     smiles = Chem.MolToSmiles(Chem.RemoveHs(molecule, sanitize=False))
-    return PreparedLigand(smiles, smiles, molecule.GetNumHeavyAtoms(), (), ())
+    return PreparedLigand(smiles, smiles, molecule.GetNumHeavyAtoms(), (), flags)
 
 
 def _prepare_rows(

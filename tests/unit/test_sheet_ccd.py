@@ -3,6 +3,7 @@ and de-duplicated by its code, and written as Boltz's `ligand: {ccd: CODE}`."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,26 @@ def test_a_screened_ccd_code_may_not_also_be_a_cofactor(tmp_path, boltz_test_cac
     protein = {"name": "P1", "sequence": "MKTAYIAKQR", "msa": "empty", "cofactors": [{"ccd": "ZN"}]}
     with pytest.raises(ConfigError, match=r"proteins\[0\]\.cofactors\[0\]\.ccd': ZN is also"):
         plan_of(tmp_path, [("zinc", "", "ZN")], boltz_test_cache, proteins=[protein])
+
+
+def test_boltz_counts_a_ccd_affinity_ligands_atoms_with_its_hydrogens(tmp_path):
+    # Icosane: 20 heavy atoms, 62 with hydrogens (over Boltz's 56: flagged); C45: 137 (over
+    # its 128: refused). Boltz counts the cache molecule's atoms, which carries hydrogens.
+    from rdkit import Chem
+
+    mols = tmp_path / "mols"
+    mols.mkdir()
+    for code, carbons in (("C20", 20), ("C45", 45)):
+        (mols / f"{code}.pkl").write_bytes(
+            pickle.dumps(Chem.AddHs(Chem.MolFromSmiles("C" * carbons)))
+        )
+    table = validate_sheet(sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=True, mols_dir=mols)
+    assert table.loc[0, "flags"] == "heavy-atoms>56" and table.loc[0, "heavy_atoms"] == 20
+    assert (
+        validate_sheet(
+            sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=False, mols_dir=mols
+        ).loc[0, "flags"]
+        == ""
+    )
+    with pytest.raises(SheetError, match="C45 has 137 atoms with its hydrogens; Boltz's affinity"):
+        validate_sheet(sheet(tmp_path, "name,ccd\nbig,C45\n"), affinity=True, mols_dir=mols)
