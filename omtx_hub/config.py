@@ -291,6 +291,11 @@ class Runtime(_Strict):
         "there. Targets whose MSA content changes get new keys.",
     )
 
+    @property
+    def molecule_cache(self) -> Path:
+        """Boltz's molecule cache (`cache`/mols: CCD molecules), which may be absent here."""
+        return Path(self.cache).expanduser() / "mols"
+
     @field_validator("cache")
     @classmethod
     def _cache_directory(cls, cache: str) -> str:
@@ -453,7 +458,7 @@ class ScreenConfig(_Strict):
     def _molecules_in_cache(self) -> ScreenConfig:
         """CCD cofactors and template residues Boltz's molecule cache lacks: checked when the
         cache is here (a job's machine may have its own, e.g. the container's)."""
-        mols_dir = Path(self.runtime.cache).expanduser() / "mols"
+        mols_dir = self.runtime.molecule_cache
         if not mols_dir.is_dir():
             return self
         problems = [

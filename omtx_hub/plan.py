@@ -215,11 +215,6 @@ def sheet_cache_name(
     )
 
 
-def molecule_cache(config: ScreenConfig) -> Path:
-    """Boltz's molecule cache (`runtime.cache`/mols), which may be absent here."""
-    return Path(config.runtime.cache).expanduser() / "mols"
-
-
 def _read_validated(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False).astype(
         {"line": int, "index": int, "heavy_atoms": int}
@@ -408,12 +403,9 @@ class Plan:
         return self.shards[(protein, name)]
 
     def shard_spec(self, protein: str, name: str) -> dict:
-        """The spec of the shard's replicate, which its records carry."""
+        """The spec of the shard's replicate, which its records carry; its `model.seed` is the
+        replicate's, Boltz's `--seed` in the shard."""
         return self.specs[self.shard(protein, name).replicate]
-
-    def shard_seed(self, protein: str, name: str) -> int | None:
-        """The `--seed` of the shard's replicate."""
-        return self.seeds[self.shard(protein, name).replicate]
 
     @property
     def target_count(self) -> int:
@@ -449,7 +441,7 @@ def build_plan(
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
-    mols_dir = molecule_cache(config)
+    mols_dir = config.runtime.molecule_cache
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
     try:
         sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts, mols_dir=mols_dir)

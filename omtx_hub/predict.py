@@ -161,7 +161,7 @@ class ShardJob:
     # job reads must be those.
     msa_identities: dict[str, str]
     targets: list[dict]
-    model: Model
+    model: Model  # the screen's; Boltz's --seed is the spec's (the shard's replicate's)
     runtime: Runtime
     spec: dict
     weights: Weights
@@ -267,7 +267,9 @@ class ShardJob:
                 target_molecule(target),
                 affinity=self.model.affinity,
             )
-        command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)
+        # The seed of the shard's replicate (model.seed + its number; omtx_hub.plan).
+        model = self.model.model_copy(update={"seed": self.spec["model"]["seed"]})
+        command = boltz_arguments(model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
         # Boltz writes straight into the job log, so progress can be watched while it runs.

@@ -46,10 +46,13 @@ def combine_replicates(rows: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
         combined[field] = value
     for field in SPREAD_FIELDS:
         combined[f"{field}_std"] = scores[field].groupby(by, sort=False).std(ddof=1)
-    count = completed.groupby(by, sort=False).sum()
+    count = completed.groupby(by, sort=False).sum().reindex(combined.index)
     combined["replicates"] = count
     pending = (rows["status"] == "pending").groupby(by, sort=False).any()
-    combined["status"] = np.where(count > 0, "completed", np.where(pending, "pending", "failed"))
+    pending = pending.reindex(combined.index).to_numpy()
+    combined["status"] = np.where(
+        count.to_numpy() > 0, "completed", np.where(pending, "pending", "failed")
+    )
     source = rows["source"].map(_SOURCES.index).groupby(by, sort=False).min()
     combined["source"] = [_SOURCES[number] for number in source.reindex(combined.index)]
     combined["runtime_s"] = rows["runtime_s"].groupby(by, sort=False).sum(min_count=1)

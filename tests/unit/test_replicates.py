@@ -11,13 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import build_plan
 from omtx_hub.records import read_manifest
+from omtx_hub.replicates import combine_replicates
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_screen
-from omtx_report.data import load_finished_screen
+from omtx_report.data import load_finished_screen, load_running_screen
 from omtx_report.render import render_dashboard, table_columns
 from tests.screens import write_screen as write_screen_config
 
@@ -56,9 +58,8 @@ def test_each_replicate_has_shards_of_its_own_with_its_seed_and_spec(tmp_path):
         ("P1", "00001-r1"),
         ("P1", "00002-r1"),
     ]
-    assert plan.shard_seed("P1", "00001") == 10
-    assert plan.shard_seed("P1", "00001-r1") == 11
-    assert plan.shard_spec("P1", "00000-r1")["model"]["seed"] == 11
+    assert plan.shard_spec("P1", "00001")["model"]["seed"] == 10
+    assert plan.shard_spec("P1", "00001-r1")["model"]["seed"] == 11
     assert "replicates" not in plan.shard_spec("P1", "00000")["model"]
     assert {t["replicate"] for t in plan.shard("P1", "00002-r1").targets} == {1}
     # Without replicates the targets carry no replicate number (their params stay the same).
@@ -159,3 +160,42 @@ def test_a_screen_without_replicates_keeps_its_columns(tmp_path):
     table = pd.read_csv(write_screen(plan, tmp_path / "results") / "batch_results.csv")
     assert not {"replicates", "replicate_keys", "confidence_score_std"} & set(table.columns)
     assert not math.isnan(table["confidence_score"].iloc[0])
+
+
+def test_a_running_screen_counts_the_replicates_done_so_far(tmp_path):
+    # Replicate 0's shard finished, replicate 1's not started: each row has one replicate.
+    plan = make_plan(tmp_path, ROWS, shard_size=2, model={"replicates": 2, "seed": 0})
+    write_screen(plan, tmp_path / "results", shards_done=1)
+    data = load_running_screen(plan, LocalStore(plan.config.store), tmp_path / "results")
+    table = data.table
+    assert sorted(table["ligand_name"]) == ["a", "b", "ethanol"]
+    assert set(table["status"]) == {"completed"} and set(table["replicates"]) == {1}
+    assert table["confidence_score_std"].isna().all()
+    assert [shard["pending"] for shard in data.shards] == [0, 2]
+
+
+def test_a_row_is_completed_by_one_replicate_else_pending_else_failed():
+    outcomes = {1: ("failed", "completed"), 2: ("failed", "pending"), 3: ("failed", "failed")}
+    rows = pd.DataFrame(
+        [
+            {
+                "protein": "P1",
+                "index": index,
+                "replicate": replicate,
+                "status": status,
+                "error": "boom" if status == "failed" else None,
+                "source": "reused" if status == "completed" else status,
+                "runtime_s": 1.0,
+                "key": f"k{index}-{replicate}",
+                **dict.fromkeys(SCORE_FIELDS, 0.5 if status == "completed" else None),
+            }
+            for index, statuses in outcomes.items()
+            for replicate, status in enumerate(statuses)
+        ]
+    )
+    combined = combine_replicates(rows, seeds=[7, 8]).set_index("index")
+    assert list(combined["status"]) == ["completed", "pending", "failed"]
+    assert list(combined["source"]) == ["reused", "pending", "failed"]
+    assert list(combined["replicates"]) == [1, 0, 0]
+    assert combined.loc[3, "error"] == "replicate 0 (seed 7): boom | replicate 1 (seed 8): boom"
+    assert combined.loc[2, "runtime_s"] == 2.0

@@ -53,6 +53,10 @@ def test_each_replicate_is_a_prediction_of_its_own(replicated_screen):
         assert (workdir / "results/s1/structures/P1/00000" / row["structure"]).is_file()
     shards = sorted(p.name for p in (workdir / "results/s1/shards/P1").iterdir())
     assert shards == ["00000-r1.json", "00000.json"]
+    # Each replicate's Boltz process is seeded with the replicate's seed.
+    for shard, seed in (("00000", 3), ("00000-r1", 4)):
+        log = (workdir / f"logs/s1/boltz_predict_shard/P1/{shard}.log").read_text()
+        assert f"--seed {seed} " in log
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
     assert summary["replicates"]["seeds"] == [3, 4]
     assert summary["counts"]["computed"] == 4

@@ -243,11 +243,6 @@ def shard_spec(wildcards):
     return PLAN.shard_spec(wildcards.protein, wildcards.shard)
 
 
-def shard_seed(wildcards):
-    """The `--seed` of the shard's replicate: model.seed + its number."""
-    return PLAN.shard_seed(wildcards.protein, wildcards.shard)
-
-
 def server_msa_sequences(wildcards):
     """Chain id -> sequence of every msa: server chain of the receptor (one query)."""
     return PROTEINS[wildcards.protein].receptor.server_chains()

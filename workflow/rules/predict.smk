@@ -22,7 +22,6 @@ rule boltz_predict_shard:
         targets=shard_targets,
         msa_identities=protein_msa_identities,
         spec=shard_spec,
-        seed=shard_seed,
         weights=PLAN.weights.to_json(),
     script:
         "../scripts/predict_shard.py"

@@ -21,8 +21,7 @@ ShardJob(
     ),
     msa_identities=snakemake.params.msa_identities,
     targets=snakemake.params.targets,
-    # The shard's replicate's seed (model.seed + its number).
-    model=config.model.model_copy(update={"seed": snakemake.params.seed}),
+    model=config.model,
     runtime=config.runtime,
     spec=snakemake.params.spec,
     weights=Weights.model_validate(snakemake.params.weights),
