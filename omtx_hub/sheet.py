@@ -29,7 +29,7 @@ from omtx_hub.chemistry import (
 )
 from omtx_hub.receptor import CCD_PATTERN, ccd_cache_file, ccd_cache_problem, ccd_molecule
 
-REQUIRED_COLUMNS = ("name", "smiles")
+REQUIRED_COLUMNS = ("name",)
 # A row's ligand: a SMILES, or a CCD code (the sheet needs one of the two columns).
 MOLECULE_COLUMNS = ("smiles", "ccd")
 # A CCD ligand's identity in keys and de-duplication; never a SMILES (no atom `ccd`).
@@ -220,7 +220,7 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             f"ligand sheet '{path}' repeats a column: {listed} (column names are compared "
             "ignoring case and surrounding spaces); keep one column of each name"
         )
-    missing = [] if "name" in frame.columns else ["name"]
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if not any(column in frame.columns for column in MOLECULE_COLUMNS):
         missing.append("smiles")
     if missing:
