@@ -55,7 +55,7 @@ format: setup
 	$(TOOLS)/bin/snakefmt workflow
 
 test: lint browser
-	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra
+	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra --durations=30
 
 # The config's JSON Schema and config/README.md's key tables, from omtx_hub/config.py.
 schema: $(STAMP)

@@ -1,6 +1,7 @@
-"""Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand) and
+"""Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand),
 `summary.json` (counts, per-protein statistics and top lists (`omtx_hub.protein_summary`), the
-best targets, parameters, versions, weights), ranked as `omtx_hub.ranking` says.
+best targets, parameters, versions, weights), ranked as `omtx_hub.ranking` says, and for a
+selectivity panel `selectivity.csv` (`omtx_hub.selectivity`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from omtx_hub.protein_summary import (
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import NO_MSA, RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
 from omtx_hub.replicates import combine_replicates, replicates_summary
+from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
@@ -249,6 +251,11 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "software": software_versions(),
         "command": " ".join(sys.argv),
     }
+    if config.selectivity is not None:
+        panel = config.selectivity
+        document["selectivity"] = selectivity_summary(
+            panel_table(plan, table), panel.target, panel.anti_targets
+        )
     if not weights.released:
         document["warning"] = (
             f"NOT PREDICTIONS: computed with {weights.note}; do not use these scores"
@@ -256,8 +263,31 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
     return document
 
 
-def write_results(plan: Plan, manifests: list[str | Path], csv_path: Path, summary_path: Path):
+def panel_table(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
+    """selectivity.csv's table of the screen's selectivity panel, from the results table."""
+    config = plan.config
+    return selectivity_table(
+        table,
+        config.selectivity.target,
+        config.selectivity.anti_targets,
+        binder_threshold=config.report.binder_threshold,
+    )
+
+
+def write_results(
+    plan: Plan,
+    manifests: list[str | Path],
+    csv_path: Path,
+    summary_path: Path,
+    selectivity_path: Path | None = None,
+):
+    """batch_results.csv, summary.json and, for a screen with a selectivity panel,
+    selectivity.csv (`selectivity_path`)."""
     records, shards = read_manifests(manifests)
     table = results_table(plan, records)
     table.to_csv(csv_path, index=False)
     summary_path.write_text(json.dumps(summary(plan, table, shards), indent=1) + "\n")
+    if plan.config.selectivity is not None:
+        if selectivity_path is None:
+            raise ValueError("the screen has a selectivity panel: give selectivity_path")
+        panel_table(plan, table).to_csv(selectivity_path, index=False)

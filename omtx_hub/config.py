@@ -183,6 +183,48 @@ class Ligands(_Strict):
         return path
 
 
+class Selectivity(_Strict):
+    """A selectivity panel: the screen's compounds on the target they are meant for, against
+    its anti-targets (README, "Selectivity panels")."""
+
+    target: str = Field(description="The target the compounds are meant for: a `proteins` name.")
+    anti_targets: list[str] = Field(
+        min_length=1,
+        description="The targets they should spare, each a `proteins` name other than "
+        "`target` (`anti_targets: SRC` means `[SRC]`). Each gets the differences target minus "
+        "it; `selectivity_*` is the smallest, the margin over the closest anti-target.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_booleans(cls, raw: object) -> object:
+        # YAML 1.1 (PyYAML, Snakemake) reads the keys `on:`/`off:`, `yes:`/`no:` as booleans.
+        if isinstance(raw, dict) and any(isinstance(key, bool) for key in raw):
+            raise ValueError(
+                "YAML reads `on:`/`off:` (and `yes:`/`no:`) as true/false; name the panel "
+                "`{target: NAME, anti_targets: [NAME, ...]}`"
+            )
+        return raw
+
+    @field_validator("anti_targets", mode="before", json_schema_input_type=list[str] | str)
+    @classmethod
+    def _one_name(cls, anti_targets: object) -> object:
+        return [anti_targets] if isinstance(anti_targets, str) else anti_targets
+
+    @model_validator(mode="after")
+    def _distinct_targets(self) -> Selectivity:
+        problems = []
+        for index, name in enumerate(self.anti_targets):
+            where = f"anti_targets[{index}]"
+            if name == self.target:
+                problems.append((where, f"'{name}' is `target`: it is not its own anti-target"))
+            elif name in self.anti_targets[:index]:
+                problems.append((where, f"'{name}' is listed twice"))
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+
 class Model(_Strict):
     """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
     prediction (README, "What the key contains")."""
@@ -410,6 +452,12 @@ class ScreenConfig(_Strict):
         description="The ligand sheet: `{sheet: path, salts: strip|reject}`, or just the "
         "sheet's path (`ligands: path` means `{sheet: path}`)."
     )
+    selectivity: Selectivity | None = Field(
+        None,
+        description="A selectivity panel, `{target: NAME, anti_targets: [NAME, ...]}` "
+        "(protein names): adds `selectivity.csv` and the dashboard's compounds x targets view "
+        '(README, "Selectivity panels"). null: none.',
+    )
     model: Model = Field(Model(), description="Boltz-2 parameters.")
     runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")
     sharding: Sharding = Field(Sharding(), description="How targets are grouped into GPU jobs.")
@@ -477,6 +525,31 @@ class ScreenConfig(_Strict):
             if protein.name in seen:
                 raise ValueError(f"protein name '{protein.name}' is used twice")
             seen.add(protein.name)
+        return self
+
+    @model_validator(mode="after")
+    def _panel_of_screened_targets(self) -> ScreenConfig:
+        panel = self.selectivity
+        if panel is None:
+            return self
+        names = [protein.name for protein in self.proteins]
+        listed = [("selectivity.target", panel.target)]
+        listed += [(f"selectivity.anti_targets[{i}]", n) for i, n in enumerate(panel.anti_targets)]
+        problems = [
+            (where, f"'{name}' is not a protein of this screen (proteins: {', '.join(names)})")
+            for where, name in listed
+            if name not in names
+        ]
+        if not self.model.affinity:
+            problems.append(
+                (
+                    "selectivity",
+                    "a panel compares binder probability and pIC50, which need "
+                    "model.affinity: true",
+                )
+            )
+        if problems:
+            raise KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
     results/{screen}/
         summary.json                                  aggregate_screen
         batch_results.csv                             aggregate_screen
+        selectivity.csv                               aggregate_screen (a `selectivity` panel)
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
@@ -27,6 +28,7 @@ LOGS = "logs"
 # Inside results/{screen}/.
 SUMMARY_FILE = "summary.json"
 TABLE_FILE = "batch_results.csv"
+SELECTIVITY_FILE = "selectivity.csv"
 SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
@@ -60,6 +62,7 @@ def benchmark_pattern(rule: str, *wildcards: str) -> str:
 # The Snakemake file patterns of the rules' outputs.
 SUMMARY = screen_pattern(SUMMARY_FILE)
 TABLE = screen_pattern(TABLE_FILE)
+SELECTIVITY = screen_pattern(SELECTIVITY_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
@@ -89,6 +92,10 @@ class ScreenLayout:
     @property
     def table(self) -> Path:
         return self.screen_dir / TABLE_FILE
+
+    @property
+    def selectivity(self) -> Path:
+        return self.screen_dir / SELECTIVITY_FILE
 
     @property
     def shards(self) -> Path:

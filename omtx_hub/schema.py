@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from omtx_hub.config import ScreenConfig
+from omtx_hub.config import ScreenConfig, Selectivity
 from omtx_hub.receptor import Cofactor, Contact, Pocket, ProteinChain, Template
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -78,6 +78,7 @@ def section_models() -> dict[str, type[BaseModel]]:
     }
     for name in ("screen", "ligands", "model", "runtime", "sharding", "report", "cost", "limits"):
         sections[name] = fields[name].annotation
+    sections["selectivity"] = Selectivity  # optional: its annotation is `Selectivity | None`
     return sections
 
 

@@ -36,6 +36,14 @@ from omtx_hub.records import (
     RESULT_COLUMNS,
     read_manifest,
 )
+from omtx_hub.selectivity import (
+    SCORES,
+    SELECTIVITY_COLUMNS,
+    delta_column,
+    score_column,
+    selectivity_table,
+    status_column,
+)
 from omtx_hub.sheet import FLAGS_SEPARATOR
 from omtx_report import plots
 from omtx_report.data import ScreenData
@@ -395,6 +403,75 @@ def page_data(
     }
 
 
+def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -> dict | None:
+    """The selectivity panel's compounds x targets view (summary.json's `selectivity`), or
+    None for a screen without one: selectivity.csv's values, computed from the screen's
+    table as the aggregation computes them (a running screen has no selectivity.csv yet),
+    and for each protein of the panel the table row each compound's scores link to."""
+    panel = data.summary.get("selectivity")
+    if panel is None:
+        return None
+    target, anti_targets = panel["target"], panel["anti_targets"]
+    proteins = [target, *anti_targets]
+    compounds = selectivity_table(
+        data.table, target, anti_targets, binder_threshold=binder_threshold
+    )
+    # Each compound's first sheet row per protein, by its position in the page's table.
+    placed = data.table.assign(_row=np.arange(len(data.table))).sort_values("index", kind="stable")
+    placed = placed.drop_duplicates(["protein", "modeled_smiles"])
+    row_of = placed.set_index(["protein", "modeled_smiles"])["_row"].to_dict()
+    columns = [
+        {"key": "rank", "label": f"Rank on {target}", "type": "num"},
+        {"key": "ligand_name", "label": "Ligand", "type": "text", "protein": target},
+        *(
+            {
+                "key": score_column(score, protein),
+                "label": f"{LABELS[score]} {protein}",
+                "type": "num",
+                "protein": protein,
+            }
+            for protein in proteins
+            for score in SCORES
+        ),
+        *(
+            {
+                "key": delta_column(score, anti),
+                "label": f"Δ {LABELS[score]} vs {anti}",
+                "type": "num",
+            }
+            for anti in anti_targets
+            for score in SCORES
+        ),
+        *(
+            {"key": column, "label": f"Selectivity Δ {LABELS[score]}", "type": "num"}
+            for score, column in SELECTIVITY_COLUMNS.items()
+        ),
+        {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
+        {"key": "missing", "label": "Missing", "type": "text"},
+    ]
+    values = {
+        column["key"]: _rounded(compounds[column["key"]].astype(float))
+        if column["type"] == "num"
+        else _texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
+        for column in columns
+    }
+    values |= {status_column(p): _texts(compounds[status_column(p)]) for p in proteins}
+    selectivity_csv = ScreenLayout(data.screen_dir).selectivity
+    return {
+        "target": target,
+        "anti_targets": anti_targets,
+        "rows": len(compounds),
+        "page_size": PAGE_SIZE,
+        "columns": columns,
+        "values": values,
+        "table_rows": {
+            protein: [row_of.get((protein, smiles)) for smiles in compounds["modeled_smiles"]]
+            for protein in proteins
+        },
+        "download": _relative(selectivity_csv, out_dir) if selectivity_csv.is_file() else None,
+    }
+
+
 def render_dashboard(
     data: ScreenData,
     out_dir: str | Path,
@@ -430,6 +507,7 @@ def render_dashboard(
             depictions[smiles] = uri
     embedded = _write_structure_scripts(data, with_structure[:viewer_structures], out_dir)
     top_names = [n for n in top["structure"].tolist() if n in data.structures]
+    selectivity = selectivity_view(data, out_dir, order["binder_threshold"])
     page = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -462,6 +540,9 @@ def render_dashboard(
             data_json=script_json(
                 page_data(data, out_dir, embedded=embedded, depictions=depictions)
             ),
+            selectivity=selectivity,
+            selectivity_json=script_json(selectivity) if selectivity else None,
+            selectivity_script=asset_text("selectivity.js") if selectivity else None,
             threedmol=asset_text("3Dmol-min.js"),
             script=asset_text("dashboard.js"),
             style=asset_text("dashboard.css"),

@@ -118,10 +118,12 @@ def make_plan(
     report: dict | None = None,
     msa_files: bool = False,
     model: dict | None = None,
+    selectivity: dict | None = None,
 ) -> Plan:
     """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
     rotated by one residue each, so each has keys of its own), single-sequence, or with
-    `msa_files` each with an .a3m MSA of its own (its sequence and one homologue)."""
+    `msa_files` each with an .a3m MSA of its own (its sequence and one homologue); with
+    `selectivity`, that panel of them (`{on: P1, off: [P2]}`)."""
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
     sequences = {
@@ -144,6 +146,8 @@ def make_plan(
         "report": {"top_n": top_n, **(report or {})},
         **({"model": model} if model else {}),
     }
+    if selectivity is not None:
+        raw["selectivity"] = selectivity
     (workdir / f"{screen}.yaml").write_text(yaml.safe_dump(raw))
     config = load_config(raw)
     return build_plan(config, LocalStore(config.store))
@@ -297,5 +301,11 @@ def write_screen(
         )
         manifests.append(path)
     if shards_done is None:
-        write_results(plan, manifests, csv_path=layout.table, summary_path=layout.summary)
+        write_results(
+            plan,
+            manifests,
+            csv_path=layout.table,
+            summary_path=layout.summary,
+            selectivity_path=layout.selectivity,
+        )
     return layout.screen_dir

@@ -317,13 +317,17 @@
     const tr = event.target.closest("tbody tr");
     if (tr && !event.target.closest("a")) select(Number(tr.dataset.row));
   });
-  for (const link of document.querySelectorAll(".select-row")) {
-    link.addEventListener("click", (event) => {
-      event.preventDefault();
-      select(Number(link.dataset.row));
-      $("detail-title").scrollIntoView({ behavior: "smooth" });
-    });
-  }
+  // Links to a target's row: the top hits, and the cells other views draw later
+  // (selectivity.js), hence one listener on the document.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest(".select-row");
+    if (!link) return;
+    event.preventDefault();
+    select(Number(link.dataset.row));
+    $("detail-title").scrollIntoView({ behavior: "smooth" });
+  });
   renderTable();
+  // For the page's other views (selectivity.js), which format numbers as the table does.
+  window.omtxDashboard = { formatNumber };
   window.dashboardReady = true;
 })();

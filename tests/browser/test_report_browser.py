@@ -247,3 +247,42 @@ def test_single_sequence_rows_show_the_no_msa_badge(page, dashboard):
         "no MSA: reduced accuracy"
     ]
     assert page.problems == []
+
+
+def selectivity_column(tab, key: str) -> list:
+    texts = tab.locator(f"#selectivity tbody td[data-key={key}]").all_text_contents()
+    return [float(t) if t else None for t in texts]
+
+
+def test_selectivity_view_sorts_and_opens_each_targets_details(page, tmp_path):
+    plan = make_plan(
+        tmp_path,
+        ROWS,
+        shard_size=5,
+        proteins=2,
+        selectivity={"target": "P1", "anti_targets": ["P2"]},
+    )
+    screen_dir = write_screen(plan, tmp_path / "results", failed_every=6)
+    assert main([str(screen_dir)]) == 0
+    open_dashboard(page, screen_dir / "report" / "index.html")
+    page.wait_for_function("window.selectivityReady === true")
+    assert page.locator("#selectivity tbody tr").count() == len(ROWS)  # one per compound
+
+    header = "#selectivity th[data-key=selectivity_pic50]"
+    page.click(header)  # highest first
+    assert page.get_attribute(header, "aria-sort") == "descending"
+    margins = selectivity_column(page, "selectivity_pic50")
+    compared = [m for m in margins if m is not None]
+    assert compared == sorted(compared, reverse=True) and len(compared) < len(margins)
+    assert margins[len(compared) :] == [None] * (len(margins) - len(compared))  # missing last
+    page.click(header)
+    compared = [m for m in selectivity_column(page, "selectivity_pic50") if m is not None]
+    assert compared == sorted(compared)
+
+    # A compound's score on the anti-target opens that target's details.
+    first = page.locator("#selectivity tbody tr").first
+    name = first.locator("td[data-key=ligand_name]").text_content()
+    first.locator("td[data-key=pic50_P2] a.select-row").click()
+    assert page.text_content("#detail-title") == name
+    assert "P2" in page.text_content("#detail-body")
+    assert page.external_requests == [] and page.problems == []

@@ -34,9 +34,11 @@ LOCAL_SOURCES = {"'self'", "'none'", "data:", "blob:", "'unsafe-inline'", "'unsa
 
 @pytest.fixture(scope="module")
 def pages_dir(tmp_path_factory) -> Path:
-    """The report folder of a rendered screen of hostile names, with the results index."""
+    """The report folder of a rendered screen of hostile names, with the results index; two
+    proteins in a selectivity panel, whose view shows the names too."""
     root = tmp_path_factory.mktemp("hostile")
-    plan = make_plan(root, ROWS, shard_size=3)
+    panel = {"target": "P1", "anti_targets": ["P2"]}
+    plan = make_plan(root, ROWS, shard_size=3, proteins=2, selectivity=panel)
     screen_dir = write_screen(plan, root / "results", failed_every=4)
     assert main([str(screen_dir)]) == 0
     assert main([str(root / "results")]) == 0
@@ -81,9 +83,10 @@ def test_the_best_and_top_hits_are_shown_escaped(pages):
     assert "<" not in index_best
 
 
-def test_embedded_data_cannot_end_its_script_element(pages):
+@pytest.mark.parametrize("element", ["screen-data", "selectivity-data"])
+def test_embedded_data_cannot_end_its_script_element(pages, element):
     data = re.search(
-        r'<script type="application/json" id="screen-data">(.*?)</script>',
+        rf'<script type="application/json" id="{element}">(.*?)</script>',
         pages["dashboard"],
         flags=re.S,
     ).group(1)

@@ -149,8 +149,12 @@ def test_examples_plan_with_a_dry_run(example, tmp_path):
         f"runtime={{cache: {tmp_path / 'no-cache'}}}",
     )
     counts = planned_jobs(result.stdout)
-    assert counts["boltz_predict_shard"] == 1
-    assert counts["fetch_msa"] == 1  # one paired query per receptor
+    declared = yaml.safe_load(example.read_text())
+    receptors = len(declared["proteins"])
+    assert counts["boltz_predict_shard"] == receptors  # each sheet fits one shard
+    assert counts["fetch_msa"] == receptors  # one paired query per receptor
+    panel = "selectivity" in declared
+    assert (f"results/{declared['screen']['name']}/selectivity.csv" in result.stdout) == panel
 
 
 def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_cache):

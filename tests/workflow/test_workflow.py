@@ -111,7 +111,7 @@ def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):
     assert salt["modeled_smiles"] == free_acid["modeled_smiles"] == IBUPROFEN
     assert salt["standardisation"] == "counter-ion removed: sodium; neutralised"
     assert free_acid["standardisation"] == ""
-    assert salt["flags"] == "undefined-stereo"
+    assert salt["flags"] == "undefined-stereo;no-msa"  # the ligand's flags, then the protein's
     # One prediction for both rows, made from the modelled SMILES.
     assert salt["key"] == free_acid["key"] and salt["status"] == "completed"
     entry = workdir / "store/targets" / salt["key"][:2] / salt["key"]

@@ -3,6 +3,7 @@ rule aggregate_screen:
         sheet=local(SCREEN_CONFIG.ligands.sheet),
         manifests=for_each_shard(layout.MANIFEST),
     output:
+        **selectivity_output(),
         summary=report(
             layout.SUMMARY,
             caption="../report/summary.rst",
@@ -18,7 +19,12 @@ rule aggregate_screen:
     localrule: True
     params:
         # Not read by the script (it validates the whole config); a changed ranking, binder
-        # threshold or top_n makes Snakemake rerun the aggregation (and the dashboard).
+        # threshold, top_n or selectivity panel makes Snakemake rerun the aggregation (and
+        # the dashboard).
         report=SCREEN_CONFIG.report.model_dump(mode="json"),
+        selectivity=(
+            SCREEN_CONFIG.selectivity
+            and SCREEN_CONFIG.selectivity.model_dump(mode="json")
+        ),
     script:
         "../scripts/aggregate_screen.py"

@@ -258,3 +258,16 @@ def job_attempt(wildcards, attempt):
 def predict_mem_mb(wildcards, attempt):
     """Host memory for a shard; grows with each retry after an out-of-memory kill."""
     return 16000 * attempt
+
+
+def selectivity_output():
+    """selectivity.csv, for a screen with a selectivity panel (config `selectivity`)."""
+    if SCREEN_CONFIG.selectivity is None:
+        return {}
+    return {
+        "selectivity": report(
+            layout.SELECTIVITY,
+            caption="../report/selectivity.rst",
+            category="Results",
+        )
+    }

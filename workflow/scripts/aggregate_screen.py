@@ -13,4 +13,5 @@ write_results(
     snakemake.input.manifests,
     csv_path=Path(snakemake.output.table),
     summary_path=Path(snakemake.output.summary),
+    selectivity_path=Path(snakemake.output.selectivity) if config.selectivity else None,
 )

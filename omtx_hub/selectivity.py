@@ -1,0 +1,154 @@
+"""A selectivity panel (`selectivity: {target: NAME, anti_targets: [NAME, ...]}`): each
+distinct compound's scores on every protein of the panel side by side, and how much better it
+scores on the target than on each anti-target (`selectivity.csv`, the dashboard's view).
+
+A compound is a distinct modelled molecule (`modeled_smiles`), as in the per-protein
+summaries (`omtx_hub.protein_summary`): the rows of one compound under several names share
+one prediction per protein, and it is listed once, under its first sheet row.
+
+The scores are Boltz-2's two affinity outputs: `affinity_probability_binary` (binder vs.
+decoy) and `pic50` = 6 - `affinity_pred_value` (`omtx_hub.boltz_io`), since Boltz's
+`affinity_pred_value` "reports a binding affinity value as `log10(IC50)`, derived from an
+`IC50` measured in `μM`" (Boltz 2.2.1's README, "Binding Affinity Prediction", installed as
+boltz-2.2.1.dist-info/METADATA). The differences are the target's score minus the
+anti-target's, so a positive value favours the target for both:
+`delta_affinity_probability_binary_<anti-target>` and `delta_pic50_<anti-target>` (pIC50
+units: log10 of the IC50 ratio anti-target / target). `selectivity_binder_probability` and
+`selectivity_pic50` are the smallest difference over the anti-targets: the margin over the
+closest one. Boltz documents `affinity_pred_value` for comparing binders only ("should only
+be used when comparing different active molecules, not inactives", docs/prediction.md), so a
+pIC50 difference against an anti-target the compound is not predicted to bind compares a
+value Boltz does not vouch for; `predicted_binder_of` says which proteins of the panel the
+compound is predicted to bind.
+
+A protein of the panel that is not completed for a compound (failed, or pending in a running
+screen's dashboard) leaves its scores, its differences and the compound's `selectivity_*`
+empty, with the reason in `missing`: a margin over only the anti-targets that were predicted
+could overstate it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from omtx_hub.layout import SELECTIVITY_FILE
+from omtx_hub.ranking import predicted_binders
+
+# The scores compared, as batch_results.csv names them.
+SCORES = ("affinity_probability_binary", "pic50")
+# The compound's identity: its first sheet row's.
+COMPOUND_COLUMNS = ["index", "ligand_name", "ligand_id", "modeled_smiles"]
+TARGETS_SEPARATOR = ";"
+
+
+def score_column(score: str, protein: str) -> str:
+    """A protein's score, e.g. `pic50_ABL1`."""
+    return f"{score}_{protein}"
+
+
+def status_column(protein: str) -> str:
+    return f"status_{protein}"
+
+
+def delta_column(score: str, anti_target: str) -> str:
+    """The target's score minus `anti_target`'s, e.g. `delta_pic50_SRC`."""
+    return f"delta_{score}_{anti_target}"
+
+
+# The margin over the closest anti-target, per score.
+SELECTIVITY_COLUMNS = {
+    "affinity_probability_binary": "selectivity_binder_probability",
+    "pic50": "selectivity_pic50",
+}
+
+
+def table_columns(target: str, anti_targets: list[str]) -> list[str]:
+    """selectivity.csv's columns, in order."""
+    panel = [target, *anti_targets]
+    return [
+        "rank",
+        *COMPOUND_COLUMNS,
+        "sheet_rows",
+        *(score_column(score, protein) for score in SCORES for protein in panel),
+        *(delta_column(score, anti) for score in SCORES for anti in anti_targets),
+        *SELECTIVITY_COLUMNS.values(),
+        "predicted_binder_of",
+        *(status_column(protein) for protein in panel),
+        "missing",
+    ]
+
+
+def _protein_rows(table: pd.DataFrame, protein: str) -> pd.DataFrame:
+    """One row per compound of `protein`: its first sheet row (the rows of a compound share
+    its prediction)."""
+    rows = table[table["protein"] == protein].sort_values("index", kind="stable")
+    return rows.drop_duplicates("modeled_smiles").set_index("modeled_smiles")
+
+
+def _why_missing(protein: str, status, error) -> str:
+    if not isinstance(status, str):
+        return f"{protein}: not predicted"
+    if status == "completed":
+        return f"{protein}: no affinity prediction"
+    return f"{protein}: {status}" + (f" ({error})" if isinstance(error, str) and error else "")
+
+
+def selectivity_table(
+    table: pd.DataFrame, target: str, anti_targets: list[str], *, binder_threshold: float
+) -> pd.DataFrame:
+    """The panel's table from the ranked results table (batch_results.csv's rows): one row per
+    distinct compound, in the target's rank order (then sheet order)."""
+    panel = [target, *anti_targets]
+    by_row = table.sort_values("index", kind="stable")
+    result = by_row.drop_duplicates("modeled_smiles")[COMPOUND_COLUMNS].reset_index(drop=True)
+    smiles = result["modeled_smiles"]
+    # Every sheet row is in the table once per protein.
+    sheet_rows = by_row.drop_duplicates("index")["modeled_smiles"].value_counts()
+    result["sheet_rows"] = smiles.map(sheet_rows)
+    rows = {protein: _protein_rows(table, protein) for protein in panel}
+    result["rank"] = smiles.map(rows[target]["rank"]).astype("Int64")
+    reasons: list[list[str]] = [[] for _ in range(len(result))]
+    binder_of: list[list[str]] = [[] for _ in range(len(result))]
+    for protein in panel:
+        found = rows[protein].reindex(smiles).reset_index(drop=True)
+        completed = found["status"] == "completed"
+        scores = found[list(SCORES)].apply(pd.to_numeric, errors="coerce").where(completed)
+        for score in SCORES:
+            result[score_column(score, protein)] = scores[score]
+        result[status_column(protein)] = found["status"].fillna("not predicted")
+        for position in np.flatnonzero(predicted_binders(found, binder_threshold).to_numpy()):
+            binder_of[position].append(protein)
+        for position in np.flatnonzero(scores.isna().any(axis=1).to_numpy()):
+            reasons[position].append(
+                _why_missing(protein, found["status"][position], found["error"][position])
+            )
+    for score, column in SELECTIVITY_COLUMNS.items():
+        deltas = {
+            anti: result[score_column(score, target)] - result[score_column(score, anti)]
+            for anti in anti_targets
+        }
+        for anti, delta in deltas.items():
+            result[delta_column(score, anti)] = delta
+        # The closest anti-target's margin, only where every protein of the panel has a value.
+        result[column] = pd.DataFrame(deltas).min(axis=1, skipna=False)
+    result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
+    result["missing"] = ["; ".join(why) for why in reasons]
+    result = result.sort_values(["rank", "index"], na_position="last", kind="stable")
+    return result[table_columns(target, anti_targets)].reset_index(drop=True)
+
+
+def selectivity_summary(selectivity: pd.DataFrame, target: str, anti_targets: list[str]) -> dict:
+    """summary.json's `selectivity`: the panel and what its table holds."""
+    compared = selectivity["missing"] == ""
+    only_target = selectivity["predicted_binder_of"] == target
+    return {
+        "target": target,
+        "anti_targets": list(anti_targets),
+        "file": SELECTIVITY_FILE,
+        "compounds": len(selectivity),
+        # Compounds with both scores on every protein of the panel.
+        "compared": int(compared.sum()),
+        # Of those, the ones predicted to bind the target and none of the anti-targets.
+        "binders_of_target_only": int((compared & only_target).sum()),
+    }
