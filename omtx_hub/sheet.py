@@ -246,7 +246,7 @@ def molecule_identities(ligands: pd.DataFrame) -> pd.Series:
     and names included, not from a SMILES)."""
     if "ccd" not in ligands.columns:
         return ligands["modeled_smiles"]
-    by_code = ligands["ccd"] != ""
+    by_code = ligands["ccd"].fillna("") != ""
     return ligands["modeled_smiles"].where(~by_code, CCD_IDENTITY_PREFIX + ligands["ccd"])
 
 
