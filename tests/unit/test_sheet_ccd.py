@@ -6,11 +6,13 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from omtx_hub.boltz_io import target_molecule
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.selectivity import selectivity_table
 from omtx_hub.sheet import SheetError, validate_sheet
 from omtx_hub.store import LocalStore
 from tests.screens import write_screen
@@ -123,3 +125,27 @@ def test_boltz_counts_a_ccd_affinity_ligands_atoms_with_its_hydrogens(tmp_path):
     )
     with pytest.raises(SheetError, match="C45 has 137 atoms with its hydrogens; Boltz's affinity"):
         validate_sheet(sheet(tmp_path, "name,ccd\nbig,C45\n"), affinity=True, mols_dir=mols)
+
+
+def test_a_selectivity_panel_tells_ccd_rows_apart_without_their_smiles():
+    # Without the cache here, both rows by CCD code have an empty modelled SMILES.
+    rows = [
+        {
+            "protein": protein,
+            "index": index,
+            "ligand_name": code,
+            "ligand_id": code,
+            "modeled_smiles": "",
+            "ccd": code,
+            "status": "completed",
+            "error": None,
+            "rank": index,
+            "affinity_probability_binary": 0.5,
+            "pic50": 6.0,
+        }
+        for protein in ("ON", "OFF")
+        for index, code in ((1, "STU"), (2, "ANP"))
+    ]
+    panel = selectivity_table(pd.DataFrame(rows), "ON", ["OFF"], binder_threshold=0.5)
+    assert list(panel["ligand_name"]) == ["STU", "ANP"]
+    assert list(panel["sheet_rows"]) == [1, 1]
