@@ -28,8 +28,9 @@ from omtx_hub.protein_summary import (
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import NO_MSA, RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
-from omtx_hub.sheet import FLAGS_SEPARATOR
+from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -81,9 +82,13 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
                     "key": record.key,
                     "released_weights": record.weights.released,
                     "msa": msa_modes[record.protein],
+                    "replicate": record.replicate,
                 }
             )
     table = pd.DataFrame(rows)
+    if len(plan.seeds) > 1:
+        table = combine_replicates(table, plan.seeds)
+    table = table.drop(columns="replicate", errors="ignore")
     sheet = plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"]).rename(
         columns={"name": "ligand_name"}
     )
@@ -111,6 +116,7 @@ _FROM_SHEET = {
     "index",
     "ligand_name",
     "smiles",
+    "ccd",
     "canonical_smiles",
     "modeled_smiles",
     "standardisation",
@@ -193,7 +199,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         # under two names twice), `overall` and `per_protein` count compounds.
         "counts": {
             "ligands": len(plan.ligands),
-            "distinct_compounds": int(plan.ligands["modeled_smiles"].nunique()),
+            "distinct_compounds": int(molecule_identities(plan.ligands).nunique()),
             # Sheet rows whose modelled molecule differs from the SMILES as written.
             "standardised": int((plan.ligands["standardisation"] != "").sum()),
             "targets": plan.target_count,
@@ -235,6 +241,7 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
             "delta_g_kcal_mol": "(affinity_pred_value - 6) * 1.364, approx. binding free "
             "energy at 298 K treating IC50 as Kd",
         },
+        **({"replicates": replicates_summary(plan.seeds)} if len(plan.seeds) > 1 else {}),
         "parameters": {
             "model": config.model.model_dump(mode="json"),
             "runtime": config.runtime.model_dump(mode="json"),

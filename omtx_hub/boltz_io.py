@@ -62,11 +62,18 @@ def boltz_record_id(key: str) -> str:
 
 
 def input_document(
-    receptor: ReceptorSpec, msas: dict[str, str], smiles: str, *, affinity: bool
+    receptor: ReceptorSpec, msas: dict[str, str], ligand: str | dict[str, str], *, affinity: bool
 ) -> dict:
-    """The Boltz-2 input for one receptor + one SMILES ligand (the affinity binder). `msas`
-    maps each protein chain entry's first id to 'empty' or an MSA file path."""
-    return receptor.document(smiles, msas, affinity=affinity)
+    """The Boltz-2 input for one receptor + one ligand (the affinity binder): a SMILES, or
+    `target_molecule`'s entry. `msas` maps each protein chain entry's first id to 'empty' or
+    an MSA file path."""
+    return receptor.document(ligand, msas, affinity=affinity)
+
+
+def target_molecule(target: dict) -> dict[str, str]:
+    """A plan target's ligand as Boltz's schema takes it: `{"ccd": CODE}` for a sheet row
+    by CCD code, else `{"smiles": modelled SMILES}`."""
+    return {"ccd": target["ccd"]} if "ccd" in target else {"smiles": target["smiles"]}
 
 
 def chain_counts(document: dict) -> Counter[str]:
@@ -108,9 +115,14 @@ def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
 
 
 def write_input(
-    path: Path, receptor: ReceptorSpec, msas: dict[str, str], smiles: str, *, affinity: bool
+    path: Path,
+    receptor: ReceptorSpec,
+    msas: dict[str, str],
+    ligand: str | dict[str, str],
+    *,
+    affinity: bool,
 ) -> None:
-    document = input_document(receptor, msas, smiles, affinity=affinity)
+    document = input_document(receptor, msas, ligand, affinity=affinity)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
@@ -185,7 +197,16 @@ def scores(confidence: dict, affinity: dict) -> dict:
     for field in AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS:
         values[field] = _number(affinity.get(field))
     log_ic50 = values["affinity_pred_value"]
-    values["ic50_um"] = None if log_ic50 is None else 10.0**log_ic50
-    values["pic50"] = None if log_ic50 is None else 6.0 - log_ic50
-    values["delta_g_kcal_mol"] = None if log_ic50 is None else (log_ic50 - 6.0) * RT_LN10_KCAL_MOL
-    return values
+    if log_ic50 is None:
+        return values | dict.fromkeys(DERIVED_FIELDS)
+    return values | affinity_units(log_ic50)
+
+
+def affinity_units(log_ic50):
+    """The derived affinity units (`DERIVED_FIELDS`) of a log10 IC50 (in µM): a number, or a
+    pandas Series of them."""
+    return {
+        "ic50_um": 10.0**log_ic50,
+        "pic50": 6.0 - log_ic50,
+        "delta_g_kcal_mol": (log_ic50 - 6.0) * RT_LN10_KCAL_MOL,
+    }

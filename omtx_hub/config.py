@@ -46,6 +46,8 @@ SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 
 
 MSA_SERVER_URL = "https://api.colabfold.com"
+# Replicates per target: each multiplies the GPU time of the screen.
+MAX_REPLICATES = 20
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
 WORKFLOW_CONFIG = Path("config/config.yaml")
 
@@ -260,6 +262,24 @@ class Model(_Strict):
         description="`--seed`; each target is seeded from it and its own key, so its result "
         "does not depend on its shard (README, Reproducibility). null: unseeded.",
     )
+    replicates: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICATES,
+        description="Predictions of each target, with the seeds `seed`, `seed + 1`, ...; each "
+        "replicate is keyed (and cached) as the prediction with its own seed. "
+        "batch_results.csv reports the mean of the replicates and the spread (`*_std`, "
+        "`replicates`); ranking uses the mean (README, Replicates). Needs a `seed`.",
+    )
+
+    @model_validator(mode="after")
+    def _replicates_need_a_seed(self) -> Model:
+        if self.replicates > 1 and self.seed is None:
+            raise ValueError(
+                f"`replicates: {self.replicates}` predicts each target with the seeds `seed`, "
+                "`seed + 1`, ...: set `seed` (e.g. 0) instead of null"
+            )
+        return self
 
 
 class Runtime(_Strict):
@@ -322,6 +342,11 @@ class Runtime(_Strict):
         "holds for the same sequence, server and pairing strategy; the new MSA replaces it "
         "there. Targets whose MSA content changes get new keys.",
     )
+
+    @property
+    def molecule_cache(self) -> Path:
+        """Boltz's molecule cache (`cache`/mols: CCD molecules), which may be absent here."""
+        return Path(self.cache).expanduser() / "mols"
 
     @field_validator("cache")
     @classmethod
@@ -491,7 +516,7 @@ class ScreenConfig(_Strict):
     def _molecules_in_cache(self) -> ScreenConfig:
         """CCD cofactors and template residues Boltz's molecule cache lacks: checked when the
         cache is here (a job's machine may have its own, e.g. the container's)."""
-        mols_dir = Path(self.runtime.cache).expanduser() / "mols"
+        mols_dir = self.runtime.molecule_cache
         if not mols_dir.is_dir():
             return self
         problems = [

@@ -102,7 +102,9 @@ def scheme_1_keys(plan: Plan) -> dict[str, str]:
         target["key"]: target_key(spec_digest, digests[target["protein"]], target["smiles"])
         for shard in plan.shards.values()
         for target in shard.targets
-        if target["protein"] in digests
+        # Scheme 1 knew no replicates (its keys are those of replicate 0, `model.seed`) and no
+        # ligands by CCD code.
+        if target["protein"] in digests and target.get("replicate", 0) == 0 and "ccd" not in target
     }
 
 

@@ -8,6 +8,10 @@ ligands to a sheet only adds (or extends the last) shard of each protein.
 Each target (protein x distinct compound) has a content-addressed key over everything that
 determines its prediction; the result store is indexed by it, so nothing is ever computed
 twice, across reruns and across screens.
+
+With `model.replicates: n` each compound is a target n times, once per seed (`seed + r`),
+each replicate with its own key and its own shards (one `--seed` per Boltz process), so the
+replicates cache and resume as any target does.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from omtx_hub import msa
 from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.paths import sha256_file
-from omtx_hub.sheet import VALIDATOR_VERSION, SheetError, check_sheet_size, validate_sheet
+from omtx_hub.sheet import (
+    CCD_IDENTITY_PREFIX,
+    VALIDATOR_VERSION,
+    SheetError,
+    check_sheet_size,
+    molecule_identities,
+    validate_sheet,
+)
 from omtx_hub.store import ResultStore
 from omtx_hub.weights import weights_in_use
 
@@ -53,11 +64,31 @@ AFFINITY_ONLY_FIELDS = (
 # time give bit-identical files (tests/workflow/test_key_hygiene.py). Like `devices`, it is
 # not in the key.
 NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
+# How many predictions a target gets, not part of any one of them: replicate r is the
+# prediction with the seed `model.seed + r`, keyed as exactly that prediction (so replicate 0
+# keeps the key of a screen without replicates, and replicate 1 of seed 0 is the prediction
+# a screen with seed 1 makes).
+REPLICATE_FIELDS = ("replicates",)
+# A shard's name: its number among the protein's shards, then `-r<replicate>` for the
+# shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
+SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
+
+
+def replicate_seeds(model: Model) -> list[int | None]:
+    """The seed of each replicate: `model.seed`, `model.seed + 1`, ... (config.Model
+    requires a seed for more than one replicate)."""
+    if model.replicates == 1:
+        return [model.seed]
+    return [model.seed + replicate for replicate in range(model.replicates)]
+
+
+def shard_name(number: int, replicate: int) -> str:
+    return f"{number:05d}" if replicate == 0 else f"{number:05d}-r{replicate}"
 
 
 def model_in_key(model: Model) -> dict:
     """The `model` settings that can change a prediction, as Boltz applies them."""
-    fields = model.model_dump(mode="json", exclude=set(NOT_CHANGING_PREDICTIONS))
+    fields = model.model_dump(mode="json", exclude={*NOT_CHANGING_PREDICTIONS, *REPLICATE_FIELDS})
     if fields["step_scale"] is None:
         fields["step_scale"] = BOLTZ2_DEFAULT_STEP_SCALE
     if not model.affinity:
@@ -66,9 +97,11 @@ def model_in_key(model: Model) -> dict:
     return fields
 
 
-def prediction_spec(config: ScreenConfig) -> dict:
-    """The screen-wide part of every cache key: key scheme, Boltz version, model settings,
-    precision, the checkpoints' sha256 and the seeding scheme."""
+def prediction_spec(config: ScreenConfig, replicate: int = 0) -> dict:
+    """The screen-wide part of the cache keys of one replicate: key scheme, Boltz version,
+    model settings (the replicate's seed), precision, the checkpoints' sha256 and the
+    seeding scheme."""
+    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
     weights = weights_in_use(config.runtime, affinity=config.model.affinity)
     checkpoints = {"structure": weights.structure_sha256}
     if config.model.affinity:
@@ -76,7 +109,7 @@ def prediction_spec(config: ScreenConfig) -> dict:
     return {
         "key_scheme": KEY_SCHEME,
         "boltz": version("boltz"),
-        "model": model_in_key(config.model),
+        "model": model_in_key(model),
         "precision": config.runtime.precision,
         "weights": checkpoints,
         # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
@@ -85,8 +118,9 @@ def prediction_spec(config: ScreenConfig) -> dict:
     }
 
 
-def target_key(spec_digest: str, protein_digest: str, modeled_smiles: str) -> str:
-    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{modeled_smiles}".encode()).hexdigest()
+def target_key(spec_digest: str, protein_digest: str, molecule: str) -> str:
+    """A target's key; `molecule` is its ligand's identity (`sheet.molecule_identities`)."""
+    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{molecule}".encode()).hexdigest()
 
 
 def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
@@ -164,16 +198,20 @@ def msa_identities(
     return identities
 
 
-def sheet_cache_name(path: str | Path, *, affinity: bool, salts: str) -> str:
+def sheet_cache_name(
+    path: str | Path, *, affinity: bool, salts: str, mols_dir: Path | None = None
+) -> str:
     """Where the store caches the validated sheet: keyed by the file's bytes, the validator's
     version, the versions of RDKit and Boltz (whose standardisation it applies), the
-    affinity setting (Boltz standardises only the affinity ligand) and `ligands.salts`."""
+    affinity setting (Boltz standardises only the affinity ligand), `ligands.salts` and
+    whether Boltz's molecule cache `mols_dir` was there to check CCD codes against."""
     from rdkit import rdBase
 
     digest = sha256_file(path)
+    mols = int(mols_dir is not None and mols_dir.is_dir())
     return (
         f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
-        f"-aff{int(affinity)}-salts-{salts}.tsv"
+        f"-aff{int(affinity)}-salts-{salts}-mols{mols}.tsv"
     )
 
 
@@ -184,7 +222,13 @@ def _read_validated(data: bytes) -> pd.DataFrame:
 
 
 def load_validated_sheet(
-    path: str, cache_name: str, *, affinity: bool, salts: str, store: ResultStore
+    path: str,
+    cache_name: str,
+    *,
+    affinity: bool,
+    salts: str,
+    store: ResultStore,
+    mols_dir: Path | None = None,
 ) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
@@ -195,7 +239,7 @@ def load_validated_sheet(
     cached = store.read_blob(cache_name)
     if cached is not None:
         return _read_validated(cached)
-    validated = validate_sheet(path, affinity=affinity, salts=salts)
+    validated = validate_sheet(path, affinity=affinity, salts=salts, mols_dir=mols_dir)
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
     cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
@@ -216,18 +260,27 @@ def stored_validated_sheet(cache_name: str, store: ResultStore) -> pd.DataFrame:
 
 
 def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
-    """Boltz makes one entity of identical SMILES, and refuses affinity for an entity with
-    several copies ("Cannot compute affinity for a ligand that has multiple copies!")."""
+    """Boltz makes one entity of identical SMILES (or CCD codes), and refuses affinity for an
+    entity with several copies ("Cannot compute affinity for a ligand that has multiple
+    copies!"). `screened`: the sheet's molecule identities."""
     problems = [
-        f"config key 'proteins[{i}].cofactors[{j}].smiles': {cofactor.smiles} is also a "
-        "ligand of the sheet; Boltz cannot model it both as cofactor and as the screened "
-        "ligand: remove it from one of them"
+        f"config key 'proteins[{i}].cofactors[{j}].{'ccd' if cofactor.ccd else 'smiles'}': "
+        f"{cofactor.label} is also a ligand of the sheet; Boltz cannot model it both as "
+        "cofactor and as the screened ligand: remove it from one of them"
         for i, protein in enumerate(config.proteins)
         for j, cofactor in enumerate(protein.cofactors)
-        if cofactor.smiles in screened
+        if (CCD_IDENTITY_PREFIX + cofactor.ccd if cofactor.ccd else cofactor.smiles) in screened
     ]
     if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _target_molecule(identity: str, modeled_smiles: str) -> dict:
+    """A target's ligand fields: `smiles` (what Boltz models), or for a CCD ligand its `ccd`
+    code and `smiles` the cache molecule's (None when the cache was not here)."""
+    if identity.startswith(CCD_IDENTITY_PREFIX):
+        return {"smiles": modeled_smiles or None, "ccd": identity.removeprefix(CCD_IDENTITY_PREFIX)}
+    return {"smiles": identity}
 
 
 @dataclass(frozen=True)
@@ -235,6 +288,7 @@ class Shard:
     protein: str
     name: str
     targets: tuple[dict, ...]
+    replicate: int = 0
 
 
 class Plan:
@@ -251,26 +305,34 @@ class Plan:
         self.ligands = ligands
         # The name of the validated sheet in the result store (remote jobs read it there).
         self.sheet_cache = sheet_cache
-        self.spec = prediction_spec(config)
+        # One spec per replicate (its seed); replicate 0's is the screen's `spec`.
+        self.specs = [prediction_spec(config, r) for r in range(config.model.replicates)]
+        self.spec = self.specs[0]
+        self.seeds = replicate_seeds(config.model)
         self.weights = weights_in_use(config.runtime, affinity=config.model.affinity)
-        self.spec_digest = hashlib.sha256(
-            json.dumps(self.spec, sort_keys=True).encode()
-        ).hexdigest()
+        self.spec_digests = [
+            hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+            for spec in self.specs
+        ]
         # The server MSAs not known yet (None) are known once fetch_msa has run
         # (`use_fetched_msa`).
         self.msa_identities = dict(msa_identities)
         self._msa_fetched: set[str] = set()
         # One target per molecule Boltz models: rows with the same modelled SMILES share it
-        # (e.g. 'OCC' and 'CCO', or a salt and its free base).
-        self._smiles = list(ligands.drop_duplicates("modeled_smiles")["modeled_smiles"])
+        # (e.g. 'OCC' and 'CCO', or a salt and its free base), rows of one CCD code too.
+        identities = molecule_identities(ligands)
+        self._molecules: dict[str, dict] = {}
         self._aliases: dict[str, list[dict]] = {}
-        for row in ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(
-            index=False
+        for identity, row in zip(
+            identities,
+            ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(index=False),
+            strict=True,
         ):
-            self._aliases.setdefault(row.modeled_smiles, []).append(
+            self._molecules.setdefault(identity, _target_molecule(identity, row.modeled_smiles))
+            self._aliases.setdefault(identity, []).append(
                 {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
             )
-        _check_cofactors_are_not_screened(config, set(self._smiles))
+        _check_cofactors_are_not_screened(config, set(self._molecules))
         self.shards: dict[tuple[str, str], Shard] = {}
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -283,21 +345,24 @@ class Plan:
             pending = f"server-msa-not-fetched:{server_msa_id(protein, self.config)}"
             identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
         digest = protein.receptor.digest(lambda chain: identities[chain.ids[0]])
-        targets = [
-            {
-                "key": target_key(self.spec_digest, digest, smiles),
-                "protein": protein.name,
-                "smiles": smiles,
-                "ligands": self._aliases[smiles],
-            }
-            for smiles in self._smiles
-        ]
         size = self.config.sharding.shard_size
-        for start in range(0, len(targets), size):
-            name = f"{start // size:05d}"
-            self.shards[(protein.name, name)] = Shard(
-                protein.name, name, tuple(targets[start : start + size])
-            )
+        for replicate, spec_digest in enumerate(self.spec_digests):
+            targets = [
+                {
+                    "key": target_key(spec_digest, digest, identity),
+                    "protein": protein.name,
+                    **molecule,
+                    "ligands": self._aliases[identity],
+                    # (only with replicates: the targets of a screen without stay as they were)
+                    **({"replicate": replicate} if len(self.specs) > 1 else {}),
+                }
+                for identity, molecule in self._molecules.items()
+            ]
+            for start in range(0, len(targets), size):
+                name = shard_name(start // size, replicate)
+                self.shards[(protein.name, name)] = Shard(
+                    protein.name, name, tuple(targets[start : start + size]), replicate
+                )
 
     @property
     def pending_msas(self) -> list[str]:
@@ -337,6 +402,11 @@ class Plan:
     def shard(self, protein: str, name: str) -> Shard:
         return self.shards[(protein, name)]
 
+    def shard_spec(self, protein: str, name: str) -> dict:
+        """The spec of the shard's replicate, which its records carry; its `model.seed` is the
+        replicate's, Boltz's `--seed` in the shard."""
+        return self.specs[self.shard(protein, name).replicate]
+
     @property
     def target_count(self) -> int:
         return sum(len(shard.targets) for shard in self.shards.values())
@@ -371,10 +441,13 @@ def build_plan(
     if sheet_cache is not None:
         return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
+    mols_dir = config.runtime.molecule_cache
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
     try:
-        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts)
+        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts, mols_dir=mols_dir)
     except OSError as error:  # hashing reads every byte: what it reads, validation can
         raise SheetError(f"ligand sheet '{sheet}' cannot be read: {error}") from None
-    ligands = load_validated_sheet(sheet, sheet_cache, affinity=affinity, salts=salts, store=store)
+    ligands = load_validated_sheet(
+        sheet, sheet_cache, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
+    )
     return Plan(config, ligands, sheet_cache, identities)

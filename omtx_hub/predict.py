@@ -29,6 +29,7 @@ from omtx_hub.boltz_io import (
     boltz_record_id,
     completed_outputs,
     scores,
+    target_molecule,
     write_input,
 )
 from omtx_hub.config import ConfigError, Model, Runtime
@@ -40,6 +41,7 @@ from omtx_hub.records import (
     ShardManifest,
     TargetRecord,
     Weights,
+    target_placement,
     write_manifest,
 )
 from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
@@ -160,7 +162,7 @@ class ShardJob:
     # job reads must be those.
     msa_identities: dict[str, str]
     targets: list[dict]
-    model: Model
+    model: Model  # the screen's; Boltz's --seed is the spec's (the shard's replicate's)
     runtime: Runtime
     spec: dict
     weights: Weights
@@ -272,9 +274,7 @@ class ShardJob:
     def _entry(self, target: dict, record: TargetRecord, source: str) -> ManifestEntry:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
         is the GPU wall time this shard spent on it (0 when reused)."""
-        return ManifestEntry.of(
-            record, protein=self.protein, ligands=target["ligands"], source=source, runtime_s=0.0
-        )
+        return ManifestEntry.of(record, **target_placement(target), source=source, runtime_s=0.0)
 
     def _predict(self, pending: list[dict], work: Path) -> float:
         inputs = work / INPUTS_DIR
@@ -288,10 +288,12 @@ class ShardJob:
                 inputs / f"{boltz_record_id(target['key'])}.yaml",
                 self.receptor,
                 msas,
-                target["smiles"],
+                target_molecule(target),
                 affinity=self.model.affinity,
             )
-        command = boltz_arguments(self.model, self.runtime, inputs, work / "out", self.gpu_attached)
+        # The seed of the shard's replicate (model.seed + its number; omtx_hub.plan).
+        model = self.model.model_copy(update={"seed": self.spec["model"]["seed"]})
+        command = boltz_arguments(model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
         # Boltz writes straight into the job log, so progress can be watched while it runs.
@@ -330,7 +332,8 @@ class ShardJob:
             )
         for target in missing:
             self.entries[target["key"]] = self._failure(target, boltz_output)
-            self._report(f"failed: {target['smiles']}: {self.entries[target['key']].error}")
+            ligand = target.get("ccd") or target["smiles"]
+            self._report(f"failed: {ligand}: {self.entries[target['key']].error}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
             self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)
@@ -423,12 +426,14 @@ class ShardJob:
             ) from None
 
     def _export_structures(self) -> None:
-        """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif."""
+        """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif.
+        With replicates, replicate 0's only (README, Replicates: the others stay in the store
+        under their keys)."""
         self.structures_dir.mkdir(parents=True, exist_ok=True)
         for entry in self.entries.values():
             local = entry._local_structure
             entry.structures = {}
-            if entry.status != "completed":
+            if entry.status != "completed" or entry.replicate != 0:
                 continue
             for ligand in entry.ligands:
                 name = structure_file_name(

@@ -36,6 +36,7 @@ from omtx_hub.boltz_io import (
 )
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets, predicted_binders
+from omtx_hub.records import REPLICATE_COLUMNS
 
 OVER_COMPLETED = (
     "affinity_probability_binary",
@@ -51,7 +52,8 @@ OVER_BINDERS = (
     "ic50_um",
     "delta_g_kcal_mol",
 )
-# The scores a top-list entry carries, besides where the compound sits.
+# The scores a top-list entry carries, besides where the compound sits (and, with
+# replicates, their spread: records.REPLICATE_COLUMNS).
 TOP_FIELDS = [
     "rank",
     "protein",
@@ -140,7 +142,8 @@ def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
 def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[dict]:
     """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
     best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
-    entries = json.loads(best[TOP_FIELDS].to_json(orient="records"))
+    fields = TOP_FIELDS + [field for field in REPLICATE_COLUMNS if field in best.columns]
+    entries = json.loads(best[fields].to_json(orient="records"))
     for entry, names in zip(entries, other_names(rows, best), strict=True):
         entry["also_named"] = names
     return entries

@@ -681,18 +681,10 @@ class ReceptorSpec:
         for i, (cofactor, ids) in enumerate(zip(self.cofactors, self.cofactor_ids(), strict=True)):
             if cofactor.ccd is None:
                 continue
-            path = mols_dir / f"{cofactor.ccd}.pkl"
-            if not path.is_file():
-                found.append(
-                    (
-                        f"cofactors[{i}].ccd",
-                        f"CCD code '{cofactor.ccd}' is not in Boltz's "
-                        f"molecule cache {mols_dir} (no {path.name}): check the code "
-                        f"(https://www.rcsb.org/ligand/{cofactor.ccd})",
-                    )
-                )
+            if problem := ccd_cache_problem(cofactor.ccd, mols_dir):
+                found.append((f"cofactors[{i}].ccd", problem))
                 continue
-            atoms.update(dict.fromkeys(ids, (cofactor.ccd, path)))
+            atoms.update(dict.fromkeys(ids, (cofactor.ccd, ccd_cache_file(cofactor.ccd, mols_dir))))
         refs = list(self.pocket.residues) if self.pocket else []
         refs += [t for c in self.contacts for t in (c.token1, c.token2)]
         for ref in refs:
@@ -726,9 +718,13 @@ class ReceptorSpec:
 
     # --- Boltz input and cache key -------------------------------------------------------
 
-    def document(self, smiles: str, msas: dict[str, str], *, affinity: bool) -> dict:
-        """The Boltz-2 input for this receptor + the screened ligand `smiles`. `msas` maps
-        each protein chain entry's first id to 'empty' or an MSA file path."""
+    def document(
+        self, screened: str | dict[str, str], msas: dict[str, str], *, affinity: bool
+    ) -> dict:
+        """The Boltz-2 input for this receptor + the screened ligand: a SMILES, or Boltz's
+        molecule entry (`{"smiles": ...}` or `{"ccd": CODE}`). `msas` maps each protein chain
+        entry's first id to 'empty' or an MSA file path."""
+        screened = {"smiles": screened} if isinstance(screened, str) else screened
         ligand = self.ligand_chain
         sequences: list[dict] = [
             {
@@ -740,8 +736,9 @@ class ReceptorSpec:
             }
             for chain in self.chains
         ]
-        # The screened ligand is the first ligand entity, so Boltz names its residue LIG1.
-        sequences.append({"ligand": {"id": ligand, "smiles": smiles}})
+        # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
+        # residue LIG1 (a CCD ligand's by its code).
+        sequences.append({"ligand": {"id": ligand, **screened}})
         for cofactor, ids in zip(self.cofactors, self.cofactor_ids(), strict=True):
             molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
             sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
@@ -829,13 +826,34 @@ def _file_sha256(path: str) -> str:
     return sha256_file(path)
 
 
+def ccd_cache_file(code: str, mols_dir: Path) -> Path:
+    """Where Boltz reads a CCD molecule from (`load_molecules` in boltz/data/mol.py)."""
+    return Path(mols_dir) / f"{code}.pkl"
+
+
+def ccd_cache_problem(code: str, mols_dir: Path) -> str | None:
+    """Why Boltz would not find the CCD code in its molecule cache `mols_dir`, or None."""
+    path = ccd_cache_file(code, mols_dir)
+    if path.is_file():
+        return None
+    return (
+        f"CCD code '{code}' is not in Boltz's molecule cache {mols_dir} (no {path.name}): "
+        f"check the code (https://www.rcsb.org/ligand/{code})"
+    )
+
+
 @cache
-def ccd_atom_names(path: str) -> frozenset[str]:
-    """The heavy-atom names of a molecule in Boltz's cache (mols/<CODE>.pkl)."""
+def ccd_molecule(path: str):
+    """A molecule of Boltz's cache (mols/<CODE>.pkl): an RDKit Mol with hydrogens, its atoms
+    named as in the CCD."""
     import pickle
 
     with open(path, "rb") as handle:
-        molecule = pickle.load(handle)  # noqa: S301 - Boltz's own cache file
+        return pickle.load(handle)  # noqa: S301 - Boltz's own cache file
+
+
+def ccd_atom_names(path: str) -> frozenset[str]:
+    """The heavy-atom names of a molecule in Boltz's cache (mols/<CODE>.pkl)."""
     return frozenset(
-        atom.GetProp("name") for atom in molecule.GetAtoms() if atom.GetAtomicNum() != 1
+        atom.GetProp("name") for atom in ccd_molecule(path).GetAtoms() if atom.GetAtomicNum() != 1
     )

@@ -22,7 +22,12 @@ from omtx_hub.boltz_io import SCORE_FIELDS
 # with it is never taken for the released weights.
 TEST_WEIGHTS_MARKER = "OMTX_TEST_WEIGHTS.json"
 
-# batch_results.csv: these columns in this order, then the ligand sheet's own columns.
+# With model.replicates > 1 (omtx_hub.replicates): the scores whose spread across replicates
+# batch_results.csv reports, as `<score>_std`, with the number of completed replicates.
+SPREAD_FIELDS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
+REPLICATE_COLUMNS = (*(f"{field}_std" for field in SPREAD_FIELDS), "replicates")
+# batch_results.csv: these columns in this order (those of replicates only with them), then
+# the ligand sheet's own columns.
 RESULT_COLUMNS = [
     "rank",
     "protein",
@@ -30,6 +35,7 @@ RESULT_COLUMNS = [
     "ligand_name",
     "ligand_id",
     "smiles",
+    "ccd",
     "canonical_smiles",
     "modeled_smiles",
     "standardisation",
@@ -37,10 +43,12 @@ RESULT_COLUMNS = [
     "status",
     "error",
     *SCORE_FIELDS,
+    *REPLICATE_COLUMNS,
     "source",
     "runtime_s",
     "structure",
     "key",
+    "replicate_keys",
     "released_weights",
     "msa",
 ]
@@ -123,12 +131,15 @@ class ManifestEntry(TargetRecord):
     """A target as one screen saw it: the stored record plus where it sits in the screen.
 
     `runtime_s` is the GPU wall time this screen's shard spent on it (0 when reused);
-    `structures` maps each of its sheet rows' ligand_id to the exported structure's name.
+    `structures` maps each of its sheet rows' ligand_id to the exported structure's name
+    (replicate 0's only); `replicate`: which of `model.replicates` it is (set only with
+    replicates).
     """
 
     protein: str
     ligands: list[Ligand]
     source: Literal["computed", "reused", "failed", "pending"]
+    replicate: int = 0
     runtime_s: float | None = None
     structures: dict[str, str] = {}
     # Boltz's own structure file while the shard runs; never written.
@@ -137,6 +148,15 @@ class ManifestEntry(TargetRecord):
     @classmethod
     def of(cls, record: TargetRecord, **placement) -> ManifestEntry:
         return cls.model_validate({**record.to_json(), **placement})
+
+
+def target_placement(target: dict) -> dict:
+    """Where a plan's target (omtx_hub.plan) sits in its screen, for its manifest entry: its
+    protein, its sheet rows and, with replicates, which replicate it is."""
+    placement = {"protein": target["protein"], "ligands": target["ligands"]}
+    if "replicate" in target:
+        placement["replicate"] = target["replicate"]
+    return placement
 
 
 class ShardTotals(_Contract):

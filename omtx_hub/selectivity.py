@@ -2,8 +2,9 @@
 distinct compound's scores on every protein of the panel side by side, and how much better it
 scores on the target than on each anti-target (`selectivity.csv`, the dashboard's view).
 
-A compound is a distinct modelled molecule (`modeled_smiles`), as in the per-protein
-summaries (`omtx_hub.protein_summary`): the rows of one compound under several names share
+A compound is a distinct modelled molecule (`modeled_smiles`, or for a sheet row by CCD code
+its code: `omtx_hub.sheet.molecule_identities`), as in the per-protein summaries
+(`omtx_hub.protein_summary`): the rows of one compound under several names share
 one prediction per protein, and it is listed once, under its first sheet row.
 
 The scores are Boltz-2's two affinity outputs: `affinity_probability_binary` (binder vs.
@@ -34,12 +35,15 @@ import pandas as pd
 
 from omtx_hub.layout import SELECTIVITY_FILE
 from omtx_hub.ranking import predicted_binders
+from omtx_hub.sheet import molecule_identities
 
 # The scores compared, as batch_results.csv names them.
 SCORES = ("affinity_probability_binary", "pic50")
 # The compound's identity: its first sheet row's.
 COMPOUND_COLUMNS = ["index", "ligand_name", "ligand_id", "modeled_smiles"]
 TARGETS_SEPARATOR = ";"
+# The column of each row's compound identity while the table is built.
+_COMPOUND = "_compound"
 
 
 def score_column(score: str, protein: str) -> str:
@@ -83,7 +87,7 @@ def _protein_rows(table: pd.DataFrame, protein: str) -> pd.DataFrame:
     """One row per compound of `protein`: its first sheet row (the rows of a compound share
     its prediction)."""
     rows = table[table["protein"] == protein].sort_values("index", kind="stable")
-    return rows.drop_duplicates("modeled_smiles").set_index("modeled_smiles")
+    return rows.drop_duplicates(_COMPOUND).set_index(_COMPOUND)
 
 
 def _why_missing(protein: str, status, error) -> str:
@@ -100,11 +104,13 @@ def selectivity_table(
     """The panel's table from the ranked results table (batch_results.csv's rows): one row per
     distinct compound, in the target's rank order (then sheet order)."""
     panel = [target, *anti_targets]
+    table = table.assign(**{_COMPOUND: molecule_identities(table)})
     by_row = table.sort_values("index", kind="stable")
-    result = by_row.drop_duplicates("modeled_smiles")[COMPOUND_COLUMNS].reset_index(drop=True)
-    smiles = result["modeled_smiles"]
+    result = by_row.drop_duplicates(_COMPOUND)[[*COMPOUND_COLUMNS, _COMPOUND]]
+    result = result.reset_index(drop=True)
+    smiles = result[_COMPOUND]
     # Every sheet row is in the table once per protein.
-    sheet_rows = by_row.drop_duplicates("index")["modeled_smiles"].value_counts()
+    sheet_rows = by_row.drop_duplicates("index")[_COMPOUND].value_counts()
     result["sheet_rows"] = smiles.map(sheet_rows)
     rows = {protein: _protein_rows(table, protein) for protein in panel}
     result["rank"] = smiles.map(rows[target]["rank"]).astype("Int64")

@@ -1,9 +1,11 @@
 """The ligand sheet: reading, validation, the molecule Boltz models and safe IDs.
 
-A sheet is a CSV (or TSV) with at least the columns `name` and `smiles`; any other columns
-are carried through to the results. Each SMILES becomes the molecule Boltz models
-(`omtx_hub.chemistry`). Every problem is reported at once, each naming the line of the file,
-so a chemist can fix a 10,000-row sheet in one pass before any GPU time is spent.
+A sheet is a CSV (or TSV) with at least the columns `name` and `smiles` (or `ccd`: a ligand by
+its code in the PDB's Chemical Component Dictionary, which Boltz takes from its molecule
+cache; each row gives exactly one of the two); any other columns are carried through to the
+results. Each SMILES becomes the molecule Boltz models (`omtx_hub.chemistry`). Every problem
+is reported at once, each naming the line of the file, so a chemist can fix a 10,000-row sheet
+in one pass before any GPU time is spent.
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.chemistry import LigandProblem, prepare_ligands
+from omtx_hub.chemistry import (
+    FLAG_LARGE,
+    MAX_AFFINITY_ATOMS,
+    MAX_TRAINING_ATOMS,
+    LigandProblem,
+    PreparedLigand,
+    prepare_ligands,
+)
+from omtx_hub.receptor import CCD_PATTERN, ccd_cache_file, ccd_cache_problem, ccd_molecule
 
-REQUIRED_COLUMNS = ("name", "smiles")
+REQUIRED_COLUMNS = ("name",)
+# A row's ligand: a SMILES, or a CCD code (the sheet needs one of the two columns).
+MOLECULE_COLUMNS = ("smiles", "ccd")
+# A CCD ligand's identity in keys and de-duplication; never a SMILES (no atom `ccd`).
+CCD_IDENTITY_PREFIX = "ccd:"
 # Columns the validated sheet adds; a sheet may not bring its own under these names.
 GENERATED_COLUMNS = (
     "line",
@@ -40,7 +54,7 @@ MAX_LISTED_PROBLEMS = 25
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "4"
+VALIDATOR_VERSION = "5"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 # C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
@@ -207,11 +221,14 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             "ignoring case and surrounding spaces); keep one column of each name"
         )
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if not any(column in frame.columns for column in MOLECULE_COLUMNS):
+        missing.append("smiles")
     if missing:
         found = ", ".join(repr(c) for c in frame.columns) or "none"
         raise SheetError(
             f"ligand sheet '{path}' lacks the column(s) {', '.join(repr(m) for m in missing)} "
-            f"(found: {found}); the header must name 'name' and 'smiles' (lower case)"
+            f"(found: {found}); the header must name 'name' and 'smiles' (lower case), or "
+            "'ccd' for ligands by CCD code"
         )
     reserved = [c for c in frame.columns if c in GENERATED_COLUMNS]
     if reserved:
@@ -223,18 +240,106 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
         raise SheetError(f"ligand sheet '{path}' has a header but no ligand rows")
 
 
+def molecule_identities(ligands: pd.DataFrame) -> pd.Series:
+    """Each validated row's molecule as keys and de-duplication know it: its modelled SMILES,
+    or `ccd:<CODE>` for a row by CCD code (Boltz models it from the cache's molecule, atoms
+    and names included, not from a SMILES)."""
+    if "ccd" not in ligands.columns:
+        return ligands["modeled_smiles"]
+    by_code = ligands["ccd"].fillna("") != ""
+    return ligands["modeled_smiles"].where(~by_code, CCD_IDENTITY_PREFIX + ligands["ccd"])
+
+
+def _ccd_ligand(code: str, *, affinity: bool, mols_dir: Path | None) -> PreparedLigand:
+    """A row by CCD code: validated against Boltz's molecule cache when it is here, with the
+    cache molecule's SMILES (for depictions; Boltz models the molecule itself, unstandardised:
+    schema.py standardises SMILES ligands only)."""
+    if not re.match(CCD_PATTERN, code):
+        raise LigandProblem(f"column 'ccd': '{code}' is not a CCD code (1-5 letters or digits)")
+    if mols_dir is None or not mols_dir.is_dir():
+        return PreparedLigand("", "", 0, (), ())
+    if problem := ccd_cache_problem(code, mols_dir):
+        raise LigandProblem(f"column 'ccd': {problem}")
+    from rdkit import Chem
+
+    molecule = ccd_molecule(str(ccd_cache_file(code, mols_dir)))
+    # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included
+    # (`ref_mol.GetNumAtoms()` in the `ccd` branch of parse_boltz_schema,
+    # boltz/data/parse/schema.py): it refuses more than 128 and warns above 56.
+    atoms = molecule.GetNumAtoms()
+    if affinity and atoms > MAX_AFFINITY_ATOMS:
+        raise LigandProblem(
+            f"column 'ccd': {code} has {atoms} atoms with its hydrogens; Boltz's affinity "
+            f"module takes at most {MAX_AFFINITY_ATOMS}"
+        )
+    flags = (FLAG_LARGE,) if affinity and atoms > MAX_TRAINING_ATOMS else ()
+    smiles = Chem.MolToSmiles(Chem.RemoveHs(molecule, sanitize=False))
+    return PreparedLigand(smiles, smiles, molecule.GetNumHeavyAtoms(), (), flags)
+
+
+def _prepare_rows(
+    smiles_cells: list[str],
+    ccd_cells: list[str] | None,
+    *,
+    affinity: bool,
+    salts: str,
+    workers: int | None,
+    mols_dir: Path | None,
+) -> list[PreparedLigand | LigandProblem]:
+    """Each row's molecule (or its problem): its SMILES prepared (`prepare_ligands`), or its
+    CCD code checked; exactly one of the two cells must be filled (`ccd_cells` None: the
+    sheet has no `ccd` column)."""
+    if ccd_cells is None:
+        return prepare_ligands(smiles_cells, affinity=affinity, salts=salts, workers=workers)
+    by_smiles = [i for i, (s, c) in enumerate(zip(smiles_cells, ccd_cells, strict=True)) if not c]
+    prepared_smiles = iter(
+        prepare_ligands(
+            [smiles_cells[i] for i in by_smiles], affinity=affinity, salts=salts, workers=workers
+        )
+    )
+    prepared: list[PreparedLigand | LigandProblem] = []
+    for smiles, code in zip(smiles_cells, ccd_cells, strict=True):
+        if not code and not smiles:
+            next(prepared_smiles)
+            prepared.append(
+                LigandProblem("neither column 'smiles' nor column 'ccd' is filled; give one")
+            )
+        elif not code:
+            prepared.append(next(prepared_smiles))
+        elif smiles:
+            prepared.append(
+                LigandProblem(
+                    "both column 'smiles' and column 'ccd' are filled; give the ligand by one "
+                    "of them"
+                )
+            )
+        else:
+            try:
+                prepared.append(_ccd_ligand(code, affinity=affinity, mols_dir=mols_dir))
+            except LigandProblem as problem:
+                prepared.append(problem)
+    return prepared
+
+
 def validate_sheet(
-    path: str | Path, *, affinity: bool, salts: str = "strip", workers: int | None = None
+    path: str | Path,
+    *,
+    affinity: bool,
+    salts: str = "strip",
+    workers: int | None = None,
+    mols_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Validate a ligand sheet and return it with the columns the workflow needs.
 
     Returned columns: `line` (1-based line in the file), `index` (1-based ligand number),
-    `name`, `ligand_id`, `smiles` (as written), `canonical_smiles` (RDKit's, of the input),
-    `modeled_smiles` (what Boltz models), `standardisation` (what changed, '; '-separated),
-    `flags` (';'-separated codes of `omtx_hub.chemistry.FLAGS`), `heavy_atoms` (of the
-    modelled molecule), then the sheet's own extra columns. `salts` is `ligands.salts`;
-    `workers`: processes (`omtx_hub.chemistry.prepare_ligands`). Raises SheetError listing
-    every problem found.
+    `name`, `ligand_id`, `smiles` (as written), `ccd` (when the sheet has it: the row's CCD
+    code, upper case), `canonical_smiles` (RDKit's, of the input), `modeled_smiles` (what
+    Boltz models; a CCD row's molecule's SMILES from the cache, empty without it),
+    `standardisation` (what changed, '; '-separated), `flags` (';'-separated codes of
+    `omtx_hub.chemistry.FLAGS`), `heavy_atoms` (of the modelled molecule), then the sheet's
+    own extra columns. `salts` is `ligands.salts`; `workers`: processes
+    (`omtx_hub.chemistry.prepare_ligands`); `mols_dir`: Boltz's molecule cache, against
+    which CCD codes are checked when it exists. Raises SheetError listing every problem found.
     """
     path = Path(path)
     if not path.is_file():
@@ -244,7 +349,8 @@ def validate_sheet(
 
     problems: list[SheetProblem] = []
     names = frame["name"].str.strip().tolist()
-    smiles_cells = frame["smiles"].str.strip().tolist()
+    smiles_cells = frame["smiles"].str.strip().tolist() if "smiles" in frame else [""] * len(frame)
+    ccd_cells = frame["ccd"].str.strip().str.upper().tolist() if "ccd" in frame else None
     lines = list(frame.index)
 
     first_line_of_name: dict[str, int] = {}
@@ -285,7 +391,9 @@ def validate_sheet(
             )
         ligand_ids.append(ligand_id)
 
-    prepared = prepare_ligands(smiles_cells, affinity=affinity, salts=salts, workers=workers)
+    prepared = _prepare_rows(
+        smiles_cells, ccd_cells, affinity=affinity, salts=salts, workers=workers, mols_dir=mols_dir
+    )
     for line, name, result in zip(lines, names, prepared, strict=True):
         if isinstance(result, LigandProblem):
             problems.append(SheetProblem(line, name or None, str(result)))
@@ -300,7 +408,7 @@ def validate_sheet(
             f"(nothing was computed):\n  - {shown}{tail}"
         )
 
-    extra_columns = [c for c in frame.columns if c not in REQUIRED_COLUMNS]
+    extra_columns = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, *MOLECULE_COLUMNS)]
     validated = pd.DataFrame(
         {
             "line": lines,
@@ -308,6 +416,7 @@ def validate_sheet(
             "name": names,
             "ligand_id": ligand_ids,
             "smiles": smiles_cells,
+            **({"ccd": ccd_cells} if ccd_cells is not None else {}),
             "canonical_smiles": [ligand.canonical_smiles for ligand in prepared],
             "modeled_smiles": [ligand.modeled_smiles for ligand in prepared],
             "standardisation": [

@@ -18,7 +18,13 @@ import pandas as pd
 from omtx_hub.aggregate import results_table, summary
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import Plan
-from omtx_hub.records import ManifestEntry, ShardTotals, TargetRecord, read_manifest
+from omtx_hub.records import (
+    ManifestEntry,
+    ShardTotals,
+    TargetRecord,
+    read_manifest,
+    target_placement,
+)
 from omtx_hub.store import CorruptEntry, ResultStore
 
 log = logging.getLogger(__name__)
@@ -147,7 +153,7 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
 def _unfinished_record(
     target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
 ) -> ManifestEntry:
-    placement = {"protein": target["protein"], "ligands": target["ligands"], "structures": {}}
+    placement = {**target_placement(target), "structures": {}}
     if target["key"] in stored:
         try:
             record = TargetRecord.model_validate(store.read_record(target["key"]))

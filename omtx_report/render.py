@@ -29,7 +29,13 @@ from omtx_hub.layout import ScreenLayout
 from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.protein_summary import other_names
 from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
-from omtx_hub.records import NO_MSA, PROTEIN_FLAGS, RESULT_COLUMNS, read_manifest
+from omtx_hub.records import (
+    NO_MSA,
+    PROTEIN_FLAGS,
+    REPLICATE_COLUMNS,
+    RESULT_COLUMNS,
+    read_manifest,
+)
 from omtx_hub.selectivity import (
     SCORES,
     SELECTIVITY_COLUMNS,
@@ -76,7 +82,9 @@ LABELS = {
     "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
-    "msa": "MSA",
+    "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
+    "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
+    "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
 # What each code of the `flags` column means: the ligand's, then the protein's.
 FLAG_MEANINGS = {**FLAGS, **PROTEIN_FLAGS}
@@ -98,6 +106,13 @@ def number(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def plus_minus(spread) -> str:
+    """' ± spread' after a mean of replicates; nothing without a spread (one replicate)."""
+    if spread is None or (isinstance(spread, float) and not math.isfinite(spread)):
+        return ""
+    return f" ± {number(spread)}"
+
+
 @cache
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
@@ -108,6 +123,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["number"] = number
+    environment.filters["plus_minus"] = plus_minus
     return environment
 
 
@@ -154,12 +170,16 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "protein",
         "ligand_name",
         "modeled_smiles",
+        "ccd",
         "flags",
         "status",
         *TABLE_SCORES,
         "source",
     ]
     hidden = [
+        # With replicates: each spread is shown beside its mean (`spread`), and in the details.
+        *REPLICATE_COLUMNS,
+        "replicate_keys",
         "index",
         "ligand_id",
         "smiles",
@@ -172,17 +192,19 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
         numeric = (
             key in SCORE_FIELDS
+            or key in REPLICATE_COLUMNS
             or key in ("rank", "index")
             or (key in extra and pd.api.types.is_numeric_dtype(table[key]))
         )
-        columns.append(
-            {
-                "key": key,
-                "label": LABELS.get(key, key),
-                "type": "num" if numeric else "text",
-                "shown": key not in hidden,
-            }
-        )
+        column = {
+            "key": key,
+            "label": LABELS.get(key, key),
+            "type": "num" if numeric else "text",
+            "shown": key not in hidden,
+        }
+        if f"{key}_std" in table.columns:
+            column["spread"] = f"{key}_std"
+        columns.append(column)
     return columns
 
 

@@ -174,7 +174,7 @@ def shard_job(
         "targets": list(plan.shard(protein, shard).targets),
         "model": config.model,
         "runtime": config.runtime,
-        "spec": plan.spec,
+        "spec": plan.shard_spec(protein, shard),
         "weights": plan.weights,
         "store": store,
         "structures_dir": directory / "structures",

@@ -20,7 +20,13 @@ from omtx_hub.boltz_io import scores
 from omtx_hub.config import load_config
 from omtx_hub.layout import STRUCTURES_DIR, ScreenLayout, structure_file_name
 from omtx_hub.plan import Plan, build_plan
-from omtx_hub.records import ManifestEntry, ShardManifest, TargetRecord, write_manifest
+from omtx_hub.records import (
+    ManifestEntry,
+    ShardManifest,
+    TargetRecord,
+    target_placement,
+    write_manifest,
+)
 from omtx_hub.store import LocalStore
 
 PEPTIDE = "MKTAYIAKQRQISFVKSHFS"
@@ -111,6 +117,7 @@ def make_plan(
     proteins: int = 1,
     report: dict | None = None,
     msa_files: bool = False,
+    model: dict | None = None,
     selectivity: dict | None = None,
 ) -> Plan:
     """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
@@ -137,6 +144,7 @@ def make_plan(
         "sharding": {"shard_size": shard_size},
         "store": str(workdir / "store"),
         "report": {"top_n": top_n, **(report or {})},
+        **({"model": model} if model else {}),
     }
     if selectivity is not None:
         raw["selectivity"] = selectivity
@@ -183,8 +191,7 @@ def computed_entry(
     `fake_record`'s outcome."""
     return ManifestEntry.of(
         fake_record(plan, target, failed, rng),
-        protein=protein,
-        ligands=target["ligands"],
+        **(target_placement(target) | {"protein": protein}),
         source="computed",
         runtime_s=0.0,
     )
@@ -270,12 +277,11 @@ def write_screen(
             failed = bool(failed_every) and counter % failed_every == 0
             record = ManifestEntry.of(
                 fake_record(plan, target, failed, rng),
-                protein=protein,
-                ligands=target["ligands"],
+                **target_placement(target),
                 source="computed",
                 structures={},
             )
-            if not failed:
+            if not failed and record.replicate == 0:  # as omtx_hub.predict exports them
                 for ligand in record.ligands:
                     file_name = structure_file_name(
                         plan.screen, protein, ligand.index, ligand.ligand_id

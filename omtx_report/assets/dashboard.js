@@ -126,6 +126,9 @@
         const value = values[column.key][i];
         const td = element("td", column.type === "num" ? formatNumber(value) : value);
         td.dataset.key = column.key;
+        // With replicates: the mean ± the standard deviation across them.
+        const spread = column.spread && values[column.spread][i];
+        if (spread !== undefined && spread !== null && value !== null) td.textContent += ` ± ${formatNumber(spread)}`;
         if (column.key === "status") {
           td.className = `status-${value}`;
           if (values.error[i]) td.appendChild(element("div", values.error[i], "error"));

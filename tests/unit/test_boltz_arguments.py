@@ -11,8 +11,9 @@ from omtx_hub.config import Model, Runtime
 from omtx_hub.predict import boltz_arguments, resolve_accelerator, structure_file_name
 
 # Model fields that are not Boltz options: `affinity` decides whether the input YAML asks for
-# an affinity (omtx_hub.boltz_io.write_input).
-NOT_BOLTZ_OPTIONS = {"affinity"}
+# an affinity (omtx_hub.boltz_io.write_input); `replicates` how many shards, each with its own
+# `--seed` (omtx_hub.plan, tests/unit/test_replicates.py).
+NOT_BOLTZ_OPTIONS = {"affinity", "replicates"}
 
 
 def parsed(model: Model, runtime: Runtime, tmp_path: Path) -> tuple[list[str], dict]:

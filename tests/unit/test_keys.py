@@ -21,6 +21,7 @@ from omtx_hub.plan import (
     AFFINITY_ONLY_FIELDS,
     KEY_SCHEME,
     NOT_CHANGING_PREDICTIONS,
+    REPLICATE_FIELDS,
     build_plan,
     msa_identities,
 )
@@ -46,6 +47,9 @@ MODEL_CHANGING = {
 MODEL_AFFINITY_ONLY = set(AFFINITY_ONLY_FIELDS)
 # How many diffusion samples one forward pass denoises (tests/workflow/test_key_hygiene.py).
 MODEL_NOT_CHANGING = set(NOT_CHANGING_PREDICTIONS)
+# How many predictions (seeds) a target gets: each replicate has the key of the prediction
+# with its seed (tests/unit/test_replicates.py).
+MODEL_REPLICATES = set(REPLICATE_FIELDS)
 
 RUNTIME_CHANGING = {"precision"}
 # In the key through the content of the checkpoint files they select (the affinity one only
@@ -86,7 +90,7 @@ def another_valid_value(field: str, default):
 
 
 def test_model_fields_are_all_classified():
-    classified = MODEL_CHANGING | MODEL_AFFINITY_ONLY | MODEL_NOT_CHANGING
+    classified = MODEL_CHANGING | MODEL_AFFINITY_ONLY | MODEL_NOT_CHANGING | MODEL_REPLICATES
     assert set(Model.model_fields) == classified
     assert not MODEL_CHANGING & MODEL_AFFINITY_ONLY
 

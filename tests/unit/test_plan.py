@@ -191,3 +191,16 @@ def test_the_salts_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypa
     )
     assert ligands.loc["rac-warfarin", "flags"] == "enhanced-stereo"
     assert ligands.loc["ibuprofen", "flags"] == "undefined-stereo"
+
+
+def test_the_replicates_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypatch):
+    # config/replicates.yaml over config/config.yaml, from the repository (README's command),
+    # on a machine without Boltz's molecule cache (CCD codes are checked for their form).
+    monkeypatch.chdir(repo)
+    raw = merged_config_files([repo / "config" / "replicates.yaml"]) | {"store": str(tmp_path)}
+    raw["runtime"] = {**raw["runtime"], "cache": str(tmp_path / "no-cache")}
+    plan = build_plan(load_config(raw), LocalStore(tmp_path))
+    assert plan.seeds == [0, 1, 2] and plan.target_count == 3 * 6
+    assert sorted({shard.replicate for shard in plan.shards.values()}) == [0, 1, 2]
+    codes = {t["ccd"] for s in plan.shards.values() for t in s.targets if "ccd" in t}
+    assert codes == {"STU", "ADP", "ANP"}

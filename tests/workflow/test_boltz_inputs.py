@@ -18,6 +18,7 @@ from omtx_hub.boltz_io import write_input
 from omtx_hub.config import load_config
 from omtx_hub.msa import chain_msas
 from tests.screens import planned_jobs, run_snakemake
+from tests.screens import write_screen as write_screen_config
 from tests.workflow.test_receptor_screen import TWO_CHAINS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,3 +155,33 @@ def test_examples_plan_with_a_dry_run(example, tmp_path):
     assert counts["fetch_msa"] == receptors  # one paired query per receptor
     panel = "selectivity" in declared
     assert (f"results/{declared['screen']['name']}/selectivity.csv" in result.stdout) == panel
+
+
+def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_cache):
+    # A sheet row by CCD code (`ccd: GBS`) into a pocket-steered dimer with a zinc: Boltz takes
+    # the molecule from its cache, unstandardised, and accepts it as the affinity binder (the
+    # `ccd` branch of parse_boltz_schema, boltz/data/parse/schema.py: one residue, at most 128
+    # atoms, its molecular weight from the cache molecule).
+    from rdkit.Chem import Descriptors
+
+    from omtx_hub.boltz_io import target_molecule
+    from omtx_hub.receptor import ccd_molecule
+
+    raw = write_screen_config(tmp_path, proteins=[TWO_CHAINS])
+    (protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
+    spec = protein.receptor
+    path = tmp_path / "ccd.yaml"
+    molecule = target_molecule({"ccd": "GBS", "smiles": "N=C(N)Nc1ccc(C(=O)O)cc1"})
+    write_input(path, spec, chain_msas(spec, tmp_path / "msa"), molecule, affinity=True)
+    target = boltz_parse(path, boltz_test_cache / "mols")
+    index = {c.chain_name: c.chain_id for c in target.record.chains}
+    names = {
+        str(chain["name"]): str(target.structure.residues[chain["res_idx"]]["name"])
+        for chain in target.structure.chains
+    }
+    assert names[spec.ligand_chain] == "GBS" and names["D"] == "ZN"
+    assert target.record.affinity.chain_id == index[spec.ligand_chain]
+    cached = ccd_molecule(str(boltz_test_cache / "mols" / "GBS.pkl"))
+    assert target.record.affinity.mw == pytest.approx(Descriptors.MolWt(cached))
+    ((binder, _, _, _),) = target.record.inference_options.pocket_constraints
+    assert binder == index[spec.ligand_chain]

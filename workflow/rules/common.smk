@@ -26,7 +26,7 @@ from omtx_hub.credentials import (
 )
 from omtx_hub.key_schemes import older_scheme_report
 from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
-from omtx_hub.plan import build_plan
+from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import open_store
@@ -107,7 +107,7 @@ PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
 wildcard_constraints:
     screen=SCREEN,
     protein="|".join(PROTEINS),
-    shard=r"\d{5}",
+    shard=SHARD_NAME_PATTERN,
 
 
 def check_before_start():
@@ -278,6 +278,11 @@ def protein_msa_identities(wildcards):
 def shard_targets(wildcards):
     protein_msa_identities(wildcards)
     return list(PLAN.shard(wildcards.protein, wildcards.shard).targets)
+
+
+def shard_spec(wildcards):
+    """The spec of the shard's replicate (model.replicates), which its records carry."""
+    return PLAN.shard_spec(wildcards.protein, wildcards.shard)
 
 
 def server_msa_sequences(wildcards):

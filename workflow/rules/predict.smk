@@ -21,7 +21,7 @@ rule boltz_predict_shard:
     params:
         targets=shard_targets,
         msa_identities=protein_msa_identities,
-        spec=PLAN.spec,
+        spec=shard_spec,
         weights=PLAN.weights.to_json(),
     script:
         "../scripts/predict_shard.py"
