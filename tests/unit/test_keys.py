@@ -58,8 +58,16 @@ RUNTIME_THROUGH_CHECKPOINTS = {"checkpoint", "affinity_checkpoint", "cache"}
 # In the key through the content of the server MSA they select (`msa: server` proteins).
 RUNTIME_THROUGH_MSA = {"msa_server_url", "msa_pairing_strategy", "msa_refresh"}
 # Where or how fast Boltz runs; `deterministic`, `use_kernels` and `devices` change GPU numbers
-# only within a GPU's run-to-run noise (README, Reproducibility).
-RUNTIME_NOT_CHANGING = {"accelerator", "devices", "num_workers", "use_kernels", "deterministic"}
+# only within a GPU's run-to-run noise (README, Reproducibility). `msa_timeout_s` bounds how
+# long the MSA server is asked, not what it answers.
+RUNTIME_NOT_CHANGING = {
+    "accelerator",
+    "devices",
+    "num_workers",
+    "use_kernels",
+    "deterministic",
+    "msa_timeout_s",
+}
 
 
 def plan_of(raw: dict, **options):
@@ -146,6 +154,7 @@ def test_precision_changes_every_key(tmp_path):
         ("num_workers", 9),
         ("use_kernels", False),
         ("deterministic", True),
+        ("msa_timeout_s", 60),
         ("msa_server_url", "https://msa.example.org"),
         ("msa_pairing_strategy", "complete"),
         ("msa_refresh", True),
