@@ -18,6 +18,7 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.failures import permanent_failures, shards_to_retry
 from omtx_hub.credentials import (
     CredentialError,
     MsaCredentials,
@@ -100,6 +101,25 @@ if PLANS_REMOTE_JOBS:
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
+# The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
+SHARD_RETRIES = SCREEN_CONFIG.sharding.attempts - 1
+
+if workflow.is_main_process:
+    # A shard whose manifest exists but one of whose targets failed for a reason worth
+    # trying again (out of memory, no reason; or permanently, with runtime.retry_failed)
+    # is not finished: it runs again, like `--forcerun` of its manifest, and predicts only
+    # those targets (omtx_hub.failures).
+    for (protein, shard), failed in shards_to_retry(
+        PLAN, STORE, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
+    ).items():
+        logger.info(
+            f"Shard {protein}/{shard} runs again for {len(failed)} target(s) whose "
+            f"prediction failed before: {failed[0].error}"
+        )
+        workflow.dag_settings.forcerun = {
+            *workflow.dag_settings.forcerun,
+            layout.MANIFEST.format(screen=SCREEN, protein=protein, shard=shard),
+        }
 
 
 wildcard_constraints:
@@ -181,11 +201,15 @@ def stored_target_keys():
 
 def stored_shards():
     """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
-    the result store. Only PLANS_REMOTE_JOBS looks: there it saves a GPU VM per such shard;
-    a local run gains nothing, and remote jobs are told which rule to run."""
+    the result store, or failed permanently and is not to be retried. Only PLANS_REMOTE_JOBS
+    looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote
+    jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
         return []
-    return PLAN.stored_shards(stored_target_keys())
+    settled = stored_target_keys()
+    if not SCREEN_CONFIG.runtime.retry_failed:
+        settled |= permanent_failures(PLAN, STORE).keys()
+    return PLAN.stored_shards(settled)
 
 
 def for_each_shard(pattern):

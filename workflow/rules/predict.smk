@@ -12,7 +12,7 @@ rule boltz_predict_shard:
         layout.log_pattern("boltz_predict_shard", "protein", "shard"),
     benchmark:
         layout.benchmark_pattern("boltz_predict_shard", "protein", "shard")
-    retries: 2
+    retries: SHARD_RETRIES
     threads: 4
     resources:
         mem_mb=predict_mem_mb,
