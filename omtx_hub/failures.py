@@ -20,9 +20,9 @@ Every failure is recorded in the store under `failures/<key>.json` (a `TargetRec
 status `failed` and its `failure` kind), for every later run of any screen with the target:
 
 - a shard job reads a permanent failure instead of giving the target to Boltz again;
-- the planning process runs again each shard with a retryable failure not predicted since,
-  although its manifest exists (`shards_to_retry`); the shard predicts only what the store
-  lacks.
+- a retryable one makes the next run of a screen with the target run its shard again,
+  although the shard's manifest exists (`retry_marks`, a param of the predict rule); the
+  shard predicts only what the store lacks.
 
 `runtime.retry_failed: true` treats permanent failures as retryable (docs/reliability.md,
 "A ligand Boltz cannot process").
@@ -39,7 +39,7 @@ from omtx_hub.records import TargetRecord
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
 
 if TYPE_CHECKING:
-    from omtx_hub.plan import Plan
+    from omtx_hub.plan import Plan, Shard
 
 FAILURES_DIR = "failures"
 # How Boltz words what it cannot do with one input, where the failure follows from the input.
@@ -83,27 +83,41 @@ def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, Targ
     }
 
 
-def permanent_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:
-    """key -> recorded permanent failure, for the plan's targets that have one."""
+def screen_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:
+    """key -> recorded failure, for the plan's targets that have one."""
     keys = {target["key"] for shard in plan.shards.values() for target in shard.targets}
+    return recorded_failures(store, keys)
+
+
+def worth_retrying(
+    failures: dict[str, TargetRecord], *, retry_permanent: bool
+) -> dict[str, TargetRecord]:
+    """The retryable ones of `failures` (with `retry_permanent`, all)."""
     return {
         key: record
-        for key, record in recorded_failures(store, keys).items()
-        if record.failure == "permanent"
+        for key, record in failures.items()
+        if retry_permanent or record.failure != "permanent"
     }
+
+
+def retry_marks(shard: Shard, failures: dict[str, TargetRecord]) -> list[str]:
+    """The predict rule's `failures` param: '<key> <kind> <time>' of each failure worth
+    retrying among the shard's targets. Snakemake keeps a job's params with its outputs; a
+    failure recorded since (during that job, or a later one of another screen) changes the
+    param, and Snakemake runs the shard again (reason: params changed), which predicts only
+    what the store lacks."""
+    return [
+        f"{key} {failures[key].failure} {failures[key].computed_at}"
+        for key in (target["key"] for target in shard.targets)
+        if key in failures
+    ]
 
 
 def shards_to_retry(
-    plan: Plan, store: ResultStore, *, retry_permanent: bool
+    plan: Plan, store: ResultStore, failures: dict[str, TargetRecord]
 ) -> dict[tuple[str, str], list[TargetRecord]]:
-    """(protein, shard) -> the recorded failures of its targets that a run should predict
-    again: the retryable ones (and with `retry_permanent` all) not in the store since."""
-    keys = {target["key"] for shard in plan.shards.values() for target in shard.targets}
-    failures = {
-        key: record
-        for key, record in recorded_failures(store, keys).items()
-        if retry_permanent or record.failure != "permanent"
-    }
+    """(protein, shard) -> those of `failures` (worth retrying) among its targets that no
+    run has predicted since: the shards a run predicts again."""
     if not failures:
         return {}
     predicted_since = store.stored(failures)

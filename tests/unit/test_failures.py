@@ -10,10 +10,12 @@ import pytest
 from omtx_hub.failures import (
     failure_kind,
     failure_name,
-    permanent_failures,
     record_failure,
     recorded_failures,
+    retry_marks,
+    screen_failures,
     shards_to_retry,
+    worth_retrying,
 )
 from omtx_hub.records import TargetRecord, Weights
 from omtx_hub.store import LocalStore
@@ -80,16 +82,32 @@ def test_a_run_predicts_again_the_shards_with_retryable_failures_not_predicted_s
             ("P2", "00000"): [keys["f"]],
         }
     )
-    assert shards_to_retry(plan, store, retry_permanent=False) == {
+    # c belongs to another screen.
+    failures = screen_failures(plan, store)
+    assert failures.keys() == {keys["a"], keys["b"], keys["d"]}
+    retryable = worth_retrying(failures, retry_permanent=False)
+    assert retryable.keys() == {keys["a"], keys["b"]}
+    assert shards_to_retry(plan, store, retryable) == {
         ("P1", "00000"): [failure(keys["a"], "retryable")]
     }
-    # c belongs to another screen; with retry_failed the permanent d is retried too.
-    assert shards_to_retry(plan, store, retry_permanent=True) == {
+    # With retry_failed the permanent d is retried too.
+    every = worth_retrying(failures, retry_permanent=True)
+    assert shards_to_retry(plan, store, every) == {
         ("P1", "00000"): [failure(keys["a"], "retryable")],
         ("P1", "00001"): [failure(keys["d"], "permanent")],
     }
-    assert permanent_failures(plan, store) == {keys["d"]: failure(keys["d"], "permanent")}
-    assert (
-        shards_to_retry(fake_plan({("P2", "00000"): [keys["f"]]}), store, retry_permanent=True)
-        == {}
-    )
+
+
+def test_the_retry_marks_change_with_each_failure_worth_retrying(tmp_path):
+    store = LocalStore(tmp_path)
+    shard = fake_plan({("P1", "00000"): ["a" * 64, "b" * 64]}).shards[("P1", "00000")]
+    assert retry_marks(shard, {}) == []
+    first = failure("a" * 64, "retryable").model_copy(update={"computed_at": "2026-12-02T07:00:00"})
+    record_failure(store, first)
+    marks = retry_marks(shard, recorded_failures(store, ["a" * 64]))
+    assert marks == [f"{'a' * 64} retryable 2026-12-02T07:00:00"]
+    # Failing again (a later run) is a new failure: the marks change, the shard runs again;
+    # succeeding leaves them as they were, and the shard is done.
+    again = first.model_copy(update={"computed_at": "2026-12-02T08:00:00"})
+    record_failure(store, again)
+    assert retry_marks(shard, recorded_failures(store, ["a" * 64])) != marks

@@ -67,7 +67,7 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
 
     rows = rows_by_name(tmp_path)
     assert (rows["ethanol"]["status"], rows["ethanol"]["failure"]) == ("completed", "")
-    assert rows["ethanol"]["structure"] == "s1_P1_0_ethanol.cif"
+    assert rows["ethanol"]["structure"] == "s1_P1_1_ethanol.cif"
     permanent, out_of_memory = rows["cyclohexyne"], rows["ethylamine"]
     assert (permanent["status"], permanent["failure"]) == ("failed", "permanent")
     assert permanent["error"].startswith("Failed to process ")

@@ -18,7 +18,12 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
-from omtx_hub.failures import permanent_failures, shards_to_retry
+from omtx_hub.failures import (
+    retry_marks,
+    screen_failures,
+    shards_to_retry,
+    worth_retrying,
+)
 from omtx_hub.credentials import (
     CredentialError,
     MsaCredentials,
@@ -103,23 +108,20 @@ SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
 # The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
 SHARD_RETRIES = SCREEN_CONFIG.sharding.attempts - 1
-
+# The failures the store records for the screen's targets (omtx_hub.failures), and those a
+# run predicts again.
+FAILURES = screen_failures(PLAN, STORE)
+FAILURES_TO_RETRY = worth_retrying(
+    FAILURES, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
+)
 if workflow.is_main_process:
-    # A shard whose manifest exists but one of whose targets failed for a reason worth
-    # trying again (out of memory, no reason; or permanently, with runtime.retry_failed)
-    # is not finished: it runs again, like `--forcerun` of its manifest, and predicts only
-    # those targets (omtx_hub.failures).
     for (protein, shard), failed in shards_to_retry(
-        PLAN, STORE, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
+        PLAN, STORE, FAILURES_TO_RETRY
     ).items():
         logger.info(
             f"Shard {protein}/{shard} runs again for {len(failed)} target(s) whose "
             f"prediction failed before: {failed[0].error}"
         )
-        workflow.dag_settings.forcerun = {
-            *workflow.dag_settings.forcerun,
-            layout.MANIFEST.format(screen=SCREEN, protein=protein, shard=shard),
-        }
 
 
 wildcard_constraints:
@@ -206,10 +208,8 @@ def stored_shards():
     jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
         return []
-    settled = stored_target_keys()
-    if not SCREEN_CONFIG.runtime.retry_failed:
-        settled |= permanent_failures(PLAN, STORE).keys()
-    return PLAN.stored_shards(settled)
+    failed_for_good = FAILURES.keys() - FAILURES_TO_RETRY.keys()
+    return PLAN.stored_shards(stored_target_keys() | failed_for_good)
 
 
 def for_each_shard(pattern):
@@ -277,3 +277,11 @@ def job_attempt(wildcards, attempt):
 def predict_mem_mb(wildcards, attempt):
     """Host memory for a shard; grows with each retry after an out-of-memory kill."""
     return 16000 * attempt
+
+
+def shard_failures(wildcards):
+    """The failures worth retrying among the shard's targets (omtx_hub.failures.retry_marks):
+    one recorded since the shard's manifest makes Snakemake run the shard again."""
+    return retry_marks(
+        PLAN.shard(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
+    )

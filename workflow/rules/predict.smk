@@ -23,6 +23,9 @@ rule boltz_predict_shard:
         msa_identities=protein_msa_identities,
         spec=PLAN.spec,
         weights=PLAN.weights.to_json(),
+        # Not read by the script: a failure worth retrying recorded since the manifest was
+        # written changes it, and the shard runs again for it.
+        failures=shard_failures,
     script:
         "../scripts/predict_shard.py"
 
