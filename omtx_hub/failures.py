@@ -56,7 +56,7 @@ def failure_kind(reason: str) -> str:
 
 
 def failure_name(key: str) -> str:
-    """The store object of a target's permanent failure."""
+    """The store object of a target's recorded failure."""
     return f"{FAILURES_DIR}/{key}.json"
 
 

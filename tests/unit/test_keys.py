@@ -55,7 +55,14 @@ RUNTIME_THROUGH_CHECKPOINTS = {"checkpoint", "affinity_checkpoint", "cache"}
 RUNTIME_THROUGH_MSA = {"msa_server_url", "msa_pairing_strategy", "msa_refresh"}
 # Where or how fast Boltz runs; `deterministic`, `use_kernels` and `devices` change GPU numbers
 # only within a GPU's run-to-run noise (README, Reproducibility).
-RUNTIME_NOT_CHANGING = {"accelerator", "devices", "num_workers", "use_kernels", "deterministic"}
+RUNTIME_NOT_CHANGING = {
+    "accelerator",
+    "devices",
+    "num_workers",
+    "use_kernels",
+    "deterministic",
+    "retry_failed",
+}
 
 
 def plan_of(raw: dict, **options):
@@ -145,6 +152,7 @@ def test_precision_changes_every_key(tmp_path):
         ("msa_server_url", "https://msa.example.org"),
         ("msa_pairing_strategy", "complete"),
         ("msa_refresh", True),
+        ("retry_failed", True),
     ],
 )
 def test_runtime_fields_that_do_not_change_numbers_keep_every_key(tmp_path, field, value):
