@@ -74,6 +74,7 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
                     "ligand_id": ligand.ligand_id,
                     "status": record.status,
                     "error": record.error,
+                    "failure": record.failure,
                     **scores,
                     "source": record.source,
                     # GPU wall seconds this screen spent on the compound (its share of the shard).

@@ -34,6 +34,19 @@ record id),
   of ``--preprocessing-threads`` in ``process_inputs``) embedded before. The pool's workers are
   forked (Linux default) and so inherit the replaced function.
 
+**Skipped targets are named** (always). Boltz 2.2.1 catches a predict batch that runs out of
+GPU memory (``Boltz2.predict_step`` in ``boltz/model/models/boltz2.py``), prints
+``| WARNING: ran out of memory, skipping batch`` without saying which target it was, and its
+writers skip the batch (``BoltzWriter.write_on_batch_end``, ``boltz/data/write/writer.py``).
+The launcher prints a line naming the record after each such batch, so that the shard job
+reports the failure on the right target (``omtx_hub.failures``).
+
+**A test fault** (only with a generated test cache). ``OMTX_TEST_OUT_OF_MEMORY``, a
+comma-separated list of record ids, makes the model raise CUDA's out-of-memory error on those
+records, which real Boltz then handles as above: no CPU test can run out of GPU memory. The
+launcher refuses the variable unless ``--cache`` is a generated random-weights cache (it holds
+``OMTX_TEST_WEIGHTS.json``, ``omtx_hub.testing.testcache``), so it can never fail a real screen.
+
 The featuriser's own choices draw from ``np.random.default_rng(42)`` per item (same method) and
 need nothing. Without ``--seed`` Boltz does not seed and neither does the launcher.
 
@@ -59,25 +72,34 @@ loads without ``use_kernels`` and so with the value saved in its checkpoint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pytorch_lightning import Callback
+
+from omtx_hub.records import TEST_WEIGHTS_MARKER
 
 __all__ = [
     "PRECISIONS",
     "LaunchOptions",
     "PerTargetSeeding",
+    "SkippedTargetReport",
     "conformer_seed",
     "main",
     "patched_boltz",
     "split_options",
     "target_seed",
 ]
+
+#: The test fault's variable: record ids that run out of memory (generated test caches only).
+OUT_OF_MEMORY_VARIABLE = "OMTX_TEST_OUT_OF_MEMORY"
 
 #: Accepted ``--precision`` values (Lightning precision names) and what is passed to Trainer.
 PRECISIONS: dict[str, int | str] = {"32": 32, "bf16-mixed": "bf16-mixed"}
@@ -99,10 +121,12 @@ class UsageError(ValueError):
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """The launcher's own options. ``precision`` None keeps Boltz's own."""
+    """The launcher's own options. ``precision`` None keeps Boltz's own; ``out_of_memory``:
+    the record ids of the test fault."""
 
     precision: int | str | None = None
     deterministic: bool = False
+    out_of_memory: frozenset[str] = frozenset()
 
 
 def split_options(argv: Sequence[str]) -> tuple[LaunchOptions, list[str]]:
@@ -131,6 +155,22 @@ def split_options(argv: Sequence[str]) -> tuple[LaunchOptions, list[str]]:
         else:
             break
     return LaunchOptions(precision, deterministic), args
+
+
+def injected_out_of_memory(boltz_args: Sequence[str]) -> frozenset[str]:
+    """The record ids ``OMTX_TEST_OUT_OF_MEMORY`` names, if any; refused unless Boltz's
+    ``--cache`` is a generated test cache."""
+    named = os.environ.get(OUT_OF_MEMORY_VARIABLE, "")
+    if not named:
+        return frozenset()
+    arguments = list(boltz_args)
+    cache = arguments[arguments.index("--cache") + 1] if "--cache" in arguments[:-1] else None
+    if cache is None or not (Path(cache).expanduser() / TEST_WEIGHTS_MARKER).is_file():
+        raise UsageError(
+            f"{OUT_OF_MEMORY_VARIABLE} is set, but --cache is not a generated test cache "
+            f"(no {TEST_WEIGHTS_MARKER}): the test fault is only for the test weights; unset it"
+        )
+    return frozenset(named.split(","))
 
 
 def target_seed(base_seed: int, record_id: str, step: str) -> int:
@@ -244,6 +284,44 @@ class PerTargetSeeding(Callback):
         _seed_all(target_seed(self.base_seed, records[0].id, "predict"))
 
 
+class SkippedTargetReport(Callback):
+    """Prints which record a predict batch that Boltz skipped (out of memory) was."""
+
+    def on_predict_batch_end(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not (isinstance(outputs, dict) and outputs.get("exception")):
+            return
+        stage = "affinity" if getattr(pl_module, "affinity_prediction", False) else "structure"
+        for record in batch["record"]:
+            print(
+                f"Boltz skipped {record.id} in the {stage} stage: it ran out of memory "
+                "('| WARNING: ran out of memory, skipping batch')",
+                flush=True,
+            )
+
+
+def _running_out_of_memory(forward: Any, record_ids: frozenset[str]) -> Any:
+    """Wrap ``Boltz2.forward`` so that it raises CUDA's out-of-memory error on `record_ids`."""
+
+    @functools.wraps(forward)
+    def forward_or_out_of_memory(model: Any, feats: dict, *args: Any, **kwargs: Any) -> Any:
+        if any(record.id in record_ids for record in feats["record"]):
+            raise RuntimeError(
+                f"CUDA out of memory. Tried to allocate 80.00 GiB (test fault: "
+                f"{OUT_OF_MEMORY_VARIABLE})"
+            )
+        return forward(model, feats, *args, **kwargs)
+
+    return forward_or_out_of_memory
+
+
 @contextlib.contextmanager
 def patched_boltz(options: LaunchOptions) -> Iterator[PerTargetSeeding]:
     """Within the block, ``boltz.main.predict`` seeds per target and creates its Trainers
@@ -251,6 +329,7 @@ def patched_boltz(options: LaunchOptions) -> Iterator[PerTargetSeeding]:
     import boltz.data.module.inferencev2
     import boltz.data.parse.schema
     import boltz.main
+    import boltz.model.models.boltz2
 
     seeding = PerTargetSeeding(disable_kernels=options.deterministic)
     original_trainer = boltz.main.Trainer
@@ -262,12 +341,17 @@ def patched_boltz(options: LaunchOptions) -> Iterator[PerTargetSeeding]:
         if options.deterministic:
             kwargs["deterministic"] = "warn"
         # Appended: Boltz's affinity stage replaces callbacks[0] (its writer) in place.
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), seeding]
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), seeding, SkippedTargetReport()]
         return original_trainer(*args, **kwargs)
 
     schema = boltz.data.parse.schema
     dataset = boltz.data.module.inferencev2.PredictionDataset
+    model = boltz.model.models.boltz2.Boltz2
+    forward = model.forward
+    if options.out_of_memory:
+        forward = _running_out_of_memory(forward, options.out_of_memory)
     with (
+        _replaced(model, "forward", forward),
         _replaced(boltz.main, "Trainer", trainer),
         _replaced(boltz.main, "seed_everything", seeding.remember_seed(boltz.main.seed_everything)),
         _replaced(
@@ -291,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``boltz`` with ``argv`` (default: sys.argv[1:]); return Boltz's exit code."""
     try:
         options, boltz_args = split_options(sys.argv[1:] if argv is None else argv)
+        options = dataclasses.replace(options, out_of_memory=injected_out_of_memory(boltz_args))
     except UsageError as error:
         print(f"{_USAGE}\nerror: {error}", file=sys.stderr)
         return 2

@@ -342,6 +342,13 @@ class Runtime(_Strict):
         "holds for the same sequence, server and pairing strategy; the new MSA replaces it "
         "there. Targets whose MSA content changes get new keys.",
     )
+    retry_failed: bool = Field(
+        False,
+        description="Predict again the targets whose prediction failed permanently (Boltz "
+        "raised on the input), which the store records and every run otherwise skips "
+        "(docs/reliability.md, 'A ligand Boltz cannot process'); "
+        "`--config runtime='{retry_failed: true}'`.",
+    )
 
     @property
     def molecule_cache(self) -> Path:
@@ -389,6 +396,15 @@ class Sharding(_Strict):
         le=100_000,
         description="Targets per GPU job (one `boltz predict` process, model loaded once). "
         'See "Choosing the shard size" in the README.',
+    )
+    attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="How often Snakemake may run a shard job whose process failed (a crash, "
+        "out of host memory, a lost machine): each attempt gets more memory (`mem_mb` 16,000 "
+        "times the attempt) and predicts only the targets not yet in the store. On Google "
+        "Batch the profile's `preemptible-retries` sets it instead.",
     )
 
 

@@ -33,6 +33,7 @@ from omtx_hub.boltz_io import (
     write_input,
 )
 from omtx_hub.config import ConfigError, Model, Runtime
+from omtx_hub.failures import failure_kind, record_failure, recorded_failures
 from omtx_hub.layout import structure_file_name
 from omtx_hub.msa import SINGLE_SEQUENCE, content_identity
 from omtx_hub.receptor import ReceptorSpec
@@ -199,14 +200,25 @@ class ShardJob:
                 pending.append(target)
             else:
                 self.entries[target["key"]] = self._entry(target, record, "reused")
+        failed_before = self._permanent_failures(pending)
+        for target in pending:
+            if target["key"] in failed_before:
+                record = failed_before[target["key"]]
+                self.entries[target["key"]] = self._entry(target, record, "failed")
+        pending = [target for target in pending if target["key"] not in failed_before]
         if pending and not self.may_predict:
             raise ShardError(
                 f"{len(pending)} of the shard's targets, all found in the store at planning, "
                 "are not there now (a corrupt one is reported above); run the screen again: the "
                 "shard then goes to a job that predicts them"
             )
+        failed_note = (
+            f"{len(failed_before)} failed permanently before (not predicted again), "
+            if failed_before
+            else ""
+        )
         self._report(
-            f"{len(self.targets)} targets, {len(self.targets) - len(pending)} in the store, "
+            f"{len(self.targets)} targets, {len(stored)} in the store, {failed_note}"
             f"{len(pending)} to predict"
         )
         boltz_seconds = 0.0
@@ -250,6 +262,16 @@ class ShardJob:
             moved_to = self.store.quarantine(key, error.problems)
             self._report(f"{error}; moved to {moved_to}, predicting it again")
             return None
+
+    def _permanent_failures(self, targets: list[dict]) -> dict[str, TargetRecord]:
+        """The store's permanent failures among `targets` (none with runtime.retry_failed)."""
+        if self.runtime.retry_failed or not targets:
+            return {}
+        return {
+            key: record
+            for key, record in recorded_failures(self.store, [t["key"] for t in targets]).items()
+            if record.failure == "permanent"
+        }
 
     def _check_msa(self) -> None:
         """The MSA files are the ones the keys were made with (a changed file, or a server MSA
@@ -331,9 +353,10 @@ class ShardJob:
                 f"{len(pending)} targets unfinished; see the log"
             )
         for target in missing:
-            self.entries[target["key"]] = self._failure(target, boltz_output)
+            entry = self._failure(target, boltz_output.replace(f"{work}/", ""))
+            self.entries[target["key"]] = entry
             ligand = target.get("ccd") or target["smiles"]
-            self._report(f"failed: {ligand}: {self.entries[target['key']].error}")
+            self._report(f"failed ({entry.failure}): {ligand}: {entry.error}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
             self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)
@@ -399,6 +422,8 @@ class ShardJob:
             )
 
     def _failure(self, target: dict, boltz_output: str) -> ManifestEntry:
+        """A target Boltz wrote no prediction for; its reason is the last line of Boltz's
+        output that names it (paths relative to the work directory: the same every run)."""
         record_id = boltz_record_id(target["key"])
         reasons = [
             line.strip()
@@ -410,9 +435,15 @@ class ShardJob:
             key=target["key"],
             status="failed",
             error=error,
+            failure=failure_kind(error),
             smiles=target["smiles"],
+            boltz_version=self.spec["boltz"],
             weights=self.weights,
+            computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        # Recorded for every later run: a permanent one is not predicted again, a retryable
+        # one makes the next run of a screen with it run its shard again.
+        record_failure(self.store, record)
         return self._entry(target, record, "failed")
 
     def _fetch_structure(self, key: str, destination: Path) -> None:

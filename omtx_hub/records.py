@@ -42,6 +42,7 @@ RESULT_COLUMNS = [
     "flags",
     "status",
     "error",
+    "failure",
     *SCORE_FIELDS,
     *REPLICATE_COLUMNS,
     "source",
@@ -93,6 +94,9 @@ class TargetRecord(_Contract):
     key: str
     status: Literal["completed", "failed", "pending"]
     error: str | None = None
+    # A failed target's: 'permanent' (Boltz raised on the input; not predicted again) or
+    # 'retryable' (out of memory, no reason given); omtx_hub.failures.
+    failure: Literal["permanent", "retryable"] | None = None
     smiles: str | None = None
     protein_sha256: str | None = None
     # The MSA the prediction used: 'single-sequence', or '<a3m|csv>:<sha256 of the file>'.

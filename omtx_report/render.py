@@ -79,7 +79,7 @@ LABELS = {
     "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
     "complex_ipde": "interface PDE (Å)", "source": "Source", "index": "Sheet row",
-    "ligand_id": "Ligand ID", "error": "Error", "structure": "Structure",
+    "ligand_id": "Ligand ID", "error": "Error", "failure": "Failure", "structure": "Structure",
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
@@ -185,6 +185,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "smiles",
         "standardisation",
         "error",
+        "failure",
         "msa",
         *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
     ]

@@ -1,5 +1,6 @@
 """The launcher's pieces: option parsing, seed derivation, per-target reseeding, seeded
-conformers and the Trainer it makes Boltz create (no prediction runs here)."""
+conformers, the Trainer it makes Boltz create, the naming of skipped records and the test
+fault (no prediction runs here)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from pytorch_lightning import Callback
 from rdkit import Chem
 
 from omtx_hub.boltz_launcher import (
+    OUT_OF_MEMORY_VARIABLE,
     LaunchOptions,
     PerTargetSeeding,
+    SkippedTargetReport,
     UsageError,
     conformer_seed,
+    injected_out_of_memory,
     patched_boltz,
     split_options,
     target_seed,
 )
+from omtx_hub.records import TEST_WEIGHTS_MARKER
 
 IBUPROFEN = "CC(C)Cc1ccc(cc1)C(C)C(=O)O"
 
@@ -241,3 +246,44 @@ def test_trainer_gets_the_options_and_the_seeding_callback(monkeypatch) -> None:
     )
     assert untouched.precision == "bf16-mixed"
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def batch(*record_ids: str) -> dict:
+    return {"record": [SimpleNamespace(id=record_id) for record_id in record_ids]}
+
+
+def test_a_batch_boltz_skipped_is_named(capsys):
+    report = SkippedTargetReport()
+    structure_model = SimpleNamespace(affinity_prediction=False)
+    report.on_predict_batch_end(None, structure_model, {"exception": False}, batch("t1"), 0)
+    assert capsys.readouterr().out == ""
+    report.on_predict_batch_end(None, structure_model, {"exception": True}, batch("t2"), 1)
+    affinity_model = SimpleNamespace(affinity_prediction=True)
+    report.on_predict_batch_end(None, affinity_model, {"exception": True}, batch("t3"), 0)
+    assert capsys.readouterr().out.splitlines() == [
+        "Boltz skipped t2 in the structure stage: it ran out of memory "
+        "('| WARNING: ran out of memory, skipping batch')",
+        "Boltz skipped t3 in the affinity stage: it ran out of memory "
+        "('| WARNING: ran out of memory, skipping batch')",
+    ]
+
+
+def test_the_out_of_memory_fault_needs_the_test_weights(tmp_path, monkeypatch):
+    arguments = ["predict", "inputs", "--cache", str(tmp_path)]
+    assert injected_out_of_memory(arguments) == frozenset()
+    monkeypatch.setenv(OUT_OF_MEMORY_VARIABLE, "t1,t2")
+    with pytest.raises(UsageError, match="not a generated test cache"):
+        injected_out_of_memory(arguments)
+    (tmp_path / TEST_WEIGHTS_MARKER).write_text("{}")
+    assert injected_out_of_memory(arguments) == {"t1", "t2"}
+
+
+def test_the_out_of_memory_fault_raises_what_boltz_catches():
+    import boltz.model.models.boltz2
+
+    model = boltz.model.models.boltz2.Boltz2
+    original = model.forward
+    faulty = LaunchOptions(out_of_memory=frozenset({"t2"}))
+    with patched_boltz(faulty), pytest.raises(RuntimeError, match="out of memory"):
+        model.forward(None, batch("t2"))
+    assert model.forward is original

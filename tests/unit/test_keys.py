@@ -67,6 +67,7 @@ RUNTIME_NOT_CHANGING = {
     "use_kernels",
     "deterministic",
     "msa_timeout_s",
+    "retry_failed",
 }
 
 
@@ -158,6 +159,7 @@ def test_precision_changes_every_key(tmp_path):
         ("msa_server_url", "https://msa.example.org"),
         ("msa_pairing_strategy", "complete"),
         ("msa_refresh", True),
+        ("retry_failed", True),
     ],
 )
 def test_runtime_fields_that_do_not_change_numbers_keep_every_key(tmp_path, field, value):

@@ -19,6 +19,12 @@ from omtx_hub.cloud import (
 )
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.cost import check_budget, estimate
+from omtx_hub.failures import (
+    retry_marks,
+    screen_failures,
+    shards_to_retry,
+    worth_retrying,
+)
 from omtx_hub.credentials import (
     CredentialError,
     MsaCredentials,
@@ -102,6 +108,22 @@ if PLANS_REMOTE_JOBS:
 
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
+# The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
+SHARD_RETRIES = SCREEN_CONFIG.sharding.attempts - 1
+# The failures the store records for the screen's targets (omtx_hub.failures), and those a
+# run predicts again.
+FAILURES = screen_failures(PLAN, STORE)
+FAILURES_TO_RETRY = worth_retrying(
+    FAILURES, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
+)
+if workflow.is_main_process:
+    for (protein, shard), failed in shards_to_retry(
+        PLAN, STORE, FAILURES_TO_RETRY
+    ).items():
+        logger.info(
+            f"Shard {protein}/{shard} runs again for {len(failed)} target(s) whose "
+            f"prediction failed before: {failed[0].error}"
+        )
 
 
 wildcard_constraints:
@@ -223,11 +245,13 @@ def stored_target_keys():
 
 def stored_shards():
     """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
-    the result store. Only PLANS_REMOTE_JOBS looks: there it saves a GPU VM per such shard;
-    a local run gains nothing, and remote jobs are told which rule to run."""
+    the result store, or failed permanently and is not to be retried. Only PLANS_REMOTE_JOBS
+    looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote
+    jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
         return []
-    return PLAN.stored_shards(stored_target_keys())
+    failed_for_good = FAILURES.keys() - FAILURES_TO_RETRY.keys()
+    return PLAN.stored_shards(stored_target_keys() | failed_for_good)
 
 
 def for_each_shard(pattern):
@@ -313,3 +337,11 @@ def selectivity_output():
             category="Results",
         )
     }
+
+
+def shard_failures(wildcards):
+    """The failures worth retrying among the shard's targets (omtx_hub.failures.retry_marks):
+    one recorded since the shard's manifest makes Snakemake run the shard again."""
+    return retry_marks(
+        PLAN.shard(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
+    )

@@ -12,7 +12,7 @@ rule boltz_predict_shard:
         layout.log_pattern("boltz_predict_shard", "protein", "shard"),
     benchmark:
         layout.benchmark_pattern("boltz_predict_shard", "protein", "shard")
-    retries: 2
+    retries: SHARD_RETRIES
     threads: 4
     resources:
         mem_mb=predict_mem_mb,
@@ -23,6 +23,9 @@ rule boltz_predict_shard:
         msa_identities=protein_msa_identities,
         spec=shard_spec,
         weights=PLAN.weights.to_json(),
+        # Not read by the script: a failure worth retrying recorded since the manifest was
+        # written changes it, and the shard runs again for it.
+        failures=shard_failures,
     script:
         "../scripts/predict_shard.py"
 

@@ -1,0 +1,129 @@
+"""Targets Boltz could not predict: why, whether trying again can help, and the store's record
+of those that cannot, so that no rerun of any screen predicts them again.
+
+Boltz 2.2.1 skips a target it cannot process and goes on with the others (it exits 0), saying
+why on its output:
+
+- preprocessing raised on the input (`Failed to process <input>. Skipping. Error: ...`,
+  `process_input` in `boltz/main.py`: parsing, RDKit's conformer embedding), or the
+  featuriser or tokeniser raised on it (`Featurizer failed on <id> ...`, `Tokenizer failed on
+  <id> ...`, `PredictionDataset.__getitem__` in `boltz/data/module/inferencev2.py`). These are
+  functions of the input and its key alone (the featuriser draws from a fixed
+  `np.random.default_rng(42)`): **permanent**, the same input fails the same way again.
+- the model ran out of GPU memory (`| WARNING: ran out of memory, skipping batch`,
+  `Boltz2.predict_step` in `boltz/model/models/boltz2.py`, which names no target: the launcher
+  names it, `omtx_hub.boltz_launcher.SkippedTargetReport`). Memory depends on the GPU and on
+  what else holds memory on it: **retryable**.
+- anything else (no reason given, an input that could not be loaded): **retryable**.
+
+Every failure is recorded in the store under `failures/<key>.json` (a `TargetRecord` with
+status `failed` and its `failure` kind), for every later run of any screen with the target:
+
+- a shard job reads a permanent failure instead of giving the target to Boltz again;
+- a retryable one makes the next run of a screen with the target run its shard again,
+  although the shard's manifest exists (`retry_marks`, a param of the predict rule); the
+  shard predicts only what the store lacks.
+
+`runtime.retry_failed: true` treats permanent failures as retryable (docs/reliability.md,
+"A ligand Boltz cannot process").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from omtx_hub.records import TargetRecord
+from omtx_hub.store import LOOKUP_THREADS, ResultStore
+
+if TYPE_CHECKING:
+    from omtx_hub.plan import Plan, Shard
+
+FAILURES_DIR = "failures"
+# How Boltz words what it cannot do with one input, where the failure follows from the input.
+PERMANENT_REASONS = re.compile(r"Failed to process |Featurizer failed on |Tokenizer failed on ")
+OUT_OF_MEMORY = "ran out of memory"
+
+
+def failure_kind(reason: str) -> str:
+    """'permanent' when Boltz's `reason` says its processing of the input raised, otherwise
+    'retryable' (out of memory, no reason)."""
+    if OUT_OF_MEMORY not in reason and PERMANENT_REASONS.search(reason):
+        return "permanent"
+    return "retryable"
+
+
+def failure_name(key: str) -> str:
+    """The store object of a target's recorded failure."""
+    return f"{FAILURES_DIR}/{key}.json"
+
+
+def record_failure(store: ResultStore, record: TargetRecord) -> None:
+    """Keep a failure in the store (atomically), for every later run."""
+    store.write_blob(failure_name(record.key), record.model_dump_json(exclude_unset=True).encode())
+
+
+def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, TargetRecord]:
+    """key -> recorded failure, for those of `keys` that have one: one listing of
+    the failures (few: a failure is the exception), then a read of each that is wanted."""
+    wanted = set(keys)
+    prefix = f"{FAILURES_DIR}/"
+    names = [
+        name
+        for name in store.blob_names(prefix)
+        if name.endswith(".json") and name[len(prefix) : -len(".json")] in wanted
+    ]
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        contents = list(pool.map(store.read_blob, names))
+    return {
+        record.key: record
+        for record in (TargetRecord.model_validate_json(c) for c in contents if c is not None)
+    }
+
+
+def screen_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:
+    """key -> recorded failure, for the plan's targets that have one."""
+    keys = {target["key"] for shard in plan.shards.values() for target in shard.targets}
+    return recorded_failures(store, keys)
+
+
+def worth_retrying(
+    failures: dict[str, TargetRecord], *, retry_permanent: bool
+) -> dict[str, TargetRecord]:
+    """The retryable ones of `failures` (with `retry_permanent`, all)."""
+    return {
+        key: record
+        for key, record in failures.items()
+        if retry_permanent or record.failure != "permanent"
+    }
+
+
+def retry_marks(shard: Shard, failures: dict[str, TargetRecord]) -> list[str]:
+    """The predict rule's `failures` param: '<key> <kind> <time>' of each failure worth
+    retrying among the shard's targets. Snakemake keeps a job's params with its outputs; a
+    failure recorded since (during that job, or a later one of another screen) changes the
+    param, and Snakemake runs the shard again (reason: params changed), which predicts only
+    what the store lacks."""
+    return [
+        f"{key} {failures[key].failure} {failures[key].computed_at}"
+        for key in (target["key"] for target in shard.targets)
+        if key in failures
+    ]
+
+
+def shards_to_retry(
+    plan: Plan, store: ResultStore, failures: dict[str, TargetRecord]
+) -> dict[tuple[str, str], list[TargetRecord]]:
+    """(protein, shard) -> those of `failures` (worth retrying) among its targets that no
+    run has predicted since: the shards a run predicts again."""
+    if not failures:
+        return {}
+    predicted_since = store.stored(failures)
+    retry: dict[tuple[str, str], list[TargetRecord]] = {}
+    for (protein, name), shard in plan.shards.items():
+        for target in shard.targets:
+            if target["key"] in failures and target["key"] not in predicted_since:
+                retry.setdefault((protein, name), []).append(failures[target["key"]])
+    return retry

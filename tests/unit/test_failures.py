@@ -1,0 +1,113 @@
+"""Failed targets: their kind from Boltz's words, their records in the store and the shards
+a run predicts again (the launcher's part: tests/unit/test_boltz_launcher.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from omtx_hub.failures import (
+    failure_kind,
+    failure_name,
+    record_failure,
+    recorded_failures,
+    retry_marks,
+    screen_failures,
+    shards_to_retry,
+    worth_retrying,
+)
+from omtx_hub.records import TargetRecord, Weights
+from omtx_hub.store import LocalStore
+
+WEIGHTS = Weights(identity="test", released=False, note="test weights")
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        # Boltz 2.2.1's own words (boltz/main.py, data/module/inferencev2.py, models/boltz2.py).
+        ("Failed to process /w/tab.yaml. Skipping. Error: no conformer.", "permanent"),
+        ("Featurizer failed on tab with error index out of range. Skipping.", "permanent"),
+        ("Tokenizer failed on tab with error KeyError. Skipping.", "permanent"),
+        ("Boltz skipped tab in the structure stage: it ran out of memory", "retryable"),
+        ("Molecule loading failed for tab with error EOFError. Skipping.", "retryable"),
+        ("Boltz wrote no complete prediction for this target", "retryable"),
+    ],
+)  # fmt: skip
+def test_failure_kind_follows_boltz_reason(reason, kind):
+    assert failure_kind(reason) == kind
+
+
+def failure(key: str, kind: str) -> TargetRecord:
+    return TargetRecord(
+        key=key, status="failed", error=f"{kind} reason", failure=kind, weights=WEIGHTS
+    )
+
+
+def fake_plan(shards: dict[tuple[str, str], list[str]]) -> SimpleNamespace:
+    """A plan's shards: (protein, shard) -> the keys of its targets."""
+    return SimpleNamespace(
+        shards={
+            name: SimpleNamespace(targets=tuple({"key": key} for key in keys))
+            for name, keys in shards.items()
+        }
+    )
+
+
+def test_failures_are_kept_by_key_and_read_back(tmp_path):
+    store = LocalStore(tmp_path)
+    record_failure(store, failure("a" * 64, "permanent"))
+    record_failure(store, failure("b" * 64, "retryable"))
+    assert (tmp_path / failure_name("a" * 64)).is_file()
+    found = recorded_failures(store, ["a" * 64, "c" * 64])
+    assert found == {"a" * 64: failure("a" * 64, "permanent")}
+    # Not an entry of the store: lookups of results do not see it.
+    assert not store.has("a" * 64)
+
+
+def test_a_run_predicts_again_the_shards_with_retryable_failures_not_predicted_since(tmp_path):
+    store = LocalStore(tmp_path)
+    keys = {name: name * 64 for name in "abcdef"}
+    for name in "abc":
+        record_failure(store, failure(keys[name], "retryable"))
+    record_failure(store, failure(keys["d"], "permanent"))
+    # b failed once, then a later run predicted it.
+    (tmp_path / "entry.txt").write_text("x")
+    store.commit(keys["b"], {"entry.txt": tmp_path / "entry.txt"}, {"key": keys["b"]})
+    plan = fake_plan(
+        {
+            ("P1", "00000"): [keys["a"], keys["e"]],
+            ("P1", "00001"): [keys["b"], keys["d"]],
+            ("P2", "00000"): [keys["f"]],
+        }
+    )
+    # c belongs to another screen.
+    failures = screen_failures(plan, store)
+    assert failures.keys() == {keys["a"], keys["b"], keys["d"]}
+    retryable = worth_retrying(failures, retry_permanent=False)
+    assert retryable.keys() == {keys["a"], keys["b"]}
+    assert shards_to_retry(plan, store, retryable) == {
+        ("P1", "00000"): [failure(keys["a"], "retryable")]
+    }
+    # With retry_failed the permanent d is retried too.
+    every = worth_retrying(failures, retry_permanent=True)
+    assert shards_to_retry(plan, store, every) == {
+        ("P1", "00000"): [failure(keys["a"], "retryable")],
+        ("P1", "00001"): [failure(keys["d"], "permanent")],
+    }
+
+
+def test_the_retry_marks_change_with_each_failure_worth_retrying(tmp_path):
+    store = LocalStore(tmp_path)
+    shard = fake_plan({("P1", "00000"): ["a" * 64, "b" * 64]}).shards[("P1", "00000")]
+    assert retry_marks(shard, {}) == []
+    first = failure("a" * 64, "retryable").model_copy(update={"computed_at": "2026-12-02T07:00:00"})
+    record_failure(store, first)
+    marks = retry_marks(shard, recorded_failures(store, ["a" * 64]))
+    assert marks == [f"{'a' * 64} retryable 2026-12-02T07:00:00"]
+    # Failing again (a later run) is a new failure: the marks change, the shard runs again;
+    # succeeding leaves them as they were, and the shard is done.
+    again = first.model_copy(update={"computed_at": "2026-12-02T08:00:00"})
+    record_failure(store, again)
+    assert retry_marks(shard, recorded_failures(store, ["a" * 64])) != marks
