@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+from omtx_hub.testing.loopback import serving
+
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 # Two of the requests of Boltz's client (boltz/data/msa/mmseqs2.py, run_mmseqs2): it submits,
 # polls while the job is not COMPLETE (this server's jobs are complete at once), downloads.
@@ -226,12 +228,6 @@ def fake_msa_server(depth: int = 3):
             if not isinstance(sys.exc_info()[1], ConnectionError):
                 super().handle_error(request, client_address)
 
-    server = Server(("127.0.0.1", 0), Handler)
-    server_state.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, Server) as url:
+        server_state.url = url
         yield server_state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -12,7 +12,7 @@ import tarfile
 import threading
 import zipfile
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import boltz.main
@@ -23,6 +23,7 @@ import omtx_hub.weights as weights_module
 from omtx_hub.cli import released_weights_reachable
 from omtx_hub.config import ConfigError, Runtime
 from omtx_hub.records import TEST_WEIGHTS_MARKER
+from omtx_hub.testing.loopback import serving
 from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT
 from omtx_hub.weights import (
     DIGEST_SUFFIX,
@@ -216,14 +217,8 @@ def weights_host(files: dict[str, bytes], *, truncate: bool = False):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, requested
 
 
 def released_files(monkeypatch) -> dict[str, bytes]:
