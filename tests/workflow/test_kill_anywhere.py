@@ -7,7 +7,8 @@ the process: test_reproducibility.py).
 
 Left out of the comparison, because they describe the run rather than the results: a row's
 `source` and `runtime_s` (a resumed run reuses what it had committed), and a record's
-`computed_at` and `seconds_since_shard_start`.
+`computed_at` and `seconds_since_shard_start`, with `record_sha256`, the store's seal over the
+whole record, those fields included (the files' hashes under `files` are compared).
 
 The screen: one protein, three ligands Boltz predicts and one it cannot (a permanent failure),
 in one shard, with affinity. Each kill waits for a marker, never for a time. The kills during
@@ -56,7 +57,7 @@ LIGANDS = [
     ("cyclohexyne", "C1#CCCCC1"),
 ]
 RUN_COLUMNS = {"source", "runtime_s"}
-RUN_FIELDS = {"computed_at", "seconds_since_shard_start"}
+RUN_FIELDS = {"computed_at", "seconds_since_shard_start", "record_sha256"}
 MARKER_TIMEOUT_S = 600
 
 

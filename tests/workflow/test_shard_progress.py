@@ -26,7 +26,10 @@ def test_each_target_is_reported_on_standard_output(tmp_path, boltz_test_cache, 
         r"\([0-9]+ s\)",
         progress,
     )
-    assert any(line.startswith("omtx-hub shard P1/00000: failed: C1#CCCCC1: ") for line in lines)
+    assert any(
+        line.startswith("omtx-hub shard P1/00000: failed (permanent): C1#CCCCC1: ")
+        for line in lines
+    )
     assert lines[-1].startswith(
         "omtx-hub shard P1/00000: finished: 1 completed (1 predicted, 0 from the store), 1 failed"
     )
