@@ -170,7 +170,14 @@ def protein_entry(plan: Plan, name: str) -> dict:
     return document
 
 
-def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
+def summary(
+    plan: Plan,
+    table: pd.DataFrame,
+    shards: list[ShardTotals],
+    panel: pd.DataFrame | None = None,
+) -> dict:
+    """summary.json's document; `panel` is the selectivity table when the caller has already
+    built it (selectivity.csv), else it is built here for a screen with a panel."""
     config = plan.config
     counts = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
@@ -253,9 +260,10 @@ def summary(plan: Plan, table: pd.DataFrame, shards: list[ShardTotals]) -> dict:
         "command": " ".join(sys.argv),
     }
     if config.selectivity is not None:
-        panel = config.selectivity
+        if panel is None:
+            panel = panel_table(plan, table)
         document["selectivity"] = selectivity_summary(
-            panel_table(plan, table), panel.target, panel.anti_targets
+            panel, config.selectivity.target, config.selectivity.anti_targets
         )
     if not weights.released:
         document["warning"] = (
@@ -287,8 +295,12 @@ def write_results(
     records, shards = read_manifests(manifests)
     table = results_table(plan, records)
     table.to_csv(csv_path, index=False)
-    summary_path.write_text(json.dumps(summary(plan, table, shards), indent=1) + "\n")
+    panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:
             raise ValueError("the screen has a selectivity panel: give selectivity_path")
-        panel_table(plan, table).to_csv(selectivity_path, index=False)
+        # Built once, for selectivity.csv and for summary.json's counts of it.
+        panel = panel_table(plan, table)
+        panel.to_csv(selectivity_path, index=False)
+    summary_document = summary(plan, table, shards, panel)
+    summary_path.write_text(json.dumps(summary_document, indent=1) + "\n")
