@@ -22,9 +22,9 @@ import yaml
 from common import ligand_sheet, measure
 
 from omtx_hub.aggregate import write_results
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import SCORE_FIELDS
 from omtx_hub.store import open_store
 from omtx_hub.testing.synthetic import write_shard_manifest
 

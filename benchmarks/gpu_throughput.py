@@ -66,8 +66,8 @@ from boltz_runs import (
 )
 from common import CACHE, REPO
 
+from omtx_hub.boltz_cache import AFFINITY_CHECKPOINT, STRUCTURE_CHECKPOINT, build_test_cache
 from omtx_hub.config import Runtime
-from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT, build_test_cache
 
 ABL1_KINASE_DOMAIN = (
     "VSPNYDKWEMERTDITMKHKLGGGQYGEVYEGVWKKYSLTVAVKTLKEDTMEVEEFLKEAAVMKEIKHPNLVQLLGVCTREPPFYII"
@@ -142,7 +142,7 @@ class GpuMemory:
 
 def warm_page_cache(cache: Path) -> None:
     """Read the checkpoints once so that the first timed run does not pay for the disk."""
-    for name in (CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
+    for name in (STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT):
         with open(cache / name, "rb") as handle:
             while handle.read(64 << 20):
                 pass

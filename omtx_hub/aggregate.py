@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from omtx_hub import msa
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.cost import spent
 from omtx_hub.plan import KEY_SCHEME, Plan, server_msa_id
 from omtx_hub.protein_summary import (
@@ -27,7 +26,14 @@ from omtx_hub.protein_summary import (
     without_not_applicable,
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
-from omtx_hub.records import NO_MSA, RESULT_COLUMNS, ManifestEntry, ShardTotals, read_manifest
+from omtx_hub.records import (
+    NO_MSA,
+    RESULT_COLUMNS,
+    SCORE_FIELDS,
+    ManifestEntry,
+    ShardTotals,
+    read_manifest,
+)
 from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities

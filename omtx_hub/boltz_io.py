@@ -30,30 +30,14 @@ from pathlib import Path
 import yaml
 
 from omtx_hub.receptor import ReceptorSpec
+from omtx_hub.records import (
+    AFFINITY_FIELDS,
+    AFFINITY_HEAD_FIELDS,
+    CONFIDENCE_FIELDS,
+    DERIVED_FIELDS,
+)
 
 RT_LN10_KCAL_MOL = 1.364
-
-CONFIDENCE_FIELDS = (
-    "confidence_score",
-    "ptm",
-    "iptm",
-    "ligand_iptm",
-    "protein_iptm",
-    "complex_plddt",
-    "complex_iplddt",
-    "complex_pde",
-    "complex_ipde",
-)
-AFFINITY_FIELDS = ("affinity_pred_value", "affinity_probability_binary")
-# Each head of Boltz-2's affinity ensemble, under the keys its writer uses.
-AFFINITY_HEAD_FIELDS = (
-    "affinity_pred_value1",
-    "affinity_probability_binary1",
-    "affinity_pred_value2",
-    "affinity_probability_binary2",
-)
-DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
-SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
 
 
 def boltz_record_id(key: str) -> str:

@@ -79,12 +79,11 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pytorch_lightning import Callback
 
-from omtx_hub.records import TEST_WEIGHTS_MARKER
+from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER, is_test_cache
 
 __all__ = [
     "PRECISIONS",
@@ -165,7 +164,7 @@ def injected_out_of_memory(boltz_args: Sequence[str]) -> frozenset[str]:
         return frozenset()
     arguments = list(boltz_args)
     cache = arguments[arguments.index("--cache") + 1] if "--cache" in arguments[:-1] else None
-    if cache is None or not (Path(cache).expanduser() / TEST_WEIGHTS_MARKER).is_file():
+    if cache is None or not is_test_cache(cache):
         raise UsageError(
             f"{OUT_OF_MEMORY_VARIABLE} is set, but --cache is not a generated test cache "
             f"(no {TEST_WEIGHTS_MARKER}): the test fault is only for the test weights; unset it"

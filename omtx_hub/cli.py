@@ -20,9 +20,11 @@ TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
     """Whether the cache already has, or the run can download, the released Boltz-2 weights
     (from Boltz's hosts or the mirror in OMTX_BOLTZ_WEIGHTS_URL)."""
-    if (cache / "boltz2_conf.ckpt").is_file() and (cache / "boltz2_aff.ckpt").is_file():
+    from omtx_hub.boltz_cache import AFFINITY_CHECKPOINT, STRUCTURE_CHECKPOINT
+    from omtx_hub.weights import download_sources
+
+    if (cache / STRUCTURE_CHECKPOINT).is_file() and (cache / AFFINITY_CHECKPOINT).is_file():
         return True
-    from omtx_hub.weights import STRUCTURE_CHECKPOINT, download_sources
 
     for url in download_sources(STRUCTURE_CHECKPOINT):
         address = urlparse(url)

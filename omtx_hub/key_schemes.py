@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from omtx_hub.paths import sha256_file
+from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER, cache_directory, is_test_cache
+from omtx_hub.fileio import sha256_file
 from omtx_hub.plan import KEY_SCHEME, SEEDING_SCHEME, Plan, target_key
-from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.store import ResultStore
 
 SCHEME_MARKERS = "key-schemes"
@@ -62,8 +62,8 @@ def _scheme_1_weights(plan: Plan) -> str:
         return "checkpoints:" + ",".join(
             sha256_file(Path(c).expanduser())[:16] for c in checkpoints
         )
-    marker = Path(runtime.cache).expanduser() / TEST_WEIGHTS_MARKER
-    if marker.is_file():
+    if is_test_cache(runtime.cache):
+        marker = cache_directory(runtime.cache) / TEST_WEIGHTS_MARKER
         return f"test-cache:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}"
     return "boltz2-released"
 

@@ -4,7 +4,6 @@ refused naming its config key instead of ending the plan with a traceback."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -44,11 +43,3 @@ def directory_problem(text: str) -> str | None:
     if existing is not None and not existing.is_dir():
         return f"cannot be a directory: '{existing}' is a file"
     return None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

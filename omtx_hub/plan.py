@@ -28,8 +28,8 @@ import pandas as pd
 
 from omtx_hub import msa
 from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
+from omtx_hub.fileio import sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
-from omtx_hub.paths import sha256_file
 from omtx_hub.sheet import (
     CCD_IDENTITY_PREFIX,
     VALIDATOR_VERSION,

@@ -28,15 +28,10 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from omtx_hub.boltz_io import (
-    CONFIDENCE_FIELDS,
-    chain_counts,
-    constant_confidence_fields,
-    input_document,
-)
+from omtx_hub.boltz_io import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets, predicted_binders
-from omtx_hub.records import REPLICATE_COLUMNS
+from omtx_hub.records import CONFIDENCE_FIELDS, REPLICATE_COLUMNS
 
 OVER_COMPLETED = (
     "affinity_probability_binary",

@@ -39,7 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from omtx_hub.paths import is_file, sha256_file
+from omtx_hub.fileio import sha256_file
+from omtx_hub.paths import is_file
 
 # The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")

@@ -10,17 +10,36 @@ when it was set, so a failed target's record keeps its short form.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.fileio import write_atomically
 
-# The file a generated random-weights cache (omtx_hub.testing.testcache) carries; a cache
-# with it is never taken for the released weights.
-TEST_WEIGHTS_MARKER = "OMTX_TEST_WEIGHTS.json"
+# The scores of a prediction, as Boltz-2 writes them (omtx_hub.boltz_io reads them) and the
+# affinity units derived from them.
+CONFIDENCE_FIELDS = (
+    "confidence_score",
+    "ptm",
+    "iptm",
+    "ligand_iptm",
+    "protein_iptm",
+    "complex_plddt",
+    "complex_iplddt",
+    "complex_pde",
+    "complex_ipde",
+)
+AFFINITY_FIELDS = ("affinity_pred_value", "affinity_probability_binary")
+# Each head of Boltz-2's affinity ensemble, under the keys its writer uses.
+AFFINITY_HEAD_FIELDS = (
+    "affinity_pred_value1",
+    "affinity_probability_binary1",
+    "affinity_pred_value2",
+    "affinity_probability_binary2",
+)
+DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
+SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
 
 # With model.replicates > 1 (omtx_hub.replicates): the scores whose spread across replicates
 # batch_results.csv reports, as `<score>_std`, with the number of completed replicates.
@@ -198,6 +217,4 @@ def read_manifest(source: str | Path | bytes) -> ShardManifest:
 
 def write_manifest(manifest: ShardManifest, path: Path) -> None:
     """Write a manifest atomically: Snakemake and readers never see half a file."""
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text(json.dumps(manifest.to_json(), indent=1))
-    os.replace(staging, path)
+    write_atomically(path, json.dumps(manifest.to_json(), indent=1))

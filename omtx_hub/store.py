@@ -26,7 +26,6 @@ re-parse the workflow on their own VM, need not re-validate 100,000 SMILES.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -40,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from omtx_hub.fileio import sha256_bytes, sha256_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,6 @@ class Inspection:
         return self.record is not None and not self.problems
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def canonical_json(value: dict) -> bytes:
     """The bytes `record_sha256` is taken over: sorted keys, no whitespace."""
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
@@ -130,11 +127,7 @@ def canonical_json(value: dict) -> bytes:
 
 def file_seal(path: Path) -> dict:
     """A stored file's entry in `files`: its sha256 and size."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
 def sealed(record: dict, files: dict[str, dict]) -> bytes:
@@ -143,7 +136,7 @@ def sealed(record: dict, files: dict[str, dict]) -> bytes:
     if clash:
         raise ValueError(f"a stored record may not have the field(s) {sorted(clash)}")
     content = {**record, FILES_FIELD: files}
-    content[RECORD_HASH_FIELD] = sha256_hex(canonical_json(content))
+    content[RECORD_HASH_FIELD] = sha256_bytes(canonical_json(content))
     return json.dumps(content, indent=1, sort_keys=True).encode()
 
 
@@ -153,7 +146,7 @@ def file_problems(name: str, data: bytes | None, seal: dict) -> list[Problem]:
     if len(data) != seal["bytes"]:
         what = "truncated" if len(data) < seal["bytes"] else "grown"
         return [Problem(name, f"{what}: {len(data)} bytes, {seal['bytes']} recorded at commit")]
-    if sha256_hex(data) != seal["sha256"]:
+    if sha256_bytes(data) != seal["sha256"]:
         return [Problem(name, "altered: its sha256 is not the one recorded at commit")]
     return []
 
@@ -172,7 +165,7 @@ def unseal(key: str, raw: bytes | None) -> tuple[dict | None, dict | None, list[
     if RECORD_HASH_FIELD not in content:
         return content, None, []
     claimed = content.pop(RECORD_HASH_FIELD)
-    if sha256_hex(canonical_json(content)) != claimed:
+    if sha256_bytes(canonical_json(content)) != claimed:
         return None, None, [Problem(RECORD_FILE, "edited: its content does not match its seal")]
     files = content.pop(FILES_FIELD, None)
     if not isinstance(files, dict):
@@ -416,11 +409,7 @@ class LocalStore(ResultStore):
         return path.read_bytes() if path.is_file() else None
 
     def write_blob(self, name: str, data: bytes) -> None:
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".staging-{path.name}-{uuid.uuid4().hex}")
-        staging.write_bytes(data)
-        os.replace(staging, path)
+        write_atomically(self.root / name, data)
 
 
 def default_retry():

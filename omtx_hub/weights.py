@@ -44,19 +44,21 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from omtx_hub.boltz_cache import (
+    AFFINITY_CHECKPOINT,
+    CACHE_FILES,
+    MOLECULES_ARCHIVE,
+    MOLECULES_DIR,
+    STRUCTURE_CHECKPOINT,
+    cache_directory,
+    is_test_cache,
+)
 from omtx_hub.config import ConfigError, Runtime
-from omtx_hub.paths import sha256_file
-from omtx_hub.records import TEST_WEIGHTS_MARKER, Weights
+from omtx_hub.fileio import replaced_atomically, sha256_file, write_atomically
+from omtx_hub.records import Weights
 
 log = logging.getLogger(__name__)
 
-# The file names Boltz 2.2.1 uses in its cache (boltz/main.py: download_boltz2, predict).
-STRUCTURE_CHECKPOINT = "boltz2_conf.ckpt"
-AFFINITY_CHECKPOINT = "boltz2_aff.ckpt"
-MOLECULES_ARCHIVE = "mols.tar"
-MOLECULES_DIR = "mols"
-# What download_boltz2 looks for, in the order it fetches them: all four on every call.
-CACHE_FILES = (MOLECULES_ARCHIVE, MOLECULES_DIR, STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT)
 # A base URL that serves the three downloaded files under their own names (a mirror of
 # huggingface.co/boltz-community/boltz-2/resolve/main), used instead of Boltz's hosts.
 WEIGHTS_URL_VARIABLE = "OMTX_BOLTZ_WEIGHTS_URL"
@@ -121,14 +123,11 @@ def _read_recorded_digest(path: Path, size: int, mtime_ns: int) -> str | None:
 def _record_digest(path: Path, size: int, mtime_ns: int, sha256: str) -> None:
     """Write the digest beside the checkpoint (atomically); a read-only directory only
     costs the next process another pass over the file."""
-    record = _digest_record(path)
-    staging = record.with_name(f".{record.name}.{uuid.uuid4().hex}")
+    record = {"size": size, "mtime_ns": mtime_ns, "sha256": sha256}
     try:
-        staging.write_text(json.dumps({"size": size, "mtime_ns": mtime_ns, "sha256": sha256}))
-        os.replace(staging, record)
+        write_atomically(_digest_record(path), json.dumps(record))
     except OSError as error:
         log.info("could not record the sha256 of %s beside it (%s)", path, error)
-        staging.unlink(missing_ok=True)
 
 
 @cache
@@ -154,7 +153,7 @@ def checkpoint_sha256(path: str | Path) -> str:
 def checkpoint_paths(runtime: Runtime, *, affinity: bool) -> dict[str, Path]:
     """The checkpoint files Boltz loads: role ('structure', 'affinity') -> path. The affinity
     model is loaded only when the inputs ask for affinity."""
-    cache_dir = Path(runtime.cache).expanduser()
+    cache_dir = cache_directory(runtime.cache)
     paths = {"structure": Path(runtime.checkpoint or cache_dir / STRUCTURE_CHECKPOINT)}
     if affinity:
         paths["affinity"] = Path(runtime.affinity_checkpoint or cache_dir / AFFINITY_CHECKPOINT)
@@ -177,7 +176,7 @@ def weights_in_use(runtime: Runtime, affinity: bool = True) -> Weights:
     Google Batch the planning machine never has it, the image has) is planned as the released
     file, by its published digest; the shard checks the file it loads (`verify_weights`).
     """
-    test_cache = (Path(runtime.cache).expanduser() / TEST_WEIGHTS_MARKER).is_file()
+    test_cache = is_test_cache(runtime.cache)
     digests: dict[str, str] = {}
     to_download = []
     for role, path in checkpoint_paths(runtime, affinity=affinity).items():
@@ -302,11 +301,11 @@ def _size(count: float) -> str:
 def _download(url: str, target: Path, progress: Callable[[str], None]) -> tuple[int, str]:
     """Fetch `url` into `target` through a temporary sibling moved into place only when the
     whole file (Content-Length, when the server sends one) has arrived; (size, sha256)."""
-    staging = target.with_name(f".{target.name}.download-{uuid.uuid4().hex}")
     digest = hashlib.sha256()
     received = 0
     try:
         with (
+            replaced_atomically(target) as staging,
             urllib.request.urlopen(url, timeout=DOWNLOAD_STALL_S) as response,  # noqa: S310
             open(staging, "wb") as output,
         ):
@@ -323,14 +322,11 @@ def _download(url: str, target: Path, progress: Callable[[str], None]) -> tuple[
                     share = f" of {_size(total)} ({100 * received / total:.0f}%)" if total else ""
                     rate = received / max(now - started, 1e-3)
                     progress(f"{target.name}: {_size(received)}{share}, {_size(rate)}/s")
-        if total is not None and received != total:
-            raise DownloadError(f"the connection ended after {received} of {total} bytes")
-        os.replace(staging, target)
+            if total is not None and received != total:
+                raise DownloadError(f"the connection ended after {received} of {total} bytes")
     except (OSError, http.client.HTTPException) as error:
         # urllib's URLError and HTTPError, socket timeouts, IncompleteRead, the disk
         raise DownloadError(f"{type(error).__name__}: {error}") from error
-    finally:
-        staging.unlink(missing_ok=True)
     return received, digest.hexdigest()
 
 
@@ -451,10 +447,10 @@ def prepare_cache(
     `rehash`, their content is hashed again and compared with the digest recorded beside them
     and, for a file of the released size, with the released digest.
     """
-    cache_dir = Path(runtime.cache).expanduser()
+    cache_dir = cache_directory(runtime.cache)
     missing = missing_cache_files(cache_dir)
     if missing:
-        if (cache_dir / TEST_WEIGHTS_MARKER).is_file():
+        if is_test_cache(cache_dir):
             raise CacheError(
                 f"the test cache {cache_dir} (runtime.cache) lacks {', '.join(missing)}: run "
                 f"`omtx-hub make-test-cache {cache_dir}` to complete it (nothing is downloaded "

@@ -23,7 +23,6 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.chemistry import FLAGS
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.msa import SINGLE_SEQUENCE
@@ -34,6 +33,7 @@ from omtx_hub.records import (
     PROTEIN_FLAGS,
     REPLICATE_COLUMNS,
     RESULT_COLUMNS,
+    SCORE_FIELDS,
     read_manifest,
 )
 from omtx_hub.selectivity import (

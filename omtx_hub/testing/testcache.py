@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import pickle
 import sys
 import tarfile
@@ -53,31 +52,26 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-# Marker file in a generated cache: its presence means the checkpoints are random weights.
-# It is written before the checkpoints; the cache is complete once build_test_cache returns.
-from omtx_hub.records import TEST_WEIGHTS_MARKER
+# The marker file (TEST_WEIGHTS_MARKER) says the checkpoints are random weights. It is written
+# before the checkpoints; the cache is complete once build_test_cache returns.
+from omtx_hub.boltz_cache import (
+    AFFINITY_CHECKPOINT,
+    MOLECULES_ARCHIVE,
+    MOLECULES_DIR,
+    STRUCTURE_CHECKPOINT,
+    TEST_WEIGHTS_MARKER,
+)
+from omtx_hub.fileio import replaced_atomically
 
 __all__ = [
-    "AFFINITY_CHECKPOINT",
-    "CONFIDENCE_CHECKPOINT",
-    "MOLS_DIR",
-    "MOLS_TAR",
     "TEST_CCD_COMPONENTS",
-    "TEST_WEIGHTS_MARKER",
     "TestCacheError",
     "build_test_cache",
-    "is_test_cache",
     "main",
 ]
 
 log = logging.getLogger(__name__)
 
-
-# The exact names boltz.main.download_boltz2 checks with Path.exists().
-MOLS_DIR = "mols"
-MOLS_TAR = "mols.tar"
-CONFIDENCE_CHECKPOINT = "boltz2_conf.ckpt"
-AFFINITY_CHECKPOINT = "boltz2_aff.ckpt"
 
 # Key added to our checkpoint dicts (Lightning ignores unknown keys). It lets a re-run tell
 # "our complete checkpoint with these settings" from "someone's real weights" without trusting
@@ -357,21 +351,6 @@ def _hyperparameters(size: dict[str, int], *, affinity: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; on success move it onto ``path``.
-
-    Same directory, so os.replace is an atomic rename; on any error the temporary is removed
-    and ``path`` is untouched.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _residue_molecule(code: str, seed: int) -> Any:
     """An RDKit molecule for canonical residue ``code``, shaped like Boltz's CCD pickles.
 
@@ -475,7 +454,7 @@ def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
     from rdkit import Chem
 
     Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
-    mols_dir = cache_dir / MOLS_DIR
+    mols_dir = cache_dir / MOLECULES_DIR
     mols_dir.mkdir(parents=True, exist_ok=True)
     builders = dict.fromkeys(const.canonical_tokens, _residue_molecule)
     builders |= dict.fromkeys(TEST_CCD_COMPONENTS, _component_molecule)
@@ -485,7 +464,7 @@ def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
         if _molecule_ok(path):
             continue
         mol = build(code, seed)
-        with _atomic_path(path) as tmp:
+        with replaced_atomically(path) as tmp:
             tmp.write_bytes(pickle.dumps(mol))
         written.append(str(path.relative_to(cache_dir)))
     return written
@@ -497,12 +476,12 @@ def _write_mols_tar(cache_dir: Path) -> list[str]:
     A valid (empty) archive rather than a 0-byte file, so that if mols/ is ever deleted,
     Boltz's extraction succeeds and the failure is a clear "CCD component ... not found".
     """
-    path = cache_dir / MOLS_TAR
+    path = cache_dir / MOLECULES_ARCHIVE
     if path.exists():
         return []
-    with _atomic_path(path) as tmp, tarfile.open(tmp, "w"):
+    with replaced_atomically(path) as tmp, tarfile.open(tmp, "w"):
         pass
-    return [MOLS_TAR]
+    return [MOLECULES_ARCHIVE]
 
 
 def _checkpoint_tag(kind: str, full_size: bool, seed: int) -> dict[str, Any]:
@@ -593,7 +572,7 @@ def _write_checkpoint(path: Path, *, affinity: bool, full_size: bool, seed: int)
         _CHECKPOINT_TAG_KEY: tag,
     }
     n_params = sum(p.numel() for p in model.parameters())
-    with _atomic_path(path) as tmp:
+    with replaced_atomically(path) as tmp:
         torch.save(checkpoint, tmp)
     log.info("built %s: %.2fM parameters", path.name, n_params / 1e6)
     return True
@@ -638,7 +617,7 @@ def build_test_cache(cache_dir: Path, *, full_size: bool = False, seed: int = 0)
             _checkpoint_is_current(cache_dir / name, _checkpoint_tag(kind, full_size, seed)),
         )
         for name, kind, affinity in (
-            (CONFIDENCE_CHECKPOINT, "confidence", False),
+            (STRUCTURE_CHECKPOINT, "confidence", False),
             (AFFINITY_CHECKPOINT, "affinity", True),
         )
     }
@@ -649,7 +628,7 @@ def build_test_cache(cache_dir: Path, *, full_size: bool = False, seed: int = 0)
     marker = cache_dir / TEST_WEIGHTS_MARKER
     content = _marker_content(full_size, seed)
     if not marker.is_file() or marker.read_text() != content:
-        with _atomic_path(marker) as tmp:
+        with replaced_atomically(marker) as tmp:
             tmp.write_text(content)
         written.append(TEST_WEIGHTS_MARKER)
 
@@ -665,11 +644,6 @@ def build_test_cache(cache_dir: Path, *, full_size: bool = False, seed: int = 0)
     if not written:
         log.info("%s is already a complete test cache", cache_dir)
     return cache_dir
-
-
-def is_test_cache(cache_dir: Path | str) -> bool:
-    """True if ``cache_dir`` was generated by :func:`build_test_cache` (the marker exists)."""
-    return (Path(cache_dir).expanduser() / TEST_WEIGHTS_MARKER).is_file()
 
 
 def main(argv: list[str] | None = None) -> int:

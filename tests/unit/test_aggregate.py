@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.msa import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
+from omtx_hub.records import SCORE_FIELDS
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import write_shard_manifest
 from tests.screens import SHORT_PROTEIN, write_screen

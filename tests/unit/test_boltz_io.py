@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from omtx_hub.boltz_io import (
-    AFFINITY_HEAD_FIELDS,
     PredictionFiles,
     boltz_record_id,
     chain_counts,
@@ -16,6 +15,7 @@ from omtx_hub.boltz_io import (
     scores,
 )
 from omtx_hub.receptor import ReceptorSpec
+from omtx_hub.records import AFFINITY_HEAD_FIELDS
 
 # Boltz's JSON files as it writes them, a few keys a line (fmt: skip keeps them compact).
 CONFIDENCE = {

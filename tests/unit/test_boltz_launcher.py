@@ -14,6 +14,7 @@ import torch
 from pytorch_lightning import Callback
 from rdkit import Chem
 
+from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
 from omtx_hub.boltz_launcher import (
     OUT_OF_MEMORY_VARIABLE,
     LaunchOptions,
@@ -26,7 +27,6 @@ from omtx_hub.boltz_launcher import (
     split_options,
     target_seed,
 )
-from omtx_hub.records import TEST_WEIGHTS_MARKER
 
 IBUPROFEN = "CC(C)Cc1ccc(cc1)C(C)C(=O)O"
 

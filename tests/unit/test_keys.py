@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import omtx_hub.plan as plan_module
+from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
 from omtx_hub.config import Model, Runtime, load_config
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.msa import server_msa_id, store_server_msas
@@ -25,7 +26,6 @@ from omtx_hub.plan import (
     build_plan,
     msa_identities,
 )
-from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
 from tests.screens import write_screen

@@ -2,8 +2,8 @@
 
 import json
 
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.records import (
+    SCORE_FIELDS,
     ManifestEntry,
     ShardManifest,
     TargetRecord,

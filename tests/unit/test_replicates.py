@@ -11,11 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import build_plan
-from omtx_hub.records import read_manifest
+from omtx_hub.records import SCORE_FIELDS, read_manifest
 from omtx_hub.replicates import combine_replicates
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_screen

@@ -20,11 +20,10 @@ import pytest
 from boltz.data import const
 
 import omtx_hub.weights as weights_module
+from omtx_hub.boltz_cache import AFFINITY_CHECKPOINT, STRUCTURE_CHECKPOINT, TEST_WEIGHTS_MARKER
 from omtx_hub.cli import released_weights_reachable
 from omtx_hub.config import ConfigError, Runtime
-from omtx_hub.records import TEST_WEIGHTS_MARKER
 from omtx_hub.testing.loopback import serving
-from omtx_hub.testing.testcache import AFFINITY_CHECKPOINT, CONFIDENCE_CHECKPOINT
 from omtx_hub.weights import (
     DIGEST_SUFFIX,
     DOWNLOAD_LOCK,
@@ -81,7 +80,7 @@ def write_complete_cache(directory: Path) -> Path:
 def test_the_file_names_are_boltzs(boltz_test_cache):
     # boltz/main.py predict: cache / "boltz2_conf.ckpt", cache / "boltz2_aff.ckpt"; the test
     # cache writes them under the same names.
-    assert {CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT} == set(RELEASED_CHECKPOINTS)
+    assert {STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT} == set(RELEASED_CHECKPOINTS)
     paths = checkpoint_paths(Runtime(cache=str(boltz_test_cache)), affinity=True)
     assert all(path.is_file() for path in paths.values())
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from omtx_hub.boltz_io import SCORE_FIELDS
+from omtx_hub.records import SCORE_FIELDS
 from omtx_hub.store import inspect_all, open_store
 from tests.gcs_emulator import emulated_gcs
 from tests.screens import (

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import SCORE_FIELDS
 from omtx_hub.store import LocalStore
 from tests.screens import FAST_MODEL, runtime, shard_job, write_screen
 

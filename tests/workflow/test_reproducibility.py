@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from omtx_hub.boltz_io import SCORE_FIELDS
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.records import SCORE_FIELDS
 from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,

@@ -12,23 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omtx_hub.boltz_io import (
-    AFFINITY_HEAD_FIELDS,
-    CONFIDENCE_FIELDS,
-    chain_counts,
-    constant_confidence_fields,
-    scores,
-)
-from omtx_hub.testing.testcache import (
+from omtx_hub.boltz_cache import (
     AFFINITY_CHECKPOINT,
-    CONFIDENCE_CHECKPOINT,
-    MOLS_DIR,
-    MOLS_TAR,
-    TEST_CCD_COMPONENTS,
+    MOLECULES_ARCHIVE,
+    MOLECULES_DIR,
+    STRUCTURE_CHECKPOINT,
     TEST_WEIGHTS_MARKER,
-    build_test_cache,
     is_test_cache,
 )
+from omtx_hub.boltz_io import chain_counts, constant_confidence_fields, scores
+from omtx_hub.records import AFFINITY_HEAD_FIELDS, CONFIDENCE_FIELDS
+from omtx_hub.testing.testcache import TEST_CCD_COMPONENTS, build_test_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,14 +68,14 @@ def tiny_boltz_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tiny_cache_has_what_boltz_checks(tiny_boltz_cache: Path) -> None:
     cache = tiny_boltz_cache
     # Exactly the paths boltz.main.download_boltz2 tests with exists().
-    for name in (MOLS_TAR, MOLS_DIR, CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
+    for name in (MOLECULES_ARCHIVE, MOLECULES_DIR, STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert (cache / name).exists(), name
-    molecules = sorted(p.stem for p in (cache / MOLS_DIR).glob("*.pkl"))
+    molecules = sorted(p.stem for p in (cache / MOLECULES_DIR).glob("*.pkl"))
     assert molecules == sorted([*CANONICAL_RESIDUES, *TEST_CCD_COMPONENTS])
-    for name in (CONFIDENCE_CHECKPOINT, AFFINITY_CHECKPOINT):
+    for name in (STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert 5e6 < (cache / name).stat().st_size < 50e6, name
 
-    with (cache / MOLS_DIR / "TRP.pkl").open("rb") as handle:
+    with (cache / MOLECULES_DIR / "TRP.pkl").open("rb") as handle:
         trp = pickle.load(handle)  # noqa: S301
     names = [atom.GetProp("name") for atom in trp.GetAtoms()]
     assert {"N", "CA", "C", "O", "CB", "CZ2", "CH2"} <= set(names)
@@ -96,11 +90,11 @@ def test_tiny_cache_has_what_boltz_checks(tiny_boltz_cache: Path) -> None:
     assert marker["boltz_version"]
     assert "meaningless" in marker["note"]
     assert is_test_cache(cache)
-    assert not is_test_cache(cache / MOLS_DIR)
+    assert not is_test_cache(cache / MOLECULES_DIR)
 
 
 def test_rebuild_keeps_complete_files(tiny_boltz_cache: Path) -> None:
-    checkpoint = tiny_boltz_cache / CONFIDENCE_CHECKPOINT
+    checkpoint = tiny_boltz_cache / STRUCTURE_CHECKPOINT
     before = checkpoint.stat().st_mtime_ns
     build_test_cache(tiny_boltz_cache, seed=0)
     assert checkpoint.stat().st_mtime_ns == before
