@@ -17,7 +17,7 @@ import pandas as pd
 
 from omtx_hub import msa
 from omtx_hub.cost import spent
-from omtx_hub.plan import KEY_SCHEME, Plan, server_msa_id
+from omtx_hub.plan import KEY_SCHEME, Plan
 from omtx_hub.protein_summary import (
     not_applicable_fields,
     protein_chains,
@@ -158,7 +158,7 @@ def protein_entry(plan: Plan, name: str) -> dict:
         if mode == msa.SERVER:
             entry["msa_source"] = (
                 f"{runtime.msa_server_url} (pairing {runtime.msa_pairing_strategy}); result "
-                f"store msa/{server_msa_id(protein, plan.config)}"
+                f"store msa/{plan.server_msa_ids[name]}"
             )
         elif mode == msa.FILE:
             entry["msa_source"] = chain.msa

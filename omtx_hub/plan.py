@@ -396,6 +396,17 @@ class Plan:
     def screen(self) -> str:
         return self.config.screen.name
 
+    @property
+    def server_msa_ids(self) -> dict[str, str | None]:
+        """protein -> the result store's address of its server MSA (None without `msa: server`
+        chains)."""
+        return {
+            protein.name: server_msa_id(protein, self.config)
+            if protein.receptor.server_chains()
+            else None
+            for protein in self.config.proteins
+        }
+
     def protein(self, name: str) -> Protein:
         return next(p for p in self.config.proteins if p.name == name)
 
