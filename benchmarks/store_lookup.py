@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from omtx_hub.store import LOOKUP_THREADS, RECORD_FILE, GCSStore, entry_path, fan_out  # noqa: E402
+from omtx_hub.store import LOOKUP_THREADS, GCSStore  # noqa: E402
+from omtx_hub.store_layout import RECORD_FILE, entry_path, fan_out
 from omtx_hub.testing.http_requests import RequestCounter  # noqa: E402
 from tests.gcs_emulator import emulated_gcs  # noqa: E402
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 from omtx_hub import msa
 from omtx_hub.cost import spent
-from omtx_hub.plan import KEY_SCHEME, Plan
+from omtx_hub.keys import KEY_SCHEME
+from omtx_hub.plan import Plan, PlannedScreen
 from omtx_hub.protein_summary import (
     not_applicable_fields,
     protein_chains,
@@ -62,7 +63,7 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
     return records, shards
 
 
-def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
+def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
@@ -143,7 +144,7 @@ def flag_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
-def protein_entry(plan: Plan, name: str) -> dict:
+def protein_entry(plan: Plan | PlannedScreen, name: str) -> dict:
     """A protein in summary.json: its receptor (omtx_hub.receptor) and each chain's MSA (mode,
     source, the sha256 the keys contain), with the single-sequence warning. A single chain's
     MSA is also given at the top, as for every single-chain screen."""
@@ -177,7 +178,7 @@ def protein_entry(plan: Plan, name: str) -> dict:
 
 
 def summary(
-    plan: Plan,
+    plan: Plan | PlannedScreen,
     table: pd.DataFrame,
     shards: list[ShardTotals],
     panel: pd.DataFrame | None = None,
@@ -278,7 +279,7 @@ def summary(
     return document
 
 
-def panel_table(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
+def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame:
     """selectivity.csv's table of the screen's selectivity panel, from the results table."""
     config = plan.config
     return selectivity_table(
@@ -290,7 +291,7 @@ def panel_table(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_results(
-    plan: Plan,
+    plan: Plan | PlannedScreen,
     manifests: list[str | Path],
     csv_path: Path,
     summary_path: Path,

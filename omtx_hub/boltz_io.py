@@ -1,5 +1,5 @@
-"""Boltz-2 inputs and outputs: the input YAML, where Boltz writes each file, and the
-normalized record made from its JSON.
+"""Boltz-2's files: the input YAML of a target (omtx_hub.boltz_schema's document), where Boltz
+writes each output, and the normalized scores made from its JSON.
 
 Units: Boltz-2's `affinity_pred_value` is log10(IC50) with IC50 in micromolar. From it:
 - `ic50_um` = 10 ** affinity_pred_value
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from omtx_hub.boltz_schema import input_document
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     AFFINITY_FIELDS,
@@ -43,59 +43,6 @@ RT_LN10_KCAL_MOL = 1.364
 def boltz_record_id(key: str) -> str:
     """The input file stem Boltz uses as the record ID inside one shard run."""
     return f"t{key[:24]}"
-
-
-def input_document(
-    receptor: ReceptorSpec, msas: dict[str, str], ligand: str | dict[str, str], *, affinity: bool
-) -> dict:
-    """The Boltz-2 input for one receptor + one ligand (the affinity binder): a SMILES, or
-    `target_molecule`'s entry. `msas` maps each protein chain entry's first id to 'empty' or
-    an MSA file path."""
-    return receptor.document(ligand, msas, affinity=affinity)
-
-
-def target_molecule(target: dict) -> dict[str, str]:
-    """A plan target's ligand as Boltz's schema takes it: `{"ccd": CODE}` for a sheet row
-    by CCD code, else `{"smiles": modelled SMILES}`."""
-    return {"ccd": target["ccd"]} if "ccd" in target else {"smiles": target["smiles"]}
-
-
-def chain_counts(document: dict) -> Counter[str]:
-    """The chains of each entity type (`protein`, `ligand`, `dna`, `rna`) in a Boltz input
-    document. An `id` list is one chain per id: Boltz makes a copy of the entity for each."""
-    counts: Counter[str] = Counter()
-    for entry in document["sequences"]:
-        ((kind, fields),) = entry.items()
-        ids = fields["id"]
-        counts[kind] += len(ids) if isinstance(ids, list) else 1
-    return counts
-
-
-def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
-    """The confidence fields that are 0 by construction for a complex of these chains, each
-    with the reason, for the summaries to omit.
-
-    Boltz 2.2.1 computes every ipTM in `compute_ptms` (`boltz/model/layers/confidence_utils.py`)
-    as a max over tokens i of sum_j(tm_ij * mask_ij) / (sum_j(mask_ij) + 1e-5), each mask over
-    token pairs of *different* chains (`asym_id` differs): `iptm` over all such pairs,
-    `ligand_iptm` over protein-ligand pairs, `protein_iptm` over protein-protein pairs. Where a
-    composition has no such pair the mask is empty and the value is 0 / 1e-5 = 0, whatever
-    the structure.
-    """
-    proteins, ligands = chains["protein"], chains["ligand"]
-    constant = {}
-    if sum(chains.values()) < 2:
-        constant["iptm"] = "0 by construction: a single chain has no interface"
-    if proteins == 0 or ligands == 0:
-        constant["ligand_iptm"] = (
-            "0 by construction: without both a protein and a ligand chain there is no "
-            "protein-ligand interface"
-        )
-    if proteins < 2:
-        constant["protein_iptm"] = (
-            f"0 by construction: {proteins} protein chain(s), so no protein-protein interface"
-        )
-    return constant
 
 
 def write_input(

@@ -2,13 +2,17 @@
 
 Every key a user can write is declared here; unknown keys are rejected so that a typo
 (`samping_steps`) fails the plan instead of silently using a default. `config/README.md`
-documents each key.
+documents each key. The models are pure: validating a config reads no file, cache or store,
+so every process (a shard job on its own machine too) can load it cheaply. What the config
+names on disk (the sheet, MSA files, templates, checkpoints, Boltz's molecule cache) is
+checked once, before planning, by omtx_hub.preflight, with messages in the same form.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -17,14 +21,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from omtx_hub.boltz_cache import molecules_directory
 from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
-from omtx_hub.msa import MSA_TIMEOUT_S, check_msa_file
-from omtx_hub.paths import directory_problem, is_file
+from omtx_hub.paths import path_problem
 from omtx_hub.receptor import (
     DEFAULT_MSA,
     MSA_DESCRIPTION,
@@ -46,6 +49,9 @@ SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 
 
 MSA_SERVER_URL = "https://api.colabfold.com"
+# runtime.msa_timeout_s: a ColabFold query takes minutes (Boltz's client estimates 150 s per
+# sequence), longer when the public server is busy.
+MSA_TIMEOUT_S = 3600.0
 # Replicates per target: each multiplies the GPU time of the screen.
 MAX_REPLICATES = 20
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
@@ -109,14 +115,8 @@ class Protein(_Strict):
 
     @field_validator("msa")
     @classmethod
-    def _msa_source(cls, msa: str | None, info: ValidationInfo) -> str | None:
-        if msa is None:
-            return None
-        check_msa_source(msa)
-        if msa not in ("empty", "server") and "sequence" in info.data:
-            # (a bad sequence is reported on its own)
-            check_msa_file(msa, info.data["sequence"], f"protein '{info.data.get('name', '?')}'")
-        return msa
+    def _msa_source(cls, msa: str | None) -> str | None:
+        return None if msa is None else check_msa_source(msa)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,10 +136,9 @@ class Protein(_Strict):
             raise KeyedProblems(problems)
         return self
 
-    @property
+    @cached_property
     def receptor(self) -> ReceptorSpec:
-        # The shorthand's sequence and MSA were validated above (model_construct: the MSA
-        # file is not parsed again on every use).
+        # The shorthand's sequence and MSA were validated above (model_construct).
         chains = self.chains or [
             ProteinChain.model_construct(
                 id=SHORTHAND_CHAIN, sequence=self.sequence, msa=self.msa, copies=None
@@ -168,19 +167,6 @@ class Ligands(_Strict):
         "fragment) and say what was removed in `standardisation`. `reject`: refuse them, "
         "naming the sheet line.",
     )
-
-    @field_validator("sheet")
-    @classmethod
-    def _sheet_exists(cls, path: str, info: ValidationInfo) -> str:
-        # Remote jobs read the validated sheet from the result store instead of the file.
-        if not (info.context or {}).get("sheet_file_needed", True):
-            return path
-        if not is_file(path):
-            raise ValueError(
-                f"ligand sheet '{path}' does not exist (paths are relative to the directory "
-                "snakemake runs in)"
-            )
-        return path
 
 
 class Selectivity(_Strict):
@@ -353,20 +339,13 @@ class Runtime(_Strict):
     @property
     def molecule_cache(self) -> Path:
         """Boltz's molecule cache (`cache`/mols: CCD molecules), which may be absent here."""
-        return Path(self.cache).expanduser() / "mols"
+        return molecules_directory(self.cache)
 
-    @field_validator("cache")
+    @field_validator("cache", "checkpoint", "affinity_checkpoint")
     @classmethod
-    def _cache_directory(cls, cache: str) -> str:
-        if problem := directory_problem(cache):
-            raise ValueError(f"'{cache}' {problem}")
-        return cache
-
-    @field_validator("checkpoint", "affinity_checkpoint")
-    @classmethod
-    def _checkpoint_exists(cls, path: str | None) -> str | None:
-        if path is not None and not is_file(path, expand_user=True):
-            raise ValueError(f"checkpoint file '{path}' does not exist")
+    def _usable_path(cls, path: str | None) -> str | None:
+        if path is not None and (problem := path_problem(path)):
+            raise ValueError(f"'{path}' {problem}")
         return path
 
 
@@ -507,9 +486,13 @@ class ScreenConfig(_Strict):
             raise ValueError(f"'{store}': the store is a local directory or a gs:// URL")
         if store.startswith("gs://") and len(store.rstrip("/")) <= len("gs://"):
             raise ValueError("a gs:// store needs a bucket name: gs://BUCKET/PREFIX")
-        if not store.startswith("gs://") and (problem := directory_problem(store)):
+        if not store.startswith("gs://") and (problem := path_problem(store)):
             raise ValueError(f"'{store}' {problem}")
         return store
+
+    def protein(self, name: str) -> Protein:
+        """The `proteins` entry called `name`."""
+        return next(protein for protein in self.proteins if protein.name == name)
 
     @property
     def rank_by(self) -> str:
@@ -526,22 +509,6 @@ class ScreenConfig(_Strict):
                 "(without it Boltz predicts no affinity or binder probability); use "
                 "'confidence' or leave report.rank_by unset"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _molecules_in_cache(self) -> ScreenConfig:
-        """CCD cofactors and template residues Boltz's molecule cache lacks: checked when the
-        cache is here (a job's machine may have its own, e.g. the container's)."""
-        mols_dir = self.runtime.molecule_cache
-        if not mols_dir.is_dir():
-            return self
-        problems = [
-            (f"proteins[{i}].{where}", message)
-            for i, protein in enumerate(self.proteins)
-            for where, message in protein.receptor.cache_problems(mols_dir)
-        ]
-        if problems:
-            raise KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")
@@ -610,7 +577,7 @@ def _describe(error: dict) -> list[str]:
     if isinstance(raised, KeyedProblems):
         parent = _format_location(error["loc"])
         prefix = "" if parent == "(top level)" else parent + "."
-        return [f"config key '{prefix}{where}': {message}" for where, message in raised.problems]
+        return [keyed_message(f"{prefix}{where}", message) for where, message in raised.problems]
     return [_describe_one(error)]
 
 
@@ -705,22 +672,30 @@ def merged_config_files(paths: list[str | Path]) -> dict:
     return merged
 
 
-def load_config(raw: dict, *, sheet_file_needed: bool = True) -> ScreenConfig:
+def load_config(raw: dict) -> ScreenConfig:
     """Validate a config mapping as Snakemake loads it; raise ConfigError listing all problems.
-
-    `sheet_file_needed=False`: the caller does not read the ligand sheet file (a remote job
-    reads the validated sheet from the result store), so it need not exist here."""
+    Reads no file: what the config names on disk is checked by omtx_hub.preflight."""
     leaked = credential_problems(raw)
     try:
-        config = ScreenConfig.model_validate(raw, context={"sheet_file_needed": sheet_file_needed})
+        config = ScreenConfig.model_validate(raw)
         errors = []
     except ValidationError as error:
         # Other messages about a leaked credential's key could repeat its value.
         errors = [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
     problems = [*leaked.values(), *(line for e in errors for line in _describe(e))]
     if problems:
-        raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems)) from None
+        raise invalid_config(problems) from None
     return config
+
+
+def invalid_config(problems: list[str]) -> ConfigError:
+    """The error listing every problem found in a config."""
+    return ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+
+
+def keyed_message(location: str, message: str) -> str:
+    """A problem of the config key at `location` ('proteins[0].msa'), as every check words it."""
+    return f"config key '{location}': {message}"
 
 
 def _under_any(location: tuple, prefixes) -> bool:

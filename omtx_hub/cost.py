@@ -64,7 +64,7 @@ def estimate(plan: Plan, stored_keys: frozenset[str], attempts: int = 1) -> Esti
     `attempts`: how often a shard job may run (1 + Snakemake's retries of it)."""
     cost = plan.config.cost
     pending_per_shard = [
-        sum(target["key"] not in stored_keys for target in shard.targets)
+        sum(target.key not in stored_keys for target in shard.targets)
         for shard in plan.shards.values()
     ]
     pending_targets = sum(pending_per_shard)

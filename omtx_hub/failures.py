@@ -35,13 +35,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.records import TargetRecord
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
+from omtx_hub.store_layout import FAILURES_DIR, failure_path
 
 if TYPE_CHECKING:
-    from omtx_hub.plan import Plan, Shard
+    from omtx_hub.plan import Plan
 
-FAILURES_DIR = "failures"
 # How Boltz words what it cannot do with one input, where the failure follows from the input.
 PERMANENT_REASONS = re.compile(r"Failed to process |Featurizer failed on |Tokenizer failed on ")
 OUT_OF_MEMORY = "ran out of memory"
@@ -55,14 +56,9 @@ def failure_kind(reason: str) -> str:
     return "retryable"
 
 
-def failure_name(key: str) -> str:
-    """The store object of a target's recorded failure."""
-    return f"{FAILURES_DIR}/{key}.json"
-
-
 def record_failure(store: ResultStore, record: TargetRecord) -> None:
     """Keep a failure in the store (atomically), for every later run."""
-    store.write_blob(failure_name(record.key), record.model_dump_json(exclude_unset=True).encode())
+    store.write_blob(failure_path(record.key), record.model_dump_json(exclude_unset=True).encode())
 
 
 def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, TargetRecord]:
@@ -85,8 +81,7 @@ def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, Targ
 
 def screen_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:
     """key -> recorded failure, for the plan's targets that have one."""
-    keys = {target["key"] for shard in plan.shards.values() for target in shard.targets}
-    return recorded_failures(store, keys)
+    return recorded_failures(store, {target.key for target in plan.targets()})
 
 
 def worth_retrying(
@@ -100,7 +95,7 @@ def worth_retrying(
     }
 
 
-def retry_marks(shard: Shard, failures: dict[str, TargetRecord]) -> list[str]:
+def retry_marks(shard: ShardSpec, failures: dict[str, TargetRecord]) -> list[str]:
     """The predict rule's `failures` param: '<key> <kind> <time>' of each failure worth
     retrying among the shard's targets. Snakemake keeps a job's params with its outputs; a
     failure recorded since (during that job, or a later one of another screen) changes the
@@ -108,7 +103,7 @@ def retry_marks(shard: Shard, failures: dict[str, TargetRecord]) -> list[str]:
     what the store lacks."""
     return [
         f"{key} {failures[key].failure} {failures[key].computed_at}"
-        for key in (target["key"] for target in shard.targets)
+        for key in (target.key for target in shard.targets)
         if key in failures
     ]
 
@@ -124,6 +119,6 @@ def shards_to_retry(
     retry: dict[tuple[str, str], list[TargetRecord]] = {}
     for (protein, name), shard in plan.shards.items():
         for target in shard.targets:
-            if target["key"] in failures and target["key"] not in predicted_since:
-                retry.setdefault((protein, name), []).append(failures[target["key"]])
+            if target.key in failures and target.key not in predicted_since:
+                retry.setdefault((protein, name), []).append(failures[target.key])
     return retry

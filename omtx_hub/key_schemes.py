@@ -1,6 +1,6 @@
 """Result stores written under an older cache-key scheme: recognised, never mixed in, reported.
 
-A key names its scheme (`plan.KEY_SCHEME`), so an entry keyed under another scheme can never
+A key names its scheme (`keys.KEY_SCHEME`), so an entry keyed under another scheme can never
 be taken for a target of this one; it is simply not found, and the target is predicted again.
 What this module adds is the explanation: the store keeps a marker per scheme it has been
 used with (`key-schemes/<n>.json`), and when a store that held entries before this scheme was
@@ -26,10 +26,11 @@ from pathlib import Path
 
 from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER, cache_directory, is_test_cache
 from omtx_hub.fileio import sha256_file
-from omtx_hub.plan import KEY_SCHEME, SEEDING_SCHEME, Plan, target_key
+from omtx_hub.keys import KEY_SCHEME, SEEDING_SCHEME, receptor_digest, spec_digest, target_key
+from omtx_hub.plan import Plan
 from omtx_hub.store import ResultStore
+from omtx_hub.store_layout import scheme_marker_path
 
-SCHEME_MARKERS = "key-schemes"
 # The `model` settings scheme 1 dumped into its keys, in its order.
 SCHEME_1_MODEL_FIELDS = (
     "recycling_steps",
@@ -49,10 +50,6 @@ WHY_SCHEME_2 = (
     "checkpoint files' sha256 (not a fixed name), and leave out settings that cannot change "
     "a prediction"
 )
-
-
-def scheme_marker(scheme: int) -> str:
-    return f"{SCHEME_MARKERS}/{scheme}.json"
 
 
 def _scheme_1_weights(plan: Plan) -> str:
@@ -88,23 +85,22 @@ def scheme_1_keys(plan: Plan) -> dict[str, str]:
         "weights": _scheme_1_weights(plan),
         "seeding": SEEDING_SCHEME,
     }
-    spec_digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    scheme_1_spec = spec_digest(spec)
     # Scheme 1 knew single-chain proteins only (the `sequence` shorthand), whose receptor
     # digest is sequence and MSA, as it was then.
     digests = {
-        protein.name: protein.receptor.digest(
-            lambda _, name=protein.name: _scheme_1_msa(plan, name)
+        protein.name: receptor_digest(
+            protein.receptor, {"A": _scheme_1_msa(plan, protein.name)}, []
         )
         for protein in config.proteins
         if protein.receptor.is_shorthand
     }
     return {
-        target["key"]: target_key(spec_digest, digests[target["protein"]], target["smiles"])
-        for shard in plan.shards.values()
-        for target in shard.targets
+        target.key: target_key(scheme_1_spec, digests[target.protein], target.smiles)
+        for target in plan.targets()
         # Scheme 1 knew no replicates (its keys are those of replicate 0, `model.seed`) and no
         # ligands by CCD code.
-        if target["protein"] in digests and target.get("replicate", 0) == 0 and "ccd" not in target
+        if target.protein in digests and not target.replicate and target.ccd is None
     }
 
 
@@ -116,7 +112,7 @@ def _holds_entries(store: ResultStore) -> bool:
 def older_entries_possible(store: ResultStore) -> bool:
     """Whether the store may hold entries of an older scheme: it held entries when it was
     first used with this one. Recorded in the scheme's marker on first use."""
-    marker = store.read_blob(scheme_marker(KEY_SCHEME))
+    marker = store.read_blob(scheme_marker_path(KEY_SCHEME))
     if marker is not None:
         return json.loads(marker)["older_entries_possible"]
     possible = _holds_entries(store)
@@ -125,7 +121,7 @@ def older_entries_possible(store: ResultStore) -> bool:
         "first_used_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "older_entries_possible": possible,
     }
-    store.write_blob(scheme_marker(KEY_SCHEME), json.dumps(record, indent=1).encode())
+    store.write_blob(scheme_marker_path(KEY_SCHEME), json.dumps(record, indent=1).encode())
     return possible
 
 

@@ -1,6 +1,8 @@
 """Where a screen's files go, named once for the rules, the library and the dashboards.
 
     results/{screen}/
+        plan/plan.json                                the plan's index (omtx_hub.plan_artifact)
+        plan/shards/{protein}/{shard}.json            a shard's spec: its targets and keys
         summary.json                                  aggregate_screen
         batch_results.csv                             aggregate_screen
         selectivity.csv                               aggregate_screen (a `selectivity` panel)
@@ -37,12 +39,19 @@ SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
 MSA_DIR = "msa/{protein}"
 MSA_RECORD_FILE = "msa/{protein}.json"
 REPORT_DIR = "report"
+# The plan (omtx_hub.plan_artifact), written by the process that plans a run.
+PLAN_INDEX_FILE = "plan/plan.json"
+SHARD_SPEC_FILE = "plan/shards/{protein}/{shard}.json"
 PROGRESS_DIR = "progress"
+
+
+# A screen's results directory, relative to the directory snakemake runs in.
+SCREEN_DIR = f"{RESULTS}/{{screen}}"
 
 
 def screen_pattern(relative: str) -> str:
     """A Snakemake file pattern under results/{screen}/."""
-    return f"{RESULTS}/{{screen}}/{relative}"
+    return f"{SCREEN_DIR}/{relative}"
 
 
 def _per_job(root: str, rule: str, wildcards: tuple[str, ...], suffix: str) -> str:
@@ -68,6 +77,8 @@ SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
 MSA_RECORD = screen_pattern(MSA_RECORD_FILE)
 REPORT = screen_pattern(REPORT_DIR)
+PLAN = screen_pattern(PLAN_INDEX_FILE)
+SHARD_SPEC = screen_pattern(SHARD_SPEC_FILE)
 
 
 def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -> str:
@@ -100,6 +111,13 @@ class ScreenLayout:
     @property
     def shards(self) -> Path:
         return self.screen_dir / SHARDS_DIR
+
+    @property
+    def plan(self) -> Path:
+        return self.screen_dir / PLAN_INDEX_FILE
+
+    def shard_spec(self, protein: str, shard: str) -> Path:
+        return self.screen_dir / SHARD_SPEC_FILE.format(protein=protein, shard=shard)
 
     @property
     def report(self) -> Path:

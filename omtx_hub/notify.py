@@ -19,6 +19,7 @@ import os
 import urllib.error
 import urllib.request
 
+from omtx_hub import layout
 from omtx_hub.credentials import NOTIFY_URL_VARIABLE, redact_url
 from omtx_hub.store import open_store
 
@@ -38,9 +39,9 @@ def run_finished_message(
 ) -> dict:
     """The message for a run of `screen` whose outputs are under `results_root` (the working
     directory, or the default storage prefix of a cloud run)."""
-    results = f"{results_root.rstrip('/')}/results/{screen}"
+    results = _under(results_root, layout.SCREEN_DIR.format(screen=screen))
     # After a failure, summary.json may be missing or left by an earlier run.
-    summary = open_store(results_root).read_blob(f"results/{screen}/summary.json")
+    summary = open_store(results_root).read_blob(layout.SUMMARY.format(screen=screen))
     return {
         "event": "omtx-hub.run-finished",
         "screen": screen,
@@ -49,9 +50,36 @@ def run_finished_message(
         "targets": targets,
         "targets_in_store": targets_in_store,
         "results": results,
-        "dashboard": f"{results}/report/index.html",
+        "dashboard": _under(results_root, _dashboard(screen)),
         "logs": log_files,
     }
+
+
+def finished_run_lines(screen: str, results_root: str) -> list[str]:
+    """What a run that ends well prints last: where the screen's dashboard and result files
+    are (those that exist: a run of some shards only has none)."""
+    results = open_store(results_root)
+    files = [
+        ("dashboard", _dashboard(screen)),
+        ("ranked results", layout.TABLE.format(screen=screen)),
+        ("summary", layout.SUMMARY.format(screen=screen)),
+        ("selectivity", layout.SELECTIVITY.format(screen=screen)),
+    ]
+    found = [(what, path) for what, path in files if results.has_blob(path)]
+    if not found:
+        return []
+    width = max(len(what) for what, _ in found)
+    return [f"Screen '{screen}' is done:"] + [
+        f"  {what:<{width}}  {_under(results_root, path)}" for what, path in found
+    ]
+
+
+def _dashboard(screen: str) -> str:
+    return f"{layout.REPORT.format(screen=screen)}/index.html"
+
+
+def _under(results_root: str, path: str) -> str:
+    return f"{results_root.rstrip('/')}/{path}"
 
 
 def send(message: dict, url: str | None = None) -> bool:

@@ -1,4 +1,6 @@
-"""From a validated config to the screen's plan: targets, their cache keys and GPU shards.
+"""Planning: from a checked config to the screen's plan (targets, their keys, GPU shards), the
+one place that reads the ligand sheet and derives keys. omtx_hub.plan_artifact writes the plan
+for the jobs, aggregation and progress to read back.
 
 The unit of GPU work is a *shard*: up to `sharding.shard_size` targets of one protein,
 predicted by a single `boltz predict` process, so the model is loaded once per shard.
@@ -6,8 +8,8 @@ Shards are consecutive runs of the sheet's distinct compounds in sheet order, so
 ligands to a sheet only adds (or extends the last) shard of each protein.
 
 Each target (protein x distinct compound) has a content-addressed key over everything that
-determines its prediction; the result store is indexed by it, so nothing is ever computed
-twice, across reruns and across screens.
+determines its prediction (omtx_hub.keys); the result store is indexed by it, so nothing is
+ever computed twice, across reruns and across screens.
 
 With `model.replicates: n` each compound is a target n times, once per seed (`seed + r`),
 each replicate with its own key and its own shards (one `--seed` per Boltz process), so the
@@ -17,126 +19,70 @@ replicates cache and resume as any target does.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub import msa
-from omtx_hub.config import ConfigError, Model, Protein, ScreenConfig
-from omtx_hub.fileio import sha256_file
+from omtx_hub import keys
+from omtx_hub.config import ConfigError, Protein, ScreenConfig
+from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
+from omtx_hub.msa import SINGLE_SEQUENCE
+from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
+from omtx_hub.plan_artifact import (
+    PLAN_VERSION,
+    PlannedProtein,
+    PlannedShard,
+    ScreenPlan,
+    ShardSpec,
+    changed_files,
+    plan_files,
+    plan_path,
+    read_plan,
+    spec_bytes,
+)
+from omtx_hub.preflight import check_files
+from omtx_hub.records import Ligand, Target, Weights
 from omtx_hub.sheet import (
     CCD_IDENTITY_PREFIX,
-    VALIDATOR_VERSION,
     SheetError,
     check_sheet_size,
     molecule_identities,
     validate_sheet,
 )
-from omtx_hub.store import ResultStore
+from omtx_hub.store import LOOKUP_THREADS, ResultStore
+from omtx_hub.store_layout import sheet_path
 from omtx_hub.weights import weights_in_use
 
-# The version of what goes into a key and how. Entries keyed under another scheme are never
-# taken for this one's (omtx_hub.key_schemes says so when a store holds them). Scheme 1: the
-# keys before this number existed. Scheme 2: the MSA's content and the checkpoint files'
-# sha256 in the key; settings that cannot change a prediction left out (README, "What the key
-# contains").
-KEY_SCHEME = 2
-SEEDING_SCHEME = "per-target-v1"
-# boltz/main.py (predict): `step_scale = 1.5 if step_scale is None else step_scale` for
-# Boltz-2, so `step_scale: null` and 1.5 are the same prediction.
-BOLTZ2_DEFAULT_STEP_SCALE = 1.5
-# Used only by Boltz's affinity stage (boltz/main.py, predict_affinity_args and
-# affinity_mw_correction): no part of a prediction without affinity.
-AFFINITY_ONLY_FIELDS = (
-    "sampling_steps_affinity",
-    "diffusion_samples_affinity",
-    "affinity_mw_correction",
-)
-# How many diffusion samples one forward pass denoises: the noise of every sample is drawn
-# before the passes (boltz/model/modules/diffusionv2.py, AtomDiffusion.sample), the affinity
-# stage fixes it at 1 (boltz/main.py), and on the CPU test path one pass or one sample at a
-# time give bit-identical files (tests/workflow/test_key_hygiene.py). Like `devices`, it is
-# not in the key.
-NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
-# How many predictions a target gets, not part of any one of them: replicate r is the
-# prediction with the seed `model.seed + r`, keyed as exactly that prediction (so replicate 0
-# keeps the key of a screen without replicates, and replicate 1 of seed 0 is the prediction
-# a screen with seed 1 makes).
-REPLICATE_FIELDS = ("replicates",)
 # A shard's name: its number among the protein's shards, then `-r<replicate>` for the
 # shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
 SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
-
-
-def replicate_seeds(model: Model) -> list[int | None]:
-    """The seed of each replicate: `model.seed`, `model.seed + 1`, ... (config.Model
-    requires a seed for more than one replicate)."""
-    if model.replicates == 1:
-        return [model.seed]
-    return [model.seed + replicate for replicate in range(model.replicates)]
+# Validated sheets are cached in the store as TSV with these columns as numbers.
+_INTEGER_COLUMNS = {"line": int, "index": int, "heavy_atoms": int}
 
 
 def shard_name(number: int, replicate: int) -> str:
     return f"{number:05d}" if replicate == 0 else f"{number:05d}-r{replicate}"
 
 
-def model_in_key(model: Model) -> dict:
-    """The `model` settings that can change a prediction, as Boltz applies them."""
-    fields = model.model_dump(mode="json", exclude={*NOT_CHANGING_PREDICTIONS, *REPLICATE_FIELDS})
-    if fields["step_scale"] is None:
-        fields["step_scale"] = BOLTZ2_DEFAULT_STEP_SCALE
-    if not model.affinity:
-        for name in AFFINITY_ONLY_FIELDS:
-            del fields[name]
-    return fields
-
-
-def prediction_spec(config: ScreenConfig, replicate: int = 0) -> dict:
-    """The screen-wide part of the cache keys of one replicate: key scheme, Boltz version,
-    model settings (the replicate's seed), precision, the checkpoints' sha256 and the
-    seeding scheme."""
-    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
-    weights = weights_in_use(config.runtime, affinity=config.model.affinity)
-    checkpoints = {"structure": weights.structure_sha256}
-    if config.model.affinity:
-        checkpoints["affinity"] = weights.affinity_sha256
-    return {
-        "key_scheme": KEY_SCHEME,
-        "boltz": version("boltz"),
-        "model": model_in_key(model),
-        "precision": config.runtime.precision,
-        "weights": checkpoints,
-        # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per
-        # process (no entry) differ from per-target ones and must not be reused for them.
-        "seeding": SEEDING_SCHEME,
-    }
-
-
-def target_key(spec_digest: str, protein_digest: str, molecule: str) -> str:
-    """A target's key; `molecule` is its ligand's identity (`sheet.molecule_identities`)."""
-    return hashlib.sha256(f"{spec_digest}|{protein_digest}|{molecule}".encode()).hexdigest()
-
-
-def server_msa_id(protein: Protein, config: ScreenConfig) -> str:
-    """The result store's address of the receptor's server MSA: its `server` chains'
-    sequences in order, the server and the pairing strategy."""
+def server_msa_id(protein: Protein, config: ScreenConfig) -> str | None:
+    """The result store's address of the receptor's server MSA (None without `msa: server`
+    chains)."""
+    chains = protein.receptor.server_chains()
+    if not chains:
+        return None
     runtime = config.runtime
-    return msa.server_msa_id(
-        list(protein.receptor.server_chains().values()),
-        runtime.msa_server_url,
-        runtime.msa_pairing_strategy,
+    return keys.server_msa_id(
+        list(chains.values()), runtime.msa_server_url, runtime.msa_pairing_strategy
     )
 
 
 def screen_msa_record(
     config: ScreenConfig, protein: Protein, results_root: str | Path, *, fetching_anew: bool
-) -> msa.StoredServerMsa | None:
+) -> StoredServerMsa | None:
     """The server MSA this screen's fetch_msa job wrote for `protein` (its files and record),
     if it answers the current query (sequences, server, pairing) and stays in use: not when
     this run fetches anew, unless that record was itself fetched with runtime.msa_refresh
@@ -144,17 +90,13 @@ def screen_msa_record(
     layout = ScreenLayout.of(results_root, config.screen.name)
     if not layout.msa(protein.name).is_dir():
         return None
-    record = msa.recorded_server_msa(
-        layout.msa_record(protein.name), server_msa_id(protein, config)
-    )
+    record = recorded_server_msa(layout.msa_record(protein.name), server_msa_id(protein, config))
     if record is None or (fetching_anew and not record.record.get("msa_refresh")):
         return None
     return record
 
 
-def chain_msa_identities(
-    protein: Protein, server: msa.StoredServerMsa | None
-) -> dict[str, str] | None:
+def chain_msa_identities(protein: Protein, server: StoredServerMsa | None) -> dict[str, str] | None:
     """Each protein chain entry's first id -> what its MSA is: 'single-sequence', or the
     format and sha256 of the MSA file (the user's, or the server's from `server`); None when
     the receptor has `server` chains and `server` is not known yet."""
@@ -166,11 +108,11 @@ def chain_msa_identities(
     for chain in receptor.chains:
         first = chain.ids[0]
         if chain.msa == "empty":
-            identities[first] = msa.SINGLE_SEQUENCE
+            identities[first] = SINGLE_SEQUENCE
         elif chain.msa == "server":
             identities[first] = server.identity(server_chains.index(first))
         else:
-            identities[first] = msa.content_identity(chain.msa)
+            identities[first] = keys.msa_file_identity(chain.msa, Path(chain.msa).read_bytes())
     return identities
 
 
@@ -193,37 +135,20 @@ def msa_identities(
         if protein.receptor.server_chains():
             fetched = screen_msa_record(config, protein, results_root, fetching_anew=fetching_anew)
             if fetched is None and not fetching_anew:
-                fetched = msa.stored_server_msa(store, server_msa_id(protein, config))
+                fetched = stored_server_msa(store, server_msa_id(protein, config))
         identities[protein.name] = chain_msa_identities(protein, fetched)
     return identities
 
 
-def sheet_cache_name(
-    path: str | Path, *, affinity: bool, salts: str, mols_dir: Path | None = None
-) -> str:
-    """Where the store caches the validated sheet: keyed by the file's bytes, the validator's
-    version, the versions of RDKit and Boltz (whose standardisation it applies), the
-    affinity setting (Boltz standardises only the affinity ligand), `ligands.salts` and
-    whether Boltz's molecule cache `mols_dir` was there to check CCD codes against."""
-    from rdkit import rdBase
-
-    digest = sha256_file(path)
-    mols = int(mols_dir is not None and mols_dir.is_dir())
-    return (
-        f"sheets/{digest}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
-        f"-aff{int(affinity)}-salts-{salts}-mols{mols}.tsv"
-    )
-
-
 def _read_validated(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False).astype(
-        {"line": int, "index": int, "heavy_atoms": int}
+        _INTEGER_COLUMNS
     )
 
 
 def load_validated_sheet(
     path: str,
-    cache_name: str,
+    name: str,
     *,
     affinity: bool,
     salts: str,
@@ -232,31 +157,43 @@ def load_validated_sheet(
 ) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
-    Validation of 100,000 SMILES takes tens of seconds, so the result is cached in the store
-    as `cache_name` (`sheet_cache_name`); remote jobs read it from there by that name
-    (`stored_validated_sheet`) and never need the file.
+    Validation of 100,000 SMILES takes tens of seconds, so the result is kept in the store
+    under `name` (`sheet_name`); aggregation and progress read it from there by the name
+    the plan records (`read_validated_sheet`) and never need the file.
     """
-    cached = store.read_blob(cache_name)
+    cached = store.read_blob(name)
     if cached is not None:
         return _read_validated(cached)
     validated = validate_sheet(path, affinity=affinity, salts=salts, mols_dir=mols_dir)
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
     cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
-    store.write_blob(cache_name, cached.encode())
+    store.write_blob(name, cached.encode())
     return validated
 
 
-def stored_validated_sheet(cache_name: str, store: ResultStore) -> pd.DataFrame:
-    """The validated sheet the planning process cached as `cache_name`."""
-    cached = store.read_blob(cache_name)
+def read_validated_sheet(name: str, store: ResultStore) -> pd.DataFrame:
+    """The validated sheet the planning process kept in the store as `name`."""
+    cached = store.read_blob(name)
     if cached is None:
         raise ConfigError(
-            f"the validated ligand sheet '{cache_name}' is not in the result store "
-            f"{store.location}; the process that planned this run stores it there before "
-            "submitting any job: was the store emptied while the run went on?"
+            f"the validated ligand sheet '{name}' is not in the result store {store.location}; "
+            "the process that planned this run stored it there before any job ran: was the "
+            "store emptied while the run went on? Run the screen again to plan it anew."
         )
     return _read_validated(cached)
+
+
+def sheet_name(path: str | Path, *, affinity: bool, salts: str, mols_dir: Path) -> str:
+    """Where the store keeps the validated sheet of the file at `path` (omtx_hub.keys)."""
+    try:
+        digest = sha256_file(path)
+    except OSError as error:  # hashing reads every byte: what it reads, validation can
+        raise SheetError(f"ligand sheet '{path}' cannot be read: {error}") from None
+    key = keys.sheet_key(
+        digest, affinity=affinity, salts=salts, molecules_checked=mols_dir.is_dir()
+    )
+    return sheet_path(key)
 
 
 def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
@@ -275,65 +212,67 @@ def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) 
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
 
 
-def _target_molecule(identity: str, modeled_smiles: str) -> dict:
-    """A target's ligand fields: `smiles` (what Boltz models), or for a CCD ligand its `ccd`
-    code and `smiles` the cache molecule's (None when the cache was not here)."""
-    if identity.startswith(CCD_IDENTITY_PREFIX):
-        return {"smiles": modeled_smiles or None, "ccd": identity.removeprefix(CCD_IDENTITY_PREFIX)}
-    return {"smiles": identity}
-
-
 @dataclass(frozen=True)
-class Shard:
-    protein: str
-    name: str
-    targets: tuple[dict, ...]
-    replicate: int = 0
+class _Molecule:
+    """A distinct molecule of the sheet: the ligand fields of its targets and its rows."""
+
+    smiles: str | None
+    ccd: str | None
+    ligands: list[Ligand]
+
+
+def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
+    """identity -> molecule, in sheet order. One target per molecule Boltz models: rows with
+    the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt and its free base),
+    rows of one CCD code too. A CCD row's `smiles` is its cache molecule's (None when the
+    cache was not there)."""
+    molecules: dict[str, _Molecule] = {}
+    rows = ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(index=False)
+    for identity, row in zip(molecule_identities(ligands), rows, strict=True):
+        molecule = molecules.get(identity)
+        if molecule is None:
+            if identity.startswith(CCD_IDENTITY_PREFIX):
+                smiles, code = row.modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
+            else:
+                smiles, code = identity, None
+            molecule = molecules[identity] = _Molecule(smiles, code, [])
+        molecule.ligands.append(
+            Ligand.model_construct(index=int(row.index), ligand_id=row.ligand_id, name=row.name)
+        )
+    return molecules
 
 
 class Plan:
-    """The targets and shards of a screen."""
+    """The targets and shards of a screen, as the planning process makes them."""
 
     def __init__(
         self,
         config: ScreenConfig,
         ligands: pd.DataFrame,
-        sheet_cache: str,
-        msa_identities: dict[str, str | None],
+        sheet: str,
+        weights: Weights,
+        msa_identities: dict[str, dict[str, str] | None],
     ):
         self.config = config
         self.ligands = ligands
-        # The name of the validated sheet in the result store (remote jobs read it there).
-        self.sheet_cache = sheet_cache
-        # One spec per replicate (its seed); replicate 0's is the screen's `spec`.
-        self.specs = [prediction_spec(config, r) for r in range(config.model.replicates)]
-        self.spec = self.specs[0]
-        self.seeds = replicate_seeds(config.model)
-        self.weights = weights_in_use(config.runtime, affinity=config.model.affinity)
-        self.spec_digests = [
-            hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-            for spec in self.specs
+        # The name of the validated sheet in the result store.
+        self.sheet = sheet
+        self.weights = weights
+        self.seeds = keys.replicate_seeds(config.model)
+        # One prediction spec per replicate (its seed); replicate 0's is the screen's `spec`.
+        self.specs = [
+            keys.prediction_spec(config, weights, r) for r in range(config.model.replicates)
         ]
+        self.spec = self.specs[0]
+        self.spec_digests = [keys.spec_digest(spec) for spec in self.specs]
         # The server MSAs not known yet (None) are known once fetch_msa has run
         # (`use_fetched_msa`).
         self.msa_identities = dict(msa_identities)
+        self.server_msa_ids = {p.name: server_msa_id(p, config) for p in config.proteins}
         self._msa_fetched: set[str] = set()
-        # One target per molecule Boltz models: rows with the same modelled SMILES share it
-        # (e.g. 'OCC' and 'CCO', or a salt and its free base), rows of one CCD code too.
-        identities = molecule_identities(ligands)
-        self._molecules: dict[str, dict] = {}
-        self._aliases: dict[str, list[dict]] = {}
-        for identity, row in zip(
-            identities,
-            ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(index=False),
-            strict=True,
-        ):
-            self._molecules.setdefault(identity, _target_molecule(identity, row.modeled_smiles))
-            self._aliases.setdefault(identity, []).append(
-                {"index": int(row.index), "ligand_id": row.ligand_id, "name": row.name}
-            )
+        self._molecules = _molecules(ligands)
         _check_cofactors_are_not_screened(config, set(self._molecules))
-        self.shards: dict[tuple[str, str], Shard] = {}
+        self.shards: dict[tuple[str, str], ShardSpec] = {}
         for protein in config.proteins:
             self._plan_shards(protein)
 
@@ -342,26 +281,41 @@ class Plan:
         if identities is None:
             # Keys that no entry can have: the targets count as not stored until the MSA is
             # there and `use_fetched_msa` gives them their keys.
-            pending = f"server-msa-not-fetched:{server_msa_id(protein, self.config)}"
+            pending = f"server-msa-not-fetched:{self.server_msa_ids[protein.name]}"
             identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
-        digest = protein.receptor.digest(lambda chain: identities[chain.ids[0]])
+        receptor = protein.receptor
+        templates = [sha256_file(template.cif) for template in receptor.templates]
+        receptor_digest = keys.receptor_digest(receptor, identities, templates)
         size = self.config.sharding.shard_size
-        for replicate, spec_digest in enumerate(self.spec_digests):
+        with_replicates = len(self.specs) > 1
+        for replicate, (spec, spec_digest) in enumerate(
+            zip(self.specs, self.spec_digests, strict=True)
+        ):
+            # (`replicate` only with replicates: the targets of a screen without stay as
+            # they were.)
+            numbered = {"replicate": replicate} if with_replicates else {}
             targets = [
-                {
-                    "key": target_key(spec_digest, digest, identity),
-                    "protein": protein.name,
-                    **molecule,
-                    "ligands": self._aliases[identity],
-                    # (only with replicates: the targets of a screen without stay as they were)
-                    **({"replicate": replicate} if len(self.specs) > 1 else {}),
-                }
+                Target.model_construct(
+                    key=keys.target_key(spec_digest, receptor_digest, identity),
+                    protein=protein.name,
+                    smiles=molecule.smiles,
+                    **({"ccd": molecule.ccd} if molecule.ccd else {}),
+                    ligands=molecule.ligands,
+                    **numbered,
+                )
                 for identity, molecule in self._molecules.items()
             ]
             for start in range(0, len(targets), size):
                 name = shard_name(start // size, replicate)
-                self.shards[(protein.name, name)] = Shard(
-                    protein.name, name, tuple(targets[start : start + size]), replicate
+                self.shards[(protein.name, name)] = ShardSpec.model_construct(
+                    screen=self.screen,
+                    protein=protein.name,
+                    shard=name,
+                    replicate=replicate,
+                    prediction=spec,
+                    weights=self.weights,
+                    msa_identities=identities,
+                    targets=targets[start : start + size],
                 )
 
     @property
@@ -376,9 +330,10 @@ class Plan:
         job's record, else the store), and the keys of the protein's targets made with them."""
         if protein in self._msa_fetched:
             return self.msa_identities[protein]
+        entry = self.config.protein(protein)
         fetched = screen_msa_record(
-            self.config, self.protein(protein), results_root, fetching_anew=False
-        ) or msa.stored_server_msa(store, server_msa_id(self.protein(protein), self.config))
+            self.config, entry, results_root, fetching_anew=False
+        ) or stored_server_msa(store, self.server_msa_ids[protein])
         if fetched is None:
             raise ConfigError(
                 f"the server MSA of protein '{protein}' is neither recorded by this screen nor "
@@ -386,79 +341,158 @@ class Plan:
                 "the store emptied while the run went on?"
             )
         self._msa_fetched.add(protein)
-        identities = chain_msa_identities(self.protein(protein), fetched)
+        identities = chain_msa_identities(entry, fetched)
         if identities != self.msa_identities[protein]:
             self.msa_identities[protein] = identities
-            self._plan_shards(self.protein(protein))
+            self._plan_shards(entry)
         return self.msa_identities[protein]
 
     @property
     def screen(self) -> str:
         return self.config.screen.name
 
-    @property
-    def server_msa_ids(self) -> dict[str, str | None]:
-        """protein -> the result store's address of its server MSA (None without `msa: server`
-        chains)."""
-        return {
-            protein.name: server_msa_id(protein, self.config)
-            if protein.receptor.server_chains()
-            else None
-            for protein in self.config.proteins
-        }
-
     def protein(self, name: str) -> Protein:
-        return next(p for p in self.config.proteins if p.name == name)
+        return self.config.protein(name)
 
-    def shard(self, protein: str, name: str) -> Shard:
+    def shard(self, protein: str, name: str) -> ShardSpec:
         return self.shards[(protein, name)]
-
-    def shard_spec(self, protein: str, name: str) -> dict:
-        """The spec of the shard's replicate, which its records carry; its `model.seed` is the
-        replicate's, Boltz's `--seed` in the shard."""
-        return self.specs[self.shard(protein, name).replicate]
 
     @property
     def target_count(self) -> int:
         return sum(len(shard.targets) for shard in self.shards.values())
 
+    def targets(self):
+        """Every target of the plan, shard by shard."""
+        for shard in self.shards.values():
+            yield from shard.targets
+
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        return store.stored(
-            target["key"] for shard in self.shards.values() for target in shard.targets
-        )
+        return store.stored(target.key for target in self.targets())
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""
         return [
             name
             for name, shard in self.shards.items()
-            if all(target["key"] in stored_keys for target in shard.targets)
+            if all(target.key in stored_keys for target in shard.targets)
         ]
+
+    def index(self) -> ScreenPlan:
+        """The plan's index: what was planned, and the sha256 of each shard's spec (None for
+        the shards of a protein whose server MSA is not fetched yet)."""
+        pending = set(self.pending_msas)
+        return ScreenPlan(
+            version=PLAN_VERSION,
+            screen=self.screen,
+            sheet=self.sheet,
+            seeds=self.seeds,
+            weights=self.weights,
+            proteins={
+                name: PlannedProtein(
+                    msa_identities=self.msa_identities[name],
+                    server_msa_id=self.server_msa_ids[name],
+                )
+                for name in self.msa_identities
+            },
+            shards=[
+                PlannedShard(
+                    protein=protein,
+                    shard=name,
+                    replicate=spec.replicate,
+                    targets=len(spec.targets),
+                    sha256=None if protein in pending else sha256_bytes(spec_bytes(spec)),
+                )
+                for (protein, name), spec in self.shards.items()
+            ],
+        )
+
+    def files(self) -> dict[str, bytes]:
+        """The plan's files, relative to the results root (omtx_hub.plan_artifact)."""
+        pending = set(self.pending_msas)
+        return plan_files(
+            self.index(),
+            (spec for (protein, _), spec in self.shards.items() if protein not in pending),
+        )
+
+    def write(self, results: ResultStore) -> list[str]:
+        """Write the plan under `results` (the directory snakemake runs in, or the run's
+        default storage): only the files whose content changed, specs first and the index
+        last. The names written."""
+        files = self.files()
+        index_name = plan_path(self.screen)
+        changed = changed_files(files, results.blob_md5s(str(Path(index_name).parent) + "/"))
+        specs = [name for name in changed if name != index_name]
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            list(pool.map(lambda name: results.write_blob(name, changed[name]), specs))
+        if index_name in changed:
+            results.write_blob(index_name, changed[index_name])
+        return list(changed)
 
 
 def build_plan(
     config: ScreenConfig,
     store: ResultStore,
-    sheet_cache: str | None = None,
     *,
     fetching_msas_anew: bool = False,
+    results_root: str | Path = RESULTS,
 ) -> Plan:
-    """The plan of `config`; with `sheet_cache` (a remote job) the validated sheet comes from
-    the store under that name instead of from the sheet file. `fetching_msas_anew`: this
-    process plans a run that asks the MSA server again (runtime.msa_refresh), so the store's
-    server MSAs are not the ones its targets will use."""
-    identities = msa_identities(config, store, fetching_anew=fetching_msas_anew)
-    if sheet_cache is not None:
-        return Plan(config, stored_validated_sheet(sheet_cache, store), sheet_cache, identities)
+    """The plan of `config`, after the checks of the files it names (omtx_hub.preflight).
+    `fetching_msas_anew`: this process plans a run that asks the MSA server again
+    (runtime.msa_refresh), so the store's server MSAs are not the ones its targets will use."""
+    check_files(config)
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
     mols_dir = config.runtime.molecule_cache
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed
-    try:
-        sheet_cache = sheet_cache_name(sheet, affinity=affinity, salts=salts, mols_dir=mols_dir)
-    except OSError as error:  # hashing reads every byte: what it reads, validation can
-        raise SheetError(f"ligand sheet '{sheet}' cannot be read: {error}") from None
+    name = sheet_name(sheet, affinity=affinity, salts=salts, mols_dir=mols_dir)
     ligands = load_validated_sheet(
-        sheet, sheet_cache, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
+        sheet, name, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
     )
-    return Plan(config, ligands, sheet_cache, identities)
+    weights = weights_in_use(config.runtime, affinity=affinity)
+    identities = msa_identities(
+        config, store, fetching_anew=fetching_msas_anew, results_root=results_root
+    )
+    return Plan(config, ligands, name, weights, identities)
+
+
+@dataclass(frozen=True)
+class PlannedScreen:
+    """A planned screen read back from its plan (aggregation, progress): the attributes of a
+    `Plan` that describe the screen as a whole, from the index, the validated sheet the plan
+    names and the config. Nothing is planned again."""
+
+    config: ScreenConfig
+    plan: ScreenPlan
+    ligands: pd.DataFrame
+
+    @classmethod
+    def read(cls, config: ScreenConfig, plan: str | Path, store: ResultStore) -> PlannedScreen:
+        index = read_plan(plan)
+        return cls(config, index, read_validated_sheet(index.sheet, store))
+
+    @property
+    def screen(self) -> str:
+        return self.plan.screen
+
+    @property
+    def weights(self) -> Weights:
+        return self.plan.weights
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return self.plan.seeds
+
+    @property
+    def target_count(self) -> int:
+        return self.plan.target_count
+
+    @property
+    def msa_identities(self) -> dict[str, dict[str, str] | None]:
+        return {name: protein.msa_identities for name, protein in self.plan.proteins.items()}
+
+    @property
+    def server_msa_ids(self) -> dict[str, str | None]:
+        return {name: protein.server_msa_id for name, protein in self.plan.proteins.items()}
+
+    def protein(self, name: str) -> Protein:
+        return self.config.protein(name)

@@ -29,20 +29,21 @@ from omtx_hub.boltz_io import (
     boltz_record_id,
     completed_outputs,
     scores,
-    target_molecule,
     write_input,
 )
+from omtx_hub.boltz_schema import target_molecule
 from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.failures import failure_kind, record_failure, recorded_failures
+from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
-from omtx_hub.msa import SINGLE_SEQUENCE, content_identity
+from omtx_hub.msa import SINGLE_SEQUENCE
+from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
     ShardManifest,
+    Target,
     TargetRecord,
-    Weights,
-    target_placement,
     write_manifest,
 )
 from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
@@ -152,21 +153,15 @@ def boltz_arguments(
 
 @dataclass
 class ShardJob:
-    """Everything one shard job needs; built by the workflow script from snakemake params."""
+    """Everything one shard job needs: its spec from the plan (omtx_hub.plan_artifact: the
+    targets, their keys and what the keys were made with) and from the config what Boltz
+    runs with; built by the workflow script."""
 
-    screen: str
-    protein: str
-    shard: str
+    spec: ShardSpec
     receptor: ReceptorSpec
     msas: dict[str, str]  # each protein chain entry's first id -> 'empty' or its MSA file
-    # What the plan keyed each chain's MSA as (omtx_hub.plan.msa_identities); the files the
-    # job reads must be those.
-    msa_identities: dict[str, str]
-    targets: list[dict]
     model: Model  # the screen's; Boltz's --seed is the spec's (the shard's replicate's)
     runtime: Runtime
-    spec: dict
-    weights: Weights
     store: ResultStore
     structures_dir: Path
     manifest: Path
@@ -180,32 +175,48 @@ class ShardJob:
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
 
+    @property
+    def screen(self) -> str:
+        return self.spec.screen
+
+    @property
+    def protein(self) -> str:
+        return self.spec.protein
+
+    @property
+    def shard(self) -> str:
+        return self.spec.shard
+
+    @property
+    def targets(self) -> list[Target]:
+        return self.spec.targets
+
     def run(self) -> ShardManifest:
         started = time.time()
-        planned = self.spec["boltz"]
+        planned = self.spec.prediction["boltz"]
         if version("boltz") != planned:
             raise ShardError(
                 f"this machine has boltz {version('boltz')} but the screen was planned with "
                 f"boltz {planned}; use the same version (container image) everywhere"
             )
         pending = []
-        stored = self.store.stored(target["key"] for target in self.targets)
-        reusable = [target["key"] for target in self.targets if target["key"] in stored]
+        stored = self.store.stored(target.key for target in self.targets)
+        reusable = [target.key for target in self.targets if target.key in stored]
         # Each is read whole and checked (one request per file in a bucket): in parallel.
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
             records = dict(zip(reusable, pool.map(self._stored_record, reusable), strict=True))
         for target in self.targets:
-            record = records.get(target["key"])
+            record = records.get(target.key)
             if record is None:
                 pending.append(target)
             else:
-                self.entries[target["key"]] = self._entry(target, record, "reused")
+                self.entries[target.key] = self._entry(target, record, "reused")
         failed_before = self._permanent_failures(pending)
         for target in pending:
-            if target["key"] in failed_before:
-                record = failed_before[target["key"]]
-                self.entries[target["key"]] = self._entry(target, record, "failed")
-        pending = [target for target in pending if target["key"] not in failed_before]
+            if target.key in failed_before:
+                record = failed_before[target.key]
+                self.entries[target.key] = self._entry(target, record, "failed")
+        pending = [target for target in pending if target.key not in failed_before]
         if pending and not self.may_predict:
             raise ShardError(
                 f"{len(pending)} of the shard's targets, all found in the store at planning, "
@@ -226,7 +237,7 @@ class ShardJob:
             if pending:
                 self._check_msa()
                 try:
-                    verify_weights(self.weights, self.runtime, affinity=self.model.affinity)
+                    verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
                 except ConfigError as error:
                     raise ShardError(str(error)) from None
                 boltz_seconds = self._predict(pending, Path(work))
@@ -243,7 +254,7 @@ class ShardJob:
             job_wall_s=round(time.time() - started, 3),
             attempt=self.attempt,
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            records=[self.entries[t["key"]] for t in self.targets],
+            records=[self.entries[t.key] for t in self.targets],
         )
         self._report(
             f"finished: {manifest.reused + manifest.computed} completed "
@@ -263,13 +274,13 @@ class ShardJob:
             self._report(f"{error}; moved to {moved_to}, predicting it again")
             return None
 
-    def _permanent_failures(self, targets: list[dict]) -> dict[str, TargetRecord]:
+    def _permanent_failures(self, targets: list[Target]) -> dict[str, TargetRecord]:
         """The store's permanent failures among `targets` (none with runtime.retry_failed)."""
         if self.runtime.retry_failed or not targets:
             return {}
         return {
             key: record
-            for key, record in recorded_failures(self.store, [t["key"] for t in targets]).items()
+            for key, record in recorded_failures(self.store, [t.key for t in targets]).items()
             if record.failure == "permanent"
         }
 
@@ -277,8 +288,12 @@ class ShardJob:
         """The MSA files are the ones the keys were made with (a changed file, or a server MSA
         replaced in the store by another screen's refresh, would mislabel every result)."""
         for chain, path in self.msas.items():
-            actual = SINGLE_SEQUENCE if path == "empty" else content_identity(path)
-            keyed = self.msa_identities[chain]
+            actual = (
+                SINGLE_SEQUENCE
+                if path == "empty"
+                else msa_file_identity(path, Path(path).read_bytes())
+            )
+            keyed = self.spec.msa_identities[chain]
             if actual != keyed:
                 raise ShardError(
                     f"the MSA of protein '{self.protein}' chain {chain} ({path}) is {actual}, but "
@@ -293,12 +308,12 @@ class ShardJob:
         print(f"omtx-hub shard {self.protein}/{self.shard}: {message}", flush=True)
         log.info(message)
 
-    def _entry(self, target: dict, record: TargetRecord, source: str) -> ManifestEntry:
+    def _entry(self, target: Target, record: TargetRecord, source: str) -> ManifestEntry:
         """A manifest entry: the stored record plus this screen's view of it. `runtime_s`
         is the GPU wall time this shard spent on it (0 when reused)."""
-        return ManifestEntry.of(record, **target_placement(target), source=source, runtime_s=0.0)
+        return ManifestEntry.of(record, **target.placement(), source=source, runtime_s=0.0)
 
-    def _predict(self, pending: list[dict], work: Path) -> float:
+    def _predict(self, pending: list[Target], work: Path) -> float:
         inputs = work / INPUTS_DIR
         inputs.mkdir()
         msas = {
@@ -307,14 +322,14 @@ class ShardJob:
         }
         for target in pending:
             write_input(
-                inputs / f"{boltz_record_id(target['key'])}.yaml",
+                inputs / f"{boltz_record_id(target.key)}.yaml",
                 self.receptor,
                 msas,
                 target_molecule(target),
                 affinity=self.model.affinity,
             )
         # The seed of the shard's replicate (model.seed + its number; omtx_hub.plan).
-        model = self.model.model_copy(update={"seed": self.spec["model"]["seed"]})
+        model = self.model.model_copy(update={"seed": self.spec.prediction["model"]["seed"]})
         command = boltz_arguments(model, self.runtime, inputs, work / "out", self.gpu_attached)
         log.info("running: %s", " ".join(command))
         started = time.time()
@@ -344,7 +359,7 @@ class ShardJob:
             written.seek(log_offset)
             boltz_output = written.read().decode(errors="replace")
         log.info("boltz exited with code %d after %.1f s", returncode, elapsed)
-        missing = [t for t in pending if t["key"] not in self.entries]
+        missing = [t for t in pending if t.key not in self.entries]
         if missing and returncode != 0:
             # A crash (CUDA error, missing weights, kill): fail so Snakemake retries; what was
             # committed stays in the store and is not predicted again.
@@ -354,12 +369,12 @@ class ShardJob:
             )
         for target in missing:
             entry = self._failure(target, boltz_output.replace(f"{work}/", ""))
-            self.entries[target["key"]] = entry
-            ligand = target.get("ccd") or target["smiles"]
+            self.entries[target.key] = entry
+            ligand = target.ccd or target.smiles
             self._report(f"failed ({entry.failure}): {ligand}: {entry.error}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
-            self.entries[target["key"]].runtime_s = round(elapsed / len(pending), 3)
+            self.entries[target.key].runtime_s = round(elapsed / len(pending), 3)
         return elapsed
 
     def _watch(
@@ -375,14 +390,15 @@ class ShardJob:
             log.error("committing to the store failed, stopping boltz predict: %s", error)
             boltz.kill()
 
-    def _collect(self, pending: list[dict], work: Path, started: float) -> None:
+    def _collect(self, pending: list[Target], work: Path, started: float) -> None:
         """Commit every pending target whose outputs are complete.
 
         `work` holds the input YAMLs (one per target) and Boltz's results directory.
         """
         results_dir = work / RESULTS_DIR
+        prediction = self.spec.prediction
         for target in pending:
-            key = target["key"]
+            key = target.key
             with self.lock:
                 if key in self.entries:
                     continue
@@ -395,16 +411,16 @@ class ShardJob:
                 key=key,
                 status="completed",
                 error=None,
-                smiles=target["smiles"],
+                smiles=target.smiles,
                 protein_sha256=self.receptor.sequence_sha256,
-                msa=record_msa(self.msa_identities),
+                msa=record_msa(self.spec.msa_identities),
                 **scores(confidence, affinity),
                 seconds_since_shard_start=round(time.time() - started, 3),
-                boltz_version=self.spec["boltz"],
-                model=self.spec["model"],
-                precision=self.spec["precision"],
-                weights=self.weights,
-                key_scheme=self.spec["key_scheme"],
+                boltz_version=prediction["boltz"],
+                model=prediction["model"],
+                precision=prediction["precision"],
+                weights=self.spec.weights,
+                key_scheme=prediction["key_scheme"],
                 computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             stored = files.stored_files(affinity=self.model.affinity)
@@ -421,10 +437,10 @@ class ShardJob:
                 f"since boltz started ({elapsed:.0f} s)"
             )
 
-    def _failure(self, target: dict, boltz_output: str) -> ManifestEntry:
+    def _failure(self, target: Target, boltz_output: str) -> ManifestEntry:
         """A target Boltz wrote no prediction for; its reason is the last line of Boltz's
         output that names it (paths relative to the work directory: the same every run)."""
-        record_id = boltz_record_id(target["key"])
+        record_id = boltz_record_id(target.key)
         reasons = [
             line.strip()
             for line in boltz_output.splitlines()
@@ -432,13 +448,13 @@ class ShardJob:
         ]
         error = reasons[-1] if reasons else "Boltz wrote no complete prediction for this target"
         record = TargetRecord(
-            key=target["key"],
+            key=target.key,
             status="failed",
             error=error,
             failure=failure_kind(error),
-            smiles=target["smiles"],
-            boltz_version=self.spec["boltz"],
-            weights=self.weights,
+            smiles=target.smiles,
+            boltz_version=self.spec.prediction["boltz"],
+            weights=self.spec.weights,
             computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         # Recorded for every later run: a permanent one is not predicted again, a retryable

@@ -17,7 +17,7 @@ be used when comparing different active molecules, not inactives". So:
   mean: IC50 spans orders of magnitude, so that mean is set by the weakest compounds;
   pIC50 and log10 IC50 by their means;
 - fields that are 0 by construction for the protein's chains
-  (`boltz_io.constant_confidence_fields`) are left out, with the reason.
+  (`boltz_schema.constant_confidence_fields`) are left out, with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from omtx_hub.boltz_io import chain_counts, constant_confidence_fields, input_document
+from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets, predicted_binders
 from omtx_hub.records import CONFIDENCE_FIELDS, REPLICATE_COLUMNS

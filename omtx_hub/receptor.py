@@ -4,10 +4,11 @@ A receptor (one `proteins` entry of the config) is one or more protein chains (e
 its own sequence, MSA and copies), optional cofactors and ions (by CCD code or SMILES), an
 optional pocket constraint for the screened ligand, contact constraints, and structural
 templates. The sheet's ligand is the affinity binder, on a chain id that no receptor chain
-uses. This module holds the config models of those parts, the checks across them (chain
-ids, residue numbers, template chains, what Boltz's parser rejects), the checks against
-Boltz's molecule cache, the Boltz input document of one target, and the receptor's part of
-every cache key.
+uses. This module holds the config models of those parts and the checks across them that
+need no file (chain ids, residue numbers, template chain names, what Boltz's parser rejects).
+It reads nothing: the checks against files, templates and Boltz's molecule cache run before
+planning (omtx_hub.preflight), the input document is omtx_hub.boltz_schema's and the
+receptor's part of every key omtx_hub.keys's.
 
 Boltz's conventions, from `boltz/data/parse/schema.py` (`parse_boltz_schema`, boltz 2.2.1):
 - residues are numbered from 1 along the sequence given here (`token_spec_to_ids`:
@@ -21,10 +22,8 @@ Boltz's conventions, from `boltz/data/parse/schema.py` (`parse_boltz_schema`, bo
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,9 +37,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from omtx_hub.fileio import sha256_file
-from omtx_hub.paths import is_file
 
 # The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
@@ -85,13 +81,16 @@ def clean_sequence(sequence: str) -> str:
 
 
 def check_msa_source(msa: str) -> str:
-    if msa in ("empty", "server"):
+    """`empty`, `server` or the name of an MSA file Boltz reads (whether the file is there and
+    aligns the sequence is checked before planning: omtx_hub.preflight)."""
+    if msa in ("empty", "server") or is_msa_file(msa):
         return msa
-    if Path(msa).suffix not in (".a3m", ".csv"):
-        raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
-    if not is_file(msa):
-        raise ValueError(f"MSA file '{msa}' does not exist")
-    return msa
+    raise ValueError(f"'{msa}' is neither 'empty', 'server' nor an .a3m/.csv file")
+
+
+def is_msa_file(msa: str) -> bool:
+    """Whether a chain's `msa` setting names a file (Boltz reads .a3m and .csv)."""
+    return Path(msa).suffix in (".a3m", ".csv")
 
 
 # Boltz's README recommends an MSA; without one (`empty`) it predicts single-sequence, which
@@ -164,14 +163,6 @@ class ProteinChain(Strict):
     @model_validator(mode="after")
     def _ids_match_copies(self) -> ProteinChain:
         _chain_ids(self.id, self.copies)
-        return self
-
-    @model_validator(mode="after")
-    def _msa_aligns_the_sequence(self) -> ProteinChain:
-        if self.msa not in ("empty", "server"):
-            from omtx_hub.msa import check_msa_file
-
-            check_msa_file(self.msa, self.sequence, f"chain {self.ids[0]}")
         return self
 
     @property
@@ -350,11 +341,6 @@ class Template(Strict):
     def _cif_file(cls, path: str) -> str:
         if Path(path).suffix.lower() not in (".cif", ".mmcif"):
             raise ValueError(f"'{path}' is not an mmCIF file (.cif)")
-        if not is_file(path):
-            raise ValueError(
-                f"template file '{path}' does not exist (paths are relative to the directory "
-                "snakemake runs in)"
-            )
         return path
 
     @model_validator(mode="after")
@@ -371,61 +357,6 @@ class Template(Strict):
         if isinstance(self.chains, dict):
             return list(self.chains), list(self.chains.values())
         return self.chains, None
-
-
-@dataclass(frozen=True)
-class TemplateChains:
-    """What Boltz's mmCIF parser will see of a template: its protein chains (label_asym_id
-    -> residue count) and the CCD codes of every residue it loads from the molecule cache."""
-
-    protein_chains: dict[str, int]
-    residue_codes: frozenset[str]
-
-
-@cache
-def _read_template(path: str, size: int, mtime_ns: int) -> TemplateChains:
-    import gemmi
-
-    try:
-        block = gemmi.cif.read(path)[0]
-        structure = gemmi.make_structure_from_block(block)
-    except (RuntimeError, ValueError, IndexError) as error:
-        raise ValueError(f"template '{path}' does not parse as mmCIF: {error}") from None
-    # The same clean-up as boltz/data/parse/mmcif.py (parse_mmcif) before it reads chains.
-    structure.merge_chain_parts()
-    structure.remove_waters()
-    structure.remove_hydrogens()
-    structure.remove_alternative_conformations()
-    structure.remove_empty_chains()
-    if len(structure) == 0:
-        raise ValueError(f"template '{path}' has no model (no atoms)")
-    entities = {sub: entity for entity in structure.entities for sub in entity.subchains}
-    proteins: dict[str, int] = {}
-    codes: set[str] = set()
-    for subchain in structure[0].subchains():
-        entity = entities.get(subchain.subchain_id())
-        if entity is None:
-            continue
-        if entity.entity_type == gemmi.EntityType.Polymer:
-            if entity.polymer_type.name not in ("PeptideL", "Dna", "Rna"):
-                continue
-            if entity.polymer_type.name == "PeptideL":
-                proteins[subchain.subchain_id()] = len(subchain)
-            codes.update(gemmi.Entity.first_mon(m) for m in entity.full_sequence)
-        elif entity.entity_type in (gemmi.EntityType.NonPolymer, gemmi.EntityType.Branched):
-            names = {residue.name for residue in subchain}
-            if "UNL" not in names:  # Boltz skips such chains
-                codes.update(names)
-    if not proteins:
-        raise ValueError(f"template '{path}' has no protein chain")
-    return TemplateChains(proteins, frozenset(codes))
-
-
-def template_chains(path: str | Path) -> TemplateChains:
-    """The template's chains as Boltz reads them (parsed once per unchanged file)."""
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return _read_template(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -632,6 +563,8 @@ class ReceptorSpec:
         ]
 
     def _template_problems(self) -> list[tuple[str, str]]:
+        """Template names Boltz would confuse and chains a template is given for that the
+        receptor lacks (what the mmCIF file holds is checked before planning)."""
         found = []
         protein_ids = list(self._lengths())
         stems: dict[str, int] = {}
@@ -647,12 +580,7 @@ class ReceptorSpec:
                     )
                 )
             stems.setdefault(stem, i)
-            try:
-                parsed = template_chains(template.cif)
-            except ValueError as error:
-                found.append((f"{where}.cif", str(error)))
-                continue
-            ours, theirs = template.chain_mapping
+            ours, _ = template.chain_mapping
             for chain_id in ours or []:
                 if chain_id not in protein_ids:
                     found.append(
@@ -662,199 +590,4 @@ class ReceptorSpec:
                             f"receptor ({', '.join(protein_ids)})",
                         )
                     )
-            for chain_id in theirs or []:
-                if chain_id not in parsed.protein_chains:
-                    found.append(
-                        (
-                            f"{where}.chains",
-                            f"template chain '{chain_id}' is not a protein chain "
-                            f"of {template.cif} (its label_asym_ids: "
-                            f"{', '.join(parsed.protein_chains)})",
-                        )
-                    )
         return found
-
-    def cache_problems(self, mols_dir: Path) -> list[tuple[str, str]]:
-        """What Boltz would not find in its molecule cache `mols_dir`: CCD cofactors, the atom
-        names pocket/contacts give for them, and the residues of each template."""
-        found = []
-        atoms: dict[str, tuple[str, Path]] = {}
-        for i, (cofactor, ids) in enumerate(zip(self.cofactors, self.cofactor_ids(), strict=True)):
-            if cofactor.ccd is None:
-                continue
-            if problem := ccd_cache_problem(cofactor.ccd, mols_dir):
-                found.append((f"cofactors[{i}].ccd", problem))
-                continue
-            atoms.update(dict.fromkeys(ids, (cofactor.ccd, ccd_cache_file(cofactor.ccd, mols_dir))))
-        refs = list(self.pocket.residues) if self.pocket else []
-        refs += [t for c in self.contacts for t in (c.token1, c.token2)]
-        for ref in refs:
-            if ref.atom is not None and ref.chain in atoms:
-                code, path = atoms[ref.chain]
-                names = ccd_atom_names(str(path))
-                if ref.atom not in names:
-                    found.append(
-                        (
-                            "pocket" if self.pocket and ref in self.pocket.residues else "contacts",
-                            f"{code} (chain {ref.chain}) has no atom '{ref.atom}' (its heavy "
-                            f"atoms: {', '.join(sorted(names))})",
-                        )
-                    )
-        for i, template in enumerate(self.templates):
-            try:
-                codes = template_chains(template.cif).residue_codes
-            except ValueError:
-                continue  # reported by problems()
-            missing = sorted(c for c in codes if not (mols_dir / f"{c}.pkl").is_file())
-            if missing:
-                found.append(
-                    (
-                        f"templates[{i}].cif",
-                        f"Boltz's molecule cache {mols_dir} lacks the "
-                        f"residues {', '.join(missing)} of {template.cif}; Boltz would fail to "
-                        "read it",
-                    )
-                )
-        return found
-
-    # --- Boltz input and cache key -------------------------------------------------------
-
-    def document(
-        self, screened: str | dict[str, str], msas: dict[str, str], *, affinity: bool
-    ) -> dict:
-        """The Boltz-2 input for this receptor + the screened ligand: a SMILES, or Boltz's
-        molecule entry (`{"smiles": ...}` or `{"ccd": CODE}`). `msas` maps each protein chain
-        entry's first id to 'empty' or an MSA file path."""
-        screened = {"smiles": screened} if isinstance(screened, str) else screened
-        ligand = self.ligand_chain
-        sequences: list[dict] = [
-            {
-                "protein": {
-                    "id": _boltz_id(chain.ids),
-                    "sequence": chain.sequence,
-                    "msa": msas[chain.ids[0]],
-                }
-            }
-            for chain in self.chains
-        ]
-        # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
-        # residue LIG1 (a CCD ligand's by its code).
-        sequences.append({"ligand": {"id": ligand, **screened}})
-        for cofactor, ids in zip(self.cofactors, self.cofactor_ids(), strict=True):
-            molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
-            sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
-        document: dict = {"version": 1, "sequences": sequences}
-        constraints = self._constraints(ligand)
-        if constraints:
-            document["constraints"] = constraints
-        if self.templates:
-            document["templates"] = [_boltz_template(t) for t in self.templates]
-        if affinity:
-            document["properties"] = [{"affinity": {"binder": ligand}}]
-        return document
-
-    def _constraints(self, ligand: str) -> list[dict]:
-        constraints = []
-        if self.pocket is not None:
-            constraints.append(
-                {
-                    "pocket": {
-                        "binder": ligand,
-                        "contacts": sorted((r.boltz() for r in self.pocket.residues), key=str),
-                        "max_distance": self.pocket.max_distance,
-                        "force": self.pocket.force,
-                    }
-                }
-            )
-        for contact in sorted(self.contacts, key=lambda c: (str(c.token1), str(c.token2))):
-            constraints.append(
-                {
-                    "contact": {
-                        "token1": contact.token1.boltz(),
-                        "token2": contact.token2.boltz(),
-                        "max_distance": contact.max_distance,
-                        "force": contact.force,
-                    }
-                }
-            )
-        return constraints
-
-    def digest(self, msa_identity: Callable[[ProteinChain], str]) -> str:
-        """The receptor's part of every cache key; `msa_identity` names a chain's MSA by its
-        content. A shorthand receptor keeps the digest single-chain screens always had."""
-        if self.is_shorthand:
-            chain = self.chains[0]
-            return hashlib.sha256(f"{chain.sequence}|{msa_identity(chain)}".encode()).hexdigest()
-        description = self.key_material(msa_identity)
-        return hashlib.sha256(
-            json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
-
-    def key_material(self, msa_identity: Callable[[ProteinChain], str]) -> dict:
-        """Everything of the receptor that determines a prediction and its files: the input
-        document without the screened ligand, MSAs and templates by content. Not the entry's
-        name, nor file paths."""
-        placeholder = self.document(
-            "", dict.fromkeys((c.ids[0] for c in self.chains), ""), affinity=False
-        )
-        for entry, chain in zip(
-            placeholder["sequences"][: len(self.chains)], self.chains, strict=True
-        ):
-            entry["protein"]["msa"] = msa_identity(chain)
-        for template in placeholder.get("templates", []):
-            template["cif"] = _file_sha256(template.pop("cif"))
-        return placeholder
-
-
-def _boltz_id(ids: tuple[str, ...]) -> str | list[str]:
-    return ids[0] if len(ids) == 1 else list(ids)
-
-
-def _boltz_template(template: Template) -> dict:
-    entry: dict = {"cif": str(Path(template.cif).resolve())}
-    ours, theirs = template.chain_mapping
-    if ours is not None:
-        entry["chain_id"] = ours
-    if theirs is not None:
-        entry["template_id"] = theirs
-    if template.force:
-        entry["force"] = True
-        entry["threshold"] = template.threshold
-    return entry
-
-
-def _file_sha256(path: str) -> str:
-    return sha256_file(path)
-
-
-def ccd_cache_file(code: str, mols_dir: Path) -> Path:
-    """Where Boltz reads a CCD molecule from (`load_molecules` in boltz/data/mol.py)."""
-    return Path(mols_dir) / f"{code}.pkl"
-
-
-def ccd_cache_problem(code: str, mols_dir: Path) -> str | None:
-    """Why Boltz would not find the CCD code in its molecule cache `mols_dir`, or None."""
-    path = ccd_cache_file(code, mols_dir)
-    if path.is_file():
-        return None
-    return (
-        f"CCD code '{code}' is not in Boltz's molecule cache {mols_dir} (no {path.name}): "
-        f"check the code (https://www.rcsb.org/ligand/{code})"
-    )
-
-
-@cache
-def ccd_molecule(path: str):
-    """A molecule of Boltz's cache (mols/<CODE>.pkl): an RDKit Mol with hydrogens, its atoms
-    named as in the CCD."""
-    import pickle
-
-    with open(path, "rb") as handle:
-        return pickle.load(handle)  # noqa: S301 - Boltz's own cache file
-
-
-def ccd_atom_names(path: str) -> frozenset[str]:
-    """The heavy-atom names of a molecule in Boltz's cache (mols/<CODE>.pkl)."""
-    return frozenset(
-        atom.GetProp("name") for atom in ccd_molecule(path).GetAtoms() if atom.GetAtomicNum() != 1
-    )

@@ -107,6 +107,32 @@ class Ligand(_Contract):
     name: str
 
 
+class Target(_Contract):
+    """A protein x compound (x replicate) of a screen, as the plan made it: what one prediction
+    is of, and under which key the result store keeps it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    protein: str
+    # The modelled molecule: its SMILES; for a sheet row by CCD code, its `ccd` code and the
+    # cache molecule's SMILES (None when Boltz's molecule cache was not there at planning).
+    smiles: str | None
+    ccd: str | None = None
+    # The sheet rows of the compound (rows with the same modelled molecule share a target).
+    ligands: list[Ligand]
+    # Which of `model.replicates` it is; set only with replicates.
+    replicate: int | None = None
+
+    def placement(self) -> dict:
+        """Where the target sits in its screen, for its manifest entry: its protein, its sheet
+        rows and, with replicates, which replicate it is."""
+        placement = {"protein": self.protein, "ligands": self.ligands}
+        if self.replicate is not None:
+            placement["replicate"] = self.replicate
+        return placement
+
+
 class TargetRecord(_Contract):
     """A store entry's `record.json`: one protein x compound prediction, or its failure."""
 
@@ -171,15 +197,6 @@ class ManifestEntry(TargetRecord):
     @classmethod
     def of(cls, record: TargetRecord, **placement) -> ManifestEntry:
         return cls.model_validate({**record.to_json(), **placement})
-
-
-def target_placement(target: dict) -> dict:
-    """Where a plan's target (omtx_hub.plan) sits in its screen, for its manifest entry: its
-    protein, its sheet rows and, with replicates, which replicate it is."""
-    placement = {"protein": target["protein"], "ligands": target["ligands"]}
-    if "replicate" in target:
-        placement["replicate"] = target["replicate"]
-    return placement
 
 
 class ShardTotals(_Contract):

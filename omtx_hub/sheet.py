@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from omtx_hub.boltz_cache import ccd_file
 from omtx_hub.chemistry import (
     FLAG_LARGE,
     MAX_AFFINITY_ATOMS,
@@ -27,7 +28,8 @@ from omtx_hub.chemistry import (
     PreparedLigand,
     prepare_ligands,
 )
-from omtx_hub.receptor import CCD_PATTERN, ccd_cache_file, ccd_cache_problem, ccd_molecule
+from omtx_hub.molecule_cache import ccd_cache_problem, ccd_molecule
+from omtx_hub.receptor import CCD_PATTERN
 
 REQUIRED_COLUMNS = ("name",)
 # A row's ligand: a SMILES, or a CCD code (the sheet needs one of the two columns).
@@ -262,7 +264,7 @@ def _ccd_ligand(code: str, *, affinity: bool, mols_dir: Path | None) -> Prepared
         raise LigandProblem(f"column 'ccd': {problem}")
     from rdkit import Chem
 
-    molecule = ccd_molecule(str(ccd_cache_file(code, mols_dir)))
+    molecule = ccd_molecule(str(ccd_file(code, mols_dir)))
     # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included
     # (`ref_mol.GetNumAtoms()` in the `ccd` branch of parse_boltz_schema,
     # boltz/data/parse/schema.py): it refuses more than 128 and warns above 56.

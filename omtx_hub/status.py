@@ -88,7 +88,7 @@ def screen_status(
     """The state of `plan` from `store` and the shard manifests under `outputs_root` (the
     directory snakemake runs in, or the run's default storage prefix)."""
     now = time.time() if now is None else now
-    keys = [target["key"] for shard in plan.shards.values() for target in shard.targets]
+    keys = [target.key for target in plan.targets()]
     committed = store.commit_times(keys)
     manifests = finished_manifests(plan, open_store(outputs_root))
     cost = plan.config.cost
@@ -101,7 +101,7 @@ def screen_status(
         failed_keys = {record.key for record in records if record.status == "failed"}
         done = failed = 0
         for target in shard.targets:
-            key = target["key"]
+            key = target.key
             if key in committed:
                 states[key], done = "done", done + 1
             elif key in failed_keys:
@@ -132,8 +132,8 @@ def status_text(status: ScreenStatus, plan: Plan, *, all_shards: bool, targets: 
         lines.append(f"{'state':<8} {'protein':<16} {'shard':>5}  ligands")
         for (protein, name), shard in plan.shards.items():
             for target in shard.targets:
-                ligands = ", ".join(ligand["name"] for ligand in target["ligands"])
-                state = status.target_states[target["key"]]
+                ligands = ", ".join(ligand.name for ligand in target.ligands)
+                state = status.target_states[target.key]
                 lines.append(f"{state:<8} {protein:<16} {name:>5}  {ligands}")
     shown = [s for s in status.shards if all_shards or s.state != "finished"]
     if shown:

@@ -25,7 +25,9 @@ re-parse the workflow on their own VM, need not re-validate 100,000 SMILES.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -37,20 +39,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from omtx_hub.fileio import sha256_bytes, sha256_file, write_atomically
+from omtx_hub.store_layout import (
+    QUARANTINE_REASON_FILE,
+    RECORD_FILE,
+    TARGETS_DIR,
+    entry_path,
+    fan_out,
+    fan_out_path,
+    quarantine_path,
+)
 
 log = logging.getLogger(__name__)
 
-RECORD_FILE = "record.json"
 # The seal's fields in record.json; a committed record may not use these names itself.
 FILES_FIELD = "files"
 RECORD_HASH_FIELD = "record_sha256"
-# Where bad entries are moved, relative to the store: quarantine/<time>-<key>/.
-QUARANTINE_DIR = "quarantine"
-QUARANTINE_REASON_FILE = "quarantine-reason.txt"
 # Lookups and listings are one HTTP request each on GCS; this many run at once.
 LOOKUP_THREADS = 32
 # Listing a fan-out directory returns every entry in it, of every screen; looking up keys one
@@ -63,21 +69,6 @@ COMMIT_ROUNDS = 4
 # fails, and Snakemake's retry of the job starts over.
 RETRY_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = (10.0, 60.0)
-
-
-def fan_out(key: str) -> str:
-    """The directory of `targets/` an entry is in: its key's first two hex digits (256)."""
-    return key[:2]
-
-
-def fan_out_path(fan_out_dir: str) -> str:
-    """Relative location of a fan-out directory of entries."""
-    return f"targets/{fan_out_dir}"
-
-
-def entry_path(key: str) -> str:
-    """Relative location of an entry; the two-character fan-out keeps directories small."""
-    return f"{fan_out_path(fan_out(key))}/{key}"
 
 
 class StoreError(RuntimeError):
@@ -223,6 +214,11 @@ class ResultStore(ABC):
         """Names (relative to the store) of the auxiliary objects under `prefix`."""
 
     @abstractmethod
+    def blob_md5s(self, prefix: str) -> dict[str, str]:
+        """name -> md5 (hex) of the content of every auxiliary object under `prefix` (one
+        listing on a bucket, which keeps each object's md5)."""
+
+    @abstractmethod
     def read_entry_file(self, key: str, name: str) -> bytes | None:
         """The bytes of one file of entry `key` as stored (unchecked), or None if absent."""
 
@@ -285,6 +281,10 @@ class ResultStore(ABC):
         """A small auxiliary object (e.g. a cached sheet), or None if absent."""
 
     @abstractmethod
+    def has_blob(self, name: str) -> bool:
+        """Whether the auxiliary object `name` exists (nothing is downloaded)."""
+
+    @abstractmethod
     def write_blob(self, name: str, data: bytes) -> None:
         """Write an auxiliary object atomically."""
 
@@ -294,12 +294,6 @@ def inspect_all(store: ResultStore) -> dict[str, Inspection]:
     keys = store.all_keys()
     with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
         return dict(zip(keys, pool.map(store.inspect, keys), strict=True))
-
-
-def quarantine_name(key: str) -> str:
-    """Where an entry moved aside goes, relative to the store: a new name every time."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{QUARANTINE_DIR}/{stamp}-{key}"
 
 
 def quarantine_reason(key: str, problems: list[Problem]) -> str:
@@ -333,7 +327,7 @@ class LocalStore(ResultStore):
         return found
 
     def all_keys(self) -> list[str]:
-        targets = self.root / "targets"
+        targets = self.root / TARGETS_DIR
         if not targets.is_dir():
             return []
         return sorted(
@@ -349,6 +343,12 @@ class LocalStore(ResultStore):
             for path in root.rglob("*")
             if path.is_file() and not path.name.startswith(".")
         )
+
+    def blob_md5s(self, prefix: str) -> dict[str, str]:
+        return {
+            name: hashlib.md5((self.root / name).read_bytes(), usedforsecurity=False).hexdigest()
+            for name in self.blob_names(prefix)
+        }
 
     def read_entry_file(self, key: str, name: str) -> bytes | None:
         try:
@@ -392,7 +392,7 @@ class LocalStore(ResultStore):
         return True
 
     def quarantine(self, key: str, problems: list[Problem]) -> str:
-        destination = self.root / quarantine_name(key)
+        destination = self.root / quarantine_path(key)
         destination.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(self._entry(key), destination)
@@ -407,6 +407,9 @@ class LocalStore(ResultStore):
     def read_blob(self, name: str) -> bytes | None:
         path = self.root / name
         return path.read_bytes() if path.is_file() else None
+
+    def has_blob(self, name: str) -> bool:
+        return (self.root / name).is_file()
 
     def write_blob(self, name: str, data: bytes) -> None:
         write_atomically(self.root / name, data)
@@ -517,12 +520,21 @@ class GCSStore(ResultStore):
         return self._committed(self._name(f"{fan_out_path(fan_out_dir)}/"))
 
     def all_keys(self) -> list[str]:
-        return sorted(self._committed(self._name("targets/")))
+        return sorted(self._committed(self._name(f"{TARGETS_DIR}/")))
 
     def blob_names(self, prefix: str) -> list[str]:
         start = len(self._name(""))
         blobs = self._list(self._name(prefix), fields="items(name),nextPageToken")
         return sorted(blob.name[start:] for blob in blobs)
+
+    def blob_md5s(self, prefix: str) -> dict[str, str]:
+        start = len(self._name(""))
+        blobs = self._list(self._name(prefix), fields="items(name,md5Hash),nextPageToken")
+        return {
+            blob.name[start:]: base64.b64decode(blob.md5_hash).hex()
+            for blob in blobs
+            if blob.md5_hash
+        }
 
     def _download(self, name: str) -> bytes | None:
         from google.api_core.exceptions import NotFound
@@ -602,7 +614,7 @@ class GCSStore(ResultStore):
         from google.api_core.exceptions import NotFound
 
         prefix = self._name(f"{entry_path(key)}/")
-        moved_to = self._name(quarantine_name(key))
+        moved_to = self._name(quarantine_path(key))
         blobs = self._list(prefix, fields="items(name),nextPageToken")
         if not blobs:
             return f"gs://{self.bucket.name}/{moved_to}"  # another reader moved it first
@@ -633,6 +645,14 @@ class GCSStore(ResultStore):
 
     def read_blob(self, name: str) -> bytes | None:
         return self._download(self._name(name))
+
+    def has_blob(self, name: str) -> bool:
+        object_name = self._name(name)
+        return self._request(
+            "looking up",
+            object_name,
+            lambda: self.bucket.blob(object_name).exists(**self._calls()),
+        )
 
     def write_blob(self, name: str, data: bytes) -> None:
         self._upload(self._name(name), lambda blob: blob.upload_from_string(data, **self._calls()))

@@ -23,7 +23,6 @@ from omtx_hub.records import (
     ShardTotals,
     TargetRecord,
     read_manifest,
-    target_placement,
 )
 from omtx_hub.store import CorruptEntry, ResultStore
 
@@ -109,7 +108,7 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
     shard_summaries: list[ShardTotals] = []
     # Only unfinished shards read the store: a finished shard's manifest has its records.
     stored = store.stored(
-        target["key"]
+        target.key
         for (protein, name), shard in plan.shards.items()
         if not layout.manifest(protein, name).is_file()
         for target in shard.targets
@@ -153,15 +152,15 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
 def _unfinished_record(
     target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
 ) -> ManifestEntry:
-    placement = {**target_placement(target), "structures": {}}
-    if target["key"] in stored:
+    placement = {**target.placement(), "structures": {}}
+    if target.key in stored:
         try:
-            record = TargetRecord.model_validate(store.read_record(target["key"]))
+            record = TargetRecord.model_validate(store.read_record(target.key))
             return ManifestEntry.of(record, **placement, source="computed")
         except CorruptEntry as error:
             # Shown as pending: its shard quarantines it and predicts it again.
             log.warning("%s", error)
-    pending = TargetRecord(key=target["key"], status="pending", error=None, weights=plan.weights)
+    pending = TargetRecord(key=target.key, status="pending", error=None, weights=plan.weights)
     return ManifestEntry.of(pending, **placement, source="pending")
 
 

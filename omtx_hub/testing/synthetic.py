@@ -23,8 +23,8 @@ from omtx_hub.plan import Plan, build_plan
 from omtx_hub.records import (
     ManifestEntry,
     ShardManifest,
+    Target,
     TargetRecord,
-    target_placement,
     write_manifest,
 )
 from omtx_hub.store import LocalStore
@@ -153,7 +153,7 @@ def make_plan(
     return build_plan(config, LocalStore(config.store))
 
 
-def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> TargetRecord:
+def fake_record(plan: Plan, target: Target, failed: bool, rng: random.Random) -> TargetRecord:
     if failed:
         outcome = {"status": "failed", "error": FAILURE}
     else:
@@ -181,17 +181,17 @@ def fake_record(plan: Plan, target: dict, failed: bool, rng: random.Random) -> T
             affinity[f"affinity_pred_value{number}"] = value
             affinity[f"affinity_probability_binary{number}"] = probability
         outcome = {"status": "completed", "error": None, **scores(confidence, affinity)}
-    return TargetRecord(key=target["key"], smiles=target["smiles"], weights=plan.weights, **outcome)
+    return TargetRecord(key=target.key, smiles=target.smiles, weights=plan.weights, **outcome)
 
 
 def computed_entry(
-    plan: Plan, protein: str, target: dict, failed: bool, rng: random.Random
+    plan: Plan, protein: str, target: Target, failed: bool, rng: random.Random
 ) -> ManifestEntry:
     """The manifest entry of `target` of `protein`, computed in its shard (in no time), with
     `fake_record`'s outcome."""
     return ManifestEntry.of(
         fake_record(plan, target, failed, rng),
-        **(target_placement(target) | {"protein": protein}),
+        **(target.placement() | {"protein": protein}),
         source="computed",
         runtime_s=0.0,
     )
@@ -264,7 +264,7 @@ def write_screen(
                 for target in shard.targets[:committed_in_open_shard]:
                     record = fake_record(plan, target, False, rng)
                     store.commit(
-                        target["key"], {"structure.cif": committed_structure}, record.to_json()
+                        target.key, {"structure.cif": committed_structure}, record.to_json()
                     )
             continue
         records = []
@@ -277,7 +277,7 @@ def write_screen(
             failed = bool(failed_every) and counter % failed_every == 0
             record = ManifestEntry.of(
                 fake_record(plan, target, failed, rng),
-                **target_placement(target),
+                **target.placement(),
                 source="computed",
                 structures={},
             )

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from omtx_hub.store import GCSStore, LocalStore, entry_path
+from omtx_hub.store import GCSStore, LocalStore
+from omtx_hub.store_layout import entry_path
 from tests.gcs_emulator import emulated_gcs
 
 KEY = "ab" * 32

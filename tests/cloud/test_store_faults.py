@@ -13,7 +13,8 @@ import pytest
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from omtx_hub.store import RECORD_FILE, GCSStore, StoreError, entry_path
+from omtx_hub.store import GCSStore, StoreError
+from omtx_hub.store_layout import RECORD_FILE, entry_path
 from tests.fault_proxy import FAULTS, FaultProxy
 from tests.gcs_emulator import emulated_gcs
 

@@ -13,14 +13,8 @@ import pytest
 
 from omtx_hub.cli import main
 from omtx_hub.predict import ShardError
-from omtx_hub.store import (
-    QUARANTINE_REASON_FILE,
-    RECORD_FILE,
-    CorruptEntry,
-    GCSStore,
-    LocalStore,
-    entry_path,
-)
+from omtx_hub.store import CorruptEntry, GCSStore, LocalStore
+from omtx_hub.store_layout import QUARANTINE_REASON_FILE, RECORD_FILE, entry_path
 from omtx_hub.testing.synthetic import fake_record, make_plan
 from omtx_hub.testing.synthetic import write_screen as write_synthetic_screen
 from omtx_report.data import load_running_screen

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from omtx_hub.store import GCSStore, LocalStore, entry_path, open_store
+from omtx_hub.store import GCSStore, LocalStore, open_store
+from omtx_hub.store_layout import entry_path
 from tests.gcs_emulator import emulated_gcs
 
 KEY = "cd" * 32

@@ -12,7 +12,8 @@ import pytest
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status
-from omtx_hub.store import GCSStore, LocalStore, entry_path, fan_out
+from omtx_hub.store import GCSStore, LocalStore
+from omtx_hub.store_layout import entry_path, fan_out
 from omtx_hub.testing.http_requests import RequestCounter
 from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.gcs_emulator import emulated_gcs

@@ -13,7 +13,7 @@ from omtx_hub.key_schemes import (
     older_entries_possible,
     older_scheme_report,
     scheme_1_keys,
-    scheme_marker,
+    scheme_marker_path as scheme_marker,
 )
 from omtx_hub.plan import KEY_SCHEME, build_plan
 from omtx_hub.store import LocalStore

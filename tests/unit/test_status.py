@@ -10,7 +10,8 @@ from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.status import screen_status, status_text
-from omtx_hub.store import RECORD_FILE, LocalStore, entry_path
+from omtx_hub.store import LocalStore
+from omtx_hub.store_layout import RECORD_FILE, entry_path
 from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
 from tests.screens import write_config_file, write_screen
 

@@ -1,6 +1,7 @@
 rule aggregate_screen:
     input:
-        sheet=local(SCREEN_CONFIG.ligands.sheet),
+        # What was planned (the validated sheet it names included): a new plan aggregates anew.
+        plan=layout.PLAN,
         manifests=for_each_shard(layout.MANIFEST),
     output:
         **selectivity_output(),

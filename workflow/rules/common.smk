@@ -1,5 +1,8 @@
-# Validation and planning, done once at parse time and before any job runs: a bad config
-# or ligand sheet stops here with a message naming the key, line or column.
+# Validation and planning, done once, by the process that plans the run (Snakemake's main
+# process), before any job runs: a bad config or ligand sheet stops here with a message naming
+# the key, line or column. The plan is written as files (omtx_hub.plan_artifact) that the jobs
+# execute: a job's own process (a remote job on its VM) only loads the config, whose models
+# read nothing, and reads its shard's spec, whatever the size of the screen.
 import functools
 import os
 from pathlib import Path
@@ -7,7 +10,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from omtx_hub import layout
 from omtx_hub.batch_status import retry_status_polls
@@ -31,92 +33,74 @@ from omtx_hub.credentials import (
     check_secrets_stay_local,
 )
 from omtx_hub.key_schemes import older_scheme_report
-from omtx_hub.notify import NOTIFY_URL_VARIABLE, run_finished_message, send
+from omtx_hub.notify import (
+    NOTIFY_URL_VARIABLE,
+    finished_run_lines,
+    run_finished_message,
+    send,
+)
 from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
-from omtx_hub.store import open_store
+from omtx_hub.store import LocalStore, open_store
 from omtx_hub.weights import CacheError, prepare_cache
 
-# True in the process that plans a run whose jobs run on machines of their own, which see
-# only the default storage and git-tracked sources (the Google Batch profile). The executor
-# itself is not known while the workflow is parsed; the storage provider is.
-PLANS_REMOTE_JOBS = workflow.is_main_process and bool(
-    workflow.storage_settings.default_storage_provider
-)
-
-
-def validated_config(config, *, sheet_file_needed):
-    """The config checked against the JSON Schema generated from omtx_hub.config (python -m
-    omtx_hub.schema), then by the pydantic model itself, whose messages name each bad key and
-    what to do. The model has the last word: `--config key=value` passes nested values as
-    text (`'{num_workers: 0}'` gives '0'), which the schema rejects and the model converts.
-    """
-    try:
-        validate(config, "../schemas/config.schema.json", set_default=False)
-    except WorkflowError:
-        pass  # load_config reports the problem with its key, or accepts the text value
-    return load_config(config, sheet_file_needed=sheet_file_needed)
-
-
-# Remote jobs do not receive the ligand sheet (Snakemake ships no source file over 10 MB):
-# the planning process passes them, in this environment variable, the name under which it
-# cached the validated sheet in the result store, and they read it from there.
-VALIDATED_SHEET_VARIABLE = "OMTX_VALIDATED_SHEET"
-SHEET_CACHE = os.environ.get(VALIDATED_SHEET_VARIABLE) if workflow.remote_exec else None
+# The process that plans the run (not a job's). The config is checked against the pydantic
+# models (omtx_hub.config), whose messages name each bad key and what to do; the JSON Schema
+# in workflow/schemas/ is generated from them for editors and other tools.
+PLANS = workflow.is_main_process
+# True where the jobs run on machines of their own, which see only the default storage and
+# git-tracked sources (the Google Batch profile). The executor itself is not known while the
+# workflow is parsed; the storage provider is.
+PLANS_REMOTE_JOBS = PLANS and bool(workflow.storage_settings.default_storage_provider)
 
 try:
-    SCREEN_CONFIG = validated_config(config, sheet_file_needed=SHEET_CACHE is None)
-    # Checked once, by the process that plans, not again by every remote job.
-    if PLANS_REMOTE_JOBS:
-        check_config_files_shipped(workflow.configfiles, Path.cwd())
-        check_remote_storage(
-            SCREEN_CONFIG,
-            workflow.storage_settings.default_storage_provider,
-            workflow.storage_settings.default_storage_prefix,
-            Path.cwd(),
-        )
-    if workflow.is_main_process and any(
-        p.receptor.server_chains() for p in SCREEN_CONFIG.proteins
-    ):
-        # The MSA fetch reads its credentials itself; a mistake in them stops the plan here.
-        MsaCredentials.from_environment()
-    STORE = open_store(SCREEN_CONFIG.store)
-    # A run with runtime.msa_refresh asks the server again: the store's MSAs are not the ones
-    # its targets will have (remote jobs, started after fetch_msa, find the new ones there).
-    PLAN = build_plan(
-        SCREEN_CONFIG,
-        STORE,
-        SHEET_CACHE,
-        fetching_msas_anew=SCREEN_CONFIG.runtime.msa_refresh
-        and not workflow.remote_exec,
-    )
-except (ConfigError, SheetError, CredentialError) as error:
+    SCREEN_CONFIG = load_config(config)
+except ConfigError as error:
     raise WorkflowError(str(error)) from None
-if workflow.is_main_process:
+SCREEN = SCREEN_CONFIG.screen.name
+PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
+# The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
+SHARD_RETRIES = SCREEN_CONFIG.sharding.attempts - 1
+# Where the run's results go: the directory snakemake runs in, or the default storage.
+RESULTS_ROOT = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
+PLAN = None
+if PLANS:
+    try:
+        if PLANS_REMOTE_JOBS:
+            check_config_files_shipped(workflow.configfiles, Path.cwd())
+            check_remote_storage(
+                SCREEN_CONFIG,
+                workflow.storage_settings.default_storage_provider,
+                workflow.storage_settings.default_storage_prefix,
+                Path.cwd(),
+            )
+        if any(p.receptor.server_chains() for p in SCREEN_CONFIG.proteins):
+            # The MSA fetch reads its credentials itself; a mistake in them stops the plan here.
+            MsaCredentials.from_environment()
+        STORE = open_store(SCREEN_CONFIG.store)
+        # A run with runtime.msa_refresh asks the server again: the store's MSAs are not the
+        # ones its targets will have.
+        PLAN = build_plan(
+            SCREEN_CONFIG, STORE, fetching_msas_anew=SCREEN_CONFIG.runtime.msa_refresh
+        )
+        # The results of a remote run are in the default storage, where its jobs read the plan.
+        RESULTS_LOCATION = open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
+        PLAN.write(RESULTS_LOCATION)
+    except (ConfigError, SheetError, CredentialError) as error:
+        raise WorkflowError(str(error)) from None
     for protein in PLAN.pending_msas:
         logger.info(
             f"Protein {protein}: its MSA is asked from {SCREEN_CONFIG.runtime.msa_server_url} "
             "by fetch_msa first (then kept in the result store for later screens); the keys "
             "of its targets, which contain the MSA's sha256, are known after that."
         )
-if PLANS_REMOTE_JOBS:
-    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
-    retry_status_polls(logger.warning)
-    os.environ[VALIDATED_SHEET_VARIABLE] = PLAN.sheet_cache
-    workflow.register_envvars(VALIDATED_SHEET_VARIABLE)
-
-SCREEN = SCREEN_CONFIG.screen.name
-PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
-# The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
-SHARD_RETRIES = SCREEN_CONFIG.sharding.attempts - 1
-# The failures the store records for the screen's targets (omtx_hub.failures), and those a
-# run predicts again.
-FAILURES = screen_failures(PLAN, STORE)
-FAILURES_TO_RETRY = worth_retrying(
-    FAILURES, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
-)
-if workflow.is_main_process:
+    # The failures the store records for the screen's targets (omtx_hub.failures), and
+    # those a run predicts again.
+    FAILURES = screen_failures(PLAN, STORE)
+    FAILURES_TO_RETRY = worth_retrying(
+        FAILURES, retry_permanent=SCREEN_CONFIG.runtime.retry_failed
+    )
     for (protein, shard), failed in shards_to_retry(
         PLAN, STORE, FAILURES_TO_RETRY
     ).items():
@@ -124,6 +108,9 @@ if workflow.is_main_process:
             f"Shard {protein}/{shard} runs again for {len(failed)} target(s) whose "
             f"prediction failed before: {failed[0].error}"
         )
+if PLANS_REMOTE_JOBS:
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    retry_status_polls(logger.warning)
 
 
 wildcard_constraints:
@@ -194,7 +181,7 @@ def prepare_boltz_cache():
         for job in workflow.dag.needrun_jobs()
         if job.rule.name == "boltz_predict_shard"
         and not all(
-            target["key"] in stored
+            target.key in stored
             for target in PLAN.shard(job.wildcards.protein, job.wildcards.shard).targets
         )
     ]
@@ -214,13 +201,12 @@ onstart:
 def notify_run_finished(succeeded, log):
     """The completion callback ($OMTX_NOTIFY_URL), sent once, by the planning process;
     `log` is the run's log files."""
-    if not (workflow.is_main_process and os.environ.get(NOTIFY_URL_VARIABLE)):
+    if not (PLANS and os.environ.get(NOTIFY_URL_VARIABLE)):
         return
-    results_root = workflow.storage_settings.default_storage_prefix or str(Path.cwd())
     message = run_finished_message(
         screen=SCREEN,
         succeeded=succeeded,
-        results_root=results_root,
+        results_root=RESULTS_ROOT,
         targets=PLAN.target_count,
         targets_in_store=len(PLAN.stored_keys(STORE)),
         log_files=list(log),
@@ -230,6 +216,9 @@ def notify_run_finished(succeeded, log):
 
 
 onsuccess:
+    if PLANS:
+        for line in finished_run_lines(SCREEN, RESULTS_ROOT):
+            logger.info(line)
     notify_run_finished(True, log)
 
 
@@ -255,15 +244,35 @@ def stored_shards():
 
 
 def for_each_shard(pattern):
-    """A rule's output pattern filled in for every shard of the screen."""
-    return [
-        pattern.format(screen=SCREEN, protein=protein, shard=shard)
-        for protein, shard in PLAN.shards
-    ]
+    """An input function: a rule's output `pattern` filled in for every shard of the screen
+    (evaluated by the planning process only)."""
+
+    def every_shard(wildcards):
+        return [
+            pattern.format(screen=SCREEN, protein=protein, shard=shard)
+            for protein, shard in PLAN.shards
+        ]
+
+    return every_shard
 
 
 def for_the_screen(pattern):
     return pattern.format(screen=SCREEN)
+
+
+def shard_spec_file(wildcards):
+    """The shard's spec in the plan (omtx_hub.plan_artifact), which the job executes; written
+    only when its content changes, so its time reruns the shard when its targets change. The
+    spec of a shard whose protein's server MSA is not known yet (its keys contain the MSA's
+    sha256) is written once the fetch_msa checkpoint has run: until then Snakemake holds the
+    shard as <TBD>. (Only then: a job that depends on a checkpoint is taken as changed until
+    the checkpoint is evaluated, which would make a rerun aggregate again.)"""
+    protein = wildcards.protein
+    if PLAN is not None and protein in PLAN.pending_msas:
+        checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
+        PLAN.use_fetched_msa(protein, STORE)
+        PLAN.write(RESULTS_LOCATION)
+    return layout.SHARD_SPEC.format(screen=SCREEN, protein=protein, shard=wildcards.shard)
 
 
 def server_msa_input(wildcards):
@@ -283,30 +292,6 @@ def receptor_files(wildcards):
         ancient(local(path))
         for path in PROTEINS[wildcards.protein].receptor.local_files()
     ]
-
-
-def protein_msa_identities(wildcards):
-    """What the shard's MSAs are, as its keys contain them (first chain id -> identity). A
-    server MSA that neither this screen's fetch_msa record nor the result store has yet (or
-    that this run fetches anew) is known once the fetch_msa checkpoint has run: until then
-    Snakemake holds this and the targets as <TBD>. (Only then: a job that depends on a
-    checkpoint is taken as changed until the checkpoint is evaluated, which would make a
-    rerun aggregate again.)"""
-    protein = wildcards.protein
-    if protein in PLAN.pending_msas:
-        checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
-        return PLAN.use_fetched_msa(protein, STORE)
-    return PLAN.msa_identities[protein]
-
-
-def shard_targets(wildcards):
-    protein_msa_identities(wildcards)
-    return list(PLAN.shard(wildcards.protein, wildcards.shard).targets)
-
-
-def shard_spec(wildcards):
-    """The spec of the shard's replicate (model.replicates), which its records carry."""
-    return PLAN.shard_spec(wildcards.protein, wildcards.shard)
 
 
 def server_msa_sequences(wildcards):
@@ -341,7 +326,10 @@ def selectivity_output():
 
 def shard_failures(wildcards):
     """The failures worth retrying among the shard's targets (omtx_hub.failures.retry_marks):
-    one recorded since the shard's manifest makes Snakemake run the shard again."""
+    one recorded since the shard's manifest makes Snakemake run the shard again. (A job's own
+    process has no plan and runs its shard anyway.)"""
+    if PLAN is None:
+        return []
     return retry_marks(
         PLAN.shard(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
     )

@@ -3,6 +3,10 @@
 # result store are reused, never recomputed.
 rule boltz_predict_shard:
     input:
+        # Its targets and keys; rewritten only when they change, which reruns the shard.
+        spec=shard_spec_file,
+        # The plan's index, which the job checks its spec against; its time reruns nothing.
+        plan=ancient(layout.PLAN),
         server_msas=server_msa_input,
         receptor_files=receptor_files,
     output:
@@ -19,10 +23,6 @@ rule boltz_predict_shard:
         gpu=1,
         attempt=job_attempt,
     params:
-        targets=shard_targets,
-        msa_identities=protein_msa_identities,
-        spec=shard_spec,
-        weights=PLAN.weights.to_json(),
         # Not read by the script: a failure worth retrying recorded since the manifest was
         # written changes it, and the shard runs again for it.
         failures=shard_failures,

@@ -3,13 +3,13 @@ from pathlib import Path
 from omtx_hub.aggregate import write_results
 from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
-from omtx_hub.plan import build_plan
+from omtx_hub.plan import PlannedScreen
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
 config = load_config(snakemake.config)
 write_results(
-    build_plan(config, open_store(config.store)),
+    PlannedScreen.read(config, snakemake.input.plan, open_store(config.store)),
     snakemake.input.manifests,
     csv_path=Path(snakemake.output.table),
     summary_path=Path(snakemake.output.summary),

@@ -3,11 +3,11 @@ from pathlib import Path
 from omtx_hub.config import load_config
 from omtx_hub.credentials import MsaCredentials
 from omtx_hub.joblog import log_job_to
-from omtx_hub.msa import write_server_msas
+from omtx_hub.msa_server import write_server_msas
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-config = load_config(snakemake.config, sheet_file_needed=False)
+config = load_config(snakemake.config)
 chains = snakemake.params.sequences  # first chain id -> sequence, in the receptor's order
 write_server_msas(
     open_store(config.store),

@@ -3,28 +3,28 @@ from pathlib import Path
 from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
 from omtx_hub.msa import chain_msas
+from omtx_hub.plan_artifact import read_shard_spec
 from omtx_hub.predict import ShardJob
-from omtx_hub.records import Weights
 from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
-# The shard's targets come in params; the ligand sheet is not read (nor shipped).
-config = load_config(snakemake.config, sheet_file_needed=False)
-receptor = next(p for p in config.proteins if p.name == snakemake.wildcards.protein).receptor
+# The shard's targets and keys come from the plan; the ligand sheet is not read (nor shipped).
+spec = read_shard_spec(
+    snakemake.input.spec,
+    snakemake.input.plan,
+    snakemake.wildcards.protein,
+    snakemake.wildcards.shard,
+)
+config = load_config(snakemake.config)
+receptor = config.protein(spec.protein).receptor
 ShardJob(
-    screen=snakemake.wildcards.screen,
-    protein=snakemake.wildcards.protein,
-    shard=snakemake.wildcards.shard,
+    spec=spec,
     receptor=receptor,
     msas=chain_msas(
         receptor, Path(snakemake.input.server_msas) if snakemake.input.server_msas else None
     ),
-    msa_identities=snakemake.params.msa_identities,
-    targets=snakemake.params.targets,
     model=config.model,
     runtime=config.runtime,
-    spec=snakemake.params.spec,
-    weights=Weights.model_validate(snakemake.params.weights),
     store=open_store(config.store),
     structures_dir=Path(snakemake.output.structures),
     manifest=Path(snakemake.output.manifest),

@@ -1,0 +1,138 @@
+"""What Boltz-2's input schema makes of a receptor and a screened ligand: the input document of
+one target, and what follows from the chains it holds.
+
+Boltz's conventions, from `boltz/data/parse/schema.py` (`parse_boltz_schema`, boltz 2.2.1):
+residues are numbered from 1 along the sequence given (`token_spec_to_ids`); a template's
+chains are mmCIF `label_asym_id`s and its id is the file's stem; the affinity binder is one
+ligand chain. Pure functions: no file is read (omtx_hub.boltz_io writes the document).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from omtx_hub.receptor import ReceptorSpec, Template
+
+
+def input_document(
+    receptor: ReceptorSpec, msas: dict[str, str], ligand: str | dict[str, str], *, affinity: bool
+) -> dict:
+    """The Boltz-2 input for `receptor` + the screened ligand: a SMILES, or Boltz's molecule
+    entry (`{"smiles": ...}` or `{"ccd": CODE}`, `target_molecule`). `msas` maps each protein
+    chain entry's first id to 'empty' or an MSA file path."""
+    screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
+    ligand_chain = receptor.ligand_chain
+    sequences: list[dict] = [
+        {
+            "protein": {
+                "id": _boltz_id(chain.ids),
+                "sequence": chain.sequence,
+                "msa": msas[chain.ids[0]],
+            }
+        }
+        for chain in receptor.chains
+    ]
+    # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
+    # residue LIG1 (a CCD ligand's by its code).
+    sequences.append({"ligand": {"id": ligand_chain, **screened}})
+    for cofactor, ids in zip(receptor.cofactors, receptor.cofactor_ids(), strict=True):
+        molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
+        sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
+    document: dict = {"version": 1, "sequences": sequences}
+    constraints = _constraints(receptor, ligand_chain)
+    if constraints:
+        document["constraints"] = constraints
+    if receptor.templates:
+        document["templates"] = [_boltz_template(t) for t in receptor.templates]
+    if affinity:
+        document["properties"] = [{"affinity": {"binder": ligand_chain}}]
+    return document
+
+
+def target_molecule(target) -> dict[str, str]:
+    """A plan target's ligand (omtx_hub.records.Target) as Boltz's schema takes it:
+    `{"ccd": CODE}` for a sheet row by CCD code, else `{"smiles": modelled SMILES}`."""
+    return {"ccd": target.ccd} if target.ccd else {"smiles": target.smiles}
+
+
+def _constraints(receptor: ReceptorSpec, ligand: str) -> list[dict]:
+    constraints = []
+    if receptor.pocket is not None:
+        constraints.append(
+            {
+                "pocket": {
+                    "binder": ligand,
+                    "contacts": sorted((r.boltz() for r in receptor.pocket.residues), key=str),
+                    "max_distance": receptor.pocket.max_distance,
+                    "force": receptor.pocket.force,
+                }
+            }
+        )
+    for contact in sorted(receptor.contacts, key=lambda c: (str(c.token1), str(c.token2))):
+        constraints.append(
+            {
+                "contact": {
+                    "token1": contact.token1.boltz(),
+                    "token2": contact.token2.boltz(),
+                    "max_distance": contact.max_distance,
+                    "force": contact.force,
+                }
+            }
+        )
+    return constraints
+
+
+def _boltz_id(ids: tuple[str, ...]) -> str | list[str]:
+    return ids[0] if len(ids) == 1 else list(ids)
+
+
+def _boltz_template(template: Template) -> dict:
+    entry: dict = {"cif": str(Path(template.cif).resolve())}
+    ours, theirs = template.chain_mapping
+    if ours is not None:
+        entry["chain_id"] = ours
+    if theirs is not None:
+        entry["template_id"] = theirs
+    if template.force:
+        entry["force"] = True
+        entry["threshold"] = template.threshold
+    return entry
+
+
+def chain_counts(document: dict) -> Counter[str]:
+    """The chains of each entity type (`protein`, `ligand`, `dna`, `rna`) in a Boltz input
+    document. An `id` list is one chain per id: Boltz makes a copy of the entity for each."""
+    counts: Counter[str] = Counter()
+    for entry in document["sequences"]:
+        ((kind, fields),) = entry.items()
+        ids = fields["id"]
+        counts[kind] += len(ids) if isinstance(ids, list) else 1
+    return counts
+
+
+def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
+    """The confidence fields that are 0 by construction for a complex of these chains, each
+    with the reason, for the summaries to omit.
+
+    Boltz 2.2.1 computes every ipTM in `compute_ptms` (`boltz/model/layers/confidence_utils.py`)
+    as a max over tokens i of sum_j(tm_ij * mask_ij) / (sum_j(mask_ij) + 1e-5), each mask over
+    token pairs of *different* chains (`asym_id` differs): `iptm` over all such pairs,
+    `ligand_iptm` over protein-ligand pairs, `protein_iptm` over protein-protein pairs. Where a
+    composition has no such pair the mask is empty and the value is 0 / 1e-5 = 0, whatever
+    the structure.
+    """
+    proteins, ligands = chains["protein"], chains["ligand"]
+    constant = {}
+    if sum(chains.values()) < 2:
+        constant["iptm"] = "0 by construction: a single chain has no interface"
+    if proteins == 0 or ligands == 0:
+        constant["ligand_iptm"] = (
+            "0 by construction: without both a protein and a ligand chain there is no "
+            "protein-ligand interface"
+        )
+    if proteins < 2:
+        constant["protein_iptm"] = (
+            f"0 by construction: {proteins} protein chain(s), so no protein-protein interface"
+        )
+    return constant
