@@ -44,8 +44,8 @@ from omtx_hub.weights import weights_in_use
 # The version of what goes into a key and how. Entries keyed under another scheme are never
 # taken for this one's (omtx_hub.key_schemes says so when a store holds them). Scheme 1: the
 # keys before this number existed. Scheme 2: the MSA's content and the checkpoint files'
-# sha256 in the key; settings that cannot change a prediction left out (README, "What the key
-# contains").
+# sha256 in the key; settings that cannot change a prediction left out
+# (docs/how-a-screen-runs.md, "What the key contains").
 KEY_SCHEME = 2
 SEEDING_SCHEME = "per-target-v1"
 # boltz/main.py (predict): `step_scale = 1.5 if step_scale is None else step_scale` for
