@@ -207,7 +207,7 @@ def summary(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "released_weights": weights.released,
         "weights": weights.to_json(),
-        # How the `key` of each row was made (README, "What the key contains").
+        # How the `key` of each row was made (docs/how-a-screen-runs.md, "What the key contains").
         "key_scheme": KEY_SCHEME,
         "proteins": [protein_entry(plan, protein.name) for protein in config.proteins],
         # The screen as a whole; `completed` and `failed` count sheet rows (a compound listed

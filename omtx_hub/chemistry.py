@@ -46,7 +46,7 @@ FLAG_LARGE = f"heavy-atoms>{MAX_TRAINING_ATOMS}"
 FLAG_UNDEFINED_STEREO = "undefined-stereo"
 FLAG_ENHANCED_STEREO = "enhanced-stereo"
 FLAG_MIXTURE = "mixture"
-# Every flag code and what it means (README "Ligand standardisation", dashboard tooltips).
+# Every flag code and what it means (docs/inputs.md, "Ligand standardisation"; dashboard tooltips).
 FLAGS = {
     FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
     "affinity): outside Boltz-2's affinity training range, Boltz's own warning",

@@ -171,7 +171,7 @@ class Ligands(_Strict):
 
 class Selectivity(_Strict):
     """A selectivity panel: the screen's compounds on the target they are meant for, against
-    its anti-targets (README, "Selectivity panels")."""
+    its anti-targets (docs/results.md, "Selectivity panels")."""
 
     target: str = Field(description="The target the compounds are meant for: a `proteins` name.")
     anti_targets: list[str] = Field(
@@ -213,7 +213,7 @@ class Selectivity(_Strict):
 
 class Model(_Strict):
     """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
-    prediction (README, "What the key contains")."""
+    prediction (docs/how-a-screen-runs.md, "What the key contains")."""
 
     recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
     sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
@@ -246,7 +246,8 @@ class Model(_Strict):
     seed: int | None = Field(
         0,
         description="`--seed`; each target is seeded from it and its own key, so its result "
-        "does not depend on its shard (README, Reproducibility). null: unseeded.",
+        "does not depend on its shard (docs/how-a-screen-runs.md, Reproducibility). "
+        "null: unseeded.",
     )
     replicates: int = Field(
         1,
@@ -255,7 +256,8 @@ class Model(_Strict):
         description="Predictions of each target, with the seeds `seed`, `seed + 1`, ...; each "
         "replicate is keyed (and cached) as the prediction with its own seed. "
         "batch_results.csv reports the mean of the replicates and the spread (`*_std`, "
-        "`replicates`); ranking uses the mean (README, Replicates). Needs a `seed`.",
+        "`replicates`); ranking uses the mean (docs/how-a-screen-runs.md, Replicates). "
+        "Needs a `seed`.",
     )
 
     @model_validator(mode="after")
@@ -286,7 +288,7 @@ class Runtime(_Strict):
         "~/.boltz",
         description="Boltz's cache (weights, molecule files); a local run downloads what is "
         "missing of the released files here once, before its first shard, and checks them "
-        "(README, Weights).",
+        "(docs/how-a-screen-runs.md, Weights).",
     )
     checkpoint: str | None = Field(
         None,
@@ -307,7 +309,7 @@ class Runtime(_Strict):
         description="Deterministic GPU runs: torch's deterministic algorithms (warning about "
         "any operation that has none), CUBLAS_WORKSPACE_CONFIG=:4096:8 and no cuequivariance "
         "kernels in either stage. Slower on GPUs; no effect on CPU results. Not in the cache "
-        "key (see README, Reproducibility).",
+        "key (see docs/how-a-screen-runs.md, Reproducibility).",
     )
     msa_server_url: str = Field(MSA_SERVER_URL, description="The MSA server, for `msa: server`.")
     msa_pairing_strategy: Literal["greedy", "complete"] = Field(
@@ -374,7 +376,7 @@ class Sharding(_Strict):
         ge=1,
         le=100_000,
         description="Targets per GPU job (one `boltz predict` process, model loaded once). "
-        'See "Choosing the shard size" in the README.',
+        'See "Choosing the shard size" in docs/how-a-screen-runs.md.',
     )
     attempts: int = Field(
         3,
@@ -394,7 +396,8 @@ class Report(_Strict):
     rank_by: Literal["binder_probability", "affinity", "confidence"] = Field(
         "binder_probability",
         description="The `rank` of batch_results.csv, the dashboard's order and its top hits "
-        "(README, Ranking). `binder_probability`: Boltz's documented score for hit discovery "
+        "(docs/results.md, Ranking). `binder_probability`: Boltz's documented score for hit "
+        "discovery "
         "(binders vs. decoys). `affinity`: predicted binders by `affinity_pred_value`, which "
         "Boltz documents for comparing actives only, then the rest by binder probability. "
         "`confidence`: the structure's `confidence_score`. Without affinity "
@@ -407,7 +410,7 @@ class Report(_Strict):
         description="A completed target with `affinity_probability_binary` at or above this "
         "is a predicted binder: affinity statistics, `top_by_affinity`, the affinity plots and "
         "`rank_by: affinity` cover only these. 0.5: the probability at which Boltz's binder "
-        "classifier calls binder the more likely class (README, Reading the summary).",
+        "classifier calls binder the more likely class (docs/results.md, Reading the summary).",
     )
 
 
@@ -461,7 +464,7 @@ class ScreenConfig(_Strict):
         None,
         description="A selectivity panel, `{target: NAME, anti_targets: [NAME, ...]}` "
         "(protein names): adds `selectivity.csv` and the dashboard's compounds x targets view "
-        '(README, "Selectivity panels"). null: none.',
+        '(docs/results.md, "Selectivity panels"). null: none.',
     )
     model: Model = Field(Model(), description="Boltz-2 parameters.")
     runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")

@@ -5,7 +5,7 @@
   settings that can change a prediction, precision, the checkpoints' sha256, the seeding
   scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
   ligand, MSAs and templates by content) and the screened molecule's identity (its modelled
-  SMILES, or `ccd:<CODE>`). docs: "What the key contains".
+  SMILES, or `ccd:<CODE>`): docs/how-a-screen-runs.md, "What the key contains".
 - A **server MSA id** addresses a receptor's server MSA in the store: what the server is
   asked (the chains' sequences, the pairing strategy) and which server.
 - An **MSA file identity** names an MSA by format and content.
@@ -34,7 +34,8 @@ from omtx_hub.sheet import VALIDATOR_VERSION
 # The version of what goes into a key and how. Entries keyed under another scheme are never
 # taken for this one's (omtx_hub.key_schemes says so when a store holds them). Scheme 1: the
 # keys before this number existed. Scheme 2: the MSA's content and the checkpoint files'
-# sha256 in the key; settings that cannot change a prediction left out.
+# sha256 in the key; settings that cannot change a prediction left out
+# (docs/how-a-screen-runs.md, "What the key contains").
 KEY_SCHEME = 2
 # How Boltz's RNGs are seeded (omtx_hub/boltz_launcher.py). Results seeded once per process
 # (no entry) differ from per-target ones and must not be reused for them.

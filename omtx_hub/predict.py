@@ -474,8 +474,8 @@ class ShardJob:
 
     def _export_structures(self) -> None:
         """Copy each structure to its download name: {screen}_{protein}_{index}_{ligand}.cif.
-        With replicates, replicate 0's only (README, Replicates: the others stay in the store
-        under their keys)."""
+        With replicates, replicate 0's only (docs/how-a-screen-runs.md, Replicates: the others
+        stay in the store under their keys)."""
         self.structures_dir.mkdir(parents=True, exist_ok=True)
         for entry in self.entries.values():
             local = entry._local_structure

@@ -94,7 +94,7 @@ def is_msa_file(msa: str) -> bool:
 
 
 # Boltz's README recommends an MSA; without one (`empty`) it predicts single-sequence, which
-# its docs call not recommended (README "What the key contains" and "MSAs" quote both).
+# its docs call not recommended (docs/inputs.md, "MSAs", quotes both).
 DEFAULT_MSA = "server"
 MSA_DESCRIPTION = (
     "`server` (default, as Boltz recommends): the ColabFold MMseqs2 server "

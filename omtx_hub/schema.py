@@ -4,8 +4,8 @@ the pydantic model (`omtx_hub.config.ScreenConfig`), the one place keys are decl
     python -m omtx_hub.schema          # rewrite both (make schema)
     python -m omtx_hub.schema --check  # exit 1 if either is stale
 
-The schema serves `snakemake.utils.validate` (workflow/rules/common.smk) and editors (see
-config/README.md); the README's tables sit between generated-section markers.
+The schema serves editors (see config/README.md) and other tools that read JSON Schema; the
+pydantic model alone validates a config. The README's tables sit between generated-section markers.
 """
 
 from __future__ import annotations

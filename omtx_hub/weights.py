@@ -83,7 +83,7 @@ class ReleasedCheckpoint:
 # public projects pin them (read through this project's code search; huggingface.co itself
 # could not be reached from here). Check them against the source with
 #   curl -sI https://huggingface.co/boltz-community/boltz-2/resolve/main/boltz2_conf.ckpt
-# whose X-Linked-Etag header is the file's sha256 (README, "Weights").
+# whose X-Linked-Etag header is the file's sha256 (docs/how-a-screen-runs.md, "Weights").
 RELEASED_CHECKPOINTS = {
     STRUCTURE_CHECKPOINT: ReleasedCheckpoint(
         "090e82ac8c92f5e943fa1b39e7410a44027bea7243c0bbb3caa67a77fc1428e1", 2_286_561_469
@@ -347,7 +347,7 @@ def _fetch(cache_dir: Path, name: str, progress: Callable[[str], None]) -> None:
             errors.append(
                 f"{url}: the file is {size} bytes with sha256 {sha256}, not the released "
                 f"{released.size} bytes with sha256 {released.sha256} (a damaged download, "
-                "or the host serves other weights now: README, Weights)"
+                "or the host serves other weights now: docs/how-a-screen-runs.md, Weights)"
             )
             continue
         if name in RELEASED_CHECKPOINTS:
@@ -379,8 +379,8 @@ def how_to_provide(cache_dir: Path) -> str:
     return (
         "Provide them in one of these ways, then run again:\n"
         f"  - copy the cache from a machine that has it: rsync -a OTHER:{cache_dir}/ "
-        f"{cache_dir}/ (each checkpoint is checked against the released sha256, README, "
-        "Weights);\n"
+        f"{cache_dir}/ (each checkpoint is checked against the released sha256, "
+        "docs/how-a-screen-runs.md, Weights);\n"
         f"  - download from a mirror this machine can reach: export {WEIGHTS_URL_VARIABLE}="
         "<URL serving mols.tar, boltz2_conf.ckpt and boltz2_aff.ckpt>;\n"
         "  - try the workflow without the real weights: `omtx-hub make-test-cache DIR` and "

@@ -129,7 +129,7 @@ def order(table, protein):
     return list(zip(rows["ligand_name"], rows["rank"], strict=True))
 
 
-# Each rule's expected P1 order, rank by rank (README, Ranking).
+# Each rule's expected P1 order, rank by rank (docs/results.md, Ranking).
 EXPECTED_P1 = {
     # P(binder) high to low; tie equals strong, so sheet order (strong is row 2, tie row 6).
     "binder_probability": [

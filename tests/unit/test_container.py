@@ -47,6 +47,13 @@ def test_image_tag_is_the_project_version_everywhere():
         "${SNAKEMAKE_GOOGLEBATCH_REGION}-docker.pkg.dev/${SNAKEMAKE_GOOGLEBATCH_PROJECT}"
         f"/omtx-hub/boltz:{version}"
     )
+    # The Snakefile's container (--sdm apptainer) is the same image: $NAME there, since
+    # Snakemake would read {NAME} as a wildcard.
+    snakefile = (REPO / "workflow/Snakefile").read_text()
+    container = re.search(
+        r'^container:\s*os\.path\.expandvars\(\s*"docker://(\S+)"', snakefile, re.M
+    )
+    assert re.sub(r"\$(\w+)", r"${\1}", container[1]) == profile["googlebatch-container"]
 
 
 @pytest.mark.skipif(not HADOLINT.exists(), reason="make setup installs hadolint into .tools")

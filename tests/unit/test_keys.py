@@ -1,8 +1,9 @@
 """Cache keys: everything that can change a prediction changes its key, nothing else does.
 
 Every config field is classified here as Boltz 2.2.1's source says (the table "What the key
-contains" in the README gives each decision with its source location). The loops run over the
-config models' own fields, so a field added later fails these tests until it is classified.
+contains" in docs/how-a-screen-runs.md gives each decision with its source location). The
+loops run over the config models' own fields, so a field added later fails these tests until
+it is classified.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ RUNTIME_THROUGH_CHECKPOINTS = {"checkpoint", "affinity_checkpoint", "cache"}
 # In the key through the content of the server MSA they select (`msa: server` proteins).
 RUNTIME_THROUGH_MSA = {"msa_server_url", "msa_pairing_strategy", "msa_refresh"}
 # Where or how fast Boltz runs; `deterministic`, `use_kernels` and `devices` change GPU numbers
-# only within a GPU's run-to-run noise (README, Reproducibility). `msa_timeout_s` bounds how
-# long the MSA server is asked, not what it answers.
+# only within a GPU's run-to-run noise (docs/how-a-screen-runs.md, Reproducibility).
+# `msa_timeout_s` bounds how long the MSA server is asked, not what it answers.
 RUNTIME_NOT_CHANGING = {
     "accelerator",
     "devices",

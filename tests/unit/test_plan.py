@@ -179,7 +179,7 @@ def test_two_protonation_states_are_one_target_with_both_rows(tmp_path):
 
 
 def test_the_salts_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypatch):
-    # config/salts.yaml over config/config.yaml, run from the repository (README's command).
+    # config/salts.yaml over config/config.yaml, run from the repository (docs/inputs.md's command).
     monkeypatch.chdir(repo)
     raw = merged_config_files([repo / "config" / "salts.yaml"]) | {"store": str(tmp_path)}
     plan = build_plan(load_config(raw), LocalStore(tmp_path))
@@ -194,7 +194,8 @@ def test_the_salts_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypa
 
 
 def test_the_replicates_example_plans_as_snakemake_merges_it(repo, tmp_path, monkeypatch):
-    # config/replicates.yaml over config/config.yaml, from the repository (README's command),
+    # config/replicates.yaml over config/config.yaml, from the repository
+    # (docs/how-a-screen-runs.md's command),
     # on a machine without Boltz's molecule cache (CCD codes are checked for their form).
     monkeypatch.chdir(repo)
     raw = merged_config_files([repo / "config" / "replicates.yaml"]) | {"store": str(tmp_path)}

@@ -192,7 +192,7 @@ def test_cofactor_atoms_and_template_residues_are_checked_against_the_cache(
 
 def test_single_chain_configs_keep_working_as_before(tmp_path):
     (protein,) = config_of(tmp_path, {"name": "P1", "sequence": SHORT_PROTEIN}).proteins
-    # The MSA default is the server, as Boltz recommends (README, MSAs).
+    # The MSA default is the server, as Boltz recommends (docs/inputs.md, MSAs).
     assert protein.msa == "server" and protein.sequence == SHORT_PROTEIN
     spec = protein.receptor
     assert spec.is_shorthand and spec.ligand_chain == "B"
