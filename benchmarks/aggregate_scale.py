@@ -42,16 +42,16 @@ def write_manifests(workdir: Path) -> list[Path]:
     for (protein, shard), content in plan.shards.items():
         records = [
             {
-                "key": t["key"],
+                "key": t.key,
                 "protein": protein,
-                "ligands": t["ligands"],
-                "smiles": t["smiles"],
+                "ligands": t.ligands,
+                "smiles": t.smiles,
                 "status": "completed",
                 "error": None,
                 "source": "computed",
                 "weights": weights,
                 **{field: randomness.uniform(-3, 1) for field in SCORE_FIELDS},
-                "structures": {a["ligand_id"]: f"x_{a['ligand_id']}.cif" for a in t["ligands"]},
+                "structures": {a["ligand_id"]: f"x_{a['ligand_id']}.cif" for a in t.ligands},
             }
             for t in content.targets
         ]

@@ -73,10 +73,9 @@ def planned_paths(plan: Plan) -> list[Path]:
         structures = Path(layout.SHARD_STRUCTURES.format(**parts))
         paths += [Path(layout.MANIFEST.format(**parts)), structures]
         paths += [
-            structures
-            / layout.structure_file_name(screen, protein, ligand["index"], ligand["ligand_id"])
+            structures / layout.structure_file_name(screen, protein, ligand.index, ligand.ligand_id)
             for target in planned.targets
-            for ligand in target["ligands"]
+            for ligand in target.ligands
         ]
     return paths
 

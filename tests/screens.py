@@ -165,17 +165,11 @@ def shard_job(
     structures in `directory`/structures, manifest and log `directory`/<shard>.json and .log.
     `overrides` replace any argument."""
     arguments = {
-        "screen": config.screen.name,
-        "protein": protein,
-        "shard": shard,
-        "receptor": next(p.receptor for p in config.proteins if p.name == protein),
+        "spec": plan.shard(protein, shard),
+        "receptor": config.protein(protein).receptor,
         "msas": {"A": "empty"},
-        "msa_identities": plan.msa_identities[protein],
-        "targets": list(plan.shard(protein, shard).targets),
         "model": config.model,
         "runtime": config.runtime,
-        "spec": plan.shard_spec(protein, shard),
-        "weights": plan.weights,
         "store": store,
         "structures_dir": directory / "structures",
         "manifest": directory / f"{shard}.json",

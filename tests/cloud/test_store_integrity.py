@@ -193,8 +193,8 @@ def test_a_shard_quarantines_a_corrupt_entry_and_predicts_it_again(tmp_path):
     structure.write_bytes(STRUCTURE)
     for target in targets.targets:
         record = fake_record(plan, target, False, random.Random(0))
-        store.commit(target["key"], {"structure.cif": structure}, record.to_json())
-    bad = targets.targets[1]["key"]
+        store.commit(target.key, {"structure.cif": structure}, record.to_json())
+    bad = targets.targets[1].key
     write_raw(store, bad, "structure.cif", altered_byte(STRUCTURE))
 
     # Assembling a shard found wholly stored (no Boltz on the main process): the bad entry
@@ -203,8 +203,8 @@ def test_a_shard_quarantines_a_corrupt_entry_and_predicts_it_again(tmp_path):
     with pytest.raises(ShardError, match="1 of the shard's targets"):
         job.run()
     assert not store.has(bad) and store.blob_names("quarantine/")
-    assert store.stored(t["key"] for t in targets.targets) == {
-        t["key"] for t in targets.targets if t["key"] != bad
+    assert store.stored(t.key for t in targets.targets) == {
+        t.key for t in targets.targets if t.key != bad
     }
     # A predicting job does the same and predicts the target (Boltz's part is tested
     # elsewhere): a record cut short is reported, moved aside and not reused.
@@ -219,7 +219,7 @@ def test_the_live_dashboard_shows_a_corrupt_entry_as_pending(tmp_path):
     plan = make_plan(tmp_path, [(f"m{i}", "CCO" + "C" * i, "s") for i in range(4)], shard_size=4)
     write_synthetic_screen(plan, tmp_path / "results", shards_done=0, committed_in_open_shard=2)
     store = LocalStore(plan.config.store)
-    damaged = next(iter(plan.shards.values())).targets[0]["key"]
+    damaged = next(iter(plan.shards.values())).targets[0].key
     write_raw(store, damaged, "structure.cif", b"")
     data = load_running_screen(plan, store, tmp_path / "results")
     assert data.counts() == {"completed": 1, "failed": 0, "pending": 3}

@@ -80,7 +80,7 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     store = GCSStore(config.store, client=gcs_client)
     plan = build_plan(config, store)
     first, second = plan.shard("P1", "00000").targets
-    fill(store, tmp_path, [first["key"], plan.shard("P1", "00001").targets[0]["key"]])
+    fill(store, tmp_path, [first.key, plan.shard("P1", "00001").targets[0].key])
     outputs = f"gs://omtx-lookup/{tmp_path.name}/omtx-hub"
     # A valid manifest (the status reads it as a ShardManifest): first completed, second failed.
     entries = [

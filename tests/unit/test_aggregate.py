@@ -7,7 +7,7 @@ import pytest
 
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
 from omtx_hub.config import load_config
-from omtx_hub.msa import store_server_msas
+from omtx_hub.msa_server import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.records import SCORE_FIELDS
@@ -24,22 +24,22 @@ def fake_manifests(plan, directory, *, failed=(), scores_of=None):
     for (protein, shard), content in plan.shards.items():
         records = []
         for target in content.targets:
-            status = "failed" if target["smiles"] in failed else "completed"
+            status = "failed" if target.smiles in failed else "completed"
             record = {
-                "key": target["key"],
+                "key": target.key,
                 "protein": protein,
-                "ligands": target["ligands"],
-                "smiles": target["smiles"],
+                "ligands": target.ligands,
+                "smiles": target.smiles,
                 "status": status,
                 "error": "Boltz wrote nothing" if status == "failed" else None,
                 "source": "computed",
                 "weights": {"identity": "x", "released": plan.weights.released, "note": ""},
-                "structures": {a["ligand_id"]: f"{a['ligand_id']}.cif" for a in target["ligands"]}
+                "structures": {a.ligand_id: f"{a.ligand_id}.cif" for a in target.ligands}
                 if status == "completed"
                 else {},
             }
             if status == "completed":
-                probability, value, confidence = scores_of[protein][target["smiles"]]
+                probability, value, confidence = scores_of[protein][target.smiles]
                 record |= {
                     "affinity_probability_binary": probability,
                     "affinity_probability_binary1": probability - 0.05,
@@ -356,7 +356,7 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
     scores_of: dict[str, dict] = {}
     for (protein, _), content in plan.shards.items():
         for target in content.targets:
-            scores_of.setdefault(protein, {})[target["smiles"]] = (0.5, 0.0, 0.5)
+            scores_of.setdefault(protein, {})[target.smiles] = (0.5, 0.0, 0.5)
     records, shards = read_manifests(fake_manifests(plan, tmp_path, scores_of=scores_of))
     table = results_table(plan, records)
     salt = table[(table["ligand_name"] == "acetate Na") & (table["protein"] == "P1")].iloc[0]

@@ -5,15 +5,8 @@ from collections import Counter
 import pytest
 import yaml
 
-from omtx_hub.boltz_io import (
-    PredictionFiles,
-    boltz_record_id,
-    chain_counts,
-    completed_outputs,
-    constant_confidence_fields,
-    input_document,
-    scores,
-)
+from omtx_hub.boltz_io import PredictionFiles, boltz_record_id, completed_outputs, scores
+from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import AFFINITY_HEAD_FIELDS
 

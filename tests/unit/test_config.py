@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.config import ConfigError, load_config
+from omtx_hub.preflight import check_files
 
 
 def base_config(tmp_path: Path) -> dict:
@@ -16,8 +17,10 @@ def base_config(tmp_path: Path) -> dict:
 
 
 def error_of(raw: dict) -> str:
+    """The error a config gets before planning: from its models, then from the files it names
+    (omtx_hub.preflight)."""
     with pytest.raises(ConfigError) as error:
-        load_config(raw)
+        check_files(load_config(raw))
     return str(error.value)
 
 

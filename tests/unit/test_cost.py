@@ -31,7 +31,7 @@ def test_estimate_counts_only_what_the_store_lacks(tmp_path):
 
     # The first shard's two targets are in the store (a previous run, another screen).
     for target in plan.shard("P1", "00000").targets:
-        store.commit(target["key"], {}, {"status": "completed"})
+        store.commit(target.key, {}, {"status": "completed"})
     stored = plan.stored_keys(store)
     assert plan.stored_shards(stored) == [("P1", "00000")]
     second = estimate(plan, stored)

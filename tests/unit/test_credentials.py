@@ -17,7 +17,7 @@ from omtx_hub.credentials import (
     check_secrets_stay_local,
     redact_url,
 )
-from omtx_hub.msa import fetch_server_msas
+from omtx_hub.msa_server import fetch_server_msas
 from omtx_hub.notify import send
 from omtx_hub.testing.msa_server import fake_msa_server
 

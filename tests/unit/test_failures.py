@@ -9,7 +9,6 @@ import pytest
 
 from omtx_hub.failures import (
     failure_kind,
-    failure_name,
     record_failure,
     recorded_failures,
     retry_marks,
@@ -19,6 +18,7 @@ from omtx_hub.failures import (
 )
 from omtx_hub.records import TargetRecord, Weights
 from omtx_hub.store import LocalStore
+from omtx_hub.store_layout import failure_path
 
 WEIGHTS = Weights(identity="test", released=False, note="test weights")
 
@@ -47,11 +47,12 @@ def failure(key: str, kind: str) -> TargetRecord:
 
 def fake_plan(shards: dict[tuple[str, str], list[str]]) -> SimpleNamespace:
     """A plan's shards: (protein, shard) -> the keys of its targets."""
+    specs = {
+        name: SimpleNamespace(targets=[SimpleNamespace(key=key) for key in keys])
+        for name, keys in shards.items()
+    }
     return SimpleNamespace(
-        shards={
-            name: SimpleNamespace(targets=tuple({"key": key} for key in keys))
-            for name, keys in shards.items()
-        }
+        shards=specs, targets=lambda: [t for spec in specs.values() for t in spec.targets]
     )
 
 
@@ -59,7 +60,7 @@ def test_failures_are_kept_by_key_and_read_back(tmp_path):
     store = LocalStore(tmp_path)
     record_failure(store, failure("a" * 64, "permanent"))
     record_failure(store, failure("b" * 64, "retryable"))
-    assert (tmp_path / failure_name("a" * 64)).is_file()
+    assert (tmp_path / failure_path("a" * 64)).is_file()
     found = recorded_failures(store, ["a" * 64, "c" * 64])
     assert found == {"a" * 64: failure("a" * 64, "permanent")}
     # Not an entry of the store: lookups of results do not see it.

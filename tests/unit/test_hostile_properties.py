@@ -35,7 +35,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from omtx_hub.boltz_io import boltz_record_id, input_document
+from omtx_hub.boltz_io import boltz_record_id
+from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import ConfigError
 from omtx_hub.plan import Plan
 from omtx_hub.receptor import ReceptorSpec
@@ -288,9 +289,9 @@ def check_plan(planned: Plan, sheet_names: list[str] | None = None) -> None:
     # SMILES as YAML data (the command line is built from the config alone: predict.py).
     for shard in planned.shards.values():
         for target in shard.targets:
-            assert RECORD_ID.fullmatch(boltz_record_id(target["key"]))
+            assert RECORD_ID.fullmatch(boltz_record_id(target.key))
             document = input_document(
-                ReceptorSpec.single_chain(PROTEIN), {"A": "empty"}, target["smiles"], affinity=True
+                ReceptorSpec.single_chain(PROTEIN), {"A": "empty"}, target.smiles, affinity=True
             )
             assert yaml.safe_load(yaml.safe_dump(document)) == document
 

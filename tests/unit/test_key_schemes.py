@@ -13,10 +13,11 @@ from omtx_hub.key_schemes import (
     older_entries_possible,
     older_scheme_report,
     scheme_1_keys,
-    scheme_marker_path as scheme_marker,
 )
-from omtx_hub.plan import KEY_SCHEME, build_plan
+from omtx_hub.keys import KEY_SCHEME
+from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
+from omtx_hub.store_layout import scheme_marker_path
 from tests.screens import write_screen
 
 PROTEIN = {"name": "P1", "sequence": "MKTAYIAKQR"}
@@ -51,7 +52,7 @@ def commit(store: LocalStore, key: str) -> None:
 def test_a_new_store_is_marked_and_never_searched_for_older_entries(tmp_path):
     store = LocalStore(tmp_path / "store")
     assert older_entries_possible(store) is False
-    marker = json.loads(store.read_blob(scheme_marker(KEY_SCHEME)))
+    marker = json.loads(store.read_blob(scheme_marker_path(KEY_SCHEME)))
     assert marker["scheme"] == KEY_SCHEME and marker["older_entries_possible"] is False
     commit(store, "ab" * 32)  # entries written under this scheme from then on
     assert older_entries_possible(store) is False

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import pytest
 
-import omtx_hub.plan as plan_module
+import omtx_hub.keys as keys_module
 from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
 from omtx_hub.config import Model, Runtime, load_config
-from omtx_hub.layout import ScreenLayout
-from omtx_hub.msa import server_msa_id, store_server_msas
-from omtx_hub.plan import (
+from omtx_hub.keys import (
     AFFINITY_ONLY_FIELDS,
     KEY_SCHEME,
     NOT_CHANGING_PREDICTIONS,
     REPLICATE_FIELDS,
-    build_plan,
-    msa_identities,
+    server_msa_id,
 )
+from omtx_hub.layout import ScreenLayout
+from omtx_hub.msa_server import store_server_msas
+from omtx_hub.plan import build_plan, msa_identities
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
 from tests.screens import write_screen
@@ -78,7 +78,7 @@ def plan_of(raw: dict, **options):
 
 
 def keys_of(raw: dict) -> list[str]:
-    return [target["key"] for shard in plan_of(raw).shards.values() for target in shard.targets]
+    return [target.key for shard in plan_of(raw).shards.values() for target in shard.targets]
 
 
 def screen(tmp_path: Path, **overrides) -> dict:
@@ -244,7 +244,7 @@ def test_a_server_msa_is_keyed_by_its_content(tmp_path):
     store_msa(raw, SERVER_MSA)
     fetched = keys_of(raw)
     assert set(fetched).isdisjoint(
-        target["key"] for shard in not_fetched.shards.values() for target in shard.targets
+        target.key for shard in not_fetched.shards.values() for target in shard.targets
     )
     # Another server that answers the same MSA: the same predictions, the same keys.
     elsewhere = {"msa_server_url": "https://msa.example.org"}
@@ -282,19 +282,19 @@ def test_the_key_scheme_is_part_of_every_key(tmp_path, monkeypatch):
     raw = screen(tmp_path)
     assert plan_of(raw).spec["key_scheme"] == KEY_SCHEME
     current = keys_of(raw)
-    monkeypatch.setattr(plan_module, "KEY_SCHEME", KEY_SCHEME + 1)
+    monkeypatch.setattr(keys_module, "KEY_SCHEME", KEY_SCHEME + 1)
     assert set(current).isdisjoint(keys_of(raw))
 
 
 def test_the_boltz_version_is_part_of_every_key(tmp_path, monkeypatch):
     raw = screen(tmp_path)
     installed = keys_of(raw)
-    assert plan_module.prediction_spec(load_config(raw))["boltz"] == installed_version("boltz")
+    assert plan_of(raw).spec["boltz"] == installed_version("boltz")
 
     def upgraded(package: str) -> str:
         return "2.3.0" if package == "boltz" else installed_version(package)
 
-    monkeypatch.setattr(plan_module, "version", upgraded)
+    monkeypatch.setattr(keys_module, "version", upgraded)
     assert set(installed).isdisjoint(keys_of(raw))
 
 
@@ -388,7 +388,7 @@ def test_shards_name_their_protein_and_number(tmp_path):
     config = load_config(screen(tmp_path, shard_size=2))
     plan = build_plan(config, LocalStore(config.store))
     shard = plan.shard("P1", "00001")
-    assert (shard.protein, shard.name) == ("P1", "00001")
+    assert (shard.protein, shard.shard) == ("P1", "00001")
 
 
 def test_a_server_msa_is_addressed_by_sequence_server_and_pairing():

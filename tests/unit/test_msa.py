@@ -11,16 +11,13 @@ from pathlib import Path
 import boltz.main  # noqa: F401
 import pytest
 
-import omtx_hub.msa as msa_module
+import omtx_hub.msa_server as msa_module
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.credentials import MsaCredentials
-from omtx_hub.msa import (
-    provide_server_msas,
-    query_mismatch,
-    server_msa_id,
-    stored_server_msa,
-    write_server_msas,
-)
+from omtx_hub.keys import server_msa_id
+from omtx_hub.msa_files import query_mismatch
+from omtx_hub.msa_server import provide_server_msas, stored_server_msa, write_server_msas
+from omtx_hub.preflight import check_files
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.msa_server import DOWNLOAD, SUBMIT, fake_msa_server
 from tests.screens import write_screen
@@ -78,7 +75,7 @@ def test_a_mismatching_msa_is_refused_at_planning_with_key_file_and_position(tmp
     path = msa_file(tmp_path, "other.a3m", ">q\nMKTAYIAKQRQISFVKSHFS\n")
     raw = write_screen(tmp_path, proteins=[{"name": "P1", "sequence": SEQUENCE, "msa": str(path)}])
     with pytest.raises(ConfigError) as error:
-        load_config(raw)
+        check_files(load_config(raw))
     message = str(error.value)
     assert "config key 'proteins[0].msa'" in message
     assert f"MSA file '{path}' of protein 'P1'" in message
@@ -163,7 +160,7 @@ def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, capl
     messages = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "omtx_hub.msa" and not r.getMessage().startswith("MSA query to")
+        if r.name == "omtx_hub.msa_server" and not r.getMessage().startswith("MSA query to")
     ]
     assert "fetched now from" in messages[0]
     assert "reused from the result store" in messages[1]
@@ -186,7 +183,9 @@ def quick_retries(monkeypatch):
 
 def attempts(caplog) -> int:
     return sum(
-        r.name == "omtx_hub.msa" and r.levelname == "INFO" and "), attempt " in r.getMessage()
+        r.name == "omtx_hub.msa_server"
+        and r.levelname == "INFO"
+        and "), attempt " in r.getMessage()
         for r in caplog.records
     )
 

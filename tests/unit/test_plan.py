@@ -22,7 +22,7 @@ def plan_of(raw: dict):
 
 
 def keys(plan) -> list[str]:
-    return [t["key"] for s in plan.shards.values() for t in s.targets]
+    return [t.key for s in plan.shards.values() for t in s.targets]
 
 
 def test_shards_are_consecutive_chunks_per_protein(tmp_path):
@@ -37,15 +37,15 @@ def test_shards_are_consecutive_chunks_per_protein(tmp_path):
         ("P2", "00001"),
         ("P2", "00002"),
     ]
-    assert [t["smiles"] for t in plan.shard("P1", "00001").targets] == ["CCC", "c1ccccc1"]
+    assert [t.smiles for t in plan.shard("P1", "00001").targets] == ["CCC", "c1ccccc1"]
     assert plan.target_count == 10
 
 
 def test_same_compound_is_one_target_with_aliases(tmp_path):
     plan = plan_of(make_config(tmp_path, rows=[("a", "OCC"), ("b", "CCO"), ("c", "CCN")]))
     first = plan.shard("P1", "00000").targets[0]
-    assert first["smiles"] == "CCO"
-    assert [alias["name"] for alias in first["ligands"]] == ["a", "b"]
+    assert first.smiles == "CCO"
+    assert [alias.name for alias in first.ligands] == ["a", "b"]
     assert plan.target_count == 2
 
 
@@ -141,9 +141,9 @@ VENDOR_ROWS = [
 def test_a_vendor_sheet_of_salts_plans_without_editing(tmp_path):
     plan = plan_of(make_config(tmp_path, rows=VENDOR_ROWS, shard_size=10))
     targets = plan.shard("P1", "00000").targets
-    assert [t["smiles"] for t in targets] == list(plan.ligands["modeled_smiles"])
-    assert all("." not in t["smiles"] for t in targets)
-    assert targets[2]["smiles"] == "O=C(O)Cc1ccccc1Nc1c(Cl)cccc1Cl"
+    assert [t.smiles for t in targets] == list(plan.ligands["modeled_smiles"])
+    assert all("." not in t.smiles for t in targets)
+    assert targets[2].smiles == "O=C(O)Cc1ccccc1Nc1c(Cl)cccc1Cl"
     assert list(plan.ligands["standardisation"]) == [
         "counter-ion removed: chloride",
         "counter-ion removed: mesylate",
@@ -171,8 +171,8 @@ def test_two_protonation_states_are_one_target_with_both_rows(tmp_path):
     plan = plan_of(make_config(tmp_path, rows=rows))
     assert plan.target_count == 1
     target = plan.shard("P1", "00000").targets[0]
-    assert target["smiles"] == "CC(=O)O"
-    assert [alias["name"] for alias in target["ligands"]] == ["acid", "acetate", "Na salt"]
+    assert target.smiles == "CC(=O)O"
+    assert [alias.name for alias in target.ligands] == ["acid", "acetate", "Na salt"]
     # Without affinity Boltz models each charge state as given: each its own target.
     separate = plan_of(make_config(tmp_path, rows=rows, model={"affinity": False}))
     assert separate.target_count == 2
@@ -203,5 +203,5 @@ def test_the_replicates_example_plans_as_snakemake_merges_it(repo, tmp_path, mon
     plan = build_plan(load_config(raw), LocalStore(tmp_path))
     assert plan.seeds == [0, 1, 2] and plan.target_count == 3 * 6
     assert sorted({shard.replicate for shard in plan.shards.values()}) == [0, 1, 2]
-    codes = {t["ccd"] for s in plan.shards.values() for t in s.targets if "ccd" in t}
+    codes = {t.ccd for t in plan.targets() if t.ccd is not None}
     assert codes == {"STU", "ADP", "ANP"}

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.plan import build_plan
+from omtx_hub.preflight import check_files
 from omtx_hub.store import LocalStore
 from tests.screens import SHORT_PROTEIN, write_screen
 
@@ -25,8 +27,10 @@ def receptor(**parts) -> dict:
 
 
 def problems(tmp_path, *proteins, **overrides) -> str:
+    """What a screen of `proteins` is refused for before planning (its models, then the files
+    it names)."""
     with pytest.raises(ConfigError) as error:
-        load_config(write_screen(tmp_path, proteins=list(proteins), **overrides))
+        check_files(load_config(write_screen(tmp_path, proteins=list(proteins), **overrides)))
     return str(error.value)
 
 
@@ -196,7 +200,7 @@ def test_single_chain_configs_keep_working_as_before(tmp_path):
     assert protein.msa == "server" and protein.sequence == SHORT_PROTEIN
     spec = protein.receptor
     assert spec.is_shorthand and spec.ligand_chain == "B"
-    assert spec.document("CCO", {"A": "empty"}, affinity=True) == {
+    assert input_document(spec, {"A": "empty"}, "CCO", affinity=True) == {
         "version": 1,
         "sequences": [
             {"protein": {"id": "A", "sequence": SHORT_PROTEIN, "msa": "empty"}},
@@ -226,7 +230,7 @@ def plan_keys(tmp_path, proteins) -> dict[str, set[str]]:
     plan = build_plan(config, LocalStore(config.store))
     keys: dict[str, set[str]] = {}
     for shard in plan.shards.values():
-        keys.setdefault(shard.protein, set()).update(t["key"] for t in shard.targets)
+        keys.setdefault(shard.protein, set()).update(t.key for t in shard.targets)
     return keys
 
 

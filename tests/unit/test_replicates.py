@@ -34,7 +34,7 @@ def plan_of(tmp_path: Path, **model):
 def keys_by_replicate(plan) -> dict[int, list[str]]:
     keys: dict[int, list[str]] = {}
     for shard in plan.shards.values():
-        keys.setdefault(shard.replicate, []).extend(t["key"] for t in shard.targets)
+        keys.setdefault(shard.replicate, []).extend(t.key for t in shard.targets)
     return keys
 
 
@@ -57,10 +57,10 @@ def test_each_replicate_has_shards_of_its_own_with_its_seed_and_spec(tmp_path):
         ("P1", "00001-r1"),
         ("P1", "00002-r1"),
     ]
-    assert plan.shard_spec("P1", "00001")["model"]["seed"] == 10
-    assert plan.shard_spec("P1", "00001-r1")["model"]["seed"] == 11
-    assert "replicates" not in plan.shard_spec("P1", "00000")["model"]
-    assert {t["replicate"] for t in plan.shard("P1", "00002-r1").targets} == {1}
+    assert plan.shard("P1", "00001").prediction["model"]["seed"] == 10
+    assert plan.shard("P1", "00001-r1").prediction["model"]["seed"] == 11
+    assert "replicates" not in plan.shard("P1", "00000").prediction["model"]
+    assert {t.replicate for t in plan.shard("P1", "00002-r1").targets} == {1}
     # Without replicates the targets carry no replicate number (their params stay the same).
     single = plan_of(tmp_path)
     assert all("replicate" not in t for s in single.shards.values() for t in s.targets)

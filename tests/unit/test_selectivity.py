@@ -298,7 +298,7 @@ def test_a_screen_without_a_panel_has_no_selectivity_view(tmp_path):
 
 def test_a_panel_changes_no_key(tmp_path):
     def keys(plan):
-        return sorted(t["key"] for shard in plan.shards.values() for t in shard.targets)
+        return sorted(t.key for shard in plan.shards.values() for t in shard.targets)
 
     (tmp_path / "plain").mkdir()
     plain = make_plan(tmp_path / "plain", ROWS, proteins=3)

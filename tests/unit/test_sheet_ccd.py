@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from omtx_hub.boltz_io import target_molecule
+from omtx_hub.boltz_schema import target_molecule
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.selectivity import selectivity_table
@@ -81,20 +81,20 @@ def test_ccd_rows_are_keyed_and_deduplicated_by_their_code(tmp_path, boltz_test_
     ]
     plan = plan_of(tmp_path, rows, boltz_test_cache)
     by_code, ethanol, as_smiles = (
-        next(t for t in targets_of(plan) if t["ligands"][0]["name"] == name)
+        next(t for t in targets_of(plan) if t.ligands[0].name == name)
         for name in ("fragment", "ethanol", "as smiles")
     )
-    assert [ligand["name"] for ligand in by_code["ligands"]] == ["fragment", "fragment again"]
-    assert by_code["ccd"] == "GBS" and by_code["smiles"] == "N=C(N)Nc1ccc(C(=O)O)cc1"
+    assert [ligand.name for ligand in by_code.ligands] == ["fragment", "fragment again"]
+    assert by_code.ccd == "GBS" and by_code.smiles == "N=C(N)Nc1ccc(C(=O)O)cc1"
     # The same molecule by SMILES is another input (atom names, reference conformer).
-    assert as_smiles["key"] != by_code["key"] and "ccd" not in as_smiles
+    assert as_smiles.key != by_code.key and as_smiles.ccd is None
     assert target_molecule(by_code) == {"ccd": "GBS"}
     assert target_molecule(as_smiles) == {"smiles": "N=C(N)Nc1ccc(C(=O)O)cc1"}
     # A SMILES row keeps the key it has in a sheet without the column.
     (tmp_path / "alone").mkdir()
     alone_plan = plan_of(tmp_path / "alone", [("ethanol", "CCO", "")], boltz_test_cache)
     (alone,) = targets_of(alone_plan)
-    assert alone["key"] == ethanol["key"]
+    assert alone.key == ethanol.key
     assert plan.target_count == 3
 
 

@@ -32,8 +32,8 @@ def started_screen(tmp_path):
     first, second = plan.shard("P1", "00000").targets
     third = plan.shard("P1", "00001").targets[0]
     for target, age_s in ((first, 7200), (third, 300)):
-        store.commit(target["key"], {}, {"key": target["key"]})
-        record = store.root / entry_path(target["key"]) / RECORD_FILE
+        store.commit(target.key, {}, {"key": target.key})
+        record = store.root / entry_path(target.key) / RECORD_FILE
         os.utime(record, (NOW - age_s, NOW - age_s))
     entries = [
         computed_entry(plan, "P1", target, failed, random.Random(0))

@@ -21,9 +21,9 @@ import pytest
 from omtx_hub.boltz_io import boltz_record_id
 from omtx_hub.boltz_launcher import OUT_OF_MEMORY_VARIABLE
 from omtx_hub.config import load_config
-from omtx_hub.failures import failure_name
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
+from omtx_hub.store_layout import failure_path
 from tests.screens import (
     FAST_MODEL,
     run_snakemake,
@@ -59,7 +59,7 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
     config = write_config_file(tmp_path, raw)
     store = LocalStore(raw["store"])
     plan = build_plan(load_config(raw), store)
-    keys = {target["smiles"]: target["key"] for target in plan.shard("P1", "00000").targets}
+    keys = {target.smiles: target.key for target in plan.shard("P1", "00000").targets}
 
     monkeypatch.setenv(OUT_OF_MEMORY_VARIABLE, boltz_record_id(keys["CCN"]))
     run_snakemake(tmp_path, "--configfile", str(config))
@@ -79,7 +79,7 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
     assert (summary["counts"]["completed"], summary["counts"]["failed"]) == (1, 2)
     # Failures are recorded beside the store's entries, never as entries.
     assert not store.has(keys["C1#CCCCC1"]) and not store.has(keys["CCN"])
-    recorded = json.loads(store.read_blob(failure_name(keys["C1#CCCCC1"])))
+    recorded = json.loads(store.read_blob(failure_path(keys["C1#CCCCC1"])))
     assert (recorded["status"], recorded["failure"]) == ("failed", "permanent")
 
     # The same command again: only the shard with the retryable failure runs, and predicts

@@ -14,7 +14,7 @@ import pytest
 from omtx_hub.boltz_io import write_input
 from omtx_hub.config import Model, Runtime, load_config
 from omtx_hub.key_schemes import scheme_1_keys
-from omtx_hub.msa import query_mismatch
+from omtx_hub.msa_files import query_mismatch
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import boltz_arguments
 from omtx_hub.receptor import ReceptorSpec

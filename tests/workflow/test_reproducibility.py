@@ -69,7 +69,7 @@ def predict_in_shards(
     plan = build_plan(config, store)
     for protein, name in plan.shards:
         shard_job(config, plan, store, directory, protein, name).run()
-    keys = [t["key"] for shard in plan.shards.values() for t in shard.targets]
+    keys = [t.key for shard in plan.shards.values() for t in shard.targets]
     return results(store, keys, directory)
 
 

@@ -20,7 +20,8 @@ from omtx_hub.boltz_cache import (
     TEST_WEIGHTS_MARKER,
     is_test_cache,
 )
-from omtx_hub.boltz_io import chain_counts, constant_confidence_fields, scores
+from omtx_hub.boltz_io import scores
+from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields
 from omtx_hub.records import AFFINITY_HEAD_FIELDS, CONFIDENCE_FIELDS
 from omtx_hub.testing.testcache import TEST_CCD_COMPONENTS, build_test_cache
 
