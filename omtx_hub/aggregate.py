@@ -35,8 +35,9 @@ from omtx_hub.records import (
     read_manifest,
 )
 from omtx_hub.replicates import combine_replicates, replicates_summary
+from omtx_hub.result_tables import FILE, FLAGS_SEPARATOR, SERVER, SINGLE_SEQUENCE, split_flags
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
-from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities
+from omtx_hub.sheet import molecule_identities
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -106,8 +107,8 @@ def results_table(plan: Plan, records: list[ManifestEntry]) -> pd.DataFrame:
     table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
     # The ligand's flags (from the sheet), then its protein's.
     table["flags"] = [
-        FLAGS_SEPARATOR.join([*filter(None, str(ligand).split(FLAGS_SEPARATOR)), *protein_flags[p]])
-        for ligand, p in zip(table["flags"].fillna(""), table["protein"], strict=True)
+        FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])
+        for ligand, p in zip(table["flags"], table["protein"], strict=True)
     ]
     config = plan.config
     table = rank_within_proteins(
@@ -155,15 +156,15 @@ def protein_entry(plan: Plan, name: str) -> dict:
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
         mode = msa.mode(chain.msa)
         entry["msa"] = mode
-        if mode == msa.SERVER:
+        if mode == SERVER:
             entry["msa_source"] = (
                 f"{runtime.msa_server_url} (pairing {runtime.msa_pairing_strategy}); result "
                 f"store msa/{plan.server_msa_ids[name]}"
             )
-        elif mode == msa.FILE:
+        elif mode == FILE:
             entry["msa_source"] = chain.msa
         identity = identities.get(chain.ids[0])
-        if mode != msa.SINGLE_SEQUENCE and identity is not None:
+        if mode != SINGLE_SEQUENCE and identity is not None:
             entry["msa_sha256"] = identity.split(":", 1)[1]
     if len(receptor.chains) == 1:
         only = document["chains"][0]

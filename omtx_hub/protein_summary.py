@@ -30,8 +30,9 @@ import pandas as pd
 
 from omtx_hub.boltz_io import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
-from omtx_hub.ranking import best_targets, predicted_binders
+from omtx_hub.ranking import best_targets
 from omtx_hub.records import CONFIDENCE_FIELDS, REPLICATE_COLUMNS
+from omtx_hub.result_tables import predicted_binders
 
 OVER_COMPLETED = (
     "affinity_probability_binary",

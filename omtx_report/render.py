@@ -23,11 +23,9 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from omtx_hub.chemistry import FLAGS
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.protein_summary import other_names
-from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
+from omtx_hub.ranking import best_targets, rule_in_words
 from omtx_hub.records import (
     NO_MSA,
     PROTEIN_FLAGS,
@@ -36,15 +34,18 @@ from omtx_hub.records import (
     SCORE_FIELDS,
     read_manifest,
 )
-from omtx_hub.selectivity import (
-    SCORES,
-    SELECTIVITY_COLUMNS,
+from omtx_hub.result_tables import (
+    FLAG_MEANINGS,
+    MARGIN_COLUMNS,
+    SELECTIVITY_SCORES,
+    SINGLE_SEQUENCE,
     delta_column,
+    predicted_binders,
     score_column,
-    selectivity_table,
+    split_flags,
     status_column,
 )
-from omtx_hub.sheet import FLAGS_SEPARATOR
+from omtx_hub.selectivity import selectivity_table
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -86,8 +87,6 @@ LABELS = {
     "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
-# What each code of the `flags` column means: the ligand's, then the protein's.
-FLAG_MEANINGS = {**FLAGS, **PROTEIN_FLAGS}
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # How summaries written before `report.rank_by` existed ranked (binder probability first).
 EARLIER_RANKING = {"rank_by": "binder_probability", "binder_threshold": 0.5}
@@ -227,11 +226,6 @@ def depiction(smiles: str) -> str | None:
     drawer.FinishDrawing()
     encoded = base64.b64encode(drawer.GetDrawingText().encode()).decode()
     return f"data:image/svg+xml;base64,{encoded}"
-
-
-def flag_list(flags) -> list[str]:
-    """A row's `flags` cell as a list of codes (empty for no flags, or a missing cell)."""
-    return [code for code in flags.split(FLAGS_SEPARATOR) if code] if isinstance(flags, str) else []
 
 
 def ranking(summary: dict) -> dict:
@@ -432,7 +426,7 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
                 "protein": protein,
             }
             for protein in proteins
-            for score in SCORES
+            for score in SELECTIVITY_SCORES
         ),
         *(
             {
@@ -441,11 +435,11 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
                 "type": "num",
             }
             for anti in anti_targets
-            for score in SCORES
+            for score in SELECTIVITY_SCORES
         ),
         *(
             {"key": column, "label": f"Selectivity Δ {LABELS[score]}", "type": "num"}
-            for score, column in SELECTIVITY_COLUMNS.items()
+            for score, column in MARGIN_COLUMNS.items()
         ),
         {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
         {"key": "missing", "label": "Missing", "type": "text"},
@@ -521,7 +515,7 @@ def render_dashboard(
             ranking=order,
             shards=data.shards,
             top=[
-                {"row": int(i), **row, "also_named": names, "flag_list": flag_list(row["flags"])}
+                {"row": int(i), **row, "also_named": names, "flag_list": split_flags(row["flags"])}
                 for i, row, names in zip(
                     top.index, top.to_dict("records"), other_names(data.table, top), strict=True
                 )
