@@ -48,6 +48,7 @@ from omtx_hub.result_tables import (
     status_column,
 )
 from omtx_hub.sheet import molecule_identities
+from omtx_hub.summary import Selectivity
 
 # The column of each row's compound identity while the table is built.
 _COMPOUND = "_compound"
@@ -115,17 +116,17 @@ def selectivity_table(
     return result[selectivity_columns(target, anti_targets)].reset_index(drop=True)
 
 
-def selectivity_summary(selectivity: pd.DataFrame, target: str, anti_targets: list[str]) -> dict:
+def selectivity_summary(
+    selectivity: pd.DataFrame, target: str, anti_targets: list[str]
+) -> Selectivity:
     """summary.json's `selectivity`: the panel and what its table holds."""
     compared = selectivity["missing"] == ""
     only_target = selectivity["predicted_binder_of"] == target
-    return {
-        "target": target,
-        "anti_targets": list(anti_targets),
-        "file": SELECTIVITY_FILE,
-        "compounds": len(selectivity),
-        # Compounds with both scores on every protein of the panel.
-        "compared": int(compared.sum()),
-        # Of those, the ones predicted to bind the target and none of the anti-targets.
-        "binders_of_target_only": int((compared & only_target).sum()),
-    }
+    return Selectivity(
+        target=target,
+        anti_targets=list(anti_targets),
+        file=SELECTIVITY_FILE,
+        compounds=len(selectivity),
+        compared=int(compared.sum()),
+        binders_of_target_only=int((compared & only_target).sum()),
+    )

@@ -142,7 +142,7 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
         shards.append(_shard_counts(totals, pending=len(shard.targets) - completed))
     table = results_table(plan, records)
     return ScreenData(
-        summary=summary(plan, table, shard_summaries),
+        summary=summary(plan, table, shard_summaries).to_json(),
         table=table,
         shards=shards,
         screen_dir=screen_dir,
