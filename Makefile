@@ -57,7 +57,8 @@ format: setup
 test: lint browser
 	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra --durations=30
 
-# The config's JSON Schema and config/README.md's key tables, from omtx_hub/config.py.
+# The JSON Schemas of the config and of summary.json, and config/README.md's key tables, from
+# omtx_hub/config.py and omtx_hub/summary.py.
 schema: $(STAMP)
 	$(PY) -m omtx_hub.schema
 

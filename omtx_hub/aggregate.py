@@ -1,12 +1,12 @@
 """Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand),
-`summary.json` (counts, per-protein statistics and top lists (`omtx_hub.protein_summary`), the
-best targets, parameters, versions, weights), ranked as `omtx_hub.ranking` says, and for a
-selectivity panel `selectivity.csv` (`omtx_hub.selectivity`).
+`summary.json` (`omtx_hub.summary.ScreenSummary`: counts, per-protein statistics and top lists
+(`omtx_hub.protein_summary`), the best targets, parameters, versions, weights), ranked as
+`omtx_hub.ranking` says, and for a selectivity panel `selectivity.csv`
+(`omtx_hub.selectivity`).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from datetime import UTC, datetime
@@ -36,8 +36,22 @@ from omtx_hub.records import (
     read_manifest,
 )
 from omtx_hub.replicates import combine_replicates, replicates_summary
+from omtx_hub.result_tables import FILE, FLAGS_SEPARATOR, SERVER, SINGLE_SEQUENCE, split_flags
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
-from omtx_hub.sheet import FLAGS_SEPARATOR, molecule_identities
+from omtx_hub.sheet import molecule_identities
+from omtx_hub.summary import (
+    SUMMARY_VERSION,
+    UNITS,
+    CompoundCounts,
+    Counts,
+    FlagCount,
+    Parameters,
+    Protein,
+    Ranking,
+    ScreenSummary,
+    Timing,
+    write_summary,
+)
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -107,8 +121,8 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
     table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
     # The ligand's flags (from the sheet), then its protein's.
     table["flags"] = [
-        FLAGS_SEPARATOR.join([*filter(None, str(ligand).split(FLAGS_SEPARATOR)), *protein_flags[p]])
-        for ligand, p in zip(table["flags"].fillna(""), table["protein"], strict=True)
+        FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])
+        for ligand, p in zip(table["flags"], table["protein"], strict=True)
     ]
     config = plan.config
     table = rank_within_proteins(
@@ -132,19 +146,19 @@ _FROM_SHEET = {
 }
 
 
-def flag_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
     """For each flag code in the table: how many rows (protein x ligand) and how many sheet
     ligands carry it."""
     flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
     codes = table[["index"]].assign(flag=flags).explode("flag")
     codes = codes[codes["flag"] != ""]
     return {
-        flag: {"rows": len(rows), "ligands": int(rows["index"].nunique())}
+        flag: FlagCount(rows=len(rows), ligands=int(rows["index"].nunique()))
         for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
     }
 
 
-def protein_entry(plan: Plan | PlannedScreen, name: str) -> dict:
+def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     """A protein in summary.json: its receptor (omtx_hub.receptor) and each chain's MSA (mode,
     source, the sha256 the keys contain), with the single-sequence warning. A single chain's
     MSA is also given at the top, as for every single-chain screen."""
@@ -156,15 +170,15 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> dict:
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
         mode = msa.mode(chain.msa)
         entry["msa"] = mode
-        if mode == msa.SERVER:
+        if mode == SERVER:
             entry["msa_source"] = (
                 f"{runtime.msa_server_url} (pairing {runtime.msa_pairing_strategy}); result "
                 f"store msa/{plan.server_msa_ids[name]}"
             )
-        elif mode == msa.FILE:
+        elif mode == FILE:
             entry["msa_source"] = chain.msa
         identity = identities.get(chain.ids[0])
-        if mode != msa.SINGLE_SEQUENCE and identity is not None:
+        if mode != SINGLE_SEQUENCE and identity is not None:
             entry["msa_sha256"] = identity.split(":", 1)[1]
     if len(receptor.chains) == 1:
         only = document["chains"][0]
@@ -174,7 +188,7 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> dict:
             "no MSA: reduced accuracy (single-sequence mode, `msa: empty`, which Boltz's "
             "documentation calls not recommended)"
         )
-    return document
+    return Protein.model_validate(document)
 
 
 def summary(
@@ -182,11 +196,11 @@ def summary(
     table: pd.DataFrame,
     shards: list[ShardTotals],
     panel: pd.DataFrame | None = None,
-) -> dict:
+) -> ScreenSummary:
     """summary.json's document; `panel` is the selectivity table when the caller has already
     built it (selectivity.csv), else it is built here for a screen with a panel."""
     config = plan.config
-    counts = table["status"].value_counts().to_dict()
+    statuses = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
     binder_threshold = config.report.binder_threshold
     weights = plan.weights
@@ -202,81 +216,70 @@ def summary(
         )
         for protein in config.proteins
     }
-    document = {
-        "screen": plan.screen,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "released_weights": weights.released,
-        "weights": weights.to_json(),
-        # How the `key` of each row was made (docs/how-a-screen-runs.md, "What the key contains").
-        "key_scheme": KEY_SCHEME,
-        "proteins": [protein_entry(plan, protein.name) for protein in config.proteins],
-        # The screen as a whole; `completed` and `failed` count sheet rows (a compound listed
-        # under two names twice), `overall` and `per_protein` count compounds.
-        "counts": {
-            "ligands": len(plan.ligands),
-            "distinct_compounds": int(molecule_identities(plan.ligands).nunique()),
-            # Sheet rows whose modelled molecule differs from the SMILES as written.
-            "standardised": int((plan.ligands["standardisation"] != "").sum()),
-            "targets": plan.target_count,
-            "rows": len(table),
-            "completed": int(counts.get("completed", 0)),
-            "failed": int(counts.get("failed", 0)),
-            "computed": sum(s.computed for s in shards),
-            "reused_from_store": sum(s.reused for s in shards),
-            "shards": len(shards),
-        },
-        "ranking": {
-            "rank_by": config.rank_by,
-            "rule": rule_in_words(config.rank_by),
-            "binder_threshold": binder_threshold,
-        },
-        # Counts of protein x compound targets: summing over proteins is meaningful, pooling
-        # their score distributions is not (each protein has its own; see per_protein).
-        "overall": {
-            field: sum(p["counts"][field] for p in per_protein.values())
-            for field in ("compounds", "completed", "failed", "pending", "binders")
-        },
-        "per_protein": per_protein,
-        # Across proteins in report.rank_by's order: the dashboard's top hits.
-        "best_targets": top_list(table, top_n, config.rank_by, binder_threshold),
-        "flags": flag_counts(table),
-        "timing": {
-            "boltz_wall_s": round(sum(s.boltz_wall_s for s in shards), 3),
-            "job_wall_s": round(sum(s.job_wall_s for s in shards), 3),
-        },
-        # GPU seconds per computed target and per screen, and their cost at cost.gpu_hourly_usd.
-        "gpu": spent([shard.to_json() for shard in shards], config.cost),
-        "units": {
-            "affinity_pred_value": "log10(IC50 / uM), Boltz-2",
-            "affinity_pred_value1, affinity_pred_value2": "log10(IC50 / uM) of each head of "
-            "Boltz-2's affinity ensemble (affinity_pred_value: their mean, MW-corrected with "
-            "model.affinity_mw_correction)",
-            "ic50_um": "10 ** affinity_pred_value, micromolar",
-            "pic50": "6 - affinity_pred_value",
-            "delta_g_kcal_mol": "(affinity_pred_value - 6) * 1.364, approx. binding free "
-            "energy at 298 K treating IC50 as Kd",
-        },
-        **({"replicates": replicates_summary(plan.seeds)} if len(plan.seeds) > 1 else {}),
-        "parameters": {
-            "model": config.model.model_dump(mode="json"),
-            "runtime": config.runtime.model_dump(mode="json"),
-            "shard_size": config.sharding.shard_size,
-            "store": config.store,
-        },
-        "software": software_versions(),
-        "command": " ".join(sys.argv),
-    }
+    # The parts only some screens have: left unset (absent from the file) otherwise.
+    optional = {}
+    if len(plan.seeds) > 1:
+        optional["replicates"] = replicates_summary(plan.seeds)
     if config.selectivity is not None:
         if panel is None:
             panel = panel_table(plan, table)
-        document["selectivity"] = selectivity_summary(
+        optional["selectivity"] = selectivity_summary(
             panel, config.selectivity.target, config.selectivity.anti_targets
         )
     if not weights.released:
-        document["warning"] = (
+        optional["warning"] = (
             f"NOT PREDICTIONS: computed with {weights.note}; do not use these scores"
         )
-    return document
+    return ScreenSummary(
+        summary_version=SUMMARY_VERSION,
+        screen=plan.screen,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        released_weights=weights.released,
+        weights=weights,
+        key_scheme=KEY_SCHEME,
+        proteins=[protein_entry(plan, protein.name) for protein in config.proteins],
+        counts=Counts(
+            ligands=len(plan.ligands),
+            distinct_compounds=int(molecule_identities(plan.ligands).nunique()),
+            standardised=int((plan.ligands["standardisation"] != "").sum()),
+            targets=plan.target_count,
+            rows=len(table),
+            completed=int(statuses.get("completed", 0)),
+            failed=int(statuses.get("failed", 0)),
+            computed=sum(s.computed for s in shards),
+            reused_from_store=sum(s.reused for s in shards),
+            shards=len(shards),
+        ),
+        ranking=Ranking(
+            rank_by=config.rank_by,
+            rule=rule_in_words(config.rank_by),
+            binder_threshold=binder_threshold,
+        ),
+        overall=CompoundCounts(
+            **{
+                field: sum(getattr(entry.counts, field) for entry in per_protein.values())
+                for field in CompoundCounts.model_fields
+            }
+        ),
+        per_protein=per_protein,
+        best_targets=top_list(table, top_n, config.rank_by, binder_threshold),
+        flags=flag_counts(table),
+        timing=Timing(
+            boltz_wall_s=round(sum(s.boltz_wall_s for s in shards), 3),
+            job_wall_s=round(sum(s.job_wall_s for s in shards), 3),
+        ),
+        gpu=spent([shard.to_json() for shard in shards], config.cost),
+        units=UNITS,
+        parameters=Parameters(
+            model=config.model.model_dump(mode="json"),
+            runtime=config.runtime.model_dump(mode="json"),
+            shard_size=config.sharding.shard_size,
+            store=config.store,
+        ),
+        software=software_versions(),
+        command=" ".join(sys.argv),
+        **optional,
+    )
 
 
 def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame:
@@ -309,5 +312,4 @@ def write_results(
         # Built once, for selectivity.csv and for summary.json's counts of it.
         panel = panel_table(plan, table)
         panel.to_csv(selectivity_path, index=False)
-    summary_document = summary(plan, table, shards, panel)
-    summary_path.write_text(json.dumps(summary_document, indent=1) + "\n")
+    write_summary(summary(plan, table, shards, panel), summary_path)

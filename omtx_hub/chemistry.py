@@ -33,31 +33,21 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
+from omtx_hub.result_tables import (
+    FLAG_ENHANCED_STEREO,
+    FLAG_LARGE,
+    FLAG_MIXTURE,
+    FLAG_UNDEFINED_STEREO,
+    MAX_TRAINING_ATOMS,
+)
+
 # Boltz-2's affinity limits (boltz/data/parse/schema.py, parse_boltz_schema): an error above
-# 128 atoms, a warning above 56 ("the maximum during training").
+# 128 atoms, a warning above MAX_TRAINING_ATOMS ("the maximum during training").
 MAX_AFFINITY_ATOMS = 128
-MAX_TRAINING_ATOMS = 56
 # Boltz names a ligand atom element + (canonical rank + 1) and refuses names over 4 characters.
 MAX_ATOM_NAME_LENGTH = 4
 # Rounds of Boltz's standardisation until its output is its own fixed point.
 MAX_STANDARDISATION_ROUNDS = 3
-
-FLAG_LARGE = f"heavy-atoms>{MAX_TRAINING_ATOMS}"
-FLAG_UNDEFINED_STEREO = "undefined-stereo"
-FLAG_ENHANCED_STEREO = "enhanced-stereo"
-FLAG_MIXTURE = "mixture"
-# Every flag code and what it means (docs/inputs.md, "Ligand standardisation"; dashboard tooltips).
-FLAGS = {
-    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
-    "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
-    FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
-    "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
-    FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "
-    "e.g. a racemate; on: one of them, unknown which), which SMILES cannot carry; Boltz models "
-    "the isomer drawn",
-    FLAG_MIXTURE: "a fragment that is not a known counter-ion or solvent was removed "
-    "(ligands.salts: strip keeps the largest organic fragment)",
-}
 
 # Below this many SMILES per worker process, validation runs in this process: a worker
 # pays the import of Boltz (several seconds) before it validates anything.
@@ -76,7 +66,7 @@ class PreparedLigand:
     modeled_smiles: str  # what Boltz sees and models
     heavy_atoms: int  # of the modelled molecule
     standardisation: tuple[str, ...]  # what changed between the input and the model
-    flags: tuple[str, ...]  # codes of FLAGS
+    flags: tuple[str, ...]  # codes of result_tables.LIGAND_FLAGS
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from omtx_hub.config import ConfigError, Cost
 from omtx_hub.plan import Plan
+from omtx_hub.summary import GpuSpent
 
 
 class BudgetExceeded(ConfigError):
@@ -100,7 +101,7 @@ def check_budget(estimate: Estimate, cost: Cost) -> None:
     )
 
 
-def spent(shards: list[dict], cost: Cost) -> dict:
+def spent(shards: list[dict], cost: Cost) -> GpuSpent:
     """GPU time and cost from a screen's shard manifests (what its jobs measured)."""
     job_seconds = sum(shard["job_wall_s"] for shard in shards)
     boltz_seconds = sum(shard["boltz_wall_s"] for shard in shards)
@@ -112,19 +113,19 @@ def spent(shards: list[dict], cost: Cost) -> dict:
     # predicted before it stopped is in the store, and was reused by the attempt after it.
     earlier_attempts = sum(shard.get("attempt", 1) - 1 for shard in shards)
     startup_seconds = (started + earlier_attempts) * cost.startup_s_per_shard
-    return {
-        "rate_usd_per_hour": cost.gpu_hourly_usd,
-        "job_seconds": round(job_seconds, 3),
-        "boltz_seconds": round(boltz_seconds, 3),
-        "computed_targets": computed,
-        "retried_shards": sum(shard.get("attempt", 1) > 1 for shard in shards),
-        "earlier_attempts": earlier_attempts,
-        "seconds_per_computed_target": round(boltz_seconds / computed, 3) if computed else None,
-        "cost_usd_jobs": round(usd(job_seconds, cost.gpu_hourly_usd), 4),
-        "startup_seconds_assumed": startup_seconds,
-        "cost_usd_with_startup": round(usd(job_seconds + startup_seconds, cost.gpu_hourly_usd), 4),
-        "note": "job_seconds and boltz_seconds are measured by each shard job; VM start-up "
+    return GpuSpent(
+        rate_usd_per_hour=cost.gpu_hourly_usd,
+        job_seconds=round(job_seconds, 3),
+        boltz_seconds=round(boltz_seconds, 3),
+        computed_targets=computed,
+        retried_shards=sum(shard.get("attempt", 1) > 1 for shard in shards),
+        earlier_attempts=earlier_attempts,
+        seconds_per_computed_target=round(boltz_seconds / computed, 3) if computed else None,
+        cost_usd_jobs=round(usd(job_seconds, cost.gpu_hourly_usd), 4),
+        startup_seconds_assumed=startup_seconds,
+        cost_usd_with_startup=round(usd(job_seconds + startup_seconds, cost.gpu_hourly_usd), 4),
+        note="job_seconds and boltz_seconds are measured by each shard job; VM start-up "
         "outside the job is not measured and is assumed at cost.startup_s_per_shard per "
         "shard that ran Boltz and per earlier attempt (preempted or failed) of a retried "
         "shard; the GPU time an earlier attempt ran before it stopped is not measured",
-    }
+    )

@@ -11,11 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from omtx_hub.receptor import ReceptorSpec
+from omtx_hub.result_tables import FILE, SERVER, SINGLE_SEQUENCE
 
-# The MSA modes a result states (batch_results.csv `msa`, summary.json, the dashboard).
-SINGLE_SEQUENCE = "single-sequence"
-SERVER = "server"
-FILE = "file"
 # Boltz reads these two formats (boltz/main.py, process_input).
 FORMATS = {".a3m": "a3m", ".csv": "csv"}
 

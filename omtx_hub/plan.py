@@ -30,7 +30,6 @@ from omtx_hub import keys
 from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
-from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
 from omtx_hub.plan_artifact import (
     PLAN_VERSION,
@@ -46,6 +45,7 @@ from omtx_hub.plan_artifact import (
 )
 from omtx_hub.preflight import check_files
 from omtx_hub.records import Ligand, Target, Weights
+from omtx_hub.result_tables import SINGLE_SEQUENCE
 from omtx_hub.sheet import (
     CCD_IDENTITY_PREFIX,
     SheetError,

@@ -36,7 +36,6 @@ from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.failures import failure_kind, record_failure, recorded_failures
 from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
-from omtx_hub.msa import SINGLE_SEQUENCE
 from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
@@ -46,6 +45,7 @@ from omtx_hub.records import (
     TargetRecord,
     write_manifest,
 )
+from omtx_hub.result_tables import SINGLE_SEQUENCE
 from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
 from omtx_hub.weights import verify_weights
 

@@ -30,8 +30,10 @@ import pandas as pd
 
 from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
-from omtx_hub.ranking import best_targets, predicted_binders
-from omtx_hub.records import CONFIDENCE_FIELDS, REPLICATE_COLUMNS
+from omtx_hub.ranking import best_targets
+from omtx_hub.records import CONFIDENCE_FIELDS
+from omtx_hub.result_tables import predicted_binders
+from omtx_hub.summary import ProteinCounts, ProteinSummary, Statistics, TopEntry
 
 OVER_COMPLETED = (
     "affinity_probability_binary",
@@ -47,23 +49,6 @@ OVER_BINDERS = (
     "ic50_um",
     "delta_g_kcal_mol",
 )
-# The scores a top-list entry carries, besides where the compound sits (and, with
-# replicates, their spread: records.REPLICATE_COLUMNS).
-TOP_FIELDS = [
-    "rank",
-    "protein",
-    "index",
-    "ligand_name",
-    "ligand_id",
-    "smiles",
-    "modeled_smiles",
-    "flags",
-    "affinity_probability_binary",
-    "affinity_pred_value",
-    "pic50",
-    "confidence_score",
-    "structure",
-]
 
 
 def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
@@ -102,7 +87,7 @@ def without_not_applicable(
     return table.drop(columns=sorted(everywhere))
 
 
-def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> dict:
+def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Statistics:
     """count, mean, median, min, max of the values; with `geometric` (IC50) the geometric
     mean instead of the arithmetic one, which the weakest compounds would set."""
     values = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
@@ -111,14 +96,14 @@ def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> dic
     else:
         mean = float(10 ** np.log10(values).mean() if geometric else values.mean())
         median, low, high = float(np.median(values)), float(values.min()), float(values.max())
-    return {
-        "over": over,
-        "count": int(values.size),
-        "geometric_mean" if geometric else "mean": mean,
-        "median": median,
-        "min": low,
-        "max": high,
-    }
+    return Statistics(
+        over=over,
+        count=int(values.size),
+        **{"geometric_mean" if geometric else "mean": mean},
+        median=median,
+        min=low,
+        max=high,
+    )
 
 
 def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
@@ -134,14 +119,16 @@ def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[dict]:
+def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[TopEntry]:
     """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
     best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
-    fields = TOP_FIELDS + [field for field in REPLICATE_COLUMNS if field in best.columns]
+    # The entry's columns (with replicates, their spread too), in its order.
+    fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))
-    for entry, names in zip(entries, other_names(rows, best), strict=True):
-        entry["also_named"] = names
-    return entries
+    return [
+        TopEntry(**entry, also_named=names)
+        for entry, names in zip(entries, other_names(rows, best), strict=True)
+    ]
 
 
 def protein_summary(
@@ -151,7 +138,7 @@ def protein_summary(
     not_applicable: dict[str, str],
     binder_threshold: float,
     top_n: int,
-) -> dict:
+) -> ProteinSummary:
     """The summary of one protein's rows of the ranked results table."""
     compounds = rows.drop_duplicates("key")
     status = compounds["status"].value_counts()
@@ -166,22 +153,22 @@ def protein_summary(
         statistics[field] = _statistics(
             binders[field], "predicted_binders", geometric=field == "ic50_um"
         )
-    return {
-        "chains": dict(chains),
-        "counts": {
-            "sheet_rows": len(rows),
-            "compounds": len(compounds),
-            "completed": int(status.get("completed", 0)),
-            "failed": int(status.get("failed", 0)),
-            "pending": int(status.get("pending", 0)),
-            "binders": len(binders),
-        },
-        "statistics": statistics,
-        "not_applicable": not_applicable,
-        "top_by_binder_probability": top_list(rows, top_n, "binder_probability", binder_threshold),
+    return ProteinSummary(
+        chains=dict(chains),
+        counts=ProteinCounts(
+            sheet_rows=len(rows),
+            compounds=len(compounds),
+            completed=int(status.get("completed", 0)),
+            failed=int(status.get("failed", 0)),
+            pending=int(status.get("pending", 0)),
+            binders=len(binders),
+        ),
+        statistics=statistics,
+        not_applicable=not_applicable,
+        top_by_binder_probability=top_list(rows, top_n, "binder_probability", binder_threshold),
         # Among predicted binders only: affinity orders actives, not inactives.
-        "top_by_affinity": top_list(
+        top_by_affinity=top_list(
             rows[predicted_binders(rows, binder_threshold)], top_n, "affinity", binder_threshold
         ),
-        "top_by_confidence": top_list(rows, top_n, "confidence", binder_threshold),
-    }
+        top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
+    )

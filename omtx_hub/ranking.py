@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from omtx_hub.result_tables import predicted_binders
+
 # Each rule in one line, for summary.json and the dashboard.
 RULES = {
     "binder_probability": "by binder probability (highest first)",
@@ -47,12 +49,6 @@ def rule_in_words(rank_by: str) -> str:
 
 
 _COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 2
-
-
-def predicted_binders(table: pd.DataFrame, binder_threshold: float) -> pd.Series:
-    """The completed rows whose binder probability is at least `binder_threshold`."""
-    completed = table["status"] == "completed"
-    return completed & (table["affinity_probability_binary"] >= binder_threshold)
 
 
 def _order_keys(table: pd.DataFrame, rank_by: str, binder_threshold: float) -> dict:

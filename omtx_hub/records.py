@@ -72,7 +72,8 @@ RESULT_COLUMNS = [
     "released_weights",
     "msa",
 ]
-# The `flags` codes a row gets from its protein, after its ligand's (omtx_hub.chemistry.FLAGS).
+# The `flags` codes a row gets from its protein, after its ligand's
+# (omtx_hub.result_tables.LIGAND_FLAGS).
 NO_MSA = "no-msa"
 PROTEIN_FLAGS = {NO_MSA: "no MSA: reduced accuracy"}
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from omtx_hub.boltz_io import affinity_units
 from omtx_hub.records import SCORE_FIELDS, SPREAD_FIELDS
+from omtx_hub.summary import Replicates
 
 # The first `source` of a compound's replicates in this order is the row's.
 _SOURCES = ("computed", "reused", "pending", "failed")
@@ -73,21 +74,21 @@ def combine_replicates(rows: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
     return combined.reset_index().drop(columns="replicate")
 
 
-def replicates_summary(seeds: list[int]) -> dict:
+def replicates_summary(seeds: list[int]) -> Replicates:
     """summary.json's `replicates`: how many, their seeds and how the rows report them."""
-    return {
-        "count": len(seeds),
-        "seeds": seeds,
-        "scores": "mean over the completed replicates; ic50_um, pic50 and delta_g_kcal_mol "
+    return Replicates(
+        count=len(seeds),
+        seeds=seeds,
+        scores="mean over the completed replicates; ic50_um, pic50 and delta_g_kcal_mol "
         "from the mean affinity_pred_value",
-        "spread": {
+        spread={
             f"{field}_std": f"sample standard deviation (ddof 1) of {field} over the completed "
             "replicates, empty with fewer than two"
             for field in SPREAD_FIELDS
         }
         | {"replicates": "completed replicates of the row's compound"},
-        "ranking": "by the mean",
-        "structure": f"replicate 0 (seed {seeds[0]}): the structure the same screen without "
+        ranking="by the mean",
+        structure=f"replicate 0 (seed {seeds[0]}): the structure the same screen without "
         "replicates shows; every replicate's key is in replicate_keys, its structure in the "
         "result store under it",
-    }
+    )

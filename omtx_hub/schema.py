@@ -1,11 +1,13 @@
-"""The screen config's JSON Schema and the key tables of config/README.md, generated from
-the pydantic model (`omtx_hub.config.ScreenConfig`), the one place keys are declared.
+"""The JSON Schemas of the screen config and of summary.json, and the key tables of
+config/README.md, generated from the pydantic models (`omtx_hub.config.ScreenConfig`,
+`omtx_hub.summary.ScreenSummary`), the one place their keys are declared.
 
-    python -m omtx_hub.schema          # rewrite both (make schema)
-    python -m omtx_hub.schema --check  # exit 1 if either is stale
+    python -m omtx_hub.schema          # rewrite all three (make schema)
+    python -m omtx_hub.schema --check  # exit 1 if any is stale
 
-The schema serves editors (see config/README.md) and other tools that read JSON Schema; the
-pydantic model alone validates a config. The README's tables sit between generated-section markers.
+The config schema serves editors (see config/README.md) and other tools that read JSON Schema;
+the pydantic model alone validates a config. The README's tables sit between generated-section
+markers. The summary schema documents summary.json for the programs that read it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pydantic import BaseModel
 
 from omtx_hub.config import ScreenConfig, Selectivity
 from omtx_hub.receptor import Cofactor, Contact, Pocket, ProteinChain, Template
+from omtx_hub.summary import ScreenSummary
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPOSITORY / "workflow" / "schemas" / "config.schema.json"
+SUMMARY_SCHEMA_PATH = REPOSITORY / "workflow" / "schemas" / "summary.schema.json"
 README_PATH = REPOSITORY / "config" / "README.md"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # <!-- generated: model (python -m omtx_hub.schema) --> ... <!-- end generated -->
@@ -34,13 +38,17 @@ SECTION = re.compile(
 )
 
 
-def config_schema() -> dict:
-    """The JSON Schema (2020-12) of a screen config."""
-    return {"$schema": JSON_SCHEMA_DIALECT, **ScreenConfig.model_json_schema()}
+def json_schema(model: type[BaseModel]) -> dict:
+    """The JSON Schema (2020-12) of a model's documents."""
+    return {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema()}
 
 
-def schema_text() -> str:
-    return json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(model: type[BaseModel]) -> str:
+    return json.dumps(json_schema(model), indent=2, ensure_ascii=False) + "\n"
+
+
+# Each generated schema file and the model it is generated from.
+SCHEMAS = {SCHEMA_PATH: ScreenConfig, SUMMARY_SCHEMA_PATH: ScreenSummary}
 
 
 def _default(field) -> str:
@@ -97,9 +105,11 @@ def readme_text(readme: str) -> str:
 
 def stale_files() -> list[Path]:
     """The generated files that differ from what the model generates now."""
-    stale = []
-    if not SCHEMA_PATH.is_file() or SCHEMA_PATH.read_text() != schema_text():
-        stale.append(SCHEMA_PATH)
+    stale = [
+        path
+        for path, model in SCHEMAS.items()
+        if not path.is_file() or path.read_text() != schema_text(model)
+    ]
     readme = README_PATH.read_text()
     if readme_text(readme) != readme:
         stale.append(README_PATH)
@@ -115,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in stale:
             print(f"{path} is stale: run `python -m omtx_hub.schema`", file=sys.stderr)
         return 1 if stale else 0
-    SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
-    SCHEMA_PATH.write_text(schema_text())
+    for path, model in SCHEMAS.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(schema_text(model))
     README_PATH.write_text(readme_text(README_PATH.read_text()))
     return 0
 

@@ -26,6 +26,8 @@ A protein of the panel that is not completed for a compound (failed, or pending 
 screen's dashboard) leaves its scores, its differences and the compound's `selectivity_*`
 empty, with the reason in `missing`: a margin over only the anti-targets that were predicted
 could overstate it.
+
+The columns are named in `omtx_hub.result_tables`, which the dashboards read them by.
 """
 
 from __future__ import annotations
@@ -34,53 +36,22 @@ import numpy as np
 import pandas as pd
 
 from omtx_hub.layout import SELECTIVITY_FILE
-from omtx_hub.ranking import predicted_binders
+from omtx_hub.result_tables import (
+    MARGIN_COLUMNS,
+    SELECTIVITY_COMPOUND_COLUMNS,
+    SELECTIVITY_SCORES,
+    TARGETS_SEPARATOR,
+    delta_column,
+    predicted_binders,
+    score_column,
+    selectivity_columns,
+    status_column,
+)
 from omtx_hub.sheet import molecule_identities
+from omtx_hub.summary import Selectivity
 
-# The scores compared, as batch_results.csv names them.
-SCORES = ("affinity_probability_binary", "pic50")
-# The compound's identity: its first sheet row's.
-COMPOUND_COLUMNS = ["index", "ligand_name", "ligand_id", "modeled_smiles"]
-TARGETS_SEPARATOR = ";"
 # The column of each row's compound identity while the table is built.
 _COMPOUND = "_compound"
-
-
-def score_column(score: str, protein: str) -> str:
-    """A protein's score, e.g. `pic50_ABL1`."""
-    return f"{score}_{protein}"
-
-
-def status_column(protein: str) -> str:
-    return f"status_{protein}"
-
-
-def delta_column(score: str, anti_target: str) -> str:
-    """The target's score minus `anti_target`'s, e.g. `delta_pic50_SRC`."""
-    return f"delta_{score}_{anti_target}"
-
-
-# The margin over the closest anti-target, per score.
-SELECTIVITY_COLUMNS = {
-    "affinity_probability_binary": "selectivity_binder_probability",
-    "pic50": "selectivity_pic50",
-}
-
-
-def table_columns(target: str, anti_targets: list[str]) -> list[str]:
-    """selectivity.csv's columns, in order."""
-    panel = [target, *anti_targets]
-    return [
-        "rank",
-        *COMPOUND_COLUMNS,
-        "sheet_rows",
-        *(score_column(score, protein) for score in SCORES for protein in panel),
-        *(delta_column(score, anti) for score in SCORES for anti in anti_targets),
-        *SELECTIVITY_COLUMNS.values(),
-        "predicted_binder_of",
-        *(status_column(protein) for protein in panel),
-        "missing",
-    ]
 
 
 def _protein_rows(table: pd.DataFrame, protein: str) -> pd.DataFrame:
@@ -106,7 +77,7 @@ def selectivity_table(
     panel = [target, *anti_targets]
     table = table.assign(**{_COMPOUND: molecule_identities(table)})
     by_row = table.sort_values("index", kind="stable")
-    result = by_row.drop_duplicates(_COMPOUND)[[*COMPOUND_COLUMNS, _COMPOUND]]
+    result = by_row.drop_duplicates(_COMPOUND)[[*SELECTIVITY_COMPOUND_COLUMNS, _COMPOUND]]
     result = result.reset_index(drop=True)
     smiles = result[_COMPOUND]
     # Every sheet row is in the table once per protein.
@@ -119,8 +90,9 @@ def selectivity_table(
     for protein in panel:
         found = rows[protein].reindex(smiles).reset_index(drop=True)
         completed = found["status"] == "completed"
-        scores = found[list(SCORES)].apply(pd.to_numeric, errors="coerce").where(completed)
-        for score in SCORES:
+        scores = found[list(SELECTIVITY_SCORES)].apply(pd.to_numeric, errors="coerce")
+        scores = scores.where(completed)
+        for score in SELECTIVITY_SCORES:
             result[score_column(score, protein)] = scores[score]
         result[status_column(protein)] = found["status"].fillna("not predicted")
         for position in np.flatnonzero(predicted_binders(found, binder_threshold).to_numpy()):
@@ -129,7 +101,7 @@ def selectivity_table(
             reasons[position].append(
                 _why_missing(protein, found["status"][position], found["error"][position])
             )
-    for score, column in SELECTIVITY_COLUMNS.items():
+    for score, column in MARGIN_COLUMNS.items():
         deltas = {
             anti: result[score_column(score, target)] - result[score_column(score, anti)]
             for anti in anti_targets
@@ -141,20 +113,20 @@ def selectivity_table(
     result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
     result["missing"] = ["; ".join(why) for why in reasons]
     result = result.sort_values(["rank", "index"], na_position="last", kind="stable")
-    return result[table_columns(target, anti_targets)].reset_index(drop=True)
+    return result[selectivity_columns(target, anti_targets)].reset_index(drop=True)
 
 
-def selectivity_summary(selectivity: pd.DataFrame, target: str, anti_targets: list[str]) -> dict:
+def selectivity_summary(
+    selectivity: pd.DataFrame, target: str, anti_targets: list[str]
+) -> Selectivity:
     """summary.json's `selectivity`: the panel and what its table holds."""
     compared = selectivity["missing"] == ""
     only_target = selectivity["predicted_binder_of"] == target
-    return {
-        "target": target,
-        "anti_targets": list(anti_targets),
-        "file": SELECTIVITY_FILE,
-        "compounds": len(selectivity),
-        # Compounds with both scores on every protein of the panel.
-        "compared": int(compared.sum()),
-        # Of those, the ones predicted to bind the target and none of the anti-targets.
-        "binders_of_target_only": int((compared & only_target).sum()),
-    }
+    return Selectivity(
+        target=target,
+        anti_targets=list(anti_targets),
+        file=SELECTIVITY_FILE,
+        compounds=len(selectivity),
+        compared=int(compared.sum()),
+        binders_of_target_only=int((compared & only_target).sum()),
+    )

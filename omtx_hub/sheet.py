@@ -21,15 +21,14 @@ import pandas as pd
 
 from omtx_hub.boltz_cache import ccd_file
 from omtx_hub.chemistry import (
-    FLAG_LARGE,
     MAX_AFFINITY_ATOMS,
-    MAX_TRAINING_ATOMS,
     LigandProblem,
     PreparedLigand,
     prepare_ligands,
 )
 from omtx_hub.molecule_cache import ccd_cache_problem, ccd_molecule
 from omtx_hub.receptor import CCD_PATTERN
+from omtx_hub.result_tables import FLAG_LARGE, FLAGS_SEPARATOR, MAX_TRAINING_ATOMS
 
 REQUIRED_COLUMNS = ("name",)
 # A row's ligand: a SMILES, or a CCD code (the sheet needs one of the two columns).
@@ -49,7 +48,6 @@ GENERATED_COLUMNS = (
 )
 # Separators of the validated sheet's list columns (`standardisation`, `flags`).
 CHANGES_SEPARATOR = "; "
-FLAGS_SEPARATOR = ";"
 MAX_ID_LENGTH = 64
 MAX_LISTED_PROBLEMS = 25
 # Peak memory of reading and validating a sheet, per byte of the file (13.6-17.4 measured by
@@ -338,8 +336,8 @@ def validate_sheet(
     code, upper case), `canonical_smiles` (RDKit's, of the input), `modeled_smiles` (what
     Boltz models; a CCD row's molecule's SMILES from the cache, empty without it),
     `standardisation` (what changed, '; '-separated), `flags` (';'-separated codes of
-    `omtx_hub.chemistry.FLAGS`), `heavy_atoms` (of the modelled molecule), then the sheet's
-    own extra columns. `salts` is `ligands.salts`; `workers`: processes
+    `omtx_hub.result_tables.LIGAND_FLAGS`), `heavy_atoms` (of the modelled molecule), then the
+    sheet's own extra columns. `salts` is `ligands.salts`; `workers`: processes
     (`omtx_hub.chemistry.prepare_ligands`); `mols_dir`: Boltz's molecule cache, against
     which CCD codes are checked when it exists. Raises SheetError listing every problem found.
     """

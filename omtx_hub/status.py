@@ -112,7 +112,7 @@ def screen_status(
         if manifest is None and done:
             estimated_seconds += done * cost.seconds_per_target + cost.startup_s_per_shard
     shard_totals = [manifest.to_json() for manifest in manifests.values()]
-    measured = spent(shard_totals, cost)["cost_usd_with_startup"]
+    measured = spent(shard_totals, cost).cost_usd_with_startup
     recent = sum(committed[key] > now - window_s for key in committed)
     return ScreenStatus(
         screen=plan.screen,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from omtx_hub.layout import ScreenLayout
+from omtx_hub.summary import UnreadableSummary
 from omtx_report.data import find_screens, load_finished_screen
 from omtx_report.progress import progress_text, screen_progress
 from omtx_report.render import render_dashboard, render_index
@@ -21,8 +22,8 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--top-n",
         type=int,
-        default=20,
-        help="top hits with depictions and in the structures zip (default 20)",
+        help="show only the first N top hits (with depictions and in the structures zip); "
+        "default: every best target of summary.json (report.top_n)",
     )
     parser.add_argument(
         "--viewer-structures",
@@ -97,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "progress":
         return progress(argv[1:])
-    return build(argv)
+    try:
+        return build(argv)
+    except UnreadableSummary as error:  # the message names the file and what to run
+        print(f"omtx-report: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

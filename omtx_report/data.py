@@ -1,29 +1,35 @@
 """What a dashboard shows, read from the files a screen leaves behind.
 
-A finished screen is read from `summary.json` and `batch_results.csv`. A running or
-interrupted one is read from its plan, the shard manifests written so far and the result
-store (each target is committed there the moment Boltz finishes it), so it shows every
+A finished screen is read from what its aggregation saved: `summary.json` (through
+`omtx_hub.summary`), `batch_results.csv`, `selectivity.csv` and the shard manifests. A
+running or interrupted one is read from its plan, the shard manifests written so far and the
+result store (each target is committed there the moment Boltz finishes it), so it shows every
 target as completed, failed or pending while the run goes on; nothing is written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.aggregate import results_table, summary
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.plan import Plan
 from omtx_hub.records import (
     ManifestEntry,
     ShardTotals,
     TargetRecord,
     read_manifest,
 )
+from omtx_hub.summary import ScreenSummary, read_summary
+
+# isort: split
+# A running screen's state (load_running_screen) is still computed here, from its plan, its
+# manifests and the store: the only imports of omtx_hub beyond its contracts, until that
+# computation moves into omtx_hub.progress.
+from omtx_hub.aggregate import panel_table, results_table, summary
+from omtx_hub.plan import Plan
 from omtx_hub.store import CorruptEntry, ResultStore
 
 log = logging.getLogger(__name__)
@@ -35,15 +41,17 @@ STATUSES = ("completed", "failed", "pending")
 class ScreenData:
     """One screen as the dashboard sees it."""
 
-    summary: dict
+    summary: ScreenSummary
     table: pd.DataFrame  # batch_results.csv's columns; status may also be 'pending'
+    # selectivity.csv's columns (omtx_hub.result_tables), for a screen with a panel.
+    selectivity: pd.DataFrame | None
     shards: list[dict]  # protein, shard, targets and how many are completed/failed/pending
     screen_dir: Path
     structures: dict[str, str]  # structure file name -> path relative to screen_dir
 
     @property
     def screen(self) -> str:
-        return self.summary["screen"]
+        return self.summary.screen
 
     def counts(self) -> dict[str, int]:
         found = self.table["status"].value_counts()
@@ -79,15 +87,23 @@ def read_table(csv_path: Path) -> pd.DataFrame:
     )
 
 
+def read_selectivity(csv_path: Path) -> pd.DataFrame:
+    """selectivity.csv, every column as text (names stay names; a compound's missing score is
+    empty): the page parses the numbers it shows."""
+    return pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
+
+
 def load_finished_screen(screen_dir: str | Path) -> ScreenData:
-    """A screen whose aggregate step has written summary.json and batch_results.csv."""
+    """A screen whose aggregate step has written summary.json, batch_results.csv and, with a
+    selectivity panel, selectivity.csv."""
     screen_dir = Path(screen_dir)
     layout = ScreenLayout(screen_dir)
-    document = json.loads(layout.summary.read_text())
+    document = read_summary(layout.summary)
     shards = [_shard_counts(read_manifest(path)) for path in layout.manifests()]
     return ScreenData(
         summary=document,
         table=read_table(layout.table),
+        selectivity=None if document.selectivity is None else read_selectivity(layout.selectivity),
         shards=shards,
         screen_dir=screen_dir,
         structures=find_structures(screen_dir),
@@ -140,9 +156,11 @@ def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path
         shard_summaries.append(totals)
         shards.append(_shard_counts(totals, pending=len(shard.targets) - completed))
     table = results_table(plan, records)
+    panel = None if plan.config.selectivity is None else panel_table(plan, table)
     return ScreenData(
-        summary=summary(plan, table, shard_summaries),
+        summary=summary(plan, table, shard_summaries, panel),
         table=table,
+        selectivity=panel,
         shards=shards,
         screen_dir=screen_dir,
         structures=find_structures(screen_dir),

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The plan and the store of a running screen (screen_progress): the only imports of omtx_hub
+# beyond its contracts, with omtx_report.data's load_running_screen, until that computation
+# moves into omtx_hub.progress.
 from omtx_hub.config import load_config, merged_config_files
 from omtx_hub.plan import build_plan
 from omtx_hub.store import open_store

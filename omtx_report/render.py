@@ -1,5 +1,9 @@
 """From a screen's data to its self-contained dashboard (one HTML file, plus downloads).
 
+It renders what the screen's aggregation saved (`omtx_report.data`) and decides nothing
+again: the top hits and their order are summary.json's `best_targets`, the ranks
+batch_results.csv's, the selectivity panel selectivity.csv.
+
 The page works offline from a laptop or a bucket: the table's data is embedded as JSON,
 plots and 2D depictions are inline SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and
 the structures of the top hits are written beside the page as small `structures/<name>.js`
@@ -23,11 +27,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from omtx_hub.chemistry import FLAGS
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.msa import SINGLE_SEQUENCE
-from omtx_hub.protein_summary import other_names
-from omtx_hub.ranking import best_targets, predicted_binders, rule_in_words
 from omtx_hub.records import (
     NO_MSA,
     PROTEIN_FLAGS,
@@ -36,15 +36,17 @@ from omtx_hub.records import (
     SCORE_FIELDS,
     read_manifest,
 )
-from omtx_hub.selectivity import (
-    SCORES,
-    SELECTIVITY_COLUMNS,
+from omtx_hub.result_tables import (
+    FLAG_MEANINGS,
+    MARGIN_COLUMNS,
+    SELECTIVITY_SCORES,
     delta_column,
+    predicted_binders,
     score_column,
-    selectivity_table,
+    split_flags,
     status_column,
 )
-from omtx_hub.sheet import FLAGS_SEPARATOR
+from omtx_hub.summary import Protein, ProteinCounts, read_summary
 from omtx_report import plots
 from omtx_report.data import ScreenData
 
@@ -86,11 +88,7 @@ LABELS = {
     "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
-# What each code of the `flags` column means: the ligand's, then the protein's.
-FLAG_MEANINGS = {**FLAGS, **PROTEIN_FLAGS}
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
-# How summaries written before `report.rank_by` existed ranked (binder probability first).
-EARLIER_RANKING = {"rank_by": "binder_probability", "binder_threshold": 0.5}
 # The score each ranking puts first, as the index shows a screen's best target.
 RANKING_SCORES = {
     "binder_probability": ("P(binder)", "affinity_probability_binary"),
@@ -229,17 +227,6 @@ def depiction(smiles: str) -> str | None:
     return f"data:image/svg+xml;base64,{encoded}"
 
 
-def flag_list(flags) -> list[str]:
-    """A row's `flags` cell as a list of codes (empty for no flags, or a missing cell)."""
-    return [code for code in flags.split(FLAGS_SEPARATOR) if code] if isinstance(flags, str) else []
-
-
-def ranking(summary: dict) -> dict:
-    """summary.json's ranking: rank_by, binder_threshold and the rule in words."""
-    found = summary.get("ranking") or EARLIER_RANKING
-    return {"rule": rule_in_words(found["rank_by"]), **found}
-
-
 def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     """Per protein, over its distinct completed compounds: the binder probabilities, and
     the affinity of the predicted binders only (Boltz: affinity compares actives only)."""
@@ -305,29 +292,29 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
     return zip_name
 
 
-def _protein_card(protein: dict) -> dict:
-    """A protein of summary.json for its card: single-sequence ones get the no-MSA badge
-    (summaries written before the MSA modes say `empty`)."""
-    lacking = "warning" in protein or protein["msa"] == "empty"
+def _protein_card(protein: Protein, counts: ProteinCounts) -> dict:
+    """A protein of summary.json for its card: its warning (single-sequence: no MSA) shows as
+    the no-MSA badge."""
     return {
-        **protein,
-        "msa": SINGLE_SEQUENCE if protein["msa"] == "empty" else protein["msa"],
-        "badge": PROTEIN_FLAGS[NO_MSA] if lacking else None,
+        "name": protein.name,
+        "length": protein.length,
+        "msa": protein.msa,
+        "warning": protein.warning,
+        "badge": PROTEIN_FLAGS[NO_MSA] if protein.warning else None,
+        "counts": counts,
     }
 
 
 def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
     document = data.summary
-    job_seconds = document["timing"]["job_wall_s"]
-    gpu = document.get("gpu") or {}  # GPU time and cost, in summaries since the cost section
-    per_protein = document.get("per_protein", {})  # in summaries since report.rank_by
+    job_seconds = document.timing.job_wall_s
     best = top.iloc[0] if len(top) else None
     return {
         "proteins": [
-            {**_protein_card(protein), "counts": per_protein.get(protein["name"], {}).get("counts")}
-            for protein in document["proteins"]
+            _protein_card(protein, document.per_protein[protein.name].counts)
+            for protein in document.proteins
         ],
-        "ligands": document["counts"]["ligands"],
+        "ligands": document.counts.ligands,
         "targets": len(data.table),
         "counts": data.counts(),
         "best": None
@@ -339,13 +326,13 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
             "affinity": best["affinity_pred_value"],
             "confidence": best["confidence_score"],
         },
-        # Flag code -> rows and ligands carrying it (summaries before flags have none).
-        "flags": document.get("flags", {}),
-        "standardised": document["counts"].get("standardised"),
+        # Flag code -> rows and ligands carrying it.
+        "flags": document.flags,
+        "standardised": document.counts.standardised,
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
-        "boltz_hours": document["timing"]["boltz_wall_s"] / 3600,
-        "cost_usd": gpu.get("cost_usd_with_startup") if job_seconds else None,
-        "rate_usd_per_hour": gpu.get("rate_usd_per_hour"),
+        "boltz_hours": document.timing.boltz_wall_s / 3600,
+        "cost_usd": document.gpu.cost_usd_with_startup if job_seconds else None,
+        "rate_usd_per_hour": document.gpu.rate_usd_per_hour,
     }
 
 
@@ -375,9 +362,9 @@ def page_data(
     depicted = table["modeled_smiles"].isin(depictions.keys())
     not_applicable = {
         protein: {
-            LABELS.get(field, field): reason for field, reason in entry["not_applicable"].items()
+            LABELS.get(field, field): reason for field, reason in entry.not_applicable.items()
         }
-        for protein, entry in data.summary.get("per_protein", {}).items()
+        for protein, entry in data.summary.per_protein.items()
     }
     return {
         "screen": data.screen,
@@ -386,11 +373,7 @@ def page_data(
         "columns": columns,
         "values": values,
         # The screened ligand's chain in each protein's structures (the viewer shows it).
-        "ligand_chains": {
-            protein["name"]: protein["ligand_chain"]
-            for protein in data.summary.get("proteins", [])
-            if "ligand_chain" in protein
-        },
+        "ligand_chains": {protein.name: protein.ligand_chain for protein in data.summary.proteins},
         "structure_folders": list(folders),
         "structure": structure,
         "embedded": embedded,
@@ -404,19 +387,16 @@ def page_data(
     }
 
 
-def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -> dict | None:
+def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
     """The selectivity panel's compounds x targets view (summary.json's `selectivity`), or
-    None for a screen without one: selectivity.csv's values, computed from the screen's
-    table as the aggregation computes them (a running screen has no selectivity.csv yet),
-    and for each protein of the panel the table row each compound's scores link to."""
-    panel = data.summary.get("selectivity")
+    None for a screen without one: selectivity.csv's values, and for each protein of the
+    panel the table row each compound's scores link to."""
+    panel = data.summary.selectivity
     if panel is None:
         return None
-    target, anti_targets = panel["target"], panel["anti_targets"]
+    target, anti_targets = panel.target, panel.anti_targets
     proteins = [target, *anti_targets]
-    compounds = selectivity_table(
-        data.table, target, anti_targets, binder_threshold=binder_threshold
-    )
+    compounds = data.selectivity
     # Each compound's first sheet row per protein, by its position in the page's table.
     placed = data.table.assign(_row=np.arange(len(data.table))).sort_values("index", kind="stable")
     placed = placed.drop_duplicates(["protein", "modeled_smiles"])
@@ -432,7 +412,7 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
                 "protein": protein,
             }
             for protein in proteins
-            for score in SCORES
+            for score in SELECTIVITY_SCORES
         ),
         *(
             {
@@ -441,11 +421,11 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
                 "type": "num",
             }
             for anti in anti_targets
-            for score in SCORES
+            for score in SELECTIVITY_SCORES
         ),
         *(
             {"key": column, "label": f"Selectivity Δ {LABELS[score]}", "type": "num"}
-            for score, column in SELECTIVITY_COLUMNS.items()
+            for score, column in MARGIN_COLUMNS.items()
         ),
         {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
         {"key": "missing", "label": "Missing", "type": "text"},
@@ -473,42 +453,66 @@ def selectivity_view(data: ScreenData, out_dir: Path, binder_threshold: float) -
     }
 
 
+def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
+    """summary.json's `best_targets` (the top hits its aggregation chose, in report.rank_by's
+    order), the first `top_n` of them, each as its table row."""
+    row_of = {
+        place: row
+        for row, place in enumerate(zip(data.table["protein"], data.table["index"], strict=True))
+    }
+    hits = [row_of[hit.protein, hit.index] for hit in data.summary.best_targets[:top_n]]
+    return data.table.iloc[hits]
+
+
+def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame) -> list[str]:
+    """The structures the offline 3D viewer embeds first: every row's of the top hits'
+    compounds (one compound may be listed under several names), then those of the other
+    completed compounds by their rank (each protein's best, then each one's second, ...)."""
+    completed = data.table[data.table["status"] == "completed"]
+    hit_of = {
+        compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
+    }
+    not_a_hit = len(hit_of)
+    hit = [
+        hit_of.get(compound, not_a_hit)
+        for compound in zip(completed["protein"], completed["key"], strict=True)
+    ]
+    # The table is in protein and rank order: a stable sort keeps it among equals.
+    ordered = completed.assign(_hit=hit).sort_values(["_hit", "rank"], kind="stable")
+    return [name for name in ordered["structure"].tolist() if name in data.structures]
+
+
 def render_dashboard(
     data: ScreenData,
     out_dir: str | Path,
     *,
-    top_n: int = 20,
+    top_n: int | None = None,
     viewer_structures: int = 100,
     live: bool = False,
 ) -> Path:
     """Write out_dir/index.html (and the structures/zip it links to); returns the page.
 
-    `viewer_structures` best targets get their structure embedded for the offline 3D
-    viewer; any other target's structure is fetched when the page is served over HTTP.
-    `live` marks a snapshot of a running screen.
+    The top hits are summary.json's best targets (report.top_n of them), or the first
+    `top_n`.
+    `viewer_structures` structures (`viewer_structures_in_order`) are embedded for the
+    offline 3D viewer; any other target's structure is fetched when the page is served over
+    HTTP. `live` marks a snapshot of a running screen.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = ScreenLayout(data.screen_dir)
-    order = ranking(data.summary)
-    ranked = best_targets(
-        data.table,
-        max(top_n, viewer_structures),
-        rank_by=order["rank_by"],
-        binder_threshold=order["binder_threshold"],
-    )
-    # Every row of the best compounds (one compound may be listed under several names).
-    best_rows = ranked[["protein", "key"]].merge(data.table, on=["protein", "key"], how="left")
-    with_structure = [n for n in best_rows["structure"].tolist() if n in data.structures]
-    top = ranked.head(top_n)
+    order = data.summary.ranking
+    top = top_hits(data, top_n)
     depictions = {}
     for smiles in top["modeled_smiles"].drop_duplicates():
         uri = depiction(smiles)
         if uri:
             depictions[smiles] = uri
-    embedded = _write_structure_scripts(data, with_structure[:viewer_structures], out_dir)
+    embedded = _write_structure_scripts(
+        data, viewer_structures_in_order(data, top)[:viewer_structures], out_dir
+    )
     top_names = [n for n in top["structure"].tolist() if n in data.structures]
-    selectivity = selectivity_view(data, out_dir, order["binder_threshold"])
+    selectivity = selectivity_view(data, out_dir)
     page = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -521,14 +525,22 @@ def render_dashboard(
             ranking=order,
             shards=data.shards,
             top=[
-                {"row": int(i), **row, "also_named": names, "flag_list": flag_list(row["flags"])}
-                for i, row, names in zip(
-                    top.index, top.to_dict("records"), other_names(data.table, top), strict=True
+                {
+                    "row": int(i),
+                    **row,
+                    "also_named": hit.also_named,
+                    "flag_list": split_flags(row["flags"]),
+                }
+                for i, row, hit in zip(
+                    top.index,
+                    top.to_dict("records"),
+                    data.summary.best_targets[:top_n],
+                    strict=True,
                 )
             ],
             flag_meanings=FLAG_MEANINGS,
             depictions=depictions,
-            plots=_plots(data.table, order["binder_threshold"]),
+            plots=_plots(data.table, order.binder_threshold),
             downloads={
                 path.name.split(".")[0]: _relative(path, out_dir)
                 for path in (layout.table, layout.summary)
@@ -565,24 +577,19 @@ def screen_overview(screen_dir: Path, out_dir: Path) -> dict:
         if (page / "index.html").is_file():
             line[key] = _relative(page / "index.html", out_dir)
     if summary_path.is_file():
-        document = json.loads(summary_path.read_text())
-        counts = document["counts"]
-        rank_by = ranking(document)["rank_by"]
-        best = document.get("best_targets")
-        if best is None:  # a summary written before report.rank_by
-            best = document["top_by_binder_probability"]
-            if not best:
-                best, rank_by = document["top_by_confidence"], "confidence"
-        label, field = RANKING_SCORES[rank_by]
+        document = read_summary(summary_path)
+        counts = document.counts
+        label, field = RANKING_SCORES[document.ranking.rank_by]
+        best = document.best_targets[0] if document.best_targets else None
         line |= {
-            "status": "finished" if not counts["failed"] else "finished with failures",
-            "done": counts["completed"] + counts["failed"],
-            "total": counts["rows"],
-            "failed": counts["failed"],
-            "date": document["generated_at"],
-            "best": best[0] if best else None,
-            "best_score": f"{label} {number(best[0].get(field))}" if best else None,
-            "warning": document.get("warning"),
+            "status": "finished" if not counts.failed else "finished with failures",
+            "done": counts.completed + counts.failed,
+            "total": counts.rows,
+            "failed": counts.failed,
+            "date": document.generated_at,
+            "best": best,
+            "best_score": f"{label} {number(getattr(best, field))}" if best else None,
+            "warning": document.warning,
         }
         return line
     # Not aggregated yet: only the shard manifests tell how far it got (targets per shard

@@ -1,7 +1,7 @@
 """Any sheet size, any config location on Google Batch (issue 12, item 5).
 
-Snakemake ships no source file over 10 MB to remote jobs; the jobs read the validated sheet
-from the result store by the name the planning process gives them. Same harness as
+Snakemake ships no source file over 10 MB to remote jobs; the jobs read their shard's spec
+from the plan the planning process writes to the default storage, never the sheet. Same harness as
 test_googlebatch.py: the real plugin, a fake Batch client that runs each job here, the GCS
 emulator.
 """
@@ -61,10 +61,12 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     assert len(batch.requests) == 1
     vm_workdir = next((tmp_path / "vms").iterdir()) / "workdir"
     assert (vm_workdir / "screen.yaml").is_file() and not (vm_workdir / "ligands.csv").exists()
-    variables = batch.requests[0].job.task_groups[0].task_spec.runnables[-1].environment
-    sheet_cache = variables.variables["OMTX_VALIDATED_SHEET"]
-    assert sheet_cache.startswith("sheets/")
-    assert gcs.get_blob(f"store/{sheet_cache}") is not None
+    # The job executed its shard's spec from the plan the planning process wrote to the
+    # bucket (omtx_hub.plan_artifact); the validated sheet stays in the result store.
+    plan = json.loads(gcs.blob("omtx-hub/results/s1/plan/plan.json").download_as_bytes())
+    assert len(plan["shards"]) == LIGANDS // 2
+    assert gcs.get_blob("omtx-hub/results/s1/plan/shards/P1/00000.json") is not None
+    assert gcs.get_blob(f"store/{plan['sheet']}") is not None
 
     # The shard's progress is on the job's standard output, which Batch sends to Cloud Logging.
     (vm_output,) = batch.logs.values()

@@ -164,7 +164,7 @@ def test_each_ranking_rule_gives_its_exact_order(tmp_path, rank_by):
     table = ranked(plan, manifests)
     assert order(table, "P1") == EXPECTED_P1[rank_by]
     assert list(table["protein"]) == ["P1"] * 8 + ["P2"] * 8
-    document = summary(plan, table, read_manifests(manifests)[1])
+    document = summary(plan, table, read_manifests(manifests)[1]).to_json()
     assert document["ranking"]["rank_by"] == rank_by
     best = [(t["protein"], t["ligand_name"]) for t in document["best_targets"]]
     assert best == EXPECTED_BEST[rank_by]
@@ -226,7 +226,7 @@ def test_a_field_not_applicable_to_one_protein_is_emptied_there_only():
 def test_statistics_are_per_protein_over_distinct_compounds(screen):
     plan, manifests = screen
     records, shards = read_manifests(manifests)
-    document = summary(plan, ranked(plan, manifests), shards)
+    document = summary(plan, ranked(plan, manifests), shards).to_json()
     p1, p2 = document["per_protein"]["P1"], document["per_protein"]["P2"]
     # strong and strong-too are one compound; broken failed; P >= 0.5: strong, mid, tie, potent.
     assert p1["counts"] == {
@@ -281,7 +281,7 @@ def test_statistics_are_per_protein_over_distinct_compounds(screen):
 def test_top_lists_are_per_protein_and_affinity_only_among_binders(screen):
     plan, manifests = screen
     records, shards = read_manifests(manifests)
-    p1 = summary(plan, ranked(plan, manifests), shards)["per_protein"]["P1"]
+    p1 = summary(plan, ranked(plan, manifests), shards).to_json()["per_protein"]["P1"]
     names = {key: [t["ligand_name"] for t in p1[key]] for key in p1 if key.startswith("top_")}
     assert names == {
         "top_by_binder_probability": ["strong", "tie", "potent", "mid", "decoy"],
@@ -327,7 +327,7 @@ def test_summary_flags_weights_that_are_not_released(screen):
         update={"released": False, "note": "random test weights"}
     )
     records, shards = read_manifests(manifests)
-    document = summary(plan, results_table(plan, records), shards)
+    document = summary(plan, results_table(plan, records), shards).to_json()
     assert document["released_weights"] is False
     assert "NOT PREDICTIONS" in document["warning"]
 
@@ -335,7 +335,7 @@ def test_summary_flags_weights_that_are_not_released(screen):
 def test_binder_threshold_decides_which_compounds_the_affinity_statistics_cover(tmp_path):
     plan, manifests = make_screen(tmp_path, binder_threshold=0.8)
     records, shards = read_manifests(manifests)
-    p1 = summary(plan, ranked(plan, manifests), shards)["per_protein"]["P1"]
+    p1 = summary(plan, ranked(plan, manifests), shards).to_json()["per_protein"]["P1"]
     assert p1["counts"]["binders"] == 2  # strong and tie (0.9)
     assert p1["statistics"]["affinity_pred_value"]["mean"] == -2.0
     assert [t["ligand_name"] for t in p1["top_by_affinity"]] == ["strong", "tie"]
@@ -376,7 +376,7 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
         "rac-CX": "enhanced-stereo;no-msa",
         "large": "heavy-atoms>56;no-msa",
     }
-    document = summary(plan, table, shards)
+    document = summary(plan, table, shards).to_json()
     assert document["counts"]["standardised"] == 1
     assert document["counts"]["distinct_compounds"] == 4
     assert document["flags"] == {
@@ -422,7 +422,9 @@ def test_rows_and_summary_state_each_proteins_msa(tmp_path):
     assert table.loc["P1", "msa"] == "single-sequence" and table.loc["P1", "flags"] == "no-msa"
     assert table.loc["P2", "msa"] == "server" and table.loc["P2", "flags"] == ""
     assert table.loc["P3", "msa"] == "file" and table.loc["P3", "flags"] == ""
-    proteins = {p["name"]: p for p in summary(plan, table.reset_index(), shards)["proteins"]}
+    proteins = {
+        p["name"]: p for p in summary(plan, table.reset_index(), shards).to_json()["proteins"]
+    }
     assert proteins["P1"]["msa"] == "single-sequence"
     assert proteins["P1"]["warning"].startswith("no MSA: reduced accuracy")
     assert proteins["P2"]["msa_sha256"] == hashlib.sha256(msa).hexdigest()

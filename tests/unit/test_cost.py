@@ -75,12 +75,12 @@ def test_spent_from_shard_manifests():
         {"computed": 0, "failed": 0, "boltz_wall_s": 0.0, "job_wall_s": 5.0},  # all reused
     ]
     gpu = spent(shards, Cost(**COST))
-    assert gpu["seconds_per_computed_target"] == 20.0
-    assert gpu["job_seconds"] == 55.0
-    assert gpu["cost_usd_jobs"] == pytest.approx(55 / 3600 * 0.36, abs=1e-4)
-    assert gpu["startup_seconds_assumed"] == 300  # one shard ran Boltz
-    assert gpu["cost_usd_with_startup"] == pytest.approx(355 / 3600 * 0.36, abs=1e-4)
-    assert (gpu["retried_shards"], gpu["earlier_attempts"]) == (0, 0)
+    assert gpu.seconds_per_computed_target == 20.0
+    assert gpu.job_seconds == 55.0
+    assert gpu.cost_usd_jobs == pytest.approx(55 / 3600 * 0.36, abs=1e-4)
+    assert gpu.startup_seconds_assumed == 300  # one shard ran Boltz
+    assert gpu.cost_usd_with_startup == pytest.approx(355 / 3600 * 0.36, abs=1e-4)
+    assert (gpu.retried_shards, gpu.earlier_attempts) == (0, 0)
 
 
 def test_spent_counts_the_attempts_before_a_retried_shard():
@@ -89,9 +89,9 @@ def test_spent_counts_the_attempts_before_a_retried_shard():
         {"computed": 1, "failed": 0, "boltz_wall_s": 20.0, "job_wall_s": 25.0, "attempt": 1},
     ]
     gpu = spent(shards, Cost(**COST))
-    assert (gpu["retried_shards"], gpu["earlier_attempts"]) == (1, 2)
+    assert (gpu.retried_shards, gpu.earlier_attempts) == (1, 2)
     # Two shards started Boltz, and two preempted/failed attempts started a VM each.
-    assert gpu["startup_seconds_assumed"] == 4 * 300
+    assert gpu.startup_seconds_assumed == 4 * 300
 
 
 def test_estimate_command(tmp_path, repo):

@@ -14,6 +14,7 @@ import pytest
 
 from omtx_hub.ranking import best_targets
 from omtx_hub.store import LocalStore
+from omtx_hub.summary import SUMMARY_VERSION, UnreadableSummary
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report import plots
 from omtx_report.cli import main
@@ -30,7 +31,8 @@ ROWS += [(HOSTILE, "CCCCO", "x"), ("NA", "CCCCN", "x")]
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("report")
-    plan = make_plan(workdir, ROWS, shard_size=4, top_n=5)
+    # Top lists of 20: every completed compound is a top hit of the dashboards below.
+    plan = make_plan(workdir, ROWS, shard_size=4, top_n=20)
     return write_screen(plan, workdir / "results", failed_every=5)
 
 
@@ -149,7 +151,7 @@ def test_page_data_names_each_proteins_ligand_chain_for_the_viewer(finished):
     data = load_finished_screen(finished)
     page = page_data(data, finished / "report", embedded=[], depictions={})
     assert page["ligand_chains"] == {"P1": "B"}
-    assert data.summary["proteins"][0]["ligand_chain"] == "B"
+    assert data.summary.proteins[0].ligand_chain == "B"
 
 
 def svg_titled(html: str, title: str) -> str:
@@ -185,39 +187,38 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     assert "protein_iptm" not in values
     assert list(embedded_data(page)["not_applicable"]["P2"]) == ["protein ipTM"]
     for protein in ("P1", "P2"):
-        counts = data.summary["per_protein"][protein]["counts"]
+        counts = data.summary.per_protein[protein].counts
         card = re.search(rf'data-protein="{protein}">(.*?)</p>', html).group(1)
-        assert f"{counts['compounds']} compounds" in card and f"{counts['binders']} binders" in card
+        assert f"{counts.compounds} compounds" in card and f"{counts.binders} binders" in card
         # One point per predicted binder of this protein, nothing else.
         scatter = svg_titled(html, f"P(binder) vs. affinity, binders (P ≥ 0.5) · {protein}")
-        assert scatter.count("<circle") == counts["binders"] > 0
+        assert scatter.count("<circle") == counts.binders > 0
         histogram = svg_titled(html, f"Binder probability · {protein}")
         bars = re.findall(r"<title>(\d+) in \[", histogram)
-        assert sum(int(n) for n in bars) == counts["completed"]  # compounds, L0 once
+        assert sum(int(n) for n in bars) == counts.completed  # compounds, L0 once
     index = render_index(tmp_path / "results", [screen_dir]).read_text()
     best = expected.iloc[0]
     assert f"<bdi>{best['ligand_name']}</bdi> <span" in index
     assert f"(log10 IC50 {number(best['affinity_pred_value'])})" in index
 
 
-def test_a_summary_from_before_rank_by_still_renders(tmp_path):
-    """Screens aggregated by an earlier version: no ranking, per_protein or best_targets."""
+@pytest.mark.parametrize("version", [None, SUMMARY_VERSION + 1])
+def test_a_summary_of_another_version_is_refused_with_the_remedy(tmp_path, capsys, version):
+    """No fallbacks for other shapes: a summary of another version, or from before summaries
+    had one, is refused, naming the file and how to aggregate again without predicting."""
     plan = make_plan(tmp_path, ROWS[:4], shard_size=4)
     screen_dir = write_screen(plan, tmp_path / "results")
     summary_path = screen_dir / "summary.json"
     document = json.loads(summary_path.read_text())
-    hit = document["best_targets"][0]
-    for new in ("ranking", "overall", "per_protein", "best_targets"):
-        del document[new]
-    document["top_by_binder_probability"] = [
-        {key: hit[key] for key in ("protein", "ligand_name", "affinity_probability_binary")}
-    ]
-    document["top_by_confidence"] = []
+    document["summary_version"] = version
+    if version is None:
+        del document["summary_version"]
     summary_path.write_text(json.dumps(document))
-    page = render_dashboard(load_finished_screen(screen_dir), screen_dir / "report")
-    assert "report.rank_by: binder_probability" in page.read_text()
-    index = render_index(tmp_path / "results", [screen_dir]).read_text()
-    assert f"(P(binder) {number(hit['affinity_probability_binary'])})" in index
+    with pytest.raises(UnreadableSummary, match="snakemake --forcerun aggregate_screen"):
+        load_finished_screen(screen_dir)
+    assert main([str(tmp_path / "results")]) == 1  # the index reads it too
+    error = capsys.readouterr().err
+    assert str(summary_path) in error and "this omtx-hub reads summary_version 1" in error
 
 
 def test_flags_are_badges_with_counts_and_a_filter_and_the_modelled_molecule_is_shown(tmp_path):

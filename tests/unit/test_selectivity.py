@@ -16,7 +16,8 @@ import yaml
 from omtx_hub.aggregate import write_results
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.selectivity import selectivity_table, table_columns
+from omtx_hub.result_tables import selectivity_columns
+from omtx_hub.selectivity import selectivity_table
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import FAILURE, make_plan, write_screen
 from omtx_report.data import load_finished_screen, load_running_screen, read_table
@@ -113,7 +114,7 @@ def test_selectivity_csv_has_each_compound_once_with_every_panel_proteins_scores
     layout = ScreenLayout(screen_dir)
     results = read_table(layout.table)
     panel = read_table(layout.selectivity)
-    assert list(panel.columns) == table_columns("P1", ["P2", "P3"])
+    assert list(panel.columns) == selectivity_columns("P1", ["P2", "P3"])
     assert not any(column.endswith("_P4") for column in panel.columns)
     assert sorted(panel["modeled_smiles"]) == sorted(plan.ligands["modeled_smiles"].unique())
     ethanol = panel[panel["modeled_smiles"] == "CCO"].iloc[0]
