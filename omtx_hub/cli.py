@@ -93,15 +93,15 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
 def show_status(arguments: argparse.Namespace) -> int:
     """Print done / failed / pending per shard (and target), rate, ETA and cost so far."""
     from omtx_hub.config import ConfigError
-    from omtx_hub.status import screen_status, status_text
+    from omtx_hub.progress import planned_screen, screen_progress, status_text
 
     try:
-        plan, store = _screen_plan(arguments.configfile)
+        plan, store, results = planned_screen(arguments.configfile, arguments.outputs)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
-    status = screen_status(plan, store, arguments.outputs, window_s=arguments.window_min * 60)
-    print(status_text(status, plan, all_shards=arguments.all_shards, targets=arguments.targets))
+    progress = screen_progress(plan, store, results, window_s=arguments.window_min * 60)
+    print(status_text(progress, plan, all_shards=arguments.all_shards, targets=arguments.targets))
     return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +41,7 @@ from omtx_hub.plan_artifact import (
     plan_files,
     plan_path,
     read_plan,
+    shard_spec_path,
     spec_bytes,
 )
 from omtx_hub.preflight import check_files
@@ -458,17 +459,52 @@ def build_plan(
 @dataclass(frozen=True)
 class PlannedScreen:
     """A planned screen read back from its plan (aggregation, progress): the attributes of a
-    `Plan` that describe the screen as a whole, from the index, the validated sheet the plan
-    names and the config. Nothing is planned again."""
+    `Plan`, from the plan's index, the validated sheet it names, the config and, where read
+    (`from_results`), every shard's spec. Nothing is planned again."""
 
     config: ScreenConfig
     plan: ScreenPlan
     ligands: pd.DataFrame
+    # (protein, shard) -> spec; a shard whose protein's server MSA was not fetched yet has none.
+    shards: dict[tuple[str, str], ShardSpec] = field(default_factory=dict)
 
     @classmethod
     def read(cls, config: ScreenConfig, plan: str | Path, store: ResultStore) -> PlannedScreen:
+        """The screen of the plan's index at `plan` (a local file), without its specs."""
         index = read_plan(plan)
         return cls(config, index, read_validated_sheet(index.sheet, store))
+
+    @classmethod
+    def from_results(
+        cls, config: ScreenConfig, results: ResultStore, store: ResultStore
+    ) -> PlannedScreen:
+        """The screen as planned under `results` (the directory snakemake runs in, or a
+        cloud run's default storage), with every shard's spec."""
+        screen = config.screen.name
+        data = results.read_blob(plan_path(screen))
+        if data is None:
+            raise ConfigError(
+                f"screen '{screen}' has no plan in {results.location} (no {plan_path(screen)}): "
+                "the plan is written when Snakemake plans the screen (a run, or `snakemake -n`); "
+                "give the directory snakemake runs in, or a cloud run's default storage prefix"
+            )
+        index = ScreenPlan.model_validate_json(data)
+        names = [
+            shard_spec_path(screen, entry.protein, entry.shard)
+            for entry in index.shards
+            if entry.sha256 is not None
+        ]
+        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+            contents = list(pool.map(results.read_blob, names))
+        # (A spec that is not there, removed by hand, shows its shard as waiting.)
+        specs = [ShardSpec.model_validate_json(data) for data in contents if data is not None]
+        shards = {(spec.protein, spec.shard): spec for spec in specs}
+        return cls(config, index, read_validated_sheet(index.sheet, store), shards)
+
+    def targets(self):
+        """Every target of the shards whose specs were read, shard by shard."""
+        for shard in self.shards.values():
+            yield from shard.targets
 
     @property
     def screen(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.summary import UnreadableSummary
 from omtx_report.data import find_screens, load_finished_screen
-from omtx_report.progress import progress_text, screen_progress
+from omtx_report.progress import running_screen
 from omtx_report.render import render_dashboard, render_index
 
 
@@ -80,8 +80,8 @@ def progress(argv: list[str]) -> int:
     parser.add_argument("--no-page", action="store_true", help="only print the shard table")
     _dashboard_options(parser)
     args = parser.parse_args(argv)
-    data = screen_progress(args.configfile, args.results)
-    print(progress_text(data))
+    data, report = running_screen(args.configfile, args.results)
+    print(report)
     if not args.no_page:
         page = render_dashboard(
             data,

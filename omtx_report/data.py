@@ -2,37 +2,21 @@
 
 A finished screen is read from what its aggregation saved: `summary.json` (through
 `omtx_hub.summary`), `batch_results.csv`, `selectivity.csv` and the shard manifests. A
-running or interrupted one is read from its plan, the shard manifests written so far and the
-result store (each target is committed there the moment Boltz finishes it), so it shows every
-target as completed, failed or pending while the run goes on; nothing is written.
+running or interrupted one is what omtx_hub.progress makes of its plan, the shard manifests
+written so far and the result store (omtx_report.progress): every target completed, failed or
+pending while the run goes on; nothing is written.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.records import (
-    ManifestEntry,
-    ShardTotals,
-    TargetRecord,
-    read_manifest,
-)
+from omtx_hub.records import ShardTotals, read_manifest
 from omtx_hub.summary import ScreenSummary, read_summary
-
-# isort: split
-# A running screen's state (load_running_screen) is still computed here, from its plan, its
-# manifests and the store: the only imports of omtx_hub beyond its contracts, until that
-# computation moves into omtx_hub.progress.
-from omtx_hub.aggregate import panel_table, results_table, summary
-from omtx_hub.plan import Plan
-from omtx_hub.store import CorruptEntry, ResultStore
-
-log = logging.getLogger(__name__)
 
 STATUSES = ("completed", "failed", "pending")
 
@@ -66,15 +50,22 @@ def find_structures(screen_dir: Path) -> dict[str, str]:
     return found
 
 
-def _shard_counts(shard: ShardTotals, pending: int = 0) -> dict:
+def shard_row(protein: str, shard: str, targets: int, completed: int, failed: int) -> dict:
+    """A shard as the dashboard's shards panel lists it."""
     return {
-        "protein": shard.protein,
-        "shard": shard.shard,
-        "targets": shard.targets,
-        "completed": shard.targets - shard.failed - pending,
-        "failed": shard.failed,
-        "pending": pending,
+        "protein": protein,
+        "shard": shard,
+        "targets": targets,
+        "completed": completed,
+        "failed": failed,
+        "pending": targets - completed - failed,
     }
+
+
+def _finished_shard(shard: ShardTotals) -> dict:
+    return shard_row(
+        shard.protein, shard.shard, shard.targets, shard.targets - shard.failed, shard.failed
+    )
 
 
 def read_table(csv_path: Path) -> pd.DataFrame:
@@ -99,7 +90,7 @@ def load_finished_screen(screen_dir: str | Path) -> ScreenData:
     screen_dir = Path(screen_dir)
     layout = ScreenLayout(screen_dir)
     document = read_summary(layout.summary)
-    shards = [_shard_counts(read_manifest(path)) for path in layout.manifests()]
+    shards = [_finished_shard(read_manifest(path)) for path in layout.manifests()]
     return ScreenData(
         summary=document,
         table=read_table(layout.table),
@@ -108,78 +99,6 @@ def load_finished_screen(screen_dir: str | Path) -> ScreenData:
         screen_dir=screen_dir,
         structures=find_structures(screen_dir),
     )
-
-
-def load_running_screen(plan: Plan, store: ResultStore, results_root: str | Path) -> ScreenData:
-    """The current state of a screen that may still be running, from files only.
-
-    A shard with a manifest is finished. In any other shard, a target is completed if the
-    store holds it (Boltz finished it; its structure is exported when the shard ends) and
-    pending otherwise.
-    """
-    layout = ScreenLayout.of(results_root, plan.screen)
-    screen_dir = layout.screen_dir
-    records: list[ManifestEntry] = []
-    shards: list[dict] = []
-    shard_summaries: list[ShardTotals] = []
-    # Only unfinished shards read the store: a finished shard's manifest has its records.
-    stored = store.stored(
-        target.key
-        for (protein, name), shard in plan.shards.items()
-        if not layout.manifest(protein, name).is_file()
-        for target in shard.targets
-    )
-    for (protein, name), shard in plan.shards.items():
-        manifest_path = layout.manifest(protein, name)
-        if manifest_path.is_file():
-            manifest = read_manifest(manifest_path)
-            records.extend(manifest.records)
-            shard_summaries.append(manifest.totals())
-            shards.append(_shard_counts(manifest))
-            continue
-        shard_records = [
-            _unfinished_record(target, plan, store, stored) for target in shard.targets
-        ]
-        records.extend(shard_records)
-        completed = sum(r.status == "completed" for r in shard_records)
-        totals = ShardTotals(
-            screen=plan.screen,
-            protein=protein,
-            shard=name,
-            targets=len(shard.targets),
-            reused=0,
-            computed=completed,
-            failed=0,
-            boltz_wall_s=0.0,
-            job_wall_s=0.0,
-        )
-        shard_summaries.append(totals)
-        shards.append(_shard_counts(totals, pending=len(shard.targets) - completed))
-    table = results_table(plan, records)
-    panel = None if plan.config.selectivity is None else panel_table(plan, table)
-    return ScreenData(
-        summary=summary(plan, table, shard_summaries, panel),
-        table=table,
-        selectivity=panel,
-        shards=shards,
-        screen_dir=screen_dir,
-        structures=find_structures(screen_dir),
-    )
-
-
-def _unfinished_record(
-    target: dict, plan: Plan, store: ResultStore, stored: frozenset[str]
-) -> ManifestEntry:
-    placement = {**target.placement(), "structures": {}}
-    if target.key in stored:
-        try:
-            record = TargetRecord.model_validate(store.read_record(target.key))
-            return ManifestEntry.of(record, **placement, source="computed")
-        except CorruptEntry as error:
-            # Shown as pending: its shard quarantines it and predicts it again.
-            log.warning("%s", error)
-    pending = TargetRecord(key=target.key, status="pending", error=None, weights=plan.weights)
-    return ManifestEntry.of(pending, **placement, source="pending")
 
 
 def find_screens(results_root: str | Path) -> list[Path]:

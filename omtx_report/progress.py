@@ -1,44 +1,62 @@
-"""The state of a running or interrupted screen, from its files only.
+"""The state of a running or interrupted screen, from its files only: omtx_hub.progress's model
+(the one `omtx-hub status` prints), as the progress page's dashboard shows it.
 
-Reads the config (merged as Snakemake merges it), the shard manifests and the result store; writes
-nothing the workflow reads, so it is safe to run at any time alongside a run.
+Reads the config (merged as Snakemake merges it), the plan, the shard manifests and the result
+store; writes nothing the workflow reads, so it is safe to run at any time alongside a run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# The plan and the store of a running screen (screen_progress): the only imports of omtx_hub
-# beyond its contracts, with omtx_report.data's load_running_screen, until that computation
-# moves into omtx_hub.progress.
-from omtx_hub.config import load_config, merged_config_files
-from omtx_hub.plan import build_plan
-from omtx_hub.store import open_store
-from omtx_report.data import ScreenData, load_running_screen
+from omtx_hub.layout import ScreenLayout
+from omtx_hub.progress import (
+    Planned,
+    ScreenProgress,
+    planned_screen,
+    running_results,
+    screen_progress,
+    status_text,
+)
+from omtx_report.data import ScreenData, find_structures, shard_row
+
+if TYPE_CHECKING:
+    from omtx_hub.store import ResultStore
 
 
-def screen_progress(config_paths: list[str | Path], results_root: str | Path) -> ScreenData:
-    config = load_config(merged_config_files(config_paths))
-    store = open_store(config.store)
-    return load_running_screen(build_plan(config, store), store, results_root)
+def running_screen(
+    config_paths: list[str | Path], results_dir: str | Path
+) -> tuple[ScreenData, str]:
+    """The dashboard's data of the screen the config files describe, as it stands under
+    `results_dir` (results/ of the directory snakemake runs in), and the terminal report."""
+    results_dir = Path(results_dir).resolve()
+    plan, store, results = planned_screen(config_paths, str(results_dir.parent))
+    return screen_state(plan, store, results, results_dir)
 
 
-def progress_text(data: ScreenData) -> str:
-    """A per-shard table for the terminal, then the totals."""
-    lines = [
-        f"{'protein':<16} {'shard':>5} {'targets':>7} {'done':>6} {'failed':>6} {'pending':>7}"
-    ]
-    for shard in data.shards:
-        lines.append(
-            f"{shard['protein']:<16} {shard['shard']:>5} {shard['targets']:>7} "
-            f"{shard['completed']:>6} {shard['failed']:>6} {shard['pending']:>7}"
-        )
-    counts = data.counts()
-    total = sum(counts.values())
-    finished = sum(not shard["pending"] for shard in data.shards)
-    lines.append(
-        f"{data.screen}: {counts['completed']} completed, {counts['failed']} failed, "
-        f"{counts['pending']} pending of {total} targets; "
-        f"{finished} of {len(data.shards)} shards finished"
+def screen_state(
+    plan: Planned, store: ResultStore, results: ResultStore, results_dir: Path
+) -> tuple[ScreenData, str]:
+    """The dashboard's data of the planned screen `plan` as it stands in `results` (local:
+    its `results_dir`), and the terminal report (omtx-hub status's, every shard listed)."""
+    progress = screen_progress(plan, store, results)
+    running = running_results(plan, store, progress)
+    screen_dir = ScreenLayout.of(results_dir, plan.screen).screen_dir
+    data = ScreenData(
+        summary=running.summary,
+        table=running.table,
+        selectivity=running.selectivity,
+        shards=shard_counts(progress),
+        screen_dir=screen_dir,
+        structures=find_structures(screen_dir),
     )
-    return "\n".join(lines)
+    return data, status_text(progress, plan, all_shards=True, targets=False)
+
+
+def shard_counts(progress: ScreenProgress) -> list[dict]:
+    """Each shard's counts, as the dashboard's shards panel lists them."""
+    return [
+        shard_row(shard.protein, shard.shard, shard.targets, shard.completed, shard.failed)
+        for shard in progress.shards
+    ]

@@ -185,3 +185,13 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
         for line in dry_run_output.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
+
+
+def running_screen_data(plan, store, results_dir: Path, *, with_text: bool = False):
+    """The progress page's data of a running screen (omtx_report.progress) whose results are
+    in `results_dir`; with `with_text`, (data, the terminal report)."""
+    from omtx_hub.store import LocalStore
+    from omtx_report.progress import screen_state
+
+    data, text = screen_state(plan, store, LocalStore(Path(results_dir).parent), Path(results_dir))
+    return (data, text) if with_text else data

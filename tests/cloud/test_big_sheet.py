@@ -17,6 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.records import TargetRecord
+from omtx_hub.store import GCSStore
+from omtx_hub.testing.synthetic import complex_cif
 from tests.cloud import test_googlebatch as harness
 from tests.cloud.test_googlebatch import FakeBatchService, run_snakemake
 from tests.notify_server import webhook_receiver
@@ -25,6 +30,7 @@ from tests.notify_server import webhook_receiver
 gcs_client, gcs, checkout = harness.gcs_client, harness.gcs, harness.checkout
 
 LIGANDS = 150_000
+SHARD_SIZE = 100
 CHAIN = range(1, 21)
 
 
@@ -40,16 +46,36 @@ def write_big_sheet(path: Path, count: int) -> None:
             handle.write(f"{name},{smiles},https://vendor.example.com/catalogue/{name}\n")
 
 
-def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
+def store_all_but_two(plan, store: GCSStore, shard: tuple[str, str], tmp_path: Path) -> None:
+    """Commit every target of `shard` but its first two, as an earlier screen would have: the
+    shard's job then predicts two targets, whatever the shard size."""
+    structure = tmp_path / "structure.cif"
+    structure.write_text(complex_cif())
+    for target in plan.shard(*shard).targets[2:]:
+        record = TargetRecord(
+            key=target.key, status="completed", smiles=target.smiles, weights=plan.weights
+        )
+        store.commit(target.key, {"structure.cif": structure}, record.to_json())
+
+
+def test_sheet_over_10_mb_reaches_remote_jobs_through_the_plan(
     checkout, monkeypatch, gcs, tmp_path, capfd
 ):
     sheet = checkout / "ligands.csv"
     write_big_sheet(sheet, LIGANDS)
     assert sheet.stat().st_size > 10_000_000
     subprocess.run(["git", "add", "ligands.csv"], check=True)  # tracked, yet not shipped
+    # Shards of the default size: 1,500 of them, whose specs the planning process writes to
+    # the bucket. (The GCS emulator slows down with every object it holds, quadratically:
+    # shards of 2 would take it hours, a bucket minutes.)
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    raw["sharding"] = {"shard_size": SHARD_SIZE}
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    config = load_config(raw | {"runtime": harness.CPU_RUNTIME})
+    store = GCSStore(config.store)
+    plan = build_plan(config, store)  # validates the 150,000 SMILES once, for both plans
+    store_all_but_two(plan, store, ("P1", "00000"), tmp_path)
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
-    # One shard of the 75,000 (shards of 2): planning validates all 150,000 ligands, and the
-    # remote job parses the whole screen without the sheet file.
     manifest = "results/s1/shards/P1/00000.json"
     with webhook_receiver() as (url, received):
         monkeypatch.setenv("OMTX_NOTIFY_URL", url)
@@ -63,13 +89,16 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     assert (vm_workdir / "screen.yaml").is_file() and not (vm_workdir / "ligands.csv").exists()
     # The job executed its shard's spec from the plan the planning process wrote to the
     # bucket (omtx_hub.plan_artifact); the validated sheet stays in the result store.
-    plan = json.loads(gcs.blob("omtx-hub/results/s1/plan/plan.json").download_as_bytes())
-    assert len(plan["shards"]) == LIGANDS // 2
-    assert gcs.get_blob("omtx-hub/results/s1/plan/shards/P1/00000.json") is not None
-    assert gcs.get_blob(f"store/{plan['sheet']}") is not None
+    written = json.loads(gcs.blob("omtx-hub/results/s1/plan/plan.json").download_as_bytes())
+    assert len(written["shards"]) == LIGANDS // SHARD_SIZE
+    assert written["sheet"] == plan.sheet and gcs.get_blob(f"store/{plan.sheet}") is not None
+    assert gcs.get_blob("omtx-hub/results/s1/plan/shards/P1/01499.json") is not None
 
     # The shard's progress is on the job's standard output, which Batch sends to Cloud Logging.
     (vm_output,) = batch.logs.values()
+    assert f"omtx-hub shard P1/00000: {SHARD_SIZE} targets, {SHARD_SIZE - 2} in the store" in (
+        vm_output
+    )
     assert "omtx-hub shard P1/00000: 2/2 predicted, " in vm_output
 
     # The completion callback, from the main process only, pointing into the bucket.
@@ -77,14 +106,14 @@ def test_sheet_over_10_mb_reaches_remote_jobs_through_the_store(
     assert (message["status"], message["targets"], message["targets_in_store"]) == (
         "succeeded",
         LIGANDS,
-        2,
+        SHARD_SIZE,
     )
     assert message["dashboard"] == f"gs://{gcs.name}/omtx-hub/results/s1/report/index.html"
     assert message["counts"] is None  # only a shard was asked for: no summary.json
 
     result = json.loads(gcs.blob(f"omtx-hub/{manifest}").download_as_bytes())
-    assert (result["targets"], result["computed"], result["failed"]) == (2, 2, 0)
-    assert [r["ligands"][0]["ligand_id"] for r in result["records"]] == [
+    assert (result["targets"], result["computed"], result["reused"]) == (SHARD_SIZE, 2, 98)
+    assert [r["ligands"][0]["ligand_id"] for r in result["records"][:2]] == [
         "CPD-0000001",
         "CPD-0000002",
     ]

@@ -218,9 +218,6 @@ def run_snakemake(
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
-    # The planning Snakefile (common.smk) puts the validated sheet's name in this process's
-    # environment for the remote jobs; set through monkeypatch, it is removed after the test.
-    monkeypatch.setenv("OMTX_VALIDATED_SHEET", "")
     config = f"runtime={json.dumps(runtime)}"
     try:
         snakemake_main(

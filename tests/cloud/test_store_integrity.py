@@ -17,9 +17,8 @@ from omtx_hub.store import CorruptEntry, GCSStore, LocalStore
 from omtx_hub.store_layout import QUARANTINE_REASON_FILE, RECORD_FILE, entry_path
 from omtx_hub.testing.synthetic import fake_record, make_plan
 from omtx_hub.testing.synthetic import write_screen as write_synthetic_screen
-from omtx_report.data import load_running_screen
 from tests.gcs_emulator import emulated_gcs
-from tests.screens import shard_job
+from tests.screens import running_screen_data, shard_job
 
 KEY = "ab" * 32
 OTHER = "ac" * 32
@@ -221,7 +220,7 @@ def test_the_live_dashboard_shows_a_corrupt_entry_as_pending(tmp_path):
     store = LocalStore(plan.config.store)
     damaged = next(iter(plan.shards.values())).targets[0].key
     write_raw(store, damaged, "structure.cif", b"")
-    data = load_running_screen(plan, store, tmp_path / "results")
+    data = running_screen_data(plan, store, tmp_path / "results")
     assert data.counts() == {"completed": 1, "failed": 0, "pending": 3}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.status import screen_status
+from omtx_hub.progress import screen_progress
 from omtx_hub.store import GCSStore, LocalStore
 from omtx_hub.store_layout import entry_path, fan_out
 from omtx_hub.testing.http_requests import RequestCounter
@@ -93,11 +93,11 @@ def test_status_of_a_screen_in_a_bucket(gcs_client, tmp_path):
     gcs_client.bucket("omtx-lookup").blob(
         f"{tmp_path.name}/omtx-hub/results/s1/shards/P1/00000.json"
     ).upload_from_filename(str(manifest))
-    status = screen_status(plan, store, outputs)
+    status = screen_progress(plan, store, GCSStore(outputs, client=gcs_client))
     assert [(s.shard, s.state) for s in status.shards] == [
         ("00000", "finished"),
         ("00001", "running"),
         ("00002", "waiting"),
     ]
-    assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
+    assert (status.count("completed"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 2  # committed just now, within the window

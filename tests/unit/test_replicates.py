@@ -18,8 +18,9 @@ from omtx_hub.records import SCORE_FIELDS, read_manifest
 from omtx_hub.replicates import combine_replicates
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_screen
-from omtx_report.data import load_finished_screen, load_running_screen
+from omtx_report.data import load_finished_screen
 from omtx_report.render import render_dashboard, table_columns
+from tests.screens import running_screen_data
 from tests.screens import write_screen as write_screen_config
 
 ROWS = [("a", "CCO", "s1"), ("b", "c1ccccc1O", "s1"), ("ethanol", "OCC", "s2")]
@@ -165,7 +166,7 @@ def test_a_running_screen_counts_the_replicates_done_so_far(tmp_path):
     # Replicate 0's shard finished, replicate 1's not started: each row has one replicate.
     plan = make_plan(tmp_path, ROWS, shard_size=2, model={"replicates": 2, "seed": 0})
     write_screen(plan, tmp_path / "results", shards_done=1)
-    data = load_running_screen(plan, LocalStore(plan.config.store), tmp_path / "results")
+    data = running_screen_data(plan, LocalStore(plan.config.store), tmp_path / "results")
     table = data.table
     assert sorted(table["ligand_name"]) == ["a", "b", "ethanol"]
     assert set(table["status"]) == {"completed"} and set(table["replicates"]) == {1}

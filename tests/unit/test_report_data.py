@@ -18,9 +18,9 @@ from omtx_hub.summary import SUMMARY_VERSION, UnreadableSummary
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report import plots
 from omtx_report.cli import main
-from omtx_report.data import load_finished_screen, load_running_screen
-from omtx_report.progress import progress_text
+from omtx_report.data import load_finished_screen
 from omtx_report.render import number, page_data, render_dashboard, render_index, script_json
+from tests.screens import running_screen_data
 
 HOSTILE = "<script>alert(1)</script>"
 SMILES = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O", "CCCl", "CCBr", "CCOC", "CCCN", "OCCO"]
@@ -123,11 +123,14 @@ def test_plots_are_valid_svg_and_dense_scatters_stay_small():
 def test_running_screen_shows_pending_targets_per_shard(tmp_path):
     plan = make_plan(tmp_path, ROWS, shard_size=4)
     write_screen(plan, tmp_path / "results", shards_done=1, committed_in_open_shard=2)
-    data = load_running_screen(plan, LocalStore(plan.config.store), tmp_path / "results")
+    data, text = running_screen_data(
+        plan, LocalStore(plan.config.store), tmp_path / "results", with_text=True
+    )
     assert [(s["completed"], s["pending"]) for s in data.shards] == [(4, 0), (2, 2), (0, 4)]
     assert data.counts() == {"completed": 6, "failed": 0, "pending": 6}
-    assert "6 completed, 0 failed, 6 pending of 12 targets; 1 of 3 shards finished" in (
-        progress_text(data)
+    assert (
+        "6 done, 0 failed, 6 pending of 12 targets; shards: 1 finished, 1 running, 1 waiting"
+        in text
     )
     page = render_dashboard(data, tmp_path / "progress", live=True)
     assert "in progress" in page.read_text()

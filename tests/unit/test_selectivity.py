@@ -20,8 +20,9 @@ from omtx_hub.result_tables import selectivity_columns
 from omtx_hub.selectivity import selectivity_table
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import FAILURE, make_plan, write_screen
-from omtx_report.data import load_finished_screen, load_running_screen, read_table
+from omtx_report.data import load_finished_screen, read_table
 from omtx_report.render import render_dashboard
+from tests.screens import running_screen_data
 
 PANEL = {"target": "P1", "anti_targets": ["P2", "P3"]}
 # `OCC` is `CCO` written another way: one compound under two names.
@@ -277,7 +278,7 @@ def test_dashboard_shows_compounds_by_targets_linked_to_each_targets_row(panel_s
 def test_a_running_screen_shows_its_panel_with_pending_targets(tmp_path):
     plan = make_plan(tmp_path, ROWS, shard_size=3, proteins=3, selectivity=PANEL)
     write_screen(plan, tmp_path / "results", shards_done=2)
-    data = load_running_screen(plan, LocalStore(plan.config.store), tmp_path / "results")
+    data = running_screen_data(plan, LocalStore(plan.config.store), tmp_path / "results")
     page = render_dashboard(data, tmp_path / "report", live=True)
     view = embedded(page, "selectivity-data")
     assert "pending" in view["values"]["status_P3"]

@@ -9,7 +9,7 @@ import random
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.status import screen_status, status_text
+from omtx_hub.progress import screen_progress, status_text
 from omtx_hub.store import LocalStore
 from omtx_hub.store_layout import RECORD_FILE, entry_path
 from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
@@ -48,18 +48,19 @@ def started_screen(tmp_path):
         boltz_wall_s=1700.0,
         job_wall_s=1800.0,
     )
+    plan.write(LocalStore(tmp_path))  # as the planning process does (omtx-hub status reads it)
     return raw, plan, store
 
 
 def test_status_counts_rate_eta_and_cost(tmp_path):
     _, plan, store = started_screen(tmp_path)
-    status = screen_status(plan, store, str(tmp_path), window_s=900, now=NOW)
-    assert [(s.shard, s.done, s.failed, s.pending, s.state) for s in status.shards] == [
+    status = screen_progress(plan, store, LocalStore(tmp_path), window_s=900, now=NOW)
+    assert [(s.shard, s.completed, s.failed, s.pending, s.state) for s in status.shards] == [
         ("00000", 1, 1, 0, "finished"),
         ("00001", 1, 0, 1, "running"),
         ("00002", 0, 0, 1, "waiting"),
     ]
-    assert (status.count("done"), status.count("failed"), status.count("pending")) == (2, 1, 2)
+    assert (status.count("completed"), status.count("failed"), status.count("pending")) == (2, 1, 2)
     assert status.recent_commits == 1 and status.rate_per_hour == 4.0
     assert status.eta_hours == 0.5
     # Finished shard: 1800 s measured + 300 s start-up; running shard: 60 s + 300 s. At $1/h.
@@ -78,7 +79,7 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
 
 def test_no_recent_commit_means_no_eta(tmp_path):
     _, plan, store = started_screen(tmp_path)
-    status = screen_status(plan, store, str(tmp_path), window_s=60, now=NOW)
+    status = screen_progress(plan, store, LocalStore(tmp_path), window_s=60, now=NOW)
     assert status.recent_commits == 0 and status.eta_hours is None
     assert "ETA unknown" in status_text(status, plan, all_shards=True, targets=False)
 
