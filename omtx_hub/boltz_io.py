@@ -1,13 +1,7 @@
 """Boltz-2's files: the input YAML of a target (omtx_hub.boltz_schema's document), where Boltz
 writes each output, and the normalized scores made from its JSON.
 
-Units: Boltz-2's `affinity_pred_value` is log10(IC50) with IC50 in micromolar. From it:
-- `ic50_um` = 10 ** affinity_pred_value
-- `pic50` = 6 - affinity_pred_value (= -log10(IC50 in molar))
-- `delta_g_kcal_mol` = (affinity_pred_value - 6) * 1.364, the binding free energy
-  RT*ln(IC50 [M]) at 298.15 K (RT*ln(10) = 1.364 kcal/mol), treating IC50 as a Kd; this is
-  the conversion the Boltz authors suggest ((6 - y) * 1.364 as a positive magnitude), with the
-  sign of a free energy, so stronger binders are more negative.
+The units derived from `affinity_pred_value` are defined in omtx_hub.records (`affinity_units`).
 
 Boltz-2's affinity model is an ensemble of two heads (`affinity_module1`/`affinity_module2` in
 `boltz/model/models/boltz2.py`, `Boltz2.forward`): `affinity_pred_value` and
@@ -35,9 +29,8 @@ from omtx_hub.records import (
     AFFINITY_HEAD_FIELDS,
     CONFIDENCE_FIELDS,
     DERIVED_FIELDS,
+    affinity_units,
 )
-
-RT_LN10_KCAL_MOL = 1.364
 
 
 def boltz_record_id(key: str) -> str:
@@ -131,13 +124,3 @@ def scores(confidence: dict, affinity: dict) -> dict:
     if log_ic50 is None:
         return values | dict.fromkeys(DERIVED_FIELDS)
     return values | affinity_units(log_ic50)
-
-
-def affinity_units(log_ic50):
-    """The derived affinity units (`DERIVED_FIELDS`) of a log10 IC50 (in µM): a number, or a
-    pandas Series of them."""
-    return {
-        "ic50_um": 10.0**log_ic50,
-        "pic50": 6.0 - log_ic50,
-        "delta_g_kcal_mol": (log_ic50 - 6.0) * RT_LN10_KCAL_MOL,
-    }

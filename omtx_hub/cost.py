@@ -11,10 +11,13 @@ manifests record how long each job and its `boltz predict` ran, and which attemp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omtx_hub.config import ConfigError, Cost
-from omtx_hub.plan import Plan
 from omtx_hub.summary import GpuSpent
+
+if TYPE_CHECKING:  # a plan is planned above this module's layer
+    from omtx_hub.plan import Plan
 
 
 class BudgetExceeded(ConfigError):

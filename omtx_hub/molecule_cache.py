@@ -42,6 +42,20 @@ def ccd_atom_names(path: str) -> frozenset[str]:
     )
 
 
+def ccd_lookup(mols_dir: Path):
+    """The molecule of a CCD code in the cache `mols_dir` (LookupError naming the problem when
+    the cache lacks it), for omtx_hub.sheet; None when the cache is not here."""
+    if not mols_dir.is_dir():
+        return None
+
+    def molecule(code: str):
+        if problem := ccd_cache_problem(code, mols_dir):
+            raise LookupError(problem)
+        return ccd_molecule(str(ccd_file(code, mols_dir)))
+
+    return molecule
+
+
 def cache_problems(receptor: ReceptorSpec, mols_dir: Path) -> list[tuple[str, str]]:
     """What Boltz would not find in its molecule cache `mols_dir` for `receptor`: CCD
     cofactors, the atom names pocket/contacts give for them, and the residues of each

@@ -30,6 +30,7 @@ from omtx_hub import keys
 from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
+from omtx_hub.molecule_cache import ccd_lookup
 from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
 from omtx_hub.plan_artifact import (
     PLAN_VERSION,
@@ -154,7 +155,7 @@ def load_validated_sheet(
     affinity: bool,
     salts: str,
     store: ResultStore,
-    mols_dir: Path | None = None,
+    mols_dir: Path,
 ) -> pd.DataFrame:
     """The validated sheet, from the store's cache when this exact file was validated before.
 
@@ -165,7 +166,9 @@ def load_validated_sheet(
     cached = store.read_blob(name)
     if cached is not None:
         return _read_validated(cached)
-    validated = validate_sheet(path, affinity=affinity, salts=salts, mols_dir=mols_dir)
+    validated = validate_sheet(
+        path, affinity=affinity, salts=salts, ccd_molecules=ccd_lookup(mols_dir)
+    )
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
     cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)

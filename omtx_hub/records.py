@@ -39,7 +39,26 @@ AFFINITY_HEAD_FIELDS = (
     "affinity_probability_binary2",
 )
 DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
+# Units: Boltz-2's `affinity_pred_value` is log10(IC50) with IC50 in micromolar. From it:
+# - `ic50_um` = 10 ** affinity_pred_value
+# - `pic50` = 6 - affinity_pred_value (= -log10(IC50 in molar))
+# - `delta_g_kcal_mol` = (affinity_pred_value - 6) * 1.364, the binding free energy
+#   RT*ln(IC50 [M]) at 298.15 K (RT*ln(10) = 1.364 kcal/mol), treating IC50 as a Kd; this is
+#   the conversion the Boltz authors suggest ((6 - y) * 1.364 as a positive magnitude), with
+#   the sign of a free energy, so stronger binders are more negative.
+RT_LN10_KCAL_MOL = 1.364
 SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
+
+
+def affinity_units(log_ic50):
+    """The derived affinity units (`DERIVED_FIELDS`) of a log10 IC50 (in µM): a number, or a
+    pandas Series of them."""
+    return {
+        "ic50_um": 10.0**log_ic50,
+        "pic50": 6.0 - log_ic50,
+        "delta_g_kcal_mol": (log_ic50 - 6.0) * RT_LN10_KCAL_MOL,
+    }
+
 
 # With model.replicates > 1 (omtx_hub.replicates): the scores whose spread across replicates
 # batch_results.csv reports, as `<score>_std`, with the number of completed replicates.

@@ -25,8 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from omtx_hub.boltz_io import affinity_units
-from omtx_hub.records import SCORE_FIELDS, SPREAD_FIELDS
+from omtx_hub.records import SCORE_FIELDS, SPREAD_FIELDS, affinity_units
 from omtx_hub.summary import Replicates
 
 # The first `source` of a compound's replicates in this order is the row's.

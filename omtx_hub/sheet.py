@@ -14,21 +14,24 @@ import codecs
 import csv
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from omtx_hub.boltz_cache import ccd_file
 from omtx_hub.chemistry import (
     MAX_AFFINITY_ATOMS,
     LigandProblem,
     PreparedLigand,
     prepare_ligands,
 )
-from omtx_hub.molecule_cache import ccd_cache_problem, ccd_molecule
 from omtx_hub.receptor import CCD_PATTERN
 from omtx_hub.result_tables import FLAG_LARGE, FLAGS_SEPARATOR, MAX_TRAINING_ATOMS
+
+if TYPE_CHECKING:
+    from rdkit.Chem import Mol
 
 REQUIRED_COLUMNS = ("name",)
 # A row's ligand: a SMILES, or a CCD code (the sheet needs one of the two columns).
@@ -60,6 +63,11 @@ _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 # C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
 # paragraph separators.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# The RDKit molecule of a CCD code in Boltz's molecule cache; LookupError (its message says why)
+# when the cache lacks it.
+CcdMolecules = Callable[[str], "Mol"]
 
 
 class SheetError(ValueError):
@@ -250,19 +258,20 @@ def molecule_identities(ligands: pd.DataFrame) -> pd.Series:
     return ligands["modeled_smiles"].where(~by_code, CCD_IDENTITY_PREFIX + ligands["ccd"])
 
 
-def _ccd_ligand(code: str, *, affinity: bool, mols_dir: Path | None) -> PreparedLigand:
+def _ccd_ligand(code: str, *, affinity: bool, ccd_molecules: CcdMolecules | None) -> PreparedLigand:
     """A row by CCD code: validated against Boltz's molecule cache when it is here, with the
     cache molecule's SMILES (for depictions; Boltz models the molecule itself, unstandardised:
     schema.py standardises SMILES ligands only)."""
     if not re.match(CCD_PATTERN, code):
         raise LigandProblem(f"column 'ccd': '{code}' is not a CCD code (1-5 letters or digits)")
-    if mols_dir is None or not mols_dir.is_dir():
+    if ccd_molecules is None:
         return PreparedLigand("", "", 0, (), ())
-    if problem := ccd_cache_problem(code, mols_dir):
-        raise LigandProblem(f"column 'ccd': {problem}")
+    try:
+        molecule = ccd_molecules(code)
+    except LookupError as problem:
+        raise LigandProblem(f"column 'ccd': {problem.args[0]}") from None
     from rdkit import Chem
 
-    molecule = ccd_molecule(str(ccd_file(code, mols_dir)))
     # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included
     # (`ref_mol.GetNumAtoms()` in the `ccd` branch of parse_boltz_schema,
     # boltz/data/parse/schema.py): it refuses more than 128 and warns above 56.
@@ -284,7 +293,7 @@ def _prepare_rows(
     affinity: bool,
     salts: str,
     workers: int | None,
-    mols_dir: Path | None,
+    ccd_molecules: CcdMolecules | None,
 ) -> list[PreparedLigand | LigandProblem]:
     """Each row's molecule (or its problem): its SMILES prepared (`prepare_ligands`), or its
     CCD code checked; exactly one of the two cells must be filled (`ccd_cells` None: the
@@ -315,7 +324,7 @@ def _prepare_rows(
             )
         else:
             try:
-                prepared.append(_ccd_ligand(code, affinity=affinity, mols_dir=mols_dir))
+                prepared.append(_ccd_ligand(code, affinity=affinity, ccd_molecules=ccd_molecules))
             except LigandProblem as problem:
                 prepared.append(problem)
     return prepared
@@ -327,7 +336,7 @@ def validate_sheet(
     affinity: bool,
     salts: str = "strip",
     workers: int | None = None,
-    mols_dir: Path | None = None,
+    ccd_molecules: CcdMolecules | None = None,
 ) -> pd.DataFrame:
     """Validate a ligand sheet and return it with the columns the workflow needs.
 
@@ -338,8 +347,10 @@ def validate_sheet(
     `standardisation` (what changed, '; '-separated), `flags` (';'-separated codes of
     `omtx_hub.result_tables.LIGAND_FLAGS`), `heavy_atoms` (of the modelled molecule), then the
     sheet's own extra columns. `salts` is `ligands.salts`; `workers`: processes
-    (`omtx_hub.chemistry.prepare_ligands`); `mols_dir`: Boltz's molecule cache, against
-    which CCD codes are checked when it exists. Raises SheetError listing every problem found.
+    (`omtx_hub.chemistry.prepare_ligands`); `ccd_molecules`: the molecule of a CCD code in
+    Boltz's molecule cache (omtx_hub.molecule_cache.ccd_lookup), against which CCD codes are
+    checked when the cache is here (None: not checked). Raises SheetError listing every
+    problem found.
     """
     path = Path(path)
     if not path.is_file():
@@ -392,7 +403,12 @@ def validate_sheet(
         ligand_ids.append(ligand_id)
 
     prepared = _prepare_rows(
-        smiles_cells, ccd_cells, affinity=affinity, salts=salts, workers=workers, mols_dir=mols_dir
+        smiles_cells,
+        ccd_cells,
+        affinity=affinity,
+        salts=salts,
+        workers=workers,
+        ccd_molecules=ccd_molecules,
     )
     for line, name, result in zip(lines, names, prepared, strict=True):
         if isinstance(result, LigandProblem):

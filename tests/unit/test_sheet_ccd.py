@@ -11,6 +11,7 @@ import pytest
 
 from omtx_hub.boltz_schema import target_molecule
 from omtx_hub.config import ConfigError, load_config
+from omtx_hub.molecule_cache import ccd_lookup
 from omtx_hub.plan import build_plan
 from omtx_hub.selectivity import selectivity_table
 from omtx_hub.sheet import SheetError, validate_sheet
@@ -26,7 +27,7 @@ def sheet(tmp_path: Path, text: str) -> Path:
 
 def test_a_ccd_row_takes_its_molecule_from_the_cache(tmp_path, boltz_test_cache):
     path = sheet(tmp_path, "name,smiles,ccd,note\nethanol,CCO,,x\nfragment,, gbs ,y\n")
-    table = validate_sheet(path, affinity=True, mols_dir=boltz_test_cache / "mols")
+    table = validate_sheet(path, affinity=True, ccd_molecules=ccd_lookup(boltz_test_cache / "mols"))
     assert list(table.columns[:6]) == ["line", "index", "name", "ligand_id", "smiles", "ccd"]
     fragment = table.set_index("name").loc["fragment"]
     assert fragment["ccd"] == "GBS" and fragment["smiles"] == ""
@@ -57,7 +58,7 @@ def test_each_row_gives_its_ligand_by_exactly_one_valid_column(
 ):
     path = sheet(tmp_path, f"name,smiles,ccd\n{rows}\n")
     with pytest.raises(SheetError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        validate_sheet(path, affinity=True, mols_dir=boltz_test_cache / "mols")
+        validate_sheet(path, affinity=True, ccd_molecules=ccd_lookup(boltz_test_cache / "mols"))
 
 
 def plan_of(tmp_path: Path, rows, cache: Path, **overrides):
@@ -115,16 +116,22 @@ def test_boltz_counts_a_ccd_affinity_ligands_atoms_with_its_hydrogens(tmp_path):
         (mols / f"{code}.pkl").write_bytes(
             pickle.dumps(Chem.AddHs(Chem.MolFromSmiles("C" * carbons)))
         )
-    table = validate_sheet(sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=True, mols_dir=mols)
+    table = validate_sheet(
+        sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=True, ccd_molecules=ccd_lookup(mols)
+    )
     assert table.loc[0, "flags"] == "heavy-atoms>56" and table.loc[0, "heavy_atoms"] == 20
     assert (
         validate_sheet(
-            sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=False, mols_dir=mols
+            sheet(tmp_path, "name,ccd\nicosane,C20\n"),
+            affinity=False,
+            ccd_molecules=ccd_lookup(mols),
         ).loc[0, "flags"]
         == ""
     )
     with pytest.raises(SheetError, match="C45 has 137 atoms with its hydrogens; Boltz's affinity"):
-        validate_sheet(sheet(tmp_path, "name,ccd\nbig,C45\n"), affinity=True, mols_dir=mols)
+        validate_sheet(
+            sheet(tmp_path, "name,ccd\nbig,C45\n"), affinity=True, ccd_molecules=ccd_lookup(mols)
+        )
 
 
 def test_a_selectivity_panel_tells_ccd_rows_apart_without_their_smiles():

@@ -85,7 +85,9 @@ if PLANS:
             SCREEN_CONFIG, STORE, fetching_msas_anew=SCREEN_CONFIG.runtime.msa_refresh
         )
         # The results of a remote run are in the default storage, where its jobs read the plan.
-        RESULTS_LOCATION = open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
+        RESULTS_LOCATION = (
+            open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
+        )
         PLAN.write(RESULTS_LOCATION)
     except (ConfigError, SheetError, CredentialError) as error:
         raise WorkflowError(str(error)) from None
@@ -272,7 +274,9 @@ def shard_spec_file(wildcards):
         checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
         PLAN.use_fetched_msa(protein, STORE)
         PLAN.write(RESULTS_LOCATION)
-    return layout.SHARD_SPEC.format(screen=SCREEN, protein=protein, shard=wildcards.shard)
+    return layout.SHARD_SPEC.format(
+        screen=SCREEN, protein=protein, shard=wildcards.shard
+    )
 
 
 def server_msa_input(wildcards):
