@@ -197,7 +197,9 @@ def prepare_boltz_cache():
 
 
 onstart:
-    check_before_start()
+    # (A job's own process runs no hooks: Snakemake spawns it with --no-hooks.)
+    if PLANS:
+        check_before_start()
 
 
 def notify_run_finished(succeeded, log):
