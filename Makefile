@@ -10,10 +10,11 @@ TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1-import-linter-
 
 MUTATION := .mutation
 MUTATION_STAMP := $(MUTATION)/.installed-mutmut-3.8.1
-# What `make mutation` mutates: the modules behind the README's promises (cache keys and plan,
+# What `make mutation` mutates: the modules behind the documented promises (cache keys, plan and
+# the job's check of its spec,
 # sheet validation, store commit/read, shard completion, cloud checks) and the report's
 # escaping functions. docs/testing.md has the last score and the survivors.
-MUTATION_TARGETS := "omtx_hub.plan.*" "omtx_hub.sheet.*" "omtx_hub.store.*" "omtx_hub.cloud.*" \
+MUTATION_TARGETS := "omtx_hub.keys.*" "omtx_hub.plan.*" "omtx_hub.plan_artifact.*" "omtx_hub.sheet.*" "omtx_hub.store.*" "omtx_hub.cloud.*" \
 	"omtx_hub.predict.*" "omtx_report.render.x_script_json*" "omtx_report.render.x__texts*" \
 	"omtx_report.render.x__write_structure_scripts*"
 
