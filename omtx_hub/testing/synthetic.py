@@ -240,7 +240,8 @@ def write_screen(
     committed_in_open_shard: int = 0,
     cif_scale: float = 1.0,
 ) -> Path:
-    """Write results/<screen>/ as the workflow would, and return that directory.
+    """Write results/<screen>/ as the workflow would (its plan, manifests, structures, store
+    entries, then the aggregation's files), and return that directory.
 
     With `shards_done`, only that many shards are finished (manifests, structures) and the
     next one has `committed_in_open_shard` targets in the store: a run in progress, with no
@@ -248,6 +249,8 @@ def write_screen(
     """
     rng = random.Random(seed)
     layout = ScreenLayout.of(results_root, plan.screen)
+    # The plan first, as the planning process writes it before any job runs.
+    plan.write(LocalStore(Path(results_root).parent))
     cif = complex_cif(scale=cif_scale)
     # One file per shard, hard-linked under each structure's name: 100,000 structures cost
     # no space (and no file gets more links than a file system allows).

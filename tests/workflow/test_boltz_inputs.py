@@ -164,14 +164,18 @@ def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_c
     # atoms, its molecular weight from the cache molecule).
     from rdkit.Chem import Descriptors
 
-    from omtx_hub.boltz_io import target_molecule
-    from omtx_hub.receptor import ccd_molecule
+    from omtx_hub.boltz_schema import target_molecule
+    from omtx_hub.molecule_cache import ccd_molecule
+    from omtx_hub.records import Target
 
     raw = write_screen_config(tmp_path, proteins=[TWO_CHAINS])
     (protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
     spec = protein.receptor
     path = tmp_path / "ccd.yaml"
-    molecule = target_molecule({"ccd": "GBS", "smiles": "N=C(N)Nc1ccc(C(=O)O)cc1"})
+    screened = Target(
+        key="a" * 64, protein="R", smiles="N=C(N)Nc1ccc(C(=O)O)cc1", ccd="GBS", ligands=[]
+    )
+    molecule = target_molecule(screened)
     write_input(path, spec, chain_msas(spec, tmp_path / "msa"), molecule, affinity=True)
     target = boltz_parse(path, boltz_test_cache / "mols")
     index = {c.chain_name: c.chain_id for c in target.record.chains}
