@@ -19,6 +19,11 @@ crashes on multi-fragment SMILES with the pinned RDKit ("Pre-condition Violation
 
 from __future__ import annotations
 
+import ast
+import builtins
+import dis
+import importlib
+import importlib.util
 import os
 import re
 from collections import Counter
@@ -28,8 +33,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from multiprocessing import get_context
+from pathlib import Path
+from types import CodeType, FunctionType
 
 from rdkit import Chem, RDLogger
+from rdkit.Chem import rdqueries
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
@@ -87,18 +95,104 @@ class _Fragment:
     known_as: tuple[str, str] | None
 
 
+# Where Boltz defines the standardisation it applies to the affinity ligand.
+BOLTZ_STANDARDIZE = ("boltz.data.parse.schema", "standardize")
+
+
 @cache
 def _boltz_standardize():
-    # Imported when first needed: Boltz's parser module imports torch (seconds). It also
-    # imports scikit-learn, which sets OpenMP variables (KMP_*) in os.environ; planning
-    # leaves the environment that its jobs inherit as it found it.
+    """Boltz's own `standardize` (`BOLTZ_STANDARDIZE`): its code, from Boltz's installed
+    source, with the very objects its module binds to the names it uses (`own_function`).
+    Importing the module itself would import torch and scikit-learn, which `standardize`
+    never uses: 1.5 s and 300 MB in each process that validates SMILES."""
+    function = own_function(*BOLTZ_STANDARDIZE)
+    if function is not None:
+        return function
+    # Boltz's module as a whole. It imports scikit-learn, which sets OpenMP variables
+    # (KMP_*) in os.environ; planning leaves the environment that its jobs inherit as it
+    # found it.
     environment = dict(os.environ)
-    from boltz.data.parse.schema import standardize
-
+    module = importlib.import_module(BOLTZ_STANDARDIZE[0])
     for name in set(os.environ) - set(environment):
         del os.environ[name]
     os.environ.update(environment)
-    return standardize
+    return getattr(module, BOLTZ_STANDARDIZE[1])
+
+
+def _global_names(code: CodeType) -> set[str]:
+    """The global names `code` (and any function or comprehension in it) reads."""
+    names = {
+        instruction.argval
+        for instruction in dis.get_instructions(code)
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+    }
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            names |= _global_names(constant)
+    return names
+
+
+def _names_bound(statement: ast.stmt) -> list[str]:
+    """Every name a top-level statement binds, nested blocks included (more than it binds
+    in the module where a nested function binds a local: refusing too much is safe)."""
+    names = []
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.append(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names += [alias.asname or alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.Global):
+            names += node.names
+    return names
+
+
+def own_function(module: str, name: str) -> FunctionType | None:
+    """Function `name` of `module`, compiled from the module's source file without running
+    the rest of the module: first the module's own import statements of the global names the
+    function reads, then its `def`; so it has the same code as `module.name` and, bound to
+    those names, the same objects (tests/unit/test_chemistry.py compares the two). None where
+    that cannot be made sure of: no plain source file, a decorated function, a name bound
+    other than by exactly one top-level import statement (a helper or constant of the
+    module, a conditional import) or a `from ... import *`."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), filename=spec.origin)
+    bindings: Counter[str] = Counter()
+    imports: dict[str, ast.stmt] = {}
+    definition = None
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                bound = alias.asname or alias.name.split(".")[0]
+                bindings[bound] += 1
+                one = ast.Import(names=[alias]) if isinstance(node, ast.Import) else None
+                one = one or ast.ImportFrom(module=node.module, names=[alias], level=node.level)
+                imports[bound] = ast.copy_location(one, node)
+        else:
+            bindings.update(_names_bound(node))
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                definition = node
+    for node in ast.walk(tree):  # `global` in a function rebinds a module name
+        if isinstance(node, ast.Global):
+            bindings.update({each: 2 for each in node.names})
+    if definition is None or definition.decorator_list or bindings[name] != 1:
+        return None
+    # The names the `def` (annotations, defaults) and the body read, compiled as the module
+    # compiles them: without this module's `from __future__` statements.
+    alone = ast.Module(body=[definition], type_ignores=[])
+    code = compile(alone, spec.origin, "exec", dont_inherit=True)
+    needed = sorted(_global_names(code) - set(dir(builtins)))
+    if any(bindings[each] != 1 or each not in imports for each in needed):
+        return None
+    whole = ast.Module(body=[*(imports[each] for each in needed), definition], type_ignores=[])
+    namespace = {"__name__": module, "__file__": spec.origin, "__package__": spec.parent}
+    exec(compile(whole, spec.origin, "exec", dont_inherit=True), namespace)
+    return namespace[name]
 
 
 def _display_name(name: str) -> str:
@@ -299,17 +393,18 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
     hydrogens RemoveHs keeps, such as deuterium). Raises LigandProblem."""
     with_hydrogens = Chem.AddHs(molecule)
     # Below 100 atoms no name can be longer than 4 characters (two letters, two digits).
-    ranks = Chem.CanonicalRankAtoms(with_hydrogens) if with_hydrogens.GetNumAtoms() >= 100 else []
-    for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=False):
-        name = atom.GetSymbol().upper() + str(rank + 1)
-        if len(name) > MAX_ATOM_NAME_LENGTH:
-            raise LigandProblem(
-                f"Boltz cannot name its atoms: it names each atom by element and canonical "
-                f"rank counting hydrogens ({with_hydrogens.GetNumAtoms()} atoms here), and "
-                f"'{name}' is longer than {MAX_ATOM_NAME_LENGTH} characters "
-                "(boltz.data.parse.schema.parse_boltz_schema); Boltz cannot model this "
-                "molecule, remove it"
-            )
+    if with_hydrogens.GetNumAtoms() >= 100:
+        ranks = Chem.CanonicalRankAtoms(with_hydrogens)
+        for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=True):
+            name = atom.GetSymbol().upper() + str(rank + 1)
+            if len(name) > MAX_ATOM_NAME_LENGTH:
+                raise LigandProblem(
+                    f"Boltz cannot name its atoms: it names each atom by element and canonical "
+                    f"rank counting hydrogens ({with_hydrogens.GetNumAtoms()} atoms here), and "
+                    f"'{name}' is longer than {MAX_ATOM_NAME_LENGTH} characters "
+                    "(boltz.data.parse.schema.parse_boltz_schema); Boltz cannot model this "
+                    "molecule, remove it"
+                )
     atoms = Chem.RemoveHs(with_hydrogens, sanitize=False).GetNumAtoms()
     if affinity and atoms > MAX_AFFINITY_ATOMS:
         hydrogens = atoms - molecule.GetNumHeavyAtoms()
@@ -322,8 +417,11 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
 
 
 def _has_enhanced_stereo(molecule: Chem.Mol) -> bool:
+    groups = molecule.GetStereoGroups()
+    if not len(groups):  # iterating the groups costs 7 µs even when there are none
+        return False
     absolute = Chem.StereoGroupType.STEREO_ABSOLUTE
-    return any(group.GetGroupType() != absolute for group in molecule.GetStereoGroups())
+    return any(group.GetGroupType() != absolute for group in groups)
 
 
 def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
@@ -337,8 +435,12 @@ def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
 _ONE_SMILES = re.compile(r"\S+(?: \|[^|\s]*\|)?")
 
 
+# Atoms of atomic number 0, found by RDKit itself (a tenth of the time of a Python loop).
+_DUMMY_ATOM = rdqueries.AtomNumEqualsQueryAtom(0)
+
+
 def _without_dummy_atoms(molecule: Chem.Mol, smiles: str) -> Chem.Mol:
-    if any(atom.GetAtomicNum() == 0 for atom in molecule.GetAtoms()):
+    if molecule.GetAtomsMatchingQuery(_DUMMY_ATOM):
         raise LigandProblem(
             f"SMILES {smiles!r} has a dummy atom ('*': an R-group or attachment point), which "
             "is no element; Boltz would model it as an atom of element 0. Write the whole "
@@ -466,17 +568,25 @@ def prepare_ligands(
 ) -> list[PreparedLigand | LigandProblem]:
     """`prepare_ligand` of each SMILES (the result or its problem), in order.
 
-    Large sheets are split over `workers` processes (default: one per available core, each
-    with at least SMILES_PER_WORKER SMILES); Boltz's standardisation takes about 2 ms per
-    molecule (benchmarks/plan_scale.py).
+    Each distinct SMILES is prepared once (a sheet that repeats a compound gets the same
+    result on each of its rows). Large sheets are split over `workers` processes (default:
+    one per available core, each with at least SMILES_PER_WORKER distinct SMILES). A drug-like
+    molecule takes about 0.75 ms of CPU, 0.53 ms of it Boltz's standardisation
+    (benchmarks/validation_scale.py, benchmarks/plan_scale.py).
     """
+    distinct = list(dict.fromkeys(smiles))
     if workers is None:
-        workers = min(available_cores(), len(smiles) // SMILES_PER_WORKER)
+        workers = min(available_cores(), len(distinct) // SMILES_PER_WORKER)
     if workers <= 1:
-        return _prepare_each(smiles, affinity, salts)
-    chunk = -(-len(smiles) // (workers * 4))
-    chunks = [smiles[start : start + chunk] for start in range(0, len(smiles), chunk)]
-    # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
-        return [result for part in parts for result in part]
+        prepared = _prepare_each(distinct, affinity, salts)
+    else:
+        chunk = -(-len(distinct) // (workers * 4))
+        chunks = [distinct[start : start + chunk] for start in range(0, len(distinct), chunk)]
+        # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
+            prepared = [result for part in parts for result in part]
+    if len(distinct) == len(smiles):
+        return prepared
+    by_smiles = dict(zip(distinct, prepared, strict=True))
+    return [by_smiles[cell] for cell in smiles]
