@@ -7,7 +7,8 @@ process of its own, on:
 - every string constant of the tests about SMILES and sheets (`TEST_MODULES`, their source
   and their module-level values), each alone (`prepare_ligands`, one process and spread over
   worker processes, with affinity and without, salts stripped and refused), and as sheets of
-  20 rows (`validate_sheet`: the table, or the error's message with every problem listed);
+  20 rows (`validate_sheet`: the table, or the error's message with every problem listed),
+  some of them repeated;
 - the scale benchmark's sheet (`benchmarks/common.py ligand_sheet`), the same compounds as
   salts and hydrates (as in validation_scale.py), and with their basic amines protonated,
   written as random SMILES; validated with affinity and without.
@@ -63,7 +64,8 @@ def _strings(value, found: set[str], depth: int = 0) -> None:
 
 def test_strings() -> list[str]:
     """Every string constant of TEST_MODULES' source and module-level values (f-strings of
-    SMILES included), plus each with a counter-ion, water and a second copy of itself."""
+    SMILES included), plus each that RDKit reads with a counter-ion, water and a second copy
+    of itself; every seventh of them repeated."""
     found: set[str] = set()
     sys.path.insert(0, str(REPO))
     for name in TEST_MODULES:
@@ -80,7 +82,8 @@ def test_strings() -> list[str]:
     readable = [s for s in single if Chem.MolFromSmiles(s) is not None]
     varied = [s + ion for s in readable for ion in (".Cl", ".O", ".[Na+]")]
     varied += [f"{s}.{s}" for s in readable] + [f"[K+].{s}" for s in readable]
-    return single + varied
+    # and every seventh again: a sheet may repeat a SMILES (prepared once, given to each row)
+    return single + varied + (single + varied)[::7]
 
 
 def salt_sheet(count: int) -> Path:
