@@ -165,7 +165,11 @@ def own_function(module: str, name: str) -> FunctionType | None:
     bindings: Counter[str] = Counter()
     imports: dict[str, ast.stmt] = {}
     definition = None
+    # `from __future__` statements change how the module compiles: kept as they are.
+    future = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
     for node in tree.body:
+        if node in future:
+            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "*":
@@ -185,13 +189,14 @@ def own_function(module: str, name: str) -> FunctionType | None:
     if definition is None or definition.decorator_list or bindings[name] != 1:
         return None
     # The names the `def` (annotations, defaults) and the body read, compiled as the module
-    # compiles them: without this module's `from __future__` statements.
-    alone = ast.Module(body=[definition], type_ignores=[])
+    # compiles them: with its `from __future__` statements, without this module's.
+    alone = ast.Module(body=[*future, definition], type_ignores=[])
     code = compile(alone, spec.origin, "exec", dont_inherit=True)
     needed = sorted(_global_names(code) - set(dir(builtins)))
     if any(bindings[each] != 1 or each not in imports for each in needed):
         return None
-    whole = ast.Module(body=[*(imports[each] for each in needed), definition], type_ignores=[])
+    body = [*future, *(imports[each] for each in needed), definition]
+    whole = ast.Module(body=body, type_ignores=[])
     namespace = {"__name__": module, "__file__": spec.origin, "__package__": spec.parent}
     exec(compile(whole, spec.origin, "exec", dont_inherit=True), namespace)
     return namespace[name]
