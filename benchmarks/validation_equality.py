@@ -86,10 +86,10 @@ def test_strings() -> list[str]:
     return single + varied + (single + varied)[::7]
 
 
-def salt_sheet(count: int) -> Path:
+def salt_sheet(count: int, folder: Path) -> Path:
     """The benchmark's first `count` compounds, each with a counter-ion or water in turn."""
     lines = ligand_sheet(100_000).read_text().splitlines()[: count + 1]
-    path = Path(tempfile.gettempdir()) / f"omtx-equality-salts-{count}.csv"
+    path = folder / f"salts-{count}.csv"
     rows = [lines[0]]
     for number, line in enumerate(lines[1:]):
         name, smiles, series = line.split(",")
@@ -98,7 +98,7 @@ def salt_sheet(count: int) -> Path:
     return path
 
 
-def charged_sheet(count: int) -> Path:
+def charged_sheet(count: int, folder: Path) -> Path:
     """The benchmark's first `count` compounds with each basic amine protonated (the
     standardisation neutralises them again), each written as a random SMILES (not RDKit's
     canonical one)."""
@@ -106,7 +106,7 @@ def charged_sheet(count: int) -> Path:
 
     basic = Chem.MolFromSmarts("[NX3;!$(N-C=[O,N,S]);!$(N-a);!$(N-S(=O)=O)]")
     lines = ligand_sheet(100_000).read_text().splitlines()[: count + 1]
-    path = Path(tempfile.gettempdir()) / f"omtx-equality-charged-{count}.csv"
+    path = folder / f"charged-{count}.csv"
     rows = [lines[0]]
     for number, line in enumerate(lines[1:]):
         name, smiles, series = line.split(",")
@@ -193,7 +193,14 @@ def main() -> None:
         run_validator(*arguments.run)
         return
 
-    folder = Path(tempfile.mkdtemp(prefix="omtx-equality-"))
+    with tempfile.TemporaryDirectory(prefix="omtx-equality-") as folder:
+        differences = compare(arguments, Path(folder))
+    print("IDENTICAL" if not differences else f"{differences} DIFFERENCES")
+    sys.exit(1 if differences else 0)
+
+
+def compare(arguments: argparse.Namespace, folder: Path) -> int:
+    """The number of differences between the two sides (each printed)."""
     strings = test_strings()
     # Sheets of them all (mostly refused: one bad row refuses a sheet), and of those RDKit
     # reads (mostly validated tables).
@@ -214,9 +221,9 @@ def main() -> None:
             library.write_text("\n".join(lines) + "\n")
         sheets += [(str(library), True, "strip"), (str(library), False, "strip")]
     if arguments.salts:
-        sheets += [(str(salt_sheet(arguments.salts)), True, "strip")]
+        sheets += [(str(salt_sheet(arguments.salts, folder)), True, "strip")]
     if arguments.charged:
-        charged = str(charged_sheet(arguments.charged))
+        charged = str(charged_sheet(arguments.charged, folder))
         sheets += [(charged, True, "strip"), (charged, False, "strip")]
     arguments_file = folder / "cases.pickle"
     arguments_file.write_bytes(pickle.dumps({"strings": strings, "sheets": sheets}))
@@ -260,8 +267,7 @@ def main() -> None:
             print(f"  {name}: {str(expected)[:300]} != {str(got)[:300]}")
     for group, counts in groups.items():
         print(f"validate_sheet {group}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-    print("IDENTICAL" if not differences else f"{differences} DIFFERENCES")
-    sys.exit(1 if differences else 0)
+    return differences
 
 
 if __name__ == "__main__":

@@ -135,7 +135,8 @@ def main() -> None:
     arguments = parser.parse_args()
     source = ligand_sheet(100_000) if arguments.sheet == "plain" else salt_sheet(100_000)
     lines = source.read_text().splitlines()[: arguments.ligands + 1]
-    path = Path(tempfile.mkdtemp(prefix="omtx-profile-")) / "ligands.csv"
+    folder = tempfile.TemporaryDirectory(prefix="omtx-profile-")
+    path = Path(folder.name) / "ligands.csv"
     path.write_text("\n".join(lines) + "\n")
     smiles = [line.split(",")[1] for line in lines[1:]]
 
@@ -202,6 +203,7 @@ def main() -> None:
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of this process: {peak:.0f} MiB")
+    folder.cleanup()
 
 
 if __name__ == "__main__":
