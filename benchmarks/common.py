@@ -12,15 +12,24 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "benchmarks"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}
 
-# Runs a command and prints the peak RSS of its process tree's largest member, in KiB.
+# Runs a command and prints the peak RSS of its process tree's largest member, in KiB, and
+# the CPU seconds of the whole tree (user and system).
 _PEAK_WRAPPER = (
     "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+    "used = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(used.ru_maxrss, used.ru_utime + used.ru_stime); sys.exit(rc)"
 )
 
 
 def measure(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
     """(wall seconds, peak MiB) of `command`; raises if it fails."""
+    wall, _, peak = measure_with_cpu(command, cwd)
+    return wall, peak
+
+
+def measure_with_cpu(command: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of its processes, peak MiB) of `command`; raises if it
+    fails. On a shared machine the CPU seconds vary less than the wall time."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", _PEAK_WRAPPER, *command],
@@ -34,8 +43,8 @@ def measure(command: list[str], cwd: Path | None = None) -> tuple[float, float]:
         raise RuntimeError(
             f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
-    peak_kib = int(result.stdout.strip().splitlines()[-1])
-    return wall, peak_kib / 1024
+    peak_kib, cpu = result.stdout.strip().splitlines()[-1].split()
+    return wall, float(cpu), int(peak_kib) / 1024
 
 
 def ligand_sheet(count: int) -> Path:

@@ -1,10 +1,12 @@
 """Planning scale: `snakemake -n` of screens of 1k, 10k and 100k ligands (one protein).
 
-For each size it prints wall time and peak memory of
+For each size it prints wall time, CPU seconds (all its processes) and peak memory of
 - a cold dry-run (fresh store: every SMILES is validated with RDKit),
 - a warm dry-run (the validated sheet comes from the store's cache),
 - the parse a remote job does on its VM (`--mode remote --target-jobs` one shard),
-and the same dry-run for a bare Snakemake toy with one job per ligand, as the baseline.
+and the same dry-run for a bare Snakemake toy with one job per ligand, as the baseline; with
+the machine's one-minute load average before each (other work on the machine stretches the
+wall time, the CPU seconds less).
 
     python benchmarks/plan_scale.py [--sizes 1000 10000 100000] [--toy-sizes 1000 10000]
 """
@@ -12,12 +14,13 @@ and the same dry-run for a bare Snakemake toy with one job per ligand, as the ba
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from common import ligand_sheet, measure, snakemake_command
+from common import ligand_sheet, measure_with_cpu, snakemake_command
 
 CONFIG = """screen: {{name: scale}}
 proteins: [{{name: P1, sequence: MKTAYIAKQRQISFVKSHFS, msa: empty}}]
@@ -39,13 +42,20 @@ rule predict:
 """
 
 
+def loaded(measuring, *arguments, **keywords) -> tuple:
+    """What `measuring` measures, and the machine's load average (one minute) before it."""
+    load = os.getloadavg()[0]
+    return (*measuring(*arguments, **keywords), load)
+
+
 def ours(size: int, shard_size: int, workdir: Path) -> dict:
     (workdir / "config.yaml").write_text(
         CONFIG.format(sheet=ligand_sheet(size), shard_size=shard_size)
     )
-    cold = measure(snakemake_command(workdir, "-n"))
-    warm = measure(snakemake_command(workdir, "-n"))
-    remote = measure(
+    cold = loaded(measure_with_cpu, snakemake_command(workdir, "-n"))
+    warm = loaded(measure_with_cpu, snakemake_command(workdir, "-n"))
+    remote = loaded(
+        measure_with_cpu,
         snakemake_command(
             workdir,
             "-n",
@@ -53,16 +63,15 @@ def ours(size: int, shard_size: int, workdir: Path) -> dict:
             "remote",
             "--target-jobs",
             "boltz_predict_shard:screen=scale,protein=P1,shard=00000",
-        )
+        ),
     )
     return {"cold": cold, "warm": warm, "remote": remote}
 
 
-def toy(size: int, workdir: Path) -> tuple[float, float]:
+def toy(size: int, workdir: Path) -> tuple[float, float, float, float]:
     (workdir / "Snakefile").write_text(TOY.format(sheet=ligand_sheet(size)))
-    return measure(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "2"], cwd=workdir
-    )
+    command = [sys.executable, "-m", "snakemake", "-n", "--quiet", "--cores", "2"]
+    return loaded(measure_with_cpu, command, cwd=workdir)
 
 
 def main() -> None:
@@ -72,7 +81,8 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=100)
     arguments = parser.parse_args()
 
-    print(f"{'ligands':>8} {'what':<34} {'wall s':>8} {'peak MiB':>9}")
+    header = f"{'ligands':>8} {'what':<34} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'load':>5}"
+    print(header)
     results = {}
     for size in arguments.sizes:
         workdir = Path(tempfile.mkdtemp(prefix=f"omtx-plan-{size}-"))
@@ -82,14 +92,20 @@ def main() -> None:
             "warm": "dry-run, warm (cached sheet)",
             "remote": "remote job parse (one shard)",
         }
-        for kind, (wall, peak) in results[size].items():
-            print(f"{size:>8} {labels[kind]:<34} {wall:>8.2f} {peak:>9.0f}", flush=True)
+        for kind, (wall, cpu, peak, load) in results[size].items():
+            print(
+                f"{size:>8} {labels[kind]:<34} {wall:>8.2f} {cpu:>7.1f} {peak:>9.0f} {load:>5.1f}",
+                flush=True,
+            )
         shutil.rmtree(workdir)
     for size in arguments.toy_sizes:
         workdir = Path(tempfile.mkdtemp(prefix=f"omtx-toy-{size}-"))
-        wall, peak = toy(size, workdir)
+        wall, cpu, peak, load = toy(size, workdir)
         shutil.rmtree(workdir)
-        line = f"{size:>8} {'toy: one job per ligand, dry-run':<34} {wall:>8.2f} {peak:>9.0f}"
+        line = (
+            f"{size:>8} {'toy: one job per ligand, dry-run':<34} {wall:>8.2f} {cpu:>7.1f} "
+            f"{peak:>9.0f} {load:>5.1f}"
+        )
         if size in results:
             line += f"   ({wall / results[size]['cold'][0]:.1f}x our cold dry-run)"
         print(line, flush=True)

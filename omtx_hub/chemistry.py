@@ -19,6 +19,8 @@ crashes on multi-fragment SMILES with the pinned RDKit ("Pre-condition Violation
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
 from collections import Counter
@@ -27,9 +29,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from itertools import pairwise
 from multiprocessing import get_context
 
 from rdkit import Chem, RDLogger
+from rdkit.Chem import rdqueries
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
@@ -40,6 +44,7 @@ from omtx_hub.result_tables import (
     FLAG_UNDEFINED_STEREO,
     MAX_TRAINING_ATOMS,
 )
+from omtx_hub.source_functions import own_function
 
 # Boltz-2's affinity limits (boltz/data/parse/schema.py, parse_boltz_schema): an error above
 # 128 atoms, a warning above MAX_TRAINING_ATOMS ("the maximum during training").
@@ -49,8 +54,9 @@ MAX_ATOM_NAME_LENGTH = 4
 # Rounds of Boltz's standardisation until its output is its own fixed point.
 MAX_STANDARDISATION_ROUNDS = 3
 
-# Below this many SMILES per worker process, validation runs in this process: a worker
-# pays the import of Boltz (several seconds) before it validates anything.
+# Below this many SMILES per worker process, validation runs in this process: a pool of
+# workers takes about 0.4 s to start (spawn, imports), and two workers on 5,000 SMILES
+# gained only 10-15% on a busy 2-core machine (2026-12-05).
 SMILES_PER_WORKER = 5000
 
 
@@ -77,18 +83,28 @@ class _Fragment:
     known_as: tuple[str, str] | None
 
 
+# Where Boltz defines the standardisation it applies to the affinity ligand.
+BOLTZ_STANDARDIZE = ("boltz.data.parse.schema", "standardize")
+
+
 @cache
 def _boltz_standardize():
-    # Imported when first needed: Boltz's parser module imports torch (seconds). It also
-    # imports scikit-learn, which sets OpenMP variables (KMP_*) in os.environ; planning
-    # leaves the environment that its jobs inherit as it found it.
+    """Boltz's own `standardize` (`BOLTZ_STANDARDIZE`): its code, from Boltz's installed
+    source, with the very objects its module binds to the names it uses (`own_function`).
+    Importing the module itself would import torch and scikit-learn, which `standardize`
+    never uses: 1.5 s and 300 MB in each process that validates SMILES."""
+    function = own_function(*BOLTZ_STANDARDIZE)
+    if function is not None:
+        return function
+    # Boltz's module as a whole. It imports scikit-learn, which sets OpenMP variables
+    # (KMP_*) in os.environ; planning leaves the environment that its jobs inherit as it
+    # found it.
     environment = dict(os.environ)
-    from boltz.data.parse.schema import standardize
-
+    module = importlib.import_module(BOLTZ_STANDARDIZE[0])
     for name in set(os.environ) - set(environment):
         del os.environ[name]
     os.environ.update(environment)
-    return standardize
+    return getattr(module, BOLTZ_STANDARDIZE[1])
 
 
 def _display_name(name: str) -> str:
@@ -289,17 +305,18 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
     hydrogens RemoveHs keeps, such as deuterium). Raises LigandProblem."""
     with_hydrogens = Chem.AddHs(molecule)
     # Below 100 atoms no name can be longer than 4 characters (two letters, two digits).
-    ranks = Chem.CanonicalRankAtoms(with_hydrogens) if with_hydrogens.GetNumAtoms() >= 100 else []
-    for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=False):
-        name = atom.GetSymbol().upper() + str(rank + 1)
-        if len(name) > MAX_ATOM_NAME_LENGTH:
-            raise LigandProblem(
-                f"Boltz cannot name its atoms: it names each atom by element and canonical "
-                f"rank counting hydrogens ({with_hydrogens.GetNumAtoms()} atoms here), and "
-                f"'{name}' is longer than {MAX_ATOM_NAME_LENGTH} characters "
-                "(boltz.data.parse.schema.parse_boltz_schema); Boltz cannot model this "
-                "molecule, remove it"
-            )
+    if with_hydrogens.GetNumAtoms() >= 100:
+        ranks = Chem.CanonicalRankAtoms(with_hydrogens)
+        for atom, rank in zip(with_hydrogens.GetAtoms(), ranks, strict=True):
+            name = atom.GetSymbol().upper() + str(rank + 1)
+            if len(name) > MAX_ATOM_NAME_LENGTH:
+                raise LigandProblem(
+                    f"Boltz cannot name its atoms: it names each atom by element and canonical "
+                    f"rank counting hydrogens ({with_hydrogens.GetNumAtoms()} atoms here), and "
+                    f"'{name}' is longer than {MAX_ATOM_NAME_LENGTH} characters "
+                    "(boltz.data.parse.schema.parse_boltz_schema); Boltz cannot model this "
+                    "molecule, remove it"
+                )
     atoms = Chem.RemoveHs(with_hydrogens, sanitize=False).GetNumAtoms()
     if affinity and atoms > MAX_AFFINITY_ATOMS:
         hydrogens = atoms - molecule.GetNumHeavyAtoms()
@@ -312,8 +329,11 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
 
 
 def _has_enhanced_stereo(molecule: Chem.Mol) -> bool:
+    groups = molecule.GetStereoGroups()
+    if not len(groups):  # iterating the groups costs 7 µs even when there are none
+        return False
     absolute = Chem.StereoGroupType.STEREO_ABSOLUTE
-    return any(group.GetGroupType() != absolute for group in molecule.GetStereoGroups())
+    return any(group.GetGroupType() != absolute for group in groups)
 
 
 def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
@@ -327,8 +347,12 @@ def _has_undefined_stereo(molecule: Chem.Mol) -> bool:
 _ONE_SMILES = re.compile(r"\S+(?: \|[^|\s]*\|)?")
 
 
+# Atoms of atomic number 0, found by RDKit itself (a tenth of the time of a Python loop).
+_DUMMY_ATOM = rdqueries.AtomNumEqualsQueryAtom(0)
+
+
 def _without_dummy_atoms(molecule: Chem.Mol, smiles: str) -> Chem.Mol:
-    if any(atom.GetAtomicNum() == 0 for atom in molecule.GetAtoms()):
+    if molecule.GetAtomsMatchingQuery(_DUMMY_ATOM):
         raise LigandProblem(
             f"SMILES {smiles!r} has a dummy atom ('*': an R-group or attachment point), which "
             "is no element; Boltz would model it as an atom of element 0. Write the whole "
@@ -451,22 +475,41 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def _distinct(smiles: Sequence[str]) -> Sequence[str]:
+    """`smiles` without repeats, in the order of first appearance: `smiles` itself when none
+    repeats. Repeats are looked for by sorting: a hash table of a large sheet's SMILES, made
+    and freed here, left the planning process 10 MB larger at its peak (glibc's malloc raises
+    its mmap threshold when such a block is freed)."""
+    ordered = sorted(smiles)
+    if all(one != other for one, other in pairwise(ordered)):
+        return smiles
+    return list(dict.fromkeys(smiles))
+
+
 def prepare_ligands(
     smiles: Sequence[str], *, affinity: bool, salts: str, workers: int | None = None
 ) -> list[PreparedLigand | LigandProblem]:
     """`prepare_ligand` of each SMILES (the result or its problem), in order.
 
-    Large sheets are split over `workers` processes (default: one per available core, each
-    with at least SMILES_PER_WORKER SMILES); Boltz's standardisation takes about 2 ms per
-    molecule (benchmarks/plan_scale.py).
+    Each distinct SMILES is prepared once (a sheet that repeats a compound gets the same
+    result on each of its rows). Large sheets are split over `workers` processes (default:
+    one per available core, each with at least SMILES_PER_WORKER distinct SMILES). A drug-like
+    molecule takes about 0.75 ms of CPU, 0.53 ms of it Boltz's standardisation
+    (benchmarks/validation_scale.py, benchmarks/plan_scale.py).
     """
+    distinct = _distinct(smiles)
     if workers is None:
-        workers = min(available_cores(), len(smiles) // SMILES_PER_WORKER)
+        workers = min(available_cores(), len(distinct) // SMILES_PER_WORKER)
     if workers <= 1:
-        return _prepare_each(smiles, affinity, salts)
-    chunk = -(-len(smiles) // (workers * 4))
-    chunks = [smiles[start : start + chunk] for start in range(0, len(smiles), chunk)]
-    # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
-        return [result for part in parts for result in part]
+        prepared = _prepare_each(distinct, affinity, salts)
+    else:
+        chunk = -(-len(distinct) // (workers * 4))
+        chunks = [distinct[start : start + chunk] for start in range(0, len(distinct), chunk)]
+        # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
+            prepared = [result for part in parts for result in part]
+    if len(distinct) == len(smiles):
+        return prepared
+    by_smiles = dict(zip(distinct, prepared, strict=True))
+    return [by_smiles[cell] for cell in smiles]

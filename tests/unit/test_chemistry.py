@@ -4,6 +4,8 @@ verdicts are checked against the installed Boltz's own parser."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 
 import pytest
@@ -18,6 +20,19 @@ from omtx_hub.chemistry import (
     prepare_ligands,
 )
 from omtx_hub.result_tables import LIGAND_FLAGS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _boltz_parser_imported():
+    """Boltz's parser module, imported once for the tests that compare with it (the
+    validator itself never imports it). Importing it imports scikit-learn, which sets OpenMP
+    variables (KMP_*) in os.environ; they are put back as they were."""
+    environment = dict(os.environ)
+    importlib.import_module("boltz.data.parse.schema")
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    os.environ.update(environment)
+
 
 IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
 DIPHENHYDRAMINE = "CN(C)CCOC(c1ccccc1)c1ccccc1"
@@ -244,3 +259,122 @@ def test_a_standardisation_that_does_not_settle_is_refused(monkeypatch):
     monkeypatch.setattr(chemistry, "_boltz_standardize", lambda: lambda smiles: smiles + "C")
     with pytest.raises(LigandProblem, match="does not settle.*CCO -> CCOC -> CCOCC -> CCOCCC"):
         prepare_ligand("CCO", affinity=True)
+
+
+def test_boltz_s_standardize_is_its_own_function_without_importing_torch():
+    """`_boltz_standardize` compiles Boltz's `standardize` from Boltz's source (importing its
+    module would import torch): the same code, reading the same objects."""
+    import subprocess
+    import sys
+
+    import boltz.data.parse.schema as schema
+
+    from omtx_hub.chemistry import BOLTZ_STANDARDIZE
+    from omtx_hub.source_functions import own_function
+
+    own = own_function(*BOLTZ_STANDARDIZE)
+    assert own is not None and own is not schema.standardize
+    assert own.__code__ == schema.standardize.__code__
+    assert own.__code__.co_filename == schema.standardize.__code__.co_filename
+    assert (own.__qualname__, own.__module__) == ("standardize", "boltz.data.parse.schema")
+    assert own.__annotations__ == schema.standardize.__annotations__
+    globals_read = [n for n in own.__globals__ if not n.startswith("__") and n != "standardize"]
+    assert "standardize_mol" in globals_read and "exclude_flag" in globals_read
+    for name in globals_read:
+        assert own.__globals__[name] is vars(schema)[name], name
+    for smiles in ("CC(=O)[O-]", "CS(C)=O", "c1ccccc1C(=O)N", "OC(=O)[C@H](O)[C@@H](O)C(=O)O"):
+        assert own(smiles) == schema.standardize(smiles)
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from omtx_hub import chemistry; "
+            "print(chemistry.prepare_ligand('CC(=O)[O-]', affinity=True).modeled_smiles, "
+            "'torch' in sys.modules, 'sklearn' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.split() == ["CC(=O)O", "False", "False"]
+
+
+MODULES = {
+    # a helper of the module's own: not an import
+    "helper": "import os\n\ndef _helper():\n    return 1\n\ndef f():\n    return _helper()\n",
+    # a name bound twice (a conditional import)
+    "twice": "import json\ntry:\n    import json\nexcept ImportError:\n    json = None\n\n"
+    "def f():\n    return json\n",
+    "decorated": "import functools\n\n@functools.cache\ndef f():\n    return functools\n",
+    "rebound": "import json\n\ndef f():\n    return json\n\nf = None\n",
+    "star": "from os.path import *\n\ndef f():\n    return join\n",
+    "global": "import json\n\ndef f():\n    return json\n\ndef g():\n    global json\n",
+    "plain": "from os.path import join as joined\nimport json\nfrom typing import Optional\n\n"
+    "def f(a: str) -> Optional[str]:\n    return joined(a, json.dumps(a))\n",
+    # annotations left unevaluated, as in the module (Undefined is nowhere)
+    "future": "from __future__ import annotations\nimport json\nfrom os.path import join as "
+    "joined\n\ndef f(a: Undefined) -> str:\n    return joined(a, json.dumps(a))\n",
+}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_function_is_compiled_alone_only_where_it_reads_nothing_but_imports(
+    tmp_path, monkeypatch, module
+):
+    from omtx_hub.source_functions import own_function
+
+    (tmp_path / f"own_{module}.py").write_text(MODULES[module])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    own = own_function(f"own_{module}", "f")
+    if module not in ("plain", "future"):
+        assert own is None
+        return
+    import json
+
+    real = importlib.import_module(f"own_{module}").f
+    assert own is not real and own.__code__ == real.__code__
+    assert own.__globals__["joined"] is os.path.join and own.__globals__["json"] is json
+    assert own.__annotations__ == real.__annotations__  # evaluated, as in the module
+    assert own("a") == real("a")
+
+
+def test_without_boltz_s_function_alone_its_module_is_imported(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    monkeypatch.setattr(chemistry, "own_function", lambda module, name: None)
+    chemistry._boltz_standardize.cache_clear()
+    try:
+        from boltz.data.parse.schema import standardize
+
+        assert chemistry._boltz_standardize() is standardize
+    finally:
+        chemistry._boltz_standardize.cache_clear()
+
+
+def test_each_distinct_smiles_is_prepared_once_and_every_row_gets_its_result(monkeypatch):
+    import omtx_hub.chemistry as chemistry
+
+    sheet = ["CCO", "CC(=O)[O-]", "C1CC", "CCO", "", "CC(=O)[O-]", "C1CC", "", "CCO"]
+    alone = [prepare_ligands([smiles], affinity=True, salts="strip") for smiles in sheet]
+    prepared: list[str] = []
+    real = chemistry.prepare_ligand
+
+    def counted(smiles, **settings):
+        prepared.append(smiles)
+        return real(smiles, **settings)
+
+    monkeypatch.setattr(chemistry, "prepare_ligand", counted)
+    together = prepare_ligands(sheet, affinity=True, salts="strip", workers=1)
+    assert prepared == ["CCO", "CC(=O)[O-]", "C1CC", ""]
+    assert [str(r) if isinstance(r, LigandProblem) else r for r in together] == [
+        str(r) if isinstance(r, LigandProblem) else r for [r] in alone
+    ]
+    assert str(together[2]) == "invalid SMILES 'C1CC' (RDKit cannot parse it)"
+    assert str(together[4]) == str(together[7]) == "the smiles cell is empty"
+
+
+def test_dummy_atoms_are_found_however_written():
+    for smiles in ("*C", "[*]C", "[1*]C", "[*:1]C", "[#0]C", "C[*-]", "CC* |$;;_R1$|"):
+        with pytest.raises(LigandProblem, match="has a dummy atom"):
+            prepare_ligand(smiles, affinity=False)
+    assert prepare_ligand("[2H]C", affinity=False).modeled_smiles == "[2H]C"
