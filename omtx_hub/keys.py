@@ -162,14 +162,20 @@ def server_msa_identity(chain_sha256: str) -> str:
     return f"csv:{chain_sha256}"
 
 
-def sheet_key(sheet_sha256: str, *, affinity: bool, salts: str, molecules_checked: bool) -> str:
-    """The address of a validated sheet: the file's sha256, the validator's version, the
-    versions of RDKit and Boltz (whose standardisation it applies), the affinity setting
-    (Boltz standardises only the affinity ligand), `ligands.salts` and whether CCD codes were
-    checked against Boltz's molecule cache."""
+def molecules_key(*, affinity: bool, salts: str) -> str:
+    """What the validation of a SMILES depends on, besides the SMILES: the validator's
+    version, the versions of RDKit and Boltz (whose standardisation it applies), the affinity
+    setting (Boltz standardises only the affinity ligand) and `ligands.salts`."""
     from rdkit import rdBase
 
     return (
-        f"{sheet_sha256}-v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
-        f"-aff{int(affinity)}-salts-{salts}-mols{int(molecules_checked)}"
+        f"v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
+        f"-aff{int(affinity)}-salts-{salts}"
     )
+
+
+def sheet_key(sheet_sha256: str, *, affinity: bool, salts: str, molecules_checked: bool) -> str:
+    """The address of a validated sheet: the file's sha256, what validation depends on
+    (`molecules_key`) and whether CCD codes were checked against Boltz's molecule cache."""
+    validation = molecules_key(affinity=affinity, salts=salts)
+    return f"{sheet_sha256}-{validation}-mols{int(molecules_checked)}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,10 @@ from omtx_hub.sheet import (
 )
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
 from omtx_hub.store_layout import sheet_path
+from omtx_hub.validated_molecules import ValidatedMolecules
 from omtx_hub.weights import weights_in_use
+
+log = logging.getLogger(__name__)
 
 # A shard's name: its number among the protein's shards, then `-r<replicate>` for the
 # shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
@@ -161,13 +165,26 @@ def load_validated_sheet(
 
     Validation of 100,000 SMILES takes tens of seconds, so the result is kept in the store
     under `name` (`sheet_name`); aggregation and progress read it from there by the name
-    the plan records (`read_validated_sheet`) and never need the file.
+    the plan records (`read_validated_sheet`) and never need the file. A sheet not validated
+    before validates only its SMILES that no earlier sheet had (omtx_hub.validated_molecules).
     """
     cached = store.read_blob(name)
     if cached is not None:
         return _read_validated(cached)
+    # A new sheet validates only the SMILES no earlier sheet had.
+    molecules = ValidatedMolecules(store, affinity=affinity, salts=salts)
     validated = validate_sheet(
-        path, affinity=affinity, salts=salts, ccd_molecules=ccd_lookup(mols_dir)
+        path,
+        affinity=affinity,
+        salts=salts,
+        ccd_molecules=ccd_lookup(mols_dir),
+        prepare=molecules.prepare,
+    )
+    log.info(
+        "ligand sheet %s validated: %d SMILES validated before, %d now",
+        path,
+        molecules.reused,
+        molecules.validated,
     )
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.

@@ -68,6 +68,8 @@ _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # The RDKit molecule of a CCD code in Boltz's molecule cache; LookupError (its message says why)
 # when the cache lacks it.
 CcdMolecules = Callable[[str], "Mol"]
+# `omtx_hub.chemistry.prepare_ligands`, or a function of the same signature.
+PrepareSmiles = Callable[..., list[PreparedLigand | LigandProblem]]
 
 
 class SheetError(ValueError):
@@ -294,15 +296,16 @@ def _prepare_rows(
     salts: str,
     workers: int | None,
     ccd_molecules: CcdMolecules | None,
+    prepare: PrepareSmiles,
 ) -> list[PreparedLigand | LigandProblem]:
     """Each row's molecule (or its problem): its SMILES prepared (`prepare_ligands`), or its
     CCD code checked; exactly one of the two cells must be filled (`ccd_cells` None: the
     sheet has no `ccd` column)."""
     if ccd_cells is None:
-        return prepare_ligands(smiles_cells, affinity=affinity, salts=salts, workers=workers)
+        return prepare(smiles_cells, affinity=affinity, salts=salts, workers=workers)
     by_smiles = [i for i, (s, c) in enumerate(zip(smiles_cells, ccd_cells, strict=True)) if not c]
     prepared_smiles = iter(
-        prepare_ligands(
+        prepare(
             [smiles_cells[i] for i in by_smiles], affinity=affinity, salts=salts, workers=workers
         )
     )
@@ -337,6 +340,7 @@ def validate_sheet(
     salts: str = "strip",
     workers: int | None = None,
     ccd_molecules: CcdMolecules | None = None,
+    prepare: PrepareSmiles = prepare_ligands,
 ) -> pd.DataFrame:
     """Validate a ligand sheet and return it with the columns the workflow needs.
 
@@ -349,7 +353,9 @@ def validate_sheet(
     sheet's own extra columns. `salts` is `ligands.salts`; `workers`: processes
     (`omtx_hub.chemistry.prepare_ligands`); `ccd_molecules`: the molecule of a CCD code in
     Boltz's molecule cache (omtx_hub.molecule_cache.ccd_lookup), against which CCD codes are
-    checked when the cache is here (None: not checked). Raises SheetError listing every
+    checked when the cache is here (None: not checked); `prepare`: what prepares the SMILES
+    cells (`prepare_ligands`, or the same through the molecules validated before:
+    omtx_hub.validated_molecules). Raises SheetError listing every
     problem found.
     """
     path = Path(path)
@@ -409,6 +415,7 @@ def validate_sheet(
         salts=salts,
         workers=workers,
         ccd_molecules=ccd_molecules,
+        prepare=prepare,
     )
     for line, name, result in zip(lines, names, prepared, strict=True):
         if isinstance(result, LigandProblem):

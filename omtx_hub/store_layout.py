@@ -5,6 +5,7 @@ local directory or gs://bucket/prefix):
     targets/<key[:2]>/<key>/        one prediction (omtx_hub.store): record.json + its files
     failures/<key>.json             a target Boltz could not predict (omtx_hub.failures)
     sheets/<sheet key>.tsv          a validated ligand sheet (omtx_hub.plan)
+    molecules/<key>/<xx>.json       SMILES validated before (omtx_hub.validated_molecules)
     msa/<query id>/msa.json, <n>.csv   a server MSA (omtx_hub.msa_server)
     key-schemes/<n>.json            the key schemes the store was used with (omtx_hub.key_schemes)
     quarantine/<time>-<key>/        entries moved aside because they failed their seal
@@ -21,6 +22,7 @@ TARGETS_DIR = "targets"
 RECORD_FILE = "record.json"
 FAILURES_DIR = "failures"
 SHEETS_DIR = "sheets"
+MOLECULES_DIR = "molecules"
 MSA_DIR = "msa"
 MSA_RECORD_FILE = "msa.json"
 SCHEME_MARKERS_DIR = "key-schemes"
@@ -51,6 +53,12 @@ def failure_path(key: str) -> str:
 def sheet_path(sheet_key: str) -> str:
     """A validated ligand sheet (`omtx_hub.keys.sheet_key`)."""
     return f"{SHEETS_DIR}/{sheet_key}.tsv"
+
+
+def validated_molecules_path(molecules_key: str, part: str) -> str:
+    """One of the 256 parts (`part`: two hex digits of a SMILES's sha256) of the SMILES
+    validated under `molecules_key` (`omtx_hub.keys.molecules_key`)."""
+    return f"{MOLECULES_DIR}/{molecules_key}/{part}.json"
 
 
 def server_msa_path(query_id: str, name: str) -> str:
