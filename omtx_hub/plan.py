@@ -40,7 +40,7 @@ from omtx_hub.plan_artifact import (
     ScreenPlan,
     ShardSpec,
     changed_files,
-    plan_files,
+    index_bytes,
     plan_path,
     read_plan,
     shard_spec_path,
@@ -399,11 +399,18 @@ class Plan:
             if all(target.key in stored_keys for target in shard.targets)
         ]
 
-    def index(self) -> ScreenPlan:
-        """The plan's index: what was planned, and the sha256 of each shard's spec (None for
-        the shards of a protein whose server MSA is not fetched yet)."""
+    def files(self) -> dict[str, bytes]:
+        """The plan's files, relative to the results root (omtx_hub.plan_artifact): each
+        shard's spec, then the index (written last, so that a reader finds every spec it
+        names), with each spec's sha256; the shards of a protein whose server MSA is not
+        fetched yet have no spec (and no sha256) until it is."""
         pending = set(self.pending_msas)
-        return ScreenPlan(
+        specs = {
+            (protein, name): spec_bytes(spec)
+            for (protein, name), spec in self.shards.items()
+            if protein not in pending
+        }
+        index = ScreenPlan(
             version=PLAN_VERSION,
             screen=self.screen,
             sheet=self.sheet,
@@ -422,19 +429,13 @@ class Plan:
                     shard=name,
                     replicate=spec.replicate,
                     targets=len(spec.targets),
-                    sha256=None if protein in pending else sha256_bytes(spec_bytes(spec)),
+                    sha256=sha256_bytes(specs[protein, name]) if (protein, name) in specs else None,
                 )
                 for (protein, name), spec in self.shards.items()
             ],
         )
-
-    def files(self) -> dict[str, bytes]:
-        """The plan's files, relative to the results root (omtx_hub.plan_artifact)."""
-        pending = set(self.pending_msas)
-        return plan_files(
-            self.index(),
-            (spec for (protein, _), spec in self.shards.items() if protein not in pending),
-        )
+        files = {shard_spec_path(self.screen, *name): data for name, data in specs.items()}
+        return files | {plan_path(self.screen): index_bytes(index)}
 
     def write(self, results: ResultStore) -> list[str]:
         """Write the plan under `results` (the directory snakemake runs in, or the run's

@@ -18,7 +18,7 @@ rule takes its spec as input; its time is its content's).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import ConfigDict
@@ -110,14 +110,8 @@ def spec_bytes(spec: ShardSpec) -> bytes:
     return json.dumps(spec.to_json(), separators=(",", ":")).encode()
 
 
-def plan_files(index: ScreenPlan, specs: Iterable[ShardSpec]) -> dict[str, bytes]:
-    """The plan's files, relative to the results root: each spec, then the index (written
-    last, so that a reader finds every spec it names)."""
-    files = {
-        shard_spec_path(spec.screen, spec.protein, spec.shard): spec_bytes(spec) for spec in specs
-    }
-    files[plan_path(index.screen)] = json.dumps(index.to_json(), indent=1).encode()
-    return files
+def index_bytes(index: ScreenPlan) -> bytes:
+    return json.dumps(index.to_json(), indent=1).encode()
 
 
 def changed_files(files: Mapping[str, bytes], existing: Mapping[str, str]) -> dict[str, bytes]:
