@@ -50,6 +50,20 @@ def test_blobs(store):
     assert store.read_blob("sheets/x.tsv") == b"a\tb\n"
 
 
+def test_blob_existence_and_digests(store):
+    # What the planning process compares the plan's files with, and what a finished run looks
+    # for before it names its results (omtx_hub.plan, omtx_hub.notify).
+    assert not store.has_blob("plan/plan.json") and store.blob_md5s("plan/") == {}
+    store.write_blob("plan/plan.json", b"{}")
+    store.write_blob("plan/shards/P1/00000.json", b"[1]")
+    store.write_blob("sheets/x.tsv", b"other")
+    assert store.has_blob("plan/plan.json") and not store.has_blob("plan/shards")
+    assert store.blob_md5s("plan/") == {
+        "plan/plan.json": "99914b932bd37a50b983c5e7c90ae93b",
+        "plan/shards/P1/00000.json": "35dba5d75538a9bbe0b4da4422759a0e",
+    }
+
+
 def test_local_partial_entry_is_invisible(tmp_path):
     store = LocalStore(tmp_path)
     # What a commit killed mid-way leaves behind: a staging directory, never the entry.
