@@ -35,6 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import ENV, REPO, ligand_sheet
+from validation_scale import salt_sheet
 
 TEST_MODULES = [
     "tests.unit.test_chemistry",
@@ -47,7 +48,6 @@ TEST_MODULES = [
     "tests.hostile",
 ]
 SHEET_ROWS = 20
-COUNTER_IONS = [".Cl", ".CS(=O)(=O)O", ".OC(=O)C(F)(F)F", ".O"]
 SETTINGS = [(True, "strip"), (False, "strip"), (True, "reject"), (False, "reject")]
 
 
@@ -84,18 +84,6 @@ def test_strings() -> list[str]:
     varied += [f"{s}.{s}" for s in readable] + [f"[K+].{s}" for s in readable]
     # and every seventh again: a sheet may repeat a SMILES (prepared once, given to each row)
     return single + varied + (single + varied)[::7]
-
-
-def salt_sheet(count: int, folder: Path) -> Path:
-    """The benchmark's first `count` compounds, each with a counter-ion or water in turn."""
-    lines = ligand_sheet(100_000).read_text().splitlines()[: count + 1]
-    path = folder / f"salts-{count}.csv"
-    rows = [lines[0]]
-    for number, line in enumerate(lines[1:]):
-        name, smiles, series = line.split(",")
-        rows.append(f"{name},{smiles}{COUNTER_IONS[number % len(COUNTER_IONS)]},{series}")
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def charged_sheet(count: int, folder: Path) -> Path:
@@ -221,7 +209,7 @@ def compare(arguments: argparse.Namespace, folder: Path) -> int:
             library.write_text("\n".join(lines) + "\n")
         sheets += [(str(library), True, "strip"), (str(library), False, "strip")]
     if arguments.salts:
-        sheets += [(str(salt_sheet(arguments.salts, folder)), True, "strip")]
+        sheets += [(str(salt_sheet(arguments.salts)), True, "strip")]
     if arguments.charged:
         charged = str(charged_sheet(arguments.charged, folder))
         sheets += [(charged, True, "strip"), (charged, False, "strip")]
