@@ -119,13 +119,15 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
     if len(plan.seeds) > 1:
         table = combine_replicates(table, plan.seeds)
     table = table.drop(columns="replicate", errors="ignore")
-    sheet = plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"]).rename(
-        columns={"name": "ligand_name"}
-    )
     # A sheet's own column that shares a name with a result column is kept with a prefix
     # (validation refused a sheet where that would give two columns one name).
     own = {c: result_column_of_sheet_column(c) for c in sheet_own_columns(plan.ligands.columns)}
-    table = table.merge(sheet.rename(columns=own), on="index", how="left")
+    sheet = (
+        plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"])
+        .rename(columns=own)
+        .rename(columns={"name": "ligand_name"})
+    )
+    table = table.merge(sheet, on="index", how="left")
     # The ligand's flags (from the sheet), then its protein's.
     table["flags"] = [
         FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])

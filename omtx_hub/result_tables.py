@@ -98,8 +98,8 @@ def restored(table: pd.DataFrame) -> pd.DataFrame:
 def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
     changed = table.copy()
     for position, dtype in enumerate(table.dtypes):
-        if pd.api.types.is_object_dtype(dtype):
-            changed.iloc[:, position] = table.iloc[:, position].map(change)
+        if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+            changed.isetitem(position, table.iloc[:, position].map(change))
     return changed
 
 
