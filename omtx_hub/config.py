@@ -84,8 +84,9 @@ class Protein(_Strict):
     sequence: str | None = Field(
         None,
         description="A single-chain receptor's sequence (chain A): one-letter amino-acid "
-        "codes; whitespace and line breaks are removed, lower case is accepted. Anything else "
-        "is rejected with its position. Use `chains` instead for several chains.",
+        "codes; whitespace and line breaks are removed, ASCII lower case is accepted (no other "
+        "case folding: 'ß' is refused, never read as 'SS'). Anything else is rejected with its "
+        "position. Use `chains` instead for several chains.",
     )
     msa: str | None = Field(
         None,

@@ -152,8 +152,8 @@ class ProteinChain(Strict):
     )
     sequence: str = Field(
         description="One-letter amino-acid codes; whitespace and line breaks are removed, "
-        "lower case is accepted. Residues are numbered from 1 along this sequence in "
-        "`pocket` and `contacts`."
+        "ASCII lower case is accepted (no other case folding: 'ß' is refused, never read as "
+        "'SS'). Residues are numbered from 1 along this sequence in `pocket` and `contacts`."
     )
     msa: str = Field(DEFAULT_MSA, description=MSA_DESCRIPTION)
     copies: int | None = Field(
