@@ -551,6 +551,11 @@ CREDENTIAL_FILES = {
         ),
         "(a Google service-account key)",
     ),
+    # On one line, the header: its cells were listed as the columns found, private key and all.
+    "google-service-account-on-one-line": (
+        json.dumps({"type": "service_account", "private_key": SERVICE_ACCOUNT_KEY}),
+        "(a Google service-account key)",
+    ),
     "pem-private-key": (SERVICE_ACCOUNT_KEY, "(it holds a private key)"),
     "aws-credentials": (
         "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
