@@ -312,10 +312,10 @@ def _modelled_atoms_check(molecule: Chem.Mol, kept_atoms: int) -> None:
     if heavy_atoms == 0:
         raise LigandProblem(
             f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has no heavy atom: "
-            "Boltz models only "
-            "atoms heavier than hydrogen (boltz.data.parse.schema.parse_ccd_residue skips "
-            "hydrogen, deuterium and tritium), so it would predict a ligand of no atom and "
-            "fail writing its structure; remove it"
+            "Boltz models only atoms heavier than hydrogen "
+            "(boltz.data.parse.schema.parse_ccd_residue skips hydrogen, deuterium and "
+            "tritium), so it would predict a ligand of no atom and fail writing its "
+            "structure; remove it"
         )
     if heavy_atoms == 1 and kept_atoms > 1:
         raise LigandProblem(

@@ -57,7 +57,7 @@ MAX_LISTED_PROBLEMS = 25
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "5"
+VALIDATOR_VERSION = "6"
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 # C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
