@@ -375,6 +375,12 @@ def out_of_memory_line(record_id: str, stage: str) -> str:
     )
 
 
+def _print_line(line: str) -> None:
+    """Print `line` on a line of its own: Lightning's progress bar, on the same log, redraws
+    itself after a carriage return and leaves its last state with no line break."""
+    print(f"\n{line}", flush=True)
+
+
 def _failed_item(batch: dict) -> bool:
     return batch.keys() == _FAILED_ITEM_KEYS
 
@@ -413,7 +419,7 @@ class RecordIsolation:
     def _report(self, records: Sequence[Any], stage: str, step: str, error: Exception) -> None:
         for record in records:
             self.failed.add(record.id)
-            print(failure_line(record.id, stage, step, error), flush=True)
+            _print_line(failure_line(record.id, stage, step, error))
 
     def items(self, get_item: Any) -> Any:
         """Wrap ``PredictionDataset.__getitem__``: a record that cannot be loaded, tokenised,
@@ -476,7 +482,7 @@ class RecordIsolation:
             if prediction.get("exception"):  # Boltz ran out of memory and said so, unnamed
                 for record in records:
                     self.failed.add(record.id)
-                    print(out_of_memory_line(record.id, stage), flush=True)
+                    _print_line(out_of_memory_line(record.id, stage))
             return prediction
 
         return predict_isolated
