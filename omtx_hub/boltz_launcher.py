@@ -1,5 +1,5 @@
-"""Run the real, unmodified Boltz CLI with per-target seeding, optionally with another Trainer
-precision and deterministic algorithms.
+"""Run the real, unmodified Boltz CLI with per-target seeding and each record's failures
+isolated, optionally with another Trainer precision and deterministic algorithms.
 
 Usage::
 
@@ -33,6 +33,9 @@ record id),
   so the conformer would depend on what the preprocessing worker (a ``multiprocessing.Pool``
   of ``--preprocessing-threads`` in ``process_inputs``) embedded before. The pool's workers are
   forked (Linux default) and so inherit the replaced function.
+
+The featuriser's own choices draw from ``np.random.default_rng(42)`` per item (same method) and
+need nothing. Without ``--seed`` Boltz does not seed and neither does the launcher.
 
 **One record's failure is its own** (always). Boltz 2.2.1 isolates a record only in
 preprocessing (``process_input`` in ``boltz/main.py``: ``Failed to process <input>``) and,
@@ -84,9 +87,6 @@ writing the record's files. The launcher refuses either variable unless ``--cach
 generated random-weights cache (it holds ``OMTX_TEST_WEIGHTS.json``,
 ``omtx_hub.testing.testcache``), so they can never fail a real screen.
 
-The featuriser's own choices draw from ``np.random.default_rng(42)`` per item (same method) and
-need nothing. Without ``--seed`` Boltz does not seed and neither does the launcher.
-
 **--precision** replaces the ``precision`` argument of the ``pytorch_lightning.Trainer`` that
 ``boltz.main.predict`` creates. Boltz 2.2.1 hard-codes it
 (``precision=32 if model == "boltz1" else "bf16-mixed"``). bf16 autocast is the right choice on
@@ -131,7 +131,11 @@ __all__ = [
     "PerTargetSeeding",
     "RecordIsolation",
     "conformer_seed",
+    "failure_line",
+    "injected_out_of_memory",
+    "injected_writer_errors",
     "main",
+    "out_of_memory_line",
     "patched_boltz",
     "split_options",
     "target_seed",
