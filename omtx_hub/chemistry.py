@@ -304,26 +304,54 @@ def _boltz_standardised(smiles: str, molecule: Chem.Mol) -> str:
     )
 
 
+# Why Boltz cannot model a molecule without heavy atoms (module docstring).
+NO_HEAVY_ATOM = (
+    "Boltz models only atoms heavier than hydrogen (boltz.data.parse.schema.parse_ccd_residue "
+    "skips hydrogen, deuterium and tritium), so it would predict a ligand of no atom and fail "
+    "writing its structure; remove it"
+)
+# Why a one-heavy-atom molecule may be modelled as a hydrogen (module docstring).
+SINGLE_ATOM_PATH = (
+    "Boltz models a one-heavy-atom ligand as the first atom RemoveHs leaves "
+    "(boltz.data.parse.schema.parse_ccd_residue), and RemoveHs keeps isotopic hydrogens"
+)
+
+
 def _modelled_atoms_check(molecule: Chem.Mol, kept_atoms: int) -> None:
     """The atoms Boltz's residue of a SMILES ligand keeps (`parse_ccd_residue`, module
     docstring) are the molecule's: refuses a molecule that has no heavy atom, or one heavy
-    atom and hydrogens `RemoveHs` keeps (`kept_atoms` counts them too)."""
+    atom and hydrogens `RemoveHs` keeps (`kept_atoms` counts them too): which atom comes
+    first depends on how the SMILES is written, so any such molecule may be modelled as a
+    hydrogen."""
     heavy_atoms = molecule.GetNumHeavyAtoms()
+    smiles = Chem.MolToSmiles(molecule)
     if heavy_atoms == 0:
         raise LigandProblem(
-            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has no heavy atom: "
-            "Boltz models only atoms heavier than hydrogen "
-            "(boltz.data.parse.schema.parse_ccd_residue skips hydrogen, deuterium and "
-            "tritium), so it would predict a ligand of no atom and fail writing its "
-            "structure; remove it"
+            f"the molecule Boltz models, {smiles!r}, has no heavy atom: {NO_HEAVY_ATOM}"
         )
     if heavy_atoms == 1 and kept_atoms > 1:
         raise LigandProblem(
-            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has one heavy atom "
-            "and isotopic hydrogens (deuterium, tritium): Boltz models a one-heavy-atom "
-            "ligand as the first atom RemoveHs leaves "
-            "(boltz.data.parse.schema.parse_ccd_residue), which can be a hydrogen; write it "
-            "without isotope labels ('O' for heavy water): Boltz models no hydrogen in any case"
+            f"the molecule Boltz models, {smiles!r}, has one heavy atom and isotopic "
+            f"hydrogens (deuterium, tritium): {SINGLE_ATOM_PATH}, so it may model a hydrogen; "
+            "write it without isotope labels ('O' for heavy water): Boltz models no hydrogen "
+            "in any case"
+        )
+
+
+def ccd_atoms_check(code: str, molecule: Chem.Mol) -> None:
+    """Boltz models a CCD ligand from its cache molecule as it is (`parse_ccd_residue`):
+    refuses one with no heavy atom, or with one heavy atom that Boltz would model as the
+    hydrogen that comes first in the molecule."""
+    heavy_atoms = molecule.GetNumHeavyAtoms()
+    if heavy_atoms == 0:
+        raise LigandProblem(f"column 'ccd': {code} has no heavy atom: {NO_HEAVY_ATOM}")
+    first = Chem.RemoveHs(molecule, sanitize=False).GetAtomWithIdx(0)
+    if heavy_atoms == 1 and first.GetAtomicNum() == 1:
+        raise LigandProblem(
+            f"column 'ccd': {code} has one heavy atom and its first atom is a hydrogen "
+            f"({first.GetSymbol()}, isotope {first.GetIsotope()}): {SINGLE_ATOM_PATH}, so "
+            "Boltz would model that hydrogen; give the molecule as SMILES without isotope "
+            "labels"
         )
 
 
