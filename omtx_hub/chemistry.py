@@ -324,17 +324,17 @@ def _modelled_atoms_check(molecule: Chem.Mol, kept_atoms: int) -> None:
     first depends on how the SMILES is written, so any such molecule may be modelled as a
     hydrogen."""
     heavy_atoms = molecule.GetNumHeavyAtoms()
-    smiles = Chem.MolToSmiles(molecule)
     if heavy_atoms == 0:
         raise LigandProblem(
-            f"the molecule Boltz models, {smiles!r}, has no heavy atom: {NO_HEAVY_ATOM}"
+            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has no heavy atom: "
+            f"{NO_HEAVY_ATOM}"
         )
     if heavy_atoms == 1 and kept_atoms > 1:
         raise LigandProblem(
-            f"the molecule Boltz models, {smiles!r}, has one heavy atom and isotopic "
-            f"hydrogens (deuterium, tritium): {SINGLE_ATOM_PATH}, so it may model a hydrogen; "
-            "write it without isotope labels ('O' for heavy water): Boltz models no hydrogen "
-            "in any case"
+            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has one heavy atom "
+            f"and isotopic hydrogens (deuterium, tritium): {SINGLE_ATOM_PATH}, so it may "
+            "model a hydrogen; write it without isotope labels ('O' for heavy water): Boltz "
+            "models no hydrogen in any case"
         )
 
 
@@ -345,8 +345,10 @@ def ccd_atoms_check(code: str, molecule: Chem.Mol) -> None:
     heavy_atoms = molecule.GetNumHeavyAtoms()
     if heavy_atoms == 0:
         raise LigandProblem(f"column 'ccd': {code} has no heavy atom: {NO_HEAVY_ATOM}")
+    if heavy_atoms > 1:
+        return
     first = Chem.RemoveHs(molecule, sanitize=False).GetAtomWithIdx(0)
-    if heavy_atoms == 1 and first.GetAtomicNum() == 1:
+    if first.GetAtomicNum() == 1:
         raise LigandProblem(
             f"column 'ccd': {code} has one heavy atom and its first atom is a hydrogen "
             f"({first.GetSymbol()}, isotope {first.GetIsotope()}): {SINGLE_ATOM_PATH}, so "
