@@ -25,6 +25,7 @@ from omtx_hub.chemistry import (
     MAX_AFFINITY_ATOMS,
     LigandProblem,
     PreparedLigand,
+    ccd_atoms_check,
     prepare_ligands,
 )
 from omtx_hub.credentials import credentials_file_kind
@@ -409,6 +410,7 @@ def _ccd_ligand(code: str, *, affinity: bool, ccd_molecules: CcdMolecules | None
         molecule = ccd_molecules(code)
     except LookupError as problem:
         raise LigandProblem(f"column 'ccd': {problem.args[0]}") from None
+    ccd_atoms_check(code, molecule)
     from rdkit import Chem
 
     # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included

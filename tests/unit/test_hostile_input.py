@@ -96,6 +96,21 @@ REFUSED = {
             f"{MAX_SMILES_CHARACTERS:,}",
         ),
     ),
+    # Boltz models no hydrogen (boltz.data.parse.schema.parse_ccd_residue): a ligand of no
+    # atom would fail in its mmCIF writer, heavy water would be modelled as one hydrogen.
+    "molecules-boltz-cannot-model": Refused(
+        b"name,smiles\nok,CCO\nhydrogen,[H][H]\nproton,[H+]\ndeuterium,[2H][2H]\n"
+        b"hydride,[H-]\nheavy-water,[2H]O[2H]\n",
+        (
+            "line 3 (name 'hydrogen'): the molecule Boltz models, '[H][H]', has no heavy atom",
+            "line 4 (name 'proton'): the molecule Boltz models, '[H+]', has no heavy atom",
+            "line 5 (name 'deuterium'): the molecule Boltz models, '[2H][2H]', has no heavy",
+            "line 6 (name 'hydride'): the molecule Boltz models, '[HH]', has no heavy atom",
+            "line 7 (name 'heavy-water'): the molecule Boltz models, '[2H]O[2H]', has one heavy "
+            "atom and isotopic hydrogens",
+            "has 5 problem(s)",
+        ),
+    ),
     # The file.
     "empty-file": Refused(b"", ("is empty: add a header 'name,smiles' and rows",)),
     "blank-lines-only": Refused(b"\n\n\r\n", ("is empty",)),
