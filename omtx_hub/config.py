@@ -639,40 +639,37 @@ def credential_problems(raw: object) -> dict[tuple, str]:
         "values are copied into Snakemake's metadata, the results and the sources a Google "
         "Batch run uploads, so credentials come only from environment variables "
         f"({', '.join(MSA_CREDENTIAL_VARIABLES)}: config/README.md, 'Credentials'). Remove it"
-        for where, what in _credential_locations(raw, ()).items()
+        for where, what in _credential_locations(raw).items()
     }
 
 
-def _credential_locations(raw: object, location: tuple[str | int, ...]) -> dict[tuple, str]:
+def _credential_locations(raw: object) -> dict[tuple, str]:
+    """Depth first, in the config's order, without recursion; a list or mapping that YAML
+    aliases at several places is looked at once (at its first place), so the scan is linear
+    in the config as written, however its aliases would expand."""
     found: dict[tuple, str] = {}
-    if isinstance(raw, Mapping):
-        for key, value in raw.items():
-            here = (*location, str(key))
-            if _CREDENTIAL_KEY.search(str(key)):
-                found[here] = "is named like a credential"
-            else:
-                found |= _credential_locations(value, here)
-    elif isinstance(raw, list):
-        for index, value in enumerate(raw):
-            found |= _credential_locations(value, (*location, index))
-    elif isinstance(raw, str) and (reason := _url_credential(raw)):
-        found[location] = reason
+    seen: set[int] = set()
+    pending: list[tuple[object, tuple[str | int, ...]]] = [(raw, ())]
+    while pending:
+        value, location = pending.pop()
+        if isinstance(value, Mapping | list):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+        children: list[tuple[object, tuple[str | int, ...]]] = []
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                here = (*location, str(key))
+                if _CREDENTIAL_KEY.search(str(key)):
+                    found[here] = "is named like a credential"
+                else:
+                    children.append((child, here))
+        elif isinstance(value, list):
+            children = [(child, (*location, index)) for index, child in enumerate(value)]
+        elif isinstance(value, str) and (reason := _url_credential(value)):
+            found[location] = reason
+        pending += reversed(children)
     return found
-
-
-def merged_config_files(paths: list[str | Path]) -> dict:
-    """The config mapping Snakemake builds for `--configfile paths...`: the workflow's
-    config/config.yaml (when the working directory has one), then each file merged over it
-    in order with Snakemake's own rule (snakemake.utils.update_config: mappings merge key by
-    key, anything else is replaced)."""
-    import yaml
-    from snakemake.utils import update_config
-
-    merged: dict = {}
-    base = [WORKFLOW_CONFIG] if WORKFLOW_CONFIG.is_file() else []
-    for path in [*base, *paths]:
-        update_config(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return merged
 
 
 def load_config(raw: dict) -> ScreenConfig:

@@ -3,7 +3,7 @@ workflow's config/config.yaml."""
 
 import yaml
 
-from omtx_hub.config import merged_config_files
+from omtx_hub.config_files import merged_config_files
 
 
 def write(path, mapping):
