@@ -30,6 +30,7 @@ from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
 from omtx_hub.paths import path_problem
 from omtx_hub.receptor import (
     DEFAULT_MSA,
+    MAX_RESIDUES,
     MSA_DESCRIPTION,
     SHORTHAND_CHAIN,
     Cofactor,
@@ -54,6 +55,9 @@ MSA_SERVER_URL = "https://api.colabfold.com"
 MSA_TIMEOUT_S = 3600.0
 # Replicates per target: each multiplies the GPU time of the screen.
 MAX_REPLICATES = 20
+# Boltz seeds its process with Lightning's seed_everything, which takes 0 .. 2**32 - 1 (numpy's
+# range) and silently seeds 0 instead of any other value (lightning_fabric/utilities/seed.py).
+MAX_SEED = 2**32 - 1
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
 WORKFLOW_CONFIG = Path("config/config.yaml")
 
@@ -215,29 +219,45 @@ class Model(_Strict):
     """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
     prediction (docs/how-a-screen-runs.md, "What the key contains")."""
 
-    recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
-    sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
+    recycling_steps: int = Field(
+        3, ge=0, le=20, description="`--recycling_steps` (each is another pass of the trunk)"
+    )
+    sampling_steps: int = Field(
+        200, ge=1, le=1000, description="`--sampling_steps` (time grows with each)"
+    )
     diffusion_samples: int = Field(
         1,
         ge=1,
         le=50,
-        description="`--diffusion_samples` (the best-ranked sample is reported)",
+        description="`--diffusion_samples` (the best-ranked sample is reported; each is "
+        "another diffusion run)",
     )
     step_scale: float | None = Field(
-        None, gt=0, description="`--step_scale`; null: Boltz's default (1.5)"
+        None,
+        gt=0,
+        le=10,
+        description="`--step_scale`; null: Boltz's default (1.5). Boltz recommends 1 to 2 "
+        "(lower: more diverse samples); at most 10.",
     )
     max_parallel_samples: int = Field(
         5,
         ge=1,
+        le=50,
         description="`--max_parallel_samples`: how many diffusion samples one forward pass "
-        "denoises (memory); not in the cache key.",
+        "denoises (memory); not in the cache key. At most 50, the most diffusion samples.",
     )
     affinity: bool = Field(True, description="Adds the affinity property for the ligand.")
     sampling_steps_affinity: int = Field(
-        200, ge=1, le=1000, description="`--sampling_steps_affinity` (with `affinity` only)"
+        200,
+        ge=1,
+        le=1000,
+        description="`--sampling_steps_affinity` (with `affinity` only; time grows with each)",
     )
     diffusion_samples_affinity: int = Field(
-        5, ge=1, le=50, description="`--diffusion_samples_affinity` (with `affinity` only)"
+        5,
+        ge=1,
+        le=50,
+        description="`--diffusion_samples_affinity` (with `affinity` only; each is another run)",
     )
     affinity_mw_correction: bool = Field(
         False, description="`--affinity_mw_correction` (with `affinity` only)"
@@ -245,9 +265,12 @@ class Model(_Strict):
     use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
     seed: int | None = Field(
         0,
+        ge=0,
+        le=MAX_SEED,
         description="`--seed`; each target is seeded from it and its own key, so its result "
         "does not depend on its shard (docs/how-a-screen-runs.md, Reproducibility). "
-        "null: unseeded.",
+        "null: unseeded. 0 to 2**32 - 1, the seeds Boltz can use (Lightning seeds 0 instead "
+        "of any other).",
     )
     replicates: int = Field(
         1,
@@ -267,6 +290,11 @@ class Model(_Strict):
                 f"`replicates: {self.replicates}` predicts each target with the seeds `seed`, "
                 "`seed + 1`, ...: set `seed` (e.g. 0) instead of null"
             )
+        if self.seed is not None and self.seed + self.replicates - 1 > MAX_SEED:
+            raise ValueError(
+                f"`replicates: {self.replicates}` seeds up to `seed + {self.replicates - 1}`, "
+                f"more than {MAX_SEED} (2**32 - 1), the largest seed Boltz can use: lower `seed`"
+            )
         return self
 
 
@@ -278,7 +306,13 @@ class Runtime(_Strict):
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
     )
-    devices: int = Field(1, ge=1, description="GPUs per shard job.")
+    devices: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="GPUs per shard job: at most 16, the most one machine has (Boltz runs a "
+        "shard on one machine).",
+    )
     precision: Literal["default", "32"] = Field(
         "default",
         description='`default` is Boltz\'s bf16-mixed. `"32"` runs fp32: use it on CPUs, '
@@ -302,7 +336,13 @@ class Runtime(_Strict):
         "Keyed by its sha256 when affinity is on; flagged `released_weights: false` unless "
         "that is the released file's.",
     )
-    num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
+    num_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Boltz data-loader workers: processes that featurise inputs; at most 64 "
+        "(more than a machine's cores only costs memory).",
+    )
     use_kernels: bool = Field(True, description="false adds `--no_kernels`.")
     deterministic: bool = Field(
         False,
@@ -318,11 +358,13 @@ class Runtime(_Strict):
     msa_timeout_s: float = Field(
         MSA_TIMEOUT_S,
         gt=0,
+        le=86_400,
         description="How long fetch_msa may take for one protein's server MSA, the server's "
         "queue and every retry included: Boltz's client retries a request that gets no answer "
         "and waits out rate limits; after any other error the query is asked again, 5 s, 10 "
         "s, 20 s, ... later (at most 5 min). Then that protein fails, naming the server's last "
-        "error, and the other proteins go on (docs/reliability.md, MSA server faults).",
+        "error, and the other proteins go on (docs/reliability.md, MSA server faults). At most a "
+        "day (86,400 s).",
     )
     msa_refresh: bool = Field(
         False,
@@ -357,16 +399,20 @@ class Limits(_Strict):
     sheet_max_bytes: int = Field(
         256 * 1024**2,
         ge=1,
+        le=16 * 1024**3,
         description="Largest ligand sheet, in bytes (default 256 MiB: about 5 million rows of "
         "name and SMILES, whose validation takes about 15 times the file's size in memory). A "
-        "larger file is refused by its size, before it is read.",
+        "larger file is refused by its size, before it is read. At most 16 GiB (which would "
+        "need about 240 GB of memory).",
     )
     protein_max_residues: int = Field(
         2000,
         ge=1,
+        le=MAX_RESIDUES,
         description="Longest protein sequence. Boltz-2's memory grows with the square of the "
         "residues: about 1,300 fit on a 24 GB GPU (the L4 of the Google Batch profile), about "
-        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit.",
+        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit. At most "
+        f"{MAX_RESIDUES:,}, 25 times the memory of 2,000 residues: more than any GPU has.",
     )
 
 
@@ -422,26 +468,32 @@ class Cost(_Strict):
     gpu_hourly_usd: float = Field(
         0.33,
         gt=0,
-        description="Price of one GPU VM per hour, in USD (Spot `g2-standard-8` with one L4).",
+        le=1000,
+        description="Price of one GPU VM per hour, in USD (Spot `g2-standard-8` with one L4); "
+        "at most 1,000 (eight H100s on demand cost about 100).",
     )
     seconds_per_target: float = Field(
         30.0,
         gt=0,
+        le=86_400,
         description="GPU seconds per predicted target; after a screen, use `summary.json` → "
-        "`gpu.seconds_per_computed_target`.",
+        "`gpu.seconds_per_computed_target`. At most a day.",
     )
     startup_s_per_shard: float = Field(
         600.0,
         ge=0,
+        le=86_400,
         description="Billed seconds per shard job besides predictions (VM boot, GPU driver, "
         "image pull, model load; derived in docs/google-batch.md, measured by "
-        "`scripts/gcp_smoke_test.sh`).",
+        "`scripts/gcp_smoke_test.sh`). At most a day.",
     )
     budget_usd: float | None = Field(
         None,
         gt=0,
+        le=10_000_000,
         description="Refuse to start a run whose worst case for the pending work (targets not "
-        "yet in the store, every retry of every shard used) exceeds this. null: no limit.",
+        "yet in the store, every retry of every shard used) exceeds this. null: no limit. At "
+        "most 10 million.",
     )
     allow_over_budget: bool = Field(
         False,

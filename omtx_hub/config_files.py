@@ -152,12 +152,13 @@ def _check_yaml_events(text: str, path: str | Path) -> None:
                     )
             tag = getattr(event, "tag", None)
             if tag is not None:
+                written = tag.replace(_STANDARD_TAG, "!!")
                 raise _refused(
                     path,
                     line,
-                    f"the tag '{tag.replace(_STANDARD_TAG, '!!')}': tags are not allowed in a screen config (they make YAML "
-                    "build objects of its own choosing); write the value plainly, in quotes "
-                    "if it is text",
+                    f"the tag '{written}': tags are not allowed in a screen config (they make "
+                    "YAML build objects of its own choosing); write the value plainly, in "
+                    "quotes if it is text",
                 )
             if isinstance(event, _COLLECTION_START):
                 if len(open_collections) >= MAX_DEPTH:
