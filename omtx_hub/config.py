@@ -29,6 +29,7 @@ from omtx_hub.boltz_cache import molecules_directory
 from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
 from omtx_hub.paths import path_problem
 from omtx_hub.receptor import (
+    CHAIN_ID_PATTERN,
     DEFAULT_MSA,
     MAX_RESIDUES,
     MSA_DESCRIPTION,
@@ -636,6 +637,52 @@ def _describe(error: dict) -> list[str]:
     return [_describe_one(error)]
 
 
+# What a value matching each pattern is, for the message of a value that does not.
+_PATTERN_MEANINGS = {
+    SAFE_NAME_PATTERN: "must be 1-64 letters, digits, '_' or '-' starting with a letter or digit "
+    "(it is used in file names)",
+    CHAIN_ID_PATTERN: "is not a chain id: a chain id is 1-4 letters or digits (A, B, H1)",
+}
+
+
+def _without_union_members(errors: list[dict]) -> list[dict]:
+    """The errors as a user reads them: union members dropped from each location, and where a
+    value matched no member of a union, only the errors of the member of its kind (`'A/B'`
+    is not a chain id; not also 'Input should be a valid list'), or one error listing every
+    kind the value could have been."""
+    located: dict[tuple, list[dict]] = {}
+    for error in errors:
+        location = error["loc"]
+        kept = location[-1:] if error["type"] == "extra_forbidden" else ()
+        searched = location[: len(location) - len(kept)]
+        if error["type"] != "extra_forbidden" and "[key]" in searched:
+            searched = searched[: searched.index("[key]") - 1]  # the key is in the message
+        cleaned = tuple(
+            part for part in searched if not (isinstance(part, str) and _is_member(part))
+        )
+        located.setdefault(cleaned + kept, []).append({**error, "loc": cleaned + kept})
+    described = []
+    for location, found in located.items():
+        deeper = any(other[: len(location)] == location and other != location for other in located)
+        wrong_kind = [error for error in found if error["type"].endswith("_type")]
+        others = [error for error in found if not error["type"].endswith("_type")]
+        if others or deeper:
+            described += others
+        elif len(wrong_kind) > 1:
+            kinds = [error["msg"].removeprefix("Input should be ") for error in wrong_kind]
+            described.append({**wrong_kind[0], "msg": "Input should be " + " or ".join(kinds)})
+        else:
+            described += wrong_kind
+    return described
+
+
+def _is_member(part: str) -> bool:
+    """Whether a part of an error's location names a member of a union, as pydantic does
+    for `ChainId | list[ChainId]`: 'constrained-str', 'list[constrained-str]',
+    'dict[constrained-str,str]' (and '[key]', a mapping's key, handled by the caller)."""
+    return "[" in part or part == "constrained-str" or part.startswith("function-")
+
+
 def _describe_one(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not error["loc"]:
@@ -646,10 +693,9 @@ def _describe_one(error: dict) -> str:
         return f"config key '{key}': unknown key; check its spelling against config/README.md"
     if kind == "missing":
         return f"config key '{key}': required but missing"
-    if kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] in _PATTERN_MEANINGS:
         return (
-            f"config key '{key}': {error['input']!r} must be 1-64 letters, digits, '_' or '-' "
-            "starting with a letter or digit (it is used in file names)"
+            f"config key '{key}': {error['input']!r} {_PATTERN_MEANINGS[error['ctx']['pattern']]}"
         )
     return f"config key '{key}': {message}"
 
@@ -733,7 +779,9 @@ def load_config(raw: dict) -> ScreenConfig:
         errors = []
     except ValidationError as error:
         # Other messages about a leaked credential's key could repeat its value.
-        errors = [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+        errors = _without_union_members(
+            [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+        )
     problems = [*leaked.values(), *(line for e in errors for line in _describe(e))]
     if problems:
         raise invalid_config(problems) from None
