@@ -24,6 +24,7 @@ docs/reliability.md, "The config files".
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import stat
@@ -64,7 +65,7 @@ def merged_config_files(paths: list[str | Path]) -> dict:
 
     merged: dict = {}
     for path in config_file_paths(paths):
-        update_config(merged, read_config_file(path) or {})
+        update_config(merged, read_config_file(path))
     return merged
 
 
@@ -75,18 +76,31 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
         read_config_file(path)
 
 
-def read_config_file(path: str | Path) -> object:
-    """The content of a JSON or YAML config file (JSON first, as Snakemake reads it); a
+def read_config_file(path: str | Path) -> dict:
+    """The mapping a JSON or YAML config file holds (JSON first, as Snakemake reads it); a
     ConfigError naming the file, the line and what to do for a file this module refuses."""
     text = _config_text(Path(path))
     try:
         content = json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError:
         _check_yaml_events(text, path)
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - the safe loader
+        return _mapping(yaml.load(text, Loader=_LOADER), path)  # noqa: S506 - the safe loader
     except RecursionError:
         raise _refused(path, None, _too_deep()) from None
     _check_json_value(content, path)
+    return _mapping(content, path)
+
+
+def _mapping(content: object, path: str | Path) -> dict:
+    # Snakemake refuses the same ("Config file must be given as JSON or YAML with keys at top
+    # level"): an empty file too.
+    if not isinstance(content, dict):
+        raise _refused(
+            path,
+            None,
+            "holds no mapping of keys at the top level (`screen:`, `proteins:`, ...)"
+            + (": it is empty" if content is None else ""),
+        )
     return content
 
 
@@ -109,6 +123,8 @@ def _config_text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as error:
         raise _refused(path, None, f"cannot be read: {error.strerror}") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise _refused(path, None, "is UTF-16 text: save the config as UTF-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -187,9 +203,20 @@ def _check_yaml_events(text: str, path: str | Path) -> None:
                 anchored[anchor] = values
             if open_collections:
                 _add_to(open_collections[-1], values, key, line, path)
+    except yaml.reader.ReaderError as error:
+        character = error.character
+        code = character if isinstance(character, int) else ord(character)
+        raise _refused(
+            path,
+            text[: error.position].count("\n") + 1,
+            f"holds the character U+{code:04X}, which YAML does not allow in a file (a "
+            "control character): remove it",
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        what = " ".join(filter(None, [getattr(error, "context", None), error.problem]))
+        what = " ".join(
+            filter(None, [getattr(error, "context", None), getattr(error, "problem", None)])
+        )
         raise _refused(
             path, mark.line + 1 if mark else None, f"is not valid YAML: {what}"
         ) from None

@@ -106,6 +106,10 @@ REFUSED_FILES = {
         b"screen: {description: caf\xe9}\n",
         "line 1: byte 26 of the file (0xE9) is not UTF-8: save the config as UTF-8",
     ),
+    "utf-16": ("screen: {name: a}\n".encode("utf-16"), "is UTF-16 text: save the config as UTF-8"),
+    "a-control-character": ("screen:\n  name: a\x1b[2J\n", "line 2: holds the character U+001B"),
+    "empty": ("", "holds no mapping of keys at the top level (`screen:`, `proteins:`, ...): it is"),
+    "a-list-at-the-top": ("- screen\n", "holds no mapping of keys at the top level"),
     "over-the-size-limit": (
         "screen: {name: a}\n#" + "x" * MAX_CONFIG_BYTES + "\n",
         "is 1,048,596 bytes, more than a screen config may be (1,048,576)",
