@@ -44,7 +44,9 @@ MAX_DEPTH = 32
 # Values (scalars and collections) once aliases are expanded: a real config holds hundreds.
 MAX_EXPANDED_VALUES = 100_000
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# PyYAML's own parser, as Snakemake's loader uses it (libyaml's accepts text PyYAML's does not,
+# e.g. a tab after a plain scalar at the start of a line): what the check reads, Snakemake does.
+_LOADER = yaml.SafeLoader
 _COLLECTION_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 

@@ -123,13 +123,18 @@ def test_limits_hold_exactly_at_the_bounds(tmp_path):
     deepest = tmp_path / "deepest.yaml"
     deepest.write_text(nested_block_mappings(MAX_DEPTH))
     assert read_config_file(deepest)["k0"]["k1"]
-    # 10**5 values once expanded: 1 mapping + (2 + 99,997 expanded) for its two keys.
-    within = tmp_path / "aliases.yaml"
-    within.write_text("a: &a [" + ", ".join(["x"] * 99_996) + "]\nb: *a\n")
-    with pytest.raises(ConfigError, match="more than 100,000 values"):
-        read_config_file(within)
-    within.write_text("a: &a [" + ", ".join(["x"] * 49_997) + "]\nb: *a\n")
-    assert len(read_config_file(within)["b"]) == 49_997
+    # The values, aliases expanded: the top mapping (1), key `a` (1) and its list of 999 (1,000),
+    # key `b` (1) and its list (1) of 98 aliases of a's list (98,000) and `extra` scalars.
+    expanded = tmp_path / "aliases.yaml"
+    for extra, accepted in [(996, True), (997, False)]:
+        items = ["*a"] * 98 + ["x"] * extra
+        expanded.write_text(f"a: &a [{', '.join(['x'] * 999)}]\nb: [{', '.join(items)}]\n")
+        assert 4 + 999 + 1 + 98 * 1000 + extra == (100_000 if accepted else 100_001)
+        if accepted:
+            assert len(read_config_file(expanded)["b"]) == 98 + extra
+        else:
+            with pytest.raises(ConfigError, match="line 2: with its aliases"):
+                read_config_file(expanded)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +155,7 @@ def test_a_file_it_accepts_reads_as_snakemake_reads_it(tmp_path, text):
 
 
 def test_every_config_shipped_is_accepted_as_snakemake_reads_it(repo):
-    shipped = sorted((repo / "config").glob("*.yaml"))
+    shipped = sorted((repo / "config").rglob("*.yaml"))
     assert shipped
     for path in shipped:
         assert read_config_file(path) == load_configfile(path), path
