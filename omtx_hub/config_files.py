@@ -85,8 +85,7 @@ def read_config_file(path: str | Path) -> dict:
     try:
         content = json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError:
-        _check_yaml_events(text, path)
-        return _mapping(yaml.load(text, Loader=_LOADER), path)  # noqa: S506 - the safe loader
+        return _mapping(_yaml_content(text, path), path)
     except RecursionError:
         raise _refused(path, None, _too_deep()) from None
     _check_json_value(content, path)
@@ -152,59 +151,13 @@ class _Collection:
     expects_key: bool = True
 
 
-def _check_yaml_events(text: str, path: str | Path) -> None:
-    anchored: dict[str, int] = {}  # anchor -> values it stands for
-    open_collections: list[_Collection] = []
-    documents = 0
+def _yaml_content(text: str, path: str | Path) -> object:
+    """What a YAML config holds, once its events passed the checks."""
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise _refused(
-                        path,
-                        line,
-                        "a second YAML document ('---') starts here; a screen config is one "
-                        "document: remove the '---' line or split the file",
-                    )
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                written = tag.replace(_STANDARD_TAG, "!!")
-                raise _refused(
-                    path,
-                    line,
-                    f"the tag '{written}': tags are not allowed in a screen config (they make "
-                    "YAML build objects of its own choosing); write the value plainly, in "
-                    "quotes if it is text",
-                )
-            if isinstance(event, _COLLECTION_START):
-                if len(open_collections) >= MAX_DEPTH:
-                    raise _refused(path, line, _too_deep())
-                is_mapping = isinstance(event, yaml.MappingStartEvent)
-                open_collections.append(_Collection(event.anchor, is_mapping))
-                continue
-            if isinstance(event, _COLLECTION_END):
-                done = open_collections.pop()
-                values, anchor, key = done.values, done.anchor, None
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor not in anchored:
-                    raise _refused(
-                        path,
-                        line,
-                        f"the alias '*{event.anchor}' names no anchor ('&{event.anchor}') "
-                        "defined before it",
-                    )
-                values, anchor, key = anchored[event.anchor], None, None
-            elif isinstance(event, yaml.ScalarEvent):
-                values, anchor = 1, event.anchor
-                key = (_key_meaning(event), event.value)
-            else:
-                continue
-            if anchor is not None:
-                anchored[anchor] = values
-            if open_collections:
-                _add_to(open_collections[-1], values, key, line, path)
+        _check_yaml_events(text, path)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - the safe loader
+    except ConfigError:
+        raise
     except yaml.reader.ReaderError as error:
         character = error.character
         code = character if isinstance(character, int) else ord(character)
@@ -222,6 +175,65 @@ def _check_yaml_events(text: str, path: str | Path) -> None:
         raise _refused(
             path, mark.line + 1 if mark else None, f"is not valid YAML: {what}"
         ) from None
+    except ValueError as error:  # a value of an implicit type out of its range: 2001-13-01
+        raise _refused(path, None, f"holds a value YAML cannot read: {error}") from None
+
+
+def _check_yaml_events(text: str, path: str | Path) -> None:
+    """Refuse a second document, a tag, nesting deeper than MAX_DEPTH, an alias of no anchor,
+    more than MAX_EXPANDED_VALUES values with aliases expanded, a key given twice: one pass
+    over the events, linear in the text."""
+    anchored: dict[str, int] = {}  # anchor -> values it stands for
+    open_collections: list[_Collection] = []
+    documents = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise _refused(
+                    path,
+                    line,
+                    "a second YAML document ('---') starts here; a screen config is one "
+                    "document: remove the '---' line or split the file",
+                )
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            written = tag.replace(_STANDARD_TAG, "!!")
+            raise _refused(
+                path,
+                line,
+                f"the tag '{written}': tags are not allowed in a screen config (they make "
+                "YAML build objects of its own choosing); write the value plainly, in "
+                "quotes if it is text",
+            )
+        if isinstance(event, _COLLECTION_START):
+            if len(open_collections) >= MAX_DEPTH:
+                raise _refused(path, line, _too_deep())
+            is_mapping = isinstance(event, yaml.MappingStartEvent)
+            open_collections.append(_Collection(event.anchor, is_mapping))
+            continue
+        if isinstance(event, _COLLECTION_END):
+            done = open_collections.pop()
+            values, anchor, key = done.values, done.anchor, None
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchored:
+                raise _refused(
+                    path,
+                    line,
+                    f"the alias '*{event.anchor}' names no anchor ('&{event.anchor}') "
+                    "defined before it",
+                )
+            values, anchor, key = anchored[event.anchor], None, None
+        elif isinstance(event, yaml.ScalarEvent):
+            values, anchor = 1, event.anchor
+            key = (_key_meaning(event), event.value)
+        else:
+            continue
+        if anchor is not None:
+            anchored[anchor] = values
+        if open_collections:
+            _add_to(open_collections[-1], values, key, line, path)
 
 
 def _add_to(

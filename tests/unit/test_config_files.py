@@ -97,6 +97,8 @@ REFUSED_FILES = {
         "is 1,048,596 bytes, more than a screen config may be (1,048,576)",
     ),
     "not-yaml": ("screen: [a\n", "is not valid YAML"),
+    "a-list-as-a-key": ("? [a]\n: 1\n", "is not valid YAML: while constructing a mapping"),
+    "an-impossible-date": ("when: 2001-13-01\n", "holds a value YAML cannot read: month must"),
 }
 
 

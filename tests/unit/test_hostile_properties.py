@@ -424,6 +424,9 @@ TAGS = [
     "! x",
     "!<tag:example.com,2000:x> y",
 ]
+# YAML that parses but that the loader cannot build: a list as a key, an impossible date, a
+# merge of a scalar.
+ODD_YAML = ["? [a, b]\n: 1\n", "when: 2001-13-01\n", "merged: {<<: 1}\n"]
 PLACES = ["extra", "screen.description", "model.seed", "proteins", "ligands", "store"]
 
 
@@ -491,7 +494,7 @@ def hostile_parts(draw) -> tuple[str | None, str]:
     if kind == "huge":
         size = draw(st.sampled_from([10, 10_000, 2 * 1024**2]))
         return "screen", f"screen: {{name: s1, description: {'x' * size}}}\n"
-    return None, draw(st.text(max_size=60))
+    return None, draw(st.text(max_size=60) | st.sampled_from(ODD_YAML))
 
 
 @st.composite
