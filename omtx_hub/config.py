@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from omtx_hub.boltz_cache import molecules_directory
-from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
+from omtx_hub.credentials import CREDENTIAL_KEY, MSA_CREDENTIAL_VARIABLES
 from omtx_hub.paths import path_problem
 from omtx_hub.receptor import (
     CHAIN_ID_PATTERN,
@@ -89,8 +89,9 @@ class Protein(_Strict):
     sequence: str | None = Field(
         None,
         description="A single-chain receptor's sequence (chain A): one-letter amino-acid "
-        "codes; whitespace and line breaks are removed, lower case is accepted. Anything else "
-        "is rejected with its position. Use `chains` instead for several chains.",
+        "codes; whitespace and line breaks are removed, ASCII lower case is accepted (no other "
+        "case folding: 'ß' is refused, never read as 'SS'). Anything else is rejected with its "
+        "position. Use `chains` instead for several chains.",
     )
     msa: str | None = Field(
         None,
@@ -701,11 +702,7 @@ def _describe_one(error: dict) -> str:
 
 
 # Config keys that name a credential (a word of the key: `msa_api_key`, `token`).
-_CREDENTIAL_KEY = re.compile(
-    r"(?:^|[_.-])(?:password|passwd|secret|token|api[_-]?key|apikey|credentials?|auth|"
-    r"authorization|access[_-]?key|private[_-]?key)(?:$|[_.-])",
-    re.IGNORECASE,
-)
+_CREDENTIAL_KEY = CREDENTIAL_KEY
 # URL query parameters that carry one: those, and the bare `key`/`sig` of API keys and signed
 # URLs (`?key=...`, `X-Goog-Signature=...`).
 _CREDENTIAL_QUERY = re.compile(

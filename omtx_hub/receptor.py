@@ -38,7 +38,11 @@ from pydantic import (
     model_validator,
 )
 
-# The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
+# The one-letter codes Boltz 2.2.1 reads in a protein sequence: the keys of
+# `prot_letter_to_token` (boltz/data/const.py), the 20 standard amino acids and X, J, B, Z, O,
+# U (each the unknown residue, UNK), but its gap '-'. `parse_boltz_schema`
+# (boltz/data/parse/schema.py) maps any other character to UNK without a word, so other
+# characters are refused here.
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 CHAIN_ID_PATTERN = r"^[A-Za-z0-9]{1,4}$"
 ChainId = Annotated[str, StringConstraints(pattern=CHAIN_ID_PATTERN)]
@@ -70,16 +74,27 @@ class KeyedProblems(ValueError):
 
 
 def clean_sequence(sequence: str) -> str:
-    """One-letter codes without whitespace, upper case; a ValueError names a bad letter."""
-    cleaned = re.sub(r"\s+", "", sequence).upper()
+    """One-letter codes without whitespace, ASCII lower case made upper case; a ValueError
+    names each bad character and the position (residue number) of the first.
+
+    Only ASCII letters change case: Python's `str.upper` would turn 'ß' into 'SS', 'ﬁ' into
+    'FI', 'ſ' into 'S' and 'ı' into 'I', changing the number of residues and so every residue
+    number after it (pockets, contacts, templates)."""
+    cleaned = "".join(
+        letter.upper() if letter.isascii() else letter for letter in re.sub(r"\s+", "", sequence)
+    )
     if not cleaned:
         raise ValueError("the sequence is empty")
     bad = sorted(set(cleaned) - PROTEIN_LETTERS)
     if bad:
         position = next(i for i, letter in enumerate(cleaned, 1) if letter in bad)
+        shown = ", ".join(
+            repr(b) if b.isascii() and b.isprintable() else f"{b!r} (U+{ord(b):04X})" for b in bad
+        )
         raise ValueError(
-            f"invalid amino-acid letter(s) {', '.join(repr(b) for b in bad)} "
-            f"(first at position {position}); use one-letter codes"
+            f"invalid amino-acid letter(s) {shown} (first at position {position}); use "
+            "one-letter codes, the ASCII letters A-Z in either case (Boltz reads B, J, O, U, X "
+            "and Z as an unknown residue)"
         )
     return cleaned
 
@@ -141,8 +156,8 @@ class ProteinChain(Strict):
     )
     sequence: str = Field(
         description="One-letter amino-acid codes; whitespace and line breaks are removed, "
-        "lower case is accepted. Residues are numbered from 1 along this sequence in "
-        "`pocket` and `contacts`."
+        "ASCII lower case is accepted (no other case folding: 'ß' is refused, never read as "
+        "'SS'). Residues are numbered from 1 along this sequence in `pocket` and `contacts`."
     )
     msa: str = Field(DEFAULT_MSA, description=MSA_DESCRIPTION)
     copies: int | None = Field(

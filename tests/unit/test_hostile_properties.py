@@ -27,6 +27,7 @@ import io
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -322,7 +323,7 @@ def plan_twice(raw: dict) -> Plan | None:
 
 
 def names_in(sheet: bytes) -> list[str] | None:
-    """The stripped names of a UTF-8 CSV sheet, read by the csv module on its own."""
+    """The stripped names of a UTF-8 CSV sheet, read by the csv module on its own, in NFC."""
     try:
         rows = list(csv.reader(io.StringIO(sheet.decode("utf-8-sig"), newline="")))
     except (UnicodeDecodeError, csv.Error):
@@ -331,7 +332,8 @@ def names_in(sheet: bytes) -> list[str] | None:
     header = [column.strip() for column in rows[0]]
     if "name" not in header:
         return None
-    return [row[header.index("name")].strip() for row in rows[1:]]
+    # Kept in NFC, the one form of each accented letter (omtx_hub.sheet).
+    return [unicodedata.normalize("NFC", row[header.index("name")].strip()) for row in rows[1:]]
 
 
 @PROFILE
