@@ -52,12 +52,16 @@ CCD_PATTERN = r"^[A-Z0-9]{1,5}$"
 SHORTHAND_CHAIN = "A"
 # Boltz's documented range for pocket and contact `max_distance` (docs/prediction.md).
 MIN_DISTANCE, MAX_DISTANCE, DEFAULT_DISTANCE = 4.0, 20.0, 6.0
+# The longest protein `limits.protein_max_residues` may allow, and the largest residue number:
+# Boltz-2's memory grows with the square of the residues, and 2,000 fill an 80 GB GPU.
+MAX_RESIDUES = 10_000
 # Chain ids handed out, in order, to the screened ligand and to cofactors without an `id`.
 FREE_CHAIN_IDS = string.ascii_uppercase + string.digits
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every number of the config is finite (YAML reads `.inf` and `.nan` as floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class KeyedProblems(ValueError):
@@ -162,7 +166,7 @@ class ProteinChain(Strict):
         le=26,
         description="Number of identical copies (homo-oligomer). With a single-letter `id` the "
         "copies get that letter and the following ones (`id: A, copies: 2` is A and B); "
-        "with a list of ids it must match their number.",
+        "with a list of ids it must match their number. At most 26, the letters A to Z.",
     )
 
     @field_validator("sequence")
@@ -229,7 +233,7 @@ class Cofactor(Strict):
         "the screened ligand's chain.",
     )
     copies: int | None = Field(
-        None, ge=1, le=26, description="Number of copies (e.g. two `MG` for ATP)."
+        None, ge=1, le=26, description="Number of copies (e.g. two `MG` for ATP); at most 26."
     )
 
     @field_validator("ccd")
@@ -265,7 +269,7 @@ class TokenRef(Strict):
 
     chain: ChainId
     residue: int | None = Field(
-        None, ge=1, description="Residue number, from 1 along the sequence."
+        None, ge=1, le=MAX_RESIDUES, description="Residue number, from 1 along the sequence."
     )
     atom: str | None = Field(None, description="Atom name, for a cofactor's chain.")
 
@@ -348,7 +352,11 @@ class Template(Strict):
         "template (needs `threshold`).",
     )
     threshold: float | None = Field(
-        None, gt=0, description="Å the prediction may deviate from the template, with `force`."
+        None,
+        gt=0,
+        le=100,
+        description="Å the prediction may deviate from the template, with `force`; at most "
+        "100 (more leaves the template no hold on any protein).",
     )
 
     @field_validator("cif")

@@ -316,6 +316,59 @@ REFUSED = {
         config={"model": {"seed": "0; rm -rf ~"}},
         says=("config key 'model.seed': Input should be a valid integer",),
     ),
+    # Numbers out of their range (each range: config/README.md). YAML reads `.inf`, `.nan`
+    # and `1e400` as floats; an unbounded count reaches Boltz or the cost estimate.
+    "infinite-msa-timeout": Refused(
+        config={"runtime": {"msa_timeout_s": float("inf")}},
+        says=("config key 'runtime.msa_timeout_s': Input should be a finite number",),
+    ),
+    "infinite-step-scale": Refused(
+        config={"model": {"step_scale": float("inf")}},
+        says=("config key 'model.step_scale': Input should be a finite number",),
+    ),
+    "infinite-budget": Refused(
+        config={"cost": {"budget_usd": float("inf")}},
+        says=("config key 'cost.budget_usd': Input should be a finite number",),
+    ),
+    "nan-price": Refused(
+        config={"cost": {"gpu_hourly_usd": float("nan")}},
+        says=("config key 'cost.gpu_hourly_usd': Input should be a finite number",),
+    ),
+    "a-million-devices": Refused(
+        config={"runtime": {"devices": 10**6}},
+        says=("config key 'runtime.devices': Input should be less than or equal to 16",),
+    ),
+    "a-million-workers": Refused(
+        config={"runtime": {"num_workers": 10**6}},
+        says=("config key 'runtime.num_workers': Input should be less than or equal to 64",),
+    ),
+    "a-million-parallel-samples": Refused(
+        config={"model": {"max_parallel_samples": 10**6}},
+        says=("config key 'model.max_parallel_samples': Input should be less than or equal to 50",),
+    ),
+    "seed-beyond-boltz": Refused(
+        config={"model": {"seed": 2**63}},
+        says=("config key 'model.seed': Input should be less than or equal to 4294967295",),
+    ),
+    "negative-seed": Refused(
+        config={"model": {"seed": -1}},
+        says=("config key 'model.seed': Input should be greater than or equal to 0",),
+    ),
+    "replicate-seeds-beyond-boltz": Refused(
+        config={"model": {"seed": 2**32 - 2, "replicates": 3}},
+        says=("`replicates: 3` seeds up to `seed + 2`, more than 4294967295",),
+    ),
+    "chain-id-with-a-slash": Refused(
+        config={
+            "proteins": [
+                {"name": "P1", "chains": [{"id": "A/B", "sequence": PROTEIN, "msa": "empty"}]}
+            ]
+        },
+        says=(
+            "config key 'proteins[0].chains[0].id': 'A/B' is not a chain id: a chain id is 1-4 "
+            "letters or digits (A, B, H1)",
+        ),
+    ),
     "misspelt-key": Refused(
         config={"model": {"samping_steps": 2}},
         says=("config key 'model.samping_steps': unknown key",),
