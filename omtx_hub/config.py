@@ -701,12 +701,10 @@ def _describe_one(error: dict) -> str:
     return f"config key '{key}': {message}"
 
 
-# Config keys that name a credential (a word of the key: `msa_api_key`, `token`).
-_CREDENTIAL_KEY = CREDENTIAL_KEY
-# URL query parameters that carry one: those, and the bare `key`/`sig` of API keys and signed
-# URLs (`?key=...`, `X-Goog-Signature=...`).
+# URL query parameters that carry a credential: names like CREDENTIAL_KEY, and the bare
+# `key`/`sig` of API keys and signed URLs (`?key=...`, `X-Goog-Signature=...`).
 _CREDENTIAL_QUERY = re.compile(
-    rf"{_CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
+    rf"{CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
 )
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
@@ -755,7 +753,7 @@ def _credential_locations(raw: object) -> dict[tuple, str]:
         if isinstance(value, Mapping):
             for key, child in value.items():
                 here = (*location, str(key))
-                if _CREDENTIAL_KEY.search(str(key)):
+                if CREDENTIAL_KEY.search(str(key)):
                     found[here] = "is named like a credential"
                 else:
                     children.append((child, here))
