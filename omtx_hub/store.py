@@ -493,11 +493,16 @@ class ResultStore(ABC):
         inspection = self.inspect_object(kind, key, with_files=with_files)
         if not inspection.problems:
             return inspection
+        self.quarantine_object(kind, key, inspection)
+        return ObjectInspection(None, inspection.problems)
+
+    def quarantine_object(self, kind: str, key: str, inspection: ObjectInspection) -> str:
+        """Move the damaged object `key` of `kind` aside with the files it seals (as far as
+        its record could be read); where it went."""
         names = [object_path(kind, key)]
         if inspection.content is not None:
             names += sealed_files(kind, key, inspection.content)
-        self.quarantine_objects(names, inspection.problems)
-        return ObjectInspection(None, inspection.problems)
+        return self.quarantine_objects(names, inspection.problems)
 
     def write_object(self, kind: str, key: str, content: dict) -> None:
         """Store `content` as the sealed object `key` of `kind` (atomically)."""
@@ -536,9 +541,9 @@ def inspect_all(store: ResultStore) -> dict[str, Inspection]:
         return dict(zip(keys, pool.map(store.inspect, keys), strict=True))
 
 
-def inspect_all_objects(store: ResultStore) -> dict[str, tuple[str, ObjectInspection]]:
-    """name -> (kind, inspection) of every sealed object of `store` but its entries, read
-    and checked (`omtx-hub store verify`)."""
+def inspect_all_objects(store: ResultStore) -> dict[tuple[str, str], ObjectInspection]:
+    """(kind, key) -> inspection of every sealed object of `store` but its entries, read
+    with the files it seals and checked (`omtx-hub store verify`)."""
     found = [
         (name, identity)
         for directory in OBJECT_DIRS.values()
@@ -548,8 +553,8 @@ def inspect_all_objects(store: ResultStore) -> dict[str, tuple[str, ObjectInspec
     with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
         inspections = pool.map(lambda item: store.inspect_object(*item[1], with_files=True), found)
         return {
-            name: (kind, inspection)
-            for (name, (kind, _)), inspection in zip(found, inspections, strict=True)
+            identity: inspection
+            for (_, identity), inspection in zip(found, inspections, strict=True)
         }
 
 
