@@ -34,7 +34,7 @@ from omtx_hub.store_layout import (
 from omtx_hub.testing.synthetic import fake_record, make_plan
 from omtx_hub.testing.synthetic import write_screen as write_synthetic_screen
 from tests.gcs_emulator import emulated_gcs
-from tests.screens import running_screen_data, shard_job
+from tests.screens import running_screen_data, shard_job, write_config_file, write_screen
 
 KEY = "ab" * 32
 OTHER = "ac" * 32
@@ -497,10 +497,14 @@ def test_store_verify_finishes_when_an_entry_cannot_be_moved(tmp_path, capsys, m
 
 
 def test_a_store_that_cannot_be_used_is_one_message(monkeypatch, tmp_path, capsys):
-    # Under /proc nothing can be created, whoever runs it.
-    store = LocalStore("/proc/omtx-store")
-    with pytest.raises(StoreError, match="the result store /proc/omtx-store cannot be written"):
-        store.check_writable()
+    # Under /proc nothing can be created, whoever runs it: planning stops before anything is
+    # validated or predicted, with one message (the planning process reports a StoreError as
+    # it reports a config error).
+    config = write_config_file(tmp_path, write_screen(tmp_path, store="/proc/omtx-store"))
+    assert main(["estimate", "--configfile", str(config)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("the result store /proc/omtx-store cannot be written (")
+    assert "give the config key 'store' a directory this user can create" in error
     # A bucket without Google credentials.
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
