@@ -626,6 +626,7 @@ class LocalStore(ResultStore):
         return {
             name: hashlib.md5((self.root / name).read_bytes(), usedforsecurity=False).hexdigest()
             for name in self.blob_names(prefix)
+            if (self.root / name).is_file()
         }
 
     def read_entry_file(self, key: str, name: str) -> bytes | None:
