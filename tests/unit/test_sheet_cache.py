@@ -11,6 +11,7 @@ import omtx_hub.plan as plan_module
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.plan import build_plan, read_validated_sheet
 from omtx_hub.store import LocalStore
+from omtx_hub.store_layout import SHEET_OBJECT
 from tests.screens import write_screen
 
 # Cells pandas would turn into numbers or NaN if it guessed types.
@@ -81,3 +82,10 @@ def test_a_plan_whose_sheet_cache_is_damaged_asks_to_plan_again(tmp_path):
     with pytest.raises(ConfigError, match="Run the screen again to plan it anew"):
         read_validated_sheet(name, store)
     assert store.read_blob(name) is None and any((store.root / "quarantine").iterdir())
+    # Sealed, but no validated sheet (no `line` column): moved aside as well.
+    key = name.removeprefix("sheets/").removesuffix(".json")
+    store.write_object(SHEET_OBJECT, key, {"tsv": "smiles\nCCO\n"})
+    with pytest.raises(ConfigError, match="Run the screen again to plan it anew"):
+        read_validated_sheet(name, store)
+    assert store.read_blob(name) is None
+    assert len(list((store.root / "quarantine").iterdir())) == 2
