@@ -113,20 +113,15 @@ def object_at(name: str) -> tuple[str, str] | None:
     that is no sealed object: a server MSA's chain files are sealed by its record, and
     `sheets/*.tsv` are the unsealed caches of earlier versions."""
     directory, _, rest = name.partition("/")
-    if not rest.endswith(SEALED_SUFFIX):
-        return None
-    key = rest.removesuffix(SEALED_SUFFIX)
-    if directory == MSA_DIR:
+    kind = next((kind for kind, where in OBJECT_DIRS.items() if where == directory), None)
+    if kind == SERVER_MSA_OBJECT:
         query_id, _, file = rest.partition("/")
-        return (SERVER_MSA_OBJECT, query_id) if file == MSA_RECORD_FILE else None
-    kinds = {directory_of: kind for kind, directory_of in OBJECT_DIRS.items()}
-    if directory not in kinds or not key:
+        return (kind, query_id) if query_id and file == MSA_RECORD_FILE else None
+    key = rest.removesuffix(SEALED_SUFFIX)
+    # A part of the validated molecules is `<molecules key>/<part>`; other keys have no '/'.
+    if kind is None or key in ("", rest) or key.count("/") != (kind == MOLECULES_OBJECT):
         return None
-    if kinds[directory] == MOLECULES_OBJECT and key.count("/") != 1:
-        return None
-    if kinds[directory] in (FAILURE_OBJECT, SHEET_OBJECT) and "/" in key:
-        return None
-    return kinds[directory], key
+    return kind, key
 
 
 def object_path(kind: str, key: str) -> str:
