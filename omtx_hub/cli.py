@@ -78,6 +78,7 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
     """Print what the pending work of a screen costs; exit 1 if it is over cost.budget_usd."""
     from omtx_hub.config import ConfigError
     from omtx_hub.cost import check_budget, estimate
+    from omtx_hub.store import StoreError
 
     try:
         plan, store = _screen_plan(arguments.configfile)
@@ -85,7 +86,7 @@ def estimate_cost(arguments: argparse.Namespace) -> int:
         pending = estimate(plan, plan.stored_keys(store))
         print(pending.describe(config.cost))
         check_budget(pending, config.cost)
-    except ConfigError as error:
+    except (ConfigError, StoreError) as error:
         print(error, file=sys.stderr)
         return 1
     return 0
@@ -95,10 +96,11 @@ def show_status(arguments: argparse.Namespace) -> int:
     """Print done / failed / pending per shard (and target), rate, ETA and cost so far."""
     from omtx_hub.config import ConfigError
     from omtx_hub.progress import planned_screen, screen_progress, status_text
+    from omtx_hub.store import StoreError
 
     try:
         plan, store, results = planned_screen(arguments.configfile, arguments.outputs)
-    except ConfigError as error:
+    except (ConfigError, StoreError) as error:
         print(error, file=sys.stderr)
         return 1
     progress = screen_progress(plan, store, results, window_s=arguments.window_min * 60)
@@ -106,37 +108,101 @@ def show_status(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def verify_store(arguments: argparse.Namespace) -> int:
-    """Check every entry of a result store against its seal; list (and move aside) bad ones.
-    Exit 1 while bad entries remain in the store."""
-    from omtx_hub.store import LocalStore, StoreError, inspect_all, open_store
+# How `store verify` counts each kind of sealed object.
+OBJECT_COUNTS = {
+    "failure record": "failure records",
+    "validated sheet": "validated sheets",
+    "validated molecules": "parts of the validated molecules",
+    "server MSA": "server MSAs",
+}
 
-    store = open_store(arguments.store)
-    if isinstance(store, LocalStore) and not store.root.is_dir():
-        print(f"no result store at {store.root}: no such directory", file=sys.stderr)
-        return 1
+
+def _moved_aside(move, *arguments) -> bool:
+    """`move(*arguments)` (a quarantine), saying where it went or why it could not go."""
+    from omtx_hub.store import StoreError
+
     try:
-        inspections = inspect_all(store)
-        bad = {key: found for key, found in inspections.items() if not found.sound}
-        for key, found in bad.items():
-            print(f"BAD {key}: " + "; ".join(map(str, found.problems)))
-            if arguments.quarantine:
-                print(f"    moved to {store.quarantine(key, found.problems)}")
+        print(f"    moved to {move(*arguments)}")
+    except (OSError, StoreError) as error:
+        print(f"    NOT MOVED: {error}")
+        return False
+    return True
+
+
+def verify_store(arguments: argparse.Namespace) -> int:
+    """Check every entry and object of a result store against its seal; list (and move
+    aside) the damaged ones. Exit 1 while damage remains in the store."""
+    from omtx_hub.store import (
+        LEGACY_OBJECTS,
+        LocalStore,
+        StoreError,
+        inspect_all,
+        inspect_all_objects,
+        open_store,
+    )
+    from omtx_hub.store_layout import OBJECT_KINDS, STORE_DIRS, object_path
+
+    try:
+        store = open_store(arguments.store)
+        if isinstance(store, LocalStore) and not store.root.is_dir():
+            print(f"no result store at {store.root}: no such directory", file=sys.stderr)
+            return 1
+        if not store.is_store():
+            print(
+                f"no result store at {store.location}: it has none of a store's folders "
+                f"({', '.join(f'{d}/' for d in STORE_DIRS)}); give the directory or gs:// "
+                "prefix that the config key 'store' names",
+                file=sys.stderr,
+            )
+            return 1
+        entries = inspect_all(store)
+        objects = inspect_all_objects(store)
     except StoreError as error:
         print(error, file=sys.stderr)
         return 1
-    legacy = sum(found.legacy for found in inspections.values())
+    quarantine = arguments.quarantine
+    remaining = 0
+    for key, found in entries.items():
+        if not found.sound:
+            print(f"BAD {key}: " + "; ".join(map(str, found.problems)))
+            moved = quarantine and _moved_aside(store.quarantine, key, found.problems)
+            remaining += not moved
+    for (kind, key), found in objects.items():
+        if found.problems:
+            print(f"BAD {kind} {object_path(kind, key)}: " + "; ".join(map(str, found.problems)))
+            moved = quarantine and _moved_aside(store.quarantine_object, kind, key, found)
+            remaining += not moved
+    bad = sum(not found.sound for found in entries.values())
+    legacy = sum(found.legacy for found in entries.values())
     print(
-        f"{len(inspections)} entries in {store.location}: "
-        f"{len(inspections) - len(bad) - legacy} sound, {len(bad)} bad"
-        + (
-            " (quarantined: their targets are computed again)"
-            if bad and arguments.quarantine
-            else ""
-        )
+        f"{len(entries)} entries in {store.location}: "
+        f"{len(entries) - bad - legacy} sound, {bad} bad"
         + (f", {legacy} legacy (written before entries were sealed; not checked)" if legacy else "")
     )
-    return 1 if bad and not arguments.quarantine else 0
+    for kind in OBJECT_KINDS:
+        found = [inspection for (of, _), inspection in objects.items() if of == kind]
+        if not found:
+            continue
+        damaged = sum(bool(inspection.problems) for inspection in found)
+        unsealed = sum(inspection.legacy for inspection in found)
+        use = "served as they are" if kind in LEGACY_OBJECTS else "computed again when needed"
+        print(
+            f"{len(found)} {OBJECT_COUNTS[kind]}: {len(found) - damaged - unsealed} sound, "
+            f"{damaged} bad"
+            + (
+                f", {unsealed} unsealed (written before objects were sealed: {use})"
+                if unsealed
+                else ""
+            )
+        )
+    damaged = bad + sum(bool(found.problems) for found in objects.values())
+    if damaged and quarantine:
+        print(
+            f"{damaged - remaining} of {damaged} damaged moved to the store's quarantine/: they "
+            "are computed again"
+            + (f"; {remaining} could not be moved (NOT MOVED above)" if remaining else "")
+        )
+    return 1 if remaining else 0
 
 
 def make_test_cache(arguments: argparse.Namespace) -> int:
@@ -207,15 +273,16 @@ def main(argv: list[str] | None = None) -> int:
     store_commands = store_parser.add_subparsers(dest="store_command", required=True)
     verify_parser = store_commands.add_parser(
         "verify",
-        help="read every entry of a result store and check it against the sha256 and size "
-        "recorded at commit; list bad entries (exit 1 while any remain)",
+        help="read every entry and object of a result store and check it against its seal "
+        "(the sha256 and size recorded when it was written, its kind and key); list the "
+        "damaged ones (exit 1 while any remain)",
     )
     verify_parser.add_argument("store", help="the store: a directory or gs://BUCKET/PREFIX")
     verify_parser.add_argument(
         "--quarantine",
         action="store_true",
-        help="move bad entries aside, under quarantine/ in the store, so that they are "
-        "computed again",
+        help="move damaged entries and objects aside, under quarantine/ in the store, so "
+        "that they are computed again",
     )
     verify_parser.set_defaults(run=verify_store)
 

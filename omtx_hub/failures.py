@@ -26,7 +26,8 @@ its module docstring), skips a target it cannot process and goes on with the oth
 - anything else (no reason given, an input that could not be loaded): **retryable**.
 
 Every failure is recorded in the store under `failures/<key>.json` (a `TargetRecord` with
-status `failed` and its `failure` kind), for every later run of any screen with the target:
+status `failed` and its `failure` kind, sealed as the store seals every object), for every
+later run of any screen with the target:
 
 - a shard job reads a permanent failure instead of giving the target to Boltz again;
 - a retryable one makes the next run of a screen with the target run its shard again,
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING
 from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.records import TargetRecord
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
-from omtx_hub.store_layout import FAILURES_DIR, failure_path
+from omtx_hub.store_layout import FAILURE_OBJECT, FAILURES_DIR, object_at
 
 if TYPE_CHECKING:
     from omtx_hub.plan import Plan
@@ -80,25 +81,30 @@ def failure_kind(reason: str) -> str:
 
 
 def record_failure(store: ResultStore, record: TargetRecord) -> None:
-    """Keep a failure in the store (atomically), for every later run."""
-    store.write_blob(failure_path(record.key), record.model_dump_json(exclude_unset=True).encode())
+    """Keep a failure in the store (atomically and sealed), for every later run."""
+    store.write_object(FAILURE_OBJECT, record.key, record.to_json())
 
 
 def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, TargetRecord]:
     """key -> recorded failure, for those of `keys` that have one: one listing of
-    the failures (few: a failure is the exception), then a read of each that is wanted."""
+    the failures (few: a failure is the exception), then a read of each that is wanted.
+
+    Each is checked against its seal (`ResultStore.read_object`): a damaged record is
+    reported, moved aside and read as no failure, so its target is given to Boltz again."""
     wanted = set(keys)
-    prefix = f"{FAILURES_DIR}/"
-    names = [
-        name
-        for name in store.blob_names(prefix)
-        if name.endswith(".json") and name[len(prefix) : -len(".json")] in wanted
+    found = [
+        identity[1]
+        for name in store.blob_names(f"{FAILURES_DIR}/")
+        if (identity := object_at(name)) is not None
+        and identity[0] == FAILURE_OBJECT
+        and identity[1] in wanted
     ]
     with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-        contents = list(pool.map(store.read_blob, names))
+        contents = list(pool.map(lambda key: store.read_object(FAILURE_OBJECT, key), found))
     return {
-        record.key: record
-        for record in (TargetRecord.model_validate_json(c) for c in contents if c is not None)
+        key: TargetRecord.model_validate(read.content)
+        for key, read in zip(found, contents, strict=True)
+        if read.content is not None
     }
 
 

@@ -44,7 +44,7 @@ from omtx_hub.fileio import sha256_bytes
 from omtx_hub.keys import server_msa_id, server_msa_identity
 from omtx_hub.msa_files import query_mismatch
 from omtx_hub.store import ResultStore
-from omtx_hub.store_layout import MSA_RECORD_FILE, server_msa_chain_file, server_msa_path
+from omtx_hub.store_layout import SERVER_MSA_OBJECT, server_msa_chain_file, server_msa_path
 
 log = logging.getLogger(__name__)
 FIRST_RETRY_WAIT_S = 5.0
@@ -67,8 +67,11 @@ class StoredServerMsa:
 
 
 def stored_server_msa(store: ResultStore, query_id: str) -> StoredServerMsa | None:
-    data = store.read_blob(server_msa_path(query_id, MSA_RECORD_FILE))
-    return None if data is None else StoredServerMsa(query_id, json.loads(data))
+    """The store's server MSA of `query_id`, its record checked against its seal (a damaged
+    one is moved aside and read as none: the MSA is fetched again); its chain files are
+    checked when they are read (`provide_server_msas`)."""
+    record = store.read_object(SERVER_MSA_OBJECT, query_id).content
+    return None if record is None else StoredServerMsa(query_id, record)
 
 
 class MsaServerError(RuntimeError):
@@ -213,14 +216,12 @@ def provide_server_msas(
     so that a reader sees a complete MSA or none.
     """
     query_id = server_msa_id(sequences, server_url, pairing_strategy)
-    stored = None if refresh else stored_server_msa(store, query_id)
-    if stored is not None:
-        contents = [
-            store.read_blob(server_msa_path(query_id, server_msa_chain_file(i)))
-            for i in range(len(sequences))
-        ]
-        if all(content is not None for content in contents):
-            return contents, "store"
+    if not refresh:
+        # The record and every chain file, checked against the record's sha256 of each: a
+        # damaged MSA is moved aside and fetched again.
+        stored = store.read_object(SERVER_MSA_OBJECT, query_id, with_files=True)
+        if stored.content is not None and len(stored.files) == len(sequences):
+            return list(stored.files.values()), "store"
     contents = fetch_server_msas(
         sequences,
         server_url=server_url,
@@ -257,7 +258,7 @@ def store_server_msas(
     `msa.json`, which makes them visible (a reader sees a complete MSA or none)."""
     query_id = server_msa_id(sequences, server_url, pairing_strategy)
     for index, content in enumerate(contents):
-        store.write_blob(server_msa_path(query_id, server_msa_chain_file(index)), content)
+        store.write_stored(server_msa_path(query_id, server_msa_chain_file(index)), content)
     record = {
         "query_id": query_id,
         "sequences": sequences,
@@ -274,9 +275,8 @@ def store_server_msas(
             for index, content in enumerate(contents)
         ],
     }
-    store.write_blob(
-        server_msa_path(query_id, MSA_RECORD_FILE), json.dumps(record, indent=1).encode()
-    )
+    # Sealed, with each chain file's sha256: what a reader checks the files against.
+    store.write_object(SERVER_MSA_OBJECT, query_id, record)
     return StoredServerMsa(query_id, record)
 
 

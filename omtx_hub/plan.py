@@ -56,8 +56,8 @@ from omtx_hub.sheet import (
     molecule_identities,
     validate_sheet,
 )
-from omtx_hub.store import LOOKUP_THREADS, ResultStore
-from omtx_hub.store_layout import sheet_path
+from omtx_hub.store import LOOKUP_THREADS, Problem, ResultStore
+from omtx_hub.store_layout import SHEET_OBJECT, object_at, sheet_path
 from omtx_hub.validated_molecules import ValidatedMolecules
 from omtx_hub.weights import weights_in_use
 
@@ -66,8 +66,10 @@ log = logging.getLogger(__name__)
 # A shard's name: its number among the protein's shards, then `-r<replicate>` for the
 # shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
 SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
-# Validated sheets are cached in the store as TSV with these columns as numbers.
+# Validated sheets are cached in the store as sealed objects, the table as TSV (field
+# `SHEET_TABLE`) with these columns as numbers.
 _INTEGER_COLUMNS = {"line": int, "index": int, "heavy_atoms": int}
+SHEET_TABLE = "tsv"
 
 
 def shard_name(number: int, replicate: int) -> str:
@@ -146,10 +148,25 @@ def msa_identities(
     return identities
 
 
-def _read_validated(data: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False).astype(
-        _INTEGER_COLUMNS
-    )
+def _cached_sheet(store: ResultStore, name: str) -> pd.DataFrame | None:
+    """The validated sheet the store keeps as `name`, checked against its seal; None when
+    there is none to serve (absent, cached before sheets were sealed, or damaged: then
+    reported and moved aside, `ResultStore.read_object`)."""
+    identity = object_at(name)
+    if identity is None or identity[0] != SHEET_OBJECT:
+        return None  # (the unsealed `.tsv` caches of earlier versions are not read)
+    content = store.read_object(*identity).content
+    if content is None:
+        return None
+    try:
+        return pd.read_csv(
+            io.StringIO(content[SHEET_TABLE]), sep="\t", dtype=str, keep_default_na=False
+        ).astype(_INTEGER_COLUMNS)
+    except (KeyError, TypeError, ValueError) as error:  # sealed, yet not a sheet of ours
+        store.quarantine_objects(
+            [name], [Problem(name, f"not a validated sheet: {type(error).__name__}: {error}")]
+        )
+        return None
 
 
 def load_validated_sheet(
@@ -168,9 +185,9 @@ def load_validated_sheet(
     the plan records (`read_validated_sheet`) and never need the file. A sheet not validated
     before validates only its SMILES that no earlier sheet had (omtx_hub.validated_molecules).
     """
-    cached = store.read_blob(name)
+    cached = _cached_sheet(store, name)
     if cached is not None:
-        return _read_validated(cached)
+        return cached
     # A new sheet validates only the SMILES no earlier sheet had.
     molecules = ValidatedMolecules(store, affinity=affinity, salts=salts)
     validated = validate_sheet(
@@ -188,21 +205,22 @@ def load_validated_sheet(
     )
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
-    cached = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
-    store.write_blob(name, cached.encode())
+    table = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
+    store.write_object(SHEET_OBJECT, object_at(name)[1], {SHEET_TABLE: table})
     return validated
 
 
 def read_validated_sheet(name: str, store: ResultStore) -> pd.DataFrame:
     """The validated sheet the planning process kept in the store as `name`."""
-    cached = store.read_blob(name)
+    cached = _cached_sheet(store, name)
     if cached is None:
         raise ConfigError(
-            f"the validated ligand sheet '{name}' is not in the result store {store.location}; "
-            "the process that planned this run stored it there before any job ran: was the "
-            "store emptied while the run went on? Run the screen again to plan it anew."
+            f"the validated ligand sheet '{name}' is not in the result store {store.location} "
+            "(or not as it was stored: a damaged one is moved to its quarantine/); the process "
+            "that planned this run stored it there before any job ran. Run the screen again "
+            "to plan it anew."
         )
-    return _read_validated(cached)
+    return cached
 
 
 def sheet_name(path: str | Path, *, affinity: bool, salts: str, mols_dir: Path) -> str:
@@ -463,6 +481,7 @@ def build_plan(
     `fetching_msas_anew`: this process plans a run that asks the MSA server again
     (runtime.msa_refresh), so the store's server MSAs are not the ones its targets will use."""
     check_files(config)
+    store.check_writable()  # before the sheet is validated: its cache is written there
     affinity, sheet, salts = config.model.affinity, config.ligands.sheet, config.ligands.salts
     mols_dir = config.runtime.molecule_cache
     check_sheet_size(sheet, config.limits.sheet_max_bytes)  # before it is hashed

@@ -14,13 +14,20 @@ a reader sees either nothing or a complete entry, never a partial one.
 Every entry is sealed at commit: `record.json` lists each stored file's sha256 and size
 (`files`) and the sha256 of the record itself (`record_sha256`). Reading an entry checks the
 seal; an entry that fails it (a file missing, truncated or altered, the record edited or cut
-short) is never served: `CorruptEntry` names the entry, the file and what is wrong, and the
-reader moves the entry aside (`quarantine`) and recomputes it. Entries written before the
-seal (no `record_sha256`) are served as they are ("legacy"); `omtx-hub store verify` counts
-them. docs/reliability.md, "Corrupt store entries".
+short, the record of another key) is never served: `CorruptEntry` names the entry, the file
+and what is wrong, and the reader moves the entry aside (`quarantine`) and recomputes it.
+Entries written before the seal (no `record_sha256`) are served as they are ("legacy") when
+their record names their key and is a target record; otherwise they are damaged.
+docs/reliability.md, "Corrupt store entries".
 
-The store also caches validated ligand sheets (`sheets/`), so that remote jobs, which
-re-parse the workflow on their own VM, need not re-validate 100,000 SMILES.
+Every other object the store keeps (failure records, validated sheets, validated molecules,
+server MSAs; `omtx_hub.store_layout.OBJECT_KINDS`) is sealed the same way: a JSON record that
+names its kind and key, with the sha256 of its canonical JSON (`seal_object`). `read_object`
+checks it against the kind and key it is read as; a damaged object is reported with its path,
+moved aside (`quarantine_objects`) and read as absent, so that its owner computes it again.
+
+A local store never reads or writes through a symbolic link that leads out of it
+(`OutsideStore`): such an entry or object is damaged.
 """
 
 from __future__ import annotations
@@ -33,23 +40,35 @@ import logging
 import os
 import random
 import shutil
+import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from omtx_hub.fileio import sha256_bytes, sha256_file, write_atomically
+from omtx_hub.records import TargetRecord
 from omtx_hub.store_layout import (
+    FAILURE_OBJECT,
+    OBJECT_DIRS,
     QUARANTINE_REASON_FILE,
     RECORD_FILE,
+    SERVER_MSA_OBJECT,
+    STORE_DIRS,
     TARGETS_DIR,
     entry_path,
     fan_out,
     fan_out_path,
+    object_at,
+    object_path,
     quarantine_path,
+    server_msa_chain_file,
+    server_msa_path,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +76,8 @@ log = logging.getLogger(__name__)
 # The seal's fields in record.json; a committed record may not use these names itself.
 FILES_FIELD = "files"
 RECORD_HASH_FIELD = "record_sha256"
+# A sealed object's kind, besides its `key` (entries have no kind: they are the store's own).
+OBJECT_FIELD = "object"
 # Lookups and listings are one HTTP request each on GCS; this many run at once.
 LOOKUP_THREADS = 32
 # Listing a fan-out directory returns every entry in it, of every screen; looking up keys one
@@ -72,7 +93,16 @@ REQUEST_TIMEOUT_S = (10.0, 60.0)
 
 
 class StoreError(RuntimeError):
-    """A store request failed after its retries; the message names the object."""
+    """A store request failed after its retries, or the store cannot be used; the message
+    names the object or the store and what to do."""
+
+
+class OutsideStore(Exception):
+    """A local path of the store that leads out of it through a symbolic link."""
+
+    def __init__(self, name: str, target: Path):
+        self.name = name
+        super().__init__(f"a symbolic link out of the store (to {target}): never followed")
 
 
 @dataclass(frozen=True)
@@ -121,14 +151,23 @@ def file_seal(path: Path) -> dict:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def sealed(record: dict, files: dict[str, dict]) -> bytes:
-    """The record.json of an entry: `record`, its files' seals and the record's own hash."""
+def sealed(record: dict, files: dict[str, dict] | None) -> bytes:
+    """A sealed record: `record`, its files' seals (an entry's; None for an object, which has
+    none) and the record's own hash."""
     clash = {FILES_FIELD, RECORD_HASH_FIELD} & record.keys()
     if clash:
         raise ValueError(f"a stored record may not have the field(s) {sorted(clash)}")
-    content = {**record, FILES_FIELD: files}
+    content = dict(record) if files is None else {**record, FILES_FIELD: files}
     content[RECORD_HASH_FIELD] = sha256_bytes(canonical_json(content))
     return json.dumps(content, indent=1, sort_keys=True).encode()
+
+
+def seal_object(kind: str, key: str, content: dict) -> bytes:
+    """The stored form of an object of `kind` (`omtx_hub.store_layout.OBJECT_KINDS`) under
+    `key`: `content` with its kind and key, sealed."""
+    if content.get("key", key) != key or OBJECT_FIELD in content:
+        raise ValueError(f"a {kind} sealed as {key} may not have its own key or kind")
+    return sealed({**content, "key": key, OBJECT_FIELD: kind}, None)
 
 
 def file_problems(name: str, data: bytes | None, seal: dict) -> list[Problem]:
@@ -142,28 +181,139 @@ def file_problems(name: str, data: bytes | None, seal: dict) -> list[Problem]:
     return []
 
 
-def unseal(key: str, raw: bytes | None) -> tuple[dict | None, dict | None, list[Problem]]:
-    """(record, files' seals, problems) of an entry's record.json; the seals are None for a
-    legacy record (no `record_sha256`)."""
-    if raw is None:
-        return None, None, [Problem(RECORD_FILE, "missing")]
+def open_seal(name: str, raw: bytes) -> tuple[dict | None, bool, list[Problem]]:
+    """(content without its `record_sha256`, whether it was sealed, problems) of the sealed
+    record stored as `name`."""
     try:
         content = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return None, None, [Problem(RECORD_FILE, "not valid JSON (truncated or damaged)")]
+        return None, False, [Problem(name, "not valid JSON (truncated or damaged)")]
     if not isinstance(content, dict):
-        return None, None, [Problem(RECORD_FILE, "not a JSON object")]
+        return None, False, [Problem(name, "not a JSON object")]
     if RECORD_HASH_FIELD not in content:
-        return content, None, []
+        return content, False, []
     claimed = content.pop(RECORD_HASH_FIELD)
     if sha256_bytes(canonical_json(content)) != claimed:
-        return None, None, [Problem(RECORD_FILE, "edited: its content does not match its seal")]
+        return None, True, [Problem(name, "edited: its content does not match its seal")]
+    return content, True, []
+
+
+def _validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def target_record_problem(key: str, content: dict, status: str | None = None) -> str | None:
+    """What makes `content` no record of target `key` (with `status`, if given), if anything:
+    the check of what was written before records were sealed."""
+    if content.get("key") != key:
+        named = content.get("key")
+        return "names no key" if named is None else f"is the record of another key, {named}"
+    try:
+        record = TargetRecord.model_validate(content)
+    except ValidationError as error:
+        return f"is not a target record ({_validation_error(error)})"
+    if status is not None and record.status != status:
+        return f"has status '{record.status}', not '{status}'"
+    return None
+
+
+def unseal(key: str, raw: bytes | None) -> tuple[dict | None, dict | None, list[Problem]]:
+    """(record, files' seals, problems) of an entry's record.json; the seals are None for a
+    legacy record (no `record_sha256`), which is served only when it is the record of `key`."""
+    if raw is None:
+        return None, None, [Problem(RECORD_FILE, "missing")]
+    content, was_sealed, problems = open_seal(RECORD_FILE, raw)
+    if content is None:
+        return None, None, problems
+    if not was_sealed:
+        problem = target_record_problem(key, content)
+        if problem is not None:
+            return None, None, [Problem(RECORD_FILE, f"unsealed, and {problem}")]
+        return content, None, []
     files = content.pop(FILES_FIELD, None)
     if not isinstance(files, dict):
         return None, None, [Problem(RECORD_FILE, "sealed without its files")]
     if content.get("key", key) != key:
         return None, None, [Problem(RECORD_FILE, f"is the record of another key, {content['key']}")]
     return content, files, []
+
+
+def _legacy_server_msa_problem(key: str, content: dict) -> str | None:
+    if content.get("query_id") != key:
+        return f"is the MSA of another query, {content.get('query_id')}"
+    chains = content.get("chains")
+    if not isinstance(chains, list) or not all(
+        isinstance(chain, dict)
+        and chain.get("file") == server_msa_chain_file(index)
+        and isinstance(chain.get("sha256"), str)
+        for index, chain in enumerate(chains)
+    ):
+        return "has no list of chain files with their sha256"
+    return None
+
+
+def sealed_files(kind: str, key: str, content: dict) -> dict[str, str]:
+    """name -> sha256 of the files an object seals besides itself: a server MSA's chains."""
+    if kind != SERVER_MSA_OBJECT:
+        return {}
+    return {server_msa_path(key, chain["file"]): chain["sha256"] for chain in content["chains"]}
+
+
+# The kinds of object whose unsealed form (written before objects were sealed) is still
+# served, when it passes this check (a problem, or None): a failure record as its target's
+# failure, a server MSA by the sha256 its record keeps of each chain (refetching it would
+# change every key made with it). Unsealed objects of the other kinds are computed again.
+LEGACY_OBJECTS = {
+    FAILURE_OBJECT: lambda key, content: target_record_problem(key, content, status="failed"),
+    SERVER_MSA_OBJECT: _legacy_server_msa_problem,
+}
+
+
+@dataclass(frozen=True)
+class ObjectInspection:
+    """A sealed object as read: its content (without the seal; None when absent, damaged or
+    unsealed and not served), what is wrong with it, and whether it predates the seal."""
+
+    content: dict | None
+    problems: list[Problem]
+    legacy: bool = False
+    # The files it seals (`sealed_files`), when they were read: name -> bytes.
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def inspect_sealed_object(kind: str, key: str, name: str, raw: bytes) -> ObjectInspection:
+    """Check the stored bytes `raw` of object `name` as the object `key` of `kind`."""
+    content, was_sealed, problems = open_seal(name, raw)
+    if content is None:
+        return ObjectInspection(None, problems)
+    if not was_sealed:
+        check = LEGACY_OBJECTS.get(kind)
+        if check is None:
+            return ObjectInspection(None, [], legacy=True)
+        problem = check(key, content)
+        if problem is not None:
+            return ObjectInspection(None, [Problem(name, f"unsealed, and {problem}")])
+        return ObjectInspection(content, [], legacy=True)
+    found_kind = content.pop(OBJECT_FIELD, None)
+    if found_kind != kind:
+        return ObjectInspection(
+            None, [Problem(name, f"is a {found_kind or 'record'}, not a {kind}")]
+        )
+    if content.get("key") != key:
+        return ObjectInspection(
+            None, [Problem(name, f"is the {kind} of another key, {content.get('key')}")]
+        )
+    return ObjectInspection(content, [])
+
+
+def quarantine_reason(what: str, problems: list[Problem]) -> str:
+    return (
+        f"{what} was moved here because it failed its seal:\n"
+        + "".join(f"  {problem}\n" for problem in problems)
+        + "It is computed again when it is next needed.\n"
+    )
 
 
 class ResultStore(ABC):
@@ -224,11 +374,14 @@ class ResultStore(ABC):
 
     def inspect(self, key: str) -> Inspection:
         """Read entry `key` whole and check it against its seal."""
-        record, files, problems = unseal(key, self.read_entry_file(key, RECORD_FILE))
-        if files is None:
-            return Inspection(record, problems, legacy=record is not None)
-        for name, seal in sorted(files.items()):
-            problems += file_problems(name, self.read_entry_file(key, name), seal)
+        try:
+            record, files, problems = unseal(key, self.read_entry_file(key, RECORD_FILE))
+            if files is None:
+                return Inspection(record, problems, legacy=record is not None)
+            for name, seal in sorted(files.items()):
+                problems += file_problems(name, self.read_entry_file(key, name), seal)
+        except OutsideStore as error:
+            return Inspection(None, [Problem(error.name, str(error))])
         return Inspection(record, problems)
 
     def read_record(self, key: str) -> dict:
@@ -248,13 +401,18 @@ class ResultStore(ABC):
     def fetch(self, key: str, name: str, destination: Path) -> None:
         """Copy the file `name` of entry `key` to `destination`, checked against the seal:
         `CorruptEntry` (and no file at `destination`) if it does not match."""
-        record, files, problems = unseal(key, self.read_entry_file(key, RECORD_FILE))
+        try:
+            record, files, problems = unseal(key, self.read_entry_file(key, RECORD_FILE))
+        except OutsideStore as error:
+            raise CorruptEntry(self.location, key, [Problem(error.name, str(error))]) from None
         if record is None:
             raise CorruptEntry(self.location, key, problems)
         if files is not None and name not in files:
             raise FileNotFoundError(f"store entry {key} in {self.location} has no file {name}")
         try:
             copied = self._copy_entry_file(key, name, destination)
+        except OutsideStore as error:
+            raise CorruptEntry(self.location, key, [Problem(error.name, str(error))]) from None
         except BaseException:
             destination.unlink(missing_ok=True)  # never a part of the file in its place
             raise
@@ -288,6 +446,93 @@ class ResultStore(ABC):
     def write_blob(self, name: str, data: bytes) -> None:
         """Write an auxiliary object atomically."""
 
+    def read_stored(self, name: str) -> bytes | None:
+        """A file of the store (`name` relative to it), unchecked, or None if absent; locally
+        `OutsideStore` for a path that leads out of the store."""
+        return self.read_blob(name)
+
+    def write_stored(self, name: str, data: bytes) -> None:
+        """Write a file of the store atomically; locally a StoreError for a path that leads
+        out of the store."""
+        self.write_blob(name, data)
+
+    def inspect_object(self, kind: str, key: str, *, with_files: bool = False) -> ObjectInspection:
+        """Read the sealed object `key` of `kind` and check it against its seal, its kind
+        and its key; `with_files`: also read the files it seals and check them."""
+        name = object_path(kind, key)
+        try:
+            raw = self.read_stored(name)
+            if raw is None:
+                return ObjectInspection(None, [])
+            inspection = inspect_sealed_object(kind, key, name, raw)
+            if inspection.content is None or not with_files:
+                return inspection
+            files = {
+                file: self.read_stored(file) for file in sealed_files(kind, key, inspection.content)
+            }
+        except OutsideStore as error:
+            return ObjectInspection(None, [Problem(error.name, str(error))])
+        problems = [
+            Problem(
+                file, "missing" if data is None else "altered: its sha256 is not the one recorded"
+            )
+            for (file, sha256), data in zip(
+                sealed_files(kind, key, inspection.content).items(), files.values(), strict=True
+            )
+            if data is None or sha256_bytes(data) != sha256
+        ]
+        if problems:
+            return ObjectInspection(inspection.content, problems, inspection.legacy)
+        return ObjectInspection(inspection.content, [], inspection.legacy, files)
+
+    def read_object(self, kind: str, key: str, *, with_files: bool = False) -> ObjectInspection:
+        """The sealed object `key` of `kind`, checked (`inspect_object`). Its content is None
+        when there is none to serve: absent, written before objects were sealed (of a kind
+        then computed again), or damaged, which is reported with its path and moved aside
+        with the files it seals, so that its owner computes it again."""
+        inspection = self.inspect_object(kind, key, with_files=with_files)
+        if not inspection.problems:
+            return inspection
+        self.quarantine_object(kind, key, inspection)
+        return ObjectInspection(None, inspection.problems)
+
+    def quarantine_object(self, kind: str, key: str, inspection: ObjectInspection) -> str:
+        """Move the damaged object `key` of `kind` aside with the files it seals (as far as
+        its record could be read); where it went."""
+        names = [object_path(kind, key)]
+        if inspection.content is not None:
+            names += sealed_files(kind, key, inspection.content)
+        return self.quarantine_objects(names, inspection.problems)
+
+    def write_object(self, kind: str, key: str, content: dict) -> None:
+        """Store `content` as the sealed object `key` of `kind` (atomically)."""
+        self.write_stored(object_path(kind, key), seal_object(kind, key, content))
+
+    def quarantine_objects(self, names: list[str], problems: list[Problem]) -> str:
+        """Move the objects `names` (the first is the sealed one) aside, under quarantine/,
+        with the reasons, and report it; where they went."""
+        moved_to = self._move_objects_aside(names, quarantine_reason(names[0], problems))
+        log.warning(
+            "store object %s/%s is damaged (%s); moved to %s: it is computed again",
+            self.location.rstrip("/"),
+            names[0],
+            "; ".join(map(str, problems)),
+            moved_to,
+        )
+        return moved_to
+
+    @abstractmethod
+    def _move_objects_aside(self, names: list[str], reason: str) -> str:
+        """Move `names` under one new quarantine/ folder with `reason`; where it is."""
+
+    @abstractmethod
+    def is_store(self) -> bool:
+        """Whether the location holds a store: any of its top-level folders."""
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """A StoreError naming the store and what to do, if it cannot be written."""
+
 
 def inspect_all(store: ResultStore) -> dict[str, Inspection]:
     """Every committed entry of `store`, read whole and checked (`omtx-hub store verify`)."""
@@ -296,12 +541,21 @@ def inspect_all(store: ResultStore) -> dict[str, Inspection]:
         return dict(zip(keys, pool.map(store.inspect, keys), strict=True))
 
 
-def quarantine_reason(key: str, problems: list[Problem]) -> str:
-    return (
-        f"store entry {key} was moved here because it failed its seal:\n"
-        + "".join(f"  {problem}\n" for problem in problems)
-        + "Its target is computed again by the next screen that needs it.\n"
-    )
+def inspect_all_objects(store: ResultStore) -> dict[tuple[str, str], ObjectInspection]:
+    """(kind, key) -> inspection of every sealed object of `store` but its entries, read
+    with the files it seals and checked (`omtx-hub store verify`)."""
+    found = [
+        (name, identity)
+        for directory in OBJECT_DIRS.values()
+        for name in store.blob_names(f"{directory}/")
+        if (identity := object_at(name)) is not None
+    ]
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        inspections = pool.map(lambda item: store.inspect_object(*item[1], with_files=True), found)
+        return {
+            identity: inspection
+            for (_, identity), inspection in zip(found, inspections, strict=True)
+        }
 
 
 class LocalStore(ResultStore):
@@ -312,8 +566,28 @@ class LocalStore(ResultStore):
     def _entry(self, key: str) -> Path:
         return self.root / entry_path(key)
 
+    def _contained(self, relative: str) -> Path:
+        """The path of `relative` in the store; `OutsideStore` if it resolves out of it."""
+        path = self.root / relative
+        root, resolved = self.root.resolve(), path.resolve()
+        if not resolved.is_relative_to(root):
+            raise OutsideStore(relative, resolved)
+        return path
+
+    def _way_out(self, relative: str) -> Path | None:
+        """The first symbolic link on the way to `relative` that leads out of the store."""
+        root = self.root.resolve()
+        path = self.root
+        for part in Path(relative).parts:
+            path = path / part
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                return path
+        return None
+
     def has(self, key: str) -> bool:
-        return (self._entry(key) / RECORD_FILE).is_file()
+        # A symbolic link in an entry's place is found, read as damaged and moved aside.
+        entry = self._entry(key)
+        return entry.is_symlink() or (entry / RECORD_FILE).is_file()
 
     def keys_in(self, fan_out_dir: str) -> dict[str, float]:
         directory = self.root / fan_out_path(fan_out_dir)
@@ -321,8 +595,12 @@ class LocalStore(ResultStore):
             return {}
         found = {}
         for entry in os.scandir(directory):
+            if entry.name.startswith("."):
+                continue
             record = Path(entry.path, RECORD_FILE)
-            if not entry.name.startswith(".") and record.is_file():
+            if entry.is_symlink():
+                found[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+            elif record.is_file():
                 found[entry.name] = record.stat().st_mtime
         return found
 
@@ -341,23 +619,36 @@ class LocalStore(ResultStore):
         return sorted(
             path.relative_to(self.root).as_posix()
             for path in root.rglob("*")
-            if path.is_file() and not path.name.startswith(".")
+            if (path.is_file() or path.is_symlink()) and not path.name.startswith(".")
         )
 
     def blob_md5s(self, prefix: str) -> dict[str, str]:
         return {
             name: hashlib.md5((self.root / name).read_bytes(), usedforsecurity=False).hexdigest()
             for name in self.blob_names(prefix)
+            if (self.root / name).is_file()
         }
 
     def read_entry_file(self, key: str, name: str) -> bytes | None:
         try:
-            return (self._entry(key) / name).read_bytes()
+            return self._contained(f"{entry_path(key)}/{name}").read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
+    def _writable(self, relative: str) -> Path:
+        """The path of `relative`, to be written; a StoreError if a folder on the way to it
+        leads out of the store."""
+        way_out = self._way_out(str(Path(relative).parent))
+        if way_out is not None:
+            raise StoreError(
+                f"cannot write {self.root / relative}: {way_out} is a symbolic link out of the "
+                f"result store (to {way_out.resolve()}), which is never written through; "
+                "replace it with a folder"
+            )
+        return self.root / relative
+
     def commit(self, key: str, files: dict[str, Path], record: dict) -> None:
-        final = self._entry(key)
+        final = self._writable(entry_path(key))
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = final.parent / f".staging-{key}-{uuid.uuid4().hex}"
         staging.mkdir()
@@ -380,28 +671,61 @@ class LocalStore(ResultStore):
                 existing = self.inspect(key)
                 if existing.sound:
                     return  # Another job committed the same prediction first.
-                if final.exists():
+                if os.path.lexists(final):
                     self.quarantine(key, existing.problems)
         os.rename(staging, final)
 
     def _copy_entry_file(self, key: str, name: str, destination: Path) -> bool:
         try:
-            shutil.copyfile(self._entry(key) / name, destination)
+            shutil.copyfile(self._contained(f"{entry_path(key)}/{name}"), destination)
+        except FileNotFoundError:
+            return False
+        return True
+
+    @staticmethod
+    def _write_reason(directory: Path, reason: str) -> None:
+        """The quarantine reason in `directory`, never written through a link."""
+        path = directory / QUARANTINE_REASON_FILE
+        if path.is_symlink():
+            path.unlink()
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(handle, "w") as reason_file:
+            reason_file.write(reason)
+
+    def _move_aside(self, relative: str, destination: Path) -> bool:
+        """Move what is at `relative` (or the link out of the store on the way to it) into
+        the new folder `destination`; False if it is gone (another reader moved it)."""
+        source = self._way_out(relative) or self.root / relative
+        destination.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(source, destination / source.name)
         except FileNotFoundError:
             return False
         return True
 
     def quarantine(self, key: str, problems: list[Problem]) -> str:
-        destination = self.root / quarantine_path(key)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(self._entry(key), destination)
-        except FileNotFoundError:
-            return str(destination)  # another reader moved it first
-        (destination / QUARANTINE_REASON_FILE).write_text(quarantine_reason(key, problems))
+        destination = self._writable(f"{quarantine_path(key)}/{QUARANTINE_REASON_FILE}").parent
+        entry = self._entry(key)
+        if entry.is_dir() and not entry.is_symlink() and self._way_out(entry_path(key)) is None:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(entry, destination)  # the entry's files, as they were
+            except FileNotFoundError:
+                return str(destination)  # another reader moved it first
+        elif not self._move_aside(entry_path(key), destination):
+            destination.rmdir()
+            return str(destination)
+        self._write_reason(destination, quarantine_reason(f"store entry {key}", problems))
         log.warning(
             "moved store entry %s to %s: %s", key, destination, "; ".join(map(str, problems))
         )
+        return str(destination)
+
+    def _move_objects_aside(self, names: list[str], reason: str) -> str:
+        destination = self._writable(f"{quarantine_path(names[0])}/{QUARANTINE_REASON_FILE}").parent
+        for name in names:
+            self._move_aside(name, destination)
+        self._write_reason(destination, reason)
         return str(destination)
 
     def read_blob(self, name: str) -> bytes | None:
@@ -413,6 +737,28 @@ class LocalStore(ResultStore):
 
     def write_blob(self, name: str, data: bytes) -> None:
         write_atomically(self.root / name, data)
+
+    def read_stored(self, name: str) -> bytes | None:
+        path = self._contained(name)
+        return path.read_bytes() if path.is_file() else None
+
+    def write_stored(self, name: str, data: bytes) -> None:
+        write_atomically(self._writable(name), data)
+
+    def is_store(self) -> bool:
+        return any((self.root / directory).is_dir() for directory in STORE_DIRS)
+
+    def check_writable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-check-"):
+                pass
+        except OSError as error:
+            raise StoreError(
+                f"the result store {self.root} cannot be written ({error.strerror or error}): "
+                "give the config key 'store' a directory this user can create and write, or "
+                "a gs:// bucket"
+            ) from None
 
 
 def default_retry():
@@ -442,7 +788,19 @@ class GCSStore(ResultStore):
         project = os.environ.get("SNAKEMAKE_STORAGE_GCS_PROJECT") or os.environ.get(
             "GOOGLE_CLOUD_PROJECT"
         )
-        self.client = client or storage.Client(project=project)
+        if client is None:
+            from google.auth.exceptions import DefaultCredentialsError
+
+            try:
+                client = storage.Client(project=project)
+            except DefaultCredentialsError as error:
+                raise StoreError(
+                    f"the result store {url} cannot be reached: no Google credentials ({error}). "
+                    "Run `gcloud auth application-default login` (or set "
+                    "GOOGLE_APPLICATION_CREDENTIALS to a service account's key file) and run "
+                    "again."
+                ) from None
+        self.client = client
         self.bucket = self.client.bucket(bucket_name)
         self.retry = retry or default_retry()
         self.timeout = timeout
@@ -633,7 +991,9 @@ class GCSStore(ResultStore):
         reason = f"{moved_to}/{QUARANTINE_REASON_FILE}"
         self._upload(
             reason,
-            lambda blob: blob.upload_from_string(quarantine_reason(key, problems), **self._calls()),
+            lambda blob: blob.upload_from_string(
+                quarantine_reason(f"store entry {key}", problems), **self._calls()
+            ),
         )
         # The record first: the entry stops being one before its files go.
         for blob in sorted(blobs, key=lambda blob: not blob.name.endswith(f"/{RECORD_FILE}")):
@@ -642,6 +1002,43 @@ class GCSStore(ResultStore):
         location = f"gs://{self.bucket.name}/{moved_to}"
         log.warning("moved store entry %s to %s: %s", key, location, "; ".join(map(str, problems)))
         return location
+
+    def _move_objects_aside(self, names: list[str], reason: str) -> str:
+        from google.api_core.exceptions import NotFound
+
+        moved_to = self._name(quarantine_path(names[0]))
+        for name in names:
+            source = self.bucket.blob(self._name(name))
+            target = f"{moved_to}/{name.rsplit('/', 1)[-1]}"
+            try:
+                self._request(
+                    "copying",
+                    source.name,
+                    lambda source=source, target=target: self.bucket.copy_blob(
+                        source, self.bucket, target, **self._calls()
+                    ),
+                )
+                self._request(
+                    "deleting", source.name, lambda source=source: source.delete(**self._calls())
+                )
+            except NotFound:
+                continue  # another reader moved it first
+        self._upload(
+            f"{moved_to}/{QUARANTINE_REASON_FILE}",
+            lambda blob: blob.upload_from_string(reason, **self._calls()),
+        )
+        return f"gs://{self.bucket.name}/{moved_to}"
+
+    def is_store(self) -> bool:
+        return any(
+            self._list(self._name(f"{directory}/"), max_results=1, fields="items(name)")
+            for directory in STORE_DIRS
+        )
+
+    def check_writable(self) -> None:
+        # The credentials were found when the client was made; what they may do shows at the
+        # first request, as a StoreError naming the object.
+        return None
 
     def read_blob(self, name: str) -> bytes | None:
         return self._download(self._name(name))

@@ -4,13 +4,16 @@ local directory or gs://bucket/prefix):
 
     targets/<key[:2]>/<key>/        one prediction (omtx_hub.store): record.json + its files
     failures/<key>.json             a target Boltz could not predict (omtx_hub.failures)
-    sheets/<sheet key>.tsv          a validated ligand sheet (omtx_hub.plan)
+    sheets/<sheet key>.json         a validated ligand sheet (omtx_hub.plan)
     molecules/<key>/<xx>.json       SMILES validated before (omtx_hub.validated_molecules)
     msa/<query id>/msa.json, <n>.csv   a server MSA (omtx_hub.msa_server)
     key-schemes/<n>.json            the key schemes the store was used with (omtx_hub.key_schemes)
-    quarantine/<time>-<key>/        entries moved aside because they failed their seal
+    quarantine/<time>-<name>/       entries and objects moved aside because they failed their seal
 
-The keys and ids themselves are derived in `omtx_hub.keys`.
+Every object but the key-scheme markers is sealed (omtx_hub.store): an entry by its
+`record.json`, the others as sealed objects of a kind (`OBJECT_KINDS`) under a key, which
+`object_at` reads back from the object's path. The keys and ids themselves are derived in
+`omtx_hub.keys`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,30 @@ MSA_RECORD_FILE = "msa.json"
 SCHEME_MARKERS_DIR = "key-schemes"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_REASON_FILE = "quarantine-reason.txt"
+# Every top-level directory of a store: a directory holding none of them is no store.
+STORE_DIRS = (
+    TARGETS_DIR,
+    FAILURES_DIR,
+    SHEETS_DIR,
+    MOLECULES_DIR,
+    MSA_DIR,
+    SCHEME_MARKERS_DIR,
+    QUARANTINE_DIR,
+)
+# The kinds of sealed object (besides entries), as their seals name them.
+FAILURE_OBJECT = "failure record"
+SHEET_OBJECT = "validated sheet"
+MOLECULES_OBJECT = "validated molecules"
+SERVER_MSA_OBJECT = "server MSA"
+OBJECT_KINDS = (FAILURE_OBJECT, SHEET_OBJECT, MOLECULES_OBJECT, SERVER_MSA_OBJECT)
+# The directory of each kind (`object_at`).
+OBJECT_DIRS = {
+    FAILURE_OBJECT: FAILURES_DIR,
+    SHEET_OBJECT: SHEETS_DIR,
+    MOLECULES_OBJECT: MOLECULES_DIR,
+    SERVER_MSA_OBJECT: MSA_DIR,
+}
+SEALED_SUFFIX = ".json"
 
 
 def fan_out(key: str) -> str:
@@ -51,14 +78,20 @@ def failure_path(key: str) -> str:
 
 
 def sheet_path(sheet_key: str) -> str:
-    """A validated ligand sheet (`omtx_hub.keys.sheet_key`)."""
-    return f"{SHEETS_DIR}/{sheet_key}.tsv"
+    """A validated ligand sheet (`omtx_hub.keys.sheet_key`). (Before sheets were sealed they
+    were kept as `<sheet key>.tsv`, which nothing reads any more.)"""
+    return f"{SHEETS_DIR}/{sheet_key}{SEALED_SUFFIX}"
+
+
+def validated_molecules_key(molecules_key: str, part: str) -> str:
+    """The key a part of the validated molecules is sealed under."""
+    return f"{molecules_key}/{part}"
 
 
 def validated_molecules_path(molecules_key: str, part: str) -> str:
     """One of the 256 parts (`part`: two hex digits of a SMILES's sha256) of the SMILES
     validated under `molecules_key` (`omtx_hub.keys.molecules_key`)."""
-    return f"{MOLECULES_DIR}/{molecules_key}/{part}.json"
+    return f"{MOLECULES_DIR}/{validated_molecules_key(molecules_key, part)}{SEALED_SUFFIX}"
 
 
 def server_msa_path(query_id: str, name: str) -> str:
@@ -75,7 +108,31 @@ def scheme_marker_path(scheme: int) -> str:
     return f"{SCHEME_MARKERS_DIR}/{scheme}.json"
 
 
-def quarantine_path(key: str) -> str:
-    """Where an entry moved aside goes: a new name every time."""
+def object_at(name: str) -> tuple[str, str] | None:
+    """(kind, key) of the sealed object at `name` (relative to the store), or None for a name
+    that is no sealed object: a server MSA's chain files are sealed by its record, and
+    `sheets/*.tsv` are the unsealed caches of earlier versions."""
+    directory, _, rest = name.partition("/")
+    kind = next((kind for kind, where in OBJECT_DIRS.items() if where == directory), None)
+    if kind == SERVER_MSA_OBJECT:
+        query_id, _, file = rest.partition("/")
+        return (kind, query_id) if query_id and file == MSA_RECORD_FILE else None
+    key = rest.removesuffix(SEALED_SUFFIX)
+    # A part of the validated molecules is `<molecules key>/<part>`; other keys have no '/'.
+    if kind is None or key in ("", rest) or key.count("/") != (kind == MOLECULES_OBJECT):
+        return None
+    return kind, key
+
+
+def object_path(kind: str, key: str) -> str:
+    """Where the sealed object `key` of `kind` is (the inverse of `object_at`)."""
+    if kind == SERVER_MSA_OBJECT:
+        return server_msa_path(key, MSA_RECORD_FILE)
+    return f"{OBJECT_DIRS[kind]}/{key}{SEALED_SUFFIX}"
+
+
+def quarantine_path(name: str) -> str:
+    """Where an entry (`name`: its key) or an object (its path) moved aside goes: a new name
+    every time."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{QUARANTINE_DIR}/{stamp}-{key}"
+    return f"{QUARANTINE_DIR}/{stamp}-{name.replace('/', '-')}"

@@ -10,14 +10,16 @@ reads and writes only the parts its SMILES fall in. Only valid molecules are kep
 that is refused is validated again (its message names the sheet line). Rows by CCD code are
 not validated here (they depend on Boltz's molecule cache).
 
-A part is read, merged and written back whole: two screens planned at the same moment may each
-keep only their own additions, which costs a later sheet a validation, never a wrong result.
+Each part is sealed as the store seals every object (omtx_hub.store): a damaged part is
+reported, moved aside and validated again; parts written before they were sealed are
+validated again and written anew. A part is read, merged and written back whole: two
+screens planned at the same moment may each keep only their own additions, which costs a
+later sheet a validation, never a wrong result.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from omtx_hub.chemistry import LigandProblem, PreparedLigand, prepare_ligands
 from omtx_hub.keys import molecules_key
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
-from omtx_hub.store_layout import validated_molecules_path
+from omtx_hub.store_layout import MOLECULES_OBJECT, validated_molecules_key
+
+# A part's field of its SMILES: SMILES -> [canonical, modelled, heavy atoms, standardisation,
+# flags].
+MOLECULES = "molecules"
 
 
 def _part(smiles: str) -> str:
@@ -76,17 +82,17 @@ class ValidatedMolecules:
         return [results[cell] for cell in smiles]
 
     def _read(self, part: str) -> dict[str, PreparedLigand]:
-        data = self.store.read_blob(validated_molecules_path(self.key, part))
-        if data is None:
+        # Checked against its seal: a damaged part is moved aside, an unsealed one (written
+        # before parts were sealed) ignored; either is validated again and written anew.
+        content = self.store.read_object(
+            MOLECULES_OBJECT, validated_molecules_key(self.key, part)
+        ).content
+        if content is None:
             return {}
-        try:
-            rows = json.loads(data)
-            return {
-                cell: PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
-                for cell, (canonical, modeled, heavy, changes, flags) in rows.items()
-            }
-        except (ValueError, TypeError):  # damaged: validated again, and written anew
-            return {}
+        return {
+            cell: PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
+            for cell, (canonical, modeled, heavy, changes, flags) in content[MOLECULES].items()
+        }
 
     def _write(self, part: str, molecules: dict[str, PreparedLigand]) -> None:
         rows = {
@@ -99,7 +105,6 @@ class ValidatedMolecules:
             ]
             for cell, ligand in molecules.items()
         }
-        self.store.write_blob(
-            validated_molecules_path(self.key, part),
-            json.dumps(rows, separators=(",", ":"), sort_keys=True).encode(),
+        self.store.write_object(
+            MOLECULES_OBJECT, validated_molecules_key(self.key, part), {MOLECULES: rows}
         )

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 
 from omtx_hub.store import GCSStore, LocalStore, open_store
-from omtx_hub.store_layout import entry_path
+from omtx_hub.store_layout import (
+    FAILURE_OBJECT,
+    MOLECULES_OBJECT,
+    OBJECT_KINDS,
+    SERVER_MSA_OBJECT,
+    SHEET_OBJECT,
+    entry_path,
+    object_at,
+    object_path,
+)
 from tests.gcs_emulator import emulated_gcs
 
 KEY = "cd" * 32
@@ -79,3 +88,20 @@ def test_failed_local_commit_leaves_nothing(tmp_path):
         store.commit(KEY, {"structure.cif": tmp_path / "missing.cif"}, {"key": KEY})
     assert not store.has(KEY)
     assert list((tmp_path / "store" / "targets" / "cd").iterdir()) == []
+
+
+def test_every_sealed_object_is_found_by_its_path():
+    # `store verify` and the failure listing read an object's kind and key from its path.
+    keys = {
+        FAILURE_OBJECT: KEY,
+        SHEET_OBJECT: f"{KEY}-v1-rdkit2024-aff1-salts-strip-mols1",
+        MOLECULES_OBJECT: "v1-rdkit2024-aff1-salts-strip/ab",
+        SERVER_MSA_OBJECT: KEY,
+    }
+    for kind in OBJECT_KINDS:
+        assert object_at(object_path(kind, keys[kind])) == (kind, keys[kind])
+    # Not sealed objects: a server MSA's chain file, an earlier version's sheet cache, a
+    # key-scheme marker, names outside the layout.
+    for name in (f"msa/{KEY}/0.csv", f"sheets/{KEY}.tsv", "key-schemes/2.json", "x/a.json"):
+        assert object_at(name) is None
+    assert object_at(f"failures/x/{KEY}.json") is None and object_at("molecules/ab.json") is None

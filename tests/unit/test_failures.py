@@ -3,6 +3,7 @@ a run predicts again (the launcher's part: tests/unit/test_boltz_launcher.py).""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -127,3 +128,35 @@ def test_the_retry_marks_change_with_each_failure_worth_retrying(tmp_path):
     again = first.model_copy(update={"computed_at": "2026-12-02T08:00:00"})
     record_failure(store, again)
     assert retry_marks(shard, recorded_failures(store, ["a" * 64])) != marks
+
+
+def test_a_damaged_failure_record_is_moved_aside_and_its_target_predicted_again(tmp_path, caplog):
+    # Issue 19, item 2: a failure record is sealed; one that is damaged (cut short, emptied,
+    # another key's) is reported with its path, moved aside and read as no failure, so that
+    # its target is given to Boltz again, where it gave a pydantic traceback at planning.
+    store = LocalStore(tmp_path)
+    keys = {name: name * 64 for name in "abcd"}
+    for key in keys.values():
+        record_failure(store, failure(key, "permanent"))
+    path = {name: tmp_path / failure_path(key) for name, key in keys.items()}
+    assert json.loads(path["a"].read_text())["record_sha256"]  # sealed
+    path["a"].write_text(path["a"].read_text()[:30])
+    path["b"].write_text("{}")
+    path["c"].write_bytes(path["d"].read_bytes())
+    with caplog.at_level("WARNING"):
+        found = recorded_failures(store, keys.values())
+    assert found == {keys["d"]: failure(keys["d"], "permanent")}
+    for name in "abc":
+        assert f"store object {tmp_path}/{failure_path(keys[name])} is damaged" in caplog.text
+        assert not path[name].exists()
+    assert "not valid JSON" in caplog.text and "names no key" in caplog.text
+    assert f"is the failure record of another key, {keys['d']}" in caplog.text
+    assert len(list((tmp_path / "quarantine").iterdir())) == 3
+
+
+def test_failure_records_written_before_they_were_sealed_are_still_read(tmp_path):
+    store = LocalStore(tmp_path)
+    record = failure("a" * 64, "permanent")
+    (tmp_path / "failures").mkdir()
+    (tmp_path / failure_path("a" * 64)).write_text(record.model_dump_json(exclude_unset=True))
+    assert recorded_failures(store, ["a" * 64]) == {"a" * 64: record}

@@ -402,7 +402,7 @@ def test_refused_at_planning_naming_the_line_column_or_key(tmp_path, case):
     for expected in case.says:
         assert expected in message, message
     # Nothing was planned, so no validated sheet was cached in the store either.
-    assert not list((tmp_path / "store").rglob("*.tsv"))
+    assert not list((tmp_path / "store").glob("sheets/*"))
 
 
 # ---- Credentials in the config (docs/reliability.md, "Secrets") ----

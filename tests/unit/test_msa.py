@@ -117,6 +117,37 @@ def test_a_server_msa_is_fetched_once_and_reused(tmp_path):
     assert (tmp_path / f"store/msa/{query_id}/0.csv").read_bytes() == refreshed[0]
 
 
+def test_a_damaged_server_msa_is_moved_aside_and_fetched_again(tmp_path, caplog):
+    # Issue 19, item 2: the record is sealed and names each chain file's sha256; a chain file
+    # or record that does not match is reported, moved aside and fetched again.
+    store = LocalStore(tmp_path / "store")
+    with fake_msa_server() as server:
+        contents, _ = provide(store, server)
+        query_id = server_msa_id([SEQUENCE], server.url, "greedy")
+        chain = tmp_path / f"store/msa/{query_id}/0.csv"
+        record = tmp_path / f"store/msa/{query_id}/msa.json"
+        sealed = record.read_bytes()
+        for damage in (
+            lambda: chain.write_bytes(contents[0].replace(b"MKTAYIAKQR", b"MKTAYIAKQA", 1)),
+            lambda: record.write_bytes(sealed.replace(b'"depth": ', b'"depth": 1', 1)),
+        ):
+            damage()
+            with caplog.at_level("WARNING"):
+                again, source = provide(store, server)
+            assert (again, source) == (contents, "server")
+            assert f"store/msa/{query_id}/" in caplog.text and "is damaged" in caplog.text
+        assert len(server.submissions) == 3
+        assert len(list((tmp_path / "store/quarantine").iterdir())) == 2
+        # A record written before records were sealed is still read, its files checked.
+        unsealed = json.loads(record.read_text())
+        del unsealed["object"], unsealed["record_sha256"], unsealed["key"]
+        record.write_text(json.dumps(unsealed))
+        assert provide(store, server) == (contents, "store")
+        assert stored_server_msa(store, query_id).record == unsealed
+        chain.write_bytes(b"key,sequence\n")
+        assert provide(store, server) == (contents, "server")
+
+
 def test_the_chains_of_one_receptor_are_one_paired_query(tmp_path):
     store = LocalStore(tmp_path / "store")
     chains = [SEQUENCE, "ITMKHKLGGGQYGEVYEGVW"]
@@ -169,7 +200,10 @@ def test_the_fetch_job_writes_the_msa_and_says_where_it_came_from(tmp_path, capl
     )
     assert record["chains"][0]["sha256"] in messages[1]
     assert output.read_bytes() == store.read_blob(f"msa/{record['query_id']}/0.csv")
-    assert json.loads(record_output.read_text()) == {**record, "msa_refresh": False}
+    # The screen's copy is the stored record without its seal.
+    sealed = {"object": "server MSA", "record_sha256": record["record_sha256"]}
+    unsealed = {name: value for name, value in record.items() if name not in sealed}
+    assert json.loads(record_output.read_text()) == {**unsealed, "msa_refresh": False}
 
 
 # --- A failing server (issue 14, item 4) ---------------------------------------------------

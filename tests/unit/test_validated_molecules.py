@@ -85,12 +85,23 @@ def test_refused_smiles_are_not_kept_and_a_damaged_part_is_validated_again(tmp_p
     kept = {
         cell
         for path in (tmp_path / "store").rglob("*.json")
-        for cell in json.loads(path.read_text())
+        for cell in json.loads(path.read_text())["molecules"]
     }
     assert kept == {"CCO"}
     part = store.root / validated_molecules_path(key, molecules_module._part("CCO"))
-    part.write_text('{"CCO": ["cut sho')
+    sealed = part.read_text()
     prepared = counted_preparations(monkeypatch)
-    table, _ = validated_with(store, sheet(tmp_path, "again.csv", [("ok", "CCO")]))
-    assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
-    assert json.loads(part.read_text())["CCO"][1] == "CCO"  # written anew
+    # Cut short, edited to say that ethanol is benzene (the seal left as it was), or written
+    # before parts were sealed: never served, validated again and written anew (sealed).
+    for damage in (
+        '{"CCO": ["cut sho',
+        sealed.replace('"CCO",', '"c1ccccc1",', 1),
+        json.dumps({"CCO": ["c1ccccc1", "c1ccccc1", 6, [], []]}),
+    ):
+        part.write_text(damage)
+        table, _ = validated_with(store, sheet(tmp_path, "again.csv", [("ok", "CCO")]))
+        assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
+        prepared.clear()
+        assert json.loads(part.read_text())["molecules"]["CCO"][1] == "CCO"
+    # The damaged ones are in the store's quarantine, the unsealed one was replaced.
+    assert len(list((store.root / "quarantine").iterdir())) == 2

@@ -42,7 +42,7 @@ from omtx_hub.notify import (
 from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
-from omtx_hub.store import LocalStore, open_store
+from omtx_hub.store import LocalStore, StoreError, open_store
 from omtx_hub.weights import CacheError, prepare_cache
 
 # The process that plans the run (not a job's). The config is checked against the pydantic
@@ -89,7 +89,7 @@ if PLANS:
             open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
         )
         PLAN.write(RESULTS_LOCATION)
-    except (ConfigError, SheetError, CredentialError) as error:
+    except (ConfigError, SheetError, CredentialError, StoreError) as error:
         raise WorkflowError(str(error)) from None
     for protein in PLAN.pending_msas:
         logger.info(
