@@ -519,21 +519,33 @@ def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_pa
     assert not (checkout / "pwned").exists() and not list((tmp_path / "vms").rglob("pwned"))
 
 
-def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs, tmp_path):
+def set_screen(checkout: Path, rows: list[tuple[str, str]], **changes) -> None:
+    """The checkout's screen with these ligands and config changes, tracked by git."""
+    write_screen(checkout, rows=rows)
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    for section, values in changes.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "add", "."], cwd=checkout, check=True)
+
+
+def test_canary_without_a_visible_gpu_is_the_only_vm(checkout, monkeypatch, gcs, tmp_path, capfd):
     """`accelerator: auto` on a VM given an L4 (the profile's nvidia_gpu) whose torch sees no
-    CUDA device (this machine): the shard fails before Boltz starts instead of running on
-    the CPU, and says what torch saw."""
+    CUDA device (this machine), in a screen of two shards with the default 3 attempts: the
+    canary fails before Boltz starts instead of running on the CPU, says what torch saw, is
+    not retried, the other shard is never submitted, and the run ends naming cause and fix."""
+    set_screen(
+        checkout,
+        [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ethanol", "CCO")],
+        sharding={"shard_size": 1},
+    )
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
     status = run_snakemake(
-        monkeypatch,
-        batch,
-        *RESULTS,
-        "--preemptible-retries",
-        "0",
-        runtime={**CPU_RUNTIME, "accelerator": "auto"},
+        monkeypatch, batch, *RESULTS, runtime={**CPU_RUNTIME, "accelerator": "auto"}
     )
     assert status != 0
     assert len(batch.requests) == 1
+    assert "shard=00000" in command_of(batch.requests[0])
     # The job's output (what Cloud Logging shows) names the cause; Boltz never ran.
     (output,) = batch.logs.values()
     assert (
@@ -541,6 +553,127 @@ def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs,
         "torch sees no CUDA device (GPU: no CUDA device; torch " in output
     )
     assert not list(gcs.client.list_blobs(gcs, prefix="store/targets/"))
+    captured = capfd.readouterr()
+    terminal = captured.out + captured.err
+    assert "Stopping the run: the container sees no GPU although its VM was given one" in terminal
+    assert "Fix: check that the image family is batch-cos-*" in terminal
+    # Not retried; the run ends with that message, after the scheduler shut down.
+    assert "Trying to restart job" not in terminal
+    assert terminal.rindex("Stopping the run") > terminal.index("Shutting down")
+
+
+class ScriptedBatch(FakeBatchService):
+    """Starts no VM: the job of a shard in `failures`, and the n-th job submitted for n in
+    `failing_jobs`, fail with that output; any other writes what its VM would (manifest,
+    structures, benchmark) into the bucket and succeeds. Records, for each job, whether the
+    canary's report existed when it was submitted."""
+
+    def __init__(self, bucket, failures=None, failing_jobs=None):
+        super().__init__()
+        self.bucket = bucket
+        self.failures: dict[str, str] = failures or {}
+        self.failing_jobs: dict[int, str] = failing_jobs or {}
+        self.after_canary: list[bool] = []
+
+    def create_job(self, request):
+        self.requests.append(batch_v1.CreateJobRequest(request))
+        name, uid = f"{request.parent}/jobs/{request.job_id}", uuid.uuid4().hex
+        shard = re.search(r"shard=(\d+)", command_of(request)).group(1)
+        results = "omtx-hub/results/s1"
+        self.after_canary.append(
+            any(self.bucket.client.list_blobs(self.bucket, prefix=f"{results}/canary/"))
+        )
+        state = batch_v1.JobStatus.State
+        failure = self.failures.get(shard) or self.failing_jobs.get(len(self.requests))
+        if failure:
+            self.logs[uid] = failure
+            self.states[name] = state.FAILED
+            return batch_v1.Job(name=name, uid=uid)
+        manifest = {
+            "screen": "s1",
+            "protein": "P1",
+            "shard": shard,
+            "targets": 1,
+            "reused": 0,
+            "computed": 0,
+            "failed": 0,
+            "boltz_wall_s": 0.0,
+            "job_wall_s": 1.0,
+            "records": [],
+            "machine": {
+                "gpu": "NVIDIA L4",
+                "torch": "2.x",
+                "torch_cuda": "12.4",
+                "driver": "NVRM version: 550.90.07",
+                "vm_startup_s": 250.0,
+            },
+        }
+        for path, content in {
+            f"{results}/shards/P1/{shard}.json": json.dumps(manifest),
+            f"{results}/structures/P1/{shard}/s1_P1_0_x.cif": "data_x\n",
+            f"{results}/benchmarks/boltz_predict_shard/P1/{shard}.tsv": "s\n1\n",
+        }.items():
+            self.bucket.blob(path).upload_from_string(content)
+        self.states[name] = state.SUCCEEDED
+        return batch_v1.Job(name=name, uid=uid)
+
+
+TWENTY = [(f"alkane{n}", "C" * n) for n in range(1, 21)]
+
+
+def manifests(shards: int) -> list[str]:
+    return [f"results/s1/shards/P1/{n:05d}.json" for n in range(shards)]
+
+
+def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
+    """A canary that succeeds, then the other shards: each submitted after its report."""
+    set_screen(checkout, TWENTY[:4], sharding={"shard_size": 1})
+    batch = ScriptedBatch(gcs)
+    assert run_snakemake(monkeypatch, batch, *manifests(4)) == 0
+    shards = [re.search(r"shard=(\d+)", command_of(r)).group(1) for r in batch.requests]
+    assert shards[0] == "00000" and sorted(shards) == ["00000", "00001", "00002", "00003"]
+    assert batch.after_canary == [False, True, True, True]
+    report = json.loads(gcs.blob("omtx-hub/results/s1/canary/P1/00000.json").download_as_bytes())
+    assert report["machine"]["gpu"] == "NVIDIA L4"
+    # Nothing measured per target here: the assumed 30 s stay; the VM's 250 s start-up
+    # does not replace the assumed start-up without a model-load time.
+    assert report["estimate"].startswith("3 of 4 targets to predict, in 3 shard job(s)")
+    log = gcs.blob("omtx-hub/logs/s1/canary/P1/00000.log").download_as_text()
+    assert "Canary shard P1/00000 succeeded:\n  GPU NVIDIA L4; torch 2.x built for CUDA 12.4" in log
+    # A rerun submits nothing, and runs no canary.
+    assert run_snakemake(monkeypatch, batch, *manifests(4)) == 0
+    assert len(batch.requests) == 4
+
+
+def test_deterministic_failure_in_shard_7_of_20_stops_submissions(
+    checkout, monkeypatch, gcs, capfd
+):
+    """Without a canary, one job at a time: the 7th shard submitted is denied the bucket;
+    it is not retried and none of the other 13 is submitted."""
+    set_screen(checkout, TWENTY, sharding={"shard_size": 1, "canary": False})
+    denied = (
+        "google.api_core.exceptions.Forbidden: 403 POST https://storage.googleapis.com/upload/"
+        "storage/v1/b/x/o: batch-sa@p.iam.gserviceaccount.com does not have "
+        "storage.objects.create access to the Google Cloud Storage object."
+    )
+    batch = ScriptedBatch(gcs, failing_jobs={7: denied})
+    assert run_snakemake(monkeypatch, batch, *manifests(20), "--jobs", "1") != 0
+    shards = [re.search(r"shard=(\d+)", command_of(r)).group(1) for r in batch.requests]
+    assert len(shards) == len(set(shards)) == 7
+    written = gcs.client.list_blobs(gcs, prefix="omtx-hub/results/s1/shards/")
+    assert len(list(written)) == 6
+    terminal = "".join(capfd.readouterr())
+    assert "Stopping the run: the job was denied access to the Cloud Storage bucket" in terminal
+    assert "roles/storage.objectAdmin and roles/storage.legacyBucketReader" in terminal
+
+
+def test_preempted_jobs_are_retried_up_to_sharding_attempts(checkout, monkeypatch, gcs):
+    """A failure that is not deterministic (a preemption) is retried: sharding.attempts in
+    all, not the profile's number."""
+    set_screen(checkout, TWENTY[:1], sharding={"shard_size": 1, "attempts": 2})
+    batch = ScriptedBatch(gcs, failures={"00000": "Task preempted (simulated)"})
+    assert run_snakemake(monkeypatch, batch, *manifests(1)) != 0
+    assert len(batch.requests) == 2
 
 
 def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd):

@@ -12,7 +12,8 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from omtx_hub import layout
-from omtx_hub.batch_status import retry_status_polls
+from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
+from omtx_hub.canary import first_pending_shard
 from omtx_hub.cloud import (
     check_batch_jobs,
     check_bucket_access,
@@ -111,8 +112,10 @@ if PLANS:
             f"prediction failed before: {failed[0].error}"
         )
 if PLANS_REMOTE_JOBS:
-    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error;
+    # a failure that would repeat on every VM stops the run (omtx_hub.cloud_failures).
     retry_status_polls(logger.warning)
+    fail_fast()
 
 
 wildcard_constraints:
@@ -126,6 +129,11 @@ def check_before_start():
     scheme, the Google Batch setup of the jobs about to be submitted, that no secret is passed
     to them, the cost of the pending work against cost.budget_usd, then Boltz's cache, once
     for all the shards that will predict on this machine (`prepare_boltz_cache`)."""
+    # Snakemake gives a rule of --preemptible-rules (the Google Batch profile's predict
+    # rule) --preemptible-retries instead of its `retries` (snakemake/rules.py,
+    # Rule.restart_times): sharding.attempts decides there too. (The settings are set
+    # after the workflow is parsed.)
+    workflow.remote_execution_settings.preemptible_retries = SHARD_RETRIES
     older_schemes = older_scheme_report(PLAN, STORE)
     if older_schemes:
         logger.warning(older_schemes)
@@ -227,6 +235,9 @@ onsuccess:
 
 
 onerror:
+    if PLANS and run_stopped_by():
+        # The one message that says why the run stopped, last on the terminal.
+        logger.error(run_stopped_by().message)
     notify_run_finished(False, log)
 
 
@@ -236,15 +247,49 @@ def stored_target_keys():
     return PLAN.stored_keys(STORE)
 
 
+@functools.cache
 def stored_shards():
     """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
     the result store, or failed permanently and is not to be retried. Only PLANS_REMOTE_JOBS
     looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote
     jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
-        return []
+        return frozenset()
     failed_for_good = FAILURES.keys() - FAILURES_TO_RETRY.keys()
-    return PLAN.stored_shards(stored_target_keys() | failed_for_good)
+    return frozenset(PLAN.stored_shards(stored_target_keys() | failed_for_good))
+
+
+@functools.cache
+def canary_shard():
+    """The shard a remote run runs alone before the others (omtx_hub.canary): the first
+    with a target to predict; None for a local run, with sharding.canary off, or when no
+    shard needs a GPU (a rerun of a finished screen runs no canary)."""
+    if not (PLANS_REMOTE_JOBS and SCREEN_CONFIG.sharding.canary):
+        return None
+    return first_pending_shard(PLAN.shards, stored_shards())
+
+
+def canary_input(wildcards):
+    """Every other shard that needs a GPU waits for the canary's report. (Its time reruns
+    nothing: a later canary of the same screen does not rerun finished shards.)"""
+    canary = canary_shard()
+    shard = (wildcards.protein, wildcards.shard)
+    if canary is None or shard == canary or shard in stored_shards():
+        return []
+    return ancient(
+        layout.CANARY.format(screen=SCREEN, protein=canary[0], shard=canary[1])
+    )
+
+
+def pending_after_canary(wildcards):
+    """The targets each other shard has to predict, for the canary's estimate of them."""
+    stored = stored_target_keys()
+    canary = (wildcards.protein, wildcards.shard)
+    return [
+        sum(target.key not in stored for target in shard.targets)
+        for name, shard in PLAN.shards.items()
+        if name != canary and name not in stored_shards()
+    ]
 
 
 def for_each_shard(pattern):
