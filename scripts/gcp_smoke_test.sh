@@ -53,7 +53,7 @@ gcloud compute regions describe "$region" --project "$project" --format=json \
 echo "== 4. the screen ($run) on Google Batch"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 git ls-files --error-unmatch scripts/gcp_smoke/ligands.csv >/dev/null
-snakemake --profile profiles/googlebatch --configfile scripts/gcp_smoke/screen.yaml \
+.venv/bin/snakemake --profile profiles/googlebatch --configfile scripts/gcp_smoke/screen.yaml \
     --config "store=$prefix/$run/store" "screen={name: $run}" \
     --jobs 1 "results/$run/summary.json" "results/$run/batch_results.csv"
 

@@ -275,6 +275,12 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert (summary["gpu"]["retried_shards"], summary["gpu"]["earlier_attempts"]) == (1, 1)
     table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
     assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
+    # What the shard's VM saw (a screen of one shard has no other shard to wait for a
+    # canary report; the report is made from this).
+    manifest = json.loads(gcs.blob(f"{prefix}/shards/P1/00000.json").download_as_bytes())
+    assert manifest["machine"]["gpu"] == "no CUDA device"  # this machine's torch
+    assert manifest["machine"]["torch"] and manifest["machine"]["vm_startup_s"] >= 0
+    assert not list(gcs.client.list_blobs(gcs, prefix=f"{prefix}/canary/"))
     records = [
         b
         for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
