@@ -269,16 +269,23 @@ def canary_shard():
     return first_pending_shard(PLAN.shards, stored_shards())
 
 
+def canary_report(wildcards=None):
+    """The canary's report, where the run has a canary (the target `all` asks for it too, as a
+    screen with one shard to predict has no other shard to wait for it)."""
+    canary = canary_shard()
+    if canary is None:
+        return []
+    return layout.CANARY.format(screen=SCREEN, protein=canary[0], shard=canary[1])
+
+
 def canary_input(wildcards):
     """Every other shard that needs a GPU waits for the canary's report. (Its time reruns
     nothing: a later canary of the same screen does not rerun finished shards.)"""
-    canary = canary_shard()
     shard = (wildcards.protein, wildcards.shard)
-    if canary is None or shard == canary or shard in stored_shards():
+    if shard == canary_shard() or shard in stored_shards():
         return []
-    return ancient(
-        layout.CANARY.format(screen=SCREEN, protein=canary[0], shard=canary[1])
-    )
+    waits_for = canary_report()
+    return ancient(waits_for) if waits_for else []
 
 
 def pending_after_canary(wildcards):
