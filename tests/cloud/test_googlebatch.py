@@ -702,3 +702,24 @@ def test_bucket_access_against_the_emulator(gcs):
     assert sorted(granted) == sorted(BUCKET_PERMISSIONS)
     with pytest.raises(CloudSetupError, match=r"bucket gs://omtx-no-such-bucket does not exist"):
         check_bucket_access(["gs://omtx-no-such-bucket/store"], gcs.client)
+
+
+def test_network_settings_and_internal_ips_reach_the_vms(checkout, monkeypatch, gcs):
+    """The profile's network, subnetwork and internal-IP-only setting (step 1d of
+    docs/google-batch.md) in every job request; plugin 0.5.1 alone has no internal-IP
+    option (omtx_hub/batch_network.py)."""
+    network = f"projects/{PROJECT}/global/networks/omtx"
+    subnetwork = f"projects/{PROJECT}/regions/{REGION}/subnetworks/omtx-{REGION}"
+    profile_file = checkout / "profiles/googlebatch/config.yaml"
+    profile = yaml.safe_load(profile_file.read_text())
+    profile["googlebatch-network"], profile["googlebatch-subnetwork"] = network, subnetwork
+    profile["set-resources"]["boltz_predict_shard"]["googlebatch_no_external_ip"] = 1
+    profile_file.write_text(yaml.safe_dump(profile))
+    set_screen(checkout, TWENTY[:2], sharding={"shard_size": 1})
+    batch = ScriptedBatch(gcs)
+    assert run_snakemake(monkeypatch, batch, *manifests(2)) == 0
+    assert len(batch.requests) == 2
+    for request in batch.requests:
+        (interface,) = request.job.allocation_policy.network.network_interfaces
+        assert (interface.network, interface.subnetwork) == (network, subnetwork)
+        assert interface.no_external_ip_address is True

@@ -12,6 +12,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from omtx_hub import layout
+from omtx_hub.batch_network import honour_internal_ip_only
 from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
 from omtx_hub.canary import first_pending_shard
 from omtx_hub.cloud import (
@@ -116,6 +117,7 @@ if PLANS_REMOTE_JOBS:
     # a failure that would repeat on every VM stops the run (omtx_hub.cloud_failures).
     retry_status_polls(logger.warning)
     fail_fast()
+    honour_internal_ip_only()
 
 
 wildcard_constraints:
