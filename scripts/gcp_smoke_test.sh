@@ -33,7 +33,7 @@ for api in batch.googleapis.com compute.googleapis.com logging.googleapis.com \
 done
 gcloud storage buckets describe "gs://$OMTX_BUCKET" --format='value(name)' >/dev/null
 gcloud artifacts docker images describe "$image" --format='value(image_summary.digest)' >/dev/null
-check="python3 scripts/gcp_smoke/check_setup.py"
+check=".venv/bin/python scripts/gcp_smoke/check_setup.py"
 
 echo "== 2. the jobs' service account and its roles (docs/google-batch.md, step 1b)"
 sa=${SNAKEMAKE_GOOGLEBATCH_SERVICE_ACCOUNT:-$(gcloud projects describe "$project" \

@@ -29,10 +29,13 @@ from google.cloud import batch_v1, storage
 from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
+from omtx_hub import vm_preflight
 from omtx_hub.cloud import BUCKET_PERMISSIONS
 from omtx_hub.credentials import SECRET_VARIABLES
 from omtx_hub.testing.msa_server import fake_msa_server
+from omtx_hub.vm_preflight import COMPUTE, REGISTRY, STORAGE
 from tests.gcs_emulator import emulated_gcs
+from tests.google_apis import FakeGoogleApis, policy
 from tests.leaks import contents, files_holding, files_under
 from tests.notify_server import webhook_receiver
 from tests.screens import write_screen
@@ -211,11 +214,14 @@ def run_snakemake(
     *arguments: str,
     configfile: str = "screen.yaml",
     runtime: dict = CPU_RUNTIME,
+    google_apis: FakeGoogleApis | None = None,
 ) -> int:
     """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
     (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
-    sees, and its local jobs' subprocesses need a real file descriptor.)"""
+    sees, and its local jobs' subprocesses need a real file descriptor.) `google_apis`: what
+    the pre-flight of the VMs' side reads (default: a project set up as documented)."""
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
+    monkeypatch.setattr(vm_preflight, "google_apis", lambda: google_apis or FakeGoogleApis())
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
     config = f"runtime={json.dumps(runtime)}"
@@ -428,6 +434,19 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
             {"deny": ["storage.buckets.get"]},
             "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader",
         ),
+        # The VMs' side, from the Google APIs (omtx_hub/vm_preflight.py).
+        (
+            {"apis": (rf"{STORAGE}/b/[^/]+/iam", policy(["roles/storage.objectAdmin"]))},
+            "lacks roles/storage.legacyBucketReader on the bucket gs://",
+        ),
+        (
+            {"apis": (rf"{REGISTRY}/projects/.+/packages/.+/tags/.+", None)},
+            f"image {IMAGE} does not exist at that tag (googlebatch-container)",
+        ),
+        (
+            {"apis": (rf"{COMPUTE}/projects/[^/]+/regions/[^/]+", {"quotas": []})},
+            "region us-central1 has no PREEMPTIBLE_NVIDIA_L4_GPUS quota",
+        ),
     ],
     ids=[
         "unset-bucket",
@@ -438,6 +457,9 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
         "secret-to-jobs",
         "boot-image-lost",
         "no-bucket-read",
+        "vm-account-without-bucket-read",
+        "image-not-pushed",
+        "no-l4-quota",
     ],
 )
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
@@ -458,8 +480,11 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
             "test_iam_permissions",
             lambda bucket, permissions: [p for p in permissions if p not in change["deny"]],
         )
+    apis = FakeGoogleApis()
+    if "apis" in change:
+        apis.answer(*change["apis"])
     batch = FakeBatchService()
-    assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
+    assert run_snakemake(monkeypatch, batch, *change.get("args", []), google_apis=apis) != 0
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err

@@ -16,6 +16,7 @@ from omtx_hub.batch_network import honour_internal_ip_only
 from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
 from omtx_hub.canary import first_pending_shard
 from omtx_hub.cloud import (
+    bucket_of,
     check_batch_jobs,
     check_bucket_access,
     check_config_files_shipped,
@@ -45,6 +46,7 @@ from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore, open_store
+from omtx_hub.vm_preflight import check_vm_setup, vm_side_of
 from omtx_hub.weights import CacheError, prepare_cache
 
 # The process that plans the run (not a job's). The config is checked against the pydantic
@@ -154,10 +156,9 @@ def check_before_start():
                 ],
             )
             gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
-            check_bucket_access(
-                [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix],
-                user_project=gcs_settings.project,
-            )
+            buckets = [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix]
+            check_bucket_access(buckets, user_project=gcs_settings.project)
+            check_vm_side_before_start(buckets)
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
             retries = workflow.get_rule("boltz_predict_shard").restart_times
             pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
@@ -170,6 +171,28 @@ def check_before_start():
         raise WorkflowError(f"{error}\nNo job was started.") from None
     except (ConfigError, CredentialError) as error:
         raise WorkflowError(str(error)) from None
+
+
+def check_vm_side_before_start(buckets):
+    """What the Google APIs show of the VMs' side of the GPU jobs about to be submitted
+    (omtx_hub.vm_preflight); what they cannot show is left to the canary."""
+    gpu_jobs = [
+        job.resources
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "boltz_predict_shard"
+    ]
+    if not gpu_jobs:
+        return
+    vm = vm_side_of(
+        workflow.executor_settings,
+        gpu_jobs,
+        buckets=sorted({bucket_of(url, "bucket") for url in buckets}),
+        preemptible=workflow.remote_execution_settings.preemptible_rules.is_preemptible(
+            "boltz_predict_shard"
+        ),
+    )
+    for unchecked in check_vm_setup(vm):
+        logger.warning(f"Not checked before submitting (left to the canary): {unchecked}")
 
 
 def shards_run_here():
