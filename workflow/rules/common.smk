@@ -156,7 +156,10 @@ def check_before_start():
                 ],
             )
             gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
-            buckets = [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix]
+            buckets = [
+                SCREEN_CONFIG.store,
+                workflow.storage_settings.default_storage_prefix,
+            ]
             check_bucket_access(buckets, user_project=gcs_settings.project)
             check_vm_side_before_start(buckets)
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
@@ -192,7 +195,9 @@ def check_vm_side_before_start(buckets):
         ),
     )
     for unchecked in check_vm_setup(vm):
-        logger.warning(f"Not checked before submitting (left to the canary): {unchecked}")
+        logger.warning(
+            f"Not checked before submitting (left to the canary): {unchecked}"
+        )
 
 
 def shards_run_here():
