@@ -49,10 +49,12 @@ def canary_report(
     targets: int,
     cost: Cost,
     attempts: int,
+    image_digest: str | None = None,
 ) -> CanaryReport:
     """What the canary saw, and the cost of the shards still to run (`pending_after`: the
     number of targets each of them has to predict) with its measured numbers where it
-    measured them, the configured ones elsewhere."""
+    measured them, the configured ones elsewhere; `image_digest`: the image's, from the
+    registry when the run started."""
     per_target, model_load = measured_times(manifest)
     vm_startup = manifest.machine.vm_startup_s if manifest.machine else None
     measured = cost.model_copy(
@@ -77,18 +79,24 @@ def canary_report(
         estimate=rest.describe(measured),
         estimated_worst_case_usd=round(rest.worst_case_cost_usd, 2),
         budget_usd=cost.budget_usd,
+        **({"image_digest": image_digest} if image_digest else {}),
     )
 
 
 def describe(report: CanaryReport) -> str:
     """The canary's report as printed before the fan-out and by `omtx-hub status`."""
     machine = report.machine
+    digest = (
+        (machine and machine.image_digest)
+        or (report.image_digest and f"{report.image_digest} (the registry's, for the tag)")
+        or "not known"
+    )
     seen = (
         [
             f"GPU {machine.gpu}; torch {machine.torch} built for CUDA "
             f"{machine.torch_cuda or 'none (CPU-only build)'}; NVIDIA driver: "
             f"{machine.driver or 'not loaded'}",
-            f"image digest {machine.image_digest or 'not visible in the job'}; VM start-up "
+            f"image digest {digest}; VM start-up "
             + (
                 "not measured"
                 if machine.vm_startup_s is None

@@ -285,6 +285,9 @@ class CanaryReport(_Contract):
     estimate: str  # the pending work's cost with these numbers, as printed
     estimated_worst_case_usd: float
     budget_usd: float | None = None
+    # The image's digest as Artifact Registry gave it for the profile's tag when the run
+    # started (omtx_hub.vm_preflight): the image the VMs pulled.
+    image_digest: str | None = None
 
 
 def read_manifest(source: str | Path | bytes) -> ShardManifest:

@@ -125,6 +125,8 @@ class VmSide:
 class Findings:
     problems: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    # The digest Artifact Registry gives for the image's tag (what the VMs will pull).
+    image_digest: str | None = None
 
 
 def missing_roles(service_account: str, policies: dict[str, dict]) -> list[tuple[str, str]]:
@@ -235,6 +237,8 @@ def check_vm_side(vm: VmSide, apis: GoogleApis) -> Findings:
             f"repositories/{image['repository']}/packages/{package}/tags/{image['tag']}"
         )
         tag, known = ask(f"image {vm.image}", apis.get, tag_url)
+        if known and tag is not None and "version" in tag:
+            found.image_digest = tag["version"].rsplit("/", 1)[-1]
         if known and tag is None:
             found.problems.append(
                 f"image {vm.image} does not exist at that tag (googlebatch-container): build "
@@ -309,13 +313,13 @@ def vm_side_of(settings, resources: Iterable, buckets: list[str], preemptible: b
     )
 
 
-def check_vm_setup(vm: VmSide, apis: GoogleApis | None = None) -> list[str]:
+def check_vm_setup(vm: VmSide, apis: GoogleApis | None = None) -> Findings:
     """CloudSetupError naming every problem check_vm_side finds (nothing was submitted);
-    else what could not be checked, left to the canary."""
+    else the findings: what could not be checked (left to the canary), the image's digest."""
     found = check_vm_side(vm, apis or google_apis())
     if found.problems:
         raise CloudSetupError(
             "Google Batch setup problems on the VMs' side (nothing was submitted):\n  - "
             + "\n  - ".join(found.problems)
         )
-    return found.unchecked
+    return found

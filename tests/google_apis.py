@@ -29,7 +29,11 @@ class FakeGoogleApis:
             rf"{REGISTRY}/projects/[^/]+/locations/[^/]+/repositories/[^/]+:getIamPolicy": policy(
                 roles["repository"]
             ),
-            rf"{REGISTRY}/projects/.+/packages/.+/tags/.+": {"name": "tag"},
+            rf"{REGISTRY}/projects/.+/packages/.+/tags/.+": {
+                "name": "tag",
+                "version": "projects/p/locations/l/repositories/r/packages/boltz/versions/"
+                f"sha256:{'ab' * 32}",
+            },
             rf"{COMPUTE}/projects/[^/]+/regions/[^/]+": {
                 "quotas": [{"metric": "PREEMPTIBLE_NVIDIA_L4_GPUS", "limit": 3.0, "usage": 0.0}]
             },

@@ -666,6 +666,8 @@ def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
     assert batch.after_canary == [False, True, True, True]
     report = json.loads(gcs.blob("omtx-hub/results/s1/canary/P1/00000.json").download_as_bytes())
     assert report["machine"]["gpu"] == "NVIDIA L4"
+    # The digest the registry gave for the profile's tag when the run started.
+    assert report["image_digest"] == "sha256:" + "ab" * 32
     # Nothing measured per target here: the assumed 30 s stay; the VM's 250 s start-up
     # does not replace the assumed start-up without a model-load time.
     assert report["estimate"].startswith("3 of 4 targets to predict, in 3 shard job(s)")

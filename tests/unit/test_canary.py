@@ -94,7 +94,14 @@ def test_the_other_shards_are_estimated_with_the_canary_numbers(plan, tmp_path):
     text = describe(report)
     assert text.startswith(f"Canary shard {manifest.protein}/{manifest.shard} succeeded:")
     assert "GPU NVIDIA L4; torch 2.5.1+cu124 built for CUDA 12.4; NVIDIA driver: NVRM" in text
-    assert "image digest not visible in the job; VM start-up 240 s" in text
+    assert "image digest not known; VM start-up 240 s" in text
+    digest = "sha256:" + "ab" * 32
+    with_digest = canary_report(
+        manifest, [2, 2], plan.target_count, plan.config.cost, attempts=3, image_digest=digest
+    )
+    assert f"image digest {digest} (the registry's, for the tag); VM start-up" in describe(
+        with_digest
+    )
     assert "25 s per target, 90 s model load (measured on 2 targets)" in text
     path = tmp_path / "canary.json"
     write_canary(report, path)

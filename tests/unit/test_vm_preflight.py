@@ -29,6 +29,7 @@ def test_a_project_set_up_as_documented_passes():
     apis = FakeGoogleApis()
     found = check_vm_side(VM, apis)
     assert (found.problems, found.unchecked) == ([], [])
+    assert found.image_digest == "sha256:" + "ab" * 32  # what the tag points at
     assert apis.urls == [
         f"{CRM}/projects/omtx-p",
         f"{CRM}/projects/omtx-p:getIamPolicy",
@@ -144,4 +145,4 @@ def test_problems_stop_the_run_before_anything_is_submitted():
     apis = FakeGoogleApis().answer(rf"{REGISTRY}/projects/.+/packages/.+/tags/.+", None)
     with pytest.raises(CloudSetupError, match=r"on the VMs' side \(nothing was submitted\):\n"):
         check_vm_setup(VM, apis)
-    assert check_vm_setup(VM, FakeGoogleApis()) == []
+    assert check_vm_setup(VM, FakeGoogleApis()).unchecked == []

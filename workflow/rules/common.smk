@@ -176,6 +176,10 @@ def check_before_start():
         raise WorkflowError(str(error)) from None
 
 
+# The image the VMs pull, as the registry named it when the run started (for the canary).
+PLANNED_IMAGE = {}
+
+
 def check_vm_side_before_start(buckets):
     """What the Google APIs show of the VMs' side of the GPU jobs about to be submitted
     (omtx_hub.vm_preflight); what they cannot show is left to the canary."""
@@ -194,7 +198,9 @@ def check_vm_side_before_start(buckets):
             "boltz_predict_shard"
         ),
     )
-    for unchecked in check_vm_setup(vm):
+    found = check_vm_setup(vm)
+    PLANNED_IMAGE["digest"] = found.image_digest
+    for unchecked in found.unchecked:
         logger.warning(
             f"Not checked before submitting (left to the canary): {unchecked}"
         )

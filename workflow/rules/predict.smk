@@ -65,5 +65,7 @@ rule canary:
         pending_after=pending_after_canary,
         targets=lambda wildcards: PLAN.target_count,
         attempts=1 + SHARD_RETRIES,
+        # Known once the run has started (check_vm_side_before_start).
+        image_digest=lambda wildcards: PLANNED_IMAGE.get("digest"),
     script:
         "../scripts/canary.py"

@@ -15,6 +15,7 @@ report = canary_report(
     targets=snakemake.params.targets,
     cost=config.cost,
     attempts=snakemake.params.attempts,
+    image_digest=snakemake.params.image_digest,
 )
 # In the job's log, and on the terminal of the run.
 logging.info("%s", describe(report))
