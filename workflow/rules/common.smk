@@ -137,6 +137,12 @@ def check_before_start():
     # rule) --preemptible-retries instead of its `retries` (snakemake/rules.py,
     # Rule.restart_times): sharding.attempts decides there too. (The settings are set
     # after the workflow is parsed.)
+    given = workflow.remote_execution_settings.preemptible_retries
+    if given is not None and given != SHARD_RETRIES:
+        logger.warning(
+            f"--preemptible-retries {given} is replaced by sharding.attempts "
+            f"{SCREEN_CONFIG.sharding.attempts} (that many attempts of each shard in all)"
+        )
     workflow.remote_execution_settings.preemptible_retries = SHARD_RETRIES
     older_schemes = older_scheme_report(PLAN, STORE)
     if older_schemes:
