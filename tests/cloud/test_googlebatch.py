@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import yaml
 from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import batch_v1, storage
@@ -599,9 +600,9 @@ class ScriptedBatch(FakeBatchService):
     structures, benchmark) into the bucket and succeeds. Records, for each job, whether the
     canary's report existed when it was submitted."""
 
-    def __init__(self, bucket, failures=None, failing_jobs=None):
+    def __init__(self, bucket, failures=None, failing_jobs=None, structures: int = 1):
         super().__init__()
-        self.bucket = bucket
+        self.bucket, self.structures = bucket, structures
         self.failures: dict[str, str] = failures or {}
         self.failing_jobs: dict[int, str] = failing_jobs or {}
         self.after_canary: list[bool] = []
@@ -639,11 +640,13 @@ class ScriptedBatch(FakeBatchService):
                 "vm_startup_s": 250.0,
             },
         }
-        for path, content in {
+        outputs = {
             f"{results}/shards/P1/{shard}.json": json.dumps(manifest),
-            f"{results}/structures/P1/{shard}/s1_P1_0_x.cif": "data_x\n",
             f"{results}/benchmarks/boltz_predict_shard/P1/{shard}.tsv": "s\n1\n",
-        }.items():
+        }
+        for n in range(self.structures):
+            outputs[f"{results}/structures/P1/{shard}/s1_P1_{n}_x.cif"] = "data_x\n"
+        for path, content in outputs.items():
             self.bucket.blob(path).upload_from_string(content)
         self.states[name] = state.SUCCEEDED
         return batch_v1.Job(name=name, uid=uid)
@@ -750,3 +753,37 @@ def test_network_settings_and_internal_ips_reach_the_vms(checkout, monkeypatch, 
         (interface,) = request.job.allocation_policy.network.network_interfaces
         assert (interface.network, interface.subnetwork) == (network, subnetwork)
         assert interface.no_external_ip_address is True
+
+
+def rerun_requests(checkout, monkeypatch, gcs, structures: int) -> list[str]:
+    """The Cloud Storage requests of a rerun of a finished 6-shard screen whose shards wrote
+    `structures` structure files each: planning, the storage plugin's checks, nothing run."""
+    set_screen(checkout, TWENTY[:6], sharding={"shard_size": 1, "canary": False})
+    batch = ScriptedBatch(gcs, structures=structures)
+    assert run_snakemake(monkeypatch, batch, *manifests(6)) == 0
+    sent = []
+    send = requests.Session.send
+
+    def counted(session, request, **kwargs):
+        sent.append(f"{request.method} {request.url}")
+        return send(session, request, **kwargs)
+
+    with monkeypatch.context() as counting:
+        counting.setattr(requests.Session, "send", counted)
+        assert run_snakemake(monkeypatch, batch, *manifests(6)) == 0
+    assert len(batch.requests) == 6  # the rerun submitted nothing
+    return sent
+
+
+def test_a_rerun_asks_cloud_storage_per_shard_not_per_structure(checkout, monkeypatch, gcs):
+    """Issue 20, item 5, at a small scale (the 100,000-target measurement is not made): the
+    storage plugin lists a shard's structures directory by its own prefix (with a trailing
+    '/'), never the protein's, so a rerun's requests do not grow with the structures."""
+    one = rerun_requests(checkout, monkeypatch, gcs, structures=1)
+    listings = [url for url in one if "/o?" in url and "structures" in url]
+    assert listings and all(re.search(r"structures%2FP1%2F\d{5}%2F&", url) for url in listings)
+    subprocess.run(["git", "clean", "-fdxq", ".snakemake"], cwd=checkout, check=True)
+    for blob in gcs.client.list_blobs(gcs, prefix="omtx-hub/"):
+        blob.delete()
+    forty = rerun_requests(checkout, monkeypatch, gcs, structures=40)
+    assert len(forty) == len(one)
