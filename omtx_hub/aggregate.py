@@ -36,9 +36,17 @@ from omtx_hub.records import (
     read_manifest,
 )
 from omtx_hub.replicates import combine_replicates, replicates_summary
-from omtx_hub.result_tables import FILE, FLAGS_SEPARATOR, SERVER, SINGLE_SEQUENCE, split_flags
+from omtx_hub.result_tables import (
+    FILE,
+    FLAGS_SEPARATOR,
+    SERVER,
+    SINGLE_SEQUENCE,
+    neutralised,
+    result_column_of_sheet_column,
+    split_flags,
+)
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
-from omtx_hub.sheet import molecule_identities
+from omtx_hub.sheet import molecule_identities, sheet_own_columns
 from omtx_hub.summary import (
     SUMMARY_VERSION,
     UNITS,
@@ -111,14 +119,15 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
     if len(plan.seeds) > 1:
         table = combine_replicates(table, plan.seeds)
     table = table.drop(columns="replicate", errors="ignore")
-    sheet = plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"]).rename(
-        columns={"name": "ligand_name"}
+    # A sheet's own column that shares a name with a result column is kept with a prefix
+    # (validation refused a sheet where that would give two columns one name).
+    own = {c: result_column_of_sheet_column(c) for c in sheet_own_columns(plan.ligands.columns)}
+    sheet = (
+        plan.ligands.drop(columns=["line", "heavy_atoms", "ligand_id"])
+        .rename(columns=own)
+        .rename(columns={"name": "ligand_name"})
     )
-    # A sheet's own column that shares a name with a result column is kept with a prefix.
-    collisions = {
-        c: f"sheet_{c}" for c in sheet.columns if c in RESULT_COLUMNS and c not in _FROM_SHEET
-    }
-    table = table.merge(sheet.rename(columns=collisions), on="index", how="left")
+    table = table.merge(sheet, on="index", how="left")
     # The ligand's flags (from the sheet), then its protein's.
     table["flags"] = [
         FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])
@@ -132,18 +141,6 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
-
-
-_FROM_SHEET = {
-    "index",
-    "ligand_name",
-    "smiles",
-    "ccd",
-    "canonical_smiles",
-    "modeled_smiles",
-    "standardisation",
-    "flags",
-}
 
 
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
@@ -304,12 +301,13 @@ def write_results(
     selectivity.csv (`selectivity_path`)."""
     records, shards = read_manifests(manifests)
     table = results_table(plan, records)
-    table.to_csv(csv_path, index=False)
+    # Text a spreadsheet would run as a formula is written as text (result_tables).
+    neutralised(table).to_csv(csv_path, index=False)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:
             raise ValueError("the screen has a selectivity panel: give selectivity_path")
         # Built once, for selectivity.csv and for summary.json's counts of it.
         panel = panel_table(plan, table)
-        panel.to_csv(selectivity_path, index=False)
+        neutralised(panel).to_csv(selectivity_path, index=False)
     write_summary(summary(plan, table, shards, panel), summary_path)

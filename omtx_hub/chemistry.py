@@ -7,7 +7,12 @@ excluded"), RDKit's `LargestFragmentChooser`, ChEMBL's `standardize_mol` (charge
 functional groups redrawn), a re-parse check. Then, for every SMILES ligand, it adds
 hydrogens, names each atom element + (canonical rank + 1) and fails on a name longer than
 4 characters, embeds a conformer, and with affinity fails above 128 atoms after
-`RemoveHs(sanitize=False)` (deuterium stays and counts) and warns above 56.
+`RemoveHs(sanitize=False)` (deuterium stays and counts) and warns above 56. Its residue
+(`parse_ccd_residue`) keeps only the atoms heavier than hydrogen: a molecule without one
+becomes a ligand of no atom, which Boltz predicts and then fails to write (the mmCIF
+writer's `ValueError`); a molecule of one heavy atom takes the single-atom path, which models
+the first atom `RemoveHs` leaves, and that can be a deuterium (heavy water is modelled as
+one hydrogen atom). Both are refused (`boltz_atom_check`).
 
 `prepare_ligand` does the same here, calling Boltz's own `standardize` so that the two cannot
 drift, and returns the SMILES Boltz will model (`modeled_smiles`, written into Boltz's input
@@ -299,6 +304,59 @@ def _boltz_standardised(smiles: str, molecule: Chem.Mol) -> str:
     )
 
 
+# Why Boltz cannot model a molecule without heavy atoms (module docstring).
+NO_HEAVY_ATOM = (
+    "Boltz models only atoms heavier than hydrogen (boltz.data.parse.schema.parse_ccd_residue "
+    "skips hydrogen, deuterium and tritium), so it would predict a ligand of no atom and fail "
+    "writing its structure; remove it"
+)
+# Why a one-heavy-atom molecule may be modelled as a hydrogen (module docstring).
+SINGLE_ATOM_PATH = (
+    "Boltz models a one-heavy-atom ligand as the first atom RemoveHs leaves "
+    "(boltz.data.parse.schema.parse_ccd_residue), and RemoveHs keeps isotopic hydrogens"
+)
+
+
+def _modelled_atoms_check(molecule: Chem.Mol, kept_atoms: int) -> None:
+    """The atoms Boltz's residue of a SMILES ligand keeps (`parse_ccd_residue`, module
+    docstring) are the molecule's: refuses a molecule that has no heavy atom, or one heavy
+    atom and hydrogens `RemoveHs` keeps (`kept_atoms` counts them too): which atom comes
+    first depends on how the SMILES is written, so any such molecule may be modelled as a
+    hydrogen."""
+    heavy_atoms = molecule.GetNumHeavyAtoms()
+    if heavy_atoms == 0:
+        raise LigandProblem(
+            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has no heavy atom: "
+            f"{NO_HEAVY_ATOM}"
+        )
+    if heavy_atoms == 1 and kept_atoms > 1:
+        raise LigandProblem(
+            f"the molecule Boltz models, {Chem.MolToSmiles(molecule)!r}, has one heavy atom "
+            f"and isotopic hydrogens (deuterium, tritium): {SINGLE_ATOM_PATH}, so it may "
+            "model a hydrogen; write it without isotope labels ('O' for heavy water): Boltz "
+            "models no hydrogen in any case"
+        )
+
+
+def ccd_atoms_check(code: str, molecule: Chem.Mol) -> None:
+    """Boltz models a CCD ligand from its cache molecule as it is (`parse_ccd_residue`):
+    refuses one with no heavy atom, or with one heavy atom that Boltz would model as the
+    hydrogen that comes first in the molecule."""
+    heavy_atoms = molecule.GetNumHeavyAtoms()
+    if heavy_atoms == 0:
+        raise LigandProblem(f"column 'ccd': {code} has no heavy atom: {NO_HEAVY_ATOM}")
+    if heavy_atoms > 1:
+        return
+    first = Chem.RemoveHs(molecule, sanitize=False).GetAtomWithIdx(0)
+    if first.GetAtomicNum() == 1:
+        raise LigandProblem(
+            f"column 'ccd': {code} has one heavy atom and its first atom is a hydrogen "
+            f"({first.GetSymbol()}, isotope {first.GetIsotope()}): {SINGLE_ATOM_PATH}, so "
+            "Boltz would model that hydrogen; give the molecule as SMILES without isotope "
+            "labels"
+        )
+
+
 def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
     """Boltz's checks of a SMILES ligand (parse_boltz_schema), made the way Boltz makes them;
     returns Boltz's atom count (atoms left by RemoveHs(sanitize=False): heavy atoms and
@@ -318,6 +376,7 @@ def boltz_atom_check(molecule: Chem.Mol, *, affinity: bool) -> int:
                     "molecule, remove it"
                 )
     atoms = Chem.RemoveHs(with_hydrogens, sanitize=False).GetNumAtoms()
+    _modelled_atoms_check(molecule, atoms)
     if affinity and atoms > MAX_AFFINITY_ATOMS:
         hydrogens = atoms - molecule.GetNumHeavyAtoms()
         kept = f", of them {hydrogens} isotopic hydrogens such as deuterium" if hydrogens else ""

@@ -64,7 +64,8 @@ def demo(arguments: argparse.Namespace) -> int:
 
 def _screen_plan(configfiles: list[str]):
     """(plan, store) of the screen the config files describe, merged as snakemake does."""
-    from omtx_hub.config import load_config, merged_config_files
+    from omtx_hub.config import load_config
+    from omtx_hub.config_files import merged_config_files
     from omtx_hub.plan import build_plan
     from omtx_hub.store import open_store
 

@@ -26,10 +26,12 @@ from pydantic import (
 )
 
 from omtx_hub.boltz_cache import molecules_directory
-from omtx_hub.credentials import MSA_CREDENTIAL_VARIABLES
+from omtx_hub.credentials import CREDENTIAL_KEY, MSA_CREDENTIAL_VARIABLES
 from omtx_hub.paths import path_problem
 from omtx_hub.receptor import (
+    CHAIN_ID_PATTERN,
     DEFAULT_MSA,
+    MAX_RESIDUES,
     MSA_DESCRIPTION,
     SHORTHAND_CHAIN,
     Cofactor,
@@ -54,6 +56,9 @@ MSA_SERVER_URL = "https://api.colabfold.com"
 MSA_TIMEOUT_S = 3600.0
 # Replicates per target: each multiplies the GPU time of the screen.
 MAX_REPLICATES = 20
+# Boltz seeds its process with Lightning's seed_everything, which takes 0 .. 2**32 - 1 (numpy's
+# range) and silently seeds 0 instead of any other value (lightning_fabric/utilities/seed.py).
+MAX_SEED = 2**32 - 1
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
 WORKFLOW_CONFIG = Path("config/config.yaml")
 
@@ -84,8 +89,9 @@ class Protein(_Strict):
     sequence: str | None = Field(
         None,
         description="A single-chain receptor's sequence (chain A): one-letter amino-acid "
-        "codes; whitespace and line breaks are removed, lower case is accepted. Anything else "
-        "is rejected with its position. Use `chains` instead for several chains.",
+        "codes; whitespace and line breaks are removed, ASCII lower case is accepted (no other "
+        "case folding: 'ß' is refused, never read as 'SS'). Anything else is rejected with its "
+        "position. Use `chains` instead for several chains.",
     )
     msa: str | None = Field(
         None,
@@ -215,29 +221,45 @@ class Model(_Strict):
     """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
     prediction (docs/how-a-screen-runs.md, "What the key contains")."""
 
-    recycling_steps: int = Field(3, ge=0, le=20, description="`--recycling_steps`")
-    sampling_steps: int = Field(200, ge=1, le=1000, description="`--sampling_steps`")
+    recycling_steps: int = Field(
+        3, ge=0, le=20, description="`--recycling_steps` (each is another pass of the trunk)"
+    )
+    sampling_steps: int = Field(
+        200, ge=1, le=1000, description="`--sampling_steps` (time grows with each)"
+    )
     diffusion_samples: int = Field(
         1,
         ge=1,
         le=50,
-        description="`--diffusion_samples` (the best-ranked sample is reported)",
+        description="`--diffusion_samples` (the best-ranked sample is reported; each is "
+        "another diffusion run)",
     )
     step_scale: float | None = Field(
-        None, gt=0, description="`--step_scale`; null: Boltz's default (1.5)"
+        None,
+        gt=0,
+        le=10,
+        description="`--step_scale`; null: Boltz's default (1.5). Boltz recommends 1 to 2 "
+        "(lower: more diverse samples); at most 10.",
     )
     max_parallel_samples: int = Field(
         5,
         ge=1,
+        le=50,
         description="`--max_parallel_samples`: how many diffusion samples one forward pass "
-        "denoises (memory); not in the cache key.",
+        "denoises (memory); not in the cache key. At most 50, the most diffusion samples.",
     )
     affinity: bool = Field(True, description="Adds the affinity property for the ligand.")
     sampling_steps_affinity: int = Field(
-        200, ge=1, le=1000, description="`--sampling_steps_affinity` (with `affinity` only)"
+        200,
+        ge=1,
+        le=1000,
+        description="`--sampling_steps_affinity` (with `affinity` only; time grows with each)",
     )
     diffusion_samples_affinity: int = Field(
-        5, ge=1, le=50, description="`--diffusion_samples_affinity` (with `affinity` only)"
+        5,
+        ge=1,
+        le=50,
+        description="`--diffusion_samples_affinity` (with `affinity` only; each is another run)",
     )
     affinity_mw_correction: bool = Field(
         False, description="`--affinity_mw_correction` (with `affinity` only)"
@@ -245,9 +267,12 @@ class Model(_Strict):
     use_potentials: bool = Field(False, description="`--use_potentials` (inference-time steering)")
     seed: int | None = Field(
         0,
+        ge=0,
+        le=MAX_SEED,
         description="`--seed`; each target is seeded from it and its own key, so its result "
         "does not depend on its shard (docs/how-a-screen-runs.md, Reproducibility). "
-        "null: unseeded.",
+        "null: unseeded. 0 to 2**32 - 1, the seeds Boltz can use (Lightning seeds 0 instead "
+        "of any other).",
     )
     replicates: int = Field(
         1,
@@ -267,6 +292,11 @@ class Model(_Strict):
                 f"`replicates: {self.replicates}` predicts each target with the seeds `seed`, "
                 "`seed + 1`, ...: set `seed` (e.g. 0) instead of null"
             )
+        if self.seed is not None and self.seed + self.replicates - 1 > MAX_SEED:
+            raise ValueError(
+                f"`replicates: {self.replicates}` seeds up to `seed + {self.replicates - 1}`, "
+                f"more than {MAX_SEED} (2**32 - 1), the largest seed Boltz can use: lower `seed`"
+            )
         return self
 
 
@@ -278,7 +308,13 @@ class Runtime(_Strict):
     accelerator: Literal["auto", "gpu", "cpu"] = Field(
         "auto", description="`auto` (GPU if torch sees one), `gpu` or `cpu`."
     )
-    devices: int = Field(1, ge=1, description="GPUs per shard job.")
+    devices: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="GPUs per shard job: at most 16, the most one machine has (Boltz runs a "
+        "shard on one machine).",
+    )
     precision: Literal["default", "32"] = Field(
         "default",
         description='`default` is Boltz\'s bf16-mixed. `"32"` runs fp32: use it on CPUs, '
@@ -302,7 +338,13 @@ class Runtime(_Strict):
         "Keyed by its sha256 when affinity is on; flagged `released_weights: false` unless "
         "that is the released file's.",
     )
-    num_workers: int = Field(2, ge=0, description="Boltz data-loader workers.")
+    num_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Boltz data-loader workers: processes that featurise inputs; at most 64 "
+        "(more than a machine's cores only costs memory).",
+    )
     use_kernels: bool = Field(True, description="false adds `--no_kernels`.")
     deterministic: bool = Field(
         False,
@@ -318,11 +360,13 @@ class Runtime(_Strict):
     msa_timeout_s: float = Field(
         MSA_TIMEOUT_S,
         gt=0,
+        le=86_400,
         description="How long fetch_msa may take for one protein's server MSA, the server's "
         "queue and every retry included: Boltz's client retries a request that gets no answer "
         "and waits out rate limits; after any other error the query is asked again, 5 s, 10 "
         "s, 20 s, ... later (at most 5 min). Then that protein fails, naming the server's last "
-        "error, and the other proteins go on (docs/reliability.md, MSA server faults).",
+        "error, and the other proteins go on (docs/reliability.md, MSA server faults). At most a "
+        "day (86,400 s).",
     )
     msa_refresh: bool = Field(
         False,
@@ -357,16 +401,20 @@ class Limits(_Strict):
     sheet_max_bytes: int = Field(
         256 * 1024**2,
         ge=1,
+        le=16 * 1024**3,
         description="Largest ligand sheet, in bytes (default 256 MiB: about 5 million rows of "
         "name and SMILES, whose validation takes about 15 times the file's size in memory). A "
-        "larger file is refused by its size, before it is read.",
+        "larger file is refused by its size, before it is read. At most 16 GiB (which would "
+        "need about 240 GB of memory).",
     )
     protein_max_residues: int = Field(
         2000,
         ge=1,
+        le=MAX_RESIDUES,
         description="Longest protein sequence. Boltz-2's memory grows with the square of the "
         "residues: about 1,300 fit on a 24 GB GPU (the L4 of the Google Batch profile), about "
-        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit.",
+        "2,000 on 80 GB (docs/reliability.md). Lower it to your GPU's limit. At most "
+        f"{MAX_RESIDUES:,}, 25 times the memory of 2,000 residues: more than any GPU has.",
     )
 
 
@@ -432,26 +480,32 @@ class Cost(_Strict):
     gpu_hourly_usd: float = Field(
         0.33,
         gt=0,
-        description="Price of one GPU VM per hour, in USD (Spot `g2-standard-8` with one L4).",
+        le=1000,
+        description="Price of one GPU VM per hour, in USD (Spot `g2-standard-8` with one L4); "
+        "at most 1,000 (eight H100s on demand cost about 100).",
     )
     seconds_per_target: float = Field(
         30.0,
         gt=0,
+        le=86_400,
         description="GPU seconds per predicted target; after a screen, use `summary.json` → "
-        "`gpu.seconds_per_computed_target`.",
+        "`gpu.seconds_per_computed_target`. At most a day.",
     )
     startup_s_per_shard: float = Field(
         600.0,
         ge=0,
+        le=86_400,
         description="Billed seconds per shard job besides predictions (VM boot, GPU driver, "
         "image pull, model load; derived in docs/google-batch.md, measured by "
-        "`scripts/gcp_smoke_test.sh`).",
+        "`scripts/gcp_smoke_test.sh`). At most a day.",
     )
     budget_usd: float | None = Field(
         None,
         gt=0,
+        le=10_000_000,
         description="Refuse to start a run whose worst case for the pending work (targets not "
-        "yet in the store, every retry of every shard used) exceeds this. null: no limit.",
+        "yet in the store, every retry of every shard used) exceeds this. null: no limit. At "
+        "most 10 million.",
     )
     allow_over_budget: bool = Field(
         False,
@@ -594,6 +648,52 @@ def _describe(error: dict) -> list[str]:
     return [_describe_one(error)]
 
 
+# What a value matching each pattern is, for the message of a value that does not.
+_PATTERN_MEANINGS = {
+    SAFE_NAME_PATTERN: "must be 1-64 letters, digits, '_' or '-' starting with a letter or digit "
+    "(it is used in file names)",
+    CHAIN_ID_PATTERN: "is not a chain id: a chain id is 1-4 letters or digits (A, B, H1)",
+}
+
+
+def _without_union_members(errors: list[dict]) -> list[dict]:
+    """The errors as a user reads them: union members dropped from each location, and where a
+    value matched no member of a union, only the errors of the member of its kind (`'A/B'`
+    is not a chain id; not also 'Input should be a valid list'), or one error listing every
+    kind the value could have been."""
+    located: dict[tuple, list[dict]] = {}
+    for error in errors:
+        location = error["loc"]
+        kept = location[-1:] if error["type"] == "extra_forbidden" else ()
+        searched = location[: len(location) - len(kept)]
+        if error["type"] != "extra_forbidden" and "[key]" in searched:
+            searched = searched[: searched.index("[key]") - 1]  # the key is in the message
+        cleaned = tuple(
+            part for part in searched if not (isinstance(part, str) and _is_member(part))
+        )
+        located.setdefault(cleaned + kept, []).append({**error, "loc": cleaned + kept})
+    described = []
+    for location, found in located.items():
+        deeper = any(other[: len(location)] == location and other != location for other in located)
+        wrong_kind = [error for error in found if error["type"].endswith("_type")]
+        others = [error for error in found if not error["type"].endswith("_type")]
+        if others or deeper:
+            described += others
+        elif len(wrong_kind) > 1:
+            kinds = [error["msg"].removeprefix("Input should be ") for error in wrong_kind]
+            described.append({**wrong_kind[0], "msg": "Input should be " + " or ".join(kinds)})
+        else:
+            described += wrong_kind
+    return described
+
+
+def _is_member(part: str) -> bool:
+    """Whether a part of an error's location names a member of a union, as pydantic does
+    for `ChainId | list[ChainId]`: 'constrained-str', 'list[constrained-str]',
+    'dict[constrained-str,str]' (and '[key]', a mapping's key, handled by the caller)."""
+    return "[" in part or part == "constrained-str" or part.startswith("function-")
+
+
 def _describe_one(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not error["loc"]:
@@ -604,24 +704,17 @@ def _describe_one(error: dict) -> str:
         return f"config key '{key}': unknown key; check its spelling against config/README.md"
     if kind == "missing":
         return f"config key '{key}': required but missing"
-    if kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] in _PATTERN_MEANINGS:
         return (
-            f"config key '{key}': {error['input']!r} must be 1-64 letters, digits, '_' or '-' "
-            "starting with a letter or digit (it is used in file names)"
+            f"config key '{key}': {error['input']!r} {_PATTERN_MEANINGS[error['ctx']['pattern']]}"
         )
     return f"config key '{key}': {message}"
 
 
-# Config keys that name a credential (a word of the key: `msa_api_key`, `token`).
-_CREDENTIAL_KEY = re.compile(
-    r"(?:^|[_.-])(?:password|passwd|secret|token|api[_-]?key|apikey|credentials?|auth|"
-    r"authorization|access[_-]?key|private[_-]?key)(?:$|[_.-])",
-    re.IGNORECASE,
-)
-# URL query parameters that carry one: those, and the bare `key`/`sig` of API keys and signed
-# URLs (`?key=...`, `X-Goog-Signature=...`).
+# URL query parameters that carry a credential: names like CREDENTIAL_KEY, and the bare
+# `key`/`sig` of API keys and signed URLs (`?key=...`, `X-Goog-Signature=...`).
 _CREDENTIAL_QUERY = re.compile(
-    rf"{_CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
+    rf"{CREDENTIAL_KEY.pattern}|(?:^|[_.-])(?:key|sig|signature)$", re.IGNORECASE
 )
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
@@ -649,40 +742,37 @@ def credential_problems(raw: object) -> dict[tuple, str]:
         "values are copied into Snakemake's metadata, the results and the sources a Google "
         "Batch run uploads, so credentials come only from environment variables "
         f"({', '.join(MSA_CREDENTIAL_VARIABLES)}: config/README.md, 'Credentials'). Remove it"
-        for where, what in _credential_locations(raw, ()).items()
+        for where, what in _credential_locations(raw).items()
     }
 
 
-def _credential_locations(raw: object, location: tuple[str | int, ...]) -> dict[tuple, str]:
+def _credential_locations(raw: object) -> dict[tuple, str]:
+    """Depth first, in the config's order, without recursion; a list or mapping that YAML
+    aliases at several places is looked at once (at its first place), so the scan is linear
+    in the config as written, however its aliases would expand."""
     found: dict[tuple, str] = {}
-    if isinstance(raw, Mapping):
-        for key, value in raw.items():
-            here = (*location, str(key))
-            if _CREDENTIAL_KEY.search(str(key)):
-                found[here] = "is named like a credential"
-            else:
-                found |= _credential_locations(value, here)
-    elif isinstance(raw, list):
-        for index, value in enumerate(raw):
-            found |= _credential_locations(value, (*location, index))
-    elif isinstance(raw, str) and (reason := _url_credential(raw)):
-        found[location] = reason
+    seen: set[int] = set()
+    pending: list[tuple[object, tuple[str | int, ...]]] = [(raw, ())]
+    while pending:
+        value, location = pending.pop()
+        if isinstance(value, Mapping | list):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+        children: list[tuple[object, tuple[str | int, ...]]] = []
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                here = (*location, str(key))
+                if CREDENTIAL_KEY.search(str(key)):
+                    found[here] = "is named like a credential"
+                else:
+                    children.append((child, here))
+        elif isinstance(value, list):
+            children = [(child, (*location, index)) for index, child in enumerate(value)]
+        elif isinstance(value, str) and (reason := _url_credential(value)):
+            found[location] = reason
+        pending += reversed(children)
     return found
-
-
-def merged_config_files(paths: list[str | Path]) -> dict:
-    """The config mapping Snakemake builds for `--configfile paths...`: the workflow's
-    config/config.yaml (when the working directory has one), then each file merged over it
-    in order with Snakemake's own rule (snakemake.utils.update_config: mappings merge key by
-    key, anything else is replaced)."""
-    import yaml
-    from snakemake.utils import update_config
-
-    merged: dict = {}
-    base = [WORKFLOW_CONFIG] if WORKFLOW_CONFIG.is_file() else []
-    for path in [*base, *paths]:
-        update_config(merged, yaml.safe_load(Path(path).read_text()) or {})
-    return merged
 
 
 def load_config(raw: dict) -> ScreenConfig:
@@ -694,7 +784,9 @@ def load_config(raw: dict) -> ScreenConfig:
         errors = []
     except ValidationError as error:
         # Other messages about a leaked credential's key could repeat its value.
-        errors = [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+        errors = _without_union_members(
+            [e for e in error.errors() if not _under_any(tuple(e["loc"]), leaked)]
+        )
     problems = [*leaked.values(), *(line for e in errors for line in _describe(e))]
     if problems:
         raise invalid_config(problems) from None

@@ -34,6 +34,19 @@ NOTIFY_URL_VARIABLE = "OMTX_NOTIFY_URL"
 SECRET_VARIABLES = (MSA_PASSWORD_VARIABLE, MSA_API_KEY_VARIABLE, NOTIFY_URL_VARIABLE)
 # Boltz's own default header for an API key (boltz.main.compute_msa).
 DEFAULT_API_KEY_HEADER = "X-API-Key"
+# A name that names a credential (as a word: `msa_api_key`, `token`, `private_key`): config
+# keys (omtx_hub.config) and the fields of a credentials file (`credentials_file_kind`).
+CREDENTIAL_KEY = re.compile(
+    r"(?:^|[_.-])(?:password|passwd|secret|token|api[_-]?key|apikey|credentials?|auth|"
+    r"authorization|access[_-]?key|private[_-]?key)(?:$|[_.-])",
+    re.IGNORECASE,
+)
+# A PEM block of a private key (`-----BEGIN RSA PRIVATE KEY-----`, OpenSSH's, PKCS #8's).
+_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
+# The keys of a JSON object, and the names of INI, YAML or .env lines (`name = value`,
+# `name: value`, at the start of a line holding no comma or tab, as no sheet's line does).
+_JSON_KEY = re.compile(r'"([^"\\\n]{1,200})"\s*:')
+_LINE_NAME = re.compile(r"^[ ]*([A-Za-z_][A-Za-z0-9_.-]*)[ ]*[:=][^,\t\n]*$", re.MULTILINE)
 # RFC 7230 token characters: what an HTTP header name may be made of.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -105,6 +118,22 @@ class MsaCredentials:
         if self.username is not None:
             return "basic authentication"
         return "no authentication"
+
+
+def credentials_file_kind(text: str) -> str | None:
+    """What kind of credentials file `text` (a file's start) is, if it is one: a Google
+    service-account key (JSON with `"type": "service_account"`), a private key (a PEM block),
+    or a file of named values one of which is named like a credential (CREDENTIAL_KEY: a
+    JSON key file, `~/.aws/credentials`, a .env file). Never says the values."""
+    if re.search(r'"type"\s*:\s*"service_account"', text):
+        return "a Google service-account key"
+    if _PRIVATE_KEY_BLOCK.search(text):
+        return "it holds a private key"
+    names = _JSON_KEY.findall(text) if text.lstrip().startswith("{") else _LINE_NAME.findall(text)
+    named = [name for name in names if CREDENTIAL_KEY.search(name)]
+    if named:
+        return f"it has a field named like a credential, {named[0]!r}"
+    return None
 
 
 def secrets_passed_to_jobs(variables: Iterable[str]) -> list[str]:

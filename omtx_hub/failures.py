@@ -1,19 +1,28 @@
 """Targets Boltz could not predict: why, whether trying again can help, and the store's record
 of those that cannot, so that no rerun of any screen predicts them again.
 
-Boltz 2.2.1 skips a target it cannot process and goes on with the others (it exits 0), saying
-why on its output:
+Boltz 2.2.1, run by `omtx_hub.boltz_launcher` (which isolates each record at every step,
+its module docstring), skips a target it cannot process and goes on with the others (it exits
+0), saying why on its output. `failure_kind` reads that line:
 
 - preprocessing raised on the input (`Failed to process <input>. Skipping. Error: ...`,
   `process_input` in `boltz/main.py`: parsing, RDKit's conformer embedding), or the
-  featuriser or tokeniser raised on it (`Featurizer failed on <id> ...`, `Tokenizer failed on
-  <id> ...`, `PredictionDataset.__getitem__` in `boltz/data/module/inferencev2.py`). These are
+  featuriser, tokeniser or affinity cropper raised on it (`Featurizer failed on <id> ...`,
+  `Tokenizer failed on <id> ...`, `Cropper failed on <id> ...`,
+  `PredictionDataset.__getitem__` in `boltz/data/module/inferencev2.py`). These are
   functions of the input and its key alone (the featuriser draws from a fixed
   `np.random.default_rng(42)`): **permanent**, the same input fails the same way again.
+- an exception the launcher caught on the record (`Boltz failed on <id> in the <stage> stage
+  (<step>): <ErrorType>: <message>`, `boltz_launcher.failure_line`): **permanent** when the
+  error type is one Python raises for what a function was given (`DETERMINISTIC_ERRORS`:
+  `ValueError`, `AssertionError`, ... e.g. the mmCIF writer's `ValueError` on a ligand with
+  no atom), unless its message speaks of the device (`TRANSIENT_WORDS`); anything else
+  (`RuntimeError`, which is how torch reports CUDA errors, `OSError`: a full disk) is
+  **retryable**.
 - the model ran out of GPU memory (`| WARNING: ran out of memory, skipping batch`,
   `Boltz2.predict_step` in `boltz/model/models/boltz2.py`, which names no target: the launcher
-  names it, `omtx_hub.boltz_launcher.SkippedTargetReport`). Memory depends on the GPU and on
-  what else holds memory on it: **retryable**.
+  names it, `boltz_launcher.out_of_memory_line`), or any message speaks of CUDA. Memory and
+  device errors depend on the GPU and on what else runs on it: **retryable**.
 - anything else (no reason given, an input that could not be loaded): **retryable**.
 
 Every failure is recorded in the store under `failures/<key>.json` (a `TargetRecord` with
@@ -44,14 +53,28 @@ if TYPE_CHECKING:
     from omtx_hub.plan import Plan
 
 # How Boltz words what it cannot do with one input, where the failure follows from the input.
-PERMANENT_REASONS = re.compile(r"Failed to process |Featurizer failed on |Tokenizer failed on ")
-OUT_OF_MEMORY = "ran out of memory"
+PERMANENT_REASONS = re.compile(
+    r"Failed to process |Featurizer failed on |Tokenizer failed on |Cropper failed on "
+)
+# The launcher's line for an exception it caught on one record (boltz_launcher.failure_line).
+LAUNCHER_FAILURE = re.compile(r"Boltz failed on \S+ in the \w+ stage \(\w+\): (?P<error>\w+): ")
+# Errors Python raises for what a function was given: the same input raises them again.
+DETERMINISTIC_ERRORS = frozenset(
+    {"ValueError", "AssertionError", "KeyError", "IndexError", "TypeError", "ZeroDivisionError"}
+)
+# Words of errors that depend on the device, not on the input.
+TRANSIENT_WORDS = re.compile(r"out of memory|CUDA|cuDNN|cuBLAS|NCCL", re.IGNORECASE)
 
 
 def failure_kind(reason: str) -> str:
-    """'permanent' when Boltz's `reason` says its processing of the input raised, otherwise
-    'retryable' (out of memory, no reason)."""
-    if OUT_OF_MEMORY not in reason and PERMANENT_REASONS.search(reason):
+    """'permanent' when `reason` says that processing the input raised in a way the same input
+    raises again, otherwise 'retryable' (out of memory, device errors, no reason)."""
+    if TRANSIENT_WORDS.search(reason):
+        return "retryable"
+    if PERMANENT_REASONS.search(reason):
+        return "permanent"
+    caught = LAUNCHER_FAILURE.search(reason)
+    if caught and caught["error"] in DETERMINISTIC_ERRORS:
         return "permanent"
     return "retryable"
 

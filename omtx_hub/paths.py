@@ -5,6 +5,7 @@ refused naming its config key instead of ending the plan with a traceback."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 # Linux's limits on a file name and on a whole path, in bytes (NAME_MAX, PATH_MAX).
@@ -24,6 +25,34 @@ def path_problem(text: str) -> str | None:
     ):
         return f"is longer than file systems allow ({NAME_MAX} bytes a name, {PATH_MAX} a path)"
     return None
+
+
+# What a path that is no regular file is, for messages (`file_problem`).
+_FILE_KINDS = (
+    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a FIFO (a named pipe), not a file: give the file itself"),
+    (stat.S_ISCHR, "is a character device, not a file"),
+    (stat.S_ISBLK, "is a block device, not a file"),
+    (stat.S_ISSOCK, "is a socket, not a file"),
+)
+
+
+def file_problem(text: str, *, expand_user: bool = False) -> str | None:
+    """Why `text` names no regular file, if it does not: it cannot be a path, does not exist,
+    or is a directory, FIFO, device or socket (told apart by `stat`, which never opens it: a
+    FIFO would block its reader until something writes to it)."""
+    if problem := path_problem(text):
+        return problem
+    path = Path(text).expanduser() if expand_user else Path(text)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "does not exist"
+    except OSError as error:
+        return f"cannot be looked at: {error.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for is_kind, what in _FILE_KINDS if is_kind(mode)), "is not a file")
 
 
 def is_file(text: str, *, expand_user: bool = False) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from omtx_hub.config import ScreenConfig, invalid_config, keyed_message
 from omtx_hub.molecule_cache import cache_problems
 from omtx_hub.msa_files import check_msa_file
-from omtx_hub.paths import directory_problem, is_file
+from omtx_hub.paths import directory_problem, file_problem, is_file
 from omtx_hub.receptor import ReceptorSpec, is_msa_file
 from omtx_hub.templates import template_problems
 
@@ -25,13 +25,9 @@ def file_problems(config: ScreenConfig) -> list[str]:
     """Every problem with the files and directories `config` names, worded for the config
     file (`config key '<key>': <message>`)."""
     found: list[tuple[str, str]] = []
-    if not is_file(config.ligands.sheet):
-        found.append(
-            (
-                "ligands.sheet",
-                f"ligand sheet '{config.ligands.sheet}' does not exist ({RELATIVE_TO})",
-            )
-        )
+    if problem := file_problem(config.ligands.sheet):
+        where = f" ({RELATIVE_TO})" if problem == "does not exist" else ""
+        found.append(("ligands.sheet", f"ligand sheet '{config.ligands.sheet}' {problem}{where}"))
     runtime = config.runtime
     if problem := directory_problem(runtime.cache):
         found.append(("runtime.cache", f"'{runtime.cache}' {problem}"))

@@ -23,7 +23,8 @@ import pandas as pd
 from omtx_hub import layout
 from omtx_hub.aggregate import panel_table, results_table, summary
 from omtx_hub.canary import describe as describe_canary
-from omtx_hub.config import ScreenConfig, load_config, merged_config_files
+from omtx_hub.config import ScreenConfig, load_config
+from omtx_hub.config_files import merged_config_files
 from omtx_hub.cost import spent, usd
 from omtx_hub.plan import Plan, PlannedScreen
 from omtx_hub.plan_artifact import ShardSpec

@@ -38,7 +38,11 @@ from pydantic import (
     model_validator,
 )
 
-# The 20 standard amino acids plus the ambiguity/rare codes Boltz maps to tokens (X = unknown).
+# The one-letter codes Boltz 2.2.1 reads in a protein sequence: the keys of
+# `prot_letter_to_token` (boltz/data/const.py), the 20 standard amino acids and X, J, B, Z, O,
+# U (each the unknown residue, UNK), but its gap '-'. `parse_boltz_schema`
+# (boltz/data/parse/schema.py) maps any other character to UNK without a word, so other
+# characters are refused here.
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYXUOBZJ")
 CHAIN_ID_PATTERN = r"^[A-Za-z0-9]{1,4}$"
 ChainId = Annotated[str, StringConstraints(pattern=CHAIN_ID_PATTERN)]
@@ -48,12 +52,16 @@ CCD_PATTERN = r"^[A-Z0-9]{1,5}$"
 SHORTHAND_CHAIN = "A"
 # Boltz's documented range for pocket and contact `max_distance` (docs/prediction.md).
 MIN_DISTANCE, MAX_DISTANCE, DEFAULT_DISTANCE = 4.0, 20.0, 6.0
+# The longest protein `limits.protein_max_residues` may allow, and the largest residue number:
+# Boltz-2's memory grows with the square of the residues, and 2,000 fill an 80 GB GPU.
+MAX_RESIDUES = 10_000
 # Chain ids handed out, in order, to the screened ligand and to cofactors without an `id`.
 FREE_CHAIN_IDS = string.ascii_uppercase + string.digits
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every number of the config is finite (YAML reads `.inf` and `.nan` as floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class KeyedProblems(ValueError):
@@ -66,16 +74,27 @@ class KeyedProblems(ValueError):
 
 
 def clean_sequence(sequence: str) -> str:
-    """One-letter codes without whitespace, upper case; a ValueError names a bad letter."""
-    cleaned = re.sub(r"\s+", "", sequence).upper()
+    """One-letter codes without whitespace, ASCII lower case made upper case; a ValueError
+    names each bad character and the position (residue number) of the first.
+
+    Only ASCII letters change case: Python's `str.upper` would turn 'ß' into 'SS', 'ﬁ' into
+    'FI', 'ſ' into 'S' and 'ı' into 'I', changing the number of residues and so every residue
+    number after it (pockets, contacts, templates)."""
+    cleaned = "".join(
+        letter.upper() if letter.isascii() else letter for letter in re.sub(r"\s+", "", sequence)
+    )
     if not cleaned:
         raise ValueError("the sequence is empty")
     bad = sorted(set(cleaned) - PROTEIN_LETTERS)
     if bad:
         position = next(i for i, letter in enumerate(cleaned, 1) if letter in bad)
+        shown = ", ".join(
+            repr(b) if b.isascii() and b.isprintable() else f"{b!r} (U+{ord(b):04X})" for b in bad
+        )
         raise ValueError(
-            f"invalid amino-acid letter(s) {', '.join(repr(b) for b in bad)} "
-            f"(first at position {position}); use one-letter codes"
+            f"invalid amino-acid letter(s) {shown} (first at position {position}); use "
+            "one-letter codes, the ASCII letters A-Z in either case (Boltz reads B, J, O, U, X "
+            "and Z as an unknown residue)"
         )
     return cleaned
 
@@ -137,8 +156,8 @@ class ProteinChain(Strict):
     )
     sequence: str = Field(
         description="One-letter amino-acid codes; whitespace and line breaks are removed, "
-        "lower case is accepted. Residues are numbered from 1 along this sequence in "
-        "`pocket` and `contacts`."
+        "ASCII lower case is accepted (no other case folding: 'ß' is refused, never read as "
+        "'SS'). Residues are numbered from 1 along this sequence in `pocket` and `contacts`."
     )
     msa: str = Field(DEFAULT_MSA, description=MSA_DESCRIPTION)
     copies: int | None = Field(
@@ -147,7 +166,7 @@ class ProteinChain(Strict):
         le=26,
         description="Number of identical copies (homo-oligomer). With a single-letter `id` the "
         "copies get that letter and the following ones (`id: A, copies: 2` is A and B); "
-        "with a list of ids it must match their number.",
+        "with a list of ids it must match their number. At most 26, the letters A to Z.",
     )
 
     @field_validator("sequence")
@@ -214,7 +233,7 @@ class Cofactor(Strict):
         "the screened ligand's chain.",
     )
     copies: int | None = Field(
-        None, ge=1, le=26, description="Number of copies (e.g. two `MG` for ATP)."
+        None, ge=1, le=26, description="Number of copies (e.g. two `MG` for ATP); at most 26."
     )
 
     @field_validator("ccd")
@@ -250,7 +269,7 @@ class TokenRef(Strict):
 
     chain: ChainId
     residue: int | None = Field(
-        None, ge=1, description="Residue number, from 1 along the sequence."
+        None, ge=1, le=MAX_RESIDUES, description="Residue number, from 1 along the sequence."
     )
     atom: str | None = Field(None, description="Atom name, for a cofactor's chain.")
 
@@ -333,7 +352,11 @@ class Template(Strict):
         "template (needs `threshold`).",
     )
     threshold: float | None = Field(
-        None, gt=0, description="Å the prediction may deviate from the template, with `force`."
+        None,
+        gt=0,
+        le=100,
+        description="Å the prediction may deviate from the template, with `force`; at most "
+        "100 (more leaves the template no hold on any protein).",
     )
 
     @field_validator("cif")

@@ -8,11 +8,12 @@ A contracts module: it imports nothing of omtx_hub but other contracts.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 import pandas as pd
 
-from omtx_hub.records import PROTEIN_FLAGS
+from omtx_hub.records import PROTEIN_FLAGS, RESULT_COLUMNS
 
 # Boltz-2's affinity training range (boltz/data/parse/schema.py, parse_boltz_schema, warns
 # above it: "the maximum during training"); larger ligands are flagged.
@@ -44,6 +45,62 @@ FLAGS_SEPARATOR = ";"
 def split_flags(cell) -> list[str]:
     """A `flags` cell as its codes: none for an empty or missing cell."""
     return [code for code in cell.split(FLAGS_SEPARATOR) if code] if isinstance(cell, str) else []
+
+
+# A column of the sheet's own that is named like one of batch_results.csv's (RESULT_COLUMNS:
+# `status`, `rank`, `ligand_name`, ...) is written there with this prefix (`sheet_status`).
+SHEET_COLUMN_PREFIX = "sheet_"
+
+
+def result_column_of_sheet_column(column: str) -> str:
+    """The name in batch_results.csv of a column the sheet brings (one of its own, not `name`,
+    `smiles` or `ccd`): its own, or SHEET_COLUMN_PREFIX + it where a result column has it."""
+    return SHEET_COLUMN_PREFIX + column if column in RESULT_COLUMNS else column
+
+
+# Spreadsheet formula injection (OWASP, "CSV Injection"): a spreadsheet opening a CSV takes a
+# cell that starts with '=', '+', '-', '@', a tab or a carriage return for a formula. Such a
+# text cell is written with a "'" before it, which spreadsheets read as "text follows" and do
+# not show. So that the file still reads back to exactly what was written, a cell that starts
+# with quotes and then one of those characters gets one more quote too (`restore_formula_text`
+# takes one off). A cell that is a number (`-5.2`, `+3`, `1e-3`) is no formula and is left as
+# it is, so numeric columns stay numeric.
+_FORMULA_TEXT = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED_FORMULA_TEXT = re.compile(r"'+[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_formula_text(cell):
+    """`cell` as batch_results.csv and selectivity.csv write it: text a spreadsheet would take
+    for a formula with "'" before it; any other value (numbers, missing values) as it is."""
+    if isinstance(cell, str) and _FORMULA_TEXT.match(cell) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def restore_formula_text(cell):
+    """The value `neutralise_formula_text` was given (for readers of the written files)."""
+    if isinstance(cell, str) and _QUOTED_FORMULA_TEXT.match(cell):
+        return cell[1:]
+    return cell
+
+
+def neutralised(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with every text cell as `neutralise_formula_text` writes it."""
+    return _each_text_cell(table, neutralise_formula_text)
+
+
+def restored(table: pd.DataFrame) -> pd.DataFrame:
+    """A table read from a file written `neutralised`, with its text cells as they were."""
+    return _each_text_cell(table, restore_formula_text)
+
+
+def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
+    changed = table.copy()
+    for position, dtype in enumerate(table.dtypes):
+        if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+            changed.isetitem(position, table.iloc[:, position].map(change))
+    return changed
 
 
 # How a protein chain gets its MSA (its `msa:` setting `empty`, `server` or a file): the

@@ -64,11 +64,25 @@ def _default(field) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def value_range(field) -> str:
+    """The range of a number key, from its bounds (`1 ≤ x ≤ 16`, `0 < x ≤ 10`); "" for a
+    key that is not a number."""
+    bounds = {type(item).__name__: item for item in field.metadata}
+    if not bounds.keys() & {"Ge", "Gt", "Le", "Lt"}:
+        return ""
+    low = f"{bounds['Ge'].ge:,} ≤ " if "Ge" in bounds else f"{bounds['Gt'].gt:,} < "
+    high = f" ≤ {bounds['Le'].le:,}" if "Le" in bounds else f" < {bounds['Lt'].lt:,}"
+    return f"{low}x{high}"
+
+
 def key_table(model: type[BaseModel]) -> str:
-    """A markdown table of a config section: key, default, meaning (the description)."""
-    lines = ["| key | default | meaning |", "|---|---|---|"]
+    """A markdown table of a config section: key, default, meaning (the description), and
+    the range of a number."""
+    lines = ["| key | default | meaning | range |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        lines.append(f"| `{name}` | {_default(field)} | {field.description} |")
+        lines.append(
+            f"| `{name}` | {_default(field)} | {field.description} | {value_range(field)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -10,10 +10,10 @@ in one pass before any GPU time is spent.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +25,19 @@ from omtx_hub.chemistry import (
     MAX_AFFINITY_ATOMS,
     LigandProblem,
     PreparedLigand,
+    ccd_atoms_check,
     prepare_ligands,
 )
+from omtx_hub.credentials import credentials_file_kind
+from omtx_hub.paths import file_problem
 from omtx_hub.receptor import CCD_PATTERN
-from omtx_hub.result_tables import FLAG_LARGE, FLAGS_SEPARATOR, MAX_TRAINING_ATOMS
+from omtx_hub.result_tables import (
+    FLAG_LARGE,
+    FLAGS_SEPARATOR,
+    MAX_TRAINING_ATOMS,
+    SHEET_COLUMN_PREFIX,
+    result_column_of_sheet_column,
+)
 
 if TYPE_CHECKING:
     from rdkit.Chem import Mol
@@ -57,12 +66,51 @@ MAX_LISTED_PROBLEMS = 25
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "5"
+VALIDATOR_VERSION = "6"
+# The longest SMILES cell given to RDKit. RDKit crashes the process (a segmentation fault,
+# no message) on a 20,000-atom chain ('C' * 20000; 10,000 passed), and Boltz names a ligand's
+# atoms element + rank in 4 characters, so no molecule of more than 999 atoms of one element
+# can be modelled; the largest drug-like ligands, macrocycles and peptides included, are
+# a few hundred characters.
+MAX_SMILES_CHARACTERS = 4000
+# The widest sheet: a ligand sheet has a name, a molecule and some notes; each column is
+# carried into every row of batch_results.csv and the dashboard.
+MAX_COLUMNS = 1000
+# The longest cell the csv module reads (its field_size_limit, which is global to the
+# process and left as it is).
+MAX_CELL_CHARACTERS = csv.field_size_limit()
+# How much of the file's start is looked at to tell what it is, when it is no text sheet.
+SNIFFED_BYTES = 65536
 
 _UNSAFE_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 # C0 and C1 control characters (line breaks, tabs, NUL, escape...) and the Unicode line and
 # paragraph separators.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters that show nothing: besides the Unicode categories of format characters (Cf:
+# zero-width space, joiners, direction marks, the byte-order mark), separators (Z*) and
+# combining marks (M*), the letters that fonts draw blank (Hangul fillers, the braille blank).
+_INVISIBLE_CATEGORIES = ("Cf", "Zs", "Zl", "Zp", "Mn", "Me")
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# What a file that is no text sheet starts with, and what it is.
+_DECOMPRESS = "not text: decompress it (`{}`) and give the decompressed .csv"
+_FILE_SIGNATURES = (
+    (rb"\x1f\x8b", "is gzip-compressed, " + _DECOMPRESS.format("gunzip -k FILE")),
+    (rb"BZh[1-9]1AY&SY", "is bzip2-compressed, " + _DECOMPRESS.format("bunzip2 -k FILE")),
+    (rb"\xfd7zXZ\x00", "is xz-compressed, " + _DECOMPRESS.format("unxz -k FILE")),
+    (rb"\x28\xb5\x2f\xfd", "is zstd-compressed, " + _DECOMPRESS.format("unzstd FILE")),
+    (
+        rb"PK\x03\x04",
+        "is a spreadsheet workbook (.xlsx/.xls), not text: save it as 'CSV UTF-8' (a zip "
+        "archive: unzip it)",
+    ),
+    (rb"\xd0\xcf\x11\xe0", "is a spreadsheet workbook (.xls), not text: save it as 'CSV UTF-8'"),
+    (rb"\xff\xfe\x00\x00|\x00\x00\xfe\xff", "is UTF-32 text: save it as 'CSV UTF-8'"),
+    (rb"\xff\xfe|\xfe\xff", "is UTF-16 text (Excel's 'Unicode Text'): save it as 'CSV UTF-8'"),
+)
+# Bytes no text sheet holds (C0 controls but tab, line feed, form feed, carriage return and
+# escape): a file of which more than this share are such bytes is binary.
+_BINARY_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32)])
+BINARY_SHARE = 0.1
 
 
 # The RDKit molecule of a CCD code in Boltz's molecule cache; LookupError (its message says why)
@@ -127,8 +175,14 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     The frame's index is each row's line in the file (the line its record starts on), so
     blank lines and quoted cells spanning several lines do not shift the numbers that error
     messages show. Blank lines are skipped; column names are stripped of surrounding spaces.
+    A file that is no text sheet (compressed, a workbook, UTF-16, binary, a credentials file)
+    is refused by what it is, before it is parsed.
     """
     path = Path(path)
+    if problem := file_problem(str(path)):
+        raise SheetError(f"ligand sheet '{path}' {problem}")
+    if problem := _not_a_text_sheet(path):
+        raise SheetError(f"ligand sheet '{path}' {problem}")
     separator = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -138,31 +192,58 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, delimiter=separator, skipinitialspace=True)
             next_line = 1
-            for record in reader:
-                record_line, next_line = next_line, reader.line_num + 1
-                if not record:
-                    continue
-                _check_no_nul(record, record_line, path)
-                if header is None:
-                    header = [cell.strip() for cell in record]
-                    continue
-                if len(record) > len(header):
-                    raise SheetError(
-                        f"ligand sheet '{path}' line {record_line} has {len(record)} cells but "
-                        f"the header names {len(header)} columns; quote cells that contain "
-                        f"{separator!r}"
-                    )
-                rows.append(record + [""] * (len(header) - len(record)))
-                lines.append(record_line)
-    except csv.Error as error:
-        raise SheetError(f"ligand sheet '{path}' cannot be parsed as CSV/TSV: {error}") from None
+            try:
+                for record in reader:
+                    record_line, next_line = next_line, reader.line_num + 1
+                    if not record:
+                        continue
+                    _check_no_nul(record, record_line, path)
+                    if header is None:
+                        header = [cell.strip() for cell in record]
+                        _check_width(len(header), record_line, path)
+                        continue
+                    if len(record) > len(header):
+                        raise SheetError(
+                            f"ligand sheet '{path}' line {record_line} has {len(record):,} "
+                            f"cells but the header names {len(header):,} columns; quote cells "
+                            f"that contain {separator!r}"
+                        )
+                    rows.append(record + [""] * (len(header) - len(record)))
+                    lines.append(record_line)
+            except csv.Error as error:
+                raise SheetError(
+                    f"ligand sheet '{path}' line {reader.line_num} {_csv_problem(error)}"
+                ) from None
     except UnicodeDecodeError:
         raise SheetError(f"ligand sheet '{path}' {_not_utf8(path)}") from None
+    except OSError as error:
+        raise SheetError(f"ligand sheet '{path}' cannot be read: {error}") from None
     if header is None:
         message = f"ligand sheet '{path}' is empty: add a header 'name,smiles' and rows"
         raise SheetError(message)
     frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name="line"), dtype=str)
     return _without_unnamed_empty_columns(frame, path)
+
+
+def _check_width(columns: int, line: int, path: Path) -> None:
+    if columns > MAX_COLUMNS:
+        raise SheetError(
+            f"ligand sheet '{path}' line {line} (the header) names {columns:,} columns, more "
+            f"than {MAX_COLUMNS:,}: a ligand sheet has a name, a molecule and some notes, each "
+            "carried into every row of the results; keep other data (descriptors, "
+            "fingerprints) in a file of its own and join it to the results by name"
+        )
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """The csv module's complaint, worded for the sheet (after 'line N')."""
+    if "field larger than field limit" in str(error):
+        return (
+            f"has a cell longer than {MAX_CELL_CHARACTERS:,} characters (the most a cell may "
+            "hold; a quote left open makes the rest of the file one cell): close the quote, or "
+            "shorten the cell"
+        )
+    return f"cannot be parsed as CSV/TSV: {error}"
 
 
 def _check_no_nul(record: list[str], line: int, path: Path) -> None:
@@ -176,15 +257,50 @@ def _check_no_nul(record: list[str], line: int, path: Path) -> None:
             )
 
 
+def _not_a_text_sheet(path: Path) -> str | None:
+    """What the file is, from its first bytes, when it is no text sheet: compressed, a
+    workbook, UTF-16 or UTF-32 (with or without a byte-order mark), binary, or a credentials
+    file (named by its kind; nothing of it is shown)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(SNIFFED_BYTES)
+    except OSError as error:
+        return f"cannot be read: {error}"
+    for signature, what in _FILE_SIGNATURES:
+        if re.match(signature, start):
+            return what
+    if utf16 := _utf16_without_bom(start):
+        return (
+            f"is UTF-16 text ({utf16}) without a byte-order mark: save it as 'CSV UTF-8' "
+            f"(or `iconv -f {utf16} -t UTF-8 old.csv > new.csv`)"
+        )
+    if start and sum(start.count(byte) for byte in _BINARY_BYTES) > BINARY_SHARE * len(start):
+        return "is a binary file, not text: give a CSV or TSV sheet saved as 'CSV UTF-8'"
+    if kind := credentials_file_kind(start.decode("utf-8", errors="replace")):
+        return (
+            f"looks like a credentials file ({kind}), not a ligand sheet: check ligands.sheet "
+            "(nothing of the file is shown here; keep credentials out of the screen's files)"
+        )
+    return None
+
+
+def _utf16_without_bom(start: bytes) -> str | None:
+    """'UTF-16LE' or 'UTF-16BE' when the text is UTF-16 without a byte-order mark: the high
+    byte of every ASCII character (a sheet's header, commas, SMILES) is NUL, so most bytes at
+    odd positions (little-endian) or at even ones (big-endian) are NUL."""
+    pairs = len(start) // 2
+    if pairs < 2:
+        return None
+    if start[1::2].count(0) > pairs / 2 and start[0::2].count(0) < pairs / 4:
+        return "UTF-16LE"
+    if start[0::2].count(0) > pairs / 2 and start[1::2].count(0) < pairs / 4:
+        return "UTF-16BE"
+    return None
+
+
 def _not_utf8(path: Path) -> str:
-    """Why the file is not UTF-8 text: what it seems to be, or its first undecodable byte."""
+    """The first byte that is not UTF-8, and what it seems to be."""
     with open(path, "rb") as handle:
-        start = handle.read(8)
-        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "is UTF-16 text (Excel's 'Unicode Text'): save it as 'CSV UTF-8'"
-        if start.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            return "is a spreadsheet workbook (.xlsx/.xls), not text: save it as 'CSV UTF-8'"
-        handle.seek(0)
         offset = 0
         for number, line in enumerate(handle, 1):
             try:
@@ -207,8 +323,8 @@ def _not_utf8(path: Path) -> str:
 
 def _without_unnamed_empty_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Drop the empty, unnamed columns a trailing separator makes; reject unnamed data."""
-    unnamed = [position for position, column in enumerate(frame.columns) if not column]
-    for position in unnamed:
+    unnamed = {position for position, column in enumerate(frame.columns) if not column}
+    for position in sorted(unnamed):
         filled = frame.iloc[:, position] != ""
         if filled.any():
             raise SheetError(
@@ -246,8 +362,30 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             f"ligand sheet '{path}' has column(s) {reserved} whose names the workflow uses for "
             "its own columns; rename them (e.g. 'sheet_index')"
         )
+    _check_result_columns(frame, path)
     if frame.empty:
         raise SheetError(f"ligand sheet '{path}' has a header but no ligand rows")
+
+
+def sheet_own_columns(columns) -> list[str]:
+    """Of a sheet's or a validated sheet's `columns`, those the sheet brings besides `name`,
+    `smiles` and `ccd` (carried to the results)."""
+    known = {*REQUIRED_COLUMNS, *MOLECULE_COLUMNS, *GENERATED_COLUMNS}
+    return [c for c in columns if c not in known]
+
+
+def _check_result_columns(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse two of the sheet's own columns that would have one name in batch_results.csv
+    (`status` is written as `sheet_status`, so a sheet may not have both)."""
+    first_of: dict[str, str] = {}
+    for column in sheet_own_columns(frame.columns):
+        written = result_column_of_sheet_column(column)
+        if first_of.setdefault(written, column) != column:
+            raise SheetError(
+                f"ligand sheet '{path}' has the columns {first_of[written]!r} and {column!r}, "
+                f"which would both be {written!r} in batch_results.csv (a column named like one "
+                f"of the results' own gets the prefix {SHEET_COLUMN_PREFIX!r}); rename one"
+            )
 
 
 def molecule_identities(ligands: pd.DataFrame) -> pd.Series:
@@ -272,6 +410,7 @@ def _ccd_ligand(code: str, *, affinity: bool, ccd_molecules: CcdMolecules | None
         molecule = ccd_molecules(code)
     except LookupError as problem:
         raise LigandProblem(f"column 'ccd': {problem.args[0]}") from None
+    ccd_atoms_check(code, molecule)
     from rdkit import Chem
 
     # For a CCD affinity ligand Boltz counts the cache molecule's atoms, hydrogens included
@@ -300,37 +439,41 @@ def _prepare_rows(
 ) -> list[PreparedLigand | LigandProblem]:
     """Each row's molecule (or its problem): its SMILES prepared (`prepare_ligands`), or its
     CCD code checked; exactly one of the two cells must be filled (`ccd_cells` None: the
-    sheet has no `ccd` column)."""
-    if ccd_cells is None:
-        return prepare(smiles_cells, affinity=affinity, salts=salts, workers=workers)
-    by_smiles = [i for i, (s, c) in enumerate(zip(smiles_cells, ccd_cells, strict=True)) if not c]
-    prepared_smiles = iter(
-        prepare(
-            [smiles_cells[i] for i in by_smiles], affinity=affinity, salts=salts, workers=workers
-        )
-    )
-    prepared: list[PreparedLigand | LigandProblem] = []
-    for smiles, code in zip(smiles_cells, ccd_cells, strict=True):
-        if not code and not smiles:
-            next(prepared_smiles)
-            prepared.append(
-                LigandProblem("neither column 'smiles' nor column 'ccd' is filled; give one")
-            )
-        elif not code:
-            prepared.append(next(prepared_smiles))
-        elif smiles:
-            prepared.append(
+    sheet has no `ccd` column). A SMILES longer than MAX_SMILES_CHARACTERS never reaches
+    RDKit."""
+    codes = ccd_cells if ccd_cells is not None else [""] * len(smiles_cells)
+    decided: list[PreparedLigand | LigandProblem | None] = []
+    for smiles, code in zip(smiles_cells, codes, strict=True):
+        if code and smiles:
+            decided.append(
                 LigandProblem(
                     "both column 'smiles' and column 'ccd' are filled; give the ligand by one "
                     "of them"
                 )
             )
-        else:
+        elif code:
             try:
-                prepared.append(_ccd_ligand(code, affinity=affinity, ccd_molecules=ccd_molecules))
+                decided.append(_ccd_ligand(code, affinity=affinity, ccd_molecules=ccd_molecules))
             except LigandProblem as problem:
-                prepared.append(problem)
-    return prepared
+                decided.append(problem)
+        elif not smiles and ccd_cells is not None:
+            decided.append(
+                LigandProblem("neither column 'smiles' nor column 'ccd' is filled; give one")
+            )
+        elif len(smiles) > MAX_SMILES_CHARACTERS:
+            decided.append(
+                LigandProblem(
+                    f"the smiles cell has {len(smiles):,} characters, more than "
+                    f"{MAX_SMILES_CHARACTERS:,}: no ligand Boltz can model is that long (it "
+                    "names at most 999 atoms of an element), and RDKit crashes on some such "
+                    "SMILES"
+                )
+            )
+        else:
+            decided.append(None)  # a SMILES for `prepare`
+    pending = [smiles for smiles, result in zip(smiles_cells, decided, strict=True) if not result]
+    prepared = iter(prepare(pending, affinity=affinity, salts=salts, workers=workers))
+    return [result if result is not None else next(prepared) for result in decided]
 
 
 def validate_sheet(
@@ -359,43 +502,23 @@ def validate_sheet(
     problem found.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SheetError(f"ligand sheet '{path}' does not exist")
     frame = read_sheet(path)
     _check_columns(frame, path)
 
     problems: list[SheetProblem] = []
-    names = frame["name"].str.strip().tolist()
+    # NFC: one form of each accented letter (a name typed on a Mac, NFD, and the same name
+    # typed elsewhere are one name), kept so; keys never hold names.
+    names = [unicodedata.normalize("NFC", name) for name in frame["name"].str.strip()]
     smiles_cells = frame["smiles"].str.strip().tolist() if "smiles" in frame else [""] * len(frame)
     ccd_cells = frame["ccd"].str.strip().str.upper().tolist() if "ccd" in frame else None
     lines = list(frame.index)
 
-    first_line_of_name: dict[str, int] = {}
+    first_of_look: dict[str, tuple[int, str]] = {}
     first_name_of_id: dict[str, str] = {}
     ligand_ids: list[str] = []
     for line, name in zip(lines, names, strict=True):
-        if not name:
-            problems.append(SheetProblem(line, None, "the name cell is empty"))
-        elif control := _CONTROL_CHARACTER.search(name):
-            problems.append(
-                SheetProblem(
-                    line,
-                    name,
-                    f"the name holds the control character U+{ord(control.group()):04X} (a line "
-                    "break, tab or the like); a name is one line of printable text",
-                )
-            )
-        elif name in first_line_of_name:
-            problems.append(
-                SheetProblem(
-                    line,
-                    name,
-                    f"duplicate name; first used on line "
-                    f"{first_line_of_name[name]}. Names must be unique",
-                )
-            )
-        else:
-            first_line_of_name[name] = line
+        if problem := _name_problem(name, line, first_of_look):
+            problems.append(SheetProblem(line, name or None, problem))
         ligand_id = safe_ligand_id(name)
         if name and first_name_of_id.setdefault(ligand_id, name) != name:
             problems.append(
@@ -431,7 +554,6 @@ def validate_sheet(
             f"(nothing was computed):\n  - {shown}{tail}"
         )
 
-    extra_columns = [c for c in frame.columns if c not in (*REQUIRED_COLUMNS, *MOLECULE_COLUMNS)]
     validated = pd.DataFrame(
         {
             "line": lines,
@@ -447,8 +569,45 @@ def validate_sheet(
             ],
             "flags": [FLAGS_SEPARATOR.join(ligand.flags) for ligand in prepared],
             "heavy_atoms": [ligand.heavy_atoms for ligand in prepared],
+            # All at once: adding a thousand columns one by one copies the frame each time.
+            **{column: frame[column].to_numpy() for column in sheet_own_columns(frame.columns)},
         }
     )
-    for column in extra_columns:
-        validated[column] = frame[column].to_numpy()
     return validated
+
+
+def _name_problem(name: str, line: int, first_of_look: dict[str, tuple[int, str]]) -> str | None:
+    """What is wrong with a (stripped, NFC) name, if anything; `first_of_look` holds the
+    names seen so far by how they look (`_look`), and gets this one."""
+    if not name:
+        return "the name cell is empty"
+    if control := _CONTROL_CHARACTER.search(name):
+        return (
+            f"the name holds the control character U+{ord(control.group()):04X} (a line break, "
+            "tab or the like); a name is one line of printable text"
+        )
+    if all(unicodedata.category(c) in _INVISIBLE_CATEGORIES or c in _BLANK_LETTERS for c in name):
+        shown = " ".join(f"U+{ord(c):04X}" for c in name[:5]) + (" ..." if len(name) > 5 else "")
+        return (
+            f"the name shows nothing: it is only invisible characters ({shown}, zero-width or "
+            "blank ones); give a name one can read"
+        )
+    look = _look(name)
+    first_line, first_name = first_of_look.setdefault(look, (line, name))
+    if first_line == line:
+        return None
+    if first_name == name:
+        return f"duplicate name; first used on line {first_line}. Names must be unique"
+    return (
+        f"the name looks the same as {first_name!r} on line {first_line}: they differ only in "
+        "Unicode forms (full-width letters, ligatures, invisible characters); names must be "
+        "unique, rename one"
+    )
+
+
+def _look(name: str) -> str:
+    """How a name looks: its NFKC form (full-width letters, ligatures and other compatibility
+    forms as the plain letters) without invisible format characters (zero-width ones, direction
+    marks): two names that look alike have one `_look`."""
+    compatible = unicodedata.normalize("NFKC", name)
+    return "".join(c for c in compatible if unicodedata.category(c) != "Cf")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import ShardTotals, read_manifest
+from omtx_hub.result_tables import restored
 from omtx_hub.summary import ScreenSummary, read_summary
 
 STATUSES = ("completed", "failed", "pending")
@@ -69,19 +70,21 @@ def _finished_shard(shard: ShardTotals) -> dict:
 
 
 def read_table(csv_path: Path) -> pd.DataFrame:
-    """batch_results.csv with text columns kept as text ('NA' is a name, not a missing value)."""
-    return pd.read_csv(
+    """batch_results.csv with text columns kept as text ('NA' is a name, not a missing value),
+    each text cell as it was before it was written (result_tables.restored)."""
+    table = pd.read_csv(
         csv_path,
         dtype={"ligand_name": str, "ligand_id": str, "error": str},
         keep_default_na=False,
         na_values=[""],
     )
+    return restored(table)
 
 
 def read_selectivity(csv_path: Path) -> pd.DataFrame:
     """selectivity.csv, every column as text (names stay names; a compound's missing score is
     empty): the page parses the numbers it shows."""
-    return pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
+    return restored(pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""]))
 
 
 def load_finished_screen(screen_dir: str | Path) -> ScreenData:

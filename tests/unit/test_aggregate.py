@@ -1,18 +1,26 @@
+import csv
 import hashlib
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
 from omtx_hub.config import load_config
+from omtx_hub.layout import ScreenLayout
 from omtx_hub.msa_server import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.records import SCORE_FIELDS
+from omtx_hub.result_tables import neutralise_formula_text, restore_formula_text
 from omtx_hub.store import LocalStore
-from omtx_hub.testing.synthetic import write_shard_manifest
+from omtx_hub.testing.synthetic import make_plan, write_shard_manifest
+from omtx_hub.testing.synthetic import write_screen as synthetic_screen
+from omtx_report.data import read_selectivity, read_table
 from tests.screens import SHORT_PROTEIN, write_screen
 
 
@@ -300,6 +308,68 @@ def test_sheet_columns_named_like_results_are_prefixed(tmp_path):
     manifests = fake_manifests(plan, tmp_path, scores_of={"P1": {"CCO": (0.5, 0.0, 0.5)}})
     table = results_table(plan, read_manifests(manifests)[0])
     assert table.loc[0, "status"] == "completed" and table.loc[0, "sheet_status"] == "x"
+
+
+def test_every_sheet_column_named_like_a_result_column_gets_the_prefix_once(tmp_path):
+    """The sheet's `status`, `rank`, `ligand_name`, `error` and `key` are written beside the
+    results' own, prefixed; every column of batch_results.csv has a name of its own."""
+    own = ["status", "rank", "ligand_name", "error", "key", "sheet_note"]
+    raw = write_screen(tmp_path, rows=[("a", "CCO", *own)], extra_columns=",".join(own))
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    manifests = fake_manifests(plan, tmp_path, scores_of={"P1": {"CCO": (0.5, 0.0, 0.5)}})
+    write_results(plan, manifests, tmp_path / "batch_results.csv", tmp_path / "summary.json")
+    with open(tmp_path / "batch_results.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert len(header) == len(set(header))
+    row = pd.read_csv(tmp_path / "batch_results.csv").iloc[0]
+    assert row["status"] == "completed" and row["ligand_name"] == "a"
+    for column in own[:-1]:
+        assert row[f"sheet_{column}"] == column
+    assert row["sheet_note"] == "sheet_note"  # no result column has that name: kept as it is
+
+
+# Text a spreadsheet would take for a formula, as names and as an extra column's cells.
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "-rf", "'=quoted", "-"]
+NUMBERS = ["-5.2", "+3", "1e-3", "-0.5", "-7", ".5", "-1E+2"]
+
+
+def test_text_a_spreadsheet_would_run_is_written_as_text_and_read_back_as_it_was(tmp_path):
+    """OWASP's rule in batch_results.csv and selectivity.csv: a text cell starting with '=',
+    '+', '-', '@', a tab or a carriage return gets a "'" before it (one more where it starts
+    with quotes and then one of those); numbers stay numbers. The dashboard's reader takes
+    the quote off again."""
+    smiles = ["CCO", "CCN", "CCC", "CCCl", "c1ccccc1", "CCCBr", "c1ccncc1"]
+    rows = [*zip(FORMULAS, smiles, NUMBERS, strict=True)]
+    rows += [
+        (f"n{i}", s, formula) for i, (s, formula) in enumerate(zip(smiles, FORMULAS, strict=True))
+    ]
+    plan = make_plan(
+        tmp_path, rows, proteins=2, selectivity={"target": "P1", "anti_targets": ["P2"]}
+    )
+    layout = ScreenLayout(synthetic_screen(plan, tmp_path / "results"))
+    with open(layout.table, newline="") as handle:
+        written = list(csv.DictReader(handle))
+    names = {row["ligand_name"] for row in written}
+    assert names >= {"'" + formula for formula in FORMULAS}
+    assert {row["series"] for row in written} >= {*NUMBERS, *("'" + f for f in FORMULAS)}
+    with open(layout.selectivity, newline="") as handle:
+        assert {row["ligand_name"] for row in csv.DictReader(handle)} >= {"'" + f for f in FORMULAS}
+    # The dashboard's readers give back what the sheet held.
+    table = read_table(layout.table)
+    assert set(table["ligand_name"]) == {*FORMULAS, *(f"n{i}" for i in range(len(FORMULAS)))}
+    assert set(table["series"].astype(str)) >= {*FORMULAS}
+    assert set(read_selectivity(layout.selectivity)["ligand_name"]) >= set(FORMULAS)
+
+
+@given(st.one_of(st.text(), st.from_regex(r"\A'*[=+\-@\t\r0-9.eE]+.*", fullmatch=True)))
+def test_neutralising_formula_text_is_undone_exactly(text):
+    written = neutralise_formula_text(text)
+    assert restore_formula_text(written) == text
+    assert written in (text, "'" + text)
+    # What a spreadsheet would run is written as text, unless it is a plain number.
+    number = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text)
+    assert not re.match(r"[=+\-@\t\r]", written) or number
 
 
 def test_written_summary_keeps_counts_parameters_and_software(screen, tmp_path):

@@ -1,11 +1,12 @@
 """The launcher's pieces: option parsing, seed derivation, per-target reseeding, seeded
-conformers, the Trainer it makes Boltz create, the naming of skipped records and the test
-fault (no prediction runs here)."""
+conformers, the Trainer it makes Boltz create, the isolation of each record's failures and
+the test faults (no prediction runs here: tests/workflow/test_failures.py runs them)."""
 
 from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,12 +18,15 @@ from rdkit import Chem
 from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
 from omtx_hub.boltz_launcher import (
     OUT_OF_MEMORY_VARIABLE,
+    WRITER_ERROR_VARIABLE,
     LaunchOptions,
     PerTargetSeeding,
-    SkippedTargetReport,
+    RecordIsolation,
     UsageError,
     conformer_seed,
+    failure_line,
     injected_out_of_memory,
+    injected_writer_errors,
     patched_boltz,
     split_options,
     target_seed,
@@ -197,25 +201,37 @@ def test_conformers_depend_on_the_molecule_not_on_what_was_embedded_before() -> 
 def test_boltz_names_are_restored() -> None:
     import boltz.data.module.inferencev2
     import boltz.data.parse.schema
+    import boltz.data.write.writer
     import boltz.main
+    import boltz.model.models.boltz2
 
-    originals = (
-        boltz.main.Trainer,
-        boltz.main.seed_everything,
-        boltz.data.parse.schema.compute_3d_conformer,
-        boltz.data.module.inferencev2.PredictionDataset.__getitem__,
+    def names() -> tuple:
+        inference = boltz.data.module.inferencev2
+        return (
+            boltz.main.Trainer,
+            boltz.main.seed_everything,
+            boltz.data.parse.schema.compute_3d_conformer,
+            inference.PredictionDataset.__getitem__,
+            inference.Boltz2InferenceDataModule.transfer_batch_to_device,
+            boltz.model.models.boltz2.Boltz2.forward,
+            boltz.model.models.boltz2.Boltz2.predict_step,
+            boltz.data.write.writer.BoltzWriter.write_on_batch_end,
+            boltz.data.write.writer.BoltzAffinityWriter.write_on_batch_end,
+        )
+
+    originals = names()
+    faults = LaunchOptions(
+        precision=32,
+        out_of_memory=frozenset({"t1"}),
+        writer_errors=frozenset({("structure", "t1")}),
     )
-    with patched_boltz(LaunchOptions(precision=32)) as seeding:
+    with patched_boltz(faults) as seeding:
         assert boltz.main.seed_everything(5) == 5
         assert seeding.base_seed == 5
-        assert boltz.main.Trainer is not originals[0]
-    after = (
-        boltz.main.Trainer,
-        boltz.main.seed_everything,
-        boltz.data.parse.schema.compute_3d_conformer,
-        boltz.data.module.inferencev2.PredictionDataset.__getitem__,
-    )
-    assert after == originals
+        assert all(
+            patched is not original for patched, original in zip(names(), originals, strict=True)
+        )
+    assert names() == originals
 
 
 def test_trainer_gets_the_options_and_the_seeding_callback(monkeypatch) -> None:
@@ -252,30 +268,174 @@ def batch(*record_ids: str) -> dict:
     return {"record": [SimpleNamespace(id=record_id) for record_id in record_ids]}
 
 
-def test_a_batch_boltz_skipped_is_named(capsys):
-    report = SkippedTargetReport()
-    structure_model = SimpleNamespace(affinity_prediction=False)
-    report.on_predict_batch_end(None, structure_model, {"exception": False}, batch("t1"), 0)
+def printed_lines(capsys) -> list[str]:
+    """The lines printed since the last call, blank ones left out."""
+    return [line for line in capsys.readouterr().out.splitlines() if line]
+
+
+def record(record_id: str) -> SimpleNamespace:
+    return SimpleNamespace(id=record_id)
+
+
+STRUCTURE_MODEL = SimpleNamespace(affinity_prediction=False)
+AFFINITY_MODEL = SimpleNamespace(affinity_prediction=True)
+
+
+def test_an_exception_in_the_model_is_that_record_s_failure(capsys):
+    isolation = RecordIsolation()
+
+    def predict_step(model, batch, batch_idx, dataloader_idx=0):
+        if batch["record"][0].id == "t2":
+            raise ValueError("no atoms\nin the ligand")
+        if batch["record"][0].id == "t3":
+            return {"exception": True}  # what Boltz returns after running out of memory
+        return {"exception": False, "coords": batch["coords"]}
+
+    predict = isolation.predictions(predict_step)
+    assert predict(STRUCTURE_MODEL, {**batch("t1"), "coords": 1}, 0) == {
+        "exception": False,
+        "coords": 1,
+    }
     assert capsys.readouterr().out == ""
-    report.on_predict_batch_end(None, structure_model, {"exception": True}, batch("t2"), 1)
-    affinity_model = SimpleNamespace(affinity_prediction=True)
-    report.on_predict_batch_end(None, affinity_model, {"exception": True}, batch("t3"), 0)
-    assert capsys.readouterr().out.splitlines() == [
-        "Boltz skipped t2 in the structure stage: it ran out of memory "
-        "('| WARNING: ran out of memory, skipping batch')",
+    assert predict(STRUCTURE_MODEL, {**batch("t2"), "coords": 1}, 1) == {"exception": True}
+    assert predict(AFFINITY_MODEL, {**batch("t3"), "coords": 1}, 0) == {"exception": True}
+    # A record that failed before the model (its features are missing) does not reach it.
+    assert predict(STRUCTURE_MODEL, batch("t4"), 2) == {"exception": True}
+    assert printed_lines(capsys) == [
+        "Boltz failed on t2 in the structure stage (model): ValueError: no atoms in the ligand",
         "Boltz skipped t3 in the affinity stage: it ran out of memory "
         "('| WARNING: ran out of memory, skipping batch')",
     ]
+    assert isolation.failed == {"t2", "t3", "t4"}
 
 
-def test_the_out_of_memory_fault_needs_the_test_weights(tmp_path, monkeypatch):
+def test_a_failure_line_is_one_bounded_line():
+    line = failure_line("t1", "structure", "writer", ValueError("a\n" * 2000))
+    assert "\n" not in line
+    assert line.startswith("Boltz failed on t1 in the structure stage (writer): ValueError: a a")
+    assert len(line) < 1100
+
+
+class BoltzLikeDataset:
+    """A dataset whose __getitem__ does what Boltz's does with a record it cannot featurise
+    (boltz/data/module/inferencev2.py): print a line and return record 0 in its place."""
+
+    def __init__(self, record_ids: list[str], *, fails: set[str], affinity: bool = False):
+        self.manifest = SimpleNamespace(records=[record(i) for i in record_ids])
+        self.fails = fails
+        self.affinity = affinity
+        self.loaded: list[str] = []
+
+    def __getitem__(self, index: int) -> dict:
+        current = self.manifest.records[index]
+        self.loaded.append(current.id)
+        if current.id == "missing":  # like load_input, outside Boltz's try blocks
+            raise FileNotFoundError(f"pre_affinity_{current.id}.npz")
+        try:
+            if current.id in self.fails:
+                raise IndexError("list index out of range")
+        except Exception as error:
+            print(f"Featurizer failed on {current.id} with error {error}. Skipping.")
+            return self.__getitem__(0)
+        return {"record": current, "features": index}
+
+
+def test_a_record_that_cannot_be_featurised_is_returned_alone(capsys, monkeypatch):
+    isolation = RecordIsolation()
+    isolated = isolation.items(BoltzLikeDataset.__getitem__)
+    monkeypatch.setattr(BoltzLikeDataset, "__getitem__", isolated)
+    # Record 0 fails: Boltz's own substitution would recurse until RecursionError.
+    dataset = BoltzLikeDataset(["t0", "t1", "missing"], fails={"t0"})
+    assert dataset[0] == {"record": dataset.manifest.records[0]}
+    assert dataset[1]["features"] == 1
+    assert dataset[2] == {"record": dataset.manifest.records[2]}
+    assert dataset.loaded == ["t0", "t1", "missing"]  # record 0 is not loaded again
+    assert printed_lines(capsys) == [
+        "Featurizer failed on t0 with error list index out of range. Skipping.",
+        "Boltz failed on missing in the structure stage (input): FileNotFoundError: "
+        "pre_affinity_missing.npz",
+    ]
+    # The affinity stage passes over a record that failed before, silently.
+    isolation.failed.add("t1")
+    affinity = BoltzLikeDataset(["t0", "t1"], fails=set(), affinity=True)
+    assert affinity[1] == {"record": affinity.manifest.records[1]}
+    assert affinity.loaded == []
+    assert capsys.readouterr().out == ""
+
+
+def test_a_failed_transfer_to_the_device_is_that_record_s_failure(capsys):
+    def transfer(data_module, batch, device, index):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    isolated = RecordIsolation().transfers(transfer)
+    moved = isolated(SimpleNamespace(affinity=False), {**batch("t1"), "x": 1}, "cuda", 0)
+    assert moved == batch("t1")
+    assert printed_lines(capsys) == [
+        "Boltz failed on t1 in the structure stage (transfer): RuntimeError: CUDA error: an "
+        "illegal memory access was encountered"
+    ]
+
+
+class FileWriter:
+    """Writes a record's files as Boltz's writers do (output_dir / record id / files), then
+    raises on the records in `fails`."""
+
+    def __init__(self, output_dir: Path, fails: set[str]):
+        self.output_dir = output_dir
+        self.fails = fails
+        self.failed = 0
+
+    def write_on_batch_end(self, trainer, module, prediction, indices, batch, *position):
+        if prediction["exception"]:
+            self.failed += 1
+            return
+        for one in batch["record"]:
+            directory = self.output_dir / one.id
+            directory.mkdir(exist_ok=True)
+            (directory / f"{one.id}_model_0.cif").write_text("data_x\n")
+            (directory / f"confidence_{one.id}_model_0.json").write_text("{}")
+            if one.id in self.fails:
+                raise ValueError("The following Assemblies reference asym IDs ...")
+
+
+def test_a_writer_that_raises_leaves_nothing_of_that_record(tmp_path, capsys):
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    writer = FileWriter(predictions, fails={"t2"})
+    write = RecordIsolation().writes(FileWriter.write_on_batch_end, "structure")
+    for record_id in ("t1", "t2"):
+        write(writer, None, None, {"exception": False}, [0], batch(record_id), 0, 0)
+    write(writer, None, None, {"exception": True}, [0], batch("t3"), 0, 0)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "predictions",
+        "predictions/t1",
+        "predictions/t1/confidence_t1_model_0.json",
+        "predictions/t1/t1_model_0.cif",
+    ]
+    assert writer.output_dir == predictions
+    assert writer.failed == 2  # Boltz's count: the record that raised and the skipped one
+    assert printed_lines(capsys) == [
+        "Boltz failed on t2 in the structure stage (writer): ValueError: The following "
+        "Assemblies reference asym IDs ..."
+    ]
+
+
+def test_the_test_faults_need_the_test_weights(tmp_path, monkeypatch):
     arguments = ["predict", "inputs", "--cache", str(tmp_path)]
     assert injected_out_of_memory(arguments) == frozenset()
+    assert injected_writer_errors(arguments) == frozenset()
     monkeypatch.setenv(OUT_OF_MEMORY_VARIABLE, "t1,t2")
-    with pytest.raises(UsageError, match="not a generated test cache"):
+    monkeypatch.setenv(WRITER_ERROR_VARIABLE, "structure:t3,affinity:t4")
+    with pytest.raises(UsageError, match=f"{OUT_OF_MEMORY_VARIABLE} is set, but --cache is not"):
         injected_out_of_memory(arguments)
+    with pytest.raises(UsageError, match=f"{WRITER_ERROR_VARIABLE} is set, but --cache is not"):
+        injected_writer_errors(arguments)
     (tmp_path / TEST_WEIGHTS_MARKER).write_text("{}")
     assert injected_out_of_memory(arguments) == {"t1", "t2"}
+    assert injected_writer_errors(arguments) == {("structure", "t3"), ("affinity", "t4")}
+    monkeypatch.setenv(WRITER_ERROR_VARIABLE, "t3")
+    with pytest.raises(UsageError, match="'t3' is not '<stage>:<record id>'"):
+        injected_writer_errors(arguments)
 
 
 def test_the_out_of_memory_fault_raises_what_boltz_catches():

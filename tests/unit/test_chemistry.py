@@ -113,6 +113,9 @@ OCTABORONIC = "OB(O)c1cc(B(O)O)c(-c2c(B(O)O)cc(B(O)O)c(B(O)O)c2B(O)O)c(B(O)O)c1B
 PERDEUTERATED = "[2H]C([2H])([2H])" + "C([2H])([2H])" * 58 + "C([2H])([2H])[2H]"
 # 1-chloropentacontane: 152 atoms with hydrogens; its chlorine is named CL102.
 CHLORINATED = "Cl" + "C" * 50
+# Hydrogen, the proton, deuterium, the hydride: Boltz would model no atom of them.
+NO_HEAVY_ATOM = ["[H][H]", "[H+]", "[2H][2H]", "[H-]"]
+HEAVY_WATER = "[2H]O[2H]"
 # (input, affinity, the reason's words, how Boltz itself fails on it or None).
 EXCLUDED = "Molecule is excluded"
 REFUSED = [
@@ -129,6 +132,14 @@ REFUSED = [
     (CHLORINATED, True, "'CL102' is longer than 4 characters", "CL102."),
     (CHLORINATED, False, "'CL102' is longer than 4 characters", "CL102."),
     ("C1CC", True, "invalid SMILES 'C1CC' (RDKit cannot parse it)", None),
+    # Boltz keeps no hydrogen (parse_ccd_residue): it would write a ligand of no atom and fail.
+    *[
+        (smiles, affinity, "has no heavy atom", None)
+        for smiles in NO_HEAVY_ATOM
+        for affinity in (True, False)
+    ],
+    (HEAVY_WATER, True, "'[2H]O[2H]', has one heavy atom and isotopic hydrogens", None),
+    ("[3H]Cl", False, "'[3H]Cl', has one heavy atom and isotopic hydrogens", None),
     ("", True, "the smiles cell is empty", None),
 ]
 
@@ -222,6 +233,15 @@ class TestAgainstTheInstalledBoltz:
         ligand = prepare_ligand(smiles, affinity=True)
         assert standardize(ligand.modeled_smiles) == ligand.modeled_smiles
         assert self.parse(ligand.modeled_smiles, affinity=True).record.affinity is not None
+
+    @pytest.mark.parametrize("smiles", NO_HEAVY_ATOM)
+    def test_boltz_models_no_atom_of_a_molecule_without_heavy_atoms(self, smiles):
+        assert len(self.parse(smiles, affinity=False).structure.atoms) == 0
+
+    def test_boltz_models_heavy_water_as_one_hydrogen_atom(self):
+        # Atoms are named element + canonical rank: H1 is a hydrogen (water's oxygen: O3).
+        assert self.parse(HEAVY_WATER, affinity=False).structure.atoms["name"].tolist() == ["H1"]
+        assert self.parse("O", affinity=False).structure.atoms["name"].tolist() == ["O3"]
 
     def test_boltz_itself_fails_on_the_salt_that_is_stripped_here(self):
         with pytest.raises(RuntimeError, match="Pre-condition Violation"):
@@ -377,4 +397,5 @@ def test_dummy_atoms_are_found_however_written():
     for smiles in ("*C", "[*]C", "[1*]C", "[*:1]C", "[#0]C", "C[*-]", "CC* |$;;_R1$|"):
         with pytest.raises(LigandProblem, match="has a dummy atom"):
             prepare_ligand(smiles, affinity=False)
-    assert prepare_ligand("[2H]C", affinity=False).modeled_smiles == "[2H]C"
+    # An isotope is no dummy atom (deuterated methane, one heavy atom, is refused: REFUSED).
+    assert prepare_ligand("[2H]CC", affinity=False).modeled_smiles == "[2H]CC"

@@ -32,7 +32,22 @@ WEIGHTS = Weights(identity="test", released=False, note="test weights")
         ("Tokenizer failed on tab with error KeyError. Skipping.", "permanent"),
         ("Boltz skipped tab in the structure stage: it ran out of memory", "retryable"),
         ("Molecule loading failed for tab with error EOFError. Skipping.", "retryable"),
+        ("Cropper failed on tab with error too many atoms. Skipping.", "permanent"),
         ("Boltz wrote no complete prediction for this target", "retryable"),
+        # The launcher's line for an exception it caught (omtx_hub.boltz_launcher.failure_line).
+        ("Boltz failed on tab in the structure stage (writer): ValueError: The following "
+         "Assemblies reference asym IDs that don't have coordinates in any Model", "permanent"),
+        ("Boltz failed on tab in the affinity stage (model): AssertionError: ", "permanent"),
+        ("Boltz failed on tab in the structure stage (model): RuntimeError: CUDA error: an "
+         "illegal memory access was encountered", "retryable"),
+        ("Boltz failed on tab in the structure stage (transfer): OutOfMemoryError: CUDA out "
+         "of memory.", "retryable"),
+        ("Boltz failed on tab in the structure stage (model): ValueError: cuDNN error",
+         "retryable"),
+        ("Boltz failed on tab in the structure stage (writer): OSError: [Errno 28] No space "
+         "left on device", "retryable"),
+        ("Boltz failed on tab in the affinity stage (input): FileNotFoundError: x.npz",
+         "retryable"),
     ],
 )  # fmt: skip
 def test_failure_kind_follows_boltz_reason(reason, kind):

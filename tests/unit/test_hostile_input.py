@@ -12,9 +12,15 @@ tests/unit/test_hostile_properties.py.
 from __future__ import annotations
 
 import ast
+import bz2
 import codecs
+import gzip
+import json
+import lzma
+import os
 import re
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +28,13 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.config import ConfigError
-from omtx_hub.sheet import SheetError, safe_ligand_id
+from omtx_hub.sheet import (
+    MAX_COLUMNS,
+    MAX_SMILES_CHARACTERS,
+    SheetError,
+    safe_ligand_id,
+    sheet_own_columns,
+)
 from tests.hostile import (
     HOSTILE_NAMES,
     PROTEIN,
@@ -75,6 +87,30 @@ REFUSED = {
         b"name,smiles\nfrag,[*:1]c1ccccc1\n",
         ("line 2 (name 'frag'): SMILES '[*:1]c1ccccc1' has a dummy atom",),
     ),
+    # RDKit crashes the process (a segmentation fault) on a 20,000-atom chain: refused before
+    # RDKit sees it (were it not, this test's process would die).
+    "smiles-longer-than-the-limit": Refused(
+        b"name,smiles\nok,CCO\nlong," + b"C" * 20_000 + b"\n",
+        (
+            f"line 3 (name 'long'): the smiles cell has 20,000 characters, more than "
+            f"{MAX_SMILES_CHARACTERS:,}",
+        ),
+    ),
+    # Boltz models no hydrogen (boltz.data.parse.schema.parse_ccd_residue): a ligand of no
+    # atom would fail in its mmCIF writer, heavy water would be modelled as one hydrogen.
+    "molecules-boltz-cannot-model": Refused(
+        b"name,smiles\nok,CCO\nhydrogen,[H][H]\nproton,[H+]\ndeuterium,[2H][2H]\n"
+        b"hydride,[H-]\nheavy-water,[2H]O[2H]\n",
+        (
+            "line 3 (name 'hydrogen'): the molecule Boltz models, '[H][H]', has no heavy atom",
+            "line 4 (name 'proton'): the molecule Boltz models, '[H+]', has no heavy atom",
+            "line 5 (name 'deuterium'): the molecule Boltz models, '[2H][2H]', has no heavy",
+            "line 6 (name 'hydride'): the molecule Boltz models, '[HH]', has no heavy atom",
+            "line 7 (name 'heavy-water'): the molecule Boltz models, '[2H]O[2H]', has one heavy "
+            "atom and isotopic hydrogens",
+            "has 5 problem(s)",
+        ),
+    ),
     # The file.
     "empty-file": Refused(b"", ("is empty: add a header 'name,smiles' and rows",)),
     "blank-lines-only": Refused(b"\n\n\r\n", ("is empty",)),
@@ -112,10 +148,54 @@ REFUSED = {
     "utf-16-file": Refused(
         "name,smiles\na,CCO\n".encode("utf-16"), ("is UTF-16 text", "save it as 'CSV UTF-8'")
     ),
-    # Without a byte-order mark, UTF-16 text of ASCII letters decodes as UTF-8 with NULs.
+    # Without a byte-order mark: told by the NUL high bytes of its ASCII characters, with
+    # non-ASCII letters too (which used to be taken for Windows-1252).
     "utf-16-file-without-bom": Refused(
         "name,smiles\na,CCO\n".encode("utf-16-le"),
-        ("line 1, column 1: holds a NUL byte", "UTF-16"),
+        ("is UTF-16 text (UTF-16LE) without a byte-order mark: save it as 'CSV UTF-8'",),
+    ),
+    "utf-16-file-without-bom-non-ascii": Refused(
+        "name,smiles\ncafé,CCO\n".encode("utf-16-le"),
+        ("is UTF-16 text (UTF-16LE) without a byte-order mark", "iconv -f UTF-16LE"),
+    ),
+    "utf-16-big-endian-without-bom": Refused(
+        "name,smiles\ncafé,CCO\n".encode("utf-16-be"),
+        ("is UTF-16 text (UTF-16BE) without a byte-order mark",),
+    ),
+    "utf-32-file": Refused("name,smiles\na,CCO\n".encode("utf-32"), ("is UTF-32 text",)),
+    "gzip-file-named-csv": Refused(
+        gzip.compress(GOOD_SHEET), ("is gzip-compressed, not text: decompress it (`gunzip",)
+    ),
+    "bzip2-file-named-csv": Refused(bz2.compress(GOOD_SHEET), ("is bzip2-compressed",)),
+    "xz-file-named-csv": Refused(lzma.compress(GOOD_SHEET), ("is xz-compressed",)),
+    "binary-file": Refused(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
+        ("is a binary file, not text",),
+    ),
+    # The csv module's own limit on a cell (a quote left open is the usual cause).
+    "cell-longer-than-the-csv-limit": Refused(
+        b"name,smiles,note\na,CCO," + b"x" * 200_000 + b"\n",
+        ("line 2 has a cell longer than 131,072 characters",),
+    ),
+    "more-columns-than-the-limit": Refused(
+        ",".join(["name", "smiles", *(f"c{i}" for i in range(MAX_COLUMNS - 1))]).encode()
+        + b"\na,CCO\n",
+        (f"line 1 (the header) names {MAX_COLUMNS + 1:,} columns, more than {MAX_COLUMNS:,}",),
+    ),
+    "sheet-columns-that-would-share-a-name": Refused(
+        b"name,smiles,status,sheet_status\na,CCO,x,y\n",
+        (
+            "has the columns 'status' and 'sheet_status', which would both be 'sheet_status' "
+            "in batch_results.csv",
+        ),
+    ),
+    "sheet-path-is-a-directory": Refused(
+        config={"ligands": "/"},
+        says=("config key 'ligands.sheet': ligand sheet '/' is a directory",),
+    ),
+    "sheet-path-is-a-device": Refused(
+        config={"ligands": "/dev/null"},
+        says=("ligand sheet '/dev/null' is a character device, not a file",),
     ),
     "excel-workbook": Refused(
         b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe",
@@ -149,6 +229,26 @@ REFUSED = {
     "escape-sequence-in-a-name": Refused(
         b"name,smiles\n\x1b[2Jred,CCO\n", ("line 2 (name '\\x1b[2Jred')", "U+001B")
     ),
+    # One name in two Unicode forms (NFD: 'e' and a combining accent, as macOS writes it).
+    "one-name-in-nfc-and-nfd": Refused(
+        "name,smiles\ncafé,CCO\ncafe\u0301,CCN\n".encode(),
+        ("line 3 (name 'café'): duplicate name; first used on line 2",),
+    ),
+    "full-width-name-like-another": Refused(
+        "name,smiles\nABC-1,CCO\nＡＢＣ－１,CCN\n".encode(),
+        ("line 3 (name 'ＡＢＣ－１'): the name looks the same as 'ABC-1' on line 2",),
+    ),
+    "name-with-a-zero-width-space-like-another": Refused(
+        "name,smiles\nabc,CCO\nab\u200bc,CCN\n".encode(),
+        ("the name looks the same as 'abc' on line 2",),
+    ),
+    "zero-width-only-name": Refused(
+        "name,smiles\n\u200b\u200d,CCO\n".encode(),
+        ("line 2 (name '\\u200b\\u200d'): the name shows nothing", "U+200B U+200D"),
+    ),
+    "blank-letter-name": Refused(
+        "name,smiles\n\u3164,CCO\n".encode(), ("the name shows nothing", "U+3164")
+    ),
     "nul-in-a-name": Refused(
         b"name,smiles\nok,CCO\nnul\x00here,CCN\n",
         ("line 3, column 1: holds a NUL byte", "Save it as 'CSV UTF-8'"),
@@ -165,6 +265,14 @@ REFUSED = {
     "protein-with-invalid-letters": Refused(
         config={"proteins": [{"name": "P1", "sequence": "MKT1AYZ*"}]},
         says=("config key 'proteins[0].sequence': invalid amino-acid letter(s) '*', '1'",),
+    ),
+    # Python's upper() makes 'ß' 'SS' and 'ﬁ' 'FI': 13 characters would become 15 residues.
+    "protein-with-letters-unicode-would-case-fold": Refused(
+        config={"proteins": [{"name": "P1", "sequence": "MKTſßıﬁAYIAKQ"}]},
+        says=(
+            "config key 'proteins[0].sequence': invalid amino-acid letter(s) 'ß' (U+00DF), "
+            "'ı' (U+0131), 'ſ' (U+017F), 'ﬁ' (U+FB01) (first at position 4)",
+        ),
     ),
     "protein-empty": Refused(
         config={"proteins": [{"name": "P1", "sequence": " \n"}]},
@@ -207,6 +315,59 @@ REFUSED = {
     "seed-with-a-command": Refused(
         config={"model": {"seed": "0; rm -rf ~"}},
         says=("config key 'model.seed': Input should be a valid integer",),
+    ),
+    # Numbers out of their range (each range: config/README.md). YAML reads `.inf`, `.nan`
+    # and `1e400` as floats; an unbounded count reaches Boltz or the cost estimate.
+    "infinite-msa-timeout": Refused(
+        config={"runtime": {"msa_timeout_s": float("inf")}},
+        says=("config key 'runtime.msa_timeout_s': Input should be a finite number",),
+    ),
+    "infinite-step-scale": Refused(
+        config={"model": {"step_scale": float("inf")}},
+        says=("config key 'model.step_scale': Input should be a finite number",),
+    ),
+    "infinite-budget": Refused(
+        config={"cost": {"budget_usd": float("inf")}},
+        says=("config key 'cost.budget_usd': Input should be a finite number",),
+    ),
+    "nan-price": Refused(
+        config={"cost": {"gpu_hourly_usd": float("nan")}},
+        says=("config key 'cost.gpu_hourly_usd': Input should be a finite number",),
+    ),
+    "a-million-devices": Refused(
+        config={"runtime": {"devices": 10**6}},
+        says=("config key 'runtime.devices': Input should be less than or equal to 16",),
+    ),
+    "a-million-workers": Refused(
+        config={"runtime": {"num_workers": 10**6}},
+        says=("config key 'runtime.num_workers': Input should be less than or equal to 64",),
+    ),
+    "a-million-parallel-samples": Refused(
+        config={"model": {"max_parallel_samples": 10**6}},
+        says=("config key 'model.max_parallel_samples': Input should be less than or equal to 50",),
+    ),
+    "seed-beyond-boltz": Refused(
+        config={"model": {"seed": 2**63}},
+        says=("config key 'model.seed': Input should be less than or equal to 4294967295",),
+    ),
+    "negative-seed": Refused(
+        config={"model": {"seed": -1}},
+        says=("config key 'model.seed': Input should be greater than or equal to 0",),
+    ),
+    "replicate-seeds-beyond-boltz": Refused(
+        config={"model": {"seed": 2**32 - 2, "replicates": 3}},
+        says=("`replicates: 3` seeds up to `seed + 2`, more than 4294967295",),
+    ),
+    "chain-id-with-a-slash": Refused(
+        config={
+            "proteins": [
+                {"name": "P1", "chains": [{"id": "A/B", "sequence": PROTEIN, "msa": "empty"}]}
+            ]
+        },
+        says=(
+            "config key 'proteins[0].chains[0].id': 'A/B' is not a chain id: a chain id is 1-4 "
+            "letters or digits (A, B, H1)",
+        ),
     ),
     "misspelt-key": Refused(
         config={"model": {"samping_steps": 2}},
@@ -421,6 +582,98 @@ def test_a_protein_at_the_length_limit_is_planned(tmp_path):
         limits={"protein_max_residues": 30},
     )
     assert plan(raw).target_count == 1
+
+
+def test_a_fifo_as_the_sheet_is_named_as_such_without_being_opened(tmp_path):
+    """Opening a FIFO for reading blocks until something writes to it: planning must say what
+    it is instead, at once."""
+    raw = screen_config(tmp_path, b"")
+    sheet = Path(raw["ligands"])
+    sheet.unlink()
+    os.mkfifo(sheet)
+    outcome: list[str] = []
+    planning = threading.Thread(target=lambda: outcome.append(refusal(raw)), daemon=True)
+    planning.start()
+    planning.join(timeout=60)
+    if planning.is_alive():  # blocked on the FIFO: unblock it, then fail
+        with open(sheet, "wb"):
+            pass
+        pytest.fail("planning blocked opening the FIFO")
+    assert f"ligand sheet '{sheet}' is a FIFO (a named pipe), not a file" in outcome[0]
+
+
+SERVICE_ACCOUNT_KEY = (
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+)
+CREDENTIAL_FILES = {
+    "google-service-account": (
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "private_key_id": "0123abcd",
+                "private_key": SERVICE_ACCOUNT_KEY,
+                "client_email": "x@p.iam.gserviceaccount.com",
+            },
+            indent=2,
+        ),
+        "(a Google service-account key)",
+    ),
+    # On one line, the header: its cells were listed as the columns found, private key and all.
+    "google-service-account-on-one-line": (
+        json.dumps({"type": "service_account", "private_key": SERVICE_ACCOUNT_KEY}),
+        "(a Google service-account key)",
+    ),
+    "pem-private-key": (SERVICE_ACCOUNT_KEY, "(it holds a private key)"),
+    "aws-credentials": (
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+        "aws_secret_access_key = wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY\n",
+        "(it has a field named like a credential, 'aws_access_key_id')",
+    ),
+    "dotenv": (
+        "OMTX_MSA_API_KEY=hunter2secret\n",
+        "(it has a field named like a credential, 'OMTX_MSA_API_KEY')",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"), CREDENTIAL_FILES.values(), ids=CREDENTIAL_FILES.keys()
+)
+def test_a_credentials_file_as_the_sheet_is_recognised_and_never_shown(tmp_path, content, kind):
+    for suffix in (".csv", ".json"):
+        raw = screen_config(tmp_path, content.encode(), f"sheet{suffix}")
+        message = refusal(raw)
+        assert "looks like a credentials file " + kind in message, message
+        assert "not a ligand sheet: check ligands.sheet" in message
+        for secret in ("MIIEvQIBADAN", "0123abcd", "wJalrXUtnFEMI", "AKIAIOSFODNN7", "hunter2"):
+            assert secret not in message
+        assert not list((tmp_path / "store").rglob("*.tsv"))
+
+
+def test_a_sheet_with_words_of_credentials_in_it_is_a_sheet(tmp_path):
+    sheet = b"name,smiles,api_key\ntoken:1,CCO,secret=x\npassword,CCN,\n"
+    ligands = plan(screen_config(tmp_path, sheet)).ligands
+    assert list(ligands["name"]) == ["token:1", "password"]
+
+
+def test_names_are_kept_in_nfc_and_as_typed_otherwise(tmp_path):
+    """One Unicode form (NFC) for a name typed in another (NFD, as macOS writes it); nothing
+    else changes: full-width letters, direction marks and case stay as typed."""
+    sheet = "name,smiles\ncafe\u0301,CCO\nＡＢＣ,CCN\n\u200fRLM,CCC\nabc,CCCC\n".encode()
+    ligands = plan(screen_config(tmp_path, sheet)).ligands
+    assert list(ligands["name"]) == ["caf\u00e9", "ＡＢＣ", "\u200fRLM", "abc"]
+    assert ligands["ligand_id"][0] == safe_ligand_id("caf\u00e9")
+
+
+def test_a_sheet_at_the_width_limit_is_read(tmp_path):
+    header = ",".join(["name", "smiles", *(f"c{i}" for i in range(MAX_COLUMNS - 2))])
+    rows = "".join(
+        f"l{i},{s}," + ",".join(["1"] * (MAX_COLUMNS - 2)) + "\n" for i, s in enumerate(SMILES)
+    )
+    ligands = plan(screen_config(tmp_path, f"{header}\n{rows}".encode())).ligands
+    assert len(sheet_own_columns(ligands.columns)) == MAX_COLUMNS - 2
+    assert ligands[f"c{MAX_COLUMNS - 3}"].tolist() == ["1"] * len(SMILES)
 
 
 # ---- No shell anywhere ----

@@ -27,6 +27,7 @@ import io
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -34,13 +35,16 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+from snakemake.common.configfile import load_configfile
 
 from omtx_hub.boltz_io import boltz_record_id
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import ConfigError
+from omtx_hub.config_files import merged_config_files
 from omtx_hub.plan import Plan
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.sheet import SheetError
+from tests.bounds import within_seconds
 from tests.hostile import (
     PROTEIN,
     SAFE_ID,
@@ -319,7 +323,7 @@ def plan_twice(raw: dict) -> Plan | None:
 
 
 def names_in(sheet: bytes) -> list[str] | None:
-    """The stripped names of a UTF-8 CSV sheet, read by the csv module on its own."""
+    """The stripped names of a UTF-8 CSV sheet, read by the csv module on its own, in NFC."""
     try:
         rows = list(csv.reader(io.StringIO(sheet.decode("utf-8-sig"), newline="")))
     except (UnicodeDecodeError, csv.Error):
@@ -328,7 +332,8 @@ def names_in(sheet: bytes) -> list[str] | None:
     header = [column.strip() for column in rows[0]]
     if "name" not in header:
         return None
-    return [row[header.index("name")].strip() for row in rows[1:]]
+    # Kept in NFC, the one form of each accented letter (omtx_hub.sheet).
+    return [unicodedata.normalize("NFC", row[header.index("name")].strip()) for row in rows[1:]]
 
 
 @PROFILE
@@ -362,5 +367,178 @@ def test_a_random_config_gives_a_clean_error_or_a_safe_plan(sheet, mutations):
     with scratch_directory() as directory:
         raw = mutated(screen_config(directory, data, file_name), local_only(mutations))
         planned = plan_twice(raw)
+        if planned is not None:
+            check_plan(planned)
+
+
+# ---- Random config files (docs/reliability.md, "The config files") ----
+#
+# Planning reads each config file with omtx_hub.config_files before anything walks what it
+# holds (workflow/Snakefile, the CLI): a file is drawn as a valid screen's YAML with hostile
+# parts added (alias bombs, deep nesting, duplicate keys, tags, numbers out of range, any
+# Unicode, huge values, random bytes, other encodings), read and planned as a run does it,
+# within a time bound.
+
+NUMBER_KEYS = [
+    ("model", "seed"),
+    ("model", "step_scale"),
+    ("model", "max_parallel_samples"),
+    ("model", "replicates"),
+    ("runtime", "devices"),
+    ("runtime", "num_workers"),
+    ("runtime", "msa_timeout_s"),
+    ("cost", "budget_usd"),
+    ("cost", "gpu_hourly_usd"),
+    ("sharding", "shard_size"),
+    ("limits", "sheet_max_bytes"),
+]
+YAML_NUMBERS = [
+    ".inf",
+    "-.inf",
+    ".nan",
+    ".NaN",
+    "1e400",
+    "-1",
+    "0",
+    "1",
+    "3.5",
+    "0x10",
+    "0o17",
+    "1_000",
+    "9" * 30,
+    str(2**63),
+    "4294967295",
+    "1e3",
+    "+12",
+    "null",
+]
+TAGS = [
+    "!!python/object/apply:os.system [echo pwned]",
+    "!!python/object:os.system {}",
+    "!!python/name:os.system",
+    "!!python/tuple [1, 2]",
+    "!!binary aGVsbG8=",
+    "!!set {a, b}",
+    "!!omap [a: 1]",
+    "!!str 1",
+    "!!int '3'",
+    "!custom x",
+    "! x",
+    "!<tag:example.com,2000:x> y",
+]
+# YAML that parses but that the loader cannot build: a list as a key, an impossible date, a
+# merge of a scalar.
+ODD_YAML = ["? [a, b]\n: 1\n", "when: 2001-13-01\n", "merged: {<<: 1}\n"]
+PLACES = ["extra", "screen.description", "model.seed", "proteins", "ligands", "store"]
+
+
+def placed(place: str, value: str) -> tuple[str, str]:
+    """(the top-level key, a YAML line) that puts the flow-style `value` at `place` (a key a
+    screen has, or a key it does not)."""
+    if place == "extra":
+        return "extra", f"extra: {value}\n"
+    if place == "screen.description":
+        return "screen", f"screen: {{name: s1, description: {value}}}\n"
+    if "." in place:
+        section, key = place.split(".")
+        return section, f"{section}: {{{key}: {value}}}\n"
+    return place, f"{place}: {value}\n"
+
+
+@st.composite
+def hostile_parts(draw) -> tuple[str | None, str]:
+    """One hostile part of a config file: (the top-level key it sets, which the file does not
+    give otherwise, or None; its YAML lines, or raw text)."""
+    kind = draw(
+        st.sampled_from(
+            ["bomb", "deep", "duplicate", "tag", "number", "unicode", "anchors", "huge", "raw"]
+        )
+    )
+    count(f"config part: {kind}")
+    if kind == "bomb":
+        width, levels = draw(st.integers(2, 10)), draw(st.integers(1, 12))
+        mapping = draw(st.booleans())
+        lines = []
+        for level in range(levels):
+            item = f"*b{level - 1}" if level else "lol"
+            items = [f"k{j}: {item}" if mapping else item for j in range(width)]
+            body = "{" + ", ".join(items) + "}" if mapping else "[" + ", ".join(items) + "]"
+            lines.append(f"b{level}: &b{level} {body}\n")
+        key, line = placed(draw(st.sampled_from(PLACES)), f"*b{levels - 1}")
+        return key, "".join(lines) + line
+    if kind == "deep":
+        depth = draw(st.one_of(st.integers(1, 40), st.integers(40, 6000)))
+        style = draw(st.sampled_from(["list", "mapping", "block"]))
+        if style == "block":
+            lines = "".join(f"{'  ' * (i + 1)}k:\n" for i in range(depth))
+            return "deep", "deep:\n" + lines + "  1\n"
+        opening, closing = ("[", "]") if style == "list" else ("{a: ", "}")
+        return placed(draw(st.sampled_from(PLACES)), opening * depth + "1" + closing * depth)
+    if kind == "duplicate":
+        key = draw(st.sampled_from(["screen", "proteins", "ligands", "store", "model"]))
+        return None, f"{key}: {{}}\n" if draw(st.booleans()) else "model: {seed: 1, seed: 2}\n"
+    if kind == "tag":
+        return placed(draw(st.sampled_from(PLACES)), draw(st.sampled_from(TAGS)))
+    if kind == "number":
+        section, key = draw(st.sampled_from(NUMBER_KEYS))
+        return section, f"{section}: {{{key}: {draw(st.sampled_from(YAML_NUMBERS))}}}\n"
+    if kind == "unicode":
+        mapping = {draw(st.text(max_size=8)): draw(st.text(max_size=40))}
+        where = draw(st.sampled_from(["screen", "extra", "model"]))
+        document = {where: mapping} if where != "screen" else {"screen": {"name": "s1", **mapping}}
+        return where, yaml.safe_dump(document, allow_unicode=draw(st.booleans()))
+    if kind == "anchors":
+        # Aliases within the bound, as a user might write them: merges of shared settings.
+        return "proteins", (
+            "defaults: &defaults {sequence: " + PROTEIN + ", msa: empty}\n"
+            "proteins: [{<<: *defaults, name: P1}, {<<: *defaults, name: P2}]\n"
+        )
+    if kind == "huge":
+        size = draw(st.sampled_from([10, 10_000, 2 * 1024**2]))
+        return "screen", f"screen: {{name: s1, description: {'x' * size}}}\n"
+    return None, draw(st.text(max_size=60) | st.sampled_from(ODD_YAML))
+
+
+@st.composite
+def config_file_bytes(draw, directory: Path) -> bytes:
+    """A config file: a valid screen's YAML (its sheet in `directory`) with 1-3 hostile
+    parts, in UTF-8 (sometimes another encoding, or random bytes)."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=300))
+    valid = screen_config(directory, GOOD_SHEET)
+    parts = draw(st.lists(hostile_parts(), min_size=1, max_size=3, unique_by=lambda p: p[0]))
+    for key, _ in parts:
+        valid.pop(key, None)
+    # Block style at the top level (parts are added as top-level lines), flow or block below.
+    base = yaml.safe_dump(
+        valid, sort_keys=False, default_flow_style=draw(st.just(None) | st.just(False))
+    )
+    added = "".join(text for _, text in parts)
+    text = base + added if draw(st.booleans()) else added + base
+    encoding = draw(st.sampled_from(["utf-8"] * 6 + ["utf-8-sig", "utf-16"]))
+    return text.encode(encoding, errors="surrogatepass")
+
+
+def plan_config_file(path: Path) -> Plan | None:
+    """Read and plan a config file as a run does; None after a clean error."""
+    try:
+        raw = merged_config_files([path])
+    except ConfigError as error:
+        check_error(error)
+        count("refused: config file")
+        return None
+    # What the reader accepts, Snakemake's own loader reads the same.
+    assert raw == load_configfile(path)
+    return plan_twice(raw)
+
+
+@PROFILE
+@given(data=st.data())
+def test_a_random_config_file_gives_a_clean_error_or_a_safe_plan_within_a_bound(data):
+    with scratch_directory() as directory:
+        path = directory / "screen.yaml"
+        path.write_bytes(data.draw(config_file_bytes(directory)))
+        with within_seconds(30, "planning a config file"):
+            planned = plan_config_file(path)
         if planned is not None:
             check_plan(planned)

@@ -4,7 +4,8 @@ import pytest
 
 import omtx_hub.plan as plan_module
 from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
-from omtx_hub.config import load_config, merged_config_files
+from omtx_hub.config import load_config
+from omtx_hub.config_files import merged_config_files
 from omtx_hub.plan import build_plan
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore

@@ -293,3 +293,21 @@ def test_a_cofactor_that_is_also_screened_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"proteins\[0\]\.cofactors\[0\]\.smiles': CCO is also"):
         build_plan(config, LocalStore(config.store))
+
+
+@pytest.mark.parametrize(
+    ("letter", "folded"), [("ß", "SS"), ("ﬁ", "FI"), ("ſ", "S"), ("ı", "I"), ("ǆ", "Ǆ")]
+)
+def test_a_chains_sequence_is_what_was_typed_never_unicode_case_folded(tmp_path, letter, folded):
+    """Python's upper() would make the letter `folded` (the residue count and every residue
+    number after it would change): only ASCII letters change case; any other is refused,
+    named with its code point and position (Boltz would read it as an unknown residue)."""
+    sequence = f"mkt{letter}ayiakqr"
+    chain = {"id": "A", "sequence": sequence, "msa": "empty"}
+    message = problems(tmp_path, receptor(chains=[chain]))
+    assert (
+        f"config key 'proteins[0].chains[0].sequence': invalid amino-acid letter(s) "
+        f"{letter!r} (U+{ord(letter):04X}) (first at position 4)"
+    ) in message
+    ascii_only = config_of(tmp_path, receptor(chains=[chain | {"sequence": "mktayiakqr"}]))
+    assert ascii_only.proteins[0].receptor.chains[0].sequence == "MKTAYIAKQR"

@@ -156,3 +156,32 @@ def test_a_selectivity_panel_tells_ccd_rows_apart_without_their_smiles():
     panel = selectivity_table(pd.DataFrame(rows), "ON", ["OFF"], binder_threshold=0.5)
     assert list(panel["ligand_name"]) == ["STU", "ANP"]
     assert list(panel["sheet_rows"]) == [1, 1]
+
+
+def test_a_ccd_molecule_boltz_would_model_as_hydrogen_or_as_nothing_is_refused(tmp_path):
+    # Boltz models the cache molecule as it is (parse_ccd_residue): no atom for one without
+    # heavy atoms; for one heavy atom, the first atom RemoveHs leaves, deuterium included.
+    from rdkit import Chem
+
+    mols = tmp_path / "mols"
+    mols.mkdir()
+    for code, smiles in (("HH", "[H][H]"), ("DOD", "[2H]O[2H]"), ("OD2", "O([2H])[2H]")):
+        (mols / f"{code}.pkl").write_bytes(pickle.dumps(Chem.MolFromSmiles(smiles)))
+
+    def refusal(code: str) -> str:
+        with pytest.raises(SheetError) as refused:
+            validate_sheet(
+                sheet(tmp_path, f"name,ccd\nx,{code}\n"), affinity=False, ccd_molecules=lookup
+            )
+        return str(refused.value)
+
+    lookup = ccd_lookup(mols)
+    assert "line 2 (name 'x'): column 'ccd': HH has no heavy atom" in refusal("HH")
+    assert "DOD has one heavy atom and its first atom is a hydrogen (H, isotope 2)" in refusal(
+        "DOD"
+    )
+    # Its oxygen first: Boltz models the oxygen.
+    table = validate_sheet(
+        sheet(tmp_path, "name,ccd\nx,OD2\n"), affinity=False, ccd_molecules=lookup
+    )
+    assert table.loc[0, "heavy_atoms"] == 1

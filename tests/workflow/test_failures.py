@@ -1,12 +1,18 @@
-"""A ligand Boltz cannot process fails alone, on the real workflow: its status, kind and
-Boltz's reason are in batch_results.csv and the record, the others complete; the next run
+"""A ligand Boltz cannot process fails alone, at whatever step it fails, on the real workflow:
+its status, kind and Boltz's reason are in batch_results.csv, the dashboard and the record,
+the others of its shard complete in the same attempt and the screen aggregates; the next run
 predicts again only a target that failed for a reason worth retrying (out of memory), not one
 Boltz raised on (permanent), unless told to (`runtime.retry_failed`).
 
-The permanent failure is real: cyclohexyne is valid SMILES, planned, but RDKit cannot embed
-it in 3D, so Boltz's preprocessing raises on it. Running out of GPU memory cannot happen on a
-CPU: the launcher's test fault (OMTX_TEST_OUT_OF_MEMORY, honoured with the test weights only)
-makes the model raise CUDA's out-of-memory error on ethylamine, and real Boltz handles it.
+The preprocessing failure is real: cyclohexyne is valid SMILES, planned, but RDKit cannot
+embed it in 3D, so Boltz's preprocessing raises on it. The others are the launcher's test
+faults (honoured with the test weights only): running out of GPU memory cannot happen on a
+CPU (OMTX_TEST_OUT_OF_MEMORY makes the model raise CUDA's out-of-memory error on ethylamine,
+which real Boltz handles), and planning refuses the molecules Boltz's writer raises on
+(OMTX_TEST_WRITER_ERROR makes the structure writer raise on propanol and the affinity writer
+on chloroethane, each after writing the record's files). With affinity on, the affinity stage
+also runs over the records whose structure failed, which ended `boltz predict` before the
+launcher passed over them (Boltz loads their missing `pre_affinity_<id>.npz`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from omtx_hub.boltz_io import boltz_record_id
-from omtx_hub.boltz_launcher import OUT_OF_MEMORY_VARIABLE
+from omtx_hub.boltz_launcher import OUT_OF_MEMORY_VARIABLE, WRITER_ERROR_VARIABLE
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
@@ -36,7 +42,13 @@ from tests.screens import (
 
 pytestmark = pytest.mark.boltz
 
-LIGANDS = [("ethanol", "CCO"), ("cyclohexyne", "C1#CCCCC1"), ("ethylamine", "CCN")]
+LIGANDS = [
+    ("ethanol", "CCO"),
+    ("cyclohexyne", "C1#CCCCC1"),
+    ("ethylamine", "CCN"),
+    ("propanol", "CCCO"),
+    ("chloroethane", "CCCl"),
+]
 MANIFEST = "results/s1/shards/P1/00000.json"
 SHARD_LOG = "logs/s1/boltz_predict_shard/P1/00000.log"
 
@@ -53,7 +65,7 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
         tmp_path,
         rows=LIGANDS,
         shard_size=len(LIGANDS),
-        model={**FAST_MODEL, "affinity": False},
+        model={**FAST_MODEL, "affinity": True},
         runtime=runtime(boltz_test_cache),
     )
     config = write_config_file(tmp_path, raw)
@@ -61,24 +73,46 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
     plan = build_plan(load_config(raw), store)
     keys = {target.smiles: target.key for target in plan.shard("P1", "00000").targets}
 
-    monkeypatch.setenv(OUT_OF_MEMORY_VARIABLE, boltz_record_id(keys["CCN"]))
+    records = {smiles: boltz_record_id(key) for smiles, key in keys.items()}
+    monkeypatch.setenv(OUT_OF_MEMORY_VARIABLE, records["CCN"])
+    monkeypatch.setenv(
+        WRITER_ERROR_VARIABLE, f"structure:{records['CCCO']},affinity:{records['CCCl']}"
+    )
     run_snakemake(tmp_path, "--configfile", str(config))
     monkeypatch.delenv(OUT_OF_MEMORY_VARIABLE)
+    monkeypatch.delenv(WRITER_ERROR_VARIABLE)
 
     rows = rows_by_name(tmp_path)
     assert (rows["ethanol"]["status"], rows["ethanol"]["failure"]) == ("completed", "")
     assert rows["ethanol"]["structure"] == "s1_P1_1_ethanol.cif"
+    assert rows["ethanol"]["affinity_pred_value"]
     permanent, out_of_memory = rows["cyclohexyne"], rows["ethylamine"]
     assert (permanent["status"], permanent["failure"]) == ("failed", "permanent")
     assert permanent["error"].startswith("Failed to process ")
     assert "conformer" in permanent["error"]
     assert (out_of_memory["status"], out_of_memory["failure"]) == ("failed", "retryable")
     assert "ran out of memory" in out_of_memory["error"]
-    assert "| WARNING: ran out of memory, skipping batch" in (tmp_path / SHARD_LOG).read_text()
+    shard_log = (tmp_path / SHARD_LOG).read_text()
+    assert "| WARNING: ran out of memory, skipping batch" in shard_log
+    # The writers raised after writing each record's files: none of them is taken for a result.
+    for name, stage in (("propanol", "structure"), ("chloroethane", "affinity")):
+        row = rows[name]
+        assert (row["status"], row["failure"], row["structure"]) == ("failed", "permanent", "")
+        assert row["error"] == (
+            f"Boltz failed on {records[dict(LIGANDS)[name]]} in the {stage} stage (writer): "
+            f"ValueError: test fault after writing: {WRITER_ERROR_VARIABLE}"
+        )
+    # One attempt predicted the whole shard; the screen aggregated and its dashboard shows
+    # the failures.
+    assert json.loads((tmp_path / MANIFEST).read_text())["attempt"] == 1
     summary = json.loads((tmp_path / "results/s1/summary.json").read_text())
-    assert (summary["counts"]["completed"], summary["counts"]["failed"]) == (1, 2)
+    assert (summary["counts"]["completed"], summary["counts"]["failed"]) == (1, 4)
+    dashboard = (tmp_path / "results/s1/report/index.html").read_text()
+    assert all(name in dashboard for name, _ in LIGANDS)
+    assert f"test fault after writing: {WRITER_ERROR_VARIABLE}" in dashboard
     # Failures are recorded beside the store's entries, never as entries.
-    assert not store.has(keys["C1#CCCCC1"]) and not store.has(keys["CCN"])
+    failed = ["C1#CCCCC1", "CCN", "CCCO", "CCCl"]
+    assert not any(store.has(keys[smiles]) for smiles in failed)
     recorded = json.loads(store.read_blob(failure_path(keys["C1#CCCCC1"])))
     assert (recorded["status"], recorded["failure"]) == ("failed", "permanent")
 
@@ -88,13 +122,19 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
     assert "Shard P1/00000 runs again for 1 target(s) whose prediction failed" in rerun.stderr
     shard_log = (tmp_path / SHARD_LOG).read_text()
     assert (
-        "3 targets, 1 in the store, 1 failed permanently before (not predicted again), "
+        "5 targets, 1 in the store, 3 failed permanently before (not predicted again), "
         "1 to predict" in shard_log
     )
     assert "Running structure prediction for 1 input." in shard_log
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     sources = {entry["smiles"]: entry["source"] for entry in manifest["records"]}
-    assert sources == {"CCO": "reused", "C1#CCCCC1": "failed", "CCN": "computed"}
+    assert sources == {
+        "CCO": "reused",
+        "C1#CCCCC1": "failed",
+        "CCN": "computed",
+        "CCCO": "failed",
+        "CCCl": "failed",
+    }
     rows = rows_by_name(tmp_path)
     assert rows["ethylamine"]["status"] == "completed"
     assert rows["cyclohexyne"]["error"] == permanent["error"]
@@ -113,6 +153,9 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
         text=True,
     )
     assert retry.returncode == 0, retry.stderr[-5000:]
-    assert "Shard P1/00000 runs again for 1 target(s)" in retry.stderr
-    assert "3 targets, 2 in the store, 1 to predict" in (tmp_path / SHARD_LOG).read_text()
-    assert rows_by_name(tmp_path)["cyclohexyne"]["failure"] == "permanent"
+    assert "Shard P1/00000 runs again for 3 target(s)" in retry.stderr
+    assert "5 targets, 2 in the store, 3 to predict" in (tmp_path / SHARD_LOG).read_text()
+    rows = rows_by_name(tmp_path)
+    assert rows["cyclohexyne"]["failure"] == "permanent"
+    # Without the test fault, the writers' failures are predicted.
+    assert (rows["propanol"]["status"], rows["chloroethane"]["status"]) == ("completed",) * 2

@@ -23,6 +23,7 @@ from snakemake.settings.types import (
 
 from omtx_hub import layout
 from omtx_hub.testing.msa_server import fake_msa_server
+from omtx_report.data import read_table
 from tests.hostile import HOSTILE_NAMES, SAFE_ID, hostile_sheet
 from tests.leaks import files_holding, files_under
 from tests.notify_server import webhook_receiver
@@ -138,7 +139,13 @@ def test_nothing_is_written_outside_the_runs_directories_and_no_command_ran(host
 def test_every_name_is_data_in_the_results(hostile_screen):
     screen_dir = hostile_screen["workdir"] / "results/s1"
     table = pd.read_csv(screen_dir / "batch_results.csv", keep_default_na=False)
-    assert sorted(table["ligand_name"]) == sorted(HOSTILE_NAMES)
+    # As written: '-rf' would be a formula in a spreadsheet, so it is written as text.
+    written = {"-rf": "'-rf"}
+    assert sorted(table["ligand_name"]) == sorted(written.get(n, n) for n in HOSTILE_NAMES)
+    # As the dashboard reads it back: the names as the sheet has them.
+    assert sorted(read_table(screen_dir / "batch_results.csv")["ligand_name"]) == sorted(
+        HOSTILE_NAMES
+    )
     assert (table["status"] == "completed").all()
     structures = screen_dir / "structures/P1/00000"
     for row in table.itertuples():
