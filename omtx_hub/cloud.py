@@ -59,6 +59,11 @@ BUCKET_PERMISSIONS = {
 }
 
 
+# Snakemake leaves larger files out of the sources it ships (snakemake/workflow.py,
+# `write_source_archive`, 9.27.1), with only a warning.
+MAX_SHIPPED_FILE_BYTES = 10_000_000
+
+
 class CloudSetupError(ConfigError):
     """A cloud run is set up in a way that cannot work; nothing was started."""
 
@@ -121,11 +126,19 @@ def check_remote_storage(
             "git-tracked files (plus the config files), so they could not read it. Run "
             f"`git add {' '.join(missing)}` (a commit is not needed) and start again"
         )
-
-
-# Snakemake leaves larger files out of the sources it ships (snakemake/workflow.py,
-# `write_source_archive`, 9.27.1).
-MAX_SHIPPED_FILE_BYTES = 10_000_000
+    too_big = {
+        path: size
+        for path in local_inputs
+        if (size := (workdir / path).stat().st_size) > MAX_SHIPPED_FILE_BYTES
+    }
+    if too_big:
+        raise CloudSetupError(
+            "; ".join(f"{path} is {size:,} bytes" for path, size in too_big.items())
+            + ": Snakemake ships no source file over 10 MB to remote jobs (it only warns), so "
+            "every shard of its protein would fail without it. Make it smaller (an MSA: "
+            "fewer sequences, e.g. `hhfilter -diff 5000` or the first few thousand; a "
+            "template: only the chains it is for) or use `msa: server`"
+        )
 
 
 def check_config_files_shipped(configfiles: Iterable[str | Path], workdir: Path) -> None:

@@ -432,8 +432,18 @@ class Sharding(_Strict):
         le=10,
         description="How often Snakemake may run a shard job whose process failed (a crash, "
         "out of host memory, a lost machine): each attempt gets more memory (`mem_mb` 16,000 "
-        "times the attempt) and predicts only the targets not yet in the store. On Google "
-        "Batch the profile's `preemptible-retries` sets it instead.",
+        "times the attempt) and predicts only the targets not yet in the store. It holds on "
+        "Google Batch too (a preempted VM is such a failure); a failure that would repeat "
+        "(no GPU, an image that cannot be pulled, no access to the bucket, bad weights) is "
+        "never retried there and stops the run (docs/google-batch.md, 'Fail fast').",
+    )
+    canary: bool = Field(
+        True,
+        description="With remote jobs (Google Batch): run the first shard that has targets to "
+        "predict alone first, and submit the others only once it succeeded, with the cost "
+        "estimated again from what it measured (docs/google-batch.md, 'The canary'). Off, "
+        "every shard starts at once: a setup mistake then fails every shard, each on a VM "
+        "of its own. No effect on local runs.",
     )
 
 

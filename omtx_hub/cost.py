@@ -66,18 +66,25 @@ class Estimate:
 def estimate(plan: Plan, stored_keys: frozenset[str], attempts: int = 1) -> Estimate:
     """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys);
     `attempts`: how often a shard job may run (1 + Snakemake's retries of it)."""
-    cost = plan.config.cost
     pending_per_shard = [
         sum(target.key not in stored_keys for target in shard.targets)
         for shard in plan.shards.values()
     ]
+    return estimate_pending(pending_per_shard, plan.target_count, plan.config.cost, attempts)
+
+
+def estimate_pending(
+    pending_per_shard: list[int], targets: int, cost: Cost, attempts: int = 1
+) -> Estimate:
+    """The cost of predicting `pending_per_shard[i]` targets in shard i (of `targets` in the
+    screen) at `cost`'s rates and times."""
     pending_targets = sum(pending_per_shard)
     pending_shards = sum(count > 0 for count in pending_per_shard)
     gpu_seconds = (
         pending_targets * cost.seconds_per_target + pending_shards * cost.startup_s_per_shard
     )
     return Estimate(
-        targets=plan.target_count,
+        targets=targets,
         pending_targets=pending_targets,
         pending_shards=pending_shards,
         gpu_seconds=gpu_seconds,
@@ -98,8 +105,8 @@ def check_budget(estimate: Estimate, cost: Cost) -> None:
     raise BudgetExceeded(
         f"{what} ${worst_case:.2f} exceeds cost.budget_usd "
         f"${cost.budget_usd:.2f}; nothing was started.\n{estimate.describe(cost)}\n"
-        "Raise cost.budget_usd, shrink the screen, lower the retries (preemptible-retries "
-        "in the profile), or accept the estimate with "
+        "Raise cost.budget_usd, shrink the screen, lower the retries (sharding.attempts), "
+        "or accept the estimate with "
         "--config cost='{allow_over_budget: true}'"
     )
 

@@ -43,6 +43,8 @@ REPORT_DIR = "report"
 PLAN_INDEX_FILE = "plan/plan.json"
 SHARD_SPEC_FILE = "plan/shards/{protein}/{shard}.json"
 PROGRESS_DIR = "progress"
+CANARY_DIR = "canary"
+CANARY_FILE = "canary/{protein}/{shard}.json"
 
 
 # A screen's results directory, relative to the directory snakemake runs in.
@@ -79,6 +81,7 @@ MSA_RECORD = screen_pattern(MSA_RECORD_FILE)
 REPORT = screen_pattern(REPORT_DIR)
 PLAN = screen_pattern(PLAN_INDEX_FILE)
 SHARD_SPEC = screen_pattern(SHARD_SPEC_FILE)
+CANARY = screen_pattern(CANARY_FILE)
 
 
 def structure_file_name(screen: str, protein: str, index: int, ligand_id: str) -> str:

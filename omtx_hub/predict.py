@@ -36,6 +36,7 @@ from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.failures import failure_kind, record_failure, recorded_failures
 from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
+from omtx_hub.machine import observed_machine
 from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
@@ -255,6 +256,8 @@ class ShardJob:
             attempt=self.attempt,
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             records=[self.entries[t.key] for t in self.targets],
+            # What the canary of a remote run reports (omtx_hub.canary).
+            **({"machine": observed_machine(started)} if pending else {}),
         )
         self._report(
             f"finished: {manifest.reused + manifest.computed} completed "

@@ -22,12 +22,21 @@ import pandas as pd
 
 from omtx_hub import layout
 from omtx_hub.aggregate import panel_table, results_table, summary
+from omtx_hub.canary import describe as describe_canary
 from omtx_hub.config import ScreenConfig, load_config
 from omtx_hub.config_files import merged_config_files
 from omtx_hub.cost import spent, usd
 from omtx_hub.plan import Plan, PlannedScreen
 from omtx_hub.plan_artifact import ShardSpec
-from omtx_hub.records import ManifestEntry, ShardManifest, ShardTotals, TargetRecord, read_manifest
+from omtx_hub.records import (
+    CanaryReport,
+    ManifestEntry,
+    ShardManifest,
+    ShardTotals,
+    TargetRecord,
+    read_canary,
+    read_manifest,
+)
 from omtx_hub.store import CorruptEntry, ResultStore, open_store
 from omtx_hub.summary import ScreenSummary
 
@@ -73,6 +82,8 @@ class ScreenProgress:
     cost_so_far_usd: float
     # (protein, shard) -> manifest of every finished shard.
     manifests: dict[tuple[str, str], ShardManifest]
+    # The canary reports of the screen's remote runs (omtx_hub.canary), in name order.
+    canaries: tuple[CanaryReport, ...] = ()
 
     def count(self, state: str) -> int:
         return sum(getattr(shard, state) for shard in self.shards)
@@ -105,6 +116,16 @@ def finished_manifests(screen: str, results: ResultStore) -> dict[tuple[str, str
                 results.read_blob(name)
             )
     return found
+
+
+def canary_reports(screen: str, results: ResultStore) -> tuple[CanaryReport, ...]:
+    """The canary reports under `results`, from one listing."""
+    prefix = f"{layout.SCREEN_DIR.format(screen=screen)}/{layout.CANARY_DIR}/"
+    return tuple(
+        read_canary(results.read_blob(name))
+        for name in sorted(results.blob_names(prefix))
+        if name.endswith(".json")
+    )
 
 
 def screen_progress(
@@ -152,6 +173,7 @@ def screen_progress(
         cost_so_far_usd=measured.cost_usd_with_startup
         + usd(estimated_seconds, cost.gpu_hourly_usd),
         manifests=manifests,
+        canaries=canary_reports(plan.screen, results),
     )
 
 
@@ -208,6 +230,7 @@ def status_text(progress: ScreenProgress, plan: Planned, *, all_shards: bool, ta
         f"cost so far: ${progress.cost_so_far_usd:.2f} (measured for finished shards, "
         "estimated from cost.seconds_per_target for running ones)"
     )
+    lines.extend(describe_canary(report) for report in progress.canaries)
     return "\n".join(lines)
 
 

@@ -237,13 +237,57 @@ class ShardTotals(_Contract):
     finished_at: str | None = None
 
 
+class MachineSeen(_Contract):
+    """What a shard job that ran Boltz saw of its machine (omtx_hub.machine): the canary's
+    report (omtx_hub.canary) shows it before the other shards are submitted."""
+
+    gpu: str  # torch's name of device 0, or 'no CUDA device'
+    torch: str
+    torch_cuda: str | None  # the CUDA version torch was built for; None: a CPU-only build
+    driver: str | None  # the NVIDIA kernel driver's version line; None: no driver loaded
+    # The image's digest, where the job can see it ($OMTX_IMAGE_DIGEST); None otherwise.
+    image_digest: str | None = None
+    # Seconds from the machine's boot to the job's start (the host's uptime then): on a
+    # Google Batch VM its boot, the GPU driver install and the image pull.
+    vm_startup_s: float | None = None
+
+
 class ShardManifest(ShardTotals):
     """`results/<screen>/shards/<protein>/<shard>.json`: a finished shard and its targets."""
 
     records: list[ManifestEntry]
+    # Set by a job that ran Boltz; absent where every target came from the store.
+    machine: MachineSeen | None = None
 
     def totals(self) -> ShardTotals:
-        return ShardTotals.model_validate(self.model_dump(exclude={"records"}, exclude_unset=True))
+        return ShardTotals.model_validate(
+            self.model_dump(exclude={"records", "machine"}, exclude_unset=True)
+        )
+
+
+class CanaryReport(_Contract):
+    """`results/<screen>/canary/<protein>/<shard>.json`: the first shard of a remote run,
+    run alone before the others are submitted (omtx_hub.canary), and the cost of the rest
+    estimated again with what it measured."""
+
+    protein: str
+    shard: str
+    machine: MachineSeen | None
+    computed_targets: int
+    # Measured from the canary's records; None where it predicted fewer than two targets.
+    seconds_per_target: float | None
+    # Seconds from `boltz predict`'s start to its first result, less one target's time:
+    # loading the model and processing the inputs.
+    model_load_s: float | None
+    # The start-up the estimate now uses: the VM's (boot, driver, image pull) plus the
+    # model load; the configured cost.startup_s_per_shard where one was not measured.
+    startup_s_per_shard: float
+    estimate: str  # the pending work's cost with these numbers, as printed
+    estimated_worst_case_usd: float
+    budget_usd: float | None = None
+    # The image's digest as Artifact Registry gave it for the profile's tag when the run
+    # started (omtx_hub.vm_preflight): the image the VMs pulled.
+    image_digest: str | None = None
 
 
 def read_manifest(source: str | Path | bytes) -> ShardManifest:
@@ -255,3 +299,13 @@ def read_manifest(source: str | Path | bytes) -> ShardManifest:
 def write_manifest(manifest: ShardManifest, path: Path) -> None:
     """Write a manifest atomically: Snakemake and readers never see half a file."""
     write_atomically(path, json.dumps(manifest.to_json(), indent=1))
+
+
+def read_canary(source: str | Path | bytes) -> CanaryReport:
+    """A canary report, validated: a file's path, or its content."""
+    content = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return CanaryReport.model_validate_json(content)
+
+
+def write_canary(report: CanaryReport, path: Path) -> None:
+    write_atomically(path, json.dumps(report.to_json(), indent=1))

@@ -33,7 +33,7 @@ for api in batch.googleapis.com compute.googleapis.com logging.googleapis.com \
 done
 gcloud storage buckets describe "gs://$OMTX_BUCKET" --format='value(name)' >/dev/null
 gcloud artifacts docker images describe "$image" --format='value(image_summary.digest)' >/dev/null
-check="python3 scripts/gcp_smoke/check_setup.py"
+check=".venv/bin/python scripts/gcp_smoke/check_setup.py"
 
 echo "== 2. the jobs' service account and its roles (docs/google-batch.md, step 1b)"
 sa=${SNAKEMAKE_GOOGLEBATCH_SERVICE_ACCOUNT:-$(gcloud projects describe "$project" \
@@ -53,7 +53,7 @@ gcloud compute regions describe "$region" --project "$project" --format=json \
 echo "== 4. the screen ($run) on Google Batch"
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 git ls-files --error-unmatch scripts/gcp_smoke/ligands.csv >/dev/null
-snakemake --profile profiles/googlebatch --configfile scripts/gcp_smoke/screen.yaml \
+.venv/bin/snakemake --profile profiles/googlebatch --configfile scripts/gcp_smoke/screen.yaml \
     --config "store=$prefix/$run/store" "screen={name: $run}" \
     --jobs 1 "results/$run/summary.json" "results/$run/batch_results.csv"
 

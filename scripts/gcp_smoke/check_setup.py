@@ -1,5 +1,6 @@
-"""Checks of scripts/gcp_smoke_test.sh on what gcloud prints (JSON on stdin); standard
-library only, so it runs with any python3 next to gcloud.
+"""Checks of scripts/gcp_smoke_test.sh on what gcloud prints (JSON on stdin), run with the
+project's .venv/bin/python: the roles the jobs' service account needs are the ones the run's
+own pre-flight checks (omtx_hub.vm_preflight).
 
   roles SERVICE_ACCOUNT      stdin: the IAM policies of the project, the bucket and the
                              Artifact Registry repository, one JSON document after another
@@ -15,26 +16,9 @@ import json
 import sys
 from datetime import datetime
 
+from omtx_hub.vm_preflight import BROAD_ROLES, NEEDED_ROLES, missing_roles
+
 SCOPES = ("project", "bucket", "repository")
-# (scope, role the jobs' service account needs, roles that include it). What each is for:
-# docs/google-batch.md, step 1b.
-NEEDED_ROLES = [
-    ("project", "roles/batch.agentReporter", set()),
-    ("project", "roles/logging.logWriter", set()),
-    ("project", "roles/serviceusage.serviceUsageConsumer", set()),
-    ("bucket", "roles/storage.objectAdmin", {"roles/storage.admin"}),
-    (
-        "bucket",
-        "roles/storage.legacyBucketReader",
-        {"roles/storage.admin", "roles/storage.legacyBucketOwner"},
-    ),
-    (
-        "repository",
-        "roles/artifactregistry.reader",
-        {"roles/artifactregistry.writer", "roles/artifactregistry.admin"},
-    ),
-]
-BROAD_ROLES = {"roles/owner", "roles/editor"}
 # What one shard VM holds (profiles/googlebatch): g2-standard-8 with one L4, a 100 GB
 # pd-balanced boot disk (counts as SSD), and an external IP (the plugin sets no network).
 PER_SHARD = {
@@ -58,23 +42,18 @@ def json_documents(text: str) -> list:
 
 def check_roles(service_account: str, policies: list[dict]) -> list[str]:
     """The roles the service account lacks, as 'ROLE on the SCOPE'."""
-    member = f"serviceAccount:{service_account}"
-    held = {
-        scope: {b["role"] for b in policy.get("bindings", []) if member in b.get("members", [])}
-        for scope, policy in zip(SCOPES, policies, strict=True)
-    }
-    broad = held["project"] & BROAD_ROLES
-    missing = []
-    for scope, role, wider in NEEDED_ROLES:
-        # A role granted on the project applies to its buckets and repositories too.
-        granted = held[scope] | held["project"]
-        if role in granted or granted & wider or broad:
+    by_scope = dict(zip(SCOPES, policies, strict=True))
+    missing = missing_roles(service_account, by_scope)
+    for scope, role, _ in NEEDED_ROLES:
+        if (scope, role) not in missing:
             print(f"  ok  {role} ({scope})")
-        else:
-            missing.append(f"{role} on the {scope}")
+    member = f"serviceAccount:{service_account}"
+    broad = BROAD_ROLES & {
+        b["role"] for b in by_scope["project"].get("bindings", []) if member in b.get("members", [])
+    }
     if broad:
         print(f"  note: {sorted(broad)} on the project covers every role above")
-    return missing
+    return [f"{role} on the {scope}" for scope, role in missing]
 
 
 def shards_that_fit(region: dict) -> dict[str, int]:

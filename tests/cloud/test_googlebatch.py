@@ -23,16 +23,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import yaml
 from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import batch_v1, storage
 from google.cloud import logging as cloud_logging
 from snakemake.cli import main as snakemake_main
 
+from omtx_hub import vm_preflight
 from omtx_hub.cloud import BUCKET_PERMISSIONS
 from omtx_hub.credentials import SECRET_VARIABLES
 from omtx_hub.testing.msa_server import fake_msa_server
+from omtx_hub.vm_preflight import COMPUTE, REGISTRY, STORAGE
 from tests.gcs_emulator import emulated_gcs
+from tests.google_apis import FakeGoogleApis, policy
 from tests.leaks import contents, files_holding, files_under
 from tests.notify_server import webhook_receiver
 from tests.screens import write_screen
@@ -211,11 +215,14 @@ def run_snakemake(
     *arguments: str,
     configfile: str = "screen.yaml",
     runtime: dict = CPU_RUNTIME,
+    google_apis: FakeGoogleApis | None = None,
 ) -> int:
     """snakemake --profile profiles/googlebatch ..., in this process; its exit status.
     (Tests read its output with capfd, not capsys: Snakemake keeps the sys.stdout it first
-    sees, and its local jobs' subprocesses need a real file descriptor.)"""
+    sees, and its local jobs' subprocesses need a real file descriptor.) `google_apis`: what
+    the pre-flight of the VMs' side reads (default: a project set up as documented)."""
     monkeypatch.setattr(batch_v1, "BatchServiceClient", lambda *a, **k: batch)
+    monkeypatch.setattr(vm_preflight, "google_apis", lambda: google_apis or FakeGoogleApis())
     FakeLoggingClient.batch = batch
     monkeypatch.setattr(cloud_logging, "Client", FakeLoggingClient)
     config = f"runtime={json.dumps(runtime)}"
@@ -275,6 +282,12 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
     assert (summary["gpu"]["retried_shards"], summary["gpu"]["earlier_attempts"]) == (1, 1)
     table = pd.read_csv(gcs.blob(f"{prefix}/batch_results.csv").open("rb"))
     assert sorted(table["ligand_name"]) == ["aspirin", "ethanol"]
+    # What the shard's VM saw (a screen of one shard has no other shard to wait for a
+    # canary report; the report is made from this).
+    manifest = json.loads(gcs.blob(f"{prefix}/shards/P1/00000.json").download_as_bytes())
+    assert manifest["machine"]["gpu"] == "no CUDA device"  # this machine's torch
+    assert manifest["machine"]["torch"] and manifest["machine"]["vm_startup_s"] >= 0
+    assert not list(gcs.client.list_blobs(gcs, prefix=f"{prefix}/canary/"))
     records = [
         b
         for b in gcs.client.list_blobs(gcs, prefix="store/targets/")
@@ -422,6 +435,19 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
             {"deny": ["storage.buckets.get"]},
             "missing permission storage.buckets.get; grant roles/storage.legacyBucketReader",
         ),
+        # The VMs' side, from the Google APIs (omtx_hub/vm_preflight.py).
+        (
+            {"apis": (rf"{STORAGE}/b/[^/]+/iam", policy(["roles/storage.objectAdmin"]))},
+            "lacks roles/storage.legacyBucketReader on the bucket gs://",
+        ),
+        (
+            {"apis": (rf"{REGISTRY}/projects/.+/packages/.+/tags/.+", None)},
+            f"image {IMAGE} does not exist at that tag (googlebatch-container)",
+        ),
+        (
+            {"apis": (rf"{COMPUTE}/projects/[^/]+/regions/[^/]+", {"quotas": []})},
+            "region us-central1 has no PREEMPTIBLE_NVIDIA_L4_GPUS quota",
+        ),
     ],
     ids=[
         "unset-bucket",
@@ -432,6 +458,9 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
         "secret-to-jobs",
         "boot-image-lost",
         "no-bucket-read",
+        "vm-account-without-bucket-read",
+        "image-not-pushed",
+        "no-l4-quota",
     ],
 )
 def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, message):
@@ -452,8 +481,11 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
             "test_iam_permissions",
             lambda bucket, permissions: [p for p in permissions if p not in change["deny"]],
         )
+    apis = FakeGoogleApis()
+    if "apis" in change:
+        apis.answer(*change["apis"])
     batch = FakeBatchService()
-    assert run_snakemake(monkeypatch, batch, *change.get("args", [])) != 0
+    assert run_snakemake(monkeypatch, batch, *change.get("args", []), google_apis=apis) != 0
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err
@@ -519,21 +551,33 @@ def test_secrets_stay_on_the_planning_machine(checkout, monkeypatch, gcs, tmp_pa
     assert not (checkout / "pwned").exists() and not list((tmp_path / "vms").rglob("pwned"))
 
 
-def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs, tmp_path):
+def set_screen(checkout: Path, rows: list[tuple[str, str]], **changes) -> None:
+    """The checkout's screen with these ligands and config changes, tracked by git."""
+    write_screen(checkout, rows=rows)
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    for section, values in changes.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "add", "."], cwd=checkout, check=True)
+
+
+def test_canary_without_a_visible_gpu_is_the_only_vm(checkout, monkeypatch, gcs, tmp_path, capfd):
     """`accelerator: auto` on a VM given an L4 (the profile's nvidia_gpu) whose torch sees no
-    CUDA device (this machine): the shard fails before Boltz starts instead of running on
-    the CPU, and says what torch saw."""
+    CUDA device (this machine), in a screen of two shards with the default 3 attempts: the
+    canary fails before Boltz starts instead of running on the CPU, says what torch saw, is
+    not retried, the other shard is never submitted, and the run ends naming cause and fix."""
+    set_screen(
+        checkout,
+        [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ethanol", "CCO")],
+        sharding={"shard_size": 1},
+    )
     batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
     status = run_snakemake(
-        monkeypatch,
-        batch,
-        *RESULTS,
-        "--preemptible-retries",
-        "0",
-        runtime={**CPU_RUNTIME, "accelerator": "auto"},
+        monkeypatch, batch, *RESULTS, runtime={**CPU_RUNTIME, "accelerator": "auto"}
     )
     assert status != 0
     assert len(batch.requests) == 1
+    assert "shard=00000" in command_of(batch.requests[0])
     # The job's output (what Cloud Logging shows) names the cause; Boltz never ran.
     (output,) = batch.logs.values()
     assert (
@@ -541,6 +585,131 @@ def test_gpu_job_without_a_visible_gpu_fails_at_once(checkout, monkeypatch, gcs,
         "torch sees no CUDA device (GPU: no CUDA device; torch " in output
     )
     assert not list(gcs.client.list_blobs(gcs, prefix="store/targets/"))
+    captured = capfd.readouterr()
+    terminal = captured.out + captured.err
+    assert "Stopping the run: the container sees no GPU although its VM was given one" in terminal
+    assert "Fix: check that the image family is batch-cos-*" in terminal
+    # Not retried; the run ends with that message, after the scheduler shut down.
+    assert "Trying to restart job" not in terminal
+    assert terminal.rindex("Stopping the run") > terminal.index("Shutting down")
+
+
+class ScriptedBatch(FakeBatchService):
+    """Starts no VM: the job of a shard in `failures`, and the n-th job submitted for n in
+    `failing_jobs`, fail with that output; any other writes what its VM would (manifest,
+    structures, benchmark) into the bucket and succeeds. Records, for each job, whether the
+    canary's report existed when it was submitted."""
+
+    def __init__(self, bucket, failures=None, failing_jobs=None, structures: int = 1):
+        super().__init__()
+        self.bucket, self.structures = bucket, structures
+        self.failures: dict[str, str] = failures or {}
+        self.failing_jobs: dict[int, str] = failing_jobs or {}
+        self.after_canary: list[bool] = []
+
+    def create_job(self, request):
+        self.requests.append(batch_v1.CreateJobRequest(request))
+        name, uid = f"{request.parent}/jobs/{request.job_id}", uuid.uuid4().hex
+        shard = re.search(r"shard=(\d+)", command_of(request)).group(1)
+        results = "omtx-hub/results/s1"
+        self.after_canary.append(
+            any(self.bucket.client.list_blobs(self.bucket, prefix=f"{results}/canary/"))
+        )
+        state = batch_v1.JobStatus.State
+        failure = self.failures.get(shard) or self.failing_jobs.get(len(self.requests))
+        if failure:
+            self.logs[uid] = failure
+            self.states[name] = state.FAILED
+            return batch_v1.Job(name=name, uid=uid)
+        manifest = {
+            "screen": "s1",
+            "protein": "P1",
+            "shard": shard,
+            "targets": 1,
+            "reused": 0,
+            "computed": 0,
+            "failed": 0,
+            "boltz_wall_s": 0.0,
+            "job_wall_s": 1.0,
+            "records": [],
+            "machine": {
+                "gpu": "NVIDIA L4",
+                "torch": "2.x",
+                "torch_cuda": "12.4",
+                "driver": "NVRM version: 550.90.07",
+                "vm_startup_s": 250.0,
+            },
+        }
+        outputs = {
+            f"{results}/shards/P1/{shard}.json": json.dumps(manifest),
+            f"{results}/benchmarks/boltz_predict_shard/P1/{shard}.tsv": "s\n1\n",
+        }
+        for n in range(self.structures):
+            outputs[f"{results}/structures/P1/{shard}/s1_P1_{n}_x.cif"] = "data_x\n"
+        for path, content in outputs.items():
+            self.bucket.blob(path).upload_from_string(content)
+        self.states[name] = state.SUCCEEDED
+        return batch_v1.Job(name=name, uid=uid)
+
+
+TWENTY = [(f"alkane{n}", "C" * n) for n in range(1, 21)]
+
+
+def manifests(shards: int) -> list[str]:
+    return [f"results/s1/shards/P1/{n:05d}.json" for n in range(shards)]
+
+
+def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
+    """A canary that succeeds, then the other shards: each submitted after its report."""
+    set_screen(checkout, TWENTY[:4], sharding={"shard_size": 1})
+    batch = ScriptedBatch(gcs)
+    assert run_snakemake(monkeypatch, batch, *manifests(4)) == 0
+    shards = [re.search(r"shard=(\d+)", command_of(r)).group(1) for r in batch.requests]
+    assert shards[0] == "00000" and sorted(shards) == ["00000", "00001", "00002", "00003"]
+    assert batch.after_canary == [False, True, True, True]
+    report = json.loads(gcs.blob("omtx-hub/results/s1/canary/P1/00000.json").download_as_bytes())
+    assert report["machine"]["gpu"] == "NVIDIA L4"
+    # The digest the registry gave for the profile's tag when the run started.
+    assert report["image_digest"] == "sha256:" + "ab" * 32
+    # Nothing measured per target here: the assumed 30 s stay; the VM's 250 s start-up
+    # does not replace the assumed start-up without a model-load time.
+    assert report["estimate"].startswith("3 of 4 targets to predict, in 3 shard job(s)")
+    log = gcs.blob("omtx-hub/logs/s1/canary/P1/00000.log").download_as_text()
+    assert "Canary shard P1/00000 succeeded:\n  GPU NVIDIA L4; torch 2.x built for CUDA 12.4" in log
+    # A rerun submits nothing, and runs no canary.
+    assert run_snakemake(monkeypatch, batch, *manifests(4)) == 0
+    assert len(batch.requests) == 4
+
+
+def test_deterministic_failure_in_shard_7_of_20_stops_submissions(
+    checkout, monkeypatch, gcs, capfd
+):
+    """Without a canary, one job at a time: the 7th shard submitted is denied the bucket;
+    it is not retried and none of the other 13 is submitted."""
+    set_screen(checkout, TWENTY, sharding={"shard_size": 1, "canary": False})
+    denied = (
+        "google.api_core.exceptions.Forbidden: 403 POST https://storage.googleapis.com/upload/"
+        "storage/v1/b/x/o: batch-sa@p.iam.gserviceaccount.com does not have "
+        "storage.objects.create access to the Google Cloud Storage object."
+    )
+    batch = ScriptedBatch(gcs, failing_jobs={7: denied})
+    assert run_snakemake(monkeypatch, batch, *manifests(20), "--jobs", "1") != 0
+    shards = [re.search(r"shard=(\d+)", command_of(r)).group(1) for r in batch.requests]
+    assert len(shards) == len(set(shards)) == 7
+    written = gcs.client.list_blobs(gcs, prefix="omtx-hub/results/s1/shards/")
+    assert len(list(written)) == 6
+    terminal = "".join(capfd.readouterr())
+    assert "Stopping the run: the job was denied access to the Cloud Storage bucket" in terminal
+    assert "roles/storage.objectAdmin and roles/storage.legacyBucketReader" in terminal
+
+
+def test_preempted_jobs_are_retried_up_to_sharding_attempts(checkout, monkeypatch, gcs):
+    """A failure that is not deterministic (a preemption) is retried: sharding.attempts in
+    all, not the profile's number."""
+    set_screen(checkout, TWENTY[:1], sharding={"shard_size": 1, "attempts": 2})
+    batch = ScriptedBatch(gcs, failures={"00000": "Task preempted (simulated)"})
+    assert run_snakemake(monkeypatch, batch, *manifests(1)) != 0
+    assert len(batch.requests) == 2
 
 
 def test_missing_project_is_reported_by_the_plugin(checkout, monkeypatch, capfd):
@@ -563,3 +732,58 @@ def test_bucket_access_against_the_emulator(gcs):
     assert sorted(granted) == sorted(BUCKET_PERMISSIONS)
     with pytest.raises(CloudSetupError, match=r"bucket gs://omtx-no-such-bucket does not exist"):
         check_bucket_access(["gs://omtx-no-such-bucket/store"], gcs.client)
+
+
+def test_network_settings_and_internal_ips_reach_the_vms(checkout, monkeypatch, gcs):
+    """The profile's network, subnetwork and internal-IP-only setting (step 1d of
+    docs/google-batch.md) in every job request; plugin 0.5.1 alone has no internal-IP
+    option (omtx_hub/batch_network.py)."""
+    network = f"projects/{PROJECT}/global/networks/omtx"
+    subnetwork = f"projects/{PROJECT}/regions/{REGION}/subnetworks/omtx-{REGION}"
+    profile_file = checkout / "profiles/googlebatch/config.yaml"
+    profile = yaml.safe_load(profile_file.read_text())
+    profile["googlebatch-network"], profile["googlebatch-subnetwork"] = network, subnetwork
+    profile["set-resources"]["boltz_predict_shard"]["googlebatch_no_external_ip"] = 1
+    profile_file.write_text(yaml.safe_dump(profile))
+    set_screen(checkout, TWENTY[:2], sharding={"shard_size": 1})
+    batch = ScriptedBatch(gcs)
+    assert run_snakemake(monkeypatch, batch, *manifests(2)) == 0
+    assert len(batch.requests) == 2
+    for request in batch.requests:
+        (interface,) = request.job.allocation_policy.network.network_interfaces
+        assert (interface.network, interface.subnetwork) == (network, subnetwork)
+        assert interface.no_external_ip_address is True
+
+
+def rerun_requests(checkout, monkeypatch, gcs, structures: int) -> list[str]:
+    """The Cloud Storage requests of a rerun of a finished 6-shard screen whose shards wrote
+    `structures` structure files each: planning, the storage plugin's checks, nothing run."""
+    set_screen(checkout, TWENTY[:6], sharding={"shard_size": 1, "canary": False})
+    batch = ScriptedBatch(gcs, structures=structures)
+    assert run_snakemake(monkeypatch, batch, *manifests(6)) == 0
+    sent = []
+    send = requests.Session.send
+
+    def counted(session, request, **kwargs):
+        sent.append(f"{request.method} {request.url}")
+        return send(session, request, **kwargs)
+
+    with monkeypatch.context() as counting:
+        counting.setattr(requests.Session, "send", counted)
+        assert run_snakemake(monkeypatch, batch, *manifests(6)) == 0
+    assert len(batch.requests) == 6  # the rerun submitted nothing
+    return sent
+
+
+def test_a_rerun_asks_cloud_storage_per_shard_not_per_structure(checkout, monkeypatch, gcs):
+    """Issue 20, item 5, at a small scale (the 100,000-target measurement is not made): the
+    storage plugin lists a shard's structures directory by its own prefix (with a trailing
+    '/'), never the protein's, so a rerun's requests do not grow with the structures."""
+    one = rerun_requests(checkout, monkeypatch, gcs, structures=1)
+    listings = [url for url in one if "/o?" in url and "structures" in url]
+    assert listings and all(re.search(r"structures%2FP1%2F\d{5}%2F&", url) for url in listings)
+    subprocess.run(["git", "clean", "-fdxq", ".snakemake"], cwd=checkout, check=True)
+    for blob in gcs.client.list_blobs(gcs, prefix="omtx-hub/"):
+        blob.delete()
+    forty = rerun_requests(checkout, monkeypatch, gcs, structures=40)
+    assert len(forty) == len(one)

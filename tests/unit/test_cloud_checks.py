@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from omtx_hub.cloud import (
+    MAX_SHIPPED_FILE_BYTES,
     MIN_BOOT_DISK_GB,
     CloudSetupError,
     bucket_of,
@@ -235,6 +236,23 @@ def test_an_untracked_msa_is_named_with_the_git_add_to_run(checkout):
         check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/w", workdir)
     assert f"git add {workdir / 'p1.a3m'}" in str(error.value)
     assert str(workdir / "p1.a3m") + " not tracked by git" in str(error.value)
+
+
+def test_an_msa_snakemake_would_not_ship_is_refused(checkout):
+    """Snakemake drops source files over 10 MB from what it ships to remote jobs with a
+    warning only: every shard of the protein would fail. Refused at planning instead."""
+    workdir, raw = checkout
+    msa = workdir / "p1.a3m"
+    with msa.open("a") as file:
+        file.truncate(MAX_SHIPPED_FILE_BYTES)
+    check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/w", workdir)  # at it
+    with msa.open("a") as file:
+        file.write("\n")
+    with pytest.raises(CloudSetupError) as error:
+        check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/w", workdir)
+    assert f"{msa} is 10,000,001 bytes: Snakemake ships no source file over 10 MB" in str(
+        error.value
+    )
 
 
 def test_an_untracked_sheet_is_fine(checkout):

@@ -52,7 +52,7 @@ def test_budget_counts_every_retry_in_the_worst_case(tmp_path):
     plan, store = plan_and_store(tmp_path, budget_usd=0.25)
     once = estimate(plan, plan.stored_keys(store))  # $0.10 for 3 shards
     check_budget(once, plan.config.cost)
-    # preemptible-retries: 3 -> up to 4 attempts of each shard, each billed in full.
+    # 4 attempts of each shard (sharding.attempts: 4), each billed in full.
     retried = estimate(plan, plan.stored_keys(store), attempts=4)
     assert retried.cost_usd == once.cost_usd
     assert retried.worst_case_cost_usd == pytest.approx(4 * once.cost_usd)

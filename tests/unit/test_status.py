@@ -92,3 +92,32 @@ def test_status_command(tmp_path, repo, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "s1: 2 done, 1 failed, 2 pending of 5 targets" in out
     assert "cost so far: $" in out
+
+
+def test_status_shows_the_canary_report(tmp_path):
+    """A Google Batch run's canary report (omtx_hub.canary) is part of the status."""
+    from omtx_hub.canary import canary_report
+    from omtx_hub.records import MachineSeen, read_manifest, write_canary
+
+    _, plan, store = started_screen(tmp_path)
+    manifest = read_manifest(tmp_path / "results/s1/shards/P1/00000.json").model_copy(
+        update={
+            "machine": MachineSeen(
+                gpu="NVIDIA L4",
+                torch="2.5.1",
+                torch_cuda="12.4",
+                driver="NVRM version: 550.90.07",
+                vm_startup_s=250.0,
+            )
+        }
+    )
+    report = canary_report(manifest, [2, 1], plan.target_count, plan.config.cost, attempts=3)
+    write_canary(report, tmp_path / "results/s1/canary/P1/00000.json")
+    status = screen_progress(plan, store, LocalStore(tmp_path), window_s=900, now=NOW)
+    assert status.canaries == (report,)
+    text = status_text(status, plan, all_shards=False, targets=False)
+    assert (
+        "Canary shard P1/00000 succeeded:\n  GPU NVIDIA L4; torch 2.5.1 built for CUDA 12.4" in text
+    )
+    assert "VM start-up 250 s (boot, driver, image pull)" in text
+    assert "  3 of 5 targets to predict, in 2 shard job(s)" in text

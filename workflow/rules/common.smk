@@ -12,8 +12,11 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.logging import logger
 
 from omtx_hub import layout
-from omtx_hub.batch_status import retry_status_polls
+from omtx_hub.batch_network import honour_internal_ip_only
+from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
+from omtx_hub.canary import first_pending_shard
 from omtx_hub.cloud import (
+    bucket_of,
     check_batch_jobs,
     check_bucket_access,
     check_config_files_shipped,
@@ -43,6 +46,7 @@ from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore, StoreError, open_store
+from omtx_hub.vm_preflight import check_vm_setup, vm_side_of
 from omtx_hub.weights import CacheError, prepare_cache
 
 # The process that plans the run (not a job's). The config is checked against the pydantic
@@ -111,8 +115,11 @@ if PLANS:
             f"prediction failed before: {failed[0].error}"
         )
 if PLANS_REMOTE_JOBS:
-    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error.
+    # Before the executor is created: plugin 0.5.1 ends the run on a transient status error;
+    # a failure that would repeat on every VM stops the run (omtx_hub.cloud_failures).
     retry_status_polls(logger.warning)
+    fail_fast()
+    honour_internal_ip_only()
 
 
 wildcard_constraints:
@@ -126,6 +133,17 @@ def check_before_start():
     scheme, the Google Batch setup of the jobs about to be submitted, that no secret is passed
     to them, the cost of the pending work against cost.budget_usd, then Boltz's cache, once
     for all the shards that will predict on this machine (`prepare_boltz_cache`)."""
+    # Snakemake gives a rule of --preemptible-rules (the Google Batch profile's predict
+    # rule) --preemptible-retries instead of its `retries` (snakemake/rules.py,
+    # Rule.restart_times): sharding.attempts decides there too. (The settings are set
+    # after the workflow is parsed.)
+    given = workflow.remote_execution_settings.preemptible_retries
+    if given is not None and given != SHARD_RETRIES:
+        logger.warning(
+            f"--preemptible-retries {given} is replaced by sharding.attempts "
+            f"{SCREEN_CONFIG.sharding.attempts} (that many attempts of each shard in all)"
+        )
+    workflow.remote_execution_settings.preemptible_retries = SHARD_RETRIES
     older_schemes = older_scheme_report(PLAN, STORE)
     if older_schemes:
         logger.warning(older_schemes)
@@ -144,10 +162,12 @@ def check_before_start():
                 ],
             )
             gcs_settings = workflow.storage_provider_settings["gcs"].get_settings(None)
-            check_bucket_access(
-                [SCREEN_CONFIG.store, workflow.storage_settings.default_storage_prefix],
-                user_project=gcs_settings.project,
-            )
+            buckets = [
+                SCREEN_CONFIG.store,
+                workflow.storage_settings.default_storage_prefix,
+            ]
+            check_bucket_access(buckets, user_project=gcs_settings.project)
+            check_vm_side_before_start(buckets)
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
             retries = workflow.get_rule("boltz_predict_shard").restart_times
             pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
@@ -160,6 +180,36 @@ def check_before_start():
         raise WorkflowError(f"{error}\nNo job was started.") from None
     except (ConfigError, CredentialError) as error:
         raise WorkflowError(str(error)) from None
+
+
+# The image the VMs pull, as the registry named it when the run started (for the canary).
+PLANNED_IMAGE = {}
+
+
+def check_vm_side_before_start(buckets):
+    """What the Google APIs show of the VMs' side of the GPU jobs about to be submitted
+    (omtx_hub.vm_preflight); what they cannot show is left to the canary."""
+    gpu_jobs = [
+        job.resources
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "boltz_predict_shard"
+    ]
+    if not gpu_jobs:
+        return
+    vm = vm_side_of(
+        workflow.executor_settings,
+        gpu_jobs,
+        buckets=sorted({bucket_of(url, "bucket") for url in buckets}),
+        preemptible=workflow.remote_execution_settings.preemptible_rules.is_preemptible(
+            "boltz_predict_shard"
+        ),
+    )
+    found = check_vm_setup(vm)
+    PLANNED_IMAGE["digest"] = found.image_digest
+    for unchecked in found.unchecked:
+        logger.warning(
+            f"Not checked before submitting (left to the canary): {unchecked}"
+        )
 
 
 def shards_run_here():
@@ -227,6 +277,9 @@ onsuccess:
 
 
 onerror:
+    if PLANS and run_stopped_by():
+        # The one message that says why the run stopped, last on the terminal.
+        logger.error(run_stopped_by().message)
     notify_run_finished(False, log)
 
 
@@ -236,15 +289,56 @@ def stored_target_keys():
     return PLAN.stored_keys(STORE)
 
 
+@functools.cache
 def stored_shards():
     """The shards assemble_stored_shard (predict.smk) makes: those whose every target is in
     the result store, or failed permanently and is not to be retried. Only PLANS_REMOTE_JOBS
     looks: there it saves a GPU VM per such shard; a local run gains nothing, and remote
     jobs are told which rule to run."""
     if not PLANS_REMOTE_JOBS:
-        return []
+        return frozenset()
     failed_for_good = FAILURES.keys() - FAILURES_TO_RETRY.keys()
-    return PLAN.stored_shards(stored_target_keys() | failed_for_good)
+    return frozenset(PLAN.stored_shards(stored_target_keys() | failed_for_good))
+
+
+@functools.cache
+def canary_shard():
+    """The shard a remote run runs alone before the others (omtx_hub.canary): the first
+    with a target to predict; None for a local run, with sharding.canary off, or when no
+    shard needs a GPU (a rerun of a finished screen runs no canary)."""
+    if not (PLANS_REMOTE_JOBS and SCREEN_CONFIG.sharding.canary):
+        return None
+    return first_pending_shard(PLAN.shards, stored_shards())
+
+
+def canary_report(wildcards=None):
+    """The canary's report, where the run has a canary (the target `all` asks for it too, as a
+    screen with one shard to predict has no other shard to wait for it)."""
+    canary = canary_shard()
+    if canary is None:
+        return []
+    return layout.CANARY.format(screen=SCREEN, protein=canary[0], shard=canary[1])
+
+
+def canary_input(wildcards):
+    """Every other shard that needs a GPU waits for the canary's report. (Its time reruns
+    nothing: a later canary of the same screen does not rerun finished shards.)"""
+    shard = (wildcards.protein, wildcards.shard)
+    if shard == canary_shard() or shard in stored_shards():
+        return []
+    waits_for = canary_report()
+    return ancient(waits_for) if waits_for else []
+
+
+def pending_after_canary(wildcards):
+    """The targets each other shard has to predict, for the canary's estimate of them."""
+    stored = stored_target_keys()
+    canary = (wildcards.protein, wildcards.shard)
+    return [
+        sum(target.key not in stored for target in shard.targets)
+        for name, shard in PLAN.shards.items()
+        if name != canary and name not in stored_shards()
+    ]
 
 
 def for_each_shard(pattern):

@@ -9,6 +9,8 @@ rule boltz_predict_shard:
         plan=ancient(layout.PLAN),
         server_msas=server_msa_input,
         receptor_files=receptor_files,
+        # With remote jobs: the canary's report, until which this shard is not submitted.
+        canary=canary_input,
     output:
         manifest=layout.MANIFEST,
         structures=directory(layout.SHARD_STRUCTURES),
@@ -37,7 +39,7 @@ rule boltz_predict_shard:
 # (omtx_hub.routing).
 use rule boltz_predict_shard as assemble_stored_shard with:
     wildcard_constraints:
-        shard=stored_shard_constraint(stored_shards()),
+        shard=stored_shard_constraint(sorted(stored_shards())),
     localrule: True
     threads: 1
     resources:
@@ -45,3 +47,25 @@ use rule boltz_predict_shard as assemble_stored_shard with:
 
 
 ruleorder: assemble_stored_shard > boltz_predict_shard
+
+
+# With remote jobs (Google Batch), the first shard with targets to predict runs alone: the
+# canary (omtx_hub.canary). Its report, made here from its manifest on the planning
+# machine, prints what it saw and measured and the other shards' cost estimated again with
+# it, checked against cost.budget_usd; the other shards wait for the report (canary_input).
+rule canary:
+    input:
+        manifest=layout.MANIFEST,
+    output:
+        report=layout.CANARY,
+    log:
+        layout.log_pattern("canary", "protein", "shard"),
+    localrule: True
+    params:
+        pending_after=pending_after_canary,
+        targets=lambda wildcards: PLAN.target_count,
+        attempts=1 + SHARD_RETRIES,
+        # Known once the run has started (check_vm_side_before_start).
+        image_digest=lambda wildcards: PLANNED_IMAGE.get("digest"),
+    script:
+        "../scripts/canary.py"
