@@ -977,17 +977,7 @@ class GCSStore(ResultStore):
         if not blobs:
             return f"gs://{self.bucket.name}/{moved_to}"  # another reader moved it first
         for blob in blobs:
-            target = f"{moved_to}/{blob.name[len(prefix) :]}"
-            try:
-                self._request(
-                    "copying",
-                    blob.name,
-                    lambda blob=blob, target=target: self.bucket.copy_blob(
-                        blob, self.bucket, target, **self._calls()
-                    ),
-                )
-            except NotFound:
-                continue  # another reader moved it first
+            self._copy(blob, f"{moved_to}/{blob.name[len(prefix) :]}")
         reason = f"{moved_to}/{QUARANTINE_REASON_FILE}"
         self._upload(
             reason,
@@ -1003,26 +993,34 @@ class GCSStore(ResultStore):
         log.warning("moved store entry %s to %s: %s", key, location, "; ".join(map(str, problems)))
         return location
 
+    def _copy(self, blob, target: str) -> bool:
+        """Copy `blob` to the object `target`; False when it is gone (another reader moved it
+        aside first)."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._request(
+                "copying",
+                blob.name,
+                lambda: self.bucket.copy_blob(blob, self.bucket, target, **self._calls()),
+            )
+        except NotFound:
+            return False
+        return True
+
     def _move_objects_aside(self, names: list[str], reason: str) -> str:
         from google.api_core.exceptions import NotFound
 
         moved_to = self._name(quarantine_path(names[0]))
         for name in names:
             source = self.bucket.blob(self._name(name))
-            target = f"{moved_to}/{name.rsplit('/', 1)[-1]}"
-            try:
-                self._request(
-                    "copying",
-                    source.name,
-                    lambda source=source, target=target: self.bucket.copy_blob(
-                        source, self.bucket, target, **self._calls()
-                    ),
-                )
-                self._request(
-                    "deleting", source.name, lambda source=source: source.delete(**self._calls())
-                )
-            except NotFound:
-                continue  # another reader moved it first
+            if self._copy(source, f"{moved_to}/{name.rsplit('/', 1)[-1]}"):
+                with contextlib.suppress(NotFound):  # another reader moved it first
+                    self._request(
+                        "deleting",
+                        source.name,
+                        lambda source=source: source.delete(**self._calls()),
+                    )
         self._upload(
             f"{moved_to}/{QUARANTINE_REASON_FILE}",
             lambda blob: blob.upload_from_string(reason, **self._calls()),
