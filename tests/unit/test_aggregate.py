@@ -1,8 +1,10 @@
 import csv
 import hashlib
+import importlib.util
 import json
 import math
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -403,6 +405,32 @@ def test_parquet_holds_the_csv_values_typed_and_text_as_typed(tmp_path, screen):
     if "model" in screen:
         assert str(parquet["replicates"].dtype) == "Int64"
         assert parquet["affinity_pred_value_std"].notna().any()
+
+
+def loading_examples() -> list[str]:
+    """The Python examples of docs/results.md's section on batch_results.parquet."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
+    section = text.split("## `batch_results.parquet`", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_loading_examples_in_results_md_run(tmp_path, monkeypatch, capsys):
+    """docs/results.md's pandas, polars and DuckDB examples, each where its library is
+    installed (pandas always), on a finished screen of the name they use."""
+    examples = {re.match(r"import (\w+)", code).group(1): code for code in loading_examples()}
+    assert list(examples) == ["pandas", "polars", "duckdb"]
+    plan = make_plan(
+        tmp_path, [(name, smiles, "x") for name, smiles, _ in ROWS], screen="kinase-demo"
+    )
+    synthetic_screen(plan, tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    installed = [name for name in examples if importlib.util.find_spec(name) is not None]
+    assert "pandas" in installed
+    for name in installed:
+        namespace = {}
+        exec(compile(examples[name], f"docs/results.md ({name})", "exec"), namespace)
+        assert "ligand_name" in capsys.readouterr().out
+        assert len(namespace.get("hits", [])) > 0 or name == "duckdb"  # it prints its hits
 
 
 @given(st.one_of(st.text(), st.from_regex(r"\A'*[=+\-@\t\r0-9.eE]+.*", fullmatch=True)))
