@@ -105,8 +105,8 @@ def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
 
 # The type of each column of batch_results.parquet, which is also how batch_results.csv reads
 # back (docs/results.md, "Column types"), as pandas dtypes; in Arrow and Parquet: Int64 is int64,
-# float64 double, boolean bool, string string. Every other column (the text ones and the sheet's
-# own, which the sheet holds as text) is text. Numbers and flags may be missing (null).
+# float64 double, boolean bool, string large_string. Every other column (the text ones and the
+# sheet's own, which the sheet holds as text) is text. Any cell may be missing (null).
 INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates")
 FLOAT_RESULT_COLUMNS = (*SCORE_FIELDS, *(f"{field}_std" for field in SPREAD_FIELDS), "runtime_s")
 BOOLEAN_RESULT_COLUMNS = ("released_weights",)
