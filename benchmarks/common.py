@@ -77,3 +77,14 @@ def snakemake_command(workdir: Path, *extra: str) -> list[str]:
         "--quiet",
         *extra,
     ]
+
+
+def replace_marked_section(text: str, name: str, body: str) -> str:
+    """`text` with what lies between the markers `<!-- name:start -->` and
+    `<!-- name:end -->` replaced by `body`; raises ValueError without both markers."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not (found_start and found_end):
+        raise ValueError(f"no section between {start!r} and {end!r} (both on their own lines)")
+    return f"{before}{start}\n{body}\n{end}{after}"
