@@ -158,7 +158,7 @@ def _fragments(cores: tuple[str, ...], count: int) -> tuple[str, ...]:
     for molecule in candidates():
         if (
             molecule is None
-            or molecule.GetNumHeavyAtoms() - 1 > MAX_FRAGMENT_ATOMS
+            or molecule.GetNumHeavyAtoms() > MAX_FRAGMENT_ATOMS  # the dummy atom not counted
             or molecule.HasSubstructMatch(sulfur_nitrogen)
             or Chem.FindPotentialStereo(molecule)
         ):
