@@ -9,7 +9,8 @@ the cloud tests, as a dry run (-n) and as a run, and prints every request to Clo
 (the storage plugin's and omtx_hub.store's, counted at the HTTP boundary) by kind, the pages
 real Cloud Storage would need (it pages a listing at 1,000 objects; the emulator answers in
 one), and seconds. Two sizes with the same shard size show whether requests grow with the
-shards or with the targets.
+shards or with the targets. Each rerun must find nothing to do, submit nothing and write
+nothing, or the benchmark stops: then the screen it set up was not a finished one.
 
     python benchmarks/rerun_requests.py [--sizes 10000 100000] [--shard-size 100]
 
@@ -25,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,7 +129,8 @@ def finished_screen(data_dir: Path, root: Path, screen: dict) -> int:
 
 def rerun(data_dir: Path, root: Path, *arguments: str) -> tuple[CloudStorageRequests, float]:
     """`snakemake --profile profiles/googlebatch *arguments` in `root`, as the cloud tests
-    run it: its requests to Cloud Storage and seconds. It must submit nothing."""
+    run it: its requests to Cloud Storage and seconds. It must submit and write nothing (a
+    job run here, such as the aggregation, would upload its outputs)."""
     batch = FakeBatchService()
     environment = {
         "SNAKEMAKE_GOOGLEBATCH_PROJECT": PROJECT,
@@ -144,11 +148,43 @@ def rerun(data_dir: Path, root: Path, *arguments: str) -> tuple[CloudStorageRequ
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         started = time.perf_counter()
-        status = run_snakemake(monkeypatch, batch, *arguments, runtime={})
+        with terminal_copied(root.parent / "terminal.txt") as terminal:
+            status = run_snakemake(monkeypatch, batch, *arguments, runtime={})
         seconds = time.perf_counter() - started
-    if status != 0 or batch.requests:
-        raise RuntimeError(f"the rerun failed ({status}) or submitted {len(batch.requests)} jobs")
+    if "Nothing to be done" not in terminal.read_text():
+        raise RuntimeError(
+            "snakemake found jobs to run (its output is above): the screen set up was not "
+            "finished in its eyes"
+        )
+    uploads = sum(count for (_, kind), count in sent.kinds.items() if kind == "upload")
+    if status != 0 or batch.requests or uploads:
+        raise RuntimeError(
+            f"the rerun failed ({status}), submitted {len(batch.requests)} jobs or wrote "
+            f"{uploads} objects: the screen set up was not finished in Snakemake's eyes"
+        )
     return sent, seconds
+
+
+@contextmanager
+def terminal_copied(path: Path):
+    """Copy what this process writes to its stdout and stderr (Snakemake's log, whose handler
+    holds the file descriptors) into `path` as well as to the terminal, afterwards."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("wb") as copy:
+        os.dup2(copy.fileno(), 1)
+        os.dup2(copy.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+    os.write(1, path.read_bytes())
 
 
 def measure(targets: int, shard_size: int) -> None:
