@@ -1,5 +1,6 @@
 """Shared benchmark helpers: timing a command with its peak memory, cached ligand sheets, a
-bucket of the GCS emulator written straight into its data directory."""
+bucket of the GCS emulator written straight into its data directory, a marked section of a
+document rewritten."""
 
 from __future__ import annotations
 
@@ -105,3 +106,14 @@ def prefill_bucket(data_dir: Path, bucket: str, objects: dict[str, bytes]) -> No
         ).decode()
         saved[name] = resource
     storage._write_config_to_file()
+
+
+def replace_marked_section(text: str, name: str, body: str) -> str:
+    """`text` with what lies between the markers `<!-- name:start -->` and
+    `<!-- name:end -->` replaced by `body`; raises ValueError without both markers."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not (found_start and found_end):
+        raise ValueError(f"no section between {start!r} and {end!r} (both on their own lines)")
+    return f"{before}{start}\n{body}\n{end}{after}"
