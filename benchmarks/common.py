@@ -1,7 +1,11 @@
-"""Shared benchmark helpers: timing a command with its peak memory, cached ligand sheets."""
+"""Shared benchmark helpers: timing a command with its peak memory, cached ligand sheets, a
+bucket of the GCS emulator written straight into its data directory, a marked section of a
+document rewritten."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -77,3 +81,39 @@ def snakemake_command(workdir: Path, *extra: str) -> list[str]:
         "--quiet",
         *extra,
     ]
+
+
+def prefill_bucket(data_dir: Path, bucket: str, objects: dict[str, bytes]) -> None:
+    """Save `objects` (name -> content) into `bucket` in the GCS emulator's data directory,
+    as its own uploads would, with one index write (gcp-storage-emulator 2026.7.19
+    internals): through its HTTP API every upload rewrites the emulator's whole object
+    index, which makes a big bucket take hours. Objects already saved there are kept; each
+    object's `updated` time is when it was written here, in the order given."""
+    from gcp_storage_emulator.handlers.objects import _make_object_resource
+    from gcp_storage_emulator.storage import Storage
+
+    storage = Storage(data_dir=str(data_dir))
+    if bucket not in storage.buckets:
+        storage.create_bucket(bucket, {"name": bucket})
+    saved = storage.objects.setdefault(bucket, {})
+    for name, content in objects.items():
+        storage._store.write_bytes(storage._object_path(bucket, name), content)
+        resource = _make_object_resource(
+            "http://127.0.0.1", bucket, name, "application/octet-stream", len(content)
+        )
+        resource["md5Hash"] = base64.b64encode(
+            hashlib.md5(content, usedforsecurity=False).digest()
+        ).decode()
+        saved[name] = resource
+    storage._write_config_to_file()
+
+
+def replace_marked_section(text: str, name: str, body: str) -> str:
+    """`text` with what lies between the markers `<!-- name:start -->` and
+    `<!-- name:end -->` replaced by `body`; raises ValueError without both markers."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not (found_start and found_end):
+        raise ValueError(f"no section between {start!r} and {end!r} (both on their own lines)")
+    return f"{before}{start}\n{body}\n{end}{after}"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import prefill_bucket  # noqa: E402
 from omtx_hub.store import LOOKUP_THREADS, GCSStore  # noqa: E402
 from omtx_hub.store_layout import RECORD_FILE, entry_path, fan_out
 from omtx_hub.testing.http_requests import RequestCounter  # noqa: E402
@@ -34,24 +35,6 @@ from tests.gcs_emulator import emulated_gcs  # noqa: E402
 
 BUCKET = "omtx-benchmark"
 GCS_PAGE = 1000
-
-
-def prefill(data_dir: Path, names: list[str]) -> None:
-    """Save a bucket holding `names` (small JSON objects) in the emulator's data directory,
-    as its own uploads would, with one index write (gcp-storage-emulator 2026.7.19 internals)."""
-    from gcp_storage_emulator.handlers.objects import _make_object_resource
-    from gcp_storage_emulator.storage import Storage
-
-    storage = Storage(data_dir=str(data_dir))
-    storage.create_bucket(BUCKET, {"name": BUCKET})
-    objects = storage.objects.setdefault(BUCKET, {})
-    for name in names:
-        content = b'{"status": "completed"}'
-        storage._store.write_bytes(storage._object_path(BUCKET, name), content)
-        objects[name] = _make_object_resource(
-            "http://127.0.0.1", BUCKET, name, "application/json", len(content)
-        )
-    storage._write_config_to_file()
 
 
 def timed(counter: RequestCounter, work):
@@ -70,7 +53,9 @@ def main() -> int:
     stored = keys[::2]
     with tempfile.TemporaryDirectory() as data_dir:
         started = time.perf_counter()
-        prefill(Path(data_dir), [f"store/{entry_path(key)}/{RECORD_FILE}" for key in stored])
+        record = b'{"status": "completed"}'
+        names = [f"store/{entry_path(key)}/{RECORD_FILE}" for key in stored]
+        prefill_bucket(Path(data_dir), BUCKET, dict.fromkeys(names, record))
         print(
             f"store: {len(stored)} of {len(keys)} targets stored (written in "
             f"{time.perf_counter() - started:.1f} s)",
