@@ -9,7 +9,7 @@ directory per size:
   it: manifests, structures hard-linked, one target in 97 failed)
 - aggregation: what the workflow's `aggregate_screen` rule runs
   (workflow/scripts/aggregate_screen.py): the plan read, every manifest,
-  `batch_results.csv` and `summary.json` written;
+  `batch_results.csv`, `batch_results.parquet` and `summary.json` written;
 - dashboard: `omtx-report <screen dir>` (the page is rendered, not opened: the browser's
   timings are `report_scale.py`'s);
 - status: `omtx-hub status`.
@@ -93,6 +93,7 @@ def aggregate(workdir: Path) -> None:
         PlannedScreen.read(config, layout.plan, open_store(config.store)),
         sorted(layout.shards.glob("*/*.json")),
         csv_path=layout.table,
+        parquet_path=layout.parquet_table,
         summary_path=layout.summary,
         selectivity_path=None,
     )

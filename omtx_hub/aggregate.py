@@ -1,4 +1,5 @@
-"""Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand),
+"""Per-screen results: `batch_results.csv` (one ranked row per protein x sheet ligand) and
+the same table as `batch_results.parquet` (typed as `omtx_hub.result_tables.result_dtypes`),
 `summary.json` (`omtx_hub.summary.ScreenSummary`: counts, per-protein statistics and top lists
 (`omtx_hub.protein_summary`), the best targets, parameters, versions, weights), ranked as
 `omtx_hub.ranking` says, and for a selectivity panel `selectivity.csv`
@@ -17,6 +18,7 @@ import pandas as pd
 
 from omtx_hub import msa
 from omtx_hub.cost import spent
+from omtx_hub.fileio import replaced_atomically
 from omtx_hub.keys import KEY_SCHEME
 from omtx_hub.plan import Plan, PlannedScreen
 from omtx_hub.protein_summary import (
@@ -44,6 +46,7 @@ from omtx_hub.result_tables import (
     neutralised,
     result_column_of_sheet_column,
     split_flags,
+    typed_results,
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import molecule_identities, sheet_own_columns
@@ -290,24 +293,41 @@ def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame
     )
 
 
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """`table` as a CSV file, replaced atomically; text a spreadsheet would run as a formula
+    is written as text (result_tables.neutralised)."""
+    with replaced_atomically(path) as staging:
+        neutralised(table).to_csv(staging, index=False)
+
+
+def write_parquet(table: pd.DataFrame, path: Path) -> None:
+    """The results table as batch_results.parquet, replaced atomically: each column of its
+    declared type, text as it is (result_tables.typed_results)."""
+    with replaced_atomically(path) as staging:
+        typed_results(table).to_parquet(staging, engine="pyarrow", index=False)
+
+
 def write_results(
     plan: Plan | PlannedScreen,
     manifests: list[str | Path],
     csv_path: Path,
     summary_path: Path,
     selectivity_path: Path | None = None,
+    *,
+    parquet_path: Path,
 ):
-    """batch_results.csv, summary.json and, for a screen with a selectivity panel,
-    selectivity.csv (`selectivity_path`)."""
+    """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
+    summary.json and, for a screen with a selectivity panel, selectivity.csv
+    (`selectivity_path`)."""
     records, shards = read_manifests(manifests)
     table = results_table(plan, records)
-    # Text a spreadsheet would run as a formula is written as text (result_tables).
-    neutralised(table).to_csv(csv_path, index=False)
+    write_csv(table, csv_path)
+    write_parquet(table, parquet_path)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:
             raise ValueError("the screen has a selectivity panel: give selectivity_path")
         # Built once, for selectivity.csv and for summary.json's counts of it.
         panel = panel_table(plan, table)
-        neutralised(panel).to_csv(selectivity_path, index=False)
+        write_csv(panel, selectivity_path)
     write_summary(summary(plan, table, shards, panel), summary_path)

@@ -5,6 +5,7 @@
         plan/shards/{protein}/{shard}.json            a shard's spec: its targets and keys
         summary.json                                  aggregate_screen
         batch_results.csv                             aggregate_screen
+        batch_results.parquet                         aggregate_screen (the same table)
         selectivity.csv                               aggregate_screen (a `selectivity` panel)
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
@@ -30,6 +31,7 @@ LOGS = "logs"
 # Inside results/{screen}/.
 SUMMARY_FILE = "summary.json"
 TABLE_FILE = "batch_results.csv"
+PARQUET_TABLE_FILE = "batch_results.parquet"
 SELECTIVITY_FILE = "selectivity.csv"
 SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
@@ -73,6 +75,7 @@ def benchmark_pattern(rule: str, *wildcards: str) -> str:
 # The Snakemake file patterns of the rules' outputs.
 SUMMARY = screen_pattern(SUMMARY_FILE)
 TABLE = screen_pattern(TABLE_FILE)
+PARQUET_TABLE = screen_pattern(PARQUET_TABLE_FILE)
 SELECTIVITY = screen_pattern(SELECTIVITY_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
@@ -106,6 +109,10 @@ class ScreenLayout:
     @property
     def table(self) -> Path:
         return self.screen_dir / TABLE_FILE
+
+    @property
+    def parquet_table(self) -> Path:
+        return self.screen_dir / PARQUET_TABLE_FILE
 
     @property
     def selectivity(self) -> Path:

@@ -59,13 +59,16 @@ def combine_replicates(rows: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
     combined["key"] = rows["key"].groupby(by, sort=False).first()
     combined["replicate_keys"] = rows["key"].groupby(by, sort=False).agg(KEYS_SEPARATOR.join)
     failed = rows[rows["status"] == "failed"]
-    errors = (
-        "replicate "
-        + failed["replicate"].astype(str)
-        + " (seed "
-        + failed["replicate"].map(lambda replicate: str(seeds[replicate]))
-        + "): "
-        + failed["error"].fillna("")
+    # Built per row: text arithmetic on columns fails on an empty frame (no failed replicate
+    # yet) when pandas keeps text in Arrow arrays, as it does with pyarrow installed.
+    errors = pd.Series(
+        [
+            f"replicate {replicate} (seed {seeds[replicate]}): "
+            + (error if isinstance(error, str) else "")
+            for replicate, error in zip(failed["replicate"], failed["error"], strict=True)
+        ],
+        index=failed.index,
+        dtype=object,
     )
     errors = errors.groupby([failed["protein"], failed["index"]], sort=False).agg(" | ".join)
     combined["error"] = errors.reindex(combined.index).astype(object)

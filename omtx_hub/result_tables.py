@@ -1,7 +1,7 @@
 """What the values of the result tables mean, defined once for the code that writes them
 (sheet validation, aggregation, selectivity) and the dashboards that read them: the codes of
-batch_results.csv's `flags` column and their meanings, its `msa` modes, the binder rule, and
-selectivity.csv's columns.
+batch_results.csv's `flags` column and their meanings, its `msa` modes, the type of each of
+its columns (batch_results.parquet's), the binder rule, and selectivity.csv's columns.
 
 A contracts module: it imports nothing of omtx_hub but other contracts.
 """
@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import pandas as pd
 
-from omtx_hub.records import PROTEIN_FLAGS, RESULT_COLUMNS
+from omtx_hub.records import PROTEIN_FLAGS, RESULT_COLUMNS, SCORE_FIELDS, SPREAD_FIELDS
 
 # Boltz-2's affinity training range (boltz/data/parse/schema.py, parse_boltz_schema, warns
 # above it: "the maximum during training"); larger ligands are flagged.
@@ -101,6 +101,37 @@ def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
         if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
             changed.isetitem(position, table.iloc[:, position].map(change))
     return changed
+
+
+# The type of each column of batch_results.parquet, which is also how batch_results.csv reads
+# back (docs/results.md, "Column types"), as pandas dtypes; in Arrow and Parquet: Int64 is int64,
+# float64 double, boolean bool, string large_string. Every other column (the text ones and the
+# sheet's own, which the sheet holds as text) is text. Any cell may be missing (null).
+INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates")
+FLOAT_RESULT_COLUMNS = (*SCORE_FIELDS, *(f"{field}_std" for field in SPREAD_FIELDS), "runtime_s")
+BOOLEAN_RESULT_COLUMNS = ("released_weights",)
+
+
+def result_dtypes(columns) -> dict[str, str]:
+    """The declared pandas dtype of each of batch_results' `columns`."""
+    declared = (
+        dict.fromkeys(INTEGER_RESULT_COLUMNS, "Int64")
+        | dict.fromkeys(FLOAT_RESULT_COLUMNS, "float64")
+        | dict.fromkeys(BOOLEAN_RESULT_COLUMNS, "boolean")
+    )
+    return {column: declared.get(column, "string") for column in columns}
+
+
+def typed_results(table: pd.DataFrame) -> pd.DataFrame:
+    """The results table with each column of its declared dtype (`result_dtypes`) and each
+    empty text cell missing: what batch_results.parquet holds, and what a reader of
+    batch_results.csv gets (a CSV cannot tell an empty text from a missing one). Text is as
+    it was, without the CSV's formula neutralisation."""
+    dtypes = result_dtypes(table.columns)
+    typed = table.astype(dtypes)
+    text = [column for column, dtype in dtypes.items() if dtype == "string"]
+    typed[text] = typed[text].mask(typed[text] == "")
+    return typed
 
 
 # How a protein chain gets its MSA (its `msa:` setting `empty`, `server` or a file): the

@@ -542,8 +542,12 @@ def render_dashboard(
             depictions=depictions,
             plots=_plots(data.table, order.binder_threshold),
             downloads={
-                path.name.split(".")[0]: _relative(path, out_dir)
-                for path in (layout.table, layout.summary)
+                name: _relative(path, out_dir)
+                for name, path in (
+                    ("batch_results", layout.table),
+                    ("batch_results_parquet", layout.parquet_table),
+                    ("summary", layout.summary),
+                )
                 if path.is_file()
             }
             | {

@@ -9,9 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
+from omtx_hub.layout import ScreenLayout
 from omtx_hub.predict import ShardJob
+from omtx_hub.result_tables import restored, result_dtypes
 
 SNAKEFILE = Path(__file__).resolve().parents[1] / "workflow" / "Snakefile"
 
@@ -195,3 +200,39 @@ def running_screen_data(plan, store, results_dir: Path, *, with_text: bool = Fal
 
     data, text = screen_state(plan, store, LocalStore(Path(results_dir).parent), Path(results_dir))
     return (data, text) if with_text else data
+
+
+# The Arrow type of each declared pandas dtype (docs/results.md, "Column types").
+ARROW_TYPES = {
+    "Int64": pa.int64(),
+    "float64": pa.float64(),
+    "boolean": pa.bool_(),
+    "string": pa.large_string(),
+}
+
+
+def csv_as_declared(path: Path) -> pd.DataFrame:
+    """batch_results.csv read as docs/results.md says: each column of its declared dtype,
+    every float exactly as written, empty cells missing, text as it was before the formula
+    neutralisation."""
+    dtypes = result_dtypes(pd.read_csv(path, nrows=0).columns)
+    table = pd.read_csv(
+        path, dtype=dtypes, keep_default_na=False, na_values=[""], float_precision="round_trip"
+    )
+    return restored(table).astype(dtypes)
+
+
+def assert_parquet_is_the_csv(screen_dir: Path) -> pd.DataFrame:
+    """batch_results.parquet holds exactly batch_results.csv's values, columns and order, of
+    the declared pandas dtypes and Arrow types; returns it."""
+    layout = ScreenLayout(screen_dir)
+    parquet = pd.read_parquet(layout.parquet_table)
+    expected = csv_as_declared(layout.table)
+    declared = result_dtypes(expected.columns)
+    assert {column: str(dtype) for column, dtype in parquet.dtypes.items()} == declared
+    schema = pq.read_schema(layout.parquet_table)
+    assert {field.name: field.type for field in schema} == {
+        column: ARROW_TYPES[dtype] for column, dtype in declared.items()
+    }
+    pd.testing.assert_frame_equal(parquet, expected, check_exact=True)
+    return parquet

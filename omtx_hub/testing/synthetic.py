@@ -308,6 +308,7 @@ def write_screen(
             plan,
             manifests,
             csv_path=layout.table,
+            parquet_path=layout.parquet_table,
             summary_path=layout.summary,
             selectivity_path=layout.selectivity,
         )

@@ -1,8 +1,12 @@
 import csv
 import hashlib
+import importlib.util
 import json
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,7 +25,7 @@ from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_shard_manifest
 from omtx_hub.testing.synthetic import write_screen as synthetic_screen
 from omtx_report.data import read_selectivity, read_table
-from tests.screens import SHORT_PROTEIN, write_screen
+from tests.screens import SHORT_PROTEIN, assert_parquet_is_the_csv, write_screen
 
 
 def fake_manifests(plan, directory, *, failed=(), scores_of=None):
@@ -192,7 +196,9 @@ def test_ranking_keeps_duplicates_together_and_failed_last(screen):
 def test_csv_has_both_heads_and_omits_constant_fields(screen, tmp_path):
     plan, manifests = screen
     csv_path, summary_path = tmp_path / "batch_results.csv", tmp_path / "summary.json"
-    write_results(plan, manifests, csv_path, summary_path)
+    write_results(
+        plan, manifests, csv_path, summary_path, parquet_path=tmp_path / "batch_results.parquet"
+    )
     table = pd.read_csv(csv_path)
     assert len(table) == 16
     heads = [
@@ -318,7 +324,13 @@ def test_every_sheet_column_named_like_a_result_column_gets_the_prefix_once(tmp_
     config = load_config(raw)
     plan = build_plan(config, LocalStore(config.store))
     manifests = fake_manifests(plan, tmp_path, scores_of={"P1": {"CCO": (0.5, 0.0, 0.5)}})
-    write_results(plan, manifests, tmp_path / "batch_results.csv", tmp_path / "summary.json")
+    write_results(
+        plan,
+        manifests,
+        tmp_path / "batch_results.csv",
+        tmp_path / "summary.json",
+        parquet_path=tmp_path / "batch_results.parquet",
+    )
     with open(tmp_path / "batch_results.csv", newline="") as handle:
         header = next(csv.reader(handle))
     assert len(header) == len(set(header))
@@ -362,6 +374,70 @@ def test_text_a_spreadsheet_would_run_is_written_as_text_and_read_back_as_it_was
     assert set(read_selectivity(layout.selectivity)["ligand_name"]) >= set(FORMULAS)
 
 
+@pytest.mark.parametrize(
+    "screen",
+    [
+        {},
+        {"proteins": 2, "model": {"replicates": 2, "seed": 1}},
+        {"proteins": 2, "selectivity": {"target": "P1", "anti_targets": ["P2"]}},
+    ],
+    ids=["one-protein", "replicates", "selectivity-panel"],
+)
+def test_parquet_holds_the_csv_values_typed_and_text_as_typed(tmp_path, screen):
+    """batch_results.parquet: the CSV's columns in its order, of the declared types, with the
+    same values (failed rows' empty scores missing in both), and formula text as the sheet
+    has it where the CSV neutralises it."""
+    smiles = ["CCO", "CCN", "CCC", "CCCl", "c1ccccc1", "CCCBr", "c1ccncc1"]
+    rows = [*zip(FORMULAS, smiles, NUMBERS, strict=True)]
+    rows += [(f"n{i}", s, "") for i, s in enumerate(smiles)]
+    plan = make_plan(tmp_path, rows, **screen)
+    # Every 7th target fails: each protein's (and replicate's) last compound, with both names.
+    screen_dir = synthetic_screen(plan, tmp_path / "results", failed_every=len(smiles))
+    parquet = assert_parquet_is_the_csv(screen_dir)
+    failed = parquet[parquet["status"] == "failed"]
+    scores = [field for field in SCORE_FIELDS if field in parquet.columns]
+    assert len(failed) and failed[scores].isna().all().all() and failed["error"].notna().all()
+    assert parquet[parquet["status"] == "completed"]["affinity_pred_value"].notna().all()
+    assert set(parquet["ligand_name"]) >= set(FORMULAS)
+    assert set(parquet["series"].dropna()) == set(NUMBERS)  # text as in the sheet
+    assert parquet["series"].isna().sum() == len(parquet) // 2  # empty cells missing
+    with open(ScreenLayout(screen_dir).table, newline="") as handle:
+        written = {row["ligand_name"] for row in csv.DictReader(handle)}
+    assert written >= {"'" + formula for formula in FORMULAS} and not written & set(FORMULAS)
+    if "model" in screen:
+        assert str(parquet["replicates"].dtype) == "Int64"
+        assert parquet["affinity_pred_value_std"].notna().any()
+
+
+def loading_examples() -> list[str]:
+    """The Python examples of docs/results.md's section on batch_results.parquet."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
+    section = text.split("## `batch_results.parquet`", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_loading_examples_in_results_md_run(tmp_path):
+    """docs/results.md's pandas, polars and DuckDB examples, each where its library is
+    installed (pandas always), on a finished screen of the name they use: each prints hits.
+    Each runs in a process of its own (importing polars sets an environment variable)."""
+    examples = {re.match(r"import (\w+)", code).group(1): code for code in loading_examples()}
+    assert list(examples) == ["pandas", "polars", "duckdb"]
+    rows = [(name, smiles, "x") for name, smiles, _ in ROWS]
+    synthetic_screen(make_plan(tmp_path, rows, screen="kinase-demo"), tmp_path / "results")
+    installed = [name for name in examples if importlib.util.find_spec(name) is not None]
+    assert "pandas" in installed
+    for name in installed:
+        printed = subprocess.run(
+            [sys.executable, "-c", examples[name]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,  # hang protection
+        ).stdout
+        assert "ligand_name" in printed and any(row[0] in printed for row in rows), printed
+
+
 @given(st.one_of(st.text(), st.from_regex(r"\A'*[=+\-@\t\r0-9.eE]+.*", fullmatch=True)))
 def test_neutralising_formula_text_is_undone_exactly(text):
     written = neutralise_formula_text(text)
@@ -375,7 +451,9 @@ def test_neutralising_formula_text_is_undone_exactly(text):
 def test_written_summary_keeps_counts_parameters_and_software(screen, tmp_path):
     plan, manifests = screen
     csv_path, summary_path = tmp_path / "batch_results.csv", tmp_path / "summary.json"
-    write_results(plan, manifests, csv_path, summary_path)
+    write_results(
+        plan, manifests, csv_path, summary_path, parquet_path=tmp_path / "batch_results.parquet"
+    )
     document = json.loads(summary_path.read_text())
     assert document["counts"]["rows"] == 16
     assert document["counts"]["completed"] == 14 and document["counts"]["failed"] == 2

@@ -86,6 +86,7 @@ def test_dashboard_escapes_sheet_values_and_links_downloads(finished):
     for url in re.findall(r'(?:src|href)="([^"]*)"', html):
         assert not re.match(r"[a-z]+://", url), url
     assert 'href="../batch_results.csv"' in html
+    assert 'href="../batch_results.parquet"' in html
     archive = finished / "report" / "synthetic_top10_structures.zip"
     names = zipfile.ZipFile(archive).namelist()
     assert len(names) == 10 and all(re.fullmatch(r"synthetic_P1_\d+_.+\.cif", n) for n in names)

@@ -190,7 +190,13 @@ def test_a_panel_screen_needs_the_selectivity_file_name(panel_screen, tmp_path):
     plan, screen_dir = panel_screen
     layout = ScreenLayout(screen_dir)
     with pytest.raises(ValueError, match="give selectivity_path"):
-        write_results(plan, layout.manifests(), tmp_path / "t.csv", tmp_path / "s.json")
+        write_results(
+            plan,
+            layout.manifests(),
+            tmp_path / "t.csv",
+            tmp_path / "s.json",
+            parquet_path=tmp_path / "t.parquet",
+        )
 
 
 def row(protein, index, smiles, status, probability=None, pic50=None, rank=1, error=None):

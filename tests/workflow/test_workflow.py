@@ -16,6 +16,7 @@ from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,
     SHORT_PROTEIN,
+    assert_parquet_is_the_csv,
     run_snakemake,
     runtime,
     write_config_file,
@@ -94,6 +95,9 @@ def test_results_from_real_boltz(finished_screen):
     assert "/" not in odd["ligand_id"] and " " not in odd["ligand_id"]
     assert odd["structure"] == f"s1_P1_3_{odd['ligand_id']}.cif"
     assert (workdir / "results/s1/structures/P1/00001" / odd["structure"]).stat().st_size > 0
+    # batch_results.parquet: the same table, typed (docs/results.md).
+    typed = assert_parquet_is_the_csv(workdir / "results/s1")
+    assert typed["released_weights"].eq(False).all() and typed["rank"].max() == 3
 
 
 def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):

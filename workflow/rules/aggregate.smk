@@ -15,6 +15,8 @@ rule aggregate_screen:
             caption="../report/batch_results.rst",
             category="Results",
         ),
+        # The same table, typed, for pandas, polars and DuckDB (docs/results.md).
+        parquet_table=layout.PARQUET_TABLE,
     log:
         layout.log_pattern("aggregate_screen"),
     localrule: True

@@ -12,6 +12,7 @@ write_results(
     PlannedScreen.read(config, snakemake.input.plan, open_store(config.store)),
     snakemake.input.manifests,
     csv_path=Path(snakemake.output.table),
+    parquet_path=Path(snakemake.output.parquet_table),
     summary_path=Path(snakemake.output.summary),
     selectivity_path=Path(snakemake.output.selectivity) if config.selectivity else None,
 )
