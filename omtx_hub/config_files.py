@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import json
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from omtx_hub.config import WORKFLOW_CONFIG, ConfigError, invalid_config
+from omtx_hub.paths import file_problem
 
 # A screen config is a few KB; 100 proteins of 2,000 residues written out are 200 KB.
 MAX_CONFIG_BYTES = 1024**2
@@ -106,21 +106,18 @@ def _mapping(content: object, path: str | Path) -> dict:
 
 
 def _config_text(path: Path) -> str:
+    # Told by `stat` (paths.file_problem), never opened: a FIFO would block its reader.
+    if problem := file_problem(str(path)):
+        raise _refused(path, None, f"{problem}: give the path of a YAML or JSON file")
     try:
-        status = path.stat()
-    except OSError as error:
-        raise _refused(path, None, f"cannot be read: {error.strerror}") from None
-    if not stat.S_ISREG(status.st_mode):
-        kind = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
-        raise _refused(path, None, f"is {kind}: give the path of a YAML or JSON file")
-    if status.st_size > MAX_CONFIG_BYTES:
-        raise _refused(
-            path,
-            None,
-            f"is {status.st_size:,} bytes, more than a screen config may be "
-            f"({MAX_CONFIG_BYTES:,}): a config names its sheet and files, it does not hold them",
-        )
-    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise _refused(
+                path,
+                None,
+                f"is {size:,} bytes, more than a screen config may be ({MAX_CONFIG_BYTES:,}): "
+                "a config names its sheet and files, it does not hold them",
+            )
         data = path.read_bytes()
     except OSError as error:
         raise _refused(path, None, f"cannot be read: {error.strerror}") from None

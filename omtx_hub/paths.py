@@ -30,7 +30,7 @@ def path_problem(text: str) -> str | None:
 # What a path that is no regular file is, for messages (`file_problem`).
 _FILE_KINDS = (
     (stat.S_ISDIR, "is a directory, not a file"),
-    (stat.S_ISFIFO, "is a FIFO (a named pipe), not a file: give the file itself"),
+    (stat.S_ISFIFO, "is a FIFO (a named pipe), not a file"),
     (stat.S_ISCHR, "is a character device, not a file"),
     (stat.S_ISBLK, "is a block device, not a file"),
     (stat.S_ISSOCK, "is a socket, not a file"),

@@ -114,10 +114,17 @@ def test_a_hostile_config_file_is_refused_naming_the_file_and_line(tmp_path, cas
 
 
 def test_a_directory_or_a_pipe_is_named_as_such(tmp_path):
-    with pytest.raises(ConfigError, match="is a directory: give the path of a YAML or JSON"):
+    with pytest.raises(
+        ConfigError, match="is a directory, not a file: give the path of a YAML or JSON"
+    ):
         read_config_file(tmp_path)
     os.mkfifo(tmp_path / "pipe.yaml")
-    with within_seconds(10), pytest.raises(ConfigError, match="is not a regular file"):
+    with (
+        within_seconds(10),
+        pytest.raises(
+            ConfigError, match=r"is a FIFO \(a named pipe\), not a file: give the path of a YAML"
+        ),
+    ):
         read_config_file(tmp_path / "pipe.yaml")
 
 
