@@ -28,8 +28,9 @@ FLAG_MIXTURE = "mixture"
 # Every ligand flag code and what it means (README "Ligand standardisation", dashboard
 # tooltips).
 LIGAND_FLAGS = {
-    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
-    "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
+    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms (with affinity; isotopic hydrogens "
+    "such as deuterium count, as Boltz counts them): outside Boltz-2's affinity training "
+    "range, Boltz's own warning",
     FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
     "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
     FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "

@@ -422,8 +422,13 @@ def _ccd_ligand(code: str, *, affinity: bool, ccd_molecules: CcdMolecules | None
             f"column 'ccd': {code} has {atoms} atoms with its hydrogens; Boltz's affinity "
             f"module takes at most {MAX_AFFINITY_ATOMS}"
         )
-    flags = (FLAG_LARGE,) if affinity and atoms > MAX_TRAINING_ATOMS else ()
-    smiles = Chem.MolToSmiles(Chem.RemoveHs(molecule, sanitize=False))
+    # The training range is in heavy atoms, which Boltz's SMILES branch counts (atoms after
+    # RemoveHs(sanitize=False)); its ccd branch warns on the count with hydrogens, which
+    # would flag a 37-heavy-atom ligand. The flag counts a CCD ligand as a SMILES one.
+    without_hydrogens = Chem.RemoveHs(molecule, sanitize=False)
+    large = affinity and without_hydrogens.GetNumAtoms() > MAX_TRAINING_ATOMS
+    smiles = Chem.MolToSmiles(without_hydrogens)
+    flags = (FLAG_LARGE,) if large else ()
     return PreparedLigand(smiles, smiles, molecule.GetNumHeavyAtoms(), (), flags)
 
 
