@@ -292,6 +292,29 @@ def test_statistics_are_per_protein_over_distinct_compounds(screen):
     assert "statistics" not in document  # nothing pooled over proteins
 
 
+def test_the_median_ic50_of_an_even_count_is_the_ic50_of_the_median_pic50(tmp_path):
+    # Two binders at 0.01 and 1 µM: the median pIC50 is 7, so the median IC50 is 0.1 µM, not
+    # the arithmetic middle of the two IC50s (0.505 µM).
+    rows = [("potent", "CCO", "A"), ("moderate", "CCN", "B"), ("decoy", "CCC", "C")]
+    raw = write_screen(
+        tmp_path,
+        rows=rows,
+        extra_columns="series",
+        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
+    )
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores = {"CCO": (0.9, -2.0, 0.5), "CCN": (0.8, 0.0, 0.5), "CCC": (0.1, 3.0, 0.5)}
+    manifests = fake_manifests(plan, tmp_path, scores_of={"P1": scores})
+    records, shards = read_manifests(manifests)
+    statistics = summary(plan, ranked(plan, manifests), shards).per_protein["P1"].statistics
+    assert statistics["pic50"].median == pytest.approx(7.0)
+    assert statistics["affinity_pred_value"].median == pytest.approx(-1.0)
+    assert statistics["ic50_um"].median == pytest.approx(10 ** (-statistics["pic50"].median + 6))
+    assert statistics["ic50_um"].median == pytest.approx(0.1)
+    assert statistics["ic50_um"].geometric_mean == pytest.approx(0.1)
+
+
 def test_top_lists_are_per_protein_and_affinity_only_among_binders(screen):
     plan, manifests = screen
     records, shards = read_manifests(manifests)
