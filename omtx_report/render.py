@@ -75,8 +75,8 @@ LABELS = {
     "status": "Status", "affinity_probability_binary": "P(binder)",
     "affinity_probability_binary1": "P(binder) head 1",
     "affinity_probability_binary2": "P(binder) head 2",
-    "affinity_pred_value": "log10 IC50 (µM)", "affinity_pred_value1": "log10 IC50 head 1",
-    "affinity_pred_value2": "log10 IC50 head 2", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
+    "affinity_pred_value": "log10(IC50/µM)", "affinity_pred_value1": "log10(IC50/µM) head 1",
+    "affinity_pred_value2": "log10(IC50/µM) head 2", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
     "delta_g_kcal_mol": "ΔG (kcal/mol)", "confidence_score": "Confidence", "ptm": "pTM",
     "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
@@ -85,14 +85,14 @@ LABELS = {
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
-    "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
+    "affinity_pred_value_std": "log10(IC50/µM) SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # The score each ranking puts first, as the index shows a screen's best target.
 RANKING_SCORES = {
     "binder_probability": ("P(binder)", "affinity_probability_binary"),
-    "affinity": ("log10 IC50", "affinity_pred_value"),
+    "affinity": ("log10(IC50/µM)", "affinity_pred_value"),
     "confidence": ("confidence", "confidence_score"),
 }
 
@@ -250,7 +250,7 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
             plots.histogram(
                 affinity,
                 title=f"Affinity of predicted {among}{of}",
-                x_label="log10 IC50 (µM), lower is stronger",
+                x_label="log10(IC50/µM), lower is stronger",
                 empty=no_binders,
             ),
         ]
@@ -263,7 +263,7 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
                     affinity,
                     binders[column],
                     title=f"{name} vs. affinity, {among}{of}",
-                    x_label="log10 IC50 (µM)",
+                    x_label="log10(IC50/µM)",
                     y_label=y_label,
                     empty=no_binders,
                 )

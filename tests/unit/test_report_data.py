@@ -108,6 +108,19 @@ def test_dashboard_flags_single_sequence_results(finished):
     assert next(c for c in data["columns"] if c["key"] == "flags")["shown"]
 
 
+def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
+    # Boltz's affinity_pred_value is log10(IC50 / µM), a number without a unit: the dashboard
+    # once wrote "log10 IC50 -1.2 µM", a value in µM it is not.
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    html = page.read_text()
+    assert "log10 IC50" not in html
+    assert re.search(r"· log10\(IC50/µM\) -?[0-9.e+-]+ · confidence", html)  # the best target
+    assert not re.search(r"log10\(IC50/µM\) -?[0-9.e+-]+ µM", html)
+    labels = {c["key"]: c["label"] for c in embedded_data(page)["columns"]}
+    assert labels["affinity_pred_value"] == "log10(IC50/µM)"
+    assert labels["ic50_um"] == "IC50 (µM)"
+
+
 def test_plots_are_valid_svg_and_dense_scatters_stay_small():
     for svg in (
         plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
@@ -203,7 +216,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     index = render_index(tmp_path / "results", [screen_dir]).read_text()
     best = expected.iloc[0]
     assert f"<bdi>{best['ligand_name']}</bdi> <span" in index
-    assert f"(log10 IC50 {number(best['affinity_pred_value'])})" in index
+    assert f"(log10(IC50/µM) {number(best['affinity_pred_value'])})" in index
 
 
 @pytest.mark.parametrize("version", [None, SUMMARY_VERSION + 1])
