@@ -20,7 +20,11 @@ from omtx_hub.msa_server import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.records import SCORE_FIELDS
-from omtx_hub.result_tables import neutralise_formula_text, restore_formula_text
+from omtx_hub.result_tables import (
+    FLAG_MEANINGS,
+    neutralise_formula_text,
+    restore_formula_text,
+)
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_shard_manifest
 from omtx_hub.testing.synthetic import write_screen as synthetic_screen
@@ -563,6 +567,38 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
         "standardisation",
         "flags",
     ]
+
+
+@pytest.mark.parametrize("affinity", [True, False])
+def test_affinity_with_a_cofactor_in_the_receptor_is_flagged_on_its_rows(tmp_path, affinity):
+    # Boltz's docs/prediction.md: with a co-factor target "the output will be unreliable".
+    proteins = [
+        {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"},
+        {
+            "name": "P2",
+            "sequence": SHORT_PROTEIN,
+            "msa": "empty",
+            "cofactors": [{"smiles": "[Mg+2]"}],
+        },
+    ]
+    raw = write_screen(
+        tmp_path, rows=[("a", "CCO"), ("b", "CCN")], proteins=proteins, model={"affinity": affinity}
+    )
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores = {"CCO": (0.5, 0.0, 0.5), "CCN": (0.5, 0.0, 0.5)}
+    records, shards = read_manifests(
+        fake_manifests(plan, tmp_path, scores_of={"P1": scores, "P2": scores})
+    )
+    table = results_table(plan, records)
+    flags = table.groupby("protein")["flags"].unique().map(list).to_dict()
+    if affinity:
+        assert flags == {"P1": ["no-msa"], "P2": ["no-msa;cofactor-affinity"]}
+        document = summary(plan, table, shards).to_json()
+        assert document["flags"]["cofactor-affinity"] == {"rows": 2, "ligands": 2}
+        assert "unreliable" in FLAG_MEANINGS["cofactor-affinity"]
+    else:  # structure only: no affinity to be unreliable
+        assert flags == {"P1": ["no-msa"], "P2": ["no-msa"]}
 
 
 def test_rows_and_summary_state_each_proteins_msa(tmp_path):
