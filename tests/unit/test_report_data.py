@@ -121,6 +121,15 @@ def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
     assert labels["ic50_um"] == "IC50 (µM)"
 
 
+def test_ligand_iptm_is_shown_for_what_boltz_computes(finished):
+    # Boltz's compute_ptms takes every non-polymer chain for a ligand, cofactors included.
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    (column,) = [c for c in embedded_data(page)["columns"] if c["key"] == "ligand_iptm"]
+    assert column["label"] == "protein–ligand ipTM"
+    assert "cofactors included" in column["help"]
+    assert "column.help" in page.read_text()  # the header's and the detail view's tooltip
+
+
 def test_plots_are_valid_svg_and_dense_scatters_stay_small():
     for svg in (
         plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
