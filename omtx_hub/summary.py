@@ -279,7 +279,10 @@ class Selectivity(_Part):
     anti_targets: list[str]
     file: str
     compounds: int
-    compared: int = Field(description="Compounds with both scores on every protein of the panel.")
+    compared: int = Field(
+        description="Compounds completed on every protein of the panel (binder probability "
+        "on each; pIC50 where a predicted binder)."
+    )
     binders_of_target_only: int = Field(
         description="Of the compared, those predicted to bind the target and no anti-target."
     )

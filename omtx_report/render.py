@@ -439,6 +439,7 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
             for score, column in MARGIN_COLUMNS.items()
         ),
         {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
+        {"key": "pic50_not_compared", "label": "pIC50 not compared", "type": "text"},
         {"key": "missing", "label": "Missing", "type": "text"},
     ]
     values = {
