@@ -421,8 +421,8 @@ def _only_inorganic(smiles: str, fragments: list[_Fragment], kept: str) -> Ligan
         f"SMILES {smiles!r} is only inorganic ions or molecules "
         f"({', '.join(fragment.smiles for fragment in fragments)}: no fragment has a carbon "
         f"atom), so no fragment is the compound the others are counter-ions of; "
-        f"ligands.salts: strip would model {kept!r} alone, RDKit's largest fragment. Write the ion or "
-        f"molecule you mean to screen alone (e.g. {kept!r}), or remove the row"
+        f"ligands.salts: strip would model {kept!r} alone, RDKit's largest fragment. Write "
+        f"the ion or molecule you mean to screen alone (e.g. {kept!r}), or remove the row"
     )
 
 

@@ -66,7 +66,7 @@ MAX_LISTED_PROBLEMS = 25
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "6"
+VALIDATOR_VERSION = "7"
 # The longest SMILES cell given to RDKit. RDKit crashes the process (a segmentation fault,
 # no message) on a 20,000-atom chain ('C' * 20000; 10,000 passed), and Boltz names a ligand's
 # atoms element + rank in 4 characters, so no molecule of more than 999 atoms of one element
