@@ -207,6 +207,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     hits = re.findall(r'class="hit select-row" data-row="(\d+)"', html)
     assert [int(row) for row in hits] == expected.index.tolist()
     assert "report.rank_by: affinity</code>: predicted binders by affinity" in html
+    assert "(lowest log10(IC50/µM) first)" in html and "log10 IC50" not in html
     # Both heads are table columns; protein_iptm (0 for one protein chain) is not, it is n/a.
     keys = [c["key"] for c in embedded_data(page)["columns"] if c["shown"]]
     assert {"affinity_pred_value1", "affinity_probability_binary2"} <= set(keys)
