@@ -98,18 +98,19 @@ def selectivity_table(
     reasons: list[list[str]] = [[] for _ in range(len(result))]
     binder_of: list[list[str]] = [[] for _ in range(len(result))]
     not_compared: list[list[str]] = [[] for _ in range(len(result))]
-    completed: dict[str, pd.Series] = {}
+    # Per protein, the compounds with a binder probability there (completed, with affinity).
+    scored: dict[str, pd.Series] = {}
     for protein in panel:
         found = rows[protein].reindex(smiles).reset_index(drop=True)
-        completed[protein] = found["status"] == "completed"
         binder = predicted_binders(found, binder_threshold).fillna(False).astype(bool)
         scores = found[list(SELECTIVITY_SCORES)].apply(pd.to_numeric, errors="coerce")
-        scores = scores.where(completed[protein])
+        scores = scores.where(found["status"] == "completed")
+        scored[protein] = scores[BINDER_SCORE].notna()
         for position in np.flatnonzero(scores.isna().any(axis=1).to_numpy()):
             reasons[position].append(
                 _why_missing(protein, found["status"][position], found["error"][position])
             )
-        for position in np.flatnonzero((completed[protein] & ~binder).to_numpy()):
+        for position in np.flatnonzero((scored[protein] & ~binder).to_numpy()):
             probability = scores[BINDER_SCORE][position]
             not_compared[position].append(
                 f"{protein}: not a predicted binder (P(binder) {probability:.3g} < "
@@ -120,9 +121,9 @@ def selectivity_table(
         result[status_column(protein)] = found["status"].fillna("not predicted")
         for position in np.flatnonzero(binder.to_numpy()):
             binder_of[position].append(protein)
-    # A margin only where every protein of the panel is completed: one over only the
-    # anti-targets that were predicted could overstate it.
-    every_completed = pd.concat(completed, axis=1).all(axis=1)
+    # A margin only where every protein of the panel has a binder probability: one over only
+    # the anti-targets that were predicted could overstate it.
+    every_scored = pd.concat(scored, axis=1).all(axis=1)
     for score, column in MARGIN_COLUMNS.items():
         deltas = {
             anti: result[score_column(score, target)] - result[score_column(score, anti)]
@@ -133,7 +134,7 @@ def selectivity_table(
         # The closest anti-target's: over every anti-target for binder probability, over
         # those the compound is predicted to bind for pIC50 (the others' Δ are empty).
         margin = pd.DataFrame(deltas).min(axis=1, skipna=score == AFFINITY_SCORE)
-        result[column] = margin.where(every_completed)
+        result[column] = margin.where(every_scored)
     result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
     result["pic50_not_compared"] = ["; ".join(why) for why in not_compared]
     result["missing"] = ["; ".join(why) for why in reasons]

@@ -293,6 +293,22 @@ def test_a_compound_predicted_to_bind_neither_protein_gets_no_pic50_margin():
     assert panel["selectivity_pic50"].max() == pytest.approx(0.5)
 
 
+def test_a_completed_target_without_affinity_leaves_the_margins_empty_as_missing():
+    table = pd.DataFrame(
+        [
+            row("T", 1, "CCO", "completed", 0.9, 7.0),
+            row("X", 1, "CCO", "completed", 0.8, 6.0),
+            row("Y", 1, "CCO", "completed"),  # no affinity prediction
+        ]
+    )
+    (compound,) = selectivity_table(table, "T", ["X", "Y"], binder_threshold=0.5).to_dict("records")
+    assert compound["missing"] == "Y: no affinity prediction"
+    assert compound["pic50_not_compared"] == ""  # not a non-binder: no score at all
+    assert compound["delta_pic50_X"] == pytest.approx(1.0)
+    assert math.isnan(compound["selectivity_pic50"])
+    assert math.isnan(compound["selectivity_binder_probability"])
+
+
 def embedded(page: Path, element: str) -> dict | None:
     found = re.search(
         rf'<script type="application/json" id="{element}">(.*?)</script>', page.read_text(), re.S
