@@ -614,5 +614,7 @@ def _look(name: str) -> str:
     """How a name looks: its NFKC form (full-width letters, ligatures and other compatibility
     forms as the plain letters) without invisible format characters (zero-width ones, direction
     marks): two names that look alike have one `_look`."""
+    if name.isascii():  # NFKC keeps ASCII as it is, and no ASCII character is a format one
+        return name
     compatible = unicodedata.normalize("NFKC", name)
     return "".join(c for c in compatible if unicodedata.category(c) != "Cf")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import omtx_hub.keys as keys_module
 import omtx_hub.validated_molecules as molecules_module
 from omtx_hub.chemistry import prepare_ligands
 from omtx_hub.keys import molecules_key
@@ -58,6 +59,22 @@ def test_a_sheet_of_known_compounds_validates_none_of_them(tmp_path, monkeypatch
     assert prepared == ["CCCl"]
     assert (molecules.reused, molecules.validated) == (len(SMILES), 1)
     assert reused.equals(validate_sheet(second, affinity=True))
+
+
+def test_a_molecule_is_validated_once_per_validator_version_in_any_sheet(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path / "store")
+    validated_with(store, sheet(tmp_path, "first.csv", [("ethanol", "CCO")]))
+    prepared = counted_preparations(monkeypatch)
+    # Another sheet, the compound in another row under another name, beside a repeat of it.
+    rows = [("new", "CCCl"), ("alcohol", "CCO"), ("again", "CCO")]
+    other = sheet(tmp_path, "other.csv", rows)
+    validated_with(store, other)
+    assert prepared == ["CCCl"]
+    # A new validator version (what it does changed) validates every SMILES again, once.
+    prepared.clear()
+    monkeypatch.setattr(keys_module, "VALIDATOR_VERSION", f"{keys_module.VALIDATOR_VERSION}-next")
+    _, molecules = validated_with(store, other)
+    assert prepared == ["CCCl", "CCO"] and (molecules.reused, molecules.validated) == (0, 2)
 
 
 def test_what_validation_depends_on_keeps_results_apart(tmp_path, monkeypatch):
