@@ -56,7 +56,7 @@ from omtx_hub.sheet import (
     molecule_identities,
     validate_sheet,
 )
-from omtx_hub.store import LOOKUP_THREADS, Problem, ResultStore
+from omtx_hub.store import LOOKUP_THREADS, ResultStore
 from omtx_hub.store_layout import SHEET_OBJECT, object_at, sheet_path
 from omtx_hub.validated_molecules import ValidatedMolecules
 from omtx_hub.weights import weights_in_use
@@ -154,27 +154,20 @@ def msa_identities(
 
 
 def _cached_sheet(store: ResultStore, name: str) -> pd.DataFrame | None:
-    """The validated sheet the store keeps as `name`, checked against its seal; None when
-    there is none to serve (absent, cached before sheets were sealed, or damaged: then
-    reported and moved aside, `ResultStore.read_object`)."""
+    """The validated sheet the store keeps as `name`, checked against its seal and parsed;
+    None when there is none to serve (absent, cached before sheets were sealed, or damaged:
+    then reported and moved aside, `ResultStore.read_parsed`)."""
     identity = object_at(name)
     if identity is None or identity[0] != SHEET_OBJECT:
         return None  # (the unsealed `.tsv` caches of earlier versions are not read)
-    content = store.read_object(*identity).content
-    if content is None:
-        return None
-    try:
-        # As UTF-8 bytes: an io.StringIO holds 4 bytes per character (800 MB more at a million
-        # rows).
-        table = io.BytesIO(content.pop(SHEET_TABLE).encode())
-        return pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False).astype(
-            _INTEGER_COLUMNS
-        )
-    except (KeyError, TypeError, ValueError) as error:  # sealed, yet not a sheet of ours
-        store.quarantine_objects(
-            [name], [Problem(name, f"not a validated sheet: {type(error).__name__}: {error}")]
-        )
-        return None
+    return store.read_parsed(*identity, _sheet_table)
+
+
+def _sheet_table(content: dict) -> pd.DataFrame:
+    # As UTF-8 bytes: an io.StringIO holds 4 bytes per character (800 MB more at a million
+    # rows).
+    table = io.BytesIO(content.pop(SHEET_TABLE).encode())
+    return pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False).astype(_INTEGER_COLUMNS)
 
 
 def load_validated_sheet(

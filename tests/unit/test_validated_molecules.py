@@ -13,7 +13,11 @@ from omtx_hub.chemistry import prepare_ligands
 from omtx_hub.keys import molecules_key
 from omtx_hub.sheet import SheetError, validate_sheet
 from omtx_hub.store import LocalStore
-from omtx_hub.store_layout import validated_molecules_path
+from omtx_hub.store_layout import (
+    MOLECULES_OBJECT,
+    validated_molecules_key,
+    validated_molecules_path,
+)
 from omtx_hub.validated_molecules import ValidatedMolecules
 
 # A salt, a charged acid, a racemate in CXSMILES and plain molecules: what standardisation,
@@ -120,5 +124,10 @@ def test_refused_smiles_are_not_kept_and_a_damaged_part_is_validated_again(tmp_p
         assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
         prepared.clear()
         assert json.loads(part.read_text())["molecules"]["CCO"][1] == "CCO"
+    # Sealed, yet no part of ours (another version's shape): moved aside too, never raised.
+    part_key = validated_molecules_key(key, molecules_module._part("CCO"))
+    store.write_object(MOLECULES_OBJECT, part_key, {"molecules": {"CCO": ["c1ccccc1"]}})
+    table, _ = validated_with(store, sheet(tmp_path, "again.csv", [("ok", "CCO")]))
+    assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
     # The damaged ones are in the store's quarantine, the unsealed one was replaced.
-    assert len(list((store.root / "quarantine").iterdir())) == 2
+    assert len(list((store.root / "quarantine").iterdir())) == 3
