@@ -228,14 +228,19 @@ def with_protein_flags(
 
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
     """For each flag code in the table: how many rows (protein x ligand) and how many sheet
-    ligands carry it."""
-    flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
-    codes = table[["index"]].assign(flag=flags).explode("flag")
-    codes = codes[codes["flag"] != ""]
-    return {
-        flag: FlagCount(rows=len(rows), ligands=int(rows["index"].nunique()))
-        for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
-    }
+    ligands carry it. Counted per distinct `flags` text (few), spread over the rows by code."""
+    codes, texts = pd.factorize(table["flags"].fillna("").astype(str))
+    each_text = [text.split(FLAGS_SEPARATOR) for text in texts]
+    rows_of_text = np.bincount(codes, minlength=len(texts))
+    counts = {}
+    for flag in sorted({flag for flags in each_text for flag in flags if flag}):
+        times = np.array([flags.count(flag) for flags in each_text])
+        carrying = times[codes] > 0
+        counts[flag] = FlagCount(
+            rows=int((rows_of_text * times).sum()),
+            ligands=int(table["index"][carrying].nunique()),
+        )
+    return counts
 
 
 def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
@@ -271,6 +276,12 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     return Protein.model_validate(document)
 
 
+def rows_of(table: pd.DataFrame, protein: str) -> pd.DataFrame:
+    """The table's rows of `protein`: the table itself when it has no other (no copy)."""
+    rows = table["protein"] == protein
+    return table if rows.all() else table[rows]
+
+
 def summary(
     plan: Plan | PlannedScreen,
     table: pd.DataFrame,
@@ -288,7 +299,7 @@ def summary(
     not_applicable = not_applicable_fields(config)
     per_protein = {
         protein.name: protein_summary(
-            table[table["protein"] == protein.name],
+            rows_of(table, protein.name),
             chains=chains[protein.name],
             not_applicable=not_applicable[protein.name],
             binder_threshold=binder_threshold,
