@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +179,9 @@ def results_table(plan: Plan | PlannedScreen, rows: ResultRows) -> pd.DataFrame:
     }
     table = rows.frame()
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
-    table.insert(table.columns.get_loc("released_weights") + 1, "msa", table["protein"].map(msa_modes))
+    table.insert(
+        table.columns.get_loc("released_weights") + 1, "msa", table["protein"].map(msa_modes)
+    )
     if len(plan.seeds) > 1:
         table = combine_replicates(table, plan.seeds)
     table = table.drop(columns="replicate", errors="ignore")

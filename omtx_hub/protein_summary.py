@@ -134,9 +134,7 @@ def top_list(
 ) -> list[TopEntry]:
     """The n best compounds of `rows` (of those `among` masks) by `rank_by`, each with the
     sheet's other names for it."""
-    best = best_targets(
-        rows, n, rank_by=rank_by, binder_threshold=binder_threshold, among=among
-    )
+    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold, among=among)
     # The entry's columns (with replicates, their spread too), in its order.
     fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))

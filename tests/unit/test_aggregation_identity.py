@@ -97,9 +97,7 @@ def comparable_summary(path: Path, tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_aggregation_writes_what_the_row_by_row_implementation_wrote(
-    tmp_path, monkeypatch, case
-):
+def test_aggregation_writes_what_the_row_by_row_implementation_wrote(tmp_path, monkeypatch, case):
     # Chunks of 7 rows: the files are written in several, as a large screen's are.
     monkeypatch.setattr(aggregate, "CHUNK_ROWS", 7)
     screen_dir = aggregated(tmp_path, case)
