@@ -143,11 +143,14 @@ class ResultRows:
 
     def frame(self) -> pd.DataFrame:
         """The rows as a table, each column of the type pandas gives such values: text as
-        Arrow strings (a column with no text at all: missing values), numbers as numpy."""
+        Arrow strings (a column with no text at all: missing values), numbers as numpy. The
+        rows are handed over: each column's chunks are let go once it is made, and the
+        builder is empty after."""
         columns = {}
-        for column, chunks in self._chunks.items():
+        for column in _ROW_COLUMNS:
+            chunks, self._chunks[column] = self._chunks[column], []
             if column in _TEXT:
-                text = pa.chunked_array(chunks, type=pa.large_string())
+                text = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
                 columns[column] = (
                     pd.Series([None] * len(text), dtype=object)
                     if text.null_count == len(text)
@@ -156,7 +159,7 @@ class ResultRows:
             else:
                 dtype = _NUMBER_DTYPES[column]
                 columns[column] = np.concatenate([np.array([], dtype=dtype), *chunks])
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, copy=False)
 
 
 def read_manifests(paths: list[str | Path]) -> tuple[ResultRows, list[ShardTotals]]:
@@ -193,12 +196,16 @@ def results_table(plan: Plan | PlannedScreen, rows: ResultRows) -> pd.DataFrame:
         .rename(columns=own)
         .rename(columns={"name": "ligand_name"})
     )
-    table = table.merge(sheet, on="index", how="left")
-    table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     config = plan.config
+    # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     table = rank_within_proteins(
         table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
-    )
+    ).reset_index(drop=True)
+    # Each row's sheet row, as a left join on `index` would give it, without a copy of the
+    # rows' columns.
+    joined = sheet.set_index("index").reindex(table["index"].to_numpy()).reset_index(drop=True)
+    table = pd.concat([table, joined], axis=1)
+    table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_fields(config))
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
@@ -434,7 +441,6 @@ def write_results(
     (`selectivity_path`)."""
     rows, shards = read_manifests(manifests)
     table = results_table(plan, rows)
-    del rows  # the table holds what it held: let it go before the files are written
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
     panel = None
