@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -113,8 +113,7 @@ class ScreenProgress:
     def manifest(self, protein: str, shard: str) -> ShardManifest | None:
         """The manifest of a finished shard, read (validated) from `results`; None for an
         unfinished one."""
-        name = self.manifests.get((protein, shard))
-        return None if name is None else read_manifest(self.results.read_blob(name))
+        return _read_manifest(self.results, self.manifests.get((protein, shard)))
 
 
 def finished_manifests(screen: str, results: ResultStore) -> dict[tuple[str, str], str]:
@@ -163,36 +162,42 @@ def screen_progress(
         for name, blob in finished_manifests(plan.screen, results).items()
         if keys_of.get(name) is not None
     }
-    progress = ScreenProgress(
-        plan.screen, [], 0, window_s, 0.0, results, manifests, unfinished_states={}
-    )
     cost = plan.config.cost
+    shards: list[ShardProgress] = []
     totals = []
+    unfinished_states: dict[str, str] = {}
     estimated_seconds = 0.0
     for (protein, name), keys in keys_of.items():
-        manifest = progress.manifest(protein, name)
+        manifest = _read_manifest(results, manifests.get((protein, name)))
         if manifest is not None:
             recorded = {record.key: record.status for record in manifest.records}
             totals.append(manifest.totals().to_json())
             states = [recorded.get(key) or _committed_or_pending(key, committed) for key in keys]
         else:
             states = [_committed_or_pending(key, committed) for key in keys or []]
-            progress.unfinished_states.update(zip(keys or [], states, strict=True))
+            unfinished_states.update(zip(keys or [], states, strict=True))
         completed, failed = states.count(COMPLETED), states.count(FAILED)
         count = len(states) if keys is not None else plan.plan.entry(protein, name).targets
-        progress.shards.append(
-            ShardProgress(protein, name, count, completed, failed, manifest is not None)
-        )
+        shards.append(ShardProgress(protein, name, count, completed, failed, manifest is not None))
         if manifest is None and completed:
             estimated_seconds += completed * cost.seconds_per_target + cost.startup_s_per_shard
     measured = spent(totals, cost)
-    return replace(
-        progress,
+    return ScreenProgress(
+        screen=plan.screen,
+        shards=shards,
         recent_commits=sum(committed[key] > now - window_s for key in committed),
+        window_s=window_s,
         cost_so_far_usd=measured.cost_usd_with_startup
         + usd(estimated_seconds, cost.gpu_hourly_usd),
+        results=results,
+        manifests=manifests,
+        unfinished_states=unfinished_states,
         canaries=canary_reports(plan.screen, results),
     )
+
+
+def _read_manifest(results: ResultStore, name: str | None) -> ShardManifest | None:
+    return None if name is None else read_manifest(results.read_blob(name))
 
 
 def _committed_or_pending(key: str, committed: dict[str, float]) -> str:
