@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from omtx_hub import msa
 from omtx_hub.cost import spent
@@ -79,15 +83,97 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[ShardTotals]]:
-    """(records, shard totals) from shard manifest files."""
-    records: list[ManifestEntry] = []
+# The columns each manifest entry gives its rows (one per sheet row of its compound), in the
+# results table's order before the sheet's are joined; `_TEXT` are strings, `_FLOATS` numbers.
+_FLOATS = (*SCORE_FIELDS, "runtime_s")
+_TEXT = ("protein", "ligand_id", "status", "error", "failure", "source", "structure", "key")
+_ROW_COLUMNS = (
+    "protein",
+    "index",
+    "ligand_id",
+    "status",
+    "error",
+    "failure",
+    *SCORE_FIELDS,
+    "source",
+    "runtime_s",
+    "structure",
+    "key",
+    "released_weights",
+    "replicate",
+)
+_NUMBER_DTYPES = dict.fromkeys(_FLOATS, float) | {
+    "index": np.int64,
+    "released_weights": bool,
+    "replicate": np.int64,
+}
+# pandas' own type for text (what it infers for a column of strings): Arrow strings.
+_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+class ResultRows:
+    """The rows of shard manifests' records (one per record x sheet row of its compound) as
+    columns: each shard's added as Arrow and numpy arrays, so that a screen's rows cost a few
+    bytes per cell, not a Python object each, and no manifest's records are kept."""
+
+    def __init__(self):
+        self._chunks: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+
+    def add(self, records: Iterable[ManifestEntry]) -> None:
+        """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
+        values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+        for record in records:
+            for ligand in record.ligands:
+                for field in _FLOATS:
+                    values[field].append(getattr(record, field))
+                values["protein"].append(record.protein)
+                values["index"].append(ligand.index)
+                values["ligand_id"].append(ligand.ligand_id)
+                values["status"].append(record.status)
+                values["error"].append(record.error)
+                values["failure"].append(record.failure)
+                values["source"].append(record.source)
+                values["structure"].append(record.structures.get(ligand.ligand_id))
+                values["key"].append(record.key)
+                values["released_weights"].append(record.weights.released)
+                values["replicate"].append(record.replicate)
+        for column, column_values in values.items():
+            if column in _TEXT:
+                self._chunks[column].append(pa.array(column_values, type=pa.large_string()))
+            else:
+                self._chunks[column].append(np.array(column_values, dtype=_NUMBER_DTYPES[column]))
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table, each column of the type pandas gives such values: text as
+        Arrow strings (a column with no text at all: missing values), numbers as numpy. The
+        rows are handed over: each column's chunks are let go once it is made, and the
+        builder is empty after."""
+        columns = {}
+        for column in _ROW_COLUMNS:
+            chunks, self._chunks[column] = self._chunks[column], []
+            if column in _TEXT:
+                text = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+                columns[column] = (
+                    pd.Series([None] * len(text), dtype=object)
+                    if text.null_count == len(text)
+                    else pd.Series(text, dtype=_TEXT_DTYPE)
+                )
+            else:
+                dtype = _NUMBER_DTYPES[column]
+                columns[column] = np.concatenate([np.array([], dtype=dtype), *chunks])
+        return pd.DataFrame(columns, copy=False)
+
+
+def read_manifests(paths: list[str | Path]) -> tuple[ResultRows, list[ShardTotals]]:
+    """(rows, shard totals) of shard manifest files, read one at a time: each validated whole
+    (records.read_manifest), its rows added as columns, its records let go."""
+    rows = ResultRows()
     shards: list[ShardTotals] = []
     for path in paths:
         manifest = read_manifest(path)
-        records.extend(manifest.records)
+        rows.add(manifest.records)
         shards.append(manifest.totals())
-    return records, shards
+    return rows, shards
 
 
 def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
@@ -100,37 +186,17 @@ def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
     ]
 
 
-def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
+def results_table(plan: Plan | PlannedScreen, rows: ResultRows) -> pd.DataFrame:
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
-    msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     affinity = plan.config.model.affinity
     protein_flags = {
         name: flags_of_protein(receptor, affinity=affinity) for name, receptor in receptors.items()
     }
-    rows = []
-    for record in records:
-        scores = {field: getattr(record, field) for field in SCORE_FIELDS}
-        for ligand in record.ligands:
-            rows.append(
-                {
-                    "protein": record.protein,
-                    "index": ligand.index,
-                    "ligand_id": ligand.ligand_id,
-                    "status": record.status,
-                    "error": record.error,
-                    "failure": record.failure,
-                    **scores,
-                    "source": record.source,
-                    # GPU wall seconds this screen spent on the compound (its share of the shard).
-                    "runtime_s": record.runtime_s,
-                    "structure": record.structures.get(ligand.ligand_id),
-                    "key": record.key,
-                    "released_weights": record.weights.released,
-                    "msa": msa_modes[record.protein],
-                    "replicate": record.replicate,
-                }
-            )
-    table = pd.DataFrame(rows)
+    table = rows.frame()
+    msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
+    table.insert(
+        table.columns.get_loc("released_weights") + 1, "msa", table["protein"].map(msa_modes)
+    )
     if len(plan.seeds) > 1:
         table = combine_replicates(table, plan.seeds)
     table = table.drop(columns="replicate", errors="ignore")
@@ -142,32 +208,60 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
         .rename(columns=own)
         .rename(columns={"name": "ligand_name"})
     )
-    table = table.merge(sheet, on="index", how="left")
-    # The ligand's flags (from the sheet), then its protein's.
-    table["flags"] = [
-        FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])
-        for ligand, p in zip(table["flags"], table["protein"], strict=True)
-    ]
     config = plan.config
+    # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     table = rank_within_proteins(
         table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
-    )
+    ).reset_index(drop=True)
+    # Each row's sheet row, as a left join on `index` would give it, without a copy of the
+    # rows' columns.
+    joined = sheet.set_index("index").reindex(table["index"].to_numpy()).reset_index(drop=True)
+    table = pd.concat([table, joined], axis=1)
+    table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_fields(config))
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
 
 
+def with_protein_flags(
+    flags: pd.Series, proteins: pd.Series, protein_flags: dict[str, list[str]]
+) -> pd.Series:
+    """Each row's `flags`: its ligand's (from the sheet), then its protein's. Joined once per
+    distinct (ligand flags, protein), which are few, and spread over the rows by code."""
+    ligand_codes, ligand_flags = pd.factorize(flags, use_na_sentinel=False)
+    protein_codes, names = pd.factorize(proteins)
+    pairs, rows = np.unique(ligand_codes * max(len(names), 1) + protein_codes, return_inverse=True)
+    joined = np.array(
+        [
+            FLAGS_SEPARATOR.join(
+                [
+                    *split_flags(ligand_flags[pair // len(names)]),
+                    *protein_flags[names[pair % len(names)]],
+                ]
+            )
+            for pair in pairs
+        ],
+        dtype=object,
+    )
+    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=_TEXT_DTYPE)
+
+
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
     """For each flag code in the table: how many rows (protein x ligand) and how many sheet
-    ligands carry it."""
-    flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
-    codes = table[["index"]].assign(flag=flags).explode("flag")
-    codes = codes[codes["flag"] != ""]
-    return {
-        flag: FlagCount(rows=len(rows), ligands=int(rows["index"].nunique()))
-        for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
-    }
+    ligands carry it. Counted per distinct `flags` text (few), spread over the rows by code."""
+    codes, texts = pd.factorize(table["flags"].fillna("").astype(str))
+    each_text = [text.split(FLAGS_SEPARATOR) for text in texts]
+    rows_of_text = np.bincount(codes, minlength=len(texts))
+    counts = {}
+    for flag in sorted({flag for flags in each_text for flag in flags if flag}):
+        times = np.array([flags.count(flag) for flags in each_text])
+        carrying = times[codes] > 0
+        counts[flag] = FlagCount(
+            rows=int((rows_of_text * times).sum()),
+            ligands=int(table["index"][carrying].nunique()),
+        )
+    return counts
 
 
 def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
@@ -203,6 +297,12 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     return Protein.model_validate(document)
 
 
+def rows_of(table: pd.DataFrame, protein: str) -> pd.DataFrame:
+    """The table's rows of `protein`: the table itself when it has no other (no copy)."""
+    rows = table["protein"] == protein
+    return table if rows.all() else table[rows]
+
+
 def summary(
     plan: Plan | PlannedScreen,
     table: pd.DataFrame,
@@ -220,7 +320,7 @@ def summary(
     not_applicable = not_applicable_fields(config)
     per_protein = {
         protein.name: protein_summary(
-            table[table["protein"] == protein.name],
+            rows_of(table, protein.name),
             chains=chains[protein.name],
             not_applicable=not_applicable[protein.name],
             binder_threshold=binder_threshold,
@@ -305,18 +405,38 @@ def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame
     )
 
 
+# Rows written at a time: the CSV's text and the Parquet's typed columns are made for one
+# chunk (a Parquet row group) at a time, never for the whole table at once.
+CHUNK_ROWS = 100_000
+
+
+def _chunks(table: pd.DataFrame):
+    """`table` in CHUNK_ROWS slices (one, empty, for an empty table)."""
+    for start in range(0, max(len(table), 1), CHUNK_ROWS):
+        yield table.iloc[start : start + CHUNK_ROWS]
+
+
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     """`table` as a CSV file, replaced atomically; text a spreadsheet would run as a formula
     is written as text (result_tables.neutralised)."""
-    with replaced_atomically(path) as staging:
-        neutralised(table).to_csv(staging, index=False)
+    with replaced_atomically(path) as staging, open(staging, "w", newline="") as handle:
+        for number, chunk in enumerate(_chunks(table)):
+            neutralised(chunk).to_csv(handle, index=False, header=number == 0)
 
 
 def write_parquet(table: pd.DataFrame, path: Path) -> None:
     """The results table as batch_results.parquet, replaced atomically: each column of its
-    declared type, text as it is (result_tables.typed_results)."""
+    declared type, text as it is (result_tables.typed_results), a row group per chunk."""
     with replaced_atomically(path) as staging:
-        typed_results(table).to_parquet(staging, engine="pyarrow", index=False)
+        writer = None
+        try:
+            for chunk in _chunks(table):
+                typed = pa.Table.from_pandas(typed_results(chunk), preserve_index=False)
+                writer = writer or pq.ParquetWriter(staging, typed.schema)
+                writer.write_table(typed)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def write_results(
@@ -331,8 +451,8 @@ def write_results(
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
     summary.json and, for a screen with a selectivity panel, selectivity.csv
     (`selectivity_path`)."""
-    records, shards = read_manifests(manifests)
-    table = results_table(plan, records)
+    rows, shards = read_manifests(manifests)
+    table = results_table(plan, rows)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
     panel = None

@@ -530,10 +530,12 @@ class PlannedScreen:
 
     @classmethod
     def from_results(
-        cls, config: ScreenConfig, results: ResultStore, store: ResultStore
+        cls, config: ScreenConfig, results: ResultStore, store: ResultStore, *, specs: bool = True
     ) -> PlannedScreen:
         """The screen as planned under `results` (the directory snakemake runs in, or a
-        cloud run's default storage), with every shard's spec."""
+        cloud run's default storage), with every shard's spec; without `specs`, none (a
+        reader that goes through the shards one at a time reads each itself: together they
+        hold every target of the screen)."""
         screen = config.screen.name
         data = results.read_blob(plan_path(screen))
         if data is None:
@@ -546,7 +548,7 @@ class PlannedScreen:
         names = [
             shard_spec_path(screen, entry.protein, entry.shard)
             for entry in index.shards
-            if entry.sha256 is not None
+            if entry.sha256 is not None and specs
         ]
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
             contents = list(pool.map(results.read_blob, names))

@@ -88,13 +88,36 @@ def rank_within_proteins(
     return table.drop(columns=["_group", "_score", "_first_row"])
 
 
+# The columns `_order_keys` and the ties read.
+_ORDER_COLUMNS = (
+    "protein",
+    "index",
+    "status",
+    "affinity_probability_binary",
+    "affinity_pred_value",
+    "confidence_score",
+)
+
+
 def best_targets(
-    ranked: pd.DataFrame, n: int, *, rank_by: str, binder_threshold: float
+    ranked: pd.DataFrame,
+    n: int,
+    *,
+    rank_by: str,
+    binder_threshold: float,
+    among: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The n best completed compounds over all proteins of a ranked table (rows in rank
     order, as `rank_within_proteins` leaves them), one row each (its first sheet row), by
-    the rule of `rank_by`."""
-    targets = ranked[ranked["status"] == "completed"].drop_duplicates(["protein", "key"])
+    the rule of `rank_by`; with `among` (a mask of `ranked`'s rows), of those rows only.
+    Found on the few columns the order reads; only the n rows are taken whole."""
+    completed = ranked["status"] == "completed"
+    if among is not None:
+        completed &= among
+    candidates = np.flatnonzero(completed.to_numpy())
+    first = ~ranked[["protein", "key"]].iloc[candidates].duplicated().to_numpy()
+    positions = candidates[first]
+    targets = ranked[[c for c in _ORDER_COLUMNS if c in ranked.columns]].iloc[positions]
     keys = _order_keys(targets, rank_by, binder_threshold)
     proteins = pd.factorize(targets["protein"], sort=True)[0]
     # np.lexsort sorts by its last key first; a missing score sorts after every value.
@@ -106,4 +129,4 @@ def best_targets(
             keys["_group"],
         )
     )
-    return targets.iloc[order[:n]]
+    return ranked.iloc[positions[order[:n]]]
