@@ -132,17 +132,25 @@ def _pid(pid_file: Path) -> int | None:
     return None
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, ended but not yet reaped by init, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def _end(pid: int | None) -> None:
     """End a daemon by its pid: SIGTERM, then SIGKILL if it is still there after 10 s."""
-    if pid is None:
+    if pid is None or not _running(pid):
         return
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
+        while _running(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -184,8 +192,10 @@ def one_node_cluster(root: Path, cpus: int = 8, memory_mb: int = 128000):
         )
         cluster.wait_for(
             f"node {node} idle (logs in {root / 'log'})",
-            lambda: "idle"
-            in cluster.command("sinfo", "--noheader", "-p", "cpu", "-o", "%T", check=False),
+            lambda: (
+                "idle"
+                in cluster.command("sinfo", "--noheader", "-p", "cpu", "-o", "%T", check=False)
+            ),
         )
         yield cluster
     finally:
@@ -194,9 +204,11 @@ def one_node_cluster(root: Path, cpus: int = 8, memory_mb: int = 128000):
             with suppress(AssertionError):
                 cluster.wait_for(
                     "every job to end",
-                    lambda: not cluster.command(
-                        "squeue", "--noheader", "--states=RUNNING,COMPLETING", check=False
-                    ).strip(),
+                    lambda: (
+                        not cluster.command(
+                            "squeue", "--noheader", "--states=RUNNING,COMPLETING", check=False
+                        ).strip()
+                    ),
                     timeout=20,
                 )
         for pid_file in reversed(pid_files):

@@ -14,7 +14,9 @@ def test_a_shard_without_a_gpu_needs_the_cpu_said_explicitly(accelerator):
     with pytest.raises(ConfigError) as error:
         check_shard_gpus(accelerator, [1, 0], "slurm")
     message = str(error.value)
-    assert "ask slurm for no GPU" in message and f"runtime.accelerator is '{accelerator}'" in message
+    assert (
+        "ask slurm for no GPU" in message and f"runtime.accelerator is '{accelerator}'" in message
+    )
     assert "`runtime.accelerator: cpu`" in message
 
 
