@@ -205,7 +205,7 @@ def test_the_gpu_request_of_the_profile_reaches_the_job(slurm, tmp_path, boltz_t
         )
         job = slurm.job(held[0]["id"])
         assert job["TresPerJob"] == "gres:gpu:1"
-        assert "gres/gpu=1" in job["TRES"] and job["CPUs/Task"] == "4"
+        assert job["CPUs/Task"] == "4" and job["MinMemoryNode"] == "16000M"
         assert job["JobState"] == "PENDING" and job["TimeLimit"] == "04:00:00"
     finally:
         run.send_signal(signal.SIGINT)  # Snakemake cancels its Slurm jobs
