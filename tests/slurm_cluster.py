@@ -74,6 +74,14 @@ class SlurmCluster:
         out = self.command("scontrol", "show", "job", "--oneliner", job_id)
         return dict(field.split("=", 1) for field in out.split() if "=" in field)
 
+    def freeze(self, job_id: str) -> None:
+        """Stop every process of a running job (SIGSTOP), as a hung job stops: Slurm still
+        counts its time, so its time limit ends it."""
+        listed = self.command("scontrol", "listpids", job_id).splitlines()[1:]
+        for pid in {int(line.split()[0]) for line in listed}:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
     def wait_for(self, what: str, condition, timeout: float = STARTUP_S):
         """Poll `condition()` until it returns something true; that value."""
         deadline = time.monotonic() + timeout

@@ -224,6 +224,15 @@ def test_a_shard_without_a_gpu_needs_the_cpu_said_explicitly(slurm, tmp_path, bo
     assert slurm.jobs() == before
 
 
+def stored_at_start(shard_log: Path) -> int | None:
+    """How many of its targets the shard's job found in the store when it started, from its log
+    (Snakemake empties the log before each attempt); None before it says."""
+    if not shard_log.exists():
+        return None
+    found = re.findall(r"targets, (\d+) in the store", shard_log.read_text())
+    return int(found[-1]) if found else None
+
+
 def state_of(cluster, job_id: str) -> str:
     return cluster.job(job_id)["JobState"]
 
@@ -232,9 +241,9 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     slurm, tmp_path, boltz_test_cache
 ):
     """One shard of six targets: its first job is cancelled with scancel once a target is in
-    the store, its second is given a one-minute limit and killed by it, the main process is
-    killed while the third runs; a restarted run finishes the screen, predicting only what no
-    attempt committed."""
+    the store, its second hangs and is killed by its time limit, the main process is killed
+    while the third runs; a restarted run finishes the screen, predicting only what no attempt
+    committed."""
     raw = write_screen(
         tmp_path,
         rows=[(f"m{i}", smiles) for i, smiles in enumerate(SIX_LIGANDS)],
@@ -245,6 +254,7 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     config = write_config_file(tmp_path, raw)
     store = tmp_path / "store"
     arguments = (*ON_THE_CPU_PARTITION, "--configfile", str(config))
+    shard_log = tmp_path / "logs" / "s1" / "boltz_predict_shard" / "P1" / "00000.log"
     before = {job["id"] for job in slurm.jobs()}
 
     def attempts() -> list[dict[str, str]]:
@@ -265,7 +275,11 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
         second = slurm.wait_for("attempt 2", lambda: attempts()[1:], timeout=600)[0]
         assert state_of(slurm, first) == "CANCELLED"
         assert second["MinMemoryNode"] == "32000M"  # mem_mb 16000 x attempt 2
+        # Attempt 2 starts from what attempt 1 committed, then hangs: its one-minute limit,
+        # set now, ends it.
+        slurm.wait_for("attempt 2 to resume", lambda: (stored_at_start(shard_log) or 0) >= 1, 900)
         slurm.command("scontrol", "update", f"JobId={second['JobId']}", "TimeLimit=1")
+        slurm.freeze(second["JobId"])
         third = slurm.wait_for("attempt 3", lambda: attempts()[2:], timeout=900)[0]
         assert state_of(slurm, second["JobId"]) == "TIMEOUT"
         assert third["MinMemoryNode"] == "48000M"
@@ -281,18 +295,12 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
         if main.poll() is None:
             os.kill(main.pid, signal.SIGKILL)
             main.wait()
-    shard_log = tmp_path / "logs" / "s1" / "boltz_predict_shard" / "P1" / "00000.log"
-    started_with = [
-        int(n) for n in re.findall(r"targets, (\d+) in the store", shard_log.read_text())
-    ]
-    assert started_with[0] == 0 and started_with[1] >= 1, started_with  # attempt 2 resumed
     stored = len(committed_records(store))
     # Restarted: the shard's outputs are incomplete (its main process died), so it is submitted
     # again and predicts only what no attempt committed.
     run_on_slurm(slurm, tmp_path, *arguments)
     assert len(committed_records(store)) == len(SIX_LIGANDS)
-    assert f"{stored} in the store, {len(SIX_LIGANDS) - stored} to predict" in (
-        shard_log.read_text().splitlines()[-40:].__str__()
-    )
+    assert stored_at_start(shard_log) == stored
+    assert f"{stored} in the store, {len(SIX_LIGANDS) - stored} to predict" in shard_log.read_text()
     table = csv_as_declared(tmp_path / "results" / "s1" / "batch_results.csv")
     assert len(table) == len(SIX_LIGANDS)
