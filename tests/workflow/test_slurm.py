@@ -302,7 +302,5 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     run_on_slurm(slurm, tmp_path, *arguments)
     assert len(committed_records(store)) == len(SIX_LIGANDS)
     assert {record: record.stat().st_mtime_ns for record in committed} == committed
-    restarted_with = stored_at_start(shard_log)
-    assert restarted_with is not None and restarted_with >= len(committed)
     table = csv_as_declared(tmp_path / "results" / "s1" / "batch_results.csv")
     assert len(table) == len(SIX_LIGANDS)
