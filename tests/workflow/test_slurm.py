@@ -114,6 +114,10 @@ def copy_of_test_screen(destination: Path, cache: Path, **runtime_overrides) -> 
     return workdir
 
 
+def job_ids(cluster) -> set[str]:
+    return {job["id"] for job in cluster.jobs()}
+
+
 def shard_jobs(cluster) -> dict[str, list[dict[str, str]]]:
     """The cluster's shard jobs by shard ("P1_00000"), oldest first, each as
     `scontrol show job` shows it."""
@@ -130,7 +134,7 @@ def slurm_screen(slurm, tmp_path_factory, boltz_test_cache):
     """The .test screen run to the end through Slurm on the cpu partition; (workdir, the
     run's stderr, the shard jobs by shard)."""
     workdir = copy_of_test_screen(tmp_path_factory.mktemp("slurm-run") / ".test", boltz_test_cache)
-    before = {job["id"] for job in slurm.jobs()}
+    before = job_ids(slurm)
     run = run_on_slurm(slurm, workdir, *ON_THE_CPU_PARTITION)
     jobs = {
         shard: [job for job in shard_jobs_ if job["JobId"] not in before]
@@ -176,17 +180,17 @@ def test_a_slurm_run_gives_the_values_of_a_local_run(slurm_screen, tmp_path, bol
 
 def test_a_rerun_of_a_finished_screen_submits_nothing(slurm_screen, slurm):
     workdir, _, _ = slurm_screen
-    before = slurm.jobs()
+    before = job_ids(slurm)
     rerun = run_on_slurm(slurm, workdir, *ON_THE_CPU_PARTITION)
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
-    assert slurm.jobs() == before
+    assert job_ids(slurm) == before
 
 
 def test_the_gpu_request_of_the_profile_reaches_the_job(slurm, tmp_path, boltz_test_cache):
     """The profile as shipped: `--gpus=1` on partition gpu. The job waits there (the partition
     is down, there is no GPU here) until the run is stopped, which cancels it."""
     workdir = copy_of_test_screen(tmp_path / ".test", boltz_test_cache)
-    before = {job["id"] for job in slurm.jobs()}
+    before = job_ids(slurm)
     run = subprocess.Popen(
         slurm_command(workdir, "--slurm-status-command", "squeue"),
         cwd=workdir,
@@ -216,7 +220,7 @@ def test_the_gpu_request_of_the_profile_reaches_the_job(slurm, tmp_path, boltz_t
 
 def test_a_shard_without_a_gpu_needs_the_cpu_said_explicitly(slurm, tmp_path, boltz_test_cache):
     workdir = copy_of_test_screen(tmp_path / ".test", boltz_test_cache, accelerator="auto")
-    before = slurm.jobs()
+    before = job_ids(slurm)
     refused = run_on_slurm(slurm, workdir, *ON_THE_CPU_PARTITION, check=False)
     assert refused.returncode != 0
     assert "ask slurm for no GPU" in refused.stderr
@@ -255,7 +259,7 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     store = tmp_path / "store"
     arguments = (*ON_THE_CPU_PARTITION, "--configfile", str(config))
     shard_log = tmp_path / "logs" / "s1" / "boltz_predict_shard" / "P1" / "00000.log"
-    before = {job["id"] for job in slurm.jobs()}
+    before = job_ids(slurm)
 
     def attempts() -> list[dict[str, str]]:
         return [job for job in shard_jobs(slurm).get("P1_00000", []) if job["JobId"] not in before]
