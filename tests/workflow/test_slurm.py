@@ -225,7 +225,7 @@ def test_a_shard_without_a_gpu_needs_the_cpu_said_explicitly(slurm, tmp_path, bo
     assert refused.returncode != 0
     assert "ask slurm for no GPU" in refused.stderr
     assert "runtime.accelerator is 'auto'" in refused.stderr
-    assert slurm.jobs() == before
+    assert job_ids(slurm) == before
 
 
 def stored_at_start(shard_log: Path) -> int | None:
