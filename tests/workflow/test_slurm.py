@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -178,8 +179,8 @@ def test_a_slurm_run_gives_the_values_of_a_local_run(slurm_screen, tmp_path, bol
         csv_as_declared(directory / table).drop(columns="runtime_s")
         for directory in (workdir, local)
     )
-    assert len(on_slurm) == 8 and on_slurm.notna().any().all()
-    assert on_slurm.to_dict("records") == here.to_dict("records")
+    assert len(on_slurm) == 8
+    pd.testing.assert_frame_equal(on_slurm, here, check_exact=True)
 
 
 def test_a_rerun_of_a_finished_screen_submits_nothing(slurm_screen, slurm):
