@@ -308,6 +308,7 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     # Restarted, it finishes the screen (submitting the interrupted shard again if its outputs
     # are marked incomplete) and predicts only what no attempt committed: every record
     # committed before is left as it was.
+    run_on_slurm(slurm, tmp_path, *arguments, "--unlock")  # the killed run's lock
     run_on_slurm(slurm, tmp_path, *arguments)
     assert len(committed_records(store)) == len(SIX_LIGANDS)
     assert {record: record.stat().st_mtime_ns for record in committed} == committed
