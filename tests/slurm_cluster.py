@@ -82,6 +82,15 @@ class SlurmCluster:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)
 
+    def job_processes(self) -> set[int]:
+        """The pids of every running job's processes and of their children."""
+        running = self.command("squeue", "--noheader", "--states=RUNNING", "-o", "%i", check=False)
+        pids = set()
+        for job_id in running.split():
+            listed = self.command("scontrol", "listpids", job_id, check=False).splitlines()[1:]
+            pids |= {int(line.split()[0]) for line in listed if line.split()}
+        return pids | _descendants(pids)
+
     def wait_for(self, what: str, condition, timeout: float = STARTUP_S):
         """Poll `condition()` until it returns something true; that value."""
         deadline = time.monotonic() + timeout
@@ -108,7 +117,9 @@ SlurmctldLogFile={root}/log/slurmctld.log
 SlurmdLogFile={root}/log/slurmd.log
 SlurmctldPort={port}
 SlurmdPort={free_port()}
-ProctrackType=proctrack/linuxproc
+# A job's processes by process group (no cgroups here): a child that outlives its parent
+# (Boltz, when scancel's SIGTERM ends the job's Snakemake first) is still the job's and is killed.
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -138,6 +149,19 @@ def _pid(pid_file: Path) -> int | None:
     with suppress(FileNotFoundError, ValueError):
         return int(pid_file.read_text().split()[0])
     return None
+
+
+def _descendants(pids: set[int]) -> set[int]:
+    """Every process whose parent, or its parent's parent..., is one of `pids`."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), set(pids)
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
 
 
 def _running(pid: int) -> bool:
@@ -208,6 +232,7 @@ def one_node_cluster(root: Path, cpus: int = 8, memory_mb: int = 128000):
         yield cluster
     finally:
         if (root / "run/slurmctld.pid").exists():
+            left = cluster.job_processes()
             cluster.command("scancel", "--full", "--user", "root", check=False)
             with suppress(AssertionError):
                 cluster.wait_for(
@@ -219,5 +244,7 @@ def one_node_cluster(root: Path, cpus: int = 8, memory_mb: int = 128000):
                     ),
                     timeout=20,
                 )
+            for pid in left:
+                _end(pid)
         for pid_file in reversed(pid_files):
             _end(_pid(pid_file))
