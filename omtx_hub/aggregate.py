@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from omtx_hub import msa
+from omtx_hub.chemistry_cache import chemistry_columns
+from omtx_hub.config import ConfigError, ScreenConfig
 from omtx_hub.cost import spent
 from omtx_hub.fileio import replaced_atomically
 from omtx_hub.keys import KEY_SCHEME
@@ -33,6 +35,7 @@ from omtx_hub.records import (
     NO_MSA,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    TRIAGE_COLUMN,
     ManifestEntry,
     ShardTotals,
     read_manifest,
@@ -50,6 +53,7 @@ from omtx_hub.result_tables import (
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import molecule_identities, sheet_own_columns
+from omtx_hub.store import ResultStore
 from omtx_hub.summary import (
     SUMMARY_VERSION,
     UNITS,
@@ -63,6 +67,7 @@ from omtx_hub.summary import (
     Timing,
     write_summary,
 )
+from omtx_hub.triage import purchase_list, triage_verdicts
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -88,7 +93,11 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
     return records, shards
 
 
-def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
+def results_table(
+    plan: Plan | PlannedScreen, records: list[ManifestEntry], store: ResultStore
+) -> pd.DataFrame:
+    """batch_results' table: a ranked row per protein x sheet ligand; each molecule's
+    chemistry is taken from `store` (computed there once, omtx_hub.chemistry_cache)."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
@@ -137,13 +146,35 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
         for ligand, p in zip(table["flags"], table["protein"], strict=True)
     ]
     config = plan.config
+    table = with_chemistry_and_triage(table, config, store)
     table = rank_within_proteins(
-        table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
+        table,
+        rank_by=config.rank_by,
+        binder_threshold=config.report.binder_threshold,
+        triage_first=ranks_triage_first(config),
     )
     table = without_not_applicable(table, not_applicable_fields(config))
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
+
+
+def with_chemistry_and_triage(
+    table: pd.DataFrame, config: ScreenConfig, store: ResultStore
+) -> pd.DataFrame:
+    """`table` with each molecule's alerts and properties (omtx_hub.medchem, by its
+    `modeled_smiles`) and, with `triage:` in the config, each row's `triage` verdict."""
+    table = table.join(chemistry_columns(table["modeled_smiles"], store))
+    if config.triage is not None:
+        try:
+            table[TRIAGE_COLUMN] = triage_verdicts(table, config.triage)
+        except KeyError as error:
+            raise ConfigError(error.args[0]) from None
+    return table
+
+
+def ranks_triage_first(config: ScreenConfig) -> bool:
+    return config.triage is not None and config.triage.rank_within == "triage"
 
 
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
@@ -262,7 +293,9 @@ def summary(
             }
         ),
         per_protein=per_protein,
-        best_targets=top_list(table, top_n, config.rank_by, binder_threshold),
+        best_targets=top_list(
+            table, top_n, config.rank_by, binder_threshold, ranks_triage_first(config)
+        ),
         flags=flag_counts(table),
         timing=Timing(
             boltz_wall_s=round(sum(s.boltz_wall_s for s in shards), 3),
@@ -315,14 +348,21 @@ def write_results(
     selectivity_path: Path | None = None,
     *,
     parquet_path: Path,
+    store: ResultStore,
+    purchase_list_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
-    summary.json and, for a screen with a selectivity panel, selectivity.csv
-    (`selectivity_path`)."""
+    summary.json, for a screen with a selectivity panel selectivity.csv
+    (`selectivity_path`) and for one with triage rules purchase_list.csv
+    (`purchase_list_path`). Molecules' chemistry is kept in `store`."""
     records, shards = read_manifests(manifests)
-    table = results_table(plan, records)
+    table = results_table(plan, records, store)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
+    if plan.config.triage is not None:
+        if purchase_list_path is None:
+            raise ValueError("the screen has triage rules: give purchase_list_path")
+        write_csv(purchase_list(table, plan.config.triage.purchase_top_k), purchase_list_path)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:

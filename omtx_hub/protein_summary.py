@@ -119,9 +119,14 @@ def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[TopEntry]:
-    """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
-    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
+def top_list(
+    rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float, triage_first: bool = False
+) -> list[TopEntry]:
+    """The n best compounds of `rows` by `rank_by` (with `triage_first`, those that pass
+    triage first), each with the sheet's other names for it."""
+    best = best_targets(
+        rows, n, rank_by=rank_by, binder_threshold=binder_threshold, triage_first=triage_first
+    )
     # The entry's columns (with replicates, their spread too), in its order.
     fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))
