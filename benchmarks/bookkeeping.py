@@ -89,15 +89,13 @@ def aggregate(workdir: Path) -> None:
     """The measured aggregation, in its own process: workflow/scripts/aggregate_screen.py."""
     config = loaded_config(workdir)
     layout = ScreenLayout.of(workdir / "results", SCREEN)
-    store = open_store(config.store)
     write_results(
-        PlannedScreen.read(config, layout.plan, store),
+        PlannedScreen.read(config, layout.plan, open_store(config.store)),
         sorted(layout.shards.glob("*/*.json")),
         csv_path=layout.table,
         parquet_path=layout.parquet_table,
         summary_path=layout.summary,
         selectivity_path=None,
-        store=store,
     )
 
 

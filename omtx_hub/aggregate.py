@@ -53,7 +53,7 @@ from omtx_hub.result_tables import (
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import molecule_identities, sheet_own_columns
-from omtx_hub.store import ResultStore
+from omtx_hub.store import ResultStore, open_store
 from omtx_hub.summary import (
     SUMMARY_VERSION,
     UNITS,
@@ -94,10 +94,11 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
 
 
 def results_table(
-    plan: Plan | PlannedScreen, records: list[ManifestEntry], store: ResultStore
+    plan: Plan | PlannedScreen, records: list[ManifestEntry], store: ResultStore | None = None
 ) -> pd.DataFrame:
     """batch_results' table: a ranked row per protein x sheet ligand; each molecule's
-    chemistry is taken from `store` (computed there once, omtx_hub.chemistry_cache)."""
+    chemistry is taken from `store` (default: the config's; computed there once,
+    omtx_hub.chemistry_cache)."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
@@ -146,7 +147,7 @@ def results_table(
         for ligand, p in zip(table["flags"], table["protein"], strict=True)
     ]
     config = plan.config
-    table = with_chemistry_and_triage(table, config, store)
+    table = with_chemistry_and_triage(table, config, store or open_store(config.store))
     table = rank_within_proteins(
         table,
         rank_by=config.rank_by,
@@ -348,13 +349,13 @@ def write_results(
     selectivity_path: Path | None = None,
     *,
     parquet_path: Path,
-    store: ResultStore,
+    store: ResultStore | None = None,
     purchase_list_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
     summary.json, for a screen with a selectivity panel selectivity.csv
     (`selectivity_path`) and for one with triage rules purchase_list.csv
-    (`purchase_list_path`). Molecules' chemistry is kept in `store`."""
+    (`purchase_list_path`). Molecules' chemistry is kept in `store` (default: the config's)."""
     records, shards = read_manifests(manifests)
     table = results_table(plan, records, store)
     write_csv(table, csv_path)
