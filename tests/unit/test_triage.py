@@ -109,7 +109,10 @@ def test_a_rule_on_a_column_the_table_lacks_names_its_key():
             "'triage.require_interactions': this screen computes no `interactions` column",
         ),
         ({"require_posebusters": True}, "remove triage.require_posebusters"),
-        ({"properties": {"logP": [None, 5]}}, "'triage.properties.logP': no such property; use one of mw,"),
+        (
+            {"properties": {"logP": [None, 5]}},
+            "'triage.properties.logP': no such property; use one of mw,",
+        ),
         ({"properties": {"MW": [500, 100]}}, "the window [500.0, 100.0] is empty"),
         ({"require_interactions": ["MET318"]}, "'MET318' is no interaction rule"),
         ({"exclude_alerts": ["Pains"]}, "triage.exclude_alerts"),
