@@ -206,6 +206,24 @@ def verify_store(arguments: argparse.Namespace) -> int:
     return 1 if remaining else 0
 
 
+def purchase_list(arguments: argparse.Namespace) -> int:
+    from omtx_hub.purchase import PurchaseListError, copy_purchase_list
+
+    try:
+        copied = copy_purchase_list(arguments.screen_dir, arguments.out, arguments.selected)
+    except PurchaseListError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{copied.rows} targets, {copied.copied} structures: {copied.list_path}")
+    if copied.missing:
+        print(
+            f"{len(copied.missing)} structures are not in {arguments.screen_dir}: "
+            + ", ".join(copied.missing),
+            file=sys.stderr,
+        )
+    return 0
+
+
 def make_test_cache(arguments: argparse.Namespace) -> int:
     from omtx_hub.testing.testcache import build_test_cache
 
@@ -286,6 +304,25 @@ def main(argv: list[str] | None = None) -> int:
         "that they are computed again",
     )
     verify_parser.set_defaults(run=verify_store)
+
+    purchase_parser = commands.add_parser(
+        "purchase-list",
+        help="copy a purchase list and its structures into a folder: the screen's "
+        "purchase_list.csv (triage rules) or the dashboard's export of ticked targets",
+    )
+    purchase_parser.add_argument(
+        "screen_dir", type=Path, help="the screen's results directory, results/<screen>"
+    )
+    purchase_parser.add_argument(
+        "--selected",
+        type=Path,
+        help="the CSV the dashboard's 'Export purchase list' downloaded (default: the "
+        "screen's purchase_list.csv, written from the config's triage rules)",
+    )
+    purchase_parser.add_argument(
+        "--out", type=Path, required=True, help="the folder to write (created if needed)"
+    )
+    purchase_parser.set_defaults(run=purchase_list)
 
     cache_parser = commands.add_parser(
         "make-test-cache", help="generate a Boltz cache with random weights (offline testing)"
