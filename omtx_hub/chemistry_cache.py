@@ -21,6 +21,7 @@ import pandas as pd
 from omtx_hub.keys import chemistry_key
 from omtx_hub.medchem import MoleculeChemistry, chemistry_of_molecules
 from omtx_hub.records import CHEMISTRY_COLUMNS
+from omtx_hub.result_tables import result_dtypes
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
 from omtx_hub.store_layout import CHEMISTRY_OBJECT, part_key
 
@@ -92,6 +93,12 @@ def chemistry_columns(modeled_smiles: pd.Series, store: ResultStore) -> pd.DataF
     present = modeled_smiles.dropna()
     present = present[present != ""]
     by_molecule = ChemistryCache(store).chemistry(present.unique().tolist())
-    cells = [by_molecule[cell].columns() for cell in present]
-    columns = pd.DataFrame(cells, index=present.index, columns=list(CHEMISTRY_COLUMNS))
-    return columns.reindex(modeled_smiles.index)
+    # One row per molecule, spread over its rows.
+    molecules = pd.DataFrame(
+        [chemistry.columns() for chemistry in by_molecule.values()],
+        index=list(by_molecule),
+        columns=list(CHEMISTRY_COLUMNS),
+    )
+    columns = molecules.reindex(present.to_numpy()).set_axis(present.index)
+    # Counts stay integers where some rows have none (written 3, not 3.0).
+    return columns.reindex(modeled_smiles.index).astype(result_dtypes(CHEMISTRY_COLUMNS))

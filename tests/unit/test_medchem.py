@@ -125,3 +125,4 @@ def test_rows_get_their_molecules_columns_and_ccd_rows_none(tmp_path):
     assert list(columns.index) == [10, 11, 12, 13]
     assert columns.loc[10, "alerts"] == "Brenk:phenol_ester" == columns.loc[13, "alerts"]
     assert columns.loc[[11, 12], "mw"].isna().all()
+    assert columns["hbd"].dtype == "Int64" and columns.loc[10, "hbd"] == 1
