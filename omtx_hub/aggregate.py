@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from omtx_hub import msa
+from omtx_hub.chemistry_cache import chemistry_columns
+from omtx_hub.config import ConfigError, ScreenConfig
 from omtx_hub.cost import spent
 from omtx_hub.fileio import replaced_atomically
 from omtx_hub.keys import KEY_SCHEME
@@ -39,6 +41,7 @@ from omtx_hub.records import (
     NO_MSA,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    TRIAGE_COLUMN,
     ManifestEntry,
     ShardTotals,
     read_manifest,
@@ -56,6 +59,7 @@ from omtx_hub.result_tables import (
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import molecule_identities, sheet_own_columns
+from omtx_hub.store import ResultStore, open_store
 from omtx_hub.summary import (
     SUMMARY_VERSION,
     UNITS,
@@ -69,6 +73,7 @@ from omtx_hub.summary import (
     Timing,
     write_summary,
 )
+from omtx_hub.triage import purchase_list, triage_verdicts
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -186,7 +191,12 @@ def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
     ]
 
 
-def results_table(plan: Plan | PlannedScreen, rows: ResultRows) -> pd.DataFrame:
+def results_table(
+    plan: Plan | PlannedScreen, rows: ResultRows, store: ResultStore | None = None
+) -> pd.DataFrame:
+    """batch_results' table: a ranked row per protein x sheet ligand; for a screen with
+    triage rules, each molecule's chemistry is taken from `store` (default: the config's;
+    computed there once, omtx_hub.chemistry_cache) and each row's triage verdict added."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     affinity = plan.config.model.affinity
     protein_flags = {
@@ -209,13 +219,22 @@ def results_table(plan: Plan | PlannedScreen, rows: ResultRows) -> pd.DataFrame:
         .rename(columns={"name": "ligand_name"})
     )
     config = plan.config
+    by_index = sheet.set_index("index")
+    if config.triage is not None:
+        modeled_smiles = by_index["modeled_smiles"].reindex(table["index"].to_numpy())
+        table = with_chemistry_and_triage(
+            table, modeled_smiles.set_axis(table.index), config, store or open_store(config.store)
+        )
     # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     table = rank_within_proteins(
-        table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
+        table,
+        rank_by=config.rank_by,
+        binder_threshold=config.report.binder_threshold,
+        triage_first=ranks_triage_first(config),
     ).reset_index(drop=True)
     # Each row's sheet row, as a left join on `index` would give it, without a copy of the
     # rows' columns.
-    joined = sheet.set_index("index").reindex(table["index"].to_numpy()).reset_index(drop=True)
+    joined = by_index.reindex(table["index"].to_numpy()).reset_index(drop=True)
     table = pd.concat([table, joined], axis=1)
     table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_fields(config))
@@ -245,6 +264,23 @@ def with_protein_flags(
         dtype=object,
     )
     return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=_TEXT_DTYPE)
+
+
+def with_chemistry_and_triage(
+    table: pd.DataFrame, modeled_smiles: pd.Series, config: ScreenConfig, store: ResultStore
+) -> pd.DataFrame:
+    """`table` with each molecule's alerts and properties (omtx_hub.medchem, by its
+    `modeled_smiles`, one per row of `table`) and each row's `triage` verdict."""
+    table = table.join(chemistry_columns(modeled_smiles, store))
+    try:
+        table[TRIAGE_COLUMN] = triage_verdicts(table, config.triage)
+    except KeyError as error:
+        raise ConfigError(error.args[0]) from None
+    return table
+
+
+def ranks_triage_first(config: ScreenConfig) -> bool:
+    return config.triage is not None and config.triage.rank_within == "triage"
 
 
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
@@ -374,7 +410,13 @@ def summary(
             }
         ),
         per_protein=per_protein,
-        best_targets=top_list(table, top_n, config.rank_by, binder_threshold),
+        best_targets=top_list(
+            table,
+            top_n,
+            config.rank_by,
+            binder_threshold,
+            triage_first=ranks_triage_first(config),
+        ),
         flags=flag_counts(table),
         timing=Timing(
             boltz_wall_s=round(sum(s.boltz_wall_s for s in shards), 3),
@@ -447,14 +489,21 @@ def write_results(
     selectivity_path: Path | None = None,
     *,
     parquet_path: Path,
+    store: ResultStore | None = None,
+    purchase_list_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
-    summary.json and, for a screen with a selectivity panel, selectivity.csv
-    (`selectivity_path`)."""
+    summary.json, for a screen with a selectivity panel selectivity.csv
+    (`selectivity_path`) and for one with triage rules purchase_list.csv
+    (`purchase_list_path`). Molecules' chemistry is kept in `store` (default: the config's)."""
     rows, shards = read_manifests(manifests)
-    table = results_table(plan, rows)
+    table = results_table(plan, rows, store)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
+    if plan.config.triage is not None:
+        if purchase_list_path is None:
+            raise ValueError("the screen has triage rules: give purchase_list_path")
+        write_csv(purchase_list(table, plan.config.triage.purchase_top_k), purchase_list_path)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:

@@ -330,7 +330,7 @@ def running_results(plan: Planned, store: ResultStore, progress: ScreenProgress)
                 job_wall_s=0.0,
             )
         )
-    table = results_table(plan, rows)
+    table = results_table(plan, rows, store)
     panel = None if plan.config.selectivity is None else panel_table(plan, table)
     return RunningResults(summary(plan, table, totals, panel), table, panel)
 

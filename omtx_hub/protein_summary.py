@@ -139,10 +139,18 @@ def top_list(
     rank_by: str,
     binder_threshold: float,
     among: pd.Series | None = None,
+    triage_first: bool = False,
 ) -> list[TopEntry]:
-    """The n best compounds of `rows` (of those `among` masks) by `rank_by`, each with the
-    sheet's other names for it."""
-    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold, among=among)
+    """The n best compounds of `rows` (of those `among` masks) by `rank_by` (with
+    `triage_first`, those that pass triage first), each with the sheet's other names for it."""
+    best = best_targets(
+        rows,
+        n,
+        rank_by=rank_by,
+        binder_threshold=binder_threshold,
+        among=among,
+        triage_first=triage_first,
+    )
     # The entry's columns (with replicates, their spread too), in its order.
     fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))

@@ -64,6 +64,20 @@ def affinity_units(log_ic50):
 # batch_results.csv reports, as `<score>_std`, with the number of completed replicates.
 SPREAD_FIELDS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
 REPLICATE_COLUMNS = (*(f"{field}_std" for field in SPREAD_FIELDS), "replicates")
+# A molecule's structural alerts and properties (omtx_hub.medchem.MoleculeChemistry's fields).
+CHEMISTRY_COLUMNS = (
+    "alerts",
+    "mw",
+    "clogp",
+    "tpsa",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "qed",
+    "formal_charge",
+)
+# batch_results.csv's verdict of the config's triage rules (omtx_hub.triage).
+TRIAGE_COLUMN = "triage"
 # batch_results.csv: these columns in this order (those of replicates only with them), then
 # the ligand sheet's own columns.
 RESULT_COLUMNS = [
@@ -90,6 +104,8 @@ RESULT_COLUMNS = [
     "replicate_keys",
     "released_weights",
     "msa",
+    *CHEMISTRY_COLUMNS,
+    TRIAGE_COLUMN,
 ]
 # The `flags` codes a row gets from its protein, after its ligand's
 # (omtx_hub.result_tables.LIGAND_FLAGS).

@@ -13,7 +13,13 @@ from typing import Literal, get_args
 
 import pandas as pd
 
-from omtx_hub.records import PROTEIN_FLAGS, RESULT_COLUMNS, SCORE_FIELDS, SPREAD_FIELDS
+from omtx_hub.records import (
+    CHEMISTRY_COLUMNS,
+    PROTEIN_FLAGS,
+    RESULT_COLUMNS,
+    SCORE_FIELDS,
+    SPREAD_FIELDS,
+)
 
 # Boltz-2's affinity training range (boltz/data/parse/schema.py, parse_boltz_schema, warns
 # above it: "the maximum during training"); larger ligands are flagged.
@@ -104,12 +110,40 @@ def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
     return changed
 
 
+# The `alerts` column (omtx_hub.medchem): each alert as `<set>:<RDKit's description>`, e.g.
+# `PAINS_A:ene_rhod_A(235)`, joined by ALERTS_SEPARATOR. The sets, as they are named there and
+# in `triage.exclude_alerts`, which also takes ALERT_FAMILIES.
+ALERT_SETS = ("PAINS_A", "PAINS_B", "PAINS_C", "Brenk", "NIH")
+ALERT_FAMILIES = {"PAINS": ("PAINS_A", "PAINS_B", "PAINS_C")}
+ALERTS_SEPARATOR = ";"
+# The properties of CHEMISTRY_COLUMNS (all but `alerts`), by type; `triage.properties` windows
+# name them (case does not matter: `MW`, `cLogP`).
+CHEMISTRY_FLOAT_COLUMNS = ("mw", "clogp", "tpsa", "qed")
+CHEMISTRY_INTEGER_COLUMNS = ("hbd", "hba", "rotatable_bonds", "formal_charge")
+PROPERTY_COLUMNS = tuple(column for column in CHEMISTRY_COLUMNS if column != "alerts")
+# The `triage` column: TRIAGE_PASS, or the rules a row fails joined by TRIAGE_SEPARATOR
+# (omtx_hub.triage); empty where the config has no `triage`.
+TRIAGE_PASS = "pass"
+TRIAGE_SEPARATOR = "; "
+# The pose helper's columns that triage rules read (`require_posebusters`,
+# `require_interactions`): `posebusters_pass` (bool), `posebusters_failed` (names), and
+# `interactions`, compact text `A:MET318:hbond;A:LYS271:ionic` (chain:residue:type, `;`).
+POSEBUSTERS_PASS_COLUMN = "posebusters_pass"
+INTERACTIONS_COLUMN = "interactions"
+INTERACTIONS_SEPARATOR = ";"
+
+
 # The type of each column of batch_results.parquet, which is also how batch_results.csv reads
 # back (docs/results.md, "Column types"), as pandas dtypes; in Arrow and Parquet: Int64 is int64,
 # float64 double, boolean bool, string large_string. Every other column (the text ones and the
 # sheet's own, which the sheet holds as text) is text. Any cell may be missing (null).
-INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates")
-FLOAT_RESULT_COLUMNS = (*SCORE_FIELDS, *(f"{field}_std" for field in SPREAD_FIELDS), "runtime_s")
+INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLUMNS)
+FLOAT_RESULT_COLUMNS = (
+    *SCORE_FIELDS,
+    *(f"{field}_std" for field in SPREAD_FIELDS),
+    "runtime_s",
+    *CHEMISTRY_FLOAT_COLUMNS,
+)
 BOOLEAN_RESULT_COLUMNS = ("released_weights",)
 
 

@@ -34,11 +34,13 @@ from omtx_hub.records import (
     REPLICATE_COLUMNS,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    TRIAGE_COLUMN,
     read_manifest,
 )
 from omtx_hub.result_tables import (
     FLAG_MEANINGS,
     MARGIN_COLUMNS,
+    PROPERTY_COLUMNS,
     SELECTIVITY_SCORES,
     delta_column,
     predicted_binders,
@@ -87,6 +89,9 @@ LABELS = {
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
     "affinity_pred_value_std": "log10(IC50/µM) SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
+    "triage": "Triage", "alerts": "Alerts", "mw": "MW (g/mol)", "clogp": "cLogP",
+    "tpsa": "TPSA (Å²)", "hbd": "HBD", "hba": "HBA", "rotatable_bonds": "Rotatable bonds",
+    "qed": "QED", "formal_charge": "Formal charge",
 }  # fmt: skip
 # A column's header tooltip where its label alone would mislead (docs/results.md, "Scores
 # and units"): Boltz's compute_ptms (boltz/model/layers/confidence_utils.py) takes every
@@ -179,9 +184,11 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "modeled_smiles",
         "ccd",
         "flags",
+        TRIAGE_COLUMN,
         "status",
         *TABLE_SCORES,
         "source",
+        "alerts",
     ]
     hidden = [
         # With replicates: each spread is shown beside its mean (`spread`), and in the details.
@@ -195,6 +202,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "failure",
         "msa",
         *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
+        *PROPERTY_COLUMNS,
     ]
     columns = []
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
@@ -202,6 +210,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
             key in SCORE_FIELDS
             or key in REPLICATE_COLUMNS
             or key in ("rank", "index")
+            or key in PROPERTY_COLUMNS
             or (key in extra and pd.api.types.is_numeric_dtype(table[key]))
         )
         column = {
@@ -574,6 +583,7 @@ def render_dashboard(
             selectivity_script=asset_text("selectivity.js") if selectivity else None,
             threedmol=asset_text("3Dmol-min.js"),
             script=asset_text("dashboard.js"),
+            purchase_script=asset_text("purchase.js"),
             style=asset_text("dashboard.css"),
             assets=json.loads(asset_text("MANIFEST.json")),
         )

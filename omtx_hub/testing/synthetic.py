@@ -311,5 +311,6 @@ def write_screen(
             parquet_path=layout.parquet_table,
             summary_path=layout.summary,
             selectivity_path=layout.selectivity,
+            purchase_list_path=layout.purchase_list,
         )
     return layout.screen_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -285,4 +286,42 @@ def test_selectivity_view_sorts_and_opens_each_targets_details(page, tmp_path):
     first.locator("td[data-key=pic50_P2] a.select-row").click()
     assert page.text_content("#detail-title") == name
     assert "P2" in page.text_content("#detail-body")
+    assert page.external_requests == [] and page.problems == []
+
+
+def test_selected_targets_persist_and_export_a_purchase_list(page, dashboard, tmp_path):
+    open_dashboard(page, dashboard)
+    page.click("th[data-key=rank]")
+    rows = page.locator("#targets tbody tr")
+    chosen = [rows.nth(0), rows.nth(2)]
+    names = [row.locator("td[data-key=ligand_name]").text_content() for row in chosen]
+    for row in chosen:
+        row.locator("input.purchase-select").check()
+    assert page.text_content("#purchase-count") == "2 selected"
+    # Ticking a box does not open the row's details.
+    assert page.text_content("#detail-title") == "Select a target"
+    # Kept per screen in the browser: the ticks survive a reload, and follow the rows when
+    # the table is sorted, filtered or paged.
+    open_dashboard(page, dashboard)
+    assert page.text_content("#purchase-count") == "2 selected"
+    page.fill("#filter-text", names[1])
+    assert page.locator("#targets tbody input.purchase-select:checked").count() == 1
+    page.fill("#filter-text", "")
+
+    with page.expect_download() as download:
+        page.click("#purchase-export")
+    path = tmp_path / "purchase.csv"
+    download.value.save_as(path)
+    assert download.value.suggested_filename.endswith("_purchase_list.csv")
+    bought = pd.read_csv(path)
+    assert sorted(bought["ligand_name"]) == sorted(names)
+    assert {"smiles", "affinity_probability_binary", "alerts", "structure"} <= set(bought)
+    assert all(
+        href.endswith(name)
+        for href, name in zip(bought["structure_href"], bought["structure"], strict=True)
+    )
+
+    page.click("#purchase-clear")
+    assert page.text_content("#purchase-count") == "0 selected"
+    assert page.is_disabled("#purchase-export")
     assert page.external_requests == [] and page.problems == []

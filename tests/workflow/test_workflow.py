@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from omtx_hub.cli import main as cli_main
 from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,
@@ -36,6 +37,10 @@ ROWS = [
 ]
 
 
+# Aspirin is a phenol ester (a Brenk alert); caffeine and ibuprofen pass.
+TRIAGE = {"exclude_alerts": ["Brenk"], "properties": {"MW": [None, 500]}, "purchase_top_k": 2}
+
+
 def manifest(workdir: Path, screen: str, shard: str) -> dict:
     return json.loads((workdir / f"results/{screen}/shards/P1/{shard}.json").read_text())
 
@@ -51,6 +56,7 @@ def finished_screen(tmp_path_factory, boltz_test_cache):
         model=FAST_MODEL,
         runtime=runtime(boltz_test_cache),
         store=str(workdir / "store"),
+        triage=TRIAGE,
     )
     config = write_config_file(workdir, raw)
     run_snakemake(workdir, "--configfile", str(config))
@@ -98,6 +104,23 @@ def test_results_from_real_boltz(finished_screen):
     # batch_results.parquet: the same table, typed (docs/results.md).
     typed = assert_parquet_is_the_csv(workdir / "results/s1")
     assert typed["released_weights"].eq(False).all() and typed["rank"].max() == 3
+
+
+def test_chemistry_triage_and_the_purchase_list(finished_screen, tmp_path):
+    workdir, _, _ = finished_screen
+    table = pd.read_csv(workdir / "results/s1/batch_results.csv").set_index("ligand_name")
+    assert table.loc["aspirin", "alerts"] == "Brenk:phenol_ester"
+    assert table.loc["aspirin", "mw"] == pytest.approx(180.159)
+    assert table.loc["aspirin", "triage"] == table.loc["aspirin-again", "triage"] == "alert Brenk"
+    # Ibuprofen sodium: the chemistry of the free acid Boltz models.
+    assert table.loc["cpd 3/x", "formal_charge"] == 0 and table.loc["cpd 3/x", "hbd"] == 1
+    assert set(table.loc[["caffeine", "ibuprofen", "cpd 3/x"], "triage"]) == {"pass"}
+    bought = pd.read_csv(workdir / "results/s1/purchase_list.csv")
+    assert len(bought) == 2 and set(bought["triage"]) == {"pass"}
+    assert set(bought["ligand_name"]) <= {"caffeine", "ibuprofen", "cpd 3/x"}
+    out = tmp_path / "buy"
+    assert cli_main(["purchase-list", str(workdir / "results/s1"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "structures").iterdir()) == sorted(bought["structure"])
 
 
 def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):

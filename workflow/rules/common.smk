@@ -422,6 +422,13 @@ def predict_mem_mb(wildcards, attempt):
     return 16000 * attempt
 
 
+def purchase_list_output():
+    """purchase_list.csv, for a screen with triage rules (config `triage`)."""
+    if SCREEN_CONFIG.triage is None:
+        return {}
+    return {"purchase_list": layout.PURCHASE_LIST}
+
+
 def selectivity_output():
     """selectivity.csv, for a screen with a selectivity panel (config `selectivity`)."""
     if SCREEN_CONFIG.selectivity is None:
