@@ -49,11 +49,18 @@ from omtx_hub.result_tables import (
 from omtx_hub.summary import Protein, ProteinCounts, read_summary
 from omtx_report import plots
 from omtx_report.data import ScreenData
+from omtx_report.table_data import (
+    DATA_FOLDER,
+    numbers,
+    rounded_array,
+    script_json,
+    texts,
+    write_table_pieces,
+)
 
 PACKAGE = Path(__file__).resolve().parent
 ASSETS = PACKAGE / "assets"
 PAGE_SIZE = 100
-SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
 TABLE_SCORES = (
     "affinity_probability_binary",
@@ -131,32 +138,6 @@ def asset_text(name: str) -> str:
     if "</script" in text.lower() or "</style" in text.lower():
         raise ValueError(f"asset {name} would close its inline element early")
     return text
-
-
-def script_json(value) -> str:
-    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' is left
-    to end the element or start a comment, whatever the sheet contained."""
-    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _rounded(series: pd.Series) -> list:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    magnitude = np.zeros_like(values)
-    magnitude[finite & (values != 0)] = np.floor(np.log10(np.abs(values[finite & (values != 0)])))
-    decimals = (SIGNIFICANT_DIGITS - 1 - magnitude).astype(int)
-    return [
-        float(round(v, d)) if ok else None
-        for v, d, ok in zip(values.tolist(), decimals.tolist(), finite.tolist(), strict=True)
-    ]
-
-
-def _texts(series: pd.Series) -> list:
-    return [
-        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        for v in series.astype(object).tolist()
-    ]
 
 
 def table_columns(table: pd.DataFrame) -> list[dict]:
@@ -339,16 +320,11 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
 def page_data(
     data: ScreenData, out_dir: Path, *, embedded: list[str], depictions: dict[str, str]
 ) -> dict:
-    """The JSON the page's script reads: columnar values, one array per column."""
+    """What the page's script reads first (the table's own rows are pieces under data/ that
+    it loads as it needs them: `omtx_report.table_data`, written here)."""
     table = data.table
     columns = table_columns(table)
-    values = {
-        column["key"]: _rounded(table[column["key"]])
-        if column["type"] == "num"
-        else _texts(table[column["key"]])
-        for column in columns
-    }
-    # Structures as [folder number, file name]: the folder prefix would be most of the page.
+    # Structures as [folder number, file name]: the folder prefix would be most of the data.
     prefix = _relative(data.screen_dir, out_dir)
     folders: dict[str, int] = {}
     structure = []
@@ -359,6 +335,7 @@ def page_data(
             continue
         folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
         structure.append([folders.setdefault(folder, len(folders)), name])
+    pieces = write_table_pieces(table, columns, structure, out_dir)
     depicted = table["modeled_smiles"].isin(depictions.keys())
     not_applicable = {
         protein: {
@@ -371,11 +348,11 @@ def page_data(
         "rows": len(table),
         "page_size": PAGE_SIZE,
         "columns": columns,
-        "values": values,
+        "data_folder": DATA_FOLDER,
+        **pieces,
         # The screened ligand's chain in each protein's structures (the viewer shows it).
         "ligand_chains": {protein.name: protein.ligand_chain for protein in data.summary.proteins},
         "structure_folders": list(folders),
-        "structure": structure,
         "embedded": embedded,
         "depictions": depictions,
         "depicted_rows": dict(
@@ -431,12 +408,12 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
         {"key": "missing", "label": "Missing", "type": "text"},
     ]
     values = {
-        column["key"]: _rounded(compounds[column["key"]].astype(float))
+        column["key"]: numbers(rounded_array(compounds[column["key"]].astype(float)))
         if column["type"] == "num"
-        else _texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
+        else texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
         for column in columns
     }
-    values |= {status_column(p): _texts(compounds[status_column(p)]) for p in proteins}
+    values |= {status_column(p): texts(compounds[status_column(p)]) for p in proteins}
     selectivity_csv = ScreenLayout(data.screen_dir).selectivity
     return {
         "target": target,
@@ -513,6 +490,7 @@ def render_dashboard(
     )
     top_names = [n for n in top["structure"].tolist() if n in data.structures]
     selectivity = selectivity_view(data, out_dir)
+    table = page_data(data, out_dir, embedded=embedded, depictions=depictions)
     page = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -554,9 +532,8 @@ def render_dashboard(
                 "zip": _write_top_zip(data, top_names, out_dir),
                 "zip_count": len(top_names),
             },
-            data_json=script_json(
-                page_data(data, out_dir, embedded=embedded, depictions=depictions)
-            ),
+            data_json=script_json(table),
+            eager_scripts=[f"{DATA_FOLDER}/{name}.js" for name in table["eager"]],
             selectivity=selectivity,
             selectivity_json=script_json(selectivity) if selectivity else None,
             selectivity_script=asset_text("selectivity.js") if selectivity else None,

@@ -20,6 +20,8 @@ from omtx_report import plots
 from omtx_report.cli import main
 from omtx_report.data import load_finished_screen
 from omtx_report.render import number, page_data, render_dashboard, render_index, script_json
+from tests.dashboard_pages import ascending, page_table
+from tests.dashboard_pages import page_table as embedded_data
 from tests.screens import running_screen_data
 
 HOSTILE = "<script>alert(1)</script>"
@@ -36,12 +38,6 @@ def finished(tmp_path_factory):
     return write_screen(plan, workdir / "results", failed_every=5)
 
 
-def embedded_data(page: Path) -> dict:
-    html = page.read_text()
-    text = re.search(r'<script type="application/json" id="screen-data">(.*?)</script>', html, re.S)
-    return json.loads(text.group(1))
-
-
 def test_finished_screen_is_read_from_the_workflow_files(finished):
     data = load_finished_screen(finished)
     assert data.counts() == {"completed": 10, "failed": 2, "pending": 0}
@@ -55,7 +51,7 @@ def test_finished_screen_is_read_from_the_workflow_files(finished):
 
 def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tmp_path):
     data = load_finished_screen(finished)
-    page = page_data(data, finished / "report", embedded=[], depictions={})
+    page = page_table(render_dashboard(data, tmp_path / "report"))
     assert page["rows"] == len(ROWS)
     keys = [c["key"] for c in page["columns"]]
     assert "series" in keys  # the sheet's own column
@@ -67,7 +63,7 @@ def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tm
     assert len(linked) == 10
     for folder, name in linked:
         href = f"{page['structure_folders'][folder]}/{name}"  # as the page resolves it
-        assert Path(os.path.normpath(finished / "report" / href)).is_file()
+        assert Path(os.path.normpath(tmp_path / "report" / href)).is_file()
 
 
 def test_embedded_json_cannot_close_its_script_element():
