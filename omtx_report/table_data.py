@@ -112,7 +112,7 @@ def dictionary(values: list) -> dict:
     """A text column as its distinct values (null for missing) and each row's code."""
     codes, names = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
     return {
-        "names": [None if n is None or n is pd.NA else str(n) for n in names.tolist()],
+        "names": [None if pd.isna(n) else str(n) for n in names.tolist()],
         "codes": _base64(codes, "<u4"),
     }
 

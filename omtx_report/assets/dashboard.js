@@ -75,7 +75,10 @@
   let generation = 0;
   let latest = Promise.resolve();
   const track = (promise) => {
-    latest = promise.catch((error) => { $("page-info").textContent = error.message; });
+    latest = promise.catch((error) => {
+      $("page-info").textContent = error.message;
+      console.error(error);
+    });
     return latest;
   };
 
@@ -92,6 +95,7 @@
   // The rows in a column's order: the render's ascending order (missing values last, ties in
   // the screen's ranking); descending reverses it, keeping ties in that ranking and missing
   // values last.
+  const descendingOrders = new Map();
   async function orderOf(key, direction) {
     const [ascending, ties, missing] = await decodedPiece(data.orders[key], (payload) => [
       new Int32Array(bytes(payload.order).buffer),
@@ -99,7 +103,7 @@
       payload.missing,
     ]);
     if (direction > 0) return ascending;
-    return decodedPiece(`${data.orders[key]} descending`, () => {
+    if (!descendingOrders.has(key)) {
       const present = ascending.length - missing;
       const descending = new Int32Array(ascending.length);
       let k = 0;
@@ -111,8 +115,9 @@
         end = start;
       }
       descending.set(ascending.subarray(present), k);
-      return descending;
-    });
+      descendingOrders.set(key, descending);
+    }
+    return descendingOrders.get(key);
   }
 
   // A filter column for every row: numbers (NaN for missing), or text as [names, codes].
