@@ -27,6 +27,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +37,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from omtx_hub.fileio import write_atomically
 
 DATA_FOLDER = "data"
 # Rows per `rows-<n>` piece: small, because a page of a sort over a whole screen may need a
@@ -87,7 +88,7 @@ def _base64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
-def ascending_order(values: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
+def ascending_order(values: np.ndarray | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers in ascending order of `values` (missing last, ties in row order), and for
     each place whether its value equals the one before (so the page can reverse the order and
     keep ties in row order)."""
@@ -97,23 +98,22 @@ def ascending_order(values: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
         ties = np.zeros(len(values), dtype=bool)
         ties[1:] = ordered[1:] == ordered[:-1]  # NaN never equals: missing are no ties
         return order, ties
-    column = pa.array(values, type=pa.large_string())
     # Arrow's sort is stable; its string order is the code points'.
-    order = pc.array_sort_indices(column, null_placement="at_end").to_numpy()
-    ordered = column.take(pa.array(order))
+    order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
+    ordered = values.take(pa.array(order))
     ties = np.zeros(len(values), dtype=bool)
     if len(values) > 1:
-        equal = pc.equal(ordered.slice(1), ordered.slice(0, len(values) - 1))
+        equal = pc.equal(ordered[1:], ordered[:-1])
         ties[1:] = equal.fill_null(False).to_numpy(zero_copy_only=False)
     return order, ties
 
 
-def dictionary(values: list) -> dict:
+def dictionary(values: pa.ChunkedArray) -> dict:
     """A text column as its distinct values (null for missing) and each row's code."""
-    codes, names = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    encoded = pc.dictionary_encode(values, null_encoding="encode").combine_chunks()
     return {
-        "names": [None if pd.isna(n) else str(n) for n in names.tolist()],
-        "codes": _base64(codes, "<u4"),
+        "names": encoded.dictionary.to_pylist(),
+        "codes": _base64(encoded.indices.to_numpy(zero_copy_only=False), "<u4"),
     }
 
 
@@ -129,30 +129,43 @@ def searched_texts(table: pd.DataFrame) -> list[str]:
 
 
 class PieceWriter:
-    """Writes `data/<piece>.js` files under a page's folder, each replaced atomically (a file
-    hard-linked from elsewhere is replaced, never written into)."""
+    """Writes `data/<piece>.js` files under a page's folder: into a new folder, which then
+    replaces the old one as a whole (so no file is ever written into, a hard-linked one
+    included, and no piece of an earlier render stays behind)."""
 
     def __init__(self, out_dir: Path):
         self.folder = out_dir / DATA_FOLDER
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.written: set[str] = set()
+        self.staging = out_dir / f".{DATA_FOLDER}.{uuid.uuid4().hex}.partial"
+        self.staging.mkdir(parents=True)
 
     def write(self, name: str, payload) -> str:
         call = f"window.omtxData({script_json(name)},{script_json(payload)});\n"
-        write_atomically(self.folder / f"{name}.js", call)
-        self.written.add(f"{name}.js")
+        (self.staging / f"{name}.js").write_text(call, encoding="utf-8")
         return name
 
-    def remove_others(self) -> None:
-        """Pieces of an earlier render that this one has not written (a larger screen's)."""
-        for path in self.folder.glob("*.js"):
-            if path.name not in self.written:
-                path.unlink()
+    def finish(self) -> None:
+        old = self.staging.with_name(f"{self.staging.name}.old")
+        if self.folder.exists():
+            os.replace(self.folder, old)
+        os.replace(self.staging, self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def chunk_bounds(rows: int) -> Iterator[tuple[int, int]]:
     for start in range(0, rows, CHUNK_ROWS):
         yield start, min(start + CHUNK_ROWS, rows)
+
+
+def _arrow_column(series: pd.Series, rounded: np.ndarray | None) -> pa.Array:
+    """A column as the page shows it, missing values null: numbers rounded, the rest text."""
+    if rounded is not None:
+        return pa.array(rounded, from_pandas=True)  # NaN -> null
+    if isinstance(series.dtype, pd.StringDtype):
+        return pa.array(series, type=pa.large_string(), from_pandas=True)
+    return pa.array(texts(series), type=pa.large_string())
 
 
 def write_table_pieces(
@@ -162,14 +175,22 @@ def write_table_pieces(
     the page needs to find them: chunk size and count, the columns with pieces, and the
     pieces a small screen loads with the page."""
     writer = PieceWriter(out_dir)
+    try:
+        found = _write_pieces(writer, table, columns, structure)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish()
+    return found
+
+
+def _write_pieces(writer: PieceWriter, table: pd.DataFrame, columns: list[dict], structure: list):
     numeric = {c["key"]: rounded_array(table[c["key"]]) for c in columns if c["type"] == "num"}
+    keys = [c["key"] for c in columns]
+    shown = pa.table({key: _arrow_column(table[key], numeric.get(key)) for key in keys})
     chunks = []
     for start, stop in chunk_bounds(len(table)):
-        part = table.iloc[start:stop]
-        values = {
-            key: numbers(numeric[key][start:stop]) if key in numeric else texts(part[key])
-            for key in (c["key"] for c in columns)
-        }
+        values = shown.slice(start, stop - start).to_pydict()
         chunks.append(
             writer.write(
                 f"rows-{len(chunks)}", {"values": values, "structure": structure[start:stop]}
@@ -180,20 +201,21 @@ def write_table_pieces(
         if not column["shown"]:
             continue
         key = column["key"]
-        values = numeric[key] if key in numeric else texts(table[key])
-        order, ties = ascending_order(values)
-        missing = int(np.isnan(values).sum()) if key in numeric else values.count(None)
-        payload = {"order": _base64(order, "<i4"), "ties": _base64(ties, "u1"), "missing": missing}
+        order, ties = ascending_order(numeric[key] if key in numeric else shown[key])
+        payload = {
+            "order": _base64(order, "<i4"),
+            "ties": _base64(ties, "u1"),
+            "missing": shown[key].null_count,
+        }
         orders[key] = writer.write(f"order-{number}", payload)
     filters = {}
     for key in FILTER_COLUMNS:
         if key in numeric:
             filters[key] = writer.write(f"column-{key}", {"numbers": _base64(numeric[key], "<f8")})
     for key in FILTER_TEXT_COLUMNS:
-        if key in table.columns:
-            filters[key] = writer.write(f"column-{key}", dictionary(texts(table[key])))
+        if key in shown.column_names:
+            filters[key] = writer.write(f"column-{key}", dictionary(shown[key]))
     search = writer.write("search", searched_texts(table))
-    writer.remove_others()
     everything = [*chunks, *orders.values(), *filters.values(), search]
     return {
         "chunk_rows": CHUNK_ROWS,
