@@ -324,18 +324,18 @@ def page_data(
     it loads as it needs them: `omtx_report.table_data`, written here)."""
     table = data.table
     columns = table_columns(table)
-    # Structures as [folder number, file name]: the folder prefix would be most of the data.
+    # Each row's structure as its folder's number (-1: none) and its file name: the folder
+    # prefix would be most of the data.
     prefix = _relative(data.screen_dir, out_dir)
     folders: dict[str, int] = {}
-    structure = []
-    for name in table["structure"].tolist():
-        path = data.structures.get(name) if isinstance(name, str) else None
-        if path is None:
-            structure.append(None)
-            continue
-        folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
-        structure.append([folders.setdefault(folder, len(folders)), name])
-    pieces = write_table_pieces(table, columns, structure, out_dir)
+    folder_of = {}
+    for name in table["structure"].dropna().unique().tolist():
+        path = data.structures.get(name)
+        if path is not None:
+            folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
+            folder_of[name] = folders.setdefault(folder, len(folders))
+    structure_folder = table["structure"].map(folder_of).fillna(-1).to_numpy(dtype=int)
+    pieces = write_table_pieces(table, columns, structure_folder, out_dir)
     depicted = table["modeled_smiles"].isin(depictions.keys())
     not_applicable = {
         protein: {

@@ -13,7 +13,7 @@ pages, but load <script src> beside the page):
   uint8): a sort is a lookup, and the page derives the descending order from it;
 - `column-<key>`: a column the filters test, for every row (numbers as base64 float64 with NaN
   for missing; text as a dictionary of its distinct values and base64 uint32 codes);
-- `search`: per row, the lower-cased texts the search box looks in.
+- `search-<n>`: per row of n*SEARCH_ROWS ..., the lower-cased texts the search box looks in.
 
 Piece names use column numbers, never a sheet's own column names, so no name reaches a path.
 The values are rounded and written exactly as the page shows them; the orders are computed on
@@ -46,6 +46,8 @@ SIGNIFICANT_DIGITS = 4
 # The columns the filters test (besides the search box), loaded in the background.
 FILTER_COLUMNS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
 FILTER_TEXT_COLUMNS = ("status", "flags")
+# Rows per `search-<n>` piece: the page reads each in one go, while the table stays usable.
+SEARCH_ROWS = 100_000
 SEARCHED_COLUMNS = ("ligand_name", "ligand_id", "modeled_smiles", "smiles")
 
 
@@ -117,15 +119,11 @@ def dictionary(values: pa.ChunkedArray) -> dict:
     }
 
 
-def searched_texts(table: pd.DataFrame) -> list[str]:
-    """Per row, what the search box looks in, lower-cased."""
-    parts = [
-        table[key].astype(object).where(table[key].notna(), "").astype(str)
-        for key in SEARCHED_COLUMNS
-        if key in table.columns
-    ]
-    joined = parts[0].str.cat(parts[1:], sep="\u0000") if parts else pd.Series([""] * len(table))
-    return joined.str.lower().tolist()
+def searched_texts(shown: pa.Table) -> pa.ChunkedArray:
+    """Per row, what the search box looks in, lower-cased (the page lower-cases the query)."""
+    parts = [pc.fill_null(shown[key], "") for key in SEARCHED_COLUMNS if key in shown.column_names]
+    separator = pa.scalar("\u0000", pa.large_string())
+    return pc.utf8_lower(pc.binary_join_element_wise(*parts, separator))
 
 
 class PieceWriter:
@@ -169,14 +167,14 @@ def _arrow_column(series: pd.Series, rounded: np.ndarray | None) -> pa.Array:
 
 
 def write_table_pieces(
-    table: pd.DataFrame, columns: list[dict], structure: list, out_dir: Path
+    table: pd.DataFrame, columns: list[dict], structure_folder: np.ndarray, out_dir: Path
 ) -> dict:
     """Every piece of `table` (see the module's docstring) under out_dir/data; returns what
     the page needs to find them: chunk size and count, the columns with pieces, and the
     pieces a small screen loads with the page."""
     writer = PieceWriter(out_dir)
     try:
-        found = _write_pieces(writer, table, columns, structure)
+        found = _write_pieces(writer, table, columns, structure_folder)
     except BaseException:
         writer.abandon()
         raise
@@ -184,17 +182,27 @@ def write_table_pieces(
     return found
 
 
-def _write_pieces(writer: PieceWriter, table: pd.DataFrame, columns: list[dict], structure: list):
+def _write_pieces(
+    writer: PieceWriter, table: pd.DataFrame, columns: list[dict], structure_folder: np.ndarray
+) -> dict:
     numeric = {c["key"]: rounded_array(table[c["key"]]) for c in columns if c["type"] == "num"}
     keys = [c["key"] for c in columns]
     shown = pa.table({key: _arrow_column(table[key], numeric.get(key)) for key in keys})
+    structure_name = _arrow_column(table["structure"], None)
     chunks = []
     for start, stop in chunk_bounds(len(table)):
         values = shown.slice(start, stop - start).to_pydict()
-        chunks.append(
-            writer.write(
-                f"rows-{len(chunks)}", {"values": values, "structure": structure[start:stop]}
+        # Each row's structure as [folder number, file name], or null.
+        structure = [
+            None if folder < 0 else [folder, name]
+            for folder, name in zip(
+                structure_folder[start:stop].tolist(),
+                structure_name.slice(start, stop - start).to_pylist(),
+                strict=True,
             )
+        ]
+        chunks.append(
+            writer.write(f"rows-{len(chunks)}", {"values": values, "structure": structure})
         )
     orders = {}
     for number, column in enumerate(columns):
@@ -215,13 +223,18 @@ def _write_pieces(writer: PieceWriter, table: pd.DataFrame, columns: list[dict],
     for key in FILTER_TEXT_COLUMNS:
         if key in shown.column_names:
             filters[key] = writer.write(f"column-{key}", dictionary(shown[key]))
-    search = writer.write("search", searched_texts(table))
-    everything = [*chunks, *orders.values(), *filters.values(), search]
+    searched = searched_texts(shown)
+    search = [
+        writer.write(f"search-{n}", searched.slice(start, SEARCH_ROWS).to_pylist())
+        for n, start in enumerate(range(0, len(table), SEARCH_ROWS))
+    ]
+    everything = [*chunks, *orders.values(), *filters.values(), *search]
     return {
         "chunk_rows": CHUNK_ROWS,
         "chunks": len(chunks),
         "orders": orders,
         "filter_columns": filters,
+        "search": search,
         # Loaded with the page: the first rows; all of a screen that fits one chunk.
         "eager": everything if len(chunks) <= 1 else chunks[:1],
     }

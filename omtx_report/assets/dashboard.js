@@ -127,7 +127,11 @@
         ? new Float64Array(bytes(payload.numbers).buffer)
         : { names: payload.names, codes: new Uint32Array(bytes(payload.codes).buffer) },
     );
-  const searchTexts = () => piece("search");
+  // Per row, the lower-cased texts the search box looks in.
+  const searchTexts = async () => {
+    if (!decoded.has("search")) decoded.set("search", (await Promise.all(data.search.map(piece))).flat());
+    return decoded.get("search");
+  };
 
   function numberFilter(id) {
     const text = $(id).value.trim();
@@ -466,7 +470,7 @@
     window.dashboardReady = true;
     // The filters' data, fetched while the user looks at the first page (already in for a
     // screen that fits one chunk).
-    const filterPieces = [...Object.values(data.filter_columns), "search"];
+    const filterPieces = [...Object.values(data.filter_columns), ...data.search];
     Promise.all(filterPieces.map(piece)).then(() => { window.filtersReady = true; });
   });
 })();

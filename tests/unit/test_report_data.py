@@ -284,5 +284,5 @@ def test_table_pieces_hold_every_row_once_and_sort_orders_as_the_page_sorts(
         "rows-0",
         *page_table(page)["orders"].values(),
         *page_table(page)["filter_columns"].values(),
-        "search",
+        "search-0",
     ]
