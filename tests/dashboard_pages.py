@@ -47,3 +47,9 @@ def ascending(page: Path, key: str) -> list[int]:
     """The rows in the ascending order of column `key`, from its order piece."""
     payload = piece(page, embedded(page)["orders"][key])
     return np.frombuffer(base64.b64decode(payload["order"]), dtype="<i4").tolist()
+
+
+def page_and_pieces(page: Path) -> str:
+    """The page's text followed by its data pieces': everything the dashboard shows."""
+    pieces = sorted((page.parent / embedded(page)["data_folder"]).glob("*.js"))
+    return "\n".join([page.read_text(), *(path.read_text() for path in pieces)])
