@@ -1,13 +1,15 @@
-"""From a screen's data to its self-contained dashboard (one HTML file, plus downloads).
+"""From a screen's data to its offline dashboard (an HTML page, its data beside it, downloads).
 
 It renders what the screen's aggregation saved (`omtx_report.data`) and decides nothing
 again: the top hits and their order are summary.json's `best_targets`, the ranks
 batch_results.csv's, the selectivity panel selectivity.csv.
 
-The page works offline from a laptop or a bucket: the table's data is embedded as JSON,
-plots and 2D depictions are inline SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and
-the structures of the top hits are written beside the page as small `structures/<name>.js`
-files that the page loads with a <script> tag (browsers refuse fetch() on file:// pages).
+The page works offline from a laptop or a bucket: the table's description is embedded as
+JSON and its rows, sort orders and filter columns are `data/<piece>.js` files beside the page
+that it loads as it needs them (`omtx_report.table_data`), plots and 2D depictions are inline
+SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and the structures of the top hits are
+written beside the page as small `structures/<name>.js` files that the page loads with a
+<script> tag (browsers refuse fetch() on file:// pages).
 Every value from the ligand sheet reaches the page either through Jinja2's autoescaping or
 as JSON that the page's script writes with textContent, never as markup.
 """
