@@ -216,7 +216,11 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     proteins = table["protein"].unique()
     figures = []
     for protein in proteins:
-        rows = table[(table["protein"] == protein) & (table["status"] == "completed")]
+        # Only the columns plotted: a copy of every column would double a large screen's memory.
+        plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
+        plotted.append("confidence_score")
+        chosen = (table["protein"] == protein) & (table["status"] == "completed")
+        rows = table.loc[chosen, plotted]
         compounds = rows.drop_duplicates("key")
         binders = compounds[predicted_binders(compounds, binder_threshold)]
         of = f" · {protein}" if len(proteins) > 1 else ""
@@ -435,19 +439,25 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
 def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
     """summary.json's `best_targets` (the top hits its aggregation chose, in report.rank_by's
     order), the first `top_n` of them, each as its table row."""
-    row_of = {
-        place: row
-        for row, place in enumerate(zip(data.table["protein"], data.table["index"], strict=True))
-    }
-    hits = [row_of[hit.protein, hit.index] for hit in data.summary.best_targets[:top_n]]
-    return data.table.iloc[hits]
+    best = data.summary.best_targets[:top_n]
+    wanted = pd.DataFrame(
+        {"protein": [hit.protein for hit in best], "index": [hit.index for hit in best]}
+    )
+    rows = data.table[["protein", "index"]].assign(_row=np.arange(len(data.table)))
+    found = wanted.merge(rows, on=["protein", "index"], how="left", validate="one_to_one")
+    if found["_row"].isna().any():
+        missing = found[found["_row"].isna()].iloc[0]
+        raise KeyError(f"best target {missing['protein']}, sheet row {missing['index']}")
+    return data.table.iloc[found["_row"].astype(int).to_numpy()]
 
 
 def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame) -> list[str]:
     """The structures the offline 3D viewer embeds first: every row's of the top hits'
     compounds (one compound may be listed under several names), then those of the other
     completed compounds by their rank (each protein's best, then each one's second, ...)."""
-    completed = data.table[data.table["status"] == "completed"]
+    # Only the columns needed: a copy of every column would double a large screen's memory.
+    columns = ["protein", "key", "rank", "structure"]
+    completed = data.table.loc[data.table["status"] == "completed", columns]
     hit_of = {
         compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
     }

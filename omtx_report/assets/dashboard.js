@@ -127,11 +127,32 @@
         ? new Float64Array(bytes(payload.numbers).buffer)
         : { names: payload.names, codes: new Uint32Array(bytes(payload.codes).buffer) },
     );
-  // Per row, the lower-cased texts the search box looks in.
-  const searchTexts = async () => {
-    if (!decoded.has("search")) decoded.set("search", (await Promise.all(data.search.map(piece))).flat());
-    return decoded.get("search");
-  };
+  // The rows whose lower-cased name, ID or SMILES holds `text`: each search piece is one
+  // string of its rows' texts, "\u0000" after each row (a character no search box holds, so
+  // no match spans two rows), scanned with indexOf, far faster than a test per row.
+  const searchPiece = (name, first) =>
+    decodedPiece(name, (text) => {
+      const starts = [0];
+      for (let end = text.indexOf("\u0000"); end !== -1; end = text.indexOf("\u0000", end + 1)) starts.push(end + 1);
+      return { text, first, starts: Int32Array.from(starts) };
+    });
+  async function searchMatches(query) {
+    const matches = new Uint8Array(data.rows);
+    const parts = await Promise.all(data.search.map((name, n) => searchPiece(name, n * data.search_rows)));
+    for (const { text, first, starts } of parts) {
+      for (let at = text.indexOf(query); at !== -1; ) {
+        let low = 0, high = starts.length - 1; // the last row starting at or before `at`
+        while (low < high) {
+          const middle = (low + high + 1) >> 1;
+          if (starts[middle] <= at) low = middle;
+          else high = middle - 1;
+        }
+        matches[first + low] = 1;
+        at = low + 1 < starts.length ? text.indexOf(query, starts[low + 1]) : -1;
+      }
+    }
+    return matches;
+  }
 
   function numberFilter(id) {
     const text = $(id).value.trim();
@@ -154,8 +175,8 @@
     const flag = $("filter-flag").value;
     const tests = [];
     if (text) {
-      const searched = await searchTexts();
-      tests.push((i) => searched[i].includes(text));
+      const matches = await searchMatches(text);
+      tests.push((i) => matches[i] === 1);
     }
     const atLeast = (column, bound) => (i) => column[i] >= bound; // NaN (missing) fails
     const atMost = (column, bound) => (i) => column[i] <= bound;
@@ -466,11 +487,13 @@
       for (let seen = null; seen !== latest; ) await (seen = latest);
     },
   };
-  track(renderTable()).then(() => {
+  track(renderTable()).then(async () => {
+    window.dashboardReadyAt = performance.now(); // since the page was requested
     window.dashboardReady = true;
-    // The filters' data, fetched while the user looks at the first page (already in for a
-    // screen that fits one chunk).
-    const filterPieces = [...Object.values(data.filter_columns), ...data.search];
-    Promise.all(filterPieces.map(piece)).then(() => { window.filtersReady = true; });
+    // The filters' data, loaded while the user looks at the first page (already in for a
+    // screen that fits one chunk), one piece at a time, so that a click is not kept waiting.
+    for (const name of [...Object.values(data.filter_columns), ...data.search]) await piece(name);
+    window.filtersReadyAt = performance.now();
+    window.filtersReady = true;
   });
 })();
