@@ -41,8 +41,8 @@ import pyarrow.compute as pc
 
 DATA_FOLDER = "data"
 # Rows per `rows-<n>` piece: small, because a page of a sort over a whole screen may need a
-# row from as many pieces as it has rows; large enough that a million rows are 4,000 files.
-CHUNK_ROWS = 250
+# row from as many pieces as it has rows (100 pieces of ~37 KB); a million rows are 10,000.
+CHUNK_ROWS = 100
 SIGNIFICANT_DIGITS = 4
 # The columns the filters test (besides the search box), loaded in the background.
 FILTER_COLUMNS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
