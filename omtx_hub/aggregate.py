@@ -29,7 +29,9 @@ from omtx_hub.protein_summary import (
     without_not_applicable,
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
+    COFACTOR_AFFINITY,
     NO_MSA,
     RESULT_COLUMNS,
     SCORE_FIELDS,
@@ -88,12 +90,22 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
     return records, shards
 
 
+def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
+    """The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's:
+    `no-msa` for a chain without an MSA, `cofactor-affinity` for affinity computed with
+    cofactors in the receptor."""
+    return [
+        *([NO_MSA] if msa.lacks_msa(receptor) else []),
+        *([COFACTOR_AFFINITY] if affinity and receptor.cofactors else []),
+    ]
+
+
 def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
-    # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
+    affinity = plan.config.model.affinity
     protein_flags = {
-        name: [NO_MSA] if msa.lacks_msa(receptor) else [] for name, receptor in receptors.items()
+        name: flags_of_protein(receptor, affinity=affinity) for name, receptor in receptors.items()
     }
     rows = []
     for record in records:

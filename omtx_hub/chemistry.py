@@ -408,6 +408,22 @@ _ONE_SMILES = re.compile(r"\S+(?: \|[^|\s]*\|)?")
 
 # Atoms of atomic number 0, found by RDKit itself (a tenth of the time of a Python loop).
 _DUMMY_ATOM = rdqueries.AtomNumEqualsQueryAtom(0)
+# Carbon atoms: a fragment with one is organic, as RDKit's LargestFragmentChooser
+# (preferOrganic) tells fragments apart when it keeps one ('C.[Br-]' keeps 'C').
+_CARBON_ATOM = rdqueries.AtomNumEqualsQueryAtom(6)
+
+
+def _only_inorganic(smiles: str, fragments: list[_Fragment], kept: str) -> LigandProblem:
+    """A salt or mixture with no organic fragment (`[Na+].[Cl-]`): every fragment is an
+    inorganic ion or molecule, so none is the compound the others are counter-ions of, and
+    stripping would keep one by RDKit's largest-fragment rule alone."""
+    return LigandProblem(
+        f"SMILES {smiles!r} is only inorganic ions or molecules "
+        f"({', '.join(fragment.smiles for fragment in fragments)}: no fragment has a carbon "
+        f"atom), so no fragment is the compound the others are counter-ions of; "
+        f"ligands.salts: strip would model {kept!r} alone, RDKit's largest fragment. Write "
+        f"the ion or molecule you mean to screen alone (e.g. {kept!r}), or remove the row"
+    )
 
 
 def _without_dummy_atoms(molecule: Chem.Mol, smiles: str) -> Chem.Mol:
@@ -480,6 +496,8 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
                 f"it{refused}"
             )
         stripped = _strip_fragments(fragments)
+        if not molecule.GetAtomsMatchingQuery(_CARBON_ATOM):
+            raise _only_inorganic(smiles, fragments, stripped.parent_smiles)
         parent, parent_smiles = stripped.parent, stripped.parent_smiles
         changes = list(stripped.removed)
         if stripped.unknown_removed:

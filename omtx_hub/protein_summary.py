@@ -13,8 +13,9 @@ be used when comparing different active molecules, not inactives". So:
 - affinity values (`affinity_pred_value` and its heads, `pic50`, `ic50_um`,
   `delta_g_kcal_mol`) over the predicted binders only
   (`affinity_probability_binary >= report.binder_threshold`);
-- IC50 by its median and geometric mean (10 ** the mean log10 IC50), never its arithmetic
-  mean: IC50 spans orders of magnitude, so that mean is set by the weakest compounds;
+- IC50 by its median and geometric mean on the log scale (10 ** the median and the mean
+  log10 IC50), never its arithmetic mean: IC50 spans orders of magnitude, so that mean is set
+  by the weakest compounds, and the median of an even count is the IC50 of the median pIC50;
   pIC50 and log10 IC50 by their means;
 - fields that are 0 by construction for the protein's chains
   (`boltz_schema.constant_confidence_fields`) are left out, with the reason.
@@ -88,13 +89,20 @@ def without_not_applicable(
 
 
 def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Statistics:
-    """count, mean, median, min, max of the values; with `geometric` (IC50) the geometric
-    mean instead of the arithmetic one, which the weakest compounds would set."""
+    """count, mean, median, min, max of the values; with `geometric` (IC50) the mean and the
+    median on the log scale: the geometric mean instead of the arithmetic one, which the
+    weakest compounds would set, and 10 ** the median log10 IC50, so that the median IC50 of
+    an even number of binders is the IC50 of their median pIC50 (0.01 and 1 µM: 0.1 µM), not
+    the arithmetic middle of the two (0.505 µM)."""
     values = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     if values.size == 0:
         mean = median = low = high = None
+    elif geometric:
+        logs = np.log10(values)
+        mean, median = float(10 ** logs.mean()), float(10 ** np.median(logs))
+        low, high = float(values.min()), float(values.max())
     else:
-        mean = float(10 ** np.log10(values).mean() if geometric else values.mean())
+        mean = float(values.mean())
         median, low, high = float(np.median(values)), float(values.min()), float(values.max())
     return Statistics(
         over=over,

@@ -36,7 +36,7 @@ from omtx_hub.result_tables import predicted_binders
 # Each rule in one line, for summary.json and the dashboard.
 RULES = {
     "binder_probability": "by binder probability (highest first)",
-    "affinity": "predicted binders by affinity (lowest log10 IC50 first), then the other "
+    "affinity": "predicted binders by affinity (lowest log10(IC50/µM) first), then the other "
     "completed targets by binder probability (highest first)",
     "confidence": "by confidence score (highest first)",
 }

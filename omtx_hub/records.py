@@ -94,7 +94,16 @@ RESULT_COLUMNS = [
 # The `flags` codes a row gets from its protein, after its ligand's
 # (omtx_hub.result_tables.LIGAND_FLAGS).
 NO_MSA = "no-msa"
-PROTEIN_FLAGS = {NO_MSA: "no MSA: reduced accuracy"}
+# Boltz's docs/prediction.md (jwohlwend/boltz 832486d): "At this point, Boltz only supports
+# the computation of affinity of small molecules to protein targets, if ran with an
+# RNA/DNA/co-factor target, the code will not crash but the output will be unreliable."
+COFACTOR_AFFINITY = "cofactor-affinity"
+PROTEIN_FLAGS = {
+    NO_MSA: "no MSA: reduced accuracy",
+    COFACTOR_AFFINITY: "affinity computed with a cofactor in the receptor, which Boltz says "
+    "makes the affinity output unreliable (docs/prediction.md); ligand_iptm is over the "
+    "cofactor's protein pairs too",
+}
 
 
 class _Contract(BaseModel):

@@ -28,8 +28,9 @@ FLAG_MIXTURE = "mixture"
 # Every ligand flag code and what it means (README "Ligand standardisation", dashboard
 # tooltips).
 LIGAND_FLAGS = {
-    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
-    "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
+    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms (with affinity; isotopic hydrogens "
+    "such as deuterium count, as Boltz counts them): outside Boltz-2's affinity training "
+    "range, Boltz's own warning",
     FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
     "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
     FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "
@@ -147,8 +148,10 @@ def predicted_binders(table: pd.DataFrame, binder_threshold: float) -> pd.Series
     return completed & (table["affinity_probability_binary"] >= binder_threshold)
 
 
-# selectivity.csv (omtx_hub.selectivity): the scores compared, as batch_results.csv names them.
-SELECTIVITY_SCORES = ("affinity_probability_binary", "pic50")
+# selectivity.csv (omtx_hub.selectivity): the scores compared, as batch_results.csv names them:
+# binder probability for every completed compound, pIC50 between predicted binders only.
+BINDER_SCORE, AFFINITY_SCORE = "affinity_probability_binary", "pic50"
+SELECTIVITY_SCORES = (BINDER_SCORE, AFFINITY_SCORE)
 # A compound's identity: its first sheet row's.
 SELECTIVITY_COMPOUND_COLUMNS = ["index", "ligand_name", "ligand_id", "modeled_smiles"]
 # Joins the proteins of the panel in `predicted_binder_of`.
@@ -185,6 +188,7 @@ def selectivity_columns(target: str, anti_targets: list[str]) -> list[str]:
         *(delta_column(score, anti) for score in SELECTIVITY_SCORES for anti in anti_targets),
         *MARGIN_COLUMNS.values(),
         "predicted_binder_of",
+        "pic50_not_compared",
         *(status_column(protein) for protein in panel),
         "missing",
     ]

@@ -84,24 +84,33 @@ LABELS = {
     "status": "Status", "affinity_probability_binary": "P(binder)",
     "affinity_probability_binary1": "P(binder) head 1",
     "affinity_probability_binary2": "P(binder) head 2",
-    "affinity_pred_value": "log10 IC50 (µM)", "affinity_pred_value1": "log10 IC50 head 1",
-    "affinity_pred_value2": "log10 IC50 head 2", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
+    "affinity_pred_value": "log10(IC50/µM)", "affinity_pred_value1": "log10(IC50/µM) head 1",
+    "affinity_pred_value2": "log10(IC50/µM) head 2", "pic50": "pIC50", "ic50_um": "IC50 (µM)",
     "delta_g_kcal_mol": "ΔG (kcal/mol)", "confidence_score": "Confidence", "ptm": "pTM",
-    "iptm": "ipTM", "ligand_iptm": "ligand ipTM", "protein_iptm": "protein ipTM",
+    "iptm": "ipTM", "ligand_iptm": "protein–ligand ipTM", "protein_iptm": "protein ipTM",
     "complex_plddt": "pLDDT", "complex_iplddt": "interface pLDDT", "complex_pde": "PDE (Å)",
     "complex_ipde": "interface PDE (Å)", "source": "Source", "index": "Sheet row",
     "ligand_id": "Ligand ID", "error": "Error", "failure": "Failure", "structure": "Structure",
     "modeled_smiles": "SMILES (modelled)", "flags": "Flags",
     "standardisation": "Standardisation", "canonical_smiles": "SMILES (sheet, canonical)",
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
-    "affinity_pred_value_std": "log10 IC50 SD", "confidence_score_std": "Confidence SD",
+    "affinity_pred_value_std": "log10(IC50/µM) SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
 }  # fmt: skip
+# A column's header tooltip where its label alone would mislead (docs/results.md, "Scores
+# and units"): Boltz's compute_ptms (boltz/model/layers/confidence_utils.py) takes every
+# non-polymer chain for a ligand, cofactors included.
+COLUMN_HELP = {
+    "ligand_iptm": "Boltz's ligand_iptm: ipTM over every protein–ligand token pair, cofactors "
+    "included (not the screened ligand's alone when the protein has cofactors)",
+    "iptm": "ipTM over every pair of tokens on different chains (with cofactors, their pairs "
+    "with the ligand and the protein too)",
+}
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # The score each ranking puts first, as the index shows a screen's best target.
 RANKING_SCORES = {
     "binder_probability": ("P(binder)", "affinity_probability_binary"),
-    "affinity": ("log10 IC50", "affinity_pred_value"),
+    "affinity": ("log10(IC50/µM)", "affinity_pred_value"),
     "confidence": ("confidence", "confidence_score"),
 }
 
@@ -184,6 +193,8 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
             "type": "num" if numeric else "text",
             "shown": key not in hidden,
         }
+        if key in COLUMN_HELP:
+            column["help"] = COLUMN_HELP[key]
         if f"{key}_std" in table.columns:
             column["spread"] = f"{key}_std"
         columns.append(column)
@@ -237,7 +248,7 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
             plots.histogram(
                 affinity,
                 title=f"Affinity of predicted {among}{of}",
-                x_label="log10 IC50 (µM), lower is stronger",
+                x_label="log10(IC50/µM), lower is stronger",
                 empty=no_binders,
             ),
         ]
@@ -250,7 +261,7 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
                     affinity,
                     binders[column],
                     title=f"{name} vs. affinity, {among}{of}",
-                    x_label="log10 IC50 (µM)",
+                    x_label="log10(IC50/µM)",
                     y_label=y_label,
                     empty=no_binders,
                 )
@@ -411,6 +422,7 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
             for score, column in MARGIN_COLUMNS.items()
         ),
         {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
+        {"key": "pic50_not_compared", "label": "pIC50 not compared", "type": "text"},
         {"key": "missing", "label": "Missing", "type": "text"},
     ]
     values = {

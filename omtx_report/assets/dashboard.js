@@ -234,7 +234,7 @@
       th.dataset.key = column.key;
       th.setAttribute("aria-sort", "none");
       th.tabIndex = 0;
-      th.title = `Sort by ${column.label}`;
+      th.title = column.help ? `${column.help}. Click to sort` : `Sort by ${column.label}`;
       th.addEventListener("click", () => sortBy(column.key));
       th.addEventListener("keydown", (event) => event.key === "Enter" && sortBy(column.key));
       row.appendChild(th);
@@ -330,7 +330,9 @@
       const value = values[column.key];
       if (value === null || column.key === "modeled_smiles" || column.key === "ligand_name") continue;
       const tr = element("tr");
-      tr.appendChild(element("th", column.label));
+      const th = element("th", column.label);
+      if (column.help) th.title = column.help;
+      tr.appendChild(th);
       tr.appendChild(element("td", column.type === "num" ? formatNumber(value) : value));
       table.appendChild(tr);
     }

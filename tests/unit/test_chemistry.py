@@ -93,6 +93,32 @@ def test_an_unknown_second_component_is_removed_and_flagged():
     assert ligand.flags == (FLAG_MIXTURE,)
 
 
+# Several fragments, none with a carbon atom: no fragment is the compound.
+ONLY_INORGANIC = ["[Na+].[Cl-]", "O.[Na+].[Cl-]", "[NH4+].[Cl-]", "[Na+].[Na+].[O-]S([O-])(=O)=O"]
+
+
+@pytest.mark.parametrize("smiles", ONLY_INORGANIC)
+@pytest.mark.parametrize("affinity", [True, False])
+def test_a_salt_of_only_inorganic_ions_is_refused_not_modelled_as_one_of_them(smiles, affinity):
+    with pytest.raises(LigandProblem, match="is only inorganic ions or molecules") as problem:
+        prepare_ligand(smiles, affinity=affinity)
+    assert "no fragment has a carbon atom" in str(problem.value)
+    assert "Write the ion or molecule you mean to screen alone" in str(problem.value)
+
+
+@pytest.mark.parametrize(
+    ("smiles", "modeled"),
+    [
+        ("NC(CCCNC(=N)N)C(=O)O.Cl", "N=C(N)NCCCC(N)C(=O)O"),  # on ChEMBL's list, yet organic
+        ("[Na+].OC(=O)c1ccccc1", "O=C(O)c1ccccc1"),
+        ("[Na+].[Na+].[O-]C([O-])=O", "O=C(O)O"),  # carbonate has a carbon: organic here
+        ("[Cl-]", "Cl"),  # one ion, written alone: what the row means
+    ],
+)
+def test_salts_with_an_organic_fragment_and_single_ions_are_still_accepted(smiles, modeled):
+    assert prepare_ligand(smiles, affinity=True).modeled_smiles == modeled
+
+
 def test_two_copies_of_the_parent_give_one():
     ligand = prepare_ligand(f"{DIPHENHYDRAMINE}.{DIPHENHYDRAMINE}.OS(=O)(=O)O", affinity=True)
     assert ligand.modeled_smiles == DIPHENHYDRAMINE

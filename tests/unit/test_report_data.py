@@ -103,6 +103,28 @@ def test_dashboard_flags_single_sequence_results(finished):
     assert next(c for c in data["columns"] if c["key"] == "flags")["shown"]
 
 
+def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
+    # Boltz's affinity_pred_value is log10(IC50 / µM), a number without a unit: the dashboard
+    # once wrote "log10 IC50 -1.2 µM", a value in µM it is not.
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    html = page.read_text()
+    assert "log10 IC50" not in html
+    assert re.search(r"· log10\(IC50/µM\) -?[0-9.e+-]+ · confidence", html)  # the best target
+    assert not re.search(r"log10\(IC50/µM\) -?[0-9.e+-]+ µM", html)
+    labels = {c["key"]: c["label"] for c in embedded_data(page)["columns"]}
+    assert labels["affinity_pred_value"] == "log10(IC50/µM)"
+    assert labels["ic50_um"] == "IC50 (µM)"
+
+
+def test_ligand_iptm_is_shown_for_what_boltz_computes(finished):
+    # Boltz's compute_ptms takes every non-polymer chain for a ligand, cofactors included.
+    page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
+    (column,) = [c for c in embedded_data(page)["columns"] if c["key"] == "ligand_iptm"]
+    assert column["label"] == "protein–ligand ipTM"
+    assert "cofactors included" in column["help"]
+    assert "column.help" in page.read_text()  # the header's and the detail view's tooltip
+
+
 def test_plots_are_valid_svg_and_dense_scatters_stay_small():
     for svg in (
         plots.histogram([1, 2, 2, 3], title="h", x_label="x"),
@@ -180,6 +202,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     hits = re.findall(r'class="hit select-row" data-row="(\d+)"', html)
     assert [int(row) for row in hits] == expected.index.tolist()
     assert "report.rank_by: affinity</code>: predicted binders by affinity" in html
+    assert "(lowest log10(IC50/µM) first)" in html and "log10 IC50" not in html
     # Both heads are table columns; protein_iptm (0 for one protein chain) is not, it is n/a.
     keys = [c["key"] for c in page_table(page)["columns"] if c["shown"]]
     assert {"affinity_pred_value1", "affinity_probability_binary2"} <= set(keys)
@@ -198,7 +221,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     index = render_index(tmp_path / "results", [screen_dir]).read_text()
     best = expected.iloc[0]
     assert f"<bdi>{best['ligand_name']}</bdi> <span" in index
-    assert f"(log10 IC50 {number(best['affinity_pred_value'])})" in index
+    assert f"(log10(IC50/µM) {number(best['affinity_pred_value'])})" in index
 
 
 @pytest.mark.parametrize("version", [None, SUMMARY_VERSION + 1])
