@@ -111,7 +111,7 @@ def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
     assert "log10 IC50" not in html
     assert re.search(r"· log10\(IC50/µM\) -?[0-9.e+-]+ · confidence", html)  # the best target
     assert not re.search(r"log10\(IC50/µM\) -?[0-9.e+-]+ µM", html)
-    labels = {c["key"]: c["label"] for c in embedded_data(page)["columns"]}
+    labels = {c["key"]: c["label"] for c in page_table(page)["columns"]}
     assert labels["affinity_pred_value"] == "log10(IC50/µM)"
     assert labels["ic50_um"] == "IC50 (µM)"
 
@@ -119,7 +119,7 @@ def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
 def test_ligand_iptm_is_shown_for_what_boltz_computes(finished):
     # Boltz's compute_ptms takes every non-polymer chain for a ligand, cofactors included.
     page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
-    (column,) = [c for c in embedded_data(page)["columns"] if c["key"] == "ligand_iptm"]
+    (column,) = [c for c in page_table(page)["columns"] if c["key"] == "ligand_iptm"]
     assert column["label"] == "protein–ligand ipTM"
     assert "cofactors included" in column["help"]
     assert "column.help" in page.read_text()  # the header's and the detail view's tooltip
