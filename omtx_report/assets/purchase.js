@@ -7,36 +7,39 @@
 // structures are not packed here: `omtx-hub purchase-list results/<screen> --selected
 // purchase_list.csv --out DIR` copies them (docs/results.md, "Triage and the purchase list").
 //
-// This module only reads the page's embedded data and decorates rows the table script drew
-// (any <tr data-row> of #targets), so it works whatever way the table is loaded and paged.
+// This module decorates rows the table script drew (any <tr data-row> of #targets) and reads
+// rows through window.omtxDashboard.row, which loads a row's piece of the table when it is not
+// in yet: it works however the table is loaded and paged (docs/dashboards.md).
 (() => {
   "use strict";
   const data = JSON.parse(document.getElementById("screen-data").textContent);
-  const values = data.values;
+  const keys = new Set(data.columns.map((c) => c.key));
   // The CSV's columns, those the screen has, in this order.
   const EXPORT_COLUMNS = [
     "protein", "rank", "ligand_name", "ligand_id", "index", "smiles", "modeled_smiles",
     "affinity_probability_binary", "affinity_pred_value", "pic50", "confidence_score", "iptm",
     "ligand_iptm", "flags", "alerts", "triage",
-  ].filter((key) => key in values);
+  ].filter((key) => keys.has(key));
   const storageKey = `omtx-hub:selected:${data.screen}`;
-  // A target's identity that outlives the page: protein and sheet row.
-  const idOf = (i) => `${values.protein[i]}\u0000${values.index[i]}`;
-  const rowOf = new Map(Array.from({ length: data.rows }, (_, i) => [idOf(i), i]));
+  const dashboard = window.omtxDashboard;
+  // A target's identity that outlives the page: protein and sheet row. The selection maps it
+  // to its table row, where its values are (checked again on export: a screen aggregated
+  // again may have moved it).
+  const idOf = (row) => `${row.values.protein}\u0000${row.values.index}`;
 
   function load() {
     try {
       const stored = JSON.parse(localStorage.getItem(storageKey) ?? "[]");
-      return new Set(stored.filter((id) => rowOf.has(id)));
+      return new Map(stored.filter((entry) => Array.isArray(entry) && entry.length === 2 && Number.isInteger(entry[1]) && entry[1] >= 0 && entry[1] < data.rows));
     } catch {
-      return new Set(); // storage refused (private mode) or not ours: start empty
+      return new Map(); // storage refused (private mode) or not ours: start empty
     }
   }
   const selected = load();
 
   function save() {
     try {
-      localStorage.setItem(storageKey, JSON.stringify([...selected]));
+      localStorage.setItem(storageKey, JSON.stringify([...selected.entries()]));
     } catch {
       // The selection still works for this visit.
     }
@@ -56,24 +59,26 @@
     return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   }
 
-  function structureColumns(i) {
-    const entry = data.structure[i];
-    return entry ? [entry[1], `${data.structure_folders[entry[0]]}/${entry[1]}`] : [null, null];
-  }
+  const structureColumns = (row) => (row.structure ? [row.structure.name, row.structure.href] : [null, null]);
 
-  // The ticked targets in the table's rank order (protein, then rank).
-  function purchaseCsv() {
-    const rows = [...selected].map((id) => rowOf.get(id)).sort((a, b) => a - b);
+  // The ticked targets in the table's rank order (protein, then rank); one whose row now holds
+  // another target (the screen was aggregated again) is left out and named in the console.
+  async function purchaseCsv() {
     const lines = [[...EXPORT_COLUMNS, "structure", "structure_href"].map(csvCell).join(",")];
-    for (const i of rows) {
-      lines.push([...EXPORT_COLUMNS.map((key) => values[key][i]), ...structureColumns(i)].map(csvCell).join(","));
+    for (const [id, i] of [...selected.entries()].sort((a, b) => a[1] - b[1])) {
+      const row = await dashboard.row(i);
+      if (idOf(row) !== id) {
+        console.warn(`purchase list: ${id.replace("\u0000", " row ")} is no longer row ${i}; left out`);
+        continue;
+      }
+      lines.push([...EXPORT_COLUMNS.map((key) => row.values[key]), ...structureColumns(row)].map(csvCell).join(","));
     }
     return lines.join("\r\n") + "\r\n";
   }
 
-  function exportList() {
+  async function exportList() {
     const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([purchaseCsv()], { type: "text/csv" }));
+    link.href = URL.createObjectURL(new Blob([await purchaseCsv()], { type: "text/csv" }));
     link.download = `${data.screen}_purchase_list.csv`;
     document.body.appendChild(link);
     link.click();
@@ -81,17 +86,18 @@
     setTimeout(() => URL.revokeObjectURL(link.href), 0);
   }
 
-  function checkbox(i) {
+  function checkbox(row) {
     const box = document.createElement("input");
+    const id = idOf(row);
     box.type = "checkbox";
     box.className = "purchase-select";
-    box.checked = selected.has(idOf(i));
+    box.checked = selected.get(id) === row.index;
     box.title = "Select for the purchase list";
-    box.setAttribute("aria-label", `Select ${values.ligand_name[i] ?? values.ligand_id[i]} (${values.protein[i]})`);
+    box.setAttribute("aria-label", `Select ${row.values.ligand_name ?? row.values.ligand_id} (${row.values.protein})`);
     box.addEventListener("click", (event) => event.stopPropagation()); // not the row's details
     box.addEventListener("change", () => {
-      if (box.checked) selected.add(idOf(i));
-      else selected.delete(idOf(i));
+      if (box.checked) selected.set(id, row.index);
+      else selected.delete(id);
       save();
     });
     return box;
@@ -108,11 +114,12 @@
       header.insertBefore(th, header.firstChild);
     }
     for (const tr of table.querySelectorAll("tbody tr[data-row]")) {
-      if (tr.querySelector(".purchase-select")) continue;
+      if (tr.querySelector(".purchase-column")) continue;
       const td = document.createElement("td");
       td.className = "purchase-column";
-      td.appendChild(checkbox(Number(tr.dataset.row)));
       tr.insertBefore(td, tr.firstChild);
+      // The row is drawn, so its piece is in: this resolves at once.
+      dashboard.row(Number(tr.dataset.row)).then((row) => td.appendChild(checkbox(row)));
     }
   }
 

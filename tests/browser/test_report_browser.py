@@ -15,7 +15,9 @@ from PIL import Image
 
 from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
 from omtx_hub.testing.synthetic import make_plan, write_screen
+from omtx_report import render, table_data
 from omtx_report.cli import main
+from tests.dashboard_pages import page_table
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -88,8 +90,10 @@ def page(browser):
     tab.close()
 
 
-def render_screen(root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool = False) -> Path:
-    plan = make_plan(root, rows, shard_size=5, msa_files=msa_files)
+def render_screen(
+    root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool = False, triage=None
+) -> Path:
+    plan = make_plan(root, rows, shard_size=5, msa_files=msa_files, triage=triage)
     screen_dir = write_screen(plan, root / "results", failed_every=6, cif_scale=cif_scale)
     assert main([str(screen_dir)]) == 0
     return screen_dir / "report" / "index.html"
@@ -97,7 +101,10 @@ def render_screen(root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool =
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Path:
-    return render_screen(tmp_path_factory.mktemp("dashboard"), ROWS)
+    # With triage rules: the chemistry and triage columns are shown (they are opt-in).
+    return render_screen(
+        tmp_path_factory.mktemp("dashboard"), ROWS, triage={"exclude_alerts": ["PAINS"]}
+    )
 
 
 def column(tab, key: str) -> list:
@@ -324,4 +331,66 @@ def test_selected_targets_persist_and_export_a_purchase_list(page, dashboard, tm
     page.click("#purchase-clear")
     assert page.text_content("#purchase-count") == "0 selected"
     assert page.is_disabled("#purchase-export")
+
+
+def every_page(tab, key: str) -> list:
+    """A column's values on every page of the table, from the first page to the last."""
+    if tab.locator("#page-prev").is_enabled():
+        tab.evaluate("window.omtxDashboard.settled()")
+    values = column(tab, key)
+    while tab.locator("#page-next").is_enabled():
+        tab.click("#page-next")
+        tab.evaluate("window.omtxDashboard.settled()")
+        values += column(tab, key)
+    return values
+
+
+def test_a_screen_in_many_pieces_pages_sorts_filters_and_selects_as_one(
+    page, tmp_path, monkeypatch
+):
+    """Rows in data pieces of 3, 5 to a page: each page, sort, filter and selection loads the
+    pieces it needs (asynchronously, from file://) and shows what a one-piece screen shows."""
+    monkeypatch.setattr(table_data, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(render, "PAGE_SIZE", 5)
+    dashboard = render_screen(tmp_path, ROWS)
+    settled = "window.omtxDashboard.settled()"
+    open_dashboard(page, dashboard)
+    assert page.text_content("#page-info") == "Page 1 of 4 · 20 of 20 targets"
+    # A link to a row (as the selectivity view draws them) whose piece no page has loaded.
+    last = len(ROWS) - 1
+    page.evaluate(
+        """row => { const link = document.createElement("a");
+                    link.className = "select-row"; link.dataset.row = row;
+                    document.body.appendChild(link); link.click(); }""",
+        last,
+    )
+    page.evaluate(settled)
+    assert (
+        page.text_content("#detail-title") == page_table(dashboard)["values"]["ligand_name"][last]
+    )
+    ranks = every_page(page, "rank")
+    assert len(ranks) == len(ROWS) and ranks == sorted(ranks)
+
+    page.click("#page-prev")  # back to the first page before sorting
+    page.click("th[data-key=affinity_probability_binary]")
+    page.evaluate(settled)
+    page.click("th[data-key=affinity_probability_binary]")
+    page.evaluate(settled)
+    assert page.text_content("#page-info").startswith("Page 1 of 4")
+    values = every_page(page, "affinity_probability_binary")
+    completed = [v for v in values if v is not None]
+    assert completed == sorted(completed, reverse=True) and values[len(completed) :] == [None] * 3
+
+    page.fill("#filter-pmin", "0.5")
+    page.evaluate(settled)
+    passing = every_page(page, "affinity_probability_binary")
+    assert passing == [v for v in completed if v >= 0.5]
+    page.fill("#filter-pmin", "")
+    page.fill("#filter-text", "alert")
+    page.evaluate(settled)
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert sorted(names) == sorted([HOSTILE, EVENT_HANDLER])
+    page.fill("#filter-text", "")
+    page.evaluate(settled)
+
     assert page.external_requests == [] and page.problems == []
