@@ -168,6 +168,8 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     identities = plan.msa_identities[name] or {}
     document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
+        if not chain.has_msa:
+            continue
         mode = msa.mode(chain.msa)
         entry["msa"] = mode
         if mode == SERVER:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from omtx_hub.receptor import ReceptorSpec, Template
+from omtx_hub.receptor import ProteinChain, ReceptorSpec, Template
 
 
 def input_document(
@@ -23,16 +23,7 @@ def input_document(
     chain entry's first id to 'empty' or an MSA file path."""
     screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
     ligand_chain = receptor.ligand_chain
-    sequences: list[dict] = [
-        {
-            "protein": {
-                "id": _boltz_id(chain.ids),
-                "sequence": chain.sequence,
-                "msa": msas[chain.ids[0]],
-            }
-        }
-        for chain in receptor.chains
-    ]
+    sequences: list[dict] = [_polymer(chain, msas) for chain in receptor.chains]
     # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
     # residue LIG1 (a CCD ligand's by its code).
     sequences.append({"ligand": {"id": ligand_chain, **screened}})
@@ -48,6 +39,22 @@ def input_document(
     if affinity:
         document["properties"] = [{"affinity": {"binder": ligand_chain}}]
     return document
+
+
+def _polymer(chain: ProteinChain, msas: dict[str, str]) -> dict:
+    """A chain as Boltz's schema takes it: `protein`, `dna` or `rna`, with the protein's MSA,
+    its `modifications` and `cyclic` where set (so an entry without them is as it always was,
+    and so are the keys made from it)."""
+    entry: dict = {"id": _boltz_id(chain.ids), "sequence": chain.sequence}
+    if chain.has_msa:
+        entry["msa"] = msas[chain.ids[0]]
+    if chain.modifications:
+        entry["modifications"] = [
+            {"position": m.position, "ccd": m.ccd} for m in chain.modifications
+        ]
+    if chain.cyclic:
+        entry["cyclic"] = True
+    return {chain.type: entry}
 
 
 def target_molecule(target) -> dict[str, str]:

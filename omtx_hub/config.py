@@ -805,3 +805,17 @@ def keyed_message(location: str, message: str) -> str:
 
 def _under_any(location: tuple, prefixes) -> bool:
     return any(location[: len(prefix)] == prefix for prefix in prefixes)
+
+
+def receptor_warnings(config: ScreenConfig) -> list[str]:
+    """What the receptors hold that is accepted but may not be meant (a protein chain that
+    looks like DNA or RNA), worded as the config's problems are; the run logs each when it
+    plans."""
+    return [
+        keyed_message(
+            f"proteins[{index}]." + ("sequence" if protein.sequence is not None else where),
+            message,
+        )
+        for index, protein in enumerate(config.proteins)
+        for where, message in protein.receptor.warnings()
+    ]

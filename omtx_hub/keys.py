@@ -27,7 +27,7 @@ from pathlib import Path
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import Model, ScreenConfig
 from omtx_hub.msa import FORMATS
-from omtx_hub.receptor import ProteinChain, ReceptorSpec
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import Weights
 from omtx_hub.sheet import VALIDATOR_VERSION
 
@@ -133,13 +133,11 @@ def receptor_key_material(
     document without the screened ligand, MSAs and templates by content. Not the entry's
     name, nor file paths."""
     placeholder = input_document(
-        receptor, dict.fromkeys((c.ids[0] for c in receptor.chains), ""), "", affinity=False
+        receptor,
+        {c.ids[0]: msa_identities[c.ids[0]] for c in receptor.msa_chains},
+        "",
+        affinity=False,
     )
-    chain: ProteinChain
-    for entry, chain in zip(
-        placeholder["sequences"][: len(receptor.chains)], receptor.chains, strict=True
-    ):
-        entry["protein"]["msa"] = msa_identities[chain.ids[0]]
     for template, sha256 in zip(placeholder.get("templates", []), template_sha256, strict=True):
         template["cif"] = sha256
     return placeholder

@@ -113,7 +113,7 @@ def chain_msa_identities(protein: Protein, server: StoredServerMsa | None) -> di
     if server_chains and server is None:
         return None
     identities = {}
-    for chain in receptor.chains:
+    for chain in receptor.msa_chains:
         first = chain.ids[0]
         if chain.msa == "empty":
             identities[first] = SINGLE_SEQUENCE
@@ -321,7 +321,7 @@ class Plan:
             # Keys that no entry can have: the targets count as not stored until the MSA is
             # there and `use_fetched_msa` gives them their keys.
             pending = f"server-msa-not-fetched:{self.server_msa_ids[protein.name]}"
-            identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
+            identities = {chain.ids[0]: pending for chain in protein.receptor.msa_chains}
         receptor = protein.receptor
         templates = [sha256_file(template.cif) for template in receptor.templates]
         receptor_digest = keys.receptor_digest(receptor, identities, templates)

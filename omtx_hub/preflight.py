@@ -71,6 +71,7 @@ def _msa_problems(protein) -> list[tuple[str, str]]:
         entries = [
             (f"chains[{i}].msa", chain.msa, chain.sequence, f"chain {chain.ids[0]}", f"chains[{i}]")
             for i, chain in enumerate(protein.chains)
+            if chain.has_msa
         ]
     found = []
     for where, msa, sequence, owner, alignment_where in entries:

@@ -58,7 +58,7 @@ def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
         protein.name: chain_counts(
             input_document(
                 protein.receptor,
-                {chain.ids[0]: "empty" for chain in protein.receptor.chains},
+                {chain.ids[0]: "empty" for chain in protein.receptor.msa_chains},
                 "",
                 affinity=config.model.affinity,
             )

@@ -189,3 +189,45 @@ def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_c
     assert target.record.affinity.mw == pytest.approx(Descriptors.MolWt(cached))
     ((binder, _, _, _),) = target.record.inference_options.pocket_constraints
     assert binder == index[spec.ligand_chain]
+
+
+def test_dna_rna_modified_and_cyclic_chains_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    # parse_boltz_schema (boltz/data/parse/schema.py): a `dna`/`rna` entry is a chain of that
+    # type, a modification replaces its residue by the CCD component, `cyclic` sets the
+    # chain's cyclic_period to its length.
+    chains = [
+        {
+            "id": "A",
+            "sequence": "MKTAYIAKQRGSEPTYVAR",
+            "msa": "empty",
+            "modifications": [{"position": 12, "ccd": "SEP"}],
+        },
+        {"id": ["B", "C"], "type": "dna", "sequence": "ACGTACGT"},
+        {"id": "D", "type": "rna", "sequence": "ACGU"},
+        {"id": "E", "sequence": "GRCTKSIPPICFPD", "msa": "empty", "cyclic": True},
+    ]
+    raw = write_screen_config(tmp_path, proteins=[{"name": "R", "chains": chains}])
+    (protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
+    target = boltz_parse(written_input(protein, tmp_path), boltz_test_cache / "mols")
+    structure = target.structure
+    by_name = {str(c["name"]): c for c in structure.chains}
+    dna, rna = 1, 2  # boltz.data.const.chain_type_ids
+    assert [int(by_name[n]["mol_type"]) for n in "ABCDEF"] == [
+        PROTEIN,
+        dna,
+        dna,
+        rna,
+        PROTEIN,
+        NONPOLYMER,
+    ]
+
+    def residues(name):
+        chain = by_name[name]
+        start = chain["res_idx"]
+        return [str(r["name"]) for r in structure.residues[start : start + chain["res_num"]]]
+
+    assert residues("A")[11] == "SEP" and residues("A")[10] == "GLY"
+    assert residues("B") == ["DA", "DC", "DG", "DT"] * 2
+    assert residues("D") == ["A", "C", "G", "U"]
+    assert [int(by_name[n]["cyclic_period"]) for n in "ABE"] == [0, 0, 14]
+    assert residues("F") == ["LIG1"]
