@@ -16,11 +16,22 @@ from omtx_hub.receptor import ProteinChain, ReceptorSpec, Template
 
 
 def input_document(
-    receptor: ReceptorSpec, msas: dict[str, str], ligand: str | dict[str, str], *, affinity: bool
+    receptor: ReceptorSpec,
+    msas: dict[str, str],
+    ligand: str | dict[str, str],
+    *,
+    affinity: bool,
+    covalent_atom: str | None = None,
 ) -> dict:
     """The Boltz-2 input for `receptor` + the screened ligand: a SMILES, or Boltz's molecule
     entry (`{"smiles": ...}` or `{"ccd": CODE}`, `target_molecule`). `msas` maps each protein
-    chain entry's first id to 'empty' or an MSA file path."""
+    chain entry's first id to 'empty' or an MSA file path (DNA and RNA chains have none).
+    A covalent receptor needs `covalent_atom`, the ligand atom its site bonds (as Boltz names
+    it: omtx_hub.warheads), so that its bond is never left out."""
+    if (receptor.covalent is None) != (covalent_atom is None):
+        raise ValueError(
+            "a covalent receptor's document needs the ligand's reacting atom, and only it"
+        )
     screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
     ligand_chain = receptor.ligand_chain
     sequences: list[dict] = [_polymer(chain, msas) for chain in receptor.chains]
@@ -32,6 +43,14 @@ def input_document(
         sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
     document: dict = {"version": 1, "sequences": sequences}
     constraints = _constraints(receptor, ligand_chain)
+    if receptor.covalent is not None:
+        site = receptor.covalent
+        # A ligand is one residue, numbered 1 (docs/prediction.md, `bond`).
+        bond = {
+            "atom1": [site.residue.chain, site.residue.residue, site.atom],
+            "atom2": [ligand_chain, 1, covalent_atom],
+        }
+        constraints.append({"bond": bond})
     if constraints:
         document["constraints"] = constraints
     if receptor.templates:

@@ -36,6 +36,7 @@ from omtx_hub.receptor import (
     SHORTHAND_CHAIN,
     Cofactor,
     Contact,
+    Covalent,
     KeyedProblems,
     Pocket,
     ProteinChain,
@@ -113,6 +114,11 @@ class Protein(_Strict):
         [], description="Distance restraints between receptor residues or cofactor atoms."
     )
     templates: list[Template] = Field([], description="Structural templates (mmCIF).")
+    covalent: Covalent | None = Field(
+        None,
+        description="A covalent screen: the receptor atom every screened molecule bonds, and "
+        "the warhead whose reacting atom bonds it (docs/inputs.md, 'Covalent screens').",
+    )
 
     @field_validator("sequence")
     @classmethod
@@ -156,6 +162,7 @@ class Protein(_Strict):
             self.pocket,
             tuple(self.contacts),
             tuple(self.templates),
+            self.covalent,
         )
 
 

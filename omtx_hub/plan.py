@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub import keys
+from omtx_hub import keys, warheads
 from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
@@ -251,6 +251,25 @@ def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) 
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
 
 
+def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """Every row of a covalent screen has one reacting atom for each covalent receptor
+    (omtx_hub.warheads.row_problems); SheetError naming each line that has not."""
+    codes = ligands["ccd"].fillna("") if "ccd" in ligands.columns else [""] * len(ligands)
+    problems = [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: protein '{protein.name}' is a "
+        f"covalent screen ({protein.covalent.warhead}): {message}"
+        for protein in config.proteins
+        if protein.covalent is not None
+        for line, message in warheads.row_problems(
+            zip(ligands["line"], ligands["modeled_smiles"], codes, strict=True),
+            protein.covalent.warhead,
+            affinity=config.model.affinity,
+        )
+    ]
+    if problems:
+        raise SheetError("\n".join(problems))
+
+
 @dataclass(frozen=True)
 class _Molecule:
     """A distinct molecule of the sheet: the ligand fields of its targets and its rows."""
@@ -311,6 +330,7 @@ class Plan:
         self._msa_fetched: set[str] = set()
         self._molecules = _molecules(ligands)
         _check_cofactors_are_not_screened(config, set(self._molecules))
+        check_covalent_rows(config, ligands)
         self.shards: dict[tuple[str, str], ShardSpec] = {}
         for protein in config.proteins:
             self._plan_shards(protein)

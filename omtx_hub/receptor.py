@@ -459,6 +459,33 @@ class Contact(Strict):
     force: bool = Field(False, description="true: a potential enforces it during sampling.")
 
 
+class Covalent(Strict):
+    """A covalent screen: every screened molecule bonds this receptor atom at its warhead's
+    reacting atom (Boltz's `bond` constraint; omtx_hub.warheads finds the atom in each
+    molecule, and planning refuses a sheet row it finds at no atom or at several)."""
+
+    residue: TokenRef = Field(
+        description="The receptor residue that reacts, `[CHAIN, RESIDUE]` (e.g. `[A, 12]`, "
+        "the cysteine of KRAS G12C), numbered from 1 along the sequence given here."
+    )
+    atom: str = Field(
+        description="Its atom that bonds the ligand, named as in the residue's CCD entry "
+        "(`SG` of a cysteine, `OG` of a serine, `NZ` of a lysine)."
+    )
+    warhead: str = Field(
+        description="A preset (`acrylamide`, `chloroacetamide`, `vinyl_sulfonamide`, "
+        "`nitrile`, `boronic_acid`: docs/inputs.md, 'Covalent screens') or a SMARTS whose "
+        "reacting atom is mapped `:1` and any leaving atom `:2` (removed from the modelled "
+        "ligand), e.g. `[CX3:1]=[CX3]-[CX3](=O)-[NX3]`."
+    )
+
+    @model_validator(mode="after")
+    def _a_residue(self) -> Covalent:
+        if self.residue.residue is None:
+            raise ValueError("residue: give [CHAIN, RESIDUE_NUMBER] of a protein chain")
+        return self
+
+
 class Template(Strict):
     """A structure (e.g. a holo crystal structure) the prediction is guided by."""
 
@@ -526,6 +553,7 @@ class ReceptorSpec:
     pocket: Pocket | None = None
     contacts: tuple[Contact, ...] = ()
     templates: tuple[Template, ...] = ()
+    covalent: Covalent | None = None
 
     @classmethod
     def single_chain(cls, sequence: str, msa: str = "empty") -> ReceptorSpec:
@@ -564,6 +592,7 @@ class ReceptorSpec:
             and only.type == "protein"
             and not (only.modifications or only.cyclic)
             and not (self.cofactors or self.pocket or self.contacts or self.templates)
+            and self.covalent is None
         )
 
     @property
@@ -617,6 +646,7 @@ class ReceptorSpec:
             "pocket": self.pocket.model_dump(mode="json") if self.pocket else None,
             "contacts": len(self.contacts),
             "templates": [Path(t.cif).name for t in self.templates],
+            **({"covalent": self.covalent.model_dump(mode="json")} if self.covalent else {}),
         }
 
     # --- checks --------------------------------------------------------------------------
@@ -678,6 +708,21 @@ class ReceptorSpec:
                     )
         return found
 
+    def _protein_ids(self) -> set[str]:
+        return {i for chain in self.chains if chain.type == "protein" for i in chain.ids}
+
+    def covalent_residue(self) -> tuple[str, bool] | None:
+        """The covalent site's residue: its three-letter code (or modification's CCD code)
+        and whether it is modified; None without a covalent site."""
+        if self.covalent is None:
+            return None
+        ref = self.covalent.residue
+        chain = next(c for c in self.chains if ref.chain in c.ids)
+        modified = {m.position: m.ccd for m in chain.modifications}
+        if ref.residue in modified:
+            return modified[ref.residue], True
+        return chain.sequence[ref.residue - 1], False
+
     def _lengths(self) -> dict[str, int]:
         return {i: len(chain.sequence) for chain in self.chains for i in chain.ids}
 
@@ -693,6 +738,8 @@ class ReceptorSpec:
         refs = []
         if self.pocket is not None:
             refs += [(f"pocket.residues[{i}]", r) for i, r in enumerate(self.pocket.residues)]
+        if self.covalent is not None:
+            refs.append(("covalent.residue", self.covalent.residue))
         for i, contact in enumerate(self.contacts):
             refs += [
                 (f"contacts[{i}].token1", contact.token1),
@@ -717,6 +764,8 @@ class ReceptorSpec:
                     found.append(
                         (where, f"chain {ref.chain} is a protein chain: give a residue number")
                     )
+                elif where == "covalent.residue" and ref.chain not in self._protein_ids():
+                    found.append((where, f"chain {ref.chain} is not a protein chain"))
                 elif ref.residue > lengths[ref.chain]:
                     found.append(
                         (
