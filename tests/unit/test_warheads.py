@@ -130,8 +130,8 @@ def test_rows_without_exactly_one_reacting_atom_are_refused_naming_the_line(tmp_
         "matches no atom of this molecule" in message
     )
     assert (
-        "line 4: protein 'K' is a covalent screen (acrylamide): the warhead acrylamide matches 2 atoms"
-        in message
+        "line 4: protein 'K' is a covalent screen (acrylamide): the warhead acrylamide "
+        "matches 2 atoms" in message
     )
 
 
