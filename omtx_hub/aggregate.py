@@ -30,7 +30,9 @@ from omtx_hub.protein_summary import (
 )
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.records import (
+    COVALENT_AFFINITY,
     NO_MSA,
+    NUCLEIC_ACID_AFFINITY,
     RESULT_COLUMNS,
     SCORE_FIELDS,
     ManifestEntry,
@@ -88,12 +90,23 @@ def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[S
     return records, shards
 
 
+def _protein_flags(receptor, *, affinity: bool) -> list[str]:
+    """The flags of a protein's rows (records.PROTEIN_FLAGS)."""
+    flags = [NO_MSA] if msa.lacks_msa(receptor) else []
+    if affinity and receptor.covalent is not None:
+        flags.append(COVALENT_AFFINITY)
+    if affinity and any(chain.type != "protein" for chain in receptor.chains):
+        flags.append(NUCLEIC_ACID_AFFINITY)
+    return flags
+
+
 def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     # The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's.
+    affinity = plan.config.model.affinity
     protein_flags = {
-        name: [NO_MSA] if msa.lacks_msa(receptor) else [] for name, receptor in receptors.items()
+        name: _protein_flags(receptor, affinity=affinity) for name, receptor in receptors.items()
     }
     rows = []
     for record in records:

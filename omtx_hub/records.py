@@ -94,7 +94,17 @@ RESULT_COLUMNS = [
 # The `flags` codes a row gets from its protein, after its ligand's
 # (omtx_hub.result_tables.LIGAND_FLAGS).
 NO_MSA = "no-msa"
-PROTEIN_FLAGS = {NO_MSA: "no MSA: reduced accuracy"}
+# With affinity: Boltz's docs support affinity "of small molecules to protein targets" and
+# call it unreliable with "an RNA/DNA/co-factor target" (docs/prediction.md, Properties);
+# they make no claim for a ligand bonded to its target (docs/inputs.md, Covalent screens).
+COVALENT_AFFINITY = "covalent-affinity"
+NUCLEIC_ACID_AFFINITY = "nucleic-acid-affinity"
+PROTEIN_FLAGS = {
+    NO_MSA: "no MSA: reduced accuracy",
+    COVALENT_AFFINITY: "covalent complex: Boltz's affinity is not validated for covalent "
+    "binders (not a kinact/KI)",
+    NUCLEIC_ACID_AFFINITY: "DNA/RNA in the receptor: Boltz calls its affinity unreliable",
+}
 
 
 class _Contract(BaseModel):

@@ -411,11 +411,33 @@ TEST_CCD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "MG": ("[Mg+2]", ("MG",)),
     "CA": ("[Ca+2]", ("CA",)),
     "SO4": ("S(=O)(=O)([O-])[O-]", ("S", "O1", "O2", "O3", "O4")),
-    # Phosphoserine, the modified residue of the phosphorylated-kinase example (its OXT is the
-    # leaving atom, as in the CCD).
+    # Phosphoserine (its OXT is the leaving atom, as in the CCD).
     "SEP": (
         "N[C@@H](COP(=O)(O)O)C(=O)O",
         ("N", "CA", "CB", "OG", "P", "O1P", "O2P", "O3P", "C", "O", "OXT"),
+    ),
+    # O-phosphotyrosine, of config/examples/phospho-kinase.yaml.
+    "PTR": (
+        "N[C@@H](Cc1ccc(OP(=O)(O)O)cc1)C(=O)O",
+        (
+            "N",
+            "CA",
+            "CB",
+            "CG",
+            "CD1",
+            "CE1",
+            "CZ",
+            "OH",
+            "P",
+            "O1P",
+            "O2P",
+            "O3P",
+            "CE2",
+            "CD2",
+            "C",
+            "O",
+            "OXT",
+        ),  # fmt: skip
     ),
     # 4-guanidinobenzoate of the example template config/examples/templates/1GBT.cif, with
     # the atom names that file gives it; its second carboxylate oxygen (the ester's leaving

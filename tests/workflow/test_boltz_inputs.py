@@ -24,6 +24,8 @@ from tests.workflow.test_receptor_screen import TWO_CHAINS
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
 PROTEIN, NONPOLYMER = 0, 3  # boltz.data.const.chain_type_ids
+POLYMER_TYPES = {"protein": PROTEIN, "dna": 1, "rna": 2}
+COVALENT = 5  # boltz.data.const.bond_type_ids["COVALENT"]
 
 
 def example_config(path: Path, cache: Path):
@@ -40,8 +42,14 @@ def boltz_parse(document_path: Path, mols: Path):
     return parse_boltz_schema("t", schema, load_canonicals(str(mols)), mols, boltz_2=True)
 
 
+# A molecule each covalent example's warhead bonds once (tests/unit/test_warheads.py).
+COVALENT_SMILES = {"acrylamide": "C=CC(=O)Nc1ccccc1"}
+
+
 def written_input(protein, tmp_path: Path, smiles: str = "CCO") -> Path:
     spec = protein.receptor
+    if spec.covalent is not None:
+        smiles = COVALENT_SMILES[spec.covalent.warhead]
     server = tmp_path / "msa"  # the fetch_msa output: only its path enters the input
     path = tmp_path / f"{protein.name}.yaml"
     write_input(path, spec, chain_msas(spec, server), smiles, affinity=True)
@@ -60,8 +68,23 @@ def check_parsed(protein, target) -> None:
     assert [c.chain_name for c in record.chains] == expected
     for chain in spec.chains:
         for chain_id in chain.ids:
-            assert chains[chain_id].mol_type == PROTEIN
+            assert chains[chain_id].mol_type == POLYMER_TYPES[chain.type]
             assert chains[chain_id].num_residues == len(chain.sequence)
+    structure = target.structure
+    starts = {str(c["name"]): int(c["res_idx"]) for c in structure.chains}
+    for chain in spec.chains:
+        for modification in chain.modifications:
+            residue = structure.residues[starts[chain.ids[0]] + modification.position - 1]
+            assert str(residue["name"]) == modification.ccd
+    covalent = structure.bonds[structure.bonds["type"] == COVALENT]
+    if spec.covalent is None:
+        assert len(covalent) == 0
+    else:
+        (bond,) = covalent
+        site = spec.covalent
+        assert str(structure.atoms[bond["atom_1"]]["name"]) == site.atom
+        assert int(bond["chain_1"]) == index[site.residue.chain]
+        assert int(bond["chain_2"]) == index[spec.ligand_chain]
     assert chains[spec.ligand_chain].mol_type == NONPOLYMER
     assert record.affinity.chain_id == index[spec.ligand_chain]
     residue_names = {
