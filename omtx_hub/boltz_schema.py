@@ -37,7 +37,9 @@ def input_document(
     sequences: list[dict] = [_polymer(chain, msas) for chain in receptor.chains]
     # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
     # residue LIG1 (a CCD ligand's by its code).
-    sequences.append({"ligand": {"id": ligand_chain, **screened}})
+    # Copies of it are one entity with a list of ids (Boltz refuses affinity for it: the
+    # config allows copies without affinity only).
+    sequences.append({"ligand": {"id": _boltz_id(receptor.ligand_ids), **screened}})
     for cofactor, ids in zip(receptor.cofactors, receptor.cofactor_ids(), strict=True):
         molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
         sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})

@@ -114,6 +114,15 @@ class Protein(_Strict):
         [], description="Distance restraints between receptor residues or cofactor atoms."
     )
     templates: list[Template] = Field([], description="Structural templates (mmCIF).")
+    ligand_copies: int = Field(
+        1,
+        ge=1,
+        le=26,
+        description="Copies of each screened molecule modelled together (chains after the "
+        "receptor's, as Boltz's `id: [C, D]`), e.g. two ligands in a dimer's two sites. More "
+        "than 1 needs `model.affinity: false`: Boltz refuses affinity for a ligand with "
+        "several copies. The pocket steers the first copy.",
+    )
     covalent: Covalent | None = Field(
         None,
         description="A covalent screen: the receptor atom every screened molecule bonds, and "
@@ -163,6 +172,7 @@ class Protein(_Strict):
             tuple(self.contacts),
             tuple(self.templates),
             self.covalent,
+            self.ligand_copies,
         )
 
 
@@ -583,6 +593,22 @@ class ScreenConfig(_Strict):
                 "(without it Boltz predicts no affinity or binder probability); use "
                 "'confidence' or leave report.rank_by unset"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _copies_without_affinity(self) -> ScreenConfig:
+        problems = [
+            (
+                f"proteins[{index}].ligand_copies",
+                f"{protein.ligand_copies} copies of the screened molecule need model.affinity: "
+                'false: Boltz refuses affinity for a ligand with several copies ("Cannot '
+                'compute affinity for a ligand that has multiple copies!", parse_boltz_schema)',
+            )
+            for index, protein in enumerate(self.proteins)
+            if protein.ligand_copies > 1 and self.model.affinity
+        ]
+        if problems:
+            raise KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")

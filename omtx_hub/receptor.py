@@ -554,6 +554,7 @@ class ReceptorSpec:
     contacts: tuple[Contact, ...] = ()
     templates: tuple[Template, ...] = ()
     covalent: Covalent | None = None
+    ligand_copies: int = 1
 
     @classmethod
     def single_chain(cls, sequence: str, msa: str = "empty") -> ReceptorSpec:
@@ -568,12 +569,18 @@ class ReceptorSpec:
 
     @property
     def ligand_chain(self) -> str:
-        """The screened ligand's chain: the first letter no receptor chain uses."""
+        """The screened ligand's chain: the first letter no receptor chain uses (its first
+        copy's, with `ligand_copies`)."""
         return self._free_ids()[0]
+
+    @property
+    def ligand_ids(self) -> tuple[str, ...]:
+        """The chain of each copy of the screened ligand: the first free letters."""
+        return tuple(self._free_ids()[: self.ligand_copies])
 
     def cofactor_ids(self) -> list[tuple[str, ...]]:
         """Each cofactor's chain ids: its own, or the next free ones after the ligand's."""
-        free = iter(self._free_ids()[1:])
+        free = iter(self._free_ids()[self.ligand_copies :])
         ids = []
         for cofactor in self.cofactors:
             if cofactor.id is not None:
@@ -593,6 +600,7 @@ class ReceptorSpec:
             and not (only.modifications or only.cyclic)
             and not (self.cofactors or self.pocket or self.contacts or self.templates)
             and self.covalent is None
+            and self.ligand_copies == 1
         )
 
     @property
@@ -639,6 +647,7 @@ class ReceptorSpec:
             "msa": modes.pop() if len(modes) == 1 else "mixed",
             "chains": [_chain_summary(c) for c in self.chains],
             "ligand_chain": self.ligand_chain,
+            **({"ligand_chains": list(self.ligand_ids)} if self.ligand_copies > 1 else {}),
             "cofactors": [
                 {"ids": list(ids), **({"ccd": c.ccd} if c.ccd else {"smiles": c.smiles})}
                 for c, ids in zip(self.cofactors, self.cofactor_ids(), strict=True)
@@ -668,7 +677,12 @@ class ReceptorSpec:
                         (where, f"chain id '{chain_id}' is used twice (also in {owners[chain_id]})")
                     )
                 owners.setdefault(chain_id, where)
-        if len(self._free_ids()) < 1 + sum(c.copies or 1 for c in self.cofactors if c.id is None):
+        if self.ligand_copies > 1 and self.covalent is not None:
+            found.append(
+                ("ligand_copies", "a covalent screen bonds one copy of each molecule: use 1")
+            )
+        needed = self.ligand_copies + sum(c.copies or 1 for c in self.cofactors if c.id is None)
+        if len(self._free_ids()) < needed:
             found.append(("cofactors", "no chain ids left for the ligand and the cofactors"))
             return found
         found += self._entity_problems()
@@ -752,7 +766,7 @@ class ReceptorSpec:
         for where, ref in refs:
             if ref is None:
                 found.append((where, "token1 and token2 are the same"))
-            elif ref.chain == self.ligand_chain:
+            elif ref.chain in self.ligand_ids:
                 use = (
                     "list receptor residues only (the screened ligand is the pocket's binder)"
                     if where.startswith("pocket")

@@ -110,6 +110,11 @@ class Protein(_Part):
     )
     chains: list[Chain]
     ligand_chain: str = Field(description="The screened ligand's chain in every structure.")
+    ligand_chains: Absent[list[str]] = Field(
+        None,
+        description="With `ligand_copies`: the chain of each copy (the first is "
+        "`ligand_chain`); absent for one copy.",
+    )
     cofactors: list[Cofactor]
     pocket: dict[str, JsonValue] | None = Field(
         description="The receptor's `pocket` as the config gives it (config.schema.json)."

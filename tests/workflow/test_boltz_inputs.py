@@ -15,7 +15,7 @@ from boltz.data.parse.schema import parse_boltz_schema
 from snakemake.utils import update_config
 
 from omtx_hub.boltz_io import write_input
-from omtx_hub.config import load_config
+from omtx_hub.config import ConfigError, load_config
 from omtx_hub.msa import chain_msas
 from tests.screens import planned_jobs, run_snakemake
 from tests.screens import write_screen as write_screen_config
@@ -254,3 +254,30 @@ def test_dna_rna_modified_and_cyclic_chains_are_what_boltz_parses(tmp_path, bolt
     assert residues("D") == ["A", "C", "G", "U"]
     assert [int(by_name[n]["cyclic_period"]) for n in "ABE"] == [0, 0, 14]
     assert residues("F") == ["LIG1"]
+
+
+def test_copies_of_the_screened_ligand_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    # Boltz makes one ligand entity of `id: [B, C]`, one chain per id (parse_boltz_schema);
+    # it refuses affinity for it, so the config allows copies without affinity only.
+    protein = {
+        "name": "R",
+        "chains": [{"id": "A", "sequence": "MKTAYIAKQRQISF", "msa": "empty"}],
+        "cofactors": [{"ccd": "ZN"}],
+        "ligand_copies": 2,
+        "pocket": {"residues": [["A", 5]]},
+    }
+    with pytest.raises(ConfigError, match=r"proteins\[0\].ligand_copies': 2 copies of the"):
+        load_config(write_screen_config(tmp_path, proteins=[protein]))
+    raw = write_screen_config(tmp_path, proteins=[protein], model={"affinity": False})
+    (config_protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
+    spec = config_protein.receptor
+    assert spec.ligand_ids == ("B", "C") and spec.cofactor_ids() == [("D",)]
+    path = tmp_path / "copies.yaml"
+    write_input(path, spec, chain_msas(spec, tmp_path / "msa"), "c1ccccc1O", affinity=False)
+    target = boltz_parse(path, boltz_test_cache / "mols")
+    chains = {c.chain_name: c for c in target.record.chains}
+    assert [c.chain_name for c in target.record.chains] == ["A", "B", "C", "D"]
+    assert chains["B"].mol_type == chains["C"].mol_type == NONPOLYMER
+    assert chains["B"].entity_id == chains["C"].entity_id  # one molecule, two copies
+    ((binder, _, _, _),) = target.record.inference_options.pocket_constraints
+    assert binder == chains["B"].chain_id
