@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from omtx_hub.store import LocalStore
-from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    csv_as_declared,
+    run_snakemake,
+    runtime,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.boltz
 
@@ -136,6 +143,11 @@ def test_a_covalent_screen_gives_boltz_the_bond_and_boltz_models_its_atom(
         chains = {chain.name: chain for chain in structure[0]}
         assert chains["A"][11].name == "CYS" and chains["A"][11].find_atom("SG", "*")
         assert chains["B"][0].find_atom(atom, "*") is not None
+    # Affinity is on: the covalent rows carry Boltz's caveat, the dimer's do not.
+    table = csv_as_declared(receptor_screen / "results/s1/batch_results.csv")
+    flags = {protein: set(rows["flags"]) for protein, rows in table.groupby("protein")}
+    assert all("covalent-affinity" in f for f in flags["KRAS"])
+    assert not any("covalent-affinity" in f for f in flags["DIMER"])
 
 
 def test_a_template_guided_receptor_is_predicted(tmp_path, boltz_test_cache):
