@@ -110,10 +110,10 @@ def test_modifications_must_fit_their_residue(tmp_path):
 def test_a_modification_boltz_would_not_find_is_refused_before_planning(tmp_path, boltz_test_cache):
     cache = tmp_path / "cache"
     shutil.copytree(boltz_test_cache / "mols", cache / "mols")
-    chain = protein(modifications=[{"position": 12, "ccd": "SEP"}, {"position": 16, "ccd": "PTR"}])
+    chain = protein(modifications=[{"position": 12, "ccd": "SEP"}, {"position": 15, "ccd": "TPO"}])
     message = problems(tmp_path, receptor(chain), runtime={"cache": str(cache)})
     assert (
-        "chains[0].modifications[1].ccd': CCD code 'PTR' is not in Boltz's molecule cache"
+        "chains[0].modifications[1].ccd': CCD code 'TPO' is not in Boltz's molecule cache"
         in message
     )
     assert "modifications[0]" not in message  # SEP is in the test cache
