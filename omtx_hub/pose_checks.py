@@ -1,0 +1,249 @@
+"""Pose checks and interactions of a predicted structure: PoseBusters (is the pose physically
+plausible) and ProLIF (what the ligand touches), run on the molecule Boltz modelled.
+
+The ligand is rebuilt from the SMILES Boltz was given (its bond orders, charges and
+stereo), with the coordinates of the structure's atoms matched by name: Boltz names a SMILES
+ligand's atoms element + canonical rank over the molecule with hydrogens
+(`boltz/data/parse/schema.py`, `parse_boltz_schema`, ligand by `smiles`; the same rule as
+`omtx_hub.receptor.smiles_atom_names`). The receptor is the same structure's protein chains
+and single-atom ions (metal contacts need them), protonated as at pH 7 (Lys, Arg charged, Asp,
+Glu charged, His neutral) with RDKit's hydrogens: Boltz writes no hydrogens, and hydrogen bonds
+need them. Organic cofactors are not part of the receptor here (their bond orders are not in
+the structure).
+
+Pure functions of the structure's bytes: `omtx_hub.triage` runs them in the shard job and
+keeps each result in the store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from omtx_hub.records import Interaction, PoseTriage
+
+# Part of the key of every stored result (omtx_hub.triage): a new checker version (another
+# PoseBusters or ProLIF release, other parameters here) computes every pose again.
+TRIAGE_CHECKS_VERSION = "pose-v1"
+
+# PoseBusters' configuration for a generated pose in a receptor, without a reference pose.
+POSEBUSTERS_CONFIG = "dock"
+# ProLIF's interactions (prolif.Fingerprint names) and the type each is reported as: the
+# ligand's side of a hydrogen bond gives its direction, the other pairs are one type each.
+INTERACTION_TYPES = {
+    "HBDonor": "hbond-donor",
+    "HBAcceptor": "hbond-acceptor",
+    "Cationic": "ionic",
+    "Anionic": "ionic",
+    "PiStacking": "pi-stacking",
+    "CationPi": "cation-pi",
+    "PiCation": "cation-pi",
+    "Hydrophobic": "hydrophobic",
+    "MetalDonor": "metal",
+    "MetalAcceptor": "metal",
+    "XBDonor": "halogen",
+    "XBAcceptor": "halogen",
+}
+# Single-atom ions of the receptor and the charge they are given (their usual one).
+ION_CHARGES = {
+    "LI": 1, "NA": 1, "K": 1, "MG": 2, "CA": 2, "MN": 2, "FE": 2, "CO": 2, "NI": 2, "CU": 2,
+    "ZN": 2, "CD": 2,
+}  # fmt: skip
+# Atoms charged at pH 7 in standard residues (the rest stay neutral; His too).
+CHARGED_ATOMS = {("LYS", "NZ"): 1, ("ARG", "NH2"): 1, ("ASP", "OD2"): -1, ("GLU", "OE2"): -1}
+LIGAND_RESIDUE = "LIG"
+# The compact form of an interaction list (batch_results.csv `interactions`).
+INTERACTIONS_SEPARATOR = ";"
+
+
+class PoseError(ValueError):
+    """The structure does not hold the modelled ligand as expected."""
+
+
+@dataclass(frozen=True)
+class Complex:
+    """A predicted pose, ready for the checkers: the ligand with its hydrogens and the
+    receptor with its hydrogens, as RDKit molecules with PDB residue information."""
+
+    ligand: object  # rdkit.Chem.Mol
+    receptor: object  # rdkit.Chem.Mol
+
+
+def _ligand_template(smiles: str):
+    """The molecule Boltz builds from `smiles`, each atom named as Boltz names it."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        raise PoseError(f"the modelled SMILES '{smiles}' does not parse (RDKit)")
+    molecule = AllChem.AddHs(molecule)
+    ranks = AllChem.CanonicalRankAtoms(molecule)
+    for atom, rank in zip(molecule.GetAtoms(), ranks, strict=True):
+        atom.SetProp("name", atom.GetSymbol().upper() + str(rank + 1))
+    return molecule
+
+
+def _ligand(structure, chain: str, smiles: str):
+    """The modelled ligand (chain `chain`) with the structure's coordinates and hydrogens
+    placed on them."""
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    atoms = {
+        atom.name: atom.pos
+        for found in structure[0]
+        if found.name == chain
+        for residue in found
+        for atom in residue
+    }
+    if not atoms:
+        raise PoseError(f"the structure has no ligand chain {chain}")
+    template = _ligand_template(smiles)
+    heavy = Chem.RemoveHs(template)
+    names = [atom.GetProp("name") for atom in heavy.GetAtoms()]
+    if set(names) != set(atoms):
+        raise PoseError(
+            f"the ligand atoms of chain {chain} ({len(atoms)}) are not those Boltz names for "
+            f"'{smiles}' ({len(names)}): not the modelled molecule"
+        )
+    conformer = Chem.Conformer(heavy.GetNumAtoms())
+    for index, name in enumerate(names):
+        position = atoms[name]
+        conformer.SetAtomPosition(index, Point3D(position.x, position.y, position.z))
+    heavy.RemoveAllConformers()
+    heavy.AddConformer(conformer, assignId=True)
+    ligand = Chem.AddHs(heavy, addCoords=True)
+    for atom in ligand.GetAtoms():
+        name = atom.GetProp("name") if atom.HasProp("name") else "H"
+        info = Chem.AtomPDBResidueInfo(name, residueName=LIGAND_RESIDUE, residueNumber=1)
+        info.SetChainId(chain)
+        atom.SetMonomerInfo(info)
+    return heavy, ligand
+
+
+def _receptor(structure, ligand_chain: str):
+    """The receptor's protein chains and ions, protonated (module docstring)."""
+    import gemmi
+    from rdkit import Chem
+
+    receptor = structure.clone()
+    model = receptor[0]
+    for name in [chain.name for chain in model]:
+        residues = model[name]
+        keep = name != ligand_chain and all(
+            residue.het_flag != "H" or (len(residue) == 1 and residue[0].name in ION_CHARGES)
+            for residue in residues
+        )
+        if not keep:
+            model.remove_chain(name)
+    receptor.setup_entities()
+    pdb = receptor.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
+    molecule = Chem.MolFromPDBBlock(pdb, removeHs=False, sanitize=False, proximityBonding=True)
+    if molecule is None:
+        raise PoseError("RDKit could not read the receptor of the structure")
+    editable = Chem.RWMol(molecule)
+    for atom in editable.GetAtoms():
+        info = atom.GetPDBResidueInfo()
+        residue, name = info.GetResidueName().strip(), info.GetName().strip()
+        if residue == name and name in ION_CHARGES:  # an ion is a residue of one atom
+            atom.SetFormalCharge(ION_CHARGES[name])
+            atom.SetNoImplicit(True)
+        else:
+            atom.SetFormalCharge(CHARGED_ATOMS.get((residue, name), 0))
+    molecule = editable.GetMol()
+    Chem.SanitizeMol(molecule)
+    return Chem.AddHs(molecule, addCoords=True, addResidueInfo=True)
+
+
+def read_complex(structure_cif: bytes, smiles: str, ligand_chain: str) -> tuple[object, Complex]:
+    """(the ligand's heavy atoms with bond orders and pose, the complex for ProLIF) of a
+    Boltz mmCIF structure of `smiles` in chain `ligand_chain`."""
+    import gemmi
+
+    document = gemmi.cif.read_string(structure_cif.decode())
+    structure = gemmi.make_structure_from_block(document.sole_block())
+    structure.setup_entities()
+    heavy, ligand = _ligand(structure, ligand_chain, smiles)
+    return heavy, Complex(ligand=ligand, receptor=_receptor(structure, ligand_chain))
+
+
+def posebusters_failures(ligand, receptor) -> list[str]:
+    """The names of PoseBusters' checks (its `dock` configuration) the pose fails."""
+    from posebusters import PoseBusters
+
+    report = PoseBusters(config=POSEBUSTERS_CONFIG).bust(
+        mol_pred=ligand, mol_cond=receptor, full_report=False
+    )
+    row = report.iloc[0]
+    return [str(name) for name, passed in row.items() if not bool(passed)]
+
+
+def interactions(pose: Complex) -> list[Interaction]:
+    """The ligand's interactions with each receptor residue (ProLIF), in residue order."""
+    import prolif
+
+    ligand = prolif.Molecule.from_rdkit(pose.ligand)
+    receptor = prolif.Molecule.from_rdkit(pose.receptor)
+    fingerprint = prolif.Fingerprint(list(INTERACTION_TYPES), count=True)
+    contacts = fingerprint.generate(ligand, receptor, metadata=True)
+    # Boltz's names of the heavy atoms; the hydrogens placed here have none of Boltz's.
+    names = {
+        atom.GetIdx(): atom.GetPDBResidueInfo().GetName().strip()
+        for atom in pose.ligand.GetAtoms()
+        if atom.GetAtomicNum() != 1
+    }
+    found = []
+    for (_, residue), by_interaction in contacts.items():
+        for interaction, hits in by_interaction.items():
+            for hit in hits:
+                atoms = sorted({names[i] for i in hit["parent_indices"]["ligand"] if i in names})
+                found.append(
+                    Interaction(
+                        chain=residue.chain,
+                        residue=residue.name,
+                        number=int(residue.number),
+                        type=INTERACTION_TYPES[interaction],
+                        ligand_atoms=atoms,
+                        distance=round(float(hit["distance"]), 2),
+                    )
+                )
+    found.sort(key=lambda i: (i.chain, i.number, i.type, i.ligand_atoms, i.distance))
+    # Two ProLIF interactions can be one type here (Cationic with one atom pair twice: no;
+    # CationPi and PiCation on the same ring pair: yes): keep one.
+    return [i for n, i in enumerate(found) if n == 0 or i != found[n - 1]]
+
+
+def check_pose(key: str, structure_cif: bytes, smiles: str | None, ligand_chain: str) -> PoseTriage:
+    """The pose checks and interactions of the target `key`'s structure, or the reason they
+    could not be computed (never raises for a bad structure or a checker's error: one target's
+    failure is its own)."""
+    started = time.process_time()
+    try:
+        if smiles is None:
+            raise PoseError("the modelled molecule has no SMILES (a CCD ligand not in the cache)")
+        heavy, pose = read_complex(structure_cif, smiles, ligand_chain)
+        failed = posebusters_failures(heavy, pose.receptor)
+        found = interactions(pose)
+    except Exception as error:  # recorded for this target alone (docs/reliability.md)
+        return PoseTriage(
+            key=key,
+            version=TRIAGE_CHECKS_VERSION,
+            error=f"{type(error).__name__}: {error}",
+            cpu_s=round(time.process_time() - started, 3),
+        )
+    return PoseTriage(
+        key=key,
+        version=TRIAGE_CHECKS_VERSION,
+        posebusters_pass=not failed,
+        posebusters_failed=failed,
+        interactions=found,
+        cpu_s=round(time.process_time() - started, 3),
+    )
+
+
+def compact_interactions(found: list[Interaction]) -> str:
+    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
+    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
+    return INTERACTIONS_SEPARATOR.join(seen)
+
