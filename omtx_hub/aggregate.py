@@ -42,8 +42,11 @@ from omtx_hub.result_tables import (
     FILE,
     FLAGS_SEPARATOR,
     SERVER,
+    INTERACTION_TABLE_COLUMNS,
+    LIGAND_ATOMS_SEPARATOR,
     SINGLE_SEQUENCE,
     neutralised,
+    pose_check_columns,
     result_column_of_sheet_column,
     split_flags,
     typed_results,
@@ -108,6 +111,7 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
                     "error": record.error,
                     "failure": record.failure,
                     **scores,
+                    **pose_check_columns(record.triage),
                     "source": record.source,
                     # GPU wall seconds this screen spent on the compound (its share of the shard).
                     "runtime_s": record.runtime_s,
@@ -144,6 +148,27 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
+
+
+def interaction_table(records: list[ManifestEntry]) -> pd.DataFrame:
+    """interactions.csv: every interaction of every checked pose (each replicate's), one row
+    per interaction and sheet row of the compound, in Boltz's residue numbering."""
+    rows = [
+        {
+            "protein": record.protein,
+            "key": record.key,
+            "replicate": record.replicate,
+            "index": ligand.index,
+            "ligand_id": ligand.ligand_id,
+            **interaction.model_dump(exclude={"ligand_atoms"}),
+            "ligand_atoms": LIGAND_ATOMS_SEPARATOR.join(interaction.ligand_atoms),
+        }
+        for record in records
+        if record.triage is not None
+        for interaction in record.triage.interactions
+        for ligand in record.ligands
+    ]
+    return pd.DataFrame(rows, columns=INTERACTION_TABLE_COLUMNS)
 
 
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
@@ -315,14 +340,17 @@ def write_results(
     selectivity_path: Path | None = None,
     *,
     parquet_path: Path,
+    interactions_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
     summary.json and, for a screen with a selectivity panel, selectivity.csv
-    (`selectivity_path`)."""
+    (`selectivity_path`); with `interactions_path`, interactions.csv."""
     records, shards = read_manifests(manifests)
     table = results_table(plan, records)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
+    if interactions_path is not None:
+        write_csv(interaction_table(records), interactions_path)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:

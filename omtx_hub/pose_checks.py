@@ -52,8 +52,6 @@ ION_CHARGES = {
 # Atoms charged at pH 7 in standard residues (the rest stay neutral; His too).
 CHARGED_ATOMS = {("LYS", "NZ"): 1, ("ARG", "NH2"): 1, ("ASP", "OD2"): -1, ("GLU", "OE2"): -1}
 LIGAND_RESIDUE = "LIG"
-# The compact form of an interaction list (batch_results.csv `interactions`).
-INTERACTIONS_SEPARATOR = ";"
 
 
 class PoseError(ValueError):
@@ -214,8 +212,8 @@ def interactions(pose: Complex) -> list[Interaction]:
     return [i for n, i in enumerate(found) if n == 0 or i != found[n - 1]]
 
 
-def check_pose(key: str, structure_cif: bytes, smiles: str | None, ligand_chain: str) -> PoseTriage:
-    """The pose checks and interactions of the target `key`'s structure, or the reason they
+def check_pose(structure_cif: bytes, smiles: str | None, ligand_chain: str) -> PoseTriage:
+    """The pose checks and interactions of a target's structure, or the reason they
     could not be computed (never raises for a bad structure or a checker's error: one target's
     failure is its own)."""
     started = time.process_time()
@@ -227,23 +225,14 @@ def check_pose(key: str, structure_cif: bytes, smiles: str | None, ligand_chain:
         found = interactions(pose)
     except Exception as error:  # recorded for this target alone (docs/reliability.md)
         return PoseTriage(
-            key=key,
             version=TRIAGE_CHECKS_VERSION,
             error=f"{type(error).__name__}: {error}",
             cpu_s=round(time.process_time() - started, 3),
         )
     return PoseTriage(
-        key=key,
         version=TRIAGE_CHECKS_VERSION,
         posebusters_pass=not failed,
         posebusters_failed=failed,
         interactions=found,
         cpu_s=round(time.process_time() - started, 3),
     )
-
-
-def compact_interactions(found: list[Interaction]) -> str:
-    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
-    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
-    return INTERACTIONS_SEPARATOR.join(seen)
-

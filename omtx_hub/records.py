@@ -83,6 +83,11 @@ RESULT_COLUMNS = [
     "failure",
     *SCORE_FIELDS,
     *REPLICATE_COLUMNS,
+    # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
+    "posebusters_pass",
+    "posebusters_failed",
+    "interactions",
+    "pose_checks_error",
     "source",
     "runtime_s",
     "structure",
@@ -216,7 +221,6 @@ class PoseTriage(_Contract):
     store by target key and checker `version` (omtx_hub.triage); `error` instead where the
     checkers could not run on it."""
 
-    key: str
     version: str
     posebusters_pass: bool | None = None
     # The names of the PoseBusters checks the pose fails.

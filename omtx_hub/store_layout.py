@@ -8,6 +8,8 @@ local directory or gs://bucket/prefix):
     molecules/<key>/<xx>.json       SMILES validated before (omtx_hub.validated_molecules)
     msa/<query id>/msa.json, <n>.csv   a server MSA (omtx_hub.msa_server)
     key-schemes/<n>.json            the key schemes the store was used with (omtx_hub.key_schemes)
+    triage/<version>/<key>.json     a completed target's pose checks and interactions, by the
+                                    checkers' version (omtx_hub.triage)
     quarantine/<time>-<name>/       entries and objects moved aside because they failed their seal
 
 Every object but the key-scheme markers is sealed (omtx_hub.store): an entry by its
@@ -30,6 +32,7 @@ MSA_DIR = "msa"
 MSA_RECORD_FILE = "msa.json"
 SCHEME_MARKERS_DIR = "key-schemes"
 QUARANTINE_DIR = "quarantine"
+TRIAGE_DIR = "triage"
 QUARANTINE_REASON_FILE = "quarantine-reason.txt"
 # Every top-level directory of a store: a directory holding none of them is no store.
 STORE_DIRS = (
@@ -40,19 +43,24 @@ STORE_DIRS = (
     MSA_DIR,
     SCHEME_MARKERS_DIR,
     QUARANTINE_DIR,
+    TRIAGE_DIR,
 )
 # The kinds of sealed object (besides entries), as their seals name them.
 FAILURE_OBJECT = "failure record"
 SHEET_OBJECT = "validated sheet"
 MOLECULES_OBJECT = "validated molecules"
 SERVER_MSA_OBJECT = "server MSA"
-OBJECT_KINDS = (FAILURE_OBJECT, SHEET_OBJECT, MOLECULES_OBJECT, SERVER_MSA_OBJECT)
+TRIAGE_OBJECT = "pose triage"
+OBJECT_KINDS = (FAILURE_OBJECT, SHEET_OBJECT, MOLECULES_OBJECT, SERVER_MSA_OBJECT, TRIAGE_OBJECT)
+# The kinds whose keys are `<part>/<part>` (the others have no '/').
+NESTED_KEY_KINDS = (MOLECULES_OBJECT, TRIAGE_OBJECT)
 # The directory of each kind (`object_at`).
 OBJECT_DIRS = {
     FAILURE_OBJECT: FAILURES_DIR,
     SHEET_OBJECT: SHEETS_DIR,
     MOLECULES_OBJECT: MOLECULES_DIR,
     SERVER_MSA_OBJECT: MSA_DIR,
+    TRIAGE_OBJECT: TRIAGE_DIR,
 }
 SEALED_SUFFIX = ".json"
 
@@ -94,6 +102,12 @@ def validated_molecules_path(molecules_key: str, part: str) -> str:
     return f"{MOLECULES_DIR}/{validated_molecules_key(molecules_key, part)}{SEALED_SUFFIX}"
 
 
+def triage_key(version: str, target_key: str) -> str:
+    """The key a target's pose checks of checker `version` are sealed under: a new version
+    is a new directory, so results of another version are never read for it."""
+    return f"{version}/{target_key}"
+
+
 def server_msa_path(query_id: str, name: str) -> str:
     """A file of a server MSA (`omtx_hub.keys.server_msa_id`): its record or a chain's csv."""
     return f"{MSA_DIR}/{query_id}/{name}"
@@ -118,8 +132,9 @@ def object_at(name: str) -> tuple[str, str] | None:
         query_id, _, file = rest.partition("/")
         return (kind, query_id) if query_id and file == MSA_RECORD_FILE else None
     key = rest.removesuffix(SEALED_SUFFIX)
-    # A part of the validated molecules is `<molecules key>/<part>`; other keys have no '/'.
-    if kind is None or key in ("", rest) or key.count("/") != (kind == MOLECULES_OBJECT):
+    # A part of the validated molecules is `<molecules key>/<part>`, pose checks
+    # `<version>/<target key>`; other keys have no '/'.
+    if kind is None or key in ("", rest) or key.count("/") != (kind in NESTED_KEY_KINDS):
         return None
     return kind, key
 

@@ -28,6 +28,7 @@ from omtx_hub.store_layout import (
     RECORD_FILE,
     SERVER_MSA_OBJECT,
     SHEET_OBJECT,
+    TRIAGE_OBJECT,
     entry_path,
     object_path,
 )
@@ -304,12 +305,14 @@ OBJECTS = {
     SHEET_OBJECT: lambda key: {"tsv": "line\tsmiles\n2\tCCO\n"},
     MOLECULES_OBJECT: lambda key: {"molecules": {"CCO": ["CCO", "CCO", 3, [], []]}},
     SERVER_MSA_OBJECT: lambda key: {"query_id": key, "chains": []},
+    TRIAGE_OBJECT: lambda key: {"version": "pose-v1", "posebusters_pass": True},
 }
 OBJECT_KEYS = {
     FAILURE_OBJECT: (KEY, OTHER),
     SHEET_OBJECT: ("s" + KEY, "s" + OTHER),
     MOLECULES_OBJECT: ("v1-aff1/ab", "v1-aff1/ac"),
     SERVER_MSA_OBJECT: (KEY, OTHER),
+    TRIAGE_OBJECT: ("pose-v1/" + KEY, "pose-v1/" + OTHER),
 }
 # How an object is damaged, and what its report says.
 OBJECT_DAMAGE = {
