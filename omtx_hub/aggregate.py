@@ -41,9 +41,9 @@ from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.result_tables import (
     FILE,
     FLAGS_SEPARATOR,
-    SERVER,
     INTERACTION_TABLE_COLUMNS,
     LIGAND_ATOMS_SEPARATOR,
+    SERVER,
     SINGLE_SEQUENCE,
     neutralised,
     pose_check_columns,

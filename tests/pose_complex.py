@@ -44,7 +44,9 @@ def complex_cif(*, ligand_scale: float = 1.0, ligand_shift: float = 0.0) -> byte
     ligand = Chem.AddHs(Chem.MolFromSmiles(LIGAND_SMILES))
     AllChem.EmbedMolecule(ligand, randomSeed=7)
     ranks = AllChem.CanonicalRankAtoms(ligand)
-    names = [a.GetSymbol().upper() + str(r + 1) for a, r in zip(ligand.GetAtoms(), ranks)]
+    names = [
+        a.GetSymbol().upper() + str(r + 1) for a, r in zip(ligand.GetAtoms(), ranks, strict=True)
+    ]
     positions = ligand.GetConformer().GetPositions()
     nitrogen = next(a.GetIdx() for a in ligand.GetAtoms() if a.GetSymbol() == "N")
     ring = [a.GetIdx() for a in ligand.GetAtoms() if a.GetIsAromatic()]
