@@ -20,6 +20,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from omtx_hub.records import Interaction, PoseTriage
 
 # Part of the key of every stored result (omtx_hub.triage): a new checker version (another
@@ -52,6 +54,10 @@ ION_CHARGES = {
 # Atoms charged at pH 7 in standard residues (the rest stay neutral; His too).
 CHARGED_ATOMS = {("LYS", "NZ"): 1, ("ARG", "NH2"): 1, ("ASP", "OD2"): -1, ("GLU", "OE2"): -1}
 LIGAND_RESIDUE = "LIG"
+# The receptor the checkers see: the residues within this distance of the ligand (Å). Every
+# check and interaction is local: PoseBusters' clash and overlap checks and ProLIF's
+# interactions look at most ~6.5 Å away, so the rest of the protein only costs time.
+POCKET_RADIUS_A = 10.0
 
 
 class PoseError(ValueError):
@@ -120,8 +126,54 @@ def _ligand(structure, chain: str, smiles: str):
     return heavy, ligand
 
 
-def _receptor(structure, ligand_chain: str):
-    """The receptor's protein chains and ions, protonated (module docstring)."""
+def _residue_of(atom) -> tuple[str, int, str]:
+    info = atom.GetPDBResidueInfo()
+    return info.GetChainId(), info.GetResidueNumber(), info.GetInsertionCode()
+
+
+def _joins_residues(first, second) -> bool:
+    """A bond that joins two residues: the peptide bond (C-N) or a disulfide (SG-SG)."""
+    names = {first.GetPDBResidueInfo().GetName().strip(), second.GetPDBResidueInfo().GetName()}
+    names = {name.strip() for name in names}
+    return names in ({"C", "N"}, {"SG"})
+
+
+def _drop_overlong_bonds(molecule) -> None:
+    """Remove, from each atom with more bonds than its valence allows, its longest bonds
+    until it has no more: proximity bonding's guesses for atoms placed too close."""
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    positions = molecule.GetConformer().GetPositions()
+    for atom in molecule.GetAtoms():
+        allowed = max(table.GetValenceList(atom.GetAtomicNum())) + atom.GetFormalCharge()
+        bonds = sorted(
+            atom.GetBonds(),
+            key=lambda bond: (
+                -float(
+                    np.linalg.norm(
+                        positions[bond.GetBeginAtomIdx()] - positions[bond.GetEndAtomIdx()]
+                    )
+                )
+            ),
+        )
+        excess = sum(bond.GetBondTypeAsDouble() for bond in bonds) - allowed
+        for bond in bonds:
+            if excess <= 0 or allowed < 0:
+                break
+            excess -= bond.GetBondTypeAsDouble()
+            molecule.RemoveBond(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())
+
+
+def _distance(residue, positions: np.ndarray) -> float:
+    atoms = np.array([[atom.pos.x, atom.pos.y, atom.pos.z] for atom in residue])
+    return float(np.min(np.linalg.norm(atoms[:, None, :] - positions[None, :, :], axis=-1)))
+
+
+def _receptor(structure, ligand_chain: str, ligand_positions: np.ndarray):
+    """The receptor's protein chains and ions around the ligand (its residues with an atom
+    within POCKET_RADIUS_A of a ligand atom; the nearest one where none is), protonated
+    (module docstring)."""
     import gemmi
     from rdkit import Chem
 
@@ -135,12 +187,31 @@ def _receptor(structure, ligand_chain: str):
         )
         if not keep:
             model.remove_chain(name)
+    distances = [
+        (_distance(residue, ligand_positions), chain.name, index)
+        for chain in model
+        for index, residue in enumerate(chain)
+    ]
+    if not distances:
+        raise PoseError("the structure has no protein chain or ion besides the ligand")
+    pocket = {(chain, index) for distance, chain, index in distances if distance <= POCKET_RADIUS_A}
+    pocket = pocket or {min(distances)[1:]}
+    for _, chain, index in sorted(distances, key=lambda found: -found[2]):
+        if (chain, index) not in pocket:
+            del model[chain][index]
+    receptor.remove_empty_chains()
     receptor.setup_entities()
     pdb = receptor.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
     molecule = Chem.MolFromPDBBlock(pdb, removeHs=False, sanitize=False, proximityBonding=True)
     if molecule is None:
         raise PoseError("RDKit could not read the receptor of the structure")
     editable = Chem.RWMol(molecule)
+    # Proximity bonding also bonds atoms of two residues that clash (or a crystal's
+    # alternative positions): only the peptide bond and disulfides join residues.
+    for bond in list(editable.GetBonds()):
+        first, second = bond.GetBeginAtom(), bond.GetEndAtom()
+        if _residue_of(first) != _residue_of(second) and not _joins_residues(first, second):
+            editable.RemoveBond(first.GetIdx(), second.GetIdx())
     for atom in editable.GetAtoms():
         info = atom.GetPDBResidueInfo()
         residue, name = info.GetResidueName().strip(), info.GetName().strip()
@@ -149,6 +220,7 @@ def _receptor(structure, ligand_chain: str):
             atom.SetNoImplicit(True)
         else:
             atom.SetFormalCharge(CHARGED_ATOMS.get((residue, name), 0))
+    _drop_overlong_bonds(editable)
     molecule = editable.GetMol()
     Chem.SanitizeMol(molecule)
     return Chem.AddHs(molecule, addCoords=True, addResidueInfo=True)
@@ -163,7 +235,8 @@ def read_complex(structure_cif: bytes, smiles: str, ligand_chain: str) -> tuple[
     structure = gemmi.make_structure_from_block(document.sole_block())
     structure.setup_entities()
     heavy, ligand = _ligand(structure, ligand_chain, smiles)
-    return heavy, Complex(ligand=ligand, receptor=_receptor(structure, ligand_chain))
+    positions = heavy.GetConformer().GetPositions()
+    return heavy, Complex(ligand=ligand, receptor=_receptor(structure, ligand_chain, positions))
 
 
 def posebusters_failures(ligand, receptor) -> list[str]:
