@@ -65,6 +65,8 @@
     const status = $("filter-status").value;
     const flag = $("filter-flag").value;
     const tests = [];
+    const poseCheck = poseCheckFilter($("filter-posebusters").value);
+    if (poseCheck) tests.push(poseCheck);
     if (text) {
       if (searchText === null) {
         searchText = order.map(() => "");
@@ -86,6 +88,15 @@
     visible = tests.length ? order.filter((i) => tests.every((test) => test(i))) : order;
     page = 0;
     renderTable();
+  }
+
+  // The PoseBusters filter: rows whose pose passes ("True"), fails ("False") or was not
+  // checked ("-"); null for all rows.
+  function poseCheckFilter(wanted) {
+    if (!wanted) return null;
+    const passed = values.posebusters_pass ?? [];
+    if (wanted === "-") return (i) => (passed[i] ?? null) === null;
+    return (i) => passed[i] === wanted;
   }
 
   function sortBy(key) {
@@ -195,6 +206,7 @@
       table.appendChild(tr);
     }
     body.appendChild(table);
+    renderInteractions(body, i);
     const structure = structureOf(i);
     if (structure) {
       const a = element("a", `Download ${structure.name}`);
@@ -202,6 +214,19 @@
       a.download = structure.name;
       body.appendChild(a);
     }
+  }
+
+  // The pose's interactions with the receptor, one per line (`chain:RESNAMEnumber:type`).
+  function renderInteractions(body, i) {
+    const cell = values.interactions ? values.interactions[i] : null;
+    if (!cell) return;
+    body.appendChild(element("h3", "Interactions (Boltz's residue numbering)"));
+    const list = element("ul", null, "interactions");
+    for (const item of cell.split(";").filter(Boolean)) {
+      const [chain, residue, type] = item.split(":");
+      list.appendChild(element("li", `${chain}:${residue} ${type}`));
+    }
+    body.appendChild(list);
   }
 
   // --- 3D viewer: 3Dmol.js, protein cartoon + ligand sticks ---
@@ -308,7 +333,7 @@
   }
 
   renderHeader();
-  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag"]) {
+  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag", "filter-posebusters"]) {
     $(id).addEventListener("input", applyFilters);
   }
   $("page-prev").addEventListener("click", () => { page -= 1; renderTable(); });
