@@ -12,10 +12,11 @@ Structures measured:
 Each structure is checked `--repeats` times in this process after one warm-up (imports and
 PoseBusters' first-call set-up are paid once per shard job, not per target). The CPU
 seconds (user + system of this process) per target are then compared with the GPU seconds per
-target the cost model uses (`cost.seconds_per_target`, docs/google-batch.md): run in the shard
-job on the VM's CPUs while Boltz predicts on the GPU (omtx_hub.triage), the checks add no VM
-time as long as they take less than a target's GPU time; the share printed is what they
-would add if they ran alone on the VM, the bound the design keeps under 5%.
+target the cost model uses (`cost.seconds_per_target`, docs/google-batch.md). Run in the shard
+job on the VM's CPUs while Boltz predicts on the GPU (omtx_hub.triage), the checks keep up as
+long as one takes less than a prediction, and add to the billed VM time only the last
+target's check after Boltz has exited: that share of a shard's GPU cost is what the design
+keeps under 5% (exit status 1 otherwise). The share if they ran alone is printed too.
 
     python benchmarks/triage_cost.py [--repeats 3] [--screen results/<screen>]
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from omtx_hub.config import Cost
+from omtx_hub.config import Cost, Sharding
 from omtx_hub.pose_checks import check_pose
 
 POSEBUSTERS_COMPLEXES = Path(__import__("posebusters").__file__).parent / "datasets" / "pdb"
@@ -134,16 +135,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
-    cost = Cost()
+    cost, shard_size = Cost(), Sharding().shard_size
     worst = table["cpu_s_per_target"].max()
-    share = worst / cost.seconds_per_target
+    alone = worst / cost.seconds_per_target
+    # In the shard job the checks of one target run while the GPU predicts the next: they keep
+    # up while a check takes less than a prediction, and add only the last target's check
+    # after Boltz has exited to the shard's billed time.
+    shard_gpu_s = shard_size * cost.seconds_per_target + cost.startup_s_per_shard
+    added = worst / shard_gpu_s
     print(
-        f"\nworst {worst:.2f} CPU s per target = {share:.1%} of the {cost.seconds_per_target:g} "
-        f"GPU s per target the cost model uses (${cost.gpu_hourly_usd:g}/h L4 VM: "
-        f"${worst / 3600 * cost.gpu_hourly_usd * 10_000:.3f} per 10,000 targets if it ran "
-        f"alone on the VM; run on its CPU while the GPU predicts, it adds no VM time)"
+        f"\nworst {worst:.2f} CPU s per target; a target's GPU time in the cost model "
+        f"(cost.seconds_per_target) is {cost.seconds_per_target:g} s at "
+        f"${cost.gpu_hourly_usd:g}/h (Spot L4 VM)\n"
+        f"- run alone on the VM: {alone:.1%} of the GPU cost\n"
+        f"- run in the shard job beside the GPU (omtx_hub.triage): they keep up "
+        f"({'yes' if worst < cost.seconds_per_target else 'NO'}: {worst:.2f} s < "
+        f"{cost.seconds_per_target:g} s) and add the last target's check to a shard of "
+        f"{shard_size} targets ({shard_gpu_s:g} GPU s with start-up): {added:.2%}"
     )
-    return 0 if share < BUDGET_SHARE else 1
+    return 0 if worst < cost.seconds_per_target and added < BUDGET_SHARE else 1
 
 
 if __name__ == "__main__":
