@@ -118,7 +118,8 @@ def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
     Boltz 2.2.1 computes every ipTM in `compute_ptms` (`boltz/model/layers/confidence_utils.py`)
     as a max over tokens i of sum_j(tm_ij * mask_ij) / (sum_j(mask_ij) + 1e-5), each mask over
     token pairs of *different* chains (`asym_id` differs): `iptm` over all such pairs,
-    `ligand_iptm` over protein-ligand pairs, `protein_iptm` over protein-protein pairs. Where a
+    `ligand_iptm` over protein-ligand pairs (every non-polymer chain is a ligand there: the
+    screened ligand and each cofactor), `protein_iptm` over protein-protein pairs. Where a
     composition has no such pair the mask is empty and the value is 0 / 1e-5 = 0, whatever
     the structure.
     """

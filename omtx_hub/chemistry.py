@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from itertools import pairwise
+from itertools import pairwise, repeat
 from multiprocessing import get_context
 
 from rdkit import Chem, RDLogger
@@ -63,13 +63,22 @@ MAX_STANDARDISATION_ROUNDS = 3
 # workers takes about 0.4 s to start (spawn, imports), and two workers on 5,000 SMILES
 # gained only 10-15% on a busy 2-core machine (2026-12-05).
 SMILES_PER_WORKER = 5000
+# The SMILES of one task given to a worker process: what a worker holds at once (the
+# task's SMILES, their molecules while each is prepared, the task's results) does not grow
+# with the sheet, and a task's pickling costs about 1% of its validation (about 1.5 s of CPU).
+SMILES_PER_TASK = 2000
+# Worker processes are replaced by fresh ones after this many tasks each (100,000 SMILES, a
+# 0.4 s start per 75 s of validation), so that what RDKit or Python keep after a task does
+# not add up over a sheet of millions. (A new pool per round of tasks: Python 3.11's
+# `max_tasks_per_child` can leave ProcessPoolExecutor waiting forever, CPython gh-115634.)
+TASKS_PER_WORKER = 50
 
 
 class LigandProblem(ValueError):
     """A SMILES that Boltz cannot model as given, with the reason and what to do."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreparedLigand:
     """A sheet SMILES and the molecule Boltz models for it."""
 
@@ -408,6 +417,22 @@ _ONE_SMILES = re.compile(r"\S+(?: \|[^|\s]*\|)?")
 
 # Atoms of atomic number 0, found by RDKit itself (a tenth of the time of a Python loop).
 _DUMMY_ATOM = rdqueries.AtomNumEqualsQueryAtom(0)
+# Carbon atoms: a fragment with one is organic, as RDKit's LargestFragmentChooser
+# (preferOrganic) tells fragments apart when it keeps one ('C.[Br-]' keeps 'C').
+_CARBON_ATOM = rdqueries.AtomNumEqualsQueryAtom(6)
+
+
+def _only_inorganic(smiles: str, fragments: list[_Fragment], kept: str) -> LigandProblem:
+    """A salt or mixture with no organic fragment (`[Na+].[Cl-]`): every fragment is an
+    inorganic ion or molecule, so none is the compound the others are counter-ions of, and
+    stripping would keep one by RDKit's largest-fragment rule alone."""
+    return LigandProblem(
+        f"SMILES {smiles!r} is only inorganic ions or molecules "
+        f"({', '.join(fragment.smiles for fragment in fragments)}: no fragment has a carbon "
+        f"atom), so no fragment is the compound the others are counter-ions of; "
+        f"ligands.salts: strip would model {kept!r} alone, RDKit's largest fragment. Write "
+        f"the ion or molecule you mean to screen alone (e.g. {kept!r}), or remove the row"
+    )
 
 
 def _without_dummy_atoms(molecule: Chem.Mol, smiles: str) -> Chem.Mol:
@@ -480,6 +505,8 @@ def prepare_ligand(smiles: str, *, affinity: bool, salts: str = "strip") -> Prep
                 f"it{refused}"
             )
         stripped = _strip_fragments(fragments)
+        if not molecule.GetAtomsMatchingQuery(_CARBON_ATOM):
+            raise _only_inorganic(smiles, fragments, stripped.parent_smiles)
         parent, parent_smiles = stripped.parent, stripped.parent_smiles
         changes = list(stripped.removed)
         if stripped.unknown_removed:
@@ -511,27 +538,47 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def validate_molecule(smiles: str, affinity: bool, salts: str) -> PreparedLigand | LigandProblem:
+    """`prepare_ligand` of one SMILES, its problem returned rather than raised: what a worker
+    process does per molecule (any RDKit failure becomes the molecule's problem, so one odd
+    molecule never hides the sheet's others)."""
+    try:
+        return prepare_ligand(smiles, affinity=affinity, salts=salts)
+    except LigandProblem as problem:
+        return problem
+    except Exception as error:
+        return LigandProblem(f"RDKit failed on it ({type(error).__name__}: {_first_line(error)})")
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _prepare_each(
     smiles: Sequence[str], affinity: bool, salts: str
 ) -> list[PreparedLigand | LigandProblem]:
     RDLogger.DisableLog("rdApp.*")  # problems are returned, per SMILES
     try:
-        results: list[PreparedLigand | LigandProblem] = []
-        for cell in smiles:
-            try:
-                results.append(prepare_ligand(cell, affinity=affinity, salts=salts))
-            except LigandProblem as problem:
-                results.append(problem)
-            except Exception as error:  # one odd molecule must not hide the sheet's others
-                failure = f"RDKit failed on it ({type(error).__name__}: {_first_line(error)})"
-                results.append(LigandProblem(failure))
-        return results
+        return [validate_molecule(cell, affinity, salts) for cell in smiles]
     finally:
         RDLogger.EnableLog("rdApp.*")
 
 
 def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """The cores this process may run on (its CPU affinity, as a container or `taskset`
+    limits it), not the machine's count."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def validation_workers(distinct: int) -> int:
+    """How many worker processes validate `distinct` SMILES: one per available core, each
+    with at least SMILES_PER_WORKER of them; 0 or 1: in this process."""
+    return min(available_cores(), distinct // SMILES_PER_WORKER)
 
 
 def _distinct(smiles: Sequence[str]) -> Sequence[str]:
@@ -545,29 +592,45 @@ def _distinct(smiles: Sequence[str]) -> Sequence[str]:
     return list(dict.fromkeys(smiles))
 
 
+def _prepare_in_workers(
+    tasks: list[Sequence[str]], workers: int, affinity: bool, salts: str
+) -> list[PreparedLigand | LigandProblem]:
+    """`_prepare_each` of each task in a new pool of up to `workers` processes; the results
+    in order."""
+    # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+        parts = pool.map(_prepare_each, tasks, repeat(affinity), repeat(salts))
+        return [result for part in parts for result in part]
+
+
 def prepare_ligands(
     smiles: Sequence[str], *, affinity: bool, salts: str, workers: int | None = None
 ) -> list[PreparedLigand | LigandProblem]:
-    """`prepare_ligand` of each SMILES (the result or its problem), in order.
+    """`validate_molecule` of each SMILES (the result or its problem), in order.
 
     Each distinct SMILES is prepared once (a sheet that repeats a compound gets the same
-    result on each of its rows). Large sheets are split over `workers` processes (default:
-    one per available core, each with at least SMILES_PER_WORKER distinct SMILES). A drug-like
-    molecule takes about 0.75 ms of CPU, 0.53 ms of it Boltz's standardisation
+    result on each of its rows). Large sheets are spread over `workers` processes (default:
+    `validation_workers`, one per available core), in tasks of SMILES_PER_TASK SMILES, the
+    workers replaced after TASKS_PER_WORKER tasks each; the results come back in order. A
+    drug-like molecule takes about 0.75 ms of CPU, 0.53 ms of it Boltz's standardisation
     (benchmarks/validation_scale.py, benchmarks/plan_scale.py).
     """
     distinct = _distinct(smiles)
     if workers is None:
-        workers = min(available_cores(), len(distinct) // SMILES_PER_WORKER)
+        workers = validation_workers(len(distinct))
     if workers <= 1:
         prepared = _prepare_each(distinct, affinity, salts)
     else:
-        chunk = -(-len(distinct) // (workers * 4))
-        chunks = [distinct[start : start + chunk] for start in range(0, len(distinct), chunk)]
-        # spawn, not fork: the planning process may be Snakemake's, with threads of its own.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            parts = pool.map(_prepare_each, chunks, [affinity] * len(chunks), [salts] * len(chunks))
-            prepared = [result for part in parts for result in part]
+        tasks = [
+            distinct[start : start + SMILES_PER_TASK]
+            for start in range(0, len(distinct), SMILES_PER_TASK)
+        ]
+        per_round = workers * TASKS_PER_WORKER
+        prepared = []
+        for first in range(0, len(tasks), per_round):
+            prepared += _prepare_in_workers(
+                tasks[first : first + per_round], workers, affinity, salts
+            )
     if len(distinct) == len(smiles):
         return prepared
     by_smiles = dict(zip(distinct, prepared, strict=True))

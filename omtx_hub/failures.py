@@ -89,8 +89,9 @@ def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, Targ
     """key -> recorded failure, for those of `keys` that have one: one listing of
     the failures (few: a failure is the exception), then a read of each that is wanted.
 
-    Each is checked against its seal (`ResultStore.read_object`): a damaged record is
-    reported, moved aside and read as no failure, so its target is given to Boltz again."""
+    Each is checked against its seal and parsed (`ResultStore.read_parsed`): a damaged
+    record, or a sealed one that is no target record, is reported, moved aside and read as no
+    failure, so its target is given to Boltz again."""
     wanted = set(keys)
     found = [
         identity[1]
@@ -100,12 +101,13 @@ def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, Targ
         and identity[1] in wanted
     ]
     with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-        contents = list(pool.map(lambda key: store.read_object(FAILURE_OBJECT, key), found))
-    return {
-        key: TargetRecord.model_validate(read.content)
-        for key, read in zip(found, contents, strict=True)
-        if read.content is not None
-    }
+        records = list(
+            pool.map(
+                lambda key: store.read_parsed(FAILURE_OBJECT, key, TargetRecord.model_validate),
+                found,
+            )
+        )
+    return {key: record for key, record in zip(found, records, strict=True) if record is not None}
 
 
 def screen_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:

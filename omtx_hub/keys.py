@@ -26,6 +26,7 @@ from pathlib import Path
 
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import Model, ScreenConfig
+from omtx_hub.medchem import CHEMISTRY_VERSION
 from omtx_hub.msa import FORMATS
 from omtx_hub.receptor import ProteinChain, ReceptorSpec
 from omtx_hub.records import Weights
@@ -172,6 +173,14 @@ def molecules_key(*, affinity: bool, salts: str) -> str:
         f"v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
         f"-aff{int(affinity)}-salts-{salts}"
     )
+
+
+def chemistry_key() -> str:
+    """What a molecule's alerts and properties (omtx_hub.medchem) depend on, besides its
+    modelled SMILES: their version and RDKit's."""
+    from rdkit import rdBase
+
+    return f"c{CHEMISTRY_VERSION}-rdkit{rdBase.rdkitVersion}"
 
 
 def sheet_key(sheet_sha256: str, *, affinity: bool, salts: str, molecules_checked: bool) -> str:

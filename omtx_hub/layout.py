@@ -8,6 +8,7 @@
         batch_results.parquet                         aggregate_screen (the same table)
         selectivity.csv                               aggregate_screen (a `selectivity` panel)
         interactions.csv                              aggregate_screen (every pose's interactions)
+        purchase_list.csv                             aggregate_screen (`triage` rules)
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
@@ -35,6 +36,7 @@ TABLE_FILE = "batch_results.csv"
 PARQUET_TABLE_FILE = "batch_results.parquet"
 SELECTIVITY_FILE = "selectivity.csv"
 INTERACTIONS_FILE = "interactions.csv"
+PURCHASE_LIST_FILE = "purchase_list.csv"
 SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
@@ -80,6 +82,7 @@ TABLE = screen_pattern(TABLE_FILE)
 PARQUET_TABLE = screen_pattern(PARQUET_TABLE_FILE)
 SELECTIVITY = screen_pattern(SELECTIVITY_FILE)
 INTERACTIONS = screen_pattern(INTERACTIONS_FILE)
+PURCHASE_LIST = screen_pattern(PURCHASE_LIST_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
@@ -124,6 +127,10 @@ class ScreenLayout:
     @property
     def interactions(self) -> Path:
         return self.screen_dir / INTERACTIONS_FILE
+
+    @property
+    def purchase_list(self) -> Path:
+        return self.screen_dir / PURCHASE_LIST_FILE
 
     @property
     def shards(self) -> Path:

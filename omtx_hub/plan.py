@@ -56,7 +56,7 @@ from omtx_hub.sheet import (
     molecule_identities,
     validate_sheet,
 )
-from omtx_hub.store import LOOKUP_THREADS, Problem, ResultStore
+from omtx_hub.store import LOOKUP_THREADS, ResultStore
 from omtx_hub.store_layout import SHEET_OBJECT, object_at, sheet_path
 from omtx_hub.validated_molecules import ValidatedMolecules
 from omtx_hub.weights import weights_in_use
@@ -70,6 +70,11 @@ SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
 # `SHEET_TABLE`) with these columns as numbers.
 _INTEGER_COLUMNS = {"line": int, "index": int, "heavy_atoms": int}
 SHEET_TABLE = "tsv"
+# The fields set on every sheet row of a plan's targets. Each target and row is given its set
+# of set fields (pydantic keeps the set it is given, `model_construct`'s `_fields_set`) shared
+# with the others, where pydantic would make one per object: 200 bytes each, 430 MB at a
+# million targets. The sets are never changed: every field they name is set.
+_LIGAND_FIELDS = {"index", "ligand_id", "name"}
 
 
 def shard_name(number: int, replicate: int) -> str:
@@ -149,24 +154,20 @@ def msa_identities(
 
 
 def _cached_sheet(store: ResultStore, name: str) -> pd.DataFrame | None:
-    """The validated sheet the store keeps as `name`, checked against its seal; None when
-    there is none to serve (absent, cached before sheets were sealed, or damaged: then
-    reported and moved aside, `ResultStore.read_object`)."""
+    """The validated sheet the store keeps as `name`, checked against its seal and parsed;
+    None when there is none to serve (absent, cached before sheets were sealed, or damaged:
+    then reported and moved aside, `ResultStore.read_parsed`)."""
     identity = object_at(name)
     if identity is None or identity[0] != SHEET_OBJECT:
         return None  # (the unsealed `.tsv` caches of earlier versions are not read)
-    content = store.read_object(*identity).content
-    if content is None:
-        return None
-    try:
-        return pd.read_csv(
-            io.StringIO(content[SHEET_TABLE]), sep="\t", dtype=str, keep_default_na=False
-        ).astype(_INTEGER_COLUMNS)
-    except (KeyError, TypeError, ValueError) as error:  # sealed, yet not a sheet of ours
-        store.quarantine_objects(
-            [name], [Problem(name, f"not a validated sheet: {type(error).__name__}: {error}")]
-        )
-        return None
+    return store.read_parsed(*identity, _sheet_table)
+
+
+def _sheet_table(content: dict) -> pd.DataFrame:
+    # As UTF-8 bytes: an io.StringIO holds 4 bytes per character (800 MB more at a million
+    # rows).
+    table = io.BytesIO(content.pop(SHEET_TABLE).encode())
+    return pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False).astype(_INTEGER_COLUMNS)
 
 
 def load_validated_sheet(
@@ -205,8 +206,13 @@ def load_validated_sheet(
     )
     # Every text cell quoted: an unquoted carriage return in a cell of the sheet's own
     # columns would end the row when the cache is read back.
-    table = validated.to_csv(sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC)
-    store.write_object(SHEET_OBJECT, object_at(name)[1], {SHEET_TABLE: table})
+    # Written as UTF-8 bytes, then decoded: pandas writes a string through an io.StringIO,
+    # which holds 4 bytes per character (800 MB more at a million rows).
+    table = io.BytesIO()
+    validated.to_csv(table, sep="\t", index=False, quoting=csv.QUOTE_NONNUMERIC, encoding="utf-8")
+    text = table.getvalue().decode()
+    del table
+    store.write_object(SHEET_OBJECT, object_at(name)[1], {SHEET_TABLE: text})
     return validated
 
 
@@ -266,17 +272,22 @@ def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
     rows of one CCD code too. A CCD row's `smiles` is its cache molecule's (None when the
     cache was not there)."""
     molecules: dict[str, _Molecule] = {}
-    rows = ligands[["modeled_smiles", "index", "ligand_id", "name"]].itertuples(index=False)
-    for identity, row in zip(molecule_identities(ligands), rows, strict=True):
+    # Column by column: iterating a frame's rows (or its Arrow-backed strings) one by one
+    # costs several times as much at a million rows.
+    columns = (
+        ligands[column].tolist() for column in ("modeled_smiles", "index", "ligand_id", "name")
+    )
+    rows = zip(molecule_identities(ligands).tolist(), *columns, strict=True)
+    for identity, modeled_smiles, index, ligand_id, name in rows:
         molecule = molecules.get(identity)
         if molecule is None:
             if identity.startswith(CCD_IDENTITY_PREFIX):
-                smiles, code = row.modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
+                smiles, code = modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
             else:
                 smiles, code = identity, None
             molecule = molecules[identity] = _Molecule(smiles, code, [])
         molecule.ligands.append(
-            Ligand.model_construct(index=int(row.index), ligand_id=row.ligand_id, name=row.name)
+            Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
         )
     return molecules
 
@@ -333,8 +344,11 @@ class Plan:
             # (`replicate` only with replicates: the targets of a screen without stay as
             # they were.)
             numbered = {"replicate": replicate} if with_replicates else {}
+            fields = {"key", "protein", "smiles", "ligands", *numbered}
+            with_ccd = {*fields, "ccd"}
             targets = [
                 Target.model_construct(
+                    with_ccd if molecule.ccd else fields,
                     key=keys.target_key(spec_digest, receptor_digest, identity),
                     protein=protein.name,
                     smiles=molecule.smiles,
@@ -516,10 +530,12 @@ class PlannedScreen:
 
     @classmethod
     def from_results(
-        cls, config: ScreenConfig, results: ResultStore, store: ResultStore
+        cls, config: ScreenConfig, results: ResultStore, store: ResultStore, *, specs: bool = True
     ) -> PlannedScreen:
         """The screen as planned under `results` (the directory snakemake runs in, or a
-        cloud run's default storage), with every shard's spec."""
+        cloud run's default storage), with every shard's spec; without `specs`, none (a
+        reader that goes through the shards one at a time reads each itself: together they
+        hold every target of the screen)."""
         screen = config.screen.name
         data = results.read_blob(plan_path(screen))
         if data is None:
@@ -532,7 +548,7 @@ class PlannedScreen:
         names = [
             shard_spec_path(screen, entry.protein, entry.shard)
             for entry in index.shards
-            if entry.sha256 is not None
+            if entry.sha256 is not None and specs
         ]
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
             contents = list(pool.map(results.read_blob, names))

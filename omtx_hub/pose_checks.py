@@ -11,7 +11,7 @@ Glu charged, His neutral) with RDKit's hydrogens: Boltz writes no hydrogens, and
 need them. Organic cofactors are not part of the receptor here (their bond orders are not in
 the structure).
 
-Pure functions of the structure's bytes: `omtx_hub.triage` runs them in the shard job and
+Pure functions of the structure's bytes: `omtx_hub.pose_store` runs them in the shard job and
 keeps each result in the store.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from omtx_hub.records import Interaction, PoseTriage
 
-# Part of the key of every stored result (omtx_hub.triage): a new checker version (another
+# Part of the key of every stored result (omtx_hub.pose_store): a new checker version (another
 # PoseBusters or ProLIF release, other parameters here) computes every pose again.
 TRIAGE_CHECKS_VERSION = "pose-v1"
 

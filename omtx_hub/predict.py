@@ -38,6 +38,7 @@ from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
 from omtx_hub.machine import observed_machine
 from omtx_hub.plan_artifact import ShardSpec
+from omtx_hub.pose_store import Triage
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
@@ -48,7 +49,6 @@ from omtx_hub.records import (
 )
 from omtx_hub.result_tables import SINGLE_SEQUENCE
 from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore
-from omtx_hub.triage import Triage
 from omtx_hub.weights import verify_weights
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class ShardJob:
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
-    # The pose checks of the completed targets (omtx_hub.triage), made while Boltz predicts.
+    # The pose checks of the completed targets (omtx_hub.pose_store), made while Boltz predicts.
     triage: Triage | None = None
 
     @property
@@ -474,7 +474,7 @@ class ShardJob:
 
     def _check_poses(self) -> None:
         """Attach every completed target's pose checks: those made while Boltz ran, the
-        store's, or made now (omtx_hub.triage)."""
+        store's, or made now (omtx_hub.pose_store)."""
         started = time.process_time()
         for target in self.targets:
             if self.entries[target.key].status == "completed":

@@ -13,8 +13,9 @@ be used when comparing different active molecules, not inactives". So:
 - affinity values (`affinity_pred_value` and its heads, `pic50`, `ic50_um`,
   `delta_g_kcal_mol`) over the predicted binders only
   (`affinity_probability_binary >= report.binder_threshold`);
-- IC50 by its median and geometric mean (10 ** the mean log10 IC50), never its arithmetic
-  mean: IC50 spans orders of magnitude, so that mean is set by the weakest compounds;
+- IC50 by its median and geometric mean on the log scale (10 ** the median and the mean
+  log10 IC50), never its arithmetic mean: IC50 spans orders of magnitude, so that mean is set
+  by the weakest compounds, and the median of an even count is the IC50 of the median pIC50;
   pIC50 and log10 IC50 by their means;
 - fields that are 0 by construction for the protein's chains
   (`boltz_schema.constant_confidence_fields`) are left out, with the reason.
@@ -79,7 +80,7 @@ def without_not_applicable(
 ) -> pd.DataFrame:
     """The results table with each protein's not-applicable fields emptied in its rows, and
     the columns not applicable to every protein of the screen dropped."""
-    table = table.copy()
+    table = table.copy(deep=False)  # copy-on-write: only the emptied columns are copied
     for protein, fields in not_applicable.items():
         if fields:
             table.loc[table["protein"] == protein, list(fields)] = None
@@ -88,13 +89,20 @@ def without_not_applicable(
 
 
 def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Statistics:
-    """count, mean, median, min, max of the values; with `geometric` (IC50) the geometric
-    mean instead of the arithmetic one, which the weakest compounds would set."""
+    """count, mean, median, min, max of the values; with `geometric` (IC50) the mean and the
+    median on the log scale: the geometric mean instead of the arithmetic one, which the
+    weakest compounds would set, and 10 ** the median log10 IC50, so that the median IC50 of
+    an even number of binders is the IC50 of their median pIC50 (0.01 and 1 µM: 0.1 µM), not
+    the arithmetic middle of the two (0.505 µM)."""
     values = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     if values.size == 0:
         mean = median = low = high = None
+    elif geometric:
+        logs = np.log10(values)
+        mean, median = float(10 ** logs.mean()), float(10 ** np.median(logs))
+        low, high = float(values.min()), float(values.max())
     else:
-        mean = float(10 ** np.log10(values).mean() if geometric else values.mean())
+        mean = float(values.mean())
         median, low, high = float(np.median(values)), float(values.min()), float(values.max())
     return Statistics(
         over=over,
@@ -106,10 +114,16 @@ def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Sta
     )
 
 
-def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
-    """For each row of `best` (rows of `table`), the sheet's other names of its compound."""
+def other_names(
+    table: pd.DataFrame, best: pd.DataFrame, among: pd.Series | None = None
+) -> list[list[str]]:
+    """For each row of `best` (rows of `table`), the sheet's other names of its compound
+    (among the rows `among` masks)."""
     # Grouping only the best compounds' rows: over a whole 100,000-row table it takes minutes.
-    rows = table[table["key"].isin(best["key"])]
+    named = table["key"].isin(best["key"])
+    if among is not None:
+        named &= among
+    rows = table.loc[named, ["protein", "key", "ligand_name"]]
     names = rows.groupby(["protein", "key"])["ligand_name"].agg(list)
     return [
         [other for other in names[protein, key] if other != name]
@@ -119,15 +133,30 @@ def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[TopEntry]:
-    """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
-    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
+def top_list(
+    rows: pd.DataFrame,
+    n: int,
+    rank_by: str,
+    binder_threshold: float,
+    among: pd.Series | None = None,
+    triage_first: bool = False,
+) -> list[TopEntry]:
+    """The n best compounds of `rows` (of those `among` masks) by `rank_by` (with
+    `triage_first`, those that pass triage first), each with the sheet's other names for it."""
+    best = best_targets(
+        rows,
+        n,
+        rank_by=rank_by,
+        binder_threshold=binder_threshold,
+        among=among,
+        triage_first=triage_first,
+    )
     # The entry's columns (with replicates, their spread too), in its order.
     fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))
     return [
         TopEntry(**entry, also_named=names)
-        for entry, names in zip(entries, other_names(rows, best), strict=True)
+        for entry, names in zip(entries, other_names(rows, best, among), strict=True)
     ]
 
 
@@ -140,35 +169,40 @@ def protein_summary(
     top_n: int,
 ) -> ProteinSummary:
     """The summary of one protein's rows of the ranked results table."""
-    compounds = rows.drop_duplicates("key")
-    status = compounds["status"].value_counts()
-    completed = compounds[compounds["status"] == "completed"]
-    binders = completed[predicted_binders(completed, binder_threshold)]
+    # Masks of the rows, not copies of them: a compound is its key's first row.
+    compounds = ~rows["key"].duplicated()
+    status = rows["status"][compounds].value_counts()
+    completed = compounds & (rows["status"] == "completed")
+    binders = completed & predicted_binders(rows, binder_threshold)
     statistics = {
-        field: _statistics(completed[field], "completed_compounds")
+        field: _statistics(rows[field][completed], "completed_compounds")
         for field in OVER_COMPLETED
         if field not in not_applicable
     }
     for field in OVER_BINDERS:
         statistics[field] = _statistics(
-            binders[field], "predicted_binders", geometric=field == "ic50_um"
+            rows[field][binders], "predicted_binders", geometric=field == "ic50_um"
         )
     return ProteinSummary(
         chains=dict(chains),
         counts=ProteinCounts(
             sheet_rows=len(rows),
-            compounds=len(compounds),
+            compounds=int(compounds.sum()),
             completed=int(status.get("completed", 0)),
             failed=int(status.get("failed", 0)),
             pending=int(status.get("pending", 0)),
-            binders=len(binders),
+            binders=int(binders.sum()),
         ),
         statistics=statistics,
         not_applicable=not_applicable,
         top_by_binder_probability=top_list(rows, top_n, "binder_probability", binder_threshold),
         # Among predicted binders only: affinity orders actives, not inactives.
         top_by_affinity=top_list(
-            rows[predicted_binders(rows, binder_threshold)], top_n, "affinity", binder_threshold
+            rows,
+            top_n,
+            "affinity",
+            binder_threshold,
+            among=predicted_binders(rows, binder_threshold),
         ),
         top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
     )

@@ -64,6 +64,20 @@ def affinity_units(log_ic50):
 # batch_results.csv reports, as `<score>_std`, with the number of completed replicates.
 SPREAD_FIELDS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
 REPLICATE_COLUMNS = (*(f"{field}_std" for field in SPREAD_FIELDS), "replicates")
+# A molecule's structural alerts and properties (omtx_hub.medchem.MoleculeChemistry's fields).
+CHEMISTRY_COLUMNS = (
+    "alerts",
+    "mw",
+    "clogp",
+    "tpsa",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "qed",
+    "formal_charge",
+)
+# batch_results.csv's verdict of the config's triage rules (omtx_hub.triage).
+TRIAGE_COLUMN = "triage"
 # batch_results.csv: these columns in this order (those of replicates only with them), then
 # the ligand sheet's own columns.
 RESULT_COLUMNS = [
@@ -95,11 +109,22 @@ RESULT_COLUMNS = [
     "replicate_keys",
     "released_weights",
     "msa",
+    *CHEMISTRY_COLUMNS,
+    TRIAGE_COLUMN,
 ]
 # The `flags` codes a row gets from its protein, after its ligand's
 # (omtx_hub.result_tables.LIGAND_FLAGS).
 NO_MSA = "no-msa"
-PROTEIN_FLAGS = {NO_MSA: "no MSA: reduced accuracy"}
+# Boltz's docs/prediction.md (jwohlwend/boltz 832486d): "At this point, Boltz only supports
+# the computation of affinity of small molecules to protein targets, if ran with an
+# RNA/DNA/co-factor target, the code will not crash but the output will be unreliable."
+COFACTOR_AFFINITY = "cofactor-affinity"
+PROTEIN_FLAGS = {
+    NO_MSA: "no MSA: reduced accuracy",
+    COFACTOR_AFFINITY: "affinity computed with a cofactor in the receptor, which Boltz says "
+    "makes the affinity output unreliable (docs/prediction.md); ligand_iptm is over the "
+    "cofactor's protein pairs too",
+}
 
 
 class _Contract(BaseModel):
@@ -218,7 +243,7 @@ class Interaction(_Contract):
 
 class PoseTriage(_Contract):
     """A completed target's pose checks (PoseBusters) and interactions (ProLIF), kept in the
-    store by target key and checker `version` (omtx_hub.triage); `error` instead where the
+    store by target key and checker `version` (omtx_hub.pose_store); `error` instead where the
     checkers could not run on it."""
 
     version: str
@@ -246,7 +271,7 @@ class ManifestEntry(TargetRecord):
     replicate: int = 0
     runtime_s: float | None = None
     structures: dict[str, str] = {}
-    # The pose checks and interactions of a completed target (omtx_hub.triage); absent on
+    # The pose checks and interactions of a completed target (omtx_hub.pose_store); absent on
     # manifests written before them, or with `triage.pose_checks: false`.
     triage: PoseTriage | None = None
     # Boltz's own structure file while the shard runs; never written.

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 import pandas as pd
 
 from omtx_hub.records import (
+    CHEMISTRY_COLUMNS,
     PROTEIN_FLAGS,
     RESULT_COLUMNS,
     SCORE_FIELDS,
@@ -35,8 +36,9 @@ FLAG_MIXTURE = "mixture"
 # Every ligand flag code and what it means (README "Ligand standardisation", dashboard
 # tooltips).
 LIGAND_FLAGS = {
-    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms as Boltz counts them (with "
-    "affinity): outside Boltz-2's affinity training range, Boltz's own warning",
+    FLAG_LARGE: f"more than {MAX_TRAINING_ATOMS} heavy atoms (with affinity; isotopic hydrogens "
+    "such as deuterium count, as Boltz counts them): outside Boltz-2's affinity training "
+    "range, Boltz's own warning",
     FLAG_UNDEFINED_STEREO: "a stereocentre or stereo double bond of the modelled molecule is "
     "not specified (RDKit FindPotentialStereo); Boltz models one stereoisomer",
     FLAG_ENHANCED_STEREO: "the input had enhanced stereo groups (CXSMILES &n: both isomers, "
@@ -110,12 +112,40 @@ def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
     return changed
 
 
+# The `alerts` column (omtx_hub.medchem): each alert as `<set>:<RDKit's description>`, e.g.
+# `PAINS_A:ene_rhod_A(235)`, joined by ALERTS_SEPARATOR. The sets, as they are named there and
+# in `triage.exclude_alerts`, which also takes ALERT_FAMILIES.
+ALERT_SETS = ("PAINS_A", "PAINS_B", "PAINS_C", "Brenk", "NIH")
+ALERT_FAMILIES = {"PAINS": ("PAINS_A", "PAINS_B", "PAINS_C")}
+ALERTS_SEPARATOR = ";"
+# The properties of CHEMISTRY_COLUMNS (all but `alerts`), by type; `triage.properties` windows
+# name them (case does not matter: `MW`, `cLogP`).
+CHEMISTRY_FLOAT_COLUMNS = ("mw", "clogp", "tpsa", "qed")
+CHEMISTRY_INTEGER_COLUMNS = ("hbd", "hba", "rotatable_bonds", "formal_charge")
+PROPERTY_COLUMNS = tuple(column for column in CHEMISTRY_COLUMNS if column != "alerts")
+# The `triage` column: TRIAGE_PASS, or the rules a row fails joined by TRIAGE_SEPARATOR
+# (omtx_hub.triage); empty where the config has no `triage`.
+TRIAGE_PASS = "pass"
+TRIAGE_SEPARATOR = "; "
+# The pose helper's columns that triage rules read (`require_posebusters`,
+# `require_interactions`): `posebusters_pass` (bool), `posebusters_failed` (names), and
+# `interactions`, compact text `A:MET318:hbond;A:LYS271:ionic` (chain:residue:type, `;`).
+POSEBUSTERS_PASS_COLUMN = "posebusters_pass"
+INTERACTIONS_COLUMN = "interactions"
+INTERACTIONS_SEPARATOR = ";"
+
+
 # The type of each column of batch_results.parquet, which is also how batch_results.csv reads
 # back (docs/results.md, "Column types"), as pandas dtypes; in Arrow and Parquet: Int64 is int64,
 # float64 double, boolean bool, string large_string. Every other column (the text ones and the
 # sheet's own, which the sheet holds as text) is text. Any cell may be missing (null).
-INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates")
-FLOAT_RESULT_COLUMNS = (*SCORE_FIELDS, *(f"{field}_std" for field in SPREAD_FIELDS), "runtime_s")
+INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLUMNS)
+FLOAT_RESULT_COLUMNS = (
+    *SCORE_FIELDS,
+    *(f"{field}_std" for field in SPREAD_FIELDS),
+    "runtime_s",
+    *CHEMISTRY_FLOAT_COLUMNS,
+)
 BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass")
 
 
@@ -205,8 +235,10 @@ def predicted_binders(table: pd.DataFrame, binder_threshold: float) -> pd.Series
     return completed & (table["affinity_probability_binary"] >= binder_threshold)
 
 
-# selectivity.csv (omtx_hub.selectivity): the scores compared, as batch_results.csv names them.
-SELECTIVITY_SCORES = ("affinity_probability_binary", "pic50")
+# selectivity.csv (omtx_hub.selectivity): the scores compared, as batch_results.csv names them:
+# binder probability for every completed compound, pIC50 between predicted binders only.
+BINDER_SCORE, AFFINITY_SCORE = "affinity_probability_binary", "pic50"
+SELECTIVITY_SCORES = (BINDER_SCORE, AFFINITY_SCORE)
 # A compound's identity: its first sheet row's.
 SELECTIVITY_COMPOUND_COLUMNS = ["index", "ligand_name", "ligand_id", "modeled_smiles"]
 # Joins the proteins of the panel in `predicted_binder_of`.
@@ -243,6 +275,7 @@ def selectivity_columns(target: str, anti_targets: list[str]) -> list[str]:
         *(delta_column(score, anti) for score in SELECTIVITY_SCORES for anti in anti_targets),
         *MARGIN_COLUMNS.values(),
         "predicted_binder_of",
+        "pic50_not_compared",
         *(status_column(protein) for protein in panel),
         "missing",
     ]

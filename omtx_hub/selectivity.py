@@ -16,11 +16,19 @@ anti-target's, so a positive value favours the target for both:
 `delta_affinity_probability_binary_<anti-target>` and `delta_pic50_<anti-target>` (pIC50
 units: log10 of the IC50 ratio anti-target / target). `selectivity_binder_probability` and
 `selectivity_pic50` are the smallest difference over the anti-targets: the margin over the
-closest one. Boltz documents `affinity_pred_value` for comparing binders only ("should only
-be used when comparing different active molecules, not inactives", docs/prediction.md), so a
-pIC50 difference against an anti-target the compound is not predicted to bind compares a
-value Boltz does not vouch for; `predicted_binder_of` says which proteins of the panel the
-compound is predicted to bind.
+closest one. `predicted_binder_of` says which proteins of the panel the compound is predicted
+to bind.
+
+pIC50 is compared between predicted binders only, the project's rule for affinity
+(`omtx_hub.ranking`, `omtx_hub.protein_summary`): Boltz documents `affinity_pred_value` for
+comparing binders only ("should only be used when comparing different active molecules, not
+inactives", docs/prediction.md). So `pic50_<protein>` is empty where the compound is not a
+predicted binder of that protein, `delta_pic50_<anti-target>` unless it is one of both the
+target and the anti-target, and `selectivity_pic50` is the smallest Δ pIC50 over the
+anti-targets it is predicted to bind: empty when it binds no anti-target (its selectivity is
+then a matter of binder probability) or not the target. `pic50_not_compared` says which
+proteins' pIC50 is left out and why. The binder probability, Boltz's binder-vs-decoy score,
+is compared for every completed compound.
 
 A protein of the panel that is not completed for a compound (failed, or pending in a running
 screen's dashboard) leaves its scores, its differences and the compound's `selectivity_*`
@@ -37,6 +45,8 @@ import pandas as pd
 
 from omtx_hub.layout import SELECTIVITY_FILE
 from omtx_hub.result_tables import (
+    AFFINITY_SCORE,
+    BINDER_SCORE,
     MARGIN_COLUMNS,
     SELECTIVITY_COMPOUND_COLUMNS,
     SELECTIVITY_SCORES,
@@ -87,20 +97,33 @@ def selectivity_table(
     result["rank"] = smiles.map(rows[target]["rank"]).astype("Int64")
     reasons: list[list[str]] = [[] for _ in range(len(result))]
     binder_of: list[list[str]] = [[] for _ in range(len(result))]
+    not_compared: list[list[str]] = [[] for _ in range(len(result))]
+    # Per protein, the compounds with a binder probability there (completed, with affinity).
+    scored: dict[str, pd.Series] = {}
     for protein in panel:
         found = rows[protein].reindex(smiles).reset_index(drop=True)
-        completed = found["status"] == "completed"
+        binder = predicted_binders(found, binder_threshold).fillna(False).astype(bool)
         scores = found[list(SELECTIVITY_SCORES)].apply(pd.to_numeric, errors="coerce")
-        scores = scores.where(completed)
-        for score in SELECTIVITY_SCORES:
-            result[score_column(score, protein)] = scores[score]
-        result[status_column(protein)] = found["status"].fillna("not predicted")
-        for position in np.flatnonzero(predicted_binders(found, binder_threshold).to_numpy()):
-            binder_of[position].append(protein)
+        scores = scores.where(found["status"] == "completed")
+        scored[protein] = scores[BINDER_SCORE].notna()
         for position in np.flatnonzero(scores.isna().any(axis=1).to_numpy()):
             reasons[position].append(
                 _why_missing(protein, found["status"][position], found["error"][position])
             )
+        for position in np.flatnonzero((scored[protein] & ~binder).to_numpy()):
+            probability = scores[BINDER_SCORE][position]
+            not_compared[position].append(
+                f"{protein}: not a predicted binder (P(binder) {probability:.3g} < "
+                f"{binder_threshold:g})"
+            )
+        result[score_column(BINDER_SCORE, protein)] = scores[BINDER_SCORE]
+        result[score_column(AFFINITY_SCORE, protein)] = scores[AFFINITY_SCORE].where(binder)
+        result[status_column(protein)] = found["status"].fillna("not predicted")
+        for position in np.flatnonzero(binder.to_numpy()):
+            binder_of[position].append(protein)
+    # A margin only where every protein of the panel has a binder probability: one over only
+    # the anti-targets that were predicted could overstate it.
+    every_scored = pd.concat(scored, axis=1).all(axis=1)
     for score, column in MARGIN_COLUMNS.items():
         deltas = {
             anti: result[score_column(score, target)] - result[score_column(score, anti)]
@@ -108,9 +131,12 @@ def selectivity_table(
         }
         for anti, delta in deltas.items():
             result[delta_column(score, anti)] = delta
-        # The closest anti-target's margin, only where every protein of the panel has a value.
-        result[column] = pd.DataFrame(deltas).min(axis=1, skipna=False)
+        # The closest anti-target's: over every anti-target for binder probability, over
+        # those the compound is predicted to bind for pIC50 (the others' Δ are empty).
+        margin = pd.DataFrame(deltas).min(axis=1, skipna=score == AFFINITY_SCORE)
+        result[column] = margin.where(every_scored)
     result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
+    result["pic50_not_compared"] = ["; ".join(why) for why in not_compared]
     result["missing"] = ["; ".join(why) for why in reasons]
     result = result.sort_values(["rank", "index"], na_position="last", kind="stable")
     return result[selectivity_columns(target, anti_targets)].reset_index(drop=True)

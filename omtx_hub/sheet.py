@@ -66,7 +66,7 @@ MAX_LISTED_PROBLEMS = 25
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "6"
+VALIDATOR_VERSION = "7"
 # The longest SMILES cell given to RDKit. RDKit crashes the process (a segmentation fault,
 # no message) on a 20,000-atom chain ('C' * 20000; 10,000 passed), and Boltz names a ligand's
 # atoms element + rank in 4 characters, so no molecule of more than 999 atoms of one element
@@ -422,8 +422,13 @@ def _ccd_ligand(code: str, *, affinity: bool, ccd_molecules: CcdMolecules | None
             f"column 'ccd': {code} has {atoms} atoms with its hydrogens; Boltz's affinity "
             f"module takes at most {MAX_AFFINITY_ATOMS}"
         )
-    flags = (FLAG_LARGE,) if affinity and atoms > MAX_TRAINING_ATOMS else ()
-    smiles = Chem.MolToSmiles(Chem.RemoveHs(molecule, sanitize=False))
+    # The training range is in heavy atoms, which Boltz's SMILES branch counts (atoms after
+    # RemoveHs(sanitize=False)); its ccd branch warns on the count with hydrogens, which
+    # would flag a 37-heavy-atom ligand. The flag counts a CCD ligand as a SMILES one.
+    without_hydrogens = Chem.RemoveHs(molecule, sanitize=False)
+    large = affinity and without_hydrogens.GetNumAtoms() > MAX_TRAINING_ATOMS
+    smiles = Chem.MolToSmiles(without_hydrogens)
+    flags = (FLAG_LARGE,) if large else ()
     return PreparedLigand(smiles, smiles, molecule.GetNumHeavyAtoms(), (), flags)
 
 
@@ -609,5 +614,7 @@ def _look(name: str) -> str:
     """How a name looks: its NFKC form (full-width letters, ligatures and other compatibility
     forms as the plain letters) without invisible format characters (zero-width ones, direction
     marks): two names that look alike have one `_look`."""
+    if name.isascii():  # NFKC keeps ASCII as it is, and no ASCII character is a format one
+        return name
     compatible = unicodedata.normalize("NFKC", name)
     return "".join(c for c in compatible if unicodedata.category(c) != "Cf")

@@ -21,10 +21,11 @@ their record names their key and is a target record; otherwise they are damaged.
 docs/reliability.md, "Corrupt store entries".
 
 Every other object the store keeps (failure records, validated sheets, validated molecules,
-server MSAs; `omtx_hub.store_layout.OBJECT_KINDS`) is sealed the same way: a JSON record that
-names its kind and key, with the sha256 of its canonical JSON (`seal_object`). `read_object`
-checks it against the kind and key it is read as; a damaged object is reported with its path,
-moved aside (`quarantine_objects`) and read as absent, so that its owner computes it again.
+server MSAs, molecules' chemistry; `omtx_hub.store_layout.OBJECT_KINDS`) is sealed the same
+way: a JSON record that names its kind and key, with the sha256 of its canonical JSON
+(`seal_object`). `read_object` checks it against the kind and key it is read as; a damaged
+object is reported with its path, moved aside (`quarantine_objects`) and read as absent, so
+that its owner computes it again.
 
 A local store never reads or writes through a symbolic link that leads out of it
 (`OutsideStore`): such an entry or object is damaged.
@@ -44,10 +45,11 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -103,6 +105,9 @@ class OutsideStore(Exception):
     def __init__(self, name: str, target: Path):
         self.name = name
         super().__init__(f"a symbolic link out of the store (to {target}): never followed")
+
+
+Parsed = TypeVar("Parsed")
 
 
 @dataclass(frozen=True)
@@ -495,6 +500,23 @@ class ResultStore(ABC):
             return inspection
         self.quarantine_object(kind, key, inspection)
         return ObjectInspection(None, inspection.problems)
+
+    def read_parsed(self, kind: str, key: str, parse: Callable[[dict], Parsed]) -> Parsed | None:
+        """The sealed object `key` of `kind` as `parse` makes it, or None (`read_object`). An
+        object whose seal holds but whose content `parse` refuses (a KeyError, TypeError or
+        ValueError, pydantic's included: written by another version, or sealed by hand) is
+        damaged too: reported, moved aside, and computed again by its owner, never raised."""
+        content = self.read_object(kind, key).content
+        if content is None:
+            return None
+        try:
+            return parse(content)
+        except (KeyError, TypeError, ValueError) as error:
+            name = object_path(kind, key)
+            self.quarantine_objects(
+                [name], [Problem(name, f"not a {kind}: {type(error).__name__}: {error}")]
+            )
+            return None
 
     def quarantine_object(self, kind: str, key: str, inspection: ObjectInspection) -> str:
         """Move the damaged object `key` of `kind` aside with the files it seals (as far as

@@ -28,6 +28,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from omtx_hub.fileio import replaced_atomically
 from omtx_hub.records import Weights
 from omtx_hub.result_tables import MsaMode
 
@@ -279,7 +280,10 @@ class Selectivity(_Part):
     anti_targets: list[str]
     file: str
     compounds: int
-    compared: int = Field(description="Compounds with both scores on every protein of the panel.")
+    compared: int = Field(
+        description="Compounds completed on every protein of the panel (binder probability "
+        "on each; pIC50 where a predicted binder)."
+    )
     binders_of_target_only: int = Field(
         description="Of the compared, those predicted to bind the target and no anti-target."
     )
@@ -328,7 +332,10 @@ class ScreenSummary(_Part):
 
 
 def write_summary(summary: ScreenSummary, path: Path) -> None:
-    path.write_text(json.dumps(summary.to_json(), indent=1) + "\n")
+    """summary.json, replaced atomically: a reader (the dashboard, `omtx-hub status`, a user's
+    script) sees the previous summary or the new one, never a part."""
+    with replaced_atomically(path) as staging:
+        staging.write_text(json.dumps(summary.to_json(), indent=1) + "\n")
 
 
 def read_summary(path: str | Path) -> ScreenSummary:

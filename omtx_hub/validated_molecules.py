@@ -82,17 +82,13 @@ class ValidatedMolecules:
         return [results[cell] for cell in smiles]
 
     def _read(self, part: str) -> dict[str, PreparedLigand]:
-        # Checked against its seal: a damaged part is moved aside, an unsealed one (written
-        # before parts were sealed) ignored; either is validated again and written anew.
-        content = self.store.read_object(
-            MOLECULES_OBJECT, validated_molecules_key(self.key, part)
-        ).content
-        if content is None:
-            return {}
-        return {
-            cell: PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
-            for cell, (canonical, modeled, heavy, changes, flags) in content[MOLECULES].items()
-        }
+        # Checked against its seal and parsed: a damaged part (or a sealed one that is no
+        # part of ours) is moved aside, an unsealed one (written before parts were sealed)
+        # ignored; either is validated again and written anew.
+        molecules = self.store.read_parsed(
+            MOLECULES_OBJECT, validated_molecules_key(self.key, part), _molecules_of_part
+        )
+        return molecules or {}
 
     def _write(self, part: str, molecules: dict[str, PreparedLigand]) -> None:
         rows = {
@@ -108,3 +104,10 @@ class ValidatedMolecules:
         self.store.write_object(
             MOLECULES_OBJECT, validated_molecules_key(self.key, part), {MOLECULES: rows}
         )
+
+
+def _molecules_of_part(content: dict) -> dict[str, PreparedLigand]:
+    return {
+        cell: PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
+        for cell, (canonical, modeled, heavy, changes, flags) in content[MOLECULES].items()
+    }

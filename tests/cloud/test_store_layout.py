@@ -7,6 +7,7 @@ import pytest
 
 from omtx_hub.store import GCSStore, LocalStore, open_store
 from omtx_hub.store_layout import (
+    CHEMISTRY_OBJECT,
     FAILURE_OBJECT,
     MOLECULES_OBJECT,
     OBJECT_KINDS,
@@ -97,6 +98,7 @@ def test_every_sealed_object_is_found_by_its_path():
         FAILURE_OBJECT: KEY,
         SHEET_OBJECT: f"{KEY}-v1-rdkit2024-aff1-salts-strip-mols1",
         MOLECULES_OBJECT: "v1-rdkit2024-aff1-salts-strip/ab",
+        CHEMISTRY_OBJECT: "c1-rdkit2024/ab",
         SERVER_MSA_OBJECT: KEY,
         TRIAGE_OBJECT: f"pose-v1/{KEY}",
     }

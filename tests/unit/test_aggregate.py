@@ -20,7 +20,11 @@ from omtx_hub.msa_server import store_server_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.protein_summary import OVER_BINDERS, OVER_COMPLETED, without_not_applicable
 from omtx_hub.records import SCORE_FIELDS
-from omtx_hub.result_tables import neutralise_formula_text, restore_formula_text
+from omtx_hub.result_tables import (
+    FLAG_MEANINGS,
+    neutralise_formula_text,
+    restore_formula_text,
+)
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import make_plan, write_shard_manifest
 from omtx_hub.testing.synthetic import write_screen as synthetic_screen
@@ -292,6 +296,29 @@ def test_statistics_are_per_protein_over_distinct_compounds(screen):
     assert "statistics" not in document  # nothing pooled over proteins
 
 
+def test_the_median_ic50_of_an_even_count_is_the_ic50_of_the_median_pic50(tmp_path):
+    # Two binders at 0.01 and 1 µM: the median pIC50 is 7, so the median IC50 is 0.1 µM, not
+    # the arithmetic middle of the two IC50s (0.505 µM).
+    rows = [("potent", "CCO", "A"), ("moderate", "CCN", "B"), ("decoy", "CCC", "C")]
+    raw = write_screen(
+        tmp_path,
+        rows=rows,
+        extra_columns="series",
+        proteins=[{"name": "P1", "sequence": SHORT_PROTEIN}],
+    )
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores = {"CCO": (0.9, -2.0, 0.5), "CCN": (0.8, 0.0, 0.5), "CCC": (0.1, 3.0, 0.5)}
+    manifests = fake_manifests(plan, tmp_path, scores_of={"P1": scores})
+    records, shards = read_manifests(manifests)
+    statistics = summary(plan, ranked(plan, manifests), shards).per_protein["P1"].statistics
+    assert statistics["pic50"].median == pytest.approx(7.0)
+    assert statistics["affinity_pred_value"].median == pytest.approx(-1.0)
+    assert statistics["ic50_um"].median == pytest.approx(10 ** (-statistics["pic50"].median + 6))
+    assert statistics["ic50_um"].median == pytest.approx(0.1)
+    assert statistics["ic50_um"].geometric_mean == pytest.approx(0.1)
+
+
 def test_top_lists_are_per_protein_and_affinity_only_among_binders(screen):
     plan, manifests = screen
     records, shards = read_manifests(manifests)
@@ -540,6 +567,38 @@ def test_rows_carry_the_sheet_and_the_modelled_molecule_and_summary_counts_flags
         "standardisation",
         "flags",
     ]
+
+
+@pytest.mark.parametrize("affinity", [True, False])
+def test_affinity_with_a_cofactor_in_the_receptor_is_flagged_on_its_rows(tmp_path, affinity):
+    # Boltz's docs/prediction.md: with a co-factor target "the output will be unreliable".
+    proteins = [
+        {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"},
+        {
+            "name": "P2",
+            "sequence": SHORT_PROTEIN,
+            "msa": "empty",
+            "cofactors": [{"smiles": "[Mg+2]"}],
+        },
+    ]
+    raw = write_screen(
+        tmp_path, rows=[("a", "CCO"), ("b", "CCN")], proteins=proteins, model={"affinity": affinity}
+    )
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    scores = {"CCO": (0.5, 0.0, 0.5), "CCN": (0.5, 0.0, 0.5)}
+    records, shards = read_manifests(
+        fake_manifests(plan, tmp_path, scores_of={"P1": scores, "P2": scores})
+    )
+    table = results_table(plan, records)
+    flags = table.groupby("protein")["flags"].unique().map(list).to_dict()
+    if affinity:
+        assert flags == {"P1": ["no-msa"], "P2": ["no-msa;cofactor-affinity"]}
+        document = summary(plan, table, shards).to_json()
+        assert document["flags"]["cofactor-affinity"] == {"rows": 2, "ligands": 2}
+        assert "unreliable" in FLAG_MEANINGS["cofactor-affinity"]
+    else:  # structure only: no affinity to be unreliable
+        assert flags == {"P1": ["no-msa"], "P2": ["no-msa"]}
 
 
 def test_rows_and_summary_state_each_proteins_msa(tmp_path):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+import omtx_hub.chemistry as chemistry
 from omtx_hub.chemistry import (
     FLAG_ENHANCED_STEREO,
     FLAG_LARGE,
@@ -91,6 +93,32 @@ def test_an_unknown_second_component_is_removed_and_flagged():
     assert ligand.modeled_smiles == "CC(=O)Nc1ccc(O)cc1"
     assert ligand.standardisation == ("fragment removed: C6H6 (c1ccccc1)",)
     assert ligand.flags == (FLAG_MIXTURE,)
+
+
+# Several fragments, none with a carbon atom: no fragment is the compound.
+ONLY_INORGANIC = ["[Na+].[Cl-]", "O.[Na+].[Cl-]", "[NH4+].[Cl-]", "[Na+].[Na+].[O-]S([O-])(=O)=O"]
+
+
+@pytest.mark.parametrize("smiles", ONLY_INORGANIC)
+@pytest.mark.parametrize("affinity", [True, False])
+def test_a_salt_of_only_inorganic_ions_is_refused_not_modelled_as_one_of_them(smiles, affinity):
+    with pytest.raises(LigandProblem, match="is only inorganic ions or molecules") as problem:
+        prepare_ligand(smiles, affinity=affinity)
+    assert "no fragment has a carbon atom" in str(problem.value)
+    assert "Write the ion or molecule you mean to screen alone" in str(problem.value)
+
+
+@pytest.mark.parametrize(
+    ("smiles", "modeled"),
+    [
+        ("NC(CCCNC(=N)N)C(=O)O.Cl", "N=C(N)NCCCC(N)C(=O)O"),  # on ChEMBL's list, yet organic
+        ("[Na+].OC(=O)c1ccccc1", "O=C(O)c1ccccc1"),
+        ("[Na+].[Na+].[O-]C([O-])=O", "O=C(O)O"),  # carbonate has a carbon: organic here
+        ("[Cl-]", "Cl"),  # one ion, written alone: what the row means
+    ],
+)
+def test_salts_with_an_organic_fragment_and_single_ions_are_still_accepted(smiles, modeled):
+    assert prepare_ligand(smiles, affinity=True).modeled_smiles == modeled
 
 
 def test_two_copies_of_the_parent_give_one():
@@ -194,14 +222,46 @@ def test_enhanced_stereo_is_dropped_from_what_boltz_models():
     assert ligand.modeled_smiles == "C[C@H](F)Cl"
 
 
-def test_worker_processes_give_what_one_process_gives():
-    smiles = [case[0] for case in STANDARDISED] + [CISPLATIN, CHLORINATED, "C1CC"]
+def cores(monkeypatch, count: int) -> None:
+    """This process may run on `count` cores (its CPU affinity)."""
+    monkeypatch.delattr(chemistry.os, "process_cpu_count", raising=False)
+    monkeypatch.setattr(chemistry.os, "sched_getaffinity", lambda pid: set(range(count)))
+
+
+def test_validation_uses_every_available_core(monkeypatch):
+    for count in (1, 2, 3, 64):
+        cores(monkeypatch, count)
+        assert chemistry.available_cores() == count
+        assert chemistry.validation_workers(10**6) == count
+    # Each worker gets at least SMILES_PER_WORKER SMILES; fewer are validated in this process.
+    assert chemistry.validation_workers(3 * chemistry.SMILES_PER_WORKER - 1) == 2
+    assert chemistry.validation_workers(chemistry.SMILES_PER_WORKER - 1) == 0
+
+
+def test_worker_processes_give_what_one_process_gives_in_order(monkeypatch):
+    smiles = [case[0] for case in STANDARDISED] + [CISPLATIN, CHLORINATED, "C1CC", "CCO"]
     alone = prepare_ligands(smiles, affinity=True, salts="strip", workers=1)
-    spread = prepare_ligands(smiles, affinity=True, salts="strip", workers=2)
+    # Two cores: two workers, tasks of 4 SMILES, fresh workers after each task.
+    cores(monkeypatch, 2)
+    monkeypatch.setattr(chemistry, "SMILES_PER_WORKER", 2)
+    monkeypatch.setattr(chemistry, "SMILES_PER_TASK", 4)
+    monkeypatch.setattr(chemistry, "TASKS_PER_WORKER", 1)
+    pools = []
+
+    class RecordedPool(ProcessPoolExecutor):
+        def __init__(self, workers, **options):
+            pools.append(workers)
+            super().__init__(workers, **options)
+
+    monkeypatch.setattr(chemistry, "ProcessPoolExecutor", RecordedPool)
+    spread = prepare_ligands(smiles, affinity=True, salts="strip")
+    # 13 distinct SMILES: four tasks, two rounds of two workers.
+    assert pools == [2, 2]
     assert [str(r) if isinstance(r, LigandProblem) else r for r in spread] == [
         str(r) if isinstance(r, LigandProblem) else r for r in alone
     ]
-    assert isinstance(spread[-1], LigandProblem)
+    # "C1CC" is refused; "CCO" again gets its first row's result.
+    assert isinstance(spread[-2], LigandProblem) and spread[-1] == spread[len(STANDARDISED) - 1]
 
 
 class TestAgainstTheInstalledBoltz:

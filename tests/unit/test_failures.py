@@ -19,7 +19,7 @@ from omtx_hub.failures import (
 )
 from omtx_hub.records import TargetRecord, Weights
 from omtx_hub.store import LocalStore
-from omtx_hub.store_layout import failure_path
+from omtx_hub.store_layout import FAILURE_OBJECT, failure_path
 
 WEIGHTS = Weights(identity="test", released=False, note="test weights")
 
@@ -160,3 +160,20 @@ def test_failure_records_written_before_they_were_sealed_are_still_read(tmp_path
     (tmp_path / "failures").mkdir()
     (tmp_path / failure_path("a" * 64)).write_text(record.model_dump_json(exclude_unset=True))
     assert recorded_failures(store, ["a" * 64]) == {"a" * 64: record}
+
+
+def test_a_sealed_failure_record_that_is_no_target_record_is_moved_aside_not_raised(
+    tmp_path, caplog
+):
+    """Its seal holds (written by another version, or sealed by hand), its content is no
+    TargetRecord: it is damaged like a broken seal, never a pydantic traceback at planning."""
+    store = LocalStore(tmp_path)
+    store.write_object(FAILURE_OBJECT, "a" * 64, {"key": "a" * 64, "status": "exploded"})
+    record_failure(store, failure("b" * 64, "permanent"))
+    with caplog.at_level("WARNING"):
+        found = recorded_failures(store, ["a" * 64, "b" * 64])
+    assert found == {"b" * 64: failure("b" * 64, "permanent")}
+    assert f"{failure_path('a' * 64)} is damaged" in caplog.text
+    assert f"not a {FAILURE_OBJECT}: ValidationError" in caplog.text
+    assert not (tmp_path / failure_path("a" * 64)).exists()
+    assert len(list((tmp_path / "quarantine").iterdir())) == 1

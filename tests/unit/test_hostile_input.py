@@ -111,6 +111,19 @@ REFUSED = {
             "has 5 problem(s)",
         ),
     ),
+    # A salt with no organic fragment: stripping "counter-ions" would model one ion picked by
+    # RDKit's largest-fragment rule (chloride for NaCl) as if it were the compound.
+    "counter-ions-only": Refused(
+        b"name,smiles\nok,CCO\nsalt-of-a-drug,CC(=O)[O-].[Na+]\nbrine,[Na+].[Cl-]\n"
+        b"hydrate,O.[NH4+].[Cl-]\n",
+        (
+            "line 4 (name 'brine'): SMILES '[Na+].[Cl-]' is only inorganic ions or molecules "
+            "([Na+], [Cl-]: no fragment has a carbon atom)",
+            "ligands.salts: strip would model '[Cl-]' alone",
+            "line 5 (name 'hydrate'): SMILES 'O.[NH4+].[Cl-]' is only inorganic ions",
+            "has 2 problem(s)",
+        ),
+    ),
     # The file.
     "empty-file": Refused(b"", ("is empty: add a header 'name,smiles' and rows",)),
     "blank-lines-only": Refused(b"\n\n\r\n", ("is empty",)),

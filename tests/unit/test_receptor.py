@@ -311,3 +311,37 @@ def test_a_chains_sequence_is_what_was_typed_never_unicode_case_folded(tmp_path,
     ) in message
     ascii_only = config_of(tmp_path, receptor(chains=[chain | {"sequence": "mktayiakqr"}]))
     assert ascii_only.proteins[0].receptor.chains[0].sequence == "MKTAYIAKQR"
+
+
+def test_the_trypsin_examples_calcium_is_held_on_the_residues_that_bind_it_in_1gbt():
+    # The calcium of config/examples/template-guided.yaml, unrestrained, could take the S1
+    # pocket the screened ligands are meant for. Its contacts must name exactly the protein
+    # residues that bind it in the PDB entry the example follows (1GBT's struct_conn metalc
+    # records, in label_seq_id numbering: the example's sequence is the structure's own),
+    # each within the contact's distance there.
+    import gemmi
+    import yaml
+
+    raw = yaml.safe_load((REPO / "config/examples/template-guided.yaml").read_text())
+    (protein,) = load_config(raw).proteins
+    receptor = protein.receptor
+    ((calcium_chain,),) = receptor.cofactor_ids()
+    assert receptor.cofactors[0].ccd == "CA"
+    block = gemmi.cif.read(str(TEMPLATE)).sole_block()
+    fields = ["conn_type_id", "ptnr1_label_comp_id", "ptnr2_label_asym_id"]
+    fields += ["ptnr2_label_seq_id", "ptnr2_label_comp_id", "pdbx_dist_value"]
+    bound = {
+        int(seq): float(distance)
+        for kind, metal, chain, seq, residue, distance in block.find("_struct_conn.", fields)
+        if kind == "metalc" and metal == "CA" and chain == "A" and residue != "HOH"
+    }
+    assert sorted(bound) == [52, 54, 57, 62]  # E70, N72, V75, E80 (chymotrypsinogen numbering)
+    held = {}
+    for contact in receptor.contacts:
+        assert (contact.token1.chain, contact.token1.atom) == (calcium_chain, "CA")
+        assert contact.token2.chain == "A"
+        held[contact.token2.residue] = contact.max_distance
+    assert sorted(held) == sorted(bound)
+    assert all(bound[residue] <= held[residue] for residue in bound)
+    sequence = receptor.chains[0].sequence
+    assert [sequence[residue - 1] for residue in sorted(bound)] == ["E", "N", "V", "E"]

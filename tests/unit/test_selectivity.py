@@ -22,6 +22,7 @@ from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import FAILURE, make_plan, write_screen
 from omtx_report.data import load_finished_screen, read_table
 from omtx_report.render import render_dashboard
+from tests.dashboard_pages import page_table
 from tests.screens import running_screen_data
 
 PANEL = {"target": "P1", "anti_targets": ["P2", "P3"]}
@@ -131,8 +132,12 @@ def test_selectivity_csv_has_each_compound_once_with_every_panel_proteins_scores
                 .to_dict("records")
             )
             assert compound[f"status_{protein}"] == row["status"]
-            for score in ("affinity_probability_binary", "pic50"):
-                assert compound[f"{score}_{protein}"] == pytest.approx(row[score], nan_ok=True)
+            probability = compound[f"affinity_probability_binary_{protein}"]
+            assert probability == pytest.approx(row["affinity_probability_binary"], nan_ok=True)
+            # pIC50 of the predicted binders only (report.binder_threshold: 0.5).
+            binder = row["status"] == "completed" and row["affinity_probability_binary"] >= 0.5
+            pic50 = row["pic50"] if binder else math.nan
+            assert compound[f"pic50_{protein}"] == pytest.approx(pic50, nan_ok=True)
     # In the target's rank order.
     assert panel["rank"].tolist() == sorted(panel["rank"])
 
@@ -149,9 +154,19 @@ def test_differences_are_target_minus_each_anti_target_and_the_margin_the_smalle
             anti: compared[f"{score}_P1"] - compared[f"{score}_{anti}"] for anti in ("P2", "P3")
         }
         for anti, delta in deltas.items():
-            assert compared[f"delta_{score}_{anti}"].to_numpy() == pytest.approx(delta.to_numpy())
+            assert compared[f"delta_{score}_{anti}"].to_numpy() == pytest.approx(
+                delta.to_numpy(), nan_ok=True
+            )
+        # Over the anti-targets with a value: every one for binder probability, those the
+        # compound is predicted to bind for pIC50.
         smallest = pd.concat(deltas, axis=1).min(axis=1)
-        assert compared[margin].to_numpy() == pytest.approx(smallest.to_numpy())
+        assert compared[margin].to_numpy() == pytest.approx(smallest.to_numpy(), nan_ok=True)
+    # A Δ pIC50 exactly where the compound is a predicted binder of the target and of that
+    # anti-target.
+    binder_of = compared["predicted_binder_of"].fillna("").str.split(";")
+    for anti in ("P2", "P3"):
+        both = binder_of.map(lambda proteins, anti=anti: {"P1", anti} <= set(proteins))
+        assert compared[f"delta_pic50_{anti}"].notna().tolist() == both.tolist()
 
 
 def test_a_failed_target_leaves_its_values_empty_with_the_reason(panel_screen):
@@ -230,18 +245,69 @@ def test_values_by_hand_with_a_pending_and_a_missing_target():
     panel = selectivity_table(table, "T", ["X", "Y"], binder_threshold=0.5)
     assert panel["modeled_smiles"].tolist() == ["CCN", "CCO", "CCC"]  # T's rank order
     ccn, cco, ccc = (panel.iloc[i] for i in range(3))
-    assert (ccn["delta_pic50_X"], ccn["delta_pic50_Y"]) == pytest.approx((-0.5, 2.0))
-    assert ccn["selectivity_pic50"] == pytest.approx(-0.5)  # X is the closest anti-target
-    assert ccn["selectivity_binder_probability"] == pytest.approx(0.2)
+    # CCN binds T and X, not Y: Δ pIC50 against X only, and the margin is over X.
+    assert ccn["delta_pic50_X"] == pytest.approx(-0.5) and math.isnan(ccn["delta_pic50_Y"])
+    assert math.isnan(ccn["pic50_Y"]) and ccn["pic50_X"] == 8.5
+    assert ccn["selectivity_pic50"] == pytest.approx(-0.5)
+    assert ccn["selectivity_binder_probability"] == pytest.approx(0.2)  # over X and Y
     assert ccn["predicted_binder_of"] == "T;X"
-    assert cco["selectivity_pic50"] == pytest.approx(1.5)
+    assert ccn["pic50_not_compared"] == "Y: not a predicted binder (P(binder) 0.3 < 0.5)"
+    # CCO binds T only: selective by binder probability; no anti-target pIC50 to compare.
     assert cco["predicted_binder_of"] == "T" and cco["missing"] == ""
+    assert math.isnan(cco["delta_pic50_X"]) and math.isnan(cco["selectivity_pic50"])
+    assert cco["selectivity_binder_probability"] == pytest.approx(0.5)
+    assert cco["pic50_not_compared"] == (
+        "X: not a predicted binder (P(binder) 0.2 < 0.5); "
+        "Y: not a predicted binder (P(binder) 0.4 < 0.5)"
+    )
     assert ccc["missing"] == "X: pending; Y: not predicted"
     assert (ccc["status_X"], ccc["status_Y"]) == ("pending", "not predicted")
     assert ccc["pic50_T"] == 6.0 and math.isnan(ccc["delta_pic50_X"])
     assert math.isnan(ccc["selectivity_pic50"]) and math.isnan(
         ccc["selectivity_binder_probability"]
     )
+
+
+def test_a_compound_predicted_to_bind_neither_protein_gets_no_pic50_margin():
+    # The audit's case: at P(binder) 0.1 and 0.3 it had the largest Δ pIC50 (9 - 4 = 5),
+    # values Boltz does not vouch for ("only ... when comparing different active molecules").
+    table = pd.DataFrame(
+        [
+            row("T", 1, "CCO", "completed", 0.1, 9.0, rank=2),
+            row("T", 2, "CCN", "completed", 0.9, 7.0, rank=1),
+            row("X", 1, "CCO", "completed", 0.3, 4.0),
+            row("X", 2, "CCN", "completed", 0.7, 6.5),
+        ]
+    )
+    panel = selectivity_table(table, "T", ["X"], binder_threshold=0.5).set_index("modeled_smiles")
+    neither, both = panel.loc["CCO"], panel.loc["CCN"]
+    for column in ("pic50_T", "pic50_X", "delta_pic50_X", "selectivity_pic50"):
+        assert math.isnan(neither[column])
+    assert neither["pic50_not_compared"] == (
+        "T: not a predicted binder (P(binder) 0.1 < 0.5); "
+        "X: not a predicted binder (P(binder) 0.3 < 0.5)"
+    )
+    assert neither["selectivity_binder_probability"] == pytest.approx(-0.2)
+    assert neither["predicted_binder_of"] == "" and neither["missing"] == ""
+    assert both["selectivity_pic50"] == pytest.approx(0.5)
+    assert both["pic50_not_compared"] == ""
+    assert panel["selectivity_pic50"].max() == pytest.approx(0.5)
+
+
+def test_a_completed_target_without_affinity_leaves_the_margins_empty_as_missing():
+    table = pd.DataFrame(
+        [
+            row("T", 1, "CCO", "completed", 0.9, 7.0),
+            row("X", 1, "CCO", "completed", 0.8, 6.0),
+            row("Y", 1, "CCO", "completed"),  # no affinity prediction
+        ]
+    )
+    (compound,) = selectivity_table(table, "T", ["X", "Y"], binder_threshold=0.5).to_dict("records")
+    assert compound["missing"] == "Y: no affinity prediction"
+    assert compound["pic50_not_compared"] == ""  # not a non-binder: no score at all
+    assert compound["delta_pic50_X"] == pytest.approx(1.0)
+    assert math.isnan(compound["selectivity_pic50"])
+    assert math.isnan(compound["selectivity_binder_probability"])
 
 
 def embedded(page: Path, element: str) -> dict | None:
@@ -259,7 +325,7 @@ def test_dashboard_shows_compounds_by_targets_linked_to_each_targets_row(panel_s
     assert HOSTILE not in html
     assert 'href="../selectivity.csv"' in html
     view = embedded(page, "selectivity-data")
-    table = embedded(page, "screen-data")["values"]
+    table = page_table(page)["values"]
     panel = read_table(ScreenLayout(screen_dir).selectivity)
     assert view["rows"] == len(panel)
     keys = [column["key"] for column in view["columns"]]

@@ -105,24 +105,32 @@ def test_a_screened_ccd_code_may_not_also_be_a_cofactor(tmp_path, boltz_test_cac
         plan_of(tmp_path, [("zinc", "", "ZN")], boltz_test_cache, proteins=[protein])
 
 
-def test_boltz_counts_a_ccd_affinity_ligands_atoms_with_its_hydrogens(tmp_path):
-    # Icosane: 20 heavy atoms, 62 with hydrogens (over Boltz's 56: flagged); C45: 137 (over
-    # its 128: refused). Boltz counts the cache molecule's atoms, which carries hydrogens.
+def test_the_size_flag_counts_a_ccd_ligands_heavy_atoms_and_the_limit_its_hydrogens(tmp_path):
+    # Icosane: 20 heavy atoms, 62 with hydrogens: Boltz's ccd branch would warn (it counts the
+    # cache molecule with its hydrogens), but 20 heavy atoms are inside the training range:
+    # not flagged. Perfluorononadecane: 59 heavy atoms, no hydrogen: flagged. C45: 137 atoms
+    # with hydrogens, over Boltz's 128, which Boltz does count with hydrogens: refused.
     from rdkit import Chem
 
     mols = tmp_path / "mols"
     mols.mkdir()
-    for code, carbons in (("C20", 20), ("C45", 45)):
-        (mols / f"{code}.pkl").write_bytes(
-            pickle.dumps(Chem.AddHs(Chem.MolFromSmiles("C" * carbons)))
-        )
+    molecules = {
+        "C20": "C" * 20,
+        "PFN": "FC(F)(F)" + "C(F)(F)" * 17 + "C(F)(F)F",
+        "C45": "C" * 45,
+    }
+    for code, smiles in molecules.items():
+        (mols / f"{code}.pkl").write_bytes(pickle.dumps(Chem.AddHs(Chem.MolFromSmiles(smiles))))
     table = validate_sheet(
-        sheet(tmp_path, "name,ccd\nicosane,C20\n"), affinity=True, ccd_molecules=ccd_lookup(mols)
+        sheet(tmp_path, "name,ccd\nicosane,C20\nperfluoro,PFN\n"),
+        affinity=True,
+        ccd_molecules=ccd_lookup(mols),
     )
-    assert table.loc[0, "flags"] == "heavy-atoms>56" and table.loc[0, "heavy_atoms"] == 20
+    assert table["heavy_atoms"].tolist() == [20, 59]
+    assert table["flags"].tolist() == ["", "heavy-atoms>56"]
     assert (
         validate_sheet(
-            sheet(tmp_path, "name,ccd\nicosane,C20\n"),
+            sheet(tmp_path, "name,ccd\nperfluoro,PFN\n"),
             affinity=False,
             ccd_molecules=ccd_lookup(mols),
         ).loc[0, "flags"]

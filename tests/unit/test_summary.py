@@ -14,7 +14,13 @@ from snakemake.utils import validate
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import REPLICATE_COLUMNS
 from omtx_hub.schema import SUMMARY_SCHEMA_PATH
-from omtx_hub.summary import SUMMARY_VERSION, TopEntry, UnreadableSummary, read_summary
+from omtx_hub.summary import (
+    SUMMARY_VERSION,
+    TopEntry,
+    UnreadableSummary,
+    read_summary,
+    write_summary,
+)
 from omtx_hub.testing.synthetic import make_plan, write_screen
 
 ROWS = [(f"L{i}", smiles, "x") for i, smiles in enumerate(["CCO", "CCN", "CCC", "OCC", "CCCl"])]
@@ -93,3 +99,18 @@ def test_a_summary_it_cannot_read_is_refused_with_the_remedy(summaries, tmp_path
 
 def test_a_top_list_entry_carries_every_replicate_column():
     assert set(REPLICATE_COLUMNS) <= set(TopEntry.model_fields)
+
+
+def test_a_summary_write_that_fails_leaves_the_previous_one_whole(summaries, tmp_path, monkeypatch):
+    """summary.json is replaced atomically: a write that fails after the file was opened (text
+    that cannot be encoded) leaves the previous summary as it was and no staging file beside
+    it; a plain write would have truncated it."""
+    path = tmp_path / "summary.json"
+    path.write_text(summaries[False].read_text())
+    summary = read_summary(path)
+
+    monkeypatch.setattr("omtx_hub.summary.json.dumps", lambda *_a, **_k: "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        write_summary(summary, path)
+    assert path.read_text() == summaries[False].read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

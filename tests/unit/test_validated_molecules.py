@@ -7,12 +7,17 @@ import json
 
 import pytest
 
+import omtx_hub.keys as keys_module
 import omtx_hub.validated_molecules as molecules_module
 from omtx_hub.chemistry import prepare_ligands
 from omtx_hub.keys import molecules_key
 from omtx_hub.sheet import SheetError, validate_sheet
 from omtx_hub.store import LocalStore
-from omtx_hub.store_layout import validated_molecules_path
+from omtx_hub.store_layout import (
+    MOLECULES_OBJECT,
+    validated_molecules_key,
+    validated_molecules_path,
+)
 from omtx_hub.validated_molecules import ValidatedMolecules
 
 # A salt, a charged acid, a racemate in CXSMILES and plain molecules: what standardisation,
@@ -60,6 +65,22 @@ def test_a_sheet_of_known_compounds_validates_none_of_them(tmp_path, monkeypatch
     assert reused.equals(validate_sheet(second, affinity=True))
 
 
+def test_a_molecule_is_validated_once_per_validator_version_in_any_sheet(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path / "store")
+    validated_with(store, sheet(tmp_path, "first.csv", [("ethanol", "CCO")]))
+    prepared = counted_preparations(monkeypatch)
+    # Another sheet, the compound in another row under another name, beside a repeat of it.
+    rows = [("new", "CCCl"), ("alcohol", "CCO"), ("again", "CCO")]
+    other = sheet(tmp_path, "other.csv", rows)
+    validated_with(store, other)
+    assert prepared == ["CCCl"]
+    # A new validator version (what it does changed) validates every SMILES again, once.
+    prepared.clear()
+    monkeypatch.setattr(keys_module, "VALIDATOR_VERSION", f"{keys_module.VALIDATOR_VERSION}-next")
+    _, molecules = validated_with(store, other)
+    assert prepared == ["CCCl", "CCO"] and (molecules.reused, molecules.validated) == (0, 2)
+
+
 def test_what_validation_depends_on_keeps_results_apart(tmp_path, monkeypatch):
     store = LocalStore(tmp_path / "store")
     path = sheet(tmp_path, "s.csv", [("acetate", "CC(=O)[O-].[Na+]")])
@@ -103,5 +124,10 @@ def test_refused_smiles_are_not_kept_and_a_damaged_part_is_validated_again(tmp_p
         assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
         prepared.clear()
         assert json.loads(part.read_text())["molecules"]["CCO"][1] == "CCO"
+    # Sealed, yet no part of ours (another version's shape): moved aside too, never raised.
+    part_key = validated_molecules_key(key, molecules_module._part("CCO"))
+    store.write_object(MOLECULES_OBJECT, part_key, {"molecules": {"CCO": ["c1ccccc1"]}})
+    table, _ = validated_with(store, sheet(tmp_path, "again.csv", [("ok", "CCO")]))
+    assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"
     # The damaged ones are in the store's quarantine, the unsealed one was replaced.
-    assert len(list((store.root / "quarantine").iterdir())) == 2
+    assert len(list((store.root / "quarantine").iterdir())) == 3

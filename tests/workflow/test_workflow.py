@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from omtx_hub.cli import main as cli_main
 from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION
+from omtx_hub.pose_store import stored_triage
 from omtx_hub.result_tables import INTERACTION_TABLE_COLUMNS
 from omtx_hub.store import LocalStore
-from omtx_hub.triage import stored_triage
 from tests.screens import (
     FAST_MODEL,
     SHORT_PROTEIN,
@@ -39,6 +40,10 @@ ROWS = [
 ]
 
 
+# Aspirin is a phenol ester (a Brenk alert); caffeine and ibuprofen pass.
+TRIAGE = {"exclude_alerts": ["Brenk"], "properties": {"MW": [None, 500]}, "purchase_top_k": 2}
+
+
 def manifest(workdir: Path, screen: str, shard: str) -> dict:
     return json.loads((workdir / f"results/{screen}/shards/P1/{shard}.json").read_text())
 
@@ -54,6 +59,7 @@ def finished_screen(tmp_path_factory, boltz_test_cache):
         model=FAST_MODEL,
         runtime=runtime(boltz_test_cache),
         store=str(workdir / "store"),
+        triage=TRIAGE,
     )
     config = write_config_file(workdir, raw)
     run_snakemake(workdir, "--configfile", str(config))
@@ -124,6 +130,23 @@ def test_every_completed_pose_is_checked_once_and_kept_by_key_and_version(finish
         assert record["triage"]["cpu_s"] > 0
     interactions = pd.read_csv(workdir / "results/s1/interactions.csv")
     assert list(interactions.columns) == INTERACTION_TABLE_COLUMNS
+
+
+def test_chemistry_triage_and_the_purchase_list(finished_screen, tmp_path):
+    workdir, _, _ = finished_screen
+    table = pd.read_csv(workdir / "results/s1/batch_results.csv").set_index("ligand_name")
+    assert table.loc["aspirin", "alerts"] == "Brenk:phenol_ester"
+    assert table.loc["aspirin", "mw"] == pytest.approx(180.159)
+    assert table.loc["aspirin", "triage"] == table.loc["aspirin-again", "triage"] == "alert Brenk"
+    # Ibuprofen sodium: the chemistry of the free acid Boltz models.
+    assert table.loc["cpd 3/x", "formal_charge"] == 0 and table.loc["cpd 3/x", "hbd"] == 1
+    assert set(table.loc[["caffeine", "ibuprofen", "cpd 3/x"], "triage"]) == {"pass"}
+    bought = pd.read_csv(workdir / "results/s1/purchase_list.csv")
+    assert len(bought) == 2 and set(bought["triage"]) == {"pass"}
+    assert set(bought["ligand_name"]) <= {"caffeine", "ibuprofen", "cpd 3/x"}
+    out = tmp_path / "buy"
+    assert cli_main(["purchase-list", str(workdir / "results/s1"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "structures").iterdir()) == sorted(bought["structure"])
 
 
 def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):
