@@ -13,7 +13,7 @@ Each structure is checked `--repeats` times in this process after one warm-up (i
 PoseBusters' first-call set-up are paid once per shard job, not per target). The CPU
 seconds (user + system of this process) per target are then compared with the GPU seconds per
 target the cost model uses (`cost.seconds_per_target`, docs/google-batch.md). Run in the shard
-job on the VM's CPUs while Boltz predicts on the GPU (omtx_hub.triage), the checks keep up as
+job on the VM's CPUs while Boltz predicts on the GPU (omtx_hub.pose_store), the checks keep up as
 long as one takes less than a prediction, and add to the billed VM time only the last
 target's check after Boltz has exited: that share of a shard's GPU cost is what the design
 keeps under 5% (exit status 1 otherwise). The share if they ran alone is printed too.
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(cost.seconds_per_target) is {cost.seconds_per_target:g} s at "
         f"${cost.gpu_hourly_usd:g}/h (Spot L4 VM)\n"
         f"- run alone on the VM: {alone:.1%} of the GPU cost\n"
-        f"- run in the shard job beside the GPU (omtx_hub.triage): they keep up "
+        f"- run in the shard job beside the GPU (omtx_hub.pose_store): they keep up "
         f"({'yes' if worst < cost.seconds_per_target else 'NO'}: {worst:.2f} s < "
         f"{cost.seconds_per_target:g} s) and add the last target's check to a shard of "
         f"{shard_size} targets ({shard_gpu_s:g} GPU s with start-up): {added:.2%}"

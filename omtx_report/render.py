@@ -248,6 +248,8 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
         # Only the columns plotted: a copy of every column would double a large screen's memory.
         plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
         plotted.append("confidence_score")
+        # The pose checks' columns, for the contact chart (`_contact_chart`).
+        plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
         chosen = (table["protein"] == protein) & (table["status"] == "completed")
         rows = table.loc[chosen, plotted]
         compounds = rows.drop_duplicates("key")

@@ -1,17 +1,17 @@
 """Pose checks (PoseBusters) and interactions (ProLIF) of a structure as Boltz writes it, on a
 small real complex with a known hydrogen bond (tests/pose_complex.py), and their storage by
-target key and checker version (omtx_hub.triage)."""
+target key and checker version (omtx_hub.pose_store)."""
 
 from __future__ import annotations
 
 import pytest
 
 from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION, check_pose
+from omtx_hub.pose_store import Triage, stored_triage
 from omtx_hub.records import Interaction, ManifestEntry, PoseTriage
 from omtx_hub.result_tables import pose_check_columns, split_interactions
 from omtx_hub.store import LocalStore
 from omtx_hub.store_layout import TRIAGE_OBJECT, object_path, triage_key
-from omtx_hub.triage import Triage, stored_triage
 from tests.pose_complex import HBOND_RESIDUE, LIGAND_SMILES, complex_cif
 
 KEY = "ab" * 32

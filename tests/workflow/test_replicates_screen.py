@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from omtx_hub.store import LocalStore
-from omtx_hub.triage import stored_triage
+from omtx_hub.pose_store import stored_triage
 from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
 
 pytestmark = pytest.mark.boltz
