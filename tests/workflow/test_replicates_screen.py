@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from omtx_hub.store import LocalStore
 from omtx_hub.pose_store import stored_triage
+from omtx_hub.store import LocalStore
 from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
 
 pytestmark = pytest.mark.boltz
