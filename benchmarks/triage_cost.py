@@ -96,9 +96,13 @@ def crystal_structures() -> list[tuple[str, bytes, str, str]]:
 
 def screen_structures(screen_dir: Path) -> list[tuple[str, bytes, str, str]]:
     """The completed rows' structures of a finished screen, with the modelled SMILES."""
-    from omtx_hub.aggregate import read_manifests
+    from omtx_hub.records import read_manifest
 
-    records, _ = read_manifests(sorted((screen_dir / "shards").rglob("*.json")))
+    records = [
+        record
+        for path in sorted((screen_dir / "shards").rglob("*.json"))
+        for record in read_manifest(path).records
+    ]
     table = pd.read_csv(screen_dir / "batch_results.csv", keep_default_na=False)
     smiles = dict(zip(table["key"], table["modeled_smiles"], strict=True))
     found = []
