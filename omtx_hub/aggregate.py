@@ -39,7 +39,9 @@ from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     COFACTOR_AFFINITY,
+    COVALENT_AFFINITY,
     NO_MSA,
+    NUCLEIC_ACID_AFFINITY,
     RESULT_COLUMNS,
     SCORE_FIELDS,
     TRIAGE_COLUMN,
@@ -221,11 +223,18 @@ def read_manifests(
 
 def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
     """The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's:
-    `no-msa` for a chain without an MSA, `cofactor-affinity` for affinity computed with
-    cofactors in the receptor."""
+    `no-msa` for a chain without an MSA; with affinity, `cofactor-affinity` for cofactors in
+    the receptor, `covalent-affinity` for a covalent site, `nucleic-acid-affinity` for a DNA or
+    RNA chain."""
     return [
         *([NO_MSA] if msa.lacks_msa(receptor) else []),
         *([COFACTOR_AFFINITY] if affinity and receptor.cofactors else []),
+        *([COVALENT_AFFINITY] if affinity and receptor.covalent is not None else []),
+        *(
+            [NUCLEIC_ACID_AFFINITY]
+            if affinity and any(chain.type != "protein" for chain in receptor.chains)
+            else []
+        ),
     ]
 
 
@@ -369,6 +378,8 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     identities = plan.msa_identities[name] or {}
     document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
+        if not chain.has_msa:
+            continue
         mode = msa.mode(chain.msa)
         entry["msa"] = mode
         if mode == SERVER:

@@ -36,6 +36,7 @@ from omtx_hub.receptor import (
     SHORTHAND_CHAIN,
     Cofactor,
     Contact,
+    Covalent,
     KeyedProblems,
     Pocket,
     ProteinChain,
@@ -121,6 +122,20 @@ class Protein(_Strict):
         [], description="Distance restraints between receptor residues or cofactor atoms."
     )
     templates: list[Template] = Field([], description="Structural templates (mmCIF).")
+    ligand_copies: int = Field(
+        1,
+        ge=1,
+        le=26,
+        description="Copies of each screened molecule modelled together (chains after the "
+        "receptor's, as Boltz's `id: [C, D]`), e.g. two ligands in a dimer's two sites. More "
+        "than 1 needs `model.affinity: false`: Boltz refuses affinity for a ligand with "
+        "several copies. The pocket steers the first copy.",
+    )
+    covalent: Covalent | None = Field(
+        None,
+        description="A covalent screen: the receptor atom every screened molecule bonds, and "
+        "the warhead whose reacting atom bonds it (docs/inputs.md, 'Covalent screens').",
+    )
 
     @field_validator("sequence")
     @classmethod
@@ -164,6 +179,8 @@ class Protein(_Strict):
             self.pocket,
             tuple(self.contacts),
             tuple(self.templates),
+            self.covalent,
+            self.ligand_copies,
         )
 
 
@@ -739,6 +756,22 @@ class ScreenConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _copies_without_affinity(self) -> ScreenConfig:
+        problems = [
+            (
+                f"proteins[{index}].ligand_copies",
+                f"{protein.ligand_copies} copies of the screened molecule need model.affinity: "
+                'false: Boltz refuses affinity for a ligand with several copies ("Cannot '
+                'compute affinity for a ligand that has multiple copies!", parse_boltz_schema)',
+            )
+            for index, protein in enumerate(self.proteins)
+            if protein.ligand_copies > 1 and self.model.affinity
+        ]
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    @model_validator(mode="after")
     def _unique_protein_names(self) -> ScreenConfig:
         seen: set[str] = set()
         for protein in self.proteins:
@@ -965,3 +998,17 @@ def keyed_message(location: str, message: str) -> str:
 
 def _under_any(location: tuple, prefixes) -> bool:
     return any(location[: len(prefix)] == prefix for prefix in prefixes)
+
+
+def receptor_warnings(config: ScreenConfig) -> list[str]:
+    """What the receptors hold that is accepted but may not be meant (a protein chain that
+    looks like DNA or RNA), worded as the config's problems are; the run logs each when it
+    plans."""
+    return [
+        keyed_message(
+            f"proteins[{index}]." + ("sequence" if protein.sequence is not None else where),
+            message,
+        )
+        for index, protein in enumerate(config.proteins)
+        for where, message in protein.receptor.warnings()
+    ]

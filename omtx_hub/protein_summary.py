@@ -23,6 +23,7 @@ be used when comparing different active molecules, not inactives". So:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -58,8 +59,9 @@ def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
     return {
         protein.name: chain_counts(
             input_document(
-                protein.receptor,
-                {chain.ids[0]: "empty" for chain in protein.receptor.chains},
+                # The covalent bond adds no chain.
+                dataclasses.replace(protein.receptor, covalent=None),
+                {chain.ids[0]: "empty" for chain in protein.receptor.msa_chains},
                 "",
                 affinity=config.model.affinity,
             )

@@ -118,12 +118,18 @@ NO_MSA = "no-msa"
 # Boltz's docs/prediction.md (jwohlwend/boltz 832486d): "At this point, Boltz only supports
 # the computation of affinity of small molecules to protein targets, if ran with an
 # RNA/DNA/co-factor target, the code will not crash but the output will be unreliable."
+# They make no claim for a ligand bonded to its target (docs/inputs.md, Covalent screens).
 COFACTOR_AFFINITY = "cofactor-affinity"
+COVALENT_AFFINITY = "covalent-affinity"
+NUCLEIC_ACID_AFFINITY = "nucleic-acid-affinity"
 PROTEIN_FLAGS = {
     NO_MSA: "no MSA: reduced accuracy",
     COFACTOR_AFFINITY: "affinity computed with a cofactor in the receptor, which Boltz says "
     "makes the affinity output unreliable (docs/prediction.md); ligand_iptm is over the "
     "cofactor's protein pairs too",
+    COVALENT_AFFINITY: "covalent complex: Boltz's affinity is not validated for covalent "
+    "binders (not a kinact/KI)",
+    NUCLEIC_ACID_AFFINITY: "DNA/RNA in the receptor: Boltz calls its affinity unreliable",
 }
 
 

@@ -22,7 +22,7 @@ from omtx_hub.cloud import (
     check_config_files_shipped,
     check_remote_storage,
 )
-from omtx_hub.config import ConfigError, load_config
+from omtx_hub.config import ConfigError, load_config, receptor_warnings
 from omtx_hub.cost import check_budget, estimate
 from omtx_hub.failures import (
     retry_marks,
@@ -63,6 +63,9 @@ try:
     SCREEN_CONFIG = load_config(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+if PLANS:
+    for line in receptor_warnings(SCREEN_CONFIG):
+        logger.warning(line)
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
 # The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
