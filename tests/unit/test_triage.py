@@ -14,6 +14,7 @@ from omtx_hub.aggregate import read_manifests, results_table, write_results
 from omtx_hub.config import ConfigError, Triage, load_config, parse_interaction_rule
 from omtx_hub.plan import build_plan
 from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION
+from omtx_hub.result_tables import INTERACTION_TABLE_COLUMNS
 from omtx_hub.store import LocalStore
 from omtx_hub.triage import parse_interactions, purchase_list, triage_verdicts
 from tests.screens import write_screen
@@ -212,6 +213,26 @@ def test_pose_rules_are_accepted_and_judge_the_pose_checks_columns(tmp_path):
     unchecked = "no posebusters_pass; interaction A:MET318 hbond"
     assert by_name.loc["weak", "triage"] == by_name.loc["tie", "triage"] == unchecked
     assert by_name.loc["tie", "pose_checks_error"] == "ligand atoms are not Boltz's names"
+    # interactions.csv: every interaction of every checked pose, written a shard at a time.
+    out = tmp_path / "out"
+    out.mkdir()
+    write_results(
+        plan,
+        manifests,
+        out / "batch_results.csv",
+        out / "summary.json",
+        parquet_path=out / "batch_results.parquet",
+        purchase_list_path=out / "purchase_list.csv",
+        interactions_path=out / "interactions.csv",
+    )
+    found = pd.read_csv(out / "interactions.csv")
+    assert list(found.columns) == INTERACTION_TABLE_COLUMNS
+    assert sorted(zip(found["protein"], found["ligand_id"], found["residue"], strict=True)) == [
+        (protein, ligand_id, residue)
+        for protein in ("P1", "P2")
+        for ligand_id, residue in sorted([("strong", "MET"), ("mid", "LYS")])
+    ]
+    assert set(found["ligand_atoms"]) == {"N1"} and set(found["type"]) == {"hbond-donor"}
     assert by_name.loc["broken", "triage"] == "not completed (failed)"
 
 
