@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -52,9 +53,13 @@ from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.result_tables import (
     FILE,
     FLAGS_SEPARATOR,
+    INTERACTION_TABLE_COLUMNS,
+    LIGAND_ATOMS_SEPARATOR,
+    POSE_CHECK_COLUMNS,
     SERVER,
     SINGLE_SEQUENCE,
     neutralised,
+    pose_check_columns,
     result_column_of_sheet_column,
     split_flags,
     typed_results,
@@ -93,7 +98,21 @@ def software_versions() -> dict[str, str]:
 # The columns each manifest entry gives its rows (one per sheet row of its compound), in the
 # results table's order before the sheet's are joined; `_TEXT` are strings, `_FLOATS` numbers.
 _FLOATS = (*SCORE_FIELDS, "runtime_s")
-_TEXT = ("protein", "ligand_id", "status", "error", "failure", "source", "structure", "key")
+_TEXT = (
+    "protein",
+    "ligand_id",
+    "status",
+    "error",
+    "failure",
+    "source",
+    "structure",
+    "key",
+    "posebusters_failed",
+    "interactions",
+    "pose_checks_error",
+)
+# True, False or missing (a target without a completed prediction or checks).
+_NULLABLE_BOOLEANS = ("posebusters_pass",)
 _ROW_COLUMNS = (
     "protein",
     "index",
@@ -102,6 +121,7 @@ _ROW_COLUMNS = (
     "error",
     "failure",
     *SCORE_FIELDS,
+    *POSE_CHECK_COLUMNS,
     "source",
     "runtime_s",
     "structure",
@@ -130,7 +150,11 @@ class ResultRows:
         """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
         values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
         for record in records:
+            # The per-target lookup: a target's pose checks, the same for each of its rows.
+            pose_checks = pose_check_columns(record.triage)
             for ligand in record.ligands:
+                for column, value in pose_checks.items():
+                    values[column].append(value)
                 for field in _FLOATS:
                     values[field].append(getattr(record, field))
                 values["protein"].append(record.protein)
@@ -147,6 +171,8 @@ class ResultRows:
         for column, column_values in values.items():
             if column in _TEXT:
                 self._chunks[column].append(pa.array(column_values, type=pa.large_string()))
+            elif column in _NULLABLE_BOOLEANS:
+                self._chunks[column].append(pa.array(column_values, type=pa.bool_()))
             else:
                 self._chunks[column].append(np.array(column_values, dtype=_NUMBER_DTYPES[column]))
 
@@ -165,20 +191,32 @@ class ResultRows:
                     if text.null_count == len(text)
                     else pd.Series(text, dtype=_TEXT_DTYPE)
                 )
+            elif column in _NULLABLE_BOOLEANS:
+                flags = pa.chunked_array(chunks, type=pa.bool_()).combine_chunks()
+                columns[column] = (
+                    pd.Series([None] * len(flags), dtype=object)
+                    if flags.null_count == len(flags)
+                    else flags.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+                )
             else:
                 dtype = _NUMBER_DTYPES[column]
                 columns[column] = np.concatenate([np.array([], dtype=dtype), *chunks])
         return pd.DataFrame(columns, copy=False)
 
 
-def read_manifests(paths: list[str | Path]) -> tuple[ResultRows, list[ShardTotals]]:
+def read_manifests(
+    paths: list[str | Path], add_interactions: Callable[[pd.DataFrame], None] | None = None
+) -> tuple[ResultRows, list[ShardTotals]]:
     """(rows, shard totals) of shard manifest files, read one at a time: each validated whole
-    (records.read_manifest), its rows added as columns, its records let go."""
+    (records.read_manifest), its rows added as columns, its interactions (`interaction_table`)
+    handed to `add_interactions` where given, its records let go."""
     rows = ResultRows()
     shards: list[ShardTotals] = []
     for path in paths:
         manifest = read_manifest(path)
         rows.add(manifest.records)
+        if add_interactions is not None:
+            add_interactions(interaction_table(manifest.records))
         shards.append(manifest.totals())
     return rows, shards
 
@@ -250,6 +288,27 @@ def results_table(
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
+
+
+def interaction_table(records: Iterable[ManifestEntry]) -> pd.DataFrame:
+    """interactions.csv: every interaction of every checked pose (each replicate's), one row
+    per interaction and sheet row of the compound, in Boltz's residue numbering."""
+    rows = [
+        {
+            "protein": record.protein,
+            "key": record.key,
+            "replicate": record.replicate,
+            "index": ligand.index,
+            "ligand_id": ligand.ligand_id,
+            **interaction.model_dump(exclude={"ligand_atoms"}),
+            "ligand_atoms": LIGAND_ATOMS_SEPARATOR.join(interaction.ligand_atoms),
+        }
+        for record in records
+        if record.triage is not None
+        for interaction in record.triage.interactions
+        for ligand in record.ligands
+    ]
+    return pd.DataFrame(rows, columns=INTERACTION_TABLE_COLUMNS)
 
 
 def with_protein_flags(
@@ -477,6 +536,26 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
             neutralised(chunk).to_csv(handle, index=False, header=number == 0)
 
 
+@contextmanager
+def csv_in_parts(
+    path: Path | None, columns: list[str]
+) -> Iterator[Callable[[pd.DataFrame], None] | None]:
+    """A CSV file of `columns` written a part at a time: yields the function that appends a
+    part (its text neutralised as in `write_csv`); the file replaces `path` atomically when
+    the block ends. None (and no file) for no `path`."""
+    if path is None:
+        yield None
+        return
+    with replaced_atomically(path) as staging, open(staging, "w", newline="") as handle:
+        pd.DataFrame(columns=columns).to_csv(handle, index=False)
+
+        def add(part: pd.DataFrame) -> None:
+            if not part.empty:
+                neutralised(part[columns]).to_csv(handle, index=False, header=False)
+
+        yield add
+
+
 def write_parquet(table: pd.DataFrame, path: Path) -> None:
     """The results table as batch_results.parquet, replaced atomically: each column of its
     declared type, text as it is (result_tables.typed_results), a row group per chunk."""
@@ -502,12 +581,16 @@ def write_results(
     parquet_path: Path,
     store: ResultStore | None = None,
     purchase_list_path: Path | None = None,
+    interactions_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
     summary.json, for a screen with a selectivity panel selectivity.csv
     (`selectivity_path`) and for one with triage rules purchase_list.csv
-    (`purchase_list_path`). Molecules' chemistry is kept in `store` (default: the config's)."""
-    rows, shards = read_manifests(manifests)
+    (`purchase_list_path`); with `interactions_path`, interactions.csv, written a shard at a
+    time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
+    config's)."""
+    with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
+        rows, shards = read_manifests(manifests, add_interactions)
     table = results_table(plan, rows, store)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)

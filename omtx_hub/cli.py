@@ -118,6 +118,7 @@ OBJECT_COUNTS = {
     "validated sheet": "validated sheets",
     "validated molecules": "parts of the validated molecules",
     "server MSA": "server MSAs",
+    "pose triage": "pose checks of targets",
     "molecule chemistry": "parts of the molecules' chemistry",
 }
 

@@ -46,12 +46,9 @@ from omtx_hub.receptor import (
     check_msa_source,
     clean_sequence,
 )
-from omtx_hub.records import RESULT_COLUMNS
 from omtx_hub.result_tables import (
     ALERT_FAMILIES,
     ALERT_SETS,
-    INTERACTIONS_COLUMN,
-    POSEBUSTERS_PASS_COLUMN,
     PROPERTY_COLUMNS,
 )
 
@@ -719,40 +716,6 @@ class ScreenConfig(_Strict):
                 "(without it Boltz predicts no affinity or binder probability); use "
                 "'confidence' or leave report.rank_by unset"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _triage_on_computed_columns(self) -> ScreenConfig:
-        # A rule on a column the screen does not compute would fail every row: refused here,
-        # at planning, instead of at aggregation.
-        triage = self.triage
-        if triage is None:
-            return self
-        needs = [
-            (
-                "require_interactions",
-                bool(triage.require_interactions),
-                INTERACTIONS_COLUMN,
-                "protein-ligand interactions",
-            ),
-            (
-                "require_posebusters",
-                triage.require_posebusters,
-                POSEBUSTERS_PASS_COLUMN,
-                "PoseBusters checks",
-            ),
-        ]
-        problems = [
-            (
-                f"triage.{key}",
-                f"this screen computes no `{column}` column ({what}), so the rule cannot be "
-                f"evaluated: remove triage.{key}",
-            )
-            for key, used, column, what in needs
-            if used and column not in RESULT_COLUMNS
-        ]
-        if problems:
-            raise KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")

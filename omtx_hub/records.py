@@ -97,6 +97,11 @@ RESULT_COLUMNS = [
     "failure",
     *SCORE_FIELDS,
     *REPLICATE_COLUMNS,
+    # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
+    "posebusters_pass",
+    "posebusters_failed",
+    "interactions",
+    "pose_checks_error",
     "source",
     "runtime_s",
     "structure",
@@ -227,6 +232,36 @@ class TargetRecord(_Contract):
     computed_at: str | None = None
 
 
+class Interaction(_Contract):
+    """One interaction of a pose's ligand with a receptor residue (omtx_hub.pose_checks):
+    the residue in Boltz's numbering (1-based along its chain), the type (`hbond-donor`: the
+    ligand donates), the ligand atoms by Boltz's names, the distance in Å."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain: str
+    residue: str
+    number: int
+    type: str
+    ligand_atoms: list[str]
+    distance: float
+
+
+class PoseTriage(_Contract):
+    """A completed target's pose checks (PoseBusters) and interactions (ProLIF), kept in the
+    store by target key and checker `version` (omtx_hub.pose_store); `error` instead where the
+    checkers could not run on it."""
+
+    version: str
+    posebusters_pass: bool | None = None
+    # The names of the PoseBusters checks the pose fails.
+    posebusters_failed: list[str] = []
+    interactions: list[Interaction] = []
+    error: str | None = None
+    # CPU seconds the checks took (docs/results.md, "Pose checks and interactions": cost).
+    cpu_s: float | None = None
+
+
 class ManifestEntry(TargetRecord):
     """A target as one screen saw it: the stored record plus where it sits in the screen.
 
@@ -242,6 +277,9 @@ class ManifestEntry(TargetRecord):
     replicate: int = 0
     runtime_s: float | None = None
     structures: dict[str, str] = {}
+    # The pose checks and interactions of a completed target (omtx_hub.pose_store); absent on
+    # manifests written before them, or with `triage.pose_checks: false`.
+    triage: PoseTriage | None = None
     # Boltz's own structure file while the shard runs; never written.
     _local_structure: str | None = PrivateAttr(default=None)
 

@@ -19,6 +19,8 @@ from omtx_hub.records import (
     RESULT_COLUMNS,
     SCORE_FIELDS,
     SPREAD_FIELDS,
+    Interaction,
+    PoseTriage,
 )
 
 # Boltz-2's affinity training range (boltz/data/parse/schema.py, parse_boltz_schema, warns
@@ -144,7 +146,7 @@ FLOAT_RESULT_COLUMNS = (
     "runtime_s",
     *CHEMISTRY_FLOAT_COLUMNS,
 )
-BOOLEAN_RESULT_COLUMNS = ("released_weights",)
+BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass")
 
 
 def result_dtypes(columns) -> dict[str, str]:
@@ -167,6 +169,57 @@ def typed_results(table: pd.DataFrame) -> pd.DataFrame:
     text = [column for column, dtype in dtypes.items() if dtype == "string"]
     typed[text] = typed[text].mask(typed[text] == "")
     return typed
+
+
+# A completed target's pose checks and interactions (omtx_hub.pose_checks), as
+# batch_results.csv carries them: whether PoseBusters passes the pose, the names of the checks
+# it fails, the interactions (`chain:RESNAMEnumber:type`, Boltz's numbering), and why the
+# checks could not be made. Empty for a row without a completed prediction, or checks.
+POSE_CHECK_COLUMNS = ("posebusters_pass", "posebusters_failed", "interactions", "pose_checks_error")
+CHECKS_SEPARATOR = ";"
+INTERACTIONS_SEPARATOR = ";"
+# interactions.csv (omtx_hub.aggregate): one row per interaction of every checked pose.
+INTERACTION_TABLE_COLUMNS = [
+    "protein",
+    "key",
+    "replicate",
+    "index",
+    "ligand_id",
+    "chain",
+    "residue",
+    "number",
+    "type",
+    "ligand_atoms",
+    "distance",
+]
+LIGAND_ATOMS_SEPARATOR = " "
+
+
+def compact_interactions(found: list[Interaction]) -> str:
+    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
+    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
+    return INTERACTIONS_SEPARATOR.join(seen)
+
+
+def split_interactions(cell) -> list[tuple[str, str]]:
+    """An `interactions` cell as (`chain:RESNAMEnumber`, type) pairs: none for an empty one."""
+    if not isinstance(cell, str):
+        return []
+    return [tuple(item.rsplit(":", 1)) for item in cell.split(INTERACTIONS_SEPARATOR) if item]
+
+
+def pose_check_columns(triage: PoseTriage | None) -> dict:
+    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table)."""
+    if triage is None:
+        return dict.fromkeys(POSE_CHECK_COLUMNS)
+    if triage.error is not None:
+        return dict.fromkeys(POSE_CHECK_COLUMNS) | {"pose_checks_error": triage.error}
+    return {
+        "posebusters_pass": triage.posebusters_pass,
+        "posebusters_failed": CHECKS_SEPARATOR.join(triage.posebusters_failed),
+        "interactions": compact_interactions(triage.interactions),
+        "pose_checks_error": None,
+    }
 
 
 # How a protein chain gets its MSA (its `msa:` setting `empty`, `server` or a file): the

@@ -9,6 +9,8 @@ local directory or gs://bucket/prefix):
     chemistry/<key>/<xx>.json       molecules' alerts and properties (omtx_hub.chemistry_cache)
     msa/<query id>/msa.json, <n>.csv   a server MSA (omtx_hub.msa_server)
     key-schemes/<n>.json            the key schemes the store was used with (omtx_hub.key_schemes)
+    triage/<version>/<key>.json     a completed target's pose checks and interactions, by the
+                                    checkers' version (omtx_hub.pose_store)
     quarantine/<time>-<name>/       entries and objects moved aside because they failed their seal
 
 Every object but the key-scheme markers is sealed (omtx_hub.store): an entry by its
@@ -32,6 +34,7 @@ MSA_DIR = "msa"
 MSA_RECORD_FILE = "msa.json"
 SCHEME_MARKERS_DIR = "key-schemes"
 QUARANTINE_DIR = "quarantine"
+TRIAGE_DIR = "triage"
 QUARANTINE_REASON_FILE = "quarantine-reason.txt"
 # Every top-level directory of a store: a directory holding none of them is no store.
 STORE_DIRS = (
@@ -43,6 +46,7 @@ STORE_DIRS = (
     MSA_DIR,
     SCHEME_MARKERS_DIR,
     QUARANTINE_DIR,
+    TRIAGE_DIR,
 )
 # The kinds of sealed object (besides entries), as their seals name them.
 FAILURE_OBJECT = "failure record"
@@ -50,9 +54,20 @@ SHEET_OBJECT = "validated sheet"
 MOLECULES_OBJECT = "validated molecules"
 SERVER_MSA_OBJECT = "server MSA"
 CHEMISTRY_OBJECT = "molecule chemistry"
-OBJECT_KINDS = (FAILURE_OBJECT, SHEET_OBJECT, MOLECULES_OBJECT, SERVER_MSA_OBJECT, CHEMISTRY_OBJECT)
+TRIAGE_OBJECT = "pose triage"
+OBJECT_KINDS = (
+    FAILURE_OBJECT,
+    SHEET_OBJECT,
+    MOLECULES_OBJECT,
+    SERVER_MSA_OBJECT,
+    CHEMISTRY_OBJECT,
+    TRIAGE_OBJECT,
+)
 # The kinds kept in 256 parts, under `<key>/<part>` (`part_key`).
 PARTED_KINDS = (MOLECULES_OBJECT, CHEMISTRY_OBJECT)
+# The kinds whose keys are `<part>/<part>` (the others have no '/'): the parted kinds, and pose
+# checks under `<version>/<target key>`.
+NESTED_KEY_KINDS = (*PARTED_KINDS, TRIAGE_OBJECT)
 # The directory of each kind (`object_at`).
 OBJECT_DIRS = {
     FAILURE_OBJECT: FAILURES_DIR,
@@ -60,6 +75,7 @@ OBJECT_DIRS = {
     MOLECULES_OBJECT: MOLECULES_DIR,
     SERVER_MSA_OBJECT: MSA_DIR,
     CHEMISTRY_OBJECT: CHEMISTRY_DIR,
+    TRIAGE_OBJECT: TRIAGE_DIR,
 }
 SEALED_SUFFIX = ".json"
 
@@ -108,6 +124,12 @@ def validated_molecules_path(molecules_key: str, part: str) -> str:
     return f"{MOLECULES_DIR}/{validated_molecules_key(molecules_key, part)}{SEALED_SUFFIX}"
 
 
+def triage_key(version: str, target_key: str) -> str:
+    """The key a target's pose checks of checker `version` are sealed under: a new version
+    is a new directory, so results of another version are never read for it."""
+    return f"{version}/{target_key}"
+
+
 def server_msa_path(query_id: str, name: str) -> str:
     """A file of a server MSA (`omtx_hub.keys.server_msa_id`): its record or a chain's csv."""
     return f"{MSA_DIR}/{query_id}/{name}"
@@ -132,8 +154,9 @@ def object_at(name: str) -> tuple[str, str] | None:
         query_id, _, file = rest.partition("/")
         return (kind, query_id) if query_id and file == MSA_RECORD_FILE else None
     key = rest.removesuffix(SEALED_SUFFIX)
-    # A part (PARTED_KINDS) is `<key>/<part>`; other keys have no '/'.
-    if kind is None or key in ("", rest) or key.count("/") != (kind in PARTED_KINDS):
+    # A part (PARTED_KINDS) is `<key>/<part>`, pose checks `<version>/<target key>`; other keys
+    # have no '/'.
+    if kind is None or key in ("", rest) or key.count("/") != (kind in NESTED_KEY_KINDS):
         return None
     return kind, key
 

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import zipfile
+from collections import Counter
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -48,6 +49,7 @@ from omtx_hub.result_tables import (
     predicted_binders,
     score_column,
     split_flags,
+    split_interactions,
     status_column,
 )
 from omtx_hub.summary import Protein, ProteinCounts, read_summary
@@ -98,6 +100,8 @@ LABELS = {
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
     "affinity_pred_value_std": "log10(IC50/µM) SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
+    "posebusters_pass": "PoseBusters", "posebusters_failed": "PoseBusters failed",
+    "interactions": "Interactions", "pose_checks_error": "Pose checks error",
     "triage": "Triage", "alerts": "Alerts", "mw": "MW (g/mol)", "clogp": "cLogP",
     "tpsa": "TPSA (Å²)", "hbd": "HBD", "hba": "HBA", "rotatable_bonds": "Rotatable bonds",
     "qed": "QED", "formal_charge": "Formal charge",
@@ -170,10 +174,15 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         TRIAGE_COLUMN,
         "status",
         *TABLE_SCORES,
+        "posebusters_pass",
         "source",
         "alerts",
     ]
     hidden = [
+        # In the details (the interactions as a list: dashboard.js renderInteractions).
+        "posebusters_failed",
+        "interactions",
+        "pose_checks_error",
         # With replicates: each spread is shown beside its mean (`spread`), and in the details.
         *REPLICATE_COLUMNS,
         "replicate_keys",
@@ -239,6 +248,8 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
         # Only the columns plotted: a copy of every column would double a large screen's memory.
         plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
         plotted.append("confidence_score")
+        # The pose checks' columns, for the contact chart (`_contact_chart`).
+        plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
         chosen = (table["protein"] == protein) & (table["status"] == "completed")
         rows = table.loc[chosen, plotted]
         compounds = rows.drop_duplicates("key")
@@ -275,7 +286,39 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
                     empty=no_binders,
                 )
             )
+        contacts = _contact_chart(compounds, binders, of)
+        if contacts is not None:
+            figures.append(contacts)
     return figures
+
+
+# How many residues the contact chart of a protein shows (the most contacted).
+CONTACT_CHART_RESIDUES = 15
+
+
+def residue_contacts(rows: pd.DataFrame) -> dict[str, int]:
+    """How many of the compounds in `rows` (one row each) contact each residue (any
+    interaction type), most contacted first (`interactions`: `chain:RESNAMEnumber:type`)."""
+    contacted = Counter(
+        residue
+        for cell in rows["interactions"]
+        for residue in dict.fromkeys(residue for residue, _ in split_interactions(cell))
+    )
+    return dict(contacted.most_common(CONTACT_CHART_RESIDUES))
+
+
+def _contact_chart(compounds: pd.DataFrame, binders: pd.DataFrame, of: str) -> str | None:
+    """The residues the predicted binders of a protein contact, as bars (none without the
+    pose checks' `interactions` column)."""
+    if "interactions" not in compounds.columns:
+        return None
+    checked = binders[binders["interactions"].notna() | binders["posebusters_pass"].notna()]
+    return plots.bars(
+        residue_contacts(checked),
+        title=f"Residues contacted by predicted binders{of}",
+        of=len(checked),
+        empty="no contacts in the checked poses of predicted binders",
+    )
 
 
 def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:

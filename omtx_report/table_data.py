@@ -46,7 +46,8 @@ CHUNK_ROWS = 100
 SIGNIFICANT_DIGITS = 4
 # The columns the filters test (besides the search box), loaded in the background.
 FILTER_COLUMNS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
-FILTER_TEXT_COLUMNS = ("status", "flags")
+# posebusters_pass: "True", "False" or missing (not checked).
+FILTER_TEXT_COLUMNS = ("status", "flags", "posebusters_pass")
 # Rows per `search-<n>` piece: the page reads each in one go, while the table stays usable.
 SEARCH_ROWS = 100_000
 SEARCHED_COLUMNS = ("ligand_name", "ligand_id", "modeled_smiles", "smiles")

@@ -173,6 +173,7 @@
     const confidenceMin = numberFilter("filter-confmin");
     const status = $("filter-status").value;
     const flag = $("filter-flag").value;
+    const poseCheck = $("filter-posebusters").value;
     const tests = [];
     if (text) {
       const matches = await searchMatches(text);
@@ -187,6 +188,9 @@
     if (flag) {
       const accepts = flag === "*" ? (codes) => codes.length > 0 : flag === "-" ? (codes) => codes.length === 0 : (codes) => codes.includes(flag);
       tests.push(textTest(await filterColumn("flags"), (name) => accepts(flagCodes(name))));
+    }
+    if (poseCheck && data.filter_columns.posebusters_pass) {
+      tests.push(textTest(await filterColumn("posebusters_pass"), poseCheckAccepts(poseCheck)));
     }
     if (!tests.length) return current;
     const passing = new Int32Array(current.length);
@@ -206,6 +210,10 @@
       }),
     );
   }
+
+  // The PoseBusters filter's test of a `posebusters_pass` value: the pose passes ("True"),
+  // fails ("False") or was not checked ("-": missing).
+  const poseCheckAccepts = (wanted) => (wanted === "-" ? (name) => name === null : (name) => name === wanted);
 
   function sortBy(key) {
     // First click ascending, then each click flips it.
@@ -346,6 +354,7 @@
       table.appendChild(tr);
     }
     body.appendChild(table);
+    renderInteractions(body, values.interactions);
     const structure = row.structure;
     if (structure) {
       const a = element("a", `Download ${structure.name}`);
@@ -353,6 +362,18 @@
       a.download = structure.name;
       body.appendChild(a);
     }
+  }
+
+  // The pose's interactions with the receptor, one per line (`chain:RESNAMEnumber:type`).
+  function renderInteractions(body, cell) {
+    if (!cell) return;
+    body.appendChild(element("h3", "Interactions (Boltz's residue numbering)"));
+    const list = element("ul", null, "interactions");
+    for (const item of cell.split(";").filter(Boolean)) {
+      const [chain, residue, type] = item.split(":");
+      list.appendChild(element("li", `${chain}:${residue} ${type}`));
+    }
+    body.appendChild(list);
   }
 
   // --- 3D viewer: 3Dmol.js, protein cartoon + ligand sticks ---
@@ -463,7 +484,7 @@
   }
 
   renderHeader();
-  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag"]) {
+  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag", "filter-posebusters"]) {
     $(id).addEventListener("input", applyFilters);
   }
   $("page-prev").addEventListener("click", () => turnPage(-1));

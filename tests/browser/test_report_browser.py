@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from omtx_hub.aggregate import write_csv, write_parquet
 from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report import render, table_data
 from omtx_report.cli import main
+from omtx_report.data import read_parquet_table
 from tests.dashboard_pages import page_table
 
 pytestmark = pytest.mark.skipif(
@@ -393,4 +395,40 @@ def test_a_screen_in_many_pieces_pages_sorts_filters_and_selects_as_one(
     page.fill("#filter-text", "")
     page.evaluate(settled)
 
+    assert page.external_requests == [] and page.problems == []
+
+
+def test_posebusters_column_filter_and_interactions_in_the_details(page, tmp_path):
+    """The pose checks' columns as aggregation writes them: PoseBusters shown and filtered
+    (pass, fail, not checked) through its filter-column piece, a pose's interactions listed
+    in its details."""
+    rows = [(f"L{i}", smiles, "") for i, smiles in enumerate(["CCO", "CCN", "CCC", "CCCl"])]
+    plan = make_plan(tmp_path, rows, shard_size=5, msa_files=True)
+    screen_dir = write_screen(plan, tmp_path / "results")
+    table = read_parquet_table(screen_dir / "batch_results.parquet")
+    table = table.sort_values("ligand_name").reset_index(drop=True)  # L0 to L3, each once
+    table["posebusters_pass"] = pd.array([True, False, None, True], dtype="boolean")
+    table["posebusters_failed"] = ["", "bond_lengths", None, ""]
+    table["interactions"] = ["A:MET318:hbond-donor;A:LYS271:ionic", "", None, ""]
+    write_csv(table, screen_dir / "batch_results.csv")
+    write_parquet(table, screen_dir / "batch_results.parquet")
+    assert main([str(screen_dir)]) == 0
+    open_dashboard(page, screen_dir / "report" / "index.html")
+    settled = "window.omtxDashboard.settled()"
+
+    def cells(key: str) -> list[str]:
+        return page.locator(f"#targets tbody td[data-key={key}]").all_text_contents()
+
+    shown = dict(zip(cells("ligand_name"), cells("posebusters_pass"), strict=True))
+    assert shown == {"L0": "True", "L1": "False", "L2": "", "L3": "True"}
+    for wanted, expected in (("True", {"L0", "L3"}), ("False", {"L1"}), ("-", {"L2"})):
+        page.select_option("#filter-posebusters", wanted)
+        page.evaluate(settled)
+        assert set(cells("ligand_name")) == expected, wanted
+    page.select_option("#filter-posebusters", "True")
+    page.evaluate(settled)
+    page.locator("#targets tbody tr", has_text="L0").first.click()
+    page.evaluate(settled)
+    items = page.locator("#detail-body ul.interactions li").all_text_contents()
+    assert items == ["A:MET318 hbond-donor", "A:LYS271 ionic"]
     assert page.external_requests == [] and page.problems == []

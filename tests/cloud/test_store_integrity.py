@@ -29,6 +29,7 @@ from omtx_hub.store_layout import (
     RECORD_FILE,
     SERVER_MSA_OBJECT,
     SHEET_OBJECT,
+    TRIAGE_OBJECT,
     entry_path,
     object_path,
 )
@@ -305,6 +306,7 @@ OBJECTS = {
     SHEET_OBJECT: lambda key: {"tsv": "line\tsmiles\n2\tCCO\n"},
     MOLECULES_OBJECT: lambda key: {"molecules": {"CCO": ["CCO", "CCO", 3, [], []]}},
     SERVER_MSA_OBJECT: lambda key: {"query_id": key, "chains": []},
+    TRIAGE_OBJECT: lambda key: {"version": "pose-v1", "posebusters_pass": True},
     CHEMISTRY_OBJECT: lambda key: {
         "molecules": {"CCO": [[], 46.069, -0.001, 20.23, 1, 1, 0, 0.407, 0]}
     },
@@ -314,6 +316,7 @@ OBJECT_KEYS = {
     SHEET_OBJECT: ("s" + KEY, "s" + OTHER),
     MOLECULES_OBJECT: ("v1-aff1/ab", "v1-aff1/ac"),
     SERVER_MSA_OBJECT: (KEY, OTHER),
+    TRIAGE_OBJECT: ("pose-v1/" + KEY, "pose-v1/" + OTHER),
     CHEMISTRY_OBJECT: ("c1-rdkit2024/ab", "c1-rdkit2024/ac"),
 }
 # How an object is damaged, and what its report says.

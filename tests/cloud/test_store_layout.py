@@ -13,6 +13,7 @@ from omtx_hub.store_layout import (
     OBJECT_KINDS,
     SERVER_MSA_OBJECT,
     SHEET_OBJECT,
+    TRIAGE_OBJECT,
     entry_path,
     object_at,
     object_path,
@@ -99,6 +100,7 @@ def test_every_sealed_object_is_found_by_its_path():
         MOLECULES_OBJECT: "v1-rdkit2024-aff1-salts-strip/ab",
         CHEMISTRY_OBJECT: "c1-rdkit2024/ab",
         SERVER_MSA_OBJECT: KEY,
+        TRIAGE_OBJECT: f"pose-v1/{KEY}",
     }
     for kind in OBJECT_KINDS:
         assert object_at(object_path(kind, keys[kind])) == (kind, keys[kind])
@@ -107,3 +109,4 @@ def test_every_sealed_object_is_found_by_its_path():
     for name in (f"msa/{KEY}/0.csv", f"sheets/{KEY}.tsv", "key-schemes/2.json", "x/a.json"):
         assert object_at(name) is None
     assert object_at(f"failures/x/{KEY}.json") is None and object_at("molecules/ab.json") is None
+    assert object_at(f"triage/{KEY}.json") is None

@@ -4,12 +4,17 @@ that do not depend on triage."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from omtx_hub.aggregate import read_manifests, results_table, write_results
 from omtx_hub.config import ConfigError, Triage, load_config, parse_interaction_rule
 from omtx_hub.plan import build_plan
+from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION
+from omtx_hub.result_tables import INTERACTION_TABLE_COLUMNS
 from omtx_hub.store import LocalStore
 from omtx_hub.triage import parse_interactions, purchase_list, triage_verdicts
 from tests.screens import write_screen
@@ -105,11 +110,6 @@ def test_a_rule_on_a_column_the_table_lacks_names_its_key():
     ("triage", "message"),
     [
         (
-            {"require_interactions": ["A:MET318 hbond"]},
-            "'triage.require_interactions': this screen computes no `interactions` column",
-        ),
-        ({"require_posebusters": True}, "remove triage.require_posebusters"),
-        (
             {"properties": {"logP": [None, 5]}},
             "'triage.properties.logP': no such property; use one of mw,",
         ),
@@ -154,6 +154,86 @@ def screen(tmp_path, **triage):
         "P2": {**P2_SCORES, "C=CC(=O)Nc1ccccc1": (0.95, -3.0, 0.9)},
     }
     return plan, fake_manifests(plan, tmp_path, failed={"CCC"}, scores_of=scores)
+
+
+def with_pose_checks(manifests, checks_of: dict[str, dict]) -> None:
+    """Give the manifests' completed records pose checks (ManifestEntry.triage), as the shard
+    job does: checks_of[ligand SMILES] = PoseTriage's fields."""
+    for path in manifests:
+        manifest = json.loads(Path(path).read_text())
+        for record in manifest["records"]:
+            if record["status"] == "completed" and record["smiles"] in checks_of:
+                record["triage"] = {"version": TRIAGE_CHECKS_VERSION, **checks_of[record["smiles"]]}
+        Path(path).write_text(json.dumps(manifest))
+
+
+def hbond(residue: str, number: int) -> dict:
+    return {
+        "chain": "A",
+        "residue": residue,
+        "number": number,
+        "type": "hbond-donor",
+        "ligand_atoms": ["N1"],
+        "distance": 2.9,
+    }
+
+
+def test_pose_rules_are_accepted_and_judge_the_pose_checks_columns(tmp_path):
+    """With the pose checks merged, `require_posebusters` and `require_interactions` are
+    computed columns (records.RESULT_COLUMNS): the config takes them, and the rows' verdicts
+    come from each target's checks as the results table joins them."""
+    plan, manifests = screen(
+        tmp_path,
+        exclude_alerts=[],
+        properties={},
+        require_posebusters=True,
+        require_interactions=["A:MET318 hbond"],
+    )
+    hinge = hbond("MET", 318)
+    with_pose_checks(
+        manifests,
+        {
+            "CCN": {"posebusters_pass": True, "interactions": [hinge]},  # strong
+            "c1ccccc1": {"posebusters_pass": True, "interactions": [hbond("LYS", 271)]},  # mid
+            "CCCBr": {"posebusters_pass": False, "posebusters_failed": ["bond_lengths"]},
+            "CCCl": {"error": "ligand atoms are not Boltz's names"},  # tie
+        },
+    )
+    table = results_table(plan, read_manifests(manifests)[0])
+    by_name = table[table["protein"] == "P1"].set_index("ligand_name")
+    assert by_name.loc["strong", "interactions"] == "A:MET318:hbond-donor"
+    assert by_name.loc["strong", "triage"] == "pass"
+    assert by_name.loc["decoy", ["posebusters_pass", "posebusters_failed"]].tolist() == [
+        False,
+        "bond_lengths",
+    ]
+    assert by_name.loc["decoy", "triage"] == "posebusters; interaction A:MET318 hbond"
+    assert by_name.loc["mid", "triage"] == "interaction A:MET318 hbond"
+    # Never checked (no checks in its record) or checks that could not run: not passed.
+    unchecked = "no posebusters_pass; interaction A:MET318 hbond"
+    assert by_name.loc["weak", "triage"] == by_name.loc["tie", "triage"] == unchecked
+    assert by_name.loc["tie", "pose_checks_error"] == "ligand atoms are not Boltz's names"
+    # interactions.csv: every interaction of every checked pose, written a shard at a time.
+    out = tmp_path / "out"
+    out.mkdir()
+    write_results(
+        plan,
+        manifests,
+        out / "batch_results.csv",
+        out / "summary.json",
+        parquet_path=out / "batch_results.parquet",
+        purchase_list_path=out / "purchase_list.csv",
+        interactions_path=out / "interactions.csv",
+    )
+    found = pd.read_csv(out / "interactions.csv")
+    assert list(found.columns) == INTERACTION_TABLE_COLUMNS
+    assert sorted(zip(found["protein"], found["ligand_id"], found["residue"], strict=True)) == [
+        (protein, ligand_id, residue)
+        for protein in ("P1", "P2")
+        for ligand_id, residue in sorted([("strong", "MET"), ("mid", "LYS")])
+    ]
+    assert set(found["ligand_atoms"]) == {"N1"} and set(found["type"]) == {"hbond-donor"}
+    assert by_name.loc["broken", "triage"] == "not completed (failed)"
 
 
 def names(table, protein):

@@ -13,6 +13,9 @@ import pytest
 import yaml
 
 from omtx_hub.cli import main as cli_main
+from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION
+from omtx_hub.pose_store import stored_triage
+from omtx_hub.result_tables import INTERACTION_TABLE_COLUMNS
 from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,
@@ -104,6 +107,29 @@ def test_results_from_real_boltz(finished_screen):
     # batch_results.parquet: the same table, typed (docs/results.md).
     typed = assert_parquet_is_the_csv(workdir / "results/s1")
     assert typed["released_weights"].eq(False).all() and typed["rank"].max() == 3
+
+
+def test_every_completed_pose_is_checked_once_and_kept_by_key_and_version(finished_screen):
+    """PoseBusters and ProLIF ran in the shard jobs on each completed target's structure
+    (random weights: implausible geometry, so every pose fails by name), and their results
+    are in the store by key and checker version, the rows and interactions.csv."""
+    workdir, _, _ = finished_screen
+    typed = assert_parquet_is_the_csv(workdir / "results/s1")
+    assert {"posebusters_pass", "posebusters_failed", "interactions"} <= set(typed.columns)
+    assert typed["pose_checks_error"].isna().all()
+    assert typed["posebusters_pass"].eq(False).all()  # filled for every completed row
+    assert typed["posebusters_failed"].str.contains("bond_lengths").all()
+    store = LocalStore(workdir / "store")
+    records = (
+        manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")["records"]
+    )
+    for record in records:
+        stored = stored_triage(store, record["key"])
+        assert stored is not None and stored.to_json() == record["triage"]
+        assert record["triage"]["version"] == TRIAGE_CHECKS_VERSION
+        assert record["triage"]["cpu_s"] > 0
+    interactions = pd.read_csv(workdir / "results/s1/interactions.csv")
+    assert list(interactions.columns) == INTERACTION_TABLE_COLUMNS
 
 
 def test_chemistry_triage_and_the_purchase_list(finished_screen, tmp_path):

@@ -18,6 +18,8 @@ rule aggregate_screen:
         ),
         # The same table, typed, for pandas, polars and DuckDB (docs/results.md).
         parquet_table=layout.PARQUET_TABLE,
+        # Every checked pose's interactions with its receptor (docs/results.md).
+        interactions=layout.INTERACTIONS,
     log:
         layout.log_pattern("aggregate_screen"),
     localrule: True

@@ -14,6 +14,7 @@ write_results(
     snakemake.input.manifests,
     csv_path=Path(snakemake.output.table),
     parquet_path=Path(snakemake.output.parquet_table),
+    interactions_path=Path(snakemake.output.interactions),
     summary_path=Path(snakemake.output.summary),
     selectivity_path=Path(snakemake.output.selectivity) if config.selectivity else None,
     store=store,
