@@ -22,15 +22,12 @@ import pytest
 import yaml
 
 from tests.screens import (
-    FAST_MODEL,
     SIX_LIGANDS,
     SNAKEFILE,
     committed_records,
     csv_as_declared,
     run_snakemake,
-    runtime,
-    write_config_file,
-    write_screen,
+    write_six_ligand_screen,
 )
 from tests.slurm_cluster import missing_programs, one_node_cluster
 
@@ -254,14 +251,7 @@ def test_cancelled_and_timed_out_shard_jobs_resume_from_the_store(
     the store, its second hangs and is killed by its time limit, the main process is killed
     while the third runs; a restarted run finishes the screen, predicting only what no attempt
     committed."""
-    raw = write_screen(
-        tmp_path,
-        rows=[(f"m{i}", smiles) for i, smiles in enumerate(SIX_LIGANDS)],
-        shard_size=len(SIX_LIGANDS),
-        model=FAST_MODEL,
-        runtime=runtime(boltz_test_cache),
-    )
-    config = write_config_file(tmp_path, raw)
+    config = write_six_ligand_screen(tmp_path, boltz_test_cache)
     store = tmp_path / "store"
     arguments = (*ON_THE_CPU_PARTITION, "--configfile", str(config))
     shard_log = tmp_path / "logs" / "s1" / "boltz_predict_shard" / "P1" / "00000.log"
