@@ -133,9 +133,15 @@ def triage_verdicts(table: pd.DataFrame, triage: Triage) -> pd.Series:
     for key, column in needed.items():
         if column and column not in table.columns:
             raise KeyError(f"config key '{key}': the results have no `{column}` column")
+    # Each row as a dict of only the columns the rules read (an alert rule tells "no alerts"
+    # from "not computed" by `mw`), not of the whole results table's.
+    read = ["status", *(column for column in needed.values() if column)]
+    if triage.exclude_alerts and "mw" in table.columns:
+        read.append("mw")
+    rows = table[list(dict.fromkeys(read))].to_dict("records")
     verdicts = [
         TRIAGE_SEPARATOR.join(failed) or TRIAGE_PASS
-        for failed in (_failed_rules(row, triage) for row in table.to_dict("records"))
+        for failed in (_failed_rules(row, triage) for row in rows)
     ]
     return pd.Series(verdicts, index=table.index, dtype=object)
 
