@@ -17,6 +17,7 @@ keeps each result in the store.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -239,10 +240,24 @@ def read_complex(structure_cif: bytes, smiles: str, ligand_chain: str) -> tuple[
     return heavy, Complex(ligand=ligand, receptor=_receptor(structure, ligand_chain, positions))
 
 
+def _point_rdkit_logs_at_an_open_stream() -> None:
+    """PoseBusters' `CaptureLogger` ends by pointing RDKit's log handler at whatever
+    `sys.stderr` was at that moment. When that stream is closed later (pytest's per-test
+    capture, a host that redirects a job's log), PoseBusters' next capture flushes the closed
+    stream, the error is caught inside its energy module, and a good pose is reported as
+    failing `inchi_convertible`. Assigning the stream (not `setStream`, which flushes the old
+    one) puts the handler back on the live `sys.stderr`."""
+    import rdkit
+
+    if getattr(rdkit.log_handler.stream, "closed", False):
+        rdkit.log_handler.stream = sys.stderr
+
+
 def posebusters_failures(ligand, receptor) -> list[str]:
     """The names of PoseBusters' checks (its `dock` configuration) the pose fails."""
     from posebusters import PoseBusters
 
+    _point_rdkit_logs_at_an_open_stream()
     report = PoseBusters(config=POSEBUSTERS_CONFIG).bust(
         mol_pred=ligand, mol_cond=receptor, full_report=False
     )

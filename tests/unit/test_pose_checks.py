@@ -104,3 +104,17 @@ def test_manifest_entries_carry_the_checks_and_read_back():
         "triage": triage.to_json(),
     }
     assert ManifestEntry.model_validate(entry).triage == triage
+
+
+def test_a_pose_passes_after_the_stderr_of_an_earlier_check_was_closed(monkeypatch):
+    """PoseBusters leaves RDKit's log handler on the `sys.stderr` of its last check; a host that
+    closes that stream (pytest's capture did, in CI) must not turn the next good pose into an
+    `inchi_convertible` failure."""
+    import io
+
+    redirected = io.TextIOWrapper(io.BytesIO())
+    monkeypatch.setattr("sys.stderr", redirected)
+    assert check_pose(complex_cif(), LIGAND_SMILES, "B").posebusters_failed == []
+    redirected.close()
+    monkeypatch.undo()
+    assert check_pose(complex_cif(), LIGAND_SMILES, "B").posebusters_failed == []
