@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,74 @@ def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
     return molecules
 
 
+@dataclass(frozen=True)
+class _ProteinTargets:
+    """The targets of one protein (and replicate) in columns: the sheet's molecules in order
+    and each one's key. Its `Target` objects are made only while a shard's spec is asked for
+    (`_ShardSpecs`), so that a plan of a million targets does not hold a million of them."""
+
+    protein: str
+    # Which of `model.replicates` (None without replicates: their targets have no number).
+    replicate: int | None
+    molecules: list[_Molecule]
+    keys: list[str]
+
+    def targets(self, start: int, stop: int) -> list[Target]:
+        numbered = {} if self.replicate is None else {"replicate": self.replicate}
+        fields = {"key", "protein", "smiles", "ligands", *numbered}
+        with_ccd = {*fields, "ccd"}
+        return [
+            Target.model_construct(
+                with_ccd if molecule.ccd else fields,
+                key=key,
+                protein=self.protein,
+                smiles=molecule.smiles,
+                **({"ccd": molecule.ccd} if molecule.ccd else {}),
+                ligands=molecule.ligands,
+                **numbered,
+            )
+            for molecule, key in zip(self.molecules[start:stop], self.keys[start:stop], strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class _PlannedShard:
+    """A shard as planned: its spec's fields but the targets, which are `targets`' from
+    `start` to `stop`."""
+
+    fields: dict
+    targets: _ProteinTargets
+    start: int
+    stop: int
+
+    @property
+    def keys(self) -> list[str]:
+        return self.targets.keys[self.start : self.stop]
+
+    def spec(self) -> ShardSpec:
+        targets = self.targets.targets(self.start, self.stop)
+        return ShardSpec.model_construct(**self.fields, targets=targets)
+
+
+class _ShardSpecs(Mapping[tuple[str, str], ShardSpec]):
+    """(protein, shard) -> its spec, in plan order, each made when it is asked for."""
+
+    def __init__(self):
+        self.planned: dict[tuple[str, str], _PlannedShard] = {}
+
+    def __getitem__(self, name: tuple[str, str]) -> ShardSpec:
+        return self.planned[name].spec()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.planned
+
+    def __iter__(self):
+        return iter(self.planned)
+
+    def __len__(self) -> int:
+        return len(self.planned)
+
+
 class Plan:
     """The targets and shards of a screen, as the planning process makes them."""
 
@@ -322,7 +391,7 @@ class Plan:
         self._msa_fetched: set[str] = set()
         self._molecules = _molecules(ligands)
         _check_cofactors_are_not_screened(config, set(self._molecules))
-        self.shards: dict[tuple[str, str], ShardSpec] = {}
+        self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
 
@@ -337,38 +406,35 @@ class Plan:
         templates = [sha256_file(template.cif) for template in receptor.templates]
         receptor_digest = keys.receptor_digest(receptor, identities, templates)
         size = self.config.sharding.shard_size
+        molecules = list(self._molecules.values())
         with_replicates = len(self.specs) > 1
         for replicate, (spec, spec_digest) in enumerate(
             zip(self.specs, self.spec_digests, strict=True)
         ):
-            # (`replicate` only with replicates: the targets of a screen without stay as
-            # they were.)
-            numbered = {"replicate": replicate} if with_replicates else {}
-            fields = {"key", "protein", "smiles", "ligands", *numbered}
-            with_ccd = {*fields, "ccd"}
-            targets = [
-                Target.model_construct(
-                    with_ccd if molecule.ccd else fields,
-                    key=keys.target_key(spec_digest, receptor_digest, identity),
-                    protein=protein.name,
-                    smiles=molecule.smiles,
-                    **({"ccd": molecule.ccd} if molecule.ccd else {}),
-                    ligands=molecule.ligands,
-                    **numbered,
-                )
-                for identity, molecule in self._molecules.items()
-            ]
-            for start in range(0, len(targets), size):
+            targets = _ProteinTargets(
+                protein.name,
+                replicate if with_replicates else None,
+                molecules,
+                [
+                    keys.target_key(spec_digest, receptor_digest, identity)
+                    for identity in self._molecules
+                ],
+            )
+            for start in range(0, len(molecules), size):
                 name = shard_name(start // size, replicate)
-                self.shards[(protein.name, name)] = ShardSpec.model_construct(
-                    screen=self.screen,
-                    protein=protein.name,
-                    shard=name,
-                    replicate=replicate,
-                    prediction=spec,
-                    weights=self.weights,
-                    msa_identities=identities,
-                    targets=targets[start : start + size],
+                self.shards.planned[(protein.name, name)] = _PlannedShard(
+                    dict(
+                        screen=self.screen,
+                        protein=protein.name,
+                        shard=name,
+                        replicate=replicate,
+                        prediction=spec,
+                        weights=self.weights,
+                        msa_identities=identities,
+                    ),
+                    targets,
+                    start,
+                    min(start + size, len(molecules)),
                 )
 
     @property
@@ -412,7 +478,7 @@ class Plan:
 
     @property
     def target_count(self) -> int:
-        return sum(len(shard.targets) for shard in self.shards.values())
+        return sum(shard.stop - shard.start for shard in self.shards.planned.values())
 
     def targets(self):
         """Every target of the plan, shard by shard."""
@@ -421,14 +487,14 @@ class Plan:
 
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        return store.stored(target.key for target in self.targets())
+        return store.stored(key for shard in self.shards.planned.values() for key in shard.keys)
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""
         return [
             name
-            for name, shard in self.shards.items()
-            if all(target.key in stored_keys for target in shard.targets)
+            for name, shard in self.shards.planned.items()
+            if all(key in stored_keys for key in shard.keys)
         ]
 
     def files(self) -> dict[str, bytes]:
@@ -459,11 +525,11 @@ class Plan:
                 PlannedShard(
                     protein=protein,
                     shard=name,
-                    replicate=spec.replicate,
-                    targets=len(spec.targets),
+                    replicate=shard.fields["replicate"],
+                    targets=shard.stop - shard.start,
                     sha256=sha256_bytes(specs[protein, name]) if (protein, name) in specs else None,
                 )
-                for (protein, name), spec in self.shards.items()
+                for (protein, name), shard in self.shards.planned.items()
             ],
         )
         files = {shard_spec_path(self.screen, *name): data for name, data in specs.items()}
