@@ -497,17 +497,9 @@ class Plan:
             if all(key in stored_keys for key in shard.keys)
         ]
 
-    def files(self) -> dict[str, bytes]:
-        """The plan's files, relative to the results root (omtx_hub.plan_artifact): each
-        shard's spec, then the index (written last, so that a reader finds every spec it
-        names), with each spec's sha256; the shards of a protein whose server MSA is not
-        fetched yet have no spec (and no sha256) until it is."""
-        pending = set(self.pending_msas)
-        specs = {
-            (protein, name): spec_bytes(spec)
-            for (protein, name), spec in self.shards.items()
-            if protein not in pending
-        }
+    def _index(self, spec_sha256s: dict[tuple[str, str], str]) -> bytes:
+        """The plan's index, with the sha256 of each shard's spec (`spec_sha256s`); a shard of
+        a protein whose server MSA is not fetched yet has no spec (and no sha256) until it is."""
         index = ScreenPlan(
             version=PLAN_VERSION,
             screen=self.screen,
@@ -527,27 +519,48 @@ class Plan:
                     shard=name,
                     replicate=shard.fields["replicate"],
                     targets=shard.stop - shard.start,
-                    sha256=sha256_bytes(specs[protein, name]) if (protein, name) in specs else None,
+                    sha256=spec_sha256s.get((protein, name)),
                 )
                 for (protein, name), shard in self.shards.planned.items()
             ],
         )
-        files = {shard_spec_path(self.screen, *name): data for name, data in specs.items()}
-        return files | {plan_path(self.screen): index_bytes(index)}
+        return index_bytes(index)
 
     def write(self, results: ResultStore) -> list[str]:
-        """Write the plan under `results` (the directory snakemake runs in, or the run's
-        default storage): only the files whose content changed, specs first and the index
-        last. The names written."""
-        files = self.files()
+        """Write the plan's files (omtx_hub.plan_artifact) under `results` (the directory
+        snakemake runs in, or the run's default storage): only those whose content changed,
+        each shard's spec first and the index last (so that a reader finds every spec it
+        names). The names written.
+
+        The specs are made, compared and written one by one, so that the plan of a million
+        targets is never in memory as objects or bytes all at once."""
         index_name = plan_path(self.screen)
-        changed = changed_files(files, results.blob_md5s(str(Path(index_name).parent) + "/"))
-        specs = [name for name in changed if name != index_name]
+        existing = results.blob_md5s(str(Path(index_name).parent) + "/")
+        pending = set(self.pending_msas)
+        sha256s: dict[tuple[str, str], str] = {}
+        written: list[str] = []
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            list(pool.map(lambda name: results.write_blob(name, changed[name]), specs))
-        if index_name in changed:
-            results.write_blob(index_name, changed[index_name])
-        return list(changed)
+            writing = []
+            for name, shard in self.shards.planned.items():
+                if name[0] in pending:
+                    continue
+                data = spec_bytes(shard.spec())
+                sha256s[name] = sha256_bytes(data)
+                path = shard_spec_path(self.screen, *name)
+                if changed_files({path: data}, existing):
+                    written.append(path)
+                    writing.append(pool.submit(results.write_blob, path, data))
+                if len(writing) >= 4 * LOOKUP_THREADS:  # (their bytes are held until written)
+                    for future in writing:
+                        future.result()
+                    writing = []
+            for future in writing:
+                future.result()
+        index = self._index(sha256s)
+        if changed_files({index_name: index}, existing):
+            results.write_blob(index_name, index)
+            written.append(index_name)
+        return written
 
 
 def build_plan(
