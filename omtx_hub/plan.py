@@ -21,11 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from omtx_hub import keys
@@ -242,7 +243,7 @@ def sheet_name(path: str | Path, *, affinity: bool, salts: str, mols_dir: Path) 
     return sheet_path(key)
 
 
-def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
+def _check_cofactors_are_not_screened(config: ScreenConfig, screened: Container[str]) -> None:
     """Boltz makes one entity of identical SMILES (or CCD codes), and refuses affinity for an
     entity with several copies ("Cannot compute affinity for a ligand that has multiple
     copies!"). `screened`: the sheet's molecule identities."""
@@ -258,39 +259,55 @@ def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) 
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
 
 
-@dataclass(frozen=True)
-class _Molecule:
-    """A distinct molecule of the sheet: the ligand fields of its targets and its rows."""
+class _Molecules:
+    """The sheet's distinct molecules, in sheet order, in columns. One target per molecule
+    Boltz models: rows with the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt
+    and its free base), rows of one CCD code too. A molecule's sheet rows (its targets'
+    `ligands`) are read from the validated sheet only while its shard's spec is made, so that
+    a plan does not hold one `Ligand` object per row of the sheet."""
 
-    smiles: str | None
-    ccd: str | None
-    ligands: list[Ligand]
+    def __init__(self, ligands: pd.DataFrame):
+        self.ligands = ligands
+        codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
+        # The rows of molecule m are rows[bounds[m]:bounds[m + 1]], in sheet order.
+        self.rows = np.argsort(codes, kind="stable")
+        self.bounds = np.searchsorted(codes[self.rows], np.arange(len(self.identities) + 1))
 
+    def __len__(self) -> int:
+        return len(self.identities)
 
-def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
-    """identity -> molecule, in sheet order. One target per molecule Boltz models: rows with
-    the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt and its free base),
-    rows of one CCD code too. A CCD row's `smiles` is its cache molecule's (None when the
-    cache was not there)."""
-    molecules: dict[str, _Molecule] = {}
-    # Column by column: iterating a frame's rows (or its Arrow-backed strings) one by one
-    # costs several times as much at a million rows.
-    columns = (
-        ligands[column].tolist() for column in ("modeled_smiles", "index", "ligand_id", "name")
-    )
-    rows = zip(molecule_identities(ligands).tolist(), *columns, strict=True)
-    for identity, modeled_smiles, index, ligand_id, name in rows:
-        molecule = molecules.get(identity)
-        if molecule is None:
+    def each_identity(self, chunk: int = 10_000):
+        """Every molecule's identity, in order (taken out of Arrow a chunk at a time: one by
+        one is several times slower, and all at once holds them all as Python strings)."""
+        for start in range(0, len(self.identities), chunk):
+            yield from self.identities[start : start + chunk].tolist()
+
+    def of(self, start: int, stop: int) -> list[tuple[str | None, str | None, list[Ligand]]]:
+        """(smiles, ccd code, sheet rows) of molecules `start` to `stop`. A CCD row's `smiles`
+        is its cache molecule's (None when the cache was not there)."""
+        bounds = self.bounds[start : stop + 1].tolist()
+        first, last = bounds[0], bounds[-1]
+        rows = self.rows[first:last]
+        # Column by column: a frame's rows (or its Arrow-backed strings) one by one cost
+        # several times as much.
+        columns = [
+            self.ligands[column].iloc[rows].tolist()
+            for column in ("index", "ligand_id", "name", "modeled_smiles")
+        ]
+        sheet_rows = [
+            Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
+            for index, ligand_id, name, _ in zip(*columns, strict=True)
+        ]
+        molecules = []
+        identities = self.identities[start:stop].tolist()
+        for m, identity in enumerate(identities):
+            begin, end = bounds[m] - first, bounds[m + 1] - first
             if identity.startswith(CCD_IDENTITY_PREFIX):
-                smiles, code = modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
+                smiles, code = columns[3][begin] or None, identity[len(CCD_IDENTITY_PREFIX) :]
             else:
                 smiles, code = identity, None
-            molecule = molecules[identity] = _Molecule(smiles, code, [])
-        molecule.ligands.append(
-            Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
-        )
-    return molecules
+            molecules.append((smiles, code, sheet_rows[begin:end]))
+        return molecules
 
 
 @dataclass(frozen=True)
@@ -302,7 +319,7 @@ class _ProteinTargets:
     protein: str
     # Which of `model.replicates` (None without replicates: their targets have no number).
     replicate: int | None
-    molecules: list[_Molecule]
+    molecules: _Molecules
     keys: list[str]
 
     def targets(self, start: int, stop: int) -> list[Target]:
@@ -311,15 +328,17 @@ class _ProteinTargets:
         with_ccd = {*fields, "ccd"}
         return [
             Target.model_construct(
-                with_ccd if molecule.ccd else fields,
+                with_ccd if ccd else fields,
                 key=key,
                 protein=self.protein,
-                smiles=molecule.smiles,
-                **({"ccd": molecule.ccd} if molecule.ccd else {}),
-                ligands=molecule.ligands,
+                smiles=smiles,
+                **({"ccd": ccd} if ccd else {}),
+                ligands=ligands,
                 **numbered,
             )
-            for molecule, key in zip(self.molecules[start:stop], self.keys[start:stop], strict=True)
+            for (smiles, ccd, ligands), key in zip(
+                self.molecules.of(start, stop), self.keys[start:stop], strict=True
+            )
         ]
 
 
@@ -389,8 +408,8 @@ class Plan:
         self.msa_identities = dict(msa_identities)
         self.server_msa_ids = {p.name: server_msa_id(p, config) for p in config.proteins}
         self._msa_fetched: set[str] = set()
-        self._molecules = _molecules(ligands)
-        _check_cofactors_are_not_screened(config, set(self._molecules))
+        self._molecules = _Molecules(ligands)
+        _check_cofactors_are_not_screened(config, self._molecules.identities)
         self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -406,7 +425,7 @@ class Plan:
         templates = [sha256_file(template.cif) for template in receptor.templates]
         receptor_digest = keys.receptor_digest(receptor, identities, templates)
         size = self.config.sharding.shard_size
-        molecules = list(self._molecules.values())
+        molecules = self._molecules
         with_replicates = len(self.specs) > 1
         for replicate, (spec, spec_digest) in enumerate(
             zip(self.specs, self.spec_digests, strict=True)
@@ -417,7 +436,7 @@ class Plan:
                 molecules,
                 [
                     keys.target_key(spec_digest, receptor_digest, identity)
-                    for identity in self._molecules
+                    for identity in molecules.each_identity()
                 ],
             )
             for start in range(0, len(molecules), size):
