@@ -504,9 +504,14 @@ class Plan:
         for shard in self.shards.values():
             yield from shard.targets
 
+    def keys(self):
+        """Every target's key, shard by shard (from the key columns: no target is made)."""
+        for shard in self.shards.planned.values():
+            yield from shard.keys
+
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        return store.stored(key for shard in self.shards.planned.values() for key in shard.keys)
+        return store.stored(self.keys())
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""

@@ -427,8 +427,9 @@ def selectivity_output():
 def shard_failures(wildcards):
     """The failures worth retrying among the shard's targets (omtx_hub.failures.retry_marks):
     one recorded since the shard's manifest makes Snakemake run the shard again. (A job's own
-    process has no plan and runs its shard anyway.)"""
-    if PLAN is None:
+    process has no plan and runs its shard anyway; without failures to retry its spec is
+    not made.)"""
+    if PLAN is None or not FAILURES_TO_RETRY:
         return []
     return retry_marks(
         PLAN.shard(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
