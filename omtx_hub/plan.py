@@ -259,6 +259,10 @@ def _check_cofactors_are_not_screened(config: ScreenConfig, screened: Container[
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
 
 
+# The validated sheet's columns a target's `ligands` (and a CCD row's SMILES) are made from.
+_SHEET_ROW_COLUMNS = ("index", "ligand_id", "name", "modeled_smiles")
+
+
 class _Molecules:
     """The sheet's distinct molecules, in sheet order, in columns. One target per molecule
     Boltz models: rows with the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt
@@ -267,7 +271,7 @@ class _Molecules:
     a plan does not hold one `Ligand` object per row of the sheet."""
 
     def __init__(self, ligands: pd.DataFrame):
-        self.ligands = ligands
+        self.columns = {column: ligands[column].array for column in _SHEET_ROW_COLUMNS}
         codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
         # The rows of molecule m are rows[bounds[m]:bounds[m + 1]], in sheet order.
         self.rows = np.argsort(codes, kind="stable")
@@ -288,12 +292,9 @@ class _Molecules:
         bounds = self.bounds[start : stop + 1].tolist()
         first, last = bounds[0], bounds[-1]
         rows = self.rows[first:last]
-        # Column by column: a frame's rows (or its Arrow-backed strings) one by one cost
-        # several times as much.
-        columns = [
-            self.ligands[column].iloc[rows].tolist()
-            for column in ("index", "ligand_id", "name", "modeled_smiles")
-        ]
+        # Column by column, taken from the columns' arrays: a frame's rows (or its Arrow-backed
+        # strings) one by one, or `.iloc`, cost several times as much.
+        columns = [self.columns[column].take(rows).tolist() for column in _SHEET_ROW_COLUMNS]
         sheet_rows = [
             Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
             for index, ligand_id, name, _ in zip(*columns, strict=True)
