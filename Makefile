@@ -18,12 +18,25 @@ MUTATION_TARGETS := "omtx_hub.keys.*" "omtx_hub.plan.*" "omtx_hub.plan_artifact.
 	"omtx_hub.predict.*" "omtx_report.render.x_script_json*" "omtx_report.render.x__texts*" \
 	"omtx_report.render.x__write_structure_scripts*"
 
-.PHONY: setup demo test test-fast lint format browser schema mutation
+.PHONY: setup demo test test-fast lint format browser schema mutation slurm
 
 # The dashboard tests drive Debian's Chromium (test tools cannot download their own).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The Slurm tests start a one-node cluster (tests/slurm_cluster.py) from Debian's slurm-wlm and
+# munge, and submit through snakemake-executor-plugin-slurm. Its 2.8.0 declares numpy>=2.4.5,
+# which Boltz's pins (numba, scipy) exclude, so it goes in without its dependencies: it uses
+# numpy only for np.inf in its optional efficiency report, pandas (>=2.3.3, the project's 3.0.6)
+# there too, and the project's pyyaml 6.0.2 for its partition files; its other dependencies are
+# Snakemake's own, and its job-step companion installs with its dependencies.
+# tests/workflow/test_slurm.py runs a screen through it.
+slurm: $(STAMP)
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; }
+	$(PY) -m pip install --quiet snakemake-executor-plugin-slurm-jobstep==0.6.1
+	$(PY) -m pip install --quiet --no-deps snakemake-executor-plugin-slurm==2.8.0
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +70,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(TOOLS)/bin/snakefmt workflow
 
-test: lint browser
+test: lint browser slurm
 	PYTHONWARNINGS=ignore::FutureWarning $(PY) -m pytest -ra --durations=30
 
 # The JSON Schemas of the config and of summary.json, and config/README.md's key tables, from

@@ -94,8 +94,8 @@ def aggregate(workdir: Path) -> None:
 def write_parquet_only(workdir: Path) -> None:
     """Prints the seconds write_parquet takes for the screen's results table."""
     plan = plan_for(workdir)
-    records, _ = read_manifests(sorted((workdir / "shards").glob("*.json")))
-    table = results_table(plan, records)
+    rows, _ = read_manifests(sorted((workdir / "shards").glob("*.json")))
+    table = results_table(plan, rows)
     started = time.perf_counter()
     write_parquet(table, workdir / "again.parquet")
     print(time.perf_counter() - started)

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from omtx_hub import msa
+from omtx_hub.chemistry_cache import chemistry_columns
+from omtx_hub.config import ConfigError, ScreenConfig
 from omtx_hub.cost import spent
 from omtx_hub.fileio import replaced_atomically
 from omtx_hub.keys import KEY_SCHEME
@@ -32,9 +39,12 @@ from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     COFACTOR_AFFINITY,
+    COVALENT_AFFINITY,
     NO_MSA,
+    NUCLEIC_ACID_AFFINITY,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    TRIAGE_COLUMN,
     ManifestEntry,
     ShardTotals,
     read_manifest,
@@ -43,15 +53,20 @@ from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.result_tables import (
     FILE,
     FLAGS_SEPARATOR,
+    INTERACTION_TABLE_COLUMNS,
+    LIGAND_ATOMS_SEPARATOR,
+    POSE_CHECK_COLUMNS,
     SERVER,
     SINGLE_SEQUENCE,
     neutralised,
+    pose_check_columns,
     result_column_of_sheet_column,
     split_flags,
     typed_results,
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import molecule_identities, sheet_own_columns
+from omtx_hub.store import ResultStore, open_store
 from omtx_hub.summary import (
     SUMMARY_VERSION,
     UNITS,
@@ -65,6 +80,7 @@ from omtx_hub.summary import (
     Timing,
     write_summary,
 )
+from omtx_hub.triage import purchase_list, triage_verdicts
 
 SOFTWARE = ("boltz", "torch", "rdkit", "snakemake", "pandas", "pydantic", "omtx-hub")
 
@@ -79,58 +95,165 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def read_manifests(paths: list[str | Path]) -> tuple[list[ManifestEntry], list[ShardTotals]]:
-    """(records, shard totals) from shard manifest files."""
-    records: list[ManifestEntry] = []
+# The columns each manifest entry gives its rows (one per sheet row of its compound), in the
+# results table's order before the sheet's are joined; `_TEXT` are strings, `_FLOATS` numbers.
+_FLOATS = (*SCORE_FIELDS, "runtime_s")
+_TEXT = (
+    "protein",
+    "ligand_id",
+    "status",
+    "error",
+    "failure",
+    "source",
+    "structure",
+    "key",
+    "posebusters_failed",
+    "interactions",
+    "pose_checks_error",
+)
+# True, False or missing (a target without a completed prediction or checks).
+_NULLABLE_BOOLEANS = ("posebusters_pass",)
+_ROW_COLUMNS = (
+    "protein",
+    "index",
+    "ligand_id",
+    "status",
+    "error",
+    "failure",
+    *SCORE_FIELDS,
+    *POSE_CHECK_COLUMNS,
+    "source",
+    "runtime_s",
+    "structure",
+    "key",
+    "released_weights",
+    "replicate",
+)
+_NUMBER_DTYPES = dict.fromkeys(_FLOATS, float) | {
+    "index": np.int64,
+    "released_weights": bool,
+    "replicate": np.int64,
+}
+# pandas' own type for text (what it infers for a column of strings): Arrow strings.
+_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+class ResultRows:
+    """The rows of shard manifests' records (one per record x sheet row of its compound) as
+    columns: each shard's added as Arrow and numpy arrays, so that a screen's rows cost a few
+    bytes per cell, not a Python object each, and no manifest's records are kept."""
+
+    def __init__(self):
+        self._chunks: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+
+    def add(self, records: Iterable[ManifestEntry]) -> None:
+        """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
+        values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+        for record in records:
+            # The per-target lookup: a target's pose checks, the same for each of its rows.
+            pose_checks = pose_check_columns(record.triage)
+            for ligand in record.ligands:
+                for column, value in pose_checks.items():
+                    values[column].append(value)
+                for field in _FLOATS:
+                    values[field].append(getattr(record, field))
+                values["protein"].append(record.protein)
+                values["index"].append(ligand.index)
+                values["ligand_id"].append(ligand.ligand_id)
+                values["status"].append(record.status)
+                values["error"].append(record.error)
+                values["failure"].append(record.failure)
+                values["source"].append(record.source)
+                values["structure"].append(record.structures.get(ligand.ligand_id))
+                values["key"].append(record.key)
+                values["released_weights"].append(record.weights.released)
+                values["replicate"].append(record.replicate)
+        for column, column_values in values.items():
+            if column in _TEXT:
+                self._chunks[column].append(pa.array(column_values, type=pa.large_string()))
+            elif column in _NULLABLE_BOOLEANS:
+                self._chunks[column].append(pa.array(column_values, type=pa.bool_()))
+            else:
+                self._chunks[column].append(np.array(column_values, dtype=_NUMBER_DTYPES[column]))
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table, each column of the type pandas gives such values: text as
+        Arrow strings (a column with no text at all: missing values), numbers as numpy. The
+        rows are handed over: each column's chunks are let go once it is made, and the
+        builder is empty after."""
+        columns = {}
+        for column in _ROW_COLUMNS:
+            chunks, self._chunks[column] = self._chunks[column], []
+            if column in _TEXT:
+                text = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+                columns[column] = (
+                    pd.Series([None] * len(text), dtype=object)
+                    if text.null_count == len(text)
+                    else pd.Series(text, dtype=_TEXT_DTYPE)
+                )
+            elif column in _NULLABLE_BOOLEANS:
+                flags = pa.chunked_array(chunks, type=pa.bool_()).combine_chunks()
+                columns[column] = (
+                    pd.Series([None] * len(flags), dtype=object)
+                    if flags.null_count == len(flags)
+                    else flags.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+                )
+            else:
+                dtype = _NUMBER_DTYPES[column]
+                columns[column] = np.concatenate([np.array([], dtype=dtype), *chunks])
+        return pd.DataFrame(columns, copy=False)
+
+
+def read_manifests(
+    paths: list[str | Path], add_interactions: Callable[[pd.DataFrame], None] | None = None
+) -> tuple[ResultRows, list[ShardTotals]]:
+    """(rows, shard totals) of shard manifest files, read one at a time: each validated whole
+    (records.read_manifest), its rows added as columns, its interactions (`interaction_table`)
+    handed to `add_interactions` where given, its records let go."""
+    rows = ResultRows()
     shards: list[ShardTotals] = []
     for path in paths:
         manifest = read_manifest(path)
-        records.extend(manifest.records)
+        rows.add(manifest.records)
+        if add_interactions is not None:
+            add_interactions(interaction_table(manifest.records))
         shards.append(manifest.totals())
-    return records, shards
+    return rows, shards
 
 
 def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
     """The flags a row gets from its protein (records.PROTEIN_FLAGS), after its ligand's:
-    `no-msa` for a chain without an MSA, `cofactor-affinity` for affinity computed with
-    cofactors in the receptor."""
+    `no-msa` for a chain without an MSA; with affinity, `cofactor-affinity` for cofactors in
+    the receptor, `covalent-affinity` for a covalent site, `nucleic-acid-affinity` for a DNA or
+    RNA chain."""
     return [
         *([NO_MSA] if msa.lacks_msa(receptor) else []),
         *([COFACTOR_AFFINITY] if affinity and receptor.cofactors else []),
+        *([COVALENT_AFFINITY] if affinity and receptor.covalent is not None else []),
+        *(
+            [NUCLEIC_ACID_AFFINITY]
+            if affinity and any(chain.type != "protein" for chain in receptor.chains)
+            else []
+        ),
     ]
 
 
-def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> pd.DataFrame:
+def results_table(
+    plan: Plan | PlannedScreen, rows: ResultRows, store: ResultStore | None = None
+) -> pd.DataFrame:
+    """batch_results' table: a ranked row per protein x sheet ligand; for a screen with
+    triage rules, each molecule's chemistry is taken from `store` (default: the config's;
+    computed there once, omtx_hub.chemistry_cache) and each row's triage verdict added."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
-    msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
     affinity = plan.config.model.affinity
     protein_flags = {
         name: flags_of_protein(receptor, affinity=affinity) for name, receptor in receptors.items()
     }
-    rows = []
-    for record in records:
-        scores = {field: getattr(record, field) for field in SCORE_FIELDS}
-        for ligand in record.ligands:
-            rows.append(
-                {
-                    "protein": record.protein,
-                    "index": ligand.index,
-                    "ligand_id": ligand.ligand_id,
-                    "status": record.status,
-                    "error": record.error,
-                    "failure": record.failure,
-                    **scores,
-                    "source": record.source,
-                    # GPU wall seconds this screen spent on the compound (its share of the shard).
-                    "runtime_s": record.runtime_s,
-                    "structure": record.structures.get(ligand.ligand_id),
-                    "key": record.key,
-                    "released_weights": record.weights.released,
-                    "msa": msa_modes[record.protein],
-                    "replicate": record.replicate,
-                }
-            )
-    table = pd.DataFrame(rows)
+    table = rows.frame()
+    msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
+    table.insert(
+        table.columns.get_loc("released_weights") + 1, "msa", table["protein"].map(msa_modes)
+    )
     if len(plan.seeds) > 1:
         table = combine_replicates(table, plan.seeds)
     table = table.drop(columns="replicate", errors="ignore")
@@ -142,32 +265,107 @@ def results_table(plan: Plan | PlannedScreen, records: list[ManifestEntry]) -> p
         .rename(columns=own)
         .rename(columns={"name": "ligand_name"})
     )
-    table = table.merge(sheet, on="index", how="left")
-    # The ligand's flags (from the sheet), then its protein's.
-    table["flags"] = [
-        FLAGS_SEPARATOR.join([*split_flags(ligand), *protein_flags[p]])
-        for ligand, p in zip(table["flags"], table["protein"], strict=True)
-    ]
     config = plan.config
+    by_index = sheet.set_index("index")
+    if config.triage is not None:
+        modeled_smiles = by_index["modeled_smiles"].reindex(table["index"].to_numpy())
+        table = with_chemistry_and_triage(
+            table, modeled_smiles.set_axis(table.index), config, store or open_store(config.store)
+        )
+    # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     table = rank_within_proteins(
-        table, rank_by=config.rank_by, binder_threshold=config.report.binder_threshold
-    )
+        table,
+        rank_by=config.rank_by,
+        binder_threshold=config.report.binder_threshold,
+        triage_first=ranks_triage_first(config),
+    ).reset_index(drop=True)
+    # Each row's sheet row, as a left join on `index` would give it, without a copy of the
+    # rows' columns.
+    joined = by_index.reindex(table["index"].to_numpy()).reset_index(drop=True)
+    table = pd.concat([table, joined], axis=1)
+    table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_fields(config))
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
 
 
+def interaction_table(records: Iterable[ManifestEntry]) -> pd.DataFrame:
+    """interactions.csv: every interaction of every checked pose (each replicate's), one row
+    per interaction and sheet row of the compound, in Boltz's residue numbering."""
+    rows = [
+        {
+            "protein": record.protein,
+            "key": record.key,
+            "replicate": record.replicate,
+            "index": ligand.index,
+            "ligand_id": ligand.ligand_id,
+            **interaction.model_dump(exclude={"ligand_atoms"}),
+            "ligand_atoms": LIGAND_ATOMS_SEPARATOR.join(interaction.ligand_atoms),
+        }
+        for record in records
+        if record.triage is not None
+        for interaction in record.triage.interactions
+        for ligand in record.ligands
+    ]
+    return pd.DataFrame(rows, columns=INTERACTION_TABLE_COLUMNS)
+
+
+def with_protein_flags(
+    flags: pd.Series, proteins: pd.Series, protein_flags: dict[str, list[str]]
+) -> pd.Series:
+    """Each row's `flags`: its ligand's (from the sheet), then its protein's. Joined once per
+    distinct (ligand flags, protein), which are few, and spread over the rows by code."""
+    ligand_codes, ligand_flags = pd.factorize(flags, use_na_sentinel=False)
+    protein_codes, names = pd.factorize(proteins)
+    pairs, rows = np.unique(ligand_codes * max(len(names), 1) + protein_codes, return_inverse=True)
+    joined = np.array(
+        [
+            FLAGS_SEPARATOR.join(
+                [
+                    *split_flags(ligand_flags[pair // len(names)]),
+                    *protein_flags[names[pair % len(names)]],
+                ]
+            )
+            for pair in pairs
+        ],
+        dtype=object,
+    )
+    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=_TEXT_DTYPE)
+
+
+def with_chemistry_and_triage(
+    table: pd.DataFrame, modeled_smiles: pd.Series, config: ScreenConfig, store: ResultStore
+) -> pd.DataFrame:
+    """`table` with each molecule's alerts and properties (omtx_hub.medchem, by its
+    `modeled_smiles`, one per row of `table`) and each row's `triage` verdict."""
+    table = table.join(chemistry_columns(modeled_smiles, store))
+    try:
+        table[TRIAGE_COLUMN] = triage_verdicts(table, config.triage)
+    except KeyError as error:
+        raise ConfigError(error.args[0]) from None
+    return table
+
+
+def ranks_triage_first(config: ScreenConfig) -> bool:
+    return config.triage is not None and config.triage.rank_within == "triage"
+
+
 def flag_counts(table: pd.DataFrame) -> dict[str, FlagCount]:
     """For each flag code in the table: how many rows (protein x ligand) and how many sheet
-    ligands carry it."""
-    flags = table["flags"].fillna("").astype(str).str.split(FLAGS_SEPARATOR)
-    codes = table[["index"]].assign(flag=flags).explode("flag")
-    codes = codes[codes["flag"] != ""]
-    return {
-        flag: FlagCount(rows=len(rows), ligands=int(rows["index"].nunique()))
-        for flag, rows in sorted(codes.groupby("flag"), key=lambda item: item[0])
-    }
+    ligands carry it. Counted per distinct `flags` text (few), spread over the rows by code."""
+    codes, texts = pd.factorize(table["flags"].fillna("").astype(str))
+    each_text = [text.split(FLAGS_SEPARATOR) for text in texts]
+    rows_of_text = np.bincount(codes, minlength=len(texts))
+    counts = {}
+    for flag in sorted({flag for flags in each_text for flag in flags if flag}):
+        times = np.array([flags.count(flag) for flags in each_text])
+        carrying = times[codes] > 0
+        counts[flag] = FlagCount(
+            rows=int((rows_of_text * times).sum()),
+            ligands=int(table["index"][carrying].nunique()),
+        )
+    return counts
 
 
 def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
@@ -180,6 +378,8 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     identities = plan.msa_identities[name] or {}
     document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
+        if not chain.has_msa:
+            continue
         mode = msa.mode(chain.msa)
         entry["msa"] = mode
         if mode == SERVER:
@@ -203,6 +403,12 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     return Protein.model_validate(document)
 
 
+def rows_of(table: pd.DataFrame, protein: str) -> pd.DataFrame:
+    """The table's rows of `protein`: the table itself when it has no other (no copy)."""
+    rows = table["protein"] == protein
+    return table if rows.all() else table[rows]
+
+
 def summary(
     plan: Plan | PlannedScreen,
     table: pd.DataFrame,
@@ -220,7 +426,7 @@ def summary(
     not_applicable = not_applicable_fields(config)
     per_protein = {
         protein.name: protein_summary(
-            table[table["protein"] == protein.name],
+            rows_of(table, protein.name),
             chains=chains[protein.name],
             not_applicable=not_applicable[protein.name],
             binder_threshold=binder_threshold,
@@ -274,7 +480,13 @@ def summary(
             }
         ),
         per_protein=per_protein,
-        best_targets=top_list(table, top_n, config.rank_by, binder_threshold),
+        best_targets=top_list(
+            table,
+            top_n,
+            config.rank_by,
+            binder_threshold,
+            triage_first=ranks_triage_first(config),
+        ),
         flags=flag_counts(table),
         timing=Timing(
             boltz_wall_s=round(sum(s.boltz_wall_s for s in shards), 3),
@@ -305,18 +517,58 @@ def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame
     )
 
 
+# Rows written at a time: the CSV's text and the Parquet's typed columns are made for one
+# chunk (a Parquet row group) at a time, never for the whole table at once.
+CHUNK_ROWS = 100_000
+
+
+def _chunks(table: pd.DataFrame):
+    """`table` in CHUNK_ROWS slices (one, empty, for an empty table)."""
+    for start in range(0, max(len(table), 1), CHUNK_ROWS):
+        yield table.iloc[start : start + CHUNK_ROWS]
+
+
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     """`table` as a CSV file, replaced atomically; text a spreadsheet would run as a formula
     is written as text (result_tables.neutralised)."""
-    with replaced_atomically(path) as staging:
-        neutralised(table).to_csv(staging, index=False)
+    with replaced_atomically(path) as staging, open(staging, "w", newline="") as handle:
+        for number, chunk in enumerate(_chunks(table)):
+            neutralised(chunk).to_csv(handle, index=False, header=number == 0)
+
+
+@contextmanager
+def csv_in_parts(
+    path: Path | None, columns: list[str]
+) -> Iterator[Callable[[pd.DataFrame], None] | None]:
+    """A CSV file of `columns` written a part at a time: yields the function that appends a
+    part (its text neutralised as in `write_csv`); the file replaces `path` atomically when
+    the block ends. None (and no file) for no `path`."""
+    if path is None:
+        yield None
+        return
+    with replaced_atomically(path) as staging, open(staging, "w", newline="") as handle:
+        pd.DataFrame(columns=columns).to_csv(handle, index=False)
+
+        def add(part: pd.DataFrame) -> None:
+            if not part.empty:
+                neutralised(part[columns]).to_csv(handle, index=False, header=False)
+
+        yield add
 
 
 def write_parquet(table: pd.DataFrame, path: Path) -> None:
     """The results table as batch_results.parquet, replaced atomically: each column of its
-    declared type, text as it is (result_tables.typed_results)."""
+    declared type, text as it is (result_tables.typed_results), a row group per chunk."""
     with replaced_atomically(path) as staging:
-        typed_results(table).to_parquet(staging, engine="pyarrow", index=False)
+        writer = None
+        try:
+            for chunk in _chunks(table):
+                typed = pa.Table.from_pandas(typed_results(chunk), preserve_index=False)
+                writer = writer or pq.ParquetWriter(staging, typed.schema)
+                writer.write_table(typed)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def write_results(
@@ -327,14 +579,25 @@ def write_results(
     selectivity_path: Path | None = None,
     *,
     parquet_path: Path,
+    store: ResultStore | None = None,
+    purchase_list_path: Path | None = None,
+    interactions_path: Path | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
-    summary.json and, for a screen with a selectivity panel, selectivity.csv
-    (`selectivity_path`)."""
-    records, shards = read_manifests(manifests)
-    table = results_table(plan, records)
+    summary.json, for a screen with a selectivity panel selectivity.csv
+    (`selectivity_path`) and for one with triage rules purchase_list.csv
+    (`purchase_list_path`); with `interactions_path`, interactions.csv, written a shard at a
+    time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
+    config's)."""
+    with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
+        rows, shards = read_manifests(manifests, add_interactions)
+    table = results_table(plan, rows, store)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
+    if plan.config.triage is not None:
+        if purchase_list_path is None:
+            raise ValueError("the screen has triage rules: give purchase_list_path")
+        write_csv(purchase_list(table, plan.config.triage.purchase_top_k), purchase_list_path)
     panel = None
     if plan.config.selectivity is not None:
         if selectivity_path is None:

@@ -31,6 +31,7 @@ from omtx_hub.records import (
     DERIVED_FIELDS,
     affinity_units,
 )
+from omtx_hub.warheads import WarheadError, covalent_ligand
 
 
 def boltz_record_id(key: str) -> str:
@@ -46,7 +47,16 @@ def write_input(
     *,
     affinity: bool,
 ) -> None:
-    document = input_document(receptor, msas, ligand, affinity=affinity)
+    covalent_atom = None
+    if receptor.covalent is not None:
+        if not isinstance(ligand, str) and "smiles" not in ligand:
+            raise WarheadError("a covalent screen takes molecules by SMILES")
+        smiles = ligand if isinstance(ligand, str) else ligand["smiles"]
+        bonded = covalent_ligand(smiles, receptor.covalent.warhead, affinity=affinity)
+        ligand, covalent_atom = {"smiles": bonded.smiles}, bonded.atom
+    document = input_document(
+        receptor, msas, ligand, affinity=affinity, covalent_atom=covalent_atom
+    )
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 

@@ -12,35 +12,47 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from omtx_hub.receptor import ReceptorSpec, Template
+from omtx_hub.receptor import ProteinChain, ReceptorSpec, Template
 
 
 def input_document(
-    receptor: ReceptorSpec, msas: dict[str, str], ligand: str | dict[str, str], *, affinity: bool
+    receptor: ReceptorSpec,
+    msas: dict[str, str],
+    ligand: str | dict[str, str],
+    *,
+    affinity: bool,
+    covalent_atom: str | None = None,
 ) -> dict:
     """The Boltz-2 input for `receptor` + the screened ligand: a SMILES, or Boltz's molecule
     entry (`{"smiles": ...}` or `{"ccd": CODE}`, `target_molecule`). `msas` maps each protein
-    chain entry's first id to 'empty' or an MSA file path."""
+    chain entry's first id to 'empty' or an MSA file path (DNA and RNA chains have none).
+    A covalent receptor needs `covalent_atom`, the ligand atom its site bonds (as Boltz names
+    it: omtx_hub.warheads), so that its bond is never left out."""
+    if (receptor.covalent is None) != (covalent_atom is None):
+        raise ValueError(
+            "a covalent receptor's document needs the ligand's reacting atom, and only it"
+        )
     screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
     ligand_chain = receptor.ligand_chain
-    sequences: list[dict] = [
-        {
-            "protein": {
-                "id": _boltz_id(chain.ids),
-                "sequence": chain.sequence,
-                "msa": msas[chain.ids[0]],
-            }
-        }
-        for chain in receptor.chains
-    ]
+    sequences: list[dict] = [_polymer(chain, msas) for chain in receptor.chains]
     # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
     # residue LIG1 (a CCD ligand's by its code).
-    sequences.append({"ligand": {"id": ligand_chain, **screened}})
+    # Copies of it are one entity with a list of ids (Boltz refuses affinity for it: the
+    # config allows copies without affinity only).
+    sequences.append({"ligand": {"id": _boltz_id(receptor.ligand_ids), **screened}})
     for cofactor, ids in zip(receptor.cofactors, receptor.cofactor_ids(), strict=True):
         molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
         sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
     document: dict = {"version": 1, "sequences": sequences}
     constraints = _constraints(receptor, ligand_chain)
+    if receptor.covalent is not None:
+        site = receptor.covalent
+        # A ligand is one residue, numbered 1 (docs/prediction.md, `bond`).
+        bond = {
+            "atom1": [site.residue.chain, site.residue.residue, site.atom],
+            "atom2": [ligand_chain, 1, covalent_atom],
+        }
+        constraints.append({"bond": bond})
     if constraints:
         document["constraints"] = constraints
     if receptor.templates:
@@ -48,6 +60,22 @@ def input_document(
     if affinity:
         document["properties"] = [{"affinity": {"binder": ligand_chain}}]
     return document
+
+
+def _polymer(chain: ProteinChain, msas: dict[str, str]) -> dict:
+    """A chain as Boltz's schema takes it: `protein`, `dna` or `rna`, with the protein's MSA,
+    its `modifications` and `cyclic` where set (so an entry without them is as it always was,
+    and so are the keys made from it)."""
+    entry: dict = {"id": _boltz_id(chain.ids), "sequence": chain.sequence}
+    if chain.has_msa:
+        entry["msa"] = msas[chain.ids[0]]
+    if chain.modifications:
+        entry["modifications"] = [
+            {"position": m.position, "ccd": m.ccd} for m in chain.modifications
+        ]
+    if chain.cyclic:
+        entry["cyclic"] = True
+    return {chain.type: entry}
 
 
 def target_molecule(target) -> dict[str, str]:

@@ -121,6 +121,12 @@ def _boltz_standardize():
     return getattr(module, BOLTZ_STANDARDIZE[1])
 
 
+def boltz_standardize(smiles: str) -> str:
+    """Boltz's `standardize` of one SMILES, once, as `parse_boltz_schema` applies it to the
+    affinity ligand (omtx_hub.warheads names the atoms of what it returns)."""
+    return _boltz_standardize()(smiles)
+
+
 def _display_name(name: str) -> str:
     """ChEMBL's list names ('Mesylate', 'WATER', 'Maleate and Fumarate') as prose."""
     if name.isupper() and len(name) <= 4:  # an abbreviation: EDTA, DMSO

@@ -15,6 +15,8 @@ from omtx_hub.config import WORKFLOW_CONFIG
 
 TEST_CACHE = Path(".cache/boltz-test")
 TEST_WEIGHTS_CONFIG = "config/test-weights.yaml"
+# The demo screen is config/config.yaml with these triage rules (triage is off by default).
+DEMO_TRIAGE_CONFIG = "config/demo-triage.yaml"
 
 
 def released_weights_reachable(cache: Path, timeout_s: float = 5.0) -> bool:
@@ -50,11 +52,13 @@ def demo(arguments: argparse.Namespace) -> int:
                 "is flagged released_weights=false and its scores mean nothing. ***\n",
                 file=sys.stderr,
             )
+    configfiles = [DEMO_TRIAGE_CONFIG]
     if weights == "test":
         from omtx_hub.testing.testcache import build_test_cache
 
         build_test_cache(TEST_CACHE)
-        command += ["--configfile", TEST_WEIGHTS_CONFIG]
+        configfiles.append(TEST_WEIGHTS_CONFIG)
+    command += ["--configfile", *configfiles]
     command += arguments.snakemake_args
     print("+", " ".join(command), file=sys.stderr)
     # google-api-core warns about Python 3.11's end of support on every import.
@@ -114,6 +118,8 @@ OBJECT_COUNTS = {
     "validated sheet": "validated sheets",
     "validated molecules": "parts of the validated molecules",
     "server MSA": "server MSAs",
+    "pose triage": "pose checks of targets",
+    "molecule chemistry": "parts of the molecules' chemistry",
 }
 
 
@@ -205,6 +211,24 @@ def verify_store(arguments: argparse.Namespace) -> int:
     return 1 if remaining else 0
 
 
+def purchase_list(arguments: argparse.Namespace) -> int:
+    from omtx_hub.purchase import PurchaseListError, copy_purchase_list
+
+    try:
+        copied = copy_purchase_list(arguments.screen_dir, arguments.out, arguments.selected)
+    except PurchaseListError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{copied.rows} targets, {copied.copied} structures: {copied.list_path}")
+    if copied.missing:
+        print(
+            f"{len(copied.missing)} structures are not in {arguments.screen_dir}: "
+            + ", ".join(copied.missing),
+            file=sys.stderr,
+        )
+    return 0
+
+
 def make_test_cache(arguments: argparse.Namespace) -> int:
     from omtx_hub.testing.testcache import build_test_cache
 
@@ -285,6 +309,25 @@ def main(argv: list[str] | None = None) -> int:
         "that they are computed again",
     )
     verify_parser.set_defaults(run=verify_store)
+
+    purchase_parser = commands.add_parser(
+        "purchase-list",
+        help="copy a purchase list and its structures into a folder: the screen's "
+        "purchase_list.csv (triage rules) or the dashboard's export of ticked targets",
+    )
+    purchase_parser.add_argument(
+        "screen_dir", type=Path, help="the screen's results directory, results/<screen>"
+    )
+    purchase_parser.add_argument(
+        "--selected",
+        type=Path,
+        help="the CSV the dashboard's 'Export purchase list' downloaded (default: the "
+        "screen's purchase_list.csv, written from the config's triage rules)",
+    )
+    purchase_parser.add_argument(
+        "--out", type=Path, required=True, help="the folder to write (created if needed)"
+    )
+    purchase_parser.set_defaults(run=purchase_list)
 
     cache_parser = commands.add_parser(
         "make-test-cache", help="generate a Boltz cache with random weights (offline testing)"

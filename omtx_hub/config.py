@@ -36,6 +36,7 @@ from omtx_hub.receptor import (
     SHORTHAND_CHAIN,
     Cofactor,
     Contact,
+    Covalent,
     KeyedProblems,
     Pocket,
     ProteinChain,
@@ -44,6 +45,11 @@ from omtx_hub.receptor import (
     Template,
     check_msa_source,
     clean_sequence,
+)
+from omtx_hub.result_tables import (
+    ALERT_FAMILIES,
+    ALERT_SETS,
+    PROPERTY_COLUMNS,
 )
 
 SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -113,6 +119,20 @@ class Protein(_Strict):
         [], description="Distance restraints between receptor residues or cofactor atoms."
     )
     templates: list[Template] = Field([], description="Structural templates (mmCIF).")
+    ligand_copies: int = Field(
+        1,
+        ge=1,
+        le=26,
+        description="Copies of each screened molecule modelled together (chains after the "
+        "receptor's, as Boltz's `id: [C, D]`), e.g. two ligands in a dimer's two sites. More "
+        "than 1 needs `model.affinity: false`: Boltz refuses affinity for a ligand with "
+        "several copies. The pocket steers the first copy.",
+    )
+    covalent: Covalent | None = Field(
+        None,
+        description="A covalent screen: the receptor atom every screened molecule bonds, and "
+        "the warhead whose reacting atom bonds it (docs/inputs.md, 'Covalent screens').",
+    )
 
     @field_validator("sequence")
     @classmethod
@@ -156,6 +176,8 @@ class Protein(_Strict):
             self.pocket,
             tuple(self.contacts),
             tuple(self.templates),
+            self.covalent,
+            self.ligand_copies,
         )
 
 
@@ -472,6 +494,119 @@ class Report(_Strict):
     )
 
 
+# A triage rule's required interaction: `CHAIN:RESIDUE TYPE` (`A:MET318 hbond`; `A:MET318:hbond`
+# too, the `interactions` column's own form), or `CHAIN:RESIDUE` for any contact.
+INTERACTION_RULE_PATTERN = re.compile(
+    r"^([A-Za-z0-9]{1,4}):([A-Za-z]{1,3}-?\d+[A-Za-z]?)(?:[ :]+([\w-]+))?$"
+)
+
+
+class InteractionRule(_Strict):
+    """A required interaction, parsed from its text (`A:MET318 hbond`)."""
+
+    chain: str
+    residue: str  # residue name and Boltz's 1-based number, upper case: MET318
+    kind: str | None  # None: any interaction; else a type or its prefix (`hbond`)
+
+    def __str__(self) -> str:
+        return f"{self.chain}:{self.residue}" + (f" {self.kind}" if self.kind else "")
+
+
+def parse_interaction_rule(text: str) -> InteractionRule:
+    """`A:MET318 hbond` as an InteractionRule; ValueError saying the form otherwise."""
+    match = INTERACTION_RULE_PATTERN.match(text.strip())
+    if match is None:
+        raise ValueError(
+            f"'{text}' is no interaction rule: write CHAIN:RESIDUE TYPE, e.g. 'A:MET318 hbond' "
+            "(Boltz's 1-based residue number), or CHAIN:RESIDUE for any contact"
+        )
+    chain, residue, kind = match.groups()
+    return InteractionRule(chain=chain, residue=residue.upper(), kind=kind and kind.lower())
+
+
+class Triage(_Strict):
+    """Rules a chemist applies before buying a compound (docs/results.md, "Triage"). They add
+    batch_results.csv's `triage` column (`pass`, or the rules a row fails) and
+    `purchase_list.csv`; no row is ever dropped, and no key depends on them."""
+
+    require_interactions: list[str] = Field(
+        [],
+        description="Interactions the pose must make, each `CHAIN:RESIDUE TYPE` (e.g. "
+        "`A:MET318 hbond`, the hinge; Boltz's 1-based numbering): a type matches itself and "
+        "its directed forms (`hbond` matches `hbond-donor`); `CHAIN:RESIDUE` alone matches "
+        "any interaction with it. Evaluated on the `interactions` column.",
+    )
+    require_posebusters: bool = Field(
+        False, description="The pose must pass PoseBusters' checks (`posebusters_pass`)."
+    )
+    exclude_alerts: list[Literal[(*ALERT_SETS, *ALERT_FAMILIES)]] = Field(  # type: ignore[misc]
+        [],
+        description="Structural alert sets a compound must not match (`alerts` column): "
+        "`PAINS` (A, B and C), `PAINS_A`, `PAINS_B`, `PAINS_C`, `Brenk`, `NIH`.",
+    )
+    properties: dict[str, tuple[float | None, float | None]] = Field(
+        {},
+        description="Property windows `[min, max]` (inclusive; `null`: no bound), by "
+        f"property: {', '.join(PROPERTY_COLUMNS)} (case does not matter: `MW`, `cLogP`), "
+        "e.g. `{MW: [null, 500], cLogP: [null, 5]}`.",
+    )
+    rank_within: Literal["all", "triage"] = Field(
+        "all",
+        description="`triage`: each protein's ranking, top hits and purchase list put the "
+        "completed targets that pass triage first, then the other completed ones; `all`: "
+        "triage changes no rank.",
+    )
+    purchase_top_k: int = Field(
+        20,
+        ge=1,
+        le=1_000_000,
+        description="`purchase_list.csv` lists the best this many completed targets per "
+        "protein that pass triage.",
+    )
+
+    @field_validator("require_interactions")
+    @classmethod
+    def _interaction_rules(cls, rules: list[str]) -> list[str]:
+        problems = []
+        for index, rule in enumerate(rules):
+            try:
+                parse_interaction_rule(rule)
+            except ValueError as error:
+                problems.append((f"[{index}]", str(error)))
+        if problems:
+            raise KeyedProblems(problems)
+        return rules
+
+    @field_validator("properties")
+    @classmethod
+    def _property_windows(cls, windows: dict) -> dict:
+        problems, named = [], {}
+        for name, (low, high) in windows.items():
+            column = name.lower()
+            if column not in PROPERTY_COLUMNS:
+                problems.append(
+                    (name, f"no such property; use one of {', '.join(PROPERTY_COLUMNS)}")
+                )
+            elif low is not None and high is not None and low > high:
+                problems.append((name, f"the window [{low}, {high}] is empty: write [min, max]"))
+            elif column in named:
+                problems.append((name, f"'{column}' has two windows; keep one"))
+            named[column] = (low, high)
+        if problems:
+            raise KeyedProblems(problems)
+        return named
+
+    @property
+    def interaction_rules(self) -> list[InteractionRule]:
+        return [parse_interaction_rule(rule) for rule in self.require_interactions]
+
+    @property
+    def excluded_alert_sets(self) -> list[str]:
+        """The alert sets excluded, families (`PAINS`) spelled out, in ALERT_SETS order."""
+        named = {s for name in self.exclude_alerts for s in ALERT_FAMILIES.get(name, (name,))}
+        return [name for name in ALERT_SETS if name in named]
+
+
 class Cost(_Strict):
     """What a screen's GPU time costs: `omtx-hub estimate` before a run, the budget check at
     its start, and `summary.json` after it. Defaults: a Spot g2-standard-8 (one L4) and
@@ -540,6 +675,11 @@ class ScreenConfig(_Strict):
     report: Report = Field(Report(), description="The dashboard and summary.json.")
     cost: Cost = Field(Cost(), description="GPU price, estimate and budget.")
     limits: Limits = Field(Limits(), description="Input sizes refused at planning.")
+    triage: Triage | None = Field(
+        None,
+        description='Triage rules (docs/results.md, "Triage"): the `triage` column, '
+        "`rank_within` and `purchase_list.csv`. null: none.",
+    )
 
     @field_validator("ligands", mode="before", json_schema_input_type=Ligands | str)
     @classmethod
@@ -576,6 +716,22 @@ class ScreenConfig(_Strict):
                 "(without it Boltz predicts no affinity or binder probability); use "
                 "'confidence' or leave report.rank_by unset"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _copies_without_affinity(self) -> ScreenConfig:
+        problems = [
+            (
+                f"proteins[{index}].ligand_copies",
+                f"{protein.ligand_copies} copies of the screened molecule need model.affinity: "
+                'false: Boltz refuses affinity for a ligand with several copies ("Cannot '
+                'compute affinity for a ligand that has multiple copies!", parse_boltz_schema)',
+            )
+            for index, protein in enumerate(self.proteins)
+            if protein.ligand_copies > 1 and self.model.affinity
+        ]
+        if problems:
+            raise KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")
@@ -805,3 +961,17 @@ def keyed_message(location: str, message: str) -> str:
 
 def _under_any(location: tuple, prefixes) -> bool:
     return any(location[: len(prefix)] == prefix for prefix in prefixes)
+
+
+def receptor_warnings(config: ScreenConfig) -> list[str]:
+    """What the receptors hold that is accepted but may not be meant (a protein chain that
+    looks like DNA or RNA), worded as the config's problems are; the run logs each when it
+    plans."""
+    return [
+        keyed_message(
+            f"proteins[{index}]." + ("sequence" if protein.sequence is not None else where),
+            message,
+        )
+        for index, protein in enumerate(config.proteins)
+        for where, message in protein.receptor.warnings()
+    ]

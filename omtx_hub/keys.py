@@ -18,6 +18,7 @@ Pure functions: the callers read files and pass their bytes or digests (omtx_hub
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -26,8 +27,9 @@ from pathlib import Path
 
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import Model, ScreenConfig
+from omtx_hub.medchem import CHEMISTRY_VERSION
 from omtx_hub.msa import FORMATS
-from omtx_hub.receptor import ProteinChain, ReceptorSpec
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import Weights
 from omtx_hub.sheet import VALIDATOR_VERSION
 
@@ -132,14 +134,13 @@ def receptor_key_material(
     """Everything of the receptor that determines a prediction and its files: the input
     document without the screened ligand, MSAs and templates by content. Not the entry's
     name, nor file paths."""
-    placeholder = input_document(
-        receptor, dict.fromkeys((c.ids[0] for c in receptor.chains), ""), "", affinity=False
-    )
-    chain: ProteinChain
-    for entry, chain in zip(
-        placeholder["sequences"][: len(receptor.chains)], receptor.chains, strict=True
-    ):
-        entry["protein"]["msa"] = msa_identities[chain.ids[0]]
+    msas = {c.ids[0]: msa_identities[c.ids[0]] for c in receptor.msa_chains}
+    # The covalent bond's ligand atom differs from ligand to ligand (and is a function of the
+    # molecule, which the key holds): the site and the warhead are the receptor's part.
+    without_bond = dataclasses.replace(receptor, covalent=None)
+    placeholder = input_document(without_bond, msas, "", affinity=False)
+    if receptor.covalent is not None:
+        placeholder["covalent"] = receptor.covalent.model_dump(mode="json")
     for template, sha256 in zip(placeholder.get("templates", []), template_sha256, strict=True):
         template["cif"] = sha256
     return placeholder
@@ -172,6 +173,14 @@ def molecules_key(*, affinity: bool, salts: str) -> str:
         f"v{VALIDATOR_VERSION}-rdkit{rdBase.rdkitVersion}-boltz{version('boltz')}"
         f"-aff{int(affinity)}-salts-{salts}"
     )
+
+
+def chemistry_key() -> str:
+    """What a molecule's alerts and properties (omtx_hub.medchem) depend on, besides its
+    modelled SMILES: their version and RDKit's."""
+    from rdkit import rdBase
+
+    return f"c{CHEMISTRY_VERSION}-rdkit{rdBase.rdkitVersion}"
 
 
 def sheet_key(sheet_sha256: str, *, affinity: bool, salts: str, molecules_checked: bool) -> str:

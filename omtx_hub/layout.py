@@ -7,6 +7,8 @@
         batch_results.csv                             aggregate_screen
         batch_results.parquet                         aggregate_screen (the same table)
         selectivity.csv                               aggregate_screen (a `selectivity` panel)
+        interactions.csv                              aggregate_screen (every pose's interactions)
+        purchase_list.csv                             aggregate_screen (`triage` rules)
         shards/{protein}/{shard}.json                 boltz_predict_shard (shard manifest)
         structures/{protein}/{shard}/{screen}_{protein}_{index}_{ligand_id}.cif
                                                       boltz_predict_shard (best model)
@@ -33,6 +35,8 @@ SUMMARY_FILE = "summary.json"
 TABLE_FILE = "batch_results.csv"
 PARQUET_TABLE_FILE = "batch_results.parquet"
 SELECTIVITY_FILE = "selectivity.csv"
+INTERACTIONS_FILE = "interactions.csv"
+PURCHASE_LIST_FILE = "purchase_list.csv"
 SHARDS_DIR = "shards"
 MANIFEST_FILE = "shards/{protein}/{shard}.json"
 STRUCTURES_DIR = "structures"
@@ -77,6 +81,8 @@ SUMMARY = screen_pattern(SUMMARY_FILE)
 TABLE = screen_pattern(TABLE_FILE)
 PARQUET_TABLE = screen_pattern(PARQUET_TABLE_FILE)
 SELECTIVITY = screen_pattern(SELECTIVITY_FILE)
+INTERACTIONS = screen_pattern(INTERACTIONS_FILE)
+PURCHASE_LIST = screen_pattern(PURCHASE_LIST_FILE)
 MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
@@ -117,6 +123,14 @@ class ScreenLayout:
     @property
     def selectivity(self) -> Path:
         return self.screen_dir / SELECTIVITY_FILE
+
+    @property
+    def interactions(self) -> Path:
+        return self.screen_dir / INTERACTIONS_FILE
+
+    @property
+    def purchase_list(self) -> Path:
+        return self.screen_dir / PURCHASE_LIST_FILE
 
     @property
     def shards(self) -> Path:

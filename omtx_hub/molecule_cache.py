@@ -2,7 +2,9 @@
 and what Boltz would not find there.
 
 Boltz 2.2.1 loads every CCD molecule it models from this cache (`load_molecules` in
-boltz/data/mol.py): CCD cofactors, sheet rows by CCD code, and every residue of a template.
+boltz/data/mol.py): CCD cofactors, sheet rows by CCD code, modified residues of a chain, and
+every residue of a template. A code it lacks stops its preprocessing of the target ("CCD
+component X not found!").
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def ccd_lookup(mols_dir: Path):
 
 def cache_problems(receptor: ReceptorSpec, mols_dir: Path) -> list[tuple[str, str]]:
     """What Boltz would not find in its molecule cache `mols_dir` for `receptor`: CCD
-    cofactors, the atom names pocket/contacts give for them, and the residues of each
-    template; (key path below the receptor's entry, message) each."""
+    cofactors, modified residues, the atom names pocket/contacts give for them, and the
+    residues of each template; (key path below the receptor's entry, message) each."""
     found = []
     atoms: dict[str, tuple[str, Path]] = {}
     for i, (cofactor, ids) in enumerate(
@@ -71,6 +73,10 @@ def cache_problems(receptor: ReceptorSpec, mols_dir: Path) -> list[tuple[str, st
             found.append((f"cofactors[{i}].ccd", problem))
             continue
         atoms.update(dict.fromkeys(ids, (cofactor.ccd, ccd_file(cofactor.ccd, mols_dir))))
+    for i, chain in enumerate(receptor.chains):
+        for j, modification in enumerate(chain.modifications):
+            if problem := ccd_cache_problem(modification.ccd, mols_dir):
+                found.append((f"chains[{i}].modifications[{j}].ccd", problem))
     pocket = receptor.pocket
     refs = list(pocket.residues) if pocket else []
     refs += [t for c in receptor.contacts for t in (c.token1, c.token2)]

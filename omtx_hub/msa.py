@@ -27,7 +27,7 @@ def mode(msa: str) -> str:
 def receptor_mode(receptor: ReceptorSpec) -> str:
     """The MSA mode of a receptor's rows: its chains' common mode, else each chain entry's
     as '<first chain id>=<mode>' joined by '; '."""
-    modes = {chain.ids[0]: mode(chain.msa) for chain in receptor.chains}
+    modes = {chain.ids[0]: mode(chain.msa) for chain in receptor.msa_chains}
     if len(set(modes.values())) == 1:
         return next(iter(modes.values()))
     return "; ".join(f"{chain}={chain_mode}" for chain, chain_mode in modes.items())
@@ -35,7 +35,7 @@ def receptor_mode(receptor: ReceptorSpec) -> str:
 
 def lacks_msa(receptor: ReceptorSpec) -> bool:
     """Whether a protein chain of the receptor is predicted single-sequence."""
-    return any(chain.msa == "empty" for chain in receptor.chains)
+    return any(chain.msa == "empty" for chain in receptor.msa_chains)
 
 
 def chain_msas(receptor: ReceptorSpec, server_dir: Path | None) -> dict[str, str]:
@@ -43,7 +43,7 @@ def chain_msas(receptor: ReceptorSpec, server_dir: Path | None) -> dict[str, str
     `server_dir` (the fetch_msa output, one csv per chain named by its first id) for
     `msa: server`."""
     msas = {}
-    for chain in receptor.chains:
+    for chain in receptor.msa_chains:
         first = chain.ids[0]
         if chain.msa == "server":
             if server_dir is None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from omtx_hub import keys
+from omtx_hub import keys, warheads
 from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
@@ -120,7 +120,7 @@ def chain_msa_identities(protein: Protein, server: StoredServerMsa | None) -> di
     if server_chains and server is None:
         return None
     identities = {}
-    for chain in receptor.chains:
+    for chain in receptor.msa_chains:
         first = chain.ids[0]
         if chain.msa == "empty":
             identities[first] = SINGLE_SEQUENCE
@@ -257,6 +257,25 @@ def _check_cofactors_are_not_screened(config: ScreenConfig, screened: Container[
     ]
     if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+
+
+def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """Every row of a covalent screen has one reacting atom for each covalent receptor
+    (omtx_hub.warheads.row_problems); SheetError naming each line that has not."""
+    codes = ligands["ccd"].fillna("") if "ccd" in ligands.columns else [""] * len(ligands)
+    problems = [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: protein '{protein.name}' is a "
+        f"covalent screen ({protein.covalent.warhead}): {message}"
+        for protein in config.proteins
+        if protein.covalent is not None
+        for line, message in warheads.row_problems(
+            zip(ligands["line"], ligands["modeled_smiles"], codes, strict=True),
+            protein.covalent.warhead,
+            affinity=config.model.affinity,
+        )
+    ]
+    if problems:
+        raise SheetError("\n".join(problems))
 
 
 # The validated sheet's columns a target's `ligands` (and a CCD row's SMILES) are made from.
@@ -411,6 +430,7 @@ class Plan:
         self._msa_fetched: set[str] = set()
         self._molecules = _Molecules(ligands)
         _check_cofactors_are_not_screened(config, self._molecules.identities)
+        check_covalent_rows(config, ligands)
         self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -421,7 +441,7 @@ class Plan:
             # Keys that no entry can have: the targets count as not stored until the MSA is
             # there and `use_fetched_msa` gives them their keys.
             pending = f"server-msa-not-fetched:{self.server_msa_ids[protein.name]}"
-            identities = {chain.ids[0]: pending for chain in protein.receptor.chains}
+            identities = {chain.ids[0]: pending for chain in protein.receptor.msa_chains}
         receptor = protein.receptor
         templates = [sha256_file(template.cif) for template in receptor.templates]
         receptor_digest = keys.receptor_digest(receptor, identities, templates)
@@ -634,10 +654,12 @@ class PlannedScreen:
 
     @classmethod
     def from_results(
-        cls, config: ScreenConfig, results: ResultStore, store: ResultStore
+        cls, config: ScreenConfig, results: ResultStore, store: ResultStore, *, specs: bool = True
     ) -> PlannedScreen:
         """The screen as planned under `results` (the directory snakemake runs in, or a
-        cloud run's default storage), with every shard's spec."""
+        cloud run's default storage), with every shard's spec; without `specs`, none (a
+        reader that goes through the shards one at a time reads each itself: together they
+        hold every target of the screen)."""
         screen = config.screen.name
         data = results.read_blob(plan_path(screen))
         if data is None:
@@ -650,7 +672,7 @@ class PlannedScreen:
         names = [
             shard_spec_path(screen, entry.protein, entry.shard)
             for entry in index.shards
-            if entry.sha256 is not None
+            if entry.sha256 is not None and specs
         ]
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
             contents = list(pool.map(results.read_blob, names))

@@ -38,6 +38,7 @@ from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
 from omtx_hub.machine import observed_machine
 from omtx_hub.plan_artifact import ShardSpec
+from omtx_hub.pose_store import Triage
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
@@ -175,6 +176,8 @@ class ShardJob:
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
+    # The pose checks of the completed targets (omtx_hub.pose_store), made while Boltz predicts.
+    triage: Triage | None = None
 
     @property
     def screen(self) -> str:
@@ -234,6 +237,7 @@ class ShardJob:
             f"{len(pending)} to predict"
         )
         boltz_seconds = 0.0
+        self.triage = Triage(self.store, self.receptor.ligand_chain)
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
                 self._check_msa()
@@ -243,6 +247,7 @@ class ShardJob:
                     raise ShardError(str(error)) from None
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
+        self._check_poses()
         manifest = ShardManifest(
             screen=self.screen,
             protein=self.protein,
@@ -429,6 +434,8 @@ class ShardJob:
             stored = files.stored_files(affinity=self.model.affinity)
             stored["input.yaml"] = work / INPUTS_DIR / f"{boltz_record_id(key)}.yaml"
             self.store.commit(key, stored, record.to_json())
+            # Checked on this machine's CPU while Boltz predicts the next targets.
+            self.triage.submit(key, target.smiles, files.structure.read_bytes())
             with self.lock:
                 entry = self._entry(target, record, "computed")
                 entry._local_structure = str(files.structure)
@@ -464,6 +471,22 @@ class ShardJob:
         # one makes the next run of a screen with it run its shard again.
         record_failure(self.store, record)
         return self._entry(target, record, "failed")
+
+    def _check_poses(self) -> None:
+        """Attach every completed target's pose checks: those made while Boltz ran, the
+        store's, or made now (omtx_hub.pose_store)."""
+        started = time.process_time()
+        for target in self.targets:
+            if self.entries[target.key].status == "completed":
+                self.triage.submit(target.key, target.smiles)
+        results = self.triage.results()
+        for key, triage in results.items():
+            self.entries[key].triage = triage
+        if results:
+            self._report(
+                f"pose checks of {len(results)} targets; {time.process_time() - started:.1f} CPU "
+                "s of this job's after Boltz"
+            )
 
     def _fetch_structure(self, key: str, destination: Path) -> None:
         try:

@@ -16,6 +16,7 @@ from omtx_hub.msa_files import check_msa_file
 from omtx_hub.paths import directory_problem, file_problem, is_file
 from omtx_hub.receptor import ReceptorSpec, is_msa_file
 from omtx_hub.templates import template_problems
+from omtx_hub.warheads import site_problems
 
 # Config paths are relative to the directory snakemake runs in.
 RELATIVE_TO = "paths are relative to the directory snakemake runs in"
@@ -42,6 +43,7 @@ def file_problems(config: ScreenConfig) -> list[str]:
         where = f"proteins[{index}]"
         found += [(f"{where}.{key}", message) for key, message in _msa_problems(protein)]
         receptor = protein.receptor
+        found += [(f"{where}.{key}", message) for key, message in site_problems(receptor)]
         missing_templates = _missing_templates(receptor)
         found += [(f"{where}.{key}", message) for key, message in missing_templates]
         if missing_templates:
@@ -71,6 +73,7 @@ def _msa_problems(protein) -> list[tuple[str, str]]:
         entries = [
             (f"chains[{i}].msa", chain.msa, chain.sequence, f"chain {chain.ids[0]}", f"chains[{i}]")
             for i, chain in enumerate(protein.chains)
+            if chain.has_msa
         ]
     found = []
     for where, msa, sequence, owner, alignment_where in entries:

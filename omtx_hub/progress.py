@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from omtx_hub import layout
-from omtx_hub.aggregate import panel_table, results_table, summary
+from omtx_hub.aggregate import ResultRows, panel_table, results_table, summary
 from omtx_hub.canary import describe as describe_canary
 from omtx_hub.config import ScreenConfig, load_config
 from omtx_hub.config_files import merged_config_files
 from omtx_hub.cost import spent, usd
 from omtx_hub.plan import Plan, PlannedScreen
-from omtx_hub.plan_artifact import ShardSpec
+from omtx_hub.plan_artifact import ShardSpec, shard_spec_path
 from omtx_hub.records import (
     CanaryReport,
     ManifestEntry,
@@ -37,7 +39,7 @@ from omtx_hub.records import (
     read_canary,
     read_manifest,
 )
-from omtx_hub.store import CorruptEntry, ResultStore, open_store
+from omtx_hub.store import LOOKUP_THREADS, CorruptEntry, ResultStore, open_store
 from omtx_hub.summary import ScreenSummary
 
 log = logging.getLogger(__name__)
@@ -76,12 +78,17 @@ class ShardProgress:
 class ScreenProgress:
     screen: str
     shards: list[ShardProgress]
-    target_states: dict[str, str]  # key -> completed / failed / pending
     recent_commits: int
     window_s: float
     cost_so_far_usd: float
-    # (protein, shard) -> manifest of every finished shard.
-    manifests: dict[tuple[str, str], ShardManifest]
+    # Where the shard manifests are (the directory snakemake runs in, or default storage).
+    results: ResultStore
+    # (protein, shard) -> name under `results` of the manifest of every finished shard; each
+    # is read when needed (`manifest`), never all held at once.
+    manifests: dict[tuple[str, str], str]
+    # key -> completed / pending of each target of the shards without a manifest (a finished
+    # shard's targets are as its manifest records them).
+    unfinished_states: dict[str, str]
     # The canary reports of the screen's remote runs (omtx_hub.canary), in name order.
     canaries: tuple[CanaryReport, ...] = ()
 
@@ -103,18 +110,21 @@ class ScreenProgress:
             return 0.0
         return pending / self.rate_per_hour if self.recent_commits else None
 
+    def manifest(self, protein: str, shard: str) -> ShardManifest | None:
+        """The manifest of a finished shard, read (validated) from `results`; None for an
+        unfinished one."""
+        return _read_manifest(self.results, self.manifests.get((protein, shard)))
 
-def finished_manifests(screen: str, results: ResultStore) -> dict[tuple[str, str], ShardManifest]:
-    """(protein, shard) -> manifest of every shard job that has finished, from one listing of
-    the screen's manifests under `results`."""
+
+def finished_manifests(screen: str, results: ResultStore) -> dict[tuple[str, str], str]:
+    """(protein, shard) -> name under `results` of the manifest of every shard job that has
+    finished, from one listing of the screen's manifests."""
     prefix = f"{layout.SCREEN_DIR.format(screen=screen)}/{layout.SHARDS_DIR}/"
     found = {}
     for name in results.blob_names(prefix):
         protein, _, file_name = name.removeprefix(prefix).rpartition("/")
         if file_name.endswith(".json"):
-            found[(protein, file_name.removesuffix(".json"))] = read_manifest(
-                results.read_blob(name)
-            )
+            found[(protein, file_name.removesuffix(".json"))] = name
     return found
 
 
@@ -137,55 +147,98 @@ def screen_progress(
     now: float | None = None,
 ) -> ScreenProgress:
     """The state of the planned screen `plan` from `store` and the shard manifests under
-    `results` (the directory snakemake runs in, or a cloud run's default storage)."""
+    `results` (the directory snakemake runs in, or a cloud run's default storage). Shard by
+    shard: what is kept is each target's key until the store is listed, and the states of the
+    unfinished shards' targets."""
     now = time.time() if now is None else now
-    committed = store.commit_times(target.key for target in plan.targets())
+    # (protein, shard) -> its targets' keys; None for a shard whose spec is not written yet.
+    keys_of = {
+        name: None if spec is None else [target.key for target in spec.targets]
+        for name, spec in planned_shards(plan, results)
+    }
+    committed = store.commit_times(key for keys in keys_of.values() if keys for key in keys)
     manifests = {
-        name: manifest
-        for name, manifest in finished_manifests(plan.screen, results).items()
-        if name in plan.shards
+        name: blob
+        for name, blob in finished_manifests(plan.screen, results).items()
+        if keys_of.get(name) is not None
     }
     cost = plan.config.cost
-    states: dict[str, str] = {}
-    shards = []
+    shards: list[ShardProgress] = []
+    totals = []
+    unfinished_states: dict[str, str] = {}
     estimated_seconds = 0.0
-    for (protein, name), spec in _planned_shards(plan):
-        manifest = manifests.get((protein, name))
-        recorded = {record.key: record.status for record in manifest.records} if manifest else {}
-        targets = spec.targets if spec else []
-        for target in targets:
-            key = target.key
-            states[key] = recorded.get(key) or (COMPLETED if key in committed else PENDING)
-        completed = sum(states[t.key] == COMPLETED for t in targets)
-        failed = sum(states[t.key] == FAILED for t in targets)
-        count = len(targets) if spec else plan.plan.entry(protein, name).targets
+    for (protein, name), keys in keys_of.items():
+        manifest = _read_manifest(results, manifests.get((protein, name)))
+        if manifest is not None:
+            recorded = {record.key: record.status for record in manifest.records}
+            totals.append(manifest.totals().to_json())
+            states = [recorded.get(key) or _committed_or_pending(key, committed) for key in keys]
+        else:
+            states = [_committed_or_pending(key, committed) for key in keys or []]
+            unfinished_states.update(zip(keys or [], states, strict=True))
+        completed, failed = states.count(COMPLETED), states.count(FAILED)
+        count = len(states) if keys is not None else plan.plan.entry(protein, name).targets
         shards.append(ShardProgress(protein, name, count, completed, failed, manifest is not None))
         if manifest is None and completed:
             estimated_seconds += completed * cost.seconds_per_target + cost.startup_s_per_shard
-    measured = spent([manifest.to_json() for manifest in manifests.values()], cost)
-    recent = sum(committed[key] > now - window_s for key in committed)
+    measured = spent(totals, cost)
     return ScreenProgress(
         screen=plan.screen,
         shards=shards,
-        target_states=states,
-        recent_commits=recent,
+        recent_commits=sum(committed[key] > now - window_s for key in committed),
         window_s=window_s,
         cost_so_far_usd=measured.cost_usd_with_startup
         + usd(estimated_seconds, cost.gpu_hourly_usd),
+        results=results,
         manifests=manifests,
+        unfinished_states=unfinished_states,
         canaries=canary_reports(plan.screen, results),
     )
 
 
-def _planned_shards(plan: Planned):
-    """(protein, shard) and spec of every planned shard, in plan order; a shard whose spec is
-    not written yet (its protein's server MSA is being fetched) has None."""
+def _read_manifest(results: ResultStore, name: str | None) -> ShardManifest | None:
+    return None if name is None else read_manifest(results.read_blob(name))
+
+
+def _committed_or_pending(key: str, committed: dict[str, float]) -> str:
+    return COMPLETED if key in committed else PENDING
+
+
+def planned_shards(plan: Planned, results: ResultStore):
+    """(protein, shard) and spec of every planned shard, in plan order, one at a time; a shard
+    whose spec is not written yet (its protein's server MSA is being fetched) has None. The
+    specs of a screen read without them (PlannedScreen.from_results(specs=False)) are read
+    from `results` here, a few ahead in parallel, and not kept."""
     if isinstance(plan, Plan):
-        return list(plan.shards.items())
-    return [
-        ((entry.protein, entry.shard), plan.shards.get((entry.protein, entry.shard)))
-        for entry in plan.plan.shards
+        yield from plan.shards.items()
+        return
+    entries = plan.plan.shards
+    if plan.shards:
+        for entry in entries:
+            yield (entry.protein, entry.shard), plan.shards.get((entry.protein, entry.shard))
+        return
+    names = [
+        shard_spec_path(plan.screen, entry.protein, entry.shard) if entry.sha256 else None
+        for entry in entries
     ]
+    for entry, data in zip(entries, _read_in_order(results, names), strict=True):
+        spec = None if data is None else ShardSpec.model_validate_json(data)
+        yield (entry.protein, entry.shard), spec
+
+
+def _read_in_order(results: ResultStore, names: list[str | None]):
+    """The content of each named object (None for a None name or one not there), in order,
+    with at most a few reads in flight and read ahead."""
+    window = 4 * LOOKUP_THREADS
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        ahead: deque = deque()
+        for name in names:
+            ahead.append(None if name is None else pool.submit(results.read_blob, name))
+            if len(ahead) > window:
+                read = ahead.popleft()
+                yield None if read is None else read.result()
+        for read in ahead:
+            yield None if read is None else read.result()
 
 
 def status_text(progress: ScreenProgress, plan: Planned, *, all_shards: bool, targets: bool) -> str:
@@ -194,10 +247,12 @@ def status_text(progress: ScreenProgress, plan: Planned, *, all_shards: bool, ta
     lines = []
     if targets:
         lines.append(f"{'state':<8} {'protein':<16} {'shard':>5}  ligands")
-        for (protein, name), spec in _planned_shards(plan):
+        for (protein, name), spec in planned_shards(plan, progress.results):
+            manifest = progress.manifest(protein, name)
+            recorded = {r.key: r.status for r in manifest.records} if manifest else {}
             for target in spec.targets if spec else []:
                 ligands = ", ".join(ligand.name for ligand in target.ligands)
-                state = _DONE[progress.target_states[target.key]]
+                state = _DONE[recorded.get(target.key) or progress.unfinished_states[target.key]]
                 lines.append(f"{state:<8} {protein:<16} {name:>5}  {ligands}")
     shown = [s for s in progress.shards if all_shards or s.state != "finished"]
     if shown:
@@ -246,13 +301,14 @@ class RunningResults:
 
 def running_results(plan: Planned, store: ResultStore, progress: ScreenProgress) -> RunningResults:
     """Every target's record so far (a finished shard's from its manifest, another's from the
-    store, or pending) aggregated as summary.json and batch_results.csv would be."""
-    records: list[ManifestEntry] = []
+    store, or pending) aggregated as summary.json and batch_results.csv would be, shard by
+    shard into columns (aggregate.ResultRows)."""
+    rows = ResultRows()
     totals: list[ShardTotals] = []
-    for (protein, name), spec in _planned_shards(plan):
-        manifest = progress.manifests.get((protein, name))
+    for (protein, name), spec in planned_shards(plan, progress.results):
+        manifest = progress.manifest(protein, name)
         if manifest is not None:
-            records.extend(manifest.records)
+            rows.add(manifest.records)
             totals.append(manifest.totals())
             continue
         shard_records = (
@@ -260,7 +316,7 @@ def running_results(plan: Planned, store: ResultStore, progress: ScreenProgress)
             if spec
             else []
         )
-        records.extend(shard_records)
+        rows.add(shard_records)
         totals.append(
             ShardTotals(
                 screen=plan.screen,
@@ -274,14 +330,14 @@ def running_results(plan: Planned, store: ResultStore, progress: ScreenProgress)
                 job_wall_s=0.0,
             )
         )
-    table = results_table(plan, records)
+    table = results_table(plan, rows, store)
     panel = None if plan.config.selectivity is None else panel_table(plan, table)
     return RunningResults(summary(plan, table, totals, panel), table, panel)
 
 
 def _unfinished_record(target, spec: ShardSpec, store: ResultStore, progress) -> ManifestEntry:
     placement = {**target.placement(), "structures": {}}
-    if progress.target_states[target.key] == COMPLETED:
+    if progress.unfinished_states[target.key] == COMPLETED:
         try:
             record = TargetRecord.model_validate(store.read_record(target.key))
             return ManifestEntry.of(record, **placement, source="computed")
@@ -300,4 +356,4 @@ def planned_screen(
     config: ScreenConfig = load_config(merged_config_files(config_files))
     store = open_store(config.store)
     results = open_store(results_root)
-    return PlannedScreen.from_results(config, results, store), store, results
+    return PlannedScreen.from_results(config, results, store, specs=False), store, results

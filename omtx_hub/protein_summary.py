@@ -23,6 +23,7 @@ be used when comparing different active molecules, not inactives". So:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -58,8 +59,9 @@ def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
     return {
         protein.name: chain_counts(
             input_document(
-                protein.receptor,
-                {chain.ids[0]: "empty" for chain in protein.receptor.chains},
+                # The covalent bond adds no chain.
+                dataclasses.replace(protein.receptor, covalent=None),
+                {chain.ids[0]: "empty" for chain in protein.receptor.msa_chains},
                 "",
                 affinity=config.model.affinity,
             )
@@ -80,7 +82,7 @@ def without_not_applicable(
 ) -> pd.DataFrame:
     """The results table with each protein's not-applicable fields emptied in its rows, and
     the columns not applicable to every protein of the screen dropped."""
-    table = table.copy()
+    table = table.copy(deep=False)  # copy-on-write: only the emptied columns are copied
     for protein, fields in not_applicable.items():
         if fields:
             table.loc[table["protein"] == protein, list(fields)] = None
@@ -114,10 +116,16 @@ def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Sta
     )
 
 
-def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
-    """For each row of `best` (rows of `table`), the sheet's other names of its compound."""
+def other_names(
+    table: pd.DataFrame, best: pd.DataFrame, among: pd.Series | None = None
+) -> list[list[str]]:
+    """For each row of `best` (rows of `table`), the sheet's other names of its compound
+    (among the rows `among` masks)."""
     # Grouping only the best compounds' rows: over a whole 100,000-row table it takes minutes.
-    rows = table[table["key"].isin(best["key"])]
+    named = table["key"].isin(best["key"])
+    if among is not None:
+        named &= among
+    rows = table.loc[named, ["protein", "key", "ligand_name"]]
     names = rows.groupby(["protein", "key"])["ligand_name"].agg(list)
     return [
         [other for other in names[protein, key] if other != name]
@@ -127,15 +135,30 @@ def other_names(table: pd.DataFrame, best: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def top_list(rows: pd.DataFrame, n: int, rank_by: str, binder_threshold: float) -> list[TopEntry]:
-    """The n best compounds of `rows` by `rank_by`, each with the sheet's other names for it."""
-    best = best_targets(rows, n, rank_by=rank_by, binder_threshold=binder_threshold)
+def top_list(
+    rows: pd.DataFrame,
+    n: int,
+    rank_by: str,
+    binder_threshold: float,
+    among: pd.Series | None = None,
+    triage_first: bool = False,
+) -> list[TopEntry]:
+    """The n best compounds of `rows` (of those `among` masks) by `rank_by` (with
+    `triage_first`, those that pass triage first), each with the sheet's other names for it."""
+    best = best_targets(
+        rows,
+        n,
+        rank_by=rank_by,
+        binder_threshold=binder_threshold,
+        among=among,
+        triage_first=triage_first,
+    )
     # The entry's columns (with replicates, their spread too), in its order.
     fields = [field for field in TopEntry.model_fields if field in best.columns]
     entries = json.loads(best[fields].to_json(orient="records"))
     return [
         TopEntry(**entry, also_named=names)
-        for entry, names in zip(entries, other_names(rows, best), strict=True)
+        for entry, names in zip(entries, other_names(rows, best, among), strict=True)
     ]
 
 
@@ -148,35 +171,40 @@ def protein_summary(
     top_n: int,
 ) -> ProteinSummary:
     """The summary of one protein's rows of the ranked results table."""
-    compounds = rows.drop_duplicates("key")
-    status = compounds["status"].value_counts()
-    completed = compounds[compounds["status"] == "completed"]
-    binders = completed[predicted_binders(completed, binder_threshold)]
+    # Masks of the rows, not copies of them: a compound is its key's first row.
+    compounds = ~rows["key"].duplicated()
+    status = rows["status"][compounds].value_counts()
+    completed = compounds & (rows["status"] == "completed")
+    binders = completed & predicted_binders(rows, binder_threshold)
     statistics = {
-        field: _statistics(completed[field], "completed_compounds")
+        field: _statistics(rows[field][completed], "completed_compounds")
         for field in OVER_COMPLETED
         if field not in not_applicable
     }
     for field in OVER_BINDERS:
         statistics[field] = _statistics(
-            binders[field], "predicted_binders", geometric=field == "ic50_um"
+            rows[field][binders], "predicted_binders", geometric=field == "ic50_um"
         )
     return ProteinSummary(
         chains=dict(chains),
         counts=ProteinCounts(
             sheet_rows=len(rows),
-            compounds=len(compounds),
+            compounds=int(compounds.sum()),
             completed=int(status.get("completed", 0)),
             failed=int(status.get("failed", 0)),
             pending=int(status.get("pending", 0)),
-            binders=len(binders),
+            binders=int(binders.sum()),
         ),
         statistics=statistics,
         not_applicable=not_applicable,
         top_by_binder_probability=top_list(rows, top_n, "binder_probability", binder_threshold),
         # Among predicted binders only: affinity orders actives, not inactives.
         top_by_affinity=top_list(
-            rows[predicted_binders(rows, binder_threshold)], top_n, "affinity", binder_threshold
+            rows,
+            top_n,
+            "affinity",
+            binder_threshold,
+            among=predicted_binders(rows, binder_threshold),
         ),
         top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
     )

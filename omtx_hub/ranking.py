@@ -21,6 +21,10 @@ under several names (one key) is placed by its first row. Then the targets that 
 completed (failed; pending in a running screen's dashboard), in sheet order. Ranks count
 compounds, 1, 2, 3, ... without gaps: the rows of one compound share its rank.
 
+With `triage.rank_within: triage` (omtx_hub.triage), the completed targets that pass triage
+come first, in this order, then the other completed targets, in this order, then the rest:
+triage reorders, it drops nothing.
+
 Across proteins (`best_targets`: summary.json's top lists, the dashboard's top hits), each
 compound once per protein, the completed ones only, by the same rule; equal values by
 protein name, then sheet row.
@@ -31,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from omtx_hub.result_tables import predicted_binders
+from omtx_hub.records import TRIAGE_COLUMN
+from omtx_hub.result_tables import TRIAGE_PASS, predicted_binders
 
 # Each rule in one line, for summary.json and the dashboard.
 RULES = {
@@ -48,10 +53,14 @@ def rule_in_words(rank_by: str) -> str:
     return f"{RULES[rank_by]}; {TIES_AND_REST}"
 
 
-_COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 2
+_COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 4
+# Added to the group of a completed target that fails triage when triage ranks first.
+_FAILS_TRIAGE = 2
 
 
-def _order_keys(table: pd.DataFrame, rank_by: str, binder_threshold: float) -> dict:
+def _order_keys(
+    table: pd.DataFrame, rank_by: str, binder_threshold: float, triage_first: bool = False
+) -> dict:
     """`_group` and `_score` columns: sorting ascending by both puts rows in rank order."""
     completed = (table["status"] == "completed").to_numpy()
     probability = table["affinity_probability_binary"].to_numpy(dtype=float)
@@ -66,6 +75,9 @@ def _order_keys(table: pd.DataFrame, rank_by: str, binder_threshold: float) -> d
         score = -table["confidence_score"].to_numpy(dtype=float)
     else:
         raise ValueError(f"unknown ranking {rank_by!r}; expected one of {', '.join(RULES)}")
+    if triage_first:
+        passes = (table[TRIAGE_COLUMN] == TRIAGE_PASS).to_numpy(dtype=bool)
+        group = np.where(passes, group, group + _FAILS_TRIAGE)
     return {
         "_group": np.where(completed, group, _NOT_COMPLETED),
         "_score": np.where(completed, score, np.nan),
@@ -73,11 +85,13 @@ def _order_keys(table: pd.DataFrame, rank_by: str, binder_threshold: float) -> d
 
 
 def rank_within_proteins(
-    table: pd.DataFrame, *, rank_by: str, binder_threshold: float
+    table: pd.DataFrame, *, rank_by: str, binder_threshold: float, triage_first: bool = False
 ) -> pd.DataFrame:
-    """The results table sorted by protein and rank, with a leading `rank` column."""
+    """The results table sorted by protein and rank, with a leading `rank` column; with
+    `triage_first`, the completed targets that pass triage (its `triage` column) first."""
     first_row = table.groupby(["protein", "key"])["index"].transform("min")
-    table = table.assign(**_order_keys(table, rank_by, binder_threshold), _first_row=first_row)
+    keys = _order_keys(table, rank_by, binder_threshold, triage_first)
+    table = table.assign(**keys, _first_row=first_row)
     table = table.sort_values(
         ["protein", "_group", "_score", "_first_row", "index"], na_position="last", kind="stable"
     )
@@ -88,14 +102,40 @@ def rank_within_proteins(
     return table.drop(columns=["_group", "_score", "_first_row"])
 
 
+# The columns `_order_keys` and the ties read.
+_ORDER_COLUMNS = (
+    "protein",
+    "index",
+    "status",
+    "affinity_probability_binary",
+    "affinity_pred_value",
+    "confidence_score",
+    TRIAGE_COLUMN,
+)
+
+
 def best_targets(
-    ranked: pd.DataFrame, n: int, *, rank_by: str, binder_threshold: float
+    ranked: pd.DataFrame,
+    n: int,
+    *,
+    rank_by: str,
+    binder_threshold: float,
+    among: pd.Series | None = None,
+    triage_first: bool = False,
 ) -> pd.DataFrame:
     """The n best completed compounds over all proteins of a ranked table (rows in rank
     order, as `rank_within_proteins` leaves them), one row each (its first sheet row), by
-    the rule of `rank_by`."""
-    targets = ranked[ranked["status"] == "completed"].drop_duplicates(["protein", "key"])
-    keys = _order_keys(targets, rank_by, binder_threshold)
+    the rule of `rank_by` (with `triage_first`, those that pass triage first); with `among`
+    (a mask of `ranked`'s rows), of those rows only. Found on the few columns the order
+    reads; only the n rows are taken whole."""
+    completed = ranked["status"] == "completed"
+    if among is not None:
+        completed &= among
+    candidates = np.flatnonzero(completed.to_numpy())
+    first = ~ranked[["protein", "key"]].iloc[candidates].duplicated().to_numpy()
+    positions = candidates[first]
+    targets = ranked[[c for c in _ORDER_COLUMNS if c in ranked.columns]].iloc[positions]
+    keys = _order_keys(targets, rank_by, binder_threshold, triage_first)
     proteins = pd.factorize(targets["protein"], sort=True)[0]
     # np.lexsort sorts by its last key first; a missing score sorts after every value.
     order = np.lexsort(
@@ -106,4 +146,4 @@ def best_targets(
             keys["_group"],
         )
     )
-    return targets.iloc[order[:n]]
+    return ranked.iloc[positions[order[:n]]]

@@ -27,16 +27,19 @@ import string
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from omtx_hub.modifications import modification_problems
 
 # The one-letter codes Boltz 2.2.1 reads in a protein sequence: the keys of
 # `prot_letter_to_token` (boltz/data/const.py), the 20 standard amino acids and X, J, B, Z, O,
@@ -147,19 +150,82 @@ def _chain_ids(given: str | list[str], copies: int | None) -> tuple[str, ...]:
     return tuple(chr(ord(given) + i) for i in range(count))
 
 
+# The letters Boltz 2.2.1 reads in a DNA and an RNA sequence: the keys of
+# `dna_letter_to_token` and `rna_letter_to_token` (boltz/data/const.py), N the unknown
+# nucleotide. `parse_boltz_schema` maps any other letter to that unknown nucleotide without a
+# word, so other letters are refused here.
+NUCLEIC_LETTERS = {"dna": frozenset("ACGTN"), "rna": frozenset("ACGUN")}
+# A protein sequence of these letters only may be DNA or RNA written without `type`.
+NUCLEOTIDE_LOOKALIKE = frozenset("ACGTU")
+PolymerType = Literal["protein", "dna", "rna"]
+
+
+def clean_nucleic_sequence(sequence: str, kind: str) -> str:
+    """A DNA or RNA sequence without whitespace, upper case; a ValueError names each bad
+    letter and the position of the first."""
+    cleaned = re.sub(r"\s+", "", sequence)
+    cleaned = "".join(letter.upper() if letter.isascii() else letter for letter in cleaned)
+    if not cleaned:
+        raise ValueError("the sequence is empty")
+    allowed = NUCLEIC_LETTERS[kind]
+    bad = sorted(set(cleaned) - allowed)
+    if bad:
+        position = next(i for i, letter in enumerate(cleaned, 1) if letter in bad)
+        raise ValueError(
+            f"invalid {kind.upper()} letter(s) {', '.join(map(repr, bad))} (first at position "
+            f"{position}); a {kind.upper()} chain is written in {', '.join(sorted(allowed))} "
+            "(N: unknown nucleotide)"
+        )
+    return cleaned
+
+
+class Modification(Strict):
+    """A modified residue of a chain (Boltz's `modifications`: the residue at `position` is
+    the CCD component `ccd`, e.g. SEP, a phosphoserine, at a serine)."""
+
+    position: int = Field(
+        ge=1, le=MAX_RESIDUES, description="Residue number, from 1 along the sequence."
+    )
+    ccd: str = Field(
+        description="The modified residue's CCD code (SEP, TPO, PTR, MSE, ...). It must be in "
+        "Boltz's molecule cache (checked before planning where the cache is) and, where "
+        "gemmi's table of CCD components knows its parent residue, be a modification of the "
+        "residue at `position` (omtx_hub.modifications)."
+    )
+
+    @field_validator("ccd")
+    @classmethod
+    def _ccd_code(cls, code: str) -> str:
+        code = code.strip().upper()
+        if not re.match(CCD_PATTERN, code):
+            raise ValueError(f"'{code}' is not a CCD code (1-5 letters or digits)")
+        return code
+
+
 class ProteinChain(Strict):
-    """One protein chain of a receptor, or several identical copies of it."""
+    """One polymer chain of a receptor (protein, DNA or RNA), or several identical copies."""
 
     id: ChainId | list[ChainId] = Field(
         description="Chain id (1-4 letters or digits), or a list of ids: one chain per id, "
         "all with this sequence (a homo-oligomer)."
     )
-    sequence: str = Field(
-        description="One-letter amino-acid codes; whitespace and line breaks are removed, "
-        "ASCII lower case is accepted (no other case folding: 'ß' is refused, never read as "
-        "'SS'). Residues are numbered from 1 along this sequence in `pocket` and `contacts`."
+    type: PolymerType = Field(
+        "protein",
+        description="`protein` (default), `dna` or `rna`. A protein sequence of only A, C, G, "
+        "T and U gets a warning at planning (it may be a nucleic acid written without `type`); "
+        "`type: protein` written out settles it.",
     )
-    msa: str = Field(DEFAULT_MSA, description=MSA_DESCRIPTION)
+    sequence: str = Field(
+        description="One-letter codes: amino acids for a protein, A/C/G/T (DNA) or A/C/G/U "
+        "(RNA), N an unknown nucleotide; whitespace and line breaks are removed, ASCII lower "
+        "case is accepted (no other case folding: 'ß' is refused, never read as 'SS'). "
+        "Residues are numbered from 1 along this sequence in `pocket`, `contacts`, "
+        "`modifications` and `covalent`."
+    )
+    msa: str | None = Field(
+        DEFAULT_MSA,
+        description=MSA_DESCRIPTION + " Protein chains only: DNA and RNA chains have none.",
+    )
     copies: int | None = Field(
         None,
         ge=1,
@@ -168,25 +234,82 @@ class ProteinChain(Strict):
         "copies get that letter and the following ones (`id: A, copies: 2` is A and B); "
         "with a list of ids it must match their number. At most 26, the letters A to Z.",
     )
+    modifications: list[Modification] = Field(
+        [],
+        description="Modified residues, `{position: N, ccd: CODE}` each (Boltz's "
+        "`modifications`), e.g. a phosphorylated activation loop.",
+    )
+    cyclic: bool = Field(
+        False,
+        description="true: the chain is cyclic, its last residue bonded to its first "
+        "(Boltz's `cyclic`; a cyclic peptide).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nucleic_acids_have_no_msa(cls, raw):
+        if isinstance(raw, dict) and raw.get("type") in NUCLEIC_LETTERS:
+            if raw.get("msa") is not None:
+                raise ValueError(
+                    f"msa: {raw['type'].upper()} chains have no MSA (Boltz aligns proteins "
+                    "only); remove `msa`"
+                )
+            return {**raw, "msa": None}
+        return raw
 
     @field_validator("sequence")
     @classmethod
-    def _protein_letters(cls, sequence: str) -> str:
-        return clean_sequence(sequence)
+    def _polymer_letters(cls, sequence: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type", "protein")
+        if kind not in NUCLEIC_LETTERS:
+            return clean_sequence(sequence)
+        try:
+            return clean_nucleic_sequence(sequence, kind)
+        except ValueError as error:
+            chain = info.data.get("id")
+            named = chain if isinstance(chain, str) else "/".join(chain or ["?"])
+            raise ValueError(f"chain {named}: {error}") from None
 
     @field_validator("msa")
     @classmethod
-    def _msa_source(cls, msa: str) -> str:
-        return check_msa_source(msa)
+    def _msa_source(cls, msa: str | None) -> str | None:
+        return None if msa is None else check_msa_source(msa)
 
     @model_validator(mode="after")
     def _ids_match_copies(self) -> ProteinChain:
         _chain_ids(self.id, self.copies)
+        if self.type == "protein" and self.msa is None:
+            raise ValueError("msa: a protein chain needs `empty`, `server` or an MSA file")
+        return self
+
+    @model_validator(mode="after")
+    def _modifications_fit(self) -> ProteinChain:
+        problems = modification_problems(self.sequence, self.type, self.modifications)
+        if problems:
+            raise KeyedProblems(problems)
         return self
 
     @property
     def ids(self) -> tuple[str, ...]:
         return _chain_ids(self.id, self.copies)
+
+    @property
+    def has_msa(self) -> bool:
+        return self.type == "protein"
+
+    def lookalike_warning(self) -> str | None:
+        """Why a protein chain may be a nucleic acid written without `type`, or None (also
+        when `type: protein` is written out)."""
+        if self.type != "protein" or "type" in self.model_fields_set:
+            return None
+        if set(self.sequence) <= NUCLEOTIDE_LOOKALIKE:
+            return (
+                f"chain {self.ids[0]}'s sequence has only the letters "
+                f"{''.join(sorted(set(self.sequence)))}: it is modelled as a protein (a "
+                "peptide of Ala, Cys, Gly, Thr, Sec); if it is DNA or RNA, write `type: dna` or "
+                "`type: rna`, else `type: protein` to silence this warning"
+            )
+        return None
 
 
 def canonical_smiles(smiles: str) -> str:
@@ -336,6 +459,33 @@ class Contact(Strict):
     force: bool = Field(False, description="true: a potential enforces it during sampling.")
 
 
+class Covalent(Strict):
+    """A covalent screen: every screened molecule bonds this receptor atom at its warhead's
+    reacting atom (Boltz's `bond` constraint; omtx_hub.warheads finds the atom in each
+    molecule, and planning refuses a sheet row it finds at no atom or at several)."""
+
+    residue: TokenRef = Field(
+        description="The receptor residue that reacts, `[CHAIN, RESIDUE]` (e.g. `[A, 12]`, "
+        "the cysteine of KRAS G12C), numbered from 1 along the sequence given here."
+    )
+    atom: str = Field(
+        description="Its atom that bonds the ligand, named as in the residue's CCD entry "
+        "(`SG` of a cysteine, `OG` of a serine, `NZ` of a lysine)."
+    )
+    warhead: str = Field(
+        description="A preset (`acrylamide`, `chloroacetamide`, `vinyl_sulfonamide`, "
+        "`nitrile`, `boronic_acid`: docs/inputs.md, 'Covalent screens') or a SMARTS whose "
+        "reacting atom is mapped `:1` and any leaving atom `:2` (removed from the modelled "
+        "ligand), e.g. `[CX3:1]=[CX3]-[CX3](=O)-[NX3]`."
+    )
+
+    @model_validator(mode="after")
+    def _a_residue(self) -> Covalent:
+        if self.residue.residue is None:
+            raise ValueError("residue: give [CHAIN, RESIDUE_NUMBER] of a protein chain")
+        return self
+
+
 class Template(Strict):
     """A structure (e.g. a holo crystal structure) the prediction is guided by."""
 
@@ -382,6 +532,18 @@ class Template(Strict):
         return self.chains, None
 
 
+def _chain_summary(chain: ProteinChain) -> dict:
+    """A chain in summary.json; type, modifications and `cyclic` only where set."""
+    entry: dict = {"ids": list(chain.ids), "length": len(chain.sequence), "msa": chain.msa}
+    if chain.type != "protein":
+        entry = {"ids": entry["ids"], "type": chain.type, "length": entry["length"]}
+    if chain.modifications:
+        entry["modifications"] = [m.model_dump() for m in chain.modifications]
+    if chain.cyclic:
+        entry["cyclic"] = True
+    return entry
+
+
 @dataclass(frozen=True)
 class ReceptorSpec:
     """The parts of one config entry, as the checks and the documents need them."""
@@ -391,6 +553,8 @@ class ReceptorSpec:
     pocket: Pocket | None = None
     contacts: tuple[Contact, ...] = ()
     templates: tuple[Template, ...] = ()
+    covalent: Covalent | None = None
+    ligand_copies: int = 1
 
     @classmethod
     def single_chain(cls, sequence: str, msa: str = "empty") -> ReceptorSpec:
@@ -405,12 +569,18 @@ class ReceptorSpec:
 
     @property
     def ligand_chain(self) -> str:
-        """The screened ligand's chain: the first letter no receptor chain uses."""
+        """The screened ligand's chain: the first letter no receptor chain uses (its first
+        copy's, with `ligand_copies`)."""
         return self._free_ids()[0]
+
+    @property
+    def ligand_ids(self) -> tuple[str, ...]:
+        """The chain of each copy of the screened ligand: the first free letters."""
+        return tuple(self._free_ids()[: self.ligand_copies])
 
     def cofactor_ids(self) -> list[tuple[str, ...]]:
         """Each cofactor's chain ids: its own, or the next free ones after the ligand's."""
-        free = iter(self._free_ids()[1:])
+        free = iter(self._free_ids()[self.ligand_copies :])
         ids = []
         for cofactor in self.cofactors:
             if cofactor.id is not None:
@@ -422,10 +592,15 @@ class ReceptorSpec:
     @property
     def is_shorthand(self) -> bool:
         """One chain A, nothing else: the receptor every screen had before multi-chain ones."""
+        only = self.chains[0]
         return (
             len(self.chains) == 1
-            and self.chains[0].ids == (SHORTHAND_CHAIN,)
+            and only.ids == (SHORTHAND_CHAIN,)
+            and only.type == "protein"
+            and not (only.modifications or only.cyclic)
             and not (self.cofactors or self.pocket or self.contacts or self.templates)
+            and self.covalent is None
+            and self.ligand_copies == 1
         )
 
     @property
@@ -441,25 +616,38 @@ class ReceptorSpec:
 
     def local_files(self) -> list[str]:
         """The files shard jobs read: user MSA files and template mmCIFs."""
-        msas = [c.msa for c in self.chains if c.msa not in ("empty", "server")]
+        msas = [c.msa for c in self.msa_chains if c.msa not in ("empty", "server")]
         return msas + [template.cif for template in self.templates]
 
     def server_chains(self) -> dict[str, str]:
         """First chain id -> sequence of every `msa: server` chain (one paired query)."""
-        return {c.ids[0]: c.sequence for c in self.chains if c.msa == "server"}
+        return {c.ids[0]: c.sequence for c in self.msa_chains if c.msa == "server"}
+
+    @property
+    def msa_chains(self) -> tuple[ProteinChain, ...]:
+        """The protein chain entries: those with an MSA (DNA and RNA chains have none)."""
+        return tuple(chain for chain in self.chains if chain.has_msa)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """(key path below the entry, message) for what is accepted but may not be meant: a
+        protein chain whose sequence looks like DNA or RNA."""
+        return [
+            (f"chains[{i}].sequence", warning)
+            for i, chain in enumerate(self.chains)
+            if (warning := chain.lookalike_warning())
+        ]
 
     def summary(self) -> dict:
         """What summary.json says of the receptor. `msa` is the chains' common MSA setting
         ('mixed' when they differ); `ligand_chain` is the screened ligand's chain in every
         structure file (the dashboard's viewer shows that chain as the ligand)."""
-        modes = {chain.msa for chain in self.chains}
+        modes = {chain.msa for chain in self.msa_chains}
         return {
             "length": self.residue_count,
             "msa": modes.pop() if len(modes) == 1 else "mixed",
-            "chains": [
-                {"ids": list(c.ids), "length": len(c.sequence), "msa": c.msa} for c in self.chains
-            ],
+            "chains": [_chain_summary(c) for c in self.chains],
             "ligand_chain": self.ligand_chain,
+            **({"ligand_chains": list(self.ligand_ids)} if self.ligand_copies > 1 else {}),
             "cofactors": [
                 {"ids": list(ids), **({"ccd": c.ccd} if c.ccd else {"smiles": c.smiles})}
                 for c, ids in zip(self.cofactors, self.cofactor_ids(), strict=True)
@@ -467,6 +655,7 @@ class ReceptorSpec:
             "pocket": self.pocket.model_dump(mode="json") if self.pocket else None,
             "contacts": len(self.contacts),
             "templates": [Path(t.cif).name for t in self.templates],
+            **({"covalent": self.covalent.model_dump(mode="json")} if self.covalent else {}),
         }
 
     # --- checks --------------------------------------------------------------------------
@@ -488,24 +677,65 @@ class ReceptorSpec:
                         (where, f"chain id '{chain_id}' is used twice (also in {owners[chain_id]})")
                     )
                 owners.setdefault(chain_id, where)
-        if len(self._free_ids()) < 1 + sum(c.copies or 1 for c in self.cofactors if c.id is None):
+        if self.ligand_copies > 1 and self.covalent is not None:
+            found.append(
+                ("ligand_copies", "a covalent screen bonds one copy of each molecule: use 1")
+            )
+        needed = self.ligand_copies + sum(c.copies or 1 for c in self.cofactors if c.id is None)
+        if len(self._free_ids()) < needed:
             found.append(("cofactors", "no chain ids left for the ligand and the cofactors"))
             return found
-        by_sequence: dict[str, tuple[int, str]] = {}
+        found += self._entity_problems()
+        found += self._token_problems()
+        found += self._template_problems()
+        return found
+
+    def _entity_problems(self) -> list[tuple[str, str]]:
+        """Boltz makes one entity of the chains of one type and sequence and gives every copy
+        the first entry's MSA, modifications and `cyclic` (`parse_boltz_schema` groups
+        `sequences` by type and sequence): entries that differ in those are refused."""
+        found = []
+        first_of: dict[tuple[str, str], int] = {}
         for i, chain in enumerate(self.chains):
-            first = by_sequence.setdefault(chain.sequence, (i, chain.msa))
-            if first[1] != chain.msa:
+            first = first_of.setdefault((chain.type, chain.sequence), i)
+            if first == i:
+                continue
+            other = self.chains[first]
+            if other.msa != chain.msa:
                 found.append(
                     (
                         f"chains[{i}].msa",
-                        f"chains[{first[0]}] has the same sequence with msa '{first[1]}'; Boltz "
+                        f"chains[{first}] has the same sequence with msa '{other.msa}'; Boltz "
                         "requires one MSA for identical sequences (use one entry with a list "
                         "of ids)",
                     )
                 )
-        found += self._token_problems()
-        found += self._template_problems()
+            for setting in ("modifications", "cyclic"):
+                if getattr(other, setting) != getattr(chain, setting):
+                    found.append(
+                        (
+                            f"chains[{i}].{setting}",
+                            f"chains[{first}] has the same sequence with other {setting}; "
+                            f"Boltz would give both the {setting} of chains[{first}] (it makes "
+                            "one entity of identical sequences): make them the same",
+                        )
+                    )
         return found
+
+    def _protein_ids(self) -> set[str]:
+        return {i for chain in self.chains if chain.type == "protein" for i in chain.ids}
+
+    def covalent_residue(self) -> tuple[str, bool] | None:
+        """The covalent site's residue: its three-letter code (or modification's CCD code)
+        and whether it is modified; None without a covalent site."""
+        if self.covalent is None:
+            return None
+        ref = self.covalent.residue
+        chain = next(c for c in self.chains if ref.chain in c.ids)
+        modified = {m.position: m.ccd for m in chain.modifications}
+        if ref.residue in modified:
+            return modified[ref.residue], True
+        return chain.sequence[ref.residue - 1], False
 
     def _lengths(self) -> dict[str, int]:
         return {i: len(chain.sequence) for chain in self.chains for i in chain.ids}
@@ -522,6 +752,8 @@ class ReceptorSpec:
         refs = []
         if self.pocket is not None:
             refs += [(f"pocket.residues[{i}]", r) for i, r in enumerate(self.pocket.residues)]
+        if self.covalent is not None:
+            refs.append(("covalent.residue", self.covalent.residue))
         for i, contact in enumerate(self.contacts):
             refs += [
                 (f"contacts[{i}].token1", contact.token1),
@@ -534,7 +766,7 @@ class ReceptorSpec:
         for where, ref in refs:
             if ref is None:
                 found.append((where, "token1 and token2 are the same"))
-            elif ref.chain == self.ligand_chain:
+            elif ref.chain in self.ligand_ids:
                 use = (
                     "list receptor residues only (the screened ligand is the pocket's binder)"
                     if where.startswith("pocket")
@@ -546,6 +778,8 @@ class ReceptorSpec:
                     found.append(
                         (where, f"chain {ref.chain} is a protein chain: give a residue number")
                     )
+                elif where == "covalent.residue" and ref.chain not in self._protein_ids():
+                    found.append((where, f"chain {ref.chain} is not a protein chain"))
                 elif ref.residue > lengths[ref.chain]:
                     found.append(
                         (

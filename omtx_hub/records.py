@@ -64,6 +64,20 @@ def affinity_units(log_ic50):
 # batch_results.csv reports, as `<score>_std`, with the number of completed replicates.
 SPREAD_FIELDS = ("affinity_probability_binary", "affinity_pred_value", "confidence_score")
 REPLICATE_COLUMNS = (*(f"{field}_std" for field in SPREAD_FIELDS), "replicates")
+# A molecule's structural alerts and properties (omtx_hub.medchem.MoleculeChemistry's fields).
+CHEMISTRY_COLUMNS = (
+    "alerts",
+    "mw",
+    "clogp",
+    "tpsa",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "qed",
+    "formal_charge",
+)
+# batch_results.csv's verdict of the config's triage rules (omtx_hub.triage).
+TRIAGE_COLUMN = "triage"
 # batch_results.csv: these columns in this order (those of replicates only with them), then
 # the ligand sheet's own columns.
 RESULT_COLUMNS = [
@@ -83,6 +97,11 @@ RESULT_COLUMNS = [
     "failure",
     *SCORE_FIELDS,
     *REPLICATE_COLUMNS,
+    # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
+    "posebusters_pass",
+    "posebusters_failed",
+    "interactions",
+    "pose_checks_error",
     "source",
     "runtime_s",
     "structure",
@@ -90,6 +109,8 @@ RESULT_COLUMNS = [
     "replicate_keys",
     "released_weights",
     "msa",
+    *CHEMISTRY_COLUMNS,
+    TRIAGE_COLUMN,
 ]
 # The `flags` codes a row gets from its protein, after its ligand's
 # (omtx_hub.result_tables.LIGAND_FLAGS).
@@ -97,12 +118,18 @@ NO_MSA = "no-msa"
 # Boltz's docs/prediction.md (jwohlwend/boltz 832486d): "At this point, Boltz only supports
 # the computation of affinity of small molecules to protein targets, if ran with an
 # RNA/DNA/co-factor target, the code will not crash but the output will be unreliable."
+# They make no claim for a ligand bonded to its target (docs/inputs.md, Covalent screens).
 COFACTOR_AFFINITY = "cofactor-affinity"
+COVALENT_AFFINITY = "covalent-affinity"
+NUCLEIC_ACID_AFFINITY = "nucleic-acid-affinity"
 PROTEIN_FLAGS = {
     NO_MSA: "no MSA: reduced accuracy",
     COFACTOR_AFFINITY: "affinity computed with a cofactor in the receptor, which Boltz says "
     "makes the affinity output unreliable (docs/prediction.md); ligand_iptm is over the "
     "cofactor's protein pairs too",
+    COVALENT_AFFINITY: "covalent complex: Boltz's affinity is not validated for covalent "
+    "binders (not a kinact/KI)",
+    NUCLEIC_ACID_AFFINITY: "DNA/RNA in the receptor: Boltz calls its affinity unreliable",
 }
 
 
@@ -205,6 +232,36 @@ class TargetRecord(_Contract):
     computed_at: str | None = None
 
 
+class Interaction(_Contract):
+    """One interaction of a pose's ligand with a receptor residue (omtx_hub.pose_checks):
+    the residue in Boltz's numbering (1-based along its chain), the type (`hbond-donor`: the
+    ligand donates), the ligand atoms by Boltz's names, the distance in Å."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain: str
+    residue: str
+    number: int
+    type: str
+    ligand_atoms: list[str]
+    distance: float
+
+
+class PoseTriage(_Contract):
+    """A completed target's pose checks (PoseBusters) and interactions (ProLIF), kept in the
+    store by target key and checker `version` (omtx_hub.pose_store); `error` instead where the
+    checkers could not run on it."""
+
+    version: str
+    posebusters_pass: bool | None = None
+    # The names of the PoseBusters checks the pose fails.
+    posebusters_failed: list[str] = []
+    interactions: list[Interaction] = []
+    error: str | None = None
+    # CPU seconds the checks took (docs/results.md, "Pose checks and interactions": cost).
+    cpu_s: float | None = None
+
+
 class ManifestEntry(TargetRecord):
     """A target as one screen saw it: the stored record plus where it sits in the screen.
 
@@ -220,6 +277,9 @@ class ManifestEntry(TargetRecord):
     replicate: int = 0
     runtime_s: float | None = None
     structures: dict[str, str] = {}
+    # The pose checks and interactions of a completed target (omtx_hub.pose_store); absent on
+    # manifests written before them, or with `triage.pose_checks: false`.
+    triage: PoseTriage | None = None
     # Boltz's own structure file while the shard runs; never written.
     _local_structure: str | None = PrivateAttr(default=None)
 

@@ -13,7 +13,15 @@ from typing import Literal, get_args
 
 import pandas as pd
 
-from omtx_hub.records import PROTEIN_FLAGS, RESULT_COLUMNS, SCORE_FIELDS, SPREAD_FIELDS
+from omtx_hub.records import (
+    CHEMISTRY_COLUMNS,
+    PROTEIN_FLAGS,
+    RESULT_COLUMNS,
+    SCORE_FIELDS,
+    SPREAD_FIELDS,
+    Interaction,
+    PoseTriage,
+)
 
 # Boltz-2's affinity training range (boltz/data/parse/schema.py, parse_boltz_schema, warns
 # above it: "the maximum during training"); larger ligands are flagged.
@@ -104,13 +112,41 @@ def _each_text_cell(table: pd.DataFrame, change) -> pd.DataFrame:
     return changed
 
 
+# The `alerts` column (omtx_hub.medchem): each alert as `<set>:<RDKit's description>`, e.g.
+# `PAINS_A:ene_rhod_A(235)`, joined by ALERTS_SEPARATOR. The sets, as they are named there and
+# in `triage.exclude_alerts`, which also takes ALERT_FAMILIES.
+ALERT_SETS = ("PAINS_A", "PAINS_B", "PAINS_C", "Brenk", "NIH")
+ALERT_FAMILIES = {"PAINS": ("PAINS_A", "PAINS_B", "PAINS_C")}
+ALERTS_SEPARATOR = ";"
+# The properties of CHEMISTRY_COLUMNS (all but `alerts`), by type; `triage.properties` windows
+# name them (case does not matter: `MW`, `cLogP`).
+CHEMISTRY_FLOAT_COLUMNS = ("mw", "clogp", "tpsa", "qed")
+CHEMISTRY_INTEGER_COLUMNS = ("hbd", "hba", "rotatable_bonds", "formal_charge")
+PROPERTY_COLUMNS = tuple(column for column in CHEMISTRY_COLUMNS if column != "alerts")
+# The `triage` column: TRIAGE_PASS, or the rules a row fails joined by TRIAGE_SEPARATOR
+# (omtx_hub.triage); empty where the config has no `triage`.
+TRIAGE_PASS = "pass"
+TRIAGE_SEPARATOR = "; "
+# The pose helper's columns that triage rules read (`require_posebusters`,
+# `require_interactions`): `posebusters_pass` (bool), `posebusters_failed` (names), and
+# `interactions`, compact text `A:MET318:hbond;A:LYS271:ionic` (chain:residue:type, `;`).
+POSEBUSTERS_PASS_COLUMN = "posebusters_pass"
+INTERACTIONS_COLUMN = "interactions"
+INTERACTIONS_SEPARATOR = ";"
+
+
 # The type of each column of batch_results.parquet, which is also how batch_results.csv reads
 # back (docs/results.md, "Column types"), as pandas dtypes; in Arrow and Parquet: Int64 is int64,
 # float64 double, boolean bool, string large_string. Every other column (the text ones and the
 # sheet's own, which the sheet holds as text) is text. Any cell may be missing (null).
-INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates")
-FLOAT_RESULT_COLUMNS = (*SCORE_FIELDS, *(f"{field}_std" for field in SPREAD_FIELDS), "runtime_s")
-BOOLEAN_RESULT_COLUMNS = ("released_weights",)
+INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLUMNS)
+FLOAT_RESULT_COLUMNS = (
+    *SCORE_FIELDS,
+    *(f"{field}_std" for field in SPREAD_FIELDS),
+    "runtime_s",
+    *CHEMISTRY_FLOAT_COLUMNS,
+)
+BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass")
 
 
 def result_dtypes(columns) -> dict[str, str]:
@@ -133,6 +169,57 @@ def typed_results(table: pd.DataFrame) -> pd.DataFrame:
     text = [column for column, dtype in dtypes.items() if dtype == "string"]
     typed[text] = typed[text].mask(typed[text] == "")
     return typed
+
+
+# A completed target's pose checks and interactions (omtx_hub.pose_checks), as
+# batch_results.csv carries them: whether PoseBusters passes the pose, the names of the checks
+# it fails, the interactions (`chain:RESNAMEnumber:type`, Boltz's numbering), and why the
+# checks could not be made. Empty for a row without a completed prediction, or checks.
+POSE_CHECK_COLUMNS = ("posebusters_pass", "posebusters_failed", "interactions", "pose_checks_error")
+CHECKS_SEPARATOR = ";"
+INTERACTIONS_SEPARATOR = ";"
+# interactions.csv (omtx_hub.aggregate): one row per interaction of every checked pose.
+INTERACTION_TABLE_COLUMNS = [
+    "protein",
+    "key",
+    "replicate",
+    "index",
+    "ligand_id",
+    "chain",
+    "residue",
+    "number",
+    "type",
+    "ligand_atoms",
+    "distance",
+]
+LIGAND_ATOMS_SEPARATOR = " "
+
+
+def compact_interactions(found: list[Interaction]) -> str:
+    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
+    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
+    return INTERACTIONS_SEPARATOR.join(seen)
+
+
+def split_interactions(cell) -> list[tuple[str, str]]:
+    """An `interactions` cell as (`chain:RESNAMEnumber`, type) pairs: none for an empty one."""
+    if not isinstance(cell, str):
+        return []
+    return [tuple(item.rsplit(":", 1)) for item in cell.split(INTERACTIONS_SEPARATOR) if item]
+
+
+def pose_check_columns(triage: PoseTriage | None) -> dict:
+    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table)."""
+    if triage is None:
+        return dict.fromkeys(POSE_CHECK_COLUMNS)
+    if triage.error is not None:
+        return dict.fromkeys(POSE_CHECK_COLUMNS) | {"pose_checks_error": triage.error}
+    return {
+        "posebusters_pass": triage.posebusters_pass,
+        "posebusters_failed": CHECKS_SEPARATOR.join(triage.posebusters_failed),
+        "interactions": compact_interactions(triage.interactions),
+        "pose_checks_error": None,
+    }
 
 
 # How a protein chain gets its MSA (its `msa:` setting `empty`, `server` or a file): the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from omtx_hub.config import ScreenConfig, Selectivity
+from omtx_hub.config import ScreenConfig, Selectivity, Triage
 from omtx_hub.receptor import Cofactor, Contact, Pocket, ProteinChain, Template
 from omtx_hub.summary import ScreenSummary
 
@@ -101,6 +101,7 @@ def section_models() -> dict[str, type[BaseModel]]:
     for name in ("screen", "ligands", "model", "runtime", "sharding", "report", "cost", "limits"):
         sections[name] = fields[name].annotation
     sections["selectivity"] = Selectivity  # optional: its annotation is `Selectivity | None`
+    sections["triage"] = Triage  # optional, as `selectivity`
     return sections
 
 

@@ -21,10 +21,11 @@ their record names their key and is a target record; otherwise they are damaged.
 docs/reliability.md, "Corrupt store entries".
 
 Every other object the store keeps (failure records, validated sheets, validated molecules,
-server MSAs; `omtx_hub.store_layout.OBJECT_KINDS`) is sealed the same way: a JSON record that
-names its kind and key, with the sha256 of its canonical JSON (`seal_object`). `read_object`
-checks it against the kind and key it is read as; a damaged object is reported with its path,
-moved aside (`quarantine_objects`) and read as absent, so that its owner computes it again.
+server MSAs, molecules' chemistry; `omtx_hub.store_layout.OBJECT_KINDS`) is sealed the same
+way: a JSON record that names its kind and key, with the sha256 of its canonical JSON
+(`seal_object`). `read_object` checks it against the kind and key it is read as; a damaged
+object is reported with its path, moved aside (`quarantine_objects`) and read as absent, so
+that its owner computes it again.
 
 A local store never reads or writes through a symbolic link that leads out of it
 (`OutsideStore`): such an entry or object is damaged.

@@ -6,8 +6,11 @@ local directory or gs://bucket/prefix):
     failures/<key>.json             a target Boltz could not predict (omtx_hub.failures)
     sheets/<sheet key>.json         a validated ligand sheet (omtx_hub.plan)
     molecules/<key>/<xx>.json       SMILES validated before (omtx_hub.validated_molecules)
+    chemistry/<key>/<xx>.json       molecules' alerts and properties (omtx_hub.chemistry_cache)
     msa/<query id>/msa.json, <n>.csv   a server MSA (omtx_hub.msa_server)
     key-schemes/<n>.json            the key schemes the store was used with (omtx_hub.key_schemes)
+    triage/<version>/<key>.json     a completed target's pose checks and interactions, by the
+                                    checkers' version (omtx_hub.pose_store)
     quarantine/<time>-<name>/       entries and objects moved aside because they failed their seal
 
 Every object but the key-scheme markers is sealed (omtx_hub.store): an entry by its
@@ -26,10 +29,12 @@ RECORD_FILE = "record.json"
 FAILURES_DIR = "failures"
 SHEETS_DIR = "sheets"
 MOLECULES_DIR = "molecules"
+CHEMISTRY_DIR = "chemistry"
 MSA_DIR = "msa"
 MSA_RECORD_FILE = "msa.json"
 SCHEME_MARKERS_DIR = "key-schemes"
 QUARANTINE_DIR = "quarantine"
+TRIAGE_DIR = "triage"
 QUARANTINE_REASON_FILE = "quarantine-reason.txt"
 # Every top-level directory of a store: a directory holding none of them is no store.
 STORE_DIRS = (
@@ -37,22 +42,40 @@ STORE_DIRS = (
     FAILURES_DIR,
     SHEETS_DIR,
     MOLECULES_DIR,
+    CHEMISTRY_DIR,
     MSA_DIR,
     SCHEME_MARKERS_DIR,
     QUARANTINE_DIR,
+    TRIAGE_DIR,
 )
 # The kinds of sealed object (besides entries), as their seals name them.
 FAILURE_OBJECT = "failure record"
 SHEET_OBJECT = "validated sheet"
 MOLECULES_OBJECT = "validated molecules"
 SERVER_MSA_OBJECT = "server MSA"
-OBJECT_KINDS = (FAILURE_OBJECT, SHEET_OBJECT, MOLECULES_OBJECT, SERVER_MSA_OBJECT)
+CHEMISTRY_OBJECT = "molecule chemistry"
+TRIAGE_OBJECT = "pose triage"
+OBJECT_KINDS = (
+    FAILURE_OBJECT,
+    SHEET_OBJECT,
+    MOLECULES_OBJECT,
+    SERVER_MSA_OBJECT,
+    CHEMISTRY_OBJECT,
+    TRIAGE_OBJECT,
+)
+# The kinds kept in 256 parts, under `<key>/<part>` (`part_key`).
+PARTED_KINDS = (MOLECULES_OBJECT, CHEMISTRY_OBJECT)
+# The kinds whose keys are `<part>/<part>` (the others have no '/'): the parted kinds, and pose
+# checks under `<version>/<target key>`.
+NESTED_KEY_KINDS = (*PARTED_KINDS, TRIAGE_OBJECT)
 # The directory of each kind (`object_at`).
 OBJECT_DIRS = {
     FAILURE_OBJECT: FAILURES_DIR,
     SHEET_OBJECT: SHEETS_DIR,
     MOLECULES_OBJECT: MOLECULES_DIR,
     SERVER_MSA_OBJECT: MSA_DIR,
+    CHEMISTRY_OBJECT: CHEMISTRY_DIR,
+    TRIAGE_OBJECT: TRIAGE_DIR,
 }
 SEALED_SUFFIX = ".json"
 
@@ -85,13 +108,26 @@ def sheet_path(sheet_key: str) -> str:
 
 def validated_molecules_key(molecules_key: str, part: str) -> str:
     """The key a part of the validated molecules is sealed under."""
-    return f"{molecules_key}/{part}"
+    return part_key(molecules_key, part)
+
+
+def part_key(key: str, part: str) -> str:
+    """The key a part (two hex digits of a SMILES's sha256) of an object of PARTED_KINDS is
+    sealed under: the validated molecules' (`omtx_hub.keys.molecules_key`), the molecules'
+    chemistry (`omtx_hub.keys.chemistry_key`)."""
+    return f"{key}/{part}"
 
 
 def validated_molecules_path(molecules_key: str, part: str) -> str:
     """One of the 256 parts (`part`: two hex digits of a SMILES's sha256) of the SMILES
     validated under `molecules_key` (`omtx_hub.keys.molecules_key`)."""
     return f"{MOLECULES_DIR}/{validated_molecules_key(molecules_key, part)}{SEALED_SUFFIX}"
+
+
+def triage_key(version: str, target_key: str) -> str:
+    """The key a target's pose checks of checker `version` are sealed under: a new version
+    is a new directory, so results of another version are never read for it."""
+    return f"{version}/{target_key}"
 
 
 def server_msa_path(query_id: str, name: str) -> str:
@@ -118,8 +154,9 @@ def object_at(name: str) -> tuple[str, str] | None:
         query_id, _, file = rest.partition("/")
         return (kind, query_id) if query_id and file == MSA_RECORD_FILE else None
     key = rest.removesuffix(SEALED_SUFFIX)
-    # A part of the validated molecules is `<molecules key>/<part>`; other keys have no '/'.
-    if kind is None or key in ("", rest) or key.count("/") != (kind == MOLECULES_OBJECT):
+    # A part (PARTED_KINDS) is `<key>/<part>`, pose checks `<version>/<target key>`; other keys
+    # have no '/'.
+    if kind is None or key in ("", rest) or key.count("/") != (kind in NESTED_KEY_KINDS):
         return None
     return kind, key
 

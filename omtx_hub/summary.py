@@ -70,11 +70,18 @@ Absent = Annotated[T | SkipJsonSchema[None], Field(json_schema_extra=_no_default
 
 
 class Chain(_Part):
-    """A protein chain entry of the receptor (one chain, or identical chains) and its MSA."""
+    """A chain entry of the receptor (one chain, or identical chains) and its MSA."""
 
     ids: list[str]
+    type: Absent[Literal["dna", "rna"]] = Field(
+        None, description="`dna` or `rna`; absent for a protein chain."
+    )
     length: int
-    msa: MsaMode
+    msa: Absent[MsaMode] = Field(None, description="Absent for a DNA or RNA chain.")
+    modifications: Absent[list[dict[str, JsonValue]]] = Field(
+        None, description="Modified residues (`position`, `ccd`); absent where none."
+    )
+    cyclic: Absent[bool] = Field(None, description="true for a cyclic chain; else absent.")
     msa_source: Absent[str] = Field(
         None,
         description="`msa: server`: the server, its pairing strategy and the result store "
@@ -104,12 +111,22 @@ class Protein(_Part):
     )
     chains: list[Chain]
     ligand_chain: str = Field(description="The screened ligand's chain in every structure.")
+    ligand_chains: Absent[list[str]] = Field(
+        None,
+        description="With `ligand_copies`: the chain of each copy (the first is "
+        "`ligand_chain`); absent for one copy.",
+    )
     cofactors: list[Cofactor]
     pocket: dict[str, JsonValue] | None = Field(
         description="The receptor's `pocket` as the config gives it (config.schema.json)."
     )
     contacts: int = Field(description="How many contact restraints the receptor has.")
     templates: list[str] = Field(description="File names of the structure templates.")
+    covalent: Absent[dict[str, JsonValue]] = Field(
+        None,
+        description="The covalent site and warhead as the config gives them; absent "
+        "for a non-covalent screen.",
+    )
     msa_source: Absent[str] = None
     msa_sha256: Absent[str] = None
     warning: Absent[str] = Field(

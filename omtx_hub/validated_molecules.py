@@ -10,32 +10,35 @@ reads and writes only the parts its SMILES fall in. Only valid molecules are kep
 that is refused is validated again (its message names the sheet line). Rows by CCD code are
 not validated here (they depend on Boltz's molecule cache).
 
-Each part is sealed as the store seals every object (omtx_hub.store): a damaged part is
-reported, moved aside and validated again; parts written before they were sealed are
-validated again and written anew. A part is read, merged and written back whole: two
-screens planned at the same moment may each keep only their own additions, which costs a
-later sheet a validation, never a wrong result.
+The parts are kept, sealed and merged as omtx_hub.molecule_parts keeps every per-molecule
+result: a damaged part is validated again, never served.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from omtx_hub.chemistry import LigandProblem, PreparedLigand, prepare_ligands
 from omtx_hub.keys import molecules_key
-from omtx_hub.store import LOOKUP_THREADS, ResultStore
-from omtx_hub.store_layout import MOLECULES_OBJECT, validated_molecules_key
-
-# A part's field of its SMILES: SMILES -> [canonical, modelled, heavy atoms, standardisation,
-# flags].
-MOLECULES = "molecules"
+from omtx_hub.molecule_parts import MoleculeParts
+from omtx_hub.store import ResultStore
+from omtx_hub.store_layout import MOLECULES_OBJECT
 
 
-def _part(smiles: str) -> str:
-    return hashlib.sha256(smiles.encode()).hexdigest()[:2]
+def _encoded(ligand: PreparedLigand) -> list:
+    # [canonical, modelled, heavy atoms, standardisation, flags]
+    return [
+        ligand.canonical_smiles,
+        ligand.modeled_smiles,
+        ligand.heavy_atoms,
+        list(ligand.standardisation),
+        list(ligand.flags),
+    ]
+
+
+def _decoded(stored: list) -> PreparedLigand:
+    canonical, modeled, heavy, changes, flags = stored
+    return PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
 
 
 class ValidatedMolecules:
@@ -51,63 +54,22 @@ class ValidatedMolecules:
     def prepare(
         self, smiles: Sequence[str], *, affinity: bool, salts: str, workers: int | None = None
     ) -> list[PreparedLigand | LigandProblem]:
-        by_part: dict[str, set[str]] = defaultdict(set)
-        for cell in smiles:
-            by_part[_part(cell)].add(cell)
-        parts = sorted(by_part)
-        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            stored = dict(zip(parts, pool.map(self._read, parts), strict=True))
-        known = {
-            cell: stored[part][cell]
-            for part, cells in by_part.items()
-            for cell in cells
-            if cell in stored[part]
-        }
+        parts = MoleculeParts(
+            self.store, MOLECULES_OBJECT, self.key, encode=_encoded, decode=_decoded
+        )
+        known = parts.stored(smiles)
         new = list(dict.fromkeys(cell for cell in smiles if cell not in known))
         prepared = prepare_ligands(new, affinity=affinity, salts=salts, workers=workers)
         results: dict[str, PreparedLigand | LigandProblem] = dict(known)
         results.update(zip(new, prepared, strict=True))
-        additions: dict[str, dict[str, PreparedLigand]] = defaultdict(dict)
-        for cell, result in zip(new, prepared, strict=True):
-            if isinstance(result, PreparedLigand):
-                additions[_part(cell)][cell] = result
-        with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            list(
-                pool.map(
-                    lambda part: self._write(part, {**stored[part], **additions[part]}),
-                    list(additions),
-                )
-            )
+        # Only valid molecules are kept: a refused SMILES is validated again (its message
+        # names the sheet line).
+        parts.add(
+            {
+                cell: result
+                for cell, result in zip(new, prepared, strict=True)
+                if isinstance(result, PreparedLigand)
+            }
+        )
         self.reused, self.validated = len(known), len(new)
         return [results[cell] for cell in smiles]
-
-    def _read(self, part: str) -> dict[str, PreparedLigand]:
-        # Checked against its seal and parsed: a damaged part (or a sealed one that is no
-        # part of ours) is moved aside, an unsealed one (written before parts were sealed)
-        # ignored; either is validated again and written anew.
-        molecules = self.store.read_parsed(
-            MOLECULES_OBJECT, validated_molecules_key(self.key, part), _molecules_of_part
-        )
-        return molecules or {}
-
-    def _write(self, part: str, molecules: dict[str, PreparedLigand]) -> None:
-        rows = {
-            cell: [
-                ligand.canonical_smiles,
-                ligand.modeled_smiles,
-                ligand.heavy_atoms,
-                list(ligand.standardisation),
-                list(ligand.flags),
-            ]
-            for cell, ligand in molecules.items()
-        }
-        self.store.write_object(
-            MOLECULES_OBJECT, validated_molecules_key(self.key, part), {MOLECULES: rows}
-        )
-
-
-def _molecules_of_part(content: dict) -> dict[str, PreparedLigand]:
-    return {
-        cell: PreparedLigand(canonical, modeled, heavy, tuple(changes), tuple(flags))
-        for cell, (canonical, modeled, heavy, changes, flags) in content[MOLECULES].items()
-    }

@@ -1,4 +1,5 @@
-"""Small static SVG plots (no JavaScript, no plotting library): a histogram and a scatter.
+"""Small static SVG plots (no JavaScript, no plotting library): a histogram, a scatter and
+horizontal bars (counts by name).
 
 Above `DENSITY_THRESHOLD` points a scatter is drawn as a grid of shaded cells, so the SVG
 stays a few kilobytes at 100,000 targets instead of one element per point.
@@ -167,3 +168,32 @@ def scatter(
         f"density of {x_values.size:,} targets</text>"
     )
     return frame.svg()
+
+
+BAR_HEIGHT = 16
+
+
+def bars(counts: dict[str, int], *, title: str, of: int, empty: str) -> str:
+    """One horizontal bar per name, longest first, with its count and share of `of`."""
+    if not counts:
+        return _empty(title, empty)
+    label_width, height = 110, TOP + BAR_HEIGHT * len(counts) + 12
+    longest = max(counts.values())
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11">',
+        f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13">{escape(title)}</text>',
+    ]
+    span = WIDTH - label_width - RIGHT - 60
+    for row, (name, count) in enumerate(counts.items()):
+        y = TOP + row * BAR_HEIGHT
+        width = max(span * count / longest, 1)
+        share = f"{count} of {of} ({count / of:.0%})" if of else str(count)
+        parts += [
+            f'<text x="{label_width - 6}" y="{y + 11}" text-anchor="end">{escape(name)}</text>',
+            f'<rect x="{label_width}" y="{y + 2}" width="{width:.1f}" height="{BAR_HEIGHT - 4}" '
+            f'fill="{ACCENT}"><title>{escape(name)}: {share}</title></rect>',
+            f'<text x="{label_width + width + 4:.1f}" y="{y + 11}">{escape(share)}</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,13 +1,15 @@
-"""From a screen's data to its self-contained dashboard (one HTML file, plus downloads).
+"""From a screen's data to its offline dashboard (an HTML page, its data beside it, downloads).
 
 It renders what the screen's aggregation saved (`omtx_report.data`) and decides nothing
 again: the top hits and their order are summary.json's `best_targets`, the ranks
 batch_results.csv's, the selectivity panel selectivity.csv.
 
-The page works offline from a laptop or a bucket: the table's data is embedded as JSON,
-plots and 2D depictions are inline SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and
-the structures of the top hits are written beside the page as small `structures/<name>.js`
-files that the page loads with a <script> tag (browsers refuse fetch() on file:// pages).
+The page works offline from a laptop or a bucket: the table's description is embedded as
+JSON and its rows, sort orders and filter columns are `data/<piece>.js` files beside the page
+that it loads as it needs them (`omtx_report.table_data`), plots and 2D depictions are inline
+SVG, the 3D viewer (3Dmol.js, vendored) is inlined, and the structures of the top hits are
+written beside the page as small `structures/<name>.js` files that the page loads with a
+<script> tag (browsers refuse fetch() on file:// pages).
 Every value from the ligand sheet reaches the page either through Jinja2's autoescaping or
 as JSON that the page's script writes with textContent, never as markup.
 """
@@ -19,6 +21,7 @@ import json
 import math
 import os
 import zipfile
+from collections import Counter
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -34,26 +37,36 @@ from omtx_hub.records import (
     REPLICATE_COLUMNS,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    TRIAGE_COLUMN,
     read_manifest,
 )
 from omtx_hub.result_tables import (
     FLAG_MEANINGS,
     MARGIN_COLUMNS,
+    PROPERTY_COLUMNS,
     SELECTIVITY_SCORES,
     delta_column,
     predicted_binders,
     score_column,
     split_flags,
+    split_interactions,
     status_column,
 )
 from omtx_hub.summary import Protein, ProteinCounts, read_summary
 from omtx_report import plots
 from omtx_report.data import ScreenData
+from omtx_report.table_data import (
+    DATA_FOLDER,
+    numbers,
+    rounded_array,
+    script_json,
+    texts,
+    write_table_pieces,
+)
 
 PACKAGE = Path(__file__).resolve().parent
 ASSETS = PACKAGE / "assets"
 PAGE_SIZE = 100
-SIGNIFICANT_DIGITS = 4
 # Shown in the table; the other scores are in the data and in the selected target's details.
 TABLE_SCORES = (
     "affinity_probability_binary",
@@ -87,6 +100,11 @@ LABELS = {
     "msa": "MSA", "ccd": "CCD code", "affinity_probability_binary_std": "P(binder) SD",
     "affinity_pred_value_std": "log10(IC50/µM) SD", "confidence_score_std": "Confidence SD",
     "replicates": "Replicates", "replicate_keys": "Replicate keys",
+    "posebusters_pass": "PoseBusters", "posebusters_failed": "PoseBusters failed",
+    "interactions": "Interactions", "pose_checks_error": "Pose checks error",
+    "triage": "Triage", "alerts": "Alerts", "mw": "MW (g/mol)", "clogp": "cLogP",
+    "tpsa": "TPSA (Å²)", "hbd": "HBD", "hba": "HBA", "rotatable_bonds": "Rotatable bonds",
+    "qed": "QED", "formal_charge": "Formal charge",
 }  # fmt: skip
 # A column's header tooltip where its label alone would mislead (docs/results.md, "Scores
 # and units"): Boltz's compute_ptms (boltz/model/layers/confidence_utils.py) takes every
@@ -142,32 +160,6 @@ def asset_text(name: str) -> str:
     return text
 
 
-def script_json(value) -> str:
-    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' is left
-    to end the element or start a comment, whatever the sheet contained."""
-    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _rounded(series: pd.Series) -> list:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    magnitude = np.zeros_like(values)
-    magnitude[finite & (values != 0)] = np.floor(np.log10(np.abs(values[finite & (values != 0)])))
-    decimals = (SIGNIFICANT_DIGITS - 1 - magnitude).astype(int)
-    return [
-        float(round(v, d)) if ok else None
-        for v, d, ok in zip(values.tolist(), decimals.tolist(), finite.tolist(), strict=True)
-    ]
-
-
-def _texts(series: pd.Series) -> list:
-    return [
-        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        for v in series.astype(object).tolist()
-    ]
-
-
 def table_columns(table: pd.DataFrame) -> list[dict]:
     """The table's columns: the leading ones, then the sheet's own extra columns (a score
     column batch_results.csv leaves out as not applicable is not shown)."""
@@ -179,11 +171,18 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "modeled_smiles",
         "ccd",
         "flags",
+        TRIAGE_COLUMN,
         "status",
         *TABLE_SCORES,
+        "posebusters_pass",
         "source",
+        "alerts",
     ]
     hidden = [
+        # In the details (the interactions as a list: dashboard.js renderInteractions).
+        "posebusters_failed",
+        "interactions",
+        "pose_checks_error",
         # With replicates: each spread is shown beside its mean (`spread`), and in the details.
         *REPLICATE_COLUMNS,
         "replicate_keys",
@@ -195,6 +194,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "failure",
         "msa",
         *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
+        *PROPERTY_COLUMNS,
     ]
     columns = []
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
@@ -202,6 +202,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
             key in SCORE_FIELDS
             or key in REPLICATE_COLUMNS
             or key in ("rank", "index")
+            or key in PROPERTY_COLUMNS
             or (key in extra and pd.api.types.is_numeric_dtype(table[key]))
         )
         column = {
@@ -244,7 +245,13 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     proteins = table["protein"].unique()
     figures = []
     for protein in proteins:
-        rows = table[(table["protein"] == protein) & (table["status"] == "completed")]
+        # Only the columns plotted: a copy of every column would double a large screen's memory.
+        plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
+        plotted.append("confidence_score")
+        # The pose checks' columns, for the contact chart (`_contact_chart`).
+        plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
+        chosen = (table["protein"] == protein) & (table["status"] == "completed")
+        rows = table.loc[chosen, plotted]
         compounds = rows.drop_duplicates("key")
         binders = compounds[predicted_binders(compounds, binder_threshold)]
         of = f" · {protein}" if len(proteins) > 1 else ""
@@ -279,7 +286,39 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
                     empty=no_binders,
                 )
             )
+        contacts = _contact_chart(compounds, binders, of)
+        if contacts is not None:
+            figures.append(contacts)
     return figures
+
+
+# How many residues the contact chart of a protein shows (the most contacted).
+CONTACT_CHART_RESIDUES = 15
+
+
+def residue_contacts(rows: pd.DataFrame) -> dict[str, int]:
+    """How many of the compounds in `rows` (one row each) contact each residue (any
+    interaction type), most contacted first (`interactions`: `chain:RESNAMEnumber:type`)."""
+    contacted = Counter(
+        residue
+        for cell in rows["interactions"]
+        for residue in dict.fromkeys(residue for residue, _ in split_interactions(cell))
+    )
+    return dict(contacted.most_common(CONTACT_CHART_RESIDUES))
+
+
+def _contact_chart(compounds: pd.DataFrame, binders: pd.DataFrame, of: str) -> str | None:
+    """The residues the predicted binders of a protein contact, as bars (none without the
+    pose checks' `interactions` column)."""
+    if "interactions" not in compounds.columns:
+        return None
+    checked = binders[binders["interactions"].notna() | binders["posebusters_pass"].notna()]
+    return plots.bars(
+        residue_contacts(checked),
+        title=f"Residues contacted by predicted binders{of}",
+        of=len(checked),
+        empty="no contacts in the checked poses of predicted binders",
+    )
 
 
 def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) -> list[str]:
@@ -350,26 +389,22 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
 def page_data(
     data: ScreenData, out_dir: Path, *, embedded: list[str], depictions: dict[str, str]
 ) -> dict:
-    """The JSON the page's script reads: columnar values, one array per column."""
+    """What the page's script reads first (the table's own rows are pieces under data/ that
+    it loads as it needs them: `omtx_report.table_data`, written here)."""
     table = data.table
     columns = table_columns(table)
-    values = {
-        column["key"]: _rounded(table[column["key"]])
-        if column["type"] == "num"
-        else _texts(table[column["key"]])
-        for column in columns
-    }
-    # Structures as [folder number, file name]: the folder prefix would be most of the page.
+    # Each row's structure as its folder's number (-1: none) and its file name: the folder
+    # prefix would be most of the data.
     prefix = _relative(data.screen_dir, out_dir)
     folders: dict[str, int] = {}
-    structure = []
-    for name in table["structure"].tolist():
-        path = data.structures.get(name) if isinstance(name, str) else None
-        if path is None:
-            structure.append(None)
-            continue
-        folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
-        structure.append([folders.setdefault(folder, len(folders)), name])
+    folder_of = {}
+    for name in table["structure"].dropna().unique().tolist():
+        path = data.structures.get(name)
+        if path is not None:
+            folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
+            folder_of[name] = folders.setdefault(folder, len(folders))
+    structure_folder = table["structure"].map(folder_of).fillna(-1).to_numpy(dtype=int)
+    pieces = write_table_pieces(table, columns, structure_folder, out_dir)
     depicted = table["modeled_smiles"].isin(depictions.keys())
     not_applicable = {
         protein: {
@@ -382,11 +417,11 @@ def page_data(
         "rows": len(table),
         "page_size": PAGE_SIZE,
         "columns": columns,
-        "values": values,
+        "data_folder": DATA_FOLDER,
+        **pieces,
         # The screened ligand's chain in each protein's structures (the viewer shows it).
         "ligand_chains": {protein.name: protein.ligand_chain for protein in data.summary.proteins},
         "structure_folders": list(folders),
-        "structure": structure,
         "embedded": embedded,
         "depictions": depictions,
         "depicted_rows": dict(
@@ -443,12 +478,12 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
         {"key": "missing", "label": "Missing", "type": "text"},
     ]
     values = {
-        column["key"]: _rounded(compounds[column["key"]].astype(float))
+        column["key"]: numbers(rounded_array(compounds[column["key"]].astype(float)))
         if column["type"] == "num"
-        else _texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
+        else texts(compounds[column["key"]].where(compounds[column["key"]] != ""))
         for column in columns
     }
-    values |= {status_column(p): _texts(compounds[status_column(p)]) for p in proteins}
+    values |= {status_column(p): texts(compounds[status_column(p)]) for p in proteins}
     selectivity_csv = ScreenLayout(data.screen_dir).selectivity
     return {
         "target": target,
@@ -468,19 +503,25 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
 def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
     """summary.json's `best_targets` (the top hits its aggregation chose, in report.rank_by's
     order), the first `top_n` of them, each as its table row."""
-    row_of = {
-        place: row
-        for row, place in enumerate(zip(data.table["protein"], data.table["index"], strict=True))
-    }
-    hits = [row_of[hit.protein, hit.index] for hit in data.summary.best_targets[:top_n]]
-    return data.table.iloc[hits]
+    best = data.summary.best_targets[:top_n]
+    wanted = pd.DataFrame(
+        {"protein": [hit.protein for hit in best], "index": [hit.index for hit in best]}
+    )
+    rows = data.table[["protein", "index"]].assign(_row=np.arange(len(data.table)))
+    found = wanted.merge(rows, on=["protein", "index"], how="left", validate="one_to_one")
+    if found["_row"].isna().any():
+        missing = found[found["_row"].isna()].iloc[0]
+        raise KeyError(f"best target {missing['protein']}, sheet row {missing['index']}")
+    return data.table.iloc[found["_row"].astype(int).to_numpy()]
 
 
 def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame) -> list[str]:
     """The structures the offline 3D viewer embeds first: every row's of the top hits'
     compounds (one compound may be listed under several names), then those of the other
     completed compounds by their rank (each protein's best, then each one's second, ...)."""
-    completed = data.table[data.table["status"] == "completed"]
+    # Only the columns needed: a copy of every column would double a large screen's memory.
+    columns = ["protein", "key", "rank", "structure"]
+    completed = data.table.loc[data.table["status"] == "completed", columns]
     hit_of = {
         compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
     }
@@ -525,6 +566,7 @@ def render_dashboard(
     )
     top_names = [n for n in top["structure"].tolist() if n in data.structures]
     selectivity = selectivity_view(data, out_dir)
+    table = page_data(data, out_dir, embedded=embedded, depictions=depictions)
     page = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -566,14 +608,14 @@ def render_dashboard(
                 "zip": _write_top_zip(data, top_names, out_dir),
                 "zip_count": len(top_names),
             },
-            data_json=script_json(
-                page_data(data, out_dir, embedded=embedded, depictions=depictions)
-            ),
+            data_json=script_json(table),
+            eager_scripts=[f"{DATA_FOLDER}/{name}.js" for name in table["eager"]],
             selectivity=selectivity,
             selectivity_json=script_json(selectivity) if selectivity else None,
             selectivity_script=asset_text("selectivity.js") if selectivity else None,
             threedmol=asset_text("3Dmol-min.js"),
             script=asset_text("dashboard.js"),
+            purchase_script=asset_text("purchase.js"),
             style=asset_text("dashboard.css"),
             assets=json.loads(asset_text("MANIFEST.json")),
         )

@@ -119,11 +119,12 @@ def make_plan(
     msa_files: bool = False,
     model: dict | None = None,
     selectivity: dict | None = None,
+    triage: dict | None = None,
 ) -> Plan:
     """The plan of a screen of `rows` against `proteins` peptides (P1, P2, ...: PEPTIDE
     rotated by one residue each, so each has keys of its own), single-sequence, or with
     `msa_files` each with an .a3m MSA of its own (its sequence and one homologue); with
-    `selectivity`, that panel of them (`{on: P1, off: [P2]}`)."""
+    `selectivity`, that panel of them (`{on: P1, off: [P2]}`); with `triage`, those rules."""
     sheet = workdir / f"{screen}-ligands.csv"
     write_sheet(sheet, rows)
     sequences = {
@@ -145,6 +146,7 @@ def make_plan(
         "store": str(workdir / "store"),
         "report": {"top_n": top_n, **(report or {})},
         **({"model": model} if model else {}),
+        **({"triage": triage} if triage is not None else {}),
     }
     if selectivity is not None:
         raw["selectivity"] = selectivity
@@ -311,5 +313,6 @@ def write_screen(
             parquet_path=layout.parquet_table,
             summary_path=layout.summary,
             selectivity_path=layout.selectivity,
+            purchase_list_path=layout.purchase_list,
         )
     return layout.screen_dir

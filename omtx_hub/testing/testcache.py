@@ -8,7 +8,8 @@ checks that paths *exist* (never their content) and downloads what is missing:
                         missing, so an empty archive is a sufficient placeholder;
 * ``mols/``           - the CCD molecules; Boltz-2 always loads the 21 ``const.canonical_tokens``
                         (20 amino acids + UNK) from ``mols/<CODE>.pkl``, and any ``ccd:``
-                        ligand (cofactor) or template residue from there too
+                        ligand (cofactor), modified residue, DNA/RNA residue
+                        (:data:`NUCLEOTIDE_FLAVORS`) or template residue from there too
                         (``boltz.data.mol.load_molecules``; :data:`TEST_CCD_COMPONENTS` are
                         built here); SMILES ligands are built
                         with RDKit at preprocessing time and need nothing from the cache;
@@ -351,6 +352,19 @@ def _hyperparameters(size: dict[str, int], *, affinity: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+# The DNA and RNA residues Boltz loads for a `dna`/`rna` chain (`dna_letter_to_token`,
+# `rna_letter_to_token` in boltz/data/const.py; not among the canonical tokens it loads for
+# every input): RDKit's MolFromSequence letter and flavor (7: DNA, 3: RNA, each with the 5'
+# phosphate, whose OP3 is the CCD entries' leaving atom), which give the PDB atom names of
+# `const.ref_atoms`.
+NUCLEOTIDE_FLAVORS = {
+    **{code: (code[1], 7) for code in ("DA", "DC", "DG", "DT")},
+    **{code: (code, 3) for code in ("A", "C", "G", "U")},
+}
+# The atoms a residue loses in a polymer bond (the CCD's `pdbx_leaving_atom_flag`).
+LEAVING_ATOMS = frozenset({"OXT", "OP3"})
+
+
 def _residue_molecule(code: str, seed: int) -> Any:
     """An RDKit molecule for canonical residue ``code``, shaped like Boltz's CCD pickles.
 
@@ -365,15 +379,20 @@ def _residue_molecule(code: str, seed: int) -> Any:
     from boltz.data import const
     from rdkit import Chem
 
-    letter = "A" if code == "UNK" else const.prot_token_to_letter[code]
-    mol = Chem.AddHs(Chem.MolFromSequence(letter), addResidueInfo=True)
+    if code in NUCLEOTIDE_FLAVORS:
+        letter, flavor = NUCLEOTIDE_FLAVORS[code]
+    else:
+        letter, flavor = ("A" if code == "UNK" else const.prot_token_to_letter[code]), 0
+    mol = Chem.AddHs(Chem.MolFromSequence(letter, flavor=flavor), addResidueInfo=True)
     for atom in mol.GetAtoms():
         info = atom.GetPDBResidueInfo()
         atom.SetProp("name", info.GetName().strip())
         info.SetResidueName(code)
     for atom in mol.GetAtoms():
-        bonded_to_oxt = any(n.GetProp("name") == "OXT" for n in atom.GetNeighbors())
-        leaving = atom.GetProp("name") == "OXT" or (atom.GetAtomicNum() == 1 and bonded_to_oxt)
+        bonded_to_leaving = any(n.GetProp("name") in LEAVING_ATOMS for n in atom.GetNeighbors())
+        leaving = atom.GetProp("name") in LEAVING_ATOMS or (
+            atom.GetAtomicNum() == 1 and bonded_to_leaving
+        )
         atom.SetIntProp("leaving_atom", int(leaving))
     mol.SetProp("_Name", code)
     missing = set(const.ref_atoms[code]) - {a.GetProp("name") for a in mol.GetAtoms()}
@@ -392,6 +411,34 @@ TEST_CCD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "MG": ("[Mg+2]", ("MG",)),
     "CA": ("[Ca+2]", ("CA",)),
     "SO4": ("S(=O)(=O)([O-])[O-]", ("S", "O1", "O2", "O3", "O4")),
+    # Phosphoserine (its OXT is the leaving atom, as in the CCD).
+    "SEP": (
+        "N[C@@H](COP(=O)(O)O)C(=O)O",
+        ("N", "CA", "CB", "OG", "P", "O1P", "O2P", "O3P", "C", "O", "OXT"),
+    ),
+    # O-phosphotyrosine, of config/examples/phospho-kinase.yaml.
+    "PTR": (
+        "N[C@@H](Cc1ccc(OP(=O)(O)O)cc1)C(=O)O",
+        (
+            "N",
+            "CA",
+            "CB",
+            "CG",
+            "CD1",
+            "CE1",
+            "CZ",
+            "OH",
+            "P",
+            "O1P",
+            "O2P",
+            "O3P",
+            "CE2",
+            "CD2",
+            "C",
+            "O",
+            "OXT",
+        ),  # fmt: skip
+    ),
     # 4-guanidinobenzoate of the example template config/examples/templates/1GBT.cif, with
     # the atom names that file gives it; its second carboxylate oxygen (the ester's leaving
     # atom, absent from 1GBT) is named OE here.
@@ -416,7 +463,7 @@ def _component_molecule(code: str, seed: int) -> Any:
             atom.SetProp("name", f"H{hydrogens}")
         else:
             atom.SetProp("name", names[atom.GetIdx()])
-        atom.SetIntProp("leaving_atom", 0)
+        atom.SetIntProp("leaving_atom", int(atom.GetProp("name") in LEAVING_ATOMS))
     mol.SetProp("_Name", code)
     return _with_conformer(mol, code, seed)
 
@@ -443,8 +490,8 @@ def _molecule_ok(path: Path) -> bool:
 
 
 def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
-    """Write mols/<CODE>.pkl for the 21 canonical tokens and TEST_CCD_COMPONENTS; keep
-    readable existing ones.
+    """Write mols/<CODE>.pkl for the 21 canonical tokens, the DNA and RNA residues and
+    TEST_CCD_COMPONENTS; keep readable existing ones.
 
     Existing readable pickles (e.g. the real CCD extracted from a real mols.tar) are kept.
     Pickling with PropertyPickleOptions.AllProps is required: by default RDKit drops atom
@@ -456,7 +503,7 @@ def _write_molecules(cache_dir: Path, seed: int) -> list[str]:
     Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
     mols_dir = cache_dir / MOLECULES_DIR
     mols_dir.mkdir(parents=True, exist_ok=True)
-    builders = dict.fromkeys(const.canonical_tokens, _residue_molecule)
+    builders = dict.fromkeys([*const.canonical_tokens, *NUCLEOTIDE_FLAVORS], _residue_molecule)
     builders |= dict.fromkeys(TEST_CCD_COMPONENTS, _component_molecule)
     written = []
     for code, build in builders.items():
@@ -598,8 +645,8 @@ def _marker_content(full_size: bool, seed: int) -> str:
 def build_test_cache(cache_dir: Path, *, full_size: bool = False, seed: int = 0) -> Path:
     """Create (or complete) an offline Boltz-2 cache of random-weights models in ``cache_dir``.
 
-    Writes the :data:`TEST_WEIGHTS_MARKER` file, ``mols/`` (21 canonical residues and the
-    :data:`TEST_CCD_COMPONENTS`), an empty
+    Writes the :data:`TEST_WEIGHTS_MARKER` file, ``mols/`` (21 canonical residues, the DNA
+    and RNA residues and the :data:`TEST_CCD_COMPONENTS`), an empty
     ``mols.tar``, ``boltz2_conf.ckpt`` and ``boltz2_aff.ckpt``. Idempotent: readable molecule
     pickles, an existing ``mols.tar``, and checkpoints generated here with the same
     ``full_size``/``seed``/Boltz version are kept; anything else (missing, truncated, other

@@ -1,28 +1,86 @@
 // OMTX-Hub screen dashboard: the ranked table (sort, filter, pages) and the selected
-// target's details and 3D structure. All data comes from the embedded JSON; every value is
-// written with textContent, never as markup, so sheet values cannot inject anything.
+// target's details and 3D structure. The table's description is the embedded JSON; its rows,
+// sort orders and filter columns are pieces beside the page (data/<piece>.js, see
+// omtx_report/table_data.py), loaded as they are needed: a page of the table needs only its
+// own rows. Every value is written with textContent, never as markup, so sheet values cannot
+// inject anything.
 (() => {
   "use strict";
   const data = JSON.parse(document.getElementById("screen-data").textContent);
-  const values = data.values;
   const shown = data.columns.filter((c) => c.shown);
-  const columnType = Object.fromEntries(data.columns.map((c) => [c.key, c.type]));
   const embedded = new Set(data.embedded);
   const $ = (id) => document.getElementById(id);
+
+  // --- pieces: each data/<name>.js calls window.omtxData(name, payload) ---
+  const pieces = window.omtxPieces; // those loaded with the page are already in
+  const arriving = new Map(); // name -> {promise, resolve}
+  window.omtxData = (name, payload) => {
+    pieces.set(name, payload);
+    arriving.get(name)?.resolve(payload);
+  };
+  function piece(name) {
+    if (pieces.has(name)) return Promise.resolve(pieces.get(name));
+    if (!arriving.has(name)) {
+      const entry = {};
+      entry.promise = new Promise((resolve, reject) => {
+        entry.resolve = resolve;
+        const script = document.createElement("script");
+        script.src = `${data.data_folder}/${encodeURIComponent(name)}.js`;
+        script.onerror = () => {
+          arriving.delete(name);
+          reject(new Error(`Could not load ${data.data_folder}/${name}.js next to this page.`));
+        };
+        document.head.appendChild(script);
+      });
+      arriving.set(name, entry);
+    }
+    return arriving.get(name).promise;
+  }
+  function bytes(text) {
+    const binary = atob(text);
+    const out = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+    return out;
+  }
+  const decoded = new Map(); // piece name -> its typed arrays, decoded once
+  async function decodedPiece(name, decode) {
+    if (!decoded.has(name)) decoded.set(name, decode(await piece(name)));
+    return decoded.get(name);
+  }
+
+  // A row's values live in its chunk's piece (rows-<n>), loaded by rowsLoaded.
+  const chunkOf = (i) => Math.floor(i / data.chunk_rows);
+  const rowsLoaded = (rows) => Promise.all([...new Set(Array.from(rows, chunkOf))].map((c) => piece(`rows-${c}`)));
+  function value(key, i) {
+    const chunk = chunkOf(i);
+    return pieces.get(`rows-${chunk}`).values[key][i - chunk * data.chunk_rows];
+  }
   // A target's structure file: its name and its path relative to this page, or null.
   const structureOf = (i) => {
-    const entry = data.structure[i];
+    const chunk = chunkOf(i);
+    const entry = pieces.get(`rows-${chunk}`).structure[i - chunk * data.chunk_rows];
     return entry && { name: entry[1], href: `${data.structure_folders[entry[0]]}/${entry[1]}` };
   };
+  // A row's flag codes (the `flags` column is ';'-separated).
+  const flagCodes = (text) => (text ?? "").split(";").filter(Boolean);
 
-  let order = Array.from({ length: data.rows }, (_, i) => i); // rows in the sort order
+  const identity = new Int32Array(data.rows);
+  for (let i = 0; i < data.rows; i++) identity[i] = i;
+  let order = identity; // rows in the sort order
   let visible = order; // the sorted rows that pass the filters
   let page = 0;
   let sort = { key: null, direction: 1 };
   let selected = null;
-  let searchText = null; // per row, lower-cased name + ID + SMILES; built on first search
-  // A row's flag codes (the `flags` column is ';'-separated).
-  const flagsOf = (i) => (values.flags[i] ?? "").split(";").filter(Boolean);
+  // Each change of sort, filters or page: later ones win over a slower earlier one.
+  let generation = 0;
+  let latest = Promise.resolve();
+  const track = (promise) => {
+    latest = promise.catch((error) => {
+      $("page-info").textContent = error.message;
+      console.error(error);
+    });
+    return latest;
+  };
 
   const formatNumber = (x) =>
     x === null ? "" : Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : String(+x.toPrecision(3));
@@ -34,65 +92,147 @@
     return node;
   }
 
-  // Missing values sort last in both directions; ties keep the screen's ranking.
-  function comparator(key, direction) {
-    const column = values[key];
-    if (columnType[key] === "num") {
-      return (a, b) => {
-        const x = column[a], y = column[b];
-        if (x === null || y === null) return x === null ? (y === null ? a - b : 1) : -1;
-        return (x - y) * direction || a - b;
-      };
+  // The rows in a column's order: the render's ascending order (missing values last, ties in
+  // the screen's ranking); descending reverses it, keeping ties in that ranking and missing
+  // values last.
+  const descendingOrders = new Map();
+  async function orderOf(key, direction) {
+    const [ascending, ties, missing] = await decodedPiece(data.orders[key], (payload) => [
+      new Int32Array(bytes(payload.order).buffer),
+      bytes(payload.ties),
+      payload.missing,
+    ]);
+    if (direction > 0) return ascending;
+    if (!descendingOrders.has(key)) {
+      const present = ascending.length - missing;
+      const descending = new Int32Array(ascending.length);
+      let k = 0;
+      for (let end = present; end > 0; ) {
+        let start = end - 1;
+        while (start > 0 && ties[start]) start--;
+        descending.set(ascending.subarray(start, end), k);
+        k += end - start;
+        end = start;
+      }
+      descending.set(ascending.subarray(present), k);
+      descendingOrders.set(key, descending);
     }
-    return (a, b) => {
-      const x = column[a], y = column[b];
-      if (x === null || y === null) return x === null ? (y === null ? a - b : 1) : -1;
-      return (x < y ? -1 : x > y ? 1 : 0) * direction || a - b;
-    };
+    return descendingOrders.get(key);
+  }
+
+  // A filter column for every row: numbers (NaN for missing), or text as [names, codes].
+  const filterColumn = (key) =>
+    decodedPiece(data.filter_columns[key], (payload) =>
+      payload.numbers !== undefined
+        ? new Float64Array(bytes(payload.numbers).buffer)
+        : { names: payload.names, codes: new Uint32Array(bytes(payload.codes).buffer) },
+    );
+  // The rows whose lower-cased name, ID or SMILES holds `text`: each search piece is one
+  // string of its rows' texts, "\u0000" after each row (a character no search box holds, so
+  // no match spans two rows), scanned with indexOf, far faster than a test per row.
+  const searchPiece = (name, first) =>
+    decodedPiece(name, (text) => {
+      const starts = [0];
+      for (let end = text.indexOf("\u0000"); end !== -1; end = text.indexOf("\u0000", end + 1)) starts.push(end + 1);
+      return { text, first, starts: Int32Array.from(starts) };
+    });
+  async function searchMatches(query) {
+    const matches = new Uint8Array(data.rows);
+    const parts = await Promise.all(data.search.map((name, n) => searchPiece(name, n * data.search_rows)));
+    for (const { text, first, starts } of parts) {
+      for (let at = text.indexOf(query); at !== -1; ) {
+        let low = 0, high = starts.length - 1; // the last row starting at or before `at`
+        while (low < high) {
+          const middle = (low + high + 1) >> 1;
+          if (starts[middle] <= at) low = middle;
+          else high = middle - 1;
+        }
+        matches[first + low] = 1;
+        at = low + 1 < starts.length ? text.indexOf(query, starts[low + 1]) : -1;
+      }
+    }
+    return matches;
   }
 
   function numberFilter(id) {
     const text = $(id).value.trim();
-    const value = text === "" ? NaN : Number(text);
-    return Number.isFinite(value) ? value : null;
+    const number = text === "" ? NaN : Number(text);
+    return Number.isFinite(number) ? number : null;
   }
 
-  function applyFilters() {
+  // A text column's test, decided once per distinct value.
+  function textTest(column, accepts) {
+    const verdicts = column.names.map(accepts);
+    return (i) => verdicts[column.codes[i]];
+  }
+
+  async function filtered(current) {
     const text = $("filter-text").value.trim().toLowerCase();
     const pMin = numberFilter("filter-pmin");
     const affinityMax = numberFilter("filter-affmax");
     const confidenceMin = numberFilter("filter-confmin");
     const status = $("filter-status").value;
     const flag = $("filter-flag").value;
+    const poseCheck = $("filter-posebusters").value;
     const tests = [];
     if (text) {
-      if (searchText === null) {
-        searchText = order.map(() => "");
-        for (let i = 0; i < data.rows; i++) {
-          searchText[i] = [values.ligand_name[i], values.ligand_id[i], values.modeled_smiles[i], values.smiles[i]].join("\u0000").toLowerCase();
-        }
-      }
-      tests.push((i) => searchText[i].includes(text));
+      const matches = await searchMatches(text);
+      tests.push((i) => matches[i] === 1);
     }
-    const atLeast = (column, bound) => (i) => column[i] !== null && column[i] >= bound;
-    const atMost = (column, bound) => (i) => column[i] !== null && column[i] <= bound;
-    if (pMin !== null) tests.push(atLeast(values.affinity_probability_binary, pMin));
-    if (affinityMax !== null) tests.push(atMost(values.affinity_pred_value, affinityMax));
-    if (confidenceMin !== null) tests.push(atLeast(values.confidence_score, confidenceMin));
-    if (status) tests.push((i) => values.status[i] === status);
-    if (flag === "*") tests.push((i) => flagsOf(i).length > 0);
-    else if (flag === "-") tests.push((i) => flagsOf(i).length === 0);
-    else if (flag) tests.push((i) => flagsOf(i).includes(flag));
-    visible = tests.length ? order.filter((i) => tests.every((test) => test(i))) : order;
-    page = 0;
-    renderTable();
+    const atLeast = (column, bound) => (i) => column[i] >= bound; // NaN (missing) fails
+    const atMost = (column, bound) => (i) => column[i] <= bound;
+    if (pMin !== null) tests.push(atLeast(await filterColumn("affinity_probability_binary"), pMin));
+    if (affinityMax !== null) tests.push(atMost(await filterColumn("affinity_pred_value"), affinityMax));
+    if (confidenceMin !== null) tests.push(atLeast(await filterColumn("confidence_score"), confidenceMin));
+    if (status) tests.push(textTest(await filterColumn("status"), (name) => name === status));
+    if (flag) {
+      const accepts = flag === "*" ? (codes) => codes.length > 0 : flag === "-" ? (codes) => codes.length === 0 : (codes) => codes.includes(flag);
+      tests.push(textTest(await filterColumn("flags"), (name) => accepts(flagCodes(name))));
+    }
+    if (poseCheck && data.filter_columns.posebusters_pass) {
+      tests.push(textTest(await filterColumn("posebusters_pass"), poseCheckAccepts(poseCheck)));
+    }
+    if (!tests.length) return current;
+    const passing = new Int32Array(current.length);
+    let count = 0;
+    for (const i of current) if (tests.every((test) => test(i))) passing[count++] = i;
+    return passing.subarray(0, count);
   }
+
+  function applyFilters() {
+    const mine = ++generation;
+    return track(
+      filtered(order).then((rows) => {
+        if (mine !== generation) return;
+        visible = rows;
+        page = 0;
+        return renderTable();
+      }),
+    );
+  }
+
+  // The PoseBusters filter's test of a `posebusters_pass` value: the pose passes ("True"),
+  // fails ("False") or was not checked ("-": missing).
+  const poseCheckAccepts = (wanted) => (wanted === "-" ? (name) => name === null : (name) => name === wanted);
 
   function sortBy(key) {
     // First click ascending, then each click flips it.
     sort = { key, direction: sort.key === key ? -sort.direction : 1 };
-    order = Array.from({ length: data.rows }, (_, i) => i).sort(comparator(key, sort.direction));
-    applyFilters();
+    const mine = ++generation;
+    markSort();
+    return track(
+      orderOf(key, sort.direction).then((rows) => {
+        if (mine !== generation) return;
+        order = rows;
+        return applyFilters();
+      }),
+    );
+  }
+
+  function turnPage(step) {
+    page += step;
+    ++generation;
+    return track(renderTable());
   }
 
   function renderHeader() {
@@ -110,34 +250,44 @@
     row.appendChild(element("th", "Structure"));
   }
 
-  function renderTable() {
+  function markSort() {
     for (const th of document.querySelectorAll("#targets th[data-key]")) {
       const active = th.dataset.key === sort.key;
       th.setAttribute("aria-sort", active ? (sort.direction > 0 ? "ascending" : "descending") : "none");
     }
+  }
+
+  async function renderTable() {
+    const mine = generation;
+    markSort();
     const pages = Math.max(1, Math.ceil(visible.length / data.page_size));
     page = Math.min(page, pages - 1);
+    const rows = visible.subarray(page * data.page_size, (page + 1) * data.page_size);
+    $("targets").setAttribute("aria-busy", "true");
+    await rowsLoaded(rows);
+    if (mine !== generation) return;
     const body = document.createElement("tbody");
-    for (const i of visible.slice(page * data.page_size, (page + 1) * data.page_size)) {
+    for (const i of rows) {
       const tr = document.createElement("tr");
       tr.dataset.row = i;
       if (i === selected) tr.className = "selected";
       for (const column of shown) {
-        const value = values[column.key][i];
-        const td = element("td", column.type === "num" ? formatNumber(value) : value);
+        const cell = value(column.key, i);
+        const td = element("td", column.type === "num" ? formatNumber(cell) : cell);
         td.dataset.key = column.key;
         // With replicates: the mean ± the standard deviation across them.
-        const spread = column.spread && values[column.spread][i];
-        if (spread !== undefined && spread !== null && value !== null) td.textContent += ` ± ${formatNumber(spread)}`;
+        const spread = column.spread && value(column.spread, i);
+        if (spread !== undefined && spread !== null && cell !== null) td.textContent += ` ± ${formatNumber(spread)}`;
         if (column.key === "status") {
-          td.className = `status-${value}`;
-          if (values.error[i]) td.appendChild(element("div", values.error[i], "error"));
+          td.className = `status-${cell}`;
+          if (value("error", i)) td.appendChild(element("div", value("error", i), "error"));
         } else if (column.key === "modeled_smiles") {
           td.className = "smiles";
-          td.title = values.smiles[i] === value ? value : `${value}\nsheet: ${values.smiles[i]}`;
+          const sheet = value("smiles", i);
+          td.title = sheet === cell ? cell : `${cell}\nsheet: ${sheet}`;
         } else if (column.key === "flags") {
           td.textContent = "";
-          for (const code of flagsOf(i)) {
+          for (const code of flagCodes(cell)) {
             const badge = element("span", code, "badge badge-flag");
             badge.title = data.flag_meanings[code] ?? "";
             td.appendChild(badge);
@@ -158,27 +308,34 @@
       body.appendChild(tr);
     }
     $("targets").replaceChild(body, $("targets").tBodies[0]);
-    $("page-info").textContent = `Page ${page + 1} of ${pages} · ${visible.length.toLocaleString("en")} of ${data.rows.toLocaleString("en")} targets`;
+    $("targets").setAttribute("aria-busy", "false");
+    $("page-info").textContent = `Page ${(page + 1).toLocaleString("en")} of ${pages.toLocaleString("en")} · ${visible.length.toLocaleString("en")} of ${data.rows.toLocaleString("en")} targets`;
     $("page-prev").disabled = page === 0;
     $("page-next").disabled = page >= pages - 1;
   }
 
-  function renderDetails(i) {
-    $("detail-title").textContent = values.ligand_name[i] ?? values.ligand_id[i];
+  // One row's data: its values by column key, and its structure file.
+  function rowOf(i) {
+    return { index: i, values: Object.fromEntries(data.columns.map((c) => [c.key, value(c.key, i)])), structure: structureOf(i) };
+  }
+
+  function renderDetails(row) {
+    const values = row.values;
+    $("detail-title").textContent = values.ligand_name ?? values.ligand_id;
     const body = $("detail-body");
     body.replaceChildren();
     body.className = "";
-    const smiles = data.depicted_rows[i];
+    const smiles = data.depicted_rows[row.index];
     if (smiles) {
       const image = element("img");
       image.src = data.depictions[smiles];
       image.alt = "2D structure";
       body.appendChild(image);
     }
-    body.appendChild(element("p", values.modeled_smiles[i], "smiles-full"));
+    body.appendChild(element("p", values.modeled_smiles, "smiles-full"));
     const table = element("table", null, "kv");
     for (const column of data.columns) {
-      const value = values[column.key][i];
+      const value = values[column.key];
       if (value === null || column.key === "modeled_smiles" || column.key === "ligand_name") continue;
       const tr = element("tr");
       const th = element("th", column.label);
@@ -188,7 +345,7 @@
       table.appendChild(tr);
     }
     // Scores that are 0 by construction for this protein's chains: shown as n/a, with why.
-    for (const [label, reason] of Object.entries(data.not_applicable[values.protein[i]] ?? {})) {
+    for (const [label, reason] of Object.entries(data.not_applicable[values.protein] ?? {})) {
       const tr = element("tr");
       tr.appendChild(element("th", label));
       const td = element("td", "n/a", "muted");
@@ -197,13 +354,26 @@
       table.appendChild(tr);
     }
     body.appendChild(table);
-    const structure = structureOf(i);
+    renderInteractions(body, values.interactions);
+    const structure = row.structure;
     if (structure) {
       const a = element("a", `Download ${structure.name}`);
       a.href = structure.href;
       a.download = structure.name;
       body.appendChild(a);
     }
+  }
+
+  // The pose's interactions with the receptor, one per line (`chain:RESNAMEnumber:type`).
+  function renderInteractions(body, cell) {
+    if (!cell) return;
+    body.appendChild(element("h3", "Interactions (Boltz's residue numbering)"));
+    const list = element("ul", null, "interactions");
+    for (const item of cell.split(";").filter(Boolean)) {
+      const [chain, residue, type] = item.split(":");
+      list.appendChild(element("li", `${chain}:${residue} ${type}`));
+    }
+    body.appendChild(list);
   }
 
   // --- 3D viewer: 3Dmol.js, protein cartoon + ligand sticks ---
@@ -273,15 +443,15 @@
     $("viewer-message").appendChild(input);
   }
 
-  function loadStructure(i) {
-    const structure = structureOf(i);
+  function loadStructure(row) {
+    const { structure, values } = row;
     wanted = structure?.name;
-    wantedChain = data.ligand_chains?.[values.protein[i]] ?? null;
+    wantedChain = data.ligand_chains?.[values.protein] ?? null;
     window.viewerReady = null;
     if (!structure) {
       viewer?.clear();
       viewer?.render();
-      viewerMessage(values.status[i] === "completed" ? "The structure file is not available yet." : `No structure: this target is ${values.status[i]}.`);
+      viewerMessage(values.status === "completed" ? "The structure file is not available yet." : `No structure: this target is ${values.status}.`);
       return;
     }
     const name = structure.name;
@@ -302,22 +472,26 @@
     }
   }
 
-  function select(i) {
+  // The row's chunk may still have to load (a top hit or a selectivity link far down).
+  async function select(i) {
     selected = i;
     for (const tr of document.querySelectorAll("#targets tbody tr")) tr.classList.toggle("selected", Number(tr.dataset.row) === i);
-    renderDetails(i);
-    loadStructure(i);
+    await rowsLoaded([i]);
+    if (selected !== i) return;
+    const row = rowOf(i);
+    renderDetails(row);
+    loadStructure(row);
   }
 
   renderHeader();
-  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag"]) {
+  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag", "filter-posebusters"]) {
     $(id).addEventListener("input", applyFilters);
   }
-  $("page-prev").addEventListener("click", () => { page -= 1; renderTable(); });
-  $("page-next").addEventListener("click", () => { page += 1; renderTable(); });
+  $("page-prev").addEventListener("click", () => turnPage(-1));
+  $("page-next").addEventListener("click", () => turnPage(1));
   $("targets").addEventListener("click", (event) => {
     const tr = event.target.closest("tbody tr");
-    if (tr && !event.target.closest("a")) select(Number(tr.dataset.row));
+    if (tr && !event.target.closest("a")) track(select(Number(tr.dataset.row)));
   });
   // Links to a target's row: the top hits, and the cells other views draw later
   // (selectivity.js), hence one listener on the document.
@@ -325,11 +499,30 @@
     const link = event.target.closest(".select-row");
     if (!link) return;
     event.preventDefault();
-    select(Number(link.dataset.row));
+    track(select(Number(link.dataset.row)));
     $("detail-title").scrollIntoView({ behavior: "smooth" });
   });
-  renderTable();
-  // For the page's other views (selectivity.js), which format numbers as the table does.
-  window.omtxDashboard = { formatNumber };
-  window.dashboardReady = true;
+  // For the page's other views (selectivity.js), which format numbers as the table does;
+  // settled(): resolves once the latest sort, filter, page or selection is drawn.
+  window.omtxDashboard = {
+    formatNumber,
+    // One row's data (rowOf), its piece loaded first: for purchase.js, which keeps rows of
+    // any page.
+    row: async (i) => {
+      await rowsLoaded([i]);
+      return rowOf(i);
+    },
+    settled: async () => {
+      for (let seen = null; seen !== latest; ) await (seen = latest);
+    },
+  };
+  track(renderTable()).then(async () => {
+    window.dashboardReadyAt = performance.now(); // since the page was requested
+    window.dashboardReady = true;
+    // The filters' data, loaded while the user looks at the first page (already in for a
+    // screen that fits one chunk), one piece at a time, so that a click is not kept waiting.
+    for (const name of [...Object.values(data.filter_columns), ...data.search]) await piece(name);
+    window.filtersReadyAt = performance.now();
+    window.filtersReady = true;
+  });
 })();

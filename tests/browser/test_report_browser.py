@@ -9,12 +9,17 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
+from omtx_hub.aggregate import write_csv, write_parquet
 from omtx_hub.testing.chromium import CHROMIUM, CHROMIUM_FLAGS
 from omtx_hub.testing.synthetic import make_plan, write_screen
+from omtx_report import render, table_data
 from omtx_report.cli import main
+from omtx_report.data import read_parquet_table
+from tests.dashboard_pages import page_table
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -87,8 +92,10 @@ def page(browser):
     tab.close()
 
 
-def render_screen(root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool = False) -> Path:
-    plan = make_plan(root, rows, shard_size=5, msa_files=msa_files)
+def render_screen(
+    root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool = False, triage=None
+) -> Path:
+    plan = make_plan(root, rows, shard_size=5, msa_files=msa_files, triage=triage)
     screen_dir = write_screen(plan, root / "results", failed_every=6, cif_scale=cif_scale)
     assert main([str(screen_dir)]) == 0
     return screen_dir / "report" / "index.html"
@@ -96,7 +103,10 @@ def render_screen(root: Path, rows, *, cif_scale: float = 1.0, msa_files: bool =
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Path:
-    return render_screen(tmp_path_factory.mktemp("dashboard"), ROWS)
+    # With triage rules: the chemistry and triage columns are shown (they are opt-in).
+    return render_screen(
+        tmp_path_factory.mktemp("dashboard"), ROWS, triage={"exclude_alerts": ["PAINS"]}
+    )
 
 
 def column(tab, key: str) -> list:
@@ -285,4 +295,140 @@ def test_selectivity_view_sorts_and_opens_each_targets_details(page, tmp_path):
     first.locator("td[data-key=pic50_P2] a.select-row").click()
     assert page.text_content("#detail-title") == name
     assert "P2" in page.text_content("#detail-body")
+    assert page.external_requests == [] and page.problems == []
+
+
+def test_selected_targets_persist_and_export_a_purchase_list(page, dashboard, tmp_path):
+    open_dashboard(page, dashboard)
+    page.click("th[data-key=rank]")
+    rows = page.locator("#targets tbody tr")
+    chosen = [rows.nth(0), rows.nth(2)]
+    names = [row.locator("td[data-key=ligand_name]").text_content() for row in chosen]
+    for row in chosen:
+        row.locator("input.purchase-select").check()
+    assert page.text_content("#purchase-count") == "2 selected"
+    # Ticking a box does not open the row's details.
+    assert page.text_content("#detail-title") == "Select a target"
+    # Kept per screen in the browser: the ticks survive a reload, and follow the rows when
+    # the table is sorted, filtered or paged.
+    open_dashboard(page, dashboard)
+    assert page.text_content("#purchase-count") == "2 selected"
+    page.fill("#filter-text", names[1])
+    assert page.locator("#targets tbody input.purchase-select:checked").count() == 1
+    page.fill("#filter-text", "")
+
+    with page.expect_download() as download:
+        page.click("#purchase-export")
+    path = tmp_path / "purchase.csv"
+    download.value.save_as(path)
+    assert download.value.suggested_filename.endswith("_purchase_list.csv")
+    bought = pd.read_csv(path)
+    assert sorted(bought["ligand_name"]) == sorted(names)
+    assert {"smiles", "affinity_probability_binary", "alerts", "structure"} <= set(bought)
+    assert all(
+        href.endswith(name)
+        for href, name in zip(bought["structure_href"], bought["structure"], strict=True)
+    )
+
+    page.click("#purchase-clear")
+    assert page.text_content("#purchase-count") == "0 selected"
+    assert page.is_disabled("#purchase-export")
+
+
+def every_page(tab, key: str) -> list:
+    """A column's values on every page of the table, from the first page to the last."""
+    if tab.locator("#page-prev").is_enabled():
+        tab.evaluate("window.omtxDashboard.settled()")
+    values = column(tab, key)
+    while tab.locator("#page-next").is_enabled():
+        tab.click("#page-next")
+        tab.evaluate("window.omtxDashboard.settled()")
+        values += column(tab, key)
+    return values
+
+
+def test_a_screen_in_many_pieces_pages_sorts_filters_and_selects_as_one(
+    page, tmp_path, monkeypatch
+):
+    """Rows in data pieces of 3, 5 to a page: each page, sort, filter and selection loads the
+    pieces it needs (asynchronously, from file://) and shows what a one-piece screen shows."""
+    monkeypatch.setattr(table_data, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(render, "PAGE_SIZE", 5)
+    dashboard = render_screen(tmp_path, ROWS)
+    settled = "window.omtxDashboard.settled()"
+    open_dashboard(page, dashboard)
+    assert page.text_content("#page-info") == "Page 1 of 4 · 20 of 20 targets"
+    # A link to a row (as the selectivity view draws them) whose piece no page has loaded.
+    last = len(ROWS) - 1
+    page.evaluate(
+        """row => { const link = document.createElement("a");
+                    link.className = "select-row"; link.dataset.row = row;
+                    document.body.appendChild(link); link.click(); }""",
+        last,
+    )
+    page.evaluate(settled)
+    assert (
+        page.text_content("#detail-title") == page_table(dashboard)["values"]["ligand_name"][last]
+    )
+    ranks = every_page(page, "rank")
+    assert len(ranks) == len(ROWS) and ranks == sorted(ranks)
+
+    page.click("#page-prev")  # back to the first page before sorting
+    page.click("th[data-key=affinity_probability_binary]")
+    page.evaluate(settled)
+    page.click("th[data-key=affinity_probability_binary]")
+    page.evaluate(settled)
+    assert page.text_content("#page-info").startswith("Page 1 of 4")
+    values = every_page(page, "affinity_probability_binary")
+    completed = [v for v in values if v is not None]
+    assert completed == sorted(completed, reverse=True) and values[len(completed) :] == [None] * 3
+
+    page.fill("#filter-pmin", "0.5")
+    page.evaluate(settled)
+    passing = every_page(page, "affinity_probability_binary")
+    assert passing == [v for v in completed if v >= 0.5]
+    page.fill("#filter-pmin", "")
+    page.fill("#filter-text", "alert")
+    page.evaluate(settled)
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert sorted(names) == sorted([HOSTILE, EVENT_HANDLER])
+    page.fill("#filter-text", "")
+    page.evaluate(settled)
+
+    assert page.external_requests == [] and page.problems == []
+
+
+def test_posebusters_column_filter_and_interactions_in_the_details(page, tmp_path):
+    """The pose checks' columns as aggregation writes them: PoseBusters shown and filtered
+    (pass, fail, not checked) through its filter-column piece, a pose's interactions listed
+    in its details."""
+    rows = [(f"L{i}", smiles, "") for i, smiles in enumerate(["CCO", "CCN", "CCC", "CCCl"])]
+    plan = make_plan(tmp_path, rows, shard_size=5, msa_files=True)
+    screen_dir = write_screen(plan, tmp_path / "results")
+    table = read_parquet_table(screen_dir / "batch_results.parquet")
+    table = table.sort_values("ligand_name").reset_index(drop=True)  # L0 to L3, each once
+    table["posebusters_pass"] = pd.array([True, False, None, True], dtype="boolean")
+    table["posebusters_failed"] = ["", "bond_lengths", None, ""]
+    table["interactions"] = ["A:MET318:hbond-donor;A:LYS271:ionic", "", None, ""]
+    write_csv(table, screen_dir / "batch_results.csv")
+    write_parquet(table, screen_dir / "batch_results.parquet")
+    assert main([str(screen_dir)]) == 0
+    open_dashboard(page, screen_dir / "report" / "index.html")
+    settled = "window.omtxDashboard.settled()"
+
+    def cells(key: str) -> list[str]:
+        return page.locator(f"#targets tbody td[data-key={key}]").all_text_contents()
+
+    shown = dict(zip(cells("ligand_name"), cells("posebusters_pass"), strict=True))
+    assert shown == {"L0": "True", "L1": "False", "L2": "", "L3": "True"}
+    for wanted, expected in (("True", {"L0", "L3"}), ("False", {"L1"}), ("-", {"L2"})):
+        page.select_option("#filter-posebusters", wanted)
+        page.evaluate(settled)
+        assert set(cells("ligand_name")) == expected, wanted
+    page.select_option("#filter-posebusters", "True")
+    page.evaluate(settled)
+    page.locator("#targets tbody tr", has_text="L0").first.click()
+    page.evaluate(settled)
+    items = page.locator("#detail-body ul.interactions li").all_text_contents()
+    assert items == ["A:MET318 hbond-donor", "A:LYS271 ionic"]
     assert page.external_requests == [] and page.problems == []

@@ -21,6 +21,7 @@ from omtx_hub.predict import ShardError
 from omtx_hub.records import TargetRecord
 from omtx_hub.store import CorruptEntry, GCSStore, LocalStore, StoreError, seal_object
 from omtx_hub.store_layout import (
+    CHEMISTRY_OBJECT,
     FAILURE_OBJECT,
     MOLECULES_OBJECT,
     OBJECT_KINDS,
@@ -28,6 +29,7 @@ from omtx_hub.store_layout import (
     RECORD_FILE,
     SERVER_MSA_OBJECT,
     SHEET_OBJECT,
+    TRIAGE_OBJECT,
     entry_path,
     object_path,
 )
@@ -304,12 +306,18 @@ OBJECTS = {
     SHEET_OBJECT: lambda key: {"tsv": "line\tsmiles\n2\tCCO\n"},
     MOLECULES_OBJECT: lambda key: {"molecules": {"CCO": ["CCO", "CCO", 3, [], []]}},
     SERVER_MSA_OBJECT: lambda key: {"query_id": key, "chains": []},
+    TRIAGE_OBJECT: lambda key: {"version": "pose-v1", "posebusters_pass": True},
+    CHEMISTRY_OBJECT: lambda key: {
+        "molecules": {"CCO": [[], 46.069, -0.001, 20.23, 1, 1, 0, 0.407, 0]}
+    },
 }
 OBJECT_KEYS = {
     FAILURE_OBJECT: (KEY, OTHER),
     SHEET_OBJECT: ("s" + KEY, "s" + OTHER),
     MOLECULES_OBJECT: ("v1-aff1/ab", "v1-aff1/ac"),
     SERVER_MSA_OBJECT: (KEY, OTHER),
+    TRIAGE_OBJECT: ("pose-v1/" + KEY, "pose-v1/" + OTHER),
+    CHEMISTRY_OBJECT: ("c1-rdkit2024/ab", "c1-rdkit2024/ac"),
 }
 # How an object is damaged, and what its report says.
 OBJECT_DAMAGE = {
@@ -397,6 +405,7 @@ def test_store_verify_counts_every_kind_and_unsealed_objects(store, capsys):
     ) in printed
     assert "2 parts of the validated molecules: 2 sound, 0 bad" in printed
     assert "2 server MSAs: 2 sound, 0 bad" in printed
+    assert "2 parts of the molecules' chemistry: 2 sound, 0 bad" in printed
     assert "1 of 1 damaged moved to the store's quarantine/" in printed
     assert store.read_object(FAILURE_OBJECT, "ad" * 32).legacy
     assert store.read_object(SHEET_OBJECT, "old").content is None

@@ -7,11 +7,13 @@ import pytest
 
 from omtx_hub.store import GCSStore, LocalStore, open_store
 from omtx_hub.store_layout import (
+    CHEMISTRY_OBJECT,
     FAILURE_OBJECT,
     MOLECULES_OBJECT,
     OBJECT_KINDS,
     SERVER_MSA_OBJECT,
     SHEET_OBJECT,
+    TRIAGE_OBJECT,
     entry_path,
     object_at,
     object_path,
@@ -96,7 +98,9 @@ def test_every_sealed_object_is_found_by_its_path():
         FAILURE_OBJECT: KEY,
         SHEET_OBJECT: f"{KEY}-v1-rdkit2024-aff1-salts-strip-mols1",
         MOLECULES_OBJECT: "v1-rdkit2024-aff1-salts-strip/ab",
+        CHEMISTRY_OBJECT: "c1-rdkit2024/ab",
         SERVER_MSA_OBJECT: KEY,
+        TRIAGE_OBJECT: f"pose-v1/{KEY}",
     }
     for kind in OBJECT_KINDS:
         assert object_at(object_path(kind, keys[kind])) == (kind, keys[kind])
@@ -105,3 +109,4 @@ def test_every_sealed_object_is_found_by_its_path():
     for name in (f"msa/{KEY}/0.csv", f"sheets/{KEY}.tsv", "key-schemes/2.json", "x/a.json"):
         assert object_at(name) is None
     assert object_at(f"failures/x/{KEY}.json") is None and object_at("molecules/ab.json") is None
+    assert object_at(f"triage/{KEY}.json") is None

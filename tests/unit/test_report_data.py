@@ -16,10 +16,11 @@ from omtx_hub.ranking import best_targets
 from omtx_hub.store import LocalStore
 from omtx_hub.summary import SUMMARY_VERSION, UnreadableSummary
 from omtx_hub.testing.synthetic import make_plan, write_screen
-from omtx_report import plots
+from omtx_report import plots, table_data
 from omtx_report.cli import main
 from omtx_report.data import load_finished_screen
 from omtx_report.render import number, page_data, render_dashboard, render_index, script_json
+from tests.dashboard_pages import ascending, page_table
 from tests.screens import running_screen_data
 
 HOSTILE = "<script>alert(1)</script>"
@@ -36,12 +37,6 @@ def finished(tmp_path_factory):
     return write_screen(plan, workdir / "results", failed_every=5)
 
 
-def embedded_data(page: Path) -> dict:
-    html = page.read_text()
-    text = re.search(r'<script type="application/json" id="screen-data">(.*?)</script>', html, re.S)
-    return json.loads(text.group(1))
-
-
 def test_finished_screen_is_read_from_the_workflow_files(finished):
     data = load_finished_screen(finished)
     assert data.counts() == {"completed": 10, "failed": 2, "pending": 0}
@@ -55,7 +50,7 @@ def test_finished_screen_is_read_from_the_workflow_files(finished):
 
 def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tmp_path):
     data = load_finished_screen(finished)
-    page = page_data(data, finished / "report", embedded=[], depictions={})
+    page = page_table(render_dashboard(data, tmp_path / "report"))
     assert page["rows"] == len(ROWS)
     keys = [c["key"] for c in page["columns"]]
     assert "series" in keys  # the sheet's own column
@@ -67,7 +62,7 @@ def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tm
     assert len(linked) == 10
     for folder, name in linked:
         href = f"{page['structure_folders'][folder]}/{name}"  # as the page resolves it
-        assert Path(os.path.normpath(finished / "report" / href)).is_file()
+        assert Path(os.path.normpath(tmp_path / "report" / href)).is_file()
 
 
 def test_embedded_json_cannot_close_its_script_element():
@@ -81,7 +76,7 @@ def test_dashboard_escapes_sheet_values_and_links_downloads(finished):
     html = page.read_text()
     assert HOSTILE not in html and "</td><b>x</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # top-hit card, as text
-    assert embedded_data(page)["values"]["ligand_name"].count(HOSTILE) == 1
+    assert page_table(page)["values"]["ligand_name"].count(HOSTILE) == 1
     # Nothing is fetched: every src/href is relative, a data: URI or a fragment.
     for url in re.findall(r'(?:src|href)="([^"]*)"', html):
         assert not re.match(r"[a-z]+://", url), url
@@ -102,7 +97,7 @@ def test_dashboard_flags_single_sequence_results(finished):
     card = re.search(r"<b>P1</b>.*?</p>", html).group(0)
     assert "MSA single-sequence" in card
     assert re.search(r'class="badge badge-flag"[^>]*>no MSA: reduced accuracy</span>', card)
-    data = embedded_data(page)
+    data = page_table(page)
     assert set(data["values"]["flags"]) == {"no-msa"}
     assert data["flag_meanings"]["no-msa"] == "no MSA: reduced accuracy"
     assert next(c for c in data["columns"] if c["key"] == "flags")["shown"]
@@ -116,7 +111,7 @@ def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
     assert "log10 IC50" not in html
     assert re.search(r"· log10\(IC50/µM\) -?[0-9.e+-]+ · confidence", html)  # the best target
     assert not re.search(r"log10\(IC50/µM\) -?[0-9.e+-]+ µM", html)
-    labels = {c["key"]: c["label"] for c in embedded_data(page)["columns"]}
+    labels = {c["key"]: c["label"] for c in page_table(page)["columns"]}
     assert labels["affinity_pred_value"] == "log10(IC50/µM)"
     assert labels["ic50_um"] == "IC50 (µM)"
 
@@ -124,7 +119,7 @@ def test_the_affinity_is_written_as_log10_of_ic50_over_micromolar(finished):
 def test_ligand_iptm_is_shown_for_what_boltz_computes(finished):
     # Boltz's compute_ptms takes every non-polymer chain for a ligand, cofactors included.
     page = render_dashboard(load_finished_screen(finished), finished / "report", top_n=20)
-    (column,) = [c for c in embedded_data(page)["columns"] if c["key"] == "ligand_iptm"]
+    (column,) = [c for c in page_table(page)["columns"] if c["key"] == "ligand_iptm"]
     assert column["label"] == "protein–ligand ipTM"
     assert "cofactors included" in column["help"]
     assert "column.help" in page.read_text()  # the header's and the detail view's tooltip
@@ -157,7 +152,7 @@ def test_running_screen_shows_pending_targets_per_shard(tmp_path):
     )
     page = render_dashboard(data, tmp_path / "progress", live=True)
     assert "in progress" in page.read_text()
-    assert embedded_data(page)["values"]["status"].count("pending") == 6
+    assert page_table(page)["values"]["status"].count("pending") == 6
     # The index lists the screen as unfinished, from its manifests alone.
     index = render_index(tmp_path / "results", [tmp_path / "results" / plan.screen]).read_text()
     assert "running or interrupted" in index and "4 targets in 1 finished shards" in index
@@ -197,7 +192,7 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     data = load_finished_screen(screen_dir)
     page = render_dashboard(data, screen_dir / "report", top_n=6)
     html = page.read_text()
-    values = embedded_data(page)["values"]
+    values = page_table(page)["values"]
     # The table shows batch_results.csv's rank, and the two rows of one compound share it.
     assert values["rank"] == data.table["rank"].tolist()
     same = data.table[data.table["ligand_name"].isin(["L0", "L0-again"])]
@@ -209,10 +204,10 @@ def test_dashboard_follows_rank_by_per_protein_and_plots_binders_only(tmp_path):
     assert "report.rank_by: affinity</code>: predicted binders by affinity" in html
     assert "(lowest log10(IC50/µM) first)" in html and "log10 IC50" not in html
     # Both heads are table columns; protein_iptm (0 for one protein chain) is not, it is n/a.
-    keys = [c["key"] for c in embedded_data(page)["columns"] if c["shown"]]
+    keys = [c["key"] for c in page_table(page)["columns"] if c["shown"]]
     assert {"affinity_pred_value1", "affinity_probability_binary2"} <= set(keys)
     assert "protein_iptm" not in values
-    assert list(embedded_data(page)["not_applicable"]["P2"]) == ["protein ipTM"]
+    assert list(page_table(page)["not_applicable"]["P2"]) == ["protein ipTM"]
     for protein in ("P1", "P2"):
         counts = data.summary.per_protein[protein].counts
         card = re.search(rf'data-protein="{protein}">(.*?)</p>', html).group(1)
@@ -267,7 +262,7 @@ def test_flags_are_badges_with_counts_and_a_filter_and_the_modelled_molecule_is_
     hits = re.search(r'aria-label="Top hits">(.*?)</section>', html, re.S).group(1)
     # The racemate's and the relative one's, and every hit's no-msa (a single-sequence screen).
     assert hits.count('class="badge badge-flag"') == 2 + hits.count(">no-msa</span>") == 5
-    page = embedded_data(tmp_path / "report" / "index.html")
+    page = page_table(tmp_path / "report" / "index.html")
     shown = [c["key"] for c in page["columns"] if c["shown"]]
     assert shown[3:5] == ["modeled_smiles", "flags"]
     salt = page["values"]["ligand_name"].index("hydrochloride")
@@ -276,3 +271,41 @@ def test_flags_are_badges_with_counts_and_a_filter_and_the_modelled_molecule_is_
     assert page["values"]["standardisation"][salt] == "counter-ion removed: chloride"
     assert set(page["depictions"]) == set(page["values"]["modeled_smiles"])
     assert page["flag_meanings"]["undefined-stereo"].startswith("a stereocentre")
+
+
+def test_table_pieces_hold_every_row_once_and_sort_orders_as_the_page_sorts(
+    finished, tmp_path, monkeypatch
+):
+    """A screen larger than one chunk: its rows are split over data/rows-<n>.js, only the first
+    loads with the page, and each shown column's order piece sorts as the page's table would:
+    ascending, missing values last, ties in the table's order."""
+    monkeypatch.setattr(table_data, "CHUNK_ROWS", 5)
+    data = load_finished_screen(finished)
+    page = render_dashboard(data, tmp_path / "report")
+    table = page_table(page)
+    assert table["chunks"] == 3 and table["eager"] == ["rows-0"]
+    assert '<script src="data/rows-0.js"></script>' in page.read_text()
+    assert table["values"]["ligand_name"] == data.table["ligand_name"].tolist()
+    assert len(table["structure"]) == len(ROWS)
+    for key in ("affinity_probability_binary", "ligand_name", "rank", "status"):
+        values = table["values"][key]
+        missing_last = lambda i: (values[i] is None, 0 if values[i] is None else values[i], i)  # noqa: E731, B023
+        expected = sorted(range(len(values)), key=missing_last)
+        assert ascending(page, key) == expected, key
+
+    # Rendered again, smaller: the earlier render's pieces are gone, a hard-linked piece
+    # (a `cp -al` copy of another report) is replaced, never written into.
+    elsewhere = tmp_path / "elsewhere.js"
+    elsewhere.write_text("kept")
+    (tmp_path / "report" / "data" / "rows-0.js").unlink()
+    os.link(elsewhere, tmp_path / "report" / "data" / "rows-0.js")
+    monkeypatch.setattr(table_data, "CHUNK_ROWS", 100)
+    render_dashboard(data, tmp_path / "report")
+    assert sorted(p.name for p in (tmp_path / "report" / "data").glob("rows-*")) == ["rows-0.js"]
+    assert elsewhere.read_text() == "kept"
+    assert page_table(page)["eager"] == [
+        "rows-0",
+        *page_table(page)["orders"].values(),
+        *page_table(page)["filter_columns"].values(),
+        "search-0",
+    ]

@@ -16,6 +16,7 @@ import pytest
 from omtx_hub.testing.synthetic import make_plan, write_screen
 from omtx_report.cli import main
 from omtx_report.render import script_json
+from tests.dashboard_pages import page_table
 
 PAYLOADS = [
     "<img src=x onerror=alert({i})>",
@@ -52,6 +53,7 @@ def pages(pages_dir) -> dict[str, str]:
         "dashboard": (pages_dir / "index.html").read_text(),
         "index": (pages_dir.parents[1] / "index.html").read_text(),  # results/index.html
         "structure scripts": scripts,
+        "data pieces": "\n".join(p.read_text() for p in sorted((pages_dir / "data").glob("*.js"))),
     }
 
 
@@ -91,7 +93,18 @@ def test_embedded_data_cannot_end_its_script_element(pages, element):
         flags=re.S,
     ).group(1)
     assert "<" not in data and ">" not in data
-    assert "\\u003cimg src=x onerror=alert(0)\\u003e" in data
+    # The table's rows are in its data pieces; the selectivity view's in the page.
+    held = pages["data pieces"] if element == "screen-data" else data
+    assert "\\u003cimg src=x onerror=alert(0)\\u003e" in held
+
+
+def test_data_pieces_cannot_end_a_script_or_start_markup(pages_dir):
+    pieces = sorted((pages_dir / "data").glob("*.js"))
+    assert pieces
+    for path in pieces:
+        text = path.read_text()
+        assert "<" not in text and ">" not in text and "&" not in text, path.name
+        assert re.fullmatch(r"window\.omtxData\(\"[a-z0-9_-]+\",.*\);\n", text, flags=re.S)
 
 
 def csp(page: str) -> dict[str, set[str]]:
@@ -118,15 +131,8 @@ def test_the_index_allows_no_script_at_all(pages):
     assert policy["default-src"] == {"'none'"} and "script-src" not in policy
 
 
-def embedded_data(page: str) -> dict:
-    data = re.search(
-        r'<script type="application/json" id="screen-data">(.*?)</script>', page, flags=re.S
-    ).group(1)
-    return json.loads(data)
-
-
-def test_missing_texts_are_null_not_nan(pages):
-    values = embedded_data(pages["dashboard"])["values"]
+def test_missing_texts_are_null_not_nan(pages_dir):
+    values = page_table(pages_dir / "index.html")["values"]
     completed = [i for i, status in enumerate(values["status"]) if status == "completed"]
     assert completed and all(values["error"][i] is None for i in completed)
     assert "nan" not in {str(value).lower() for value in values["error"]}

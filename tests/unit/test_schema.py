@@ -20,6 +20,9 @@ def test_generated_files_are_current():
 
 def test_the_demo_config_is_valid_and_a_misspelt_key_is_not(repo):
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    # `omtx-hub demo` adds its triage rules over it.
+    config.update(yaml.safe_load((repo / "config" / "demo-triage.yaml").read_text()))
+    assert config["triage"]["exclude_alerts"] == ["PAINS"]
     validate(config, str(SCHEMA_PATH), set_default=False)
     config["model"]["samping_steps"] = 10
     with pytest.raises(WorkflowError, match="samping_steps"):

@@ -22,6 +22,7 @@ from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import FAILURE, make_plan, write_screen
 from omtx_report.data import load_finished_screen, read_table
 from omtx_report.render import render_dashboard
+from tests.dashboard_pages import page_table
 from tests.screens import running_screen_data
 
 PANEL = {"target": "P1", "anti_targets": ["P2", "P3"]}
@@ -324,7 +325,7 @@ def test_dashboard_shows_compounds_by_targets_linked_to_each_targets_row(panel_s
     assert HOSTILE not in html
     assert 'href="../selectivity.csv"' in html
     view = embedded(page, "selectivity-data")
-    table = embedded(page, "screen-data")["values"]
+    table = page_table(page)["values"]
     panel = read_table(ScreenLayout(screen_dir).selectivity)
     assert view["rows"] == len(panel)
     keys = [column["key"] for column in view["columns"]]

@@ -9,7 +9,7 @@ import random
 from omtx_hub.cli import main
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
-from omtx_hub.progress import screen_progress, status_text
+from omtx_hub.progress import planned_screen, screen_progress, status_text
 from omtx_hub.store import LocalStore
 from omtx_hub.store_layout import RECORD_FILE, entry_path
 from omtx_hub.testing.synthetic import computed_entry, write_shard_manifest
@@ -75,6 +75,32 @@ def test_status_counts_rate_eta_and_cost(tmp_path):
         "1 waiting" in text
     )
     assert "rate: 1 targets in the last 15 min (4.0/h); ETA 0.5 h" in text
+
+
+def test_status_from_the_plan_files_reads_each_spec_and_manifest_when_its_shard_is_counted(
+    tmp_path,
+):
+    """As `omtx-hub status` reads a screen: the plan's index without its specs
+    (PlannedScreen.from_results(specs=False)); the specs and manifests are read shard by shard
+    and nothing of them is kept but counts and the unfinished shards' states, with the same
+    report as from the planning process's own plan."""
+    raw, plan, store = started_screen(tmp_path)
+    config_file = write_config_file(tmp_path, raw)
+    planned, _, results = planned_screen([config_file], str(tmp_path))
+    assert planned.shards == {}
+    status = screen_progress(planned, store, results, window_s=900, now=NOW)
+    expected = screen_progress(plan, store, LocalStore(tmp_path), window_s=900, now=NOW)
+    assert status.shards == expected.shards
+    assert status.manifests == {("P1", "00000"): "results/s1/shards/P1/00000.json"}
+    assert status.unfinished_states == {
+        target.key: state
+        for name, states in (("00001", ("completed", "pending")), ("00002", ("pending",)))
+        for target, state in zip(plan.shard("P1", name).targets, states, strict=True)
+    }
+    for all_shards, targets in ((False, True), (True, False)):
+        assert status_text(status, planned, all_shards=all_shards, targets=targets) == (
+            status_text(expected, plan, all_shards=all_shards, targets=targets)
+        )
 
 
 def test_no_recent_commit_means_no_eta(tmp_path):

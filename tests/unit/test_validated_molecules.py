@@ -11,6 +11,7 @@ import omtx_hub.keys as keys_module
 import omtx_hub.validated_molecules as molecules_module
 from omtx_hub.chemistry import prepare_ligands
 from omtx_hub.keys import molecules_key
+from omtx_hub.molecule_parts import part_of
 from omtx_hub.sheet import SheetError, validate_sheet
 from omtx_hub.store import LocalStore
 from omtx_hub.store_layout import (
@@ -109,7 +110,7 @@ def test_refused_smiles_are_not_kept_and_a_damaged_part_is_validated_again(tmp_p
         for cell in json.loads(path.read_text())["molecules"]
     }
     assert kept == {"CCO"}
-    part = store.root / validated_molecules_path(key, molecules_module._part("CCO"))
+    part = store.root / validated_molecules_path(key, part_of("CCO"))
     sealed = part.read_text()
     prepared = counted_preparations(monkeypatch)
     # Cut short, edited to say that ethanol is benzene (the seal left as it was), or written
@@ -125,7 +126,7 @@ def test_refused_smiles_are_not_kept_and_a_damaged_part_is_validated_again(tmp_p
         prepared.clear()
         assert json.loads(part.read_text())["molecules"]["CCO"][1] == "CCO"
     # Sealed, yet no part of ours (another version's shape): moved aside too, never raised.
-    part_key = validated_molecules_key(key, molecules_module._part("CCO"))
+    part_key = validated_molecules_key(key, part_of("CCO"))
     store.write_object(MOLECULES_OBJECT, part_key, {"molecules": {"CCO": ["c1ccccc1"]}})
     table, _ = validated_with(store, sheet(tmp_path, "again.csv", [("ok", "CCO")]))
     assert prepared == ["CCO"] and table.loc[0, "modeled_smiles"] == "CCO"

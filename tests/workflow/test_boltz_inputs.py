@@ -15,7 +15,7 @@ from boltz.data.parse.schema import parse_boltz_schema
 from snakemake.utils import update_config
 
 from omtx_hub.boltz_io import write_input
-from omtx_hub.config import load_config
+from omtx_hub.config import ConfigError, load_config
 from omtx_hub.msa import chain_msas
 from tests.screens import planned_jobs, run_snakemake
 from tests.screens import write_screen as write_screen_config
@@ -24,6 +24,8 @@ from tests.workflow.test_receptor_screen import TWO_CHAINS
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
 PROTEIN, NONPOLYMER = 0, 3  # boltz.data.const.chain_type_ids
+POLYMER_TYPES = {"protein": PROTEIN, "dna": 1, "rna": 2}
+COVALENT = 5  # boltz.data.const.bond_type_ids["COVALENT"]
 
 
 def example_config(path: Path, cache: Path):
@@ -40,8 +42,14 @@ def boltz_parse(document_path: Path, mols: Path):
     return parse_boltz_schema("t", schema, load_canonicals(str(mols)), mols, boltz_2=True)
 
 
+# A molecule each covalent example's warhead bonds once (tests/unit/test_warheads.py).
+COVALENT_SMILES = {"acrylamide": "C=CC(=O)Nc1ccccc1"}
+
+
 def written_input(protein, tmp_path: Path, smiles: str = "CCO") -> Path:
     spec = protein.receptor
+    if spec.covalent is not None:
+        smiles = COVALENT_SMILES[spec.covalent.warhead]
     server = tmp_path / "msa"  # the fetch_msa output: only its path enters the input
     path = tmp_path / f"{protein.name}.yaml"
     write_input(path, spec, chain_msas(spec, server), smiles, affinity=True)
@@ -60,8 +68,23 @@ def check_parsed(protein, target) -> None:
     assert [c.chain_name for c in record.chains] == expected
     for chain in spec.chains:
         for chain_id in chain.ids:
-            assert chains[chain_id].mol_type == PROTEIN
+            assert chains[chain_id].mol_type == POLYMER_TYPES[chain.type]
             assert chains[chain_id].num_residues == len(chain.sequence)
+    structure = target.structure
+    starts = {str(c["name"]): int(c["res_idx"]) for c in structure.chains}
+    for chain in spec.chains:
+        for modification in chain.modifications:
+            residue = structure.residues[starts[chain.ids[0]] + modification.position - 1]
+            assert str(residue["name"]) == modification.ccd
+    covalent = structure.bonds[structure.bonds["type"] == COVALENT]
+    if spec.covalent is None:
+        assert len(covalent) == 0
+    else:
+        (bond,) = covalent
+        site = spec.covalent
+        assert str(structure.atoms[bond["atom_1"]]["name"]) == site.atom
+        assert int(bond["chain_1"]) == index[site.residue.chain]
+        assert int(bond["chain_2"]) == index[spec.ligand_chain]
     assert chains[spec.ligand_chain].mol_type == NONPOLYMER
     assert record.affinity.chain_id == index[spec.ligand_chain]
     residue_names = {
@@ -189,3 +212,72 @@ def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_c
     assert target.record.affinity.mw == pytest.approx(Descriptors.MolWt(cached))
     ((binder, _, _, _),) = target.record.inference_options.pocket_constraints
     assert binder == index[spec.ligand_chain]
+
+
+def test_dna_rna_modified_and_cyclic_chains_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    # parse_boltz_schema (boltz/data/parse/schema.py): a `dna`/`rna` entry is a chain of that
+    # type, a modification replaces its residue by the CCD component, `cyclic` sets the
+    # chain's cyclic_period to its length.
+    chains = [
+        {
+            "id": "A",
+            "sequence": "MKTAYIAKQRGSEPTYVAR",
+            "msa": "empty",
+            "modifications": [{"position": 12, "ccd": "SEP"}],
+        },
+        {"id": ["B", "C"], "type": "dna", "sequence": "ACGTACGT"},
+        {"id": "D", "type": "rna", "sequence": "ACGU"},
+        {"id": "E", "sequence": "GRCTKSIPPICFPD", "msa": "empty", "cyclic": True},
+    ]
+    raw = write_screen_config(tmp_path, proteins=[{"name": "R", "chains": chains}])
+    (protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
+    target = boltz_parse(written_input(protein, tmp_path), boltz_test_cache / "mols")
+    structure = target.structure
+    by_name = {str(c["name"]): c for c in structure.chains}
+    dna, rna = 1, 2  # boltz.data.const.chain_type_ids
+    assert [int(by_name[n]["mol_type"]) for n in "ABCDEF"] == [
+        PROTEIN,
+        dna,
+        dna,
+        rna,
+        PROTEIN,
+        NONPOLYMER,
+    ]
+
+    def residues(name):
+        chain = by_name[name]
+        start = chain["res_idx"]
+        return [str(r["name"]) for r in structure.residues[start : start + chain["res_num"]]]
+
+    assert residues("A")[11] == "SEP" and residues("A")[10] == "GLY"
+    assert residues("B") == ["DA", "DC", "DG", "DT"] * 2
+    assert residues("D") == ["A", "C", "G", "U"]
+    assert [int(by_name[n]["cyclic_period"]) for n in "ABE"] == [0, 0, 14]
+    assert residues("F") == ["LIG1"]
+
+
+def test_copies_of_the_screened_ligand_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    # Boltz makes one ligand entity of `id: [B, C]`, one chain per id (parse_boltz_schema);
+    # it refuses affinity for it, so the config allows copies without affinity only.
+    protein = {
+        "name": "R",
+        "chains": [{"id": "A", "sequence": "MKTAYIAKQRQISF", "msa": "empty"}],
+        "cofactors": [{"ccd": "ZN"}],
+        "ligand_copies": 2,
+        "pocket": {"residues": [["A", 5]]},
+    }
+    with pytest.raises(ConfigError, match=r"proteins\[0\].ligand_copies': 2 copies of the"):
+        load_config(write_screen_config(tmp_path, proteins=[protein]))
+    raw = write_screen_config(tmp_path, proteins=[protein], model={"affinity": False})
+    (config_protein,) = load_config(raw | {"runtime": {"cache": str(boltz_test_cache)}}).proteins
+    spec = config_protein.receptor
+    assert spec.ligand_ids == ("B", "C") and spec.cofactor_ids() == [("D",)]
+    path = tmp_path / "copies.yaml"
+    write_input(path, spec, chain_msas(spec, tmp_path / "msa"), "c1ccccc1O", affinity=False)
+    target = boltz_parse(path, boltz_test_cache / "mols")
+    chains = {c.chain_name: c for c in target.record.chains}
+    assert [c.chain_name for c in target.record.chains] == ["A", "B", "C", "D"]
+    assert chains["B"].mol_type == chains["C"].mol_type == NONPOLYMER
+    assert chains["B"].entity_id == chains["C"].entity_id  # one molecule, two copies
+    ((binder, _, _, _),) = target.record.inference_options.pocket_constraints
+    assert binder == chains["B"].chain_id

@@ -30,6 +30,7 @@ from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
 from omtx_hub.store_layout import failure_path
+from tests.dashboard_pages import page_and_pieces
 from tests.screens import (
     FAST_MODEL,
     run_snakemake,
@@ -107,7 +108,7 @@ def test_failures_are_isolated_reported_and_retried_only_when_worth_it(
     assert json.loads((tmp_path / MANIFEST).read_text())["attempt"] == 1
     summary = json.loads((tmp_path / "results/s1/summary.json").read_text())
     assert (summary["counts"]["completed"], summary["counts"]["failed"]) == (1, 4)
-    dashboard = (tmp_path / "results/s1/report/index.html").read_text()
+    dashboard = page_and_pieces(tmp_path / "results/s1/report/index.html")
     assert all(name in dashboard for name, _ in LIGANDS)
     assert f"test fault after writing: {WRITER_ERROR_VARIABLE}" in dashboard
     # Failures are recorded beside the store's entries, never as entries.

@@ -1,6 +1,6 @@
 """Receptors with parts on the real Boltz-2 code path: `snakemake` runs the unmodified
 `boltz predict` (fp32 on CPU, random test weights) on a two-chain receptor with a zinc ion
-and a pocket constraint, and on a template-guided receptor."""
+and a pocket constraint, beside it a covalent screen, and on a template-guided receptor."""
 
 from __future__ import annotations
 
@@ -12,12 +12,31 @@ import pytest
 import yaml
 
 from omtx_hub.store import LocalStore
-from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
+from tests.screens import (
+    FAST_MODEL,
+    csv_as_declared,
+    run_snakemake,
+    runtime,
+    write_config_file,
+    write_screen,
+)
 
 pytestmark = pytest.mark.boltz
 
 REPO = Path(__file__).resolve().parents[2]
-ROWS = [("ethanol", "CCO"), ("phenol", "Oc1ccccc1"), ("acetamide", "CC(N)=O")]
+# Acrylamides, so that the covalent receptor bonds each (omtx_hub.warheads).
+ROWS = [
+    ("acrylamide", "C=CC(N)=O"),
+    ("N-phenylacrylamide", "C=CC(=O)Nc1ccccc1"),
+    ("dimethylacrylamide", "C=CC(=O)N(C)C"),
+]
+# A covalent screen beside it: the first 19 residues of KRAS G12C, bonded at cysteine 12's SG.
+COVALENT = {
+    "name": "KRAS",
+    "sequence": "MTEYKLVVVGACGVGKSAL",
+    "msa": "empty",
+    "covalent": {"residue": ["A", 12], "atom": "SG", "warhead": "acrylamide"},
+}
 # Two different short chains (a hetero-dimer), the zinc on chain D (the ligand takes C).
 TWO_CHAINS = {
     "name": "DIMER",
@@ -50,7 +69,7 @@ def receptor_screen(tmp_path_factory, boltz_test_cache):
         workdir,
         rows=ROWS,
         shard_size=3,
-        proteins=[TWO_CHAINS],
+        proteins=[TWO_CHAINS, COVALENT],
         model=FAST_MODEL,
         runtime=runtime(boltz_test_cache),
     )
@@ -61,8 +80,8 @@ def receptor_screen(tmp_path_factory, boltz_test_cache):
 def test_two_chains_a_zinc_and_a_pocket_are_predicted(receptor_screen):
     workdir = receptor_screen
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
-    assert summary["counts"]["completed"] == 3 and summary["counts"]["failed"] == 0
-    (protein,) = summary["proteins"]
+    assert summary["counts"]["completed"] == 6 and summary["counts"]["failed"] == 0
+    protein, _ = summary["proteins"]
     assert protein["ligand_chain"] == "C"
     assert protein["cofactors"] == [{"ids": ["D"], "ccd": "ZN"}]
     assert [chain["ids"] for chain in protein["chains"]] == [["A"], ["B"]]
@@ -93,6 +112,42 @@ def test_what_boltz_was_given_is_stored_with_each_result(receptor_screen, tmp_pa
             }
         ]
         assert document["properties"] == [{"affinity": {"binder": "C"}}]
+
+
+def test_a_covalent_screen_gives_boltz_the_bond_and_boltz_models_its_atom(
+    receptor_screen, tmp_path
+):
+    """Each acrylamide's β-carbon, named as Boltz names it, bonded to cysteine 12's SG in
+    the input Boltz was given; Boltz predicted every target with it (a name it did not give
+    the ligand fails its parse: `KeyError` in parse_boltz_schema), and the structure it wrote
+    has that atom in the ligand and SG at residue 12. Boltz's mmCIF writer writes no bond
+    records, and random weights place no atom at bond length: that the bond reaches the
+    structure and the features is tests/unit/test_warheads.py's (Boltz's own parser and
+    tokenizer)."""
+    from omtx_hub.warheads import covalent_ligand
+
+    manifest = json.loads((receptor_screen / "results/s1/shards/KRAS/00000.json").read_text())
+    smiles = dict(ROWS)
+    assert len(manifest["records"]) == 3
+    for record in manifest["records"]:
+        (ligand,) = record["ligands"]
+        atom = covalent_ligand(smiles[ligand["name"]], "acrylamide", affinity=True).atom
+        document = stored_input(receptor_screen / "store", record["key"], tmp_path)
+        assert document["constraints"] == [
+            {"bond": {"atom1": ["A", 12, "SG"], "atom2": ["B", 1, atom]}}
+        ]
+        (path,) = (receptor_screen / "results/s1/structures/KRAS").glob(
+            f"*/{record['structures'][ligand['ligand_id']]}"
+        )
+        structure = gemmi.read_structure(str(path))
+        chains = {chain.name: chain for chain in structure[0]}
+        assert chains["A"][11].name == "CYS" and chains["A"][11].find_atom("SG", "*")
+        assert chains["B"][0].find_atom(atom, "*") is not None
+    # Affinity is on: the covalent rows carry Boltz's caveat, the dimer's do not.
+    table = csv_as_declared(receptor_screen / "results/s1/batch_results.csv")
+    flags = {protein: set(rows["flags"]) for protein, rows in table.groupby("protein")}
+    assert all("covalent-affinity" in f for f in flags["KRAS"])
+    assert not any("covalent-affinity" in f for f in flags["DIMER"])
 
 
 def test_a_template_guided_receptor_is_predicted(tmp_path, boltz_test_cache):

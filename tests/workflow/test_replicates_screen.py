@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from omtx_hub.pose_store import stored_triage
 from omtx_hub.store import LocalStore
 from tests.screens import FAST_MODEL, run_snakemake, runtime, write_config_file, write_screen
 
@@ -57,6 +58,11 @@ def test_each_replicate_is_a_prediction_of_its_own(replicated_screen):
     for shard, seed in (("00000", 3), ("00000-r1", 4)):
         log = (workdir / f"logs/s1/boltz_predict_shard/P1/{shard}.log").read_text()
         assert f"--seed {seed} " in log
+    # Every replicate's pose is checked and kept by its key; the row shows replicate 0's.
+    for _, row in table.iterrows():
+        checks = [stored_triage(store, key) for key in row["replicate_keys"].split(";")]
+        assert all(check is not None for check in checks)
+        assert row["posebusters_failed"] == ";".join(checks[0].posebusters_failed)
     summary = json.loads((workdir / "results/s1/summary.json").read_text())
     assert summary["replicates"]["seeds"] == [3, 4]
     assert summary["counts"]["computed"] == 4

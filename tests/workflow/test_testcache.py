@@ -23,7 +23,11 @@ from omtx_hub.boltz_cache import (
 from omtx_hub.boltz_io import scores
 from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields
 from omtx_hub.records import AFFINITY_HEAD_FIELDS, CONFIDENCE_FIELDS
-from omtx_hub.testing.testcache import TEST_CCD_COMPONENTS, build_test_cache
+from omtx_hub.testing.testcache import (
+    NUCLEOTIDE_FLAVORS,
+    TEST_CCD_COMPONENTS,
+    build_test_cache,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +76,8 @@ def test_tiny_cache_has_what_boltz_checks(tiny_boltz_cache: Path) -> None:
     for name in (MOLECULES_ARCHIVE, MOLECULES_DIR, STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert (cache / name).exists(), name
     molecules = sorted(p.stem for p in (cache / MOLECULES_DIR).glob("*.pkl"))
-    assert molecules == sorted([*CANONICAL_RESIDUES, *TEST_CCD_COMPONENTS])
+    # The canonical residues, the DNA and RNA residues, and the test's CCD components.
+    assert molecules == sorted([*CANONICAL_RESIDUES, *NUCLEOTIDE_FLAVORS, *TEST_CCD_COMPONENTS])
     for name in (STRUCTURE_CHECKPOINT, AFFINITY_CHECKPOINT):
         assert 5e6 < (cache / name).stat().st_size < 50e6, name
 

@@ -12,6 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from omtx_hub.cli import main as cli_main
+from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION
+from omtx_hub.pose_store import stored_triage
+from omtx_hub.result_tables import INTERACTION_TABLE_COLUMNS
 from omtx_hub.store import LocalStore
 from tests.screens import (
     FAST_MODEL,
@@ -36,6 +40,10 @@ ROWS = [
 ]
 
 
+# Aspirin is a phenol ester (a Brenk alert); caffeine and ibuprofen pass.
+TRIAGE = {"exclude_alerts": ["Brenk"], "properties": {"MW": [None, 500]}, "purchase_top_k": 2}
+
+
 def manifest(workdir: Path, screen: str, shard: str) -> dict:
     return json.loads((workdir / f"results/{screen}/shards/P1/{shard}.json").read_text())
 
@@ -51,6 +59,7 @@ def finished_screen(tmp_path_factory, boltz_test_cache):
         model=FAST_MODEL,
         runtime=runtime(boltz_test_cache),
         store=str(workdir / "store"),
+        triage=TRIAGE,
     )
     config = write_config_file(workdir, raw)
     run_snakemake(workdir, "--configfile", str(config))
@@ -98,6 +107,46 @@ def test_results_from_real_boltz(finished_screen):
     # batch_results.parquet: the same table, typed (docs/results.md).
     typed = assert_parquet_is_the_csv(workdir / "results/s1")
     assert typed["released_weights"].eq(False).all() and typed["rank"].max() == 3
+
+
+def test_every_completed_pose_is_checked_once_and_kept_by_key_and_version(finished_screen):
+    """PoseBusters and ProLIF ran in the shard jobs on each completed target's structure
+    (random weights: implausible geometry, so every pose fails by name), and their results
+    are in the store by key and checker version, the rows and interactions.csv."""
+    workdir, _, _ = finished_screen
+    typed = assert_parquet_is_the_csv(workdir / "results/s1")
+    assert {"posebusters_pass", "posebusters_failed", "interactions"} <= set(typed.columns)
+    assert typed["pose_checks_error"].isna().all()
+    assert typed["posebusters_pass"].eq(False).all()  # filled for every completed row
+    assert typed["posebusters_failed"].str.contains("bond_lengths").all()
+    store = LocalStore(workdir / "store")
+    records = (
+        manifest(workdir, "s1", "00000")["records"] + manifest(workdir, "s1", "00001")["records"]
+    )
+    for record in records:
+        stored = stored_triage(store, record["key"])
+        assert stored is not None and stored.to_json() == record["triage"]
+        assert record["triage"]["version"] == TRIAGE_CHECKS_VERSION
+        assert record["triage"]["cpu_s"] > 0
+    interactions = pd.read_csv(workdir / "results/s1/interactions.csv")
+    assert list(interactions.columns) == INTERACTION_TABLE_COLUMNS
+
+
+def test_chemistry_triage_and_the_purchase_list(finished_screen, tmp_path):
+    workdir, _, _ = finished_screen
+    table = pd.read_csv(workdir / "results/s1/batch_results.csv").set_index("ligand_name")
+    assert table.loc["aspirin", "alerts"] == "Brenk:phenol_ester"
+    assert table.loc["aspirin", "mw"] == pytest.approx(180.159)
+    assert table.loc["aspirin", "triage"] == table.loc["aspirin-again", "triage"] == "alert Brenk"
+    # Ibuprofen sodium: the chemistry of the free acid Boltz models.
+    assert table.loc["cpd 3/x", "formal_charge"] == 0 and table.loc["cpd 3/x", "hbd"] == 1
+    assert set(table.loc[["caffeine", "ibuprofen", "cpd 3/x"], "triage"]) == {"pass"}
+    bought = pd.read_csv(workdir / "results/s1/purchase_list.csv")
+    assert len(bought) == 2 and set(bought["triage"]) == {"pass"}
+    assert set(bought["ligand_name"]) <= {"caffeine", "ibuprofen", "cpd 3/x"}
+    out = tmp_path / "buy"
+    assert cli_main(["purchase-list", str(workdir / "results/s1"), "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "structures").iterdir()) == sorted(bought["structure"])
 
 
 def test_a_salt_is_predicted_as_the_molecule_boltz_models(finished_screen):

@@ -5,6 +5,7 @@ rule aggregate_screen:
         manifests=for_each_shard(layout.MANIFEST),
     output:
         **selectivity_output(),
+        **purchase_list_output(),
         summary=report(
             layout.SUMMARY,
             caption="../report/summary.rst",
@@ -17,14 +18,17 @@ rule aggregate_screen:
         ),
         # The same table, typed, for pandas, polars and DuckDB (docs/results.md).
         parquet_table=layout.PARQUET_TABLE,
+        # Every checked pose's interactions with its receptor (docs/results.md).
+        interactions=layout.INTERACTIONS,
     log:
         layout.log_pattern("aggregate_screen"),
     localrule: True
     params:
         # Not read by the script (it validates the whole config); a changed ranking, binder
-        # threshold, top_n or selectivity panel makes Snakemake rerun the aggregation (and
+        # threshold, top_n, selectivity panel or triage rules makes Snakemake rerun the aggregation (and
         # the dashboard).
         report=SCREEN_CONFIG.report.model_dump(mode="json"),
+        triage=SCREEN_CONFIG.triage and SCREEN_CONFIG.triage.model_dump(mode="json"),
         selectivity=(
             SCREEN_CONFIG.selectivity
             and SCREEN_CONFIG.selectivity.model_dump(mode="json")

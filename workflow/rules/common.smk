@@ -22,7 +22,7 @@ from omtx_hub.cloud import (
     check_config_files_shipped,
     check_remote_storage,
 )
-from omtx_hub.config import ConfigError, load_config
+from omtx_hub.config import ConfigError, load_config, receptor_warnings
 from omtx_hub.cost import check_budget, estimate
 from omtx_hub.failures import (
     retry_marks,
@@ -44,6 +44,7 @@ from omtx_hub.notify import (
 )
 from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
 from omtx_hub.routing import stored_shard_constraint
+from omtx_hub.scheduler import check_shard_gpus
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore, StoreError, open_store
 from omtx_hub.vm_preflight import check_vm_setup, vm_side_of
@@ -62,6 +63,9 @@ try:
     SCREEN_CONFIG = load_config(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+if PLANS:
+    for line in receptor_warnings(SCREEN_CONFIG):
+        logger.warning(line)
 SCREEN = SCREEN_CONFIG.screen.name
 PROTEINS = {protein.name: protein for protein in SCREEN_CONFIG.proteins}
 # The predict rule's `retries`: a failed shard job runs again (1 + retries times at most).
@@ -168,6 +172,16 @@ def check_before_start():
             ]
             check_bucket_access(buckets, user_project=gcs_settings.project)
             check_vm_side_before_start(buckets)
+        if workflow.executor_plugin.name == "slurm":
+            check_shard_gpus(
+                SCREEN_CONFIG.runtime.accelerator,
+                [
+                    job.resources.get("gpu", 0)
+                    for job in workflow.dag.needrun_jobs()
+                    if job.rule.name == "boltz_predict_shard"
+                ],
+                "slurm",
+            )
         if SCREEN_CONFIG.cost.budget_usd is not None or workflow.non_local_exec:
             retries = workflow.get_rule("boltz_predict_shard").restart_times
             pending = estimate(PLAN, stored_target_keys(), attempts=1 + retries)
@@ -409,6 +423,13 @@ def job_attempt(wildcards, attempt):
 def predict_mem_mb(wildcards, attempt):
     """Host memory for a shard; grows with each retry after an out-of-memory kill."""
     return 16000 * attempt
+
+
+def purchase_list_output():
+    """purchase_list.csv, for a screen with triage rules (config `triage`)."""
+    if SCREEN_CONFIG.triage is None:
+        return {}
+    return {"purchase_list": layout.PURCHASE_LIST}
 
 
 def selectivity_output():

@@ -8,11 +8,15 @@ from omtx_hub.store import open_store
 
 log_job_to(snakemake.log[0])
 config = load_config(snakemake.config)
+store = open_store(config.store)
 write_results(
-    PlannedScreen.read(config, snakemake.input.plan, open_store(config.store)),
+    PlannedScreen.read(config, snakemake.input.plan, store),
     snakemake.input.manifests,
     csv_path=Path(snakemake.output.table),
     parquet_path=Path(snakemake.output.parquet_table),
+    interactions_path=Path(snakemake.output.interactions),
     summary_path=Path(snakemake.output.summary),
     selectivity_path=Path(snakemake.output.selectivity) if config.selectivity else None,
+    store=store,
+    purchase_list_path=Path(snakemake.output.purchase_list) if config.triage else None,
 )

@@ -1,0 +1,88 @@
+"""Pose checks and interactions (omtx_hub.pose_checks) of a shard's completed targets, run in
+the shard job and kept in the result store, so that no target is checked twice.
+
+Each result is a sealed object under `triage/<checker version>/<target key>.json`
+(`store_layout.triage_key`): one per target and `TRIAGE_CHECKS_VERSION`, for every later
+run of any screen with the target. A target Boltz has just predicted is checked on the
+job's CPU while Boltz goes on predicting the next ones on the GPU (one worker thread; Boltz
+is its own process); a target from the store is read from there, and checked now (from its
+stored structure) only where it was predicted before the checks existed or with another
+version of them.
+
+A checker's failure on one target is that target's result (`PoseTriage.error`), and a
+failure to store or compute one is logged and leaves that target unchecked: it never fails
+the shard (docs/reliability.md, "Pose checks and interactions").
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION, check_pose
+from omtx_hub.records import PoseTriage
+from omtx_hub.store import ResultStore
+from omtx_hub.store_layout import TRIAGE_OBJECT, triage_key
+
+log = logging.getLogger(__name__)
+
+STRUCTURE_FILE = "structure.cif"
+
+
+def stored_triage(store: ResultStore, key: str) -> PoseTriage | None:
+    """The stored pose checks of target `key` by this checker version, if any (a damaged one
+    is reported, moved aside and read as absent: `ResultStore.read_object`)."""
+    read = store.read_object(TRIAGE_OBJECT, triage_key(TRIAGE_CHECKS_VERSION, key))
+    if read.content is None:
+        return None
+    content = {name: value for name, value in read.content.items() if name != "key"}
+    return PoseTriage.model_validate(content)
+
+
+def record_triage(store: ResultStore, key: str, triage: PoseTriage) -> None:
+    store.write_object(TRIAGE_OBJECT, triage_key(triage.version, key), triage.to_json())
+
+
+@dataclass
+class Triage:
+    """The pose checks of one shard's targets, computed in the background as they come."""
+
+    store: ResultStore
+    ligand_chain: str
+    pending: dict[str, Future] = field(default_factory=dict)
+    pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="triage")
+    )
+
+    def submit(self, key: str, smiles: str | None, structure_cif: bytes | None = None) -> None:
+        """Check target `key` (once per shard): from `structure_cif`, Boltz's structure just
+        written, or else the store's result or stored structure."""
+        if key not in self.pending:
+            self.pending[key] = self.pool.submit(self._triage, key, smiles, structure_cif)
+
+    def results(self) -> dict[str, PoseTriage]:
+        """key -> pose checks of every submitted target that got one, once all are done."""
+        self.pool.shutdown(wait=True)
+        results = {}
+        for key, future in self.pending.items():
+            try:
+                results[key] = future.result()
+            except Exception as error:  # this target stays unchecked; the shard goes on
+                log.warning("pose checks of target %s could not be made: %s", key, error)
+        return results
+
+    def _triage(self, key: str, smiles: str | None, structure_cif: bytes | None) -> PoseTriage:
+        stored = stored_triage(self.store, key)
+        if stored is not None:
+            return stored
+        if structure_cif is None:
+            with tempfile.TemporaryDirectory(prefix="omtx-triage-") as work:
+                structure = Path(work) / STRUCTURE_FILE
+                self.store.fetch(key, STRUCTURE_FILE, structure)  # checked against its seal
+                structure_cif = structure.read_bytes()
+        triage = check_pose(structure_cif, smiles, self.ligand_chain)
+        record_triage(self.store, key, triage)
+        return triage
