@@ -290,11 +290,18 @@ class _Molecules:
     a plan does not hold one `Ligand` object per row of the sheet."""
 
     def __init__(self, ligands: pd.DataFrame):
-        self.columns = {column: ligands[column].array for column in _SHEET_ROW_COLUMNS}
         codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
-        # The rows of molecule m are rows[bounds[m]:bounds[m + 1]], in sheet order.
-        self.rows = np.argsort(codes, kind="stable")
-        self.bounds = np.searchsorted(codes[self.rows], np.arange(len(self.identities) + 1))
+        # The sheet's rows by molecule, each molecule's in sheet order: the rows of molecule m
+        # are columns[...][bounds[m]:bounds[m + 1]], so a shard's rows are one slice of each
+        # column. (A `take` per shard instead costs O(rows of the sheet) each time on an Arrow
+        # array of several chunks, as pyarrow 25's read of the validated sheet makes them.)
+        order = np.argsort(codes, kind="stable")
+        in_sheet_order = bool(np.array_equal(order, np.arange(len(order))))
+        self.columns = {
+            column: ligands[column].array if in_sheet_order else ligands[column].array.take(order)
+            for column in _SHEET_ROW_COLUMNS
+        }
+        self.bounds = np.searchsorted(codes[order], np.arange(len(self.identities) + 1))
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -310,10 +317,9 @@ class _Molecules:
         is its cache molecule's (None when the cache was not there)."""
         bounds = self.bounds[start : stop + 1].tolist()
         first, last = bounds[0], bounds[-1]
-        rows = self.rows[first:last]
-        # Column by column, taken from the columns' arrays: a frame's rows (or its Arrow-backed
+        # Column by column, sliced from the columns' arrays: a frame's rows (or its Arrow-backed
         # strings) one by one, or `.iloc`, cost several times as much.
-        columns = [self.columns[column].take(rows).tolist() for column in _SHEET_ROW_COLUMNS]
+        columns = [self.columns[column][first:last].tolist() for column in _SHEET_ROW_COLUMNS]
         sheet_rows = [
             Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
             for index, ligand_id, name, _ in zip(*columns, strict=True)
@@ -529,6 +535,11 @@ class Plan:
         """Every target's key, shard by shard (from the key columns: no target is made)."""
         for shard in self.shards.planned.values():
             yield from shard.keys
+
+    def shard_keys(self, protein: str, name: str) -> list[str]:
+        """The keys of a shard's targets, in its spec's order (from the key columns: no
+        target is made)."""
+        return self.shards.planned[(protein, name)].keys
 
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
