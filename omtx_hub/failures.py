@@ -127,10 +127,10 @@ def worth_retrying(
 
 def retry_marks(shard_keys: list[str], failures: dict[str, TargetRecord]) -> list[str]:
     """The predict rule's `failures` param: '<key> <kind> <time>' of each failure worth
-    retrying among the shard's targets (`shard_keys`: Plan.shard_keys). Snakemake keeps a job's params with its outputs; a
-    failure recorded since (during that job, or a later one of another screen) changes the
-    param, and Snakemake runs the shard again (reason: params changed), which predicts only
-    what the store lacks."""
+    retrying among the shard's targets (`shard_keys`: Plan.shard_keys). Snakemake keeps a
+    job's params with its outputs; a failure recorded since (during that job, or a later one
+    of another screen) changes the param, and Snakemake runs the shard again (reason: params
+    changed), which predicts only what the store lacks."""
     return [
         f"{key} {failures[key].failure} {failures[key].computed_at}"
         for key in shard_keys
