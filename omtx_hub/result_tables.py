@@ -127,6 +127,29 @@ PROPERTY_COLUMNS = tuple(column for column in CHEMISTRY_COLUMNS if column != "al
 # (omtx_hub.triage); empty where the config has no `triage`.
 TRIAGE_PASS = "pass"
 TRIAGE_SEPARATOR = "; "
+# A failed property window's reason quotes the row's value, `mw 512.25 outside [-, 500]`; the
+# rule it names is the reason without it, `mw outside [-, 500]` (what the dashboard filters on).
+_QUOTED_PROPERTY_VALUE = re.compile(rf"(^|{TRIAGE_SEPARATOR})(\S+) \S+ (outside \[)")
+
+
+def triage_rules(verdicts: pd.Series) -> pd.Series:
+    """Each `triage` cell with the rules it names and no row's own values (the property
+    windows' quoted values dropped): `pass`, or e.g. `alert PAINS_A; mw outside [-, 500]`.
+    Missing cells stay missing."""
+    return verdicts.astype("string").str.replace(_QUOTED_PROPERTY_VALUE, r"\1\2 \3", regex=True)
+
+
+def triage_rule_counts(verdicts: pd.Series) -> dict[str, int]:
+    """How many rows fail each rule (`triage_rules`' reasons), most failed first."""
+    counts: dict[str, int] = {}
+    for cell, rows in triage_rules(verdicts).value_counts().items():
+        if cell == TRIAGE_PASS:
+            continue
+        for rule in cell.split(TRIAGE_SEPARATOR):
+            counts[rule] = counts.get(rule, 0) + int(rows)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 # The pose helper's columns that triage rules read (`require_posebusters`,
 # `require_interactions`): `posebusters_pass` (bool), `posebusters_failed` (names), and
 # `interactions`, compact text `A:MET318:hbond;A:LYS271:ionic` (chain:residue:type, `;`).
