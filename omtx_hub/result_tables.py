@@ -9,6 +9,8 @@ A contracts module: it imports nothing of omtx_hub but other contracts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal, get_args
 
 import pandas as pd
@@ -196,8 +198,9 @@ def typed_results(table: pd.DataFrame) -> pd.DataFrame:
 
 # A completed target's pose checks and interactions (omtx_hub.pose_checks), as
 # batch_results.csv carries them: whether PoseBusters passes the pose, the names of the checks
-# it fails, the interactions (`chain:RESNAMEnumber:type`, Boltz's numbering), and why the
-# checks could not be made. Empty for a row without a completed prediction, or checks.
+# it fails, the interactions (`chain:RESNAMEnumber:type`), and why the
+# checks could not be made. Empty for a row without a completed prediction, or checks. The
+# residues are numbered in the protein's `residue_numbering` where it has one.
 POSE_CHECK_COLUMNS = ("posebusters_pass", "posebusters_failed", "interactions", "pose_checks_error")
 CHECKS_SEPARATOR = ";"
 INTERACTIONS_SEPARATOR = ";"
@@ -211,6 +214,7 @@ INTERACTION_TABLE_COLUMNS = [
     "chain",
     "residue",
     "number",
+    "boltz_number",
     "type",
     "ligand_atoms",
     "distance",
@@ -218,9 +222,26 @@ INTERACTION_TABLE_COLUMNS = [
 LIGAND_ATOMS_SEPARATOR = " "
 
 
-def compact_interactions(found: list[Interaction]) -> str:
-    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
-    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
+# A protein's user numbering (`proteins[].residue_numbering`): chain -> the user's number of
+# the chain's first residue; a chain it leaves out keeps Boltz's numbering (1 along the
+# sequence, the number Boltz writes in its mmCIF).
+ResidueNumbering = Mapping[str, int]
+BOLTZ_NUMBERING: ResidueNumbering = MappingProxyType({})
+
+
+def user_number(interaction: Interaction, numbering: ResidueNumbering) -> int:
+    """The interaction's residue number in the user's numbering (Boltz's without one)."""
+    return interaction.number + numbering.get(interaction.chain, 1) - 1
+
+
+def compact_interactions(
+    found: list[Interaction], numbering: ResidueNumbering = BOLTZ_NUMBERING
+) -> str:
+    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order, the
+    residues in the user's numbering."""
+    seen = dict.fromkeys(
+        f"{i.chain}:{i.residue}{user_number(i, numbering)}:{i.type}" for i in found
+    )
     return INTERACTIONS_SEPARATOR.join(seen)
 
 
@@ -231,8 +252,11 @@ def split_interactions(cell) -> list[tuple[str, str]]:
     return [tuple(item.rsplit(":", 1)) for item in cell.split(INTERACTIONS_SEPARATOR) if item]
 
 
-def pose_check_columns(triage: PoseTriage | None) -> dict:
-    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table)."""
+def pose_check_columns(
+    triage: PoseTriage | None, numbering: ResidueNumbering = BOLTZ_NUMBERING
+) -> dict:
+    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table), its
+    interactions in its protein's `numbering`."""
     if triage is None:
         return dict.fromkeys(POSE_CHECK_COLUMNS)
     if triage.error is not None:
@@ -240,7 +264,7 @@ def pose_check_columns(triage: PoseTriage | None) -> dict:
     return {
         "posebusters_pass": triage.posebusters_pass,
         "posebusters_failed": CHECKS_SEPARATOR.join(triage.posebusters_failed),
-        "interactions": compact_interactions(triage.interactions),
+        "interactions": compact_interactions(triage.interactions, numbering),
         "pose_checks_error": None,
     }
 
