@@ -395,6 +395,11 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     runtime = plan.config.runtime
     identities = plan.msa_identities[name] or {}
     document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
+    # The pocket and covalent site as the config gives them: in the protein's own
+    # `residue_numbering` where it has one (the receptor's are Boltz's numbers).
+    for part in ("pocket", "covalent"):
+        if (written := getattr(protein, part)) is not None:
+            document[part] = written.model_dump(mode="json")
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
         if not chain.has_msa:
             continue

@@ -8,11 +8,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from omtx_hub.aggregate import read_manifests, results_table, write_results
+from omtx_hub.aggregate import protein_entry, read_manifests, results_table, write_results
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.keys import receptor_digest
 from omtx_hub.plan import build_plan
+from omtx_hub.preflight import check_files
 from omtx_hub.records import Interaction
 from omtx_hub.result_tables import compact_interactions
 from omtx_hub.store import LocalStore
@@ -69,6 +70,26 @@ def test_the_numbering_changes_no_target_key(tmp_path):
         plan = build_plan(config, LocalStore(config.store))
         keys.append(sorted(target.key for target in plan.targets()))
     assert keys[0] == keys[1]
+
+
+def test_the_site_and_pocket_are_shown_as_the_config_writes_them(tmp_path):
+    """summary.json's pocket and covalent site, and a message about the site, name the
+    residues in the user's numbering; Boltz gets its own (above)."""
+    entry = protein(FIRST, FIRST - 1)
+    acrylamides = [("a1", "C=CC(=O)Nc1ccccc1"), ("a2", "C=CC(=O)NC")]
+    config = load_config(
+        write_screen(tmp_path, rows=acrylamides, proteins=[{**entry, "contacts": []}])
+    )
+    plan = build_plan(config, LocalStore(config.store))
+    shown = protein_entry(plan, "K")
+    assert shown.pocket["residues"] == [
+        {"chain": "A", "residue": 230, "atom": None},
+        {"chain": "A", "residue": 235, "atom": None},
+    ]
+    assert shown.covalent["residue"]["residue"] == 240
+    wrong_atom = {**entry, "covalent": {**entry["covalent"], "atom": "OG"}}
+    with pytest.raises(ConfigError, match="residue 240 of chain A is CYS, which has no atom"):
+        check_files(load_config(write_screen(tmp_path, proteins=[wrong_atom])))
 
 
 @pytest.mark.parametrize(
