@@ -220,8 +220,9 @@ class ProteinChain(Strict):
         description="One-letter codes: amino acids for a protein, A/C/G/T (DNA) or A/C/G/U "
         "(RNA), N an unknown nucleotide; whitespace and line breaks are removed, ASCII lower "
         "case is accepted (no other case folding: 'ß' is refused, never read as 'SS'). "
-        "Residues are numbered from 1 along this sequence in `pocket`, `contacts`, "
-        "`modifications` and `covalent`."
+        "Residues are numbered from 1 along this sequence in `modifications`, and in "
+        "`pocket`, `contacts` and `covalent` unless the protein's `residue_numbering` "
+        "numbers the chain."
     )
     msa: str | None = Field(
         DEFAULT_MSA,
