@@ -82,7 +82,7 @@ def parse_interactions(cell) -> list[tuple[str, str, str]]:
 _INTERACTION_PART = (
     rf"[^{INTERACTIONS_SEPARATOR}:]+:[^{INTERACTIONS_SEPARATOR}:]+:[^{INTERACTIONS_SEPARATOR}:]+"
 )
-_WELL_FORMED_INTERACTIONS = re.compile(
+_WELL_FORMED_INTERACTIONS = (
     rf"(?:{_INTERACTION_PART})?(?:{INTERACTIONS_SEPARATOR}(?:{_INTERACTION_PART})?)*"
 )
 
@@ -109,9 +109,8 @@ class _Reasons:
     """The rules each row fails, in the order they are added: one column of reasons at a
     time, over all rows at once."""
 
-    def __init__(self, index: pd.Index):
-        self.index = index
-        self.failed = np.full(len(index), "", dtype=object)
+    def __init__(self, rows: int):
+        self.failed = np.full(rows, "", dtype=object)
 
     def add(self, failing: pd.Series | np.ndarray, reason: str | np.ndarray) -> None:
         """Adds `reason` (one text, or one per failing row) to the rows where `failing`."""
@@ -129,7 +128,7 @@ class _Reasons:
 def _check_interactions(cells: pd.Series, checked: pd.Series) -> None:
     """ValueError (parse_interactions') naming the first `checked` cell that is not
     chain:residue:type parts."""
-    well_formed = cells.str.fullmatch(_WELL_FORMED_INTERACTIONS.pattern)
+    well_formed = cells.str.fullmatch(_WELL_FORMED_INTERACTIONS)
     malformed = cells[checked & ~well_formed]
     if len(malformed):
         parse_interactions(malformed.iloc[0])
@@ -166,7 +165,7 @@ def triage_verdicts(table: pd.DataFrame, triage: Triage) -> pd.Series:
             raise KeyError(f"config key '{key}': the results have no `{column}` column")
     status = table["status"].astype(str)
     completed = (status == "completed").to_numpy()
-    reasons = _Reasons(table.index)
+    reasons = _Reasons(len(table))
     if triage.require_posebusters:
         verdict = table[POSEBUSTERS_PASS_COLUMN]
         missing = verdict.isna().to_numpy()
