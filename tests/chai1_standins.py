@@ -17,9 +17,9 @@ CHAI_DOWNLOADS_DIR:
 - esm/traced_sdpa_esm2_t36_3B_UR50D_fp16.pt: `forward(tokens)` -> f16[1, L, 2560].
 - conformers_v1.apkl: reference conformers of the 20 standard amino acids and of
   phosphoserine (SEP) in chai_lab's antipickle format (chai_lab/data/sources/rdkit.py), atom
-  names from its residue_constants,
-  coordinates 1.5 Å apart on a line (deterministic, not chemistry). Ligands given by SMILES are built by
-  chai_lab's own RDKit call and need no entry.
+  names from its residue_constants, coordinates 1.5 Å apart on a zigzag line (deterministic,
+  not chemistry). Ligands given by SMILES are built by chai_lab's own RDKit call and need no
+  entry.
 
 The same arguments give the same files. Nothing here imports omtx_hub.
 """
@@ -27,9 +27,9 @@ The same arguments give the same files. Nothing here imports omtx_hub.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import linecache
 import sys
-import tempfile
+import types
 from pathlib import Path
 
 import antipickle
@@ -124,16 +124,20 @@ class StandIn(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.single, self.pair, self.atom, self.atom_pair = SINGLE, PAIR, ATOM, ATOM_PAIR
-        self.msa, self.template, self.plddt_bins, self.pae_bins = MSA, TEMPLATE, PLDDT_BINS, PAE_BINS
+        self.msa, self.template = MSA, TEMPLATE
+        self.plddt_bins, self.pae_bins = PLDDT_BINS, PAE_BINS
         self.esm_width, self.grid_spacing = ESM_WIDTH, GRID_SPACING
         self.noise_share, self.reference_share = NOISE_SHARE, REFERENCE_SHARE
 
 
 class FeatureEmbeddingStandIn(StandIn):
     def _run(
-        self, ResidueType: Tensor, AtomRefPos: Tensor, BlockedAtomPairDistogram: Tensor,
+        self,
+        ResidueType: Tensor,
+        AtomRefPos: Tensor,
+        BlockedAtomPairDistogram: Tensor,
         MSAOneHot: Tensor,
-    ) -> dict[str, Tensor]:  # fmt: skip
+    ) -> dict[str, Tensor]:
         b, n = ResidueType.shape[0], ResidueType.shape[1]
         atoms = AtomRefPos.shape[1]
         blocks, q, kv = BlockedAtomPairDistogram.shape[1:4]
@@ -186,7 +190,9 @@ class DiffusionModuleStandIn(StandIn):
 
 
 class ConfidenceHeadStandIn(StandIn):
-    def _run(self, token_single_mask: Tensor, atom_single_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    def _run(
+        self, token_single_mask: Tensor, atom_single_mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         b, n = token_single_mask.shape
         atoms = atom_single_mask.shape[1]
         # Logits falling with the bin: low expected error, high pLDDT (scores in range).
@@ -214,7 +220,7 @@ STAND_INS = {
 def forwards_source() -> str:
     """Python source of one subclass per stand-in with chai1.py's `forward_{crop}` methods:
     TorchScript compiles from source, and keyword-only signatures cannot be built otherwise."""
-    lines = ["import torch", "from torch import Tensor", "import chai1_standins as base", ""]
+    lines = ["import torch", "from torch import Tensor", ""]  # `base`: this module
     for name, stand_in in STAND_INS.items():
         lines.append(f"class {name}(base.{stand_in.__name__}):")
         params = ", ".join(f"{kwarg}: Tensor" for kwarg in MODULE_KWARGS[name])
@@ -229,18 +235,28 @@ def forwards_source() -> str:
     return "\n".join(lines)
 
 
+def forwards_module() -> types.ModuleType:
+    """The module of forwards_source(), its source held in memory under a fixed file name:
+    TorchScript records the source file's name in each saved module, and a temporary file's
+    would make every generation's bytes differ."""
+    name = "chai1_standin_forwards"
+    filename = f"{name}.py"
+    source = forwards_source()
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    module.base = sys.modules[__name__]
+    sys.modules[name] = module
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
 def write_models(downloads: Path) -> None:
     (downloads / "models_v2").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as source_dir:
-        source = Path(source_dir) / "chai1_standin_forwards.py"
-        source.write_text(forwards_source())
-        sys.path.insert(0, str(Path(__file__).parent))
-        spec = importlib.util.spec_from_file_location(source.stem, source)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for name in STAND_INS:
-            scripted = torch.jit.script(getattr(module, name)())
-            torch.jit.save(scripted, str(downloads / "models_v2" / f"{name}.pt"))
+    module = forwards_module()
+    for name in STAND_INS:
+        scripted = torch.jit.script(getattr(module, name)())
+        torch.jit.save(scripted, str(downloads / "models_v2" / f"{name}.pt"))
     (downloads / "esm").mkdir(exist_ok=True)
     esm = torch.jit.script(EsmStandIn())
     torch.jit.save(esm, str(downloads / "esm" / "traced_sdpa_esm2_t36_3B_UR50D_fp16.pt"))

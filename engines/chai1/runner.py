@@ -21,8 +21,9 @@ pred.model_idx_<i>.cif and scores.model_idx_<i>.npz per diffusion sample, and sc
 every sample's aggregate_score, ptm, iptm, per_chain_ptm, per_chain_pair_iptm,
 has_inter_chain_clashes and chain_chain_clashes, the best sample (highest aggregate_score, as
 chai-lab ranks), and which input entity each chain letter holds.
-OUTPUT_DIR/shard.json: which targets finished, were already there, or failed and why. The exit
-status is 1 when any target failed; the others' results stand.
+OUTPUT_DIR/shard.json: which targets finished, were already there, or failed and why, and how
+many times a model component was loaded from disk. The exit status is 1 when any target
+failed; the others' results stand; 2 when the shard or the downloads are not usable.
 
 Per shard, chai-lab 0.6.1 would reload its six TorchScript components from disk on every
 target (chai_lab/chai1.py, run_folding_on_context) and re-read the conformer cache
@@ -133,8 +134,10 @@ def _non_empty(path: Path) -> bool:
 
 def missing_downloads_message(downloads: Path, missing: list[str]) -> str:
     # chai-lab names the ESM file esm/... locally but serves it from esm2/... (esm.py).
-    urls = [f"  {ASSETS_URL}/{name.replace('esm/', 'esm2/', 1)} -> {downloads / name}"
-            for name in missing]  # fmt: skip
+    urls = [
+        f"  {ASSETS_URL}/{name.replace('esm/', 'esm2/', 1)} -> {downloads / name}"
+        for name in missing
+    ]
     return (
         f"Chai-1's weights are missing from {downloads}. chai-lab downloads them from Chai's "
         "asset server at first use; this runner does not download mid-screen. Fetch them on a "
@@ -218,6 +221,13 @@ def chai_lab_version() -> str:
     return chai_lab.__version__
 
 
+def component_loads() -> int:
+    """How many times this process has loaded a component from disk."""
+    import chai_lab.chai1
+
+    return chai_lab.chai1.load_exported.cache_info().misses
+
+
 def run_shard(shard: dict, output: Path) -> dict:
     load_components_once()
     report: dict[str, object] = {"finished": [], "already_there": [], "failed": {}}
@@ -241,6 +251,7 @@ def run_shard(shard: dict, output: Path) -> dict:
         prediction.rename(final)
         shutil.rmtree(work)
         report["finished"].append(target["id"])
+    report["component_loads"] = component_loads()
     return report
 
 
@@ -249,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("shard", type=Path, help="the shard's JSON file")
     parser.add_argument("output", type=Path, help="the folder that receives one folder per target")
     parser.add_argument(
-        "--downloads", type=Path, required=True,
+        "--downloads",
+        type=Path,
+        required=True,
         help="chai-lab's downloads folder (weights, conformer cache): CHAI_DOWNLOADS_DIR",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     try:
         shard = read_shard(args.shard)
