@@ -21,14 +21,16 @@ pred.model_idx_<i>.cif and scores.model_idx_<i>.npz per diffusion sample, and sc
 every sample's aggregate_score, ptm, iptm, per_chain_ptm, per_chain_pair_iptm,
 has_inter_chain_clashes and chain_chain_clashes, the best sample (highest aggregate_score, as
 chai-lab ranks), and which input entity each chain letter holds.
-OUTPUT_DIR/shard.json: which targets finished, were already there, or failed and why, and how
-many times a model component was loaded from disk. The exit status is 1 when any target
-failed; the others' results stand; 2 when the shard or the downloads are not usable.
+OUTPUT_DIR/shard.json: which targets finished (and in how many seconds), were already there,
+or failed and why, and how many times a model component was loaded from disk. The exit status
+is 1 when any target failed (the others' results stand), 2 when the shard or the downloads are
+not usable.
 
 Per shard, chai-lab 0.6.1 would reload its six TorchScript components from disk on every
 target (chai_lab/chai1.py, run_folding_on_context) and re-read the conformer cache
 (chai_lab/data/dataset/inference_dataset.py, load_chains_from_raw): here each is loaded once
-and kept. Every target is seeded with the shard's seed before its features are built (chai-lab
+and kept. On a GPU that keeps all six on the device at once, where chai-lab frees the trunk
+before diffusion: peak GPU memory is higher than chai-lab's own (not yet measured). Every target is seeded with the shard's seed before its features are built (chai-lab
 seeds only when folding starts, and featurisation draws random numbers before that), so its
 result does not depend on which targets ran before it in the process.
 """
@@ -42,6 +44,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -230,8 +233,9 @@ def component_loads() -> int:
 
 def run_shard(shard: dict, output: Path) -> dict:
     load_components_once()
-    report: dict[str, object] = {"finished": [], "already_there": [], "failed": {}}
+    report: dict[str, object] = {"finished": [], "already_there": [], "failed": {}, "seconds": {}}
     for target in shard["targets"]:
+        started = time.monotonic()
         final = output / target["id"]
         if final.is_dir():
             report["already_there"].append(target["id"])
@@ -251,6 +255,7 @@ def run_shard(shard: dict, output: Path) -> dict:
         prediction.rename(final)
         shutil.rmtree(work)
         report["finished"].append(target["id"])
+        report["seconds"][target["id"]] = round(time.monotonic() - started, 1)
     report["component_loads"] = component_loads()
     return report
 
