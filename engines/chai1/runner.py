@@ -30,9 +30,11 @@ Per shard, chai-lab 0.6.1 would reload its six TorchScript components from disk 
 target (chai_lab/chai1.py, run_folding_on_context) and re-read the conformer cache
 (chai_lab/data/dataset/inference_dataset.py, load_chains_from_raw): here each is loaded once
 and kept. On a GPU that keeps all six on the device at once, where chai-lab frees the trunk
-before diffusion: peak GPU memory is higher than chai-lab's own (not yet measured). Every target is seeded with the shard's seed before its features are built (chai-lab
-seeds only when folding starts, and featurisation draws random numbers before that), so its
-result does not depend on which targets ran before it in the process.
+before diffusion: peak GPU memory is higher than chai-lab's own (not yet measured).
+
+Every target is seeded with the shard's seed before its features are built (chai-lab seeds
+only when folding starts, and featurisation draws random numbers before that), so its result
+does not depend on which targets ran before it in the process.
 """
 
 from __future__ import annotations
