@@ -77,7 +77,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TOOLS)/bin/snakefmt --check workflow
-	$(TOOLS)/bin/hadolint containers/boltz/Dockerfile
+	$(TOOLS)/bin/hadolint containers/*/Dockerfile
 	PYTHONPATH=$(CURDIR) $(TOOLS)/bin/lint-imports --no-cache
 	PYTHONWARNINGS=ignore::FutureWarning $(VENV)/bin/snakemake --lint --cores 1
 

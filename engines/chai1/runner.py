@@ -23,8 +23,13 @@ has_inter_chain_clashes and chain_chain_clashes, the best sample (highest aggreg
 chai-lab ranks), and which input entity each chain letter holds.
 OUTPUT_DIR/shard.json: which targets finished (and in how many seconds), were already there,
 or failed and why, and how many times a model component was loaded from disk. The exit status
-is 1 when any target failed (the others' results stand), 2 when the shard or the downloads are
-not usable.
+is 1 when any target failed (the others' results stand), 2 when the shard, the downloads or the
+device are not usable.
+
+--downloads defaults to $CHAI_DOWNLOADS_DIR (the Chai-1 image sets it to its mounted weights
+folder). A CUDA device that torch cannot see ends the shard before any work (exit 2, "torch sees
+no CUDA device", the words Google Batch runs treat as a failure not worth retrying): on a GPU
+job the CPU is never a fallback, and chai-lab would otherwise fail every target one by one.
 
 Per shard, chai-lab 0.6.1 would reload its six TorchScript components from disk on every
 target (chai_lab/chai1.py, run_folding_on_context) and re-read the conformer cache
@@ -151,6 +156,27 @@ def missing_downloads_message(downloads: Path, missing: list[str]) -> str:
     )
 
 
+def unusable_device(device: str) -> str | None:
+    """Why `device` cannot run the shard here, or None; only a CUDA device is checked."""
+    import torch
+
+    try:
+        wanted = torch.device(device)
+    except RuntimeError as error:
+        return f"settings.device {device!r} is not a torch device (cpu, cuda, cuda:0): {error}"
+    if wanted.type != "cuda":
+        return None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if (wanted.index or 0) < count:
+        return None
+    return (
+        f"settings.device is {device!r} but torch sees no CUDA device {device!r} "
+        f"({count} visible; torch {torch.__version__} built for CUDA {torch.version.cuda}; "
+        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}). "
+        "Nothing was predicted."
+    )
+
+
 def fasta_text(entities: list[dict]) -> str:
     return "".join(f">{e['kind']}|name={e['name']}\n{e['sequence'].strip()}\n" for e in entities)
 
@@ -266,17 +292,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shard", type=Path, help="the shard's JSON file")
     parser.add_argument("output", type=Path, help="the folder that receives one folder per target")
+    downloads = os.environ.get("CHAI_DOWNLOADS_DIR")
     parser.add_argument(
         "--downloads",
         type=Path,
-        required=True,
-        help="chai-lab's downloads folder (weights, conformer cache): CHAI_DOWNLOADS_DIR",
+        default=downloads,
+        required=not downloads,
+        help="chai-lab's downloads folder (weights, conformer cache); default: $CHAI_DOWNLOADS_DIR",
     )
     args = parser.parse_args(argv)
     try:
         shard = read_shard(args.shard)
     except ShardError as error:
         print(error, file=sys.stderr)
+        return 2
+    device_problem = unusable_device(shard["settings"]["device"])
+    if device_problem:
+        print(device_problem, file=sys.stderr)
         return 2
     missing = missing_downloads(args.downloads, shard["settings"]["use_esm_embeddings"])
     if missing:
