@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 from pathlib import Path
@@ -44,3 +45,19 @@ def environment(image: str) -> dict[str, str]:
                 name, _, value = assignment.partition("=")
                 env[name] = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), value)
     return env
+
+
+def in_build_context(path: str) -> bool:
+    """Whether .dockerignore lets `path` (relative to the repository root) into the build
+    context: the last pattern that matches the path or one of its parent folders decides, a
+    `!` pattern letting it in, as Docker reads the file (the plain patterns used there)."""
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = True
+    for pattern in patterns:
+        exception = pattern.startswith("!")
+        if any(fnmatch.fnmatchcase(p, pattern.lstrip("!")) for p in prefixes):
+            included = exception
+    return included

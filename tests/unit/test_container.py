@@ -22,6 +22,7 @@ from tests.images import (
     build_args,
     dockerfile,
     environment,
+    in_build_context,
     instructions,
 )
 
@@ -106,6 +107,14 @@ def test_every_file_the_image_copies_is_in_the_build_context(image):
         if kind == "COPY":
             for source in rest.split()[:-1]:
                 assert (REPO / source).exists(), f"{image}: COPY {source}"
+                assert in_build_context(source), f"{image}: .dockerignore leaves out {source}"
+
+
+def test_environments_and_results_stay_out_of_the_build_context():
+    for path in (".venv/bin/python", ".chai1/lib", ".cache/boltz-test", ".git", "results/x"):
+        assert not in_build_context(path), path
+    assert in_build_context("omtx_hub/predict.py")
+    assert not in_build_context("engines/chai1/other.py")
 
 
 def test_image_tag_is_the_project_version_everywhere():
