@@ -17,8 +17,9 @@ no hydrogens, and hydrogen bonds need them. A cofactor is a HETATM residue of it
 PoseBusters checks it under its organic-cofactor checks, ProLIF reports it as a residue
 (`C:ATP1`). Cofactors given by SMILES are left out of the receptor.
 
-Pure functions of the structure's bytes: `omtx_hub.pose_store` runs them in the shard job and
-keeps each result in the store.
+Pure functions of the structure's bytes and the molecules Boltz modelled:
+`omtx_hub.pose_store` runs them in the shard job (reading the CCD molecules from Boltz's cache)
+and keeps each result in the store.
 """
 
 from __future__ import annotations
