@@ -119,7 +119,10 @@ def matched_ca(boltz, chai, *, boltz_ligand_chain: str, chai_ligand_chain: str):
     `ConsensusError` where the protein chains or their sequences differ."""
     boltz_chains = _protein_chains(boltz, boltz_ligand_chain)
     chai_chains = _protein_chains(chai, chai_ligand_chain)
-    if len(boltz_chains) != len(chai_chains) or not boltz_chains:
+    if not boltz_chains or not chai_chains:
+        empty = BOLTZ if not boltz_chains else CHAI
+        raise ConsensusError(f"{empty}'s structure has no protein chain to superpose on")
+    if len(boltz_chains) != len(chai_chains):
         raise ConsensusError(
             f"{BOLTZ}'s structure has {len(boltz_chains)} protein chains "
             f"({', '.join(c.name for c in boltz_chains)}), {CHAI}'s {len(chai_chains)} "
@@ -251,7 +254,9 @@ def pose_consensus(
     thresholds: ConsensusThresholds = ConsensusThresholds(),
 ) -> PoseConsensus:
     """The consensus of Boltz-2's and Chai-1's top structures of one target (mmCIF bytes as
-    each engine writes them) whose ligand, in the named chains, both modelled from `smiles`."""
+    each engine writes them) whose ligand, in the named chains, both modelled from `smiles`:
+    the SMILES each engine was given, so where Boltz-2 models a standardised SMILES (the
+    affinity ligand, `omtx_hub.chemistry.boltz_standardize`), Chai-1 must be given it too."""
     boltz, chai = _structure(boltz_cif, BOLTZ), _structure(chai_cif, CHAI)
     boltz_ca, chai_ca = matched_ca(
         boltz, chai, boltz_ligand_chain=boltz_ligand_chain, chai_ligand_chain=chai_ligand_chain

@@ -184,6 +184,10 @@ def test_different_receptor_sequences_are_refused():
     mutated = as_chai(boltz).replace(b" SER ", b" ALA ")
     with pytest.raises(ConsensusError, match="has SER at residue 3, Chai-1's chain A .* has ALA"):
         consensus(boltz, mutated)
+    no_protein = structure(boltz)
+    no_protein[0].remove_chain("A")
+    with pytest.raises(ConsensusError, match="Boltz-2's structure has no protein chain"):
+        consensus(no_protein.make_mmcif_document().as_string().encode(), as_chai(boltz))
 
 
 def test_a_ligand_that_is_not_the_modelled_molecule_is_refused():
