@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+# Boltz's `parse_boltz_schema` computes an affinity ligand's weight with `AllChem.Descriptors`,
+# a name AllChem has only when rdkit.Chem.Descriptors was imported before it (Boltz's own
+# entry point imports it first, through boltz/data/feature/featurizerv2.py). Tests call the
+# parser directly, after whatever their modules imported: importing it here, before any test
+# module, keeps that order in every selection of tests.
+import rdkit.Chem.Descriptors  # noqa: F401
+
 from omtx_hub.testing.testcache import build_test_cache
 
 REPO = Path(__file__).resolve().parents[1]
