@@ -47,12 +47,14 @@ from omtx_hub.plan_artifact import (
     spec_bytes,
 )
 from omtx_hub.preflight import check_files
-from omtx_hub.records import Ligand, Target, Weights
+from omtx_hub.records import Binder, Ligand, Target, Weights
 from omtx_hub.result_tables import SINGLE_SEQUENCE
 from omtx_hub.sheet import (
     CCD_IDENTITY_PREFIX,
     SheetError,
+    binders_of,
     check_sheet_size,
+    is_binder_sheet,
     molecule_identities,
     validate_sheet,
 )
@@ -276,6 +278,65 @@ def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         raise SheetError("\n".join(problems))
 
 
+def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """A binder screen's rows against its receptors: no covalent site nor ligand copies (a
+    binder is one chain, bonded by no warhead), and each binder's residues plus each
+    receptor's within limits.protein_max_residues (omtx_hub.binders: Boltz sets no token
+    limit, the GPU's memory does). SheetError naming each line that does not fit."""
+    if not is_binder_sheet(ligands.columns):
+        return
+    problems = [
+        f"config key 'proteins[{i}].{what}': a binder-sequence screen screens one chain per "
+        f"target; remove {what} from protein '{protein.name}'"
+        for i, protein in enumerate(config.proteins)
+        for what, given in (
+            ("covalent", protein.covalent is not None),
+            ("ligand_copies", protein.ligand_copies > 1),
+        )
+        if given
+    ]
+    if problems:
+        raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+    limit = config.limits.protein_max_residues
+    problems = [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: the binder's {len(sequence):,} "
+        f"residues with protein '{protein.name}' ({protein.receptor.residue_count:,}) are "
+        f"more than limits.protein_max_residues ({limit:,}): Boltz-2's GPU memory grows with "
+        "the square of the tokens; shorten the binder or raise the limit if the GPU has it"
+        for protein in config.proteins
+        for line, sequence in zip(ligands["line"], ligands["sequence"], strict=True)
+        if protein.receptor.residue_count + len(sequence) > limit
+    ]
+    if problems:
+        raise SheetError("\n".join(problems))
+
+
+def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
+    """A validated binder sheet's rows: each one's identity (keys.binder_identity, its MSA
+    file read for its content) and its binder. SheetError naming the line of an MSA file
+    that cannot be read."""
+    binders = binders_of(ligands)
+    read: dict[str, str] = {}
+    identities, problems = [], []
+    for line, binder in zip(ligands["line"], binders, strict=True):
+        if binder.msa is None or binder.msa == "empty":
+            msa = None if binder.msa is None else SINGLE_SEQUENCE
+        elif binder.msa in read:
+            msa = read[binder.msa]
+        else:
+            try:
+                msa = read[binder.msa] = keys.msa_file_identity(
+                    binder.msa, Path(binder.msa).read_bytes()
+                )
+            except OSError as error:
+                problems.append(f"line {line}: column 'msa': {binder.msa} cannot be read: {error}")
+                continue
+        identities.append(keys.binder_identity(binder, msa))
+    if problems:
+        raise SheetError("binder sheet: " + "; ".join(problems))
+    return identities, binders
+
+
 @dataclass(frozen=True)
 class _Molecule:
     """A distinct molecule of the sheet: the ligand fields of its targets and its rows."""
@@ -283,28 +344,35 @@ class _Molecule:
     smiles: str | None
     ccd: str | None
     ligands: list[Ligand]
+    binder: Binder | None = None
 
 
 def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
     """identity -> molecule, in sheet order. One target per molecule Boltz models: rows with
     the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt and its free base),
-    rows of one CCD code too. A CCD row's `smiles` is its cache molecule's (None when the
-    cache was not there)."""
+    rows of one CCD code too, and binder rows of one chain (`binder_identities`). A CCD row's
+    `smiles` is its cache molecule's (None when the cache was not there)."""
     molecules: dict[str, _Molecule] = {}
     # Column by column: iterating a frame's rows (or its Arrow-backed strings) one by one
     # costs several times as much at a million rows.
     columns = (
         ligands[column].tolist() for column in ("modeled_smiles", "index", "ligand_id", "name")
     )
-    rows = zip(molecule_identities(ligands).tolist(), *columns, strict=True)
-    for identity, modeled_smiles, index, ligand_id, name in rows:
+    if is_binder_sheet(ligands.columns):
+        identities, binders = binder_identities(ligands)
+    else:
+        identities, binders = molecule_identities(ligands).tolist(), [None] * len(ligands)
+    rows = zip(identities, binders, *columns, strict=True)
+    for identity, binder, modeled_smiles, index, ligand_id, name in rows:
         molecule = molecules.get(identity)
         if molecule is None:
-            if identity.startswith(CCD_IDENTITY_PREFIX):
+            if binder is not None:
+                smiles, code = None, None
+            elif identity.startswith(CCD_IDENTITY_PREFIX):
                 smiles, code = modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
             else:
                 smiles, code = identity, None
-            molecule = molecules[identity] = _Molecule(smiles, code, [])
+            molecule = molecules[identity] = _Molecule(smiles, code, [], binder)
         molecule.ligands.append(
             Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
         )
@@ -342,6 +410,7 @@ class Plan:
         self._molecules = _molecules(ligands)
         _check_cofactors_are_not_screened(config, set(self._molecules))
         check_covalent_rows(config, ligands)
+        check_binder_rows(config, ligands)
         self.shards: dict[tuple[str, str], ShardSpec] = {}
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -365,14 +434,15 @@ class Plan:
             # they were.)
             numbered = {"replicate": replicate} if with_replicates else {}
             fields = {"key", "protein", "smiles", "ligands", *numbered}
-            with_ccd = {*fields, "ccd"}
+            with_ccd, with_binder = {*fields, "ccd"}, {*fields, "binder"}
             targets = [
                 Target.model_construct(
-                    with_ccd if molecule.ccd else fields,
+                    with_ccd if molecule.ccd else with_binder if molecule.binder else fields,
                     key=keys.target_key(spec_digest, receptor_digest, identity),
                     protein=protein.name,
                     smiles=molecule.smiles,
                     **({"ccd": molecule.ccd} if molecule.ccd else {}),
+                    **({"binder": molecule.binder} if molecule.binder else {}),
                     ligands=molecule.ligands,
                     **numbered,
                 )

@@ -3,9 +3,10 @@
 A sheet is a CSV (or TSV) with at least the columns `name` and `smiles` (or `ccd`: a ligand by
 its code in the PDB's Chemical Component Dictionary, which Boltz takes from its molecule
 cache; each row gives exactly one of the two), or `name` and `sequence` for a binder-sequence
-screen (omtx_hub.binders); any other columns are carried through to the results. Each SMILES becomes the molecule Boltz models (`omtx_hub.chemistry`). Every problem
-is reported at once, each naming the line of the file, so a chemist can fix a 10,000-row sheet
-in one pass before any GPU time is spent.
+screen (omtx_hub.binders); any other columns are carried through to the results. Each SMILES
+becomes the molecule Boltz models (`omtx_hub.chemistry`). Every problem is reported at once,
+each naming the line of the file, so a chemist can fix a 10,000-row sheet in one pass before
+any GPU time is spent.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from omtx_hub.chemistry import (
 )
 from omtx_hub.credentials import credentials_file_kind
 from omtx_hub.paths import file_problem
-from omtx_hub.records import Binder
 from omtx_hub.receptor import CCD_PATTERN
+from omtx_hub.records import Binder
 from omtx_hub.result_tables import (
     FLAG_LARGE,
     FLAGS_SEPARATOR,

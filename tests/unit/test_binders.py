@@ -4,8 +4,21 @@ interface score."""
 from pathlib import Path
 
 import pytest
+import rdkit.Chem.Descriptors  # noqa: F401 - the parser uses AllChem.Descriptors, set by it
+import yaml
+from boltz.data import const
+from boltz.data.mol import load_canonicals
+from boltz.data.parse.schema import parse_boltz_schema
 
+from omtx_hub import keys
+from omtx_hub.boltz_io import write_input
+from omtx_hub.boltz_schema import binder_interface_chains, chain_asym_ids, target_molecule
+from omtx_hub.config import ConfigError, load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.records import Binder
 from omtx_hub.sheet import SheetError, binders_of, sheet_own_columns, validate_sheet
+from omtx_hub.store import LocalStore
+from tests.screens import SHORT_PROTEIN, write_screen
 
 
 def sheet(tmp_path: Path, text: str) -> Path:
@@ -70,3 +83,110 @@ def test_a_row_with_a_sequence_and_a_molecule_is_refused(tmp_path):
 def test_a_binder_sheet_with_affinity_is_refused(tmp_path):
     message = problems(sheet(tmp_path, "name,sequence\np1,GSW\n"), affinity=True)
     assert "needs model.affinity: false" in message
+
+
+# --- keys, plan and Boltz's input ----------------------------------------------------------
+
+
+def binder_config(tmp_path: Path, sheet_text: str, **overrides):
+    (tmp_path / "binders.csv").write_text(sheet_text)
+    raw = write_screen(tmp_path, model={"affinity": False}, **overrides)
+    raw["ligands"] = str(tmp_path / "binders.csv")
+    return load_config(raw)
+
+
+def planned_targets(tmp_path: Path, sheet_text: str, **overrides) -> list:
+    config = binder_config(tmp_path, sheet_text, **overrides)
+    return list(build_plan(config, LocalStore(config.store)).targets())
+
+
+def test_each_binder_is_a_target_keyed_by_its_chain_msa_content_and_cycle(tmp_path):
+    msa = tmp_path / "b.a3m"
+    msa.write_text(">q\nGSWAE\n>h\nGSWAD\n")
+    targets = planned_targets(
+        tmp_path,
+        "name,sequence,chain_type,msa,cyclic\n"
+        "p1,GSWAE,peptide,,\n"
+        "p1_again,gswae,protein,empty,no\n"  # the same chain: one target, two rows
+        f"p1_msa,GSWAE,peptide,{msa},\n"
+        "p1_cyclic,GSWAE,peptide,,true\n"
+        "d1,ACGT,dna,,\n"
+        "r1,ACGU,rna,,\n",
+    )
+    assert [[ligand.name for ligand in t.ligands] for t in targets] == [
+        ["p1", "p1_again"],
+        ["p1_msa"],
+        ["p1_cyclic"],
+        ["d1"],
+        ["r1"],
+    ]
+    assert len({t.key for t in targets}) == 5
+    assert all(t.smiles is None for t in targets)
+    assert targets[1].binder.msa == str(msa)
+
+
+def test_a_binder_key_holds_its_msa_by_content_not_by_path(tmp_path):
+    binder = Binder(sequence="GSWAE", type="protein", msa="x.a3m")
+    content = keys.msa_file_identity("x.a3m", b">q\nGSWAE\n")
+    moved = binder.model_copy(update={"msa": "elsewhere/y.a3m"})
+    assert keys.binder_identity(binder, content) == keys.binder_identity(moved, content)
+    assert keys.binder_identity(binder, content) != keys.binder_identity(binder, "single-sequence")
+    assert keys.binder_identity(binder, content).startswith("binder:")
+
+
+def test_binders_too_long_for_the_receptor_are_refused_naming_the_line(tmp_path):
+    with pytest.raises(SheetError, match=r"line 3: the binder's 30 residues with protein 'P1'"):
+        planned_targets(
+            tmp_path,
+            f"name,sequence\nshort,GSW\nlong,{'A' * 30}\n",
+            limits={"protein_max_residues": len(SHORT_PROTEIN) + 10},
+        )
+
+
+def test_a_binder_screen_refuses_ligand_copies(tmp_path):
+    protein = {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty", "ligand_copies": 2}
+    with pytest.raises(ConfigError, match=r"proteins\[0\].ligand_copies': a binder-sequence"):
+        planned_targets(tmp_path, "name,sequence\np1,GSW\n", proteins=[protein])
+
+
+@pytest.mark.parametrize(
+    ("row", "kind"),
+    [
+        ("p1,GSWAE,peptide,,", "protein"),
+        ("c1,GSWAE,peptide,,true", "protein"),
+        ("d1,ACGT,dna,,", "dna"),
+        ("r1,ACGU,rna,,", "rna"),
+    ],
+)
+def test_boltz_parses_a_binder_as_its_own_chain(tmp_path, boltz_test_cache, row, kind):
+    """Boltz's own parser (parse_boltz_schema, Boltz 2.2.1) on the written input: the binder
+    is chain B of its type, after the receptor's chain A, cyclic where asked."""
+    (target,) = planned_targets(tmp_path, "name,sequence,chain_type,msa,cyclic\n" + row + "\n")
+    config = binder_config(tmp_path, "name,sequence\nx,G\n")
+    receptor = config.proteins[0].receptor
+    path = tmp_path / "input.yaml"
+    write_input(path, receptor, {"A": "empty"}, target_molecule(target), affinity=False)
+    document = yaml.safe_load(path.read_text())
+    mols = boltz_test_cache / "mols"
+    target_input = parse_boltz_schema("t", document, load_canonicals(str(mols)), mols, boltz_2=True)
+    chains = target_input.structure.chains
+    assert [c["name"] for c in chains] == ["A", "B"]
+    assert chains[1]["mol_type"] == const.chain_type_ids[kind.upper()]
+    assert chains[1]["res_num"] == len(target.binder.sequence)
+    assert chains[1]["cyclic_period"] == (
+        len(target.binder.sequence) if target.binder.cyclic else 0
+    )
+    assert binder_interface_chains(receptor, target.binder) == (1, [0])
+
+
+def test_the_binder_asym_id_follows_boltz_entity_grouping():
+    # A binder with the sequence of a receptor chain joins its entity: Boltz numbers the
+    # chains entity by entity, so the binder (C) comes before the other chain (B).
+    document = {
+        "sequences": [
+            {"protein": {"id": "A", "sequence": "GSW"}},
+            {"protein": {"id": "B", "sequence": "KKK"}},
+            {"protein": {"id": "C", "sequence": "GSW"}},
+        ]
+    }
+    assert chain_asym_ids(document) == {"A": 0, "C": 1, "B": 2}
