@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from omtx_hub.binders import pair_iptm
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.receptor import ReceptorSpec
-from omtx_hub.binders import pair_iptm
 from omtx_hub.records import (
     AFFINITY_FIELDS,
     AFFINITY_HEAD_FIELDS,

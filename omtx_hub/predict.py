@@ -26,8 +26,8 @@ from pathlib import Path
 
 from omtx_hub.boltz_io import (
     PredictionFiles,
-    boltz_record_id,
     binder_scores,
+    boltz_record_id,
     completed_outputs,
     scores,
     write_input,

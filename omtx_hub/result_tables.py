@@ -14,6 +14,7 @@ from typing import Literal, get_args
 import pandas as pd
 
 from omtx_hub.records import (
+    BINDER_SCORE_FIELDS,
     CHEMISTRY_COLUMNS,
     PROTEIN_FLAGS,
     RESULT_COLUMNS,
@@ -142,6 +143,7 @@ INTERACTIONS_SEPARATOR = ";"
 INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLUMNS)
 FLOAT_RESULT_COLUMNS = (
     *SCORE_FIELDS,
+    *BINDER_SCORE_FIELDS,
     *(f"{field}_std" for field in SPREAD_FIELDS),
     "runtime_s",
     *CHEMISTRY_FLOAT_COLUMNS,
