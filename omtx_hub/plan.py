@@ -32,6 +32,7 @@ from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.molecule_cache import ccd_lookup
+from omtx_hub.msa_files import query_mismatch
 from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
 from omtx_hub.plan_artifact import (
     PLAN_VERSION,
@@ -314,7 +315,8 @@ def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
 def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
     """A validated binder sheet's rows: each one's identity (keys.binder_identity, its MSA
     file read for its content) and its binder. SheetError naming the line of an MSA file
-    that cannot be read."""
+    that cannot be read, or that Boltz would not use for the binder's sequence (it would
+    predict single-sequence without a word: omtx_hub.msa_files.query_mismatch)."""
     binders = binders_of(ligands)
     read: dict[str, str] = {}
     identities, problems = [], []
@@ -331,6 +333,14 @@ def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
             except OSError as error:
                 problems.append(f"line {line}: column 'msa': {binder.msa} cannot be read: {error}")
                 continue
+        if binder.msa not in (None, "empty") and (
+            mismatch := query_mismatch(binder.msa, binder.sequence)
+        ):
+            problems.append(
+                f"line {line}: column 'msa': {binder.msa} is not an alignment of the binder's "
+                f"sequence ({mismatch}); Boltz would ignore it and predict single-sequence"
+            )
+            continue
         identities.append(keys.binder_identity(binder, msa))
     if problems:
         raise SheetError("binder sheet: " + "; ".join(problems))

@@ -190,3 +190,12 @@ def test_the_binder_asym_id_follows_boltz_entity_grouping():
         ]
     }
     assert chain_asym_ids(document) == {"A": 0, "C": 1, "B": 2}
+
+
+def test_a_binder_msa_that_boltz_would_ignore_is_refused_naming_the_line(tmp_path):
+    msa = tmp_path / "other.a3m"
+    msa.write_text(">q\nGSWAD\n")
+    with pytest.raises(SheetError, match=r"line 2: column 'msa': .* is not an alignment"):
+        planned_targets(tmp_path, f"name,sequence,msa\np1,GSWAE,{msa}\n")
+    with pytest.raises(SheetError, match=r"line 2: column 'msa': .* cannot be read"):
+        planned_targets(tmp_path, f"name,sequence,msa\np1,GSWAE,{tmp_path / 'none.a3m'}\n")

@@ -1,6 +1,7 @@
 """A binder-sequence screen on the real Boltz-2 code path (issue 22 item 3): `snakemake`
 runs the unmodified `boltz predict` (fp32 on CPU, random test weights) on two short peptides,
-one of them cyclic and one listed under two names, against one short protein."""
+one of them cyclic, one listed under two names and once more with an MSA file, against one
+short protein."""
 
 from __future__ import annotations
 
@@ -26,17 +27,20 @@ from tests.workflow.test_receptor_screen import stored_input
 pytestmark = pytest.mark.boltz
 
 SHEET = (
-    "name,sequence,chain_type,cyclic,series\n"
-    "linear,GSWAEK,peptide,,A\n"
-    "linear_again,gswaek,protein,,A\n"
-    "ring,CRGDKC,peptide,true,B\n"
+    "name,sequence,chain_type,cyclic,msa,series\n"
+    "linear,GSWAEK,peptide,,,A\n"
+    "linear_again,gswaek,protein,,,A\n"
+    "ring,CRGDKC,peptide,true,,B\n"
+    "aligned,GSWAEK,peptide,,{msa},C\n"
 )
 
 
 @pytest.fixture(scope="module")
 def binder_screen(tmp_path_factory, boltz_test_cache):
     workdir = tmp_path_factory.mktemp("binders")
-    (workdir / "binders.csv").write_text(SHEET)
+    msa = workdir / "binder.a3m"
+    msa.write_text(">query\nGSWAEK\n>homologue\nGSWADK\n")
+    (workdir / "binders.csv").write_text(SHEET.format(msa=msa))
     raw = write_screen(
         workdir,
         shard_size=2,
@@ -50,8 +54,12 @@ def binder_screen(tmp_path_factory, boltz_test_cache):
 
 def test_each_binder_is_predicted_as_its_own_chain(binder_screen, tmp_path):
     manifest = json.loads((binder_screen / "results/s1/shards/P1/00000.json").read_text())
-    records = {record["ligands"][0]["name"]: record for record in manifest["records"]}
-    assert set(records) == {"linear", "ring"}
+    manifest_2 = json.loads((binder_screen / "results/s1/shards/P1/00001.json").read_text())
+    records = {
+        record["ligands"][0]["name"]: record
+        for record in manifest["records"] + manifest_2["records"]
+    }
+    assert set(records) == {"linear", "ring", "aligned"}
     assert [ligand["name"] for ligand in records["linear"]["ligands"]] == [
         "linear",
         "linear_again",
@@ -60,7 +68,8 @@ def test_each_binder_is_predicted_as_its_own_chain(binder_screen, tmp_path):
         assert record["status"] == "completed"
         document = stored_input(binder_screen / "store", record["key"], tmp_path)
         binder = document["sequences"][1]["protein"]
-        assert binder["id"] == "B" and binder["msa"] == "empty"
+        msa = str(binder_screen / "binder.a3m") if name == "aligned" else "empty"
+        assert binder["id"] == "B" and binder["msa"] == msa
         assert binder.get("cyclic", False) is (name == "ring")
         assert "properties" not in document  # no affinity
         # The interface score is Boltz's pair ipTM of chains 0 and 1, both ways.
@@ -90,27 +99,33 @@ def test_each_binder_is_predicted_as_its_own_chain(binder_screen, tmp_path):
 def test_the_results_rank_by_the_interface_and_have_no_affinity(binder_screen):
     table = csv_as_declared(binder_screen / "results/s1/batch_results.csv")
     assert not set(table.columns) & {*AFFINITY_FIELDS, *DERIVED_FIELDS, "smiles", "pic50"}
-    assert list(table["ligand_name"].sort_values()) == ["linear", "linear_again", "ring"]
+    assert list(table["ligand_name"].sort_values()) == ["aligned", "linear", "linear_again", "ring"]
+    assert table.set_index("ligand_name")["binder_msa"]["aligned"].endswith("binder.a3m")
     assert set(table["sequence"]) == {"GSWAEK", "CRGDKC"}
     assert set(table["chain_type"]) == {"protein"}
     assert table.set_index("ligand_name")["cyclic"].to_dict() == {
+        "aligned": "false",
         "linear": "false",
         "linear_again": "false",
         "ring": "true",
     }
-    assert set(table["series"]) == {"A", "B"}
+    assert set(table["series"]) == {"A", "B", "C"}
     by_rank = table.sort_values("rank")
     assert list(by_rank["binder_iptm"]) == sorted(by_rank["binder_iptm"], reverse=True)
     strips = table["binder_residue_plddt"].str.split(";")
     assert all(len(strip) == 6 for strip in strips)
     summary = json.loads((binder_screen / "results/s1/summary.json").read_text())
     assert summary["ranking"]["rank_by"] == "binder_iptm"
-    assert summary["counts"]["completed"] == 3 and summary["counts"]["distinct_compounds"] == 2
-    (best, second) = summary["best_targets"]
-    assert best["binder_iptm"] >= second["binder_iptm"]
+    assert summary["counts"]["completed"] == 4 and summary["counts"]["distinct_compounds"] == 3
+    best, second, third = summary["best_targets"]
+    assert best["binder_iptm"] >= second["binder_iptm"] >= third["binder_iptm"]
     assert "affinity_probability_binary" not in best and best["sequence"] in {"GSWAEK", "CRGDKC"}
     per_protein = summary["per_protein"]["P1"]
     assert per_protein["top_by_affinity"] == [] and "binder_iptm" in per_protein["statistics"]
     # A protein binder and a protein receptor: Boltz's protein ipTM is theirs; no ligand.
     assert "ligand_iptm" in per_protein["not_applicable"]
     assert "protein_iptm" not in per_protein["not_applicable"]
+    # The dashboard shows each top binder's sequence, each residue coloured by its pLDDT.
+    page = (binder_screen / "results/s1/report/index.html").read_text()
+    assert page.count('class="sequence-strip"') == 3
+    assert 'title="C1 pLDDT ' in page and "P(binder)</" not in page
