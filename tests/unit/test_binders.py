@@ -9,16 +9,20 @@ import yaml
 from boltz.data import const
 from boltz.data.mol import load_canonicals
 from boltz.data.parse.schema import parse_boltz_schema
+from snakemake.utils import update_config
 
 from omtx_hub import keys
 from omtx_hub.boltz_io import write_input
 from omtx_hub.boltz_schema import binder_interface_chains, chain_asym_ids, target_molecule
 from omtx_hub.config import ConfigError, load_config
+from omtx_hub.msa import chain_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.records import Binder
 from omtx_hub.sheet import SheetError, binders_of, sheet_own_columns, validate_sheet
 from omtx_hub.store import LocalStore
 from tests.screens import SHORT_PROTEIN, write_screen
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def sheet(tmp_path: Path, text: str) -> Path:
@@ -199,3 +203,27 @@ def test_a_binder_msa_that_boltz_would_ignore_is_refused_naming_the_line(tmp_pat
         planned_targets(tmp_path, f"name,sequence,msa\np1,GSWAE,{msa}\n")
     with pytest.raises(SheetError, match=r"line 2: column 'msa': .* cannot be read"):
         planned_targets(tmp_path, f"name,sequence,msa\np1,GSWAE,{tmp_path / 'none.a3m'}\n")
+
+
+def test_the_binder_example_inputs_are_what_boltz_parses(tmp_path, boltz_test_cache):
+    """config/examples/mdm2-peptide-binders.yaml: each peptide of its sheet, written with its
+    receptor (the server MSA's path, as the fetch_msa job leaves it), is read by Boltz's
+    parser as a protein chain B of the peptide's length beside MDM2's chain A."""
+    example = yaml.safe_load((REPO / "config/examples/mdm2-peptide-binders.yaml").read_text())
+    raw = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    update_config(raw, example)
+    config = load_config(raw)
+    (protein,) = config.proteins
+    receptor = protein.receptor
+    binders = binders_of(validate_sheet(REPO / config.ligands.sheet, affinity=False))
+    assert [b.sequence for b in binders] == ["SQETFSDLWKLLPEN", "SQETASDLAKLAPEN"]
+    mols = boltz_test_cache / "mols"
+    for binder in binders:
+        path = tmp_path / "input.yaml"
+        write_input(path, receptor, chain_msas(receptor, tmp_path / "msa"), binder, affinity=False)
+        document = yaml.safe_load(path.read_text())
+        parsed = parse_boltz_schema("t", document, load_canonicals(str(mols)), mols, boltz_2=True)
+        chains = parsed.structure.chains
+        assert [c["name"] for c in chains] == ["A", "B"]
+        assert [int(c["res_num"]) for c in chains] == [109, len(binder.sequence)]
+        assert chains[1]["mol_type"] == const.chain_type_ids["PROTEIN"]
