@@ -668,6 +668,7 @@ def render_dashboard(
                 )
             ],
             flag_meanings=FLAG_MEANINGS,
+            plddt_bands=PLDDT_BANDS,
             depictions=depictions,
             plots=_plots(data.table, order.binder_threshold),
             downloads={
