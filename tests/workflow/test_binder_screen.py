@@ -127,5 +127,5 @@ def test_the_results_rank_by_the_interface_and_have_no_affinity(binder_screen):
     assert "protein_iptm" not in per_protein["not_applicable"]
     # The dashboard shows each top binder's sequence, each residue coloured by its pLDDT.
     page = (binder_screen / "results/s1/report/index.html").read_text()
-    assert page.count('class="sequence-strip"') == 3
+    assert page.count('aria-label="sequence of ') == 3
     assert 'title="C1 pLDDT ' in page and "P(binder)</" not in page
