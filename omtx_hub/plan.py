@@ -314,12 +314,13 @@ def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
 
 def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
     """A validated binder sheet's rows: each one's identity (keys.binder_identity, its MSA
-    file read for its content) and its binder. SheetError naming the line of an MSA file
-    that cannot be read, or that Boltz would not use for the binder's sequence (it would
-    predict single-sequence without a word: omtx_hub.msa_files.query_mismatch)."""
+    file read for its content) and its binder, with that MSA identity. SheetError naming the
+    line of an MSA file that cannot be read, or that Boltz would not use for the binder's
+    sequence (it would predict single-sequence without a word:
+    omtx_hub.msa_files.query_mismatch)."""
     binders = binders_of(ligands)
     read: dict[str, str] = {}
-    identities, problems = [], []
+    identities, keyed, problems = [], [], []
     for line, binder in zip(ligands["line"], binders, strict=True):
         if binder.msa is None or binder.msa == "empty":
             msa = None if binder.msa is None else SINGLE_SEQUENCE
@@ -342,9 +343,10 @@ def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
             )
             continue
         identities.append(keys.binder_identity(binder, msa))
+        keyed.append(binder.model_copy(update={"msa_identity": msa}))
     if problems:
         raise SheetError("binder sheet: " + "; ".join(problems))
-    return identities, binders
+    return identities, keyed
 
 
 @dataclass(frozen=True)

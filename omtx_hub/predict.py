@@ -310,6 +310,19 @@ class ShardJob:
                     "Nothing was predicted; run again (`--forcerun fetch_msa` for a server MSA) "
                     "so that the plan and the shard see the same MSA."
                 )
+        # A binder's MSA file, likewise (DNA and RNA binders have none).
+        with_files = {
+            t.binder for t in self.targets if t.binder and t.binder.msa not in (None, "empty")
+        }
+        for binder in with_files:
+            actual = msa_file_identity(binder.msa, Path(binder.msa).read_bytes())
+            if actual != binder.msa_identity:
+                raise ShardError(
+                    f"the MSA of binder {binder.sequence} ({binder.msa}) is {actual}, but its "
+                    f"targets were keyed with {binder.msa_identity}: the file changed after "
+                    "planning. Nothing was predicted; run again so that the plan and the "
+                    "shard see the same MSA."
+                )
 
     def _report(self, message: str) -> None:
         """A progress line on the job's standard output, which the terminal (local runs) and

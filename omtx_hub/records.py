@@ -185,6 +185,9 @@ class Binder(_Contract):
     type: Literal["protein", "dna", "rna"]
     msa: str | None = None
     cyclic: bool = False
+    # What its MSA is, as its key was made with it (omtx_hub.keys.binder_identity): set by
+    # the plan, checked by the shard job before Boltz reads the file.
+    msa_identity: str | None = None
 
 
 class Target(_Contract):

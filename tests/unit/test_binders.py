@@ -17,10 +17,11 @@ from omtx_hub.boltz_schema import binder_interface_chains, chain_asym_ids, targe
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.msa import chain_msas
 from omtx_hub.plan import build_plan
+from omtx_hub.predict import ShardError
 from omtx_hub.records import Binder
 from omtx_hub.sheet import SheetError, binders_of, sheet_own_columns, validate_sheet
 from omtx_hub.store import LocalStore
-from tests.screens import SHORT_PROTEIN, write_screen
+from tests.screens import SHORT_PROTEIN, shard_job, write_screen
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -227,3 +228,25 @@ def test_the_binder_example_inputs_are_what_boltz_parses(tmp_path, boltz_test_ca
         assert [c["name"] for c in chains] == ["A", "B"]
         assert [int(c["res_num"]) for c in chains] == [109, len(binder.sequence)]
         assert chains[1]["mol_type"] == const.chain_type_ids["PROTEIN"]
+
+
+def test_the_plan_gives_each_binder_the_msa_identity_its_key_was_made_with(tmp_path):
+    msa = tmp_path / "b.a3m"
+    msa.write_text(">q\nGSWAE\n")
+    targets = planned_targets(
+        tmp_path, f"name,sequence,chain_type,msa\np1,GSWAE,,{msa}\np2,GSW,,\nd1,ACGT,dna,\n"
+    )
+    identity = keys.msa_file_identity(msa, msa.read_bytes())
+    assert [t.binder.msa_identity for t in targets] == [identity, "single-sequence", None]
+
+
+def test_a_shard_refuses_a_binder_msa_changed_after_planning(tmp_path):
+    msa = tmp_path / "b.a3m"
+    msa.write_text(">q\nGSWAE\n")
+    config = binder_config(tmp_path, f"name,sequence,msa\np1,GSWAE,{msa}\n")
+    store = LocalStore(config.store)
+    plan = build_plan(config, store)
+    msa.write_text(">q\nGSWAE\n>h\nGSWAD\n")
+    job = shard_job(config, plan, store, tmp_path, "P1", "00000")
+    with pytest.raises(ShardError, match=r"the MSA of binder GSWAE .* changed after planning"):
+        job.run()  # before any weights are read or Boltz is started
