@@ -281,9 +281,10 @@ def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
 
 def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
     """A binder screen's rows against its receptors: no covalent site nor ligand copies (a
-    binder is one chain, bonded by no warhead), and each binder's residues plus each
+    binder is one chain, bonded by no warhead), each binder's residues plus each
     receptor's within limits.protein_max_residues (omtx_hub.binders: Boltz sets no token
-    limit, the GPU's memory does). SheetError naming each line that does not fit."""
+    limit, the GPU's memory does), and no binder a receptor chain's type and sequence.
+    SheetError naming each line that does not fit."""
     if not is_binder_sheet(ligands.columns):
         return
     problems = [
@@ -307,6 +308,21 @@ def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         for protein in config.proteins
         for line, sequence in zip(ligands["line"], ligands["sequence"], strict=True)
         if protein.receptor.residue_count + len(sequence) > limit
+    ]
+    # Boltz makes one entity of chains with one type and sequence, with the first entry's
+    # MSA, `cyclic` and modifications (parse_boltz_schema; it refuses two MSAs): a binder
+    # identical to a receptor chain would silently be another copy of it.
+    problems += [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: the binder is chain "
+        f"{chain.ids[0]} of protein '{protein.name}' ({kind}, the same sequence): Boltz would "
+        "model it as another copy of that chain, with its MSA, cyclic and modifications; "
+        "screen it as a receptor chain with `copies` instead"
+        for protein in config.proteins
+        for chain in protein.receptor.chains
+        for line, sequence, kind in zip(
+            ligands["line"], ligands["sequence"], ligands["chain_type"], strict=True
+        )
+        if (chain.type, chain.sequence) == (kind, sequence)
     ]
     if problems:
         raise SheetError("\n".join(problems))

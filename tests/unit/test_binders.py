@@ -3,6 +3,7 @@ interface score."""
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import rdkit.Chem.Descriptors  # noqa: F401 - the parser uses AllChem.Descriptors, set by it
 import yaml
@@ -18,7 +19,8 @@ from omtx_hub.config import ConfigError, load_config
 from omtx_hub.msa import chain_msas
 from omtx_hub.plan import build_plan
 from omtx_hub.predict import ShardError
-from omtx_hub.records import Binder
+from omtx_hub.records import SCORE_FIELDS, Binder
+from omtx_hub.replicates import combine_replicates
 from omtx_hub.sheet import SheetError, binders_of, sheet_own_columns, validate_sheet
 from omtx_hub.store import LocalStore
 from tests.screens import SHORT_PROTEIN, shard_job, write_screen
@@ -250,3 +252,34 @@ def test_a_shard_refuses_a_binder_msa_changed_after_planning(tmp_path):
     job = shard_job(config, plan, store, tmp_path, "P1", "00000")
     with pytest.raises(ShardError, match=r"the MSA of binder GSWAE .* changed after planning"):
         job.run()  # before any weights are read or Boltz is started
+
+
+def test_replicates_of_a_binder_average_its_interface_scores_and_keep_replicate_0s_strip():
+    rows = pd.DataFrame(
+        [
+            {
+                "protein": "P1",
+                "index": 1,
+                "replicate": replicate,
+                "status": "completed",
+                "error": None,
+                "source": "computed",
+                "runtime_s": 1.0,
+                "key": f"k-{replicate}",
+                **dict.fromkeys(SCORE_FIELDS, 0.5),
+                "binder_iptm": iptm,
+                "binder_plddt": 0.7,
+                "binder_residue_plddt": strip,
+            }
+            for replicate, (iptm, strip) in enumerate([(0.2, "0.70;0.70"), (0.4, "0.60;0.80")])
+        ]
+    )
+    (row,) = combine_replicates(rows, seeds=[0, 1]).to_dict("records")
+    assert row["binder_iptm"] == pytest.approx(0.3) and row["binder_plddt"] == pytest.approx(0.7)
+    assert row["binder_residue_plddt"] == "0.70;0.70"
+
+
+def test_a_binder_identical_to_a_receptor_chain_is_refused_naming_the_line(tmp_path):
+    # Boltz would make it another copy of chain A, with chain A's MSA and cyclic.
+    with pytest.raises(SheetError, match=r"line 3: the binder is chain A of protein 'P1'"):
+        planned_targets(tmp_path, f"name,sequence,cyclic\nok,GSW,\nsame,{SHORT_PROTEIN},true\n")
