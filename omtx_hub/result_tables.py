@@ -34,6 +34,8 @@ FLAG_LARGE = f"heavy-atoms>{MAX_TRAINING_ATOMS}"
 FLAG_UNDEFINED_STEREO = "undefined-stereo"
 FLAG_ENHANCED_STEREO = "enhanced-stereo"
 FLAG_MIXTURE = "mixture"
+# A binder-sequence screen's protein binder without an MSA (omtx_hub.binders).
+FLAG_BINDER_NO_MSA = "binder-no-msa"
 # Every ligand flag code and what it means (README "Ligand standardisation", dashboard
 # tooltips).
 LIGAND_FLAGS = {
@@ -47,6 +49,8 @@ LIGAND_FLAGS = {
     "the isomer drawn",
     FLAG_MIXTURE: "a fragment that is not a known counter-ion or solvent was removed "
     "(ligands.salts: strip keeps the largest organic fragment)",
+    FLAG_BINDER_NO_MSA: "the protein binder is predicted single-sequence (its msa is empty): "
+    "reduced accuracy for a domain such as a nanobody, usual for a short peptide",
 }
 FLAG_MEANINGS = {**LIGAND_FLAGS, **PROTEIN_FLAGS}
 FLAGS_SEPARATOR = ";"

@@ -35,6 +35,7 @@ from omtx_hub.paths import file_problem
 from omtx_hub.receptor import CCD_PATTERN
 from omtx_hub.records import Binder
 from omtx_hub.result_tables import (
+    FLAG_BINDER_NO_MSA,
     FLAG_LARGE,
     FLAGS_SEPARATOR,
     MAX_TRAINING_ATOMS,
@@ -554,7 +555,7 @@ def validate_sheet(
     binders = None
     if is_binder_sheet(frame.columns):
         binders = _binder_rows(frame, smiles_cells, ccd_cells, affinity=affinity)
-        prepared = [_NO_MOLECULE if isinstance(b, Binder) else b for b in binders]
+        prepared = [_binder_flags(b) if isinstance(b, Binder) else b for b in binders]
     else:
         prepared = _prepare_rows(
             smiles_cells,
@@ -602,8 +603,10 @@ def validate_sheet(
     return validated
 
 
-# A binder row's molecule columns: none.
-_NO_MOLECULE = PreparedLigand("", "", 0, (), ())
+def _binder_flags(binder: Binder) -> PreparedLigand:
+    """A binder row's molecule columns (none) and its flags."""
+    flags = (FLAG_BINDER_NO_MSA,) if binder.msa == "empty" else ()
+    return PreparedLigand("", "", 0, (), flags)
 
 
 def _binder_rows(

@@ -56,6 +56,8 @@ def test_a_binder_sheet_gives_each_row_its_chain_msa_and_cyclic(tmp_path):
     ]
     assert sheet_own_columns(table.columns) == ["series"]
     assert set(table["modeled_smiles"]) == {""}
+    # A protein binder without an MSA is flagged; a DNA one has none to lack.
+    assert list(table["flags"]) == ["binder-no-msa", "", "binder-no-msa"]
 
 
 def test_binder_rows_are_checked_with_the_receptor_alphabets_naming_line_and_column(tmp_path):

@@ -110,6 +110,8 @@ def test_the_results_rank_by_the_interface_and_have_no_affinity(binder_screen):
         "ring": "true",
     }
     assert set(table["series"]) == {"A", "B", "C"}
+    flags = table.set_index("ligand_name")["flags"]
+    assert flags["linear"] == "binder-no-msa;no-msa" and flags["aligned"] == "no-msa"
     by_rank = table.sort_values("rank")
     assert list(by_rank["binder_iptm"]) == sorted(by_rank["binder_iptm"], reverse=True)
     strips = table["binder_residue_plddt"].str.split(";")
