@@ -281,10 +281,10 @@ def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
 
 def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
     """A binder screen's rows against its receptors: no covalent site nor ligand copies (a
-    binder is one chain, bonded by no warhead), each binder's residues plus each
-    receptor's within limits.protein_max_residues (omtx_hub.binders: Boltz sets no token
-    limit, the GPU's memory does), and no binder a receptor chain's type and sequence.
-    SheetError naming each line that does not fit."""
+    binder is one chain, bonded by no warhead), no triage rules (they judge molecules), each
+    binder's residues plus each receptor's within limits.protein_max_residues
+    (omtx_hub.binders: Boltz sets no token limit, the GPU's memory does), and no binder a
+    receptor chain's type and sequence. SheetError naming each line that does not fit."""
     if not is_binder_sheet(ligands.columns):
         return
     problems = [
@@ -297,6 +297,12 @@ def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         )
         if given
     ]
+    if config.triage is not None:
+        problems.append(
+            "config key 'triage': its rules judge small molecules (structural alerts, "
+            "properties, PoseBusters, ligand interactions), which a binder-sequence screen "
+            "has not; remove the block (binders are ranked by binder_iptm)"
+        )
     if problems:
         raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
     limit = config.limits.protein_max_residues

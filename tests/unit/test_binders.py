@@ -285,3 +285,8 @@ def test_a_binder_identical_to_a_receptor_chain_is_refused_naming_the_line(tmp_p
     # Boltz would make it another copy of chain A, with chain A's MSA and cyclic.
     with pytest.raises(SheetError, match=r"line 3: the binder is chain A of protein 'P1'"):
         planned_targets(tmp_path, f"name,sequence,cyclic\nok,GSW,\nsame,{SHORT_PROTEIN},true\n")
+
+
+def test_a_binder_screen_refuses_triage_rules(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key 'triage': its rules judge small molecules"):
+        planned_targets(tmp_path, "name,sequence\np1,GSW\n", triage={"exclude_alerts": ["PAINS"]})
