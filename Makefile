@@ -8,6 +8,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 TOOLS_STAMP := $(TOOLS)/.installed-snakefmt-2.1.0-hadolint-2.15.1-import-linter-2.17
 
+# Chai-1's own environment (engines/chai1/requirements.txt says why it is separate); the stamp
+# carries the requirements' hash, so editing the pins rebuilds it. Not part of `make test` yet.
+CHAI1 := .chai1
+CHAI1_REQUIREMENTS := engines/chai1/requirements.txt
+CHAI1_STAMP := $(CHAI1)/.installed-$(shell sha256sum $(CHAI1_REQUIREMENTS) | cut -c1-12)
+
 MUTATION := .mutation
 MUTATION_STAMP := $(MUTATION)/.installed-mutmut-3.8.1
 # What `make mutation` mutates: the modules behind the documented promises (cache keys, plan and
@@ -18,7 +24,7 @@ MUTATION_TARGETS := "omtx_hub.keys.*" "omtx_hub.plan.*" "omtx_hub.plan_artifact.
 	"omtx_hub.predict.*" "omtx_report.render.x_script_json*" "omtx_report.render.x__texts*" \
 	"omtx_report.render.x__write_structure_scripts*"
 
-.PHONY: setup demo test test-fast lint format browser schema mutation slurm
+.PHONY: setup demo test test-fast lint format browser schema mutation slurm chai1
 
 # The dashboard tests drive Debian's Chromium (test tools cannot download their own).
 browser:
@@ -55,6 +61,15 @@ $(TOOLS_STAMP):
 
 setup: $(STAMP) $(TOOLS_STAMP)
 
+# Every package exactly and by hash, torch 2.6.0's CUDA libraries included (about 3.1 GB of
+# wheels, 6.2 GB installed). The wheels are CPython 3.11 ones: PYTHON must be a 3.11.
+chai1: $(CHAI1_STAMP)
+
+$(CHAI1_STAMP): $(CHAI1_REQUIREMENTS)
+	$(PYTHON) -m venv $(CHAI1)
+	$(CHAI1)/bin/pip install --quiet --require-hashes -r $(CHAI1_REQUIREMENTS)
+	rm -f $(CHAI1)/.installed-* && touch $@
+
 demo: $(STAMP)
 	$(PY) -m omtx_hub.cli demo
 
@@ -62,7 +77,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TOOLS)/bin/snakefmt --check workflow
-	$(TOOLS)/bin/hadolint containers/boltz/Dockerfile
+	$(TOOLS)/bin/hadolint containers/*/Dockerfile
 	PYTHONPATH=$(CURDIR) $(TOOLS)/bin/lint-imports --no-cache
 	PYTHONWARNINGS=ignore::FutureWarning $(VENV)/bin/snakemake --lint --cores 1
 

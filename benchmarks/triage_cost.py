@@ -18,7 +18,13 @@ long as one takes less than a prediction, and add to the billed VM time only the
 target's check after Boltz has exited: that share of a shard's GPU cost is what the design
 keeps under 5% (exit status 1 otherwise). The share if they ran alone is printed too.
 
+With `--verdict-rows N` it measures instead the aggregation's verdict step
+(omtx_hub.triage.triage_verdicts) on a synthetic results table of N rows: the CPU seconds of
+evaluating a PoseBusters rule, a required interaction, excluded alerts and two property
+windows on every row (the chemistry and pose checks themselves are not part of it).
+
     python benchmarks/triage_cost.py [--repeats 3] [--screen results/<screen>]
+    python benchmarks/triage_cost.py --verdict-rows 100000
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import resource
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from omtx_hub.config import Cost, Sharding
+from omtx_hub.config import Cost, Sharding, Triage
 from omtx_hub.pose_checks import check_pose
+from omtx_hub.triage import triage_verdicts
 
 POSEBUSTERS_COMPLEXES = Path(__import__("posebusters").__file__).parent / "datasets" / "pdb"
 BUDGET_SHARE = 0.05
@@ -114,11 +122,64 @@ def screen_structures(screen_dir: Path) -> list[tuple[str, bytes, str, str]]:
     return found
 
 
+# The verdict step's rules: the demo's (config/demo-triage.yaml) with a hinge hydrogen bond and
+# PoseBusters required, so every kind of rule is evaluated.
+VERDICT_RULES = Triage(
+    require_interactions=["A:MET318 hbond"],
+    require_posebusters=True,
+    exclude_alerts=["PAINS"],
+    properties={"MW": [None, 500], "cLogP": [None, 5]},
+)
+
+
+def synthetic_results(rows: int) -> pd.DataFrame:
+    """A results table of `rows` rows with the columns VERDICT_RULES read, mixed so that each
+    rule passes and fails on some rows (a fixed seed: the same table every run)."""
+    generator = np.random.default_rng(0)
+
+    def pick(*values) -> np.ndarray:
+        return np.array(values, dtype=object)[generator.integers(len(values), size=rows)]
+
+    return pd.DataFrame(
+        {
+            "status": pick(*["completed"] * 49, "failed"),
+            "posebusters_pass": pick(True, True, True, False, None),
+            "interactions": pick(
+                "A:MET318:hbond-donor;A:LYS271:ionic",
+                "A:LYS271:ionic;A:PHE382:pi-stacking",
+                "A:MET318:hydrophobic",
+                "",
+            ),
+            "alerts": pick("", "", "", "PAINS_A:ene_rhod_A(235)", "Brenk:Michael_acceptor_1"),
+            "mw": generator.uniform(150, 650, rows),
+            "clogp": generator.uniform(-1, 7, rows),
+        }
+    )
+
+
+def verdict_cost(rows: int) -> None:
+    table = synthetic_results(rows)
+    started = cpu_seconds()
+    verdicts = triage_verdicts(table, VERDICT_RULES)
+    spent = cpu_seconds() - started
+    passing = int((verdicts == "pass").sum())
+    print(
+        f"triage_verdicts on {rows} rows ({passing} pass): {spent:.2f} CPU s "
+        f"({spent / rows * 1e6:.2f} CPU µs per row)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--screen", type=Path, help="a finished screen's results directory")
+    parser.add_argument(
+        "--verdict-rows", type=int, help="measure only the verdict step on this many rows"
+    )
     arguments = parser.parse_args(argv)
+    if arguments.verdict_rows:
+        verdict_cost(arguments.verdict_rows)
+        return 0
     structures = crystal_structures()
     if arguments.screen is not None:
         structures += screen_structures(arguments.screen)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -56,6 +56,7 @@ from omtx_hub.records import (
 )
 from omtx_hub.replicates import combine_replicates, replicates_summary
 from omtx_hub.result_tables import (
+    BOLTZ_NUMBERING,
     FILE,
     FLAGS_SEPARATOR,
     INTERACTION_TABLE_COLUMNS,
@@ -63,11 +64,13 @@ from omtx_hub.result_tables import (
     POSE_CHECK_COLUMNS,
     SERVER,
     SINGLE_SEQUENCE,
+    ResidueNumbering,
     neutralised,
     pose_check_columns,
     result_column_of_sheet_column,
     split_flags,
     typed_results,
+    user_number,
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import (
@@ -156,15 +159,20 @@ class ResultRows:
     columns: each shard's added as Arrow and numpy arrays, so that a screen's rows cost a few
     bytes per cell, not a Python object each, and no manifest's records are kept."""
 
-    def __init__(self):
+    def __init__(self, numbering: Mapping[str, ResidueNumbering] | None = None):
+        """`numbering`: protein -> its user residue numbering (ScreenConfig.residue_numbering),
+        in which the `interactions` column names residues."""
         self._chunks: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+        self._numbering = numbering or {}
 
     def add(self, records: Iterable[ManifestEntry]) -> None:
         """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
         values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
         for record in records:
             # The per-target lookup: a target's pose checks, the same for each of its rows.
-            pose_checks = pose_check_columns(record.triage)
+            pose_checks = pose_check_columns(
+                record.triage, self._numbering.get(record.protein, BOLTZ_NUMBERING)
+            )
             residue_plddt = binder_residue_plddt(record.binder_residue_plddt)
             for ligand in record.ligands:
                 for column, value in pose_checks.items():
@@ -260,18 +268,21 @@ def not_applicable_to(plan: Plan | PlannedScreen) -> dict[str, dict[str, str]]:
 
 
 def read_manifests(
-    paths: list[str | Path], add_interactions: Callable[[pd.DataFrame], None] | None = None
+    paths: list[str | Path],
+    add_interactions: Callable[[pd.DataFrame], None] | None = None,
+    numbering: Mapping[str, ResidueNumbering] | None = None,
 ) -> tuple[ResultRows, list[ShardTotals]]:
     """(rows, shard totals) of shard manifest files, read one at a time: each validated whole
     (records.read_manifest), its rows added as columns, its interactions (`interaction_table`)
-    handed to `add_interactions` where given, its records let go."""
-    rows = ResultRows()
+    handed to `add_interactions` where given, its records let go. Residues in each protein's
+    user `numbering` (ScreenConfig.residue_numbering), Boltz's for one it leaves out."""
+    rows = ResultRows(numbering)
     shards: list[ShardTotals] = []
     for path in paths:
         manifest = read_manifest(path)
         rows.add(manifest.records)
         if add_interactions is not None:
-            add_interactions(interaction_table(manifest.records))
+            add_interactions(interaction_table(manifest.records, numbering))
         shards.append(manifest.totals())
     return rows, shards
 
@@ -348,9 +359,14 @@ def results_table(
     return table[columns + extra].reset_index(drop=True)
 
 
-def interaction_table(records: Iterable[ManifestEntry]) -> pd.DataFrame:
+def interaction_table(
+    records: Iterable[ManifestEntry], numbering: Mapping[str, ResidueNumbering] | None = None
+) -> pd.DataFrame:
     """interactions.csv: every interaction of every checked pose (each replicate's), one row
-    per interaction and sheet row of the compound, in Boltz's residue numbering."""
+    per interaction and sheet row of the compound: `number` in its protein's user
+    `numbering` (ScreenConfig.residue_numbering; Boltz's without one), `boltz_number` in
+    Boltz's (1 along the sequence)."""
+    numbering = numbering or {}
     rows = [
         {
             "protein": record.protein,
@@ -359,6 +375,8 @@ def interaction_table(records: Iterable[ManifestEntry]) -> pd.DataFrame:
             "index": ligand.index,
             "ligand_id": ligand.ligand_id,
             **interaction.model_dump(exclude={"ligand_atoms"}),
+            "number": user_number(interaction, numbering.get(record.protein, BOLTZ_NUMBERING)),
+            "boltz_number": interaction.number,
             "ligand_atoms": LIGAND_ATOMS_SEPARATOR.join(interaction.ligand_atoms),
         }
         for record in records
@@ -435,6 +453,11 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     runtime = plan.config.runtime
     identities = plan.msa_identities[name] or {}
     document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
+    # The pocket and covalent site as the config gives them: in the protein's own
+    # `residue_numbering` where it has one (the receptor's are Boltz's numbers).
+    for part in ("pocket", "covalent"):
+        if (written := getattr(protein, part)) is not None:
+            document[part] = written.model_dump(mode="json")
     for entry, chain in zip(document["chains"], receptor.chains, strict=True):
         if not chain.has_msa:
             continue
@@ -659,7 +682,7 @@ def write_results(
     time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
     config's)."""
     with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
-        rows, shards = read_manifests(manifests, add_interactions)
+        rows, shards = read_manifests(manifests, add_interactions, plan.config.residue_numbering)
     table = results_table(plan, rows, store)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)

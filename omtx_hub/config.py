@@ -34,6 +34,7 @@ from omtx_hub.receptor import (
     MAX_RESIDUES,
     MSA_DESCRIPTION,
     SHORTHAND_CHAIN,
+    ChainId,
     Cofactor,
     Contact,
     Covalent,
@@ -52,6 +53,9 @@ from omtx_hub.result_tables import (
     PROPERTY_COLUMNS,
 )
 
+# `proteins[].residue_numbering`: the user's number of a chain's first residue (a PDB entry's
+# numbering may start at 0 or below, before an expression tag).
+FirstResidue = Annotated[int, Field(ge=-9999, le=MAX_RESIDUES)]
 SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME_PATTERN)]
 
@@ -133,6 +137,20 @@ class Protein(_Strict):
         description="A covalent screen: the receptor atom every screened molecule bonds, and "
         "the warhead whose reacting atom bonds it (docs/inputs.md, 'Covalent screens').",
     )
+    residue_numbering: dict[ChainId, FirstResidue] = Field(
+        {},
+        description="Your numbering of protein chains (UniProt's, or a PDB entry's): "
+        "`{CHAIN: N}` says the first residue of that chain's sequence as given here is your "
+        "residue N, and the chain is numbered on from N without gaps (e.g. `{A: 229}` for a "
+        "kinase-domain construct that starts at residue 229 of the protein). With it the "
+        "residues this entry names (`pocket`, `contacts`, `covalent.residue`) are in your "
+        "numbering and are converted to Boltz's (1 along the sequence) before Boltz sees "
+        "them; `modifications[].position` stays a position along the sequence. The "
+        "`interactions` column (and so `triage.require_interactions`), interactions.csv "
+        "(`number`; Boltz's in `boltz_number`) and the dashboard show your numbering. Keys "
+        "and Boltz's input do not depend on it: the same residue gives the same prediction "
+        "(docs/results.md, 'Residue numbering').",
+    )
 
     @field_validator("sequence")
     @classmethod
@@ -157,13 +175,20 @@ class Protein(_Strict):
             raise ValueError("give either `sequence` (one chain) or `chains`")
         if self.chains is not None and self.msa is not None:
             raise ValueError("with `chains`, give each chain its own `msa`")
-        problems = self.receptor.problems()
+        problems = self._as_written.numbering_problems(self.residue_numbering)
+        problems = problems or self.receptor.problems()
         if problems:
             raise KeyedProblems(problems)
         return self
 
     @cached_property
     def receptor(self) -> ReceptorSpec:
+        """The receptor as Boltz gets it: residues in Boltz's numbering (`residue_numbering`
+        converted)."""
+        return self._as_written.in_boltz_numbering(self.residue_numbering)
+
+    @property
+    def _as_written(self) -> ReceptorSpec:
         # The shorthand's sequence and MSA were validated above (model_construct).
         chains = self.chains or [
             ProteinChain.model_construct(
@@ -505,7 +530,7 @@ class InteractionRule(_Strict):
     """A required interaction, parsed from its text (`A:MET318 hbond`)."""
 
     chain: str
-    residue: str  # residue name and Boltz's 1-based number, upper case: MET318
+    residue: str  # residue name and number (as the `interactions` column numbers it): MET318
     kind: str | None  # None: any interaction; else a type or its prefix (`hbond`)
 
     def __str__(self) -> str:
@@ -518,7 +543,8 @@ def parse_interaction_rule(text: str) -> InteractionRule:
     if match is None:
         raise ValueError(
             f"'{text}' is no interaction rule: write CHAIN:RESIDUE TYPE, e.g. 'A:MET318 hbond' "
-            "(Boltz's 1-based residue number), or CHAIN:RESIDUE for any contact"
+            "(the residue numbered as the protein's residue_numbering, else 1 along the "
+            "sequence), or CHAIN:RESIDUE for any contact"
         )
     chain, residue, kind = match.groups()
     return InteractionRule(chain=chain, residue=residue.upper(), kind=kind and kind.lower())
@@ -532,7 +558,8 @@ class Triage(_Strict):
     require_interactions: list[str] = Field(
         [],
         description="Interactions the pose must make, each `CHAIN:RESIDUE TYPE` (e.g. "
-        "`A:MET318 hbond`, the hinge; Boltz's 1-based numbering): a type matches itself and "
+        "`A:MET318 hbond`, the hinge; numbered as the `interactions` column: in the "
+        "protein's `residue_numbering`, else from 1 along the sequence): a type matches itself and "
         "its directed forms (`hbond` matches `hbond-donor`); `CHAIN:RESIDUE` alone matches "
         "any interaction with it. Evaluated on the `interactions` column.",
     )
@@ -696,6 +723,11 @@ class ScreenConfig(_Strict):
         if not store.startswith("gs://") and (problem := path_problem(store)):
             raise ValueError(f"'{store}' {problem}")
         return store
+
+    @property
+    def residue_numbering(self) -> dict[str, dict[str, int]]:
+        """Protein -> its `residue_numbering`, for the proteins that have one."""
+        return {p.name: p.residue_numbering for p in self.proteins if p.residue_numbering}
 
     def protein(self, name: str) -> Protein:
         """The `proteins` entry called `name`."""

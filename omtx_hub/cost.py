@@ -67,8 +67,7 @@ def estimate(plan: Plan, stored_keys: frozenset[str], attempts: int = 1) -> Esti
     """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys);
     `attempts`: how often a shard job may run (1 + Snakemake's retries of it)."""
     pending_per_shard = [
-        sum(target.key not in stored_keys for target in shard.targets)
-        for shard in plan.shards.values()
+        sum(key not in stored_keys for key in plan.shard_keys(*name)) for name in plan.shards
     ]
     return estimate_pending(pending_per_shard, plan.target_count, plan.config.cost, attempts)
 

@@ -45,7 +45,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.records import TargetRecord
 from omtx_hub.store import LOOKUP_THREADS, ResultStore
 from omtx_hub.store_layout import FAILURE_OBJECT, FAILURES_DIR, object_at
@@ -112,7 +111,7 @@ def recorded_failures(store: ResultStore, keys: Iterable[str]) -> dict[str, Targ
 
 def screen_failures(plan: Plan, store: ResultStore) -> dict[str, TargetRecord]:
     """key -> recorded failure, for the plan's targets that have one."""
-    return recorded_failures(store, {target.key for target in plan.targets()})
+    return recorded_failures(store, set(plan.keys()))
 
 
 def worth_retrying(
@@ -126,15 +125,15 @@ def worth_retrying(
     }
 
 
-def retry_marks(shard: ShardSpec, failures: dict[str, TargetRecord]) -> list[str]:
+def retry_marks(shard_keys: list[str], failures: dict[str, TargetRecord]) -> list[str]:
     """The predict rule's `failures` param: '<key> <kind> <time>' of each failure worth
-    retrying among the shard's targets. Snakemake keeps a job's params with its outputs; a
-    failure recorded since (during that job, or a later one of another screen) changes the
-    param, and Snakemake runs the shard again (reason: params changed), which predicts only
-    what the store lacks."""
+    retrying among the shard's targets (`shard_keys`: Plan.shard_keys). Snakemake keeps a
+    job's params with its outputs; a failure recorded since (during that job, or a later one
+    of another screen) changes the param, and Snakemake runs the shard again (reason: params
+    changed), which predicts only what the store lacks."""
     return [
         f"{key} {failures[key].failure} {failures[key].computed_at}"
-        for key in (target.key for target in shard.targets)
+        for key in shard_keys
         if key in failures
     ]
 
@@ -148,8 +147,8 @@ def shards_to_retry(
         return {}
     predicted_since = store.stored(failures)
     retry: dict[tuple[str, str], list[TargetRecord]] = {}
-    for (protein, name), shard in plan.shards.items():
-        for target in shard.targets:
-            if target.key in failures and target.key not in predicted_since:
-                retry.setdefault((protein, name), []).append(failures[target.key])
+    for name in plan.shards:
+        for key in plan.shard_keys(*name):
+            if key in failures and key not in predicted_since:
+                retry.setdefault(name, []).append(failures[key])
     return retry

@@ -21,10 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from omtx_hub import keys, warheads
@@ -244,7 +246,7 @@ def sheet_name(path: str | Path, *, affinity: bool, salts: str, mols_dir: Path) 
     return sheet_path(key)
 
 
-def _check_cofactors_are_not_screened(config: ScreenConfig, screened: set[str]) -> None:
+def _check_cofactors_are_not_screened(config: ScreenConfig, screened: Container[str]) -> None:
     """Boltz makes one entity of identical SMILES (or CCD codes), and refuses affinity for an
     entity with several copies ("Cannot compute affinity for a ligand that has multiple
     copies!"). `screened`: the sheet's molecule identities."""
@@ -371,46 +373,149 @@ def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
     return identities, keyed
 
 
-@dataclass(frozen=True)
-class _Molecule:
-    """A distinct molecule of the sheet: the ligand fields of its targets and its rows."""
-
-    smiles: str | None
-    ccd: str | None
-    ligands: list[Ligand]
-    binder: Binder | None = None
+# The validated sheet's columns a target's `ligands` (and a CCD row's SMILES) are made from.
+_SHEET_ROW_COLUMNS = ("index", "ligand_id", "name", "modeled_smiles")
 
 
-def _molecules(ligands: pd.DataFrame) -> dict[str, _Molecule]:
-    """identity -> molecule, in sheet order. One target per molecule Boltz models: rows with
-    the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt and its free base),
-    rows of one CCD code too, and binder rows of one chain (`binder_identities`). A CCD row's
-    `smiles` is its cache molecule's (None when the cache was not there)."""
-    molecules: dict[str, _Molecule] = {}
-    # Column by column: iterating a frame's rows (or its Arrow-backed strings) one by one
-    # costs several times as much at a million rows.
-    columns = (
-        ligands[column].tolist() for column in ("modeled_smiles", "index", "ligand_id", "name")
-    )
-    if is_binder_sheet(ligands.columns):
-        identities, binders = binder_identities(ligands)
-    else:
-        identities, binders = molecule_identities(ligands).tolist(), [None] * len(ligands)
-    rows = zip(identities, binders, *columns, strict=True)
-    for identity, binder, modeled_smiles, index, ligand_id, name in rows:
-        molecule = molecules.get(identity)
-        if molecule is None:
+class _Molecules:
+    """The sheet's distinct molecules, in sheet order, in columns. One target per molecule
+    Boltz models: rows with the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt
+    and its free base), rows of one CCD code too, and binder rows of one chain
+    (`binder_identities`). A molecule's sheet rows (its targets' `ligands`) are read from the
+    validated sheet only while its shard's spec is made, so that a plan does not hold one
+    `Ligand` object per row of the sheet."""
+
+    def __init__(self, ligands: pd.DataFrame):
+        if is_binder_sheet(ligands.columns):
+            identities, binders = binder_identities(ligands)
+            codes, self.identities = pd.factorize(pd.Series(identities, dtype=object), sort=False)
+        else:
+            codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
+        # The sheet's rows by molecule, each molecule's in sheet order: the rows of molecule m
+        # are columns[...][bounds[m]:bounds[m + 1]], so a shard's rows are one slice of each
+        # column. (A `take` per shard instead costs O(rows of the sheet) each time on an Arrow
+        # array of several chunks, as pyarrow 25's read of the validated sheet makes them.)
+        order = np.argsort(codes, kind="stable")
+        in_sheet_order = bool(np.array_equal(order, np.arange(len(order))))
+        self.columns = {
+            column: ligands[column].array if in_sheet_order else ligands[column].array.take(order)
+            for column in _SHEET_ROW_COLUMNS
+        }
+        self.bounds = np.searchsorted(codes[order], np.arange(len(self.identities) + 1))
+        # A binder screen's binder per molecule, its first row's (one identity is one chain
+        # Boltz models); None for a molecule screen, which holds no object per molecule.
+        self.binders: list[Binder] | None = None
+        if is_binder_sheet(ligands.columns):
+            self.binders = [binders[row] for row in order[self.bounds[:-1]].tolist()]
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+    def each_identity(self, chunk: int = 10_000):
+        """Every molecule's identity, in order (taken out of Arrow a chunk at a time: one by
+        one is several times slower, and all at once holds them all as Python strings)."""
+        for start in range(0, len(self.identities), chunk):
+            yield from self.identities[start : start + chunk].tolist()
+
+    def of(
+        self, start: int, stop: int
+    ) -> list[tuple[str | None, str | None, Binder | None, list[Ligand]]]:
+        """(smiles, ccd code, binder, sheet rows) of molecules `start` to `stop`. A CCD row's
+        `smiles` is its cache molecule's (None when the cache was not there); a binder's
+        molecule has neither."""
+        bounds = self.bounds[start : stop + 1].tolist()
+        first, last = bounds[0], bounds[-1]
+        # Column by column, sliced from the columns' arrays: a frame's rows (or its Arrow-backed
+        # strings) one by one, or `.iloc`, cost several times as much.
+        columns = [self.columns[column][first:last].tolist() for column in _SHEET_ROW_COLUMNS]
+        sheet_rows = [
+            Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
+            for index, ligand_id, name, _ in zip(*columns, strict=True)
+        ]
+        molecules = []
+        identities = self.identities[start:stop].tolist()
+        for m, identity in enumerate(identities):
+            begin, end = bounds[m] - first, bounds[m + 1] - first
+            binder = None if self.binders is None else self.binders[start + m]
             if binder is not None:
                 smiles, code = None, None
             elif identity.startswith(CCD_IDENTITY_PREFIX):
-                smiles, code = modeled_smiles or None, identity[len(CCD_IDENTITY_PREFIX) :]
+                smiles, code = columns[3][begin] or None, identity[len(CCD_IDENTITY_PREFIX) :]
             else:
                 smiles, code = identity, None
-            molecule = molecules[identity] = _Molecule(smiles, code, [], binder)
-        molecule.ligands.append(
-            Ligand.model_construct(_LIGAND_FIELDS, index=int(index), ligand_id=ligand_id, name=name)
-        )
-    return molecules
+            molecules.append((smiles, code, binder, sheet_rows[begin:end]))
+        return molecules
+
+
+@dataclass(frozen=True)
+class _ProteinTargets:
+    """The targets of one protein (and replicate) in columns: the sheet's molecules in order
+    and each one's key. Its `Target` objects are made only while a shard's spec is asked for
+    (`_ShardSpecs`), so that a plan of a million targets does not hold a million of them."""
+
+    protein: str
+    # Which of `model.replicates` (None without replicates: their targets have no number).
+    replicate: int | None
+    molecules: _Molecules
+    keys: list[str]
+
+    def targets(self, start: int, stop: int) -> list[Target]:
+        numbered = {} if self.replicate is None else {"replicate": self.replicate}
+        fields = {"key", "protein", "smiles", "ligands", *numbered}
+        with_ccd, with_binder = {*fields, "ccd"}, {*fields, "binder"}
+        return [
+            Target.model_construct(
+                with_ccd if ccd else with_binder if binder else fields,
+                key=key,
+                protein=self.protein,
+                smiles=smiles,
+                **({"ccd": ccd} if ccd else {}),
+                **({"binder": binder} if binder else {}),
+                ligands=ligands,
+                **numbered,
+            )
+            for (smiles, ccd, binder, ligands), key in zip(
+                self.molecules.of(start, stop), self.keys[start:stop], strict=True
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class _PlannedShard:
+    """A shard as planned: its spec's fields but the targets, which are `targets`' from
+    `start` to `stop`."""
+
+    fields: dict
+    targets: _ProteinTargets
+    start: int
+    stop: int
+
+    @property
+    def keys(self) -> list[str]:
+        return self.targets.keys[self.start : self.stop]
+
+    def spec(self) -> ShardSpec:
+        targets = self.targets.targets(self.start, self.stop)
+        return ShardSpec.model_construct(**self.fields, targets=targets)
+
+
+class _ShardSpecs(Mapping[tuple[str, str], ShardSpec]):
+    """(protein, shard) -> its spec, in plan order, each made when it is asked for."""
+
+    def __init__(self):
+        self.planned: dict[tuple[str, str], _PlannedShard] = {}
+
+    def __getitem__(self, name: tuple[str, str]) -> ShardSpec:
+        return self.planned[name].spec()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.planned
+
+    def __iter__(self):
+        return iter(self.planned)
+
+    def __len__(self) -> int:
+        return len(self.planned)
 
 
 class Plan:
@@ -441,11 +546,11 @@ class Plan:
         self.msa_identities = dict(msa_identities)
         self.server_msa_ids = {p.name: server_msa_id(p, config) for p in config.proteins}
         self._msa_fetched: set[str] = set()
-        self._molecules = _molecules(ligands)
-        _check_cofactors_are_not_screened(config, set(self._molecules))
+        self._molecules = _Molecules(ligands)
+        _check_cofactors_are_not_screened(config, self._molecules.identities)
         check_covalent_rows(config, ligands)
         check_binder_rows(config, ligands)
-        self.shards: dict[tuple[str, str], ShardSpec] = {}
+        self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
 
@@ -460,39 +565,35 @@ class Plan:
         templates = [sha256_file(template.cif) for template in receptor.templates]
         receptor_digest = keys.receptor_digest(receptor, identities, templates)
         size = self.config.sharding.shard_size
+        molecules = self._molecules
         with_replicates = len(self.specs) > 1
         for replicate, (spec, spec_digest) in enumerate(
             zip(self.specs, self.spec_digests, strict=True)
         ):
-            # (`replicate` only with replicates: the targets of a screen without stay as
-            # they were.)
-            numbered = {"replicate": replicate} if with_replicates else {}
-            fields = {"key", "protein", "smiles", "ligands", *numbered}
-            with_ccd, with_binder = {*fields, "ccd"}, {*fields, "binder"}
-            targets = [
-                Target.model_construct(
-                    with_ccd if molecule.ccd else with_binder if molecule.binder else fields,
-                    key=keys.target_key(spec_digest, receptor_digest, identity),
-                    protein=protein.name,
-                    smiles=molecule.smiles,
-                    **({"ccd": molecule.ccd} if molecule.ccd else {}),
-                    **({"binder": molecule.binder} if molecule.binder else {}),
-                    ligands=molecule.ligands,
-                    **numbered,
-                )
-                for identity, molecule in self._molecules.items()
-            ]
-            for start in range(0, len(targets), size):
+            targets = _ProteinTargets(
+                protein.name,
+                replicate if with_replicates else None,
+                molecules,
+                [
+                    keys.target_key(spec_digest, receptor_digest, identity)
+                    for identity in molecules.each_identity()
+                ],
+            )
+            for start in range(0, len(molecules), size):
                 name = shard_name(start // size, replicate)
-                self.shards[(protein.name, name)] = ShardSpec.model_construct(
-                    screen=self.screen,
-                    protein=protein.name,
-                    shard=name,
-                    replicate=replicate,
-                    prediction=spec,
-                    weights=self.weights,
-                    msa_identities=identities,
-                    targets=targets[start : start + size],
+                self.shards.planned[(protein.name, name)] = _PlannedShard(
+                    dict(
+                        screen=self.screen,
+                        protein=protein.name,
+                        shard=name,
+                        replicate=replicate,
+                        prediction=spec,
+                        weights=self.weights,
+                        msa_identities=identities,
+                    ),
+                    targets,
+                    start,
+                    min(start + size, len(molecules)),
                 )
 
     @property
@@ -536,36 +637,38 @@ class Plan:
 
     @property
     def target_count(self) -> int:
-        return sum(len(shard.targets) for shard in self.shards.values())
+        return sum(shard.stop - shard.start for shard in self.shards.planned.values())
 
     def targets(self):
         """Every target of the plan, shard by shard."""
         for shard in self.shards.values():
             yield from shard.targets
 
+    def keys(self):
+        """Every target's key, shard by shard (from the key columns: no target is made)."""
+        for shard in self.shards.planned.values():
+            yield from shard.keys
+
+    def shard_keys(self, protein: str, name: str) -> list[str]:
+        """The keys of a shard's targets, in its spec's order (from the key columns: no
+        target is made)."""
+        return self.shards.planned[(protein, name)].keys
+
     def stored_keys(self, store: ResultStore) -> frozenset[str]:
         """The keys of this plan's targets that `store` already has."""
-        return store.stored(target.key for target in self.targets())
+        return store.stored(self.keys())
 
     def stored_shards(self, stored_keys: frozenset[str]) -> list[tuple[str, str]]:
         """(protein, shard) of every shard whose targets are all in `stored_keys`."""
         return [
             name
-            for name, shard in self.shards.items()
-            if all(target.key in stored_keys for target in shard.targets)
+            for name, shard in self.shards.planned.items()
+            if all(key in stored_keys for key in shard.keys)
         ]
 
-    def files(self) -> dict[str, bytes]:
-        """The plan's files, relative to the results root (omtx_hub.plan_artifact): each
-        shard's spec, then the index (written last, so that a reader finds every spec it
-        names), with each spec's sha256; the shards of a protein whose server MSA is not
-        fetched yet have no spec (and no sha256) until it is."""
-        pending = set(self.pending_msas)
-        specs = {
-            (protein, name): spec_bytes(spec)
-            for (protein, name), spec in self.shards.items()
-            if protein not in pending
-        }
+    def _index(self, spec_sha256s: dict[tuple[str, str], str]) -> bytes:
+        """The plan's index, with the sha256 of each shard's spec (`spec_sha256s`); a shard of
+        a protein whose server MSA is not fetched yet has no spec (and no sha256) until it is."""
         index = ScreenPlan(
             version=PLAN_VERSION,
             screen=self.screen,
@@ -583,29 +686,50 @@ class Plan:
                 PlannedShard(
                     protein=protein,
                     shard=name,
-                    replicate=spec.replicate,
-                    targets=len(spec.targets),
-                    sha256=sha256_bytes(specs[protein, name]) if (protein, name) in specs else None,
+                    replicate=shard.fields["replicate"],
+                    targets=shard.stop - shard.start,
+                    sha256=spec_sha256s.get((protein, name)),
                 )
-                for (protein, name), spec in self.shards.items()
+                for (protein, name), shard in self.shards.planned.items()
             ],
         )
-        files = {shard_spec_path(self.screen, *name): data for name, data in specs.items()}
-        return files | {plan_path(self.screen): index_bytes(index)}
+        return index_bytes(index)
 
     def write(self, results: ResultStore) -> list[str]:
-        """Write the plan under `results` (the directory snakemake runs in, or the run's
-        default storage): only the files whose content changed, specs first and the index
-        last. The names written."""
-        files = self.files()
+        """Write the plan's files (omtx_hub.plan_artifact) under `results` (the directory
+        snakemake runs in, or the run's default storage): only those whose content changed,
+        each shard's spec first and the index last (so that a reader finds every spec it
+        names). The names written.
+
+        The specs are made, compared and written one by one, so that the plan of a million
+        targets is never in memory as objects or bytes all at once."""
         index_name = plan_path(self.screen)
-        changed = changed_files(files, results.blob_md5s(str(Path(index_name).parent) + "/"))
-        specs = [name for name in changed if name != index_name]
+        existing = results.blob_md5s(str(Path(index_name).parent) + "/")
+        pending = set(self.pending_msas)
+        sha256s: dict[tuple[str, str], str] = {}
+        written: list[str] = []
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
-            list(pool.map(lambda name: results.write_blob(name, changed[name]), specs))
-        if index_name in changed:
-            results.write_blob(index_name, changed[index_name])
-        return list(changed)
+            writing = []
+            for name, shard in self.shards.planned.items():
+                if name[0] in pending:
+                    continue
+                data = spec_bytes(shard.spec())
+                sha256s[name] = sha256_bytes(data)
+                path = shard_spec_path(self.screen, *name)
+                if changed_files({path: data}, existing):
+                    written.append(path)
+                    writing.append(pool.submit(results.write_blob, path, data))
+                if len(writing) >= 4 * LOOKUP_THREADS:  # (their bytes are held until written)
+                    for future in writing:
+                        future.result()
+                    writing = []
+            for future in writing:
+                future.result()
+        index = self._index(sha256s)
+        if changed_files({index_name: index}, existing):
+            results.write_blob(index_name, index)
+            written.append(index_name)
+        return written
 
 
 def build_plan(

@@ -1,24 +1,32 @@
 """Pose checks and interactions of a predicted structure: PoseBusters (is the pose physically
 plausible) and ProLIF (what the ligand touches), run on the molecule Boltz modelled.
 
-The ligand is rebuilt from the SMILES Boltz was given (its bond orders, charges and
-stereo), with the coordinates of the structure's atoms matched by name: Boltz names a SMILES
-ligand's atoms element + canonical rank over the molecule with hydrogens
+The ligand is rebuilt from the molecule Boltz was given (its bond orders, charges and
+stereo), with the coordinates of the structure's atoms matched by name. A SMILES ligand's
+atoms Boltz names element + canonical rank over the molecule with hydrogens
 (`boltz/data/parse/schema.py`, `parse_boltz_schema`, ligand by `smiles`; the same rule as
-`omtx_hub.receptor.smiles_atom_names`). The receptor is the same structure's protein chains
-and single-atom ions (metal contacts need them), protonated as at pH 7 (Lys, Arg charged, Asp,
-Glu charged, His neutral) with RDKit's hydrogens: Boltz writes no hydrogens, and hydrogen bonds
-need them. Organic cofactors are not part of the receptor here (their bond orders are not in
-the structure).
+`omtx_hub.receptor.smiles_atom_names`). A ligand by CCD code Boltz takes from its molecule
+cache (`load_molecules` in boltz/data/mol.py: `mols/<CODE>.pkl`, an RDKit molecule with
+hydrogens, each atom's CCD name in its `name` property) and models its heavy atoms under those
+names (`parse_ccd_residue` in boltz/data/parse/schema.py skips the hydrogens): the same cache
+molecule is its template here. The receptor is the same structure's protein chains, its
+single-atom ions (metal contacts need them) and its organic cofactors given by CCD code (each
+rebuilt from its cache molecule like a CCD ligand, charges as in its CCD entry), protonated as
+at pH 7 (Lys, Arg charged, Asp, Glu charged, His neutral) with RDKit's hydrogens: Boltz writes
+no hydrogens, and hydrogen bonds need them. A cofactor is a HETATM residue of its own chain:
+PoseBusters checks it under its organic-cofactor checks, ProLIF reports it as a residue
+(`C:ATP1`). Cofactors given by SMILES are left out of the receptor.
 
-Pure functions of the structure's bytes: `omtx_hub.pose_store` runs them in the shard job and
-keeps each result in the store.
+Pure functions of the structure's bytes and the molecules Boltz modelled:
+`omtx_hub.pose_store` runs them in the shard job (reading the CCD molecules from Boltz's cache)
+and keeps each result in the store.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +35,9 @@ from omtx_hub.records import Interaction, PoseTriage
 
 # Part of the key of every stored result (omtx_hub.pose_store): a new checker version (another
 # PoseBusters or ProLIF release, other parameters here) computes every pose again.
-TRIAGE_CHECKS_VERSION = "pose-v1"
+# pose-v2: CCD ligands checked (pose-v1 stored an error for each) and organic CCD cofactors in
+# the receptor.
+TRIAGE_CHECKS_VERSION = "pose-v2"
 
 # PoseBusters' configuration for a generated pose in a receptor, without a reference pose.
 POSEBUSTERS_CONFIG = "dock"
@@ -89,11 +99,42 @@ def _ligand_template(smiles: str):
     return molecule
 
 
-def _ligand(structure, chain: str, smiles: str):
-    """The modelled ligand (chain `chain`) with the structure's coordinates and hydrogens
-    placed on them."""
+def _posed(template, atoms: Mapping[str, object], what: str):
+    """The heavy atoms of `template` (each named as Boltz names it) at the positions of the
+    structure's atoms `atoms` (name -> gemmi.Position) of the same names."""
     from rdkit import Chem
     from rdkit.Geometry import Point3D
+
+    heavy = Chem.RemoveHs(template)
+    names = [atom.GetProp("name") for atom in heavy.GetAtoms()]
+    if set(names) != set(atoms):
+        raise PoseError(
+            f"the {what} ({len(atoms)} atoms) are not those Boltz names for its molecule "
+            f"({len(names)}): not the modelled molecule"
+        )
+    conformer = Chem.Conformer(heavy.GetNumAtoms())
+    for index, name in enumerate(names):
+        position = atoms[name]
+        conformer.SetAtomPosition(index, Point3D(position.x, position.y, position.z))
+    heavy.RemoveAllConformers()
+    heavy.AddConformer(conformer, assignId=True)
+    return heavy
+
+
+def _residue_info(atom, residue: str, number: int, chain: str, *, hetero: bool = False):
+    from rdkit import Chem
+
+    name = atom.GetProp("name") if atom.HasProp("name") else "H"
+    info = Chem.AtomPDBResidueInfo(name, residueName=residue, residueNumber=number)
+    info.SetChainId(chain)
+    info.SetIsHeteroAtom(hetero)
+    return info
+
+
+def _ligand(structure, chain: str, template, described: str):
+    """The modelled ligand (chain `chain`, molecule `template`) with the structure's
+    coordinates and hydrogens placed on them."""
+    from rdkit import Chem
 
     atoms = {
         atom.name: atom.pos
@@ -104,26 +145,10 @@ def _ligand(structure, chain: str, smiles: str):
     }
     if not atoms:
         raise PoseError(f"the structure has no ligand chain {chain}")
-    template = _ligand_template(smiles)
-    heavy = Chem.RemoveHs(template)
-    names = [atom.GetProp("name") for atom in heavy.GetAtoms()]
-    if set(names) != set(atoms):
-        raise PoseError(
-            f"the ligand atoms of chain {chain} ({len(atoms)}) are not those Boltz names for "
-            f"'{smiles}' ({len(names)}): not the modelled molecule"
-        )
-    conformer = Chem.Conformer(heavy.GetNumAtoms())
-    for index, name in enumerate(names):
-        position = atoms[name]
-        conformer.SetAtomPosition(index, Point3D(position.x, position.y, position.z))
-    heavy.RemoveAllConformers()
-    heavy.AddConformer(conformer, assignId=True)
+    heavy = _posed(template, atoms, f"ligand atoms of chain {chain} ({described})")
     ligand = Chem.AddHs(heavy, addCoords=True)
     for atom in ligand.GetAtoms():
-        name = atom.GetProp("name") if atom.HasProp("name") else "H"
-        info = Chem.AtomPDBResidueInfo(name, residueName=LIGAND_RESIDUE, residueNumber=1)
-        info.SetChainId(chain)
-        atom.SetMonomerInfo(info)
+        atom.SetMonomerInfo(_residue_info(atom, LIGAND_RESIDUE, 1, chain))
     return heavy, ligand
 
 
@@ -171,37 +196,30 @@ def _distance(residue, positions: np.ndarray) -> float:
     return float(np.min(np.linalg.norm(atoms[:, None, :] - positions[None, :, :], axis=-1)))
 
 
-def _receptor(structure, ligand_chain: str, ligand_positions: np.ndarray):
-    """The receptor's protein chains and ions around the ligand (its residues with an atom
-    within POCKET_RADIUS_A of a ligand atom; the nearest one where none is), protonated
-    (module docstring)."""
+def _is_ion(residue) -> bool:
+    return len(residue) == 1 and residue[0].name in ION_CHARGES
+
+
+def _cofactor(residue, chain: str, template):
+    """A cofactor residue of the structure rebuilt from its CCD molecule `template`, a HETATM
+    residue (PoseBusters' organic cofactors) of chain `chain`."""
+    heavy = _posed(
+        template,
+        {atom.name: atom.pos for atom in residue},
+        f"atoms of cofactor {residue.name} in chain {chain}",
+    )
+    for atom in heavy.GetAtoms():
+        info = _residue_info(atom, residue.name, residue.seqid.num, chain, hetero=True)
+        atom.SetMonomerInfo(info)
+    return heavy
+
+
+def _polymer_and_ions(receptor):
+    """The protein chains and ions of `receptor` (a gemmi structure), bonded and charged
+    (module docstring), without hydrogens."""
     import gemmi
     from rdkit import Chem
 
-    receptor = structure.clone()
-    model = receptor[0]
-    for name in [chain.name for chain in model]:
-        residues = model[name]
-        keep = name != ligand_chain and all(
-            residue.het_flag != "H" or (len(residue) == 1 and residue[0].name in ION_CHARGES)
-            for residue in residues
-        )
-        if not keep:
-            model.remove_chain(name)
-    distances = [
-        (_distance(residue, ligand_positions), chain.name, index)
-        for chain in model
-        for index, residue in enumerate(chain)
-    ]
-    if not distances:
-        raise PoseError("the structure has no protein chain or ion besides the ligand")
-    pocket = {(chain, index) for distance, chain, index in distances if distance <= POCKET_RADIUS_A}
-    pocket = pocket or {min(distances)[1:]}
-    for _, chain, index in sorted(distances, key=lambda found: -found[2]):
-        if (chain, index) not in pocket:
-            del model[chain][index]
-    receptor.remove_empty_chains()
-    receptor.setup_entities()
     pdb = receptor.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
     molecule = Chem.MolFromPDBBlock(pdb, removeHs=False, sanitize=False, proximityBonding=True)
     if molecule is None:
@@ -224,20 +242,78 @@ def _receptor(structure, ligand_chain: str, ligand_positions: np.ndarray):
     _drop_overlong_bonds(editable)
     molecule = editable.GetMol()
     Chem.SanitizeMol(molecule)
+    return molecule
+
+
+def _receptor(
+    structure, ligand_chain: str, ligand_positions: np.ndarray, cofactors: Mapping[str, object]
+):
+    """The receptor's protein chains, ions and organic cofactors (`cofactors`: chain -> its
+    CCD molecule) around the ligand (its residues with an atom within POCKET_RADIUS_A of a
+    ligand atom; the nearest one where none is), protonated (module docstring)."""
+    from rdkit import Chem
+
+    receptor = structure.clone()
+    model = receptor[0]
+    for name in [chain.name for chain in model]:
+        residues = model[name]
+        polymer_or_ions = all(r.het_flag != "H" or _is_ion(r) for r in residues)
+        if name == ligand_chain or not (polymer_or_ions or name in cofactors):
+            model.remove_chain(name)
+    distances = [
+        (_distance(residue, ligand_positions), chain.name, index)
+        for chain in model
+        for index, residue in enumerate(chain)
+    ]
+    if not distances:
+        raise PoseError("the structure has no protein chain or ion besides the ligand")
+    pocket = {(chain, index) for distance, chain, index in distances if distance <= POCKET_RADIUS_A}
+    pocket = pocket or {min(distances)[1:]}
+    for _, chain, index in sorted(distances, key=lambda found: -found[2]):
+        if (chain, index) not in pocket:
+            del model[chain][index]
+    parts = []
+    for chain in [chain for chain in model if chain.name in cofactors]:
+        if not all(_is_ion(residue) for residue in chain):  # an ion cofactor: as the others
+            parts += [_cofactor(residue, chain.name, cofactors[chain.name]) for residue in chain]
+            model.remove_chain(chain.name)
+    receptor.remove_empty_chains()
+    if len(model):
+        receptor.setup_entities()
+        parts.insert(0, _polymer_and_ions(receptor))
+    molecule = parts[0]
+    for part in parts[1:]:
+        molecule = Chem.CombineMols(molecule, part)
     return Chem.AddHs(molecule, addCoords=True, addResidueInfo=True)
 
 
-def read_complex(structure_cif: bytes, smiles: str, ligand_chain: str) -> tuple[object, Complex]:
+def read_complex(
+    structure_cif: bytes,
+    smiles: str | None,
+    ligand_chain: str,
+    *,
+    ccd_ligand=None,
+    cofactors: Mapping[str, object] | None = None,
+) -> tuple[object, Complex]:
     """(the ligand's heavy atoms with bond orders and pose, the complex for ProLIF) of a
-    Boltz mmCIF structure of `smiles` in chain `ligand_chain`."""
+    Boltz mmCIF structure of the ligand in chain `ligand_chain`: `smiles`, or `ccd_ligand`
+    (the CCD molecule of Boltz's cache that Boltz modelled for a ligand by CCD code), with
+    the receptor's organic `cofactors` (chain -> CCD molecule of the cache)."""
     import gemmi
 
+    if ccd_ligand is not None:
+        template, described = ccd_ligand, "its CCD molecule"
+    elif smiles is not None:
+        template, described = _ligand_template(smiles), f"'{smiles}'"
+    else:
+        raise PoseError("the modelled molecule has neither a SMILES nor a CCD molecule")
     document = gemmi.cif.read_string(structure_cif.decode())
     structure = gemmi.make_structure_from_block(document.sole_block())
     structure.setup_entities()
-    heavy, ligand = _ligand(structure, ligand_chain, smiles)
+    heavy, ligand = _ligand(structure, ligand_chain, template, described)
     positions = heavy.GetConformer().GetPositions()
-    return heavy, Complex(ligand=ligand, receptor=_receptor(structure, ligand_chain, positions))
+    receptor = _receptor(structure, ligand_chain, positions, cofactors or {})
+    return heavy, Complex(ligand=ligand, receptor=receptor)
 
 
 def _point_rdkit_logs_at_an_open_stream() -> None:
@@ -300,15 +376,22 @@ def interactions(pose: Complex) -> list[Interaction]:
     return [i for n, i in enumerate(found) if n == 0 or i != found[n - 1]]
 
 
-def check_pose(structure_cif: bytes, smiles: str | None, ligand_chain: str) -> PoseTriage:
-    """The pose checks and interactions of a target's structure, or the reason they
-    could not be computed (never raises for a bad structure or a checker's error: one target's
-    failure is its own)."""
+def check_pose(
+    structure_cif: bytes,
+    smiles: str | None,
+    ligand_chain: str,
+    *,
+    ccd_ligand=None,
+    cofactors: Mapping[str, object] | None = None,
+) -> PoseTriage:
+    """The pose checks and interactions of a target's structure (`read_complex`), or the
+    reason they could not be computed (never raises for a bad structure or a checker's error:
+    one target's failure is its own)."""
     started = time.process_time()
     try:
-        if smiles is None:
-            raise PoseError("the modelled molecule has no SMILES (a CCD ligand not in the cache)")
-        heavy, pose = read_complex(structure_cif, smiles, ligand_chain)
+        heavy, pose = read_complex(
+            structure_cif, smiles, ligand_chain, ccd_ligand=ccd_ligand, cofactors=cofactors
+        )
         failed = posebusters_failures(heavy, pose.receptor)
         found = interactions(pose)
     except Exception as error:  # recorded for this target alone (docs/reliability.md)

@@ -7,7 +7,11 @@ run of any screen with the target. A target Boltz has just predicted is checked 
 job's CPU while Boltz goes on predicting the next ones on the GPU (one worker thread; Boltz
 is its own process); a target from the store is read from there, and checked now (from its
 stored structure) only where it was predicted before the checks existed or with another
-version of them.
+version of them. A ligand by CCD code and the receptor's organic cofactors by CCD code are
+checked against the molecules Boltz modelled: those of Boltz's molecule cache on this
+machine (`runtime.cache`'s mols/, `omtx_hub.molecule_cache.ccd_lookup`). Where the cache or a
+molecule is not here, the target's result is that error, not stored: a run with the cache
+checks it.
 
 A checker's failure on one target is that target's result (`PoseTriage.error`), and a
 failure to store or compute one is logged and leaves that target unchecked: it never fails
@@ -18,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omtx_hub.pose_checks import TRIAGE_CHECKS_VERSION, check_pose
+from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import PoseTriage
 from omtx_hub.store import ResultStore
 from omtx_hub.store_layout import TRIAGE_OBJECT, triage_key
@@ -46,22 +52,45 @@ def record_triage(store: ResultStore, key: str, triage: PoseTriage) -> None:
     store.write_object(TRIAGE_OBJECT, triage_key(triage.version, key), triage.to_json())
 
 
+def ccd_cofactors(receptor: ReceptorSpec) -> dict[str, str]:
+    """The receptor's cofactors given by CCD code: chain -> code (each copy's chain)."""
+    return {
+        chain: cofactor.ccd
+        for cofactor, chains in zip(receptor.cofactors, receptor.cofactor_ids(), strict=True)
+        if cofactor.ccd is not None
+        for chain in chains
+    }
+
+
 @dataclass
 class Triage:
     """The pose checks of one shard's targets, computed in the background as they come."""
 
     store: ResultStore
     ligand_chain: str
+    # The CCD molecule of a code in Boltz's molecule cache on this machine (LookupError where
+    # the cache lacks it; molecule_cache.ccd_lookup), None where the cache is not here.
+    ccd_molecules: Callable[[str], object] | None = None
+    # The receptor's cofactors by CCD code (`ccd_cofactors`): chain -> code.
+    cofactors: Mapping[str, str] = field(default_factory=dict)
     pending: dict[str, Future] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="triage")
     )
 
-    def submit(self, key: str, smiles: str | None, structure_cif: bytes | None = None) -> None:
-        """Check target `key` (once per shard): from `structure_cif`, Boltz's structure just
-        written, or else the store's result or stored structure."""
+    def submit(
+        self,
+        key: str,
+        smiles: str | None,
+        structure_cif: bytes | None = None,
+        *,
+        ccd: str | None = None,
+    ) -> None:
+        """Check target `key` (once per shard) of the ligand `smiles`, or CCD code `ccd` for a
+        ligand by CCD code: from `structure_cif`, Boltz's structure just written, or else the
+        store's result or stored structure."""
         if key not in self.pending:
-            self.pending[key] = self.pool.submit(self._triage, key, smiles, structure_cif)
+            self.pending[key] = self.pool.submit(self._triage, key, smiles, ccd, structure_cif)
 
     def results(self) -> dict[str, PoseTriage]:
         """key -> pose checks of every submitted target that got one, once all are done."""
@@ -74,15 +103,32 @@ class Triage:
                 log.warning("pose checks of target %s could not be made: %s", key, error)
         return results
 
-    def _triage(self, key: str, smiles: str | None, structure_cif: bytes | None) -> PoseTriage:
+    def _ccd_molecule(self, code: str):
+        if self.ccd_molecules is None:
+            raise LookupError(
+                f"Boltz's molecule cache (runtime.cache's mols/) is not on this machine: the "
+                f"CCD molecule {code} Boltz modelled cannot be read"
+            )
+        return self.ccd_molecules(code)
+
+    def _triage(
+        self, key: str, smiles: str | None, ccd: str | None, structure_cif: bytes | None
+    ) -> PoseTriage:
         stored = stored_triage(self.store, key)
         if stored is not None:
             return stored
+        try:
+            ccd_ligand = self._ccd_molecule(ccd) if ccd is not None else None
+            cofactors = {chain: self._ccd_molecule(code) for chain, code in self.cofactors.items()}
+        except LookupError as error:  # this machine's cache, not the target: not stored
+            return PoseTriage(version=TRIAGE_CHECKS_VERSION, error=f"LookupError: {error}")
         if structure_cif is None:
             with tempfile.TemporaryDirectory(prefix="omtx-triage-") as work:
                 structure = Path(work) / STRUCTURE_FILE
                 self.store.fetch(key, STRUCTURE_FILE, structure)  # checked against its seal
                 structure_cif = structure.read_bytes()
-        triage = check_pose(structure_cif, smiles, self.ligand_chain)
+        triage = check_pose(
+            structure_cif, smiles, self.ligand_chain, ccd_ligand=ccd_ligand, cofactors=cofactors
+        )
         record_triage(self.store, key, triage)
         return triage

@@ -38,8 +38,9 @@ from omtx_hub.failures import failure_kind, record_failure, recorded_failures
 from omtx_hub.keys import msa_file_identity
 from omtx_hub.layout import structure_file_name
 from omtx_hub.machine import observed_machine
+from omtx_hub.molecule_cache import ccd_lookup
 from omtx_hub.plan_artifact import ShardSpec
-from omtx_hub.pose_store import Triage
+from omtx_hub.pose_store import Triage, ccd_cofactors
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     ManifestEntry,
@@ -238,7 +239,12 @@ class ShardJob:
             f"{len(pending)} to predict"
         )
         boltz_seconds = 0.0
-        self.triage = Triage(self.store, self.receptor.ligand_chain)
+        self.triage = Triage(
+            self.store,
+            self.receptor.ligand_chain,
+            ccd_molecules=ccd_lookup(self.runtime.molecule_cache),
+            cofactors=ccd_cofactors(self.receptor),
+        )
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
                 self._check_msa()
@@ -457,7 +463,7 @@ class ShardJob:
             # Checked on this machine's CPU while Boltz predicts the next targets (a binder's
             # pose is a chain's, which the small-molecule checks do not take).
             if target.binder is None:
-                self.triage.submit(key, target.smiles, files.structure.read_bytes())
+                self.triage.submit(key, target.smiles, files.structure.read_bytes(), ccd=target.ccd)
             with self.lock:
                 entry = self._entry(target, record, "computed")
                 entry._local_structure = str(files.structure)
@@ -500,7 +506,7 @@ class ShardJob:
         started = time.process_time()
         for target in self.targets:
             if self.entries[target.key].status == "completed" and target.binder is None:
-                self.triage.submit(target.key, target.smiles)
+                self.triage.submit(target.key, target.smiles, ccd=target.ccd)
         results = self.triage.results()
         for key, triage in results.items():
             self.entries[key].triage = triage

@@ -43,7 +43,10 @@ def file_problems(config: ScreenConfig) -> list[str]:
         where = f"proteins[{index}]"
         found += [(f"{where}.{key}", message) for key, message in _msa_problems(protein)]
         receptor = protein.receptor
-        found += [(f"{where}.{key}", message) for key, message in site_problems(receptor)]
+        found += [
+            (f"{where}.{key}", message)
+            for key, message in site_problems(receptor, protein.residue_numbering)
+        ]
         missing_templates = _missing_templates(receptor)
         found += [(f"{where}.{key}", message) for key, message in missing_templates]
         if missing_templates:

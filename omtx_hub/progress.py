@@ -303,7 +303,7 @@ def running_results(plan: Planned, store: ResultStore, progress: ScreenProgress)
     """Every target's record so far (a finished shard's from its manifest, another's from the
     store, or pending) aggregated as summary.json and batch_results.csv would be, shard by
     shard into columns (aggregate.ResultRows)."""
-    rows = ResultRows()
+    rows = ResultRows(plan.config.residue_numbering)
     totals: list[ShardTotals] = []
     for (protein, name), spec in planned_shards(plan, progress.results):
         manifest = progress.manifest(protein, name)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -219,8 +220,9 @@ class ProteinChain(Strict):
         description="One-letter codes: amino acids for a protein, A/C/G/T (DNA) or A/C/G/U "
         "(RNA), N an unknown nucleotide; whitespace and line breaks are removed, ASCII lower "
         "case is accepted (no other case folding: 'ß' is refused, never read as 'SS'). "
-        "Residues are numbered from 1 along this sequence in `pocket`, `contacts`, "
-        "`modifications` and `covalent`."
+        "Residues are numbered from 1 along this sequence in `modifications`, and in "
+        "`pocket`, `contacts` and `covalent` unless the protein's `residue_numbering` "
+        "numbers the chain."
     )
     msa: str | None = Field(
         DEFAULT_MSA,
@@ -392,7 +394,11 @@ class TokenRef(Strict):
 
     chain: ChainId
     residue: int | None = Field(
-        None, ge=1, le=MAX_RESIDUES, description="Residue number, from 1 along the sequence."
+        None,
+        ge=1,
+        le=MAX_RESIDUES,
+        description="Residue number: from 1 along the sequence, or in the protein's "
+        "`residue_numbering` for a chain it numbers.",
     )
     atom: str | None = Field(None, description="Atom name, for a cofactor's chain.")
 
@@ -432,7 +438,7 @@ class Pocket(Strict):
         min_length=1,
         description="The site: `[CHAIN, RESIDUE]` pairs (or `{chain:, residue:}`; "
         "`[CHAIN, ATOM]` for a cofactor's atom). Residues are numbered from 1 along the "
-        "sequence given here.",
+        "sequence given here, or in the protein's `residue_numbering`.",
     )
     max_distance: float = Field(
         DEFAULT_DISTANCE,
@@ -466,7 +472,8 @@ class Covalent(Strict):
 
     residue: TokenRef = Field(
         description="The receptor residue that reacts, `[CHAIN, RESIDUE]` (e.g. `[A, 12]`, "
-        "the cysteine of KRAS G12C), numbered from 1 along the sequence given here."
+        "the cysteine of KRAS G12C), numbered from 1 along the sequence given here, or in "
+        "the protein's `residue_numbering`."
     )
     atom: str = Field(
         description="Its atom that bonds the ligand, named as in the residue's CCD entry "
@@ -748,7 +755,9 @@ class ReceptorSpec:
             atoms.update(dict.fromkeys(ids, names))
         return atoms
 
-    def _token_problems(self) -> list[tuple[str, str]]:
+    def token_refs(self) -> list[tuple[str, TokenRef]]:
+        """Each residue or atom the pocket, the covalent site and the contacts name, with its
+        key path below the entry."""
         refs = []
         if self.pocket is not None:
             refs += [(f"pocket.residues[{i}]", r) for i, r in enumerate(self.pocket.residues)]
@@ -759,8 +768,69 @@ class ReceptorSpec:
                 (f"contacts[{i}].token1", contact.token1),
                 (f"contacts[{i}].token2", contact.token2),
             ]
-            if contact.token1 == contact.token2:
-                refs.append((f"contacts[{i}]", None))
+        return refs
+
+    def numbering_problems(self, numbering: Mapping[str, int]) -> list[tuple[str, str]]:
+        """(key path, message) for each chain of a user numbering (`residue_numbering`:
+        chain -> the user's number of its sequence's first residue) that is no protein chain,
+        and each residue the entry names on such a chain outside it."""
+        proteins, lengths = self._protein_ids(), self._lengths()
+        found = [
+            (
+                f"residue_numbering.{chain}",
+                f"chain {chain} is no protein chain of this receptor "
+                f"({', '.join(sorted(proteins))})",
+            )
+            for chain in numbering
+            if chain not in proteins
+        ]
+        for where, ref in self.token_refs():
+            first = numbering.get(ref.chain)
+            if first is None or ref.residue is None or ref.chain not in proteins:
+                continue
+            last = first + lengths[ref.chain] - 1
+            if not first <= ref.residue <= last:
+                found.append(
+                    (
+                        where,
+                        f"residue {ref.residue} is outside chain {ref.chain} ({first}-{last}: "
+                        f"residue_numbering numbers it from {first})",
+                    )
+                )
+        return found
+
+    def in_boltz_numbering(self, numbering: Mapping[str, int]) -> ReceptorSpec:
+        """This receptor with the residues its pocket, covalent site and contacts name in a
+        user numbering (`numbering_problems` found none) renumbered as Boltz numbers them,
+        from 1 along each sequence: the same spec, and so the same key and Boltz input, as
+        one written in Boltz's numbering."""
+        if not numbering:
+            return self
+
+        def boltz(ref: TokenRef) -> TokenRef:
+            first = numbering.get(ref.chain)
+            if first is None or ref.residue is None:
+                return ref
+            return ref.model_copy(update={"residue": ref.residue - first + 1})
+
+        pocket, covalent = self.pocket, self.covalent
+        if pocket is not None:
+            pocket = pocket.model_copy(update={"residues": [boltz(r) for r in pocket.residues]})
+        if covalent is not None:
+            covalent = covalent.model_copy(update={"residue": boltz(covalent.residue)})
+        contacts = tuple(
+            c.model_copy(update={"token1": boltz(c.token1), "token2": boltz(c.token2)})
+            for c in self.contacts
+        )
+        return replace(self, pocket=pocket, covalent=covalent, contacts=contacts)
+
+    def _token_problems(self) -> list[tuple[str, str]]:
+        refs: list[tuple[str, TokenRef | None]] = list(self.token_refs())
+        refs += [
+            (f"contacts[{i}]", None)
+            for i, contact in enumerate(self.contacts)
+            if contact.token1 == contact.token2
+        ]
         lengths, cofactors = self._lengths(), self._cofactor_atoms()
         found = []
         for where, ref in refs:

@@ -9,6 +9,8 @@ A contracts module: it imports nothing of omtx_hub but other contracts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal, get_args
 
 import pandas as pd
@@ -132,6 +134,29 @@ PROPERTY_COLUMNS = tuple(column for column in CHEMISTRY_COLUMNS if column != "al
 # (omtx_hub.triage); empty where the config has no `triage`.
 TRIAGE_PASS = "pass"
 TRIAGE_SEPARATOR = "; "
+# A failed property window's reason quotes the row's value, `mw 512.25 outside [-, 500]`; the
+# rule it names is the reason without it, `mw outside [-, 500]` (what the dashboard filters on).
+_QUOTED_PROPERTY_VALUE = re.compile(rf"(^|{TRIAGE_SEPARATOR})(\S+) \S+ (outside \[)")
+
+
+def triage_rules(verdicts: pd.Series) -> pd.Series:
+    """Each `triage` cell with the rules it names and no row's own values (the property
+    windows' quoted values dropped): `pass`, or e.g. `alert PAINS_A; mw outside [-, 500]`.
+    Missing cells stay missing."""
+    return verdicts.astype("string").str.replace(_QUOTED_PROPERTY_VALUE, r"\1\2 \3", regex=True)
+
+
+def triage_rule_counts(verdicts: pd.Series) -> dict[str, int]:
+    """How many rows fail each rule (`triage_rules`' reasons), most failed first."""
+    counts: dict[str, int] = {}
+    for cell, rows in triage_rules(verdicts).value_counts().items():
+        if cell == TRIAGE_PASS:
+            continue
+        for rule in cell.split(TRIAGE_SEPARATOR):
+            counts[rule] = counts.get(rule, 0) + int(rows)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 # The pose helper's columns that triage rules read (`require_posebusters`,
 # `require_interactions`): `posebusters_pass` (bool), `posebusters_failed` (names), and
 # `interactions`, compact text `A:MET318:hbond;A:LYS271:ionic` (chain:residue:type, `;`).
@@ -179,8 +204,9 @@ def typed_results(table: pd.DataFrame) -> pd.DataFrame:
 
 # A completed target's pose checks and interactions (omtx_hub.pose_checks), as
 # batch_results.csv carries them: whether PoseBusters passes the pose, the names of the checks
-# it fails, the interactions (`chain:RESNAMEnumber:type`, Boltz's numbering), and why the
-# checks could not be made. Empty for a row without a completed prediction, or checks.
+# it fails, the interactions (`chain:RESNAMEnumber:type`), and why the
+# checks could not be made. Empty for a row without a completed prediction, or checks. The
+# residues are numbered in the protein's `residue_numbering` where it has one.
 POSE_CHECK_COLUMNS = ("posebusters_pass", "posebusters_failed", "interactions", "pose_checks_error")
 CHECKS_SEPARATOR = ";"
 INTERACTIONS_SEPARATOR = ";"
@@ -194,6 +220,7 @@ INTERACTION_TABLE_COLUMNS = [
     "chain",
     "residue",
     "number",
+    "boltz_number",
     "type",
     "ligand_atoms",
     "distance",
@@ -201,9 +228,26 @@ INTERACTION_TABLE_COLUMNS = [
 LIGAND_ATOMS_SEPARATOR = " "
 
 
-def compact_interactions(found: list[Interaction]) -> str:
-    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order."""
-    seen = dict.fromkeys(f"{i.chain}:{i.residue}{i.number}:{i.type}" for i in found)
+# A protein's user numbering (`proteins[].residue_numbering`): chain -> the user's number of
+# the chain's first residue; a chain it leaves out keeps Boltz's numbering (1 along the
+# sequence, the number Boltz writes in its mmCIF).
+ResidueNumbering = Mapping[str, int]
+BOLTZ_NUMBERING: ResidueNumbering = MappingProxyType({})
+
+
+def user_number(interaction: Interaction, numbering: ResidueNumbering) -> int:
+    """The interaction's residue number in the user's numbering (Boltz's without one)."""
+    return interaction.number + numbering.get(interaction.chain, 1) - 1
+
+
+def compact_interactions(
+    found: list[Interaction], numbering: ResidueNumbering = BOLTZ_NUMBERING
+) -> str:
+    """`A:MET318:hbond-donor;A:LYS271:ionic`: each residue x type once, in residue order, the
+    residues in the user's numbering."""
+    seen = dict.fromkeys(
+        f"{i.chain}:{i.residue}{user_number(i, numbering)}:{i.type}" for i in found
+    )
     return INTERACTIONS_SEPARATOR.join(seen)
 
 
@@ -214,8 +258,11 @@ def split_interactions(cell) -> list[tuple[str, str]]:
     return [tuple(item.rsplit(":", 1)) for item in cell.split(INTERACTIONS_SEPARATOR) if item]
 
 
-def pose_check_columns(triage: PoseTriage | None) -> dict:
-    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table)."""
+def pose_check_columns(
+    triage: PoseTriage | None, numbering: ResidueNumbering = BOLTZ_NUMBERING
+) -> dict:
+    """A target's POSE_CHECK_COLUMNS (the per-target lookup of the results table), its
+    interactions in its protein's `numbering`."""
     if triage is None:
         return dict.fromkeys(POSE_CHECK_COLUMNS)
     if triage.error is not None:
@@ -223,7 +270,7 @@ def pose_check_columns(triage: PoseTriage | None) -> dict:
     return {
         "posebusters_pass": triage.posebusters_pass,
         "posebusters_failed": CHECKS_SEPARATOR.join(triage.posebusters_failed),
-        "interactions": compact_interactions(triage.interactions),
+        "interactions": compact_interactions(triage.interactions, numbering),
         "pose_checks_error": None,
     }
 

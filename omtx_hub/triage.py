@@ -18,6 +18,9 @@ what it could check.
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
 from omtx_hub.config import InteractionRule, Triage
@@ -74,47 +77,70 @@ def parse_interactions(cell) -> list[tuple[str, str, str]]:
     return found
 
 
-def interaction_matches(rule: InteractionRule, interaction: tuple[str, str, str]) -> bool:
-    chain, residue, kind = interaction
-    if (chain, residue) != (rule.chain, rule.residue):
-        return False
-    return rule.kind is None or kind == rule.kind or kind.startswith(f"{rule.kind}-")
+# A well-formed `interactions` cell: chain:residue:type parts joined by INTERACTIONS_SEPARATOR
+# (empty parts allowed), what parse_interactions accepts.
+_INTERACTION_PART = (
+    rf"[^{INTERACTIONS_SEPARATOR}:]+:[^{INTERACTIONS_SEPARATOR}:]+:[^{INTERACTIONS_SEPARATOR}:]+"
+)
+_WELL_FORMED_INTERACTIONS = (
+    rf"(?:{_INTERACTION_PART})?(?:{INTERACTIONS_SEPARATOR}(?:{_INTERACTION_PART})?)*"
+)
 
 
-def _failed_rules(row: dict, triage: Triage) -> list[str]:
-    if row["status"] != "completed":
-        return [f"not completed ({row['status']})"]
-    failed = []
-    if triage.require_posebusters:
-        verdict = row.get(POSEBUSTERS_PASS_COLUMN)
-        if verdict is None or pd.isna(verdict):
-            failed.append(f"no {POSEBUSTERS_PASS_COLUMN}")
-        elif not verdict:
-            failed.append("posebusters")
-    if triage.require_interactions:
-        made = parse_interactions(row.get(INTERACTIONS_COLUMN))
-        failed += [
-            f"interaction {rule}"
-            for rule in triage.interaction_rules
-            if not any(interaction_matches(rule, interaction) for interaction in made)
-        ]
-    if triage.exclude_alerts:
-        alerts = row.get("alerts")
-        matched = (
-            {alert.split(":", 1)[0] for alert in alerts.split(ALERTS_SEPARATOR) if alert}
-            if isinstance(alerts, str)
-            else set()
-        )
-        if row.get("mw") is None or pd.isna(row.get("mw")):
-            failed.append("no alerts")
-        failed += [f"alert {name}" for name in triage.excluded_alert_sets if name in matched]
-    for column, (low, high) in triage.properties.items():
-        value = row.get(column)
-        if value is None or pd.isna(value):
-            failed.append(f"no {column}")
-        elif (low is not None and value < low) or (high is not None and value > high):
-            failed.append(f"{column} {value:g} outside [{_bound(low)}, {_bound(high)}]")
-    return failed
+def interaction_pattern(rule: InteractionRule) -> str:
+    """A regular expression that finds, in an `interactions` cell, a part that satisfies
+    `rule`: its chain exactly, its residue and type in any case (parse_interactions' upper and
+    lower case), a type matching itself or its directed forms (`hbond`: `hbond-donor`)."""
+    separator = re.escape(INTERACTIONS_SEPARATOR)
+    other = f"[^{separator}:]"
+    kind = f"{other}+" if rule.kind is None else f"(?i:{re.escape(rule.kind)})(?:-{other}*)?"
+    return (
+        f"(?:^|{separator}){re.escape(rule.chain)}:(?i:{re.escape(rule.residue)}):{kind}"
+        f"(?:{separator}|$)"
+    )
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A text column (`interactions`, `alerts`) as strings, empty where a cell is missing."""
+    return column.fillna("").astype(str)
+
+
+class _Reasons:
+    """The rules each row fails, in the order they are added: one column of reasons at a
+    time, over all rows at once."""
+
+    def __init__(self, rows: int):
+        self.failed = np.full(rows, "", dtype=object)
+
+    def add(self, failing: pd.Series | np.ndarray, reason: str | np.ndarray) -> None:
+        """Adds `reason` (one text, or one per failing row) to the rows where `failing`."""
+        rows = np.flatnonzero(np.asarray(failing, dtype=bool))
+        if not len(rows):
+            return
+        before = self.failed[rows]
+        joined = np.where(before == "", "", before + TRIAGE_SEPARATOR)
+        self.failed[rows] = joined + reason
+
+    def verdicts(self) -> np.ndarray:
+        return np.where(self.failed == "", TRIAGE_PASS, self.failed)
+
+
+def _check_interactions(cells: pd.Series, checked: pd.Series) -> None:
+    """ValueError (parse_interactions') naming the first `checked` cell that is not
+    chain:residue:type parts."""
+    well_formed = cells.str.fullmatch(_WELL_FORMED_INTERACTIONS)
+    malformed = cells[checked & ~well_formed]
+    if len(malformed):
+        parse_interactions(malformed.iloc[0])
+
+
+def _outside(values: pd.Series, low: float | None, high: float | None) -> pd.Series:
+    outside = pd.Series(False, index=values.index)
+    if low is not None:
+        outside |= values < low
+    if high is not None:
+        outside |= values > high
+    return outside.fillna(False).astype(bool)
 
 
 def _bound(value: float | None) -> str:
@@ -123,7 +149,11 @@ def _bound(value: float | None) -> str:
 
 def triage_verdicts(table: pd.DataFrame, triage: Triage) -> pd.Series:
     """Each row's `triage` cell: TRIAGE_PASS, or the rules it fails joined by
-    TRIAGE_SEPARATOR. KeyError naming the config key whose column the table lacks."""
+    TRIAGE_SEPARATOR. KeyError naming the config key whose column the table lacks.
+
+    Each rule is evaluated on its column for all rows at once (a 10^6-row screen makes no
+    Python object per row); only the failing rows' reasons that quote a value (a property
+    outside its window) are formatted one by one."""
     needed = {
         "triage.require_posebusters": triage.require_posebusters and POSEBUSTERS_PASS_COLUMN,
         "triage.require_interactions": bool(triage.require_interactions) and INTERACTIONS_COLUMN,
@@ -133,16 +163,40 @@ def triage_verdicts(table: pd.DataFrame, triage: Triage) -> pd.Series:
     for key, column in needed.items():
         if column and column not in table.columns:
             raise KeyError(f"config key '{key}': the results have no `{column}` column")
-    # Each row as a dict of only the columns the rules read (an alert rule tells "no alerts"
-    # from "not computed" by `mw`), not of the whole results table's.
-    read = ["status", *(column for column in needed.values() if column)]
-    if triage.exclude_alerts and "mw" in table.columns:
-        read.append("mw")
-    rows = table[list(dict.fromkeys(read))].to_dict("records")
-    verdicts = [
-        TRIAGE_SEPARATOR.join(failed) or TRIAGE_PASS
-        for failed in (_failed_rules(row, triage) for row in rows)
-    ]
+    status = table["status"].astype(str)
+    completed = (status == "completed").to_numpy()
+    reasons = _Reasons(len(table))
+    if triage.require_posebusters:
+        verdict = table[POSEBUSTERS_PASS_COLUMN]
+        missing = verdict.isna().to_numpy()
+        truthy = verdict.to_numpy(dtype=object, na_value=False).astype(bool)
+        reasons.add(missing, f"no {POSEBUSTERS_PASS_COLUMN}")
+        reasons.add(~missing & ~truthy, "posebusters")
+    if triage.require_interactions:
+        cells = _text(table[INTERACTIONS_COLUMN])
+        _check_interactions(cells, pd.Series(completed, index=table.index))
+        for rule in triage.interaction_rules:
+            reasons.add(~cells.str.contains(interaction_pattern(rule)), f"interaction {rule}")
+    if triage.exclude_alerts:
+        # An alert rule tells "no alerts" from "not computed" by `mw`.
+        computed = table["mw"].notna() if "mw" in table.columns else np.zeros(len(table), bool)
+        reasons.add(~computed, "no alerts")
+        alerts = _text(table["alerts"])
+        separator = re.escape(ALERTS_SEPARATOR)
+        for name in triage.excluded_alert_sets:
+            matched = alerts.str.contains(f"(?:^|{separator}){re.escape(name)}(?::|{separator}|$)")
+            reasons.add(matched, f"alert {name}")
+    for column, (low, high) in triage.properties.items():
+        values = table[column]
+        missing = values.isna()
+        reasons.add(missing, f"no {column}")
+        outside = _outside(values, low, high) & ~missing
+        window = f"outside [{_bound(low)}, {_bound(high)}]"
+        quoted = [f"{column} {value:g} {window}" for value in values[outside]]
+        reasons.add(outside, np.array(quoted, dtype=object))
+    verdicts = reasons.verdicts()
+    # A row that is not completed fails for that alone.
+    verdicts[~completed] = "not completed (" + status[~completed].to_numpy(dtype=object) + ")"
     return pd.Series(verdicts, index=table.index, dtype=object)
 
 

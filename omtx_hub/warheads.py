@@ -20,6 +20,7 @@ written: Boltz takes bond orders from the SMILES.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -162,11 +163,12 @@ def covalent_ligand(smiles: str, warhead: str, *, affinity: bool) -> CovalentLig
     return CovalentLigand(adduct_smiles, boltz_atom_names(modelled)[match[at]])
 
 
-def site_problems(receptor) -> list[tuple[str, str]]:
+def site_problems(receptor, numbering: Mapping[str, int]) -> list[tuple[str, str]]:
     """(key below the receptor's entry, message) for a covalent site that cannot be used: a
     warhead that is not a preset and no usable SMARTS, or an atom its residue lacks (a
     standard residue's heavy atoms, `const.ref_atoms` in boltz/data/const.py; a modified
-    residue's atoms are its CCD entry's, checked by Boltz)."""
+    residue's atoms are its CCD entry's, checked by Boltz). The residue is named in the
+    protein's `numbering` (its `residue_numbering`), as the config writes it."""
     from boltz.data import const
 
     site = receptor.covalent
@@ -185,7 +187,8 @@ def site_problems(receptor) -> list[tuple[str, str]]:
             found.append(
                 (
                     "covalent.atom",
-                    f"residue {site.residue.residue} of chain {site.residue.chain} is {code}, "
+                    f"residue {site.residue.residue + numbering.get(site.residue.chain, 1) - 1}"
+                    f" of chain {site.residue.chain} is {code}, "
                     f"which has no atom '{site.atom}' (its atoms: {', '.join(atoms)})",
                 )
             )

@@ -52,6 +52,7 @@ from omtx_hub.result_tables import (
     split_flags,
     split_interactions,
     status_column,
+    triage_rule_counts,
 )
 from omtx_hub.summary import Protein, ProteinCounts, read_summary
 from omtx_report import plots
@@ -445,6 +446,10 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
         },
         # Flag code -> rows and ligands carrying it.
         "flags": document.flags,
+        # Triage rule -> rows failing it (the Triage filter's choices); None without triage.
+        "triage_rules": triage_rule_counts(data.table[TRIAGE_COLUMN])
+        if TRIAGE_COLUMN in data.table.columns and data.table[TRIAGE_COLUMN].notna().any()
+        else None,
         "standardised": document.counts.standardised,
         "gpu_hours": job_seconds / 3600 if job_seconds else None,
         "boltz_hours": document.timing.boltz_wall_s / 3600,

@@ -12,7 +12,10 @@ pages, but load <script src> beside the page):
   in the table's order, as base64 int32), and which rows tie with the one before (base64
   uint8): a sort is a lookup, and the page derives the descending order from it;
 - `column-<key>`: a column the filters test, for every row (numbers as base64 float64 with NaN
-  for missing; text as a dictionary of its distinct values and base64 uint32 codes);
+  for missing; text as a dictionary of its distinct values and base64 uint32 codes); the
+  `triage` column's is the rules each row fails without the values they quote
+  (omtx_hub.result_tables.triage_rules), so its dictionary has one entry per combination of
+  failed rules, not one per row;
 - `search-<n>`: one text, the lower-cased texts the search box looks in of rows n*SEARCH_ROWS
   ..., one row after another (a scan of one long string is far faster than a test per row).
 
@@ -38,6 +41,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from omtx_hub.records import TRIAGE_COLUMN
+from omtx_hub.result_tables import triage_rules
 
 DATA_FOLDER = "data"
 # Rows per `rows-<n>` piece: small, because a page of a sort over a whole screen may need a
@@ -241,6 +247,11 @@ def _write_pieces(
     for key in FILTER_TEXT_COLUMNS:
         if key in shown.column_names:
             filters[key] = writer.write(f"column-{key}", dictionary(shown[key]))
+    if TRIAGE_COLUMN in shown.column_names:
+        rules = pa.array(triage_rules(table[TRIAGE_COLUMN]), type=pa.large_string())
+        filters[TRIAGE_COLUMN] = writer.write(
+            f"column-{TRIAGE_COLUMN}", dictionary(pa.chunked_array([rules]))
+        )
     searched = searched_texts(shown)
     search = [
         writer.write(

@@ -174,6 +174,7 @@
     const status = $("filter-status").value;
     const flag = $("filter-flag").value;
     const poseCheck = $("filter-posebusters").value;
+    const triage = $("filter-triage")?.value; // no such filter without triage rules
     const tests = [];
     if (text) {
       const matches = await searchMatches(text);
@@ -192,6 +193,7 @@
     if (poseCheck && data.filter_columns.posebusters_pass) {
       tests.push(textTest(await filterColumn("posebusters_pass"), poseCheckAccepts(poseCheck)));
     }
+    if (triage) tests.push(textTest(await filterColumn("triage"), triageAccepts(triage)));
     if (!tests.length) return current;
     const passing = new Int32Array(current.length);
     let count = 0;
@@ -214,6 +216,14 @@
   // The PoseBusters filter's test of a `posebusters_pass` value: the pose passes ("True"),
   // fails ("False") or was not checked ("-": missing).
   const poseCheckAccepts = (wanted) => (wanted === "-" ? (name) => name === null : (name) => name === wanted);
+
+  // The Triage filter's test of a row's failed rules (the `triage` column without the values
+  // it quotes: "pass", or rules joined by "; "): it passes, fails any rule ("*"), or fails
+  // the rule chosen.
+  const triageAccepts = (wanted) =>
+    wanted === "pass" ? (name) => name === "pass"
+    : wanted === "*" ? (name) => name !== null && name !== "pass"
+    : (name) => name !== null && name.split("; ").includes(wanted);
 
   function sortBy(key) {
     // First click ascending, then each click flips it.
@@ -506,8 +516,8 @@
   }
 
   renderHeader();
-  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag", "filter-posebusters"]) {
-    $(id).addEventListener("input", applyFilters);
+  for (const id of ["filter-text", "filter-pmin", "filter-affmax", "filter-confmin", "filter-status", "filter-flag", "filter-posebusters", "filter-triage"]) {
+    $(id)?.addEventListener("input", applyFilters);
   }
   $("page-prev").addEventListener("click", () => turnPage(-1));
   $("page-next").addEventListener("click", () => turnPage(1));

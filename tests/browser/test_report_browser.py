@@ -398,10 +398,11 @@ def test_a_screen_in_many_pieces_pages_sorts_filters_and_selects_as_one(
     assert page.external_requests == [] and page.problems == []
 
 
-def test_posebusters_column_filter_and_interactions_in_the_details(page, tmp_path):
+def test_posebusters_and_triage_filters_and_interactions_in_the_details(page, tmp_path):
     """The pose checks' columns as aggregation writes them: PoseBusters shown and filtered
     (pass, fail, not checked) through its filter-column piece, a pose's interactions listed
-    in its details."""
+    in its details; the triage verdicts filtered by passing, failing any rule, or failing one
+    rule (a property window's rule whatever value each row quotes)."""
     rows = [(f"L{i}", smiles, "") for i, smiles in enumerate(["CCO", "CCN", "CCC", "CCCl"])]
     plan = make_plan(tmp_path, rows, shard_size=5, msa_files=True)
     screen_dir = write_screen(plan, tmp_path / "results")
@@ -410,6 +411,12 @@ def test_posebusters_column_filter_and_interactions_in_the_details(page, tmp_pat
     table["posebusters_pass"] = pd.array([True, False, None, True], dtype="boolean")
     table["posebusters_failed"] = ["", "bond_lengths", None, ""]
     table["interactions"] = ["A:MET318:hbond-donor;A:LYS271:ionic", "", None, ""]
+    table["triage"] = [
+        "pass",
+        "posebusters; mw 512.25 outside [-, 500]",
+        "no posebusters_pass",
+        "mw 600 outside [-, 500]",
+    ]
     write_csv(table, screen_dir / "batch_results.csv")
     write_parquet(table, screen_dir / "batch_results.parquet")
     assert main([str(screen_dir)]) == 0
@@ -425,6 +432,29 @@ def test_posebusters_column_filter_and_interactions_in_the_details(page, tmp_pat
         page.select_option("#filter-posebusters", wanted)
         page.evaluate(settled)
         assert set(cells("ligand_name")) == expected, wanted
+    page.select_option("#filter-posebusters", "")
+    choices = page.locator("#filter-triage option").all_text_contents()
+    assert choices == [
+        "all",
+        "pass",
+        "fails a rule",
+        "fails mw outside [-, 500] (2)",
+        "fails no posebusters_pass (1)",
+        "fails posebusters (1)",
+    ]
+    for wanted, expected in (
+        ("pass", {"L0"}),
+        ("*", {"L1", "L2", "L3"}),
+        ("mw outside [-, 500]", {"L1", "L3"}),
+        ("posebusters", {"L1"}),
+    ):
+        page.select_option("#filter-triage", wanted)
+        page.evaluate(settled)
+        assert set(cells("ligand_name")) == expected, wanted
+    page.select_option("#filter-posebusters", "False")  # both filters hold at once
+    page.evaluate(settled)
+    assert cells("ligand_name") == ["L1"]
+    page.select_option("#filter-triage", "")
     page.select_option("#filter-posebusters", "True")
     page.evaluate(settled)
     page.locator("#targets tbody tr", has_text="L0").first.click()

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from omtx_hub.testing.msa_server import fake_msa_server
 from omtx_hub.vm_preflight import COMPUTE, REGISTRY, STORAGE
 from tests.gcs_emulator import emulated_gcs
 from tests.google_apis import FakeGoogleApis, policy
+from tests.images import GUARD, GUARD_IN_IMAGE, environment
 from tests.leaks import contents, files_holding, files_under
 from tests.notify_server import webhook_receiver
 from tests.screens import write_screen
@@ -55,18 +55,12 @@ FAST_MODEL = {
 CPU_RUNTIME = {"accelerator": "cpu", "precision": "32", "num_workers": 0, "use_kernels": False}
 # Where the image's paths are in this test: the host's /tmp/workdir (bind-mounted into the
 # container) is a directory per job, and the image's files are the repository's.
-IMAGE_FILES = {"/opt/omtx-hub/job-guard.sh": REPO / "containers/boltz/job-guard.sh"}
+IMAGE_FILES = {GUARD_IN_IMAGE: GUARD}
 
 
 def image_environment(workdir: Path) -> dict[str, str]:
     """The ENV of containers/boltz/Dockerfile, with its paths mapped to this machine."""
-    text = (REPO / "containers/boltz/Dockerfile").read_text().replace("\\\n", " ")
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("ENV "):
-            for assignment in shlex.split(line[4:]):
-                name, _, value = assignment.partition("=")
-                env[name] = value
+    env = environment("boltz")
     env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"  # the image's /opt/venv/bin
     env = {k: str(IMAGE_FILES.get(v, v)) for k, v in env.items()}
     return {k: v.replace("/tmp/workdir", str(workdir)) for k, v in env.items()}
@@ -331,7 +325,7 @@ def test_screen_runs_on_batch_with_results_in_cloud_storage(checkout, monkeypatc
         assert f"--deploy-sources gs://{gcs.name}/omtx-hub/" in command
         assert "--target-jobs 'boltz_predict_shard:screen=s1,protein=P1,shard=00000'" in command
         assert "--default-storage-provider 'gcs'" in command and "--mode 'remote'" in command
-        # The job guard (containers/boltz/job-guard.sh) ends the job on the failure of any
+        # The job guard (containers/common/job-guard.sh) ends the job on the failure of any
         # pip/python command: the plugin's chain has no other kind.
         chain = command.split("cat <<EOF > /tmp/workdir/entrypoint.sh\n", 1)[1].split("\n")[0]
         steps = [step.strip().split()[0] for step in chain.split("&&")]

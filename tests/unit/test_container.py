@@ -1,5 +1,6 @@
-"""The Boltz image: static checks of containers/boltz/Dockerfile (no Docker here) and its
-job guard, which runs the plugin's real entrypoint script shape under bash."""
+"""The container images (containers/boltz, containers/chai1): static checks of their
+Dockerfiles (no Docker here), and the job guard both load, which runs the plugin's real
+entrypoint script shape under bash."""
 
 from __future__ import annotations
 
@@ -13,10 +14,26 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "containers/boltz/Dockerfile"
-GUARD = REPO / "containers/boltz/job-guard.sh"
+from tests.images import (
+    GUARD,
+    GUARD_IN_IMAGE,
+    IMAGES,
+    REPO,
+    build_args,
+    dockerfile,
+    environment,
+    in_build_context,
+    instructions,
+)
+
 HADOLINT = REPO / ".tools/bin/hadolint"
+# Build args that must equal a pyproject.toml pin, and the package they pin.
+PINNED_ARGS = {
+    "BOLTZ_VERSION": "boltz",
+    "TORCH_VERSION": "torch",
+    "SNAKEMAKE_VERSION": "snakemake",
+    "SNAKEMAKE_STORAGE_PLUGIN_GCS_VERSION": "snakemake-storage-plugin-gcs",
+}
 
 
 def pyproject_pins() -> dict[str, str]:
@@ -24,24 +41,95 @@ def pyproject_pins() -> dict[str, str]:
     return dict(re.fullmatch(r"([\w.-]+)==(\S+)", d).groups() for d in project["dependencies"])
 
 
-def dockerfile_args() -> dict[str, str]:
-    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE.read_text(), re.M))
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_pins_the_versions_of_pyproject(image):
+    pins, args = pyproject_pins(), build_args(image)
+    # Every image runs the Batch job's Snakemake, so it has the job's own pins.
+    assert {"TORCH_VERSION", "SNAKEMAKE_VERSION", "SNAKEMAKE_STORAGE_PLUGIN_GCS_VERSION"} <= set(
+        args
+    )
+    for arg, package in PINNED_ARGS.items():
+        if arg in args:
+            assert args[arg] == pins[package], f"{image}: ARG {arg}"
 
 
-def test_image_pins_the_versions_of_pyproject():
-    pins, args = pyproject_pins(), dockerfile_args()
-    assert args["BOLTZ_VERSION"] == pins["boltz"]
-    assert args["TORCH_VERSION"] == pins["torch"]
-    assert args["SNAKEMAKE_VERSION"] == pins["snakemake"]
-    assert args["SNAKEMAKE_STORAGE_PLUGIN_GCS_VERSION"] == pins["snakemake-storage-plugin-gcs"]
-    assert '"boltz[cuda]==${BOLTZ_VERSION}"' in DOCKERFILE.read_text()
+def test_boltz_image_installs_boltz_with_its_gpu_kernels():
+    assert '"boltz[cuda]==${BOLTZ_VERSION}"' in dockerfile("boltz").read_text()
+
+
+def test_chai1_image_installs_the_engine_environment_by_hash():
+    """The image's Chai-1 environment is `make chai1`'s: the same requirements file, every
+    package by hash, on the CPython its wheels are built for."""
+    requirements = (REPO / "engines/chai1/requirements.txt").read_text()
+    runs = [rest for kind, rest in instructions("chai1") if kind == "RUN"]
+    copied = {
+        source: target
+        for kind, rest in instructions("chai1")
+        if kind == "COPY"
+        for *sources, target in [rest.split()]
+        for source in sources
+    }
+    in_image = copied["engines/chai1/requirements.txt"]
+    assert any(f"/opt/chai1/bin/pip install --require-hashes -r {in_image}" in run for run in runs)
+    packages = re.findall(
+        r"^([A-Za-z0-9][\w.-]*)==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", requirements, re.M
+    )
+    assert len(packages) == len(re.findall(r"^[A-Za-z0-9]", requirements, re.M)) > 100
+    assert "chai-lab" in packages
+    wheels_for = re.search(r"for CPython (\d+\.\d+)", requirements)[1]
+    base = next(rest for kind, rest in instructions("chai1") if kind == "FROM")
+    assert re.fullmatch(r"python:(\d+\.\d+)-slim-\w+", base)[1] == wheels_for
+    # The runner and where its weights come from: a mounted folder, not the image.
+    assert copied["engines/chai1/runner.py"] == "/opt/omtx-hub/engines/chai1/runner.py"
+    assert environment("chai1")["CHAI_DOWNLOADS_DIR"] == build_args("chai1")["CHAI_DOWNLOADS_DIR"]
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_image_runs_batch_jobs_under_the_job_guard(image):
+    """The one guard file, loaded for the job's script, with the job's Snakemake first on
+    PATH and the launching checkout's sources importable."""
+    assert ("COPY", f"containers/common/job-guard.sh {GUARD_IN_IMAGE}") in instructions(image)
+    env = environment(image)
+    assert env["BASH_ENV"] == GUARD_IN_IMAGE
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    assert env["PYTHONPATH"] == "/tmp/workdir"
+    assert ("WORKDIR", "/tmp/workdir") in instructions(image)
+    # No CUDA gate: torch's own CUDA libraries need only the host's driver (the Boltz
+    # Dockerfile says why), and no USER: the plugin mounts /tmp/workdir as root.
+    base = next(rest for kind, rest in instructions(image) if kind == "FROM")
+    assert base.startswith("python:") and "NVIDIA_REQUIRE_CUDA" not in env
+    assert "USER" not in {kind for kind, _ in instructions(image)}
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_every_file_the_image_copies_is_in_the_build_context(image):
+    for kind, rest in instructions(image):
+        if kind == "COPY":
+            for source in rest.split()[:-1]:
+                assert (REPO / source).exists(), f"{image}: COPY {source}"
+                assert in_build_context(source), f"{image}: .dockerignore leaves out {source}"
+
+
+def test_environments_and_results_stay_out_of_the_build_context():
+    for path in (".venv/bin/python", ".chai1/lib", ".cache/boltz-test", ".git", "results/x"):
+        assert not in_build_context(path), path
+    assert in_build_context("omtx_hub/predict.py")
+    assert not in_build_context("engines/chai1/other.py")
 
 
 def test_image_tag_is_the_project_version_everywhere():
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
     assert build["substitutions"]["_TAG"] == version
-    assert build["images"] == ["${_REGION}-docker.pkg.dev/${PROJECT_ID}/omtx-hub/boltz:${_TAG}"]
+    # One build file for every image: _IMAGE names the folder and the image.
+    assert build["substitutions"]["_IMAGE"] == "boltz"
+    assert "--file=containers/${_IMAGE}/Dockerfile" in build["steps"][0]["args"]
+    image_name = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/omtx-hub/${_IMAGE}:${_TAG}"
+    assert build["images"] == [image_name]
+    assert f"--tag={image_name}" in build["steps"][0]["args"]
+    assert sorted(p.parent.name for p in (REPO / "containers").glob("*/Dockerfile")) == sorted(
+        IMAGES
+    )
     profile = yaml.safe_load((REPO / "profiles/googlebatch/config.yaml").read_text())
     assert profile["googlebatch-container"] == (
         "${SNAKEMAKE_GOOGLEBATCH_REGION}-docker.pkg.dev/${SNAKEMAKE_GOOGLEBATCH_PROJECT}"
@@ -57,8 +145,9 @@ def test_image_tag_is_the_project_version_everywhere():
 
 
 @pytest.mark.skipif(not HADOLINT.exists(), reason="make setup installs hadolint into .tools")
-def test_hadolint():
-    result = subprocess.run([str(HADOLINT), str(DOCKERFILE)], capture_output=True, text=True)
+@pytest.mark.parametrize("image", IMAGES)
+def test_hadolint(image):
+    result = subprocess.run([str(HADOLINT), str(dockerfile(image))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -62,13 +62,12 @@ def failure(key: str, kind: str) -> TargetRecord:
 
 
 def fake_plan(shards: dict[tuple[str, str], list[str]]) -> SimpleNamespace:
-    """A plan's shards: (protein, shard) -> the keys of its targets."""
-    specs = {
-        name: SimpleNamespace(targets=[SimpleNamespace(key=key) for key in keys])
-        for name, keys in shards.items()
-    }
+    """A plan's shards: (protein, shard) -> the keys of its targets (what omtx_hub.failures
+    reads of a Plan: its shards' names and keys, no spec)."""
     return SimpleNamespace(
-        shards=specs, targets=lambda: [t for spec in specs.values() for t in spec.targets]
+        shards=dict.fromkeys(shards),
+        shard_keys=lambda protein, name: shards[(protein, name)],
+        keys=lambda: [key for keys in shards.values() for key in keys],
     )
 
 
@@ -117,7 +116,7 @@ def test_a_run_predicts_again_the_shards_with_retryable_failures_not_predicted_s
 
 def test_the_retry_marks_change_with_each_failure_worth_retrying(tmp_path):
     store = LocalStore(tmp_path)
-    shard = fake_plan({("P1", "00000"): ["a" * 64, "b" * 64]}).shards[("P1", "00000")]
+    shard = ["a" * 64, "b" * 64]
     assert retry_marks(shard, {}) == []
     first = failure("a" * 64, "retryable").model_copy(update={"computed_at": "2026-12-02T07:00:00"})
     record_failure(store, first)

@@ -50,6 +50,22 @@ def test_same_compound_is_one_target_with_aliases(tmp_path):
     assert plan.target_count == 2
 
 
+def test_rows_of_one_compound_apart_in_the_sheet_are_its_target_in_any_shard(tmp_path):
+    # The sheet's rows are regrouped by molecule once (omtx_hub.plan._Molecules): each shard's
+    # targets still carry their own rows, in sheet order.
+    rows = [("a", "OCC"), ("c", "CCN"), ("b", "CCO"), ("d", "CCC"), ("e", "NCC")]
+    plan = plan_of(make_config(tmp_path, rows=rows, shard_size=1))
+    targets = [target for name in plan.shards for target in plan.shard(*name).targets]
+    assert [target.smiles for target in targets] == ["CCO", "CCN", "CCC"]
+    assert [[(row.index, row.name) for row in target.ligands] for target in targets] == [
+        [(1, "a"), (3, "b")],
+        [(2, "c"), (5, "e")],
+        [(4, "d")],
+    ]
+    assert list(plan.keys()) == [target.key for target in targets]
+    assert [plan.shard_keys(*name) for name in plan.shards] == [[t.key] for t in targets]
+
+
 def test_appending_ligands_keeps_earlier_shards(tmp_path):
     before = plan_of(make_config(tmp_path))
     rows = [(f"L{i}", s) for i, s in enumerate(SMILES)] + [("new", "CCCl")]

@@ -100,6 +100,30 @@ def test_rows_triage_could_not_check_do_not_pass():
     ) == ["not completed (failed)", "no alerts; no mw", "no posebusters_pass"]
 
 
+def test_cells_are_read_as_parse_interactions_reads_them_on_every_row_at_once():
+    # Residue and type in any case, empty parts skipped, a type's prefix only before a `-`;
+    # a malformed cell of a completed row is named, one of a row not completed is not read.
+    rows = [
+        {"interactions": ";A:met318:HBOND-donor;"},
+        {"interactions": "A:MET318:hbondx;A:MET3181:hbond"},
+        {"interactions": None},
+        {"interactions": "A:MET318", "status": "failed"},
+    ]
+    assert verdicts(rows, require_interactions=["A:MET318 hbond"]) == [
+        "pass",
+        "interaction A:MET318 hbond",
+        "interaction A:MET318 hbond",
+        "not completed (failed)",
+    ]
+    with pytest.raises(ValueError, match="interaction 'A:MET318' of 'x:y:z;A:MET318' is not"):
+        verdicts([{"interactions": "x:y:z;A:MET318"}], require_interactions=["A:MET318"])
+
+
+def test_alerts_without_properties_computed_are_not_alerts_passed():
+    table = pd.DataFrame([{"status": "completed", "alerts": ""}])
+    assert list(triage_verdicts(table, Triage(exclude_alerts=["NIH"]))) == ["no alerts"]
+
+
 def test_a_rule_on_a_column_the_table_lacks_names_its_key():
     table = pd.DataFrame([{"status": "completed"}])
     with pytest.raises(KeyError, match="'triage.properties.tpsa': the results have no `tpsa`"):

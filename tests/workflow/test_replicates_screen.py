@@ -81,6 +81,9 @@ def test_a_ccd_row_reaches_boltz_as_its_code(replicated_screen, tmp_path):
         assert ligand == {"id": "B", "ccd": "GBS"}
     cif = (workdir / "results/s1/structures/P1/00000" / row["structure"]).read_text()
     assert " GBS " in cif
+    # Its pose is checked against the cache molecule Boltz modelled (atoms by CCD name).
+    assert row["pose_checks_error"] == ""
+    assert row["posebusters_pass"] in (True, False)
 
 
 def test_rerun_computes_nothing(replicated_screen, tmp_path):

@@ -247,8 +247,8 @@ def prepare_boltz_cache():
         for job in workflow.dag.needrun_jobs()
         if job.rule.name == "boltz_predict_shard"
         and not all(
-            target.key in stored
-            for target in PLAN.shard(job.wildcards.protein, job.wildcards.shard).targets
+            key in stored
+            for key in PLAN.shard_keys(job.wildcards.protein, job.wildcards.shard)
         )
     ]
     if predicting:
@@ -349,8 +349,8 @@ def pending_after_canary(wildcards):
     stored = stored_target_keys()
     canary = (wildcards.protein, wildcards.shard)
     return [
-        sum(target.key not in stored for target in shard.targets)
-        for name, shard in PLAN.shards.items()
+        sum(key not in stored for key in PLAN.shard_keys(*name))
+        for name in PLAN.shards
         if name != canary and name not in stored_shards()
     ]
 
@@ -449,8 +449,8 @@ def shard_failures(wildcards):
     """The failures worth retrying among the shard's targets (omtx_hub.failures.retry_marks):
     one recorded since the shard's manifest makes Snakemake run the shard again. (A job's own
     process has no plan and runs its shard anyway.)"""
-    if PLAN is None:
+    if PLAN is None or not FAILURES_TO_RETRY:
         return []
     return retry_marks(
-        PLAN.shard(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
+        PLAN.shard_keys(wildcards.protein, wildcards.shard), FAILURES_TO_RETRY
     )
