@@ -386,6 +386,7 @@ class _Molecules:
     `Ligand` object per row of the sheet."""
 
     def __init__(self, ligands: pd.DataFrame):
+        binders: list[Binder] | None = None
         if is_binder_sheet(ligands.columns):
             identities, binders = binder_identities(ligands)
             codes, self.identities = pd.factorize(pd.Series(identities, dtype=object), sort=False)
@@ -404,9 +405,9 @@ class _Molecules:
         self.bounds = np.searchsorted(codes[order], np.arange(len(self.identities) + 1))
         # A binder screen's binder per molecule, its first row's (one identity is one chain
         # Boltz models); None for a molecule screen, which holds no object per molecule.
-        self.binders: list[Binder] | None = None
-        if is_binder_sheet(ligands.columns):
-            self.binders = [binders[row] for row in order[self.bounds[:-1]].tolist()]
+        self.binders = (
+            None if binders is None else [binders[row] for row in order[self.bounds[:-1]].tolist()]
+        )
 
     def __len__(self) -> int:
         return len(self.identities)

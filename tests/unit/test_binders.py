@@ -134,6 +134,24 @@ def test_each_binder_is_a_target_keyed_by_its_chain_msa_content_and_cycle(tmp_pa
     assert targets[1].binder.msa == str(msa)
 
 
+def test_rows_of_one_binder_apart_in_the_sheet_share_its_target_in_the_columnar_plan(tmp_path):
+    # The plan groups the sheet's rows by molecule (omtx_hub.plan._Molecules): a binder's rows
+    # that another binder separates are still one target, in the order binders first appear.
+    targets = planned_targets(
+        tmp_path,
+        "name,sequence,chain_type,msa,cyclic\n"
+        "p1,GSWAE,peptide,,\n"
+        "q1,GSWAD,peptide,,true\n"
+        "p2,gswae,peptide,,\n",
+    )
+    assert [[ligand.name for ligand in t.ligands] for t in targets] == [["p1", "p2"], ["q1"]]
+    assert [(t.binder.sequence, t.binder.cyclic) for t in targets] == [
+        ("GSWAE", False),
+        ("GSWAD", True),
+    ]
+    assert all(t.smiles is None and t.ccd is None for t in targets)
+
+
 def test_a_binder_key_holds_its_msa_by_content_not_by_path(tmp_path):
     binder = Binder(sequence="GSWAE", type="protein", msa="x.a3m")
     content = keys.msa_file_identity("x.a3m", b">q\nGSWAE\n")
