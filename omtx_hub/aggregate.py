@@ -38,8 +38,13 @@ from omtx_hub.protein_summary import (
 from omtx_hub.ranking import rank_within_proteins, rule_in_words
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
+    AFFINITY_FIELDS,
+    AFFINITY_HEAD_FIELDS,
+    BINDER_RESIDUE_PLDDT,
+    BINDER_SCORE_FIELDS,
     COFACTOR_AFFINITY,
     COVALENT_AFFINITY,
+    DERIVED_FIELDS,
     NO_MSA,
     NUCLEIC_ACID_AFFINITY,
     RESULT_COLUMNS,
@@ -68,7 +73,12 @@ from omtx_hub.result_tables import (
     user_number,
 )
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
-from omtx_hub.sheet import molecule_identities, sheet_own_columns
+from omtx_hub.sheet import (
+    BINDER_SHEET_COLUMNS,
+    is_binder_sheet,
+    molecule_identities,
+    sheet_own_columns,
+)
 from omtx_hub.store import ResultStore, open_store
 from omtx_hub.summary import (
     SUMMARY_VERSION,
@@ -100,8 +110,9 @@ def software_versions() -> dict[str, str]:
 
 # The columns each manifest entry gives its rows (one per sheet row of its compound), in the
 # results table's order before the sheet's are joined; `_TEXT` are strings, `_FLOATS` numbers.
-_FLOATS = (*SCORE_FIELDS, "runtime_s")
+_FLOATS = (*SCORE_FIELDS, *BINDER_SCORE_FIELDS, "runtime_s")
 _TEXT = (
+    BINDER_RESIDUE_PLDDT,
     "protein",
     "ligand_id",
     "status",
@@ -124,6 +135,8 @@ _ROW_COLUMNS = (
     "error",
     "failure",
     *SCORE_FIELDS,
+    *BINDER_SCORE_FIELDS,
+    BINDER_RESIDUE_PLDDT,
     *POSE_CHECK_COLUMNS,
     "source",
     "runtime_s",
@@ -160,11 +173,13 @@ class ResultRows:
             pose_checks = pose_check_columns(
                 record.triage, self._numbering.get(record.protein, BOLTZ_NUMBERING)
             )
+            residue_plddt = binder_residue_plddt(record.binder_residue_plddt)
             for ligand in record.ligands:
                 for column, value in pose_checks.items():
                     values[column].append(value)
                 for field in _FLOATS:
                     values[field].append(getattr(record, field))
+                values[BINDER_RESIDUE_PLDDT].append(residue_plddt)
                 values["protein"].append(record.protein)
                 values["index"].append(ligand.index)
                 values["ligand_id"].append(ligand.ligand_id)
@@ -210,6 +225,46 @@ class ResultRows:
                 dtype = _NUMBER_DTYPES[column]
                 columns[column] = np.concatenate([np.array([], dtype=dtype), *chunks])
         return pd.DataFrame(columns, copy=False)
+
+
+def binder_residue_plddt(values: list[float] | None) -> str | None:
+    """A binder's per-residue pLDDT as batch_results.csv's column: 0-1 values, 2 decimals,
+    separated by FLAGS_SEPARATOR, in sequence order."""
+    if values is None:
+        return None
+    return FLAGS_SEPARATOR.join(f"{value:.2f}" for value in values)
+
+
+# The columns of a molecule screen that a binder-sequence screen has not (omtx_hub.binders):
+# its affinity (Boltz predicts none for a binder chain), the molecule's, and the pose checks
+# of a small molecule; and those only a binder screen has.
+MOLECULE_ONLY_COLUMNS = (
+    *AFFINITY_FIELDS,
+    *AFFINITY_HEAD_FIELDS,
+    *DERIVED_FIELDS,
+    *(f"{field}_std" for field in AFFINITY_FIELDS),
+    "smiles",
+    "ccd",
+    "canonical_smiles",
+    "modeled_smiles",
+    "standardisation",
+    *POSE_CHECK_COLUMNS,
+)
+BINDER_ONLY_COLUMNS = (*BINDER_SCORE_FIELDS, BINDER_RESIDUE_PLDDT)
+
+
+def screen_rank_by(plan: Plan | PlannedScreen) -> str:
+    """The ranking in force: a binder-sequence screen's by `binder_iptm` (omtx_hub.ranking),
+    any other's by the config's."""
+    return "binder_iptm" if is_binder_sheet(plan.ligands.columns) else plan.config.rank_by
+
+
+def not_applicable_to(plan: Plan | PlannedScreen) -> dict[str, dict[str, str]]:
+    """Per protein, the confidence fields that are 0 by construction for the screen's
+    chains (a binder screen's: with each type of its binders)."""
+    ligands = plan.ligands
+    types = set(ligands["chain_type"]) if is_binder_sheet(ligands.columns) else ()
+    return not_applicable_fields(plan.config, types)
 
 
 def read_manifests(
@@ -277,6 +332,7 @@ def results_table(
         .rename(columns={"name": "ligand_name"})
     )
     config = plan.config
+    binder_screen = is_binder_sheet(plan.ligands.columns)
     by_index = sheet.set_index("index")
     if config.triage is not None:
         modeled_smiles = by_index["modeled_smiles"].reindex(table["index"].to_numpy())
@@ -286,7 +342,7 @@ def results_table(
     # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     table = rank_within_proteins(
         table,
-        rank_by=config.rank_by,
+        rank_by=screen_rank_by(plan),
         binder_threshold=config.report.binder_threshold,
         triage_first=ranks_triage_first(config),
     ).reset_index(drop=True)
@@ -295,7 +351,9 @@ def results_table(
     joined = by_index.reindex(table["index"].to_numpy()).reset_index(drop=True)
     table = pd.concat([table, joined], axis=1)
     table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
-    table = without_not_applicable(table, not_applicable_fields(config))
+    table = without_not_applicable(table, not_applicable_to(plan))
+    absent = MOLECULE_ONLY_COLUMNS if binder_screen else BINDER_ONLY_COLUMNS
+    table = table.drop(columns=list(absent), errors="ignore")
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
@@ -445,8 +503,12 @@ def summary(
     top_n = config.report.top_n
     binder_threshold = config.report.binder_threshold
     weights = plan.weights
-    chains = protein_chains(config)
-    not_applicable = not_applicable_fields(config)
+    binder_types = (
+        sorted(set(plan.ligands["chain_type"])) if is_binder_sheet(plan.ligands.columns) else []
+    )
+    # (One type's chains shown: a binder screen's of its first binders' type.)
+    chains = protein_chains(config, binder_types[0] if binder_types else None)
+    not_applicable = not_applicable_to(plan)
     per_protein = {
         protein.name: protein_summary(
             rows_of(table, protein.name),
@@ -481,7 +543,7 @@ def summary(
         proteins=[protein_entry(plan, protein.name) for protein in config.proteins],
         counts=Counts(
             ligands=len(plan.ligands),
-            distinct_compounds=int(molecule_identities(plan.ligands).nunique()),
+            distinct_compounds=distinct_compounds(plan.ligands),
             standardised=int((plan.ligands["standardisation"] != "").sum()),
             targets=plan.target_count,
             rows=len(table),
@@ -492,8 +554,8 @@ def summary(
             shards=len(shards),
         ),
         ranking=Ranking(
-            rank_by=config.rank_by,
-            rule=rule_in_words(config.rank_by),
+            rank_by=screen_rank_by(plan),
+            rule=rule_in_words(screen_rank_by(plan)),
             binder_threshold=binder_threshold,
         ),
         overall=CompoundCounts(
@@ -506,7 +568,7 @@ def summary(
         best_targets=top_list(
             table,
             top_n,
-            config.rank_by,
+            screen_rank_by(plan),
             binder_threshold,
             triage_first=ranks_triage_first(config),
         ),
@@ -527,6 +589,13 @@ def summary(
         command=" ".join(sys.argv),
         **optional,
     )
+
+
+def distinct_compounds(ligands: pd.DataFrame) -> int:
+    """The sheet's distinct molecules, or a binder sheet's distinct chains."""
+    if is_binder_sheet(ligands.columns):
+        return len(ligands[list(BINDER_SHEET_COLUMNS)].drop_duplicates())
+    return int(molecule_identities(ligands).nunique())
 
 
 def panel_table(plan: Plan | PlannedScreen, table: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from omtx_hub.binders import pair_iptm
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
@@ -134,3 +135,21 @@ def scores(confidence: dict, affinity: dict) -> dict:
     if log_ic50 is None:
         return values | dict.fromkeys(DERIVED_FIELDS)
     return values | affinity_units(log_ic50)
+
+
+def binder_scores(
+    confidence: dict, structure: Path, chain: str, binder: int, receptor: list[int]
+) -> dict:
+    """A binder target's interface scores (omtx_hub.binders): `binder_iptm` from the
+    confidence JSON (`binder`, `receptor`: asym ids), the binder `chain`'s per-residue pLDDT
+    from the structure's B-factors (Boltz writes pLDDT x 100 there, one value per residue:
+    `to_mmcif`, boltz/data/write/mmcif.py) and their mean."""
+    import gemmi
+
+    model = gemmi.read_structure(str(structure))[0]
+    residues = [round(residue[0].b_iso / 100, 4) for residue in model[chain]]
+    return {
+        "binder_iptm": pair_iptm(confidence, binder, receptor),
+        "binder_plddt": round(sum(residues) / len(residues), 4) if residues else None,
+        "binder_residue_plddt": residues,
+    }

@@ -13,18 +13,20 @@ from collections import Counter
 from pathlib import Path
 
 from omtx_hub.receptor import ProteinChain, ReceptorSpec, Template
+from omtx_hub.records import Binder
 
 
 def input_document(
     receptor: ReceptorSpec,
     msas: dict[str, str],
-    ligand: str | dict[str, str],
+    ligand: str | dict[str, str] | Binder,
     *,
     affinity: bool,
     covalent_atom: str | None = None,
 ) -> dict:
     """The Boltz-2 input for `receptor` + the screened ligand: a SMILES, or Boltz's molecule
-    entry (`{"smiles": ...}` or `{"ccd": CODE}`, `target_molecule`). `msas` maps each protein
+    entry (`{"smiles": ...}` or `{"ccd": CODE}`, `target_molecule`), or a binder screen's
+    chain (its own polymer entity on the ligand's chain id). `msas` maps each protein
     chain entry's first id to 'empty' or an MSA file path (DNA and RNA chains have none).
     A covalent receptor needs `covalent_atom`, the ligand atom its site bonds (as Boltz names
     it: omtx_hub.warheads), so that its bond is never left out."""
@@ -32,14 +34,20 @@ def input_document(
         raise ValueError(
             "a covalent receptor's document needs the ligand's reacting atom, and only it"
         )
-    screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
     ligand_chain = receptor.ligand_chain
     sequences: list[dict] = [_polymer(chain, msas) for chain in receptor.chains]
+    if isinstance(ligand, Binder):
+        if affinity or receptor.covalent is not None or receptor.ligand_copies > 1:
+            raise ValueError("a binder is screened without affinity, covalent site or copies")
+        sequences.append(_binder(ligand, ligand_chain))
+        ligand = None
+    screened = {"smiles": ligand} if isinstance(ligand, str) else ligand
     # The screened ligand is the first ligand entity, so Boltz names a SMILES ligand's
     # residue LIG1 (a CCD ligand's by its code).
     # Copies of it are one entity with a list of ids (Boltz refuses affinity for it: the
     # config allows copies without affinity only).
-    sequences.append({"ligand": {"id": _boltz_id(receptor.ligand_ids), **screened}})
+    if screened is not None:
+        sequences.append({"ligand": {"id": _boltz_id(receptor.ligand_ids), **screened}})
     for cofactor, ids in zip(receptor.cofactors, receptor.cofactor_ids(), strict=True):
         molecule = {"ccd": cofactor.ccd} if cofactor.ccd else {"smiles": cofactor.smiles}
         sequences.append({"ligand": {"id": _boltz_id(ids), **molecule}})
@@ -78,10 +86,40 @@ def _polymer(chain: ProteinChain, msas: dict[str, str]) -> dict:
     return {chain.type: entry}
 
 
-def target_molecule(target) -> dict[str, str]:
+def _binder(binder: Binder, chain: str) -> dict:
+    """A binder as its own polymer entity: a protein's MSA ('empty' or its file, by absolute
+    path as the receptor's are), `cyclic` only where set."""
+    entry: dict = {"id": chain, "sequence": binder.sequence}
+    if binder.type == "protein":
+        entry["msa"] = binder.msa if binder.msa == "empty" else str(Path(binder.msa).resolve())
+    if binder.cyclic:
+        entry["cyclic"] = True
+    return {binder.type: entry}
+
+
+def target_molecule(target) -> dict[str, str] | Binder:
     """A plan target's ligand (omtx_hub.records.Target) as Boltz's schema takes it:
-    `{"ccd": CODE}` for a sheet row by CCD code, else `{"smiles": modelled SMILES}`."""
+    `{"ccd": CODE}` for a sheet row by CCD code, a binder screen's Binder, else
+    `{"smiles": modelled SMILES}`."""
+    if target.binder is not None:
+        return target.binder
     return {"ccd": target.ccd} if target.ccd else {"smiles": target.smiles}
+
+
+def chain_asym_ids(document: dict) -> dict[str, int]:
+    """Each chain id of a Boltz input document -> the asym id Boltz gives it, by which its
+    confidence JSON's `pair_chains_iptm` is keyed: `parse_boltz_schema`
+    (boltz/data/parse/schema.py) groups the entries into entities by (type, sequence or
+    molecule) in order of first appearance and numbers the chains entity by entity, each
+    entity's ids in order."""
+    entities: dict[tuple[str, str], list[str]] = {}
+    for entry in document["sequences"]:
+        ((kind, fields),) = entry.items()
+        molecule = fields.get("sequence") or fields.get("smiles") or fields.get("ccd")
+        ids = fields["id"] if isinstance(fields["id"], list) else [fields["id"]]
+        entities.setdefault((kind, str(molecule)), []).extend(ids)
+    ordered = [chain for ids in entities.values() for chain in ids]
+    return {chain: asym for asym, chain in enumerate(ordered)}
 
 
 def _constraints(receptor: ReceptorSpec, ligand: str) -> list[dict]:
@@ -165,3 +203,12 @@ def constant_confidence_fields(chains: Counter[str]) -> dict[str, str]:
             f"0 by construction: {proteins} protein chain(s), so no protein-protein interface"
         )
     return constant
+
+
+def binder_interface_chains(receptor: ReceptorSpec, binder: Binder) -> tuple[int, list[int]]:
+    """(the binder's asym id, those of the receptor's polymer chains) in the target's input
+    document (`chain_asym_ids`): the chains `binder_iptm` is computed between."""
+    msas = {chain.ids[0]: "empty" for chain in receptor.msa_chains}  # (no part of the order)
+    asym = chain_asym_ids(input_document(receptor, msas, binder, affinity=False))
+    polymers = [asym[i] for chain in receptor.chains for i in chain.ids]
+    return asym[receptor.ligand_chain], polymers

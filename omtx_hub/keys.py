@@ -5,7 +5,8 @@
   settings that can change a prediction, precision, the checkpoints' sha256, the seeding
   scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
   ligand, MSAs and templates by content) and the screened molecule's identity (its modelled
-  SMILES, or `ccd:<CODE>`): docs/how-a-screen-runs.md, "What the key contains".
+  SMILES, or `ccd:<CODE>`; a binder screen's chain: `binder_identity`):
+  docs/how-a-screen-runs.md, "What the key contains".
 - A **server MSA id** addresses a receptor's server MSA in the store: what the server is
   asked (the chains' sequences, the pairing strategy) and which server.
 - An **MSA file identity** names an MSA by format and content.
@@ -25,12 +26,13 @@ from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
+from omtx_hub.binders import BINDER_IDENTITY_PREFIX
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import Model, ScreenConfig
 from omtx_hub.medchem import CHEMISTRY_VERSION
 from omtx_hub.msa import FORMATS
 from omtx_hub.receptor import ReceptorSpec
-from omtx_hub.records import Weights
+from omtx_hub.records import Binder, Weights
 from omtx_hub.sheet import VALIDATOR_VERSION
 
 # The version of what goes into a key and how. Entries keyed under another scheme are never
@@ -109,6 +111,21 @@ def spec_digest(spec: dict) -> str:
 def target_key(spec_digest: str, receptor_digest: str, molecule: str) -> str:
     """A target's key; `molecule` is its ligand's identity (`sheet.molecule_identities`)."""
     return hashlib.sha256(f"{spec_digest}|{receptor_digest}|{molecule}".encode()).hexdigest()
+
+
+def binder_identity(binder: Binder, msa_identity: str | None) -> str:
+    """A binder screen's screened chain as keys know it (the `molecule` of `target_key`):
+    everything of it that Boltz models: its type, its sequence, its MSA by content
+    (`msa_file_identity`, 'single-sequence' for `empty`, None for DNA and RNA) and whether it
+    is cyclic. Not its name nor its MSA file's path. A SMILES never starts with the prefix,
+    so no molecule's key is a binder's."""
+    material = {
+        "type": binder.type,
+        "sequence": binder.sequence,
+        "msa": msa_identity,
+        "cyclic": binder.cyclic,
+    }
+    return BINDER_IDENTITY_PREFIX + json.dumps(material, sort_keys=True, separators=(",", ":"))
 
 
 def receptor_digest(

@@ -34,6 +34,7 @@ from omtx_hub.config import ConfigError, Protein, ScreenConfig
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.molecule_cache import ccd_lookup
+from omtx_hub.msa_files import query_mismatch
 from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
 from omtx_hub.plan_artifact import (
     PLAN_VERSION,
@@ -49,12 +50,14 @@ from omtx_hub.plan_artifact import (
     spec_bytes,
 )
 from omtx_hub.preflight import check_files
-from omtx_hub.records import Ligand, Target, Weights
+from omtx_hub.records import Binder, Ligand, Target, Weights
 from omtx_hub.result_tables import SINGLE_SEQUENCE
 from omtx_hub.sheet import (
     CCD_IDENTITY_PREFIX,
     SheetError,
+    binders_of,
     check_sheet_size,
+    is_binder_sheet,
     molecule_identities,
     validate_sheet,
 )
@@ -278,6 +281,98 @@ def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         raise SheetError("\n".join(problems))
 
 
+def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """A binder screen's rows against its receptors: no covalent site nor ligand copies (a
+    binder is one chain, bonded by no warhead), no triage rules (they judge molecules), each
+    binder's residues plus each receptor's within limits.protein_max_residues
+    (omtx_hub.binders: Boltz sets no token limit, the GPU's memory does), and no binder a
+    receptor chain's type and sequence. SheetError naming each line that does not fit."""
+    if not is_binder_sheet(ligands.columns):
+        return
+    problems = [
+        f"config key 'proteins[{i}].{what}': a binder-sequence screen screens one chain per "
+        f"target; remove {what} from protein '{protein.name}'"
+        for i, protein in enumerate(config.proteins)
+        for what, given in (
+            ("covalent", protein.covalent is not None),
+            ("ligand_copies", protein.ligand_copies > 1),
+        )
+        if given
+    ]
+    if config.triage is not None:
+        problems.append(
+            "config key 'triage': its rules judge small molecules (structural alerts, "
+            "properties, PoseBusters, ligand interactions), which a binder-sequence screen "
+            "has not; remove the block (binders are ranked by binder_iptm)"
+        )
+    if problems:
+        raise ConfigError("Invalid screen configuration:\n  - " + "\n  - ".join(problems))
+    limit = config.limits.protein_max_residues
+    problems = [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: the binder's {len(sequence):,} "
+        f"residues with protein '{protein.name}' ({protein.receptor.residue_count:,}) are "
+        f"more than limits.protein_max_residues ({limit:,}): Boltz-2's GPU memory grows with "
+        "the square of the tokens; shorten the binder or raise the limit if the GPU has it"
+        for protein in config.proteins
+        for line, sequence in zip(ligands["line"], ligands["sequence"], strict=True)
+        if protein.receptor.residue_count + len(sequence) > limit
+    ]
+    # Boltz makes one entity of chains with one type and sequence, with the first entry's
+    # MSA, `cyclic` and modifications (parse_boltz_schema; it refuses two MSAs): a binder
+    # identical to a receptor chain would silently be another copy of it.
+    problems += [
+        f"ligand sheet '{config.ligands.sheet}' line {line}: the binder is chain "
+        f"{chain.ids[0]} of protein '{protein.name}' ({kind}, the same sequence): Boltz would "
+        "model it as another copy of that chain, with its MSA, cyclic and modifications; "
+        "screen it as a receptor chain with `copies` instead"
+        for protein in config.proteins
+        for chain in protein.receptor.chains
+        for line, sequence, kind in zip(
+            ligands["line"], ligands["sequence"], ligands["chain_type"], strict=True
+        )
+        if (chain.type, chain.sequence) == (kind, sequence)
+    ]
+    if problems:
+        raise SheetError("\n".join(problems))
+
+
+def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
+    """A validated binder sheet's rows: each one's identity (keys.binder_identity, its MSA
+    file read for its content) and its binder, with that MSA identity. SheetError naming the
+    line of an MSA file that cannot be read, or that Boltz would not use for the binder's
+    sequence (it would predict single-sequence without a word:
+    omtx_hub.msa_files.query_mismatch)."""
+    binders = binders_of(ligands)
+    read: dict[str, str] = {}
+    identities, keyed, problems = [], [], []
+    for line, binder in zip(ligands["line"], binders, strict=True):
+        if binder.msa is None or binder.msa == "empty":
+            msa = None if binder.msa is None else SINGLE_SEQUENCE
+        elif binder.msa in read:
+            msa = read[binder.msa]
+        else:
+            try:
+                msa = read[binder.msa] = keys.msa_file_identity(
+                    binder.msa, Path(binder.msa).read_bytes()
+                )
+            except OSError as error:
+                problems.append(f"line {line}: column 'msa': {binder.msa} cannot be read: {error}")
+                continue
+        if binder.msa not in (None, "empty") and (
+            mismatch := query_mismatch(binder.msa, binder.sequence)
+        ):
+            problems.append(
+                f"line {line}: column 'msa': {binder.msa} is not an alignment of the binder's "
+                f"sequence ({mismatch}); Boltz would ignore it and predict single-sequence"
+            )
+            continue
+        identities.append(keys.binder_identity(binder, msa))
+        keyed.append(binder.model_copy(update={"msa_identity": msa}))
+    if problems:
+        raise SheetError("binder sheet: " + "; ".join(problems))
+    return identities, keyed
+
+
 # The validated sheet's columns a target's `ligands` (and a CCD row's SMILES) are made from.
 _SHEET_ROW_COLUMNS = ("index", "ligand_id", "name", "modeled_smiles")
 
@@ -285,12 +380,18 @@ _SHEET_ROW_COLUMNS = ("index", "ligand_id", "name", "modeled_smiles")
 class _Molecules:
     """The sheet's distinct molecules, in sheet order, in columns. One target per molecule
     Boltz models: rows with the same modelled SMILES share it (e.g. 'OCC' and 'CCO', or a salt
-    and its free base), rows of one CCD code too. A molecule's sheet rows (its targets'
-    `ligands`) are read from the validated sheet only while its shard's spec is made, so that
-    a plan does not hold one `Ligand` object per row of the sheet."""
+    and its free base), rows of one CCD code too, and binder rows of one chain
+    (`binder_identities`). A molecule's sheet rows (its targets' `ligands`) are read from the
+    validated sheet only while its shard's spec is made, so that a plan does not hold one
+    `Ligand` object per row of the sheet."""
 
     def __init__(self, ligands: pd.DataFrame):
-        codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
+        binders: list[Binder] | None = None
+        if is_binder_sheet(ligands.columns):
+            identities, binders = binder_identities(ligands)
+            codes, self.identities = pd.factorize(pd.Series(identities, dtype=object), sort=False)
+        else:
+            codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
         # The sheet's rows by molecule, each molecule's in sheet order: the rows of molecule m
         # are columns[...][bounds[m]:bounds[m + 1]], so a shard's rows are one slice of each
         # column. (A `take` per shard instead costs O(rows of the sheet) each time on an Arrow
@@ -302,6 +403,11 @@ class _Molecules:
             for column in _SHEET_ROW_COLUMNS
         }
         self.bounds = np.searchsorted(codes[order], np.arange(len(self.identities) + 1))
+        # A binder screen's binder per molecule, its first row's (one identity is one chain
+        # Boltz models); None for a molecule screen, which holds no object per molecule.
+        self.binders = (
+            None if binders is None else [binders[row] for row in order[self.bounds[:-1]].tolist()]
+        )
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -312,9 +418,12 @@ class _Molecules:
         for start in range(0, len(self.identities), chunk):
             yield from self.identities[start : start + chunk].tolist()
 
-    def of(self, start: int, stop: int) -> list[tuple[str | None, str | None, list[Ligand]]]:
-        """(smiles, ccd code, sheet rows) of molecules `start` to `stop`. A CCD row's `smiles`
-        is its cache molecule's (None when the cache was not there)."""
+    def of(
+        self, start: int, stop: int
+    ) -> list[tuple[str | None, str | None, Binder | None, list[Ligand]]]:
+        """(smiles, ccd code, binder, sheet rows) of molecules `start` to `stop`. A CCD row's
+        `smiles` is its cache molecule's (None when the cache was not there); a binder's
+        molecule has neither."""
         bounds = self.bounds[start : stop + 1].tolist()
         first, last = bounds[0], bounds[-1]
         # Column by column, sliced from the columns' arrays: a frame's rows (or its Arrow-backed
@@ -328,11 +437,14 @@ class _Molecules:
         identities = self.identities[start:stop].tolist()
         for m, identity in enumerate(identities):
             begin, end = bounds[m] - first, bounds[m + 1] - first
-            if identity.startswith(CCD_IDENTITY_PREFIX):
+            binder = None if self.binders is None else self.binders[start + m]
+            if binder is not None:
+                smiles, code = None, None
+            elif identity.startswith(CCD_IDENTITY_PREFIX):
                 smiles, code = columns[3][begin] or None, identity[len(CCD_IDENTITY_PREFIX) :]
             else:
                 smiles, code = identity, None
-            molecules.append((smiles, code, sheet_rows[begin:end]))
+            molecules.append((smiles, code, binder, sheet_rows[begin:end]))
         return molecules
 
 
@@ -351,18 +463,19 @@ class _ProteinTargets:
     def targets(self, start: int, stop: int) -> list[Target]:
         numbered = {} if self.replicate is None else {"replicate": self.replicate}
         fields = {"key", "protein", "smiles", "ligands", *numbered}
-        with_ccd = {*fields, "ccd"}
+        with_ccd, with_binder = {*fields, "ccd"}, {*fields, "binder"}
         return [
             Target.model_construct(
-                with_ccd if ccd else fields,
+                with_ccd if ccd else with_binder if binder else fields,
                 key=key,
                 protein=self.protein,
                 smiles=smiles,
                 **({"ccd": ccd} if ccd else {}),
+                **({"binder": binder} if binder else {}),
                 ligands=ligands,
                 **numbered,
             )
-            for (smiles, ccd, ligands), key in zip(
+            for (smiles, ccd, binder, ligands), key in zip(
                 self.molecules.of(start, stop), self.keys[start:stop], strict=True
             )
         ]
@@ -437,6 +550,7 @@ class Plan:
         self._molecules = _Molecules(ligands)
         _check_cofactors_are_not_screened(config, self._molecules.identities)
         check_covalent_rows(config, ligands)
+        check_binder_rows(config, ligands)
         self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)

@@ -26,12 +26,13 @@ from pathlib import Path
 
 from omtx_hub.boltz_io import (
     PredictionFiles,
+    binder_scores,
     boltz_record_id,
     completed_outputs,
     scores,
     write_input,
 )
-from omtx_hub.boltz_schema import target_molecule
+from omtx_hub.boltz_schema import binder_interface_chains, target_molecule
 from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.failures import failure_kind, record_failure, recorded_failures
 from omtx_hub.keys import msa_file_identity
@@ -315,6 +316,19 @@ class ShardJob:
                     "Nothing was predicted; run again (`--forcerun fetch_msa` for a server MSA) "
                     "so that the plan and the shard see the same MSA."
                 )
+        # A binder's MSA file, likewise (DNA and RNA binders have none).
+        with_files = {
+            t.binder for t in self.targets if t.binder and t.binder.msa not in (None, "empty")
+        }
+        for binder in with_files:
+            actual = msa_file_identity(binder.msa, Path(binder.msa).read_bytes())
+            if actual != binder.msa_identity:
+                raise ShardError(
+                    f"the MSA of binder {binder.sequence} ({binder.msa}) is {actual}, but its "
+                    f"targets were keyed with {binder.msa_identity}: the file changed after "
+                    "planning. Nothing was predicted; run again so that the plan and the "
+                    "shard see the same MSA."
+                )
 
     def _report(self, message: str) -> None:
         """A progress line on the job's standard output, which the terminal (local runs) and
@@ -384,7 +398,7 @@ class ShardJob:
         for target in missing:
             entry = self._failure(target, boltz_output.replace(f"{work}/", ""))
             self.entries[target.key] = entry
-            ligand = target.ccd or target.smiles
+            ligand = target.ccd or target.smiles or target.binder.sequence
             self._report(f"failed ({entry.failure}): {ligand}: {entry.error}")
         # Boltz predicts the shard as one batch, so a target's GPU time is its share of it.
         for target in pending:
@@ -421,6 +435,11 @@ class ShardJob:
             if outputs is None:
                 continue
             confidence, affinity = outputs
+            binder = {}
+            if target.binder is not None:
+                interface = binder_interface_chains(self.receptor, target.binder)
+                chain = self.receptor.ligand_chain
+                binder = binder_scores(confidence, files.structure, chain, *interface)
             record = TargetRecord(
                 key=key,
                 status="completed",
@@ -429,6 +448,7 @@ class ShardJob:
                 protein_sha256=self.receptor.sequence_sha256,
                 msa=record_msa(self.spec.msa_identities),
                 **scores(confidence, affinity),
+                **binder,
                 seconds_since_shard_start=round(time.time() - started, 3),
                 boltz_version=prediction["boltz"],
                 model=prediction["model"],
@@ -440,8 +460,10 @@ class ShardJob:
             stored = files.stored_files(affinity=self.model.affinity)
             stored["input.yaml"] = work / INPUTS_DIR / f"{boltz_record_id(key)}.yaml"
             self.store.commit(key, stored, record.to_json())
-            # Checked on this machine's CPU while Boltz predicts the next targets.
-            self.triage.submit(key, target.smiles, files.structure.read_bytes(), ccd=target.ccd)
+            # Checked on this machine's CPU while Boltz predicts the next targets (a binder's
+            # pose is a chain's, which the small-molecule checks do not take).
+            if target.binder is None:
+                self.triage.submit(key, target.smiles, files.structure.read_bytes(), ccd=target.ccd)
             with self.lock:
                 entry = self._entry(target, record, "computed")
                 entry._local_structure = str(files.structure)
@@ -483,7 +505,7 @@ class ShardJob:
         store's, or made now (omtx_hub.pose_store)."""
         started = time.process_time()
         for target in self.targets:
-            if self.entries[target.key].status == "completed":
+            if self.entries[target.key].status == "completed" and target.binder is None:
                 self.triage.submit(target.key, target.smiles, ccd=target.ccd)
         results = self.triage.results()
         for key, triage in results.items():

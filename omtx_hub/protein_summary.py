@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ import pandas as pd
 from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets
-from omtx_hub.records import CONFIDENCE_FIELDS
+from omtx_hub.records import BINDER_SCORE_FIELDS, CONFIDENCE_FIELDS, Binder
 from omtx_hub.result_tables import predicted_binders
 from omtx_hub.summary import ProteinCounts, ProteinSummary, Statistics, TopEntry
 
@@ -53,16 +54,18 @@ OVER_BINDERS = (
 )
 
 
-def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
+def protein_chains(config: ScreenConfig, binder: str | None = None) -> dict[str, Counter[str]]:
     """Each protein's chains as Boltz gets them: those of the input document of its targets
-    (which differ only in the ligand's SMILES and the MSA, neither of which adds a chain)."""
+    (which differ only in the ligand's SMILES and the MSA, neither of which adds a chain); in
+    a binder screen, with a binder chain of type `binder`."""
+    screened = "" if binder is None else Binder(sequence="A", type=binder, msa="empty")
     return {
         protein.name: chain_counts(
             input_document(
                 # The covalent bond adds no chain.
                 dataclasses.replace(protein.receptor, covalent=None),
                 {chain.ids[0]: "empty" for chain in protein.receptor.msa_chains},
-                "",
+                screened,
                 affinity=config.model.affinity,
             )
         )
@@ -70,10 +73,25 @@ def protein_chains(config: ScreenConfig) -> dict[str, Counter[str]]:
     }
 
 
-def not_applicable_fields(config: ScreenConfig) -> dict[str, dict[str, str]]:
-    """Per protein, the confidence fields that are 0 by construction for its chains, with why."""
+def not_applicable_fields(
+    config: ScreenConfig, binder_types: Collection[str] = ()
+) -> dict[str, dict[str, str]]:
+    """Per protein, the confidence fields that are 0 by construction for its chains, with
+    why; in a binder screen (`binder_types`: the types of its binders), those that are 0 with
+    every type of binder."""
+    if not binder_types:
+        return {
+            name: constant_confidence_fields(chains)
+            for name, chains in protein_chains(config).items()
+        }
+    each_type = [protein_chains(config, kind) for kind in sorted(binder_types)]
     return {
-        name: constant_confidence_fields(chains) for name, chains in protein_chains(config).items()
+        protein.name: {
+            field: why
+            for field, why in constant_confidence_fields(each_type[0][protein.name]).items()
+            if all(field in constant_confidence_fields(c[protein.name]) for c in each_type)
+        }
+        for protein in config.proteins
     }
 
 
@@ -175,13 +193,19 @@ def protein_summary(
     compounds = ~rows["key"].duplicated()
     status = rows["status"][compounds].value_counts()
     completed = compounds & (rows["status"] == "completed")
-    binders = completed & predicted_binders(rows, binder_threshold)
+    # A binder-sequence screen's table has no affinity columns (omtx_hub.binders).
+    with_affinity = "affinity_probability_binary" in rows.columns
+    binders = completed & (
+        predicted_binders(rows, binder_threshold)
+        if with_affinity
+        else pd.Series(False, index=rows.index)
+    )
     statistics = {
         field: _statistics(rows[field][completed], "completed_compounds")
-        for field in OVER_COMPLETED
-        if field not in not_applicable
+        for field in (*OVER_COMPLETED, *BINDER_SCORE_FIELDS)
+        if field not in not_applicable and field in rows.columns
     }
-    for field in OVER_BINDERS:
+    for field in OVER_BINDERS if with_affinity else ():
         statistics[field] = _statistics(
             rows[field][binders], "predicted_binders", geometric=field == "ic50_um"
         )
@@ -197,14 +221,20 @@ def protein_summary(
         ),
         statistics=statistics,
         not_applicable=not_applicable,
-        top_by_binder_probability=top_list(rows, top_n, "binder_probability", binder_threshold),
+        top_by_binder_probability=(
+            top_list(rows, top_n, "binder_probability", binder_threshold) if with_affinity else []
+        ),
         # Among predicted binders only: affinity orders actives, not inactives.
-        top_by_affinity=top_list(
-            rows,
-            top_n,
-            "affinity",
-            binder_threshold,
-            among=predicted_binders(rows, binder_threshold),
+        top_by_affinity=(
+            top_list(
+                rows,
+                top_n,
+                "affinity",
+                binder_threshold,
+                among=predicted_binders(rows, binder_threshold),
+            )
+            if with_affinity
+            else []
         ),
         top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
     )

@@ -15,6 +15,8 @@ Within each protein, the completed targets come first, in this order:
   when comparing different active molecules, not inactives", so a non-binder's value orders
   nothing.
 - `confidence`: by `confidence_score`, highest first.
+- `binder_iptm` (binder-sequence screens, which have no affinity): by `binder_iptm`, the
+  binder-receptor interface ipTM (omtx_hub.binders), highest first.
 
 Equal values (rare: the scores are continuous) are ordered by sheet row; a compound listed
 under several names (one key) is placed by its first row. Then the targets that are not
@@ -44,6 +46,7 @@ RULES = {
     "affinity": "predicted binders by affinity (lowest log10(IC50/µM) first), then the other "
     "completed targets by binder probability (highest first)",
     "confidence": "by confidence score (highest first)",
+    "binder_iptm": "by the binder-receptor interface ipTM (highest first)",
 }
 TIES_AND_REST = "equal values by sheet row; failed and pending targets last, in sheet order"
 
@@ -63,16 +66,18 @@ def _order_keys(
 ) -> dict:
     """`_group` and `_score` columns: sorting ascending by both puts rows in rank order."""
     completed = (table["status"] == "completed").to_numpy()
-    probability = table["affinity_probability_binary"].to_numpy(dtype=float)
     if rank_by == "affinity":
+        probability = table["affinity_probability_binary"].to_numpy(dtype=float)
         binder = predicted_binders(table, binder_threshold).to_numpy()
         group = np.where(binder, _COMPLETED, _OTHER_COMPLETED)
         score = np.where(binder, table["affinity_pred_value"].to_numpy(dtype=float), -probability)
     elif rank_by == "binder_probability":
+        probability = table["affinity_probability_binary"].to_numpy(dtype=float)
         group, score = np.full(len(table), _COMPLETED), -probability
-    elif rank_by == "confidence":
+    elif rank_by in ("confidence", "binder_iptm"):
+        column = "confidence_score" if rank_by == "confidence" else "binder_iptm"
         group = np.full(len(table), _COMPLETED)
-        score = -table["confidence_score"].to_numpy(dtype=float)
+        score = -table[column].to_numpy(dtype=float)
     else:
         raise ValueError(f"unknown ranking {rank_by!r}; expected one of {', '.join(RULES)}")
     if triage_first:
@@ -110,6 +115,7 @@ _ORDER_COLUMNS = (
     "affinity_probability_binary",
     "affinity_pred_value",
     "confidence_score",
+    "binder_iptm",
     TRIAGE_COLUMN,
 )
 

@@ -48,6 +48,11 @@ DERIVED_FIELDS = ("ic50_um", "pic50", "delta_g_kcal_mol")
 #   the sign of a free energy, so stronger binders are more negative.
 RT_LN10_KCAL_MOL = 1.364
 SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDENCE_FIELDS
+# A binder screen's interface scores (omtx_hub.binders, from Boltz's confidence JSON and
+# structure): `binder_iptm` ranks it; `binder_plddt` is the mean of the binder's per-residue
+# pLDDT, `binder_residue_plddt` those values (0-1, in sequence order) for the dashboard strip.
+BINDER_SCORE_FIELDS = ("binder_iptm", "binder_plddt")
+BINDER_RESIDUE_PLDDT = "binder_residue_plddt"
 
 
 def affinity_units(log_ic50):
@@ -91,11 +96,18 @@ RESULT_COLUMNS = [
     "canonical_smiles",
     "modeled_smiles",
     "standardisation",
+    # A binder screen's sheet columns (omtx_hub.binders), instead of the molecule's.
+    "sequence",
+    "chain_type",
+    "binder_msa",
+    "cyclic",
     "flags",
     "status",
     "error",
     "failure",
     *SCORE_FIELDS,
+    *BINDER_SCORE_FIELDS,
+    BINDER_RESIDUE_PLDDT,
     *REPLICATE_COLUMNS,
     # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
     "posebusters_pass",
@@ -163,6 +175,21 @@ class Ligand(_Contract):
     name: str
 
 
+class Binder(_Contract):
+    """A binder-sequence screen's screened chain (omtx_hub.binders): a peptide, protein, DNA
+    or RNA sequence, its MSA (`empty` or a file; proteins only) and whether it is cyclic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence: str
+    type: Literal["protein", "dna", "rna"]
+    msa: str | None = None
+    cyclic: bool = False
+    # What its MSA is, as its key was made with it (omtx_hub.keys.binder_identity): set by
+    # the plan, checked by the shard job before Boltz reads the file.
+    msa_identity: str | None = None
+
+
 class Target(_Contract):
     """A protein x compound (x replicate) of a screen, as the plan made it: what one prediction
     is of, and under which key the result store keeps it."""
@@ -175,6 +202,8 @@ class Target(_Contract):
     # cache molecule's SMILES (None when Boltz's molecule cache was not there at planning).
     smiles: str | None
     ccd: str | None = None
+    # A binder screen's chain (then `smiles` is None); set only in binder screens.
+    binder: Binder | None = None
     # The sheet rows of the compound (rows with the same modelled molecule share a target).
     ligands: list[Ligand]
     # Which of `model.replicates` it is; set only with replicates.
@@ -221,6 +250,10 @@ class TargetRecord(_Contract):
     complex_iplddt: float | None = None
     complex_pde: float | None = None
     complex_ipde: float | None = None
+    # A binder screen's (BINDER_SCORE_FIELDS); absent for small molecules.
+    binder_iptm: float | None = None
+    binder_plddt: float | None = None
+    binder_residue_plddt: list[float] | None = None
     seconds_since_shard_start: float | None = None
     boltz_version: str | None = None
     model: dict | None = None

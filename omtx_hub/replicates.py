@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from omtx_hub.records import SCORE_FIELDS, SPREAD_FIELDS, affinity_units
+from omtx_hub.records import BINDER_SCORE_FIELDS, SCORE_FIELDS, SPREAD_FIELDS, affinity_units
 from omtx_hub.summary import Replicates
 
 # The first `source` of a compound's replicates in this order is the row's.
@@ -39,9 +39,12 @@ def combine_replicates(rows: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
     rows = rows.sort_values("replicate", kind="stable").reset_index(drop=True)
     by = [rows["protein"], rows["index"]]
     completed = rows["status"] == "completed"
-    scores = rows[list(SCORE_FIELDS)].astype(float).where(completed, axis=0)
+    # (A binder screen's interface scores too; its per-residue pLDDT is replicate 0's, as
+    # its structure is.)
+    averaged = [f for f in (*SCORE_FIELDS, *BINDER_SCORE_FIELDS) if f in rows.columns]
+    scores = rows[averaged].astype(float).where(completed, axis=0)
     combined = rows.drop_duplicates(["protein", "index"]).set_index(["protein", "index"])
-    combined[list(SCORE_FIELDS)] = scores.groupby(by, sort=False).mean()
+    combined[averaged] = scores.groupby(by, sort=False).mean()
     for field, value in affinity_units(combined["affinity_pred_value"]).items():
         combined[field] = value
     for field in SPREAD_FIELDS:

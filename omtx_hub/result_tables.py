@@ -16,6 +16,7 @@ from typing import Literal, get_args
 import pandas as pd
 
 from omtx_hub.records import (
+    BINDER_SCORE_FIELDS,
     CHEMISTRY_COLUMNS,
     PROTEIN_FLAGS,
     RESULT_COLUMNS,
@@ -35,6 +36,8 @@ FLAG_LARGE = f"heavy-atoms>{MAX_TRAINING_ATOMS}"
 FLAG_UNDEFINED_STEREO = "undefined-stereo"
 FLAG_ENHANCED_STEREO = "enhanced-stereo"
 FLAG_MIXTURE = "mixture"
+# A binder-sequence screen's protein binder without an MSA (omtx_hub.binders).
+FLAG_BINDER_NO_MSA = "binder-no-msa"
 # Every ligand flag code and what it means (README "Ligand standardisation", dashboard
 # tooltips).
 LIGAND_FLAGS = {
@@ -48,6 +51,8 @@ LIGAND_FLAGS = {
     "the isomer drawn",
     FLAG_MIXTURE: "a fragment that is not a known counter-ion or solvent was removed "
     "(ligands.salts: strip keeps the largest organic fragment)",
+    FLAG_BINDER_NO_MSA: "the protein binder is predicted single-sequence (its msa is empty): "
+    "reduced accuracy for a domain such as a nanobody, usual for a short peptide",
 }
 FLAG_MEANINGS = {**LIGAND_FLAGS, **PROTEIN_FLAGS}
 FLAGS_SEPARATOR = ";"
@@ -167,6 +172,7 @@ INTERACTIONS_SEPARATOR = ";"
 INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLUMNS)
 FLOAT_RESULT_COLUMNS = (
     *SCORE_FIELDS,
+    *BINDER_SCORE_FIELDS,
     *(f"{field}_std" for field in SPREAD_FIELDS),
     "runtime_s",
     *CHEMISTRY_FLOAT_COLUMNS,

@@ -2,10 +2,11 @@
 
 A sheet is a CSV (or TSV) with at least the columns `name` and `smiles` (or `ccd`: a ligand by
 its code in the PDB's Chemical Component Dictionary, which Boltz takes from its molecule
-cache; each row gives exactly one of the two); any other columns are carried through to the
-results. Each SMILES becomes the molecule Boltz models (`omtx_hub.chemistry`). Every problem
-is reported at once, each naming the line of the file, so a chemist can fix a 10,000-row sheet
-in one pass before any GPU time is spent.
+cache; each row gives exactly one of the two), or `name` and `sequence` for a binder-sequence
+screen (omtx_hub.binders); any other columns are carried through to the results. Each SMILES
+becomes the molecule Boltz models (`omtx_hub.chemistry`). Every problem is reported at once,
+each naming the line of the file, so a chemist can fix a 10,000-row sheet in one pass before
+any GPU time is spent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from omtx_hub.binders import BINDER_COLUMNS, SEQUENCE_COLUMN, BinderProblem, binder_of_row
 from omtx_hub.chemistry import (
     MAX_AFFINITY_ATOMS,
     LigandProblem,
@@ -31,7 +33,9 @@ from omtx_hub.chemistry import (
 from omtx_hub.credentials import credentials_file_kind
 from omtx_hub.paths import file_problem
 from omtx_hub.receptor import CCD_PATTERN
+from omtx_hub.records import Binder
 from omtx_hub.result_tables import (
+    FLAG_BINDER_NO_MSA,
     FLAG_LARGE,
     FLAGS_SEPARATOR,
     MAX_TRAINING_ATOMS,
@@ -60,13 +64,16 @@ GENERATED_COLUMNS = (
 )
 # Separators of the validated sheet's list columns (`standardisation`, `flags`).
 CHANGES_SEPARATOR = "; "
+# A validated binder sheet's columns from its `sequence`, `chain_type`, `msa` and `cyclic`
+# cells (`msa` so named apart from the results' receptor `msa` column).
+BINDER_SHEET_COLUMNS = ("sequence", "chain_type", "binder_msa", "cyclic")
 MAX_ID_LENGTH = 64
 MAX_LISTED_PROBLEMS = 25
 # Peak memory of reading and validating a sheet, per byte of the file (13.6-17.4 measured by
 # benchmarks/sheet_memory.py); quoted when a sheet is refused by limits.sheet_max_bytes.
 READ_MEMORY_PER_SHEET_BYTE = 15
 # Bumped whenever validation or standardisation changes, so cached sheets are redone.
-VALIDATOR_VERSION = "7"
+VALIDATOR_VERSION = "8"
 # The longest SMILES cell given to RDKit. RDKit crashes the process (a segmentation fault,
 # no message) on a 20,000-atom chain ('C' * 20000; 10,000 passed), and Boltz names a ligand's
 # atoms element + rank in 4 characters, so no molecule of more than 999 atoms of one element
@@ -347,16 +354,17 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             "ignoring case and surrounding spaces); keep one column of each name"
         )
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
-    if not any(column in frame.columns for column in MOLECULE_COLUMNS):
+    if not any(column in frame.columns for column in (*MOLECULE_COLUMNS, SEQUENCE_COLUMN)):
         missing.append("smiles")
     if missing:
         found = ", ".join(repr(c) for c in frame.columns) or "none"
         raise SheetError(
             f"ligand sheet '{path}' lacks the column(s) {', '.join(repr(m) for m in missing)} "
             f"(found: {found}); the header must name 'name' and 'smiles' (lower case), or "
-            "'ccd' for ligands by CCD code"
+            "'ccd' for ligands by CCD code, or 'sequence' for a binder-sequence screen"
         )
-    reserved = [c for c in frame.columns if c in GENERATED_COLUMNS]
+    generated = (*GENERATED_COLUMNS, "binder_msa")
+    reserved = [c for c in frame.columns if c in generated]
     if reserved:
         raise SheetError(
             f"ligand sheet '{path}' has column(s) {reserved} whose names the workflow uses for "
@@ -369,9 +377,17 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
 
 def sheet_own_columns(columns) -> list[str]:
     """Of a sheet's or a validated sheet's `columns`, those the sheet brings besides `name`,
-    `smiles` and `ccd` (carried to the results)."""
+    `smiles` and `ccd` (and a binder sheet's `sequence`, `chain_type`, `msa`, `cyclic`),
+    carried to the results."""
     known = {*REQUIRED_COLUMNS, *MOLECULE_COLUMNS, *GENERATED_COLUMNS}
+    if SEQUENCE_COLUMN in columns:
+        known |= {*BINDER_COLUMNS, *BINDER_SHEET_COLUMNS}
     return [c for c in columns if c not in known]
+
+
+def is_binder_sheet(columns) -> bool:
+    """Whether a sheet (or validated sheet) of these columns screens binder sequences."""
+    return SEQUENCE_COLUMN in columns
 
 
 def _check_result_columns(frame: pd.DataFrame, path: Path) -> None:
@@ -536,17 +552,22 @@ def validate_sheet(
             )
         ligand_ids.append(ligand_id)
 
-    prepared = _prepare_rows(
-        smiles_cells,
-        ccd_cells,
-        affinity=affinity,
-        salts=salts,
-        workers=workers,
-        ccd_molecules=ccd_molecules,
-        prepare=prepare,
-    )
+    binders = None
+    if is_binder_sheet(frame.columns):
+        binders = _binder_rows(frame, smiles_cells, ccd_cells, affinity=affinity)
+        prepared = [_binder_flags(b) if isinstance(b, Binder) else b for b in binders]
+    else:
+        prepared = _prepare_rows(
+            smiles_cells,
+            ccd_cells,
+            affinity=affinity,
+            salts=salts,
+            workers=workers,
+            ccd_molecules=ccd_molecules,
+            prepare=prepare,
+        )
     for line, name, result in zip(lines, names, prepared, strict=True):
-        if isinstance(result, LigandProblem):
+        if isinstance(result, LigandProblem | BinderProblem):
             problems.append(SheetProblem(line, name or None, str(result)))
 
     if problems:
@@ -574,11 +595,72 @@ def validate_sheet(
             ],
             "flags": [FLAGS_SEPARATOR.join(ligand.flags) for ligand in prepared],
             "heavy_atoms": [ligand.heavy_atoms for ligand in prepared],
+            **(_binder_columns(binders) if binders is not None else {}),
             # All at once: adding a thousand columns one by one copies the frame each time.
             **{column: frame[column].to_numpy() for column in sheet_own_columns(frame.columns)},
         }
     )
     return validated
+
+
+def _binder_flags(binder: Binder) -> PreparedLigand:
+    """A binder row's molecule columns (none) and its flags."""
+    flags = (FLAG_BINDER_NO_MSA,) if binder.msa == "empty" else ()
+    return PreparedLigand("", "", 0, (), flags)
+
+
+def _binder_rows(
+    frame: pd.DataFrame, smiles_cells: list[str], ccd_cells: list[str] | None, *, affinity: bool
+) -> list[Binder | BinderProblem]:
+    """Each row of a binder sheet as its binder (omtx_hub.binders.binder_of_row), or its
+    problem: a row that also gives a molecule, or a binder screen with affinity."""
+    if affinity:
+        raise SheetError(
+            "a binder-sequence sheet (column 'sequence') needs model.affinity: false: Boltz's "
+            "affinity head takes a small-molecule ligand only (docs/prediction.md; "
+            "parse_boltz_schema refuses a binder that is not a ligand), so binders are ranked "
+            "by their interface confidence (binder_iptm)"
+        )
+    cells = {
+        column: frame[column].str.strip().tolist() if column in frame else [""] * len(frame)
+        for column in BINDER_COLUMNS
+    }
+    codes = ccd_cells if ccd_cells is not None else [""] * len(frame)
+    rows: list[Binder | BinderProblem] = []
+    for smiles, code, *binder_cells in zip(smiles_cells, codes, *cells.values(), strict=True):
+        if smiles or code:
+            given = "smiles" if smiles else "ccd"
+            rows.append(
+                BinderProblem(
+                    f"both column 'sequence' and column '{given}' are filled: a screen is of "
+                    "molecules or of binder sequences; put them in two sheets (two screens)"
+                )
+            )
+            continue
+        try:
+            rows.append(binder_of_row(*binder_cells))
+        except BinderProblem as problem:
+            rows.append(problem)
+    return rows
+
+
+def _binder_columns(binders: list[Binder]) -> dict[str, list]:
+    """The validated sheet's binder columns (BINDER_SHEET_COLUMNS) of valid rows."""
+    return {
+        "sequence": [binder.sequence for binder in binders],
+        "chain_type": [binder.type for binder in binders],
+        "binder_msa": [binder.msa or "" for binder in binders],
+        "cyclic": ["true" if binder.cyclic else "false" for binder in binders],
+    }
+
+
+def binders_of(ligands: pd.DataFrame) -> list[Binder]:
+    """Each row's binder, from a validated binder sheet's columns."""
+    columns = (ligands[column].tolist() for column in BINDER_SHEET_COLUMNS)
+    return [
+        Binder(sequence=sequence, type=kind, msa=msa or None, cyclic=cyclic == "true")
+        for sequence, kind, msa, cyclic in zip(*columns, strict=True)
+    ]
 
 
 def _name_problem(name: str, line: int, first_of_look: dict[str, tuple[int, str]]) -> str | None:

@@ -209,12 +209,16 @@ class TopEntry(_Part):
     index: int = Field(description="Its first sheet row.")
     ligand_name: str
     ligand_id: str
-    smiles: str | None
-    modeled_smiles: str | None
+    # A molecule's; a binder-sequence screen's entries have `sequence` and `binder_iptm`
+    # instead, and no affinity (omtx_hub.binders).
+    smiles: str | None = None
+    modeled_smiles: str | None = None
+    sequence: Absent[str] = None
     flags: str
-    affinity_probability_binary: float | None
-    affinity_pred_value: float | None
-    pic50: float | None
+    affinity_probability_binary: float | None = None
+    affinity_pred_value: float | None = None
+    pic50: float | None = None
+    binder_iptm: Absent[float] = None
     confidence_score: float | None
     structure: str | None
     # With replicates (records.REPLICATE_COLUMNS): each spread, null with fewer than two

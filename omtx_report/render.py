@@ -32,6 +32,7 @@ import pandas as pd
 
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import (
+    BINDER_SCORE_FIELDS,
     NO_MSA,
     PROTEIN_FLAGS,
     REPLICATE_COLUMNS,
@@ -105,7 +106,10 @@ LABELS = {
     "interactions": "Interactions", "pose_checks_error": "Pose checks error",
     "triage": "Triage", "alerts": "Alerts", "mw": "MW (g/mol)", "clogp": "cLogP",
     "tpsa": "TPSA (Å²)", "hbd": "HBD", "hba": "HBA", "rotatable_bonds": "Rotatable bonds",
-    "qed": "QED", "formal_charge": "Formal charge",
+    "qed": "QED", "formal_charge": "Formal charge", "sequence": "Sequence",
+    "chain_type": "Chain type", "binder_msa": "Binder MSA", "cyclic": "Cyclic",
+    "binder_iptm": "binder ipTM", "binder_plddt": "binder pLDDT",
+    "binder_residue_plddt": "binder pLDDT per residue",
 }  # fmt: skip
 # A column's header tooltip where its label alone would mislead (docs/results.md, "Scores
 # and units"): Boltz's compute_ptms (boltz/model/layers/confidence_utils.py) takes every
@@ -115,14 +119,40 @@ COLUMN_HELP = {
     "included (not the screened ligand's alone when the protein has cofactors)",
     "iptm": "ipTM over every pair of tokens on different chains (with cofactors, their pairs "
     "with the ligand and the protein too)",
+    "binder_iptm": "Boltz's pair ipTM of the binder and the receptor chain, both ways averaged, "
+    "the best receptor chain (docs/results.md, Binder-sequence screens)",
 }
+# AlphaFold's pLDDT bands (0-1), high first, for a binder's per-residue strip: the class of
+# each residue's cell (dashboard.css) and its meaning.
+PLDDT_BANDS = (
+    (0.9, "plddt-very-high", "very high (≥ 0.9)"),
+    (0.7, "plddt-high", "confident (0.7-0.9)"),
+    (0.5, "plddt-low", "low (0.5-0.7)"),
+    (0.0, "plddt-very-low", "very low (< 0.5)"),
+)
 TEXT_COLUMNS = ("protein", "ligand_name", "ligand_id", "smiles", "status", "error", "source")
 # The score each ranking puts first, as the index shows a screen's best target.
 RANKING_SCORES = {
     "binder_probability": ("P(binder)", "affinity_probability_binary"),
     "affinity": ("log10(IC50/µM)", "affinity_pred_value"),
     "confidence": ("confidence", "confidence_score"),
+    "binder_iptm": ("binder ipTM", "binder_iptm"),
 }
+
+
+def plddt_strip(sequence: str, residue_plddt) -> list[dict]:
+    """A binder's residues with their pLDDT (batch_results' `binder_residue_plddt`, 0-1,
+    ';'-separated) and band class (PLDDT_BANDS), for the top hits' strip; without pLDDT
+    (not predicted), its letters alone."""
+    values = residue_plddt.split(";") if isinstance(residue_plddt, str) else []
+    strip = []
+    for position, letter in enumerate(sequence):
+        plddt = float(values[position]) if position < len(values) else None
+        band = (
+            next((b for low, b, _ in PLDDT_BANDS if plddt >= low), "") if plddt is not None else ""
+        )
+        strip.append({"letter": letter, "plddt": plddt, "band": band, "position": position + 1})
+    return strip
 
 
 def number(value, digits: int = 3) -> str:
@@ -170,10 +200,13 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "protein",
         "ligand_name",
         "modeled_smiles",
+        "sequence",
         "ccd",
         "flags",
         TRIAGE_COLUMN,
         "status",
+        "binder_iptm",
+        "binder_plddt",
         *TABLE_SCORES,
         "posebusters_pass",
         "source",
@@ -196,11 +229,16 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "msa",
         *(f for f in SCORE_FIELDS if f not in TABLE_SCORES),
         *PROPERTY_COLUMNS,
+        "chain_type",
+        "binder_msa",
+        "cyclic",
+        "binder_residue_plddt",
     ]
     columns = []
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
         numeric = (
             key in SCORE_FIELDS
+            or key in BINDER_SCORE_FIELDS
             or key in REPLICATE_COLUMNS
             or key in ("rank", "index")
             or key in PROPERTY_COLUMNS
@@ -244,6 +282,8 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     """Per protein, over its distinct completed compounds: the binder probabilities, and
     the affinity of the predicted binders only (Boltz: affinity compares actives only)."""
     proteins = table["protein"].unique()
+    if "binder_iptm" in table.columns:
+        return _binder_plots(table, proteins)
     figures = []
     for protein in proteins:
         # Only the columns plotted: a copy of every column would double a large screen's memory.
@@ -290,6 +330,32 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
         contacts = _contact_chart(compounds, binders, of)
         if contacts is not None:
             figures.append(contacts)
+    return figures
+
+
+def _binder_plots(table: pd.DataFrame, proteins) -> list[str]:
+    """A binder-sequence screen's plots, per protein over its distinct completed binders:
+    the interface ipTM that ranks them, and it against the binder's own pLDDT."""
+    figures = []
+    for protein in proteins:
+        chosen = (table["protein"] == protein) & (table["status"] == "completed")
+        binders = table.loc[chosen, ["key", "binder_iptm", "binder_plddt"]].drop_duplicates("key")
+        of = f" · {protein}" if len(proteins) > 1 else ""
+        figures += [
+            plots.histogram(
+                binders["binder_iptm"],
+                title=f"Binder-receptor interface ipTM{of}",
+                x_label="binder ipTM of every completed binder",
+            ),
+            plots.scatter(
+                binders["binder_iptm"],
+                binders["binder_plddt"],
+                title=f"Binder pLDDT vs. interface ipTM{of}",
+                x_label="binder ipTM",
+                y_label="binder pLDDT",
+                empty="no completed binder",
+            ),
+        ]
     return figures
 
 
@@ -373,9 +439,10 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
         else {
             "name": best["ligand_name"],
             "protein": best["protein"],
-            "p_binder": best["affinity_probability_binary"],
-            "affinity": best["affinity_pred_value"],
+            "p_binder": best.get("affinity_probability_binary"),
+            "affinity": best.get("affinity_pred_value"),
             "confidence": best["confidence_score"],
+            "binder_iptm": best.get("binder_iptm"),
         },
         # Flag code -> rows and ligands carrying it.
         "flags": document.flags,
@@ -410,7 +477,9 @@ def page_data(
             folder_of[name] = folders.setdefault(folder, len(folders))
     structure_folder = table["structure"].map(folder_of).fillna(-1).to_numpy(dtype=int)
     pieces = write_table_pieces(table, columns, structure_folder, out_dir)
-    depicted = table["modeled_smiles"].isin(depictions.keys())
+    # (A binder screen's rows have a sequence instead: shown as a pLDDT strip.)
+    smiles = table["modeled_smiles"] if "modeled_smiles" in table else pd.Series(dtype=object)
+    depicted = smiles.isin(depictions.keys())
     not_applicable = {
         protein: {
             LABELS.get(field, field): reason for field, reason in entry.not_applicable.items()
@@ -430,8 +499,9 @@ def page_data(
         "embedded": embedded,
         "depictions": depictions,
         "depicted_rows": dict(
-            zip(table.index[depicted].astype(str), table["modeled_smiles"][depicted], strict=True)
+            zip(smiles.index[depicted].astype(str), smiles[depicted], strict=True)
         ),
+        "plddt_bands": [[low, band, meaning] for low, band, meaning in PLDDT_BANDS],
         # Per protein, the scores that are 0 by construction for its chains (label -> why).
         "not_applicable": not_applicable,
         "flag_meanings": FLAG_MEANINGS,
@@ -562,7 +632,7 @@ def render_dashboard(
     order = data.summary.ranking
     top = top_hits(data, top_n)
     depictions = {}
-    for smiles in top["modeled_smiles"].drop_duplicates():
+    for smiles in top.get("modeled_smiles", pd.Series(dtype=object)).drop_duplicates():
         uri = depiction(smiles)
         if uri:
             depictions[smiles] = uri
@@ -589,6 +659,11 @@ def render_dashboard(
                     **row,
                     "also_named": hit.also_named,
                     "flag_list": split_flags(row["flags"]),
+                    **(
+                        {"strip": plddt_strip(row["sequence"], row["binder_residue_plddt"])}
+                        if "sequence" in row
+                        else {}
+                    ),
                 }
                 for i, row, hit in zip(
                     top.index,
@@ -598,6 +673,7 @@ def render_dashboard(
                 )
             ],
             flag_meanings=FLAG_MEANINGS,
+            plddt_bands=PLDDT_BANDS,
             depictions=depictions,
             plots=_plots(data.table, order.binder_threshold),
             downloads={

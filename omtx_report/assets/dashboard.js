@@ -329,6 +329,23 @@
     return { index: i, values: Object.fromEntries(data.columns.map((c) => [c.key, value(c.key, i)])), structure: structureOf(i) };
   }
 
+  // A binder's sequence, each residue coloured by its pLDDT band (data.plddt_bands, high
+  // first: [lowest pLDDT, class, meaning]); `plddt` is batch_results' ';'-separated text.
+  function sequenceStrip(sequence, plddt) {
+    const strip = element("p", null, "sequence-strip");
+    const values = plddt ? plddt.split(";").map(Number) : [];
+    [...sequence].forEach((letter, i) => {
+      const cell = element("span", letter);
+      if (i < values.length) {
+        const band = data.plddt_bands.find(([low]) => values[i] >= low);
+        if (band) cell.className = band[1];
+        cell.title = `${letter}${i + 1} pLDDT ${values[i].toFixed(2)}`;
+      }
+      strip.appendChild(cell);
+    });
+    return strip;
+  }
+
   function renderDetails(row) {
     const values = row.values;
     $("detail-title").textContent = values.ligand_name ?? values.ligand_id;
@@ -342,11 +359,16 @@
       image.alt = "2D structure";
       body.appendChild(image);
     }
-    body.appendChild(element("p", values.modeled_smiles, "smiles-full"));
+    if (values.sequence) {
+      body.appendChild(sequenceStrip(values.sequence, values.binder_residue_plddt));
+    } else {
+      body.appendChild(element("p", values.modeled_smiles, "smiles-full"));
+    }
     const table = element("table", null, "kv");
     for (const column of data.columns) {
       const value = values[column.key];
-      if (value === null || column.key === "modeled_smiles" || column.key === "ligand_name") continue;
+      const shownAbove = ["modeled_smiles", "ligand_name", "sequence", "binder_residue_plddt"];
+      if (value === null || value === undefined || shownAbove.includes(column.key)) continue;
       const tr = element("tr");
       const th = element("th", column.label);
       if (column.help) th.title = column.help;

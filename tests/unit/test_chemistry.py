@@ -21,7 +21,7 @@ from omtx_hub.chemistry import (
     prepare_ligand,
     prepare_ligands,
 )
-from omtx_hub.result_tables import LIGAND_FLAGS
+from omtx_hub.result_tables import FLAG_BINDER_NO_MSA, LIGAND_FLAGS
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -205,7 +205,13 @@ def test_flags(smiles, affinity, flags):
 
 
 def test_every_flag_is_documented():
-    codes = {FLAG_LARGE, FLAG_UNDEFINED_STEREO, FLAG_ENHANCED_STEREO, FLAG_MIXTURE}
+    codes = {
+        FLAG_LARGE,
+        FLAG_UNDEFINED_STEREO,
+        FLAG_ENHANCED_STEREO,
+        FLAG_MIXTURE,
+        FLAG_BINDER_NO_MSA,
+    }
     assert set(LIGAND_FLAGS) == codes
     assert all(LIGAND_FLAGS.values())
 
