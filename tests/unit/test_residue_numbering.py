@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from omtx_hub.aggregate import protein_entry, read_manifests, results_table, write_results
+from omtx_hub.aggregate import protein_entry, read_manifests, results_table
 from omtx_hub.boltz_schema import input_document
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.keys import receptor_digest
@@ -18,7 +18,7 @@ from omtx_hub.records import Interaction
 from omtx_hub.result_tables import compact_interactions
 from omtx_hub.store import LocalStore
 from tests.screens import write_screen
-from tests.unit.test_triage import hbond, screen, with_pose_checks
+from tests.unit.test_triage import hbond, screen, with_pose_checks, write_every_output
 
 # Position 12 is a cysteine: KRAS G12C's site, numbered 12 by Boltz.
 SEQUENCE = "MKTAYIAKQRQCSFVKSHFSRQLE"
@@ -139,17 +139,7 @@ def test_interactions_and_triage_rules_are_in_the_users_numbering(tmp_path):
     assert strong.loc["P1", "triage"] == "pass"
     assert strong.loc["P2", "interactions"] == "A:MET90:hbond-donor"
     assert strong.loc["P2", "triage"] == "interaction A:MET318 hbond"
-    out = tmp_path / "out"
-    out.mkdir()
-    write_results(
-        numbered,
-        manifests,
-        out / "batch_results.csv",
-        out / "summary.json",
-        parquet_path=out / "batch_results.parquet",
-        purchase_list_path=out / "purchase_list.csv",
-        interactions_path=out / "interactions.csv",
-    )
+    out = write_every_output(numbered, manifests, tmp_path / "out")
     found = pd.read_csv(out / "interactions.csv").set_index("protein")
     assert found.loc["P1", ["residue", "number", "boltz_number"]].tolist() == ["MET", 318, 90]
     assert found.loc["P2", ["residue", "number", "boltz_number"]].tolist() == ["MET", 90, 90]

@@ -31,6 +31,22 @@ ROW = {
 }
 
 
+def write_every_output(plan, manifests, out):
+    """`out` with every file write_results makes (CSV, summary, Parquet, purchase list,
+    interactions.csv)."""
+    out.mkdir()
+    write_results(
+        plan,
+        manifests,
+        out / "batch_results.csv",
+        out / "summary.json",
+        parquet_path=out / "batch_results.parquet",
+        purchase_list_path=out / "purchase_list.csv",
+        interactions_path=out / "interactions.csv",
+    )
+    return out
+
+
 def verdicts(rows: list[dict], **rules) -> list[str]:
     return list(triage_verdicts(pd.DataFrame([{**ROW, **row} for row in rows]), Triage(**rules)))
 
@@ -238,17 +254,7 @@ def test_pose_rules_are_accepted_and_judge_the_pose_checks_columns(tmp_path):
     assert by_name.loc["weak", "triage"] == by_name.loc["tie", "triage"] == unchecked
     assert by_name.loc["tie", "pose_checks_error"] == "ligand atoms are not Boltz's names"
     # interactions.csv: every interaction of every checked pose, written a shard at a time.
-    out = tmp_path / "out"
-    out.mkdir()
-    write_results(
-        plan,
-        manifests,
-        out / "batch_results.csv",
-        out / "summary.json",
-        parquet_path=out / "batch_results.parquet",
-        purchase_list_path=out / "purchase_list.csv",
-        interactions_path=out / "interactions.csv",
-    )
+    out = write_every_output(plan, manifests, tmp_path / "out")
     found = pd.read_csv(out / "interactions.csv")
     assert list(found.columns) == INTERACTION_TABLE_COLUMNS
     assert sorted(zip(found["protein"], found["ligand_id"], found["residue"], strict=True)) == [
