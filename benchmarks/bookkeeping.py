@@ -160,9 +160,14 @@ def one_size(
 
 def docs_table(results: dict[int, dict], today: str) -> str:
     loads = [load for steps in results.values() for *_, load in steps.values()]
+    measured_steps = [step for step in STEPS if any(step in steps for steps in results.values())]
+    steps_option = (
+        "" if len(measured_steps) == len(STEPS) else f" --steps {' '.join(measured_steps)}"
+    )
     lines = [
         f"Measured {today} with `python benchmarks/bookkeeping.py --sizes "
-        f"{' '.join(map(str, results))} --write-docs` on {os.cpu_count()} cores, no GPU "
+        f"{' '.join(map(str, results))}{steps_option} --write-docs` on {os.cpu_count()} cores, "
+        "no GPU "
         f"(load average {min(loads):.1f}-{max(loads):.1f}); each cell: wall time (CPU seconds "
         "of all its processes), peak resident memory of its largest process:",
         "",
