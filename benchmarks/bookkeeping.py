@@ -23,8 +23,14 @@ time (Snakemake and its two validation workers) are not summed. The load column 
 machine's one-minute load average before the step: other work stretches the wall time.
 
     python benchmarks/bookkeeping.py [--sizes 100000 1000000] [--write-docs] [--keep DIR]
+        [--steps cold warm aggregate dashboard status] [--store-from STORE]
 
-With --write-docs the table replaces the marked section of docs/performance.md, dated.
+With --write-docs the table replaces the marked section of docs/performance.md, dated (a step
+left out by --steps reads "not measured"). Without the cold step the plan is made first,
+unmeasured, so that the warm re-plan finds it; with --store-from that first plan reads the
+validated sheet copied from the store STORE of an earlier screen of the same sheet (same
+validator version) instead of validating every SMILES again: the warm steps at 10^6 without
+the cold plan's quarter of an hour.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from omtx_hub.aggregate import write_results
 from omtx_hub.config import load_config
 from omtx_hub.config_files import merged_config_files
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.plan import PlannedScreen, build_plan
+from omtx_hub.plan import PlannedScreen, build_plan, sheet_name
 from omtx_hub.store import open_store
 from omtx_hub.testing.synthetic import write_screen
 
@@ -78,6 +84,22 @@ def loaded_config(workdir: Path):
     return load_config(merged_config_files([workdir / "config.yaml"]))
 
 
+def copy_validated_sheet(workdir: Path, store_from: Path) -> None:
+    """The validated sheet of this screen's sheet, copied from the store `store_from` into
+    this screen's store (where planning looks it up by the sheet's sha256 and validator)."""
+    config = loaded_config(workdir)
+    name = sheet_name(
+        config.ligands.sheet,
+        affinity=config.model.affinity,
+        salts=config.ligands.salts,
+        mols_dir=config.runtime.molecule_cache,
+    )
+    if not (store_from / name).is_file():
+        raise SystemExit(f"{store_from} has no validated sheet {name} (another sheet or version)")
+    (workdir / "store" / name).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(store_from / name, workdir / "store" / name)
+
+
 def finish_every_shard(workdir: Path) -> Path:
     """Every shard's manifest and structures, as the GPU jobs write them; the screen dir."""
     config = loaded_config(workdir)
@@ -105,27 +127,47 @@ def measured(command: list[str], cwd: Path | None = None) -> tuple[float, float,
     return (*measure_with_cpu(command, cwd), load)
 
 
-def one_size(size: int, workdir: Path) -> dict[str, tuple[float, float, float, float]]:
+def one_size(
+    size: int, workdir: Path, steps: list[str], store_from: Path | None
+) -> dict[str, tuple[float, float, float, float]]:
     config = screen_config(workdir, size)
-    results = {
-        "cold": measured(snakemake_command(workdir, "-n")),
-        "warm": measured(snakemake_command(workdir, "-n")),
-    }
+    if store_from:
+        copy_validated_sheet(workdir, store_from)
+    plan = snakemake_command(workdir, "-n")
+    results = {}
+    if "cold" in steps:
+        results["cold"] = measured(plan)
+    elif set(steps) - {"cold"}:
+        measured(plan)  # the plan the warm re-plan and the finished shards start from
+    if "warm" in steps:
+        results["warm"] = measured(plan)
+    if not set(steps) & {"aggregate", "dashboard", "status"}:
+        return results
     screen_dir = finish_every_shard(workdir)
-    results["aggregate"] = measured([sys.executable, __file__, "--aggregate-only", str(workdir)])
-    results["dashboard"] = measured(
-        [sys.executable, "-m", "omtx_report.cli", str(screen_dir)], cwd=REPO
-    )
-    status = ["status", "--configfile", str(config), "--outputs", str(workdir)]
-    results["status"] = measured([sys.executable, "-m", "omtx_hub.cli", *status])
+    if "aggregate" in steps:
+        aggregation = [sys.executable, __file__, "--aggregate-only", str(workdir)]
+        results["aggregate"] = measured(aggregation)
+    else:
+        aggregate(workdir)  # the dashboard's and status's input
+    if "dashboard" in steps:
+        dashboard = [sys.executable, "-m", "omtx_report.cli", str(screen_dir)]
+        results["dashboard"] = measured(dashboard, cwd=REPO)
+    if "status" in steps:
+        status = ["status", "--configfile", str(config), "--outputs", str(workdir)]
+        results["status"] = measured([sys.executable, "-m", "omtx_hub.cli", *status])
     return results
 
 
 def docs_table(results: dict[int, dict], today: str) -> str:
     loads = [load for steps in results.values() for *_, load in steps.values()]
+    measured_steps = [step for step in STEPS if any(step in steps for steps in results.values())]
+    steps_option = (
+        "" if len(measured_steps) == len(STEPS) else f" --steps {' '.join(measured_steps)}"
+    )
     lines = [
         f"Measured {today} with `python benchmarks/bookkeeping.py --sizes "
-        f"{' '.join(map(str, results))} --write-docs` on {os.cpu_count()} cores, no GPU "
+        f"{' '.join(map(str, results))}{steps_option} --write-docs` on {os.cpu_count()} cores, "
+        "no GPU "
         f"(load average {min(loads):.1f}-{max(loads):.1f}); each cell: wall time (CPU seconds "
         "of all its processes), peak resident memory of its largest process:",
         "",
@@ -134,8 +176,10 @@ def docs_table(results: dict[int, dict], today: str) -> str:
     ]
     for size, steps in results.items():
         cells = [
-            f"{wall:.1f} s ({cpu:.1f} CPU s), {peak:.0f} MiB"
-            for wall, cpu, peak, _ in steps.values()
+            f"{steps[step][0]:.1f} s ({steps[step][1]:.1f} CPU s), {steps[step][2]:.0f} MiB"
+            if step in steps
+            else "not measured"
+            for step in STEPS
         ]
         lines.append(f"| {size:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -146,8 +190,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--write-docs", action="store_true", help=f"write the table into {DOCS}")
     parser.add_argument("--keep", type=Path, help="work in DIR/<size> and keep it")
+    parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS))
+    parser.add_argument(
+        "--store-from",
+        type=Path,
+        help="copy the validated sheet from this store (not with the cold step)",
+    )
     parser.add_argument("--aggregate-only", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.store_from and "cold" in arguments.steps:
+        parser.error("--store-from makes the plan warm: leave the cold step out (--steps)")
     if arguments.aggregate_only:
         aggregate(arguments.aggregate_only)
         return
@@ -160,7 +212,7 @@ def main() -> None:
             else Path(tempfile.mkdtemp(prefix=f"omtx-bookkeeping-{size}-"))
         )
         workdir.mkdir(parents=True, exist_ok=True)
-        results[size] = one_size(size, workdir)
+        results[size] = one_size(size, workdir, arguments.steps, arguments.store_from)
         for step, (wall, cpu, peak, load) in results[size].items():
             print(f"{size:>9} {STEPS[step]:<13} {wall:>8.2f} {cpu:>8.1f} {peak:>9.0f} {load:>5.1f}")
         if not arguments.keep:
