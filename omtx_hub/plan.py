@@ -626,6 +626,16 @@ class Plan:
             self._plan_shards(entry)
         return self.msa_identities[protein]
 
+    def binder_msa_files(self, shard: tuple[str, str] | None = None) -> list[str]:
+        """The user MSA files of a binder screen's binders (of one (protein, shard) only):
+        the shard jobs read them as the receptor's (`ReceptorSpec.local_files`), so remote
+        jobs need them among the shipped sources."""
+        binders = self._molecules.binders or []
+        if shard is not None:
+            planned = self.shards.planned[shard]
+            binders = binders[planned.start : planned.stop]
+        return sorted({binder.msa for binder in binders if binder.msa not in (None, "empty")})
+
     @property
     def screen(self) -> str:
         return self.config.screen.name
