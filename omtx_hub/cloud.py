@@ -2,7 +2,8 @@
 starts instead of failing on the VMs (or costing money there).
 
 - `check_remote_storage`: at parse time, whenever a default storage provider is set (the
-  jobs then share no filesystem with this machine).
+  jobs then share no filesystem with this machine); `check_sources_shipped` then checks the
+  binder MSA files the plan read from the sheet.
 - `check_batch_jobs`: when a Google Batch run starts (Snakemake's `onstart`), on the
   settings and the resources of the jobs about to be submitted, as
   snakemake-executor-plugin-googlebatch 0.5.1 reads them.
@@ -115,10 +116,18 @@ def check_remote_storage(
             f"{error}. With remote jobs the result store must be in Cloud Storage, e.g. "
             "store: gs://BUCKET/omtx-hub/store (a local store would stay on each VM)"
         ) from None
-    # Snakemake ships the workflow to the VMs as an archive of the git-tracked files; every
-    # file the jobs read must be in it. (The ligand sheet is not: the jobs read the validated
-    # sheet from the result store.)
-    local_inputs = [path for p in config.proteins for path in p.receptor.local_files()]
+    # The ligand sheet is not shipped: the jobs read the validated sheet from the result
+    # store. Its binders' MSA files are checked once the plan has read the sheet.
+    check_sources_shipped(
+        [path for p in config.proteins for path in p.receptor.local_files()], workdir
+    )
+
+
+def check_sources_shipped(local_inputs: Iterable[str], workdir: Path) -> None:
+    """Snakemake ships the workflow to the VMs as an archive of the git-tracked files
+    (snakemake/dag.py, `get_sources`): every user file the jobs read (receptor MSAs and
+    templates, binder MSAs) must be tracked there and under Snakemake's size limit."""
+    local_inputs = list(local_inputs)
     missing = untracked(local_inputs, workdir)
     if missing:
         raise CloudSetupError(
@@ -135,9 +144,9 @@ def check_remote_storage(
         raise CloudSetupError(
             "; ".join(f"{path} is {size:,} bytes" for path, size in too_big.items())
             + ": Snakemake ships no source file over 10 MB to remote jobs (it only warns), so "
-            "every shard of its protein would fail without it. Make it smaller (an MSA: "
+            "every shard reading it would fail without it. Make it smaller (an MSA: "
             "fewer sequences, e.g. `hhfilter -diff 5000` or the first few thousand; a "
-            "template: only the chains it is for) or use `msa: server`"
+            "template: only the chains it is for) or, for a receptor, use `msa: server`"
         )
 
 

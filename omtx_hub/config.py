@@ -690,7 +690,8 @@ class ScreenConfig(_Strict):
         None,
         description="A selectivity panel, `{target: NAME, anti_targets: [NAME, ...]}` "
         "(protein names): adds `selectivity.csv` and the dashboard's compounds x targets view "
-        '(docs/results.md, "Selectivity panels"). null: none.',
+        '(docs/results.md, "Selectivity panels"): binder probability and pIC50, which need '
+        "`model.affinity: true`; a binder-sequence screen's binder_iptm. null: none.",
     )
     model: Model = Field(Model(), description="Boltz-2 parameters.")
     runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")
@@ -788,14 +789,8 @@ class ScreenConfig(_Strict):
             for where, name in listed
             if name not in names
         ]
-        if not self.model.affinity:
-            problems.append(
-                (
-                    "selectivity",
-                    "a panel compares binder probability and pIC50, which need "
-                    "model.affinity: true",
-                )
-            )
+        # That a molecule screen's panel has the affinity it compares is checked with the
+        # sheet, which says what the screen screens (omtx_hub.plan.check_panel_scores).
         if problems:
             raise KeyedProblems(problems)
         return self

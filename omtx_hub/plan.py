@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from omtx_hub import keys, warheads
-from omtx_hub.config import ConfigError, Protein, ScreenConfig
+from omtx_hub.config import ConfigError, Protein, ScreenConfig, invalid_config, keyed_message
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.molecule_cache import ccd_lookup
@@ -279,6 +279,22 @@ def check_covalent_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
     ]
     if problems:
         raise SheetError("\n".join(problems))
+
+
+def check_panel_scores(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """A selectivity panel compares a molecule screen's binder probability and pIC50, which
+    need model.affinity: true; a binder-sequence screen's binder_iptm (omtx_hub.selectivity)."""
+    if config.selectivity is None or config.model.affinity or is_binder_sheet(ligands.columns):
+        return
+    raise invalid_config(
+        [
+            keyed_message(
+                "selectivity",
+                "a panel of molecules compares binder probability and pIC50, which need "
+                "model.affinity: true (a binder-sequence screen's compares binder_iptm)",
+            )
+        ]
+    )
 
 
 def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
@@ -551,6 +567,7 @@ class Plan:
         _check_cofactors_are_not_screened(config, self._molecules.identities)
         check_covalent_rows(config, ligands)
         check_binder_rows(config, ligands)
+        check_panel_scores(config, ligands)
         self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -625,6 +642,16 @@ class Plan:
             self.msa_identities[protein] = identities
             self._plan_shards(entry)
         return self.msa_identities[protein]
+
+    def binder_msa_files(self, shard: tuple[str, str] | None = None) -> list[str]:
+        """The user MSA files of a binder screen's binders (of one (protein, shard) only):
+        the shard jobs read them as the receptor's (`ReceptorSpec.local_files`), so remote
+        jobs need them among the shipped sources."""
+        binders = self._molecules.binders or []
+        if shard is not None:
+            planned = self.shards.planned[shard]
+            binders = binders[planned.start : planned.stop]
+        return sorted({binder.msa for binder in binders if binder.msa not in (None, "empty")})
 
     @property
     def screen(self) -> str:

@@ -317,18 +317,44 @@ def delta_column(score: str, anti_target: str) -> str:
     return f"delta_{score}_{anti_target}"
 
 
-def selectivity_columns(target: str, anti_targets: list[str]) -> list[str]:
-    """selectivity.csv's columns, in order."""
+# A binder-sequence screen's panel (omtx_hub.binders) compares the binder-receptor interface
+# ipTM of every completed binder: Boltz predicts no affinity for a binder chain, and documents
+# no ipTM above which a chain binds, so no binder rule applies (no `predicted_binder_of`).
+BINDER_IPTM = "binder_iptm"
+BINDER_SELECTIVITY_SCORES = (BINDER_IPTM,)
+BINDER_MARGIN_COLUMNS = {BINDER_IPTM: "selectivity_binder_iptm"}
+# A binder's identity: its first sheet row's chain.
+BINDER_SELECTIVITY_COMPOUND_COLUMNS = [
+    "index",
+    "ligand_name",
+    "ligand_id",
+    "sequence",
+    "chain_type",
+    "binder_msa",
+    "cyclic",
+]
+
+
+def panel_scores(binders: bool) -> dict[str, str]:
+    """The scores a panel compares, each with its margin column: a binder screen's interface
+    ipTM, a molecule screen's binder probability and pIC50."""
+    return BINDER_MARGIN_COLUMNS if binders else MARGIN_COLUMNS
+
+
+def selectivity_columns(
+    target: str, anti_targets: list[str], *, binders: bool = False
+) -> list[str]:
+    """selectivity.csv's columns, in order (`binders`: a binder-sequence screen's)."""
     panel = [target, *anti_targets]
+    scores = panel_scores(binders)
     return [
         "rank",
-        *SELECTIVITY_COMPOUND_COLUMNS,
+        *(BINDER_SELECTIVITY_COMPOUND_COLUMNS if binders else SELECTIVITY_COMPOUND_COLUMNS),
         "sheet_rows",
-        *(score_column(score, protein) for score in SELECTIVITY_SCORES for protein in panel),
-        *(delta_column(score, anti) for score in SELECTIVITY_SCORES for anti in anti_targets),
-        *MARGIN_COLUMNS.values(),
-        "predicted_binder_of",
-        "pic50_not_compared",
+        *(score_column(score, protein) for score in scores for protein in panel),
+        *(delta_column(score, anti) for score in scores for anti in anti_targets),
+        *scores.values(),
+        *(() if binders else ("predicted_binder_of", "pic50_not_compared")),
         *(status_column(protein) for protein in panel),
         "missing",
     ]

@@ -46,18 +46,19 @@ import pandas as pd
 from omtx_hub.layout import SELECTIVITY_FILE
 from omtx_hub.result_tables import (
     AFFINITY_SCORE,
+    BINDER_IPTM,
     BINDER_SCORE,
-    MARGIN_COLUMNS,
+    BINDER_SELECTIVITY_COMPOUND_COLUMNS,
     SELECTIVITY_COMPOUND_COLUMNS,
-    SELECTIVITY_SCORES,
     TARGETS_SEPARATOR,
     delta_column,
+    panel_scores,
     predicted_binders,
     score_column,
     selectivity_columns,
     status_column,
 )
-from omtx_hub.sheet import molecule_identities
+from omtx_hub.sheet import BINDER_SHEET_COLUMNS, is_binder_sheet, molecule_identities
 from omtx_hub.summary import Selectivity
 
 # The column of each row's compound identity while the table is built.
@@ -71,23 +72,36 @@ def _protein_rows(table: pd.DataFrame, protein: str) -> pd.DataFrame:
     return rows.drop_duplicates(_COMPOUND).set_index(_COMPOUND)
 
 
-def _why_missing(protein: str, status, error) -> str:
+def _why_missing(protein: str, status, error, binders: bool) -> str:
     if not isinstance(status, str):
         return f"{protein}: not predicted"
     if status == "completed":
-        return f"{protein}: no affinity prediction"
+        return f"{protein}: no {BINDER_IPTM if binders else 'affinity prediction'}"
     return f"{protein}: {status}" + (f" ({error})" if isinstance(error, str) and error else "")
+
+
+def _compound_identities(table: pd.DataFrame, binders: bool) -> pd.Series:
+    """Each row's compound: its modelled molecule, or a binder screen's chain."""
+    if not binders:
+        return molecule_identities(table)
+    cells = table[list(BINDER_SHEET_COLUMNS)].astype(str)
+    return cells.agg("\t".join, axis=1)
 
 
 def selectivity_table(
     table: pd.DataFrame, target: str, anti_targets: list[str], *, binder_threshold: float
 ) -> pd.DataFrame:
     """The panel's table from the ranked results table (batch_results.csv's rows): one row per
-    distinct compound, in the target's rank order (then sheet order)."""
+    distinct compound (a binder screen's: per distinct binder), in the target's rank order
+    (then sheet order)."""
+    binders = is_binder_sheet(table.columns)
     panel = [target, *anti_targets]
-    table = table.assign(**{_COMPOUND: molecule_identities(table)})
+    margins = panel_scores(binders)
+    first_score = next(iter(margins))
+    table = table.assign(**{_COMPOUND: _compound_identities(table, binders)})
     by_row = table.sort_values("index", kind="stable")
-    result = by_row.drop_duplicates(_COMPOUND)[[*SELECTIVITY_COMPOUND_COLUMNS, _COMPOUND]]
+    columns = BINDER_SELECTIVITY_COMPOUND_COLUMNS if binders else SELECTIVITY_COMPOUND_COLUMNS
+    result = by_row.drop_duplicates(_COMPOUND)[[*columns, _COMPOUND]]
     result = result.reset_index(drop=True)
     smiles = result[_COMPOUND]
     # Every sheet row is in the table once per protein.
@@ -98,18 +112,23 @@ def selectivity_table(
     reasons: list[list[str]] = [[] for _ in range(len(result))]
     binder_of: list[list[str]] = [[] for _ in range(len(result))]
     not_compared: list[list[str]] = [[] for _ in range(len(result))]
-    # Per protein, the compounds with a binder probability there (completed, with affinity).
+    # Per protein, the compounds with its first score there (completed: binder probability,
+    # with affinity; binder_iptm).
     scored: dict[str, pd.Series] = {}
     for protein in panel:
         found = rows[protein].reindex(smiles).reset_index(drop=True)
-        binder = predicted_binders(found, binder_threshold).fillna(False).astype(bool)
-        scores = found[list(SELECTIVITY_SCORES)].apply(pd.to_numeric, errors="coerce")
+        scores = found[list(margins)].apply(pd.to_numeric, errors="coerce")
         scores = scores.where(found["status"] == "completed")
-        scored[protein] = scores[BINDER_SCORE].notna()
+        scored[protein] = scores[first_score].notna()
         for position in np.flatnonzero(scores.isna().any(axis=1).to_numpy()):
             reasons[position].append(
-                _why_missing(protein, found["status"][position], found["error"][position])
+                _why_missing(protein, found["status"][position], found["error"][position], binders)
             )
+        result[status_column(protein)] = found["status"].fillna("not predicted")
+        if binders:
+            result[score_column(BINDER_IPTM, protein)] = scores[BINDER_IPTM]
+            continue
+        binder = predicted_binders(found, binder_threshold).fillna(False).astype(bool)
         for position in np.flatnonzero((scored[protein] & ~binder).to_numpy()):
             probability = scores[BINDER_SCORE][position]
             not_compared[position].append(
@@ -118,28 +137,30 @@ def selectivity_table(
             )
         result[score_column(BINDER_SCORE, protein)] = scores[BINDER_SCORE]
         result[score_column(AFFINITY_SCORE, protein)] = scores[AFFINITY_SCORE].where(binder)
-        result[status_column(protein)] = found["status"].fillna("not predicted")
         for position in np.flatnonzero(binder.to_numpy()):
             binder_of[position].append(protein)
-    # A margin only where every protein of the panel has a binder probability: one over only
-    # the anti-targets that were predicted could overstate it.
+    # A margin only where every protein of the panel has the score: one over only the
+    # anti-targets that were predicted could overstate it.
     every_scored = pd.concat(scored, axis=1).all(axis=1)
-    for score, column in MARGIN_COLUMNS.items():
+    for score, column in margins.items():
         deltas = {
             anti: result[score_column(score, target)] - result[score_column(score, anti)]
             for anti in anti_targets
         }
         for anti, delta in deltas.items():
             result[delta_column(score, anti)] = delta
-        # The closest anti-target's: over every anti-target for binder probability, over
-        # those the compound is predicted to bind for pIC50 (the others' Δ are empty).
+        # The closest anti-target's: over every anti-target for binder probability and
+        # interface ipTM, over those the compound is predicted to bind for pIC50 (the
+        # others' Δ are empty).
         margin = pd.DataFrame(deltas).min(axis=1, skipna=score == AFFINITY_SCORE)
         result[column] = margin.where(every_scored)
-    result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
-    result["pic50_not_compared"] = ["; ".join(why) for why in not_compared]
+    if not binders:
+        result["predicted_binder_of"] = [TARGETS_SEPARATOR.join(names) for names in binder_of]
+        result["pic50_not_compared"] = ["; ".join(why) for why in not_compared]
     result["missing"] = ["; ".join(why) for why in reasons]
     result = result.sort_values(["rank", "index"], na_position="last", kind="stable")
-    return result[selectivity_columns(target, anti_targets)].reset_index(drop=True)
+    columns = selectivity_columns(target, anti_targets, binders=binders)
+    return result[columns].reset_index(drop=True)
 
 
 def selectivity_summary(
@@ -147,12 +168,21 @@ def selectivity_summary(
 ) -> Selectivity:
     """summary.json's `selectivity`: the panel and what its table holds."""
     compared = selectivity["missing"] == ""
-    only_target = selectivity["predicted_binder_of"] == target
+    # A binder screen's panel has no binder rule (omtx_hub.result_tables.BINDER_IPTM).
+    only_target = (
+        {}
+        if "predicted_binder_of" not in selectivity.columns
+        else {
+            "binders_of_target_only": int(
+                (compared & (selectivity["predicted_binder_of"] == target)).sum()
+            )
+        }
+    )
     return Selectivity(
         target=target,
         anti_targets=list(anti_targets),
         file=SELECTIVITY_FILE,
         compounds=len(selectivity),
         compared=int(compared.sum()),
-        binders_of_target_only=int((compared & only_target).sum()),
+        **only_target,
     )

@@ -303,10 +303,13 @@ class Selectivity(_Part):
     compounds: int
     compared: int = Field(
         description="Compounds completed on every protein of the panel (binder probability "
-        "on each; pIC50 where a predicted binder)."
+        "on each, pIC50 where a predicted binder; a binder-sequence screen's binders: "
+        "binder_iptm on each)."
     )
-    binders_of_target_only: int = Field(
-        description="Of the compared, those predicted to bind the target and no anti-target."
+    binders_of_target_only: Absent[int] = Field(
+        None,
+        description="Of the compared, those predicted to bind the target and no anti-target "
+        "(absent for a binder-sequence screen, whose panel has no binder rule).",
     )
 
 

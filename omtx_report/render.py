@@ -43,10 +43,9 @@ from omtx_hub.records import (
 )
 from omtx_hub.result_tables import (
     FLAG_MEANINGS,
-    MARGIN_COLUMNS,
     PROPERTY_COLUMNS,
-    SELECTIVITY_SCORES,
     delta_column,
+    panel_scores,
     predicted_binders,
     score_column,
     split_flags,
@@ -518,10 +517,13 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
     target, anti_targets = panel.target, panel.anti_targets
     proteins = [target, *anti_targets]
     compounds = data.selectivity
-    # Each compound's first sheet row per protein, by its position in the page's table.
-    placed = data.table.assign(_row=np.arange(len(data.table))).sort_values("index", kind="stable")
-    placed = placed.drop_duplicates(["protein", "modeled_smiles"])
-    row_of = placed.set_index(["protein", "modeled_smiles"])["_row"].to_dict()
+    # A binder-sequence screen's panel compares binder_iptm (omtx_hub.selectivity).
+    binders = "sequence" in compounds.columns
+    margins = panel_scores(binders)
+    # Each compound's first sheet row per protein (its `index`), by its position in the
+    # page's table.
+    positions = data.table.assign(_row=np.arange(len(data.table)))
+    row_of = positions.set_index(["protein", "index"])["_row"].to_dict()
     columns = [
         {"key": "rank", "label": f"Rank on {target}", "type": "num"},
         {"key": "ligand_name", "label": "Ligand", "type": "text", "protein": target},
@@ -533,7 +535,7 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
                 "protein": protein,
             }
             for protein in proteins
-            for score in SELECTIVITY_SCORES
+            for score in margins
         ),
         *(
             {
@@ -542,14 +544,20 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
                 "type": "num",
             }
             for anti in anti_targets
-            for score in SELECTIVITY_SCORES
+            for score in margins
         ),
         *(
             {"key": column, "label": f"Selectivity Δ {LABELS[score]}", "type": "num"}
-            for score, column in MARGIN_COLUMNS.items()
+            for score, column in margins.items()
         ),
-        {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
-        {"key": "pic50_not_compared", "label": "pIC50 not compared", "type": "text"},
+        *(
+            ()
+            if binders
+            else (
+                {"key": "predicted_binder_of", "label": "Predicted binder of", "type": "text"},
+                {"key": "pic50_not_compared", "label": "pIC50 not compared", "type": "text"},
+            )
+        ),
         {"key": "missing", "label": "Missing", "type": "text"},
     ]
     values = {
@@ -568,7 +576,7 @@ def selectivity_view(data: ScreenData, out_dir: Path) -> dict | None:
         "columns": columns,
         "values": values,
         "table_rows": {
-            protein: [row_of.get((protein, smiles)) for smiles in compounds["modeled_smiles"]]
+            protein: [row_of.get((protein, int(index))) for index in compounds["index"]]
             for protein in proteins
         },
         "download": _relative(selectivity_csv, out_dir) if selectivity_csv.is_file() else None,

@@ -32,6 +32,7 @@ from snakemake.cli import main as snakemake_main
 from omtx_hub import vm_preflight
 from omtx_hub.cloud import BUCKET_PERMISSIONS
 from omtx_hub.credentials import SECRET_VARIABLES
+from omtx_hub.store_layout import entry_path
 from omtx_hub.testing.msa_server import fake_msa_server
 from omtx_hub.vm_preflight import COMPUTE, REGISTRY, STORAGE
 from tests.gcs_emulator import emulated_gcs
@@ -39,7 +40,7 @@ from tests.google_apis import FakeGoogleApis, policy
 from tests.images import GUARD, GUARD_IN_IMAGE, environment
 from tests.leaks import contents, files_holding, files_under
 from tests.notify_server import webhook_receiver
-from tests.screens import write_screen
+from tests.screens import SHORT_PROTEIN, write_screen
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT, REGION = "omtx-test-project", "us-central1"
@@ -394,6 +395,45 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
         assert gcs.get_blob(f"{prefix}/summary.json").generation == summary.generation
 
 
+def write_binder_screen(*, tracked: bool) -> None:
+    """screen-binders.yaml: the checkout's screen with one peptide binder whose `msa` is
+    binder.a3m, tracked by git or not, against the protein with its MSA file p1.a3m."""
+    Path("p1.a3m").write_text(f">query\n{SHORT_PROTEIN}\n")
+    Path("binder.a3m").write_text(">query\nGSWAEK\n>homologue\nGSWADK\n")
+    Path("binders.csv").write_text(
+        "name,sequence,chain_type,msa\naligned,GSWAEK,peptide,binder.a3m\n"
+    )
+    raw = yaml.safe_load(Path("screen.yaml").read_text()) | {"ligands": "binders.csv"}
+    raw["proteins"][0]["msa"] = "p1.a3m"
+    Path("screen-binders.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "add", "p1.a3m", *(["binder.a3m"] if tracked else [])], check=True)
+
+
+@pytest.mark.boltz  # the fake VM runs the real boltz predict
+def test_a_binder_msa_file_travels_to_the_vm_like_a_receptor_msa(
+    checkout, monkeypatch, gcs, tmp_path
+):
+    """A binder screen's `msa` file and its receptor's (tracked by git) are shipped with the
+    sources and read by the shard job on its VM: no shard runs on the planning machine for
+    them (as a `local()` input once made it). (An untracked binder MSA is refused at
+    planning: test_bad_setup_stops_before_any_vm[untracked-binder-msa].)"""
+    write_binder_screen(tracked=True)
+    batch = FakeBatchService(tmp_path / "vms", home=Path(os.environ["HOME"]))
+    status = run_snakemake(monkeypatch, batch, *RESULTS, configfile="screen-binders.yaml")
+    assert status == 0, "\n".join(batch.logs.values())[-5000:]
+    assert [r.job.labels["snakemake-job"] for r in batch.requests] == ["boltz-predict-shard"]
+    prefix = "omtx-hub/results/s1"
+    manifest = json.loads(gcs.blob(f"{prefix}/shards/P1/00000.json").download_as_bytes())
+    # The VM checked the file against the identity the key was made with, then Boltz read it.
+    [record] = manifest["records"]
+    assert record["status"] == "completed"
+    stored = gcs.blob(f"store/{entry_path(record['key'])}/input.yaml")
+    binder = yaml.safe_load(stored.download_as_bytes())["sequences"][1]["protein"]
+    assert binder["msa"].startswith(str(tmp_path / "vms"))
+    assert binder["msa"].endswith("/workdir/binder.a3m")
+    assert record["msa"] == f"a3m:{hashlib.sha256(Path('p1.a3m').read_bytes()).hexdigest()}"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -413,6 +453,8 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
             "it needs a g2-* machine type",
         ),
         ({"config": {"cost": {"budget_usd": 0.01}}}, "exceeds cost.budget_usd $0.01"),
+        # A binder's MSA file that git does not track: Snakemake would not ship it.
+        ({"binder_screen": True}, "binder.a3m not tracked by git"),
         # The plugin writes the variables passed to jobs in clear into each job request.
         (
             {"env": {"OMTX_MSA_API_KEY": "x"}, "args": ["--envvars", "OMTX_MSA_API_KEY"]},
@@ -449,6 +491,7 @@ def test_a_server_msa_screen_runs_on_batch(checkout, monkeypatch, gcs, tmp_path)
         "local-store",
         "l4-on-n1",
         "budget",
+        "untracked-binder-msa",
         "secret-to-jobs",
         "boot-image-lost",
         "no-bucket-read",
@@ -475,11 +518,17 @@ def test_bad_setup_stops_before_any_vm(checkout, monkeypatch, capfd, change, mes
             "test_iam_permissions",
             lambda bucket, permissions: [p for p in permissions if p not in change["deny"]],
         )
+    configfile = "screen.yaml"
+    if change.get("binder_screen"):
+        write_binder_screen(tracked=False)
+        configfile = "screen-binders.yaml"
     apis = FakeGoogleApis()
     if "apis" in change:
         apis.answer(*change["apis"])
     batch = FakeBatchService()
-    assert run_snakemake(monkeypatch, batch, *change.get("args", []), google_apis=apis) != 0
+    arguments = change.get("args", [])
+    status = run_snakemake(monkeypatch, batch, *arguments, configfile=configfile, google_apis=apis)
+    assert status != 0
     assert batch.requests == []
     captured = capfd.readouterr()
     assert message in captured.out + captured.err

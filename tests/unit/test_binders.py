@@ -152,6 +152,26 @@ def test_rows_of_one_binder_apart_in_the_sheet_share_its_target_in_the_columnar_
     assert all(t.smiles is None and t.ccd is None for t in targets)
 
 
+def test_each_shard_names_the_msa_files_of_its_own_binders(tmp_path):
+    # The shard's inputs (workflow/rules/common.smk, binder_msa_files) and the cloud check of
+    # shipped sources (omtx_hub.cloud.check_sources_shipped) read these.
+    first, second = tmp_path / "a.a3m", tmp_path / "b.a3m"
+    first.write_text(">q\nGSWAE\n")
+    second.write_text(">q\nGSWAD\n")
+    config = binder_config(
+        tmp_path,
+        "name,sequence,chain_type,msa\n"
+        f"p1,GSWAE,peptide,{first}\n"
+        "p2,GSWAK,peptide,\n"
+        f"p3,GSWAD,peptide,{second}\n"
+        f"p4,GSWAE,peptide,{first}\n",  # p1's target
+    )
+    plan = build_plan(config, LocalStore(config.store))
+    assert plan.binder_msa_files() == [str(first), str(second)]
+    assert plan.binder_msa_files(("P1", "00000")) == [str(first)]
+    assert plan.binder_msa_files(("P1", "00001")) == [str(second)]
+
+
 def test_a_binder_key_holds_its_msa_by_content_not_by_path(tmp_path):
     binder = Binder(sequence="GSWAE", type="protein", msa="x.a3m")
     content = keys.msa_file_identity("x.a3m", b">q\nGSWAE\n")

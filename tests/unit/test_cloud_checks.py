@@ -18,6 +18,7 @@ from omtx_hub.cloud import (
     bucket_of,
     check_batch_jobs,
     check_remote_storage,
+    check_sources_shipped,
     untracked,
 )
 from omtx_hub.config import load_config
@@ -236,6 +237,24 @@ def test_an_untracked_msa_is_named_with_the_git_add_to_run(checkout):
         check_remote_storage(load_config(raw), "gcs", "gs://omtx-results/w", workdir)
     assert f"git add {workdir / 'p1.a3m'}" in str(error.value)
     assert str(workdir / "p1.a3m") + " not tracked by git" in str(error.value)
+
+
+def test_an_untracked_or_too_big_binder_msa_is_refused(checkout):
+    # A binder screen's MSA files, from the sheet, are checked once the plan has read them
+    # (workflow/rules/common.smk); the Batch run: tests/cloud/test_googlebatch.py
+    # test_a_binder_msa_file_travels_to_the_vm_like_a_receptor_msa.
+    workdir, _ = checkout
+    binder_msa = workdir / "binder.a3m"
+    binder_msa.write_text(">query\nGSWAE\n")
+    with pytest.raises(CloudSetupError) as error:
+        check_sources_shipped([str(binder_msa)], workdir)
+    assert f"git add {binder_msa}" in str(error.value)
+    subprocess.run(["git", "add", "binder.a3m"], cwd=workdir, check=True)
+    check_sources_shipped([str(binder_msa)], workdir)
+    with binder_msa.open("a") as file:
+        file.truncate(MAX_SHIPPED_FILE_BYTES + 1)
+    with pytest.raises(CloudSetupError, match="every shard reading it would fail"):
+        check_sources_shipped([str(binder_msa)], workdir)
 
 
 def test_an_msa_snakemake_would_not_ship_is_refused(checkout):

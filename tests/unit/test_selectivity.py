@@ -16,6 +16,7 @@ import yaml
 from omtx_hub.aggregate import write_results
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.layout import ScreenLayout
+from omtx_hub.plan import build_plan
 from omtx_hub.result_tables import selectivity_columns
 from omtx_hub.selectivity import selectivity_table
 from omtx_hub.store import LocalStore
@@ -93,13 +94,22 @@ def test_on_and_off_which_yaml_reads_as_booleans_get_the_keys_to_use(tmp_path):
     assert "{target: NAME, anti_targets: [NAME, ...]}" in line
 
 
-def test_a_panel_needs_affinity(tmp_path):
+def test_a_panel_of_molecules_needs_affinity(tmp_path):
+    # Checked with the sheet, at planning: a binder-sequence screen's panel compares
+    # binder_iptm (tests/unit/test_selectivity_binders.py).
     raw = screen_config(
-        tmp_path, selectivity={"target": "A", "anti_targets": ["B"]}, model={"affinity": False}
+        tmp_path,
+        selectivity={"target": "A", "anti_targets": ["B"]},
+        model={"affinity": False},
+        store=str(tmp_path / "store"),
     )
-    assert problems(raw) == [
-        "  - config key 'selectivity': a panel compares binder probability and pIC50, which "
-        "need model.affinity: true"
+    config = load_config(raw)
+    with pytest.raises(ConfigError) as error:
+        build_plan(config, LocalStore(config.store))
+    assert str(error.value).splitlines()[1:] == [
+        "  - config key 'selectivity': a panel of molecules compares binder probability and "
+        "pIC50, which need model.affinity: true (a binder-sequence screen's compares "
+        "binder_iptm)"
     ]
 
 

@@ -21,6 +21,7 @@ from omtx_hub.cloud import (
     check_bucket_access,
     check_config_files_shipped,
     check_remote_storage,
+    check_sources_shipped,
 )
 from omtx_hub.config import ConfigError, load_config, receptor_warnings
 from omtx_hub.cost import check_budget, estimate
@@ -96,6 +97,8 @@ if PLANS:
         RESULTS_LOCATION = (
             open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
         )
+        if PLANS_REMOTE_JOBS:
+            check_sources_shipped(PLAN.binder_msa_files(), Path.cwd())
         PLAN.write(RESULTS_LOCATION)
     except (ConfigError, SheetError, CredentialError, StoreError) as error:
         raise WorkflowError(str(error)) from None
@@ -398,13 +401,25 @@ def server_msa_input(wildcards):
     return ancient(layout.MSA.format(screen=SCREEN, protein=wildcards.protein))
 
 
-def receptor_files(wildcards):
-    """The user's MSA and template files of a shard's receptor: workflow sources
-    (git-tracked, shipped to remote jobs), not the default storage. Their content is in the
-    keys, so their time does not rerun the shard."""
+def user_files(wildcards):
+    """The user's files a shard reads: its receptor's MSA and template files and its binders'
+    MSA files. Their content is in the keys, so their time does not rerun the shard. Where
+    jobs run on machines of their own (a default storage provider) they are no inputs: they
+    reach the jobs with the workflow's sources (git-tracked, checked at planning by
+    omtx_hub.cloud.check_sources_shipped): as inputs they would be read from the default
+    storage, and marked `local()` they would make Snakemake run the job on the planning
+    machine, there being no shared filesystem (snakemake/jobs.py, `Job.is_local`). (A
+    job's own process has no plan: its binders' files are not listed.)"""
+    if workflow.storage_settings.default_storage_provider:
+        return []
+    binder_msas = (
+        []
+        if PLAN is None
+        else PLAN.binder_msa_files((wildcards.protein, wildcards.shard))
+    )
     return [
-        ancient(local(path))
-        for path in PROTEINS[wildcards.protein].receptor.local_files()
+        ancient(path)
+        for path in PROTEINS[wildcards.protein].receptor.local_files() + binder_msas
     ]
 
 
