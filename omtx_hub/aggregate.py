@@ -35,7 +35,7 @@ from omtx_hub.protein_summary import (
     top_list,
     without_not_applicable,
 )
-from omtx_hub.ranking import rank_within_proteins, rule_in_words
+from omtx_hub.ranking import rank_order, rule_in_words
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     AFFINITY_FIELDS,
@@ -340,12 +340,14 @@ def results_table(
             table, modeled_smiles.set_axis(table.index), config, store or open_store(config.store)
         )
     # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
-    table = rank_within_proteins(
+    positions, ranks = rank_order(
         table,
         rank_by=screen_rank_by(plan),
         binder_threshold=config.report.binder_threshold,
         triage_first=ranks_triage_first(config),
-    ).reset_index(drop=True)
+    )
+    table = rows_taken(table, positions)
+    table.insert(0, "rank", ranks)
     # Each row's sheet row, as a left join on `index` would give it, without a copy of the
     # rows' columns.
     joined = by_index.reindex(table["index"].to_numpy()).reset_index(drop=True)
@@ -357,6 +359,14 @@ def results_table(
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
+
+
+def rows_taken(table: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows of `table` at `positions`, numbered from 0, made a column at a time: each
+    column is taken out of `table` (left empty) as its copy is made, so that the table is
+    never held twice (at a million rows, its own columns are some 600 MiB)."""
+    columns = {name: table.pop(name).array.take(positions) for name in list(table.columns)}
+    return pd.DataFrame(columns, copy=False)
 
 
 def interaction_table(
