@@ -146,7 +146,8 @@ def best_targets(
     if among is not None:
         completed &= among
     candidates = np.flatnonzero(completed.to_numpy())
-    first = ~ranked[["protein", "key"]].iloc[candidates].duplicated().to_numpy()
+    # A compound's rows within a protein: its rank's (one rank per key, `rank_order`).
+    first = ~ranked[["protein", "rank"]].iloc[candidates].duplicated().to_numpy()
     positions = candidates[first]
     targets = ranked[[c for c in _ORDER_COLUMNS if c in ranked.columns]].iloc[positions]
     keys = _order_keys(targets, rank_by, binder_threshold, triage_first)
