@@ -64,6 +64,7 @@ from omtx_hub.result_tables import (
     POSE_CHECK_COLUMNS,
     SERVER,
     SINGLE_SEQUENCE,
+    TEXT_DTYPE,
     ResidueNumbering,
     neutralised,
     pose_check_columns,
@@ -150,8 +151,6 @@ _NUMBER_DTYPES = dict.fromkeys(_FLOATS, float) | {
     "released_weights": bool,
     "replicate": np.int64,
 }
-# pandas' own type for text (what it infers for a column of strings): Arrow strings.
-_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 class ResultRows:
@@ -212,7 +211,7 @@ class ResultRows:
                 columns[column] = (
                     pd.Series([None] * len(text), dtype=object)
                     if text.null_count == len(text)
-                    else pd.Series(text, dtype=_TEXT_DTYPE)
+                    else pd.Series(text, dtype=TEXT_DTYPE)
                 )
             elif column in _NULLABLE_BOOLEANS:
                 flags = pa.chunked_array(chunks, type=pa.bool_()).combine_chunks()
@@ -417,7 +416,7 @@ def with_protein_flags(
         ],
         dtype=object,
     )
-    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=_TEXT_DTYPE)
+    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=TEXT_DTYPE)
 
 
 def with_chemistry_and_triage(
