@@ -153,20 +153,29 @@ _NUMBER_DTYPES = dict.fromkeys(_FLOATS, float) | {
 }
 
 
+# Rows gathered as Python values before they are made a chunk of Arrow and numpy arrays: a
+# few shards' at a time. (A chunk per shard left a million-row screen's columns as 250,000
+# small arrays, each pinning memory that the manifests' validation had freed around it: some
+# 300 MiB.)
+BATCH_ROWS = 10_000
+
+
 class ResultRows:
     """The rows of shard manifests' records (one per record x sheet row of its compound) as
-    columns: each shard's added as Arrow and numpy arrays, so that a screen's rows cost a few
-    bytes per cell, not a Python object each, and no manifest's records are kept."""
+    columns: added in chunks of Arrow and numpy arrays (BATCH_ROWS rows each), so that a
+    screen's rows cost a few bytes per cell, not a Python object each, and no manifest's
+    records are kept."""
 
     def __init__(self, numbering: Mapping[str, ResidueNumbering] | None = None):
         """`numbering`: protein -> its user residue numbering (ScreenConfig.residue_numbering),
         in which the `interactions` column names residues."""
         self._chunks: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
         self._numbering = numbering or {}
+        self._pending: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
 
     def add(self, records: Iterable[ManifestEntry]) -> None:
         """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
-        values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+        values = self._pending
         for record in records:
             # The per-target lookup: a target's pose checks, the same for each of its rows.
             pose_checks = pose_check_columns(
@@ -190,6 +199,12 @@ class ResultRows:
                 values["key"].append(record.key)
                 values["released_weights"].append(record.weights.released)
                 values["replicate"].append(record.replicate)
+        if len(values["protein"]) >= BATCH_ROWS:
+            self._make_chunk()
+
+    def _make_chunk(self) -> None:
+        """The rows added since the last chunk, made one chunk of each column."""
+        values, self._pending = self._pending, {column: [] for column in _ROW_COLUMNS}
         for column, column_values in values.items():
             if column in _TEXT:
                 self._chunks[column].append(pa.array(column_values, type=pa.large_string()))
@@ -203,6 +218,7 @@ class ResultRows:
         Arrow strings (a column with no text at all: missing values), numbers as numpy. The
         rows are handed over: each column's chunks are let go once it is made, and the
         builder is empty after."""
+        self._make_chunk()
         columns = {}
         for column in _ROW_COLUMNS:
             chunks, self._chunks[column] = self._chunks[column], []
