@@ -520,9 +520,11 @@ def summary(
     table: pd.DataFrame,
     shards: list[ShardTotals],
     panel: pd.DataFrame | None = None,
+    compounds: int | None = None,
 ) -> ScreenSummary:
     """summary.json's document; `panel` is the selectivity table when the caller has already
-    built it (selectivity.csv), else it is built here for a screen with a panel."""
+    built it (selectivity.csv), else it is built here for a screen with a panel; `compounds`
+    the sheet's `distinct_compounds` when the caller has counted them, else counted here."""
     config = plan.config
     statuses = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
@@ -568,7 +570,9 @@ def summary(
         proteins=[protein_entry(plan, protein.name) for protein in config.proteins],
         counts=Counts(
             ligands=len(plan.ligands),
-            distinct_compounds=distinct_compounds(plan.ligands),
+            distinct_compounds=(
+                distinct_compounds(plan.ligands) if compounds is None else compounds
+            ),
             standardised=int((plan.ligands["standardisation"] != "").sum()),
             targets=plan.target_count,
             rows=len(table),
@@ -706,6 +710,9 @@ def write_results(
     (`purchase_list_path`); with `interactions_path`, interactions.csv, written a shard at a
     time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
     config's)."""
+    # Counted before the table is built: at a million rows the count's hash table of every
+    # SMILES costs some 150 MiB, which beside the table would be the aggregation's peak.
+    compounds = distinct_compounds(plan.ligands)
     with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
         rows, shards = read_manifests(manifests, add_interactions, plan.config.residue_numbering)
     table = results_table(plan, rows, store)
@@ -722,4 +729,4 @@ def write_results(
         # Built once, for selectivity.csv and for summary.json's counts of it.
         panel = panel_table(plan, table)
         write_csv(panel, selectivity_path)
-    write_summary(summary(plan, table, shards, panel), summary_path)
+    write_summary(summary(plan, table, shards, panel, compounds), summary_path)
