@@ -35,7 +35,7 @@ from omtx_hub.protein_summary import (
     top_list,
     without_not_applicable,
 )
-from omtx_hub.ranking import rank_within_proteins, rule_in_words
+from omtx_hub.ranking import rank_order, rule_in_words
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
     AFFINITY_FIELDS,
@@ -64,6 +64,7 @@ from omtx_hub.result_tables import (
     POSE_CHECK_COLUMNS,
     SERVER,
     SINGLE_SEQUENCE,
+    TEXT_DTYPE,
     ResidueNumbering,
     neutralised,
     pose_check_columns,
@@ -150,24 +151,31 @@ _NUMBER_DTYPES = dict.fromkeys(_FLOATS, float) | {
     "released_weights": bool,
     "replicate": np.int64,
 }
-# pandas' own type for text (what it infers for a column of strings): Arrow strings.
-_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+# Rows gathered as Python values before they are made a chunk of Arrow and numpy arrays: a
+# few shards' at a time. (A chunk per shard left a million-row screen's columns as 250,000
+# small arrays, each pinning memory that the manifests' validation had freed around it: some
+# 300 MiB.)
+BATCH_ROWS = 10_000
 
 
 class ResultRows:
     """The rows of shard manifests' records (one per record x sheet row of its compound) as
-    columns: each shard's added as Arrow and numpy arrays, so that a screen's rows cost a few
-    bytes per cell, not a Python object each, and no manifest's records are kept."""
+    columns: added in chunks of Arrow and numpy arrays (BATCH_ROWS rows each), so that a
+    screen's rows cost a few bytes per cell, not a Python object each, and no manifest's
+    records are kept."""
 
     def __init__(self, numbering: Mapping[str, ResidueNumbering] | None = None):
         """`numbering`: protein -> its user residue numbering (ScreenConfig.residue_numbering),
         in which the `interactions` column names residues."""
         self._chunks: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
         self._numbering = numbering or {}
+        self._pending: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
 
     def add(self, records: Iterable[ManifestEntry]) -> None:
         """Add the rows of `records` (validated: a shard manifest's, or built as one)."""
-        values: dict[str, list] = {column: [] for column in _ROW_COLUMNS}
+        values = self._pending
         for record in records:
             # The per-target lookup: a target's pose checks, the same for each of its rows.
             pose_checks = pose_check_columns(
@@ -191,6 +199,12 @@ class ResultRows:
                 values["key"].append(record.key)
                 values["released_weights"].append(record.weights.released)
                 values["replicate"].append(record.replicate)
+        if len(values["protein"]) >= BATCH_ROWS:
+            self._make_chunk()
+
+    def _make_chunk(self) -> None:
+        """The rows added since the last chunk, made one chunk of each column."""
+        values, self._pending = self._pending, {column: [] for column in _ROW_COLUMNS}
         for column, column_values in values.items():
             if column in _TEXT:
                 self._chunks[column].append(pa.array(column_values, type=pa.large_string()))
@@ -204,6 +218,7 @@ class ResultRows:
         Arrow strings (a column with no text at all: missing values), numbers as numpy. The
         rows are handed over: each column's chunks are let go once it is made, and the
         builder is empty after."""
+        self._make_chunk()
         columns = {}
         for column in _ROW_COLUMNS:
             chunks, self._chunks[column] = self._chunks[column], []
@@ -212,7 +227,7 @@ class ResultRows:
                 columns[column] = (
                     pd.Series([None] * len(text), dtype=object)
                     if text.null_count == len(text)
-                    else pd.Series(text, dtype=_TEXT_DTYPE)
+                    else pd.Series(text, dtype=TEXT_DTYPE)
                 )
             elif column in _NULLABLE_BOOLEANS:
                 flags = pa.chunked_array(chunks, type=pa.bool_()).combine_chunks()
@@ -340,12 +355,14 @@ def results_table(
             table, modeled_smiles.set_axis(table.index), config, store or open_store(config.store)
         )
     # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
-    table = rank_within_proteins(
+    positions, ranks = rank_order(
         table,
         rank_by=screen_rank_by(plan),
         binder_threshold=config.report.binder_threshold,
         triage_first=ranks_triage_first(config),
-    ).reset_index(drop=True)
+    )
+    table = rows_taken(table, positions)
+    table.insert(0, "rank", ranks)
     # Each row's sheet row, as a left join on `index` would give it, without a copy of the
     # rows' columns.
     joined = by_index.reindex(table["index"].to_numpy()).reset_index(drop=True)
@@ -357,6 +374,14 @@ def results_table(
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
     return table[columns + extra].reset_index(drop=True)
+
+
+def rows_taken(table: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows of `table` at `positions`, numbered from 0, made a column at a time: each
+    column is taken out of `table` (left empty) as its copy is made, so that the table is
+    never held twice (at a million rows, its own columns are some 600 MiB)."""
+    columns = {name: table.pop(name).array.take(positions) for name in list(table.columns)}
+    return pd.DataFrame(columns, copy=False)
 
 
 def interaction_table(
@@ -407,7 +432,7 @@ def with_protein_flags(
         ],
         dtype=object,
     )
-    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=_TEXT_DTYPE)
+    return pd.Series(joined[rows.reshape(-1)], index=flags.index, dtype=TEXT_DTYPE)
 
 
 def with_chemistry_and_triage(
@@ -495,9 +520,11 @@ def summary(
     table: pd.DataFrame,
     shards: list[ShardTotals],
     panel: pd.DataFrame | None = None,
+    compounds: int | None = None,
 ) -> ScreenSummary:
     """summary.json's document; `panel` is the selectivity table when the caller has already
-    built it (selectivity.csv), else it is built here for a screen with a panel."""
+    built it (selectivity.csv), else it is built here for a screen with a panel; `compounds`
+    the sheet's `distinct_compounds` when the caller has counted them, else counted here."""
     config = plan.config
     statuses = table["status"].value_counts().to_dict()
     top_n = config.report.top_n
@@ -543,7 +570,9 @@ def summary(
         proteins=[protein_entry(plan, protein.name) for protein in config.proteins],
         counts=Counts(
             ligands=len(plan.ligands),
-            distinct_compounds=distinct_compounds(plan.ligands),
+            distinct_compounds=(
+                distinct_compounds(plan.ligands) if compounds is None else compounds
+            ),
             standardised=int((plan.ligands["standardisation"] != "").sum()),
             targets=plan.target_count,
             rows=len(table),
@@ -681,6 +710,9 @@ def write_results(
     (`purchase_list_path`); with `interactions_path`, interactions.csv, written a shard at a
     time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
     config's)."""
+    # Counted before the table is built: at a million rows the count's hash table of every
+    # SMILES costs some 150 MiB, which beside the table would be the aggregation's peak.
+    compounds = distinct_compounds(plan.ligands)
     with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
         rows, shards = read_manifests(manifests, add_interactions, plan.config.residue_numbering)
     table = results_table(plan, rows, store)
@@ -697,4 +729,4 @@ def write_results(
         # Built once, for selectivity.csv and for summary.json's counts of it.
         panel = panel_table(plan, table)
         write_csv(panel, selectivity_path)
-    write_summary(summary(plan, table, shards, panel), summary_path)
+    write_summary(summary(plan, table, shards, panel, compounds), summary_path)

@@ -189,8 +189,10 @@ def protein_summary(
     top_n: int,
 ) -> ProteinSummary:
     """The summary of one protein's rows of the ranked results table."""
-    # Masks of the rows, not copies of them: a compound is its key's first row.
-    compounds = ~rows["key"].duplicated()
+    # Masks of the rows, not copies of them: a compound is its key's first row. Its rank
+    # names it as its key does (one rank per key within a protein, `ranking.rank_order`),
+    # and numbers are found again without hashing a million keys' text.
+    compounds = ~rows["rank"].duplicated()
     status = rows["status"][compounds].value_counts()
     completed = compounds & (rows["status"] == "completed")
     # A binder-sequence screen's table has no affinity columns (omtx_hub.binders).

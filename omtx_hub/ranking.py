@@ -89,22 +89,30 @@ def _order_keys(
     }
 
 
-def rank_within_proteins(
+def rank_order(
     table: pd.DataFrame, *, rank_by: str, binder_threshold: float, triage_first: bool = False
-) -> pd.DataFrame:
-    """The results table sorted by protein and rank, with a leading `rank` column; with
-    `triage_first`, the completed targets that pass triage (its `triage` column) first."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the positions of `table`'s rows sorted by protein and rank, each of those rows'
+    rank): with `triage_first`, the completed targets that pass triage (its `triage` column)
+    first. Found on the few columns the order reads, so that the caller moves the table's
+    own columns into this order one at a time (`aggregate.results_table`)."""
     first_row = table.groupby(["protein", "key"])["index"].transform("min")
     keys = _order_keys(table, rank_by, binder_threshold, triage_first)
-    table = table.assign(**keys, _first_row=first_row)
-    table = table.sort_values(
+    order = pd.DataFrame(
+        {
+            "protein": table["protein"].array,
+            "key": table["key"].array,
+            **keys,
+            "_first_row": first_row.to_numpy(),
+            "index": table["index"].to_numpy(),
+        }
+    ).sort_values(
         ["protein", "_group", "_score", "_first_row", "index"], na_position="last", kind="stable"
     )
-    ranks = table.groupby("protein", sort=False)["key"].transform(
+    ranks = order.groupby("protein", sort=False)["key"].transform(
         lambda keys: pd.factorize(keys)[0] + 1
     )
-    table.insert(0, "rank", ranks.astype(int))
-    return table.drop(columns=["_group", "_score", "_first_row"])
+    return order.index.to_numpy(), ranks.to_numpy(dtype=int)
 
 
 # The columns `_order_keys` and the ties read.
@@ -130,7 +138,7 @@ def best_targets(
     triage_first: bool = False,
 ) -> pd.DataFrame:
     """The n best completed compounds over all proteins of a ranked table (rows in rank
-    order, as `rank_within_proteins` leaves them), one row each (its first sheet row), by
+    order, as `rank_order` gives them), one row each (its first sheet row), by
     the rule of `rank_by` (with `triage_first`, those that pass triage first); with `among`
     (a mask of `ranked`'s rows), of those rows only. Found on the few columns the order
     reads; only the n rows are taken whole."""
@@ -138,7 +146,8 @@ def best_targets(
     if among is not None:
         completed &= among
     candidates = np.flatnonzero(completed.to_numpy())
-    first = ~ranked[["protein", "key"]].iloc[candidates].duplicated().to_numpy()
+    # A compound's rows within a protein: its rank's (one rank per key, `rank_order`).
+    first = ~ranked[["protein", "rank"]].iloc[candidates].duplicated().to_numpy()
     positions = candidates[first]
     targets = ranked[[c for c in _ORDER_COLUMNS if c in ranked.columns]].iloc[positions]
     keys = _order_keys(targets, rank_by, binder_threshold, triage_first)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 from omtx_hub.records import (
@@ -56,6 +57,8 @@ LIGAND_FLAGS = {
 }
 FLAG_MEANINGS = {**LIGAND_FLAGS, **PROTEIN_FLAGS}
 FLAGS_SEPARATOR = ";"
+# pandas' own type for text (what it infers for a column of strings): Arrow strings.
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def split_flags(cell) -> list[str]:

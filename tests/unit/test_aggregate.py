@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from omtx_hub import aggregate
 from omtx_hub.aggregate import read_manifests, results_table, summary, write_results
 from omtx_hub.config import load_config
 from omtx_hub.layout import ScreenLayout
@@ -184,6 +185,17 @@ def test_each_ranking_rule_gives_its_exact_order(tmp_path, rank_by):
     assert document["ranking"]["rank_by"] == rank_by
     best = [(t["protein"], t["ligand_name"]) for t in document["best_targets"]]
     assert best == EXPECTED_BEST[rank_by]
+
+
+def test_rows_gathered_in_several_batches_give_the_same_table(screen, monkeypatch):
+    # A large screen's rows are made into column chunks BATCH_ROWS at a time, across shards
+    # and within them: the table is the one that a single batch gives.
+    plan, manifests = screen
+    whole = ranked(plan, manifests)
+    monkeypatch.setattr(aggregate, "BATCH_ROWS", 3)
+    rows = read_manifests(manifests)[0]
+    assert len(rows._chunks["key"]) > 1
+    pd.testing.assert_frame_equal(results_table(plan, rows), whole, check_exact=True)
 
 
 def test_ranking_keeps_duplicates_together_and_failed_last(screen):
