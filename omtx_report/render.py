@@ -29,6 +29,8 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import (
@@ -392,8 +394,8 @@ def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) 
     """structures/<name>.js for each name: the mmCIF text handed to the page's loader."""
     directory = out_dir / "structures"
     directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        cif = (data.screen_dir / data.structures[name]).read_text()
+    for name, path in zip(names, data.structures.paths(names), strict=True):
+        cif = (data.screen_dir / path).read_text()
         call = f"window.omtxStructure({script_json(name)},{script_json(cif)});\n"
         (directory / f"{name}.js").write_text(call, encoding="utf-8")
     return names
@@ -404,8 +406,8 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
         return None
     zip_name = f"{data.screen}_top{len(names)}_structures.zip"
     with zipfile.ZipFile(out_dir / zip_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in names:
-            archive.write(data.screen_dir / data.structures[name], arcname=name)
+        for name, path in zip(names, data.structures.paths(names), strict=True):
+            archive.write(data.screen_dir / path, arcname=name)
     return zip_name
 
 
@@ -467,15 +469,16 @@ def page_data(
     columns = table_columns(table)
     # Each row's structure as its folder's number (-1: none) and its file name: the folder
     # prefix would be most of the data.
+    # The page numbers the folders in the order of the rows that first show each.
     prefix = _relative(data.screen_dir, out_dir)
-    folders: dict[str, int] = {}
-    folder_of = {}
-    for name in table["structure"].dropna().unique().tolist():
-        path = data.structures.get(name)
-        if path is not None:
-            folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
-            folder_of[name] = folders.setdefault(folder, len(folders))
-    structure_folder = table["structure"].map(folder_of).fillna(-1).to_numpy(dtype=int)
+    located = data.structures.locate(table["structure"])
+    found = located >= 0
+    listed, first_row = np.unique(located[found], return_index=True)
+    shown_folders = listed[np.argsort(first_row)]
+    page_number = np.full(len(data.structures.folders) + 1, -1)  # [-1]: no structure
+    page_number[shown_folders] = np.arange(len(shown_folders))
+    structure_folder = page_number[located]
+    folders = [f"{prefix}/{data.structures.folders[n]}" for n in shown_folders]
     pieces = write_table_pieces(table, columns, structure_folder, out_dir)
     # (A binder screen's rows have a sequence instead: shown as a pLDDT strip.)
     smiles = table["modeled_smiles"] if "modeled_smiles" in table else pd.Series(dtype=object)
@@ -590,24 +593,39 @@ def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
     return data.table.iloc[found["_row"].astype(int).to_numpy()]
 
 
-def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame) -> list[str]:
-    """The structures the offline 3D viewer embeds first: every row's of the top hits'
-    compounds (one compound may be listed under several names), then those of the other
-    completed compounds by their rank (each protein's best, then each one's second, ...)."""
-    # Only the columns needed: a copy of every column would double a large screen's memory.
-    columns = ["protein", "key", "rank", "structure"]
-    completed = data.table.loc[data.table["status"] == "completed", columns]
-    hit_of = {
-        compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
-    }
-    not_a_hit = len(hit_of)
-    hit = [
-        hit_of.get(compound, not_a_hit)
-        for compound in zip(completed["protein"], completed["key"], strict=True)
-    ]
+def _compounds(proteins: pd.Series, keys: pd.Series) -> pa.ChunkedArray:
+    """Each row's compound (protein and key) as one text: Arrow compares them a column at a
+    time, with no Python string per row."""
+    return pc.binary_join_element_wise(
+        pa.array(proteins, type=pa.large_string(), from_pandas=True),
+        pa.array(keys, type=pa.large_string(), from_pandas=True),
+        pa.scalar("\u0000", pa.large_string()),
+    )
+
+
+def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame, limit: int) -> list[str]:
+    """The first `limit` structures the offline 3D viewer embeds: every row's of the top
+    hits' compounds (one compound may be listed under several names), then those of the
+    other completed compounds by their rank (each protein's best, then each one's second,
+    ...)."""
+    completed = data.table.loc[data.table["status"] == "completed", ["protein", "key", "rank"]]
+    # Each completed row's top hit: the last of its compound's (in reverse, index_in finds
+    # the first); for none, the number of distinct top compounds (as it always was).
+    top_compounds = _compounds(top["protein"], top["key"])
+    place = pc.index_in(_compounds(completed["protein"], completed["key"]), top_compounds[::-1])
+    hit = np.where(
+        pc.is_null(place).to_numpy(zero_copy_only=False),
+        pc.count_distinct(top_compounds).as_py(),
+        len(top) - 1 - np.asarray(place.fill_null(0)),
+    )
     # The table is in protein and rank order: a stable sort keeps it among equals.
-    ordered = completed.assign(_hit=hit).sort_values(["_hit", "rank"], kind="stable")
-    return [name for name in ordered["structure"].tolist() if name in data.structures]
+    ordered = (
+        pd.DataFrame({"hit": hit, "rank": completed["rank"].to_numpy(), "row": completed.index})
+        .sort_values(["hit", "rank"], kind="stable")["row"]
+        .to_numpy()
+    )
+    names = data.table["structure"].loc[ordered]
+    return names[data.structures.locate(names) >= 0].iloc[:limit].tolist()
 
 
 def render_dashboard(
@@ -637,9 +655,14 @@ def render_dashboard(
         if uri:
             depictions[smiles] = uri
     embedded = _write_structure_scripts(
-        data, viewer_structures_in_order(data, top)[:viewer_structures], out_dir
+        data, viewer_structures_in_order(data, top, viewer_structures), out_dir
     )
-    top_names = [n for n in top["structure"].tolist() if n in data.structures]
+    top_structures = top["structure"].tolist()
+    top_names = [
+        name
+        for name, path in zip(top_structures, data.structures.paths(top_structures), strict=True)
+        if path is not None
+    ]
     selectivity = selectivity_view(data, out_dir)
     table = page_data(data, out_dir, embedded=embedded, depictions=depictions)
     page = (
