@@ -593,39 +593,36 @@ def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
     return data.table.iloc[found["_row"].astype(int).to_numpy()]
 
 
-def _compounds(proteins: pd.Series, keys: pd.Series) -> pa.ChunkedArray:
-    """Each row's compound (protein and key) as one text: Arrow compares them a column at a
-    time, with no Python string per row."""
-    return pc.binary_join_element_wise(
-        pa.array(proteins, type=pa.large_string(), from_pandas=True),
-        pa.array(keys, type=pa.large_string(), from_pandas=True),
-        pa.scalar("\u0000", pa.large_string()),
-    )
-
-
 def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame, limit: int) -> list[str]:
     """The first `limit` structures the offline 3D viewer embeds: every row's of the top
     hits' compounds (one compound may be listed under several names), then those of the
     other completed compounds by their rank (each protein's best, then each one's second,
     ...)."""
-    completed = data.table.loc[data.table["status"] == "completed", ["protein", "key", "rank"]]
-    # Each completed row's top hit: the last of its compound's (in reverse, index_in finds
-    # the first); for none, the number of distinct top compounds (as it always was).
-    top_compounds = _compounds(top["protein"], top["key"])
-    place = pc.index_in(_compounds(completed["protein"], completed["key"]), top_compounds[::-1])
-    hit = np.where(
-        pc.is_null(place).to_numpy(zero_copy_only=False),
-        pc.count_distinct(top_compounds).as_py(),
-        len(top) - 1 - np.asarray(place.fill_null(0)),
-    )
+    table = data.table
+    hit_of = {
+        compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
+    }
+    not_a_hit = len(hit_of)
+    # Row positions and numpy arrays throughout: a Python string (or a copy of the text
+    # columns) per row would be hundreds of MB at 10^6 rows. Only the rows with a top hit's
+    # key can be one of its compounds.
+    completed = (table["status"] == "completed").to_numpy(dtype=bool)
+    rows = np.flatnonzero(completed)
+    hit = np.full(len(rows), not_a_hit)
+    keys = pa.array(table["key"], type=pa.large_string(), from_pandas=True)
+    top_keys = pa.array(top["key"], type=pa.large_string(), from_pandas=True)
+    candidate = pc.is_in(keys, value_set=top_keys).to_numpy(zero_copy_only=False)[rows]
+    for place in np.flatnonzero(candidate):
+        row = rows[place]
+        hit[place] = hit_of.get((table["protein"].iat[row], table["key"].iat[row]), not_a_hit)
     # The table is in protein and rank order: a stable sort keeps it among equals.
     ordered = (
-        pd.DataFrame({"hit": hit, "rank": completed["rank"].to_numpy(), "row": completed.index})
+        pd.DataFrame({"hit": hit, "rank": table["rank"].to_numpy()[rows], "row": rows})
         .sort_values(["hit", "rank"], kind="stable")["row"]
         .to_numpy()
     )
-    names = data.table["structure"].loc[ordered]
-    return names[data.structures.locate(names) >= 0].iloc[:limit].tolist()
+    exported = data.structures.locate(table["structure"]) >= 0
+    return table["structure"].iloc[ordered[exported[ordered]][:limit]].tolist()
 
 
 def render_dashboard(
