@@ -288,14 +288,11 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
         return _binder_plots(table, proteins)
     figures = []
     for protein in proteins:
-        # Only the columns plotted: a copy of every column would double a large screen's memory.
-        plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
+        plotted = ["status", "affinity_probability_binary", "affinity_pred_value"]
         plotted.append("confidence_score")
         # The pose checks' columns, for the contact chart (`_contact_chart`).
         plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
-        chosen = (table["protein"] == protein) & (table["status"] == "completed")
-        rows = table.loc[chosen, plotted]
-        compounds = rows.drop_duplicates("key")
+        compounds = _completed_compounds(table, protein, plotted)
         binders = compounds[predicted_binders(compounds, binder_threshold)]
         of = f" · {protein}" if len(proteins) > 1 else ""
         among = f"binders (P ≥ {binder_threshold:g})"
@@ -335,13 +332,25 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     return figures
 
 
+def _completed_compounds(table: pd.DataFrame, protein: str, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the first completed row of each of `protein`'s compounds (keys), in table
+    order. Only those columns of only those rows are copied, and the keys are compared as
+    Arrow codes: a copy of every column, or a Python string per key, would be hundreds of MB
+    at 10^6 rows."""
+    chosen = ((table["protein"] == protein) & (table["status"] == "completed")).to_numpy(bool)
+    rows = np.flatnonzero(chosen)
+    keys = pa.array(table["key"], type=pa.large_string(), from_pandas=True)
+    codes = np.asarray(pc.dictionary_encode(keys, null_encoding="encode").indices)[rows]
+    _, first = np.unique(codes, return_index=True)
+    return table[columns].iloc[rows[np.sort(first)]]
+
+
 def _binder_plots(table: pd.DataFrame, proteins) -> list[str]:
     """A binder-sequence screen's plots, per protein over its distinct completed binders:
     the interface ipTM that ranks them, and it against the binder's own pLDDT."""
     figures = []
     for protein in proteins:
-        chosen = (table["protein"] == protein) & (table["status"] == "completed")
-        binders = table.loc[chosen, ["key", "binder_iptm", "binder_plddt"]].drop_duplicates("key")
+        binders = _completed_compounds(table, protein, ["binder_iptm", "binder_plddt"])
         of = f" · {protein}" if len(proteins) > 1 else ""
         figures += [
             plots.histogram(
