@@ -477,8 +477,8 @@ def page_data(
     table = data.table
     columns = table_columns(table)
     # Each row's structure as its folder's number (-1: none) and its file name: the folder
-    # prefix would be most of the data.
-    # The page numbers the folders in the order of the rows that first show each.
+    # prefix would be most of the data. Folders are numbered in the order of the rows that
+    # first show each.
     prefix = _relative(data.screen_dir, out_dir)
     located = data.structures.locate(table["structure"])
     found = located >= 0
