@@ -173,3 +173,8 @@ class ScreenLayout:
     def structure_files(self) -> list[Path]:
         """Every exported structure, in protein, shard and name order."""
         return sorted((self.screen_dir / STRUCTURES_DIR).glob("*/*/*.cif"))
+
+    def structure_folders(self) -> list[Path]:
+        """Every shard's structures folder (structures/<protein>/<shard>), in protein and
+        shard order."""
+        return sorted(p for p in (self.screen_dir / STRUCTURES_DIR).glob("*/*") if p.is_dir())

@@ -9,10 +9,14 @@ pending while the run goes on; nothing is written.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omtx_hub.layout import ScreenLayout
@@ -33,7 +37,7 @@ class ScreenData:
     selectivity: pd.DataFrame | None
     shards: list[dict]  # protein, shard, targets and how many are completed/failed/pending
     screen_dir: Path
-    structures: dict[str, str]  # structure file name -> path relative to screen_dir
+    structures: StructureFiles
 
     @property
     def screen(self) -> str:
@@ -44,12 +48,49 @@ class ScreenData:
         return {status: int(found.get(status, 0)) for status in STATUSES}
 
 
-def find_structures(screen_dir: Path) -> dict[str, str]:
-    """Every exported structure: file name -> structures/<protein>/<shard>/<file name>."""
-    found = {}
-    for path in ScreenLayout(screen_dir).structure_files():
-        found[path.name] = path.relative_to(screen_dir).as_posix()
-    return found
+@dataclass(frozen=True)
+class StructureFiles:
+    """Every exported structure of a screen, structures/<protein>/<shard>/<file name>: the
+    folders once, the file names as one Arrow text array (a million of them are tens of MB,
+    where a dict of Python strings and the Paths listing them took most of a GB)."""
+
+    folders: list[str]  # structures/<protein>/<shard>, relative to the screen directory
+    names: pa.Array  # file names
+    folder_numbers: np.ndarray  # each name's folder, a position in `folders`
+
+    def locate(self, names: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Each name's folder number (a position in `folders`), -1 for no such structure
+        (or no name)."""
+        names = pa.array(names, type=pa.large_string(), from_pandas=True)
+        found = np.asarray(pc.index_in(names, value_set=self.names).fill_null(-1))
+        # The -1 of a name not found picks the -1 appended.
+        return np.append(self.folder_numbers, -1)[found]
+
+    def paths(self, names: list[str]) -> list[str | None]:
+        """Each name's path relative to the screen directory, None for no such structure."""
+        return [
+            None if folder < 0 else f"{self.folders[folder]}/{name}"
+            for folder, name in zip(self.locate(names), names, strict=True)
+        ]
+
+
+def find_structures(screen_dir: Path) -> StructureFiles:
+    """Every exported structure (ScreenLayout.structure_files: *.cif two folders under
+    structures/), listed a folder at a time."""
+    folders, names, numbers = [], [], []
+    for folder in ScreenLayout(screen_dir).structure_folders():
+        with os.scandir(folder) as entries:
+            found = [e.name for e in entries if e.name.endswith(".cif") and e.name[0] != "."]
+        names.append(pa.array(found, pa.large_string()))
+        numbers.append(np.full(len(found), len(folders), dtype=np.int32))
+        folders.append(folder.relative_to(screen_dir).as_posix())
+    # A name found in two folders (no screen writes one) is the last folder's, as when every
+    # path was listed in order into a dict: index_in finds a name's first place.
+    return StructureFiles(
+        folders=folders,
+        names=pa.concat_arrays(names[::-1]) if names else pa.array([], pa.large_string()),
+        folder_numbers=np.concatenate(numbers[::-1]) if numbers else np.zeros(0, np.int32),
+    )
 
 
 def shard_row(protein: str, shard: str, targets: int, completed: int, failed: int) -> dict:
@@ -86,9 +127,14 @@ def read_parquet_table(parquet_path: Path) -> pd.DataFrame:
     """batch_results.parquet as `read_table` reads batch_results.csv (the same table: integer
     columns with a gap as float64, text as text, missing as NaN), in a fraction of the time
     and memory; Parquet holds the text as it was, so nothing is restored."""
-    arrow = pq.read_table(parquet_path)
-    # Each column freed from Arrow as it is converted: the peak is not twice the table.
-    return arrow.to_pandas(ignore_metadata=True, split_blocks=True, self_destruct=True)
+    parquet = pq.ParquetFile(parquet_path)
+    # A column at a time, each freed from Arrow as it is converted: at 10^6 rows reading the
+    # whole table first peaked 500 MB higher.
+    columns = [
+        parquet.read(columns=[name]).to_pandas(ignore_metadata=True, self_destruct=True)[name]
+        for name in parquet.schema_arrow.names
+    ]
+    return pd.concat(columns, axis=1)
 
 
 def read_selectivity(csv_path: Path) -> pd.DataFrame:

@@ -29,6 +29,8 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import (
@@ -285,14 +287,11 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
         return _binder_plots(table, proteins)
     figures = []
     for protein in proteins:
-        # Only the columns plotted: a copy of every column would double a large screen's memory.
-        plotted = ["key", "status", "affinity_probability_binary", "affinity_pred_value"]
+        plotted = ["status", "affinity_probability_binary", "affinity_pred_value"]
         plotted.append("confidence_score")
         # The pose checks' columns, for the contact chart (`_contact_chart`).
         plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
-        chosen = (table["protein"] == protein) & (table["status"] == "completed")
-        rows = table.loc[chosen, plotted]
-        compounds = rows.drop_duplicates("key")
+        compounds = _completed_compounds(table, protein, plotted)
         binders = compounds[predicted_binders(compounds, binder_threshold)]
         of = f" · {protein}" if len(proteins) > 1 else ""
         among = f"binders (P ≥ {binder_threshold:g})"
@@ -332,13 +331,25 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     return figures
 
 
+def _completed_compounds(table: pd.DataFrame, protein: str, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the first completed row of each of `protein`'s compounds (keys), in table
+    order. Only those columns of only those rows are copied, and the keys are compared as
+    Arrow codes: a copy of every column, or a Python string per key, would be hundreds of MB
+    at 10^6 rows."""
+    chosen = ((table["protein"] == protein) & (table["status"] == "completed")).to_numpy(bool)
+    rows = np.flatnonzero(chosen)
+    keys = pa.array(table["key"], type=pa.large_string(), from_pandas=True)
+    codes = np.asarray(pc.dictionary_encode(keys, null_encoding="encode").indices)[rows]
+    _, first = np.unique(codes, return_index=True)
+    return table[columns].iloc[rows[np.sort(first)]]
+
+
 def _binder_plots(table: pd.DataFrame, proteins) -> list[str]:
     """A binder-sequence screen's plots, per protein over its distinct completed binders:
     the interface ipTM that ranks them, and it against the binder's own pLDDT."""
     figures = []
     for protein in proteins:
-        chosen = (table["protein"] == protein) & (table["status"] == "completed")
-        binders = table.loc[chosen, ["key", "binder_iptm", "binder_plddt"]].drop_duplicates("key")
+        binders = _completed_compounds(table, protein, ["binder_iptm", "binder_plddt"])
         of = f" · {protein}" if len(proteins) > 1 else ""
         figures += [
             plots.histogram(
@@ -391,8 +402,8 @@ def _write_structure_scripts(data: ScreenData, names: list[str], out_dir: Path) 
     """structures/<name>.js for each name: the mmCIF text handed to the page's loader."""
     directory = out_dir / "structures"
     directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        cif = (data.screen_dir / data.structures[name]).read_text()
+    for name, path in zip(names, data.structures.paths(names), strict=True):
+        cif = (data.screen_dir / path).read_text()
         call = f"window.omtxStructure({script_json(name)},{script_json(cif)});\n"
         (directory / f"{name}.js").write_text(call, encoding="utf-8")
     return names
@@ -403,8 +414,8 @@ def _write_top_zip(data: ScreenData, names: list[str], out_dir: Path) -> str | N
         return None
     zip_name = f"{data.screen}_top{len(names)}_structures.zip"
     with zipfile.ZipFile(out_dir / zip_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in names:
-            archive.write(data.screen_dir / data.structures[name], arcname=name)
+        for name, path in zip(names, data.structures.paths(names), strict=True):
+            archive.write(data.screen_dir / path, arcname=name)
     return zip_name
 
 
@@ -465,16 +476,17 @@ def page_data(
     table = data.table
     columns = table_columns(table)
     # Each row's structure as its folder's number (-1: none) and its file name: the folder
-    # prefix would be most of the data.
+    # prefix would be most of the data. Folders are numbered in the order of the rows that
+    # first show each.
     prefix = _relative(data.screen_dir, out_dir)
-    folders: dict[str, int] = {}
-    folder_of = {}
-    for name in table["structure"].dropna().unique().tolist():
-        path = data.structures.get(name)
-        if path is not None:
-            folder = f"{prefix}/{path.rsplit('/', 1)[0]}"
-            folder_of[name] = folders.setdefault(folder, len(folders))
-    structure_folder = table["structure"].map(folder_of).fillna(-1).to_numpy(dtype=int)
+    located = data.structures.locate(table["structure"])
+    found = located >= 0
+    listed, first_row = np.unique(located[found], return_index=True)
+    shown_folders = listed[np.argsort(first_row)]
+    page_number = np.full(len(data.structures.folders) + 1, -1)  # [-1]: no structure
+    page_number[shown_folders] = np.arange(len(shown_folders))
+    structure_folder = page_number[located]
+    folders = [f"{prefix}/{data.structures.folders[n]}" for n in shown_folders]
     pieces = write_table_pieces(table, columns, structure_folder, out_dir)
     # (A binder screen's rows have a sequence instead: shown as a pLDDT strip.)
     smiles = table["modeled_smiles"] if "modeled_smiles" in table else pd.Series(dtype=object)
@@ -598,24 +610,36 @@ def top_hits(data: ScreenData, top_n: int | None) -> pd.DataFrame:
     return data.table.iloc[found["_row"].astype(int).to_numpy()]
 
 
-def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame) -> list[str]:
-    """The structures the offline 3D viewer embeds first: every row's of the top hits'
-    compounds (one compound may be listed under several names), then those of the other
-    completed compounds by their rank (each protein's best, then each one's second, ...)."""
-    # Only the columns needed: a copy of every column would double a large screen's memory.
-    columns = ["protein", "key", "rank", "structure"]
-    completed = data.table.loc[data.table["status"] == "completed", columns]
+def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame, limit: int) -> list[str]:
+    """The first `limit` structures the offline 3D viewer embeds: every row's of the top
+    hits' compounds (one compound may be listed under several names), then those of the
+    other completed compounds by their rank (each protein's best, then each one's second,
+    ...)."""
+    table = data.table
     hit_of = {
         compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
     }
     not_a_hit = len(hit_of)
-    hit = [
-        hit_of.get(compound, not_a_hit)
-        for compound in zip(completed["protein"], completed["key"], strict=True)
-    ]
+    # Row positions and numpy arrays throughout: a Python string (or a copy of the text
+    # columns) per row would be hundreds of MB at 10^6 rows. Only the rows with a top hit's
+    # key can be one of its compounds.
+    completed = (table["status"] == "completed").to_numpy(dtype=bool)
+    rows = np.flatnonzero(completed)
+    hit = np.full(len(rows), not_a_hit)
+    keys = pa.array(table["key"], type=pa.large_string(), from_pandas=True)
+    top_keys = pa.array(top["key"], type=pa.large_string(), from_pandas=True)
+    candidate = pc.is_in(keys, value_set=top_keys).to_numpy(zero_copy_only=False)[rows]
+    for place in np.flatnonzero(candidate):
+        row = rows[place]
+        hit[place] = hit_of.get((table["protein"].iat[row], table["key"].iat[row]), not_a_hit)
     # The table is in protein and rank order: a stable sort keeps it among equals.
-    ordered = completed.assign(_hit=hit).sort_values(["_hit", "rank"], kind="stable")
-    return [name for name in ordered["structure"].tolist() if name in data.structures]
+    ordered = (
+        pd.DataFrame({"hit": hit, "rank": table["rank"].to_numpy()[rows], "row": rows})
+        .sort_values(["hit", "rank"], kind="stable")["row"]
+        .to_numpy()
+    )
+    exported = data.structures.locate(table["structure"]) >= 0
+    return table["structure"].iloc[ordered[exported[ordered]][:limit]].tolist()
 
 
 def render_dashboard(
@@ -645,9 +669,14 @@ def render_dashboard(
         if uri:
             depictions[smiles] = uri
     embedded = _write_structure_scripts(
-        data, viewer_structures_in_order(data, top)[:viewer_structures], out_dir
+        data, viewer_structures_in_order(data, top, viewer_structures), out_dir
     )
-    top_names = [n for n in top["structure"].tolist() if n in data.structures]
+    top_structures = top["structure"].tolist()
+    top_names = [
+        name
+        for name, path in zip(top_structures, data.structures.paths(top_structures), strict=True)
+        if path is not None
+    ]
     selectivity = selectivity_view(data, out_dir)
     table = page_data(data, out_dir, embedded=embedded, depictions=depictions)
     page = (

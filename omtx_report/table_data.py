@@ -252,10 +252,12 @@ def _write_pieces(
         filters[TRIAGE_COLUMN] = writer.write(
             f"column-{TRIAGE_COLUMN}", dictionary(pa.chunked_array([rules]))
         )
-    searched = searched_texts(shown)
+    # A piece's rows at a time: the lower-cased texts of every row at once were the render's
+    # largest memory at 10^6 rows.
     search = [
         writer.write(
-            f"search-{n}", ROW_SEPARATOR.join(searched.slice(start, SEARCH_ROWS).to_pylist())
+            f"search-{n}",
+            ROW_SEPARATOR.join(searched_texts(shown.slice(start, SEARCH_ROWS)).to_pylist()),
         )
         for n, start in enumerate(range(0, len(table), SEARCH_ROWS))
     ]

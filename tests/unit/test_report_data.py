@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from omtx_hub.layout import ScreenLayout
 from omtx_hub.ranking import best_targets
 from omtx_hub.store import LocalStore
 from omtx_hub.summary import SUMMARY_VERSION, UnreadableSummary
@@ -45,7 +46,22 @@ def test_finished_screen_is_read_from_the_workflow_files(finished):
     assert sum(s["targets"] for s in data.shards) == len(ROWS)
     failed = data.table[data.table["status"] == "failed"]
     assert failed["error"].str.contains("synthetic failure").all()
-    assert all(path.startswith("structures/P1/") for path in data.structures.values())
+    assert all(folder.startswith("structures/P1/") for folder in data.structures.folders)
+
+
+def test_structures_are_found_as_the_layout_lists_them(finished):
+    """Every exported structure's path by its file name, as ScreenLayout.structure_files
+    lists them; a name with no structure (or none) has no path."""
+    structures = load_finished_screen(finished).structures
+    files = ScreenLayout(finished).structure_files()
+    assert len(files) == len(structures.names) == 10  # the completed targets'
+    names = [path.name for path in files]
+    assert structures.paths([*names, "missing.cif", None]) == [
+        *(path.relative_to(finished).as_posix() for path in files),
+        None,
+        None,
+    ]
+    assert structures.locate(pd.Series(["missing.cif", None, names[0]])).tolist()[:2] == [-1, -1]
 
 
 def test_page_data_is_columnar_and_keeps_every_row_and_extra_column(finished, tmp_path):
