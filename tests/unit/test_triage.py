@@ -301,16 +301,7 @@ def test_triage_column_and_rank_within_triage_keep_every_row(tmp_path):
 
 def test_purchase_list_holds_the_best_passing_per_protein(tmp_path):
     plan, manifests = screen(tmp_path, rank_within="triage")
-    layout = tmp_path / "out"
-    layout.mkdir()
-    write_results(
-        plan,
-        manifests,
-        layout / "batch_results.csv",
-        layout / "summary.json",
-        parquet_path=layout / "batch_results.parquet",
-        purchase_list_path=layout / "purchase_list.csv",
-    )
+    layout = write_every_output(plan, manifests, tmp_path / "out")
     bought = pd.read_csv(layout / "purchase_list.csv")
     assert list(zip(bought["protein"], bought["ligand_name"], strict=True)) == [
         ("P1", "potent"),
