@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omtx_hub.pose_checks import chain_atoms, read_structure
 from omtx_hub.warheads import boltz_atom_names
 
 BOLTZ = "Boltz-2"
@@ -92,18 +93,12 @@ def chai_atom_names(molecule) -> list[str]:
 
 
 def _structure(cif: bytes, engine: str):
-    import gemmi
-
     try:
-        structure = gemmi.make_structure_from_block(
-            gemmi.cif.read_string(cif.decode()).sole_block()
-        )
+        return read_structure(cif)
     except (RuntimeError, ValueError) as error:
         raise ConsensusError(
             f"{engine}'s structure is not an mmCIF gemmi reads: {error}"
         ) from error
-    structure.setup_entities()
-    return structure
 
 
 def _protein_chains(structure, ligand_chain: str) -> list:
@@ -178,11 +173,8 @@ def ligand_positions(structure, chain: str, names: list[str], molecule, engine: 
     """The (n, 3) positions of `molecule`'s atoms, found in `chain` by `names` (one per atom,
     the engine's names); a `ConsensusError` where the chain holds other heavy atoms."""
     atoms = {
-        atom.name: atom
-        for found in structure[0]
-        if found.name == chain
-        for residue in found
-        for atom in residue
+        name: atom
+        for name, atom in chain_atoms(structure, chain).items()
         if atom.element.name != "H"
     }
     if not atoms:

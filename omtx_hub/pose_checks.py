@@ -131,18 +131,35 @@ def _residue_info(atom, residue: str, number: int, chain: str, *, hetero: bool =
     return info
 
 
-def _ligand(structure, chain: str, template, described: str):
-    """The modelled ligand (chain `chain`, molecule `template`) with the structure's
-    coordinates and hydrogens placed on them."""
-    from rdkit import Chem
+def read_structure(structure_cif: bytes):
+    """A predicted complex's mmCIF (Boltz's or another engine's) as a gemmi structure, with its
+    entities set up (polymer types, for telling protein chains from ligands)."""
+    import gemmi
 
-    atoms = {
-        atom.name: atom.pos
+    document = gemmi.cif.read_string(structure_cif.decode())
+    structure = gemmi.make_structure_from_block(document.sole_block())
+    structure.setup_entities()
+    return structure
+
+
+def chain_atoms(structure, chain: str) -> dict:
+    """The atoms of chain `chain` in the first model, by name (a ligand chain's names are
+    unique: Boltz's and Chai-1's ligand atom names)."""
+    return {
+        atom.name: atom
         for found in structure[0]
         if found.name == chain
         for residue in found
         for atom in residue
     }
+
+
+def _ligand(structure, chain: str, template, described: str):
+    """The modelled ligand (chain `chain`, molecule `template`) with the structure's
+    coordinates and hydrogens placed on them."""
+    from rdkit import Chem
+
+    atoms = {name: atom.pos for name, atom in chain_atoms(structure, chain).items()}
     if not atoms:
         raise PoseError(f"the structure has no ligand chain {chain}")
     heavy = _posed(template, atoms, f"ligand atoms of chain {chain} ({described})")
@@ -299,17 +316,13 @@ def read_complex(
     Boltz mmCIF structure of the ligand in chain `ligand_chain`: `smiles`, or `ccd_ligand`
     (the CCD molecule of Boltz's cache that Boltz modelled for a ligand by CCD code), with
     the receptor's organic `cofactors` (chain -> CCD molecule of the cache)."""
-    import gemmi
-
     if ccd_ligand is not None:
         template, described = ccd_ligand, "its CCD molecule"
     elif smiles is not None:
         template, described = _ligand_template(smiles), f"'{smiles}'"
     else:
         raise PoseError("the modelled molecule has neither a SMILES nor a CCD molecule")
-    document = gemmi.cif.read_string(structure_cif.decode())
-    structure = gemmi.make_structure_from_block(document.sole_block())
-    structure.setup_entities()
+    structure = read_structure(structure_cif)
     heavy, ligand = _ligand(structure, ligand_chain, template, described)
     positions = heavy.GetConformer().GetPositions()
     receptor = _receptor(structure, ligand_chain, positions, cofactors or {})
