@@ -68,7 +68,7 @@ def test_binder_rows_are_checked_with_the_receptor_alphabets_naming_line_and_col
             "bad_letter,GSW1E,peptide,,\n"
             "u_in_dna,ACGU,dna,,\n"
             "unknown_type,AAA,foo,,\n"
-            "server_msa,AAA,,server,\n"
+            "bad_msa,AAA,,msa.txt,\n"
             "dna_msa,ACGT,dna,x.a3m,\n"
             "not_bool,AAA,,,maybe\n"
             "empty,,,,\n",
@@ -78,7 +78,9 @@ def test_binder_rows_are_checked_with_the_receptor_alphabets_naming_line_and_col
     assert "(first at position 4)" in message
     assert "line 3 (name 'u_in_dna'): column 'sequence' (dna): invalid DNA letter(s) 'U'" in message
     assert "line 4 (name 'unknown_type'): column 'chain_type': 'foo'" in message
-    assert "line 5 (name 'server_msa'): column 'msa': 'server' is not available" in message
+    assert (
+        "line 5 (name 'bad_msa'): column 'msa': 'msa.txt' is neither 'empty', 'server'" in message
+    )
     assert "line 6 (name 'dna_msa'): column 'msa': a DNA binder has no MSA" in message
     assert "line 7 (name 'not_bool'): column 'cyclic'" in message
     assert "line 8 (name 'empty'): column 'sequence' (protein): the sequence is empty" in message
