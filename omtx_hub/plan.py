@@ -698,8 +698,12 @@ class Plan:
         check_covalent_rows(config, ligands)
         check_binder_rows(config, ligands)
         check_panel_scores(config, ligands)
+        # batch (a shard number, `binder_msa_batch`) -> query id -> (sequence, whose MSA it
+        # is) of its `msa: server` binders: what its fetch_binder_msas job asks for. Only the
+        # batches that have such binders.
+        self.binder_msa_batches = self._server_binders_by_batch()
         if known_binder_msas is not None:
-            for batch, binders in self.binder_msa_batches().items():
+            for batch, binders in self.binder_msa_batches.items():
                 start, stop = self._batch_range(batch)
                 self._molecules.use_server_msas(start, stop, known_binder_msas(batch, binders))
         self.shards = _ShardSpecs()
@@ -783,10 +787,7 @@ class Plan:
         start = int(batch) * size
         return start, min(start + size, len(self._molecules))
 
-    def binder_msa_batches(self) -> dict[str, dict[str, tuple[str, str]]]:
-        """batch (a shard number, `binder_msa_batch`) -> query id -> (sequence, whose MSA it
-        is) of its `msa: server` binders: what its fetch_binder_msas job asks for. Only the
-        batches that have such binders."""
+    def _server_binders_by_batch(self) -> dict[str, dict[str, tuple[str, str]]]:
         size = self.config.sharding.shard_size
         batches = {}
         for start in range(0, len(self._molecules), size):

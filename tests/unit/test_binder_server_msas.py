@@ -60,7 +60,7 @@ def fetch(config, plan, batch: str, results: Path) -> None:
     """What the fetch_binder_msas job of `batch` does (workflow/scripts/fetch_binder_msas.py)."""
     write_binder_server_msas(
         LocalStore(config.store),
-        plan.binder_msa_batches()[batch],
+        plan.binder_msa_batches[batch],
         ScreenLayout.of(results, config.screen.name).binder_msa_record(batch),
         server_url=config.runtime.msa_server_url,
         pairing_strategy=config.runtime.msa_pairing_strategy,
@@ -80,7 +80,7 @@ def test_a_server_binder_is_keyed_once_its_msa_is_fetched_and_stored(tmp_path):
         # The one-chain receptor's address: a receptor chain of that sequence shares it.
         assert query == keys.server_msa_id(["GSWAEK"], server.url, "greedy")
         # Shards of two binders: p1 (and p1_again) with p2, then p3.
-        assert plan.binder_msa_batches() == {
+        assert plan.binder_msa_batches == {
             "00000": {query: ("GSWAEK", "binder 'p1'")},
             "00001": {query: ("GSWAEK", "binder 'p3'")},
         }

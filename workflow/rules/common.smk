@@ -424,6 +424,20 @@ def server_msa_input(wildcards):
     return ancient(layout.MSA.format(screen=SCREEN, protein=wildcards.protein))
 
 
+def binder_msa_input(wildcards):
+    """The record of the fetch_binder_msas job of the shard's batch, where its binders have
+    `msa: server`, so that the job runs (and, while the MSAs are not known, at once, beside
+    a receptor's fetch_msa) and the screen keeps the MSAs it keyed its targets with. The shard
+    reads the MSAs from the store; their content, not the record's time, decides whether it
+    runs again: it is in the keys. (A job's own process has no plan, and reads no record.)"""
+    if PLAN is None:
+        return []
+    batch = binder_msa_batch(wildcards.shard)
+    if batch not in PLAN.binder_msa_batches:
+        return []
+    return ancient(layout.BINDER_MSA_RECORD.format(screen=SCREEN, batch=batch))
+
+
 def user_files(wildcards):
     """The user's files a shard reads: its receptor's MSA and template files and its binders'
     MSA files. Their content is in the keys, so their time does not rerun the shard. Where
@@ -451,7 +465,7 @@ def binder_msa_queries(wildcards):
     (one query each). (A job's own process has no plan, and runs no fetch job.)"""
     if PLAN is None:
         return {}
-    binders = PLAN.binder_msa_batches()[wildcards.batch]
+    binders = PLAN.binder_msa_batches[wildcards.batch]
     return {query: list(binder) for query, binder in binders.items()}
 
 
