@@ -202,9 +202,11 @@ def binder_msa_sha256s(
     known = recorded_binder_msas(record, fetching_anew=fetching_anew)
     if fetching_anew:
         return known
-    for query in queries:
-        if query not in known:
-            stored = stored_server_msa(store, query)
+    missing = [query for query in queries if query not in known]
+    # One read per binder sequence (a request each in a bucket): in parallel.
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        found = pool.map(lambda query: stored_server_msa(store, query), missing)
+        for query, stored in zip(missing, found, strict=True):
             if stored is not None and len(stored.chain_sha256) == 1:
                 known[query] = stored.chain_sha256[0]
     return known
