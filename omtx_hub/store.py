@@ -150,23 +150,26 @@ class Inspection:
 CANONICAL_TEXT_CHUNK = 1 << 20
 
 
-def _canonical_pieces(value) -> Iterator[str]:
-    """`json.dumps(value, sort_keys=True, separators=(",", ":"))` in pieces: a dict of text
-    keys piece by piece, a long text a chunk at a time (JSON escapes each character on its
-    own, so the chunks' escapes are the whole text's), anything else at once."""
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        yield "{"
-        for number, key in enumerate(sorted(value)):
-            yield ("," if number else "") + json.dumps(key) + ":"
-            yield from _canonical_pieces(value[key])
-        yield "}"
-    elif isinstance(value, str) and len(value) > CANONICAL_TEXT_CHUNK:
-        yield '"'
-        for start in range(0, len(value), CANONICAL_TEXT_CHUNK):
-            yield json.dumps(value[start : start + CANONICAL_TEXT_CHUNK])[1:-1]
-        yield '"'
-    else:
+def _canonical_pieces(value: dict) -> Iterator[str]:
+    """`json.dumps(value, sort_keys=True, separators=(",", ":"))` in pieces: a record of text
+    keys field by field, a long text field a chunk at a time (JSON escapes each character on
+    its own, so the chunks' escapes are the whole text's), any other field at once (by
+    json's C encoder)."""
+    if not all(isinstance(key, str) for key in value):
         yield json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return
+    yield "{"
+    for number, key in enumerate(sorted(value)):
+        yield ("," if number else "") + json.dumps(key) + ":"
+        field = value[key]
+        if isinstance(field, str) and len(field) > CANONICAL_TEXT_CHUNK:
+            yield '"'
+            for start in range(0, len(field), CANONICAL_TEXT_CHUNK):
+                yield json.dumps(field[start : start + CANONICAL_TEXT_CHUNK])[1:-1]
+            yield '"'
+        else:
+            yield json.dumps(field, sort_keys=True, separators=(",", ":"))
+    yield "}"
 
 
 def canonical_sha256(value: dict) -> str:

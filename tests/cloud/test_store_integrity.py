@@ -134,7 +134,7 @@ def test_a_seal_hashed_in_pieces_is_the_hash_of_the_whole_canonical_json(monkeyp
     content = {
         "table": 'line\t"one"\né 😀 \\ \x00' * 5,
         "key": "a" * 20,
-        "nested": {"z": [1, 2.5, None, True, {"b": "é" * 9, "a": {}}], "a": ""},
+        "nested": {"z": [1, 2.5, None, True, {"b": "é" * 9, "a": {}}], "a": "é" * 20},
         "numbers": {"1": 1e300, "0": -0.0},
         "mixed keys": {1: "one", 2: "two"},
     }
