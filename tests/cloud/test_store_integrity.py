@@ -144,6 +144,17 @@ def test_a_seal_hashed_in_pieces_is_the_hash_of_the_whole_canonical_json(monkeyp
     assert store_module.open_seal("o.json", json.dumps(sealed).encode())[2] == []
 
 
+def test_a_part_of_molecules_is_sealed_compact_and_opens_as_any_object():
+    # Written whole at each change, read by the program only: no indentation (json's C
+    # encoder), the same seal.
+    content = {"molecules": {"CCO": ["CCO", "CCO", 3, [], []]}}
+    raw = seal_object(MOLECULES_OBJECT, "k/00", content)
+    assert b"\n" not in raw
+    opened, was_sealed, problems = store_module.open_seal("00.json", raw)
+    assert (opened["molecules"], was_sealed, problems) == (content["molecules"], True, [])
+    assert b"\n" in seal_object(SHEET_OBJECT, "k", {"table": "t"})
+
+
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
 def test_a_damaged_entry_is_never_served(store, tmp_path, corruption):
     name, damage, report = CORRUPTIONS[corruption]
