@@ -107,7 +107,7 @@ def instrument() -> None:
     )
     for name, label in (
         ("_parsed", "input parsed (RDKit, sanitized) and checked"),
-        ("boltz_atom_check", "Boltz's atom checks (AddHs, names, RemoveHs)"),
+        ("boltz_atom_check", "Boltz's atom count and checks"),
         ("_has_undefined_stereo", "undefined stereo (FindPotentialStereo)"),
         ("_has_enhanced_stereo", "enhanced stereo groups"),
         ("_fragments", "salts: fragments named"),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import omtx_hub.store as store_module
 from omtx_hub.cli import main
 from omtx_hub.failures import record_failure, recorded_failures
 from omtx_hub.fileio import sha256_bytes
@@ -124,6 +125,34 @@ def test_a_sealed_entry_reads_back_as_committed(store, tmp_path):
     assert (tmp_path / "copy.cif").read_bytes() == STRUCTURE
     with pytest.raises(ValueError, match="record_sha256"):
         store.commit(OTHER, {}, {"record_sha256": "mine"})
+
+
+def test_a_seal_hashed_in_pieces_is_the_hash_of_the_whole_canonical_json(monkeypatch):
+    # Long texts are hashed a chunk at a time (a million-row validated sheet is one 240 MB
+    # text): chunks of 7 characters here, across escapes, accents and a non-BMP character.
+    monkeypatch.setattr(store_module, "CANONICAL_TEXT_CHUNK", 7)
+    content = {
+        "table": 'line\t"one"\né 😀 \\ \x00' * 5,
+        "key": "a" * 20,
+        "nested": {"z": [1, 2.5, None, True, {"b": "é" * 9, "a": {}}], "a": "é" * 20},
+        "numbers": {"1": 1e300, "0": -0.0},
+        "mixed keys": {1: "one", 2: "two"},
+    }
+    whole = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    assert store_module.canonical_sha256(content) == sha256_bytes(whole)
+    sealed = json.loads(store_module.seal_object(SHEET_OBJECT, "k", {"table": content["table"]}))
+    assert store_module.open_seal("o.json", json.dumps(sealed).encode())[2] == []
+
+
+def test_a_part_of_molecules_is_sealed_compact_and_opens_as_any_object():
+    # Written whole at each change, read by the program only: no indentation (json's C
+    # encoder), the same seal.
+    content = {"molecules": {"CCO": ["CCO", "CCO", 3, [], []]}}
+    raw = seal_object(MOLECULES_OBJECT, "k/00", content)
+    assert b"\n" not in raw
+    opened, was_sealed, problems = store_module.open_seal("00.json", raw)
+    assert (opened["molecules"], was_sealed, problems) == (content["molecules"], True, [])
+    assert b"\n" in seal_object(SHEET_OBJECT, "k", {"table": "t"})
 
 
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))

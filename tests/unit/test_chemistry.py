@@ -322,6 +322,42 @@ class TestAgainstTheInstalledBoltz:
             self.parse(smiles, affinity=affinity)
 
 
+# (SMILES, whether its atoms are counted without AddHs and RemoveHs): molecules of each kind
+# the count's shortcut tells apart (`chemistry._only_added_hydrogens_removed`).
+ATOM_COUNTS = [
+    (IMATINIB, True),
+    ("C[C@H](F)Cl", True),  # a tetrahedral centre
+    ("C/C=C/C", True),  # a double bond's stereo, defined by heavy atoms
+    ("O=C(/C=C/c1ccccc1)N", True),
+    ("C" * 33, True),  # 101 atoms with hydrogens: named the long way
+    ("[NH4+]", True),
+    ("[2H]C([2H])([2H])C(=O)N", False),  # hydrogen atoms of its own: deuterium
+    ("[H]/C=C/C", False),  # a hydrogen that defines a double bond's stereo
+    ("[Pt@SP1H](Cl)(Cl)N", False),  # RemoveHs keeps a square-planar centre's hydrogen
+    ("[Co@TB1H](C)(C)(C)C", False),  # trigonal-bipyramidal
+    ("[Fe@OH1H](C)(C)(C)(C)C", False),  # octahedral
+    (PERDEUTERATED, False),
+]
+
+
+@pytest.mark.parametrize(("smiles", "shortcut"), ATOM_COUNTS)
+def test_boltz_s_atom_count_is_the_same_with_or_without_its_hydrogens_added(smiles, shortcut):
+    from rdkit import Chem
+
+    molecule = Chem.MolFromSmiles(smiles)
+    with_hydrogens = Chem.AddHs(molecule)
+    # Below the naming limit, and every hydrogen added removed again: the molecule's atoms.
+    counted = molecule.GetNumAtoms(
+        onlyExplicit=False
+    ) < chemistry.NAMED_ATOMS_LIMIT and chemistry._only_added_hydrogens_removed(molecule)
+    assert counted == (shortcut and with_hydrogens.GetNumAtoms() < chemistry.NAMED_ATOMS_LIMIT)
+    boltz_counts = Chem.RemoveHs(with_hydrogens, sanitize=False).GetNumAtoms()
+    if chemistry._only_added_hydrogens_removed(molecule):
+        assert boltz_counts == molecule.GetNumAtoms()
+    assert with_hydrogens.GetNumAtoms() == molecule.GetNumAtoms(onlyExplicit=False)
+    assert chemistry.boltz_atom_check(molecule, affinity=False) == boltz_counts
+
+
 def test_an_unexpected_failure_is_that_row_s_problem_not_the_sheet_s(monkeypatch):
     import omtx_hub.chemistry as chemistry
 
