@@ -473,7 +473,9 @@ class Runtime(_Strict):
         """Boltz's molecule cache (`cache`/mols: CCD molecules), which may be absent here."""
         return molecules_directory(self.cache)
 
-    @field_validator("cache", "checkpoint", "affinity_checkpoint", "chai1_python", "chai1_downloads")
+    @field_validator(
+        "cache", "checkpoint", "affinity_checkpoint", "chai1_python", "chai1_downloads"
+    )
     @classmethod
     def _usable_path(cls, path: str | None) -> str | None:
         if path is not None and (problem := path_problem(path)):
@@ -794,8 +796,11 @@ class ScreenConfig(_Strict):
         ]
         if "rank_by" in self.report.model_fields_set:
             problems.append(
-                ("report.rank_by", "a Chai-1 screen is ranked by Chai-1's aggregate_score; "
-                 "leave report.rank_by unset (model.engine: chai1)")
+                (
+                    "report.rank_by",
+                    "a Chai-1 screen is ranked by Chai-1's aggregate_score; "
+                    "leave report.rank_by unset (model.engine: chai1)",
+                )
             )
         for index, protein in enumerate(self.proteins):
             for key, why in chai1_receptor_refusals(protein).items():

@@ -199,12 +199,7 @@ class ShardJob:
 
     def run(self) -> ShardManifest:
         started = time.time()
-        planned = self.spec.prediction["boltz"]
-        if version("boltz") != planned:
-            raise ShardError(
-                f"this machine has boltz {version('boltz')} but the screen was planned with "
-                f"boltz {planned}; use the same version (container image) everywhere"
-            )
+        self._check_engine_version()
         pending = []
         stored = self.store.stored(target.key for target in self.targets)
         reusable = [target.key for target in self.targets if target.key in stored]
@@ -241,17 +236,13 @@ class ShardJob:
         boltz_seconds = 0.0
         self.triage = Triage(
             self.store,
-            self.receptor.ligand_chain,
+            self._ligand_chain(),
             ccd_molecules=ccd_lookup(self.runtime.molecule_cache),
             cofactors=ccd_cofactors(self.receptor),
         )
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
-                self._check_msa()
-                try:
-                    verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
-                except ConfigError as error:
-                    raise ShardError(str(error)) from None
+                self._check_before_predicting()
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
         self._check_poses()
@@ -278,6 +269,27 @@ class ShardJob:
         )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _check_engine_version(self) -> None:
+        """The engine here is the version the screen was planned with."""
+        planned = self.spec.prediction["boltz"]
+        if version("boltz") != planned:
+            raise ShardError(
+                f"this machine has boltz {version('boltz')} but the screen was planned with "
+                f"boltz {planned}; use the same version (container image) everywhere"
+            )
+
+    def _check_before_predicting(self) -> None:
+        """The MSAs and weights are the ones the keys were made with."""
+        self._check_msa()
+        try:
+            verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
+        except ConfigError as error:
+            raise ShardError(str(error)) from None
+
+    def _ligand_chain(self) -> str:
+        """The screened ligand's chain in the engine's structures."""
+        return self.receptor.ligand_chain
 
     def _stored_record(self, key: str) -> TargetRecord | None:
         """The record of a target in the store; None when its entry fails its seal, which is

@@ -138,6 +138,7 @@ RANKING_SCORES = {
     "affinity": ("log10(IC50/µM)", "affinity_pred_value"),
     "confidence": ("confidence", "confidence_score"),
     "binder_iptm": ("binder ipTM", "binder_iptm"),
+    "aggregate_score": ("Chai-1 aggregate score", "aggregate_score"),
 }
 
 

@@ -241,8 +241,9 @@ def shards_run_here():
 def prepare_boltz_cache():
     """Boltz's cache complete and checked (omtx_hub.weights.prepare_cache: downloaded once,
     with progress, when files are missing), if a shard of this run will predict here: one
-    whose targets are not all in the result store."""
-    if not shards_run_here():
+    whose targets are not all in the result store. A Chai-1 screen's downloads were checked
+    when it was planned (omtx_hub.chai1.chai1_weights): nothing is downloaded."""
+    if not shards_run_here() or SCREEN_CONFIG.model.engine == "chai1":
         return
     stored = stored_target_keys()
     predicting = [
