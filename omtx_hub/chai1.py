@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from omtx_hub.config import ConfigError, Model, Runtime, keyed_message
+from omtx_hub.failures import DETERMINISTIC_ERRORS, TRANSIENT_WORDS
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import Target, Weights
 from omtx_hub.weights import checkpoint_sha256
@@ -39,6 +40,9 @@ STAND_INS_MARKER = "omtx-hub-stand-ins.txt"
 # The name of the screened ligand's entity in a Chai-1 input (the receptor's chains are named by
 # their chain ids).
 LIGAND_ENTITY = "LIG"
+# The runner's words for a target with an entity chai-lab dropped (engines/chai1/runner.py,
+# run_target).
+UNBUILT_ENTITY = "chai-lab could not build entities"
 # The entity kind of each receptor chain type, in the runner's shard file.
 ENTITY_KINDS = {"protein": "protein", "dna": "dna", "rna": "rna"}
 
@@ -170,6 +174,18 @@ def failure_reason(runner_traceback: str) -> str:
     """A failed target's error from the runner's traceback: its last line, the exception."""
     lines = [line.strip() for line in runner_traceback.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "the Chai-1 runner gave no reason"
+
+
+def failure_kind_of(error: str) -> str:
+    """'permanent' or 'retryable' (omtx_hub.failures) for a target the runner failed, from its
+    error (`failure_reason`): an entity chai-lab could not build (a SMILES RDKit cannot embed,
+    a residue it has no conformer for), or an error Python raises for what a function was
+    given, is the input's and raises again; device and memory errors, and the rest, may not."""
+    if TRANSIENT_WORDS.search(error):
+        return "retryable"
+    if UNBUILT_ENTITY in error or error.split(":")[0] in DETERMINISTIC_ERRORS:
+        return "permanent"
+    return "retryable"
 
 
 def read_scores(folder: Path) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omtx_hub import chai1
 from omtx_hub.config import ConfigError
-from omtx_hub.failures import failure_kind, record_failure
+from omtx_hub.failures import record_failure
 from omtx_hub.keys import CHAI_LAB_VERSION
 from omtx_hub.predict import WATCH_INTERVAL_S, ShardError, ShardJob, record_msa, resolve_accelerator
 from omtx_hub.records import Target, TargetRecord
@@ -169,7 +169,7 @@ class Chai1ShardJob(ShardJob):
             key=target.key,
             status="failed",
             error=error,
-            failure=failure_kind(error),
+            failure=chai1.failure_kind_of(error),
             smiles=target.smiles,
             engine="chai1",
             weights=self.spec.weights,
