@@ -34,7 +34,7 @@ import pandas as pd
 from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets
-from omtx_hub.records import BINDER_SCORE_FIELDS, CONFIDENCE_FIELDS, Binder
+from omtx_hub.records import BINDER_SCORE_FIELDS, CHAI1_SCORE, CONFIDENCE_FIELDS, Binder
 from omtx_hub.result_tables import predicted_binders
 from omtx_hub.summary import ProteinCounts, ProteinSummary, Statistics, TopEntry
 
@@ -43,6 +43,7 @@ OVER_COMPLETED = (
     "affinity_probability_binary1",
     "affinity_probability_binary2",
     *CONFIDENCE_FIELDS,
+    CHAI1_SCORE,
 )
 OVER_BINDERS = (
     "affinity_pred_value",
@@ -238,5 +239,11 @@ def protein_summary(
             if with_affinity
             else []
         ),
-        top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
+        # A Chai-1 screen's confidence is its aggregate_score (it has no confidence_score).
+        top_by_confidence=top_list(
+            rows,
+            top_n,
+            "confidence" if "confidence_score" in rows.columns else "aggregate_score",
+            binder_threshold,
+        ),
     )

@@ -27,6 +27,8 @@ from tests.screens import (
     assert_parquet_is_the_csv,
     committed_records,
     run_snakemake,
+    snakemake_command,
+    snakemake_env,
     start_screen_in_background,
     wait_for_first_commit,
     write_config_file,
@@ -109,7 +111,13 @@ def test_a_chai1_screen_runs_end_to_end_resumes_and_never_computes_twice(tmp_pat
     first_bytes = {path: path.read_bytes() for path in first}
 
     # Resumed: what the store has is not predicted again.
-    run_snakemake(tmp_path, "--configfile", str(config))
+    subprocess.run(
+        snakemake_command(tmp_path, "--configfile", str(config), "--unlock"),
+        env=snakemake_env(),
+        check=True,
+        capture_output=True,
+    )
+    run_snakemake(tmp_path, "--configfile", str(config), "--rerun-incomplete")
     manifest = read_manifest(screen.manifest("P1", "00000"))
     assert manifest.reused == len(first)
     assert manifest.computed == 2 - len(first)
@@ -128,7 +136,7 @@ def test_a_chai1_screen_runs_end_to_end_resumes_and_never_computes_twice(tmp_pat
     # Chai-1's scores, ranked by aggregate_score (highest first), failed last; no affinity.
     for column in ("aggregate_score", "ptm", "iptm", "chain_pair_iptm", "has_inter_chain_clashes"):
         assert completed[column].notna().all(), column
-    assert completed["chain_pair_iptm"].str.fullmatch(r"A:B=\d\.\d\d; B:A=\d\.\d\d").all()
+    assert completed["chain_pair_iptm"].str.fullmatch(r"A:B=\d\.\d\d;B:A=\d\.\d\d").all()
     for boltz_only in ("affinity_probability_binary", "confidence_score", "ligand_iptm"):
         assert boltz_only not in table.columns
     assert list(table["rank"]) == [1, 2, 3]
