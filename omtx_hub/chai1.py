@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -28,6 +29,8 @@ from omtx_hub.weights import checkpoint_sha256
 # The runner, in the checkout this package is imported from (a Google Batch job imports the
 # checkout shipped with the workflow; the Chai-1 image has a copy under /opt/omtx-hub too).
 RUNNER = Path(__file__).resolve().parents[1] / "engines" / "chai1" / "runner.py"
+# The profile's image (googlebatch-container), whose `boltz` is `chai1` in the Chai-1 image's name.
+BOLTZ_IMAGE = re.compile(r"(?P<repository>.+/)boltz(?P<tag>:[^/:]+)")
 # runtime.chai1_python's default: $CHAI1_PYTHON (set in the Chai-1 image), else the environment
 # `make chai1` builds, relative to the directory Snakemake runs in.
 PYTHON_VARIABLE = "CHAI1_PYTHON"
@@ -56,6 +59,21 @@ def runner() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def chai1_image(run_image: str) -> str:
+    """The Chai-1 image of a Google Batch run whose (Boltz) image is `run_image`, the profile's
+    googlebatch-container: the same registry, repository and tag, named `chai1` instead of
+    `boltz` (cloudbuild.yaml pushes both, `_IMAGE`)."""
+    named = BOLTZ_IMAGE.fullmatch(run_image or "")
+    if named is None:
+        raise ConfigError(
+            f"googlebatch-container is {run_image!r}: a Chai-1 screen's shards run in the Chai-1 "
+            "image named as the Boltz image with `chai1` for `boltz` "
+            "(REGION-docker.pkg.dev/PROJECT/omtx-hub/boltz:TAG -> .../chai1:TAG); name the "
+            "Boltz image so (docs/google-batch.md)"
+        )
+    return f"{named['repository']}chai1{named['tag']}"
 
 
 def python(runtime: Runtime) -> str:

@@ -43,7 +43,6 @@ OVER_COMPLETED = (
     "affinity_probability_binary1",
     "affinity_probability_binary2",
     *CONFIDENCE_FIELDS,
-    CHAI1_SCORE,
 )
 OVER_BINDERS = (
     "affinity_pred_value",
@@ -205,7 +204,7 @@ def protein_summary(
     )
     statistics = {
         field: _statistics(rows[field][completed], "completed_compounds")
-        for field in (*OVER_COMPLETED, *BINDER_SCORE_FIELDS)
+        for field in (*OVER_COMPLETED, *BINDER_SCORE_FIELDS, CHAI1_SCORE)
         if field not in not_applicable and field in rows.columns
     }
     for field in OVER_BINDERS if with_affinity else ():

@@ -15,6 +15,7 @@ from omtx_hub import layout
 from omtx_hub.batch_network import honour_internal_ip_only
 from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
 from omtx_hub.canary import first_pending_shard
+from omtx_hub.chai1 import chai1_image
 from omtx_hub.cloud import (
     bucket_of,
     check_batch_jobs,
@@ -434,6 +435,19 @@ def job_attempt(wildcards, attempt):
     resource functions): a shard manifest records it, summary.json counts retried shards.
     """
     return attempt
+
+
+def shard_container(wildcards):
+    """The image of a shard job on Google Batch: plugin 0.5.1 takes a job's
+    `googlebatch_container` resource before the run's googlebatch-container (`get_container`
+    in its executor.py). A Chai-1 screen's shards run in the Chai-1 image (containers/chai1,
+    omtx_hub.chai1.chai1_image); a Boltz-2 screen's, and every local run's, in the run's
+    (empty: the plugin's choice)."""
+    if SCREEN_CONFIG.model.engine != "chai1" or not (
+        workflow.storage_settings.default_storage_provider
+    ):
+        return ""
+    return chai1_image(getattr(workflow.executor_settings, "container", None))
 
 
 def predict_mem_mb(wildcards, attempt):
