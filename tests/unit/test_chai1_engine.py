@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
+from snakemake.utils import update_config
 
 from omtx_hub import chai1
 from omtx_hub.config import ConfigError, load_config
@@ -251,3 +253,18 @@ def test_a_record_before_engines_reads_and_a_boltz_record_writes_no_chai1_field(
     record = TargetRecord.model_validate(before)
     assert record.engine is None and record.aggregate_score is None
     assert record.to_json() == before
+
+
+def test_the_chai1_example_plans_with_weights_in_chai_downloads_dir(tmp_path, monkeypatch):
+    """config/examples/chai1-screen.yaml, merged over config/config.yaml as Snakemake merges
+    it, with its store here and the weights where $CHAI_DOWNLOADS_DIR says."""
+    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(fake_downloads(tmp_path / "downloads")))
+    monkeypatch.chdir(REPO)
+    raw = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    update_config(raw, yaml.safe_load((REPO / "config/examples/chai1-screen.yaml").read_text()))
+    raw["store"] = str(tmp_path / "store")
+    config = load_config(raw)
+    plan = build_plan(config, LocalStore(config.store))
+    assert plan.spec["engine"] == "chai1"
+    assert plan.spec["model"]["num_diffn_samples"] == 5
+    assert plan.target_count == 5
