@@ -15,9 +15,11 @@ import yaml
 from snakemake.utils import update_config
 
 from omtx_hub import chai1
+from omtx_hub.chai1_shard import Chai1ShardJob
 from omtx_hub.config import ConfigError, load_config
 from omtx_hub.keys import CHAI_LAB_VERSION
 from omtx_hub.plan import build_plan
+from omtx_hub.predict import ShardError
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import TargetRecord
 from omtx_hub.sheet import SheetError
@@ -268,3 +270,25 @@ def test_the_chai1_example_plans_with_weights_in_chai_downloads_dir(tmp_path, mo
     assert plan.spec["engine"] == "chai1"
     assert plan.spec["model"]["num_diffn_samples"] == 5
     assert plan.target_count == 5
+
+
+def test_components_changed_after_planning_stop_the_shard_before_it_predicts(tmp_path):
+    downloads = fake_downloads(tmp_path / "downloads")
+    config = load_config(chai1_screen(tmp_path, downloads=downloads))
+    store = LocalStore(config.store)
+    plan = build_plan(config, store)
+    (downloads / "models_v2" / "trunk.pt").write_bytes(b"another trunk, refilled after planning")
+    job = Chai1ShardJob(
+        spec=plan.shard("P1", "00000"),
+        receptor=config.protein("P1").receptor,
+        msas={"A": "empty"},
+        model=config.model,
+        runtime=config.runtime,
+        store=store,
+        structures_dir=tmp_path / "structures",
+        manifest=tmp_path / "manifest.json",
+        log_file=tmp_path / "shard.log",
+    )
+    with pytest.raises(ShardError, match="not the ones the targets were keyed with"):
+        job.run()
+    assert not (tmp_path / "manifest.json").exists()
