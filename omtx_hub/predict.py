@@ -239,6 +239,7 @@ class ShardJob:
             self._ligand_chain(),
             ccd_molecules=ccd_lookup(self.runtime.molecule_cache),
             cofactors=ccd_cofactors(self.receptor),
+            engine=self.model.engine,
         )
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:

@@ -139,6 +139,9 @@ def test_a_chai1_screen_runs_end_to_end_resumes_and_never_computes_twice(tmp_pat
     assert completed["chain_pair_iptm"].str.fullmatch(r"A:B=\d\.\d\d;B:A=\d\.\d\d").all()
     for boltz_only in ("affinity_probability_binary", "confidence_score", "ligand_iptm"):
         assert boltz_only not in table.columns
+    # Pose checks read Chai-1's atom names (the stand-ins' poses are not chemistry: they fail).
+    assert completed["pose_checks_error"].isna().all(), completed["pose_checks_error"].tolist()
+    assert completed["posebusters_pass"].notna().all()
     assert list(table["rank"]) == [1, 2, 3]
     assert completed["aggregate_score"].is_monotonic_decreasing
     assert table["status"].iloc[-1] == "failed"
