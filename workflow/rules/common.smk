@@ -442,10 +442,9 @@ def shard_container(wildcards):
     `googlebatch_container` resource before the run's googlebatch-container (`get_container`
     in its executor.py). A Chai-1 screen's shards run in the Chai-1 image (containers/chai1,
     omtx_hub.chai1.chai1_image); a Boltz-2 screen's, and every local run's, in the run's
-    (empty: the plugin's choice)."""
-    if SCREEN_CONFIG.model.engine != "chai1" or not (
-        workflow.storage_settings.default_storage_provider
-    ):
+    (empty: the plugin's choice). A job's own process (on its VM) has no use for it: the
+    image is chosen when the job is submitted."""
+    if SCREEN_CONFIG.model.engine != "chai1" or not PLANS_REMOTE_JOBS:
         return ""
     return chai1_image(getattr(workflow.executor_settings, "container", None))
 
