@@ -2,8 +2,20 @@
 molecules, one prediction per binder x receptor, ranked by the binder-receptor interface.
 
 - **The sheet** (`sequence` column instead of `smiles`/`ccd`): `chain_type` (`protein`, the
-  default; `peptide` is a protein; `dna`, `rna`), `msa` (`empty`, the default, or an `.a3m`
-  / Boltz `.csv` file of a protein binder; DNA and RNA have none) and `cyclic` (true/false).
+  default; `peptide` is a protein; `dna`, `rna`), `msa` (`empty`, the default; `server`; or
+  an `.a3m` / Boltz `.csv` file of a protein binder; DNA and RNA have none) and `cyclic`
+  (true/false).
+- **`msa: server`.** Each distinct binder sequence is its own query to the MSA server, the
+  one-sequence query Boltz's `compute_msa` (boltz/main.py) makes for one protein entity:
+  unpaired only (it asks for paired alignments only with several sequences). The binder is
+  not paired with the receptor, though `boltz predict --use_msa_server` on one complex sends
+  all its protein entities with `msa` unset in one paired query (`process_input`, same file):
+  pairing matches rows by species, which a designed binder, a nanobody (camelid) against a
+  human target or a peptide has none of; and paired, the receptor's MSA would be a different
+  one for every binder, asked from the server once per binder x receptor, instead of the one
+  query per receptor every molecule and every binder reuses. The binder's MSA is stored and
+  addressed exactly as a one-chain receptor's (`keys.server_msa_id` of its one sequence), so
+  a binder and a receptor chain of one sequence share it (omtx_hub.msa_server).
   The letters are checked by the code that checks receptor chains (omtx_hub.receptor), so
   Boltz never reads a letter as an unknown residue without a word.
 - **Tokens.** Boltz-2 tokenizes each standard residue and nucleotide as one token
@@ -77,11 +89,6 @@ def _msa(cell: str, kind: str) -> str | None:
                 "only); leave the cell empty"
             )
         return None
-    if cell == "server":
-        raise BinderProblem(
-            "column 'msa': 'server' is not available for binders yet (each binder would be "
-            "its own MSA server query); give an .a3m/.csv file, or 'empty' (single sequence)"
-        )
     try:
         return check_msa_source(cell or "empty")
     except ValueError as error:

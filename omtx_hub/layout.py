@@ -14,6 +14,9 @@
                                                       boltz_predict_shard (best model)
         msa/{protein}/{chain}.csv                     fetch_msa (msa: server; one per chain)
         msa/{protein}.json                            fetch_msa: its record (query, sha256)
+        binder_msa/{batch}.json                       fetch_binder_msas: the server MSAs
+                                                      (query, sha256) of the binders of
+                                                      the shards numbered {batch}
         benchmarks/boltz_predict_shard/{protein}/{shard}.tsv
         report/index.html                             render_dashboard
         progress/index.html                           omtx-report progress
@@ -44,6 +47,9 @@ SHARD_STRUCTURES_DIR = "structures/{protein}/{shard}"
 # One csv per `msa: server` chain, named by the chain entry's first id, and the MSA's record.
 MSA_DIR = "msa/{protein}"
 MSA_RECORD_FILE = "msa/{protein}.json"
+# The record of a binder screen's `msa: server` binders of one batch: the shards whose names
+# start with its number (every protein's, every replicate's), which screen the same binders.
+BINDER_MSA_RECORD_FILE = "binder_msa/{batch}.json"
 REPORT_DIR = "report"
 # The plan (omtx_hub.plan_artifact), written by the process that plans a run.
 PLAN_INDEX_FILE = "plan/plan.json"
@@ -87,6 +93,7 @@ MANIFEST = screen_pattern(MANIFEST_FILE)
 SHARD_STRUCTURES = screen_pattern(SHARD_STRUCTURES_DIR)
 MSA = screen_pattern(MSA_DIR)
 MSA_RECORD = screen_pattern(MSA_RECORD_FILE)
+BINDER_MSA_RECORD = screen_pattern(BINDER_MSA_RECORD_FILE)
 REPORT = screen_pattern(REPORT_DIR)
 PLAN = screen_pattern(PLAN_INDEX_FILE)
 SHARD_SPEC = screen_pattern(SHARD_SPEC_FILE)
@@ -159,6 +166,11 @@ class ScreenLayout:
     def msa_record(self, protein: str) -> Path:
         """The record of the server MSA this screen's fetch_msa job wrote for `protein`."""
         return self.screen_dir / MSA_RECORD_FILE.format(protein=protein)
+
+    def binder_msa_record(self, batch: str) -> Path:
+        """The record of the binders' server MSAs this screen's fetch_binder_msas job wrote for
+        the shards numbered `batch`."""
+        return self.screen_dir / BINDER_MSA_RECORD_FILE.format(batch=batch)
 
     def manifest(self, protein: str, shard: str) -> Path:
         return self.screen_dir / MANIFEST_FILE.format(protein=protein, shard=shard)

@@ -8,6 +8,12 @@ the result store, content-addressed by the chains' sequences, the server and the
 strategy (`server_msa_id`), and later screens take it from there. A server that needs
 credentials gets them from the environment (omtx_hub.credentials), never from the config.
 
+A binder screen's `msa: server` binder is a query of its own sequence alone
+(`binder_query_id`, unpaired: omtx_hub.binders says why), stored as a one-chain receptor's
+MSA is; the fetch_binder_msas job asks for those of a batch of shards
+(`write_binder_server_msas`), and the shard job reads each from the store
+(`stored_binder_msa`).
+
 A failing server is retried within a bounded time (`fetch_server_msas`, `runtime.msa_timeout_s`).
 Boltz's client (`run_mmseqs2` in boltz/data/msa/mmseqs2.py) retries by itself only two things:
 a request that raises (no connection, no answer within its 6.02 s timeout) is sent again 5 s
@@ -38,9 +44,9 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from omtx_hub.config import MSA_TIMEOUT_S
+from omtx_hub.config import MSA_TIMEOUT_S, Runtime
 from omtx_hub.credentials import MsaCredentials
-from omtx_hub.fileio import sha256_bytes
+from omtx_hub.fileio import sha256_bytes, write_atomically
 from omtx_hub.keys import server_msa_id, server_msa_identity
 from omtx_hub.msa_files import query_mismatch
 from omtx_hub.store import ResultStore
@@ -151,14 +157,15 @@ def fetch_server_msas(
     pairing_strategy: str,
     credentials: MsaCredentials,
     timeout_s: float = MSA_TIMEOUT_S,
-    protein: str = "the receptor",
+    owner: str = "the receptor",
 ) -> list[bytes]:
     """The server's MSA of each chain (Boltz's CSV: columns `key`, `sequence`), from one
     query: with several chains Boltz also asks for paired alignments (`compute_msa`).
 
     A failed attempt is retried with a doubling wait while the next one starts within
-    `timeout_s` of the first; then MsaServerError names `protein`, the server and the last
-    error (module docstring: what Boltz's client retries itself)."""
+    `timeout_s` of the first; then MsaServerError names `owner` (whose MSA it is: "protein
+    'P1'", "binder 'pep7'"), the server and the last error (module docstring: what Boltz's
+    client retries itself)."""
     import boltz.main  # noqa: F401 - seconds of imports (torch), not the server's time
 
     started = time.monotonic()
@@ -190,11 +197,11 @@ def fetch_server_msas(
         time.sleep(wait)
         wait = min(2 * wait, MAX_RETRY_WAIT_S)
     raise MsaServerError(
-        f"protein '{protein}': the MSA server {server_url} gave no MSA in "
+        f"{owner}: the MSA server {server_url} gave no MSA in "
         f"{time.monotonic() - started:.0f} s ({attempt} attempt{'s' * (attempt > 1)}, "
         f"runtime.msa_timeout_s: {timeout_s:g}); last error: {error}. With --keep-going (every "
-        "profile) the other proteins' shards go on; run again when the server answers (what "
-        "was predicted is kept), or give this protein an MSA file or `msa: empty`."
+        "profile) the shards that do not need this MSA go on; run again when the server "
+        "answers (what was predicted is kept), or give it an MSA file or `msa: empty`."
     )
 
 
@@ -207,7 +214,7 @@ def provide_server_msas(
     refresh: bool,
     credentials: MsaCredentials,
     timeout_s: float = MSA_TIMEOUT_S,
-    protein: str = "the receptor",
+    owner: str = "the receptor",
 ) -> tuple[list[bytes], str]:
     """The server MSA of each chain and where it came from ('store' or 'server').
 
@@ -228,7 +235,7 @@ def provide_server_msas(
         pairing_strategy=pairing_strategy,
         credentials=credentials,
         timeout_s=timeout_s,
-        protein=protein,
+        owner=owner,
     )
     with tempfile.TemporaryDirectory(prefix="omtx-msa-check-") as scratch:
         for index, (sequence, content) in enumerate(zip(sequences, contents, strict=True)):
@@ -237,7 +244,7 @@ def provide_server_msas(
             problem = query_mismatch(fetched, sequence)
             if problem is not None:
                 raise RuntimeError(
-                    f"protein '{protein}': the MSA server {server_url} answered for chain {index} "
+                    f"{owner}: the MSA server {server_url} answered for chain {index} "
                     f"with an MSA Boltz would not use: {problem}"
                 )
     store_server_msas(
@@ -291,7 +298,7 @@ def write_server_msas(
     refresh: bool,
     credentials: MsaCredentials,
     timeout_s: float = MSA_TIMEOUT_S,
-    protein: str = "the receptor",
+    owner: str = "the receptor",
 ) -> None:
     """The fetch_msa job: each chain's server MSA into its output file and the MSA's record
     (`msa.json` of the store) into `record_output`, from the store or (first use, or
@@ -304,7 +311,7 @@ def write_server_msas(
         refresh=refresh,
         credentials=credentials,
         timeout_s=timeout_s,
-        protein=protein,
+        owner=owner,
     )
     query_id = server_msa_id(sequences, server_url, pairing_strategy)
     record = stored_server_msa(store, query_id).record
@@ -337,3 +344,82 @@ def recorded_server_msa(record_file: Path, query_id: str) -> StoredServerMsa | N
     except (OSError, ValueError):
         return None
     return StoredServerMsa(query_id, record) if record.get("query_id") == query_id else None
+
+
+def binder_query_id(sequence: str, runtime: Runtime) -> str:
+    """The server MSA id of a binder with `msa: server`: the query of its sequence alone,
+    addressed as a one-chain receptor's (`server_msa_id`), so that the two share it."""
+    return server_msa_id([sequence], runtime.msa_server_url, runtime.msa_pairing_strategy)
+
+
+def write_binder_server_msas(
+    store: ResultStore,
+    binders: dict[str, tuple[str, str]],
+    record_output: Path,
+    *,
+    server_url: str,
+    pairing_strategy: str,
+    refresh: bool,
+    credentials: MsaCredentials,
+    timeout_s: float = MSA_TIMEOUT_S,
+) -> None:
+    """The fetch_binder_msas job: the server MSA of each binder (query id -> (sequence, whose
+    it is, for messages)), from the store or (first use, or `refresh`) from the server and
+    stored (`provide_server_msas`: one query per sequence, checked, retried within
+    `timeout_s`); then `record_output`, each query's MSA by sha256, which the plan keys the
+    binders' targets with. One binder at a time: the first the server fails ends the job, so
+    a dead server costs one `timeout_s`, not one per binder; those fetched before it are in
+    the store, and a rerun asks only for the rest."""
+    msas = {}
+    for query_id, (sequence, owner) in binders.items():
+        (content,), source = provide_server_msas(
+            store,
+            [sequence],
+            server_url=server_url,
+            pairing_strategy=pairing_strategy,
+            refresh=refresh,
+            credentials=credentials,
+            timeout_s=timeout_s,
+            owner=owner,
+        )
+        msas[query_id] = {"sequence": sequence, "sha256": sha256_bytes(content)}
+        log.info(
+            "MSA of %s (%d sequences, sha256 %s): %s; stored as %s",
+            owner,
+            content.count(b"\n"),
+            msas[query_id]["sha256"],
+            f"fetched now from {server_url}" if source == "server" else "from the result store",
+            server_msa_path(query_id, server_msa_chain_file(0)),
+        )
+    record = {
+        "server_url": server_url,
+        "pairing_strategy": pairing_strategy,
+        # As the receptor's record (`write_server_msas`): whether the switch was on.
+        "msa_refresh": refresh,
+        "msas": msas,
+    }
+    record_output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(record_output, json.dumps(record, indent=1))
+
+
+def recorded_binder_msas(record_file: Path, *, fetching_anew: bool) -> dict[str, str]:
+    """query id -> MSA sha256 of each binder a screen's fetch_binder_msas job recorded in
+    `record_file`; none when there is no record, or when this run fetches anew
+    (runtime.msa_refresh) and the record was not itself fetched so (as the receptor's:
+    omtx_hub.plan.screen_msa_record)."""
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    if fetching_anew and not record.get("msa_refresh"):
+        return {}
+    return {query_id: msa["sha256"] for query_id, msa in record.get("msas", {}).items()}
+
+
+def stored_binder_msa(store: ResultStore, query_id: str) -> bytes | None:
+    """A binder's server MSA (Boltz's csv) as the store holds it, checked against its seal
+    (a damaged one is moved aside and read as none); None when it is not there."""
+    stored = store.read_object(SERVER_MSA_OBJECT, query_id, with_files=True)
+    if stored.content is None or len(stored.files) != 1:
+        return None
+    return next(iter(stored.files.values()))

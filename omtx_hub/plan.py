@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +33,25 @@ import pyarrow.csv as pa_csv
 
 from omtx_hub import keys, warheads
 from omtx_hub.chai1 import chai1_weights
-from omtx_hub.config import ConfigError, Protein, ScreenConfig, invalid_config, keyed_message
+from omtx_hub.config import (
+    ConfigError,
+    Protein,
+    Runtime,
+    ScreenConfig,
+    invalid_config,
+    keyed_message,
+)
 from omtx_hub.fileio import sha256_bytes, sha256_file
 from omtx_hub.layout import RESULTS, ScreenLayout
 from omtx_hub.molecule_cache import ccd_lookup
 from omtx_hub.msa_files import query_mismatch
-from omtx_hub.msa_server import StoredServerMsa, recorded_server_msa, stored_server_msa
+from omtx_hub.msa_server import (
+    StoredServerMsa,
+    binder_query_id,
+    recorded_binder_msas,
+    recorded_server_msa,
+    stored_server_msa,
+)
 from omtx_hub.plan_artifact import (
     PLAN_VERSION,
     PlannedProtein,
@@ -74,6 +87,9 @@ log = logging.getLogger(__name__)
 # A shard's name: its number among the protein's shards, then `-r<replicate>` for the
 # shards of replicates after the first (00000, 00001, ..., 00000-r1, ...).
 SHARD_NAME_PATTERN = r"\d{5}(?:-r\d+)?"
+# A batch of binders' server MSAs: the number of the shards that screen them
+# (`binder_msa_batch`).
+BINDER_MSA_BATCH_PATTERN = r"\d{5}"
 # Validated sheets are cached in the store as sealed objects, the table as TSV (field
 # `SHEET_TABLE`) with these columns as numbers.
 _INTEGER_COLUMNS = ("line", "index", "heavy_atoms")
@@ -83,10 +99,19 @@ SHEET_TABLE = "tsv"
 # with the others, where pydantic would make one per object: 200 bytes each, 430 MB at a
 # million targets. The sets are never changed: every field they name is set.
 _LIGAND_FIELDS = {"index", "ligand_id", "name"}
+# The MSA identity of a server MSA not fetched yet, followed by its query id: keys made with it
+# are no entry's (their targets count as not stored until the MSA is there).
+UNFETCHED_MSA = "server-msa-not-fetched:"
 
 
 def shard_name(number: int, replicate: int) -> str:
     return f"{number:05d}" if replicate == 0 else f"{number:05d}-r{replicate}"
+
+
+def binder_msa_batch(shard: str) -> str:
+    """The batch of a shard's binders' server MSAs: its number (`00001` of `00001-r2`), which
+    every protein's and every replicate's shard of the same binders has."""
+    return shard.split("-")[0]
 
 
 def server_msa_id(protein: Protein, config: ScreenConfig) -> str | None:
@@ -159,6 +184,33 @@ def msa_identities(
                 fetched = stored_server_msa(store, server_msa_id(protein, config))
         identities[protein.name] = chain_msa_identities(protein, fetched)
     return identities
+
+
+def binder_msa_sha256s(
+    config: ScreenConfig,
+    store: ResultStore,
+    batch: str,
+    queries: Iterable[str],
+    *,
+    results_root: str | Path = RESULTS,
+    fetching_anew: bool = False,
+) -> dict[str, str]:
+    """query id -> sha256 of the server MSAs of a batch's binders (`queries`) known at
+    planning, as the receptor's are (`msa_identities`): the one the screen's own
+    fetch_binder_msas job recorded for the batch, else the store's for the query; none that
+    this run fetches anew (runtime.msa_refresh)."""
+    record = ScreenLayout.of(results_root, config.screen.name).binder_msa_record(batch)
+    known = recorded_binder_msas(record, fetching_anew=fetching_anew)
+    if fetching_anew:
+        return known
+    missing = [query for query in queries if query not in known]
+    # One read per binder sequence (a request each in a bucket): in parallel.
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        found = pool.map(lambda query: stored_server_msa(store, query), missing)
+        for query, stored in zip(missing, found, strict=True):
+            if stored is not None and len(stored.chain_sha256) == 1:
+                known[query] = stored.chain_sha256[0]
+    return known
 
 
 def _cached_sheet(store: ResultStore, name: str) -> pd.DataFrame | None:
@@ -405,10 +457,12 @@ def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         raise SheetError("\n".join(problems))
 
 
-def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
+def binder_identities(ligands: pd.DataFrame, runtime: Runtime) -> tuple[list[str], list[Binder]]:
     """A validated binder sheet's rows: each one's identity (keys.binder_identity, its MSA
-    file read for its content) and its binder, with that MSA identity. SheetError naming the
-    line of an MSA file that cannot be read, or that Boltz would not use for the binder's
+    file read for its content) and its binder, with that MSA identity. A binder with
+    `msa: server` is keyed with UNFETCHED_MSA and its query id (omtx_hub.msa_server.
+    binder_query_id) until its MSA is known (`_Molecules.use_server_msas`). SheetError naming
+    the line of an MSA file that cannot be read, or that Boltz would not use for the binder's
     sequence (it would predict single-sequence without a word:
     omtx_hub.msa_files.query_mismatch)."""
     binders = binders_of(ligands)
@@ -417,6 +471,14 @@ def binder_identities(ligands: pd.DataFrame) -> tuple[list[str], list[Binder]]:
     for line, binder in zip(ligands["line"], binders, strict=True):
         if binder.msa is None or binder.msa == "empty":
             msa = None if binder.msa is None else SINGLE_SEQUENCE
+        elif binder.msa == "server":
+            identities.append(
+                keys.binder_identity(
+                    binder, UNFETCHED_MSA + binder_query_id(binder.sequence, runtime)
+                )
+            )
+            keyed.append(binder)
+            continue
         elif binder.msa in read:
             msa = read[binder.msa]
         else:
@@ -454,10 +516,10 @@ class _Molecules:
     validated sheet only while its shard's spec is made, so that a plan does not hold one
     `Ligand` object per row of the sheet."""
 
-    def __init__(self, ligands: pd.DataFrame):
+    def __init__(self, ligands: pd.DataFrame, runtime: Runtime):
         binders: list[Binder] | None = None
         if is_binder_sheet(ligands.columns):
-            identities, binders = binder_identities(ligands)
+            identities, binders = binder_identities(ligands, runtime)
             codes, self.identities = pd.factorize(pd.Series(identities, dtype=object), sort=False)
         else:
             codes, self.identities = pd.factorize(molecule_identities(ligands), sort=False)
@@ -477,6 +539,41 @@ class _Molecules:
         self.binders = (
             None if binders is None else [binders[row] for row in order[self.bounds[:-1]].tolist()]
         )
+        # The query id of each `msa: server` binder (None for the others), and the molecules
+        # whose server MSA is not known yet (keyed with UNFETCHED_MSA).
+        self.server_queries = [
+            binder_query_id(binder.sequence, runtime) if binder.msa == "server" else None
+            for binder in self.binders or []
+        ]
+        self.unfetched = {m for m, query in enumerate(self.server_queries) if query is not None}
+
+    def server_binders(self, start: int, stop: int) -> dict[str, tuple[str, str]]:
+        """query id -> (sequence, whose MSA it is, for messages) of the `msa: server` binders
+        among molecules `start` to `stop`, in order."""
+        names = self.columns["name"]
+        return {
+            query: (self.binders[m].sequence, f"binder '{names[self.bounds[m]]}'")
+            for m, query in enumerate(self.server_queries[start:stop], start)
+            if query is not None
+        }
+
+    def use_server_msas(self, start: int, stop: int, sha256s: Mapping[str, str]) -> None:
+        """Key the `msa: server` binders among molecules `start` to `stop` whose query
+        `sha256s` names (query id -> the MSA's sha256) with that MSA, as a csv file of the same
+        bytes would be (keys.server_msa_identity). One identity per placeholder: the molecules
+        stay as they were factorized."""
+        identities = None
+        for m, query in enumerate(self.server_queries[start:stop], start):
+            if query is None or query not in sha256s:
+                continue
+            if identities is None:
+                identities = self.identities.tolist()
+            msa = keys.server_msa_identity(sha256s[query])
+            self.binders[m] = self.binders[m].model_copy(update={"msa_identity": msa})
+            identities[m] = keys.binder_identity(self.binders[m], msa)
+            self.unfetched.discard(m)
+        if identities is not None:
+            self.identities = pd.Index(identities, dtype=object)
 
     def __len__(self) -> int:
         return len(self.identities)
@@ -598,7 +695,10 @@ class Plan:
         sheet: str,
         weights: Weights,
         msa_identities: dict[str, dict[str, str] | None],
+        known_binder_msas: Callable[[str, Iterable[str]], Mapping[str, str]] | None = None,
     ):
+        """`known_binder_msas`: (batch, its binders' query ids) -> query id -> sha256 of the
+        server MSAs of a binder screen's binders known at planning (`binder_msa_sha256s`)."""
         self.config = config
         self.ligands = ligands
         # The name of the validated sheet in the result store.
@@ -616,12 +716,20 @@ class Plan:
         self.msa_identities = dict(msa_identities)
         self.server_msa_ids = {p.name: server_msa_id(p, config) for p in config.proteins}
         self._msa_fetched: set[str] = set()
-        self._molecules = _Molecules(ligands)
+        self._molecules = _Molecules(ligands, config.runtime)
         _check_cofactors_are_not_screened(config, self._molecules.identities)
         check_covalent_rows(config, ligands)
         check_binder_rows(config, ligands)
         check_panel_scores(config, ligands)
         check_chai1_rows(config, ligands)
+        # batch (a shard number, `binder_msa_batch`) -> query id -> (sequence, whose MSA it
+        # is) of its `msa: server` binders: what its fetch_binder_msas job asks for. Only the
+        # batches that have such binders.
+        self.binder_msa_batches = self._server_binders_by_batch()
+        if known_binder_msas is not None:
+            for batch, binders in self.binder_msa_batches.items():
+                start, stop = self._batch_range(batch)
+                self._molecules.use_server_msas(start, stop, known_binder_msas(batch, binders))
         self.shards = _ShardSpecs()
         for protein in config.proteins:
             self._plan_shards(protein)
@@ -631,7 +739,7 @@ class Plan:
         if identities is None:
             # Keys that no entry can have: the targets count as not stored until the MSA is
             # there and `use_fetched_msa` gives them their keys.
-            pending = f"server-msa-not-fetched:{self.server_msa_ids[protein.name]}"
+            pending = UNFETCHED_MSA + self.server_msa_ids[protein.name]
             identities = {chain.ids[0]: pending for chain in protein.receptor.msa_chains}
         receptor = protein.receptor
         templates = [sha256_file(template.cif) for template in receptor.templates]
@@ -697,6 +805,49 @@ class Plan:
             self._plan_shards(entry)
         return self.msa_identities[protein]
 
+    def _batch_range(self, batch: str) -> tuple[int, int]:
+        """The molecules of the shards numbered `batch` (every protein's, every replicate's)."""
+        size = self.config.sharding.shard_size
+        start = int(batch) * size
+        return start, min(start + size, len(self._molecules))
+
+    def _server_binders_by_batch(self) -> dict[str, dict[str, tuple[str, str]]]:
+        size = self.config.sharding.shard_size
+        batches = {}
+        for start in range(0, len(self._molecules), size):
+            binders = self._molecules.server_binders(start, start + size)
+            if binders:
+                batches[shard_name(start // size, 0)] = binders
+        return batches
+
+    @property
+    def pending_binder_msas(self) -> list[str]:
+        """The batches (`binder_msa_batch`) with a binder whose server MSA is not known yet
+        (their targets' keys with it)."""
+        size = self.config.sharding.shard_size
+        return sorted({shard_name(m // size, 0) for m in self._molecules.unfetched})
+
+    def use_fetched_binder_msas(
+        self, batch: str, store: ResultStore, results_root: str | Path = RESULTS
+    ) -> None:
+        """Once the fetch_binder_msas job of `batch` has run: key its binders with their MSAs
+        (from the job's record, else the store: `binder_msa_sha256s`), and the targets of
+        every protein with them."""
+        start, stop = self._batch_range(batch)
+        binders = self._molecules.server_binders(start, stop)
+        known = binder_msa_sha256s(self.config, store, batch, binders, results_root=results_root)
+        self._molecules.use_server_msas(start, stop, known)
+        missing = [query for query in binders if query not in known]
+        if missing:
+            raise ConfigError(
+                f"the server MSA of {binders[missing[0]][1]} (and {len(missing) - 1} more of "
+                f"batch {batch}) is neither recorded by this screen nor in the result store "
+                f"{store.location}, though its fetch_binder_msas job finished: was the store "
+                "emptied while the run went on?"
+            )
+        for protein in self.config.proteins:
+            self._plan_shards(protein)
+
     def binder_msa_files(self, shard: tuple[str, str] | None = None) -> list[str]:
         """The user MSA files of a binder screen's binders (of one (protein, shard) only):
         the shard jobs read them as the receptor's (`ReceptorSpec.local_files`), so remote
@@ -705,7 +856,9 @@ class Plan:
         if shard is not None:
             planned = self.shards.planned[shard]
             binders = binders[planned.start : planned.stop]
-        return sorted({binder.msa for binder in binders if binder.msa not in (None, "empty")})
+        return sorted(
+            {binder.msa for binder in binders if binder.msa not in (None, "empty", "server")}
+        )
 
     @property
     def screen(self) -> str:
@@ -787,13 +940,13 @@ class Plan:
         targets is never in memory as objects or bytes all at once."""
         index_name = plan_path(self.screen)
         existing = results.blob_md5s(str(Path(index_name).parent) + "/")
-        pending = set(self.pending_msas)
+        pending, pending_binders = set(self.pending_msas), set(self.pending_binder_msas)
         sha256s: dict[tuple[str, str], str] = {}
         written: list[str] = []
         with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
             writing = []
             for name, shard in self.shards.planned.items():
-                if name[0] in pending:
+                if name[0] in pending or binder_msa_batch(name[1]) in pending_binders:
                     continue
                 data = spec_bytes(shard.spec())
                 sha256s[name] = sha256_bytes(data)
@@ -841,7 +994,18 @@ def build_plan(
     identities = msa_identities(
         config, store, fetching_anew=fetching_msas_anew, results_root=results_root
     )
-    return Plan(config, ligands, name, weights, identities)
+
+    def known_binder_msas(batch: str, queries: Iterable[str]) -> dict[str, str]:
+        return binder_msa_sha256s(
+            config,
+            store,
+            batch,
+            queries,
+            results_root=results_root,
+            fetching_anew=fetching_msas_anew,
+        )
+
+    return Plan(config, ligands, name, weights, identities, known_binder_msas)
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,17 @@ from omtx_hub.boltz_io import (
 from omtx_hub.boltz_schema import binder_interface_chains, target_molecule
 from omtx_hub.config import ConfigError, Model, Runtime
 from omtx_hub.failures import failure_kind, record_failure, recorded_failures
-from omtx_hub.keys import msa_file_identity
+from omtx_hub.fileio import sha256_bytes
+from omtx_hub.keys import msa_file_identity, server_msa_identity
 from omtx_hub.layout import structure_file_name
 from omtx_hub.machine import observed_machine
 from omtx_hub.molecule_cache import ccd_lookup
+from omtx_hub.msa_server import binder_query_id, stored_binder_msa
 from omtx_hub.plan_artifact import ShardSpec
 from omtx_hub.pose_store import Triage, ccd_cofactors
 from omtx_hub.receptor import ReceptorSpec
 from omtx_hub.records import (
+    Binder,
     ManifestEntry,
     ShardManifest,
     Target,
@@ -331,7 +334,9 @@ class ShardJob:
                 )
         # A binder's MSA file, likewise (DNA and RNA binders have none).
         with_files = {
-            t.binder for t in self.targets if t.binder and t.binder.msa not in (None, "empty")
+            t.binder
+            for t in self.targets
+            if t.binder and t.binder.msa not in (None, "empty", "server")
         }
         for binder in with_files:
             actual = msa_file_identity(binder.msa, Path(binder.msa).read_bytes())
@@ -342,6 +347,29 @@ class ShardJob:
                     "planning. Nothing was predicted; run again so that the plan and the "
                     "shard see the same MSA."
                 )
+
+    def _server_binder_msas(self, pending: list[Target], work: Path) -> dict[str, str]:
+        """sequence -> file of each pending `msa: server` binder's MSA, read from the result
+        store (its fetch_binder_msas job put it there; sealed, and checked against the MSA
+        its targets were keyed with) into `work`, where Boltz reads it."""
+        files = {}
+        for binder in {t.binder for t in pending if t.binder and t.binder.msa == "server"}:
+            query = binder_query_id(binder.sequence, self.runtime)
+            content = stored_binder_msa(self.store, query)
+            actual = None if content is None else server_msa_identity(sha256_bytes(content))
+            if actual != binder.msa_identity:
+                raise ShardError(
+                    f"the server MSA of binder {binder.sequence} (query {query}) is "
+                    f"{actual or 'not in the result store'}, but its targets were keyed with "
+                    f"{binder.msa_identity}: another screen refreshed it (runtime.msa_refresh) "
+                    "or the store lost it after planning. Nothing was predicted; remove this "
+                    "screen's record of it (binder_msa/<batch>.json under results/<screen>/) "
+                    "and run again, so that the plan and the shard see the same MSA."
+                )
+            files[binder.sequence] = work / "binder_msas" / f"{query}.csv"
+            files[binder.sequence].parent.mkdir(exist_ok=True)
+            files[binder.sequence].write_bytes(content)
+        return {sequence: str(path) for sequence, path in files.items()}
 
     def _report(self, message: str) -> None:
         """A progress line on the job's standard output, which the terminal (local runs) and
@@ -355,6 +383,9 @@ class ShardJob:
         return ManifestEntry.of(record, **target.placement(), source=source, runtime_s=0.0)
 
     def _predict(self, pending: list[Target], work: Path) -> float:
+        """One `boltz predict` of the `pending` targets, their `msa: server` binders' MSAs
+        read from the store first (`_server_binder_msas`)."""
+        binder_msas = self._server_binder_msas(pending, work)
         inputs = work / INPUTS_DIR
         inputs.mkdir()
         msas = {
@@ -362,11 +393,14 @@ class ShardJob:
             for chain, msa in self.msas.items()
         }
         for target in pending:
+            molecule = target_molecule(target)
+            if isinstance(molecule, Binder) and molecule.msa == "server":
+                molecule = molecule.model_copy(update={"msa": binder_msas[molecule.sequence]})
             write_input(
                 inputs / f"{boltz_record_id(target.key)}.yaml",
                 self.receptor,
                 msas,
-                target_molecule(target),
+                molecule,
                 affinity=self.model.affinity,
             )
         # The seed of the shard's replicate (model.seed + its number; omtx_hub.plan).

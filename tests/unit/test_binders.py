@@ -68,7 +68,7 @@ def test_binder_rows_are_checked_with_the_receptor_alphabets_naming_line_and_col
             "bad_letter,GSW1E,peptide,,\n"
             "u_in_dna,ACGU,dna,,\n"
             "unknown_type,AAA,foo,,\n"
-            "server_msa,AAA,,server,\n"
+            "bad_msa,AAA,,msa.txt,\n"
             "dna_msa,ACGT,dna,x.a3m,\n"
             "not_bool,AAA,,,maybe\n"
             "empty,,,,\n",
@@ -78,7 +78,9 @@ def test_binder_rows_are_checked_with_the_receptor_alphabets_naming_line_and_col
     assert "(first at position 4)" in message
     assert "line 3 (name 'u_in_dna'): column 'sequence' (dna): invalid DNA letter(s) 'U'" in message
     assert "line 4 (name 'unknown_type'): column 'chain_type': 'foo'" in message
-    assert "line 5 (name 'server_msa'): column 'msa': 'server' is not available" in message
+    assert (
+        "line 5 (name 'bad_msa'): column 'msa': 'msa.txt' is neither 'empty', 'server'" in message
+    )
     assert "line 6 (name 'dna_msa'): column 'msa': a DNA binder has no MSA" in message
     assert "line 7 (name 'not_bool'): column 'cyclic'" in message
     assert "line 8 (name 'empty'): column 'sequence' (protein): the sequence is empty" in message
@@ -250,8 +252,9 @@ def test_a_binder_msa_that_boltz_would_ignore_is_refused_naming_the_line(tmp_pat
 
 def test_the_binder_example_inputs_are_what_boltz_parses(tmp_path, boltz_test_cache):
     """config/examples/mdm2-peptide-binders.yaml: each peptide of its sheet, written with its
-    receptor (the server MSA's path, as the fetch_msa job leaves it), is read by Boltz's
-    parser as a protein chain B of the peptide's length beside MDM2's chain A."""
+    receptor (the server MSA's path, as the fetch_msa job leaves it; the server binder's MSA
+    file, as the shard job writes it), is read by Boltz's parser as a protein chain B of the
+    peptide's length beside MDM2's chain A."""
     example = yaml.safe_load((REPO / "config/examples/mdm2-peptide-binders.yaml").read_text())
     raw = yaml.safe_load((REPO / "config/config.yaml").read_text())
     update_config(raw, example)
@@ -259,9 +262,17 @@ def test_the_binder_example_inputs_are_what_boltz_parses(tmp_path, boltz_test_ca
     (protein,) = config.proteins
     receptor = protein.receptor
     binders = binders_of(validate_sheet(REPO / config.ligands.sheet, affinity=False))
-    assert [b.sequence for b in binders] == ["SQETFSDLWKLLPEN", "SQETASDLAKLAPEN"]
+    assert [b.sequence for b in binders] == ["SQETFSDLWKLLPEN", "SQETASDLAKLAPEN"] + [
+        "SQETFSDLWKLLPEN"
+    ]
+    assert [b.msa for b in binders] == ["empty", "empty", "server"]
     mols = boltz_test_cache / "mols"
+    # The server binder's MSA as the shard job writes it (omtx_hub.predict, from the store).
+    server_msa = tmp_path / "server.csv"
+    server_msa.write_text("key,sequence\n-1,SQETFSDLWKLLPEN\n")
     for binder in binders:
+        if binder.msa == "server":
+            binder = binder.model_copy(update={"msa": str(server_msa)})
         path = tmp_path / "input.yaml"
         write_input(path, receptor, chain_msas(receptor, tmp_path / "msa"), binder, affinity=False)
         document = yaml.safe_load(path.read_text())

@@ -283,7 +283,7 @@ def test_a_server_that_keeps_failing_fails_the_protein_in_the_time_allowed(
                 refresh=False,
                 credentials=MsaCredentials(),
                 timeout_s=1.5,
-                protein="P1",
+                owner="protein 'P1'",
             )
     message = str(error.value)
     assert message.startswith(f"protein 'P1': the MSA server {server.url} gave no MSA in ")

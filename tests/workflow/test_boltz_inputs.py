@@ -181,6 +181,9 @@ def test_examples_plan_with_a_dry_run(example, tmp_path):
     receptors = len(declared["proteins"])
     assert counts["boltz_predict_shard"] == receptors  # each sheet fits one shard
     assert counts["fetch_msa"] == receptors  # one paired query per receptor
+    # The binder example's `msa: server` peptide: one fetch job for the shards that screen it.
+    binder_server_msas = declared["screen"]["name"] == "mdm2-peptide-binders"
+    assert counts.get("fetch_binder_msas", 0) == binder_server_msas
     panel = "selectivity" in declared
     assert (f"results/{declared['screen']['name']}/selectivity.csv" in result.stdout) == panel
 

@@ -44,7 +44,12 @@ from omtx_hub.notify import (
     run_finished_message,
     send,
 )
-from omtx_hub.plan import SHARD_NAME_PATTERN, build_plan
+from omtx_hub.plan import (
+    BINDER_MSA_BATCH_PATTERN,
+    SHARD_NAME_PATTERN,
+    binder_msa_batch,
+    build_plan,
+)
 from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.scheduler import check_shard_gpus
 from omtx_hub.sheet import SheetError
@@ -98,6 +103,9 @@ if PLANS:
         RESULTS_LOCATION = (
             open_store(RESULTS_ROOT) if PLANS_REMOTE_JOBS else LocalStore(Path.cwd())
         )
+        if PLAN.pending_binder_msas:
+            # As for a receptor's: the fetch job reads them, a mistake stops the plan here.
+            MsaCredentials.from_environment()
         if PLANS_REMOTE_JOBS:
             check_sources_shipped(PLAN.binder_msa_files(), Path.cwd())
         PLAN.write(RESULTS_LOCATION)
@@ -108,6 +116,13 @@ if PLANS:
             f"Protein {protein}: its MSA is asked from {SCREEN_CONFIG.runtime.msa_server_url} "
             "by fetch_msa first (then kept in the result store for later screens); the keys "
             "of its targets, which contain the MSA's sha256, are known after that."
+        )
+    for batch in PLAN.pending_binder_msas:
+        logger.info(
+            f"Shards {batch}: the MSAs of their `msa: server` binders are asked from "
+            f"{SCREEN_CONFIG.runtime.msa_server_url} by fetch_binder_msas first (then kept in "
+            "the result store for later screens); the keys of their targets, which contain "
+            "the MSAs' sha256, are known after that."
         )
     # The failures the store records for the screen's targets (omtx_hub.failures), and
     # those a run predicts again.
@@ -134,6 +149,7 @@ wildcard_constraints:
     screen=SCREEN,
     protein="|".join(PROTEINS),
     shard=SHARD_NAME_PATTERN,
+    batch=BINDER_MSA_BATCH_PATTERN,
 
 
 def check_before_start():
@@ -383,11 +399,18 @@ def shard_spec_file(wildcards):
     spec of a shard whose protein's server MSA is not known yet (its keys contain the MSA's
     sha256) is written once the fetch_msa checkpoint has run: until then Snakemake holds the
     shard as <TBD>. (Only then: a job that depends on a checkpoint is taken as changed until
-    the checkpoint is evaluated, which would make a rerun aggregate again.)"""
+    the checkpoint is evaluated, which would make a rerun aggregate again.) Likewise a shard
+    with a binder whose server MSA is not known yet, after the fetch_binder_msas checkpoint
+    of its batch."""
     protein = wildcards.protein
     if PLAN is not None and protein in PLAN.pending_msas:
         checkpoints.fetch_msa.get(screen=SCREEN, protein=protein)
         PLAN.use_fetched_msa(protein, STORE)
+        PLAN.write(RESULTS_LOCATION)
+    batch = binder_msa_batch(wildcards.shard)
+    if PLAN is not None and batch in PLAN.pending_binder_msas:
+        checkpoints.fetch_binder_msas.get(screen=SCREEN, batch=batch)
+        PLAN.use_fetched_binder_msas(batch, STORE)
         PLAN.write(RESULTS_LOCATION)
     return layout.SHARD_SPEC.format(
         screen=SCREEN, protein=protein, shard=wildcards.shard
@@ -401,6 +424,20 @@ def server_msa_input(wildcards):
     if not PROTEINS[wildcards.protein].receptor.server_chains():
         return []
     return ancient(layout.MSA.format(screen=SCREEN, protein=wildcards.protein))
+
+
+def binder_msa_input(wildcards):
+    """The record of the fetch_binder_msas job of the shard's batch, where its binders have
+    `msa: server`, so that the job runs (and, while the MSAs are not known, at once, beside
+    a receptor's fetch_msa) and the screen keeps the MSAs it keyed its targets with. The shard
+    reads the MSAs from the store; their content, not the record's time, decides whether it
+    runs again: it is in the keys. (A job's own process has no plan: it reads no record.)"""
+    if PLAN is None:
+        return []
+    batch = binder_msa_batch(wildcards.shard)
+    if batch not in PLAN.binder_msa_batches:
+        return []
+    return ancient(layout.BINDER_MSA_RECORD.format(screen=SCREEN, batch=batch))
 
 
 def user_files(wildcards):
@@ -423,6 +460,15 @@ def user_files(wildcards):
         ancient(path)
         for path in PROTEINS[wildcards.protein].receptor.local_files() + binder_msas
     ]
+
+
+def binder_msa_queries(wildcards):
+    """Query id -> [sequence, whose MSA it is] of every `msa: server` binder of the batch
+    (one query each). (A job's own process has no plan, and runs no fetch job.)"""
+    if PLAN is None:
+        return {}
+    binders = PLAN.binder_msa_batches[wildcards.batch]
+    return {query: list(binder) for query, binder in binders.items()}
 
 
 def server_msa_sequences(wildcards):

@@ -22,3 +22,27 @@ checkpoint fetch_msa:
         refresh=SCREEN_CONFIG.runtime.msa_refresh,
     script:
         "../scripts/fetch_msa.py"
+
+
+# The server MSAs of a binder screen's `msa: server` binders, a checkpoint for the same reason:
+# one per batch, the binders of the shards whose names start with its number (every
+# protein's, every replicate's screens the same binders). Each distinct binder sequence is a
+# query of its own (omtx_hub.binders), taken from the result store when an earlier screen (or
+# a receptor chain of that sequence) fetched it; its record says which MSA the screen keyed
+# the binders' targets with. The shard job reads each binder's MSA from the store, checked
+# against its key. A failing server fails this batch's shards only; the job stops at the
+# first binder the server fails, within runtime.msa_timeout_s (omtx_hub.msa_server).
+checkpoint fetch_binder_msas:
+    output:
+        record=layout.BINDER_MSA_RECORD,
+    log:
+        layout.log_pattern("fetch_binder_msas", "batch"),
+    retries: 0
+    localrule: True
+    params:
+        binders=binder_msa_queries,
+        server_url=SCREEN_CONFIG.runtime.msa_server_url,
+        pairing_strategy=SCREEN_CONFIG.runtime.msa_pairing_strategy,
+        refresh=SCREEN_CONFIG.runtime.msa_refresh,
+    script:
+        "../scripts/fetch_binder_msas.py"

@@ -8,6 +8,7 @@ rule boltz_predict_shard:
         # The plan's index, which the job checks its spec against; its time reruns nothing.
         plan=ancient(layout.PLAN),
         server_msas=server_msa_input,
+        binder_msas=binder_msa_input,
         user_files=user_files,
         # With remote jobs: the canary's report, until which this shard is not submitted.
         canary=canary_input,

@@ -19,7 +19,7 @@ write_server_msas(
     refresh=snakemake.params.refresh,
     # From the config, not params: a changed time limit changes no MSA.
     timeout_s=config.runtime.msa_timeout_s,
-    protein=snakemake.wildcards.protein,
+    owner=f"protein '{snakemake.wildcards.protein}'",
     # Read here, not passed as params: Snakemake stores params in .snakemake/metadata.
     credentials=MsaCredentials.from_environment(),
 )
