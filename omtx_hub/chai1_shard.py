@@ -52,7 +52,7 @@ class Chai1ShardJob(ShardJob):
                 f"{CHAI_LAB_VERSION}; use the same version (container image) everywhere"
             )
 
-    def _check_before_predicting(self) -> None:
+    def _check_before_predicting(self, pending: list[Target], work: Path) -> None:
         """The components are the ones the keys were made with (a folder refilled after
         planning would mislabel every result)."""
         try:

@@ -181,6 +181,8 @@ class ShardJob:
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
+    # sequence -> file of each pending `msa: server` binder's MSA (`_server_binder_msas`).
+    binder_msas: dict[str, str] = field(default_factory=dict)
     # The pose checks of the completed targets (omtx_hub.pose_store), made while Boltz predicts.
     triage: Triage | None = None
 
@@ -246,7 +248,7 @@ class ShardJob:
         )
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
-                self._check_before_predicting()
+                self._check_before_predicting(pending, Path(work))
                 boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
         self._check_poses()
@@ -283,9 +285,11 @@ class ShardJob:
                 f"boltz {planned}; use the same version (container image) everywhere"
             )
 
-    def _check_before_predicting(self) -> None:
-        """The MSAs and weights are the ones the keys were made with."""
+    def _check_before_predicting(self, pending: list[Target], work: Path) -> None:
+        """The MSAs (the `msa: server` binders' read from the store into `work`) and weights
+        are the ones the keys were made with."""
         self._check_msa()
+        self.binder_msas = self._server_binder_msas(pending, work)
         try:
             verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
         except ConfigError as error:
@@ -383,9 +387,8 @@ class ShardJob:
         return ManifestEntry.of(record, **target.placement(), source=source, runtime_s=0.0)
 
     def _predict(self, pending: list[Target], work: Path) -> float:
-        """One `boltz predict` of the `pending` targets, their `msa: server` binders' MSAs
-        read from the store first (`_server_binder_msas`)."""
-        binder_msas = self._server_binder_msas(pending, work)
+        """One `boltz predict` of the `pending` targets (their `msa: server` binders' MSAs as
+        `_check_before_predicting` read them)."""
         inputs = work / INPUTS_DIR
         inputs.mkdir()
         msas = {
@@ -395,7 +398,7 @@ class ShardJob:
         for target in pending:
             molecule = target_molecule(target)
             if isinstance(molecule, Binder) and molecule.msa == "server":
-                molecule = molecule.model_copy(update={"msa": binder_msas[molecule.sequence]})
+                molecule = molecule.model_copy(update={"msa": self.binder_msas[molecule.sequence]})
             write_input(
                 inputs / f"{boltz_record_id(target.key)}.yaml",
                 self.receptor,
