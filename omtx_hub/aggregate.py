@@ -42,13 +42,19 @@ from omtx_hub.records import (
     AFFINITY_HEAD_FIELDS,
     BINDER_RESIDUE_PLDDT,
     BINDER_SCORE_FIELDS,
+    CHAI1_CHAIN_PAIR_IPTM,
+    CHAI1_CLASHES,
+    CHAI1_COLUMNS,
+    CHAI1_SCORE,
     COFACTOR_AFFINITY,
+    CONFIDENCE_FIELDS,
     COVALENT_AFFINITY,
     DERIVED_FIELDS,
     NO_MSA,
     NUCLEIC_ACID_AFFINITY,
     RESULT_COLUMNS,
     SCORE_FIELDS,
+    SPREAD_FIELDS,
     TRIAGE_COLUMN,
     ManifestEntry,
     ShardTotals,
@@ -111,9 +117,10 @@ def software_versions() -> dict[str, str]:
 
 # The columns each manifest entry gives its rows (one per sheet row of its compound), in the
 # results table's order before the sheet's are joined; `_TEXT` are strings, `_FLOATS` numbers.
-_FLOATS = (*SCORE_FIELDS, *BINDER_SCORE_FIELDS, "runtime_s")
+_FLOATS = (*SCORE_FIELDS, *BINDER_SCORE_FIELDS, CHAI1_SCORE, "runtime_s")
 _TEXT = (
     BINDER_RESIDUE_PLDDT,
+    CHAI1_CHAIN_PAIR_IPTM,
     "protein",
     "ligand_id",
     "status",
@@ -127,7 +134,7 @@ _TEXT = (
     "pose_checks_error",
 )
 # True, False or missing (a target without a completed prediction or checks).
-_NULLABLE_BOOLEANS = ("posebusters_pass",)
+_NULLABLE_BOOLEANS = ("posebusters_pass", CHAI1_CLASHES)
 _ROW_COLUMNS = (
     "protein",
     "index",
@@ -138,6 +145,7 @@ _ROW_COLUMNS = (
     *SCORE_FIELDS,
     *BINDER_SCORE_FIELDS,
     BINDER_RESIDUE_PLDDT,
+    *CHAI1_COLUMNS,
     *POSE_CHECK_COLUMNS,
     "source",
     "runtime_s",
@@ -182,12 +190,15 @@ class ResultRows:
                 record.triage, self._numbering.get(record.protein, BOLTZ_NUMBERING)
             )
             residue_plddt = binder_residue_plddt(record.binder_residue_plddt)
+            chain_pairs = chain_pair_iptm(record.per_chain_pair_iptm)
             for ligand in record.ligands:
                 for column, value in pose_checks.items():
                     values[column].append(value)
                 for field in _FLOATS:
                     values[field].append(getattr(record, field))
                 values[BINDER_RESIDUE_PLDDT].append(residue_plddt)
+                values[CHAI1_CHAIN_PAIR_IPTM].append(chain_pairs)
+                values[CHAI1_CLASHES].append(record.has_inter_chain_clashes)
                 values["protein"].append(record.protein)
                 values["index"].append(ligand.index)
                 values["ligand_id"].append(ligand.ligand_id)
@@ -248,6 +259,47 @@ def binder_residue_plddt(values: list[float] | None) -> str | None:
     if values is None:
         return None
     return FLAGS_SEPARATOR.join(f"{value:.2f}" for value in values)
+
+
+def chain_pair_iptm(matrix: list[list[float]] | None) -> str | None:
+    """A Chai-1 prediction's per-chain-pair ipTM as batch_results.csv's column: each ordered
+    pair of different chains as `A:B=0.81` (chain letters as in its structure), separated by
+    FLAGS_SEPARATOR."""
+    if matrix is None:
+        return None
+    return FLAGS_SEPARATOR.join(
+        f"{chr(ord('A') + i)}:{chr(ord('A') + j)}={value:.2f}"
+        for i, row in enumerate(matrix)
+        for j, value in enumerate(row)
+        if i != j
+    )
+
+
+# The columns of a screen by one engine that the other's has not (docs/engines.md): Boltz-2's
+# affinity and its own confidence fields (Chai-1 shares `ptm` and `iptm`), Chai-1's scores.
+BOLTZ2_ONLY_COLUMNS = (
+    *AFFINITY_FIELDS,
+    *AFFINITY_HEAD_FIELDS,
+    *DERIVED_FIELDS,
+    *(field for field in CONFIDENCE_FIELDS if field not in ("ptm", "iptm")),
+    *(f"{field}_std" for field in SPREAD_FIELDS),
+)
+
+
+# Chai-1's own settings (config.Model, config.Runtime): summary.json's parameters of a Boltz-2
+# screen are what they were before engines existed.
+CHAI1_SETTINGS = {"engine", "use_esm_embeddings", "chai1_python", "chai1_downloads"}
+
+
+def other_engine_settings(config: ScreenConfig) -> set[str]:
+    """The `model` and `runtime` settings summary.json leaves out: Chai-1's, from a Boltz-2
+    screen's."""
+    return set() if config.model.engine == "chai1" else CHAI1_SETTINGS
+
+
+def other_engine_columns(config: ScreenConfig) -> tuple[str, ...]:
+    """The result columns that the screen's engine does not fill."""
+    return BOLTZ2_ONLY_COLUMNS if config.model.engine == "chai1" else CHAI1_COLUMNS
 
 
 # The columns of a molecule screen that a binder-sequence screen has not (omtx_hub.binders):
@@ -370,6 +422,7 @@ def results_table(
     table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_to(plan))
     absent = MOLECULE_ONLY_COLUMNS if binder_screen else BINDER_ONLY_COLUMNS
+    absent += other_engine_columns(config)
     table = table.drop(columns=list(absent), errors="ignore")
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     columns = [c for c in RESULT_COLUMNS if c in table.columns]
@@ -609,8 +662,8 @@ def summary(
         gpu=spent([shard.to_json() for shard in shards], config.cost),
         units=UNITS,
         parameters=Parameters(
-            model=config.model.model_dump(mode="json"),
-            runtime=config.runtime.model_dump(mode="json"),
+            model=config.model.model_dump(mode="json", exclude=other_engine_settings(config)),
+            runtime=config.runtime.model_dump(mode="json", exclude=other_engine_settings(config)),
             shard_size=config.sharding.shard_size,
             store=config.store,
         ),

@@ -265,9 +265,18 @@ class Selectivity(_Strict):
 
 
 class Model(_Strict):
-    """Boltz-2 prediction parameters. Each is part of the cache key where it can change the
-    prediction (docs/how-a-screen-runs.md, "What the key contains")."""
+    """Prediction parameters (Boltz-2's, and the ones Chai-1 shares). Each is part of the cache
+    key where it can change the prediction (docs/how-a-screen-runs.md, "What the key
+    contains")."""
 
+    engine: Literal["boltz2", "chai1"] = Field(
+        "boltz2",
+        description="The model that predicts: `boltz2`, or `chai1` (chai-lab 0.6.1 in its own "
+        "environment, `make chai1`; docs/engines.md). With `chai1`, `recycling_steps`, "
+        "`sampling_steps`, `diffusion_samples` and `seed` are Chai-1's trunk recycles, "
+        "diffusion steps, diffusion samples and seed; it predicts no affinity (`affinity` "
+        "defaults to false and may not be true) and ranks by its `aggregate_score`.",
+    )
     recycling_steps: int = Field(
         3, ge=0, le=20, description="`--recycling_steps` (each is another pass of the trunk)"
     )
@@ -331,6 +340,21 @@ class Model(_Strict):
         "`replicates`); ranking uses the mean (docs/how-a-screen-runs.md, Replicates). "
         "Needs a `seed`.",
     )
+
+    use_esm_embeddings: bool = Field(
+        True,
+        description="Chai-1 only: ESM-2 embeddings of the protein chains (chai-lab's "
+        "`use_esm_embeddings`; the ESM-2 3B weights among the downloads). Part of a Chai-1 "
+        "target's key.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_affinity_by_default_for_chai1(cls, raw: object) -> object:
+        # Chai-1 has no affinity head: a Chai-1 screen leaves `affinity` unset and gets none.
+        if isinstance(raw, dict) and raw.get("engine") == "chai1" and "affinity" not in raw:
+            return {**raw, "affinity": False}
+        return raw
 
     @model_validator(mode="after")
     def _replicates_need_a_seed(self) -> Model:
@@ -429,12 +453,29 @@ class Runtime(_Strict):
         "`--config runtime='{retry_failed: true}'`.",
     )
 
+    chai1_python: str | None = Field(
+        None,
+        description="Chai-1 screens: the Python of Chai-1's own environment, which runs "
+        "engines/chai1/runner.py. null: $CHAI1_PYTHON (the Chai-1 image sets "
+        "/opt/chai1/bin/python), else `.chai1/bin/python` (built by `make chai1`), relative to "
+        "the directory Snakemake runs in.",
+    )
+    chai1_downloads: str | None = Field(
+        None,
+        description="Chai-1 screens: chai-lab's downloads folder (the six model components, "
+        "the conformer cache and, with ESM embeddings, ESM-2), as chai-lab's "
+        "CHAI_DOWNLOADS_DIR. null: $CHAI_DOWNLOADS_DIR. Nothing is downloaded mid-screen: a "
+        "missing file stops the plan with its URL (docs/engines.md, Weights).",
+    )
+
     @property
     def molecule_cache(self) -> Path:
         """Boltz's molecule cache (`cache`/mols: CCD molecules), which may be absent here."""
         return molecules_directory(self.cache)
 
-    @field_validator("cache", "checkpoint", "affinity_checkpoint")
+    @field_validator(
+        "cache", "checkpoint", "affinity_checkpoint", "chai1_python", "chai1_downloads"
+    )
     @classmethod
     def _usable_path(cls, path: str | None) -> str | None:
         if path is not None and (problem := path_problem(path)):
@@ -737,8 +778,36 @@ class ScreenConfig(_Strict):
     @property
     def rank_by(self) -> str:
         """The ranking in force: `report.rank_by`, or `confidence` for a screen without
-        affinity (where `report.rank_by` was left at its default)."""
+        affinity (where `report.rank_by` was left at its default); a Chai-1 screen's by its
+        `aggregate_score`."""
+        if self.model.engine == "chai1":
+            return "aggregate_score"
         return self.report.rank_by if self.model.affinity else "confidence"
+
+    @model_validator(mode="after")
+    def _what_chai1_cannot_do(self) -> ScreenConfig:
+        """What the Chai-1 engine of this project does not take, refused before any GPU time
+        (docs/engines.md, "What a Chai-1 screen cannot do yet")."""
+        if self.model.engine != "chai1":
+            return self
+        problems = [
+            (f"model.{name}", f"{why} (model.engine: chai1)")
+            for name, why in chai1_refusals(self.model).items()
+        ]
+        if "rank_by" in self.report.model_fields_set:
+            problems.append(
+                (
+                    "report.rank_by",
+                    "a Chai-1 screen is ranked by Chai-1's aggregate_score; "
+                    "leave report.rank_by unset (model.engine: chai1)",
+                )
+            )
+        for index, protein in enumerate(self.proteins):
+            for key, why in chai1_receptor_refusals(protein).items():
+                problems.append((f"proteins[{index}].{key}", f"{why} (model.engine: chai1)"))
+        if problems:
+            raise KeyedProblems(problems)
+        return self
 
     @model_validator(mode="after")
     def _ranking_needs_affinity(self) -> ScreenConfig:
@@ -956,6 +1025,49 @@ def _credential_locations(raw: object) -> dict[tuple, str]:
             found[location] = reason
         pending += reversed(children)
     return found
+
+
+def chai1_refusals(model: Model) -> dict[str, str]:
+    """The `model` settings the Chai-1 engine cannot honour: key -> why."""
+    problems = {}
+    if model.affinity:
+        problems["affinity"] = (
+            "Chai-1 has no affinity head: set model.affinity: false (or leave it unset), and "
+            "use model.engine: boltz2 for affinity and binder probability"
+        )
+    if model.step_scale is not None:
+        problems["step_scale"] = "a Boltz-2 setting Chai-1 has not: leave it unset"
+    if model.use_potentials:
+        problems["use_potentials"] = "a Boltz-2 setting Chai-1 has not: leave it false"
+    return problems
+
+
+def chai1_receptor_refusals(protein: Protein) -> dict[str, str]:
+    """What of a protein entry the Chai-1 runner (engines/chai1/runner.py) does not take yet:
+    key (below the entry) -> why. It runs chains by sequence, single-sequence with ESM
+    embeddings, and one screened ligand."""
+    problems = {}
+    for key in ("pocket", "covalent"):
+        if getattr(protein, key) is not None:
+            problems[key] = "restraints and covalent bonds are not passed to Chai-1 yet"
+    for key in ("contacts", "templates", "cofactors"):
+        if getattr(protein, key):
+            problems[key] = f"{key} are not passed to Chai-1 yet"
+    if protein.ligand_copies != 1:
+        problems["ligand_copies"] = "Chai-1 screens model one copy of the ligand"
+    for chain in protein.receptor.chains:
+        where = "msa" if protein.sequence is not None else "chains"
+        if chain.msa not in (None, "empty"):
+            problems[where] = (
+                f"chain {chain.ids[0]}: Chai-1 runs single-sequence (with ESM embeddings, "
+                "model.use_esm_embeddings) in this project: set msa: empty"
+            )
+        if chain.modifications or chain.cyclic:
+            problems["chains"] = (
+                f"chain {chain.ids[0]}: modified residues and cyclic chains are not passed to "
+                "Chai-1 yet"
+            )
+    return problems
 
 
 def load_config(raw: dict) -> ScreenConfig:

@@ -37,12 +37,11 @@ How each engine names the ligand's heavy atoms (a SMILES ligand, parsed by RDKit
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from omtx_hub.pose_checks import chain_atoms, read_structure
+from omtx_hub.pose_checks import chai_atom_names, chain_atoms, read_structure
 from omtx_hub.warheads import boltz_atom_names
 
 BOLTZ = "Boltz-2"
@@ -79,17 +78,6 @@ class PoseConsensus:
     thresholds: ConsensusThresholds
     receptor_ca_rmsd: float  # Å, of the matched CA atoms after the superposition
     matched_ca: int
-
-
-def chai_atom_names(molecule) -> list[str]:
-    """The names chai-lab 0.6.1 writes in its CIF for the atoms of a single SMILES ligand it
-    models as `molecule` (parsed from the SMILES), in atom order (module docstring)."""
-    seen: Counter[str] = Counter()
-    names = []
-    for atom in molecule.GetAtoms():
-        seen[atom.GetSymbol()] += 1
-        names.append(f"{atom.GetSymbol().upper()}{seen[atom.GetSymbol()]}_1")
-    return names
 
 
 def _structure(cif: bytes, engine: str):

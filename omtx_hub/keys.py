@@ -65,6 +65,9 @@ NOT_CHANGING_PREDICTIONS = ("max_parallel_samples",)
 # keeps the key of a screen without replicates, and replicate 1 of seed 0 is the prediction
 # a screen with seed 1 makes).
 REPLICATE_FIELDS = ("replicates",)
+# The engine and Chai-1's own settings: a Boltz-2 key is the key it was before engines existed
+# (the engine is Boltz-2 where the spec names none; Chai-1's keys name theirs).
+ENGINE_FIELDS = ("engine", "use_esm_embeddings")
 
 
 def replicate_seeds(model: Model) -> list[int | None]:
@@ -77,7 +80,9 @@ def replicate_seeds(model: Model) -> list[int | None]:
 
 def model_in_key(model: Model) -> dict:
     """The `model` settings that can change a prediction, as Boltz applies them."""
-    fields = model.model_dump(mode="json", exclude={*NOT_CHANGING_PREDICTIONS, *REPLICATE_FIELDS})
+    fields = model.model_dump(
+        mode="json", exclude={*NOT_CHANGING_PREDICTIONS, *REPLICATE_FIELDS, *ENGINE_FIELDS}
+    )
     if fields["step_scale"] is None:
         fields["step_scale"] = BOLTZ2_DEFAULT_STEP_SCALE
     if not model.affinity:
@@ -89,7 +94,10 @@ def model_in_key(model: Model) -> dict:
 def prediction_spec(config: ScreenConfig, weights: Weights, replicate: int = 0) -> dict:
     """The screen-wide part of the keys of one replicate: key scheme, Boltz version, model
     settings (the replicate's seed), precision, the checkpoints' sha256 (`weights`, as
-    omtx_hub.weights.weights_in_use found them) and the seeding scheme."""
+    omtx_hub.weights.weights_in_use found them) and the seeding scheme. A Chai-1 screen's is
+    `chai1_prediction_spec`."""
+    if config.model.engine == "chai1":
+        return chai1_prediction_spec(config, weights, replicate)
     model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
     checkpoints = {"structure": weights.structure_sha256}
     if config.model.affinity:
@@ -101,6 +109,42 @@ def prediction_spec(config: ScreenConfig, weights: Weights, replicate: int = 0) 
         "precision": config.runtime.precision,
         "weights": checkpoints,
         "seeding": SEEDING_SCHEME,
+    }
+
+
+# Chai-1 (omtx_hub.chai1): the chai-lab version its environment pins
+# (engines/chai1/requirements.txt; the shard job checks the runner reports it), and how the
+# runner seeds: every target with the shard's seed before its features are built, so its
+# result does not depend on its shard-mates (engines/chai1/runner.py, run_target).
+CHAI_LAB_VERSION = "0.6.1"
+CHAI1_SEEDING_SCHEME = "chai1-runner-per-target-v1"
+
+
+def chai1_settings(model: Model) -> dict:
+    """The Chai-1 settings of `model` that change a prediction, by chai-lab's names (those of
+    the runner's shard file, engines/chai1/runner.py), and the seed."""
+    return {
+        "num_trunk_recycles": model.recycling_steps,
+        "num_diffn_timesteps": model.sampling_steps,
+        "num_diffn_samples": model.diffusion_samples,
+        "use_esm_embeddings": model.use_esm_embeddings,
+        "seed": model.seed,
+    }
+
+
+def chai1_prediction_spec(config: ScreenConfig, weights: Weights, replicate: int = 0) -> dict:
+    """A Chai-1 screen's part of the keys of one replicate: the key scheme, the engine and
+    chai-lab's version, the settings that change a prediction (the replicate's seed), the
+    sha256 of each of the six model components and the seeding scheme. Boltz-2's keys have no
+    `engine` field (`prediction_spec`): no Chai-1 key can equal one of theirs."""
+    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
+    return {
+        "key_scheme": KEY_SCHEME,
+        "engine": "chai1",
+        "chai_lab": CHAI_LAB_VERSION,
+        "model": chai1_settings(model),
+        "weights": dict(weights.components_sha256 or {}),
+        "seeding": CHAI1_SEEDING_SCHEME,
     }
 
 

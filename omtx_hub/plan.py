@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from omtx_hub import keys, warheads
+from omtx_hub.chai1 import chai1_weights
 from omtx_hub.config import (
     ConfigError,
     Protein,
@@ -381,6 +382,26 @@ def check_panel_scores(config: ScreenConfig, ligands: pd.DataFrame) -> None:
     )
 
 
+def check_chai1_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
+    """A Chai-1 screen screens molecules by SMILES (omtx_hub.chai1): a binder-sequence sheet or
+    a row by CCD code is refused, naming the sheet's line."""
+    if config.model.engine != "chai1":
+        return
+    sheet = config.ligands.sheet
+    if is_binder_sheet(ligands.columns):
+        raise SheetError(
+            f"ligand sheet '{sheet}': binder-sequence screens run on model.engine: boltz2 only; "
+            "a Chai-1 screen's sheet gives a `smiles` per row"
+        )
+    if "ccd" in ligands.columns:
+        by_code = ligands["line"][ligands["ccd"].fillna("") != ""]
+        if len(by_code):
+            raise SheetError(
+                f"ligand sheet '{sheet}' line {by_code.iloc[0]}: a Chai-1 screen takes molecules "
+                "by SMILES; give this row's `smiles` instead of its `ccd` code"
+            )
+
+
 def check_binder_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
     """A binder screen's rows against its receptors: no covalent site nor ligand copies (a
     binder is one chain, bonded by no warhead), no triage rules (they judge molecules), each
@@ -700,6 +721,7 @@ class Plan:
         check_covalent_rows(config, ligands)
         check_binder_rows(config, ligands)
         check_panel_scores(config, ligands)
+        check_chai1_rows(config, ligands)
         # batch (a shard number, `binder_msa_batch`) -> query id -> (sequence, whose MSA it
         # is) of its `msa: server` binders: what its fetch_binder_msas job asks for. Only the
         # batches that have such binders.
@@ -964,7 +986,11 @@ def build_plan(
     ligands = load_validated_sheet(
         sheet, name, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
     )
-    weights = weights_in_use(config.runtime, affinity=affinity)
+    weights = (
+        chai1_weights(config.runtime, config.model)
+        if config.model.engine == "chai1"
+        else weights_in_use(config.runtime, affinity=affinity)
+    )
     identities = msa_identities(
         config, store, fetching_anew=fetching_msas_anew, results_root=results_root
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,6 +100,36 @@ def _ligand_template(smiles: str):
     return molecule
 
 
+def chai_atom_names(molecule) -> list[str]:
+    """The names chai-lab 0.6.1 writes in its CIF for the atoms of a single SMILES ligand it
+    models as `molecule` (parsed from the SMILES), in atom order: the element and its count in
+    SMILES order, `_1` after (chai_lab/data/sources/rdkit.py, RefConformerGenerator.generate;
+    omtx_hub.consensus's docstring)."""
+    seen: Counter[str] = Counter()
+    names = []
+    for atom in molecule.GetAtoms():
+        seen[atom.GetSymbol()] += 1
+        names.append(f"{atom.GetSymbol().upper()}{seen[atom.GetSymbol()]}_1")
+    return names
+
+
+def _chai1_ligand_template(smiles: str):
+    """The molecule chai-lab builds from `smiles`, each heavy atom named as chai-lab names it."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    molecule = Chem.MolFromSmiles(smiles)
+    if molecule is None:
+        raise PoseError(f"the modelled SMILES '{smiles}' does not parse (RDKit)")
+    for atom, name in zip(molecule.GetAtoms(), chai_atom_names(molecule), strict=True):
+        atom.SetProp("name", name)
+    return AllChem.AddHs(molecule)
+
+
+# How each engine names a SMILES ligand's atoms in its structures (model.engine).
+LIGAND_TEMPLATES = {"boltz2": _ligand_template, "chai1": _chai1_ligand_template}
+
+
 def _posed(template, atoms: Mapping[str, object], what: str):
     """The heavy atoms of `template` (each named as Boltz names it) at the positions of the
     structure's atoms `atoms` (name -> gemmi.Position) of the same names."""
@@ -109,7 +140,7 @@ def _posed(template, atoms: Mapping[str, object], what: str):
     names = [atom.GetProp("name") for atom in heavy.GetAtoms()]
     if set(names) != set(atoms):
         raise PoseError(
-            f"the {what} ({len(atoms)} atoms) are not those Boltz names for its molecule "
+            f"the {what} ({len(atoms)} atoms) are not those the engine names for its molecule "
             f"({len(names)}): not the modelled molecule"
         )
     conformer = Chem.Conformer(heavy.GetNumAtoms())
@@ -311,15 +342,17 @@ def read_complex(
     *,
     ccd_ligand=None,
     cofactors: Mapping[str, object] | None = None,
+    engine: str = "boltz2",
 ) -> tuple[object, Complex]:
     """(the ligand's heavy atoms with bond orders and pose, the complex for ProLIF) of a
     Boltz mmCIF structure of the ligand in chain `ligand_chain`: `smiles`, or `ccd_ligand`
     (the CCD molecule of Boltz's cache that Boltz modelled for a ligand by CCD code), with
-    the receptor's organic `cofactors` (chain -> CCD molecule of the cache)."""
+    the receptor's organic `cofactors` (chain -> CCD molecule of the cache). A Chai-1
+    structure (`engine`) names a SMILES ligand's atoms as chai-lab does."""
     if ccd_ligand is not None:
         template, described = ccd_ligand, "its CCD molecule"
     elif smiles is not None:
-        template, described = _ligand_template(smiles), f"'{smiles}'"
+        template, described = LIGAND_TEMPLATES[engine](smiles), f"'{smiles}'"
     else:
         raise PoseError("the modelled molecule has neither a SMILES nor a CCD molecule")
     structure = read_structure(structure_cif)
@@ -396,6 +429,7 @@ def check_pose(
     *,
     ccd_ligand=None,
     cofactors: Mapping[str, object] | None = None,
+    engine: str = "boltz2",
 ) -> PoseTriage:
     """The pose checks and interactions of a target's structure (`read_complex`), or the
     reason they could not be computed (never raises for a bad structure or a checker's error:
@@ -403,7 +437,12 @@ def check_pose(
     started = time.process_time()
     try:
         heavy, pose = read_complex(
-            structure_cif, smiles, ligand_chain, ccd_ligand=ccd_ligand, cofactors=cofactors
+            structure_cif,
+            smiles,
+            ligand_chain,
+            ccd_ligand=ccd_ligand,
+            cofactors=cofactors,
+            engine=engine,
         )
         failed = posebusters_failures(heavy, pose.receptor)
         found = interactions(pose)

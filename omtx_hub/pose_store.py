@@ -73,6 +73,8 @@ class Triage:
     ccd_molecules: Callable[[str], object] | None = None
     # The receptor's cofactors by CCD code (`ccd_cofactors`): chain -> code.
     cofactors: Mapping[str, str] = field(default_factory=dict)
+    # The engine whose structures these are (model.engine): how a ligand's atoms are named.
+    engine: str = "boltz2"
     pending: dict[str, Future] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="triage")
@@ -128,7 +130,12 @@ class Triage:
                 self.store.fetch(key, STRUCTURE_FILE, structure)  # checked against its seal
                 structure_cif = structure.read_bytes()
         triage = check_pose(
-            structure_cif, smiles, self.ligand_chain, ccd_ligand=ccd_ligand, cofactors=cofactors
+            structure_cif,
+            smiles,
+            self.ligand_chain,
+            ccd_ligand=ccd_ligand,
+            cofactors=cofactors,
+            engine=self.engine,
         )
         record_triage(self.store, key, triage)
         return triage

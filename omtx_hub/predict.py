@@ -181,6 +181,8 @@ class ShardJob:
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watch_error: Exception | None = None
+    # sequence -> file of each pending `msa: server` binder's MSA (`_server_binder_msas`).
+    binder_msas: dict[str, str] = field(default_factory=dict)
     # The pose checks of the completed targets (omtx_hub.pose_store), made while Boltz predicts.
     triage: Triage | None = None
 
@@ -202,12 +204,7 @@ class ShardJob:
 
     def run(self) -> ShardManifest:
         started = time.time()
-        planned = self.spec.prediction["boltz"]
-        if version("boltz") != planned:
-            raise ShardError(
-                f"this machine has boltz {version('boltz')} but the screen was planned with "
-                f"boltz {planned}; use the same version (container image) everywhere"
-            )
+        self._check_engine_version()
         pending = []
         stored = self.store.stored(target.key for target in self.targets)
         reusable = [target.key for target in self.targets if target.key in stored]
@@ -244,19 +241,15 @@ class ShardJob:
         boltz_seconds = 0.0
         self.triage = Triage(
             self.store,
-            self.receptor.ligand_chain,
+            self._ligand_chain(),
             ccd_molecules=ccd_lookup(self.runtime.molecule_cache),
             cofactors=ccd_cofactors(self.receptor),
+            engine=self.model.engine,
         )
         with tempfile.TemporaryDirectory(prefix=f"omtx-{self.protein}-{self.shard}-") as work:
             if pending:
-                self._check_msa()
-                binder_msas = self._server_binder_msas(pending, Path(work))
-                try:
-                    verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
-                except ConfigError as error:
-                    raise ShardError(str(error)) from None
-                boltz_seconds = self._predict(pending, Path(work), binder_msas)
+                self._check_before_predicting(pending, Path(work))
+                boltz_seconds = self._predict(pending, Path(work))
             self._export_structures()
         self._check_poses()
         manifest = ShardManifest(
@@ -282,6 +275,29 @@ class ShardJob:
         )
         write_manifest(manifest, self.manifest)
         return manifest
+
+    def _check_engine_version(self) -> None:
+        """The engine here is the version the screen was planned with."""
+        planned = self.spec.prediction["boltz"]
+        if version("boltz") != planned:
+            raise ShardError(
+                f"this machine has boltz {version('boltz')} but the screen was planned with "
+                f"boltz {planned}; use the same version (container image) everywhere"
+            )
+
+    def _check_before_predicting(self, pending: list[Target], work: Path) -> None:
+        """The MSAs (the `msa: server` binders' read from the store into `work`) and weights
+        are the ones the keys were made with."""
+        self._check_msa()
+        self.binder_msas = self._server_binder_msas(pending, work)
+        try:
+            verify_weights(self.spec.weights, self.runtime, affinity=self.model.affinity)
+        except ConfigError as error:
+            raise ShardError(str(error)) from None
+
+    def _ligand_chain(self) -> str:
+        """The screened ligand's chain in the engine's structures."""
+        return self.receptor.ligand_chain
 
     def _stored_record(self, key: str) -> TargetRecord | None:
         """The record of a target in the store; None when its entry fails its seal, which is
@@ -370,9 +386,9 @@ class ShardJob:
         is the GPU wall time this shard spent on it (0 when reused)."""
         return ManifestEntry.of(record, **target.placement(), source=source, runtime_s=0.0)
 
-    def _predict(self, pending: list[Target], work: Path, binder_msas: dict[str, str]) -> float:
-        """One `boltz predict` of the `pending` targets; `binder_msas`: sequence -> MSA file
-        of their `msa: server` binders (`_server_binder_msas`)."""
+    def _predict(self, pending: list[Target], work: Path) -> float:
+        """One `boltz predict` of the `pending` targets (their `msa: server` binders' MSAs as
+        `_check_before_predicting` read them)."""
         inputs = work / INPUTS_DIR
         inputs.mkdir()
         msas = {
@@ -382,7 +398,7 @@ class ShardJob:
         for target in pending:
             molecule = target_molecule(target)
             if isinstance(molecule, Binder) and molecule.msa == "server":
-                molecule = molecule.model_copy(update={"msa": binder_msas[molecule.sequence]})
+                molecule = molecule.model_copy(update={"msa": self.binder_msas[molecule.sequence]})
             write_input(
                 inputs / f"{boltz_record_id(target.key)}.yaml",
                 self.receptor,

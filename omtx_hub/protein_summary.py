@@ -34,7 +34,7 @@ import pandas as pd
 from omtx_hub.boltz_schema import chain_counts, constant_confidence_fields, input_document
 from omtx_hub.config import ScreenConfig
 from omtx_hub.ranking import best_targets
-from omtx_hub.records import BINDER_SCORE_FIELDS, CONFIDENCE_FIELDS, Binder
+from omtx_hub.records import BINDER_SCORE_FIELDS, CHAI1_SCORE, CONFIDENCE_FIELDS, Binder
 from omtx_hub.result_tables import predicted_binders
 from omtx_hub.summary import ProteinCounts, ProteinSummary, Statistics, TopEntry
 
@@ -204,7 +204,7 @@ def protein_summary(
     )
     statistics = {
         field: _statistics(rows[field][completed], "completed_compounds")
-        for field in (*OVER_COMPLETED, *BINDER_SCORE_FIELDS)
+        for field in (*OVER_COMPLETED, *BINDER_SCORE_FIELDS, CHAI1_SCORE)
         if field not in not_applicable and field in rows.columns
     }
     for field in OVER_BINDERS if with_affinity else ():
@@ -238,5 +238,11 @@ def protein_summary(
             if with_affinity
             else []
         ),
-        top_by_confidence=top_list(rows, top_n, "confidence", binder_threshold),
+        # A Chai-1 screen's confidence is its aggregate_score (it has no confidence_score).
+        top_by_confidence=top_list(
+            rows,
+            top_n,
+            "confidence" if "confidence_score" in rows.columns else "aggregate_score",
+            binder_threshold,
+        ),
     )

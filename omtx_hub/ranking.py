@@ -17,6 +17,9 @@ Within each protein, the completed targets come first, in this order:
 - `confidence`: by `confidence_score`, highest first.
 - `binder_iptm` (binder-sequence screens, which have no affinity): by `binder_iptm`, the
   binder-receptor interface ipTM (omtx_hub.binders), highest first.
+- `aggregate_score` (Chai-1 screens, `model.engine: chai1`, which have no affinity): by
+  Chai-1's `aggregate_score` (chai-lab's own ranking score, 0.2 pTM + 0.8 ipTM less 100 with
+  inter-chain clashes: chai_lab/ranking/rank.py), highest first.
 
 Equal values (rare: the scores are continuous) are ordered by sheet row; a compound listed
 under several names (one key) is placed by its first row. Then the targets that are not
@@ -47,6 +50,7 @@ RULES = {
     "completed targets by binder probability (highest first)",
     "confidence": "by confidence score (highest first)",
     "binder_iptm": "by the binder-receptor interface ipTM (highest first)",
+    "aggregate_score": "by Chai-1's aggregate score (highest first)",
 }
 TIES_AND_REST = "equal values by sheet row; failed and pending targets last, in sheet order"
 
@@ -56,6 +60,12 @@ def rule_in_words(rank_by: str) -> str:
     return f"{RULES[rank_by]}; {TIES_AND_REST}"
 
 
+# The rules that order completed targets by one score, highest first: rule -> its column.
+SCORE_COLUMN = {
+    "confidence": "confidence_score",
+    "binder_iptm": "binder_iptm",
+    "aggregate_score": "aggregate_score",
+}
 _COMPLETED, _OTHER_COMPLETED, _NOT_COMPLETED = 0, 1, 4
 # Added to the group of a completed target that fails triage when triage ranks first.
 _FAILS_TRIAGE = 2
@@ -74,8 +84,8 @@ def _order_keys(
     elif rank_by == "binder_probability":
         probability = table["affinity_probability_binary"].to_numpy(dtype=float)
         group, score = np.full(len(table), _COMPLETED), -probability
-    elif rank_by in ("confidence", "binder_iptm"):
-        column = "confidence_score" if rank_by == "confidence" else "binder_iptm"
+    elif rank_by in SCORE_COLUMN:
+        column = SCORE_COLUMN[rank_by]
         group = np.full(len(table), _COMPLETED)
         score = -table[column].to_numpy(dtype=float)
     else:
@@ -124,6 +134,7 @@ _ORDER_COLUMNS = (
     "affinity_pred_value",
     "confidence_score",
     "binder_iptm",
+    "aggregate_score",
     TRIAGE_COLUMN,
 )
 

@@ -53,6 +53,14 @@ SCORE_FIELDS = AFFINITY_FIELDS + AFFINITY_HEAD_FIELDS + DERIVED_FIELDS + CONFIDE
 # pLDDT, `binder_residue_plddt` those values (0-1, in sequence order) for the dashboard strip.
 BINDER_SCORE_FIELDS = ("binder_iptm", "binder_plddt")
 BINDER_RESIDUE_PLDDT = "binder_residue_plddt"
+# A Chai-1 prediction's own scores (omtx_hub.chai1, from the runner's scores.json; `ptm` and
+# `iptm` are the shared CONFIDENCE_FIELDS): chai-lab's `aggregate_score` (0.2 pTM + 0.8 ipTM,
+# less 100 with inter-chain clashes; chai_lab/ranking/rank.py), which ranks a Chai-1 screen;
+# each chain pair's ipTM; whether chains clash.
+CHAI1_SCORE = "aggregate_score"
+CHAI1_CHAIN_PAIR_IPTM = "chain_pair_iptm"
+CHAI1_CLASHES = "has_inter_chain_clashes"
+CHAI1_COLUMNS = (CHAI1_SCORE, CHAI1_CHAIN_PAIR_IPTM, CHAI1_CLASHES)
 
 
 def affinity_units(log_ic50):
@@ -108,6 +116,7 @@ RESULT_COLUMNS = [
     *SCORE_FIELDS,
     *BINDER_SCORE_FIELDS,
     BINDER_RESIDUE_PLDDT,
+    *CHAI1_COLUMNS,
     *REPLICATE_COLUMNS,
     # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
     "posebusters_pass",
@@ -165,6 +174,8 @@ class Weights(_Contract):
     note: str
     structure_sha256: str | None = None
     affinity_sha256: str | None = None
+    # Chai-1's: the sha256 of each of its six model components, by file name (omtx_hub.chai1).
+    components_sha256: dict[str, str] | None = None
 
 
 class Ligand(_Contract):
@@ -254,8 +265,17 @@ class TargetRecord(_Contract):
     binder_iptm: float | None = None
     binder_plddt: float | None = None
     binder_residue_plddt: list[float] | None = None
+    # A Chai-1 prediction's (CHAI1_COLUMNS; `per_chain_pair_iptm[i][j]` for chains i, j in
+    # chain-letter order); absent for Boltz-2's.
+    aggregate_score: float | None = None
+    per_chain_pair_iptm: list[list[float]] | None = None
+    has_inter_chain_clashes: bool | None = None
     seconds_since_shard_start: float | None = None
     boltz_version: str | None = None
+    # The engine that predicted: absent for Boltz-2 (every record before engines existed),
+    # `chai1` with the chai-lab version.
+    engine: Literal["chai1"] | None = None
+    chai_lab_version: str | None = None
     model: dict | None = None
     precision: str | None = None
     weights: Weights

@@ -18,6 +18,8 @@ import pandas as pd
 
 from omtx_hub.records import (
     BINDER_SCORE_FIELDS,
+    CHAI1_CLASHES,
+    CHAI1_SCORE,
     CHEMISTRY_COLUMNS,
     PROTEIN_FLAGS,
     RESULT_COLUMNS,
@@ -176,11 +178,12 @@ INTEGER_RESULT_COLUMNS = ("rank", "index", "replicates", *CHEMISTRY_INTEGER_COLU
 FLOAT_RESULT_COLUMNS = (
     *SCORE_FIELDS,
     *BINDER_SCORE_FIELDS,
+    CHAI1_SCORE,
     *(f"{field}_std" for field in SPREAD_FIELDS),
     "runtime_s",
     *CHEMISTRY_FLOAT_COLUMNS,
 )
-BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass")
+BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass", CHAI1_CLASHES)
 
 
 def result_dtypes(columns) -> dict[str, str]:

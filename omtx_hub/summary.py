@@ -219,7 +219,9 @@ class TopEntry(_Part):
     affinity_pred_value: float | None = None
     pic50: float | None = None
     binder_iptm: Absent[float] = None
-    confidence_score: float | None
+    # A Chai-1 screen's entries have `aggregate_score` instead (docs/engines.md).
+    confidence_score: Absent[float | None] = None
+    aggregate_score: Absent[float] = None
     structure: str | None
     # With replicates (records.REPLICATE_COLUMNS): each spread, null with fewer than two
     # completed replicates, and how many completed.
@@ -241,6 +243,7 @@ class ProteinSummary(_Part):
     )
     top_by_binder_probability: list[TopEntry]
     top_by_affinity: list[TopEntry] = Field(description="Among the predicted binders only.")
+    # By confidence_score; a Chai-1 screen's by aggregate_score.
     top_by_confidence: list[TopEntry]
 
 

@@ -81,9 +81,11 @@ TABLE_SCORES = (
     "pic50",
     "ic50_um",
     "confidence_score",
+    "aggregate_score",
     "iptm",
     "ligand_iptm",
     "complex_plddt",
+    "has_inter_chain_clashes",
 )
 # Column key -> header, several per line as a lookup table (fmt: skip keeps it compact).
 LABELS = {
@@ -108,6 +110,8 @@ LABELS = {
     "triage": "Triage", "alerts": "Alerts", "mw": "MW (g/mol)", "clogp": "cLogP",
     "tpsa": "TPSA (Å²)", "hbd": "HBD", "hba": "HBA", "rotatable_bonds": "Rotatable bonds",
     "qed": "QED", "formal_charge": "Formal charge", "sequence": "Sequence",
+    "aggregate_score": "Chai-1 aggregate score", "chain_pair_iptm": "Chain-pair ipTM",
+    "has_inter_chain_clashes": "Inter-chain clashes",
     "chain_type": "Chain type", "binder_msa": "Binder MSA", "cyclic": "Cyclic",
     "binder_iptm": "binder ipTM", "binder_plddt": "binder pLDDT",
     "binder_residue_plddt": "binder pLDDT per residue",
@@ -138,6 +142,7 @@ RANKING_SCORES = {
     "affinity": ("log10(IC50/µM)", "affinity_pred_value"),
     "confidence": ("confidence", "confidence_score"),
     "binder_iptm": ("binder ipTM", "binder_iptm"),
+    "aggregate_score": ("Chai-1 aggregate score", "aggregate_score"),
 }
 
 
@@ -285,6 +290,8 @@ def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
     proteins = table["protein"].unique()
     if "binder_iptm" in table.columns:
         return _binder_plots(table, proteins)
+    if "aggregate_score" in table.columns:
+        return _chai1_plots(table, proteins)
     figures = []
     for protein in proteins:
         plotted = ["status", "affinity_probability_binary", "affinity_pred_value"]
@@ -364,6 +371,31 @@ def _binder_plots(table: pd.DataFrame, proteins) -> list[str]:
                 x_label="binder ipTM",
                 y_label="binder pLDDT",
                 empty="no completed binder",
+            ),
+        ]
+    return figures
+
+
+def _chai1_plots(table: pd.DataFrame, proteins) -> list[str]:
+    """A Chai-1 screen's plots (no affinity), per protein over its distinct completed
+    compounds: the aggregate score that ranks them, and its ipTM against its pTM."""
+    figures = []
+    for protein in proteins:
+        compounds = _completed_compounds(table, protein, ["aggregate_score", "ptm", "iptm"])
+        of = f" · {protein}" if len(proteins) > 1 else ""
+        figures += [
+            plots.histogram(
+                compounds["aggregate_score"],
+                title=f"Chai-1 aggregate score{of}",
+                x_label="aggregate score of every completed compound",
+            ),
+            plots.scatter(
+                compounds["ptm"],
+                compounds["iptm"],
+                title=f"ipTM vs. pTM{of}",
+                x_label="pTM",
+                y_label="ipTM",
+                empty="no completed compound",
             ),
         ]
     return figures
@@ -451,7 +483,8 @@ def _cards(data: ScreenData, top: pd.DataFrame) -> dict:
             "protein": best["protein"],
             "p_binder": best.get("affinity_probability_binary"),
             "affinity": best.get("affinity_pred_value"),
-            "confidence": best["confidence_score"],
+            "confidence": best.get("confidence_score"),
+            "aggregate_score": best.get("aggregate_score"),
             "binder_iptm": best.get("binder_iptm"),
         },
         # Flag code -> rows and ligands carrying it.

@@ -724,6 +724,42 @@ def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
     assert len(batch.requests) == 4
 
 
+def test_a_chai1_screens_shards_run_in_the_chai1_image(checkout, monkeypatch, gcs, tmp_path):
+    """`model.engine: chai1`: the shard jobs' container is the Chai-1 image (containers/chai1),
+    named as the profile's Boltz image with `chai1` for `boltz`, through the job's
+    `googlebatch_container` resource; the rest of the request is a Boltz shard's."""
+    downloads = tmp_path / "chai1-downloads"  # the plan hashes the six components
+    for name in (
+        "conformers_v1.apkl",
+        "esm/traced_sdpa_esm2_t36_3B_UR50D_fp16.pt",
+        *(
+            f"models_v2/{c}"
+            for c in (
+                "feature_embedding.pt",
+                "bond_loss_input_proj.pt",
+                "token_embedder.pt",
+                "trunk.pt",
+                "diffusion_module.pt",
+                "confidence_head.pt",
+            )
+        ),
+    ):
+        (downloads / name).parent.mkdir(parents=True, exist_ok=True)
+        (downloads / name).write_bytes(name.encode())
+    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(downloads))
+    set_screen(checkout, TWENTY[:2], sharding={"shard_size": 1}, model={"engine": "chai1"})
+    batch = ScriptedBatch(gcs)
+    assert run_snakemake(monkeypatch, batch, *manifests(2)) == 0
+    assert len(batch.requests) == 2
+    for request in batch.requests:
+        task = request.job.task_groups[0].task_spec
+        assert task.runnables[-1].container.image_uri == IMAGE.replace("/boltz:", "/chai1:")
+        assert task.compute_resource.memory_mib == 28000  # the profile's, as for Boltz shards
+        assert request.job.allocation_policy.instances[0].policy.accelerators[0].type_ == (
+            "nvidia-l4"
+        )
+
+
 def test_deterministic_failure_in_shard_7_of_20_stops_submissions(
     checkout, monkeypatch, gcs, capfd
 ):

@@ -78,7 +78,7 @@ def test_the_stand_ins_are_the_same_bytes_each_time(downloads, tmp_path):
     done = run([REPO / "tests" / "chai1_standins.py", tmp_path], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     files = sorted(p.relative_to(downloads) for p in downloads.rglob("*") if p.is_file())
-    assert len(files) == 8  # six components, ESM, the conformer cache
+    assert len(files) == 9  # six components, ESM, the conformer cache, the stand-ins marker
     for name in files:
         assert (tmp_path / name).read_bytes() == (downloads / name).read_bytes(), name
 

@@ -8,12 +8,14 @@ from pathlib import Path
 from boltz.main import predict as boltz_predict
 
 from omtx_hub.config import Model, Runtime
+from omtx_hub.keys import ENGINE_FIELDS
 from omtx_hub.predict import boltz_arguments, resolve_accelerator, structure_file_name
 
 # Model fields that are not Boltz options: `affinity` decides whether the input YAML asks for
 # an affinity (omtx_hub.boltz_io.write_input); `replicates` how many shards, each with its own
-# `--seed` (omtx_hub.plan, tests/unit/test_replicates.py).
-NOT_BOLTZ_OPTIONS = {"affinity", "replicates"}
+# `--seed` (omtx_hub.plan, tests/unit/test_replicates.py); the engine and Chai-1's own
+# settings (omtx_hub.keys.ENGINE_FIELDS, docs/engines.md).
+NOT_BOLTZ_OPTIONS = {"affinity", "replicates", *ENGINE_FIELDS}
 
 
 def parsed(model: Model, runtime: Runtime, tmp_path: Path) -> tuple[list[str], dict]:

@@ -19,6 +19,7 @@ from omtx_hub.boltz_cache import TEST_WEIGHTS_MARKER
 from omtx_hub.config import Model, Runtime, load_config
 from omtx_hub.keys import (
     AFFINITY_ONLY_FIELDS,
+    ENGINE_FIELDS,
     KEY_SCHEME,
     NOT_CHANGING_PREDICTIONS,
     REPLICATE_FIELDS,
@@ -51,11 +52,14 @@ MODEL_NOT_CHANGING = set(NOT_CHANGING_PREDICTIONS)
 # How many predictions (seeds) a target gets: each replicate has the key of the prediction
 # with its seed (tests/unit/test_replicates.py).
 MODEL_REPLICATES = set(REPLICATE_FIELDS)
+# The engine and Chai-1's own settings: not in a Boltz-2 key (tests/unit/test_chai1_engine.py
+# proves them in Chai-1's).
+MODEL_ENGINE = set(ENGINE_FIELDS)
 
 RUNTIME_CHANGING = {"precision"}
 # In the key through the content of the checkpoint files they select (the affinity one only
 # with affinity), not through their paths.
-RUNTIME_THROUGH_CHECKPOINTS = {"checkpoint", "affinity_checkpoint", "cache"}
+RUNTIME_THROUGH_CHECKPOINTS = {"checkpoint", "affinity_checkpoint", "cache", "chai1_downloads"}
 # In the key through the content of the server MSA they select (`msa: server` proteins).
 RUNTIME_THROUGH_MSA = {"msa_server_url", "msa_pairing_strategy", "msa_refresh"}
 # Where or how fast Boltz runs; `deterministic`, `use_kernels` and `devices` change GPU numbers
@@ -69,6 +73,7 @@ RUNTIME_NOT_CHANGING = {
     "deterministic",
     "msa_timeout_s",
     "retry_failed",
+    "chai1_python",
 }
 
 
@@ -100,7 +105,9 @@ def another_valid_value(field: str, default):
 
 
 def test_model_fields_are_all_classified():
-    classified = MODEL_CHANGING | MODEL_AFFINITY_ONLY | MODEL_NOT_CHANGING | MODEL_REPLICATES
+    classified = (
+        MODEL_CHANGING | MODEL_AFFINITY_ONLY | MODEL_NOT_CHANGING | MODEL_REPLICATES | MODEL_ENGINE
+    )
     assert set(Model.model_fields) == classified
     assert not MODEL_CHANGING & MODEL_AFFINITY_ONLY
 

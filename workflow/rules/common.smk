@@ -15,6 +15,7 @@ from omtx_hub import layout
 from omtx_hub.batch_network import honour_internal_ip_only
 from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
 from omtx_hub.canary import first_pending_shard
+from omtx_hub.chai1 import chai1_image
 from omtx_hub.cloud import (
     bucket_of,
     check_batch_jobs,
@@ -257,8 +258,9 @@ def shards_run_here():
 def prepare_boltz_cache():
     """Boltz's cache complete and checked (omtx_hub.weights.prepare_cache: downloaded once,
     with progress, when files are missing), if a shard of this run will predict here: one
-    whose targets are not all in the result store."""
-    if not shards_run_here():
+    whose targets are not all in the result store. A Chai-1 screen's downloads were checked
+    when it was planned (omtx_hub.chai1.chai1_weights): nothing is downloaded."""
+    if not shards_run_here() or SCREEN_CONFIG.model.engine == "chai1":
         return
     stored = stored_target_keys()
     predicting = [
@@ -479,6 +481,18 @@ def job_attempt(wildcards, attempt):
     resource functions): a shard manifest records it, summary.json counts retried shards.
     """
     return attempt
+
+
+def shard_container(wildcards):
+    """The image of a shard job on Google Batch: plugin 0.5.1 takes a job's
+    `googlebatch_container` resource before the run's googlebatch-container (`get_container`
+    in its executor.py). A Chai-1 screen's shards run in the Chai-1 image (containers/chai1,
+    omtx_hub.chai1.chai1_image); a Boltz-2 screen's, and every local run's, in the run's
+    (empty: the plugin's choice). A job's own process (on its VM) has no use for it: the
+    image is chosen when the job is submitted."""
+    if SCREEN_CONFIG.model.engine != "chai1" or not PLANS_REMOTE_JOBS:
+        return ""
+    return chai1_image(getattr(workflow.executor_settings, "container", None))
 
 
 def predict_mem_mb(wildcards, attempt):

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from omtx_hub.chai1_shard import Chai1ShardJob
 from omtx_hub.config import load_config
 from omtx_hub.joblog import log_job_to
 from omtx_hub.msa import chain_msas
@@ -17,7 +18,9 @@ spec = read_shard_spec(
 )
 config = load_config(snakemake.config)
 receptor = config.protein(spec.protein).receptor
-ShardJob(
+# The engine's shard job (docs/engines.md): Boltz-2's, or Chai-1's runner in its own environment.
+job = Chai1ShardJob if config.model.engine == "chai1" else ShardJob
+job(
     spec=spec,
     receptor=receptor,
     msas=chain_msas(
