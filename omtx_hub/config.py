@@ -137,6 +137,13 @@ class Protein(_Strict):
         description="A covalent screen: the receptor atom every screened molecule bonds, and "
         "the warhead whose reacting atom bonds it (docs/inputs.md, 'Covalent screens').",
     )
+    engine: Literal["boltz2", "chai1"] | None = Field(
+        None,
+        description="The model that predicts this protein's targets, when it is not "
+        "`model.engine` (null: `model.engine`). A consensus screen screens one receptor "
+        "twice, as two entries with different engines, paired in `consensus` "
+        '(docs/engines.md, "Consensus").',
+    )
     residue_numbering: dict[ChainId, FirstResidue] = Field(
         {},
         description="Your numbering of protein chains (UniProt's, or a PDB entry's): "
@@ -262,6 +269,14 @@ class Selectivity(_Strict):
         if problems:
             raise KeyedProblems(problems)
         return self
+
+
+class ConsensusPair(_Strict):
+    """One receptor predicted by both engines: the `proteins` entry Boltz-2 predicts and the
+    one Chai-1 predicts, with the same polymer chains (docs/engines.md, "Consensus")."""
+
+    boltz2: str = Field(description="The `proteins` name predicted by Boltz-2.")
+    chai1: str = Field(description="The `proteins` name of the same receptor, by Chai-1.")
 
 
 class Model(_Strict):
@@ -734,6 +749,13 @@ class ScreenConfig(_Strict):
         '(docs/results.md, "Selectivity panels"): binder probability and pIC50, which need '
         "`model.affinity: true`; a binder-sequence screen's binder_iptm. null: none.",
     )
+    consensus: list[ConsensusPair] = Field(
+        [],
+        description="Pairs of `proteins` entries, `{boltz2: NAME, chai1: NAME}`, that screen one "
+        "receptor with both engines: each pair's Boltz-2 rows gain the Chai-1 prediction's "
+        "scores, the ligand pose RMSD between the two engines' structures and the `agree` "
+        'flag (docs/engines.md, "Consensus"). []: none.',
+    )
     model: Model = Field(Model(), description="Boltz-2 parameters.")
     runtime: Runtime = Field(Runtime(), description="Where Boltz runs.")
     sharding: Sharding = Field(Sharding(), description="How targets are grouped into GPU jobs.")
@@ -775,36 +797,105 @@ class ScreenConfig(_Strict):
         """The `proteins` entry called `name`."""
         return next(protein for protein in self.proteins if protein.name == name)
 
+    def engine_of(self, protein: str | Protein) -> str:
+        """The engine that predicts a protein's targets: its `engine`, else `model.engine`."""
+        entry = self.protein(protein) if isinstance(protein, str) else protein
+        return entry.engine or self.model.engine
+
+    @property
+    def engines(self) -> set[str]:
+        """The engines this screen runs."""
+        return {self.engine_of(protein) for protein in self.proteins}
+
+    def model_of(self, protein: str | Protein) -> Model:
+        """The `model` settings a protein's targets are predicted with: the screen's, with its
+        engine; a Chai-1 protein of a screen that also runs Boltz-2 predicts no affinity (the
+        screen's `affinity` is Boltz-2's, docs/engines.md)."""
+        engine = self.engine_of(protein)
+        if engine == self.model.engine:
+            return self.model
+        update = {"engine": engine} | ({"affinity": False} if engine == "chai1" else {})
+        return self.model.model_copy(update=update)
+
     @property
     def rank_by(self) -> str:
-        """The ranking in force: `report.rank_by`, or `confidence` for a screen without
-        affinity (where `report.rank_by` was left at its default); a Chai-1 screen's by its
-        `aggregate_score`."""
+        """The ranking in force for the screen's Boltz-2 proteins: `report.rank_by`, or
+        `confidence` for a screen without affinity (where `report.rank_by` was left at its
+        default); a Chai-1 screen's by its `aggregate_score` (`rank_by_of` for one protein)."""
         if self.model.engine == "chai1":
             return "aggregate_score"
         return self.report.rank_by if self.model.affinity else "confidence"
 
+    def rank_by_of(self, protein: str | Protein) -> str:
+        """The ranking of a protein's targets: Chai-1's by its `aggregate_score`, Boltz-2's by
+        `rank_by`."""
+        return "aggregate_score" if self.engine_of(protein) == "chai1" else self.rank_by
+
     @model_validator(mode="after")
     def _what_chai1_cannot_do(self) -> ScreenConfig:
         """What the Chai-1 engine of this project does not take, refused before any GPU time
-        (docs/engines.md, "What a Chai-1 screen cannot do yet")."""
-        if self.model.engine != "chai1":
+        (docs/engines.md, "What a Chai-1 screen cannot do yet"). The `model` settings only
+        Boltz-2 has are refused where no protein runs Boltz-2; in a screen of both engines
+        they are Boltz-2's."""
+        if "chai1" not in self.engines:
             return self
-        problems = [
-            (f"model.{name}", f"{why} (model.engine: chai1)")
-            for name, why in chai1_refusals(self.model).items()
-        ]
-        if "rank_by" in self.report.model_fields_set:
-            problems.append(
-                (
-                    "report.rank_by",
-                    "a Chai-1 screen is ranked by Chai-1's aggregate_score; "
-                    "leave report.rank_by unset (model.engine: chai1)",
+        problems = []
+        if self.engines == {"chai1"}:
+            problems += [
+                (f"model.{name}", f"{why} (model.engine: chai1)")
+                for name, why in chai1_refusals(self.model).items()
+            ]
+            if "rank_by" in self.report.model_fields_set:
+                problems.append(
+                    (
+                        "report.rank_by",
+                        "a Chai-1 screen is ranked by Chai-1's aggregate_score; "
+                        "leave report.rank_by unset (model.engine: chai1)",
+                    )
                 )
-            )
         for index, protein in enumerate(self.proteins):
+            if self.engine_of(protein) != "chai1":
+                continue
+            setting = f"proteins[{index}].engine" if protein.engine else "model.engine"
             for key, why in chai1_receptor_refusals(protein).items():
-                problems.append((f"proteins[{index}].{key}", f"{why} (model.engine: chai1)"))
+                problems.append((f"proteins[{index}].{key}", f"{why} ({setting}: chai1)"))
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _consensus_of_one_receptor(self) -> ScreenConfig:
+        """Each `consensus` pair names a Boltz-2 protein and a Chai-1 protein of this screen,
+        each in one pair, whose polymer chains are the same (type, sequence, copies, in
+        order: the pose comparison matches them so, omtx_hub.consensus)."""
+        names = {protein.name: protein for protein in self.proteins}
+        problems: list[tuple[str, str]] = []
+        paired: set[str] = set()
+        for index, pair in enumerate(self.consensus):
+            for engine in ("boltz2", "chai1"):
+                where, name = f"consensus[{index}].{engine}", getattr(pair, engine)
+                if name not in names:
+                    known = ", ".join(names)
+                    problems.append((where, f"'{name}' is not a protein of this screen ({known})"))
+                elif self.engine_of(name) != engine:
+                    problems.append(
+                        (where, f"protein '{name}' runs {self.engine_of(name)}: set its `engine`")
+                    )
+                elif name in paired:
+                    problems.append((where, f"protein '{name}' is in another consensus pair"))
+                paired.add(name)
+            if problems or pair.boltz2 not in names or pair.chai1 not in names:
+                continue
+            boltz, chai = names[pair.boltz2].receptor, names[pair.chai1].receptor
+            if _polymers(boltz) != _polymers(chai):
+                problems.append(
+                    (
+                        f"consensus[{index}]",
+                        f"proteins '{pair.boltz2}' and '{pair.chai1}' are not the same receptor: "
+                        "give both the same chains (type, sequence and copies, in the same "
+                        "order); their MSA settings may differ",
+                    )
+                )
         if problems:
             raise KeyedProblems(problems)
         return self
@@ -1025,6 +1116,12 @@ def _credential_locations(raw: object) -> dict[tuple, str]:
             found[location] = reason
         pending += reversed(children)
     return found
+
+
+def _polymers(receptor: ReceptorSpec) -> list[tuple[str, str, int]]:
+    """A receptor's polymer chains as the pose comparison matches them: type, sequence,
+    copies."""
+    return [(chain.type, chain.sequence, len(chain.ids)) for chain in receptor.chains]
 
 
 def chai1_refusals(model: Model) -> dict[str, str]:
