@@ -1,7 +1,7 @@
 """engines/chai1/runner.py runs chai-lab 0.6.1's real code path (featurisation, ESM, trunk
 recycles, diffusion sampling, confidence ranking, CIF writing) in the Chai-1 environment, on
 the stand-ins tests/chai1_standins.py generates. Marked `chai1`: it needs `make chai1`, which
-the default test run does not build (pyproject.toml, addopts)."""
+`make test` builds."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ with chai-lab 0.6.1 in its own environment (`make chai1`) on the stand-ins
 tests/chai1_standins.py generates: sheet -> plan -> one runner process per shard -> per-target
 records in the sealed store -> manifest -> batch_results.csv, summary.json, dashboard. One run,
 killed after its first commit and resumed, then run again from a clean results folder, carries
-every check (each real Chai-1 process costs ~10 s of imports alone). Marked `chai1`: the
-default run leaves it out (pyproject.toml, addopts); without `.chai1/` it fails naming
+every check (each real Chai-1 process costs ~10 s of imports alone). Marked `chai1`: it needs
+`.chai1/` (`make chai1`, which `make test` builds); without it the test fails naming
 `make chai1`."""
 
 from __future__ import annotations
