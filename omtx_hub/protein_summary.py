@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import Counter
 from collections.abc import Collection
 
@@ -118,7 +119,9 @@ def _statistics(values: pd.Series, over: str, *, geometric: bool = False) -> Sta
     if values.size == 0:
         mean = median = low = high = None
     elif geometric:
-        logs = np.log10(values)
+        # One by one with the C library's log10, as omtx_hub.records.affinity_units takes
+        # powers: numpy's vectorised log10 can differ in the last bit on CPUs with AVX-512.
+        logs = np.fromiter(map(math.log10, values), float, values.size)
         mean, median = float(10 ** logs.mean()), float(10 ** np.median(logs))
         low, high = float(values.min()), float(values.max())
     else:

@@ -66,11 +66,19 @@ CHAI1_COLUMNS = (CHAI1_SCORE, CHAI1_CHAIN_PAIR_IPTM, CHAI1_CLASHES)
 def affinity_units(log_ic50):
     """The derived affinity units (`DERIVED_FIELDS`) of a log10 IC50 (in µM): a number, or a
     pandas Series of them."""
+    # A Series' IC50s are taken one by one with Python's power (the C library's pow), as a
+    # number's is: numpy's vectorised power runs a SIMD routine on CPUs with AVX-512 that can
+    # differ from it in the last bit, and a screen's results must not depend on the CPU.
+    ic50 = log_ic50.map(_ten_to_the) if hasattr(log_ic50, "map") else 10.0**log_ic50
     return {
-        "ic50_um": 10.0**log_ic50,
+        "ic50_um": ic50,
         "pic50": 6.0 - log_ic50,
         "delta_g_kcal_mol": (log_ic50 - 6.0) * RT_LN10_KCAL_MOL,
     }
+
+
+def _ten_to_the(exponent: float) -> float:
+    return 10.0**exponent
 
 
 # With model.replicates > 1 (omtx_hub.replicates): the scores whose spread across replicates
