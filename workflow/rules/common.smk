@@ -389,6 +389,19 @@ def for_each_shard(pattern):
     return every_shard
 
 
+def consensus_structures(wildcards):
+    """The exported structures of the `consensus` pairs' proteins, which aggregation compares
+    (omtx_hub.screen_consensus); none for a screen without pairs."""
+    paired = {
+        name for pair in SCREEN_CONFIG.consensus for name in (pair.boltz2, pair.chai1)
+    }
+    return [
+        layout.SHARD_STRUCTURES.format(screen=SCREEN, protein=protein, shard=shard)
+        for protein, shard in PLAN.shards
+        if protein in paired
+    ]
+
+
 def for_the_screen(pattern):
     return pattern.format(screen=SCREEN)
 
@@ -431,7 +444,8 @@ def binder_msa_input(wildcards):
     `msa: server`, so that the job runs (and, while the MSAs are not known, at once, beside
     a receptor's fetch_msa) and the screen keeps the MSAs it keyed its targets with. The shard
     reads the MSAs from the store; their content, not the record's time, decides whether it
-    runs again: it is in the keys. (A job's own process has no plan: it reads no record.)"""
+    runs again: it is in the keys. (A job's own process has no plan: it reads no record.)
+    """
     if PLAN is None:
         return []
     batch = binder_msa_batch(wildcards.shard)
