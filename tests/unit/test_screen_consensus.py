@@ -5,6 +5,7 @@ the Boltz-format complex of tests/pose_complex.py and the same complex in the CI
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gemmi
 import numpy as np
@@ -20,6 +21,8 @@ from omtx_hub.records import CONSENSUS_COLUMNS
 from omtx_hub.screen_consensus import consensus_summary, structure_paths, with_consensus
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import write_shard_manifest
+from omtx_report.cli import main as report_main
+from tests.dashboard_pages import page_table, piece
 from tests.pose_complex import LIGAND_SMILES, complex_cif
 from tests.unit.test_consensus import as_chai, rotation
 from tests.unit.test_consensus_config import consensus_screen
@@ -164,22 +167,32 @@ def test_a_screen_without_consensus_pairs_is_left_as_it_is(screen, tmp_path):
     assert with_consensus(alone, table, {}) is table
 
 
-def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
-    """Aggregation of a planned consensus screen (two sheet rows of the pyrrole, the second
-    under another name: one target per protein) from shard manifests and exported
-    structures: batch_results.csv and .parquet carry the columns, summary.json the counts."""
-    raw = consensus_screen(tmp_path)
-    sheet = tmp_path / "ligands.csv"
-    sheet.write_text(f"name,smiles\npyrrole,{LIGAND_SMILES}\nazole,{LIGAND_SMILES}\n")
-    config = load_config(raw | {"model": {"engine": "boltz2", "seed": 0}})
-    plan = build_plan(config, LocalStore(tmp_path / "store"), results_root=tmp_path / "results")
-    layout = ScreenLayout.of(tmp_path / "results", plan.screen)
+BENZENE = "c1ccccc1"
+# Per modelled SMILES and protein: its scores. Benzene is Boltz-2's most confident (its rank 1);
+# its structures are the pyrrole complex's, so its ligand is not the modelled molecule.
+SCORES = {
+    "P1": {LIGAND_SMILES: {"confidence_score": 0.9}, BENZENE: {"confidence_score": 0.95}},
+    "P1_chai1": {
+        LIGAND_SMILES: {"aggregate_score": 0.75, "iptm": 0.7},
+        BENZENE: {"aggregate_score": 0.4, "iptm": 0.3},
+    },
+}
+
+
+def aggregated_consensus_screen(root: Path) -> ScreenLayout:
+    """A planned consensus screen aggregated by write_results from shard manifests and
+    exported structures: the pyrrole, the pyrrole again under another name (one target per
+    protein), benzene (SCORES); every structure the pyrrole complex, Chai-1's moved rigidly."""
+    raw = consensus_screen(root)
+    sheet = root / "ligands.csv"
+    sheet.write_text(
+        f"name,smiles\npyrrole,{LIGAND_SMILES}\nazole,{LIGAND_SMILES}\nbenzene,{BENZENE}\n"
+    )
+    config = load_config(raw | {"model": {"engine": "boltz2", "seed": 0, "affinity": False}})
+    plan = build_plan(config, LocalStore(root / "store"), results_root=root / "results")
+    layout = ScreenLayout.of(root / "results", plan.screen)
     boltz = complex_cif()
     cifs = {"P1": boltz, "P1_chai1": as_chai(boltz, move=moved)}
-    scores = {
-        "P1": {"confidence_score": 0.9, "iptm": 0.8},
-        "P1_chai1": {"aggregate_score": 0.75, "iptm": 0.7, "ptm": 0.5},
-    }
     manifests = []
     for (protein, shard), content in plan.shards.items():
         records = []
@@ -202,7 +215,8 @@ def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
                     "source": "computed",
                     "weights": {"identity": "x", "released": True, "note": ""},
                     "structures": names,
-                    **scores[protein],
+                    "iptm": 0.8,
+                    **SCORES[protein][target.smiles],
                 }
             )
         manifests.append(
@@ -225,12 +239,23 @@ def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
         interactions_path=layout.interactions,
         structures=structure_paths(layout.structure_folders()),
     )
+    return layout
+
+
+def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
+    """batch_results.csv and .parquet carry the pair's columns, summary.json its counts."""
+    layout = aggregated_consensus_screen(tmp_path)
     table = pd.read_csv(layout.table)
     boltz_rows = table[table["protein"] == "P1"]
-    assert boltz_rows["chai1_aggregate_score"].tolist() == [0.75, 0.75]
-    assert boltz_rows["chai1_iptm"].tolist() == [0.7, 0.7]
-    assert (boltz_rows["consensus_rmsd"] < 1e-3).all()
-    assert boltz_rows["agree"].tolist() == [True, True]
+    assert boltz_rows["ligand_name"].tolist() == ["benzene", "pyrrole", "azole"]  # Boltz-2's rank
+    assert boltz_rows["chai1_aggregate_score"].tolist() == [0.4, 0.75, 0.75]
+    assert boltz_rows["chai1_iptm"].tolist() == [0.3, 0.7, 0.7]
+    pyrroles = boltz_rows.iloc[1:]
+    assert (pyrroles["consensus_rmsd"] < 1e-3).all()
+    assert pyrroles["agree"].tolist() == [True, True]
+    benzene = boltz_rows.iloc[0]
+    assert pd.isna(benzene["consensus_rmsd"]) and pd.isna(benzene["agree"])
+    assert "not the modelled molecule" in benzene["consensus_error"]
     assert table.loc[table["protein"] == "P1_chai1", "consensus_rmsd"].isna().all()
     # The columns sit after the engines' scores, in CONSENSUS_COLUMNS' order.
     columns = table.columns.tolist()
@@ -244,10 +269,29 @@ def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
         {
             "boltz2": "P1",
             "chai1": "P1_chai1",
-            "rows": 2,
+            "rows": 3,
             "compared": 2,
             "agree": 2,
-            "not_compared": 0,
+            "not_compared": 1,
             "pose_rmsd_threshold_a": 2.0,
         }
     ]
+
+
+def test_the_dashboard_lists_agreeing_rows_first_and_links_both_structures(tmp_path):
+    """The page's rows: those whose engines agree first (in Boltz-2's ranking), then the rest;
+    a pair's Boltz-2 row links Chai-1's structure too, embedded for the offline viewer."""
+    layout = aggregated_consensus_screen(tmp_path)
+    assert report_main([str(layout.screen_dir)]) == 0
+    page = layout.report / "index.html"
+    table = page_table(page)
+    values = table["values"]
+    rows = list(zip(values["protein"], values["ligand_name"], values["agree"], strict=True))
+    assert rows[:2] == [("P1", "pyrrole", "True"), ("P1", "azole", "True")]
+    assert rows[2] == ("P1", "benzene", None)  # not compared: in the table's order after
+    assert {protein for protein, *_ in rows[3:]} == {"P1_chai1"}
+    chai = [entry for chunk in [piece(page, "rows-0")] for entry in chunk["chai1_structure"]]
+    assert chai[0][1] == values["chai1_structure"][0] == "s1_P1_chai1_1_pyrrole.cif"
+    assert table["structure_folders"][chai[0][0]].endswith("structures/P1_chai1/00000")
+    assert chai[2] is None and chai[3:] == [None] * 3
+    assert "s1_P1_chai1_1_pyrrole.cif" in table["embedded"]
