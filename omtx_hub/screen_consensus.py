@@ -77,7 +77,9 @@ def compare_rows(
         chai_path = _completed_structure(chai_row, "Chai-1", structures)
         smiles = boltz_row.get("modeled_smiles")
         if pd.isna(smiles) or not smiles:
-            raise ConsensusError("the row has no modelled SMILES (a CCD code): not compared")
+            raise ConsensusError(
+                "the row has no modelled SMILES (a CCD code or a binder sequence): not compared"
+            )
         found = pose_consensus(
             boltz_path.read_bytes(),
             chai_path.read_bytes(),

@@ -18,7 +18,12 @@ from omtx_hub.consensus import POSE_RMSD_THRESHOLD_A
 from omtx_hub.layout import ScreenLayout, structure_file_name
 from omtx_hub.plan import build_plan
 from omtx_hub.records import CONSENSUS_COLUMNS
-from omtx_hub.screen_consensus import consensus_summary, structure_paths, with_consensus
+from omtx_hub.screen_consensus import (
+    compare_rows,
+    consensus_summary,
+    structure_paths,
+    with_consensus,
+)
 from omtx_hub.store import LocalStore
 from omtx_hub.testing.synthetic import write_shard_manifest
 from omtx_report.cli import main as report_main
@@ -295,3 +300,22 @@ def test_the_dashboard_lists_agreeing_rows_first_and_links_both_structures(tmp_p
     assert table["structure_folders"][chai[0][0]].endswith("structures/P1_chai1/00000")
     assert chai[2] is None and chai[3:] == [None] * 3
     assert "s1_P1_chai1_1_pyrrole.cif" in table["embedded"]
+
+
+def test_a_row_without_a_modelled_smiles_is_not_compared(tmp_path):
+    """A CCD ligand's row (or a binder sequence's) has no SMILES to build the molecule from."""
+    boltz = export(tmp_path, "P1", 0, complex_cif())
+    chai = export(tmp_path, "P1_chai1", 0, as_chai(complex_cif()))
+    structures = structure_paths(ScreenLayout(tmp_path).structure_folders())
+    boltz_row = row("P1", 0, structure=boltz, confidence=0.9) | {"modeled_smiles": None}
+    found = compare_rows(
+        pd.Series(boltz_row),
+        pd.Series(row("P1_chai1", 0, structure=chai, aggregate=0.7)),
+        structures,
+        boltz_ligand_chain="B",
+        chai_ligand_chain="B",
+    )
+    assert found == {
+        "consensus_error": "the row has no modelled SMILES (a CCD code or a binder sequence): "
+        "not compared"
+    }
