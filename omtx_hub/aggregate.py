@@ -382,7 +382,7 @@ def results_table(
     triage rules, each molecule's chemistry is taken from `store` (default: the config's;
     computed there once, omtx_hub.chemistry_cache) and each row's triage verdict added; for
     one with `consensus` pairs, their columns (omtx_hub.screen_consensus), from the exported
-    `structures` (file name -> path)."""
+    `structures` (file name -> path; None: not compared, as on a progress page)."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     affinity = plan.config.model.affinity
     protein_flags = {
@@ -428,7 +428,7 @@ def results_table(
     table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_to(plan))
     # Before the other engine's columns go: the Chai-1 rows' scores are copied across.
-    table = with_consensus(config, table, structures or {})
+    table = with_consensus(config, table, structures)
     absent = MOLECULE_ONLY_COLUMNS if binder_screen else BINDER_ONLY_COLUMNS
     absent += other_engine_columns(config)
     table = table.drop(columns=list(absent), errors="ignore")
@@ -778,6 +778,8 @@ def write_results(
     # Counted before the table is built: at a million rows the count's hash table of every
     # SMILES costs some 150 MiB, which beside the table would be the aggregation's peak.
     compounds = distinct_compounds(plan.ligands)
+    if plan.config.consensus and structures is None:
+        raise ValueError("the screen has consensus pairs: give structures")
     with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
         rows, shards = read_manifests(manifests, add_interactions, plan.config.residue_numbering)
     table = results_table(plan, rows, store, structures)

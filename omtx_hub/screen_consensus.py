@@ -49,10 +49,13 @@ def superposition_text(rotation, translation) -> str:
     return " ".join(f"{value:.6g}" for value in matrix.ravel())
 
 
-def _completed_structure(row, engine: str, structures: Mapping[str, Path]) -> Path:
-    """The exported structure of a completed row; a ConsensusError saying why there is none."""
-    if row["status"] != "completed":
-        raise ConsensusError(f"{engine}'s prediction {row['status']}")
+# Why a row of a table built without the structures (a running screen's progress page) has no
+# comparison.
+NOT_YET = "not compared yet: the aggregation of the finished screen compares the structures"
+
+
+def _exported(row, engine: str, structures: Mapping[str, Path]) -> Path:
+    """The exported structure of a completed row; a ConsensusError where there is none."""
     name = row["structure"]
     if pd.isna(name) or name not in structures:
         raise ConsensusError(f"{engine}'s structure {name} was not exported")
@@ -62,7 +65,7 @@ def _completed_structure(row, engine: str, structures: Mapping[str, Path]) -> Pa
 def compare_rows(
     boltz_row,
     chai_row,
-    structures: Mapping[str, Path],
+    structures: Mapping[str, Path] | None,
     *,
     boltz_ligand_chain: str,
     chai_ligand_chain: str,
@@ -73,8 +76,13 @@ def compare_rows(
     try:
         if chai_row is None:
             raise ConsensusError("the Chai-1 protein has no row of this sheet row")
-        boltz_path = _completed_structure(boltz_row, "Boltz-2", structures)
-        chai_path = _completed_structure(chai_row, "Chai-1", structures)
+        for engine, engine_row in (("Boltz-2", boltz_row), ("Chai-1", chai_row)):
+            if engine_row["status"] != "completed":
+                raise ConsensusError(f"{engine}'s prediction {engine_row['status']}")
+        if structures is None:
+            raise ConsensusError(NOT_YET)
+        boltz_path = _exported(boltz_row, "Boltz-2", structures)
+        chai_path = _exported(chai_row, "Chai-1", structures)
         smiles = boltz_row.get("modeled_smiles")
         if pd.isna(smiles) or not smiles:
             raise ConsensusError(
@@ -104,7 +112,7 @@ def pair_cells(
     boltz2: str,
     chai1: str,
     table: pd.DataFrame,
-    structures: Mapping[str, Path],
+    structures: Mapping[str, Path] | None,
 ) -> pd.DataFrame:
     """The consensus cells of the pair's Boltz-2 rows of `table`, indexed as those rows."""
     boltz_rows = table[table["protein"] == boltz2]
@@ -131,11 +139,12 @@ def pair_cells(
 
 
 def with_consensus(
-    config: ScreenConfig, table: pd.DataFrame, structures: Mapping[str, Path]
+    config: ScreenConfig, table: pd.DataFrame, structures: Mapping[str, Path] | None
 ) -> pd.DataFrame:
     """The results table with CONSENSUS_COLUMNS, filled on each consensus pair's Boltz-2 rows,
     empty on every other row; `table` as it is for a screen without `consensus`.
-    `structures`: file name -> path (`structure_paths`)."""
+    `structures`: file name -> path (`structure_paths`); None where they are not at hand (a
+    running screen's progress page): the Chai-1 scores are copied, nothing is compared."""
     if not config.consensus:
         return table
     parts = [

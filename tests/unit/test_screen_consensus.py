@@ -19,6 +19,7 @@ from omtx_hub.layout import ScreenLayout, structure_file_name
 from omtx_hub.plan import build_plan
 from omtx_hub.records import CONSENSUS_COLUMNS
 from omtx_hub.screen_consensus import (
+    NOT_YET,
     compare_rows,
     consensus_summary,
     structure_paths,
@@ -319,3 +320,17 @@ def test_a_row_without_a_modelled_smiles_is_not_compared(tmp_path):
         "consensus_error": "the row has no modelled SMILES (a CCD code or a binder sequence): "
         "not compared"
     }
+
+
+def test_without_the_structures_the_scores_are_copied_and_nothing_is_compared(screen):
+    """A running screen's progress page builds the table without the structures at hand."""
+    config, table, compared = screen
+    found = with_consensus(config, table, None)
+    boltz = found[found["protein"] == "P1"].set_index("index")
+    scores = ["chai1_aggregate_score", "chai1_iptm"]
+    pd.testing.assert_frame_equal(
+        boltz[scores], compared[compared["protein"] == "P1"].set_index("index")[scores]
+    )
+    assert boltz["consensus_rmsd"].isna().all()
+    assert boltz.loc[0, "consensus_error"] == NOT_YET
+    assert boltz.loc[2, "consensus_error"] == "Chai-1's prediction failed"
