@@ -561,6 +561,7 @@
     viewerMessage(`Loading ${name}…`);
     Promise.all([structureTextOf(structure), chai1Partner(row)]).then(([cif, partner]) => {
       if (name !== wanted) return;
+      if (cif === null && embedded.has(name)) return viewerMessage(`Could not load structures/${name}.js next to this page.`);
       if (cif === null) return offerFilePicker(row);
       show(name, cif, partner);
     });
