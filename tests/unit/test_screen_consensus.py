@@ -334,3 +334,13 @@ def test_without_the_structures_the_scores_are_copied_and_nothing_is_compared(sc
     assert boltz["consensus_rmsd"].isna().all()
     assert boltz.loc[0, "consensus_error"] == NOT_YET
     assert boltz.loc[2, "consensus_error"] == "Chai-1's prediction failed"
+
+
+def test_the_dashboard_has_a_consensus_card(tmp_path):
+    layout = aggregated_consensus_screen(tmp_path)
+    assert report_main([str(layout.screen_dir)]) == 0
+    page = (layout.report / "index.html").read_text()
+    card = page[page.index('id="card-consensus"') :]
+    card = card[: card.index("</div>")]
+    assert "<b>P1</b> × <b>P1_chai1</b>: 2 of 2 compared agree" in card
+    assert "pose RMSD ≤ 2 Å, receptors superposed · 1 not compared" in card
