@@ -79,6 +79,7 @@ from omtx_hub.result_tables import (
     typed_results,
     user_number,
 )
+from omtx_hub.screen_consensus import consensus_summary, with_consensus
 from omtx_hub.selectivity import selectivity_summary, selectivity_table
 from omtx_hub.sheet import (
     BINDER_SHEET_COLUMNS,
@@ -372,11 +373,16 @@ def flags_of_protein(receptor: ReceptorSpec, *, affinity: bool) -> list[str]:
 
 
 def results_table(
-    plan: Plan | PlannedScreen, rows: ResultRows, store: ResultStore | None = None
+    plan: Plan | PlannedScreen,
+    rows: ResultRows,
+    store: ResultStore | None = None,
+    structures: Mapping[str, Path] | None = None,
 ) -> pd.DataFrame:
     """batch_results' table: a ranked row per protein x sheet ligand; for a screen with
     triage rules, each molecule's chemistry is taken from `store` (default: the config's;
-    computed there once, omtx_hub.chemistry_cache) and each row's triage verdict added."""
+    computed there once, omtx_hub.chemistry_cache) and each row's triage verdict added; for
+    one with `consensus` pairs, their columns (omtx_hub.screen_consensus), from the exported
+    `structures` (file name -> path; None: not compared, as on a progress page)."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
     affinity = plan.config.model.affinity
     protein_flags = {
@@ -421,6 +427,8 @@ def results_table(
     table = pd.concat([table, joined], axis=1)
     table["flags"] = with_protein_flags(table["flags"], table["protein"], protein_flags)
     table = without_not_applicable(table, not_applicable_to(plan))
+    # Before the other engine's columns go: the Chai-1 rows' scores are copied across.
+    table = with_consensus(config, table, structures)
     absent = MOLECULE_ONLY_COLUMNS if binder_screen else BINDER_ONLY_COLUMNS
     absent += other_engine_columns(config)
     table = table.drop(columns=list(absent), errors="ignore")
@@ -609,6 +617,8 @@ def summary(
         optional["selectivity"] = selectivity_summary(
             panel, config.selectivity.target, config.selectivity.anti_targets
         )
+    if config.consensus:
+        optional["consensus"] = consensus_summary(config, table)
     if not weights.released:
         optional["warning"] = (
             f"NOT PREDICTIONS: computed with {weights.note}; do not use these scores"
@@ -756,19 +766,23 @@ def write_results(
     store: ResultStore | None = None,
     purchase_list_path: Path | None = None,
     interactions_path: Path | None = None,
+    structures: Mapping[str, Path] | None = None,
 ):
     """batch_results.csv, the same table as batch_results.parquet (`parquet_path`),
     summary.json, for a screen with a selectivity panel selectivity.csv
     (`selectivity_path`) and for one with triage rules purchase_list.csv
     (`purchase_list_path`); with `interactions_path`, interactions.csv, written a shard at a
     time as the manifests are read. Molecules' chemistry is kept in `store` (default: the
-    config's)."""
+    config's). A screen with `consensus` pairs compares their exported `structures` (file
+    name -> path: screen_consensus.structure_paths)."""
     # Counted before the table is built: at a million rows the count's hash table of every
     # SMILES costs some 150 MiB, which beside the table would be the aggregation's peak.
     compounds = distinct_compounds(plan.ligands)
+    if plan.config.consensus and structures is None:
+        raise ValueError("the screen has consensus pairs: give structures")
     with csv_in_parts(interactions_path, INTERACTION_TABLE_COLUMNS) as add_interactions:
         rows, shards = read_manifests(manifests, add_interactions, plan.config.residue_numbering)
-    table = results_table(plan, rows, store)
+    table = results_table(plan, rows, store, structures)
     write_csv(table, csv_path)
     write_parquet(table, parquet_path)
     if plan.config.triage is not None:

@@ -1,5 +1,6 @@
 """The pose consensus of two engines on one target: do Boltz-2's and Chai-1's top structures
-put the ligand in the same place? Not yet wired into screens (docs/engines.md, "Consensus").
+put the ligand in the same place? A screen's `consensus` pairs get it per sheet row at
+aggregation (omtx_hub.screen_consensus; docs/engines.md, "Consensus").
 
 1. The receptor is superposed: Chai-1's structure is moved onto Boltz-2's by the rotation and
    translation that minimise the RMSD of matched protein CA atoms (Kabsch, numpy). Protein
@@ -78,6 +79,9 @@ class PoseConsensus:
     thresholds: ConsensusThresholds
     receptor_ca_rmsd: float  # Å, of the matched CA atoms after the superposition
     matched_ca: int
+    # Chai-1's structure moved into Boltz-2's frame: x -> rotation @ x + translation.
+    rotation: tuple[tuple[float, float, float], ...]
+    translation: tuple[float, float, float]
 
 
 def _structure(cif: bytes, engine: str):
@@ -259,4 +263,6 @@ def pose_consensus(
         thresholds=thresholds,
         receptor_ca_rmsd=round(float(receptor_rmsd), 3),
         matched_ca=len(boltz_ca),
+        rotation=tuple(tuple(float(v) for v in row) for row in rotation),
+        translation=tuple(float(v) for v in translation),
     )

@@ -61,6 +61,23 @@ CHAI1_SCORE = "aggregate_score"
 CHAI1_CHAIN_PAIR_IPTM = "chain_pair_iptm"
 CHAI1_CLASHES = "has_inter_chain_clashes"
 CHAI1_COLUMNS = (CHAI1_SCORE, CHAI1_CHAIN_PAIR_IPTM, CHAI1_CLASHES)
+# A consensus pair's Boltz-2 rows (config `consensus`, omtx_hub.screen_consensus): the Chai-1
+# prediction's scores of the same sheet row, the ligand pose RMSD (Å) between the two engines'
+# structures and whether they agree (omtx_hub.consensus), why they were not compared, and what
+# the dashboard's viewer shows: Chai-1's structure and the superposition that moves it into
+# Boltz-2's frame.
+CONSENSUS_SCORES = ("chai1_aggregate_score", "chai1_iptm", "consensus_rmsd")
+CONSENSUS_AGREE = "agree"
+CONSENSUS_ERROR = "consensus_error"
+CHAI1_STRUCTURE = "chai1_structure"
+CHAI1_SUPERPOSITION = "chai1_superposition"
+CONSENSUS_COLUMNS = (
+    *CONSENSUS_SCORES,
+    CONSENSUS_AGREE,
+    CONSENSUS_ERROR,
+    CHAI1_STRUCTURE,
+    CHAI1_SUPERPOSITION,
+)
 
 
 def affinity_units(log_ic50):
@@ -125,6 +142,7 @@ RESULT_COLUMNS = [
     *BINDER_SCORE_FIELDS,
     BINDER_RESIDUE_PLDDT,
     *CHAI1_COLUMNS,
+    *CONSENSUS_COLUMNS,
     *REPLICATE_COLUMNS,
     # The pose checks and interactions (omtx_hub.result_tables.POSE_CHECK_COLUMNS).
     "posebusters_pass",

@@ -21,6 +21,8 @@ from omtx_hub.records import (
     CHAI1_CLASHES,
     CHAI1_SCORE,
     CHEMISTRY_COLUMNS,
+    CONSENSUS_AGREE,
+    CONSENSUS_SCORES,
     PROTEIN_FLAGS,
     RESULT_COLUMNS,
     SCORE_FIELDS,
@@ -179,11 +181,17 @@ FLOAT_RESULT_COLUMNS = (
     *SCORE_FIELDS,
     *BINDER_SCORE_FIELDS,
     CHAI1_SCORE,
+    *CONSENSUS_SCORES,
     *(f"{field}_std" for field in SPREAD_FIELDS),
     "runtime_s",
     *CHEMISTRY_FLOAT_COLUMNS,
 )
-BOOLEAN_RESULT_COLUMNS = ("released_weights", "posebusters_pass", CHAI1_CLASHES)
+BOOLEAN_RESULT_COLUMNS = (
+    "released_weights",
+    "posebusters_pass",
+    CHAI1_CLASHES,
+    CONSENSUS_AGREE,
+)
 
 
 def result_dtypes(columns) -> dict[str, str]:

@@ -316,6 +316,21 @@ class Selectivity(_Part):
     )
 
 
+class ConsensusPair(_Part):
+    """A `consensus` pair (config): how its Boltz-2 rows compare with Chai-1's (the columns
+    are in docs/engines.md, "Consensus")."""
+
+    boltz2: str = Field(description="The pair's Boltz-2 protein: its rows carry the consensus.")
+    chai1: str
+    rows: int = Field(description="The Boltz-2 protein's rows (sheet rows).")
+    compared: int = Field(
+        description="Rows whose two structures were compared (`consensus_rmsd` set)."
+    )
+    agree: int = Field(description="Of the compared, those whose `agree` is true.")
+    not_compared: int = Field(description="Rows with a `consensus_error` instead.")
+    pose_rmsd_threshold_a: float = Field(description="`agree`'s ligand pose RMSD bound (Å).")
+
+
 class ScreenSummary(_Part):
     """summary.json."""
 
@@ -349,6 +364,9 @@ class ScreenSummary(_Part):
     software: dict[str, str] = Field(description="Package -> installed version.")
     command: str
     selectivity: Absent[Selectivity] = None
+    consensus: Absent[list[ConsensusPair]] = Field(
+        None, description="Per `consensus` pair of the config; absent without one."
+    )
     warning: Absent[str] = Field(
         None, description="Set when the weights are not the released ones."
     )

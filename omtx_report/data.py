@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omtx_hub.layout import ScreenLayout
-from omtx_hub.records import ShardTotals, read_manifest
+from omtx_hub.records import CONSENSUS_AGREE, ShardTotals, read_manifest
 from omtx_hub.result_tables import restored
 from omtx_hub.summary import ScreenSummary, read_summary
 
@@ -137,6 +137,18 @@ def read_parquet_table(parquet_path: Path) -> pd.DataFrame:
     return pd.concat(columns, axis=1)
 
 
+def consensus_first(table: pd.DataFrame) -> pd.DataFrame:
+    """A consensus screen's rows as the dashboard lists them at first: the rows whose two
+    engines agree (`agree`, aggregation's), then those where they disagree, then the rest (the
+    Chai-1 proteins' rows, rows not compared, proteins in no pair), each part in the table's
+    own order (the Boltz-2 ranking within each protein). Clicking a column header sorts by it
+    instead."""
+    # Read as booleans from the Parquet file, as text from a CSV.
+    agree = table[CONSENSUS_AGREE].astype("string").map({"True": 0, "False": 1})
+    order = np.argsort(agree.fillna(2).to_numpy(dtype=int), kind="stable")
+    return table.iloc[order].reset_index(drop=True)
+
+
 def read_selectivity(csv_path: Path) -> pd.DataFrame:
     """selectivity.csv, every column as text (names stay names; a compound's missing score is
     empty): the page parses the numbers it shows."""
@@ -150,12 +162,15 @@ def load_finished_screen(screen_dir: str | Path) -> ScreenData:
     layout = ScreenLayout(screen_dir)
     document = read_summary(layout.summary)
     shards = [_finished_shard(read_manifest(path)) for path in layout.manifests()]
+    # Screens aggregated before batch_results.parquet existed have only the CSV.
+    table = (
+        read_parquet_table(layout.parquet_table)
+        if layout.parquet_table.is_file()
+        else read_table(layout.table)
+    )
     return ScreenData(
         summary=document,
-        # Screens aggregated before batch_results.parquet existed have only the CSV.
-        table=read_parquet_table(layout.parquet_table)
-        if layout.parquet_table.is_file()
-        else read_table(layout.table),
+        table=consensus_first(table) if document.consensus else table,
         selectivity=None if document.selectivity is None else read_selectivity(layout.selectivity),
         shards=shards,
         screen_dir=screen_dir,

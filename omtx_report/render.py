@@ -35,6 +35,11 @@ import pyarrow.compute as pc
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.records import (
     BINDER_SCORE_FIELDS,
+    CHAI1_STRUCTURE,
+    CHAI1_SUPERPOSITION,
+    CONSENSUS_AGREE,
+    CONSENSUS_ERROR,
+    CONSENSUS_SCORES,
     NO_MSA,
     PROTEIN_FLAGS,
     REPLICATE_COLUMNS,
@@ -115,6 +120,10 @@ LABELS = {
     "chain_type": "Chain type", "binder_msa": "Binder MSA", "cyclic": "Cyclic",
     "binder_iptm": "binder ipTM", "binder_plddt": "binder pLDDT",
     "binder_residue_plddt": "binder pLDDT per residue",
+    "agree": "Engines agree", "consensus_rmsd": "Pose RMSD (Å)",
+    "chai1_aggregate_score": "Chai-1 score", "chai1_iptm": "Chai-1 ipTM",
+    "consensus_error": "Consensus not compared", "chai1_structure": "Chai-1 structure",
+    "chai1_superposition": "Chai-1 superposition",
 }  # fmt: skip
 # A column's header tooltip where its label alone would mislead (docs/results.md, "Scores
 # and units"): Boltz's compute_ptms (boltz/model/layers/confidence_utils.py) takes every
@@ -126,6 +135,10 @@ COLUMN_HELP = {
     "with the ligand and the protein too)",
     "binder_iptm": "Boltz's pair ipTM of the binder and the receptor chain, both ways averaged, "
     "the best receptor chain (docs/results.md, Binder-sequence screens)",
+    "agree": "Boltz-2's and Chai-1's top poses within 2 Å of each other, receptors superposed "
+    "(docs/engines.md, Consensus)",
+    "consensus_rmsd": "The ligand's heavy-atom RMSD between Boltz-2's and Chai-1's top poses "
+    "after superposing the receptor, symmetry-aware",
 }
 # AlphaFold's pLDDT bands (0-1), high first, for a binder's per-residue strip: the class of
 # each residue's cell (dashboard.css) and its meaning.
@@ -214,6 +227,10 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "binder_iptm",
         "binder_plddt",
         *TABLE_SCORES,
+        # A consensus pair's Boltz-2 rows (docs/engines.md, "Consensus").
+        CONSENSUS_AGREE,
+        "consensus_rmsd",
+        "chai1_aggregate_score",
         "posebusters_pass",
         "source",
         "alerts",
@@ -239,6 +256,11 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
         "binder_msa",
         "cyclic",
         "binder_residue_plddt",
+        # In the details; the viewer draws Chai-1's pose from the last two.
+        "chai1_iptm",
+        CONSENSUS_ERROR,
+        CHAI1_STRUCTURE,
+        CHAI1_SUPERPOSITION,
     ]
     columns = []
     for key in [k for k in [*shown, *extra, *hidden] if k in table.columns]:
@@ -246,6 +268,7 @@ def table_columns(table: pd.DataFrame) -> list[dict]:
             key in SCORE_FIELDS
             or key in BINDER_SCORE_FIELDS
             or key in REPLICATE_COLUMNS
+            or key in CONSENSUS_SCORES
             or key in ("rank", "index")
             or key in PROPERTY_COLUMNS
             or (key in extra and pd.api.types.is_numeric_dtype(table[key]))
@@ -511,16 +534,22 @@ def page_data(
     # Each row's structure as its folder's number (-1: none) and its file name: the folder
     # prefix would be most of the data. Folders are numbered in the order of the rows that
     # first show each.
+    # A consensus pair's Boltz-2 rows link Chai-1's structure too (the viewer shows both).
     prefix = _relative(data.screen_dir, out_dir)
-    located = data.structures.locate(table["structure"])
-    found = located >= 0
-    listed, first_row = np.unique(located[found], return_index=True)
+    linked = [column for column in ("structure", CHAI1_STRUCTURE) if column in table.columns]
+    located = {column: data.structures.locate(table[column]) for column in linked}
+    every = np.concatenate(list(located.values()))
+    listed, first_row = np.unique(every[every >= 0], return_index=True)
     shown_folders = listed[np.argsort(first_row)]
     page_number = np.full(len(data.structures.folders) + 1, -1)  # [-1]: no structure
     page_number[shown_folders] = np.arange(len(shown_folders))
-    structure_folder = page_number[located]
     folders = [f"{prefix}/{data.structures.folders[n]}" for n in shown_folders]
-    pieces = write_table_pieces(table, columns, structure_folder, out_dir)
+    pieces = write_table_pieces(
+        table,
+        columns,
+        {column: page_number[where] for column, where in located.items()},
+        out_dir,
+    )
     # (A binder screen's rows have a sequence instead: shown as a pLDDT strip.)
     smiles = table["modeled_smiles"] if "modeled_smiles" in table else pd.Series(dtype=object)
     depicted = smiles.isin(depictions.keys())
@@ -647,7 +676,8 @@ def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame, limit: int) 
     """The first `limit` structures the offline 3D viewer embeds: every row's of the top
     hits' compounds (one compound may be listed under several names), then those of the
     other completed compounds by their rank (each protein's best, then each one's second,
-    ...)."""
+    ...); and of those rows of a consensus pair, Chai-1's structure the viewer shows beside
+    (`chai1_structure`)."""
     table = data.table
     hit_of = {
         compound: n for n, compound in enumerate(zip(top["protein"], top["key"], strict=True))
@@ -672,7 +702,14 @@ def viewer_structures_in_order(data: ScreenData, top: pd.DataFrame, limit: int) 
         .to_numpy()
     )
     exported = data.structures.locate(table["structure"]) >= 0
-    return table["structure"].iloc[ordered[exported[ordered]][:limit]].tolist()
+    rows = ordered[exported[ordered]][:limit]
+    names = table["structure"].iloc[rows].tolist()
+    if CHAI1_STRUCTURE not in table.columns:
+        return names
+    # A consensus pair's Boltz-2 row is viewed with Chai-1's pose: its structure goes too.
+    partners = table[CHAI1_STRUCTURE].iloc[rows]
+    partners = partners[data.structures.locate(partners) >= 0]
+    return list(dict.fromkeys([*names, *partners]))
 
 
 def render_dashboard(

@@ -7,7 +7,8 @@ that hands its JSON to `window.omtxData(name, payload)` (browsers refuse fetch()
 pages, but load <script src> beside the page):
 
 - `rows-<n>`: every column's values of rows n*CHUNK_ROWS ... (n+1)*CHUNK_ROWS-1, columnar, and
-  each row's structure link: what a page of the table and the selected target's details show;
+  each row's structure link (a consensus pair's Boltz-2 rows: Chai-1's structure's too): what
+  a page of the table and the selected target's details show;
 - `order-<c>`: the rows in ascending order of shown column number c (missing values last, ties
   in the table's order, as base64 int32), and which rows tie with the one before (base64
   uint8): a sort is a lookup, and the page derives the descending order from it;
@@ -34,7 +35,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -191,14 +192,16 @@ def _arrow_column(series: pd.Series, rounded: np.ndarray | None) -> pa.Array:
 
 
 def write_table_pieces(
-    table: pd.DataFrame, columns: list[dict], structure_folder: np.ndarray, out_dir: Path
+    table: pd.DataFrame, columns: list[dict], structures: Mapping[str, np.ndarray], out_dir: Path
 ) -> dict:
     """Every piece of `table` (see the module's docstring) under out_dir/data; returns what
     the page needs to find them: chunk size and count, the columns with pieces, and the
-    pieces a small screen loads with the page."""
+    pieces a small screen loads with the page. `structures`: per column of structure file
+    names (`structure`, a consensus screen's `chai1_structure`), each row's page folder
+    number (-1: none)."""
     writer = PieceWriter(out_dir)
     try:
-        found = _write_pieces(writer, table, columns, structure_folder)
+        found = _write_pieces(writer, table, columns, structures)
     except BaseException:
         writer.abandon()
         raise
@@ -207,27 +210,31 @@ def write_table_pieces(
 
 
 def _write_pieces(
-    writer: PieceWriter, table: pd.DataFrame, columns: list[dict], structure_folder: np.ndarray
+    writer: PieceWriter,
+    table: pd.DataFrame,
+    columns: list[dict],
+    structures: Mapping[str, np.ndarray],
 ) -> dict:
     numeric = {c["key"]: rounded_array(table[c["key"]]) for c in columns if c["type"] == "num"}
     keys = [c["key"] for c in columns]
     shown = pa.table({key: _arrow_column(table[key], numeric.get(key)) for key in keys})
-    structure_name = _arrow_column(table["structure"], None)
+    names = {column: _arrow_column(table[column], None) for column in structures}
     chunks = []
     for start, stop in chunk_bounds(len(table)):
         values = shown.slice(start, stop - start).to_pydict()
         # Each row's structure as [folder number, file name], or null.
-        structure = [
-            None if folder < 0 else [folder, name]
-            for folder, name in zip(
-                structure_folder[start:stop].tolist(),
-                structure_name.slice(start, stop - start).to_pylist(),
-                strict=True,
-            )
-        ]
-        chunks.append(
-            writer.write(f"rows-{len(chunks)}", {"values": values, "structure": structure})
-        )
+        links = {
+            column: [
+                None if folder < 0 else [folder, name]
+                for folder, name in zip(
+                    folders[start:stop].tolist(),
+                    names[column].slice(start, stop - start).to_pylist(),
+                    strict=True,
+                )
+            ]
+            for column, folders in structures.items()
+        }
+        chunks.append(writer.write(f"rows-{len(chunks)}", {"values": values, **links}))
     orders = {}
     for number, column in enumerate(columns):
         if not column["shown"]:

@@ -55,11 +55,12 @@
     const chunk = chunkOf(i);
     return pieces.get(`rows-${chunk}`).values[key][i - chunk * data.chunk_rows];
   }
-  // A target's structure file: its name and its path relative to this page, or null.
-  const structureOf = (i) => {
+  // A target's structure file: its name and its path relative to this page, or null. `link`:
+  // the row's own (`structure`), or a consensus pair's Chai-1 structure (`chai1_structure`).
+  const structureOf = (i, link = "structure") => {
     const chunk = chunkOf(i);
-    const entry = pieces.get(`rows-${chunk}`).structure[i - chunk * data.chunk_rows];
-    return entry && { name: entry[1], href: `${data.structure_folders[entry[0]]}/${entry[1]}` };
+    const entry = pieces.get(`rows-${chunk}`)[link]?.[i - chunk * data.chunk_rows];
+    return entry ? { name: entry[1], href: `${data.structure_folders[entry[0]]}/${entry[1]}` } : null;
   };
   // A row's flag codes (the `flags` column is ';'-separated).
   const flagCodes = (text) => (text ?? "").split(";").filter(Boolean);
@@ -326,7 +327,12 @@
 
   // One row's data: its values by column key, and its structure file.
   function rowOf(i) {
-    return { index: i, values: Object.fromEntries(data.columns.map((c) => [c.key, value(c.key, i)])), structure: structureOf(i) };
+    return {
+      index: i,
+      values: Object.fromEntries(data.columns.map((c) => [c.key, value(c.key, i)])),
+      structure: structureOf(i),
+      chai1Structure: structureOf(i, "chai1_structure"),
+    };
   }
 
   // A binder's sequence, each residue coloured by its pLDDT band (data.plddt_bands, high
@@ -430,10 +436,28 @@
     return atoms.some((atom) => isLigand(atom) && atom.bonds.length > 0);
   }
 
-  function show(name, cif) {
+  // A consensus pair's Boltz-2 row: Chai-1's ligand, moved into this structure's frame by the
+  // superposition aggregation computed (`chai1_superposition`: [R | t] row by row, x -> R x +
+  // t), in magenta sticks. Chai-1's structures hold no hetero atoms but the ligand.
+  function addChai1Pose(partner) {
+    const model = viewer.addModel(partner.cif, "cif");
+    const m = partner.superposition;
+    for (const atom of model.selectedAtoms({})) {
+      const [x, y, z] = [atom.x, atom.y, atom.z];
+      atom.x = m[0] * x + m[1] * y + m[2] * z + m[3];
+      atom.y = m[4] * x + m[5] * y + m[6] * z + m[7];
+      atom.z = m[8] * x + m[9] * y + m[10] * z + m[11];
+    }
+    viewer.setStyle({ model }, {});
+    viewer.setStyle({ model, hetflag: true }, { stick: { radius: 0.2, colorscheme: "magentaCarbon" } });
+    window.viewerChai1Atoms = model.selectedAtoms({ hetflag: true }).map((atom) => [atom.x, atom.y, atom.z]);
+  }
+
+  function show(name, cif, partner = null) {
     if (name !== wanted) return;
     viewer ??= $3Dmol.createViewer($("viewer"), { backgroundColor: "white" });
     viewer.clear();
+    window.viewerChai1Atoms = null;
     const model = viewer.addModel(cif, "cif");
     const ligand = ligandSelection();
     const cofactors = { hetflag: true, not: ligand };
@@ -446,7 +470,8 @@
       viewer.setStyle(ligand, { stick: { radius: 0.2, colorscheme: "greenCarbon" }, sphere: { scale: 0.18, colorscheme: "greenCarbon" } });
       viewer.addStyle({ within: { distance: 5, sel: ligand }, hetflag: false }, { stick: { radius: 0.1 } });
       viewer.zoomTo({ within: { distance: 6, sel: ligand } });
-      viewerMessage(`${name}: protein cartoon, ligand in green sticks${cofactorNote}, residues within 5 Å as thin sticks.`);
+      if (partner?.cif) addChai1Pose(partner);
+      viewerMessage(`${name}: protein cartoon, ligand in green sticks${cofactorNote}, residues within 5 Å as thin sticks.${partner?.note ?? ""}`);
     } else {
       const extent = Math.max(...["x", "y", "z"].map((axis) => Math.max(...atoms.map((a) => a[axis])) - Math.min(...atoms.map((a) => a[axis]))));
       const radius = Math.max(1, extent / 60);
@@ -460,19 +485,65 @@
     });
   }
 
-  // Called by structures/<name>.js, which the page loads with a <script> tag.
+  // Called by structures/<name>.js, which the page loads with a <script> tag, and by the file
+  // picker: the text goes to every load waiting for it.
+  const waiting = new Map(); // name -> the resolve functions of the loads waiting for it
   window.omtxStructure = (name, cif) => {
     structureText.set(name, cif);
-    show(name, cif);
+    for (const resolve of waiting.get(name) ?? []) resolve(cif);
+    waiting.delete(name);
   };
 
-  function offerFilePicker(name) {
+  // A structure's mmCIF text: loaded once, from its embedded script, over HTTP, or null where
+  // neither can give it (a page opened from disk without it embedded).
+  function structureTextOf(structure) {
+    const name = structure.name;
+    if (structureText.has(name)) return Promise.resolve(structureText.get(name));
+    return new Promise((resolve) => {
+      waiting.set(name, [...(waiting.get(name) ?? []), resolve]);
+      if (embedded.has(name)) {
+        const script = element("script");
+        script.src = `structures/${encodeURIComponent(name)}.js`;
+        script.onerror = () => resolve(null);
+        document.head.appendChild(script);
+      } else if (location.protocol.startsWith("http")) {
+        fetch(structure.href)
+          .then((response) => (response.ok ? response.text() : Promise.reject(new Error(response.status))))
+          .then((text) => window.omtxStructure(name, text))
+          .catch(() => resolve(null));
+      } else {
+        resolve(null);
+      }
+    });
+  }
+
+  function offerFilePicker(row) {
+    const name = row.structure.name;
     viewerMessage(`${name} is not embedded in this page. Open the file to view it: `);
     const input = element("input");
     input.type = "file";
     input.accept = ".cif,.mmcif";
-    input.addEventListener("change", () => input.files[0]?.text().then((text) => window.omtxStructure(name, text)));
+    input.addEventListener("change", () =>
+      input.files[0]?.text().then((text) => {
+        window.omtxStructure(name, text);
+        if (wanted === name) loadStructure(row);
+      }),
+    );
     $("viewer-message").appendChild(input);
+  }
+
+  // A consensus pair's Boltz-2 row: Chai-1's structure and its superposition, or null.
+  async function chai1Partner(row) {
+    const { chai1Structure, values } = row;
+    if (!chai1Structure || !values.chai1_superposition) return null;
+    const cif = await structureTextOf(chai1Structure);
+    const rmsd = values.consensus_rmsd === null ? "" : ` (pose RMSD ${formatNumber(values.consensus_rmsd)} Å)`;
+    if (cif === null) return { note: ` Chai-1's pose: ${chai1Structure.name} is not embedded in this page.` };
+    return {
+      cif,
+      superposition: values.chai1_superposition.split(" ").map(Number),
+      note: ` Chai-1's ligand in magenta sticks, receptors superposed${rmsd}.`,
+    };
   }
 
   function loadStructure(row) {
@@ -488,20 +559,12 @@
     }
     const name = structure.name;
     viewerMessage(`Loading ${name}…`);
-    if (structureText.has(name)) return show(name, structureText.get(name));
-    if (embedded.has(name)) {
-      const script = element("script");
-      script.src = `structures/${encodeURIComponent(name)}.js`;
-      script.onerror = () => viewerMessage(`Could not load structures/${name}.js next to this page.`);
-      document.head.appendChild(script);
-    } else if (location.protocol.startsWith("http")) {
-      fetch(structure.href)
-        .then((response) => (response.ok ? response.text() : Promise.reject(new Error(response.status))))
-        .then((text) => window.omtxStructure(name, text))
-        .catch(() => offerFilePicker(name));
-    } else {
-      offerFilePicker(name);
-    }
+    Promise.all([structureTextOf(structure), chai1Partner(row)]).then(([cif, partner]) => {
+      if (name !== wanted) return;
+      if (cif === null && embedded.has(name)) return viewerMessage(`Could not load structures/${name}.js next to this page.`);
+      if (cif === null) return offerFilePicker(row);
+      show(name, cif, partner);
+    });
   }
 
   // The row's chunk may still have to load (a top hit or a selectivity link far down).

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import gemmi
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -20,6 +22,7 @@ from omtx_report import render, table_data
 from omtx_report.cli import main
 from omtx_report.data import read_parquet_table
 from tests.dashboard_pages import page_table
+from tests.unit.test_screen_consensus import aggregated_consensus_screen
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -462,3 +465,28 @@ def test_posebusters_and_triage_filters_and_interactions_in_the_details(page, tm
     items = page.locator("#detail-body ul.interactions li").all_text_contents()
     assert items == ["A:MET318 hbond-donor", "A:LYS271 ionic"]
     assert page.external_requests == [] and page.problems == []
+
+
+def test_a_consensus_row_is_listed_first_and_drawn_with_both_poses(page, tmp_path):
+    """A consensus screen (tests/unit/test_screen_consensus.py): the agreeing rows first, and a
+    Boltz-2 row's viewer holds Chai-1's ligand moved onto Boltz-2's (the same pose, Chai-1's
+    structure written rigidly moved)."""
+    layout = aggregated_consensus_screen(tmp_path)
+    assert main([str(layout.screen_dir)]) == 0
+    open_dashboard(page, layout.report / "index.html")
+    names = page.locator("#targets tbody td[data-key=ligand_name]").all_text_contents()
+    assert names[:3] == ["pyrrole", "azole", "benzene"]
+    page.locator("#targets tbody tr").first.click()
+    page.wait_for_function("!!window.viewerReady", timeout=30_000)
+    assert "Chai-1's ligand in magenta sticks" in page.text_content("#viewer-message")
+    chai = np.array(page.evaluate("window.viewerChai1Atoms"))
+    boltz_file = next(p for p in layout.structure_files() if p.name == "s1_P1_1_pyrrole.cif")
+    structure = gemmi.read_structure(str(boltz_file))
+    boltz = np.array([[a.pos.x, a.pos.y, a.pos.z] for r in structure[0]["B"] for a in r])
+    assert chai.shape == boltz.shape
+    # Each of Chai-1's atoms on one of Boltz-2's (the files name them differently).
+    distances = np.linalg.norm(chai[:, None] - boltz[None], axis=-1)
+    assert distances.min(axis=1).max() < 0.01
+    assert canvas_pixels(page) > 1000
+    assert page.external_requests == []
+    assert page.problems == []

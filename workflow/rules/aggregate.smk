@@ -3,6 +3,8 @@ rule aggregate_screen:
         # What was planned (the validated sheet it names included): a new plan aggregates anew.
         plan=layout.PLAN,
         manifests=for_each_shard(layout.MANIFEST),
+        # The `consensus` pairs' exported structures, compared (none without pairs).
+        structures=consensus_structures,
     output:
         **selectivity_output(),
         **purchase_list_output(),
@@ -33,5 +35,6 @@ rule aggregate_screen:
             SCREEN_CONFIG.selectivity
             and SCREEN_CONFIG.selectivity.model_dump(mode="json")
         ),
+        consensus=[pair.model_dump(mode="json") for pair in SCREEN_CONFIG.consensus],
     script:
         "../scripts/aggregate_screen.py"

@@ -389,6 +389,19 @@ def for_each_shard(pattern):
     return every_shard
 
 
+def consensus_structures(wildcards):
+    """The exported structures of the `consensus` pairs' proteins, which aggregation compares
+    (omtx_hub.screen_consensus); none for a screen without pairs."""
+    paired = {
+        name for pair in SCREEN_CONFIG.consensus for name in (pair.boltz2, pair.chai1)
+    }
+    return [
+        layout.SHARD_STRUCTURES.format(screen=SCREEN, protein=protein, shard=shard)
+        for protein, shard in PLAN.shards
+        if protein in paired
+    ]
+
+
 def for_the_screen(pattern):
     return pattern.format(screen=SCREEN)
 
