@@ -1,0 +1,93 @@
+"""Screens of two engines (proteins[].engine): each protein's targets are planned with its
+own engine's settings and weights, so its keys are those a screen of its engine alone makes;
+the plan names both engines' weights; Chai-1's sheet checks apply where a protein runs it."""
+
+from __future__ import annotations
+
+import pytest
+
+from omtx_hub.config import load_config
+from omtx_hub.plan import build_plan
+from omtx_hub.plan_artifact import ScreenPlan
+from omtx_hub.sheet import SheetError
+from omtx_hub.store import LocalStore
+from tests.unit.test_chai1_engine import PROTEIN, chai1_screen
+from tests.unit.test_consensus_config import BOLTZ_PROTEIN, CHAI_PROTEIN
+
+ROWS = [("a", "CCO"), ("b", "c1ccccc1O")]
+
+
+def mixed_screen(tmp_path, proteins=(BOLTZ_PROTEIN, CHAI_PROTEIN), **overrides) -> dict:
+    """P1 by Boltz-2 (with affinity) and P1_chai1 by Chai-1, screening ROWS."""
+    raw = chai1_screen(
+        tmp_path, model={"engine": "boltz2", "affinity": True}, rows=ROWS, **overrides
+    )
+    return raw | {"proteins": list(proteins)}
+
+
+def plan_of(raw: dict):
+    config = load_config(raw)
+    return build_plan(config, LocalStore(config.store))
+
+
+def keys_by_protein(raw: dict) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for shard in plan_of(raw).shards.values():
+        keys.setdefault(shard.protein, []).extend(target.key for target in shard.targets)
+    return keys
+
+
+def test_each_protein_is_keyed_as_a_screen_of_its_engine_alone(tmp_path):
+    mixed = keys_by_protein(mixed_screen(tmp_path / "mixed"))
+    boltz_alone = chai1_screen(
+        tmp_path / "boltz", model={"engine": "boltz2", "affinity": True}, rows=ROWS
+    )
+    boltz_alone["proteins"] = [BOLTZ_PROTEIN]
+    chai1_alone = chai1_screen(tmp_path / "chai1", rows=ROWS)
+    chai1_alone["proteins"] = [{**PROTEIN, "name": "P1_chai1"}]
+    assert mixed["P1"] == keys_by_protein(boltz_alone)["P1"]
+    assert mixed["P1_chai1"] == keys_by_protein(chai1_alone)["P1_chai1"]
+    assert set(mixed["P1"]).isdisjoint(mixed["P1_chai1"])
+
+
+def test_each_shard_names_its_engines_weights_and_the_index_both(tmp_path):
+    plan = plan_of(mixed_screen(tmp_path))
+    boltz, chai = plan.shard("P1", "00000"), plan.shard("P1_chai1", "00000")
+    assert "engine" not in boltz.prediction and boltz.weights.structure_sha256
+    assert boltz.prediction["weights"]["affinity"] == boltz.weights.affinity_sha256
+    assert chai.prediction["engine"] == "chai1"
+    assert chai.weights.components_sha256 == chai.prediction["weights"]
+    assert plan.weights == boltz.weights
+    index = ScreenPlan.model_validate_json(plan._index({}))
+    assert index.engine_weights == {"boltz2": boltz.weights, "chai1": chai.weights}
+
+
+def test_a_screen_of_one_engine_has_no_engine_weights_in_its_index(tmp_path):
+    plan = plan_of(chai1_screen(tmp_path, rows=ROWS))
+    assert "engine_weights" not in plan._index({}).decode()
+
+
+def test_a_binder_sheet_is_refused_naming_the_chai1_protein(tmp_path):
+    raw = mixed_screen(tmp_path)
+    raw["model"]["affinity"] = False
+    sheet = tmp_path / "binders.csv"
+    sheet.write_text("name,sequence,chain_type,msa,cyclic\nb1,GGSGG,peptide,empty,\n")
+    raw["ligands"] = str(sheet)
+    with pytest.raises(SheetError, match="protein 'P1_chai1' runs Chai-1"):
+        plan_of(raw)
+
+
+def test_a_ccd_row_is_refused_naming_its_line_and_the_chai1_protein(tmp_path):
+    raw = mixed_screen(tmp_path)
+    sheet = tmp_path / "with_ccd.csv"
+    sheet.write_text("name,smiles,ccd\na,CCO,\nheme,,HEM\n")
+    raw["ligands"] = str(sheet)
+    with pytest.raises(SheetError, match=r"line 3: .*\(protein 'P1_chai1' runs Chai-1\)"):
+        plan_of(raw)
+
+
+def test_a_screen_of_boltz2_proteins_alone_is_not_checked_as_chai1(tmp_path):
+    raw = mixed_screen(tmp_path, proteins=[BOLTZ_PROTEIN])
+    config = load_config(raw)
+    assert config.engines == {"boltz2"}
+    assert [s.protein for s in build_plan(config, LocalStore(config.store)).shards.values()]
