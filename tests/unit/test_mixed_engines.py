@@ -4,11 +4,13 @@ the plan names both engines' weights; Chai-1's sheet checks apply where a protei
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.plan_artifact import ScreenPlan
+from omtx_hub.ranking import rank_order
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
 from tests.unit.test_chai1_engine import PROTEIN, chai1_screen
@@ -91,3 +93,27 @@ def test_a_screen_of_boltz2_proteins_alone_is_not_checked_as_chai1(tmp_path):
     config = load_config(raw)
     assert config.engines == {"boltz2"}
     assert [s.protein for s in build_plan(config, LocalStore(config.store)).shards.values()]
+
+
+def test_each_proteins_rows_are_ranked_by_its_own_rule():
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "protein": ["P1", "P1", "P1_chai1", "P1_chai1"],
+            "key": ["k1", "k2", "k3", "k4"],
+            "index": [0, 1, 0, 1],
+            "status": ["completed"] * 4,
+            # Boltz-2's rows by binder probability; Chai-1's (no affinity) by aggregate_score.
+            "affinity_probability_binary": [0.2, 0.9, nan, nan],
+            "affinity_pred_value": [1.0, 0.0, nan, nan],
+            "confidence_score": [0.9, 0.1, nan, nan],
+            "aggregate_score": [nan, nan, 0.3, 0.8],
+        }
+    )
+    positions, ranks = rank_order(
+        table,
+        rank_by={"P1": "binder_probability", "P1_chai1": "aggregate_score"},
+        binder_threshold=0.5,
+    )
+    assert list(table["key"].iloc[positions]) == ["k2", "k1", "k4", "k3"]
+    assert list(ranks) == [1, 2, 1, 2]
