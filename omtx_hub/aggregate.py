@@ -315,7 +315,9 @@ def engine_rows(table: pd.DataFrame, config: ScreenConfig, protein: str) -> pd.D
     rows = rows_of(table, protein)
     if len(config.engines) == 1:
         return rows
-    return rows.drop(columns=list(columns_of_other_engine(config.engine_of(protein))))
+    return rows.drop(
+        columns=list(columns_of_other_engine(config.engine_of(protein))), errors="ignore"
+    )
 
 
 # The columns of a molecule screen that a binder-sequence screen has not (omtx_hub.binders):

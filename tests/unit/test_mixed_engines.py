@@ -4,15 +4,20 @@ the plan names both engines' weights; Chai-1's sheet checks apply where a protei
 
 from __future__ import annotations
 
+import random
+
 import pandas as pd
 import pytest
 
+from omtx_hub.aggregate import ResultRows, results_table, summary
 from omtx_hub.config import load_config
 from omtx_hub.plan import build_plan
 from omtx_hub.plan_artifact import ScreenPlan
 from omtx_hub.ranking import rank_order
+from omtx_hub.records import ManifestEntry, TargetRecord
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore
+from omtx_hub.testing.synthetic import computed_entry
 from tests.unit.test_chai1_engine import PROTEIN, chai1_screen
 from tests.unit.test_consensus_config import BOLTZ_PROTEIN, CHAI_PROTEIN
 
@@ -117,3 +122,59 @@ def test_each_proteins_rows_are_ranked_by_its_own_rule():
     )
     assert list(table["key"].iloc[positions]) == ["k2", "k1", "k4", "k3"]
     assert list(ranks) == [1, 2, 1, 2]
+
+
+def chai1_entry(plan, target, score: float) -> ManifestEntry:
+    """A Chai-1 prediction's manifest entry, as Chai1ShardJob records one."""
+    record = TargetRecord(
+        key=target.key,
+        smiles=target.smiles,
+        weights=plan.engine_weights["chai1"],
+        status="completed",
+        engine="chai1",
+        chai_lab_version="0.6.1",
+        aggregate_score=score,
+        ptm=0.5,
+        iptm=score,
+        per_chain_pair_iptm=[[0.9, score], [score, 0.9]],
+        has_inter_chain_clashes=False,
+    )
+    return ManifestEntry.of(record, **target.placement(), source="computed", runtime_s=1.0)
+
+
+def test_a_screen_of_two_engines_aggregates_each_proteins_rows_as_its_engines(tmp_path):
+    plan = plan_of(mixed_screen(tmp_path))
+    rng = random.Random(0)
+    rows = ResultRows()
+    for (protein, _), shard in plan.shards.items():
+        for n, target in enumerate(shard.targets):
+            rows.add(
+                [
+                    computed_entry(plan, protein, target, False, rng)
+                    if protein == "P1"
+                    else chai1_entry(plan, target, score=0.2 + 0.5 * n)
+                ]
+            )
+    table = results_table(plan, rows)
+    boltz, chai = table[table["protein"] == "P1"], table[table["protein"] == "P1_chai1"]
+    for column in ("affinity_probability_binary", "confidence_score", "complex_plddt"):
+        assert boltz[column].notna().all() and chai[column].isna().all(), column
+    for column in ("aggregate_score", "chain_pair_iptm", "has_inter_chain_clashes"):
+        assert chai[column].notna().all() and boltz[column].isna().all(), column
+    assert boltz["affinity_probability_binary"].is_monotonic_decreasing
+    assert list(chai["ligand_name"]) == ["b", "a"]  # by aggregate_score, highest first
+    document = summary(plan, table, []).to_json()
+    assert document["ranking"]["by_protein"] == {
+        "P1": "binder_probability",
+        "P1_chai1": "aggregate_score",
+    }
+    assert {"engine", "use_esm_embeddings"} <= set(document["parameters"]["model"])
+    assert [p["engine"] for p in document["proteins"]] == ["boltz2", "chai1"]
+    assert set(document["engine_weights"]) == {"boltz2", "chai1"}
+    assert {entry["protein"] for entry in document["best_targets"]} == {"P1"}
+    chai_summary = document["per_protein"]["P1_chai1"]
+    assert "aggregate_score" in chai_summary["statistics"]
+    assert "confidence_score" not in chai_summary["statistics"]
+    assert chai_summary["top_by_binder_probability"] == []
+    assert [t["ligand_name"] for t in chai_summary["top_by_confidence"]] == ["b", "a"]
+    assert "aggregate_score" not in document["per_protein"]["P1"]["statistics"]
