@@ -433,7 +433,8 @@ def binder_msa_input(wildcards):
     `msa: server`, so that the job runs (and, while the MSAs are not known, at once, beside
     a receptor's fetch_msa) and the screen keeps the MSAs it keyed its targets with. The shard
     reads the MSAs from the store; their content, not the record's time, decides whether it
-    runs again: it is in the keys. (A job's own process has no plan: it reads no record.)"""
+    runs again: it is in the keys. (A job's own process has no plan: it reads no record.)
+    """
     if PLAN is None:
         return []
     batch = binder_msa_batch(wildcards.shard)
