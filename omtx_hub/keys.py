@@ -1,9 +1,9 @@
 """Every key and content id of the project, derived in one place.
 
 - A **target key** (the result store's address of one prediction) is the sha256 of the
-  prediction spec of its protein's engine (`prediction_spec`: key scheme, Boltz version, the model
-  settings that can change a prediction, precision, the checkpoints' sha256, the seeding
-  scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
+  prediction spec of its protein's engine (`prediction_spec`: key scheme, Boltz version, the
+  model settings that can change a prediction, precision, the checkpoints' sha256, the
+  seeding scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
   ligand, MSAs and templates by content) and the screened molecule's identity (its modelled
   SMILES, or `ccd:<CODE>`; a binder screen's chain: `binder_identity`):
   docs/how-a-screen-runs.md, "What the key contains".
