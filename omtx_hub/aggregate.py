@@ -27,7 +27,7 @@ from omtx_hub.config import ConfigError, ScreenConfig
 from omtx_hub.cost import spent
 from omtx_hub.fileio import replaced_atomically
 from omtx_hub.keys import KEY_SCHEME
-from omtx_hub.plan import Plan, PlannedScreen
+from omtx_hub.plan import Plan, PlannedScreen, main_engine
 from omtx_hub.protein_summary import (
     not_applicable_fields,
     protein_chains,
@@ -293,14 +293,32 @@ CHAI1_SETTINGS = {"engine", "use_esm_embeddings", "chai1_python", "chai1_downloa
 
 
 def other_engine_settings(config: ScreenConfig) -> set[str]:
-    """The `model` and `runtime` settings summary.json leaves out: Chai-1's, from a Boltz-2
-    screen's."""
-    return set() if config.model.engine == "chai1" else CHAI1_SETTINGS
+    """The `model` and `runtime` settings summary.json leaves out: Chai-1's, from a screen
+    that runs Boltz-2 alone."""
+    return CHAI1_SETTINGS if config.engines == {"boltz2"} else set()
+
+
+def columns_of_other_engine(engine: str) -> tuple[str, ...]:
+    """The result columns that `engine` does not fill."""
+    return BOLTZ2_ONLY_COLUMNS if engine == "chai1" else CHAI1_COLUMNS
 
 
 def other_engine_columns(config: ScreenConfig) -> tuple[str, ...]:
-    """The result columns that the screen's engine does not fill."""
-    return BOLTZ2_ONLY_COLUMNS if config.model.engine == "chai1" else CHAI1_COLUMNS
+    """The result columns that no engine of the screen fills (in a screen of both, each
+    protein's rows leave the other engine's empty)."""
+    (engine, *others) = config.engines
+    return () if others else columns_of_other_engine(engine)
+
+
+def engine_rows(table: pd.DataFrame, config: ScreenConfig, protein: str) -> pd.DataFrame:
+    """The table's rows of `protein` with the columns its engine fills, as a screen of its
+    engine alone has them (the table itself when it has no other protein's rows)."""
+    rows = rows_of(table, protein)
+    if len(config.engines) == 1:
+        return rows
+    return rows.drop(
+        columns=list(columns_of_other_engine(config.engine_of(protein))), errors="ignore"
+    )
 
 
 # The columns of a molecule screen that a binder-sequence screen has not (omtx_hub.binders):
@@ -323,8 +341,21 @@ BINDER_ONLY_COLUMNS = (*BINDER_SCORE_FIELDS, BINDER_RESIDUE_PLDDT)
 
 def screen_rank_by(plan: Plan | PlannedScreen) -> str:
     """The ranking in force: a binder-sequence screen's by `binder_iptm` (omtx_hub.ranking),
-    any other's by the config's."""
-    return "binder_iptm" if is_binder_sheet(plan.ligands.columns) else plan.config.rank_by
+    any other's by the config's, of its main engine's proteins (omtx_hub.plan.main_engine)."""
+    if is_binder_sheet(plan.ligands.columns):
+        return "binder_iptm"
+    engine = main_engine(plan.config)
+    return plan.config.rank_by_of(
+        next(p for p in plan.config.proteins if plan.config.engine_of(p) == engine)
+    )
+
+
+def protein_rank_by(plan: Plan | PlannedScreen) -> str | dict[str, str]:
+    """How each protein's rows are ranked: `screen_rank_by`, or in a screen of two engines
+    each protein's by its engine's rule (protein -> `config.rank_by_of`)."""
+    if len(plan.config.engines) == 1 or is_binder_sheet(plan.ligands.columns):
+        return screen_rank_by(plan)
+    return {protein.name: plan.config.rank_by_of(protein) for protein in plan.config.proteins}
 
 
 def not_applicable_to(plan: Plan | PlannedScreen) -> dict[str, dict[str, str]]:
@@ -384,9 +415,9 @@ def results_table(
     one with `consensus` pairs, their columns (omtx_hub.screen_consensus), from the exported
     `structures` (file name -> path; None: not compared, as on a progress page)."""
     receptors = {protein.name: protein.receptor for protein in plan.config.proteins}
-    affinity = plan.config.model.affinity
     protein_flags = {
-        name: flags_of_protein(receptor, affinity=affinity) for name, receptor in receptors.items()
+        name: flags_of_protein(receptor, affinity=plan.config.model_of(name).affinity)
+        for name, receptor in receptors.items()
     }
     table = rows.frame()
     msa_modes = {name: msa.receptor_mode(receptor) for name, receptor in receptors.items()}
@@ -415,7 +446,7 @@ def results_table(
     # Ranked before the sheet's columns join: the sort moves only the rows' own columns.
     positions, ranks = rank_order(
         table,
-        rank_by=screen_rank_by(plan),
+        rank_by=protein_rank_by(plan),
         binder_threshold=config.report.binder_threshold,
         triage_first=ranks_triage_first(config),
     )
@@ -538,7 +569,9 @@ def protein_entry(plan: Plan | PlannedScreen, name: str) -> Protein:
     receptor = protein.receptor
     runtime = plan.config.runtime
     identities = plan.msa_identities[name] or {}
-    document = {"name": name, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
+    config = plan.config
+    engine = {"engine": config.engine_of(name)} if len(config.engines) > 1 else {}
+    document = {"name": name, **engine, **receptor.summary(), "msa": msa.receptor_mode(receptor)}
     # The pocket and covalent site as the config gives them: in the protein's own
     # `residue_numbering` where it has one (the receptor's are Boltz's numbers).
     for part in ("pocket", "covalent"):
@@ -599,7 +632,7 @@ def summary(
     not_applicable = not_applicable_to(plan)
     per_protein = {
         protein.name: protein_summary(
-            rows_of(table, protein.name),
+            engine_rows(table, config, protein.name),
             chains=chains[protein.name],
             not_applicable=not_applicable[protein.name],
             binder_threshold=binder_threshold,
@@ -619,15 +652,28 @@ def summary(
         )
     if config.consensus:
         optional["consensus"] = consensus_summary(config, table)
-    if not weights.released:
+    two_engines = len(config.engines) > 1
+    unreleased = [
+        w for w in (plan.engine_weights.values() if two_engines else [weights]) if not w.released
+    ]
+    if unreleased:
         optional["warning"] = (
-            f"NOT PREDICTIONS: computed with {weights.note}; do not use these scores"
+            f"NOT PREDICTIONS: computed with {'; '.join(w.note for w in unreleased)}; "
+            "do not use these scores"
         )
+    rank_by = screen_rank_by(plan)
+    by_protein = protein_rank_by(plan)
+    # A screen of two engines: the top hits across proteins are those of the proteins ranked
+    # by the screen's rule (scores of different rules do not compare).
+    among = None
+    if two_engines:
+        optional["engine_weights"] = plan.engine_weights
+        among = table["protein"].map(by_protein) == rank_by
     return ScreenSummary(
         summary_version=SUMMARY_VERSION,
         screen=plan.screen,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        released_weights=weights.released,
+        released_weights=not unreleased,
         weights=weights,
         key_scheme=KEY_SCHEME,
         proteins=[protein_entry(plan, protein.name) for protein in config.proteins],
@@ -646,9 +692,10 @@ def summary(
             shards=len(shards),
         ),
         ranking=Ranking(
-            rank_by=screen_rank_by(plan),
-            rule=rule_in_words(screen_rank_by(plan)),
+            rank_by=rank_by,
+            rule=rule_in_words(rank_by),
             binder_threshold=binder_threshold,
+            **({} if isinstance(by_protein, str) else {"by_protein": by_protein}),
         ),
         overall=CompoundCounts(
             **{
@@ -658,11 +705,7 @@ def summary(
         ),
         per_protein=per_protein,
         best_targets=top_list(
-            table,
-            top_n,
-            screen_rank_by(plan),
-            binder_threshold,
-            triage_first=ranks_triage_first(config),
+            table, top_n, rank_by, binder_threshold, among, triage_first=ranks_triage_first(config)
         ),
         flags=flag_counts(table),
         timing=Timing(

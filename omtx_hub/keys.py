@@ -1,9 +1,9 @@
 """Every key and content id of the project, derived in one place.
 
 - A **target key** (the result store's address of one prediction) is the sha256 of the
-  screen-wide prediction spec (`prediction_spec`: key scheme, Boltz version, the model
-  settings that can change a prediction, precision, the checkpoints' sha256, the seeding
-  scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
+  prediction spec of its protein's engine (`prediction_spec`: key scheme, Boltz version, the
+  model settings that can change a prediction, precision, the checkpoints' sha256, the
+  seeding scheme), the receptor's digest (`receptor_digest`: everything Boltz models around the
   ligand, MSAs and templates by content) and the screened molecule's identity (its modelled
   SMILES, or `ccd:<CODE>`; a binder screen's chain: `binder_identity`):
   docs/how-a-screen-runs.md, "What the key contains".
@@ -91,16 +91,21 @@ def model_in_key(model: Model) -> dict:
     return fields
 
 
-def prediction_spec(config: ScreenConfig, weights: Weights, replicate: int = 0) -> dict:
-    """The screen-wide part of the keys of one replicate: key scheme, Boltz version, model
-    settings (the replicate's seed), precision, the checkpoints' sha256 (`weights`, as
-    omtx_hub.weights.weights_in_use found them) and the seeding scheme. A Chai-1 screen's is
-    `chai1_prediction_spec`."""
-    if config.model.engine == "chai1":
-        return chai1_prediction_spec(config, weights, replicate)
-    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
+def prediction_spec(
+    config: ScreenConfig, protein: str, weights: Weights, replicate: int = 0
+) -> dict:
+    """The part of the keys of one replicate of a protein's targets that its engine and
+    settings (`config.model_of(protein)`) make: key scheme, Boltz version, model settings
+    (the replicate's seed), precision, the checkpoints' sha256 (`weights`, as
+    omtx_hub.weights.weights_in_use found them) and the seeding scheme. A Chai-1 protein's
+    is `chai1_prediction_spec`. The same for every protein of one engine: a protein's keys
+    are those a screen of its engine alone makes."""
+    model = config.model_of(protein)
+    if model.engine == "chai1":
+        return chai1_prediction_spec(model, weights, replicate)
+    model = model.model_copy(update={"seed": replicate_seeds(model)[replicate]})
     checkpoints = {"structure": weights.structure_sha256}
-    if config.model.affinity:
+    if model.affinity:
         checkpoints["affinity"] = weights.affinity_sha256
     return {
         "key_scheme": KEY_SCHEME,
@@ -132,12 +137,12 @@ def chai1_settings(model: Model) -> dict:
     }
 
 
-def chai1_prediction_spec(config: ScreenConfig, weights: Weights, replicate: int = 0) -> dict:
-    """A Chai-1 screen's part of the keys of one replicate: the key scheme, the engine and
-    chai-lab's version, the settings that change a prediction (the replicate's seed), the
-    sha256 of each of the six model components and the seeding scheme. Boltz-2's keys have no
-    `engine` field (`prediction_spec`): no Chai-1 key can equal one of theirs."""
-    model = config.model.model_copy(update={"seed": replicate_seeds(config.model)[replicate]})
+def chai1_prediction_spec(model: Model, weights: Weights, replicate: int = 0) -> dict:
+    """A Chai-1 protein's part of the keys of one replicate: the key scheme, the engine and
+    chai-lab's version, the settings of `model` that change a prediction (the replicate's
+    seed), the sha256 of each of the six model components and the seeding scheme. Boltz-2's
+    keys have no `engine` field (`prediction_spec`): no Chai-1 key can equal one of theirs."""
+    model = model.model_copy(update={"seed": replicate_seeds(model)[replicate]})
     return {
         "key_scheme": KEY_SCHEME,
         "engine": "chai1",

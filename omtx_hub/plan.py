@@ -383,14 +383,22 @@ def check_panel_scores(config: ScreenConfig, ligands: pd.DataFrame) -> None:
 
 
 def check_chai1_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
-    """A Chai-1 screen screens molecules by SMILES (omtx_hub.chai1): a binder-sequence sheet or
-    a row by CCD code is refused, naming the sheet's line."""
-    if config.model.engine != "chai1":
+    """Chai-1 screens molecules by SMILES (omtx_hub.chai1): where a protein runs Chai-1, a
+    binder-sequence sheet or a row by CCD code is refused, naming the sheet's line (and, in a
+    screen of two engines, the protein)."""
+    chai1_proteins = [p.name for p in config.proteins if config.engine_of(p) == "chai1"]
+    if not chai1_proteins:
         return
     sheet = config.ligands.sheet
+    # A screen of Chai-1 alone is `model.engine: chai1`; one of both engines names the protein.
+    runs = (
+        "model.engine: chai1"
+        if config.engines == {"chai1"}
+        else f"protein '{chai1_proteins[0]}' runs Chai-1"
+    )
     if is_binder_sheet(ligands.columns):
         raise SheetError(
-            f"ligand sheet '{sheet}': binder-sequence screens run on model.engine: boltz2 only; "
+            f"ligand sheet '{sheet}': binder-sequence screens run on Boltz-2 only ({runs}); "
             "a Chai-1 screen's sheet gives a `smiles` per row"
         )
     if "ccd" in ligands.columns:
@@ -398,7 +406,7 @@ def check_chai1_rows(config: ScreenConfig, ligands: pd.DataFrame) -> None:
         if len(by_code):
             raise SheetError(
                 f"ligand sheet '{sheet}' line {by_code.iloc[0]}: a Chai-1 screen takes molecules "
-                "by SMILES; give this row's `smiles` instead of its `ccd` code"
+                f"by SMILES ({runs}); give this row's `smiles` instead of its `ccd` code"
             )
 
 
@@ -693,24 +701,35 @@ class Plan:
         config: ScreenConfig,
         ligands: pd.DataFrame,
         sheet: str,
-        weights: Weights,
+        weights: Mapping[str, Weights],
         msa_identities: dict[str, dict[str, str] | None],
         known_binder_msas: Callable[[str, Iterable[str]], Mapping[str, str]] | None = None,
     ):
-        """`known_binder_msas`: (batch, its binders' query ids) -> query id -> sha256 of the
-        server MSAs of a binder screen's binders known at planning (`binder_msa_sha256s`)."""
+        """`weights`: each engine of the screen (`config.engines`) -> its weights
+        (`engine_weights`). `known_binder_msas`: (batch, its binders' query ids) -> query id
+        -> sha256 of the server MSAs of a binder screen's binders known at planning
+        (`binder_msa_sha256s`)."""
         self.config = config
         self.ligands = ligands
         # The name of the validated sheet in the result store.
         self.sheet = sheet
-        self.weights = weights
+        self.engine_weights = dict(weights)
+        self.weights = self.engine_weights[main_engine(config)]
         self.seeds = keys.replicate_seeds(config.model)
-        # One prediction spec per replicate (its seed); replicate 0's is the screen's `spec`.
-        self.specs = [
-            keys.prediction_spec(config, weights, r) for r in range(config.model.replicates)
-        ]
-        self.spec = self.specs[0]
-        self.spec_digests = [keys.spec_digest(spec) for spec in self.specs]
+        # Per engine, one prediction spec per replicate (its seed): every protein of an engine
+        # has its keys made with them. Replicate 0's of the main engine is the screen's `spec`.
+        self.specs = {
+            engine: [
+                keys.prediction_spec(config, self._protein_of(engine), weights[engine], r)
+                for r in range(config.model.replicates)
+            ]
+            for engine in config.engines
+        }
+        self.spec = self.specs[main_engine(config)][0]
+        self.spec_digests = {
+            engine: [keys.spec_digest(spec) for spec in specs]
+            for engine, specs in self.specs.items()
+        }
         # The server MSAs not known yet (None) are known once fetch_msa has run
         # (`use_fetched_msa`).
         self.msa_identities = dict(msa_identities)
@@ -746,9 +765,10 @@ class Plan:
         receptor_digest = keys.receptor_digest(receptor, identities, templates)
         size = self.config.sharding.shard_size
         molecules = self._molecules
-        with_replicates = len(self.specs) > 1
+        with_replicates = len(self.seeds) > 1
+        engine = self.config.engine_of(protein)
         for replicate, (spec, spec_digest) in enumerate(
-            zip(self.specs, self.spec_digests, strict=True)
+            zip(self.specs[engine], self.spec_digests[engine], strict=True)
         ):
             targets = _ProteinTargets(
                 protein.name,
@@ -768,13 +788,17 @@ class Plan:
                         shard=name,
                         replicate=replicate,
                         prediction=spec,
-                        weights=self.weights,
+                        weights=self.engine_weights[engine],
                         msa_identities=identities,
                     ),
                     targets,
                     start,
                     min(start + size, len(molecules)),
                 )
+
+    def _protein_of(self, engine: str) -> str:
+        """The first protein that `engine` predicts."""
+        return next(p.name for p in self.config.proteins if self.config.engine_of(p) == engine)
 
     @property
     def pending_msas(self) -> list[str]:
@@ -910,6 +934,7 @@ class Plan:
             sheet=self.sheet,
             seeds=self.seeds,
             weights=self.weights,
+            **({"engine_weights": self.engine_weights} if len(self.engine_weights) > 1 else {}),
             proteins={
                 name: PlannedProtein(
                     msa_identities=self.msa_identities[name],
@@ -967,6 +992,26 @@ class Plan:
         return written
 
 
+def main_engine(config: ScreenConfig) -> str:
+    """The engine whose weights the plan's index and summary.json name first: `model.engine`,
+    unless every protein runs the other."""
+    engines = config.engines
+    return config.model.engine if config.model.engine in engines else next(iter(engines))
+
+
+def engine_weights(config: ScreenConfig) -> dict[str, Weights]:
+    """The weights of each engine the screen runs, as its keys name them: Boltz-2's checkpoints
+    (omtx_hub.weights.weights_in_use), Chai-1's components (omtx_hub.chai1.chai1_weights)."""
+    return {
+        engine: (
+            chai1_weights(config.runtime, config.model)
+            if engine == "chai1"
+            else weights_in_use(config.runtime, affinity=config.model.affinity)
+        )
+        for engine in sorted(config.engines)
+    }
+
+
 def build_plan(
     config: ScreenConfig,
     store: ResultStore,
@@ -986,11 +1031,7 @@ def build_plan(
     ligands = load_validated_sheet(
         sheet, name, affinity=affinity, salts=salts, store=store, mols_dir=mols_dir
     )
-    weights = (
-        chai1_weights(config.runtime, config.model)
-        if config.model.engine == "chai1"
-        else weights_in_use(config.runtime, affinity=affinity)
-    )
+    weights = engine_weights(config)
     identities = msa_identities(
         config, store, fetching_anew=fetching_msas_anew, results_root=results_root
     )
@@ -1067,6 +1108,11 @@ class PlannedScreen:
     @property
     def weights(self) -> Weights:
         return self.plan.weights
+
+    @property
+    def engine_weights(self) -> dict[str, Weights]:
+        """Each engine's weights (`Plan.engine_weights`)."""
+        return self.plan.engine_weights or {main_engine(self.config): self.plan.weights}
 
     @property
     def seeds(self) -> list[int | None]:

@@ -81,7 +81,10 @@ class ScreenPlan(_Contract):
     # The validated ligand sheet, in the result store (omtx_hub.store_layout.sheet_path).
     sheet: str
     seeds: list[int | None]
+    # The main engine's (omtx_hub.plan.main_engine).
     weights: Weights
+    # A screen of two engines: each engine's (a screen of one has only `weights`).
+    engine_weights: dict[str, Weights] | None = None
     proteins: dict[str, PlannedProtein]
     shards: list[PlannedShard]
 

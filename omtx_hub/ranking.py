@@ -30,12 +30,17 @@ With `triage.rank_within: triage` (omtx_hub.triage), the completed targets that 
 come first, in this order, then the other completed targets, in this order, then the rest:
 triage reorders, it drops nothing.
 
+In a screen of two engines (`proteins[].engine`), each protein's rows are ranked by its
+engine's rule (`config.rank_by_of`): a Chai-1 protein's by `aggregate_score`.
+
 Across proteins (`best_targets`: summary.json's top lists, the dashboard's top hits), each
 compound once per protein, the completed ones only, by the same rule; equal values by
 protein name, then sheet row.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -99,15 +104,39 @@ def _order_keys(
     }
 
 
+def _order_keys_by_protein(
+    table: pd.DataFrame, rank_by: Mapping[str, str], binder_threshold: float, triage_first: bool
+) -> dict:
+    """`_order_keys` of each protein's rows by its own rule (protein -> rule)."""
+    keys = {"_group": np.empty(len(table)), "_score": np.empty(len(table))}
+    rules = table["protein"].map(rank_by).to_numpy()
+    order_columns = table[[c for c in _ORDER_COLUMNS if c in table.columns]]
+    for rule in set(rank_by.values()):
+        rows = np.flatnonzero(rules == rule)
+        for name, values in _order_keys(
+            order_columns.iloc[rows], rule, binder_threshold, triage_first
+        ).items():
+            keys[name][rows] = values
+    return keys
+
+
 def rank_order(
-    table: pd.DataFrame, *, rank_by: str, binder_threshold: float, triage_first: bool = False
+    table: pd.DataFrame,
+    *,
+    rank_by: str | Mapping[str, str],
+    binder_threshold: float,
+    triage_first: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(the positions of `table`'s rows sorted by protein and rank, each of those rows'
     rank): with `triage_first`, the completed targets that pass triage (its `triage` column)
-    first. Found on the few columns the order reads, so that the caller moves the table's
-    own columns into this order one at a time (`aggregate.results_table`)."""
+    first; `rank_by` one rule, or each protein's (a screen of two engines). Found on the few
+    columns the order reads, so that the caller moves the table's own columns into this
+    order one at a time (`aggregate.results_table`)."""
     first_row = table.groupby(["protein", "key"])["index"].transform("min")
-    keys = _order_keys(table, rank_by, binder_threshold, triage_first)
+    if isinstance(rank_by, str):
+        keys = _order_keys(table, rank_by, binder_threshold, triage_first)
+    else:
+        keys = _order_keys_by_protein(table, rank_by, binder_threshold, triage_first)
     order = pd.DataFrame(
         {
             "protein": table["protein"].array,

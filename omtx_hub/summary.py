@@ -104,6 +104,9 @@ class Protein(_Part):
     """A protein (receptor) of the screen; a single chain's MSA is also given here."""
 
     name: str
+    engine: Absent[str] = Field(
+        None, description="A screen of two engines: the engine that predicts this protein."
+    )
     length: int = Field(description="Residues, over every protein chain.")
     msa: str = Field(
         description="The chains' common MSA mode, else each chain entry's as "
@@ -155,9 +158,16 @@ class Counts(_Part):
 class Ranking(_Part):
     """How batch_results.csv's `rank` and the top lists order the compounds."""
 
-    rank_by: str = Field(description="`report.rank_by`.")
+    rank_by: str = Field(
+        description="`report.rank_by`; a screen of two engines: its main engine's proteins'."
+    )
     rule: str
     binder_threshold: float
+    by_protein: Absent[dict[str, str]] = Field(
+        None,
+        description="A screen of two engines: each protein's ranking (a Chai-1 protein's by "
+        "`aggregate_score`); the top hits across proteins are of those ranked by `rank_by`.",
+    )
 
 
 class CompoundCounts(_Part):
@@ -339,8 +349,11 @@ class ScreenSummary(_Part):
     )
     screen: str
     generated_at: str = Field(description="ISO 8601, UTC.")
-    released_weights: bool
-    weights: Weights
+    released_weights: bool = Field(description="Whether every engine's weights are released.")
+    weights: Weights = Field(description="The main engine's (`model.engine`).")
+    engine_weights: Absent[dict[str, Weights]] = Field(
+        None, description="A screen of two engines (`proteins[].engine`): each engine's."
+    )
     key_scheme: int = Field(
         description='How each row\'s `key` was made (README, "What the key contains").'
     )

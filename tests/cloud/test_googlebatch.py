@@ -654,6 +654,7 @@ class ScriptedBatch(FakeBatchService):
         self.requests.append(batch_v1.CreateJobRequest(request))
         name, uid = f"{request.parent}/jobs/{request.job_id}", uuid.uuid4().hex
         shard = re.search(r"shard=(\d+)", command_of(request)).group(1)
+        protein = re.search(r"protein=(\w+)", command_of(request)).group(1)
         results = "omtx-hub/results/s1"
         self.after_canary.append(
             any(self.bucket.client.list_blobs(self.bucket, prefix=f"{results}/canary/"))
@@ -666,7 +667,7 @@ class ScriptedBatch(FakeBatchService):
             return batch_v1.Job(name=name, uid=uid)
         manifest = {
             "screen": "s1",
-            "protein": "P1",
+            "protein": protein,
             "shard": shard,
             "targets": 1,
             "reused": 0,
@@ -684,11 +685,11 @@ class ScriptedBatch(FakeBatchService):
             },
         }
         outputs = {
-            f"{results}/shards/P1/{shard}.json": json.dumps(manifest),
-            f"{results}/benchmarks/boltz_predict_shard/P1/{shard}.tsv": "s\n1\n",
+            f"{results}/shards/{protein}/{shard}.json": json.dumps(manifest),
+            f"{results}/benchmarks/boltz_predict_shard/{protein}/{shard}.tsv": "s\n1\n",
         }
         for n in range(self.structures):
-            outputs[f"{results}/structures/P1/{shard}/s1_P1_{n}_x.cif"] = "data_x\n"
+            outputs[f"{results}/structures/{protein}/{shard}/s1_{protein}_{n}_x.cif"] = "data_x\n"
         for path, content in outputs.items():
             self.bucket.blob(path).upload_from_string(content)
         self.states[name] = state.SUCCEEDED
@@ -724,11 +725,8 @@ def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
     assert len(batch.requests) == 4
 
 
-def test_a_chai1_screens_shards_run_in_the_chai1_image(checkout, monkeypatch, gcs, tmp_path):
-    """`model.engine: chai1`: the shard jobs' container is the Chai-1 image (containers/chai1),
-    named as the profile's Boltz image with `chai1` for `boltz`, through the job's
-    `googlebatch_container` resource; the rest of the request is a Boltz shard's."""
-    downloads = tmp_path / "chai1-downloads"  # the plan hashes the six components
+def chai1_downloads(folder: Path) -> Path:
+    """A Chai-1 downloads folder whose six components the plan hashes (not loadable)."""
     for name in (
         "conformers_v1.apkl",
         "esm/traced_sdpa_esm2_t36_3B_UR50D_fp16.pt",
@@ -744,9 +742,16 @@ def test_a_chai1_screens_shards_run_in_the_chai1_image(checkout, monkeypatch, gc
             )
         ),
     ):
-        (downloads / name).parent.mkdir(parents=True, exist_ok=True)
-        (downloads / name).write_bytes(name.encode())
-    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(downloads))
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    return folder
+
+
+def test_a_chai1_screens_shards_run_in_the_chai1_image(checkout, monkeypatch, gcs, tmp_path):
+    """`model.engine: chai1`: the shard jobs' container is the Chai-1 image (containers/chai1),
+    named as the profile's Boltz image with `chai1` for `boltz`, through the job's
+    `googlebatch_container` resource; the rest of the request is a Boltz shard's."""
+    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(chai1_downloads(tmp_path / "chai1-downloads")))
     set_screen(checkout, TWENTY[:2], sharding={"shard_size": 1}, model={"engine": "chai1"})
     batch = ScriptedBatch(gcs)
     assert run_snakemake(monkeypatch, batch, *manifests(2)) == 0
@@ -758,6 +763,30 @@ def test_a_chai1_screens_shards_run_in_the_chai1_image(checkout, monkeypatch, gc
         assert request.job.allocation_policy.instances[0].policy.accelerators[0].type_ == (
             "nvidia-l4"
         )
+
+
+def test_a_screen_of_two_engines_runs_each_proteins_shards_in_its_engines_image(
+    checkout, monkeypatch, gcs, tmp_path
+):
+    """A Boltz-2 protein beside a Chai-1 one (`proteins[].engine`): the Chai-1 protein's shard
+    jobs run in the Chai-1 image, the Boltz-2 protein's in the profile's."""
+    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(chai1_downloads(tmp_path / "chai1-downloads")))
+    set_screen(checkout, TWENTY[:1], sharding={"shard_size": 1})
+    raw = yaml.safe_load((checkout / "screen.yaml").read_text())
+    (boltz,) = raw["proteins"]
+    raw["proteins"] = [boltz, {**boltz, "name": "P1_chai1", "engine": "chai1", "msa": "empty"}]
+    (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    subprocess.run(["git", "add", "."], cwd=checkout, check=True)
+    batch = ScriptedBatch(gcs)
+    outputs = ["results/s1/shards/P1/00000.json", "results/s1/shards/P1_chai1/00000.json"]
+    assert run_snakemake(monkeypatch, batch, *outputs) == 0
+    images = {
+        re.search(r"protein=(\w+)", command_of(request)).group(1): request.job.task_groups[0]
+        .task_spec.runnables[-1]
+        .container.image_uri
+        for request in batch.requests
+    }
+    assert images == {"P1": IMAGE, "P1_chai1": IMAGE.replace("/boltz:", "/chai1:")}
 
 
 def test_deterministic_failure_in_shard_7_of_20_stops_submissions(

@@ -188,6 +188,27 @@ def test_examples_plan_with_a_dry_run(example, tmp_path):
     assert (f"results/{declared['screen']['name']}/selectivity.csv" in result.stdout) == panel
 
 
+def test_the_consensus_example_plans_with_a_dry_run(tmp_path, monkeypatch):
+    """config/examples/consensus-screen.yaml, as `test_examples_plan_with_a_dry_run` plans the
+    others, with Chai-1's components where $CHAI_DOWNLOADS_DIR says: each protein's shard, and
+    the server MSA of the Boltz-2 one alone."""
+    from tests.unit.test_chai1_engine import fake_downloads
+
+    monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(fake_downloads(tmp_path / "downloads")))
+    (tmp_path / "config").symlink_to(REPO / "config")
+    result = run_snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        "config/examples/consensus-screen.yaml",
+        "--config",
+        f"runtime={{cache: {tmp_path / 'no-cache'}}}",
+    )
+    counts = planned_jobs(result.stdout)
+    assert counts["boltz_predict_shard"] == 2
+    assert counts["fetch_msa"] == 1
+
+
 def test_a_ccd_ligand_is_the_affinity_binder_boltz_parses(tmp_path, boltz_test_cache):
     # A sheet row by CCD code (`ccd: GBS`) into a pocket-steered dimer with a zinc: Boltz takes
     # the molecule from its cache, unstandardised, and accepts it as the affinity binder (the

@@ -257,16 +257,18 @@ def shards_run_here():
 
 def prepare_boltz_cache():
     """Boltz's cache complete and checked (omtx_hub.weights.prepare_cache: downloaded once,
-    with progress, when files are missing), if a shard of this run will predict here: one
-    whose targets are not all in the result store. A Chai-1 screen's downloads were checked
-    when it was planned (omtx_hub.chai1.chai1_weights): nothing is downloaded."""
-    if not shards_run_here() or SCREEN_CONFIG.model.engine == "chai1":
+    with progress, when files are missing), if a Boltz-2 shard of this run will predict
+    here: one of a Boltz-2 protein whose targets are not all in the result store. Chai-1's
+    downloads were checked when the screen was planned (omtx_hub.chai1.chai1_weights):
+    nothing is downloaded for its proteins."""
+    if not shards_run_here() or "boltz2" not in SCREEN_CONFIG.engines:
         return
     stored = stored_target_keys()
     predicting = [
         job
         for job in workflow.dag.needrun_jobs()
         if job.rule.name == "boltz_predict_shard"
+        and SCREEN_CONFIG.engine_of(job.wildcards.protein) == "boltz2"
         and not all(
             key in stored
             for key in PLAN.shard_keys(job.wildcards.protein, job.wildcards.shard)
@@ -500,11 +502,11 @@ def job_attempt(wildcards, attempt):
 def shard_container(wildcards):
     """The image of a shard job on Google Batch: plugin 0.5.1 takes a job's
     `googlebatch_container` resource before the run's googlebatch-container (`get_container`
-    in its executor.py). A Chai-1 screen's shards run in the Chai-1 image (containers/chai1,
-    omtx_hub.chai1.chai1_image); a Boltz-2 screen's, and every local run's, in the run's
+    in its executor.py). A Chai-1 protein's shards run in the Chai-1 image (containers/chai1,
+    omtx_hub.chai1.chai1_image); a Boltz-2 protein's, and every local run's, in the run's
     (empty: the plugin's choice). A job's own process (on its VM) has no use for it: the
     image is chosen when the job is submitted."""
-    if SCREEN_CONFIG.model.engine != "chai1" or not PLANS_REMOTE_JOBS:
+    if SCREEN_CONFIG.engine_of(wildcards.protein) != "chai1" or not PLANS_REMOTE_JOBS:
         return ""
     return chai1_image(getattr(workflow.executor_settings, "container", None))
 

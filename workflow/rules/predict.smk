@@ -25,7 +25,8 @@ rule boltz_predict_shard:
         mem_mb=predict_mem_mb,
         gpu=1,
         attempt=job_attempt,
-        # On Google Batch: the engine's image (a Chai-1 screen's shards run in containers/chai1).
+        # On Google Batch: the protein's engine's image (a Chai-1 protein's shards run in
+        # containers/chai1).
         googlebatch_container=shard_container,
     params:
         # Not read by the script: a failure worth retrying recorded since the manifest was

@@ -18,15 +18,17 @@ spec = read_shard_spec(
 )
 config = load_config(snakemake.config)
 receptor = config.protein(spec.protein).receptor
-# The engine's shard job (docs/engines.md): Boltz-2's, or Chai-1's runner in its own environment.
-job = Chai1ShardJob if config.model.engine == "chai1" else ShardJob
+# The protein's engine's shard job (docs/engines.md): Boltz-2's, or Chai-1's runner in its own
+# environment, with the settings its keys were made with.
+model = config.model_of(spec.protein)
+job = Chai1ShardJob if model.engine == "chai1" else ShardJob
 job(
     spec=spec,
     receptor=receptor,
     msas=chain_msas(
         receptor, Path(snakemake.input.server_msas) if snakemake.input.server_msas else None
     ),
-    model=config.model,
+    model=model,
     runtime=config.runtime,
     store=open_store(config.store),
     structures_dir=Path(snakemake.output.structures),
