@@ -12,13 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from omtx_hub.aggregate import BOLTZ2_ONLY_COLUMNS
+from omtx_hub.chai1 import ligand_chain as chai1_ligand_chain
 from omtx_hub.config import load_config
+from omtx_hub.consensus import pose_consensus
 from omtx_hub.layout import ScreenLayout
 from omtx_hub.plan import build_plan
 from omtx_hub.records import CHAI1_COLUMNS, read_manifest
+from omtx_hub.screen_consensus import structure_paths
 from omtx_hub.store import LocalStore
+from tests.dashboard_pages import page_table
 from tests.screens import (
     FAST_MODEL,
     SHORT_PROTEIN,
@@ -36,7 +41,7 @@ from tests.workflow.test_chai1_screen import downloads as downloads  # noqa: F40
 pytestmark = pytest.mark.chai1
 
 ROWS = [("ethanol", "CCO"), ("phenol", "c1ccccc1O"), ("aniline", "c1ccccc1N")]
-SHARD_SIZE = 2  # two shards per protein
+SHARD_SIZE = len(ROWS)  # one shard per protein: each engine process costs tens of seconds
 BOLTZ = {"name": "P1", "sequence": SHORT_PROTEIN, "msa": "empty"}
 CHAI1 = {**BOLTZ, "name": "P1_chai1", "engine": "chai1"}
 # Both engines' settings at their cheapest that still run Chai-1's trunk and diffusion twice.
@@ -73,11 +78,15 @@ def results(directory: Path) -> ScreenLayout:
     return ScreenLayout.of(directory / "results", "s1")
 
 
+def manifests(screen: ScreenLayout, protein: str) -> list[Path]:
+    return sorted((screen.shards / protein).glob("*.json"))
+
+
 def test_each_protein_is_predicted_by_its_engine(consensus_screen):
     screen = results(consensus_screen)
-    for protein, shards in (("P1", 2), ("P1_chai1", 2)):
-        manifests = [screen.manifest(protein, f"{n:05d}") for n in range(shards)]
-        totals = [read_manifest(path) for path in manifests]
+    for protein in ("P1", "P1_chai1"):
+        totals = [read_manifest(path) for path in manifests(screen, protein)]
+        assert len(totals) == 1, protein
         assert sum(m.computed for m in totals) == len(ROWS), protein
         assert not any(m.failed for m in totals), protein
     records = [
@@ -99,8 +108,8 @@ def test_each_proteins_keys_are_those_of_a_screen_of_its_engine_alone(
     keys = {
         protein: [
             record.key
-            for n in range(2)
-            for record in read_manifest(screen.manifest(protein, f"{n:05d}")).records
+            for path in manifests(screen, protein)
+            for record in read_manifest(path).records
         ]
         for protein in ("P1", "P1_chai1")
     }
@@ -168,6 +177,47 @@ def test_summary_shows_both_engines(consensus_screen, downloads):
     for column in BOLTZ2_ONLY_COLUMNS:
         assert column not in chai["statistics"], column
     assert "aggregate_score" not in summary["per_protein"]["P1"]["statistics"]
+
+
+def test_the_pairs_rows_compare_the_two_engines_structures(consensus_screen):
+    """The aggregation of the real run compared each sheet row's two exported structures:
+    P1's rows carry P1_chai1's scores of the same row, a pose RMSD and `agree` (both
+    recomputed here from the files with omtx_hub.consensus), and the dashboard embeds Chai-1's
+    structure beside Boltz-2's."""
+    screen = results(consensus_screen)
+    table = pd.read_csv(screen.table)
+    boltz = table[table["protein"] == "P1"].set_index("index")
+    chai = table[table["protein"] == "P1_chai1"].set_index("index")
+    assert boltz["consensus_error"].isna().all(), boltz["consensus_error"].tolist()
+    assert (boltz["chai1_aggregate_score"] == chai.loc[boltz.index, "aggregate_score"]).all()
+    assert (boltz["chai1_iptm"] == chai.loc[boltz.index, "iptm"]).all()
+    assert (boltz["chai1_structure"] == chai.loc[boltz.index, "structure"]).all()
+    assert table.loc[table["protein"] == "P1_chai1", "consensus_rmsd"].isna().all()
+    config = load_config(yaml.safe_load((consensus_screen / "config.yaml").read_text()))
+    structures = structure_paths(screen.structure_folders())
+    for index, row in boltz.iterrows():
+        found = pose_consensus(
+            structures[row["structure"]].read_bytes(),
+            structures[row["chai1_structure"]].read_bytes(),
+            row["modeled_smiles"],
+            boltz_ligand_chain=config.protein("P1").receptor.ligand_chain,
+            chai_ligand_chain=chai1_ligand_chain(config.protein("P1_chai1").receptor),
+            boltz_confidence=row["confidence_score"],
+            chai_confidence=chai.loc[index, "aggregate_score"],
+        )
+        assert row["consensus_rmsd"] == pytest.approx(found.consensus_rmsd)
+        assert bool(row["agree"]) == found.agree
+        assert len(row["chai1_superposition"].split()) == 12
+    pair = json.loads(screen.summary.read_text())["consensus"][0]
+    assert (pair["boltz2"], pair["chai1"], pair["rows"], pair["compared"]) == (
+        "P1",
+        "P1_chai1",
+        len(ROWS),
+        len(ROWS),
+    )
+    assert pair["agree"] == int(boltz["agree"].sum())
+    embedded = page_table(screen.report / "index.html")["embedded"]
+    assert set(boltz["chai1_structure"]) | set(boltz["structure"]) <= set(embedded)
 
 
 def test_a_rerun_computes_nothing(consensus_screen):
