@@ -11,7 +11,7 @@ estimate, which is printed and checked against `cost.budget_usd` again before th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from omtx_hub.config import Cost
 from omtx_hub.cost import BudgetExceeded, estimate_pending
@@ -20,11 +20,21 @@ from omtx_hub.records import CanaryReport, ShardManifest
 Shard = tuple[str, str]  # (protein, shard)
 
 
-def first_pending_shard(shards: Iterable[Shard], assembled: Iterable[Shard]) -> Shard | None:
-    """The canary: the first of `shards` (the plan's order) that is not `assembled` from the
-    store on the planning machine; None when no shard needs a GPU."""
+def canary_shards(
+    shards: Iterable[Shard], assembled: Iterable[Shard], engine_of: Callable[[str], str]
+) -> dict[str, Shard]:
+    """The canaries: for each engine (`engine_of`: a protein's), the first of its proteins'
+    `shards` (the plan's order) that is not `assembled` from the store on the planning
+    machine; a screen of one engine has one, none when no shard needs a GPU. Each engine runs
+    in its own image (containers/boltz, containers/chai1), so each has its own canary: a
+    broken Chai-1 image costs one VM, not one per Chai-1 shard, in a screen of both engines."""
     assembled = set(assembled)
-    return next((shard for shard in shards if shard not in assembled), None)
+    canaries: dict[str, Shard] = {}
+    for shard in shards:
+        engine = engine_of(shard[0])
+        if engine not in canaries and shard not in assembled:
+            canaries[engine] = shard
+    return canaries
 
 
 def measured_times(manifest: ShardManifest) -> tuple[float | None, float | None]:

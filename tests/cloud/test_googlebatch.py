@@ -640,15 +640,15 @@ def test_canary_without_a_visible_gpu_is_the_only_vm(checkout, monkeypatch, gcs,
 class ScriptedBatch(FakeBatchService):
     """Starts no VM: the job of a shard in `failures`, and the n-th job submitted for n in
     `failing_jobs`, fail with that output; any other writes what its VM would (manifest,
-    structures, benchmark) into the bucket and succeeds. Records, for each job, whether the
-    canary's report existed when it was submitted."""
+    structures, benchmark) into the bucket and succeeds. Records, for each job, its protein
+    and shard and the canary reports (protein/shard) that existed when it was submitted."""
 
     def __init__(self, bucket, failures=None, failing_jobs=None, structures: int = 1):
         super().__init__()
         self.bucket, self.structures = bucket, structures
         self.failures: dict[str, str] = failures or {}
         self.failing_jobs: dict[int, str] = failing_jobs or {}
-        self.after_canary: list[bool] = []
+        self.submitted: list[tuple[str, set[str]]] = []
 
     def create_job(self, request):
         self.requests.append(batch_v1.CreateJobRequest(request))
@@ -656,8 +656,9 @@ class ScriptedBatch(FakeBatchService):
         shard = re.search(r"shard=(\d+)", command_of(request)).group(1)
         protein = re.search(r"protein=(\w+)", command_of(request)).group(1)
         results = "omtx-hub/results/s1"
-        self.after_canary.append(
-            any(self.bucket.client.list_blobs(self.bucket, prefix=f"{results}/canary/"))
+        canaries = self.bucket.client.list_blobs(self.bucket, prefix=f"{results}/canary/")
+        self.submitted.append(
+            (f"{protein}/{shard}", {blob.name.split("/canary/")[1][:-5] for blob in canaries})
         )
         state = batch_v1.JobStatus.State
         failure = self.failures.get(shard) or self.failing_jobs.get(len(self.requests))
@@ -710,7 +711,7 @@ def test_canary_success_then_fan_out(checkout, monkeypatch, gcs):
     assert run_snakemake(monkeypatch, batch, *manifests(4)) == 0
     shards = [re.search(r"shard=(\d+)", command_of(r)).group(1) for r in batch.requests]
     assert shards[0] == "00000" and sorted(shards) == ["00000", "00001", "00002", "00003"]
-    assert batch.after_canary == [False, True, True, True]
+    assert [bool(reports) for _, reports in batch.submitted] == [False, True, True, True]
     report = json.loads(gcs.blob("omtx-hub/results/s1/canary/P1/00000.json").download_as_bytes())
     assert report["machine"]["gpu"] == "NVIDIA L4"
     # The digest the registry gave for the profile's tag when the run started.
@@ -769,17 +770,24 @@ def test_a_screen_of_two_engines_runs_each_proteins_shards_in_its_engines_image(
     checkout, monkeypatch, gcs, tmp_path
 ):
     """A Boltz-2 protein beside a Chai-1 one (`proteins[].engine`): the Chai-1 protein's shard
-    jobs run in the Chai-1 image, the Boltz-2 protein's in the profile's."""
+    jobs run in the Chai-1 image, the Boltz-2 protein's in the profile's; each engine's first
+    shard is its canary, and its other shards wait for that canary's report."""
     monkeypatch.setenv("CHAI_DOWNLOADS_DIR", str(chai1_downloads(tmp_path / "chai1-downloads")))
-    set_screen(checkout, TWENTY[:1], sharding={"shard_size": 1})
+    set_screen(checkout, TWENTY[:2], sharding={"shard_size": 1})
     raw = yaml.safe_load((checkout / "screen.yaml").read_text())
     (boltz,) = raw["proteins"]
     raw["proteins"] = [boltz, {**boltz, "name": "P1_chai1", "engine": "chai1", "msa": "empty"}]
     (checkout / "screen.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     subprocess.run(["git", "add", "."], cwd=checkout, check=True)
     batch = ScriptedBatch(gcs)
-    outputs = ["results/s1/shards/P1/00000.json", "results/s1/shards/P1_chai1/00000.json"]
+    outputs = [f"results/s1/shards/{p}/{n:05d}.json" for p in ("P1", "P1_chai1") for n in (0, 1)]
     assert run_snakemake(monkeypatch, batch, *outputs) == 0
+    submitted = dict(batch.submitted)
+    assert not submitted["P1/00000"] and not submitted["P1_chai1/00000"]
+    assert "P1/00000" in submitted["P1/00001"]
+    assert "P1_chai1/00000" in submitted["P1_chai1/00001"]
+    for canary in ("P1/00000", "P1_chai1/00000"):
+        assert gcs.blob(f"omtx-hub/results/s1/canary/{canary}.json").exists(), canary
     images = {
         re.search(r"protein=(\w+)", command_of(request)).group(1): request.job.task_groups[0]
         .task_spec.runnables[-1]

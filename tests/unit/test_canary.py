@@ -10,9 +10,9 @@ import pytest
 
 from omtx_hub.canary import (
     canary_report,
+    canary_shards,
     check_fan_out,
     describe,
-    first_pending_shard,
     measured_times,
 )
 from omtx_hub.config import load_config
@@ -65,10 +65,22 @@ def canary_manifest(plan, commits: list[float], machine: MachineSeen | None = L4
 
 def test_the_canary_is_the_first_shard_with_work():
     shards = [("P1", "00000"), ("P1", "00001"), ("P2", "00000")]
-    assert first_pending_shard(shards, assembled=[]) == ("P1", "00000")
-    assert first_pending_shard(shards, assembled=[("P1", "00000")]) == ("P1", "00001")
+    boltz = {"P1": "boltz2", "P2": "boltz2"}.get
+    assert canary_shards(shards, [], boltz) == {"boltz2": ("P1", "00000")}
+    assert canary_shards(shards, [("P1", "00000")], boltz) == {"boltz2": ("P1", "00001")}
     # Every shard's targets in the store: nothing needs a GPU, no canary.
-    assert first_pending_shard(shards, assembled=shards) is None
+    assert canary_shards(shards, shards, boltz) == {}
+
+
+def test_each_engine_has_its_own_canary():
+    shards = [("P1", "00000"), ("P1", "00001"), ("P1_chai1", "00000"), ("P1_chai1", "00001")]
+    engine_of = {"P1": "boltz2", "P1_chai1": "chai1"}.get
+    assert canary_shards(shards, [], engine_of) == {
+        "boltz2": ("P1", "00000"),
+        "chai1": ("P1_chai1", "00000"),
+    }
+    # Boltz-2's shards all stored: only Chai-1's image has to prove itself.
+    assert canary_shards(shards, shards[:2], engine_of) == {"chai1": ("P1_chai1", "00000")}
 
 
 def test_seconds_per_target_and_model_load_from_the_commit_times(plan):

@@ -14,7 +14,7 @@ from snakemake.logging import logger
 from omtx_hub import layout
 from omtx_hub.batch_network import honour_internal_ip_only
 from omtx_hub.batch_status import fail_fast, retry_status_polls, run_stopped_by
-from omtx_hub.canary import first_pending_shard
+from omtx_hub.canary import canary_shards
 from omtx_hub.chai1 import chai1_image
 from omtx_hub.cloud import (
     bucket_of,
@@ -339,42 +339,51 @@ def stored_shards():
 
 
 @functools.cache
-def canary_shard():
-    """The shard a remote run runs alone before the others (omtx_hub.canary): the first
-    with a target to predict; None for a local run, with sharding.canary off, or when no
-    shard needs a GPU (a rerun of a finished screen runs no canary)."""
+def engine_canaries():
+    """Engine -> the shard a remote run runs alone before that engine's others
+    (omtx_hub.canary): the first of its shards with a target to predict; none for a local
+    run, with sharding.canary off, or where no shard needs a GPU (a rerun of a finished
+    screen runs no canary)."""
     if not (PLANS_REMOTE_JOBS and SCREEN_CONFIG.sharding.canary):
-        return None
-    return first_pending_shard(PLAN.shards, stored_shards())
+        return {}
+    return canary_shards(PLAN.shards, stored_shards(), SCREEN_CONFIG.engine_of)
 
 
-def canary_report(wildcards=None):
-    """The canary's report, where the run has a canary (the target `all` asks for it too, as a
-    screen with one shard to predict has no other shard to wait for it)."""
-    canary = canary_shard()
-    if canary is None:
-        return []
-    return layout.CANARY.format(screen=SCREEN, protein=canary[0], shard=canary[1])
+def canary_report_file(shard):
+    return layout.CANARY.format(screen=SCREEN, protein=shard[0], shard=shard[1])
+
+
+def canary_reports(wildcards=None):
+    """Every canary's report (the target `all` asks for them too, as a screen with one shard
+    to predict has no other shard to wait for its canary)."""
+    return [canary_report_file(shard) for shard in engine_canaries().values()]
 
 
 def canary_input(wildcards):
-    """Every other shard that needs a GPU waits for the canary's report. (Its time reruns
-    nothing: a later canary of the same screen does not rerun finished shards.)"""
+    """Every other shard that needs a GPU waits for its engine's canary's report. (Its time
+    reruns nothing: a later canary of the same screen does not rerun finished shards.)
+    """
     shard = (wildcards.protein, wildcards.shard)
-    if shard == canary_shard() or shard in stored_shards():
+    canaries = engine_canaries()
+    if shard in canaries.values() or shard in stored_shards():
         return []
-    waits_for = canary_report()
-    return ancient(waits_for) if waits_for else []
+    return ancient(
+        canary_report_file(canaries[SCREEN_CONFIG.engine_of(wildcards.protein)])
+    )
 
 
 def pending_after_canary(wildcards):
-    """The targets each other shard has to predict, for the canary's estimate of them."""
+    """The targets each other shard of the canary's engine has to predict, for the canary's
+    estimate of them (the other engine's shards are its own canary's to estimate)."""
     stored = stored_target_keys()
     canary = (wildcards.protein, wildcards.shard)
+    engine = SCREEN_CONFIG.engine_of(wildcards.protein)
     return [
         sum(key not in stored for key in PLAN.shard_keys(*name))
         for name in PLAN.shards
-        if name != canary and name not in stored_shards()
+        if name != canary
+        and name not in stored_shards()
+        and SCREEN_CONFIG.engine_of(name[0]) == engine
     ]
 
 
