@@ -22,6 +22,7 @@ import math
 import os
 import zipfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -308,56 +309,75 @@ def depiction(smiles: str) -> str | None:
 
 
 def _plots(table: pd.DataFrame, binder_threshold: float) -> list[str]:
-    """Per protein, over its distinct completed compounds: the binder probabilities, and
-    the affinity of the predicted binders only (Boltz: affinity compares actives only)."""
+    """Per protein, over its distinct completed compounds: a binder screen's and a Chai-1
+    protein's score plots (`ScorePlots`), else the binder probabilities and the affinity of
+    the predicted binders only (Boltz: affinity compares actives only)."""
     proteins = table["protein"].unique()
-    if "binder_iptm" in table.columns:
-        return _binder_plots(table, proteins)
-    if "aggregate_score" in table.columns:
-        return _chai1_plots(table, proteins)
     figures = []
     for protein in proteins:
-        plotted = ["status", "affinity_probability_binary", "affinity_pred_value"]
-        plotted.append("confidence_score")
-        # The pose checks' columns, for the contact chart (`_contact_chart`).
-        plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
-        compounds = _completed_compounds(table, protein, plotted)
-        binders = compounds[predicted_binders(compounds, binder_threshold)]
         of = f" · {protein}" if len(proteins) > 1 else ""
-        among = f"binders (P ≥ {binder_threshold:g})"
-        affinity = binders["affinity_pred_value"]
-        no_binders = "no predicted binders"
-        figures += [
-            plots.histogram(
-                compounds["affinity_probability_binary"],
-                title=f"Binder probability{of}",
-                x_label=f"P(binder) of every completed compound; dashed: {binder_threshold:g}",
-                mark=binder_threshold,
-            ),
-            plots.histogram(
+        if "binder_iptm" in table.columns:
+            figures += _score_plots(table, protein, of, BINDER_PLOTS)
+        elif _predicted_by_chai1(table, protein):
+            figures += _score_plots(table, protein, of, CHAI1_PLOTS)
+        else:
+            figures += _affinity_plots(table, protein, of, binder_threshold)
+    return figures
+
+
+def _predicted_by_chai1(table: pd.DataFrame, protein: str) -> bool:
+    """Whether the protein's rows are Chai-1's: a Chai-1 screen has no affinity columns; in a
+    screen of two engines a Chai-1 protein's rows hold its aggregate score."""
+    if "aggregate_score" not in table.columns:
+        return False
+    if "affinity_probability_binary" not in table.columns:
+        return True
+    return bool(table.loc[table["protein"] == protein, "aggregate_score"].notna().any())
+
+
+def _affinity_plots(
+    table: pd.DataFrame, protein: str, of: str, binder_threshold: float
+) -> list[str]:
+    plotted = ["status", "affinity_probability_binary", "affinity_pred_value"]
+    plotted.append("confidence_score")
+    # The pose checks' columns, for the contact chart (`_contact_chart`).
+    plotted += [c for c in ("interactions", "posebusters_pass") if c in table.columns]
+    compounds = _completed_compounds(table, protein, plotted)
+    binders = compounds[predicted_binders(compounds, binder_threshold)]
+    among = f"binders (P ≥ {binder_threshold:g})"
+    affinity = binders["affinity_pred_value"]
+    no_binders = "no predicted binders"
+    figures = [
+        plots.histogram(
+            compounds["affinity_probability_binary"],
+            title=f"Binder probability{of}",
+            x_label=f"P(binder) of every completed compound; dashed: {binder_threshold:g}",
+            mark=binder_threshold,
+        ),
+        plots.histogram(
+            affinity,
+            title=f"Affinity of predicted {among}{of}",
+            x_label="log10(IC50/µM), lower is stronger",
+            empty=no_binders,
+        ),
+    ]
+    for column, name, y_label in (
+        ("affinity_probability_binary", "P(binder)", "P(binder)"),
+        ("confidence_score", "Confidence", "confidence score"),
+    ):
+        figures.append(
+            plots.scatter(
                 affinity,
-                title=f"Affinity of predicted {among}{of}",
-                x_label="log10(IC50/µM), lower is stronger",
+                binders[column],
+                title=f"{name} vs. affinity, {among}{of}",
+                x_label="log10(IC50/µM)",
+                y_label=y_label,
                 empty=no_binders,
-            ),
-        ]
-        for column, name, y_label in (
-            ("affinity_probability_binary", "P(binder)", "P(binder)"),
-            ("confidence_score", "Confidence", "confidence score"),
-        ):
-            figures.append(
-                plots.scatter(
-                    affinity,
-                    binders[column],
-                    title=f"{name} vs. affinity, {among}{of}",
-                    x_label="log10(IC50/µM)",
-                    y_label=y_label,
-                    empty=no_binders,
-                )
             )
-        contacts = _contact_chart(compounds, binders, of)
-        if contacts is not None:
-            figures.append(contacts)
+        )
+    contacts = _contact_chart(compounds, binders, of)
+    if contacts is not None:
+        figures.append(contacts)
     return figures
 
 
@@ -374,54 +394,68 @@ def _completed_compounds(table: pd.DataFrame, protein: str, columns: list[str]) 
     return table[columns].iloc[rows[np.sort(first)]]
 
 
-def _binder_plots(table: pd.DataFrame, proteins) -> list[str]:
-    """A binder-sequence screen's plots, per protein over its distinct completed binders:
-    the interface ipTM that ranks them, and it against the binder's own pLDDT."""
-    figures = []
-    for protein in proteins:
-        binders = _completed_compounds(table, protein, ["binder_iptm", "binder_plddt"])
-        of = f" · {protein}" if len(proteins) > 1 else ""
-        figures += [
-            plots.histogram(
-                binders["binder_iptm"],
-                title=f"Binder-receptor interface ipTM{of}",
-                x_label="binder ipTM of every completed binder",
-            ),
-            plots.scatter(
-                binders["binder_iptm"],
-                binders["binder_plddt"],
-                title=f"Binder pLDDT vs. interface ipTM{of}",
-                x_label="binder ipTM",
-                y_label="binder pLDDT",
-                empty="no completed binder",
-            ),
-        ]
-    return figures
+@dataclass(frozen=True)
+class ScorePlots:
+    """The two plots of a screen ranked by a score other than affinity, per protein over its
+    distinct completed compounds: the score's histogram, and a scatter of two of its
+    columns."""
+
+    score: str
+    score_title: str
+    score_axis: str
+    x: str
+    y: str
+    scatter_title: str
+    things: str  # what a row is: "binder", "compound"
 
 
-def _chai1_plots(table: pd.DataFrame, proteins) -> list[str]:
-    """A Chai-1 screen's plots (no affinity), per protein over its distinct completed
-    compounds: the aggregate score that ranks them, and its ipTM against its pTM."""
-    figures = []
-    for protein in proteins:
-        compounds = _completed_compounds(table, protein, ["aggregate_score", "ptm", "iptm"])
-        of = f" · {protein}" if len(proteins) > 1 else ""
-        figures += [
-            plots.histogram(
-                compounds["aggregate_score"],
-                title=f"Chai-1 aggregate score{of}",
-                x_label="aggregate score of every completed compound",
-            ),
-            plots.scatter(
-                compounds["ptm"],
-                compounds["iptm"],
-                title=f"ipTM vs. pTM{of}",
-                x_label="pTM",
-                y_label="ipTM",
-                empty="no completed compound",
-            ),
-        ]
-    return figures
+# A binder-sequence screen's: the interface ipTM that ranks binders, and it against the
+# binder's own pLDDT. A Chai-1 screen's (no affinity): the aggregate score that ranks
+# compounds, and its ipTM against its pTM.
+BINDER_PLOTS = ScorePlots(
+    score="binder_iptm",
+    score_title="Binder-receptor interface ipTM",
+    score_axis="binder ipTM",
+    x="binder_iptm",
+    y="binder_plddt",
+    scatter_title="Binder pLDDT vs. interface ipTM",
+    things="binder",
+)
+CHAI1_PLOTS = ScorePlots(
+    score="aggregate_score",
+    score_title="Chai-1 aggregate score",
+    score_axis="aggregate score",
+    x="ptm",
+    y="iptm",
+    scatter_title="ipTM vs. pTM",
+    things="compound",
+)
+_AXIS_LABELS = {
+    "binder_iptm": "binder ipTM",
+    "binder_plddt": "binder pLDDT",
+    "ptm": "pTM",
+    "iptm": "ipTM",
+}
+
+
+def _score_plots(table: pd.DataFrame, protein: str, of: str, plots_of: ScorePlots) -> list[str]:
+    columns = list(dict.fromkeys([plots_of.score, plots_of.x, plots_of.y]))
+    rows = _completed_compounds(table, protein, columns)
+    return [
+        plots.histogram(
+            rows[plots_of.score],
+            title=f"{plots_of.score_title}{of}",
+            x_label=f"{plots_of.score_axis} of every completed {plots_of.things}",
+        ),
+        plots.scatter(
+            rows[plots_of.x],
+            rows[plots_of.y],
+            title=f"{plots_of.scatter_title}{of}",
+            x_label=_AXIS_LABELS[plots_of.x],
+            y_label=_AXIS_LABELS[plots_of.y],
+            empty=f"no completed {plots_of.things}",
+        ),
+    ]
 
 
 # How many residues the contact chart of a protein shows (the most contacted).

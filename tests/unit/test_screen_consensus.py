@@ -5,6 +5,7 @@ the Boltz-format complex of tests/pose_complex.py and the same complex in the CI
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gemmi
@@ -344,3 +345,15 @@ def test_the_dashboard_has_a_consensus_card(tmp_path):
     card = card[: card.index("</div>")]
     assert "<b>P1</b> × <b>P1_chai1</b>: 2 of 2 compared agree" in card
     assert "pose RMSD ≤ 2 Å, receptors superposed · 1 not compared" in card
+
+
+def test_each_protein_of_two_engines_gets_its_engines_plots(tmp_path):
+    """The Boltz-2 protein's plots are of its affinity, the Chai-1 protein's of its aggregate
+    score (its rows have no affinity; the Boltz-2 rows no aggregate score)."""
+    layout = aggregated_consensus_screen(tmp_path)
+    assert report_main([str(layout.screen_dir)]) == 0
+    page = (layout.report / "index.html").read_text(encoding="utf-8")
+    assert "Binder probability · P1:" in page  # (its synthetic rows have no affinity)
+    assert "Chai-1 aggregate score · P1_chai1<" in page
+    assert "Binder probability · P1_chai1" not in page
+    assert not re.search("Chai-1 aggregate score · P1[<:]", page)
