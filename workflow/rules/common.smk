@@ -360,16 +360,14 @@ def canary_reports(wildcards=None):
 
 
 def canary_input(wildcards):
-    """Every other shard that needs a GPU waits for its engine's canary's report. (Its time
-    reruns nothing: a later canary of the same screen does not rerun finished shards.)
-    """
+    """Every other shard that needs a GPU waits for its engine's canary's report, where the
+    run has canaries. (Its time reruns nothing: a later canary of the same screen does not
+    rerun finished shards.)"""
     shard = (wildcards.protein, wildcards.shard)
-    canaries = engine_canaries()
-    if shard in canaries.values() or shard in stored_shards():
+    canary = engine_canaries().get(SCREEN_CONFIG.engine_of(wildcards.protein))
+    if canary is None or shard == canary or shard in stored_shards():
         return []
-    return ancient(
-        canary_report_file(canaries[SCREEN_CONFIG.engine_of(wildcards.protein)])
-    )
+    return ancient(canary_report_file(canary))
 
 
 def pending_after_canary(wildcards):
