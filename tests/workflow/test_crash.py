@@ -60,7 +60,7 @@ def test_boltz_crash_fails_the_job_and_the_retry_predicts_only_the_rest(tmp_path
     # The retry is the second attempt, with twice the memory (after an OOM kill); Snakemake's
     # own log lists each job's resources.
     (run_log,) = (tmp_path / ".snakemake/log").glob("*.snakemake.log")
-    resources = re.findall(r"resources: .*attempt=(\d), mem_mb=(\d+)", run_log.read_text())
+    resources = re.findall(r"resources: .*?attempt=(\d),.*? mem_mb=(\d+)", run_log.read_text())
     assert resources[:2] == [("1", "16000"), ("2", "32000")]
     assert re.search(r"ShardError: boltz predict exited with code -9 leaving \d of 6 targets", log)
     # The retry's own log says how many targets the crashed attempt left in the store.
