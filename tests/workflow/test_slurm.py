@@ -222,10 +222,19 @@ def test_the_gpu_request_of_the_profile_reaches_the_job(slurm, tmp_path, boltz_t
         assert job["JobState"] == "PENDING" and job["TimeLimit"] == "04:00:00"
     finally:
         run.send_signal(signal.SIGINT)  # Snakemake cancels its Slurm jobs
-        # Hang protection: the plugin's cancel and exit can take minutes on two busy cores.
-        _, stderr = run.communicate(timeout=600)
-    states = {job["state"] for job in slurm.jobs() if job["id"] not in before}
-    assert states == {"CANCELLED"}, stderr[-4000:]
+    slurm.wait_for(
+        "the run's jobs cancelled",
+        lambda: {job["state"] for job in slurm.jobs() if job["id"] not in before} == {"CANCELLED"},
+        timeout=300,
+    )
+    # After cancelling, Snakemake 9's interrupted scheduler has been seen (once, in CI on two
+    # busy cores) to loop on "cannot schedule new futures after shutdown" instead of exiting:
+    # what this test asks of the project, the cancelled jobs, is checked above.
+    try:
+        run.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        run.communicate()
 
 
 def test_a_shard_without_a_gpu_needs_the_cpu_said_explicitly(slurm, tmp_path, boltz_test_cache):
