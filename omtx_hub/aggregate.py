@@ -344,10 +344,7 @@ def screen_rank_by(plan: Plan | PlannedScreen) -> str:
     any other's by the config's, of its main engine's proteins (omtx_hub.plan.main_engine)."""
     if is_binder_sheet(plan.ligands.columns):
         return "binder_iptm"
-    engine = main_engine(plan.config)
-    return plan.config.rank_by_of(
-        next(p for p in plan.config.proteins if plan.config.engine_of(p) == engine)
-    )
+    return plan.config.engine_rank_by(main_engine(plan.config))
 
 
 def protein_rank_by(plan: Plan | PlannedScreen) -> str | dict[str, str]:

@@ -808,10 +808,14 @@ class ScreenConfig(_Strict):
         return {self.engine_of(protein) for protein in self.proteins}
 
     def model_of(self, protein: str | Protein) -> Model:
-        """The `model` settings a protein's targets are predicted with: the screen's, with its
-        engine; a Chai-1 protein of a screen that also runs Boltz-2 predicts no affinity (the
-        screen's `affinity` is Boltz-2's, docs/engines.md)."""
-        engine = self.engine_of(protein)
+        """The `model` settings a protein's targets are predicted with: its engine's
+        (`engine_model`)."""
+        return self.engine_model(self.engine_of(protein))
+
+    def engine_model(self, engine: str) -> Model:
+        """The `model` settings of an engine's targets: the screen's, with that engine; Chai-1
+        beside Boltz-2 predicts no affinity (the screen's `affinity` is Boltz-2's,
+        docs/engines.md)."""
         if engine == self.model.engine:
             return self.model
         update = {"engine": engine} | ({"affinity": False} if engine == "chai1" else {})
@@ -822,14 +826,18 @@ class ScreenConfig(_Strict):
         """The ranking in force for the screen's Boltz-2 proteins: `report.rank_by`, or
         `confidence` for a screen without affinity (where `report.rank_by` was left at its
         default); a Chai-1 screen's by its `aggregate_score` (`rank_by_of` for one protein)."""
-        if self.model.engine == "chai1":
-            return "aggregate_score"
-        return self.report.rank_by if self.model.affinity else "confidence"
+        return self.engine_rank_by(self.model.engine)
 
     def rank_by_of(self, protein: str | Protein) -> str:
-        """The ranking of a protein's targets: Chai-1's by its `aggregate_score`, Boltz-2's by
-        `rank_by`."""
-        return "aggregate_score" if self.engine_of(protein) == "chai1" else self.rank_by
+        """The ranking of a protein's targets: its engine's (`engine_rank_by`)."""
+        return self.engine_rank_by(self.engine_of(protein))
+
+    def engine_rank_by(self, engine: str) -> str:
+        """The ranking of an engine's targets: Chai-1's by its `aggregate_score`, Boltz-2's
+        by `report.rank_by`, or `confidence` without affinity."""
+        if engine == "chai1":
+            return "aggregate_score"
+        return self.report.rank_by if self.model.affinity else "confidence"
 
     @model_validator(mode="after")
     def _what_chai1_cannot_do(self) -> ScreenConfig:

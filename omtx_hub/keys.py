@@ -92,15 +92,15 @@ def model_in_key(model: Model) -> dict:
 
 
 def prediction_spec(
-    config: ScreenConfig, protein: str, weights: Weights, replicate: int = 0
+    config: ScreenConfig, engine: str, weights: Weights, replicate: int = 0
 ) -> dict:
-    """The part of the keys of one replicate of a protein's targets that its engine and
-    settings (`config.model_of(protein)`) make: key scheme, Boltz version, model settings
+    """The part of the keys of one replicate of an engine's targets that the engine and its
+    settings (`config.engine_model(engine)`) make: key scheme, Boltz version, model settings
     (the replicate's seed), precision, the checkpoints' sha256 (`weights`, as
-    omtx_hub.weights.weights_in_use found them) and the seeding scheme. A Chai-1 protein's
-    is `chai1_prediction_spec`. The same for every protein of one engine: a protein's keys
-    are those a screen of its engine alone makes."""
-    model = config.model_of(protein)
+    omtx_hub.weights.weights_in_use found them) and the seeding scheme. Chai-1's is
+    `chai1_prediction_spec`. The same for every protein of one engine: a protein's keys are
+    those a screen of its engine alone makes."""
+    model = config.engine_model(engine)
     if model.engine == "chai1":
         return chai1_prediction_spec(model, weights, replicate)
     model = model.model_copy(update={"seed": replicate_seeds(model)[replicate]})

@@ -720,7 +720,7 @@ class Plan:
         # has its keys made with them. Replicate 0's of the main engine is the screen's `spec`.
         self.specs = {
             engine: [
-                keys.prediction_spec(config, self._protein_of(engine), weights[engine], r)
+                keys.prediction_spec(config, engine, weights[engine], r)
                 for r in range(config.model.replicates)
             ]
             for engine in config.engines
@@ -795,10 +795,6 @@ class Plan:
                     start,
                     min(start + size, len(molecules)),
                 )
-
-    def _protein_of(self, engine: str) -> str:
-        """The first protein that `engine` predicts."""
-        return next(p.name for p in self.config.proteins if self.config.engine_of(p) == engine)
 
     @property
     def pending_msas(self) -> list[str]:
