@@ -144,8 +144,14 @@ def start_screen_in_background(
 
 
 def committed_records(store: Path) -> list[Path]:
-    """The record.json of every target committed to the local store at `store`."""
-    return sorted(store.glob("targets/*/*/record.json"))
+    """The record.json of every target committed to the local store at `store`: not those of
+    a commit still staged in a hidden `.staging-*` folder beside the entries (pathlib's glob
+    matches hidden names; a marker that counted them fired before the commit's rename)."""
+    return sorted(
+        path
+        for path in store.glob("targets/*/*/record.json")
+        if not path.parent.name.startswith(".")
+    )
 
 
 def wait_for_first_commit(
