@@ -69,6 +69,9 @@ MAX_REPLICATES = 20
 # Boltz seeds its process with Lightning's seed_everything, which takes 0 .. 2**32 - 1 (numpy's
 # range) and silently seeds 0 instead of any other value (lightning_fabric/utilities/seed.py).
 MAX_SEED = 2**32 - 1
+# consensus[].pose_rmsd_a: the usual bound for a correct pose in docking benchmarks (cited in
+# omtx_hub.consensus, which applies it).
+POSE_RMSD_THRESHOLD_A = 2.0
 # The Snakefile's own `configfile:`, relative to the directory snakemake runs in.
 WORKFLOW_CONFIG = Path("config/config.yaml")
 
@@ -277,6 +280,25 @@ class ConsensusPair(_Strict):
 
     boltz2: str = Field(description="The `proteins` name predicted by Boltz-2.")
     chai1: str = Field(description="The `proteins` name of the same receptor, by Chai-1.")
+    pose_rmsd_a: float = Field(
+        POSE_RMSD_THRESHOLD_A,
+        gt=0,
+        le=20,
+        description="`agree`'s bound on the ligand pose RMSD between the two engines' top "
+        "structures, in Å (2.0: PoseBusters' redock criterion, docs/engines.md).",
+    )
+    min_boltz2_confidence: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="`agree` also needs Boltz-2's `confidence_score` at least this (0: no gate).",
+    )
+    min_chai1_confidence: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="`agree` also needs Chai-1's `aggregate_score` at least this (0: no gate).",
+    )
 
 
 class Model(_Strict):

@@ -20,7 +20,8 @@ aggregation (omtx_hub.screen_consensus; docs/engines.md, "Consensus").
    RMSD does (`rdMolAlign.CalcRMS`, `symmetrizeConjugatedTerminalGroups=True`:
    rdkit.org/docs/cppapi/structRDKit_1_1MolAlign_1_1BestAlignmentParams.html); the unit tests
    check the two give the same number.
-3. `agree`: the RMSD is at most 2.0 Å, the usual criterion for a correct pose in docking
+3. `agree`: the RMSD is at most the pair's `pose_rmsd_a` (config), by default 2.0 Å
+   (`omtx_hub.config.POSE_RMSD_THRESHOLD_A`), the usual criterion for a correct pose in docking
    benchmarks (PoseBusters' redock check `rmsd_within_threshold`, "RMSD ≤ 2Å", posebusters
    0.6.5 config/redock.yml; Buttenschoen, Morris & Deane, Chem. Sci. 2024, 15, 3130,
    doi:10.1039/D3SC04185A), and each engine's confidence is at least its threshold.
@@ -42,12 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omtx_hub.config import POSE_RMSD_THRESHOLD_A
 from omtx_hub.pose_checks import chai_atom_names, chain_atoms, read_structure
 from omtx_hub.warheads import boltz_atom_names
 
 BOLTZ = "Boltz-2"
 CHAI = "Chai-1"
-POSE_RMSD_THRESHOLD_A = 2.0
 # The most automorphisms enumerated (RDKit's CalcRMS allows 1e6); a molecule with more (many
 # equivalent symmetric groups) gets the minimum over these, an upper bound.
 MAX_LIGAND_SYMMETRIES = 100_000

@@ -102,6 +102,7 @@ def section_models() -> dict[str, type[BaseModel]]:
         sections[name] = fields[name].annotation
     sections["selectivity"] = Selectivity  # optional: its annotation is `Selectivity | None`
     sections["triage"] = Triage  # optional, as `selectivity`
+    sections["consensus"] = fields["consensus"].annotation.__args__[0]  # each pair
     return sections
 
 

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from omtx_hub.chai1 import ligand_chain as chai1_ligand_chain
+from omtx_hub.config import ConsensusPair as ConfiguredPair
 from omtx_hub.config import ScreenConfig
-from omtx_hub.consensus import POSE_RMSD_THRESHOLD_A, ConsensusError, pose_consensus
+from omtx_hub.consensus import ConsensusError, ConsensusThresholds, pose_consensus
 from omtx_hub.records import (
     CHAI1_SCORE,
     CHAI1_STRUCTURE,
@@ -69,6 +70,7 @@ def compare_rows(
     *,
     boltz_ligand_chain: str,
     chai_ligand_chain: str,
+    thresholds: ConsensusThresholds,
 ) -> dict:
     """One sheet row's consensus cells (CONSENSUS_COLUMNS but the Chai-1 scores): the pose
     RMSD, `agree`, Chai-1's structure and superposition, or `consensus_error` with why the two
@@ -96,6 +98,7 @@ def compare_rows(
             chai_ligand_chain=chai_ligand_chain,
             boltz_confidence=boltz_row["confidence_score"],
             chai_confidence=chai_row[CHAI1_SCORE],
+            thresholds=thresholds,
         )
     except ConsensusError as error:
         return {CONSENSUS_ERROR: str(error)}
@@ -107,19 +110,28 @@ def compare_rows(
     }
 
 
+def thresholds_of(pair: ConfiguredPair) -> ConsensusThresholds:
+    """When the pair's two engines agree (its config)."""
+    return ConsensusThresholds(
+        pose_rmsd_a=pair.pose_rmsd_a,
+        boltz_confidence=pair.min_boltz2_confidence,
+        chai_confidence=pair.min_chai1_confidence,
+    )
+
+
 def pair_cells(
     config: ScreenConfig,
-    boltz2: str,
-    chai1: str,
+    pair: ConfiguredPair,
     table: pd.DataFrame,
     structures: Mapping[str, Path] | None,
 ) -> pd.DataFrame:
     """The consensus cells of the pair's Boltz-2 rows of `table`, indexed as those rows."""
-    boltz_rows = table[table["protein"] == boltz2]
-    chai_rows = table[table["protein"] == chai1].set_index("index")
-    chains = {
-        "boltz_ligand_chain": config.protein(boltz2).receptor.ligand_chain,
-        "chai_ligand_chain": chai1_ligand_chain(config.protein(chai1).receptor),
+    boltz_rows = table[table["protein"] == pair.boltz2]
+    chai_rows = table[table["protein"] == pair.chai1].set_index("index")
+    comparison = {
+        "boltz_ligand_chain": config.protein(pair.boltz2).receptor.ligand_chain,
+        "chai_ligand_chain": chai1_ligand_chain(config.protein(pair.chai1).receptor),
+        "thresholds": thresholds_of(pair),
     }
     compared: dict[tuple, dict] = {}
     cells = []
@@ -133,7 +145,7 @@ def pair_cells(
         # Sheet rows of one compound share both engines' targets: compared once.
         targets = (boltz_row["key"], None if chai_row is None else chai_row["key"])
         if targets not in compared:
-            compared[targets] = compare_rows(boltz_row, chai_row, structures, **chains)
+            compared[targets] = compare_rows(boltz_row, chai_row, structures, **comparison)
         cells.append({"position": position, **scores, **compared[targets]})
     return pd.DataFrame(cells, columns=["position", *CONSENSUS_COLUMNS]).set_index("position")
 
@@ -147,9 +159,7 @@ def with_consensus(
     running screen's progress page): the Chai-1 scores are copied, nothing is compared."""
     if not config.consensus:
         return table
-    parts = [
-        pair_cells(config, pair.boltz2, pair.chai1, table, structures) for pair in config.consensus
-    ]
+    parts = [pair_cells(config, pair, table, structures) for pair in config.consensus]
     cells = pd.concat(parts).reindex(table.index)
     cells["agree"] = cells["agree"].astype("boolean")
     for column in (CONSENSUS_ERROR, CHAI1_STRUCTURE, CHAI1_SUPERPOSITION):
@@ -170,7 +180,9 @@ def consensus_summary(config: ScreenConfig, table: pd.DataFrame) -> list[Consens
                 compared=int(rows["consensus_rmsd"].notna().sum()),
                 agree=int(rows[CONSENSUS_AGREE].fillna(False).astype(bool).sum()),
                 not_compared=int(rows[CONSENSUS_ERROR].notna().sum()),
-                pose_rmsd_threshold_a=POSE_RMSD_THRESHOLD_A,
+                pose_rmsd_threshold_a=pair.pose_rmsd_a,
+                min_boltz2_confidence=pair.min_boltz2_confidence,
+                min_chai1_confidence=pair.min_chai1_confidence,
             )
         )
     return pairs

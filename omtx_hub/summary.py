@@ -338,7 +338,15 @@ class ConsensusPair(_Part):
     )
     agree: int = Field(description="Of the compared, those whose `agree` is true.")
     not_compared: int = Field(description="Rows with a `consensus_error` instead.")
-    pose_rmsd_threshold_a: float = Field(description="`agree`'s ligand pose RMSD bound (Å).")
+    pose_rmsd_threshold_a: float = Field(
+        description="`agree`'s ligand pose RMSD bound (Å): the pair's `pose_rmsd_a`."
+    )
+    min_boltz2_confidence: float = Field(
+        description="`agree`'s least Boltz-2 `confidence_score` (0: no gate)."
+    )
+    min_chai1_confidence: float = Field(
+        description="`agree`'s least Chai-1 `aggregate_score` (0: no gate)."
+    )
 
 
 class ScreenSummary(_Part):

@@ -66,6 +66,26 @@ def test_a_pair_names_one_protein_of_each_engine(tmp_path, pair, key, words):
     assert words in message
 
 
+@pytest.mark.parametrize(
+    ("threshold", "value", "words"),
+    [
+        ("pose_rmsd_a", 0, "greater than 0"),
+        ("min_boltz2_confidence", 1.5, "less than or equal to 1"),
+        ("min_chai1_confidence", -0.1, "greater than or equal to 0"),
+    ],
+)
+def test_a_pairs_thresholds_are_checked(tmp_path, threshold, value, words):
+    pair = {"boltz2": "P1", "chai1": "P1_chai1", threshold: value}
+    message = problems(consensus_screen(tmp_path, consensus=[pair]))
+    assert f"config key 'consensus[0].{threshold}'" in message
+    assert words in message
+
+
+def test_a_pair_agrees_at_2_angstroms_without_a_confidence_gate_unless_set(tmp_path):
+    (pair,) = load_config(consensus_screen(tmp_path)).consensus
+    assert (pair.pose_rmsd_a, pair.min_boltz2_confidence, pair.min_chai1_confidence) == (2, 0, 0)
+
+
 def test_a_protein_is_in_one_pair(tmp_path):
     proteins = [BOLTZ_PROTEIN, CHAI_PROTEIN, {**BOLTZ_PROTEIN, "name": "P2"}]
     pairs = [{"boltz2": "P1", "chai1": "P1_chai1"}, {"boltz2": "P2", "chai1": "P1_chai1"}]

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from omtx_hub.aggregate import write_results
-from omtx_hub.config import load_config
-from omtx_hub.consensus import POSE_RMSD_THRESHOLD_A
+from omtx_hub.config import POSE_RMSD_THRESHOLD_A, load_config
+from omtx_hub.consensus import ConsensusThresholds
 from omtx_hub.layout import ScreenLayout, structure_file_name
 from omtx_hub.plan import build_plan
 from omtx_hub.records import CONSENSUS_COLUMNS
@@ -113,6 +113,39 @@ def test_boltz2_rows_gain_chai1_scores_the_pose_rmsd_and_agree(screen):
     assert boltz.loc[3, "chai1_structure"] == boltz.loc[0, "chai1_structure"]
 
 
+@pytest.mark.parametrize(
+    ("thresholds", "agree"),
+    [
+        # Row 1's ligand is 3 Å away: within a looser bound.
+        ({"pose_rmsd_a": 3.5}, [True, True, True]),
+        # Row 1's Chai-1 aggregate_score is 0.65, row 0's (and 3's) 0.75.
+        ({"pose_rmsd_a": 3.5, "min_chai1_confidence": 0.7}, [True, False, True]),
+        # Boltz-2's confidence_score: 0.9 on rows 0 and 3.
+        ({"min_boltz2_confidence": 0.95}, [False, False, False]),
+    ],
+)
+def test_the_pairs_thresholds_decide_agree_and_are_in_the_summary(
+    screen, tmp_path, thresholds, agree
+):
+    config, table, unset = screen
+    pair = config.consensus[0].model_copy(update=thresholds)
+    config = config.model_copy(update={"consensus": [pair]})
+    structures = structure_paths(ScreenLayout(tmp_path).structure_folders())
+    found = with_consensus(config, table, structures)
+    boltz = found[found["protein"] == "P1"].set_index("index")
+    assert boltz.loc[[0, 1, 3], "agree"].tolist() == agree
+    # The RMSD does not depend on the thresholds.
+    unset_boltz = unset[unset["protein"] == "P1"].set_index("index")
+    pd.testing.assert_series_equal(boltz["consensus_rmsd"], unset_boltz["consensus_rmsd"])
+    (summary,) = consensus_summary(config, found)
+    assert summary.agree == sum(agree)
+    assert (
+        summary.pose_rmsd_threshold_a,
+        summary.min_boltz2_confidence,
+        summary.min_chai1_confidence,
+    ) == (pair.pose_rmsd_a, pair.min_boltz2_confidence, pair.min_chai1_confidence)
+
+
 def test_a_row_not_compared_keeps_its_cells_empty_with_the_reason(screen):
     _, _, found = screen
     boltz = found[found["protein"] == "P1"].set_index("index")
@@ -165,6 +198,8 @@ def test_summary_counts_each_pair(screen):
         "agree": 2,
         "not_compared": 2,
         "pose_rmsd_threshold_a": 2.0,
+        "min_boltz2_confidence": 0.0,
+        "min_chai1_confidence": 0.0,
     }
 
 
@@ -186,11 +221,12 @@ SCORES = {
 }
 
 
-def aggregated_consensus_screen(root: Path) -> ScreenLayout:
+def aggregated_consensus_screen(root: Path, **thresholds) -> ScreenLayout:
     """A planned consensus screen aggregated by write_results from shard manifests and
     exported structures: the pyrrole, the pyrrole again under another name (one target per
-    protein), benzene (SCORES); every structure the pyrrole complex, Chai-1's moved rigidly."""
-    raw = consensus_screen(root)
+    protein), benzene (SCORES); every structure the pyrrole complex, Chai-1's moved rigidly.
+    `thresholds`: the pair's (config)."""
+    raw = consensus_screen(root, consensus=[{"boltz2": "P1", "chai1": "P1_chai1", **thresholds}])
     sheet = root / "ligands.csv"
     sheet.write_text(
         f"name,smiles\npyrrole,{LIGAND_SMILES}\nazole,{LIGAND_SMILES}\nbenzene,{BENZENE}\n"
@@ -281,6 +317,8 @@ def test_write_results_gives_the_pair_its_columns_and_summary_counts(tmp_path):
             "agree": 2,
             "not_compared": 1,
             "pose_rmsd_threshold_a": 2.0,
+            "min_boltz2_confidence": 0.0,
+            "min_chai1_confidence": 0.0,
         }
     ]
 
@@ -316,6 +354,7 @@ def test_a_row_without_a_modelled_smiles_is_not_compared(tmp_path):
         structures,
         boltz_ligand_chain="B",
         chai_ligand_chain="B",
+        thresholds=ConsensusThresholds(),
     )
     assert found == {
         "consensus_error": "the row has no modelled SMILES (a CCD code or a binder sequence): "
@@ -345,6 +384,20 @@ def test_the_dashboard_has_a_consensus_card(tmp_path):
     card = card[: card.index("</div>")]
     assert "<b>P1</b> × <b>P1_chai1</b>: 2 of 2 compared agree" in card
     assert "pose RMSD ≤ 2 Å, receptors superposed · 1 not compared" in card
+
+
+def test_the_consensus_card_states_the_pairs_confidence_gates(tmp_path):
+    layout = aggregated_consensus_screen(
+        tmp_path, pose_rmsd_a=1.5, min_boltz2_confidence=0.25, min_chai1_confidence=0.5
+    )
+    assert report_main([str(layout.screen_dir)]) == 0
+    page = (layout.report / "index.html").read_text()
+    card = page[page.index('id="card-consensus"') :]
+    card = card[: card.index("</div>")]
+    assert (
+        "pose RMSD ≤ 1.5 Å, receptors superposed · Boltz-2 confidence ≥ 0.25"
+        " · Chai-1 aggregate score ≥ 0.5 · 1 not compared" in card
+    )
 
 
 def test_each_protein_of_two_engines_gets_its_engines_plots(tmp_path):

@@ -224,3 +224,13 @@ def test_a_rerun_computes_nothing(consensus_screen):
     config = str(consensus_screen / "config.yaml")
     dry_run = run_snakemake(consensus_screen, "-n", "--configfile", config)
     assert "Nothing to be done" in dry_run.stdout + dry_run.stderr, planned_jobs(dry_run.stdout)
+
+
+def test_a_changed_threshold_reruns_the_aggregation_and_no_prediction(consensus_screen):
+    raw = yaml.safe_load((consensus_screen / "config.yaml").read_text())
+    raw["consensus"][0]["min_chai1_confidence"] = 0.5
+    changed = write_config_file(consensus_screen, raw, name="gated.yaml")
+    dry_run = run_snakemake(consensus_screen, "-n", "--configfile", str(changed))
+    planned = planned_jobs(dry_run.stdout)
+    assert planned.items() >= {"aggregate_screen": 1, "render_dashboard": 1}.items(), planned
+    assert "boltz_predict_shard" not in planned, planned
