@@ -75,31 +75,20 @@ class Chai1ShardJob(ShardJob):
         document = chai1.shard_document(pending, self.receptor, self.spec.prediction, device)
         shard_file.write_text(json.dumps(document, indent=1))
         command = chai1.command(self.runtime, shard_file, output)
-        log.info("running: %s", " ".join(command))
         started = time.time()
-        with open(self.log_file, "ab") as log_output:
-            log_output.write(b"----- chai1 runner output -----\n")
-            log_output.flush()
-            log_offset = log_output.tell()
-            process = subprocess.Popen(command, stdout=log_output, stderr=subprocess.STDOUT)
-            try:
-                while process.poll() is None:
-                    self._collect_finished(pending, output, started)
-                    time.sleep(WATCH_INTERVAL_S)
+
+        def commit_while_running(process: subprocess.Popen) -> None:
+            while process.poll() is None:
                 self._collect_finished(pending, output, started)
-            except BaseException:
-                # What cannot be committed is lost with the work directory: stop the runner.
-                process.kill()
-                process.wait()
-                raise
+                time.sleep(WATCH_INTERVAL_S)
+            self._collect_finished(pending, output, started)
+
+        returncode, runner_output = self._run_logged(command, "chai1 runner", commit_while_running)
         elapsed = time.time() - started
-        with open(self.log_file, "rb") as written:
-            written.seek(log_offset)
-            runner_output = written.read().decode(errors="replace")
         report_file = output / "shard.json"
-        if process.returncode == RUNNER_UNUSABLE or not report_file.is_file():
+        if returncode == RUNNER_UNUSABLE or not report_file.is_file():
             raise ShardError(
-                f"the Chai-1 runner exited with code {process.returncode} before predicting "
+                f"the Chai-1 runner exited with code {returncode} before predicting "
                 f"({len(pending)} targets unfinished):\n{runner_output[-QUOTED_OUTPUT_CHARS:]}"
             )
         report = json.loads(report_file.read_text())
@@ -109,7 +98,7 @@ class Chai1ShardJob(ShardJob):
             reason = report["failed"].get(target.key)
             if reason is None:
                 raise ShardError(
-                    f"the Chai-1 runner exited with code {process.returncode} leaving target "
+                    f"the Chai-1 runner exited with code {returncode} leaving target "
                     f"{target.key} unfinished; see the log"
                 )
             entry = self._chai1_failure(target, chai1.failure_reason(reason))

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -409,22 +410,21 @@ class ShardJob:
         # The seed of the shard's replicate (model.seed + its number; omtx_hub.plan).
         model = self.model.model_copy(update={"seed": self.spec.prediction["model"]["seed"]})
         command = boltz_arguments(model, self.runtime, inputs, work / "out", self.gpu_attached)
-        log.info("running: %s", " ".join(command))
         started = time.time()
-        # Boltz writes straight into the job log, so progress can be watched while it runs.
-        with open(self.log_file, "ab") as output:
-            output.write(b"----- boltz predict output -----\n")
-            output.flush()
-            log_offset = output.tell()
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+
+        def commit_while_running(process: subprocess.Popen) -> None:
             stop = threading.Event()
             watcher = threading.Thread(
                 target=self._watch, args=(pending, work, started, stop, process), daemon=True
             )
             watcher.start()
-            returncode = process.wait()
-            stop.set()
-            watcher.join()
+            try:
+                process.wait()
+            finally:
+                stop.set()
+                watcher.join()
+
+        returncode, boltz_output = self._run_logged(command, "boltz predict", commit_while_running)
         if self.watch_error is not None:
             raise ShardError(
                 f"committing results to the store failed ({self.watch_error}); boltz predict "
@@ -433,9 +433,6 @@ class ShardJob:
             )
         elapsed = time.time() - started
         self._collect(pending, work, started)  # the last ones, after Boltz exited
-        with open(self.log_file, "rb") as written:
-            written.seek(log_offset)
-            boltz_output = written.read().decode(errors="replace")
         log.info("boltz exited with code %d after %.1f s", returncode, elapsed)
         missing = [t for t in pending if t.key not in self.entries]
         if missing and returncode != 0:
@@ -454,6 +451,29 @@ class ShardJob:
         for target in pending:
             self.entries[target.key].runtime_s = round(elapsed / len(pending), 3)
         return elapsed
+
+    def _run_logged(
+        self, command: list[str], name: str, monitor: Callable[[subprocess.Popen], None]
+    ) -> tuple[int, str]:
+        """Run the engine's `command`, its output appended to the job log under a banner
+        naming it (so progress can be watched while it runs), with `monitor(process)`
+        committing what it finishes until it has exited; its exit code and what it wrote."""
+        log.info("running: %s", " ".join(command))
+        with open(self.log_file, "ab") as output:
+            output.write(f"----- {name} output -----\n".encode())
+            output.flush()
+            log_offset = output.tell()
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            try:
+                monitor(process)
+            except BaseException:
+                # What cannot be committed is lost with the work directory: stop the engine.
+                process.kill()
+                process.wait()
+                raise
+        with open(self.log_file, "rb") as written:
+            written.seek(log_offset)
+            return process.returncode, written.read().decode(errors="replace")
 
     def _watch(
         self, pending, work: Path, started: float, stop: threading.Event, boltz: subprocess.Popen
