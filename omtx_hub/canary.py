@@ -55,21 +55,23 @@ def measured_times(manifest: ShardManifest) -> tuple[float | None, float | None]
 
 def canary_report(
     manifest: ShardManifest,
+    engine: str,
     pending_after: Sequence[int],
     targets: int,
     cost: Cost,
     attempts: int,
     image_digest: str | None = None,
 ) -> CanaryReport:
-    """What the canary saw, and the cost of the shards still to run (`pending_after`: the
-    number of targets each of them has to predict) with its measured numbers where it
-    measured them, the configured ones elsewhere; `image_digest`: the image's, from the
-    registry when the run started."""
+    """What the canary of `engine` saw, and the cost of that engine's shards still to run
+    (`pending_after`: the number of targets each of them has to predict) with its measured
+    numbers where it measured them, the configured ones elsewhere; `image_digest`: the
+    image's, from the registry when the run started."""
     per_target, model_load = measured_times(manifest)
     vm_startup = manifest.machine.vm_startup_s if manifest.machine else None
     measured = cost.model_copy(
         update={
-            "seconds_per_target": per_target or cost.seconds_per_target,
+            "engine_seconds_per_target": cost.engine_seconds_per_target
+            | {engine: per_target or cost.seconds_per_target_of(engine)},
             "startup_s_per_shard": (
                 round(vm_startup + model_load, 1)
                 if vm_startup is not None and model_load is not None
@@ -77,7 +79,9 @@ def canary_report(
             ),
         }
     )
-    rest = estimate_pending(list(pending_after), targets, measured, attempts)
+    rest = estimate_pending(
+        [(engine, count) for count in pending_after], targets, measured, attempts
+    )
     return CanaryReport(
         protein=manifest.protein,
         shard=manifest.shard,
@@ -121,7 +125,7 @@ def describe(report: CanaryReport) -> str:
         f"(measured on {report.computed_targets} targets)"
         if report.seconds_per_target is not None
         else f"seconds per target not measured ({report.computed_targets} target(s) predicted)"
-        "; the estimate keeps cost.seconds_per_target"
+        "; the estimate keeps the configured cost.seconds_per_target"
     )
     return "\n".join(
         [

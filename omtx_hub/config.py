@@ -728,8 +728,17 @@ class Cost(_Strict):
         30.0,
         gt=0,
         le=86_400,
-        description="GPU seconds per predicted target; after a screen, use `summary.json` → "
+        description="GPU seconds per predicted target (of an engine not in "
+        "`engine_seconds_per_target`); after a screen, use `summary.json` → "
         "`gpu.seconds_per_computed_target`. At most a day.",
+    )
+    engine_seconds_per_target: dict[
+        Literal["boltz2", "chai1"], Annotated[float, Field(gt=0, le=86_400)]
+    ] = Field(
+        {},
+        description="GPU seconds per predicted target of one engine, where it differs from "
+        "`seconds_per_target` (`{chai1: 60}`): each shard is estimated at its protein's "
+        "engine's. {}: `seconds_per_target` for every engine.",
     )
     startup_s_per_shard: float = Field(
         600.0,
@@ -751,6 +760,10 @@ class Cost(_Strict):
         False,
         description="Start anyway (`--config cost='{allow_over_budget: true}'`).",
     )
+
+    def seconds_per_target_of(self, engine: str) -> float:
+        """The GPU seconds one target of `engine` is estimated at."""
+        return self.engine_seconds_per_target.get(engine, self.seconds_per_target)
 
 
 class ScreenConfig(_Strict):

@@ -1,7 +1,9 @@
 """What a screen costs on GPUs, before it runs (estimate, budget) and after (summary.json).
 
 Before: the pending work is every target the result store does not have yet; each costs
-`cost.seconds_per_target` GPU seconds, and every shard that has one costs a VM start-up
+its engine's GPU seconds (`cost.seconds_per_target`, or `cost.engine_seconds_per_target`'s
+for that engine: a screen of two engines has each protein's shards predicted by its own),
+and every shard that has one costs a VM start-up
 (`cost.startup_s_per_shard`: boot, GPU driver, image pull, model load). In the worst case
 every attempt Snakemake may make of a shard (a preempted VM or a failure, then its retries)
 runs to the end and is billed in full: the budget is checked against that. After: the shard
@@ -10,7 +12,8 @@ manifests record how long each job and its `boltz predict` ran, and which attemp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from omtx_hub.config import ConfigError, Cost
@@ -37,6 +40,8 @@ class Estimate:
     cost_usd: float
     # Attempts Snakemake may make of each shard job (1 + its retries).
     attempts: int = 1
+    # The pending targets by the engine that predicts them.
+    pending_by_engine: dict[str, int] = field(default_factory=dict)
 
     @property
     def worst_case_cost_usd(self) -> float:
@@ -45,12 +50,20 @@ class Estimate:
         return self.cost_usd * self.attempts
 
     def describe(self, cost: Cost) -> str:
+        engines = self.pending_by_engine
+        predictions = (
+            " + ".join(
+                f"{count} x {cost.seconds_per_target_of(engine):g} s"
+                + (f" ({engine})" if len(engines) > 1 else "")
+                for engine, count in engines.items()
+            )
+            or f"0 x {cost.seconds_per_target:g} s"
+        )
         lines = [
             f"{self.pending_targets} of {self.targets} targets to predict, in "
             f"{self.pending_shards} shard job(s)",
-            f"estimated GPU time {self.gpu_seconds / 3600:.2f} h = {self.pending_targets} x "
-            f"{cost.seconds_per_target:g} s + {self.pending_shards} x "
-            f"{cost.startup_s_per_shard:g} s start-up",
+            f"estimated GPU time {self.gpu_seconds / 3600:.2f} h = {predictions} + "
+            f"{self.pending_shards} x {cost.startup_s_per_shard:g} s start-up",
             f"estimated cost ${self.cost_usd:.2f} at ${cost.gpu_hourly_usd:g}/h",
         ]
         if self.attempts > 1:
@@ -67,28 +80,37 @@ def estimate(plan: Plan, stored_keys: frozenset[str], attempts: int = 1) -> Esti
     """The pending work of `plan` when the store holds `stored_keys` (Plan.stored_keys);
     `attempts`: how often a shard job may run (1 + Snakemake's retries of it)."""
     pending_per_shard = [
-        sum(key not in stored_keys for key in plan.shard_keys(*name)) for name in plan.shards
+        (
+            plan.config.engine_of(protein),
+            sum(key not in stored_keys for key in plan.shard_keys(protein, shard)),
+        )
+        for protein, shard in plan.shards
     ]
     return estimate_pending(pending_per_shard, plan.target_count, plan.config.cost, attempts)
 
 
 def estimate_pending(
-    pending_per_shard: list[int], targets: int, cost: Cost, attempts: int = 1
+    pending_per_shard: Sequence[tuple[str, int]], targets: int, cost: Cost, attempts: int = 1
 ) -> Estimate:
-    """The cost of predicting `pending_per_shard[i]` targets in shard i (of `targets` in the
-    screen) at `cost`'s rates and times."""
-    pending_targets = sum(pending_per_shard)
-    pending_shards = sum(count > 0 for count in pending_per_shard)
+    """The cost of predicting, in each shard, its (engine, number of pending targets) (of
+    `targets` in the screen) at `cost`'s rates and times."""
+    by_engine: dict[str, int] = {}
+    for engine, count in pending_per_shard:
+        if count:
+            by_engine[engine] = by_engine.get(engine, 0) + count
+    pending_shards = sum(count > 0 for _, count in pending_per_shard)
     gpu_seconds = (
-        pending_targets * cost.seconds_per_target + pending_shards * cost.startup_s_per_shard
+        sum(count * cost.seconds_per_target_of(engine) for engine, count in by_engine.items())
+        + pending_shards * cost.startup_s_per_shard
     )
     return Estimate(
         targets=targets,
-        pending_targets=pending_targets,
+        pending_targets=sum(by_engine.values()),
         pending_shards=pending_shards,
         gpu_seconds=gpu_seconds,
         cost_usd=usd(gpu_seconds, cost.gpu_hourly_usd),
         attempts=attempts,
+        pending_by_engine=by_engine,
     )
 
 

@@ -7,8 +7,8 @@ records them. In any other shard a target is completed once the result store hol
 is committed the moment Boltz finishes it; its structure is exported when the shard ends),
 and pending until then. The rate counts the commits of the last `window_s` seconds, the ETA
 divides the pending targets by it, and the cost so far is measured for finished shards (their
-manifests) and estimated (cost.seconds_per_target, cost.startup_s_per_shard) for shards
-still running.
+manifests) and estimated (cost.seconds_per_target or its engine's, cost.startup_s_per_shard)
+for shards still running.
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def screen_progress(
         count = len(states) if keys is not None else plan.plan.entry(protein, name).targets
         shards.append(ShardProgress(protein, name, count, completed, failed, manifest is not None))
         if manifest is None and completed:
-            estimated_seconds += completed * cost.seconds_per_target + cost.startup_s_per_shard
+            per_target = cost.seconds_per_target_of(plan.config.engine_of(protein))
+            estimated_seconds += completed * per_target + cost.startup_s_per_shard
     measured = spent(totals, cost)
     return ScreenProgress(
         screen=plan.screen,

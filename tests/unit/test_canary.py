@@ -93,7 +93,9 @@ def test_seconds_per_target_and_model_load_from_the_commit_times(plan):
 def test_the_other_shards_are_estimated_with_the_canary_numbers(plan, tmp_path):
     manifest = canary_manifest(plan, [115.0, 140.0])
     # Two other shards of 2 targets each, 3 attempts each at most.
-    report = canary_report(manifest, [2, 2], plan.target_count, plan.config.cost, attempts=3)
+    report = canary_report(
+        manifest, "boltz2", [2, 2], plan.target_count, plan.config.cost, attempts=3
+    )
     assert (report.seconds_per_target, report.model_load_s) == (25.0, 90.0)
     # Start-up: the VM's 240 s before the job, then the model load.
     assert report.startup_s_per_shard == 330.0
@@ -109,7 +111,13 @@ def test_the_other_shards_are_estimated_with_the_canary_numbers(plan, tmp_path):
     assert "image digest not known; VM start-up 240 s" in text
     digest = "sha256:" + "ab" * 32
     with_digest = canary_report(
-        manifest, [2, 2], plan.target_count, plan.config.cost, attempts=3, image_digest=digest
+        manifest,
+        "boltz2",
+        [2, 2],
+        plan.target_count,
+        plan.config.cost,
+        attempts=3,
+        image_digest=digest,
     )
     assert f"image digest {digest} (the registry's, for the tag); VM start-up" in describe(
         with_digest
@@ -122,17 +130,33 @@ def test_the_other_shards_are_estimated_with_the_canary_numbers(plan, tmp_path):
 
 def test_what_the_canary_did_not_measure_keeps_the_configured_numbers(plan):
     report = canary_report(
-        canary_manifest(plan, [115.0], machine=None), [2], plan.target_count, plan.config.cost, 1
+        canary_manifest(plan, [115.0], machine=None),
+        "boltz2",
+        [2],
+        plan.target_count,
+        plan.config.cost,
+        1,
     )
     assert (report.seconds_per_target, report.startup_s_per_shard) == (None, 300)
     assert "2 x 20 s + 1 x 300 s start-up" in report.estimate
     assert "seconds per target not measured (1 target(s) predicted)" in describe(report)
 
 
+def test_an_engine_the_canary_did_not_time_keeps_that_engines_configured_rate(plan):
+    """A Chai-1 canary that predicted one target: its other shards are estimated at Chai-1's
+    configured seconds per target, not Boltz-2's."""
+    cost = plan.config.cost.model_copy(update={"engine_seconds_per_target": {"chai1": 70}})
+    manifest = canary_manifest(plan, [115.0], machine=None)
+    report = canary_report(manifest, "chai1", [2], plan.target_count, cost, 1)
+    assert "= 2 x 70 s + 1 x 300 s start-up" in report.estimate
+    timed = canary_report(canary_manifest(plan, [115.0, 140.0]), "chai1", [2], 5, cost, 1)
+    assert "= 2 x 25 s + 1 x 330 s start-up" in timed.estimate
+
+
 def test_a_budget_the_measured_numbers_exceed_stops_the_fan_out(plan):
     cost = plan.config.cost.model_copy(update={"budget_usd": 0.05})
     manifest = canary_manifest(plan, [115.0, 140.0])
-    report = canary_report(manifest, [2, 2], plan.target_count, cost, attempts=3)
+    report = canary_report(manifest, "boltz2", [2, 2], plan.target_count, cost, attempts=3)
     with pytest.raises(BudgetExceeded, match=r"only the canary ran .* no other shard was"):
         check_fan_out(report, cost)
     check_fan_out(report, cost.model_copy(update={"allow_over_budget": True}))

@@ -12,6 +12,7 @@ from omtx_hub.cost import BudgetExceeded, check_budget, estimate, spent
 from omtx_hub.plan import build_plan
 from omtx_hub.store import LocalStore
 from tests.screens import write_config_file, write_screen
+from tests.unit.test_consensus_config import consensus_screen
 
 COST = {"gpu_hourly_usd": 0.36, "seconds_per_target": 20, "startup_s_per_shard": 300}
 
@@ -107,3 +108,37 @@ def test_estimate_command(tmp_path, repo):
     assert "5 of 5 targets to predict, in 3 shard job(s)" in output.stdout
     assert "estimated cost $0.10 at $0.36/h" in output.stdout
     assert "exceeds cost.budget_usd" in output.stderr
+
+
+def test_a_screen_of_two_engines_is_estimated_at_each_engines_rate(tmp_path):
+    """P1 by Boltz-2 at `seconds_per_target`, P1_chai1 by Chai-1 at its own
+    (`engine_seconds_per_target`): 5 ligands in shards of 2, 2, 1 for each protein."""
+    raw = consensus_screen(tmp_path)
+    raw["cost"] = {**COST, "engine_seconds_per_target": {"chai1": 50}}
+    config = load_config(raw)
+    store = LocalStore(config.store)
+    plan = build_plan(config, store)
+    found = estimate(plan, plan.stored_keys(store))
+    assert found.pending_by_engine == {"boltz2": 5, "chai1": 5}
+    assert found.gpu_seconds == 5 * 20 + 5 * 50 + 6 * 300
+    assert "= 5 x 20 s (boltz2) + 5 x 50 s (chai1) + 6 x 300 s start-up" in found.describe(
+        config.cost
+    )
+    # Chai-1's targets in the store: only Boltz-2's remain, described as a one-engine screen's.
+    for name in plan.shards:
+        if name[0] == "P1_chai1":
+            for target in plan.shard(*name).targets:
+                store.commit(target.key, {}, {"status": "completed"})
+    rest = estimate(plan, plan.stored_keys(store))
+    assert (rest.pending_by_engine, rest.gpu_seconds) == ({"boltz2": 5}, 5 * 20 + 3 * 300)
+    assert "= 5 x 20 s + 3 x 300 s start-up" in rest.describe(config.cost)
+
+
+def test_an_engines_rate_is_checked(tmp_path):
+    raw = write_screen(tmp_path, cost={"engine_seconds_per_target": {"chai1": 0, "af3": 9}})
+    with pytest.raises(ConfigError) as error:
+        load_config(raw)
+    message = str(error.value)
+    assert "config key 'cost.engine_seconds_per_target.chai1'" in message
+    # A mapping's key: pydantic names the mapping and what its keys may be.
+    assert "config key 'cost.engine_seconds_per_target': Input should be 'boltz2' or" in message

@@ -137,7 +137,9 @@ def test_status_shows_the_canary_report(tmp_path):
             )
         }
     )
-    report = canary_report(manifest, [2, 1], plan.target_count, plan.config.cost, attempts=3)
+    report = canary_report(
+        manifest, "boltz2", [2, 1], plan.target_count, plan.config.cost, attempts=3
+    )
     write_canary(report, tmp_path / "results/s1/canary/P1/00000.json")
     status = screen_progress(plan, store, LocalStore(tmp_path), window_s=900, now=NOW)
     assert status.canaries == (report,)

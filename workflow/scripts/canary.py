@@ -8,8 +8,10 @@ from omtx_hub.records import read_manifest, write_canary
 
 log_job_to(snakemake.log[0])
 config = load_config(snakemake.config)
+manifest = read_manifest(snakemake.input.manifest)
 report = canary_report(
-    read_manifest(snakemake.input.manifest),
+    manifest,
+    config.engine_of(manifest.protein),
     # The other shards' pending targets, from the planning process.
     pending_after=snakemake.params.pending_after,
     targets=snakemake.params.targets,
