@@ -709,7 +709,11 @@ def summary(
             boltz_wall_s=round(sum(s.boltz_wall_s for s in shards), 3),
             job_wall_s=round(sum(s.job_wall_s for s in shards), 3),
         ),
-        gpu=spent([shard.to_json() for shard in shards], config.cost),
+        gpu=spent(
+            [shard.to_json() for shard in shards],
+            config.cost,
+            {p.name: config.engine_of(p.name) for p in config.proteins} if two_engines else None,
+        ),
         units=UNITS,
         parameters=Parameters(
             model=config.model.model_dump(mode="json", exclude=other_engine_settings(config)),

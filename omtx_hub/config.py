@@ -730,7 +730,7 @@ class Cost(_Strict):
         le=86_400,
         description="GPU seconds per predicted target (of an engine not in "
         "`engine_seconds_per_target`); after a screen, use `summary.json` → "
-        "`gpu.seconds_per_computed_target`. At most a day.",
+        "`gpu.seconds_per_computed_target` (`..._by_engine` in a screen of two). At most a day.",
     )
     engine_seconds_per_target: dict[
         Literal["boltz2", "chai1"], Annotated[float, Field(gt=0, le=86_400)]

@@ -12,7 +12,7 @@ manifests record how long each job and its `boltz predict` ran, and which attemp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -132,8 +132,19 @@ def check_budget(estimate: Estimate, cost: Cost) -> None:
     )
 
 
-def spent(shards: list[dict], cost: Cost) -> GpuSpent:
-    """GPU time and cost from a screen's shard manifests (what its jobs measured)."""
+def _seconds_per_computed_target(shards: list[dict]) -> float | None:
+    computed = sum(shard["computed"] for shard in shards)
+    boltz_seconds = sum(shard["boltz_wall_s"] for shard in shards)
+    return round(boltz_seconds / computed, 3) if computed else None
+
+
+def spent(shards: list[dict], cost: Cost, engines: Mapping[str, str] | None = None) -> GpuSpent:
+    """GPU time and cost from a screen's shard manifests (what its jobs measured);
+    `engines` (protein -> engine), in a screen of two engines: each engine's seconds per
+    computed target too."""
+    by_engine: dict[str, list[dict]] = {engine: [] for engine in (engines or {}).values()}
+    for shard in shards if engines else ():
+        by_engine[engines[shard["protein"]]].append(shard)
     job_seconds = sum(shard["job_wall_s"] for shard in shards)
     boltz_seconds = sum(shard["boltz_wall_s"] for shard in shards)
     computed = sum(shard["computed"] for shard in shards)
@@ -144,6 +155,12 @@ def spent(shards: list[dict], cost: Cost) -> GpuSpent:
     # predicted before it stopped is in the store, and was reused by the attempt after it.
     earlier_attempts = sum(shard.get("attempt", 1) - 1 for shard in shards)
     startup_seconds = (started + earlier_attempts) * cost.startup_s_per_shard
+    # Set only where asked: the summary of a screen of one engine has no such key.
+    optional = {}
+    if by_engine:
+        optional["seconds_per_computed_target_by_engine"] = {
+            engine: _seconds_per_computed_target(part) for engine, part in sorted(by_engine.items())
+        }
     return GpuSpent(
         rate_usd_per_hour=cost.gpu_hourly_usd,
         job_seconds=round(job_seconds, 3),
@@ -151,7 +168,7 @@ def spent(shards: list[dict], cost: Cost) -> GpuSpent:
         computed_targets=computed,
         retried_shards=sum(shard.get("attempt", 1) > 1 for shard in shards),
         earlier_attempts=earlier_attempts,
-        seconds_per_computed_target=round(boltz_seconds / computed, 3) if computed else None,
+        seconds_per_computed_target=_seconds_per_computed_target(shards),
         cost_usd_jobs=round(usd(job_seconds, cost.gpu_hourly_usd), 4),
         startup_seconds_assumed=startup_seconds,
         cost_usd_with_startup=round(usd(job_seconds + startup_seconds, cost.gpu_hourly_usd), 4),
@@ -159,4 +176,5 @@ def spent(shards: list[dict], cost: Cost) -> GpuSpent:
         "outside the job is not measured and is assumed at cost.startup_s_per_shard per "
         "shard that ran Boltz and per earlier attempt (preempted or failed) of a retried "
         "shard; the GPU time an earlier attempt ran before it stopped is not measured",
+        **optional,
     )

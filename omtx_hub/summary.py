@@ -281,6 +281,11 @@ class GpuSpent(_Part):
     retried_shards: int
     earlier_attempts: int
     seconds_per_computed_target: float | None
+    seconds_per_computed_target_by_engine: Absent[dict[str, float | None]] = Field(
+        None,
+        description="A screen of two engines: each engine's, for its "
+        "`cost.engine_seconds_per_target`.",
+    )
     cost_usd_jobs: float
     startup_seconds_assumed: float
     cost_usd_with_startup: float

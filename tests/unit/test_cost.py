@@ -84,6 +84,20 @@ def test_spent_from_shard_manifests():
     assert (gpu.retried_shards, gpu.earlier_attempts) == (0, 0)
 
 
+def test_spent_gives_each_engines_seconds_per_target_in_a_screen_of_two():
+    shards = [
+        {"protein": "P1", "computed": 2, "failed": 0, "boltz_wall_s": 40.0, "job_wall_s": 50.0},
+        {"protein": "P1_chai1", "computed": 2, "failed": 0, "boltz_wall_s": 90.0, "job_wall_s": 99},
+        {"protein": "P1_chai1", "computed": 1, "failed": 0, "boltz_wall_s": 60.0, "job_wall_s": 70},
+    ]
+    engines = {"P1": "boltz2", "P1_chai1": "chai1"}
+    gpu = spent(shards, Cost(**COST), engines)
+    assert gpu.seconds_per_computed_target == 38.0  # 190 s / 5
+    assert gpu.seconds_per_computed_target_by_engine == {"boltz2": 20.0, "chai1": 50.0}
+    alone = spent(shards, Cost(**COST)).model_dump(exclude_unset=True)
+    assert "seconds_per_computed_target_by_engine" not in alone
+
+
 def test_spent_counts_the_attempts_before_a_retried_shard():
     shards = [
         {"computed": 2, "failed": 0, "boltz_wall_s": 40.0, "job_wall_s": 50.0, "attempt": 3},

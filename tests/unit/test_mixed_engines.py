@@ -171,6 +171,7 @@ def test_a_screen_of_two_engines_aggregates_each_proteins_rows_as_its_engines(tm
     assert {"engine", "use_esm_embeddings"} <= set(document["parameters"]["model"])
     assert [p["engine"] for p in document["proteins"]] == ["boltz2", "chai1"]
     assert set(document["engine_weights"]) == {"boltz2", "chai1"}
+    assert set(document["gpu"]["seconds_per_computed_target_by_engine"]) == {"boltz2", "chai1"}
     assert {entry["protein"] for entry in document["best_targets"]} == {"P1"}
     chai_summary = document["per_protein"]["P1_chai1"]
     assert "aggregate_score" in chai_summary["statistics"]
