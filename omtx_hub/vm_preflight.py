@@ -7,7 +7,8 @@ Credentials) what it can of that:
 
 - the jobs' service account holds the roles of docs/google-batch.md step 1b on the project,
   on each bucket and on the image's repository;
-- the image exists at the tag the profile names;
+- each image exists at the tag the profile names (the Chai-1 image too, in a screen with a
+  Chai-1 protein: omtx_hub.chai1.chai1_image);
 - the region's quota for the job's GPU (Spot/preemptible or on-demand) is above zero;
 - the network (and subnetwork) the VMs would use exists; with internal IPs only, the
   subnetwork has Private Google Access.
@@ -125,8 +126,8 @@ class VmSide:
 class Findings:
     problems: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
-    # The digest Artifact Registry gives for the image's tag (what the VMs will pull).
-    image_digest: str | None = None
+    # The digest Artifact Registry gives for each image's tag (what the VMs will pull).
+    image_digests: dict[str, str] = field(default_factory=dict)
 
 
 def missing_roles(service_account: str, policies: dict[str, dict]) -> list[tuple[str, str]]:
@@ -238,7 +239,7 @@ def check_vm_side(vm: VmSide, apis: GoogleApis) -> Findings:
         )
         tag, known = ask(f"image {vm.image}", apis.get, tag_url)
         if known and tag is not None and "version" in tag:
-            found.image_digest = tag["version"].rsplit("/", 1)[-1]
+            found.image_digests[vm.image] = tag["version"].rsplit("/", 1)[-1]
         if known and tag is None:
             found.problems.append(
                 f"image {vm.image} does not exist at that tag (googlebatch-container): build "
@@ -292,31 +293,45 @@ def check_vm_side(vm: VmSide, apis: GoogleApis) -> Findings:
     return found
 
 
-def vm_side_of(settings, resources: Iterable, buckets: list[str], preemptible: bool) -> VmSide:
-    """The VmSide of the googlebatch executor `settings` and the resources of the GPU jobs
-    about to be submitted (the first's: the profile sets them per rule)."""
+def vm_sides_of(
+    settings, resources: Iterable, buckets: list[str], preemptible: bool
+) -> list[VmSide]:
+    """The VmSides of the googlebatch executor `settings` and the resources of the GPU jobs
+    about to be submitted, each once, in the jobs' order: one for a screen of one engine (the
+    profile sets the resources per rule), one per image in a screen of two (a Chai-1
+    protein's shards run in the Chai-1 image)."""
     from omtx_hub.batch_network import NO_EXTERNAL_IP
 
-    resources = list(resources)
-    first = resources[0] if resources else {}
-    return VmSide(
-        project=settings.project,
-        region=settings.region,
-        buckets=buckets,
-        image=first.get("googlebatch_container") or settings.container or "",
-        gpu=first.get("nvidia_gpu"),
-        preemptible=preemptible,
-        service_account=first.get("googlebatch_service_account") or settings.service_account,
-        network=first.get("googlebatch_network") or settings.network,
-        subnetwork=first.get("googlebatch_subnetwork") or settings.subnetwork,
-        internal_ip_only=bool(first.get(NO_EXTERNAL_IP)),
-    )
+    sides = []
+    for job in resources:
+        side = VmSide(
+            project=settings.project,
+            region=settings.region,
+            buckets=buckets,
+            image=job.get("googlebatch_container") or settings.container or "",
+            gpu=job.get("nvidia_gpu"),
+            preemptible=preemptible,
+            service_account=job.get("googlebatch_service_account") or settings.service_account,
+            network=job.get("googlebatch_network") or settings.network,
+            subnetwork=job.get("googlebatch_subnetwork") or settings.subnetwork,
+            internal_ip_only=bool(job.get(NO_EXTERNAL_IP)),
+        )
+        if side not in sides:
+            sides.append(side)
+    return sides
 
 
-def check_vm_setup(vm: VmSide, apis: GoogleApis | None = None) -> Findings:
-    """CloudSetupError naming every problem check_vm_side finds (nothing was submitted);
-    else the findings: what could not be checked (left to the canary), the image's digest."""
-    found = check_vm_side(vm, apis or google_apis())
+def check_vm_setup(vms: Iterable[VmSide], apis: GoogleApis | None = None) -> Findings:
+    """CloudSetupError naming every problem check_vm_side finds on any of `vms` (nothing was
+    submitted), each once; else the findings: what could not be checked (left to the
+    canary), each image's digest."""
+    apis = apis or google_apis()
+    found = Findings()
+    for vm in vms:
+        side = check_vm_side(vm, apis)
+        found.problems += [problem for problem in side.problems if problem not in found.problems]
+        found.unchecked += [what for what in side.unchecked if what not in found.unchecked]
+        found.image_digests |= side.image_digests
     if found.problems:
         raise CloudSetupError(
             "Google Batch setup problems on the VMs' side (nothing was submitted):\n  - "

@@ -781,13 +781,20 @@ def test_a_screen_of_two_engines_runs_each_proteins_shards_in_its_engines_image(
     subprocess.run(["git", "add", "."], cwd=checkout, check=True)
     batch = ScriptedBatch(gcs)
     outputs = [f"results/s1/shards/{p}/{n:05d}.json" for p in ("P1", "P1_chai1") for n in (0, 1)]
-    assert run_snakemake(monkeypatch, batch, *outputs) == 0
+    apis = FakeGoogleApis()
+    assert run_snakemake(monkeypatch, batch, *outputs, google_apis=apis) == 0
+    # Both images were looked up in the registry before anything was submitted.
+    tags = [url.split("/packages/")[1] for url in apis.urls if "/tags/" in url]
+    assert tags == ["boltz/tags/0.1.0", "chai1/tags/0.1.0"], tags
     submitted = dict(batch.submitted)
     assert not submitted["P1/00000"] and not submitted["P1_chai1/00000"]
     assert "P1/00000" in submitted["P1/00001"]
     assert "P1_chai1/00000" in submitted["P1_chai1/00001"]
     for canary in ("P1/00000", "P1_chai1/00000"):
-        assert gcs.blob(f"omtx-hub/results/s1/canary/{canary}.json").exists(), canary
+        report = json.loads(
+            gcs.blob(f"omtx-hub/results/s1/canary/{canary}.json").download_as_bytes()
+        )
+        assert report["image_digest"] == "sha256:" + "ab" * 32, canary
     images = {
         re.search(r"protein=(\w+)", command_of(request)).group(1): request.job.task_groups[0]
         .task_spec.runnables[-1]

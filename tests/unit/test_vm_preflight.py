@@ -3,6 +3,8 @@ of the Google APIs; the run that stops on it: tests/cloud/test_googlebatch.py.""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from omtx_hub.cloud import CloudSetupError
@@ -15,6 +17,7 @@ from omtx_hub.vm_preflight import (
     VmSide,
     check_vm_setup,
     check_vm_side,
+    vm_sides_of,
 )
 from tests.google_apis import SERVICE_ACCOUNT, FakeGoogleApis, policy
 
@@ -29,7 +32,7 @@ def test_a_project_set_up_as_documented_passes():
     apis = FakeGoogleApis()
     found = check_vm_side(VM, apis)
     assert (found.problems, found.unchecked) == ([], [])
-    assert found.image_digest == "sha256:" + "ab" * 32  # what the tag points at
+    assert found.image_digests == {IMAGE: "sha256:" + "ab" * 32}  # what the tag points at
     assert apis.urls == [
         f"{CRM}/projects/omtx-p",
         f"{CRM}/projects/omtx-p:getIamPolicy",
@@ -144,5 +147,44 @@ def test_what_the_caller_may_not_read_is_left_unchecked():
 def test_problems_stop_the_run_before_anything_is_submitted():
     apis = FakeGoogleApis().answer(rf"{REGISTRY}/projects/.+/packages/.+/tags/.+", None)
     with pytest.raises(CloudSetupError, match=r"on the VMs' side \(nothing was submitted\):\n"):
-        check_vm_setup(VM, apis)
-    assert check_vm_setup(VM, FakeGoogleApis()).unchecked == []
+        check_vm_setup([VM], apis)
+    assert check_vm_setup([VM], FakeGoogleApis()).unchecked == []
+
+
+def test_each_image_of_a_screen_of_two_engines_is_checked_and_each_problem_named_once():
+    """A Chai-1 protein's shards run in the Chai-1 image: a missing Chai-1 image stops the run
+    before any VM, as a missing Boltz-2 image does; a problem both share is named once."""
+    chai1 = VmSide(**{**VM.__dict__, "image": IMAGE.replace("/boltz:", "/chai1:")})
+    apis = (
+        FakeGoogleApis()
+        .answer(rf"{REGISTRY}/projects/.+/packages/chai1/tags/.+", None)
+        .answer(rf"{COMPUTE}/projects/omtx-p/global/networks/default", None)
+    )
+    with pytest.raises(CloudSetupError) as error:
+        check_vm_setup([VM, chai1], apis)
+    message = str(error.value)
+    assert f"image {chai1.image} does not exist at that tag" in message
+    assert f"image {IMAGE} does not exist" not in message
+    assert message.count("network projects/omtx-p/global/networks/default does not exist") == 1
+    found = check_vm_setup([VM, chai1], FakeGoogleApis())
+    assert found.image_digests.keys() == {IMAGE, chai1.image}
+
+
+def test_the_jobs_give_one_vm_side_per_image():
+    settings = SimpleNamespace(
+        project="omtx-p",
+        region="us-central1",
+        container=IMAGE,
+        service_account=None,
+        network=None,
+        subnetwork=None,
+    )
+    chai1 = IMAGE.replace("/boltz:", "/chai1:")
+    jobs = [
+        {"nvidia_gpu": "nvidia-l4", "googlebatch_container": ""},
+        {"nvidia_gpu": "nvidia-l4", "googlebatch_container": chai1},
+        {"nvidia_gpu": "nvidia-l4", "googlebatch_container": ""},
+    ]
+    sides = vm_sides_of(settings, jobs, buckets=["omtx-b"], preemptible=True)
+    assert [side.image for side in sides] == [IMAGE, chai1]
+    assert sides[0] == VM

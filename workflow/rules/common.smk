@@ -54,7 +54,7 @@ from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.scheduler import check_shard_gpus
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore, StoreError, open_store
-from omtx_hub.vm_preflight import check_vm_setup, vm_side_of
+from omtx_hub.vm_preflight import check_vm_setup, vm_sides_of
 from omtx_hub.weights import CacheError, prepare_cache
 
 # The process that plans the run (not a job's). The config is checked against the pydantic
@@ -216,8 +216,9 @@ def check_before_start():
         raise WorkflowError(str(error)) from None
 
 
-# The image the VMs pull, as the registry named it when the run started (for the canary).
-PLANNED_IMAGE = {}
+# The digest of each image the VMs pull, as the registry named it when the run started (for
+# the canaries).
+PLANNED_IMAGE_DIGESTS = {}
 
 
 def check_vm_side_before_start(buckets):
@@ -230,7 +231,7 @@ def check_vm_side_before_start(buckets):
     ]
     if not gpu_jobs:
         return
-    vm = vm_side_of(
+    vms = vm_sides_of(
         workflow.executor_settings,
         gpu_jobs,
         buckets=sorted({bucket_of(url, "bucket") for url in buckets}),
@@ -238,8 +239,8 @@ def check_vm_side_before_start(buckets):
             "boltz_predict_shard"
         ),
     )
-    found = check_vm_setup(vm)
-    PLANNED_IMAGE["digest"] = found.image_digest
+    found = check_vm_setup(vms)
+    PLANNED_IMAGE_DIGESTS.update(found.image_digests)
     for unchecked in found.unchecked:
         logger.warning(
             f"Not checked before submitting (left to the canary): {unchecked}"
@@ -516,6 +517,15 @@ def shard_container(wildcards):
     if SCREEN_CONFIG.engine_of(wildcards.protein) != "chai1" or not PLANS_REMOTE_JOBS:
         return ""
     return chai1_image(getattr(workflow.executor_settings, "container", None))
+
+
+def planned_image_digest(wildcards):
+    """The digest the registry gave, when the run started, for the image of the shard's
+    engine (known once check_vm_side_before_start has run)."""
+    image = shard_container(wildcards) or getattr(
+        workflow.executor_settings, "container", None
+    )
+    return PLANNED_IMAGE_DIGESTS.get(image)
 
 
 def predict_mem_mb(wildcards, attempt):

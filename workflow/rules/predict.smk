@@ -70,6 +70,6 @@ rule canary:
         targets=lambda wildcards: PLAN.target_count,
         attempts=1 + SHARD_RETRIES,
         # Known once the run has started (check_vm_side_before_start).
-        image_digest=lambda wildcards: PLANNED_IMAGE.get("digest"),
+        image_digest=planned_image_digest,
     script:
         "../scripts/canary.py"
