@@ -125,7 +125,8 @@ def describe(report: CanaryReport) -> str:
         f"(measured on {report.computed_targets} targets)"
         if report.seconds_per_target is not None
         else f"seconds per target not measured ({report.computed_targets} target(s) predicted)"
-        "; the estimate keeps the configured cost.seconds_per_target"
+        "; the estimate keeps the configured seconds per target (cost.seconds_per_target, or"
+        " the engine's in cost.engine_seconds_per_target)"
     )
     return "\n".join(
         [
