@@ -13,7 +13,7 @@ manifests record how long each job and its `boltz predict` ran, and which attemp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omtx_hub.config import ConfigError, Cost
@@ -34,14 +34,17 @@ def usd(seconds: float, hourly_usd: float) -> float:
 @dataclass(frozen=True)
 class Estimate:
     targets: int
-    pending_targets: int
+    # The pending targets by the engine that predicts them.
+    pending_by_engine: dict[str, int]
     pending_shards: int
     gpu_seconds: float
     cost_usd: float
     # Attempts Snakemake may make of each shard job (1 + its retries).
     attempts: int = 1
-    # The pending targets by the engine that predicts them.
-    pending_by_engine: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pending_targets(self) -> int:
+        return sum(self.pending_by_engine.values())
 
     @property
     def worst_case_cost_usd(self) -> float:
@@ -105,12 +108,11 @@ def estimate_pending(
     )
     return Estimate(
         targets=targets,
-        pending_targets=sum(by_engine.values()),
+        pending_by_engine=by_engine,
         pending_shards=pending_shards,
         gpu_seconds=gpu_seconds,
         cost_usd=usd(gpu_seconds, cost.gpu_hourly_usd),
         attempts=attempts,
-        pending_by_engine=by_engine,
     )
 
 

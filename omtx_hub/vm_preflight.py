@@ -293,6 +293,13 @@ def check_vm_side(vm: VmSide, apis: GoogleApis) -> Findings:
     return found
 
 
+def pulled_image(job_container: str | None, settings) -> str:
+    """The image a Google Batch job pulls: its `googlebatch_container` resource, else the
+    run's googlebatch-container (plugin 0.5.1's `get_container`, in its executor.py); ""
+    where neither is set (`settings` of another executor have no container)."""
+    return job_container or getattr(settings, "container", None) or ""
+
+
 def vm_sides_of(
     settings, resources: Iterable, buckets: list[str], preemptible: bool
 ) -> list[VmSide]:
@@ -308,7 +315,7 @@ def vm_sides_of(
             project=settings.project,
             region=settings.region,
             buckets=buckets,
-            image=job.get("googlebatch_container") or settings.container or "",
+            image=pulled_image(job.get("googlebatch_container"), settings),
             gpu=job.get("nvidia_gpu"),
             preemptible=preemptible,
             service_account=job.get("googlebatch_service_account") or settings.service_account,

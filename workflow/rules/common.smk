@@ -54,7 +54,7 @@ from omtx_hub.routing import stored_shard_constraint
 from omtx_hub.scheduler import check_shard_gpus
 from omtx_hub.sheet import SheetError
 from omtx_hub.store import LocalStore, StoreError, open_store
-from omtx_hub.vm_preflight import check_vm_setup, vm_sides_of
+from omtx_hub.vm_preflight import check_vm_setup, pulled_image, vm_sides_of
 from omtx_hub.weights import CacheError, prepare_cache
 
 # The process that plans the run (not a job's). The config is checked against the pydantic
@@ -522,9 +522,7 @@ def shard_container(wildcards):
 def planned_image_digest(wildcards):
     """The digest the registry gave, when the run started, for the image of the shard's
     engine (known once check_vm_side_before_start has run)."""
-    image = shard_container(wildcards) or getattr(
-        workflow.executor_settings, "container", None
-    )
+    image = pulled_image(shard_container(wildcards), workflow.executor_settings)
     return PLANNED_IMAGE_DIGESTS.get(image)
 
 
